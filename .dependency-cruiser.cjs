@@ -1,0 +1,47 @@
+/**
+ * The import directions of DESIGN.md ("Folder layout and import directions").
+ * Each part may import only the parts listed for it; everything else is an error.
+ * `src/cli` may import anything, so it has no rule.
+ */
+const allowed = {
+  api: [],
+  core: ['api'],
+  config: ['api', 'core'],
+  registry: ['api', 'core', 'config'],
+  compiler: ['api', 'core'],
+  xds: ['api', 'core'],
+  proxy: ['api', 'core', 'xds', 'telemetry'],
+  ca: ['api', 'core'],
+  telemetry: ['api', 'core'],
+  controlplane: ['api', 'core', 'config', 'registry', 'compiler', 'xds', 'ca', 'telemetry', 'kube'],
+  mesh: ['controlplane', 'proxy', 'config', 'registry', 'api', 'core'],
+  kube: ['api', 'core', 'config', 'registry'],
+  dashboard: ['api'],
+};
+const parts = Object.keys(allowed).concat(['cli']);
+
+module.exports = {
+  forbidden: Object.entries(allowed).map(([part, may]) => ({
+    name: `${part}-imports`,
+    comment: `src/${part} may import only: ${may.length ? may.join(', ') : 'nothing of ours'} (DESIGN.md)`,
+    severity: 'error',
+    from: { path: `^src/${part}/` },
+    to: {
+      path: `^src/(${parts.filter((p) => p !== part && !may.includes(p)).join('|')})/`,
+    },
+  })).concat([
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'Circular imports make start-up order fragile.',
+      from: {},
+      to: { circular: true },
+    },
+  ]),
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { extensions: ['.ts', '.js'] },
+  },
+};

@@ -1,0 +1,5 @@
+import type { CodeTable } from '../diagnostics.js';
+
+/** SNW02xx: networking semantics (VirtualService, DestinationRule, Gateway, Sidecar). */
+export const networkingCodes: CodeTable = {
+};

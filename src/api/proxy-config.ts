@@ -1,0 +1,441 @@
+/**
+ * The ProxyConfig contract: everything one proxy needs, as compiled by `src/compiler` and
+ * pushed by `src/xds`. It is shaped like Envoy's xDS resources (listeners -> route tables ->
+ * clusters -> endpoints) so that a real xDS server can be layered on later, but it is plain,
+ * JSON-serialisable data: durations are milliseconds, percentages are 0..100 floats.
+ *
+ * The proxy knows nothing but this (DESIGN.md): no Istio resource reaches it. Everything
+ * Istio-specific (lookup order, exportTo, defaults, policy merging) is resolved by the
+ * compiler; fields left out here mean "off" or "unlimited", never "use an Istio default".
+ */
+
+// === node ===
+
+export type ProxyMode = 'sidecar' | 'router';
+
+/** Who a proxy is; sent by the proxy when it connects, echoed in its config. */
+export interface ProxyNode {
+  /** Unique per proxy, e.g. `sidecar~reviews-v1-0.default` or `router~istio-ingressgateway.istio-system`. */
+  id: string;
+  mode: ProxyMode;
+  /** Workload name (Sinew Workload, or Kubernetes deployment). */
+  workload: string;
+  namespace: string;
+  labels: Readonly<Record<string, string>>;
+  serviceAccount?: string;
+  /** Canonical service and revision (labels `service.istio.io/canonical-*`, else `app`/`version`). */
+  canonicalService?: string;
+  canonicalRevision?: string;
+}
+
+export interface Address {
+  host: string;
+  port: number;
+}
+
+// === string matching ===
+
+/**
+ * Istio's StringMatch. `regex` has RE2 syntax and must match the whole value (Envoy's
+ * safe_regex). At most one of exact/prefix/regex is set; `{}` never occurs here (the
+ * compiler turns an empty header match into `present: true`).
+ */
+export type StringMatch =
+  | { exact: string; ignoreCase?: boolean }
+  | { prefix: string; ignoreCase?: boolean }
+  | { regex: string };
+
+// === listeners ===
+
+export type ListenerDirection = 'inbound' | 'outbound' | 'gateway';
+
+export interface Listener {
+  /** e.g. `virtualOutbound`, `virtualInbound`, `0.0.0.0_8080`. */
+  name: string;
+  address: Address;
+  direction: ListenerDirection;
+  protocol: 'http' | 'tcp';
+  http?: HttpConnectionManager;
+  tcp?: TcpProxy;
+  /** Terminate TLS on this listener (gateway SIMPLE/MUTUAL servers, inbound mTLS). */
+  tls?: DownstreamTls;
+}
+
+export interface HttpConnectionManager {
+  /** The route table used for every request on this listener. */
+  routeConfigName?: string;
+  /**
+   * Outbound capture: choose the route table named after the request's destination port
+   * (`"9080"`), taken from an absolute-form URI (HTTP_PROXY clients) or the Host header
+   * (default 80 for http, 443 for https), as Envoy's outbound listeners do.
+   * Requests on a port with no table use `fallbackRouteConfigName`.
+   */
+  routeConfigByPort?: boolean;
+  fallbackRouteConfigName?: string;
+  /** Accept absolute-form request targets (`GET http://reviews:9080/x`), as a forward proxy. */
+  acceptAbsoluteUri?: boolean;
+  /** Timeouts that protect against slow or idle clients. */
+  requestHeadersTimeoutMs?: number;
+  streamIdleTimeoutMs?: number;
+  /** 431 past this size of request headers. */
+  maxRequestHeadersKb?: number;
+  /** Largest body buffered for retries or mirrors; larger bodies are streamed and not retried. */
+  maxBufferedBodyBytes?: number;
+  /** Accept HTTP/2 with prior knowledge (h2c) beside HTTP/1.1 on a plaintext listener. */
+  http2?: boolean;
+  /** Forward client-sent x-forwarded-for instead of replacing it (gateways behind an LB). */
+  xffNumTrustedHops?: number;
+}
+
+/** Plain TCP proxying (VirtualService `tcp` routes, or a port with no HTTP). */
+export interface TcpProxy {
+  /** Evaluated in order; the first whose match holds wins. */
+  routes: TcpRoute[];
+  idleTimeoutMs?: number;
+}
+
+export interface TcpRoute {
+  /** Destination port of the connection; absent = any. */
+  port?: number;
+  destinations: WeightedCluster[];
+}
+
+export interface DownstreamTls {
+  mode: 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
+  /** Name of a secret in `ProxyConfig.secrets`. */
+  certificate: string;
+  /** CA bundle secret for verifying clients (MUTUAL). */
+  validationContext?: string;
+  /** Permissive mTLS: accept plaintext beside TLS on the same port. */
+  permissive?: boolean;
+  alpn?: string[];
+}
+
+// === routes ===
+
+export interface RouteConfiguration {
+  name: string;
+  /** Selected by the request's authority; see `selectVirtualHost` rules in the proxy. */
+  virtualHosts: VirtualHost[];
+}
+
+/**
+ * A set of domains and their ordered routes. Domains match the request's authority
+ * (lower-cased, port included when the request had one): exact names first, then suffix
+ * wildcards `*.example.com` (longest first), then prefix wildcards `example.*`, then `*`.
+ */
+export interface VirtualHost {
+  name: string;
+  domains: string[];
+  /** Evaluated in order; the first route whose match holds wins (DESIGN.md behaviour 1). */
+  routes: Route[];
+  /** Gateway `tls.httpsRedirect`: every plaintext request gets a 301 to https. */
+  requireTls?: boolean;
+}
+
+export interface Route {
+  /** Where it came from, for telemetry and `explain`: `<namespace>/<virtualservice>/<rule index>[.<match index>]`. */
+  name: string;
+  match: RouteMatch;
+  action: RouteAction | RedirectAction | DirectResponseAction;
+  /** Route-level header changes (VirtualService `headers`). */
+  requestHeaders?: HeaderOperations;
+  responseHeaders?: HeaderOperations;
+  cors?: CorsPolicy;
+  fault?: FaultInjection;
+}
+
+/**
+ * One Istio HTTPMatchRequest block. All conditions present must hold (AND). The compiler
+ * expands a rule's several match blocks into several routes with the same action (OR).
+ */
+export interface RouteMatch {
+  /** Path without the query string. */
+  path?: StringMatch;
+  /** Istio's ignoreUriCase: compare the path case-insensitively. */
+  ignorePathCase?: boolean;
+  method?: StringMatch;
+  scheme?: StringMatch;
+  authority?: StringMatch;
+  headers?: HeaderMatcher[];
+  queryParams?: QueryParamMatcher[];
+  /** The port the request arrived on (listener port or destination port for outbound). */
+  port?: number;
+}
+
+export interface HeaderMatcher {
+  /** Lower-case header name. Pseudo-headers `:method`, `:path`, `:authority`, `:scheme` are allowed. */
+  name: string;
+  /** Absent means "header present" (Istio's empty match). */
+  match?: StringMatch;
+  /** withoutHeaders: the condition holds when the header does NOT match (or is absent). */
+  invert?: boolean;
+}
+
+export interface QueryParamMatcher {
+  name: string;
+  /** Absent means "parameter present". */
+  match?: StringMatch;
+}
+
+export interface WeightedCluster {
+  cluster: string;
+  /** Relative weight; 0 gets nothing (DESIGN.md behaviour 2). */
+  weight: number;
+  requestHeaders?: HeaderOperations;
+  responseHeaders?: HeaderOperations;
+}
+
+export interface RouteAction {
+  kind: 'route';
+  destinations: WeightedCluster[];
+  /** Whole-request timeout; absent or 0 = none (Istio's default). */
+  timeoutMs?: number;
+  retry?: RetryPolicy;
+  rewrite?: RewriteAction;
+  mirrors?: MirrorPolicy[];
+  /** How LEAST_REQUEST/ring-hash clusters hash this request (from the DestinationRule). */
+  hashPolicy?: HashPolicy;
+  /**
+   * Sticky canary (Sinew, beyond Istio; istio/istio#9764): choose the weighted destination
+   * with the request hash instead of at random, in proportion to the weights, so a user stays
+   * on one side of the split. Needs `hashPolicy`.
+   */
+  stickyWeightedHash?: boolean;
+}
+
+export interface RewriteAction {
+  /** Replaces the part of the path the route's prefix (or exact) match matched. */
+  pathPrefix?: string;
+  /** RE2 regex rewrite of the path (Istio uriRegexRewrite). */
+  pathRegex?: { pattern: string; substitution: string };
+  /** Host/authority to send upstream. */
+  authority?: string;
+}
+
+export interface RedirectAction {
+  kind: 'redirect';
+  scheme?: string;
+  host?: string;
+  port?: number;
+  derivePort?: 'FROM_PROTOCOL_DEFAULT' | 'FROM_REQUEST_PORT';
+  /** Replace the whole path. */
+  path?: string;
+  /** Replace the matched prefix of the path. */
+  prefixRewrite?: string;
+  /** 301 unless set. */
+  responseCode: number;
+}
+
+export interface DirectResponseAction {
+  kind: 'direct';
+  status: number;
+  body?: string;
+}
+
+export interface HeaderOperations {
+  set?: Readonly<Record<string, string>>;
+  add?: Readonly<Record<string, string>>;
+  remove?: readonly string[];
+}
+
+export interface RetryPolicy {
+  /** Retries after the first try (Istio's `attempts`). */
+  attempts: number;
+  perTryTimeoutMs?: number;
+  /**
+   * Envoy retry_on conditions: 5xx, gateway-error, reset, connect-failure, refused-stream,
+   * retriable-4xx, retriable-status-codes, cancelled, deadline-exceeded, internal,
+   * resource-exhausted, unavailable.
+   */
+  retryOn: string[];
+  retriableStatusCodes?: number[];
+  /** Base interval of the jittered exponential backoff (Envoy: 25 ms). */
+  backoffBaseMs: number;
+  backoffMaxMs?: number;
+  /** Avoid hosts already tried (Istio sets this). */
+  avoidPreviousHosts: boolean;
+}
+
+export interface MirrorPolicy {
+  cluster: string;
+  /** 0..100. */
+  percentage: number;
+}
+
+export interface FaultInjection {
+  delay?: { fixedDelayMs: number; percentage: number };
+  abort?: { httpStatus?: number; grpcStatus?: number; percentage: number };
+}
+
+export interface CorsPolicy {
+  allowOrigins: StringMatch[];
+  allowMethods: string[];
+  allowHeaders: string[];
+  exposeHeaders: string[];
+  maxAgeSeconds?: number;
+  allowCredentials?: boolean;
+  /** Preflights whose origin does not match: forward them upstream (Istio's default) or ignore. */
+  unmatchedPreflights?: 'FORWARD' | 'IGNORE';
+}
+
+export interface HashPolicy {
+  header?: string;
+  cookie?: { name: string; path?: string; ttlMs?: number };
+  sourceIp?: boolean;
+  queryParameter?: string;
+}
+
+// === clusters ===
+
+/**
+ * `eds`: endpoints come from `ProxyConfig.endpoints`; `originalDst`: forward to the address
+ * the client asked for (PassthroughCluster, PASSTHROUGH load balancing); `dns`: resolve the
+ * endpoint hostnames (ServiceEntry DNS resolution); `blackhole`: every request gets 502.
+ */
+export type ClusterKind = 'eds' | 'originalDst' | 'dns' | 'blackhole';
+
+export interface Cluster {
+  /** `outbound|<port>|<subset>|<fqdn>`, `inbound|<port>||`, `PassthroughCluster`, `BlackHoleCluster`. */
+  name: string;
+  kind: ClusterKind;
+  /** The service this cluster serves, for telemetry (`destination_service`). */
+  service?: { host: string; namespace?: string; name?: string; port?: number };
+  subset?: string;
+  /** How to talk upstream: HTTP/1.1, HTTP/2 (h2c or ALPN), or raw TCP bytes. */
+  protocol: 'http1' | 'http2' | 'tcp';
+  connectTimeoutMs: number;
+  lb: LoadBalancer;
+  connectionPool?: ConnectionPool;
+  outlierDetection?: OutlierDetection;
+  tls?: UpstreamTls;
+}
+
+export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'PASSTHROUGH' | 'RING_HASH' | 'MAGLEV';
+
+export interface LoadBalancer {
+  policy: LbPolicy;
+  /** LEAST_REQUEST: power of `choiceCount` choices (2). */
+  choiceCount?: number;
+  /** RING_HASH. */
+  minimumRingSize?: number;
+  /** MAGLEV: a prime. */
+  tableSize?: number;
+  locality?: LocalityLb;
+  /** Ramp new endpoints up over this long (Istio warmupDurationSecs). */
+  warmupMs?: number;
+}
+
+export interface LocalityLb {
+  /** The proxy's own locality, `region/zone/subzone`. */
+  self?: string;
+  distribute?: { from: string; to: Record<string, number> }[];
+  failover?: { from: string; to: string }[];
+  failoverPriority?: string[];
+  enabled: boolean;
+}
+
+export interface ConnectionPool {
+  maxConnections?: number;
+  tcpKeepalive?: { probes?: number; timeMs?: number; intervalMs?: number };
+  /** Close idle upstream connections after this long. */
+  idleTimeoutMs?: number;
+  maxConnectionDurationMs?: number;
+  http1MaxPendingRequests?: number;
+  http2MaxRequests?: number;
+  maxRequestsPerConnection?: number;
+  maxRetries?: number;
+  /** UPGRADE: speak HTTP/2 upstream even when the downstream spoke HTTP/1.1. */
+  h2UpgradePolicy?: 'DEFAULT' | 'DO_NOT_UPGRADE' | 'UPGRADE';
+}
+
+export interface OutlierDetection {
+  consecutive5xxErrors?: number;
+  consecutiveGatewayErrors?: number;
+  consecutiveLocalOriginFailures?: number;
+  splitExternalLocalOriginErrors?: boolean;
+  intervalMs: number;
+  baseEjectionTimeMs: number;
+  maxEjectionPercent: number;
+  minHealthPercent?: number;
+}
+
+export interface UpstreamTls {
+  mode: 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
+  sni?: string;
+  /** Secret names in `ProxyConfig.secrets`. */
+  certificate?: string;
+  validationContext?: string;
+  subjectAltNames?: string[];
+  insecureSkipVerify?: boolean;
+  alpn?: string[];
+}
+
+// === endpoints ===
+
+export type EndpointHealth = 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'UNKNOWN';
+
+export interface Endpoint {
+  address: Address;
+  labels: Readonly<Record<string, string>>;
+  /** Relative LB weight (1 unless set). */
+  weight?: number;
+  health: EndpointHealth;
+  /** `region/zone/subzone`. */
+  locality?: string;
+  /** SPIFFE identity of the workload behind it, when in the mesh. */
+  identity?: string;
+  workload?: { name: string; namespace: string };
+  /** Active health check the proxy runs itself (Workloads with a readinessProbe). */
+  healthCheck?: { httpPath?: string; port?: number; intervalMs: number; timeoutMs: number; unhealthyThreshold: number; healthyThreshold: number };
+}
+
+export interface ClusterLoadAssignment {
+  clusterName: string;
+  endpoints: Endpoint[];
+}
+
+// === secrets and telemetry ===
+
+export interface Secret {
+  name: string;
+  certificateChainPem?: string;
+  privateKeyPem?: string;
+  trustedCaPem?: string;
+}
+
+export interface TelemetrySettings {
+  /** 0..100; absent = no sampling decision of our own (keep an incoming one). */
+  tracingSamplingPercentage?: number;
+  tracingCollectors?: { kind: 'otlp-http' | 'zipkin'; url: string }[];
+  accessLog?: { enabled: boolean; format: 'text' | 'json'; path?: string };
+  metrics?: { enabled: boolean };
+}
+
+// === the whole ===
+
+export interface ProxyConfig {
+  /** Opaque; changes whenever any part changes. */
+  version: string;
+  node: ProxyNode;
+  listeners: Listener[];
+  routeConfigs: RouteConfiguration[];
+  clusters: Cluster[];
+  endpoints: ClusterLoadAssignment[];
+  secrets?: Secret[];
+  telemetry?: TelemetrySettings;
+}
+
+/** Cluster names Istio uses for unknown destinations. */
+export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
+export const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
+
+/** Builds `outbound|<port>|<subset>|<fqdn>`. */
+export function outboundClusterName(port: number, subset: string | undefined, host: string): string {
+  return `outbound|${port}|${subset ?? ''}|${host}`;
+}
+
+/** Builds `inbound|<port>||`. */
+export function inboundClusterName(port: number): string {
+  return `inbound|${port}||`;
+}

@@ -1,0 +1,232 @@
+/**
+ * The validation pipeline: raw documents in, frozen resources and every diagnostic out.
+ *
+ *   1. shape of the document (a mapping with apiVersion, kind, metadata);
+ *   2. apiVersion and kind known (with "did you mean" for near misses);
+ *   3. metadata (name required, Kubernetes name rules);
+ *   4. structure of the spec against the kind's schema (strict);
+ *   5. Istio's semantic rules for the kind;
+ *   6. duplicates across the whole input.
+ *
+ * Nothing stops at the first error: each resource gets every finding, and the other
+ * resources are still checked.
+ */
+import type { Diagnostic, ResourceRef } from '../api/diagnostics.js';
+import { findKind, kindDefinitions, apiVersionOf, objectMetaSchema, type KindDefinition, type Resource } from '../api/resources/index.js';
+import { formatPath, type FieldPath } from '../core/path.js';
+import { closest, didYouMean } from '../core/suggest.js';
+import { deepFreeze } from '../core/freeze.js';
+import { loadInputs, parseText, defaultLoadLimits, type LoadLimits, type RawDocument } from './load.js';
+import { checkStructure } from './structure.js';
+import { semanticValidators } from './semantic/index.js';
+import type { SemanticContext } from './semantic/context.js';
+
+export interface ValidateOptions {
+  /** Namespace for resources that name none (kubectl's `-n`); default `default`. */
+  defaultNamespace?: string;
+  limits?: LoadLimits;
+}
+
+export interface ValidationResult {
+  /** Resources without errors (warnings allowed), frozen. */
+  resources: Resource[];
+  diagnostics: Diagnostic[];
+  /** Documents skipped on purpose (kinds Sinew does not use). */
+  skipped: number;
+}
+
+/** Istio kinds Sinew reads but does not implement. */
+const UNSUPPORTED_ISTIO_KINDS = new Set(['EnvoyFilter', 'WasmPlugin', 'ProxyConfig']);
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+export async function validateInputs(inputs: readonly string[], options: ValidateOptions = {}): Promise<ValidationResult> {
+  const loaded = await loadInputs(inputs, options.limits ?? defaultLoadLimits);
+  const result = validateDocuments(loaded.documents, options);
+  result.diagnostics.unshift(...loaded.diagnostics);
+  return result;
+}
+
+/** Validates text already in memory (the control plane's apply API, tests). */
+export function validateText(file: string, text: string, options: ValidateOptions = {}): ValidationResult {
+  const loaded = parseText(file, text, options.limits ?? defaultLoadLimits);
+  const result = validateDocuments(loaded.documents, options);
+  result.diagnostics.unshift(...loaded.diagnostics);
+  return result;
+}
+
+export function validateDocuments(documents: readonly RawDocument[], options: ValidateOptions = {}): ValidationResult {
+  const out: ValidationResult = { resources: [], diagnostics: [], skipped: 0 };
+  const seen = new Map<string, RawDocument>();
+  for (const doc of documents) {
+    const checked = validateDocument(doc, options);
+    out.diagnostics.push(...checked.diagnostics);
+    if (checked.skipped) out.skipped++;
+    if (!checked.resource) continue;
+    const r = checked.resource;
+    const key = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
+    const earlier = seen.get(key);
+    if (earlier) {
+      out.diagnostics.push({
+        level: 'error',
+        code: 'SNW0013',
+        message: `${r.kind} ${r.metadata.namespace}/${r.metadata.name} is defined again (first at ${earlier.file}:${earlier.start.line})`,
+        resource: { kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name },
+        source: doc.start,
+      });
+      continue;
+    }
+    seen.set(key, doc);
+    if (!checked.diagnostics.some((d) => d.level === 'error')) out.resources.push(r);
+  }
+  return out;
+}
+
+interface DocumentCheck {
+  resource?: Resource;
+  diagnostics: Diagnostic[];
+  skipped?: boolean;
+}
+
+function validateDocument(doc: RawDocument, options: ValidateOptions): DocumentCheck {
+  const diagnostics: Diagnostic[] = [];
+  const value = doc.value;
+  let ref: ResourceRef | undefined;
+  const report = (level: Diagnostic['level'], path: FieldPath, code: string, message: string, atKey = false) => {
+    diagnostics.push({
+      level,
+      code,
+      message,
+      resource: ref,
+      source: atKey ? doc.keyPositionOf(path) : doc.positionOf(path),
+      path: path.length ? formatPath(path) : undefined,
+    });
+  };
+
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    report('error', [], 'SNW0008', `document is ${Array.isArray(value) ? 'a list' : typeof value === 'string' ? 'a string' : 'not a mapping'}; expected a resource with apiVersion, kind and metadata`);
+    return { diagnostics };
+  }
+  const obj = value as Record<string, unknown>;
+  // A Kubernetes List (kubectl get -o yaml) holds resources in items.
+  const kind = obj.kind;
+  const apiVersion = obj.apiVersion;
+  const meta = obj.metadata as Record<string, unknown> | undefined;
+  const name = meta && typeof meta.name === 'string' ? meta.name : undefined;
+
+  if (typeof kind !== 'string' || kind === '') {
+    report('error', ['kind'], 'SNW0102', 'required field is missing', true);
+    return { diagnostics };
+  }
+  if (typeof apiVersion !== 'string' || apiVersion === '') {
+    report('error', ['apiVersion'], 'SNW0102', 'required field is missing', true);
+    return { diagnostics };
+  }
+
+  const [group, version] = apiVersion.includes('/') ? apiVersion.split('/', 2) : ['', apiVersion];
+  const def = findKind(kind);
+  if (!def) {
+    // Not one of ours: a near miss of one of our kinds is an error with a suggestion; other
+    // Kubernetes kinds and Istio kinds Sinew does not implement are skipped with a warning.
+    const near = UNSUPPORTED_ISTIO_KINDS.has(kind) ? undefined : closest(kind, kindDefinitions.map((d) => d.kind));
+    ref = name ? { kind, name, namespace: typeof meta?.namespace === 'string' ? meta.namespace : undefined } : undefined;
+    if (near) {
+      report('error', ['kind'], 'SNW0010', `unknown kind "${kind}"; did you mean "${near}"?`);
+      return { diagnostics };
+    }
+    if (UNSUPPORTED_ISTIO_KINDS.has(kind) || !isSinewOrIstioGroup(group)) {
+      const why = UNSUPPORTED_ISTIO_KINDS.has(kind) ? 'Sinew does not implement this Istio kind' : 'not a mesh resource';
+      report('warning', ['kind'], 'SNW0014', `${kind} (${apiVersion}) skipped: ${why}`);
+      return { diagnostics, skipped: true };
+    }
+    report('error', ['kind'], 'SNW0010', `unknown kind "${kind}" in ${apiVersion}`);
+    return { diagnostics };
+  }
+
+  const namespaceGiven = typeof meta?.namespace === 'string' ? meta.namespace : undefined;
+  const namespace = def.namespaced ? namespaceGiven ?? options.defaultNamespace ?? 'default' : '';
+  ref = { kind, namespace: def.namespaced ? namespace : undefined, name: name ?? '<unnamed>' };
+
+  if (def.group !== group || !def.versions.includes(version)) {
+    const accepted = def.versions.map((v) => apiVersionOf(def, v));
+    const hint = didYouMean(apiVersion, accepted) || `; ${kind} is read as ${accepted.join(', ')}`;
+    report('error', ['apiVersion'], 'SNW0009', `unknown apiVersion "${apiVersion}" for ${kind}${hint}`);
+  }
+
+  // Top-level fields.
+  const allowedTop = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status', ...(def.extraTopLevel ?? [])]);
+  for (const key of Object.keys(obj)) {
+    if (!allowedTop.has(key)) report('error', [key], 'SNW0104', `unknown field "${key}"${didYouMean(key, allowedTop)}`, true);
+  }
+
+  // Metadata.
+  if (!meta || typeof meta !== 'object') {
+    report('error', ['metadata'], 'SNW0102', 'required field is missing', true);
+  } else {
+    for (const issue of checkStructure(objectMetaSchema, meta, ['metadata'])) report('error', issue.path, issue.code, issue.message, issue.atKey);
+    if (typeof meta.name === 'string') {
+      if (meta.name === '') report('error', ['metadata', 'name'], 'SNW0011', 'metadata.name must not be empty');
+      else if (!(def.group === '' ? DNS1123_LABEL : DNS1123_SUBDOMAIN).test(meta.name) || meta.name.length > 253) {
+        report('error', ['metadata', 'name'], 'SNW0012', `invalid name "${meta.name}": use lower-case letters, digits, '-' (and '.'), starting and ending with a letter or digit`);
+      }
+    } else if (meta.name === undefined) {
+      report('error', ['metadata', 'name'], 'SNW0011', 'metadata.name is required', true);
+    }
+    if (namespaceGiven !== undefined && !DNS1123_LABEL.test(namespaceGiven)) {
+      report('error', ['metadata', 'namespace'], 'SNW0012', `invalid namespace "${namespaceGiven}": use a lower-case RFC 1123 label`);
+    }
+  }
+
+  // Spec: structure, then Istio's rules.
+  const spec = obj.spec === undefined || obj.spec === null ? {} : obj.spec;
+  const structural = checkStructure(def.spec, spec, ['spec']);
+  for (const issue of structural) report('error', issue.path, issue.code, issue.message, issue.atKey);
+  runSemantic(def, spec, ref, apiVersion, meta ?? {}, structural.length > 0, report);
+
+  const hasError = diagnostics.some((d) => d.level === 'error');
+  if (hasError) return { diagnostics };
+  const resource: Resource = deepFreeze({
+    apiVersion,
+    group: def.group,
+    kind: def.kind,
+    metadata: { ...(meta as Record<string, unknown>), name: name as string, namespace },
+    spec: structuredClone(spec),
+    source: doc.start,
+  }) as Resource;
+  return { resource, diagnostics };
+}
+
+function runSemantic(
+  def: KindDefinition,
+  spec: unknown,
+  ref: ResourceRef,
+  apiVersion: string,
+  meta: Record<string, unknown>,
+  structureFailed: boolean,
+  report: (level: Diagnostic['level'], path: FieldPath, code: string, message: string, atKey?: boolean) => void,
+): void {
+  const validator = semanticValidators[def.kind];
+  if (!validator) return;
+  const ctx: SemanticContext = {
+    resource: { ...ref, namespace: ref.namespace ?? '' },
+    metadata: meta as SemanticContext['metadata'],
+    apiVersion,
+    error: (path, code, message) => report('error', path, code, message),
+    warn: (path, code, message) => report('warning', path, code, message),
+    errorAtKey: (path, code, message) => report('error', path, code, message, true),
+  };
+  try {
+    validator(spec, ctx);
+  } catch (err) {
+    // With a broken structure a rule may trip over an unexpected shape; the structural
+    // errors already explain it. Without one, this is our bug: say so rather than crash.
+    if (!structureFailed) {
+      report('error', ['spec'], 'SNW0101', `internal error while checking ${def.kind} (please report): ${(err as Error).message}`);
+    }
+  }
+}
+
+function isSinewOrIstioGroup(group: string): boolean {
+  return group.endsWith('istio.io') || group === 'sinew.dev';
+}
