@@ -1,0 +1,199 @@
+/**
+ * The config store: the set of resources in force, with a revision per change, a bounded
+ * history and change notifications. Two backends share one interface: memory (tests,
+ * short-lived meshes) and a state directory (the control plane), whose writes are atomic
+ * (write to a temporary file, fsync, rename) so a crash never leaves half a config.
+ *
+ * The store only holds resources that passed validation; whoever applies (the control
+ * plane's API, `sinew up`) validates first and refuses the whole batch on any error, so
+ * "the last good config stays in force".
+ */
+import { mkdir, open, readFile, rename, readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Resource } from '../api/resources/meta.js';
+import { deepFreeze } from '../core/freeze.js';
+import { validateText } from './validate.js';
+
+export interface ResourceKey {
+  kind: string;
+  namespace: string;
+  name: string;
+}
+
+export const keyOf = (r: { kind: string; metadata: { namespace?: string; name: string } }): string =>
+  `${r.kind}/${r.metadata.namespace ?? ''}/${r.metadata.name}`;
+
+export interface ConfigChange {
+  revision: number;
+  /** Resources created or updated by this change. */
+  applied: readonly Resource[];
+  /** Keys removed by this change. */
+  deleted: readonly ResourceKey[];
+  /** When (ms since epoch). */
+  at: number;
+  /** Who or what made the change (`apply`, `delete`, `sinew up`). */
+  cause: string;
+}
+
+export interface ConfigStore {
+  /** The current revision; 0 for an empty, never-written store. */
+  readonly revision: number;
+  list(kind?: string, namespace?: string): readonly Resource[];
+  get(kind: string, namespace: string, name: string): Resource | undefined;
+  /** Creates or replaces resources as one change. Returns the change (revision unchanged when nothing differs). */
+  apply(resources: readonly Resource[], cause?: string): Promise<ConfigChange>;
+  delete(keys: readonly ResourceKey[], cause?: string): Promise<ConfigChange>;
+  /** The most recent changes, newest last (bounded). */
+  history(): readonly ConfigChange[];
+  /** Calls `listener` after every change that altered something. Returns an unsubscribe function. */
+  watch(listener: (change: ConfigChange) => void): () => void;
+}
+
+export interface StoreOptions {
+  /** How many changes history keeps (default 100). */
+  historyLimit?: number;
+  now?: () => number;
+}
+
+/** Strips what the store adds so two resources compare by content. */
+function contentOf(r: Resource): string {
+  return JSON.stringify({ apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec });
+}
+
+/** Keeps everything in memory. */
+export class MemoryConfigStore implements ConfigStore {
+  protected resources = new Map<string, Resource>();
+  protected changes: ConfigChange[] = [];
+  protected listeners = new Set<(change: ConfigChange) => void>();
+  protected rev = 0;
+  protected readonly historyLimit: number;
+  protected readonly now: () => number;
+
+  constructor(options: StoreOptions = {}) {
+    this.historyLimit = options.historyLimit ?? 100;
+    this.now = options.now ?? Date.now;
+  }
+
+  get revision(): number {
+    return this.rev;
+  }
+
+  list(kind?: string, namespace?: string): readonly Resource[] {
+    const out: Resource[] = [];
+    for (const r of this.resources.values()) {
+      if (kind && r.kind !== kind) continue;
+      if (namespace !== undefined && r.metadata.namespace !== namespace) continue;
+      out.push(r);
+    }
+    return out.sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : 1));
+  }
+
+  get(kind: string, namespace: string, name: string): Resource | undefined {
+    return this.resources.get(`${kind}/${namespace}/${name}`);
+  }
+
+  async apply(resources: readonly Resource[], cause = 'apply'): Promise<ConfigChange> {
+    const changed = resources.filter((r) => {
+      const existing = this.resources.get(keyOf(r));
+      return !existing || contentOf(existing) !== contentOf(r);
+    });
+    return this.commit(changed, [], cause);
+  }
+
+  async delete(keys: readonly ResourceKey[], cause = 'delete'): Promise<ConfigChange> {
+    const present = keys.filter((k) => this.resources.has(`${k.kind}/${k.namespace}/${k.name}`));
+    return this.commit([], present, cause);
+  }
+
+  history(): readonly ConfigChange[] {
+    return this.changes;
+  }
+
+  watch(listener: (change: ConfigChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Persists a change (no-op in memory); the file backend overrides it. */
+  protected async persist(_change: ConfigChange): Promise<void> {}
+
+  private async commit(applied: readonly Resource[], deleted: readonly ResourceKey[], cause: string): Promise<ConfigChange> {
+    if (applied.length === 0 && deleted.length === 0) {
+      return { revision: this.rev, applied: [], deleted: [], at: this.now(), cause };
+    }
+    const change: ConfigChange = deepFreeze({ revision: this.rev + 1, applied: [...applied], deleted: [...deleted], at: this.now(), cause });
+    // Update memory only after the change is durable, so a failed write changes nothing.
+    const next = new Map(this.resources);
+    for (const r of applied) next.set(keyOf(r), r);
+    for (const k of deleted) next.delete(`${k.kind}/${k.namespace}/${k.name}`);
+    const previous = this.resources;
+    this.resources = next;
+    try {
+      await this.persist(change);
+    } catch (err) {
+      this.resources = previous;
+      throw err;
+    }
+    this.rev = change.revision;
+    this.changes.push(change);
+    if (this.changes.length > this.historyLimit) this.changes.splice(0, this.changes.length - this.historyLimit);
+    for (const listener of this.listeners) listener(change);
+    return change;
+  }
+}
+
+const STATE_FILE = 'resources.json';
+const HISTORY_DIR = 'history';
+
+/**
+ * Keeps the resources in `<dir>/resources.json` and each change in `<dir>/history/<rev>.json`
+ * (bounded). Open with `FileConfigStore.open(dir)`, which re-validates what it reads so a
+ * hand-edited state file cannot smuggle in an invalid resource.
+ */
+export class FileConfigStore extends MemoryConfigStore {
+  private constructor(private readonly dir: string, options: StoreOptions) {
+    super(options);
+  }
+
+  static async open(dir: string, options: StoreOptions = {}): Promise<FileConfigStore> {
+    const store = new FileConfigStore(dir, options);
+    await mkdir(join(dir, HISTORY_DIR), { recursive: true });
+    let text: string | undefined;
+    try {
+      text = await readFile(join(dir, STATE_FILE), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (text) {
+      const state = JSON.parse(text) as { revision: number; resources: unknown[] };
+      const docs = state.resources.map((r) => JSON.stringify(r)).join('\n---\n');
+      const result = validateText(join(dir, STATE_FILE), docs);
+      for (const r of result.resources) store.resources.set(keyOf(r), r);
+      store.rev = state.revision;
+    }
+    return store;
+  }
+
+  protected override async persist(change: ConfigChange): Promise<void> {
+    const resources = [...this.resources.values()].map((r) => ({ apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec }));
+    await writeAtomic(join(this.dir, STATE_FILE), JSON.stringify({ revision: change.revision, resources }, null, 1));
+    await writeAtomic(join(this.dir, HISTORY_DIR, `${String(change.revision).padStart(8, '0')}.json`), JSON.stringify(change));
+    const entries = (await readdir(join(this.dir, HISTORY_DIR))).filter((f) => f.endsWith('.json')).sort();
+    for (const old of entries.slice(0, Math.max(0, entries.length - this.historyLimit))) {
+      await unlink(join(this.dir, HISTORY_DIR, old)).catch(() => undefined);
+    }
+  }
+}
+
+/** Writes a file so readers see the old or the new content, never a torn one. */
+export async function writeAtomic(path: string, content: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const handle = await open(tmp, 'w');
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, path);
+}
