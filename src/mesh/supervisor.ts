@@ -1,0 +1,225 @@
+/**
+ * Runs the embedded mesh's processes (workload replicas) and keeps them running: restarts
+ * a crashed process with exponential backoff, prefixes each output line with the replica's
+ * name, and on stop kills the whole process group so no grandchild is orphaned (an app that
+ * was started through `npm` or a shell would otherwise survive its parent).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { createServer } from 'node:net';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
+
+export interface ProcessSpec {
+  /** Unique name, used as the log prefix (e.g. `reviews-v1-0`). */
+  id: string;
+  command: string;
+  args: readonly string[];
+  cwd: string;
+  env: Readonly<Record<string, string>>;
+}
+
+export type ProcessState = 'starting' | 'running' | 'backoff' | 'stopping' | 'stopped';
+
+export interface SupervisorOptions {
+  clock?: Clock;
+  /** Where prefixed output lines go (default: process.stdout). */
+  output?: (line: string) => void;
+  /** First restart delay (default 1 s), doubled per consecutive crash up to `maxBackoffMs`. */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** A process that ran this long resets the backoff (default 10 s). */
+  stableAfterMs?: number;
+  /** Grace period between SIGTERM and SIGKILL on stop (default 5 s). */
+  stopGraceMs?: number;
+}
+
+/** One supervised process. Events: 'state' (state), 'exit' (code, signal). */
+export class ManagedProcess extends EventEmitter {
+  state: ProcessState = 'starting';
+  restarts = 0;
+  child?: ChildProcess;
+  private startedAt = 0;
+  private backoffMs: number;
+  private timer?: TimerHandle;
+  private exited?: Promise<void>;
+
+  constructor(readonly spec: ProcessSpec, private readonly options: Required<SupervisorOptions>) {
+    super();
+    this.backoffMs = options.initialBackoffMs;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** @internal */
+  launch(): void {
+    const { spec, options } = this;
+    this.setState('starting');
+    const child = spawn(spec.command, spec.args as string[], {
+      cwd: spec.cwd,
+      env: spec.env as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so stop() can signal every descendant at once.
+      detached: true,
+    });
+    this.child = child;
+    this.startedAt = options.clock.monotonic();
+    pipeLines(child.stdout!, (line) => options.output(`[${spec.id}] ${line}`));
+    pipeLines(child.stderr!, (line) => options.output(`[${spec.id}] ${line}`));
+    this.exited = new Promise((resolve) => {
+      child.once('error', (err) => {
+        options.output(`[${spec.id}] cannot start "${spec.command}": ${err.message}`);
+      });
+      child.once('close', (code, signal) => {
+        resolve();
+        this.emit('exit', code, signal);
+        this.onExit();
+      });
+    });
+    child.once('spawn', () => this.setState('running'));
+  }
+
+  private onExit(): void {
+    if (this.state === 'stopping' || this.state === 'stopped') {
+      this.setState('stopped');
+      return;
+    }
+    const ranFor = this.options.clock.monotonic() - this.startedAt;
+    if (ranFor >= this.options.stableAfterMs) this.backoffMs = this.options.initialBackoffMs;
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs);
+    this.setState('backoff');
+    this.options.output(`[${this.spec.id}] exited; restarting in ${(delay / 1000).toFixed(1)}s`);
+    this.timer = this.options.clock.setTimeout(() => {
+      this.timer = undefined;
+      if (this.state !== 'backoff') return;
+      this.restarts++;
+      this.launch();
+    }, delay);
+    this.timer.unref();
+  }
+
+  /** Stops the process group: SIGTERM, then SIGKILL after the grace period. */
+  async stop(): Promise<void> {
+    if (this.timer) this.options.clock.clearTimeout(this.timer);
+    if (this.state === 'stopped') return;
+    const wasBackingOff = this.state === 'backoff';
+    this.setState('stopping');
+    const child = this.child;
+    if (wasBackingOff || !child || child.exitCode !== null || child.signalCode !== null) {
+      this.setState('stopped');
+      return;
+    }
+    signalGroup(child, 'SIGTERM');
+    const kill = setTimeout(() => signalGroup(child, 'SIGKILL'), this.options.stopGraceMs);
+    kill.unref();
+    await this.exited;
+    clearTimeout(kill);
+    // Descendants that ignored SIGTERM must not outlive the mesh.
+    signalGroup(child, 'SIGKILL');
+    this.setState('stopped');
+  }
+
+  private setState(state: ProcessState): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.emit('state', state);
+  }
+}
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+function pipeLines(stream: NodeJS.ReadableStream, write: (line: string) => void): void {
+  let buffered = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buffered += chunk;
+    let i: number;
+    while ((i = buffered.indexOf('\n')) >= 0) {
+      write(buffered.slice(0, i).replace(/\r$/, ''));
+      buffered = buffered.slice(i + 1);
+    }
+    // A process that never prints a newline must not grow this without bound.
+    if (buffered.length > 64 * 1024) {
+      write(buffered);
+      buffered = '';
+    }
+  });
+  stream.on('end', () => {
+    if (buffered) write(buffered);
+  });
+}
+
+/** Starts and stops processes as a group. */
+export class Supervisor {
+  private readonly processes = new Map<string, ManagedProcess>();
+  private readonly options: Required<SupervisorOptions>;
+
+  constructor(options: SupervisorOptions = {}) {
+    this.options = {
+      clock: options.clock ?? systemClock,
+      output: options.output ?? ((line) => process.stdout.write(line + '\n')),
+      initialBackoffMs: options.initialBackoffMs ?? 1000,
+      maxBackoffMs: options.maxBackoffMs ?? 30_000,
+      stableAfterMs: options.stableAfterMs ?? 10_000,
+      stopGraceMs: options.stopGraceMs ?? 5000,
+    };
+  }
+
+  start(spec: ProcessSpec): ManagedProcess {
+    if (this.processes.has(spec.id)) throw new Error(`process ${spec.id} is already supervised`);
+    const managed = new ManagedProcess(spec, this.options);
+    this.processes.set(spec.id, managed);
+    managed.launch();
+    return managed;
+  }
+
+  get(id: string): ManagedProcess | undefined {
+    return this.processes.get(id);
+  }
+
+  list(): ManagedProcess[] {
+    return [...this.processes.values()];
+  }
+
+  async stop(id: string): Promise<void> {
+    const managed = this.processes.get(id);
+    if (!managed) return;
+    this.processes.delete(id);
+    await managed.stop();
+  }
+
+  /** Stops every process (in parallel) and waits until all have exited. */
+  async stopAll(): Promise<void> {
+    const all = [...this.processes.values()];
+    this.processes.clear();
+    await Promise.all(all.map((p) => p.stop()));
+  }
+}
+
+/**
+ * Finds a free TCP port on `host` by binding port 0. There is a small window before the
+ * caller binds it; the mesh binds its own listeners right away, which keeps it short.
+ */
+export function allocatePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      server.close(() => {
+        if (address && typeof address === 'object') resolve(address.port);
+        else reject(new Error('could not allocate a port'));
+      });
+    });
+  });
+}

@@ -1,0 +1,98 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { ManualClock } from '../../src/core/clock.js';
+import { Supervisor, allocatePort, type ManagedProcess } from '../../src/mesh/supervisor.js';
+
+const node = process.execPath;
+
+function waitForState(p: ManagedProcess, state: string): Promise<void> {
+  if (p.state === state) return Promise.resolve();
+  return new Promise((resolve) => {
+    const on = (s: string) => {
+      if (s === state) {
+        p.off('state', on);
+        resolve();
+      }
+    };
+    p.on('state', on);
+  });
+}
+
+/** Alive and not a zombie (an orphan reparented to a PID 1 that does not reap stays a zombie). */
+function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+describe('supervisor', () => {
+  test('prefixes every output line with the replica name', async () => {
+    const lines: string[] = [];
+    const sup = new Supervisor({ output: (l) => lines.push(l) });
+    const p = sup.start({ id: 'ratings-v1-0', command: node, args: ['-e', 'console.log("one"); console.error("two")'], cwd: process.cwd(), env: { PATH: process.env.PATH ?? '' } });
+    await once(p, 'exit');
+    await sup.stopAll();
+    assert.ok(lines.includes('[ratings-v1-0] one'), lines.join('\n'));
+    assert.ok(lines.includes('[ratings-v1-0] two'), lines.join('\n'));
+  });
+
+  test('restarts a crashed process with doubling backoff (manual clock)', async () => {
+    const clock = new ManualClock();
+    const lines: string[] = [];
+    const sup = new Supervisor({ clock, output: (l) => lines.push(l), initialBackoffMs: 1000 });
+    const p = sup.start({ id: 'crash', command: node, args: ['-e', 'process.exit(3)'], cwd: process.cwd(), env: {} });
+    await waitForState(p, 'backoff');
+    assert.equal(p.restarts, 0);
+    clock.advance(999);
+    assert.equal(p.state, 'backoff', 'not restarted before the backoff elapsed');
+    clock.advance(1);
+    await waitForState(p, 'backoff'); // crashed again
+    assert.equal(p.restarts, 1);
+    clock.advance(1999);
+    assert.equal(p.restarts, 1, 'second backoff is twice as long');
+    clock.advance(1);
+    assert.equal(p.restarts, 2);
+    await sup.stopAll();
+    assert.equal(p.state, 'stopped');
+    assert.ok(lines.some((l) => l.includes('exited; restarting in 1.0s')));
+    assert.ok(lines.some((l) => l.includes('exited; restarting in 2.0s')));
+  });
+
+  test('stop kills the whole process group: no orphaned grandchild', async () => {
+    const lines: string[] = [];
+    const sup = new Supervisor({ output: (l) => lines.push(l), stopGraceMs: 2000 });
+    // The child starts a grandchild that ignores SIGTERM, prints its pid, and waits.
+    const script = `
+      const { spawn } = require('node:child_process');
+      const g = spawn(process.execPath, ['-e', 'process.on("SIGTERM", () => {}); setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+      console.log('grandchild ' + g.pid);
+      setInterval(() => {}, 1000);
+    `;
+    const p = sup.start({ id: 'tree', command: node, args: ['-e', script], cwd: process.cwd(), env: {} });
+    const grandchild = await new Promise<number>((resolve) => {
+      const check = () => {
+        const line = lines.find((l) => l.startsWith('[tree] grandchild '));
+        if (line) resolve(Number(line.split(' ').pop()));
+        else setImmediate(check);
+      };
+      check();
+    });
+    assert.ok(isAlive(grandchild));
+    await sup.stopAll();
+    assert.equal(p.state, 'stopped');
+    // SIGKILL to the group is synchronous from the kernel's view, but reaping may lag a tick.
+    for (let i = 0; i < 100 && isAlive(grandchild); i++) await new Promise((r) => setImmediate(r));
+    assert.equal(isAlive(grandchild), false, 'grandchild was killed with its group');
+  });
+
+  test('allocatePort returns distinct usable ports', async () => {
+    const a = await allocatePort();
+    const b = await allocatePort();
+    assert.ok(a > 0 && b > 0);
+  });
+});
