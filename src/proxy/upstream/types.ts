@@ -1,0 +1,90 @@
+/**
+ * The contract between the router (src/proxy/http) and the upstream layer
+ * (src/proxy/upstream): cluster manager -> cluster -> load balancer -> endpoint pool.
+ *
+ * The router asks a cluster for an endpoint with `acquire`; it gets a lease holding an undici
+ * Dispatcher for that endpoint (a Pool honouring the cluster's connection-pool settings:
+ * HTTP/1.1, or HTTP/2 with `allowH2` and `useH2c` for plaintext), or a failure with Envoy's
+ * response flag (UH: no healthy endpoint, UO: a circuit-breaker limit would overflow). Every
+ * lease is released exactly once with the outcome, which feeds LEAST_REQUEST counts, outlier
+ * detection and the pending/active limits.
+ */
+import type { Dispatcher } from 'undici';
+import type { Address, Cluster, ClusterLoadAssignment, Endpoint, EndpointHealth } from '../../api/proxy-config.js';
+
+/** What the router knows about a request when it asks for an endpoint. */
+export interface PickContext {
+  /** Hash of the request for RING_HASH / MAGLEV clusters (from the route's hashPolicy). */
+  hash?: bigint | number;
+  /** Endpoint keys (`host:port`) tried by earlier attempts of this request (retry "previous hosts"). */
+  exclude?: ReadonlySet<string>;
+  /** originalDst / PASSTHROUGH clusters: the address the client asked for. */
+  originalDestination?: Address;
+}
+
+export type AcquireResult =
+  | { ok: true; lease: UpstreamLease }
+  | { ok: false; flag: 'UH' | 'UO'; detail: string };
+
+export interface UpstreamLease {
+  readonly endpoint: Endpoint;
+  /** `host:port`. */
+  readonly key: string;
+  /** Dispatcher for this endpoint (undici Pool). */
+  readonly dispatcher: Dispatcher;
+  /** Reports the outcome once. Later calls are ignored. */
+  release(outcome: UpstreamOutcome): void;
+}
+
+export interface UpstreamOutcome {
+  /** The response status, when a response head arrived. */
+  status?: number;
+  /** A failure before or instead of a response (local origin unless `reset` came from the peer). */
+  failure?: 'connect-failure' | 'timeout' | 'reset' | 'refused' | 'cancelled';
+}
+
+export interface EndpointState {
+  key: string;
+  address: Address;
+  health: EndpointHealth;
+  /** Ejected by outlier detection until this time (ms since epoch), if ejected. */
+  ejectedUntil?: number;
+  activeRequests: number;
+  totalRequests: number;
+  failedRequests: number;
+  labels: Readonly<Record<string, string>>;
+}
+
+export interface ClusterStats {
+  name: string;
+  activeRequests: number;
+  pendingRequests: number;
+  /** Requests refused with UO (any limit). */
+  overflows: number;
+  /** Retries refused because maxRetries was reached. */
+  retryOverflows: number;
+  ejections: number;
+  endpoints: EndpointState[];
+}
+
+export interface UpstreamCluster {
+  readonly name: string;
+  readonly config: Cluster;
+  acquire(ctx: PickContext): AcquireResult;
+  /** Reserves one retry against connectionPool.maxRetries; false = over budget (no retry). */
+  tryReserveRetry(): boolean;
+  releaseRetry(): void;
+  stats(): ClusterStats;
+}
+
+export interface ClusterManager {
+  /**
+   * Applies a new set of clusters and endpoints atomically. Pools of endpoints that stay are
+   * kept (no reconnect storm); removed ones drain and close.
+   */
+  update(clusters: readonly Cluster[], endpoints: readonly ClusterLoadAssignment[]): void;
+  get(name: string): UpstreamCluster | undefined;
+  /** For the admin port's /clusters. */
+  stats(): ClusterStats[];
+  close(): Promise<void>;
+}
