@@ -1,0 +1,186 @@
+/**
+ * The control plane's config API (what `sinew apply/delete/get` and the console call).
+ *
+ *   POST   /api/v1/apply                          body: YAML or JSON, one or many documents
+ *   POST   /api/v1/delete                         body: YAML or JSON naming the resources to delete
+ *   GET    /api/v1/resources[?kind=K&namespace=N]
+ *   GET    /api/v1/resources/<kind>/<namespace>/<name>
+ *   DELETE /api/v1/resources/<kind>/<namespace>/<name>
+ *   GET    /api/v1/history
+ *
+ * An apply is all or nothing: any validation error refuses the whole batch with every
+ * diagnostic (422), and the config in force does not change. Cross-resource references are
+ * NOT checked here — a VirtualService may name a subset whose DestinationRule arrives a
+ * moment later (`sinew analyze` reports such gaps; the proxy answers 503 NC meanwhile).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Diagnostic } from '../api/diagnostics.js';
+import type { Resource } from '../api/resources/meta.js';
+import { findKind } from '../api/resources/index.js';
+import type { Logger } from '../core/logger.js';
+import { silentLogger } from '../core/logger.js';
+import { parseText } from '../config/load.js';
+import { validateText } from '../config/validate.js';
+import type { ConfigStore, ResourceKey } from '../config/store.js';
+
+export interface ConfigApiOptions {
+  store: ConfigStore;
+  logger?: Logger;
+  /** Largest request body accepted (default 16 MiB); larger gets 413. */
+  maxBodyBytes?: number;
+}
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string, readonly body?: unknown) {
+    super(message);
+  }
+}
+
+const describe = (r: Resource) => ({ kind: r.kind, namespace: r.metadata.namespace || undefined, name: r.metadata.name });
+
+/** Creates the API's request handler; mount it on any node:http server. */
+export function createConfigApiHandler(options: ConfigApiOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const { store } = options;
+  const logger = options.logger ?? silentLogger;
+  const maxBody = options.maxBodyBytes ?? 16 * 1024 * 1024;
+
+  const routes = async (req: IncomingMessage, url: URL): Promise<{ status: number; body: unknown }> => {
+    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    if (parts[0] !== 'api' || parts[1] !== 'v1') throw new HttpError(404, `no such endpoint ${url.pathname}; see /api/v1/resources`);
+    const [, , collection, kind, namespace, name] = parts;
+
+    if (collection === 'apply' && req.method === 'POST') {
+      const text = await readBody(req, maxBody);
+      const result = validateText(req.headers['x-sinew-source'] as string ?? '<request>', text, {
+        defaultNamespace: url.searchParams.get('namespace') ?? undefined,
+      });
+      const errors = result.diagnostics.filter((d) => d.level === 'error');
+      if (errors.length > 0) {
+        return { status: 422, body: { error: `refused: ${errors.length} validation error(s); nothing was applied`, diagnostics: result.diagnostics } };
+      }
+      const change = await store.apply(result.resources, 'apply');
+      const changed = new Set(change.applied.map((r) => `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`));
+      logger.info('config applied', { revision: change.revision, changed: changed.size });
+      return {
+        status: 200,
+        body: {
+          revision: store.revision,
+          resources: result.resources.map((r) => ({
+            ...describe(r),
+            result: changed.has(`${r.kind}/${r.metadata.namespace}/${r.metadata.name}`) ? 'configured' : 'unchanged',
+          })),
+          diagnostics: result.diagnostics,
+        },
+      };
+    }
+
+    if (collection === 'delete' && req.method === 'POST') {
+      const text = await readBody(req, maxBody);
+      const keys = keysFromText(text, url.searchParams.get('namespace') ?? 'default');
+      const change = await store.delete(keys, 'delete');
+      const deleted = new Set(change.deleted.map((k) => `${k.kind}/${k.namespace}/${k.name}`));
+      return {
+        status: 200,
+        body: { revision: store.revision, resources: keys.map((k) => ({ ...k, result: deleted.has(`${k.kind}/${k.namespace}/${k.name}`) ? 'deleted' : 'not found' })) },
+      };
+    }
+
+    if (collection === 'history' && req.method === 'GET') {
+      return { status: 200, body: store.history().map((c) => ({ revision: c.revision, at: new Date(c.at).toISOString(), cause: c.cause, applied: c.applied.map(describe), deleted: c.deleted })) };
+    }
+
+    if (collection === 'resources') {
+      if (!kind && req.method === 'GET') {
+        const list = store.list(url.searchParams.get('kind') ?? undefined, url.searchParams.get('namespace') ?? undefined);
+        return { status: 200, body: { revision: store.revision, items: list.map(toManifest) } };
+      }
+      if (kind && namespace !== undefined && name) {
+        if (!findKind(kind)) throw new HttpError(400, `unknown kind "${kind}"`);
+        if (req.method === 'GET') {
+          const r = store.get(kind, namespace, name);
+          if (!r) throw new HttpError(404, `${kind} ${namespace}/${name} not found`);
+          return { status: 200, body: toManifest(r) };
+        }
+        if (req.method === 'DELETE') {
+          const change = await store.delete([{ kind, namespace, name }], 'delete');
+          if (change.deleted.length === 0) throw new HttpError(404, `${kind} ${namespace}/${name} not found`);
+          return { status: 200, body: { revision: store.revision, deleted: { kind, namespace, name } } };
+        }
+      }
+    }
+    throw new HttpError(req.method === 'GET' || req.method === 'POST' || req.method === 'DELETE' ? 404 : 405, `no route for ${req.method} ${url.pathname}`);
+  };
+
+  return (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://control-plane');
+    routes(req, url).then(
+      ({ status, body }) => sendJson(res, status, body),
+      (err: unknown) => {
+        if (err instanceof HttpError) sendJson(res, err.status, err.body ?? { error: err.message });
+        else {
+          logger.error('config API failure', { error: (err as Error).message });
+          sendJson(res, 500, { error: `internal error: ${(err as Error).message}` });
+        }
+      },
+    );
+  };
+}
+
+/** Starts a standalone API server (tests; the daemon mounts the handler on its own server). */
+export async function startConfigApi(options: ConfigApiOptions & { port?: number; host?: string }): Promise<{ server: Server; address: AddressInfo }> {
+  const server = createServer(createConfigApiHandler(options));
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
+  return { server, address: server.address() as AddressInfo };
+}
+
+export function toManifest(r: Resource): Record<string, unknown> {
+  return { apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec };
+}
+
+/** Reads the kinds and names of the documents in `text`, for delete-by-file; content is not validated. */
+function keysFromText(text: string, defaultNamespace: string): ResourceKey[] {
+  const loaded = parseText('<request>', text);
+  const errors = loaded.diagnostics.filter((d: Diagnostic) => d.level === 'error');
+  if (errors.length) throw new HttpError(400, 'cannot read the request body', { error: 'cannot read the request body', diagnostics: errors });
+  const keys: ResourceKey[] = [];
+  for (const doc of loaded.documents) {
+    const v = doc.value as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
+    if (typeof v?.kind !== 'string' || typeof v.metadata?.name !== 'string') continue;
+    const def = findKind(v.kind);
+    if (!def) continue;
+    keys.push({ kind: v.kind, name: v.metadata.name, namespace: def.namespaced ? (typeof v.metadata.namespace === 'string' ? v.metadata.namespace : defaultNamespace) : '' });
+  }
+  return keys;
+}
+
+function readBody(req: IncomingMessage, max: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (length > max) {
+      req.resume();
+      reject(new HttpError(413, `request body over ${max} bytes; split the input`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    req.on('data', (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > max) {
+        req.destroy();
+        reject(new HttpError(413, `request body over ${max} bytes; split the input`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent) return;
+  const text = JSON.stringify(body, null, 2) + '\n';
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,80 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Server } from 'node:http';
+import { MemoryConfigStore } from '../../src/config/store.js';
+import { startConfigApi } from '../../src/controlplane/api.js';
+
+const services = `
+apiVersion: v1
+kind: Service
+metadata: {name: reviews}
+spec:
+  selector: {app: reviews}
+  ports: [{name: http, port: 9080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ratings}
+spec:
+  selector: {app: ratings}
+  ports: [{name: http, port: 9080}]
+`;
+
+describe('control plane config API', () => {
+  let server: Server;
+  let base: string;
+  const store = new MemoryConfigStore();
+
+  before(async () => {
+    const started = await startConfigApi({ store });
+    server = started.server;
+    base = `http://127.0.0.1:${started.address.port}/api/v1`;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  test('apply stores valid resources and reports configured/unchanged', async () => {
+    let res = await fetch(`${base}/apply`, { method: 'POST', body: services });
+    assert.equal(res.status, 200);
+    let body = (await res.json()) as { revision: number; resources: { name: string; result: string }[] };
+    assert.equal(body.revision, 1);
+    assert.deepEqual(body.resources.map((r) => r.result), ['configured', 'configured']);
+    res = await fetch(`${base}/apply`, { method: 'POST', body: services });
+    body = (await res.json()) as typeof body;
+    assert.equal(body.revision, 1);
+    assert.deepEqual(body.resources.map((r) => r.result), ['unchanged', 'unchanged']);
+  });
+
+  test('an invalid batch is refused whole with every diagnostic, and nothing changes', async () => {
+    const before = store.revision;
+    const bad = `${services}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: Bad_Name}\nspec: {}\n---\napiVersion: networking.stio.io/v1\nkind: VirtualService\nmetadata: {name: x}\nspec: {}\n`;
+    const res = await fetch(`${base}/apply`, { method: 'POST', body: bad.replace('port: 9080}]\n---', 'port: 9081}]\n---') });
+    assert.equal(res.status, 422);
+    const body = (await res.json()) as { error: string; diagnostics: { code: string; level: string }[] };
+    const codes = body.diagnostics.filter((d) => d.level === 'error').map((d) => d.code);
+    assert.ok(codes.includes('SNW0012'), codes.join());
+    assert.ok(codes.includes('SNW0009'), codes.join());
+    assert.equal(store.revision, before);
+    const reviews = (await (await fetch(`${base}/resources/Service/default/reviews`)).json()) as { spec: { ports: { port: number }[] } };
+    assert.equal(reviews.spec.ports[0].port, 9080, 'the last good config stays in force');
+  });
+
+  test('get, list and delete', async () => {
+    const list = (await (await fetch(`${base}/resources?kind=Service`)).json()) as { items: { metadata: { name: string } }[] };
+    assert.deepEqual(list.items.map((i) => i.metadata.name), ['ratings', 'reviews']);
+    assert.equal((await fetch(`${base}/resources/Service/default/nope`)).status, 404);
+    const del = await fetch(`${base}/resources/Service/default/ratings`, { method: 'DELETE' });
+    assert.equal(del.status, 200);
+    assert.equal((await fetch(`${base}/resources/Service/default/ratings`)).status, 404);
+    const byFile = await fetch(`${base}/delete`, { method: 'POST', body: services });
+    const body = (await byFile.json()) as { resources: { name: string; result: string }[] };
+    assert.deepEqual(body.resources.map((r) => `${r.name}:${r.result}`), ['reviews:deleted', 'ratings:not found']);
+  });
+
+  test('malformed bodies and unknown endpoints get labelled errors', async () => {
+    const res = await fetch(`${base}/apply`, { method: 'POST', body: 'a: [unclosed' });
+    assert.equal(res.status, 422);
+    const body = (await res.json()) as { diagnostics: { code: string }[] };
+    assert.equal(body.diagnostics[0].code, 'SNW0004');
+    assert.equal((await fetch(`${base}/nothing`)).status, 404);
+  });
+});
