@@ -1,0 +1,224 @@
+/**
+ * Proxy benchmark (issue: data plane, part 1). In one run, pinned the same way each time
+ * (load generator and upstream on core 0, the proxy under test on core 1):
+ *
+ *   direct   wrk -> upstream
+ *   sinew    wrk -> sinew proxy -> upstream
+ *   pair     wrk -> sinew (client side) -> sinew (server side) -> upstream   (sidecar to sidecar)
+ *   nginx    wrk -> nginx (1 worker, keep-alive upstream pool) -> upstream  (reference, if installed)
+ *
+ * For each: max requests/s at 50 connections, latency p50/p90/p99 at a fixed 1000 req/s
+ * (wrk + the fixed-rate script in ../shared/tools), proxy CPU seconds per 10 000 requests,
+ * and peak RSS; then ratios to direct and to nginx. Needs `wrk` (apt-get install wrk) and
+ * optionally nginx (apt-get install nginx-light).
+ *
+ *   npm run bench -- proxy [--duration 10] [--json]
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { once } from 'node:events';
+import type { ProxyConfig } from '../src/api/proxy-config.js';
+import { allocatePort } from '../src/mesh/supervisor.js';
+
+const repo = resolve(import.meta.dirname, '..');
+const fixedRateScript = resolve(repo, '../shared/tools/wrk-fixed-rate.lua');
+
+export interface Options {
+  durationS: number;
+  json: boolean;
+}
+
+interface Target {
+  name: string;
+  port: number;
+  /** Processes whose CPU and memory count as "the proxy". */
+  pids: number[];
+}
+
+interface Result {
+  name: string;
+  rps: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  cpuSecondsPer10k?: number;
+  cpuCoresAt1000?: number;
+  peakRssMb?: number;
+}
+
+const children: ChildProcess[] = [];
+
+function start(cmd: string, args: string[], cpu: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const child = spawn('taskset', ['-c', cpu, cmd, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  children.push(child);
+  return child;
+}
+
+async function waitForLine(child: ChildProcess, pattern: RegExp): Promise<RegExpMatchArray> {
+  let buffered = '';
+  for await (const chunk of child.stdout!) {
+    buffered += chunk.toString();
+    const m = buffered.match(pattern);
+    if (m) return m;
+  }
+  throw new Error(`process exited before printing ${pattern}`);
+}
+
+async function waitForHttp(port: number, path = '/'): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`);
+      await res.arrayBuffer();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`nothing answers on port ${port}`);
+}
+
+/** utime + stime of a process, in seconds. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks at USER_HZ=100
+}
+
+/** Peak resident set size (VmHWM), MB. */
+function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+function wrk(args: string[]): string {
+  const out = spawnSync('taskset', ['-c', '0', 'wrk', ...args], { encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`wrk failed: ${out.stderr}`);
+  return out.stdout;
+}
+
+function proxyConfig(name: string, listenPort: number, upstreamPort: number): ProxyConfig {
+  return {
+    version: 'bench',
+    node: { id: `router~${name}.bench`, mode: 'router', workload: name, namespace: 'bench', labels: {} },
+    listeners: [{ name: 'bench', address: { host: '127.0.0.1', port: listenPort }, direction: 'inbound', protocol: 'http', http: { routeConfigName: 'bench' } }],
+    routeConfigs: [{ name: 'bench', virtualHosts: [{ name: 'all', domains: ['*'], routes: [{ name: 'bench/all', match: { path: { prefix: '/' } }, action: { kind: 'route', destinations: [{ cluster: 'upstream', weight: 1 }] } }] }] }],
+    clusters: [{ name: 'upstream', kind: 'eds', protocol: 'http1', connectTimeoutMs: 1000, lb: { policy: 'ROUND_ROBIN' } }],
+    endpoints: [{ clusterName: 'upstream', endpoints: [{ address: { host: '127.0.0.1', port: upstreamPort }, labels: {}, health: 'HEALTHY' }] }],
+  };
+}
+
+async function startSinew(dir: string, name: string, upstreamPort: number): Promise<Target> {
+  const port = await allocatePort();
+  const file = join(dir, `${name}.json`);
+  writeFileSync(file, JSON.stringify(proxyConfig(name, port, upstreamPort)));
+  const child = start(process.execPath, ['--max-semi-space-size=64', join(repo, 'bin/sinew.js'), 'proxy', '--config', file], '1', { SINEW_LOG_LEVEL: 'warn' });
+  await waitForHttp(port);
+  return { name, port, pids: [child.pid!] };
+}
+
+async function startNginx(dir: string, upstreamPort: number): Promise<Target | undefined> {
+  const nginx = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
+  if (!nginx) return undefined;
+  const port = await allocatePort();
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `worker_processes 1; daemon off; master_process off; pid ${dir}/nginx.pid; error_log ${dir}/nginx-error.log;
+events { worker_connections 1024; }
+http { access_log off;
+  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  server { listen 127.0.0.1:${port};
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }\n`,
+  );
+  const child = start(nginx, ['-c', conf, '-p', dir], '1');
+  await waitForHttp(port);
+  return { name: 'nginx', port, pids: [child.pid!] };
+}
+
+async function measure(target: Target, options: Options): Promise<Result> {
+  const url = `http://127.0.0.1:${target.port}/`;
+  wrk(['-t1', '-c50', '-d2s', url]); // warm-up: JIT and pools
+  const cpuBefore = target.pids.map(cpuSeconds);
+  const max = wrk(['-t1', '-c50', `-d${options.durationS}s`, url]);
+  const cpuAfter = target.pids.map(cpuSeconds);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(max)?.[1] ?? 0);
+  const requests = rps * options.durationS;
+  const cpu = cpuAfter.reduce((a, b) => a + b, 0) - cpuBefore.reduce((a, b) => a + b, 0);
+
+  const cpu1000Before = target.pids.map(cpuSeconds);
+  const fixed = wrk(['-t1', '-c50', `-d${options.durationS}s`, '-s', fixedRateScript, url, '--', '1000']);
+  const cpu1000After = target.pids.map(cpuSeconds);
+  const line = /FIXEDRATE (\{.*\})/.exec(fixed)?.[1];
+  const f = line ? (JSON.parse(line) as { p50_ms: number; p90_ms: number; p99_ms: number }) : { p50_ms: NaN, p90_ms: NaN, p99_ms: NaN };
+  const result: Result = { name: target.name, rps, p50: f.p50_ms, p90: f.p90_ms, p99: f.p99_ms };
+  if (target.pids.length) {
+    result.cpuSecondsPer10k = (cpu / requests) * 10_000;
+    result.cpuCoresAt1000 = (cpu1000After.reduce((a, b) => a + b, 0) - cpu1000Before.reduce((a, b) => a + b, 0)) / options.durationS / target.pids.length;
+    result.peakRssMb = Math.max(...target.pids.map(peakRssMb));
+  }
+  return result;
+}
+
+export async function runProxyBench(options: Options): Promise<Result[]> {
+  if (spawnSync('wrk', ['--version']).error) {
+    throw new Error('wrk is not installed: apt-get install wrk (and nginx-light for the reference)');
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'sinew-bench-'));
+  try {
+    const upstream = start(process.execPath, ['-e', UPSTREAM], '0');
+    const upstreamPort = Number((await waitForLine(upstream, /listening (\d+)/))[1]);
+    const targets: Target[] = [{ name: 'direct', port: upstreamPort, pids: [] }];
+    targets.push(await startSinew(dir, 'sinew', upstreamPort));
+    const server = await startSinew(dir, 'pair-server', upstreamPort);
+    const client = await startSinew(dir, 'pair-client', server.port);
+    targets.push({ name: 'pair', port: client.port, pids: [client.pids[0], server.pids[0]] });
+    const nginx = await startNginx(dir, upstreamPort);
+    if (nginx) targets.push(nginx);
+    const results: Result[] = [];
+    for (const t of targets) {
+      if (!options.json) process.stderr.write(`measuring ${t.name}...\n`);
+      results.push(await measure(t, options));
+    }
+    return results;
+  } finally {
+    for (const c of children) c.kill('SIGKILL');
+    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? once(c, 'exit') : undefined)));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A minimal upstream: 100-byte body, keep-alive. */
+const UPSTREAM = `
+const body = Buffer.alloc(100, 'x');
+require('node:http').createServer((req, res) => { req.resume(); res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 100 }); res.end(body); })
+  .listen(0, '127.0.0.1', function () { console.log('listening ' + this.address().port); });
+`;
+
+export function report(results: Result[]): string {
+  const direct = results.find((r) => r.name === 'direct');
+  const nginx = results.find((r) => r.name === 'nginx');
+  const fmt = (n: number | undefined, d = 2) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(d));
+  const lines = ['target   req/s     x direct  x nginx  p50 ms  p90 ms  p99 ms  +p50 ms  +p99 ms  cpu-s/10k  cores@1k  peak RSS MB'];
+  for (const r of results) {
+    lines.push(
+      [
+        r.name.padEnd(8),
+        fmt(r.rps, 0).padStart(7),
+        fmt(direct ? r.rps / direct.rps : undefined).padStart(10),
+        fmt(nginx ? r.rps / nginx.rps : undefined).padStart(8),
+        fmt(r.p50, 3).padStart(7),
+        fmt(r.p90, 3).padStart(7),
+        fmt(r.p99, 3).padStart(7),
+        fmt(direct ? r.p50 - direct.p50 : undefined, 3).padStart(8),
+        fmt(direct ? r.p99 - direct.p99 : undefined, 3).padStart(8),
+        fmt(r.cpuSecondsPer10k, 3).padStart(10),
+        fmt(r.cpuCoresAt1000, 3).padStart(9),
+        fmt(r.peakRssMb, 1).padStart(12),
+      ].join(' '),
+    );
+  }
+  return lines.join('\n') + '\n';
+}
