@@ -382,3 +382,58 @@ export function checkExportTo(namespace: string, exportTo: unknown, isServiceEnt
   if (seen.has('~') && list.length > 1) out.push({ index: -1, message: 'cannot export service entry to no one (~) and someone' });
   return out;
 }
+
+// === networking additions (VirtualService, DestinationRule, Gateway, Sidecar) ===
+
+/** Istio's agent.ValidateIPAddress (netip.ParseAddr: a bare address, no CIDR, no brackets). */
+export function checkIstioIPAddress(addr: string): string | undefined {
+  return isIP(addr) === 0 ? `${addr} is not a valid IP` : undefined;
+}
+
+// === policy targeting shared by the security and telemetry kinds ===
+
+/** Kinds a policy targetRef may name (Istio's allowedTargetRefs), by canonical group. */
+const ALLOWED_TARGET_REFS: readonly { group: string; kind: string }[] = [
+  { group: 'core', kind: 'Service' },
+  { group: 'networking.istio.io', kind: 'ServiceEntry' },
+  { group: 'gateway.networking.k8s.io', kind: 'Gateway' },
+];
+
+/** Istio's validatePolicyTargetReference: one message per problem. */
+export function checkPolicyTargetRef(ref: unknown): string[] {
+  if (!isObject(ref)) return [];
+  const out: string[] = [];
+  if (typeof ref.name === 'string' && ref.name === '') out.push('targetRef name must be set');
+  if (typeof ref.namespace === 'string' && ref.namespace !== '') {
+    out.push('targetRef namespace must not be set; cross namespace referencing is not supported');
+  }
+  const group = typeof ref.group === 'string' && ref.group !== '' ? ref.group : 'core';
+  if (!ALLOWED_TARGET_REFS.some((a) => a.group === group && a.kind === ref.kind)) {
+    out.push(
+      `targetRef must be to one of [Service, networking.istio.io/ServiceEntry, gateway.networking.k8s.io/Gateway] but was ${String(ref.group ?? '')}/${String(ref.kind)}`,
+    );
+  }
+  return out;
+}
+
+/**
+ * Istio's validateOneOfSelectorType + validateWorkloadSelector + validatePolicyTargetReference(s)
+ * for a security/telemetry spec (`selector.matchLabels`, `targetRef`, `targetRefs`).
+ */
+export function checkPolicySelection(
+  spec: Record<string, unknown>,
+  ctx: { error(path: readonly (string | number)[], code: string, message: string): void; warn(path: readonly (string | number)[], code: string, message: string): void },
+  codes: { oneOf: string; selector: string; noLabels: string; targetRef: string },
+): void {
+  const set = (spec.selector !== undefined ? 1 : 0) + (spec.targetRef !== undefined ? 1 : 0) + (asArray(spec.targetRefs).length > 0 ? 1 : 0);
+  if (set > 1) ctx.error(['spec'], codes.oneOf, 'only one of targetRefs or workloadSelector can be set');
+  if (isObject(spec.selector)) {
+    const labels = spec.selector.matchLabels;
+    for (const msg of checkSelectorLabels(labels)) ctx.error(['spec', 'selector', 'matchLabels'], codes.selector, msg);
+    if (Object.keys(asObject(labels)).length === 0) ctx.warn(['spec', 'selector'], codes.noLabels, 'workload selector specified without labels');
+  }
+  for (const msg of checkPolicyTargetRef(spec.targetRef)) ctx.error(['spec', 'targetRef'], codes.targetRef, msg);
+  asArray(spec.targetRefs).forEach((r, i) => {
+    for (const msg of checkPolicyTargetRef(r)) ctx.error(['spec', 'targetRefs', i], codes.targetRef, msg);
+  });
+}
