@@ -1,0 +1,343 @@
+/**
+ * The push client: a proxy's side of the push protocol (protocol.ts).
+ *
+ * It connects to the control plane, sends HELLO with its node and the version it serves,
+ * and applies every pushed config through the injected `apply`. A config that applies is
+ * ACKed and becomes the last good one; one that throws is NACKed with the error message and
+ * the proxy keeps serving its last good config, as linkerd2-proxy and Envoy do with a
+ * rejected update (STYLE.md 10). Pushes that arrive while one is being applied are merged:
+ * only the newest is applied next, since each push is the whole config.
+ *
+ * When the control plane is away the proxy keeps serving and reconnects with jittered
+ * exponential backoff (initial 100 ms, factor 2, capped at 5 s); on reconnect the HELLO
+ * names the version it holds, so a server with the same content sends nothing and one with
+ * newer content pushes it (resync). A keepalive ping detects a silently dead connection.
+ */
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import type { ProxyConfig, ProxyNode } from '../api/proxy-config.js';
+import { systemClock } from '../core/clock.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
+import { deepFreeze } from '../core/freeze.js';
+import { silentLogger } from '../core/logger.js';
+import type { Logger } from '../core/logger.js';
+import { systemRandom } from '../core/random.js';
+import type { Random } from '../core/random.js';
+import { FrameConnection } from './connection.js';
+import type { CloseInfo } from './connection.js';
+import { DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION, XdsErrorCode, parseServerMessage } from './protocol.js';
+import type { ClientMessage, PushMessage, ServerMessage } from './protocol.js';
+
+// === public types ===
+
+/** Applies a config atomically (all or nothing); throwing rejects it and NACKs. */
+export type ApplyConfig = (config: ProxyConfig) => void | Promise<void>;
+
+export interface BackoffPolicy {
+  /** First delay (100 ms). */
+  initialMs: number;
+  /** Growth per failed attempt (2). */
+  factor: number;
+  /** Cap (5 s). */
+  maxMs: number;
+}
+
+export const DEFAULT_BACKOFF: Readonly<BackoffPolicy> = Object.freeze({ initialMs: 100, factor: 2, maxMs: 5_000 });
+
+export interface PushClientOptions {
+  host: string;
+  port: number;
+  node: ProxyNode;
+  apply: ApplyConfig;
+  clock?: Clock;
+  random?: Random;
+  logger?: Logger;
+  backoff?: Partial<BackoffPolicy>;
+  /** Ping after this much time (15 s); 0 turns keepalive off. */
+  keepaliveMs?: number;
+  /** Give up on a connection silent for keepaliveMs + this (10 s). */
+  keepaliveTimeoutMs?: number;
+  /** Give up on a TCP connect after this long (10 s). */
+  connectTimeoutMs?: number;
+  maxFrameBytes?: number;
+  /** A config the proxy already serves (e.g. restored from disk), reported in HELLO. */
+  initial?: { config: ProxyConfig; version: string };
+}
+
+export type PushClientState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'closed';
+
+export interface PushClientEvents {
+  /** A pushed config was applied; it is now the last good one. */
+  config: [config: ProxyConfig, version: string];
+  connected: [];
+  disconnected: [info: CloseInfo];
+  /** A pushed config was rejected; the proxy still serves `serving`. */
+  nack: [version: string, reason: string, serving: string | undefined];
+  /** A reconnect is scheduled after `delayMs`. */
+  backoff: [delayMs: number, attempt: number];
+}
+
+/**
+ * The delay before reconnect attempt `attempt` (0-based): exponential, capped, then "equal
+ * jitter" — uniformly in [d/2, d) — so a fleet of proxies that lost the control plane at the
+ * same moment do not all return at the same moment, yet none retries in a tight loop.
+ */
+export function backoffDelay(attempt: number, policy: BackoffPolicy, random: Random): number {
+  const exp = policy.initialMs * Math.pow(policy.factor, attempt);
+  const capped = Math.min(policy.maxMs, Number.isFinite(exp) ? exp : policy.maxMs);
+  return capped / 2 + random.next() * (capped / 2);
+}
+
+/** Longest NACK reason sent; a huge error message must not make a huge frame. */
+const MAX_REASON_CHARS = 4096;
+
+// === client ===
+
+interface PendingPush {
+  message: PushMessage;
+  conn: FrameConnection<ServerMessage, ClientMessage>;
+}
+
+/** A proxy's connection to the control plane. Call `start()`, then `close()` when done. */
+export class PushClient extends EventEmitter<PushClientEvents> {
+  private readonly options: PushClientOptions;
+  private readonly clock: Clock;
+  private readonly random: Random;
+  private readonly logger: Logger;
+  private readonly backoff: BackoffPolicy;
+  private readonly keepaliveMs: number;
+  private readonly keepaliveTimeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private currentState: PushClientState = 'idle';
+  private conn: FrameConnection<ServerMessage, ClientMessage> | undefined;
+  private lastGood: ProxyConfig | undefined;
+  private lastGoodVersion: string | undefined;
+  private attempt = 0;
+  private retryTimer: TimerHandle | undefined;
+  private connectTimer: TimerHandle | undefined;
+  private keepaliveTimer: TimerHandle | undefined;
+  private lastHeard = 0;
+  private pingId = 0;
+  private pending: PendingPush | undefined;
+  private applying = false;
+  private closedPromise: Promise<void> | undefined;
+
+  constructor(options: PushClientOptions) {
+    super();
+    this.options = options;
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? systemRandom;
+    this.logger = options.logger ?? silentLogger;
+    this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
+    this.keepaliveMs = options.keepaliveMs ?? 15_000;
+    this.keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 10_000;
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    if (options.initial) {
+      this.lastGood = deepFreeze(options.initial.config);
+      this.lastGoodVersion = options.initial.version;
+    }
+  }
+
+  /** The last config applied successfully (what the proxy serves), if any. */
+  get config(): ProxyConfig | undefined {
+    return this.lastGood;
+  }
+
+  /** The version of `config`. */
+  get version(): string | undefined {
+    return this.lastGoodVersion;
+  }
+
+  get state(): PushClientState {
+    return this.currentState;
+  }
+
+  /** Starts connecting; reconnects on its own until `close()`. */
+  start(): void {
+    if (this.currentState !== 'idle') return;
+    this.connect();
+  }
+
+  /** Stops reconnecting and closes the connection; resolves once the socket is closed. */
+  close(): Promise<void> {
+    if (this.closedPromise) return this.closedPromise;
+    this.currentState = 'closed';
+    this.clearTimers();
+    this.pending = undefined;
+    const conn = this.conn;
+    this.conn = undefined;
+    this.closedPromise = new Promise<void>((resolve) => {
+      if (!conn || conn.socket.destroyed) return resolve();
+      conn.socket.once('close', () => resolve());
+      // Still connecting: nobody to tell, just drop the attempt.
+      if (conn.socket.connecting) conn.destroy(XdsErrorCode.ProxyShutdown, 'proxy shutting down');
+      else conn.close(XdsErrorCode.ProxyShutdown, 'proxy shutting down');
+    });
+    return this.closedPromise;
+  }
+
+  // === connecting ===
+
+  private connect(): void {
+    if (this.currentState === 'closed') return;
+    this.currentState = 'connecting';
+    const socket = net.connect({ host: this.options.host, port: this.options.port });
+    let established = false;
+    const conn: FrameConnection<ServerMessage, ClientMessage> = new FrameConnection<ServerMessage, ClientMessage>({
+      socket,
+      parse: parseServerMessage,
+      maxFrameBytes: this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      clock: this.clock,
+      onMessage: (message) => this.onMessage(conn, message),
+      onClose: (info) => this.onClose(conn, info, established),
+    });
+    this.conn = conn;
+    this.connectTimer = this.clock
+      .setTimeout(() => {
+        if (!established) conn.destroy('ETIMEDOUT', `connect timed out after ${this.connectTimeoutMs} ms`);
+      }, this.connectTimeoutMs)
+      .unref();
+    socket.once('connect', () => {
+      established = true;
+      this.clearTimer('connectTimer');
+      socket.setKeepAlive(true, 30_000);
+      this.attempt = 0;
+      this.currentState = 'connected';
+      this.lastHeard = this.clock.monotonic();
+      const hello: ClientMessage =
+        this.lastGoodVersion !== undefined
+          ? { type: 'hello', protocol: PROTOCOL_VERSION, node: this.options.node, version: this.lastGoodVersion }
+          : { type: 'hello', protocol: PROTOCOL_VERSION, node: this.options.node };
+      try {
+        conn.send(hello);
+      } catch (err) {
+        // Only a node too large for a frame gets here; retrying will not help, but crashing is worse.
+        conn.destroy(XdsErrorCode.FrameTooLarge, (err as Error).message);
+        return;
+      }
+      this.armKeepalive();
+      this.logger.info('connected to control plane', { host: this.options.host, port: this.options.port, version: this.lastGoodVersion });
+      this.emit('connected');
+    });
+  }
+
+  private onClose(conn: FrameConnection<ServerMessage, ClientMessage>, info: CloseInfo, established: boolean): void {
+    if (this.pending?.conn === conn) this.pending = undefined;
+    if (this.conn !== conn) return;
+    this.conn = undefined;
+    this.clearTimers();
+    if (this.currentState === 'closed') return;
+    if (established) {
+      this.logger.warn('lost the control plane; serving the last good config', { version: this.lastGoodVersion, ...info });
+      this.emit('disconnected', info);
+    } else {
+      this.logger.debug('connect to control plane failed', { ...info });
+    }
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    const delay = backoffDelay(this.attempt, this.backoff, this.random);
+    this.attempt++;
+    this.currentState = 'backoff';
+    this.emit('backoff', delay, this.attempt);
+    // Not unref'd: a started client is live work until close(), like a listening server;
+    // while the control plane is away this timer is all that keeps the proxy trying.
+    this.retryTimer = this.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      this.connect();
+    }, delay);
+  }
+
+  // Ping every keepaliveMs; a connection silent for keepaliveMs + keepaliveTimeoutMs is
+  // dead (e.g. the control plane's host vanished without a FIN), so drop it and reconnect.
+  private armKeepalive(): void {
+    if (this.keepaliveMs <= 0) return;
+    this.keepaliveTimer = this.clock
+      .setTimeout(() => {
+        this.keepaliveTimer = undefined;
+        const conn = this.conn;
+        if (!conn || !conn.open) return;
+        const silent = this.clock.monotonic() - this.lastHeard;
+        if (silent >= this.keepaliveMs + this.keepaliveTimeoutMs) {
+          conn.destroy(XdsErrorCode.PeerTimeout, `no reply from the control plane for ${silent} ms`);
+          return;
+        }
+        conn.send({ type: 'ping', id: ++this.pingId });
+        this.armKeepalive();
+      }, this.keepaliveMs)
+      .unref();
+  }
+
+  private clearTimer(name: 'retryTimer' | 'connectTimer' | 'keepaliveTimer'): void {
+    const timer = this[name];
+    if (timer) this.clock.clearTimeout(timer);
+    this[name] = undefined;
+  }
+
+  private clearTimers(): void {
+    this.clearTimer('retryTimer');
+    this.clearTimer('connectTimer');
+    this.clearTimer('keepaliveTimer');
+  }
+
+  // === messages ===
+
+  private onMessage(conn: FrameConnection<ServerMessage, ClientMessage>, message: ServerMessage): void {
+    this.lastHeard = this.clock.monotonic();
+    switch (message.type) {
+      case 'push':
+        this.pending = { message, conn };
+        if (!this.applying) void this.drain();
+        return;
+      case 'ping':
+        conn.send({ type: 'pong', id: message.id });
+        return;
+      case 'pong':
+      case 'close':
+        return;
+    }
+  }
+
+  /** Applies pending pushes one at a time, newest only, and answers each on its connection. */
+  private async drain(): Promise<void> {
+    this.applying = true;
+    try {
+      while (this.pending) {
+        const { message, conn } = this.pending;
+        this.pending = undefined;
+        let error: unknown;
+        let ok = false;
+        try {
+          const config = deepFreeze(message.config);
+          await this.options.apply(config);
+          ok = true;
+          this.lastGood = config;
+          this.lastGoodVersion = message.version;
+        } catch (err) {
+          error = err;
+        }
+        if (this.currentState === 'closed') return;
+        if (ok) {
+          conn.send({ type: 'ack', version: message.version, nonce: message.nonce });
+          this.emit('config', this.lastGood!, message.version);
+          continue;
+        }
+        const reason = describe(error).slice(0, MAX_REASON_CHARS);
+        conn.send({ type: 'nack', version: this.lastGoodVersion ?? '', nonce: message.nonce, reason });
+        this.logger.warn('rejected pushed config; serving the last good one', { version: message.version, serving: this.lastGoodVersion, reason });
+        this.emit('nack', message.version, reason, this.lastGoodVersion);
+      }
+    } finally {
+      this.applying = false;
+    }
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' && code !== '' ? `${code}: ${err.message}` : err.message || err.name;
+  }
+  return String(err);
+}
