@@ -19,18 +19,9 @@ import { registryCodes } from './codes/registry.js';
 import { securityCodes } from './codes/security.js';
 import { analysisCodes } from './codes/analysis.js';
 
-export type DiagnosticLevel = 'error' | 'warning' | 'info';
+import type { CodeTable, DiagnosticLevel } from './codes/types.js';
 
-export interface CodeInfo {
-  /** The level a finding of this code has unless the rule says otherwise. */
-  level: DiagnosticLevel;
-  /** A short CamelCase name, like Istio's analyzer message names. */
-  name: string;
-  /** One sentence: what it means and what to do. */
-  description: string;
-}
-
-export type CodeTable = Readonly<Record<string, CodeInfo>>;
+export type { CodeInfo, CodeTable, DiagnosticLevel } from './codes/types.js';
 
 /** Every diagnostic code Sinew emits, by code. */
 export const diagnosticCodes: CodeTable = Object.freeze({

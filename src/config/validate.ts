@@ -144,6 +144,15 @@ function validateDocument(doc: RawDocument, options: ValidateOptions): DocumentC
     return { diagnostics };
   }
 
+  // The same kind name in another API group (Gateway API's `Gateway`, Knative's `Service`) is
+  // not ours: skip it. A near miss of one of our groups (`networking.stio.io`) is a typo and
+  // falls through to the apiVersion check below, which suggests the right one.
+  if (group !== def.group && group !== '' && !isSinewOrIstioGroup(group) && !closest(group, ourGroups)) {
+    ref = name ? { kind, name, namespace: typeof meta?.namespace === 'string' ? meta.namespace : undefined } : undefined;
+    report('warning', ['apiVersion'], 'SNW0014', `${kind} (${apiVersion}) skipped: not a mesh resource`);
+    return { diagnostics, skipped: true };
+  }
+
   const namespaceGiven = typeof meta?.namespace === 'string' ? meta.namespace : undefined;
   const namespace = def.namespaced ? namespaceGiven ?? options.defaultNamespace ?? 'default' : '';
   ref = { kind, namespace: def.namespaced ? namespace : undefined, name: name ?? '<unnamed>' };
@@ -226,6 +235,8 @@ function runSemantic(
     }
   }
 }
+
+const ourGroups = [...new Set(kindDefinitions.map((d) => d.group).filter(Boolean))];
 
 function isSinewOrIstioGroup(group: string): boolean {
   return group.endsWith('istio.io') || group === 'sinew.dev';

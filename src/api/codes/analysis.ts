@@ -1,5 +1,59 @@
-import type { CodeTable } from '../diagnostics.js';
+import type { CodeTable } from './types.js';
 
-/** SNW1xxx: cross-resource analysis (sinew analyze). */
+/**
+ * SNW1xxx: cross-resource analysis (sinew analyze), in the spirit of istioctl analyze
+ * (IST0101, IST0109, IST0113) and Kiali's validations (KIA11xx). Each check sees the whole
+ * input, so it can catch what validating one resource at a time cannot.
+ */
 export const analysisCodes: CodeTable = {
+  SNW1001: {
+    level: 'error',
+    name: 'ReferencedSubsetNotFound',
+    description: 'A route names a subset that no DestinationRule for that host defines; requests to it fail with 503 (like istioctl IST0101). Add the subset or fix the name.',
+  },
+  SNW1002: {
+    level: 'error',
+    name: 'DestinationHostNotFound',
+    description: 'A route sends traffic to a host that no Service or ServiceEntry in the input provides (like istioctl IST0101). Add the Service, or fix the host name.',
+  },
+  SNW1003: {
+    level: 'error',
+    name: 'ReferencedGatewayNotFound',
+    description: 'A VirtualService is bound to a Gateway that does not exist in the input (like istioctl IST0101); its routes apply nowhere. Add the Gateway or fix the reference (`name` or `namespace/name`).',
+  },
+  SNW1004: {
+    level: 'error',
+    name: 'DuplicateSubsetName',
+    description: 'The same subset name is defined twice for one host in one namespace; only one of them takes effect. Rename or remove one.',
+  },
+  SNW1005: {
+    level: 'warning',
+    name: 'MultipleDestinationRulesForHost',
+    description: 'Two DestinationRules in one namespace apply to the same host; Istio merges them in an order that is easy to get wrong. Keep one DestinationRule per host.',
+  },
+  SNW1006: {
+    level: 'warning',
+    name: 'UnreachableRoute',
+    description: 'An earlier HTTP route of the same VirtualService matches every request (no match, or only `uri: prefix: /`), so this route can never be taken. Move the catch-all last.',
+  },
+  SNW1007: {
+    level: 'warning',
+    name: 'RouteWeightsNotHundred',
+    description: 'The weights of a route with several destinations do not add up to 100; traffic is split in proportion, which is rarely what was meant. Make them sum to 100.',
+  },
+  SNW1008: {
+    level: 'error',
+    name: 'MTLSPolicyConflict',
+    description: 'A DestinationRule sets a client TLS mode that the PeerAuthentication of the destination workloads rejects (STRICT vs DISABLE, DISABLE vs ISTIO_MUTUAL), like istioctl IST0113; connections will fail. Align the two.',
+  },
+  SNW1009: {
+    level: 'warning',
+    name: 'WorkloadWithoutService',
+    description: 'No Service selects this Workload, so no other workload can reach it through the mesh. Add a Service whose selector matches its labels.',
+  },
+  SNW1010: {
+    level: 'warning',
+    name: 'ConflictingVirtualServiceHosts',
+    description: 'Two VirtualServices claim the same host for the same gateway (like istioctl IST0109); only one of them is used. Merge them into one.',
+  },
 };

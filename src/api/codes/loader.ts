@@ -1,4 +1,4 @@
-import type { CodeTable } from '../diagnostics.js';
+import type { CodeTable } from './types.js';
 
 /** SNW00xx: reading input. */
 export const loaderCodes: CodeTable = {

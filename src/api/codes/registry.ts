@@ -1,4 +1,4 @@
-import type { CodeTable } from '../diagnostics.js';
+import type { CodeTable } from './types.js';
 
 /** SNW03xx: registry kinds (ServiceEntry, WorkloadEntry, WorkloadGroup, Service, Namespace, Workload). */
 export const registryCodes: CodeTable = {

@@ -1,4 +1,4 @@
-import type { CodeTable } from '../diagnostics.js';
+import type { CodeTable } from './types.js';
 
 /** SNW04xx: security and telemetry (PeerAuthentication, AuthorizationPolicy, RequestAuthentication, Telemetry). */
 export const securityCodes: CodeTable = {

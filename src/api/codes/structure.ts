@@ -1,4 +1,4 @@
-import type { CodeTable } from '../diagnostics.js';
+import type { CodeTable } from './types.js';
 
 /** SNW01xx: structure, checked against each kind's schema (strict, like kubectl's strict field validation). */
 export const structureCodes: CodeTable = {
