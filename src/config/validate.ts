@@ -58,20 +58,23 @@ export function validateText(file: string, text: string, options: ValidateOption
 
 export function validateDocuments(documents: readonly RawDocument[], options: ValidateOptions = {}): ValidationResult {
   const out: ValidationResult = { resources: [], diagnostics: [], skipped: 0 };
+  // Duplicates count within one file only: a directory of alternatives (Istio's bookinfo
+  // networking samples define `reviews` in a dozen files) is not an error to validate; when
+  // applied, later documents replace earlier ones, as with kubectl apply -f.
   const seen = new Map<string, RawDocument>();
   for (const doc of documents) {
     const checked = validateDocument(doc, options);
-    out.diagnostics.push(...checked.diagnostics);
+    out.diagnostics.push(...dropEchoes(checked.diagnostics));
     if (checked.skipped) out.skipped++;
     if (!checked.resource) continue;
     const r = checked.resource;
-    const key = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
+    const key = `${doc.file}\u0000${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
     const earlier = seen.get(key);
     if (earlier) {
       out.diagnostics.push({
         level: 'error',
         code: 'SNW0013',
-        message: `${r.kind} ${r.metadata.namespace}/${r.metadata.name} is defined again (first at ${earlier.file}:${earlier.start.line})`,
+        message: `${r.kind} ${r.metadata.namespace}/${r.metadata.name} is defined again in the same file (first at line ${earlier.start.line}); the later one would silently win`,
         resource: { kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name },
         source: doc.start,
       });
@@ -81,6 +84,21 @@ export function validateDocuments(documents: readonly RawDocument[], options: Va
     if (!checked.diagnostics.some((d) => d.level === 'error')) out.resources.push(r);
   }
   return out;
+}
+
+/**
+ * One mistake, one error: when a field is misspelt (`hosts` for `host`), the missing-field and
+ * rule errors about the field it should have been only repeat that mistake, so they go.
+ */
+function dropEchoes(diagnostics: Diagnostic[]): Diagnostic[] {
+  const suggested = new Set<string>();
+  for (const d of diagnostics) {
+    if (d.code !== 'SNW0104' || !d.path) continue;
+    const m = /did you mean "([^"]+)"/.exec(d.message);
+    if (m) suggested.add(`${d.path.slice(0, d.path.lastIndexOf('.'))}.${m[1]}`);
+  }
+  if (suggested.size === 0) return diagnostics;
+  return diagnostics.filter((d) => d.code === 'SNW0104' || !d.path || !suggested.has(d.path));
 }
 
 interface DocumentCheck {
