@@ -170,6 +170,12 @@ export interface HeaderMatcher {
   match?: StringMatch;
   /** withoutHeaders: the condition holds when the header does NOT match (or is absent). */
   invert?: boolean;
+  /**
+   * Envoy's treat_missing_header_as_empty: an absent header is matched as the empty string
+   * (so an inverted `regex: ".*"` does not hold for it). Without it an absent header never
+   * satisfies `match`. Set by the compiler on withoutHeaders string matches.
+   */
+  treatMissingAsEmpty?: boolean;
 }
 
 export interface QueryParamMatcher {

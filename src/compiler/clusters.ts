@@ -1,0 +1,157 @@
+/**
+ * Outbound clusters and their endpoints (Istio's CDS/EDS for a proxy): one cluster per
+ * service port, plus one per DestinationRule subset, named `outbound|<port>|<subset>|<fqdn>`.
+ */
+import {
+  BLACKHOLE_CLUSTER,
+  PASSTHROUGH_CLUSTER,
+  outboundClusterName,
+  type Cluster,
+  type ClusterKind,
+  type ClusterLoadAssignment,
+  type Endpoint,
+} from '../api/proxy-config.js';
+import type { RegistryService, RegistryServicePort, ServiceProtocol } from '../api/registry-snapshot.js';
+import type { CompileContext } from './context.js';
+import { clusterPolicy, connectionPool, loadBalancer, outlierDetection, upstreamTls, DEFAULT_CONNECT_TIMEOUT_MS } from './policy.js';
+import { labelsMatch } from './util.js';
+
+/** Upstream protocol of a service port: HTTP/2 for http2 and gRPC, raw bytes for TCP-like ports. */
+export function upstreamProtocol(p: ServiceProtocol): Cluster['protocol'] {
+  switch (p) {
+    case 'HTTP2':
+    case 'GRPC':
+    case 'GRPC-WEB':
+      return 'http2';
+    case 'HTTP':
+    case 'UNSUPPORTED':
+      return 'http1';
+    default:
+      return 'tcp';
+  }
+}
+
+function clusterKind(service: RegistryService): ClusterKind {
+  switch (service.resolution) {
+    case 'DNS':
+    case 'DNS_ROUND_ROBIN':
+      return 'dns';
+    case 'NONE':
+      return 'originalDst';
+    default:
+      return 'eds';
+  }
+}
+
+export interface ClusterSet {
+  clusters: Cluster[];
+  endpoints: ClusterLoadAssignment[];
+}
+
+/** Clusters and endpoints for every service this proxy can see, plus Passthrough and BlackHole. */
+export function buildOutboundClusters(ctx: CompileContext): ClusterSet {
+  const out: ClusterSet = { clusters: [], endpoints: [] };
+  const seen = new Set<string>();
+  for (const service of ctx.visibleServices()) {
+    const dr = ctx.destinationRule(service);
+    for (const port of service.ports) {
+      if (port.protocol === 'UDP') continue;
+      const variants: { subset?: string; labels?: Record<string, string>; policy: ReturnType<typeof clusterPolicy> }[] = [
+        { policy: clusterPolicy(dr?.trafficPolicy, undefined, port.port) },
+      ];
+      for (const s of dr?.subsets ?? []) variants.push({ subset: s.name, labels: s.labels, policy: clusterPolicy(dr?.trafficPolicy, s.trafficPolicy, port.port) });
+      for (const v of variants) {
+        const name = outboundClusterName(port.port, v.subset, service.hostname);
+        if (seen.has(name)) continue; // the same host from two registries: the one seen first (own namespace) wins
+        seen.add(name);
+        const cluster = buildCluster(ctx, name, service, port, v.subset, v.policy);
+        out.clusters.push(cluster);
+        if (cluster.kind === 'eds' || cluster.kind === 'dns') {
+          out.endpoints.push({ clusterName: name, endpoints: endpointsFor(service, port, v.labels) });
+        }
+      }
+    }
+  }
+  out.clusters.push(passthroughCluster(), blackholeCluster());
+  return out;
+}
+
+function buildCluster(
+  ctx: CompileContext,
+  name: string,
+  service: RegistryService,
+  port: RegistryServicePort,
+  subset: string | undefined,
+  policy: ReturnType<typeof clusterPolicy>,
+): Cluster {
+  const pool = connectionPool(policy?.connectionPool);
+  const lb = loadBalancer(policy?.loadBalancer, proxyLocality(ctx.node.labels));
+  // Istio: `simple: PASSTHROUGH` makes the cluster ORIGINAL_DST, whatever the service.
+  const kind = lb.policy === 'PASSTHROUGH' ? 'originalDst' : clusterKind(service);
+  let protocol = upstreamProtocol(port.protocol);
+  // useClientProtocol / h2UpgradePolicy are applied by the proxy; an explicit UPGRADE on an
+  // HTTP/1.1 port means Istio speaks HTTP/2 upstream.
+  if (protocol === 'http1' && policy?.connectionPool?.http?.h2UpgradePolicy === 'UPGRADE') protocol = 'http2';
+  const cluster: Cluster = {
+    name,
+    kind,
+    service: { host: service.hostname, namespace: service.namespace, name: service.name, port: port.port },
+    protocol,
+    connectTimeoutMs: pool.connectTimeoutMs,
+    lb,
+  };
+  if (subset) cluster.subset = subset;
+  if (pool.pool) cluster.connectionPool = pool.pool;
+  const od = outlierDetection(policy?.outlierDetection);
+  if (od) cluster.outlierDetection = od;
+  // Istio (applyLocalityLoadBalancer): locality failover needs outlier detection to notice
+  // unhealthy endpoints, so without it only `distribute` is kept; with it, locality-aware
+  // load balancing is on by default (meshConfig.localityLbSetting.enabled defaults to true).
+  if (!od && lb.locality) {
+    const { failover: _f, failoverPriority: _p, ...rest } = lb.locality;
+    lb.locality = rest;
+  } else if (od && !lb.locality) {
+    const self = proxyLocality(ctx.node.labels);
+    lb.locality = { enabled: true, ...(self ? { self } : {}) };
+  }
+  const tls = upstreamTls(policy?.tls, service.hostname);
+  if (tls) cluster.tls = tls;
+  return cluster;
+}
+
+/**
+ * The proxy's locality `region/zone/subzone` from the well-known topology labels
+ * (`topology.kubernetes.io/region`, `topology.kubernetes.io/zone`, `topology.istio.io/subzone`),
+ * as Istio reads it from the pod; undefined without a region.
+ */
+export function proxyLocality(labels: Readonly<Record<string, string>>): string | undefined {
+  const region = labels['topology.kubernetes.io/region'];
+  if (!region) return undefined;
+  return [region, labels['topology.kubernetes.io/zone'] ?? '', labels['topology.istio.io/subzone'] ?? ''].join('/').replace(/\/+$/, '');
+}
+
+/** Endpoints of a service port, narrowed to a subset's labels (DESIGN.md behaviour 4). */
+export function endpointsFor(service: RegistryService, port: RegistryServicePort, subsetLabels?: Readonly<Record<string, string>>): Endpoint[] {
+  const list = service.endpoints[String(port.port)] ?? [];
+  return list
+    .filter((e) => labelsMatch(subsetLabels, e.labels))
+    .map((e) => {
+      const ep: Endpoint = { address: { host: e.address, port: e.port }, labels: e.labels, health: e.health };
+      if (e.weight !== undefined) ep.weight = e.weight;
+      if (e.locality) ep.locality = e.locality;
+      if (e.identity) ep.identity = e.identity;
+      if (e.workload) ep.workload = { ...e.workload };
+      if (e.healthCheck) ep.healthCheck = { ...e.healthCheck };
+      return ep;
+    });
+}
+
+/** Istio's PassthroughCluster: forward to the address the client asked for (ALLOW_ANY). */
+export function passthroughCluster(): Cluster {
+  return { name: PASSTHROUGH_CLUSTER, kind: 'originalDst', protocol: 'http1', connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS, lb: { policy: 'PASSTHROUGH' } };
+}
+
+/** Istio's BlackHoleCluster: every request fails with 502 (REGISTRY_ONLY). */
+export function blackholeCluster(): Cluster {
+  return { name: BLACKHOLE_CLUSTER, kind: 'blackhole', protocol: 'http1', connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS, lb: { policy: 'ROUND_ROBIN' } };
+}

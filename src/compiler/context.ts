@@ -1,0 +1,210 @@
+/**
+ * The per-compilation view of config and registry (Istio's PushContext plus SidecarScope):
+ * resources indexed by kind in Istio's order, and what the proxy being compiled may see.
+ */
+import type { Resource } from '../api/resources/meta.js';
+import type { Address, ProxyNode } from '../api/proxy-config.js';
+import type { RegistryService, RegistrySnapshot } from '../api/registry-snapshot.js';
+import { DEFAULT_MESH, toAddress, type CompileInput, type MeshSettings, type ProxyPorts } from './inputs.js';
+import type { DestinationRuleSpec, GatewaySpec, SidecarSpec, Subset, TrafficPolicy, VirtualServiceSpec } from './istio-types.js';
+import { byCreation, hostMatches, isExportedTo, labelsMatch, resolveShortName } from './util.js';
+
+export type VirtualServiceResource = Resource<VirtualServiceSpec>;
+export type DestinationRuleResource = Resource<DestinationRuleSpec>;
+export type GatewayResource = Resource<GatewaySpec>;
+export type SidecarResource = Resource<SidecarSpec>;
+
+/** A DestinationRule after Istio's merge of same-host rules in one namespace. */
+export interface EffectiveDestinationRule {
+  host: string;
+  namespace: string;
+  /** `namespace/name` of the rules merged, first one first. */
+  sources: string[];
+  trafficPolicy?: TrafficPolicy;
+  subsets: Subset[];
+}
+
+interface EgressHost {
+  namespace: string; // '*', a namespace, or '~' (none)
+  host: string;
+}
+
+export class CompileContext {
+  readonly node: ProxyNode;
+  readonly mesh: MeshSettings;
+  readonly registry: RegistrySnapshot;
+  readonly ports: ProxyPorts;
+  readonly virtualServices: VirtualServiceResource[];
+  readonly destinationRules: DestinationRuleResource[];
+  readonly gateways: GatewayResource[];
+  readonly sidecar: SidecarResource | undefined;
+  readonly #egress: EgressHost[] | undefined;
+  readonly #servicesByHost = new Map<string, RegistryService[]>();
+  readonly #drCache = new Map<string, EffectiveDestinationRule | undefined>();
+
+  constructor(input: CompileInput) {
+    this.node = input.node;
+    this.mesh = { ...DEFAULT_MESH, ...(input.mesh ?? {}) };
+    this.registry = input.registry;
+    this.ports = input.ports ?? {};
+    const of = <S>(kind: string) => input.config.resources.filter((r) => r.kind === kind).sort(byCreation) as Resource<S>[];
+    this.virtualServices = of<VirtualServiceSpec>('VirtualService');
+    this.destinationRules = of<DestinationRuleSpec>('DestinationRule');
+    this.gateways = of<GatewaySpec>('Gateway');
+    for (const s of this.registry.services) {
+      const list = this.#servicesByHost.get(s.hostname) ?? [];
+      list.push(s);
+      this.#servicesByHost.set(s.hostname, list);
+    }
+    this.sidecar = this.node.mode === 'sidecar' ? this.#selectSidecar(of<SidecarSpec>('Sidecar')) : undefined;
+    this.#egress = this.sidecar?.spec.egress ? this.#parseEgress(this.sidecar) : undefined;
+  }
+
+  get outboundAddress(): Address | undefined {
+    return this.ports.outbound === undefined ? undefined : toAddress(this.ports.outbound);
+  }
+
+  get namespace(): string {
+    return this.node.namespace;
+  }
+
+  /** Outbound policy: the proxy's Sidecar overrides the mesh setting (Istio Sidecar.outboundTrafficPolicy). */
+  get outboundTrafficPolicy(): 'ALLOW_ANY' | 'REGISTRY_ONLY' {
+    return this.sidecar?.spec.outboundTrafficPolicy?.mode ?? this.mesh.outboundTrafficPolicy;
+  }
+
+  resolve(host: string, namespace: string): string {
+    return resolveShortName(host, namespace, this.mesh.domainSuffix);
+  }
+
+  // === Sidecar scope ===
+
+  /**
+   * Istio's Sidecar selection: a Sidecar in the proxy's namespace whose workloadSelector
+   * matches the proxy, else the one without selector in that namespace, else the one
+   * without selector in the root namespace.
+   */
+  #selectSidecar(sidecars: SidecarResource[]): SidecarResource | undefined {
+    const inNs = sidecars.filter((s) => s.metadata.namespace === this.node.namespace);
+    const selected = inNs.find((s) => s.spec.workloadSelector?.labels && labelsMatch(s.spec.workloadSelector.labels, this.node.labels));
+    if (selected) return selected;
+    const nsWide = inNs.find((s) => !s.spec.workloadSelector?.labels);
+    if (nsWide) return nsWide;
+    return sidecars.find((s) => s.metadata.namespace === this.mesh.rootNamespace && !s.spec.workloadSelector?.labels);
+  }
+
+  /**
+   * Egress hosts `namespace/dnsName`: `.` is the Sidecar's namespace, `*` any, `~` none.
+   * Sinew takes the union of all egress listeners' hosts (port-specific egress listeners
+   * are not modelled separately: the embedded capture is one HTTP listener).
+   */
+  #parseEgress(sidecar: SidecarResource): EgressHost[] {
+    const out: EgressHost[] = [];
+    for (const listener of sidecar.spec.egress ?? []) {
+      for (const entry of listener.hosts ?? []) {
+        const slash = entry.indexOf('/');
+        let ns = slash >= 0 ? entry.slice(0, slash) : '*';
+        const host = (slash >= 0 ? entry.slice(slash + 1) : entry).toLowerCase();
+        if (ns === '.') ns = sidecar.metadata.namespace;
+        out.push({ namespace: ns, host });
+      }
+    }
+    return out;
+  }
+
+  #egressAllows(namespace: string, hosts: readonly string[]): boolean {
+    if (!this.#egress) return true;
+    return this.#egress.some((e) => (e.namespace === '*' || e.namespace === namespace) && e.namespace !== '~' && hosts.some((h) => hostMatches(e.host, h) || hostMatches(h, e.host)));
+  }
+
+  // === services ===
+
+  /** Services this proxy may reach: exported to its namespace and (sidecars) allowed by its Sidecar's egress. */
+  visibleServices(): RegistryService[] {
+    return this.registry.services.filter((s) => this.serviceVisible(s));
+  }
+
+  serviceVisible(s: RegistryService): boolean {
+    return isExportedTo(s.exportTo, s.namespace, this.node.namespace) && this.#egressAllows(s.namespace, [s.hostname]);
+  }
+
+  /** The service for a host as this proxy sees it; with several (ServiceEntries), the one in the proxy's namespace first. */
+  service(hostname: string): RegistryService | undefined {
+    const all = (this.#servicesByHost.get(hostname) ?? []).filter((s) => isExportedTo(s.exportTo, s.namespace, this.node.namespace));
+    return all.find((s) => s.namespace === this.node.namespace) ?? all[0];
+  }
+
+  // === virtual services ===
+
+  /** VirtualServices exported to this proxy's namespace (and allowed by its Sidecar's egress hosts). */
+  visibleVirtualServices(): VirtualServiceResource[] {
+    return this.virtualServices.filter((vs) => {
+      if (!vs.spec.hosts || vs.spec.hosts.length === 0) return false; // delegates are reached only through a root
+      if (!isExportedTo(vs.spec.exportTo, vs.metadata.namespace, this.node.namespace)) return false;
+      const hosts = vs.spec.hosts.map((h) => this.resolve(h, vs.metadata.namespace));
+      return this.#egressAllows(vs.metadata.namespace, hosts);
+    });
+  }
+
+  findVirtualService(name: string, namespace: string): VirtualServiceResource | undefined {
+    return this.virtualServices.find((v) => v.metadata.name === name && v.metadata.namespace === namespace);
+  }
+
+  // === destination rules ===
+
+  /**
+   * Istio's DestinationRule lookup (PushContext.destinationRule; DESIGN.md behaviour 5):
+   * the client's namespace first, then the service's namespace, then the root namespace,
+   * each subject to exportTo. Within a namespace the most specific host wins, and rules
+   * for the same host are merged (Istio mergeDestinationRule: subsets added by name, the
+   * oldest rule's trafficPolicy kept). Rules with a workloadSelector apply only to the
+   * proxies they select, and only from the client's namespace.
+   */
+  destinationRule(service: RegistryService): EffectiveDestinationRule | undefined {
+    const key = `${service.namespace}/${service.hostname}`;
+    if (this.#drCache.has(key)) return this.#drCache.get(key);
+    const order = [this.node.namespace, service.namespace, this.mesh.rootNamespace];
+    let found: EffectiveDestinationRule | undefined;
+    for (const ns of order) {
+      found = this.#destinationRuleIn(ns, service.hostname);
+      if (found) break;
+    }
+    this.#drCache.set(key, found);
+    return found;
+  }
+
+  #destinationRuleIn(namespace: string, hostname: string): EffectiveDestinationRule | undefined {
+    const candidates: { dr: DestinationRuleResource; host: string }[] = [];
+    for (const dr of this.destinationRules) {
+      if (dr.metadata.namespace !== namespace) continue;
+      if (namespace !== this.node.namespace && !isExportedTo(dr.spec.exportTo, namespace, this.node.namespace)) continue;
+      const selector = dr.spec.workloadSelector?.matchLabels;
+      if (selector && (namespace !== this.node.namespace || !labelsMatch(selector, this.node.labels))) continue;
+      const host = this.resolve(dr.spec.host, namespace);
+      if (hostMatches(host, hostname)) candidates.push({ dr, host });
+    }
+    if (candidates.length === 0) return undefined;
+    // Most specific host: an exact match beats wildcards, a longer wildcard beats a shorter one.
+    const rank = (h: string) => (h === hostname ? Number.MAX_SAFE_INTEGER : h.length);
+    const best = Math.max(...candidates.map((c) => rank(c.host)));
+    const chosen = candidates.filter((c) => rank(c.host) === best);
+    // Istio keeps a workload-selected rule apart from the namespace-wide one and prefers it.
+    const selected = chosen.filter((c) => c.dr.spec.workloadSelector?.matchLabels);
+    const group = selected.length > 0 ? selected : chosen;
+    const merged: EffectiveDestinationRule = { host: group[0].host, namespace, sources: [], subsets: [] };
+    for (const { dr } of group) {
+      merged.sources.push(`${dr.metadata.namespace}/${dr.metadata.name}`);
+      if (!merged.trafficPolicy && dr.spec.trafficPolicy) merged.trafficPolicy = dr.spec.trafficPolicy;
+      for (const s of dr.spec.subsets ?? []) if (!merged.subsets.some((m) => m.name === s.name)) merged.subsets.push(s);
+    }
+    return merged;
+  }
+
+  // === gateways ===
+
+  /** Gateways whose selector matches this router's labels (an empty selector selects every gateway proxy). */
+  selectedGateways(): GatewayResource[] {
+    if (this.node.mode !== 'router') return [];
+    return this.gateways.filter((g) => labelsMatch(g.spec.selector, this.node.labels));
+  }
+}

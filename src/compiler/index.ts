@@ -1,0 +1,19 @@
+/**
+ * The config compiler (Istio's pilot networking core): a pure function from configuration,
+ * registry and proxy to ProxyConfig, and `explainRequest` to trace a request through it.
+ *
+ *   context.ts     what one proxy sees (exportTo, Sidecar egress, DestinationRule lookup)
+ *   outbound.ts    sidecar capture listener, route table per port, virtual host per service
+ *   inbound.ts     sidecar inbound listeners and `inbound|<port>||` clusters
+ *   gateway.ts     gateway listeners and virtual hosts from bound VirtualServices
+ *   http-routes.ts VirtualService rules -> routes (matches, actions, Istio defaults, delegation)
+ *   clusters.ts    outbound clusters and endpoints; policy.ts DestinationRule merging/defaults
+ *   explain.ts     request matching over a compiled config
+ */
+export { compileProxyConfig } from './compile.js';
+export { explainRequest, selectVirtualHost, routeMatches, stringMatches } from './explain.js';
+export type { ExplainRequest, Explanation, ExplainOutcome } from './explain.js';
+export { DEFAULT_MESH } from './inputs.js';
+export type { CompileInput, ConfigSnapshot, MeshSettings, InboundPort, ProxyPorts, OutboundTrafficPolicyMode } from './inputs.js';
+export { STICKY_CANARY_ANNOTATION } from './http-routes.js';
+export { OUTBOUND_LISTENER, ALLOW_ANY_ROUTE, BLOCK_ALL_ROUTE } from './outbound.js';

@@ -1,0 +1,75 @@
+/**
+ * What the compiler needs to build one proxy's configuration. Everything is data: the
+ * caller (the control plane) takes the snapshots and supplies the version, so the compiler
+ * stays a pure function (DESIGN.md; STYLE.md 4).
+ */
+import type { Resource } from '../api/resources/meta.js';
+import type { Address, ProxyNode, TelemetrySettings } from '../api/proxy-config.js';
+import type { RegistrySnapshot } from '../api/registry-snapshot.js';
+
+/** The validated configuration at one revision (any kinds; the compiler reads the networking ones). */
+export interface ConfigSnapshot {
+  resources: readonly Resource[];
+}
+
+export type OutboundTrafficPolicyMode = 'ALLOW_ANY' | 'REGISTRY_ONLY';
+
+/** Istio MeshConfig fields the compiler uses. */
+export interface MeshSettings {
+  /** Namespace whose DestinationRules and Sidecar apply mesh-wide (Istio: `istio-system`). */
+  rootNamespace: string;
+  /** Istio's default is ALLOW_ANY. */
+  outboundTrafficPolicy: OutboundTrafficPolicyMode;
+  /** 0..100; Istio's default sampling is 1 %. */
+  defaultTracingSampling?: number;
+  /** DNS suffix of Kubernetes service names (Istio: `cluster.local`). */
+  domainSuffix: string;
+  /** Extra telemetry settings passed through to every proxy. */
+  telemetry?: Omit<TelemetrySettings, 'tracingSamplingPercentage'>;
+}
+
+export const DEFAULT_MESH: MeshSettings = Object.freeze({
+  rootNamespace: 'istio-system',
+  outboundTrafficPolicy: 'ALLOW_ANY',
+  domainSuffix: 'cluster.local',
+});
+
+/**
+ * One inbound port of a sidecar. In embedded mode the sidecar publishes `listen` in place of
+ * the app's containerPort and forwards to the app's private `app` address.
+ */
+export interface InboundPort {
+  /** The logical containerPort (what Services' targetPort names), e.g. 9080. */
+  containerPort: number;
+  listen: Address;
+  app: Address;
+  /** Layer the sidecar proxies this port at; default `http`. */
+  protocol?: 'http' | 'http2' | 'tcp';
+}
+
+export interface ProxyPorts {
+  /** The sidecar's outbound capture address (its HTTP_PROXY), e.g. 15001; a bare port means 127.0.0.1. */
+  outbound?: Address | number;
+  /** Inbound ports of a sidecar. */
+  inbound?: readonly InboundPort[];
+  /**
+   * Gateways: Gateway server port -> the address actually listened on (embedded mode maps
+   * port 80 to, say, 127.0.0.1:8080; a bare port means 127.0.0.1). Unmapped ports listen on
+   * 0.0.0.0:<server port>.
+   */
+  gateway?: Readonly<Record<number, Address | number>>;
+}
+
+export interface CompileInput {
+  version: string;
+  config: ConfigSnapshot;
+  registry: RegistrySnapshot;
+  node: ProxyNode;
+  mesh?: Partial<MeshSettings>;
+  ports?: ProxyPorts;
+}
+
+/** A port or an address, as an address (bare ports are on the loopback interface). */
+export function toAddress(a: Address | number): Address {
+  return typeof a === 'number' ? { host: '127.0.0.1', port: a } : { host: a.host, port: a.port };
+}

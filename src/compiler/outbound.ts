@@ -1,0 +1,150 @@
+/**
+ * A sidecar's outbound side: one capture listener (`virtualOutbound`, the workload's
+ * HTTP_PROXY in embedded mode) that picks a route table by destination port, one table per
+ * service port, one virtual host per service (Istio's BuildSidecarOutboundVirtualHosts).
+ */
+import {
+  BLACKHOLE_CLUSTER,
+  PASSTHROUGH_CLUSTER,
+  outboundClusterName,
+  type Listener,
+  type Route,
+  type RouteConfiguration,
+  type VirtualHost,
+  type WeightedCluster,
+} from '../api/proxy-config.js';
+import type { RegistryService } from '../api/registry-snapshot.js';
+import type { CompileContext, VirtualServiceResource } from './context.js';
+import { buildVirtualServiceRoutes, defaultRoute, destinationCluster, vsGateways } from './http-routes.js';
+import { hostMatches, labelsMatch } from './util.js';
+import { isHttpPort } from './protocols.js';
+
+export const OUTBOUND_LISTENER = 'virtualOutbound';
+export const ALLOW_ANY_ROUTE = 'allow_any';
+export const BLOCK_ALL_ROUTE = 'block_all';
+
+/**
+ * Host header forms a client can use for a service (Istio generateVirtualHostDomains /
+ * generateAltVirtualHosts): the FQDN everywhere; `reviews`, only from the service's own
+ * namespace; `reviews.default` and `reviews.default.svc` from anywhere; each with and
+ * without `:port`.
+ */
+export function virtualHostDomains(service: RegistryService, port: number, proxyNamespace: string, domainSuffix: string): string[] {
+  const names = [service.hostname];
+  const kubeSuffix = `.${service.namespace}.svc.${domainSuffix}`;
+  if (service.source === 'Service' && service.hostname.endsWith(kubeSuffix)) {
+    const short = service.hostname.slice(0, -kubeSuffix.length);
+    if (service.namespace === proxyNamespace) names.push(short);
+    names.push(`${short}.${service.namespace}`, `${short}.${service.namespace}.svc`);
+  }
+  // Istio also adds the service's virtual IPs (a Kubernetes clusterIP, ServiceEntry addresses).
+  for (const a of service.addresses ?? []) if (!a.includes('/')) names.push(a);
+  const out: string[] = [];
+  for (const n of names) out.push(n, `${n}:${port}`);
+  return out;
+}
+
+/** The virtual host every outbound table ends with: unknown hosts pass through or get 502 (DESIGN.md behaviour 10). */
+export function fallbackVirtualHost(mode: 'ALLOW_ANY' | 'REGISTRY_ONLY'): VirtualHost {
+  const allow = mode === 'ALLOW_ANY';
+  const name = allow ? ALLOW_ANY_ROUTE : BLOCK_ALL_ROUTE;
+  return {
+    name,
+    domains: ['*'],
+    // An empty match: CONNECT tunnels (no path) fall back too.
+    routes: [{ name, match: {}, action: { kind: 'route', destinations: [{ cluster: allow ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER, weight: 100 }] } }],
+  };
+}
+
+/**
+ * The VirtualService that owns a host for sidecars. Istio merges several VirtualServices
+ * for one host only at gateways; for sidecars the oldest (creation time, then name) wins
+ * and the others are ignored for that host. Sinew does the same.
+ */
+function virtualServiceFor(service: RegistryService, candidates: VirtualServiceResource[], ctx: CompileContext): VirtualServiceResource | undefined {
+  return candidates.find((vs) => (vs.spec.hosts ?? []).some((h) => hostMatches(ctx.resolve(h, vs.metadata.namespace), service.hostname)));
+}
+
+export interface OutboundResult {
+  listeners: Listener[];
+  routeConfigs: RouteConfiguration[];
+}
+
+export function buildSidecarOutbound(ctx: CompileContext): OutboundResult {
+  const meshVirtualServices = ctx.visibleVirtualServices().filter((vs) => vsGateways(vs.spec.gateways, vs.metadata.namespace).includes('mesh'));
+  const byPort = new Map<number, VirtualHost[]>();
+  const domainsTaken = new Map<number, Set<string>>();
+  for (const service of ctx.visibleServices()) {
+    for (const port of service.ports) {
+      if (port.protocol === 'UDP') continue;
+      const vs = virtualServiceFor(service, meshVirtualServices, ctx);
+      let routes: Route[];
+      if (isHttpPort(port.protocol)) {
+        routes = vs ? buildVirtualServiceRoutes(ctx, vs, { gateways: ['mesh'], port: port.port }) : [];
+        // No VirtualService (or none of its rules applies here): the default route
+        // ("to get started you do not need any configuration").
+        if (routes.length === 0) routes = [defaultRoute(ctx, service.hostname, port.port)];
+      } else {
+        routes = [opaqueRoute(ctx, service, port.port, vs)];
+      }
+      const taken = domainsTaken.get(port.port) ?? new Set<string>();
+      domainsTaken.set(port.port, taken);
+      // A domain claimed twice (the same host from two sources) belongs to the first service.
+      const domains = virtualHostDomains(service, port.port, ctx.namespace, ctx.mesh.domainSuffix).filter((d) => !taken.has(d));
+      if (domains.length === 0) continue;
+      for (const d of domains) taken.add(d);
+      const list = byPort.get(port.port) ?? [];
+      list.push({ name: `${service.hostname}:${port.port}`, domains, routes });
+      byPort.set(port.port, list);
+    }
+  }
+  const mode = ctx.outboundTrafficPolicy;
+  const fallbackName = mode === 'ALLOW_ANY' ? ALLOW_ANY_ROUTE : BLOCK_ALL_ROUTE;
+  const routeConfigs: RouteConfiguration[] = [...byPort.keys()]
+    .sort((a, b) => a - b)
+    .map((port) => ({ name: String(port), virtualHosts: [...byPort.get(port)!, fallbackVirtualHost(mode)] }));
+  routeConfigs.push({ name: fallbackName, virtualHosts: [fallbackVirtualHost(mode)] });
+  const address = ctx.outboundAddress;
+  const listeners: Listener[] = address
+    ? [
+        {
+          name: OUTBOUND_LISTENER,
+          address,
+          direction: 'outbound',
+          protocol: 'http',
+          http: { routeConfigByPort: true, fallbackRouteConfigName: fallbackName, acceptAbsoluteUri: true },
+        },
+      ]
+    : [];
+  return { listeners, routeConfigs };
+}
+
+/**
+ * A TCP, TLS or HTTPS service port reached through the capture listener. In embedded mode
+ * such traffic arrives as an HTTP CONNECT tunnel to `host:port`, so it is routed like a
+ * request (by port table and authority) to one route whose destinations come from the
+ * VirtualService's first applicable `tls` rule (SNI = the host) or `tcp` rule, else the
+ * service itself. No retries: bytes of an opaque stream cannot be replayed.
+ */
+function opaqueRoute(ctx: CompileContext, service: RegistryService, port: number, vs: VirtualServiceResource | undefined): Route {
+  const applies = (m: { port?: number; sourceLabels?: Record<string, string>; sourceNamespace?: string; gateways?: string[] } | undefined) =>
+    !m ||
+    ((!m.port || m.port === port) &&
+      labelsMatch(m.sourceLabels, ctx.node.labels) &&
+      (!m.sourceNamespace || m.sourceNamespace === ctx.node.namespace) &&
+      (!m.gateways?.length || m.gateways.includes('mesh')));
+  if (vs) {
+    const ns = vs.metadata.namespace;
+    const toWeighted = (route: { destination: { host: string; subset?: string; port?: { number?: number } }; weight?: number }[]): WeightedCluster[] =>
+      route.map((d) => ({ cluster: destinationCluster(ctx, d.destination, ns, port).cluster, weight: d.weight ?? (route.length === 1 ? 100 : 0) }));
+    const tlsIndex = (vs.spec.tls ?? []).findIndex((r) => r.match.some((m) => applies(m) && m.sniHosts.some((h) => hostMatches(h.toLowerCase(), service.hostname))));
+    if (tlsIndex >= 0 && vs.spec.tls![tlsIndex].route?.length) {
+      return { name: `${ns}/${vs.metadata.name}/tls/${tlsIndex}`, match: {}, action: { kind: 'route', destinations: toWeighted(vs.spec.tls![tlsIndex].route!) } };
+    }
+    const tcpIndex = (vs.spec.tcp ?? []).findIndex((r) => (r.match?.length ? r.match.some(applies) : true));
+    if (tcpIndex >= 0 && vs.spec.tcp![tcpIndex].route?.length) {
+      return { name: `${ns}/${vs.metadata.name}/tcp/${tcpIndex}`, match: {}, action: { kind: 'route', destinations: toWeighted(vs.spec.tcp![tcpIndex].route!) } };
+    }
+  }
+  return { name: 'default', match: {}, action: { kind: 'route', destinations: [{ cluster: outboundClusterName(port, undefined, service.hostname), weight: 100 }] } };
+}

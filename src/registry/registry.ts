@@ -1,0 +1,412 @@
+/**
+ * The service registry: services and their endpoints, built from Kubernetes `Service`,
+ * Istio `ServiceEntry` / `WorkloadEntry` and Sinew `Workload` resources plus the replicas
+ * the runner reports at run time. Like Istio's aggregate registry it answers "which hosts
+ * exist, on which ports, and which endpoints serve each port"; the compiler reads only the
+ * immutable snapshots it hands out.
+ */
+import type { Resource } from '../api/resources/meta.js';
+import type {
+  RegistryEndpoint,
+  RegistryService,
+  RegistryServicePort,
+  RegistrySnapshot,
+  ServiceResolution,
+} from '../api/registry-snapshot.js';
+import { deepFreeze } from '../core/freeze.js';
+import { kubeServicePortProtocol, parseProtocol, protocolFromPortName } from './protocol.js';
+import { DEFAULT_DOMAIN_SUFFIX, resolveHost, serviceFqdn, spiffeIdentity } from './hosts.js';
+import type { KubeServiceSpec, ProbeSpec, ServiceEntrySpec, WorkloadEntrySpec, WorkloadSpec } from './spec-types.js';
+
+/** One running replica of a Workload, as the embedded runner (or a Kubernetes source) reports it. */
+export interface WorkloadInstance {
+  /** Replica name, e.g. `reviews-v1-0`. */
+  name: string;
+  address: string;
+  /**
+   * containerPort -> the port clients must connect to. In embedded mode that is the public
+   * inbound port of the replica's sidecar; absent entries mean the containerPort itself.
+   */
+  ports?: Readonly<Record<number, number>>;
+  health?: RegistryEndpoint['health'];
+  /** Extra labels of this replica (merged over the Workload's). */
+  labels?: Readonly<Record<string, string>>;
+  locality?: string;
+}
+
+export interface RegistryOptions {
+  domainSuffix?: string;
+  trustDomain?: string;
+}
+
+export type RegistryListener = (snapshot: RegistrySnapshot) => void;
+
+/** Source kinds the registry reads; other resources are ignored. */
+const SOURCE_KINDS = new Set(['Service', 'ServiceEntry', 'WorkloadEntry', 'Workload']);
+
+export class ServiceRegistry {
+  readonly #options: Required<RegistryOptions>;
+  #resources: readonly Resource[] = [];
+  readonly #instances = new Map<string, readonly WorkloadInstance[]>();
+  readonly #listeners = new Set<RegistryListener>();
+  #revision = 0;
+  #snapshot: RegistrySnapshot | undefined;
+  #batchDepth = 0;
+  #pending = false;
+
+  constructor(options: RegistryOptions = {}) {
+    this.#options = {
+      domainSuffix: options.domainSuffix ?? DEFAULT_DOMAIN_SUFFIX,
+      trustDomain: options.trustDomain ?? DEFAULT_DOMAIN_SUFFIX,
+    };
+  }
+
+  /** Replaces the resources the registry is built from (kinds other than the source kinds are ignored). */
+  setResources(resources: readonly Resource[]): void {
+    this.#resources = resources.filter((r) => SOURCE_KINDS.has(r.kind));
+    this.#changed();
+  }
+
+  /** Replaces the running replicas of Workload `<namespace>/<name>`; an empty list removes them. */
+  setWorkloadInstances(workloadKey: string, instances: readonly WorkloadInstance[]): void {
+    if (instances.length === 0) this.#instances.delete(workloadKey);
+    else this.#instances.set(workloadKey, deepFreeze(instances.map((i) => ({ ...i }))));
+    this.#changed();
+  }
+
+  /**
+   * Runs several updates as one change: subscribers hear once, after `fn` (e.g. resources
+   * and every workload's instances re-sent after a control-plane restart).
+   */
+  batch(fn: () => void): void {
+    this.#batchDepth++;
+    try {
+      fn();
+    } finally {
+      this.#batchDepth--;
+      if (this.#batchDepth === 0 && this.#pending) {
+        this.#pending = false;
+        this.#notify();
+      }
+    }
+  }
+
+  /** Called with the new snapshot after every change; returns the unsubscribe function. */
+  subscribe(listener: RegistryListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** The current state, immutable; the same object until the next change. */
+  snapshot(): RegistrySnapshot {
+    this.#snapshot ??= buildRegistrySnapshot(this.#resources, this.#instances, this.#revision, this.#options);
+    return this.#snapshot;
+  }
+
+  /** Resolves a host name as a client in `fromNamespace` would (Kubernetes DNS search path). */
+  resolveHost(name: string, fromNamespace: string): string {
+    const known = new Set(this.snapshot().services.map((s) => s.hostname));
+    return resolveHost(name, fromNamespace, (h) => known.has(h), this.#options.domainSuffix);
+  }
+
+  /** The service for `hostname`; with several (ServiceEntries in several namespaces), the one in `namespace` first. */
+  findService(hostname: string, namespace?: string): RegistryService | undefined {
+    const all = this.snapshot().services.filter((s) => s.hostname === hostname);
+    return all.find((s) => s.namespace === namespace) ?? all[0];
+  }
+
+  #changed(): void {
+    this.#revision++;
+    this.#snapshot = undefined;
+    if (this.#batchDepth > 0) this.#pending = true;
+    else this.#notify();
+  }
+
+  #notify(): void {
+    if (this.#listeners.size === 0) return;
+    const snap = this.snapshot();
+    for (const l of this.#listeners) l(snap);
+  }
+}
+
+// === snapshot building (pure) ===
+
+/** A source of endpoints: a Workload's replicas or one WorkloadEntry. */
+interface EndpointSource {
+  namespace: string;
+  workloadName: string;
+  labels: Record<string, string>;
+  serviceAccount?: string;
+  /** containerPort names (Workload) or port name -> number (WorkloadEntry `ports`). */
+  namedPorts: Record<string, number>;
+  kind: 'Workload' | 'WorkloadEntry';
+  replicas: { address: string; ports?: Readonly<Record<number, number>>; health: RegistryEndpoint['health']; labels: Record<string, string>; locality?: string; weight?: number }[];
+  probe?: ProbeSpec;
+}
+
+/**
+ * Builds the snapshot from resources and reported instances. Pure: the same input gives the
+ * same output, services ordered by hostname then namespace.
+ */
+export function buildRegistrySnapshot(
+  resources: readonly Resource[],
+  instances: ReadonlyMap<string, readonly WorkloadInstance[]>,
+  revision: number,
+  options: RegistryOptions = {},
+): RegistrySnapshot {
+  const suffix = options.domainSuffix ?? DEFAULT_DOMAIN_SUFFIX;
+  const trustDomain = options.trustDomain ?? DEFAULT_DOMAIN_SUFFIX;
+  const sources = endpointSources(resources, instances);
+  const services: RegistryService[] = [];
+  for (const r of resources) {
+    if (r.kind === 'Service') services.push(kubeService(r as Resource<KubeServiceSpec>, sources, suffix, trustDomain));
+    else if (r.kind === 'ServiceEntry') services.push(...serviceEntryServices(r as Resource<ServiceEntrySpec>, sources, trustDomain));
+  }
+  services.sort((a, b) => (a.hostname === b.hostname ? a.namespace.localeCompare(b.namespace) : a.hostname.localeCompare(b.hostname)));
+  return deepFreeze({ revision, services });
+}
+
+function endpointSources(resources: readonly Resource[], instances: ReadonlyMap<string, readonly WorkloadInstance[]>): EndpointSource[] {
+  const out: EndpointSource[] = [];
+  for (const r of resources) {
+    const ns = r.metadata.namespace;
+    if (r.kind === 'Workload') {
+      const spec = (r.spec ?? {}) as WorkloadSpec;
+      // A Workload's labels are its metadata.labels, as a Pod's (api/resources/workload.ts).
+      const labels = { ...(r.metadata.labels ?? {}) };
+      const namedPorts: Record<string, number> = {};
+      for (const p of spec.ports ?? []) if (p.name) namedPorts[p.name] = p.containerPort;
+      const reported = instances.get(`${ns}/${r.metadata.name}`) ?? [];
+      out.push({
+        namespace: ns,
+        workloadName: r.metadata.name,
+        labels,
+        serviceAccount: spec.serviceAccount,
+        namedPorts,
+        kind: 'Workload',
+        probe: spec.readinessProbe,
+        replicas: reported.map((i) => ({
+          address: i.address,
+          ports: i.ports,
+          health: i.health ?? 'HEALTHY',
+          labels: { ...labels, ...(i.labels ?? {}) },
+          locality: i.locality,
+        })),
+      });
+    } else if (r.kind === 'WorkloadEntry') {
+      const spec = (r.spec ?? {}) as WorkloadEntrySpec;
+      if (!spec.address) continue;
+      const labels = { ...(spec.labels ?? {}) };
+      out.push({
+        namespace: ns,
+        workloadName: r.metadata.name,
+        labels,
+        serviceAccount: spec.serviceAccount,
+        namedPorts: { ...(spec.ports ?? {}) },
+        kind: 'WorkloadEntry',
+        replicas: [{ address: spec.address, health: 'HEALTHY', labels, locality: spec.locality, weight: spec.weight }],
+      });
+    }
+  }
+  return out;
+}
+
+/** Kubernetes label selector semantics: every key/value of the selector is on the labels. */
+export function selectorMatches(selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>>): boolean {
+  if (!selector) return true;
+  for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return false;
+  return true;
+}
+
+function exportToAnnotation(r: Resource): string[] | undefined {
+  const value = r.metadata.annotations?.['networking.istio.io/exportTo'];
+  if (!value) return undefined;
+  return value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function kubeService(r: Resource<KubeServiceSpec>, sources: EndpointSource[], suffix: string, trustDomain: string): RegistryService {
+  const spec = r.spec ?? {};
+  const ns = r.metadata.namespace;
+  const ports: RegistryServicePort[] = (spec.ports ?? []).map((p) => ({
+    name: p.name,
+    port: p.port,
+    targetPort: p.targetPort ?? p.port,
+    protocol: kubeServicePortProtocol(p),
+  }));
+  const endpoints: Record<string, RegistryEndpoint[]> = {};
+  // ExternalName: a DNS alias; Istio models it as a DNS-resolved service whose endpoint is
+  // the external name (kube/conversion.go, resolution DNSLB).
+  if (spec.type === 'ExternalName' && spec.externalName) {
+    for (const port of ports) endpoints[String(port.port)] = [{ address: spec.externalName.toLowerCase(), port: port.port, labels: {}, health: 'HEALTHY' }];
+    return {
+      hostname: serviceFqdn(r.metadata.name, ns, suffix),
+      namespace: ns,
+      name: r.metadata.name,
+      source: 'Service',
+      ports,
+      resolution: 'DNS',
+      location: 'MESH_EXTERNAL',
+      exportTo: exportToAnnotation(r),
+      labels: { ...(r.metadata.labels ?? {}) },
+      endpoints,
+    };
+  }
+  // A Service without a selector has its endpoints managed elsewhere (EndpointSlices); none here.
+  const selector = spec.selector && Object.keys(spec.selector).length > 0 ? spec.selector : undefined;
+  for (const port of ports) {
+    const list: RegistryEndpoint[] = [];
+    if (selector) {
+      for (const src of sources) {
+        if (src.namespace !== ns || !selectorMatches(selector, src.labels)) continue;
+        list.push(...sourceEndpoints(src, port, trustDomain));
+      }
+    }
+    endpoints[String(port.port)] = list;
+  }
+  return {
+    hostname: serviceFqdn(r.metadata.name, ns, suffix),
+    namespace: ns,
+    name: r.metadata.name,
+    source: 'Service',
+    ports,
+    resolution: 'EDS',
+    location: 'MESH_INTERNAL',
+    exportTo: exportToAnnotation(r),
+    addresses: spec.clusterIP && spec.clusterIP !== 'None' ? [spec.clusterIP] : undefined,
+    labels: { ...(r.metadata.labels ?? {}) },
+    endpoints,
+  };
+}
+
+/**
+ * The port an endpoint source serves a service port on. Workloads: the targetPort (a number,
+ * or a containerPort name; Kubernetes skips pods that lack the named port). WorkloadEntries:
+ * their `ports` entry named like the service port, else the targetPort (Istio's rule).
+ */
+function containerPortFor(src: EndpointSource, port: RegistryServicePort): number | undefined {
+  if (src.kind === 'WorkloadEntry') {
+    if (port.name && src.namedPorts[port.name] !== undefined) return src.namedPorts[port.name];
+    return typeof port.targetPort === 'number' ? port.targetPort : port.port;
+  }
+  const target = port.targetPort ?? port.port;
+  if (typeof target === 'number') return target;
+  if (/^\d+$/.test(target)) return Number(target);
+  return src.namedPorts[target];
+}
+
+function sourceEndpoints(src: EndpointSource, port: RegistryServicePort, trustDomain: string): RegistryEndpoint[] {
+  const containerPort = containerPortFor(src, port);
+  if (containerPort === undefined) return [];
+  return src.replicas.map((rep) => {
+    const ep: RegistryEndpoint = {
+      address: rep.address,
+      port: rep.ports?.[containerPort] ?? containerPort,
+      labels: rep.labels,
+      health: rep.health,
+      identity: spiffeIdentity(src.namespace, src.serviceAccount, trustDomain),
+      workload: { name: src.workloadName, namespace: src.namespace },
+    };
+    if (rep.locality) ep.locality = rep.locality;
+    if (rep.weight !== undefined) ep.weight = rep.weight;
+    const hc = src.probe ? probeToHealthCheck(src, src.probe, rep.ports) : undefined;
+    if (hc) ep.healthCheck = hc;
+    return ep;
+  });
+}
+
+/**
+ * A Workload's readinessProbe as an active health check the proxy runs itself. Kubernetes
+ * defaults: period 10 s, timeout 1 s, failureThreshold 3, successThreshold 1. The probe's
+ * port (number or containerPort name) is mapped like traffic ports, so in embedded mode it
+ * goes through the replica's sidecar.
+ */
+function probeToHealthCheck(src: EndpointSource, probe: ProbeSpec, mapping: Readonly<Record<number, number>> | undefined): RegistryEndpoint['healthCheck'] {
+  const action = probe.httpGet ?? probe.tcpSocket;
+  if (!action) return undefined;
+  let port: number | undefined;
+  if (typeof action.port === 'number') port = action.port;
+  else if (typeof action.port === 'string') port = /^\d+$/.test(action.port) ? Number(action.port) : src.namedPorts[action.port];
+  const hc: NonNullable<RegistryEndpoint['healthCheck']> = {
+    intervalMs: (probe.periodSeconds ?? 10) * 1000,
+    timeoutMs: (probe.timeoutSeconds ?? 1) * 1000,
+    unhealthyThreshold: probe.failureThreshold ?? 3,
+    healthyThreshold: probe.successThreshold ?? 1,
+  };
+  if (probe.httpGet) hc.httpPath = probe.httpGet.path ?? '/';
+  if (port !== undefined) hc.port = mapping?.[port] ?? port;
+  return hc;
+}
+
+/**
+ * One service per ServiceEntry host (Istio's convertServices). Endpoints:
+ * STATIC -> the inline endpoints, or the WorkloadEntries/Workloads its workloadSelector picks
+ * in its namespace; DNS / DNS_ROUND_ROBIN -> the inline endpoints (hostnames allowed) or,
+ * with none, the host itself; NONE -> inline endpoints if any (clients connect to the
+ * address they asked for).
+ */
+function serviceEntryServices(r: Resource<ServiceEntrySpec>, sources: EndpointSource[], trustDomain: string): RegistryService[] {
+  const spec = r.spec ?? {};
+  const ns = r.metadata.namespace;
+  // DYNAMIC_DNS (per-request DNS for wildcard hosts) resolves like DNS here.
+  const resolution: ServiceResolution = spec.resolution === 'DYNAMIC_DNS' ? 'DNS' : spec.resolution ?? 'NONE';
+  const ports: RegistryServicePort[] = (spec.ports ?? []).map((p) => {
+    const fromProtocol = parseProtocol(p.protocol);
+    return {
+      name: p.name,
+      port: p.number,
+      targetPort: p.targetPort,
+      protocol: fromProtocol !== 'UNSUPPORTED' ? fromProtocol : protocolFromPortName(p.name),
+    };
+  });
+  const out: RegistryService[] = [];
+  for (const rawHost of spec.hosts ?? []) {
+    const hostname = rawHost.toLowerCase();
+    const endpoints: Record<string, RegistryEndpoint[]> = {};
+    for (const port of ports) {
+      const list: RegistryEndpoint[] = [];
+      if (spec.endpoints && spec.endpoints.length > 0) {
+        for (const we of spec.endpoints) {
+          if (!we.address || we.address.startsWith('unix://')) continue;
+          const ep: RegistryEndpoint = {
+            address: we.address,
+            port: (port.name ? we.ports?.[port.name] : undefined) ?? numericTarget(port),
+            labels: { ...(we.labels ?? {}) },
+            health: 'HEALTHY',
+          };
+          if (we.serviceAccount) ep.identity = spiffeIdentity(ns, we.serviceAccount, trustDomain);
+          if (we.locality) ep.locality = we.locality;
+          if (we.weight !== undefined) ep.weight = we.weight;
+          list.push(ep);
+        }
+      } else if (spec.workloadSelector) {
+        for (const src of sources) {
+          if (src.namespace !== ns || !selectorMatches(spec.workloadSelector.labels, src.labels)) continue;
+          const seTarget: RegistryServicePort = src.kind === 'Workload' ? { ...port, targetPort: port.targetPort ?? port.port } : port;
+          list.push(...sourceEndpoints(src, seTarget, trustDomain));
+        }
+      } else if ((resolution === 'DNS' || resolution === 'DNS_ROUND_ROBIN') && !hostname.startsWith('*')) {
+        list.push({ address: hostname, port: numericTarget(port), labels: {}, health: 'HEALTHY' });
+      }
+      endpoints[String(port.port)] = list;
+    }
+    out.push({
+      hostname,
+      namespace: ns,
+      name: r.metadata.name,
+      source: 'ServiceEntry',
+      ports,
+      resolution,
+      location: spec.location ?? 'MESH_EXTERNAL',
+      exportTo: spec.exportTo,
+      addresses: spec.addresses,
+      labels: { ...(r.metadata.labels ?? {}) },
+      endpoints,
+    });
+  }
+  return out;
+}
+
+/** A ServiceEntry port's targetPort (always numeric there), else the port itself. */
+function numericTarget(port: RegistryServicePort): number {
+  return typeof port.targetPort === 'number' ? port.targetPort : port.port;
+}

@@ -1,0 +1,307 @@
+/**
+ * The service registry: services from Kubernetes Services, ServiceEntries and
+ * WorkloadEntries; endpoints through selectors and target ports; host resolution.
+ */
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { validateText } from '../../src/config/validate.js';
+import { deepFreeze } from '../../src/core/freeze.js';
+import type { Resource } from '../../src/api/resources/meta.js';
+import { ServiceRegistry, kubeServicePortProtocol, protocolFromPortName, resolveHost, type RegistrySnapshot } from '../../src/registry/index.js';
+
+function parse(yaml: string): Resource[] {
+  const r = validateText('registry.yaml', yaml);
+  assert.deepEqual(r.diagnostics.filter((d) => d.level === 'error'), []);
+  return r.resources;
+}
+
+/** Workloads are built directly: their spec schema belongs to the config part. */
+function workload(name: string, labels: Record<string, string>, spec: Record<string, unknown>, namespace = 'default'): Resource {
+  return deepFreeze({ apiVersion: 'sinew.dev/v1alpha1', group: 'sinew.dev', kind: 'Workload', metadata: { name, namespace, labels }, spec: { command: ['node', `${name}.js`], ...spec } }) as Resource;
+}
+
+function service(snap: RegistrySnapshot, host: string) {
+  const s = snap.services.find((x) => x.hostname === host);
+  assert.ok(s, `service ${host} missing`);
+  return s;
+}
+
+describe('Kubernetes Services and Workloads', () => {
+  const resources = [
+    ...parse(`
+apiVersion: v1
+kind: Service
+metadata: {name: httpbin, namespace: default}
+spec:
+  selector: {app: httpbin}
+  ports:
+  - {name: http, port: 8000, targetPort: web}
+  - {name: grpc-api, port: 7070, targetPort: 7070}
+  - {name: metrics, port: 9090, appProtocol: http2}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: other, namespace: foo, annotations: {networking.istio.io/exportTo: "."}}
+spec:
+  selector: {app: httpbin}
+  ports: [{name: tcp, port: 1}]
+`),
+    workload('httpbin-v1', { app: 'httpbin', version: 'v1' }, {
+      serviceAccount: 'httpbin',
+      ports: [
+        { name: 'web', containerPort: 8080 },
+        { name: 'grpc', containerPort: 7070 },
+      ],
+      readinessProbe: { httpGet: { path: '/ready', port: 'web' }, periodSeconds: 2 },
+    }),
+    workload('httpbin-v2', { app: 'httpbin', version: 'v2' }, { ports: [{ name: 'grpc', containerPort: 7070 }] }),
+    workload('curl', { app: 'curl' }, { ports: [{ name: 'web', containerPort: 8080 }] }),
+  ];
+  const registry = new ServiceRegistry();
+  registry.setResources(resources);
+  registry.setWorkloadInstances('default/httpbin-v1', [
+    { name: 'httpbin-v1-0', address: '127.0.0.1', ports: { 8080: 21000, 7070: 21001 } },
+    { name: 'httpbin-v1-1', address: '127.0.0.2', health: 'UNHEALTHY' },
+  ]);
+  registry.setWorkloadInstances('default/httpbin-v2', [{ name: 'httpbin-v2-0', address: '127.0.0.3' }]);
+  registry.setWorkloadInstances('default/curl', [{ name: 'curl-0', address: '127.0.0.9' }]);
+  const snap = registry.snapshot();
+  const httpbin = service(snap, 'httpbin.default.svc.cluster.local');
+
+  test('host name, ports and protocols', () => {
+    assert.equal(httpbin.namespace, 'default');
+    assert.equal(httpbin.resolution, 'EDS');
+    assert.deepEqual(httpbin.ports.map((p) => [p.port, p.protocol]), [
+      [8000, 'HTTP'],
+      [7070, 'GRPC'],
+      [9090, 'HTTP2'],
+    ]);
+  });
+
+  test('named targetPort resolves through the containerPort name; pods without it are skipped', () => {
+    const eps = httpbin.endpoints['8000'];
+    assert.deepEqual(eps.map((e) => [e.address, e.port, e.health]), [
+      ['127.0.0.1', 21000, 'HEALTHY'],
+      ['127.0.0.2', 8080, 'UNHEALTHY'],
+    ]);
+    assert.equal(eps[0].identity, 'spiffe://cluster.local/ns/default/sa/httpbin');
+    assert.deepEqual(eps[0].workload, { name: 'httpbin-v1', namespace: 'default' });
+    assert.deepEqual(eps[0].labels, { app: 'httpbin', version: 'v1' });
+  });
+
+  test('numeric targetPort selects every matching workload; other labels do not', () => {
+    const eps = snap.services.find((s) => s.hostname === 'httpbin.default.svc.cluster.local')!.endpoints['7070'];
+    assert.deepEqual(eps.map((e) => `${e.address}:${e.port}`), ['127.0.0.1:21001', '127.0.0.2:7070', '127.0.0.3:7070']);
+    assert.equal(eps[2].identity, 'spiffe://cluster.local/ns/default/sa/default');
+  });
+
+  test('a Service selects workloads of its own namespace only', () => {
+    assert.deepEqual(service(snap, 'other.foo.svc.cluster.local').endpoints['1'], []);
+    assert.deepEqual(service(snap, 'other.foo.svc.cluster.local').exportTo, ['.']);
+  });
+
+  test('readinessProbe becomes an active health check on the mapped port', () => {
+    assert.deepEqual(httpbin.endpoints['8000'][0].healthCheck, { httpPath: '/ready', port: 21000, intervalMs: 2000, timeoutMs: 1000, unhealthyThreshold: 3, healthyThreshold: 1 });
+  });
+
+  test('snapshots are frozen and change only with the registry', () => {
+    assert.ok(Object.isFrozen(snap) && Object.isFrozen(httpbin.endpoints['8000'][0]));
+    assert.equal(registry.snapshot(), snap);
+  });
+});
+
+describe('subscribers', () => {
+  test('are told about every change, with the new snapshot', () => {
+    const registry = new ServiceRegistry();
+    registry.setResources(parse(`
+apiVersion: v1
+kind: Service
+metadata: {name: a, namespace: default}
+spec: {selector: {app: a}, ports: [{name: http, port: 80, targetPort: 8080}]}
+`).concat(workload('a', { app: 'a' }, { ports: [{ containerPort: 8080 }] })));
+    const seen: number[] = [];
+    const off = registry.subscribe((s) => seen.push(s.services[0].endpoints['80'].length));
+    registry.setWorkloadInstances('default/a', [{ name: 'a-0', address: '127.0.0.1' }]);
+    registry.setWorkloadInstances('default/a', []);
+    off();
+    registry.setWorkloadInstances('default/a', [{ name: 'a-0', address: '127.0.0.1' }]);
+    assert.deepEqual(seen, [1, 0]);
+    assert.ok(registry.snapshot().revision > 2);
+  });
+
+  test('batch: one notification for several updates', () => {
+    const registry = new ServiceRegistry();
+    let calls = 0;
+    registry.subscribe(() => calls++);
+    registry.batch(() => {
+      registry.setResources([workload('a', { app: 'a' }, {})]);
+      registry.setWorkloadInstances('default/a', [{ name: 'a-0', address: '127.0.0.1' }]);
+      registry.setWorkloadInstances('default/b', [{ name: 'b-0', address: '127.0.0.1' }]);
+    });
+    assert.equal(calls, 1);
+  });
+});
+
+describe('ServiceEntry', () => {
+  const registry = new ServiceRegistry();
+  registry.setResources(
+    parse(`
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: dns, namespace: default}
+spec:
+  hosts: [api.example.com, www.example.com]
+  ports: [{number: 443, name: https, protocol: HTTPS}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: static, namespace: default}
+spec:
+  hosts: [db.mesh]
+  location: MESH_INTERNAL
+  ports: [{number: 5432, name: tcp, protocol: TCP, targetPort: 15432}]
+  resolution: STATIC
+  endpoints:
+  - {address: 10.0.0.1, labels: {zone: a}}
+  - {address: 10.0.0.2, ports: {tcp: 6000}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: vm, namespace: default}
+spec:
+  hosts: [vm.mesh]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  workloadSelector: {labels: {app: vm}}
+  exportTo: ["."]
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm-1, namespace: default}
+spec:
+  address: 192.168.1.5
+  ports: {http: 8081}
+  labels: {app: vm}
+  serviceAccount: vm-sa
+  locality: us-east/zone-a
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: none, namespace: default}
+spec:
+  hosts: ["*.wikipedia.org"]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: NONE
+`),
+  );
+  const snap = registry.snapshot();
+
+  test('DNS: one service per host; the host itself is the endpoint', () => {
+    const s = service(snap, 'api.example.com');
+    assert.equal(s.resolution, 'DNS');
+    assert.equal(s.location, 'MESH_EXTERNAL');
+    assert.equal(s.ports[0].protocol, 'HTTPS');
+    assert.deepEqual(s.endpoints['443'].map((e) => `${e.address}:${e.port}`), ['api.example.com:443']);
+    assert.ok(snap.services.some((x) => x.hostname === 'www.example.com'));
+  });
+
+  test('STATIC: inline endpoints, with their own port by name, else targetPort', () => {
+    const s = service(snap, 'db.mesh');
+    assert.equal(s.location, 'MESH_INTERNAL');
+    assert.deepEqual(s.endpoints['5432'].map((e) => `${e.address}:${e.port}`), ['10.0.0.1:15432', '10.0.0.2:6000']);
+    assert.deepEqual(s.endpoints['5432'][0].labels, { zone: 'a' });
+  });
+
+  test('workloadSelector picks WorkloadEntries and their named ports', () => {
+    const s = service(snap, 'vm.mesh');
+    const [e] = s.endpoints['80'];
+    assert.equal(`${e.address}:${e.port}`, '192.168.1.5:8081');
+    assert.equal(e.identity, 'spiffe://cluster.local/ns/default/sa/vm-sa');
+    assert.equal(e.locality, 'us-east/zone-a');
+    assert.deepEqual(s.exportTo, ['.']);
+  });
+
+  test('NONE: no endpoints, clients connect where they asked', () => {
+    const s = service(snap, '*.wikipedia.org');
+    assert.equal(s.resolution, 'NONE');
+    assert.deepEqual(s.endpoints['80'], []);
+  });
+});
+
+describe('ExternalName Services', () => {
+  test('are DNS services whose endpoint is the external name', () => {
+    const registry = new ServiceRegistry();
+    registry.setResources(parse(`
+apiVersion: v1
+kind: Service
+metadata: {name: search, namespace: default}
+spec:
+  type: ExternalName
+  externalName: www.example.com
+  ports: [{name: http, port: 80}]
+`));
+    const s = service(registry.snapshot(), 'search.default.svc.cluster.local');
+    assert.equal(s.resolution, 'DNS');
+    assert.deepEqual(s.endpoints['80'].map((e) => `${e.address}:${e.port}`), ['www.example.com:80']);
+  });
+});
+
+describe('host resolution', () => {
+  const registry = new ServiceRegistry();
+  registry.setResources(parse(`
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: default}
+spec: {ports: [{name: http, port: 9080}]}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: default}
+spec:
+  hosts: [example.com]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+`));
+
+  test('Kubernetes search path', () => {
+    assert.equal(registry.resolveHost('reviews', 'default'), 'reviews.default.svc.cluster.local');
+    assert.equal(registry.resolveHost('reviews.default', 'foo'), 'reviews.default.svc.cluster.local');
+    assert.equal(registry.resolveHost('reviews.default.svc', 'foo'), 'reviews.default.svc.cluster.local');
+    assert.equal(registry.resolveHost('Reviews.default.svc.cluster.local.', 'foo'), 'reviews.default.svc.cluster.local');
+    assert.equal(registry.resolveHost('example.com', 'default'), 'example.com');
+    // Unknown single labels are Services of the caller's namespace; unknown dotted names are external.
+    assert.equal(registry.resolveHost('ratings', 'foo'), 'ratings.foo.svc.cluster.local');
+    assert.equal(registry.resolveHost('unknown.org', 'foo'), 'unknown.org');
+    assert.equal(resolveHost('x', 'ns'), 'x.ns.svc.cluster.local');
+  });
+
+  test('findService prefers the caller\'s namespace', () => {
+    assert.equal(registry.findService('reviews.default.svc.cluster.local')?.name, 'reviews');
+  });
+});
+
+describe('protocol detection (Istio ConvertProtocol)', () => {
+  test('port name prefixes and appProtocol', () => {
+    const cases: [Parameters<typeof kubeServicePortProtocol>[0], string][] = [
+      [{ name: 'http' }, 'HTTP'],
+      [{ name: 'http-web' }, 'HTTP'],
+      [{ name: 'HTTP2' }, 'HTTP2'],
+      [{ name: 'grpc-api' }, 'GRPC'],
+      [{ name: 'grpc-web' }, 'GRPC-WEB'],
+      [{ name: 'https' }, 'HTTPS'],
+      [{ name: 'tls-foo' }, 'TLS'],
+      [{ name: 'tcp' }, 'TCP'],
+      [{ name: 'mongo' }, 'MONGO'],
+      [{ name: 'web' }, 'UNSUPPORTED'],
+      [{}, 'UNSUPPORTED'],
+      [{ name: 'web', appProtocol: 'http' }, 'HTTP'],
+      [{ name: 'tcp', appProtocol: 'kubernetes.io/h2c' }, 'HTTP2'],
+      [{ name: 'http', appProtocol: 'kubernetes.io/ws' }, 'HTTP'],
+      [{ name: 'http', protocol: 'UDP' }, 'UDP'],
+      [{ name: 'grpc', appProtocol: 'custom' }, 'GRPC'],
+    ];
+    for (const [port, expected] of cases) assert.equal(kubeServicePortProtocol(port), expected, JSON.stringify(port));
+    assert.equal(protocolFromPortName('httpx'), 'UNSUPPORTED');
+  });
+});
