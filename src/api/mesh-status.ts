@@ -1,0 +1,74 @@
+/**
+ * The embedded mesh's runtime view: which replicas run where, as the runner reports them to
+ * the control plane, and the status JSON that `sinew status -o json` prints — a stable
+ * contract for scripts:
+ *
+ *   {"workloads": [{"name", "namespace", "labels", "replicas": [{"id", "app", "ready",
+ *     "proxy": {"inbound", "outbound", "admin", "metrics"}}]}], "gateways": [...same...],
+ *    "controlPlane": {...}}
+ *
+ * Addresses are `host:port` strings.
+ */
+
+/** One running replica (or gateway instance), as the runner registers it. */
+export interface ReplicaRegistration {
+  /** `<workload>-<index>`, e.g. `reviews-v1-0`; for gateways the gateway name. */
+  id: string;
+  /** The app's own address (`host:port` of its first port); absent for gateways. */
+  app?: string;
+  /** containerPort -> where the sidecar's inbound listener for it listens and where the app listens. */
+  ports: Readonly<Record<string, { inbound: number; app: number }>>;
+  host: string;
+  /** Whether the app passed its readiness probe (and is running). */
+  ready: boolean;
+  restarts: number;
+  proxy: ProxyAddresses;
+}
+
+export interface ProxyAddresses {
+  /** Public inbound address (first port), `host:port`. */
+  inbound?: string;
+  /** Outbound (HTTP_PROXY) listener, `host:port`. */
+  outbound?: string;
+  admin: string;
+  metrics?: string;
+}
+
+/** A workload (or gateway) and its replicas, as the runner registers them. */
+export interface WorkloadRegistration {
+  name: string;
+  namespace: string;
+  labels: Readonly<Record<string, string>>;
+  serviceAccount?: string;
+  kind: 'workload' | 'gateway';
+  replicas: ReplicaRegistration[];
+}
+
+export type ProxySync = 'SYNCED' | 'STALE' | 'NACKED' | 'DISCONNECTED';
+
+export interface ReplicaStatus {
+  id: string;
+  app?: string;
+  ready: boolean;
+  restarts: number;
+  proxy: ProxyAddresses & { configVersion?: string; sync: ProxySync };
+}
+
+export interface WorkloadStatus {
+  name: string;
+  namespace: string;
+  labels: Readonly<Record<string, string>>;
+  replicas: ReplicaStatus[];
+}
+
+export interface MeshStatus {
+  workloads: WorkloadStatus[];
+  gateways: WorkloadStatus[];
+  controlPlane: {
+    api: string;
+    push: string;
+    monitoring?: string;
+    configRevision: number;
+    proxiesConnected: number;
+  };
+}

@@ -1,0 +1,169 @@
+/**
+ * Commands that look at or act on a running embedded mesh: status, proxy-status,
+ * proxy-config, exec and down. They find the mesh through its state directory
+ * (`.sinew/mesh.json`) or `--server`.
+ */
+import { spawn } from 'node:child_process';
+import type { MeshStatus, ReplicaStatus, WorkloadStatus } from '../api/mesh-status.js';
+import type { ProxyConfig } from '../api/proxy-config.js';
+import { SinewError } from '../core/errors.js';
+import { callControlPlane, controlPlaneUrl, readMeshFile, stateDir } from './client.js';
+import { table, type Io } from './output.js';
+import type { ConnectOptions } from './config-commands.js';
+
+export async function fetchStatus(options: ConnectOptions): Promise<MeshStatus> {
+  const base = await controlPlaneUrl(options);
+  const res = await callControlPlane(base, '/api/v1/status');
+  if (res.status !== 200) throw new SinewError('SNW_ERR_STATUS', `the control plane answered ${res.status} to a status request`);
+  return res.body as MeshStatus;
+}
+
+export async function runStatus(options: ConnectOptions & { output: string }, io: Io): Promise<number> {
+  const status = await fetchStatus(options);
+  if (options.output === 'json') {
+    io.out(JSON.stringify(status, null, 2) + '\n');
+    return 0;
+  }
+  const rows = (kind: string, list: WorkloadStatus[]) =>
+    list.flatMap((w) =>
+      w.replicas.map((r) => [kind, `${w.namespace}/${w.name}`, r.id, r.ready ? 'ready' : 'not ready', r.app ?? '-', r.proxy.inbound ?? '-', r.proxy.outbound ?? '-', r.proxy.admin, `${r.proxy.sync}${r.proxy.configVersion ? ' ' + r.proxy.configVersion : ''}`]),
+    );
+  io.out(table(['KIND', 'WORKLOAD', 'REPLICA', 'STATUS', 'APP', 'INBOUND', 'OUTBOUND', 'ADMIN', 'CONFIG'], [...rows('gateway', status.gateways), ...rows('workload', status.workloads)]));
+  const cp = status.controlPlane;
+  io.out(`\ncontrol plane: api ${cp.api}, push ${cp.push}${cp.monitoring ? `, metrics ${cp.monitoring}` : ''}; config revision ${cp.configRevision}; ${cp.proxiesConnected} proxies connected\n`);
+  return 0;
+}
+
+export async function runProxyStatus(options: ConnectOptions & { output: string }, io: Io): Promise<number> {
+  const base = await controlPlaneUrl(options);
+  const res = await callControlPlane(base, '/api/v1/proxies');
+  const proxies = res.body as { id: string; versionSent?: string; versionAcked?: string; sync: string; lastNack?: string }[];
+  if (options.output === 'json') io.out(JSON.stringify(proxies, null, 2) + '\n');
+  else io.out(table(['PROXY', 'SENT', 'ACKED', 'STATUS', 'LAST ERROR'], proxies.map((p) => [p.id, p.versionSent ?? '-', p.versionAcked ?? '-', p.sync, p.lastNack ?? ''])));
+  return proxies.every((p) => p.sync === 'SYNCED') ? 0 : 1;
+}
+
+/** Finds a replica by workload name (first replica) or replica id. */
+function findReplica(status: MeshStatus, name: string): { workload: WorkloadStatus; replica: ReplicaStatus } {
+  for (const w of [...status.workloads, ...status.gateways]) {
+    for (const r of w.replicas) {
+      if (r.id === name || w.name === name || `${w.namespace}/${w.name}` === name) return { workload: w, replica: r };
+    }
+  }
+  const known = [...status.workloads, ...status.gateways].map((w) => w.name).join(', ');
+  throw new SinewError('SNW_ERR_NO_WORKLOAD', `no workload or replica named "${name}"; running: ${known || 'none'}`);
+}
+
+export const proxyConfigSections = ['listeners', 'routes', 'clusters', 'endpoints', 'all'] as const;
+
+export async function runProxyConfig(options: ConnectOptions & { workload: string; section: string; output: string }, io: Io): Promise<number> {
+  const status = await fetchStatus(options);
+  const { replica } = findReplica(status, options.workload);
+  const res = await fetch(`http://${replica.proxy.admin}/config_dump`);
+  const dump = (await res.json()) as { config?: ProxyConfig } & Partial<ProxyConfig>;
+  const config = (dump.config ?? dump) as ProxyConfig;
+  const section = options.section;
+  const pick: Record<string, unknown> = {
+    listeners: config.listeners,
+    routes: config.routeConfigs,
+    clusters: config.clusters,
+    endpoints: config.endpoints,
+    all: config,
+  };
+  if (!(section in pick)) {
+    io.err(`unknown section "${section}"; use one of: ${proxyConfigSections.join(', ')}\n`);
+    return 2;
+  }
+  if (options.output === 'json') {
+    io.out(JSON.stringify(pick[section], null, 2) + '\n');
+    return 0;
+  }
+  switch (section) {
+    case 'listeners':
+      io.out(table(['NAME', 'ADDRESS', 'DIRECTION', 'PROTOCOL', 'ROUTES'], config.listeners.map((l) => [l.name, `${l.address.host}:${l.address.port}`, l.direction, l.protocol, l.http?.routeConfigByPort ? 'by port' : l.http?.routeConfigName ?? '-'])));
+      break;
+    case 'routes':
+      io.out(
+        table(
+          ['ROUTE TABLE', 'VIRTUAL HOST', 'DOMAINS', 'ROUTE', 'ACTION'],
+          config.routeConfigs.flatMap((rc) =>
+            rc.virtualHosts.flatMap((vh) =>
+              vh.routes.map((r) => [rc.name, vh.name, vh.domains.slice(0, 3).join(',') + (vh.domains.length > 3 ? ',...' : ''), r.name, r.action.kind === 'route' ? r.action.destinations.map((d) => `${d.cluster}${r.action.kind === 'route' && r.action.destinations.length > 1 ? `(${d.weight})` : ''}`).join(' ') : r.action.kind]),
+            ),
+          ),
+        ),
+      );
+      break;
+    case 'clusters':
+      io.out(table(['CLUSTER', 'KIND', 'PROTOCOL', 'LB'], config.clusters.map((c) => [c.name, c.kind, c.protocol, c.lb.policy])));
+      break;
+    case 'endpoints':
+      io.out(table(['ENDPOINT', 'HEALTH', 'CLUSTER'], config.endpoints.flatMap((e) => e.endpoints.map((ep) => [`${ep.address.host}:${ep.address.port}`, ep.health, e.clusterName]))));
+      break;
+    default:
+      io.out(JSON.stringify(config, null, 2) + '\n');
+  }
+  return 0;
+}
+
+/**
+ * Runs a command with a workload's environment, so it calls the mesh as that workload
+ * (through its sidecar's outbound listener), like `kubectl exec`.
+ */
+export async function runExec(options: ConnectOptions & { workload: string; command: string[] }, io: Io): Promise<number> {
+  const status = await fetchStatus(options);
+  const { workload, replica } = findReplica(status, options.workload);
+  if (!replica.proxy.outbound) throw new SinewError('SNW_ERR_NO_OUTBOUND', `${replica.id} has no outbound listener`);
+  const proxyUrl = `http://${replica.proxy.outbound}`;
+  const [cmd, ...args] = options.command;
+  if (!cmd) {
+    io.err('usage: sinew exec <workload> -- <command...>\n');
+    return 2;
+  }
+  const child = spawn(cmd, args, {
+    stdio: 'inherit',
+    env: { ...process.env, HTTP_PROXY: proxyUrl, http_proxy: proxyUrl, NO_PROXY: '', no_proxy: '', SINEW_WORKLOAD: workload.name, SINEW_NAMESPACE: workload.namespace },
+  });
+  return new Promise((resolve) => {
+    child.once('error', (err) => {
+      io.err(`cannot run "${cmd}": ${err.message}\n`);
+      resolve(127);
+    });
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 + 1 : 1)));
+  });
+}
+
+/** Stops the mesh that `sinew up` started from this state directory and waits until it is gone. */
+export async function runDown(options: { stateDir?: string; timeoutMs?: number }, io: Io): Promise<number> {
+  const dir = stateDir(options.stateDir);
+  const mesh = await readMeshFile(dir);
+  if (!mesh) {
+    io.out('no mesh is running here (nothing to stop)\n');
+    return 0;
+  }
+  const alive = () => {
+    try {
+      process.kill(mesh.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!alive()) {
+    io.out(`the mesh (pid ${mesh.pid}) is not running; cleaning up its state file\n`);
+    const { rm } = await import('node:fs/promises');
+    await rm(`${dir}/mesh.json`, { force: true });
+    return 0;
+  }
+  io.out(`stopping the mesh (pid ${mesh.pid})...\n`);
+  process.kill(mesh.pid, 'SIGTERM');
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (alive()) {
+    io.err(`the mesh did not stop within ${(options.timeoutMs ?? 30_000) / 1000}s; killing it\n`);
+    process.kill(mesh.pid, 'SIGKILL');
+    return 1;
+  }
+  io.out('✔ mesh stopped\n');
+  return 0;
+}

@@ -1,0 +1,374 @@
+/**
+ * `sinew up`: the whole mesh on one machine. Starts, in order:
+ *
+ *   1. the control plane (its own process, so killing it leaves traffic flowing);
+ *   2. the config: every manifest applied through the control plane's API;
+ *   3. the ingress gateway (a proxy in router mode with `istio: ingressgateway`);
+ *   4. every Workload replica: first its sidecar, then — only once the sidecar holds its
+ *      config (Istio's start-up race, istio/istio#11130, cannot happen) — the app, with PORT,
+ *      HOST, SINEW_WORKLOAD, SINEW_NAMESPACE and HTTP_PROXY pointing at the sidecar;
+ *
+ * then prints what runs where and follows the logs. Crashed apps restart with backoff and are
+ * marked unready meanwhile. SIGINT/SIGTERM (Ctrl-C, `sinew down`) stop everything.
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { join, resolve } from 'node:path';
+import type { Resource } from '../api/resources/meta.js';
+import type { ProxyNode } from '../api/proxy-config.js';
+import type { ReplicaRegistration, WorkloadRegistration, MeshStatus } from '../api/mesh-status.js';
+import { SinewError } from '../core/errors.js';
+import { validateInputs } from '../config/validate.js';
+import { formatDiagnostic } from '../api/diagnostics.js';
+import { proxyIdOf } from '../controlplane/daemon.js';
+import { Supervisor, allocatePort, type ManagedProcess } from './supervisor.js';
+import { planReplicas, type ReplicaPlan } from './plan.js';
+
+export interface UpOptions {
+  paths: string[];
+  stateDir: string;
+  host?: string;
+  /** Listen port of the gateway's first HTTP server; `0` = pick free ports (tests). Default 8080. */
+  gatewayPort?: number;
+  /** Where log and progress lines go. */
+  output?: (line: string) => void;
+  /** Resolves when the mesh should stop (default: SIGINT or SIGTERM). */
+  stopSignal?: Promise<void>;
+  /** The `sinew` entry point used to start the control plane and proxies. */
+  sinewBin?: string;
+}
+
+const repoBin = resolve(import.meta.dirname, '../../bin/sinew.js');
+const GATEWAY_NAME = 'istio-ingressgateway';
+const GATEWAY_NAMESPACE = 'istio-system';
+
+interface RunningReplica {
+  plan: ReplicaPlan;
+  registration: ReplicaRegistration;
+  app?: ManagedProcess;
+  proxy: ManagedProcess;
+  probeTimer?: NodeJS.Timeout;
+}
+
+/** Runs the mesh until stopped. Returns the exit code. */
+export async function runUp(options: UpOptions): Promise<number> {
+  const out = options.output ?? ((line: string) => process.stdout.write(line + '\n'));
+  const host = options.host ?? '127.0.0.1';
+  const sinew = options.sinewBin ?? repoBin;
+  const stateDir = resolve(options.stateDir);
+  const step = (text: string) => out(`• ${text}`);
+
+  // --- 0. manifests ---
+  step(`reading ${options.paths.join(', ')}`);
+  const validated = await validateInputs(options.paths);
+  for (const d of validated.diagnostics) if (d.level === 'error') out(formatDiagnostic(d));
+  if (validated.diagnostics.some((d) => d.level === 'error')) {
+    out('✘ the manifests have errors (above); nothing was started');
+    return 1;
+  }
+  const resources = validated.resources;
+  const plans = planReplicas(resources);
+  await mkdir(stateDir, { recursive: true });
+
+  const supervisor = new Supervisor({ output: out, initialBackoffMs: 1000 });
+  const replicas: RunningReplica[] = [];
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    for (const r of replicas) if (r.probeTimer) clearInterval(r.probeTimer);
+    await supervisor.stopAll();
+    await rm(join(stateDir, 'mesh.json'), { force: true });
+  };
+
+  try {
+    // --- 1. control plane ---
+    const cp = { api: await allocatePort(host), push: await allocatePort(host), monitoring: await allocatePort(host) };
+    step('starting the control plane');
+    supervisor.start({
+      id: 'control-plane',
+      command: process.execPath,
+      args: [sinew, 'controlplane', '--state-dir', join(stateDir, 'control-plane'), '--host', host, '--api-port', String(cp.api), '--push-port', String(cp.push), '--monitoring-port', String(cp.monitoring)],
+      cwd: process.cwd(),
+      env: childEnv({ SINEW_LOG_LEVEL: process.env.SINEW_LOG_LEVEL ?? 'warn' }),
+    });
+    const api = `http://${host}:${cp.api}`;
+    await waitFor(() => httpOk(`${api}/healthz`), 30_000, 'the control plane did not become ready');
+    await writeFile(
+      join(stateDir, 'mesh.json'),
+      JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString(), controlPlane: { api: `${host}:${cp.api}`, push: `${host}:${cp.push}`, monitoring: `${host}:${cp.monitoring}` } }, null, 2),
+    );
+
+    // --- 2. config ---
+    step(`applying ${resources.length} resources`);
+    const applied = await fetch(`${api}/api/v1/apply`, { method: 'POST', body: resources.map((r) => JSON.stringify(manifestOf(r))).join('\n---\n') });
+    if (applied.status !== 200) throw new SinewError('SNW_ERR_APPLY', `the control plane refused the manifests: ${await applied.text()}`);
+
+    // --- 3. gateway ---
+    step(`starting the ingress gateway (${GATEWAY_NAMESPACE}/${GATEWAY_NAME})`);
+    const gatewayPort = options.gatewayPort === 0 ? await allocatePort(host) : options.gatewayPort ?? 8080;
+    const gatewayAdmin = await allocatePort(host);
+    const gatewayNode: ProxyNode = {
+      id: proxyIdOf({ kind: 'gateway', namespace: GATEWAY_NAMESPACE }, GATEWAY_NAME),
+      mode: 'router',
+      workload: GATEWAY_NAME,
+      namespace: GATEWAY_NAMESPACE,
+      labels: { istio: 'ingressgateway', app: GATEWAY_NAME },
+      serviceAccount: 'istio-ingressgateway-service-account',
+    };
+    const gatewayRegistration: WorkloadRegistration = {
+      kind: 'gateway',
+      name: GATEWAY_NAME,
+      namespace: GATEWAY_NAMESPACE,
+      labels: gatewayNode.labels,
+      serviceAccount: gatewayNode.serviceAccount,
+      // Istio's gateway Service maps port 80 to the pod's 8080; here the first HTTP server
+      // port of any Gateway listens on `gatewayPort` (see ProxyConfigBuilder).
+      replicas: [{ id: GATEWAY_NAME, host, ports: { '80': { inbound: gatewayPort, app: gatewayPort } }, ready: true, restarts: 0, proxy: { inbound: `${host}:${gatewayPort}`, admin: `${host}:${gatewayAdmin}` } }],
+    };
+    await register(api, gatewayRegistration);
+    await startProxy(supervisor, sinew, stateDir, GATEWAY_NAME, gatewayNode, `${host}:${cp.push}`, gatewayAdmin, host);
+    await waitFor(() => httpOk(`http://${host}:${gatewayAdmin}/ready`), 30_000, 'the ingress gateway did not receive its config');
+
+    // --- 4. workloads ---
+    const byWorkload = new Map<string, RunningReplica[]>();
+    await Promise.all(
+      plans.map(async (plan) => {
+        const running = await startReplica(plan);
+        replicas.push(running);
+        const key = `${plan.namespace}/${plan.workload.metadata.name}`;
+        byWorkload.set(key, [...(byWorkload.get(key) ?? []), running]);
+      }),
+    );
+
+    async function startReplica(plan: ReplicaPlan): Promise<RunningReplica> {
+      const ports: Record<string, { inbound: number; app: number }> = {};
+      for (const containerPort of plan.containerPorts) ports[String(containerPort)] = { inbound: await allocatePort(host), app: await allocatePort(host) };
+      const outbound = await allocatePort(host);
+      const admin = await allocatePort(host);
+      const first = plan.containerPorts[0];
+      const registration: ReplicaRegistration = {
+        id: plan.id,
+        host,
+        app: first !== undefined ? `${host}:${ports[String(first)].app}` : undefined,
+        ports,
+        ready: false,
+        restarts: 0,
+        proxy: { inbound: first !== undefined ? `${host}:${ports[String(first)].inbound}` : undefined, outbound: `${host}:${outbound}`, admin: `${host}:${admin}` },
+      };
+      const node: ProxyNode = {
+        id: proxyIdOf({ kind: 'workload', namespace: plan.namespace }, plan.id),
+        mode: 'sidecar',
+        workload: plan.workload.metadata.name,
+        namespace: plan.namespace,
+        labels: plan.labels,
+        serviceAccount: plan.serviceAccount,
+      };
+      const running: RunningReplica = { plan, registration, proxy: undefined as unknown as ManagedProcess };
+      await publish(plan, running);
+      step(`starting ${plan.id}: sidecar`);
+      running.proxy = await startProxy(supervisor, sinew, stateDir, plan.id, node, `${host}:${cp.push}`, admin, host);
+      await waitFor(() => httpOk(`http://${host}:${admin}/ready`), 30_000, `the sidecar of ${plan.id} did not receive its config`);
+      // The sidecar holds its config: only now does the app start.
+      step(`starting ${plan.id}: app`);
+      const proxyUrl = `http://${host}:${outbound}`;
+      running.app = supervisor.start({
+        id: plan.id,
+        command: plan.command,
+        args: plan.args,
+        cwd: plan.cwd,
+        env: childEnv({
+          ...plan.env,
+          PORT: first !== undefined ? String(ports[String(first)].app) : '',
+          HOST: host,
+          SINEW_WORKLOAD: plan.workload.metadata.name,
+          SINEW_NAMESPACE: plan.namespace,
+          HTTP_PROXY: proxyUrl,
+          http_proxy: proxyUrl,
+          NO_PROXY: '',
+          no_proxy: '',
+        }),
+      });
+      running.app.on('exit', () => {
+        if (stopping) return;
+        running.registration = { ...running.registration, ready: false, restarts: running.app?.restarts ?? 0 };
+        void publish(plan, running);
+      });
+      running.app.on('state', (state: string) => {
+        if (state === 'running') running.registration = { ...running.registration, restarts: running.app?.restarts ?? 0 };
+      });
+      watchReadiness(running);
+      return running;
+    }
+
+    async function publish(plan: ReplicaPlan, running: RunningReplica): Promise<void> {
+      const key = `${plan.namespace}/${plan.workload.metadata.name}`;
+      const siblings = (byWorkload.get(key) ?? []).filter((r) => r !== running).map((r) => r.registration);
+      await register(api, {
+        kind: 'workload',
+        name: plan.workload.metadata.name,
+        namespace: plan.namespace,
+        labels: plan.labels,
+        serviceAccount: plan.serviceAccount,
+        replicas: [...siblings, running.registration].sort((a, b) => (a.id < b.id ? -1 : 1)),
+      }).catch((err: Error) => out(`[sinew] could not update ${plan.id} in the control plane: ${err.message}`));
+    }
+
+    /** Probes the app as Kubernetes would and publishes readiness changes. */
+    function watchReadiness(running: RunningReplica): void {
+      const { plan } = running;
+      const probe = plan.probe;
+      const appPort = (containerPort: number) => running.registration.ports[String(containerPort)]?.app;
+      let successes = 0;
+      let failures = 0;
+      const check = async () => {
+        if (stopping || running.app?.state !== 'running') return;
+        let ok: boolean;
+        if (!probe) ok = true;
+        else if (probe.kind === 'http') ok = await httpOk(`http://${host}:${appPort(probe.containerPort)}${probe.path}`, probe.timeoutMs);
+        else ok = await tcpOk(host, appPort(probe.containerPort) ?? 0, probe.timeoutMs);
+        if (ok) {
+          successes++;
+          failures = 0;
+        } else {
+          failures++;
+          successes = 0;
+        }
+        const ready = running.registration.ready;
+        if (!ready && successes >= (probe?.successThreshold ?? 1)) {
+          running.registration = { ...running.registration, ready: true };
+          await publish(plan, running);
+        } else if (ready && failures >= (probe?.failureThreshold ?? 3)) {
+          running.registration = { ...running.registration, ready: false };
+          await publish(plan, running);
+        }
+      };
+      // Fast at first so the mesh is ready quickly, then at the probe's period.
+      const period = Math.max(100, Math.min(probe?.periodMs ?? 1000, 1000));
+      running.probeTimer = setInterval(() => void check(), period);
+      running.probeTimer.unref();
+    }
+
+    step('waiting for every replica to be ready');
+    await waitFor(
+      async () => {
+        const status = (await (await fetch(`${api}/api/v1/status`)).json()) as MeshStatus;
+        return [...status.workloads, ...status.gateways].every((w) => w.replicas.every((r) => r.ready && r.proxy.sync === 'SYNCED'));
+      },
+      60_000,
+      'not every replica became ready; see the log lines above',
+    );
+    const status = (await (await fetch(`${api}/api/v1/status`)).json()) as MeshStatus;
+    out(renderSummary(status, host, gatewayPort, resources));
+  } catch (err) {
+    out(`✘ ${(err as Error).message}`);
+    await stop();
+    return 1;
+  }
+
+  await (options.stopSignal ?? signalled());
+  out('• stopping the mesh');
+  await stop();
+  out('✔ stopped');
+  return 0;
+}
+
+/** Starts a proxy process that takes its config from the control plane; its log lines are prefixed `<label>/proxy`. */
+async function startProxy(supervisor: Supervisor, sinew: string, stateDir: string, label: string, node: ProxyNode, push: string, adminPort: number, host: string): Promise<ManagedProcess> {
+  const nodeFile = join(stateDir, 'proxies', `${node.id.replace(/[^\w.-]/g, '_')}.json`);
+  await mkdir(join(stateDir, 'proxies'), { recursive: true });
+  await writeFile(nodeFile, JSON.stringify(node, null, 2));
+  return supervisor.start({
+    id: `${label}/proxy`,
+    command: process.execPath,
+    args: ['--max-semi-space-size=16', sinew, 'proxy', '--xds', push, '--node', nodeFile, '--admin-port', String(adminPort), '--host', host],
+    cwd: process.cwd(),
+    env: childEnv({ SINEW_LOG_LEVEL: process.env.SINEW_LOG_LEVEL ?? 'warn' }),
+  });
+}
+
+function renderSummary(status: MeshStatus, host: string, gatewayPort: number, resources: readonly Resource[]): string {
+  const lines = ['', '✔ the mesh is up', ''];
+  const rows = [...status.gateways, ...status.workloads].flatMap((w) => w.replicas.map((r) => [`${w.namespace}/${w.name}`, r.id, r.app ?? '-', r.proxy.inbound ?? '-', r.proxy.outbound ?? '-', r.proxy.admin]));
+  const header = ['WORKLOAD', 'REPLICA', 'APP', 'SIDECAR IN', 'SIDECAR OUT', 'ADMIN'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  for (const row of [header, ...rows]) lines.push('  ' + row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  lines.push('');
+  const gatewayHost = host === '127.0.0.1' ? 'localhost' : host;
+  const paths = exposedPaths(resources);
+  lines.push('Open:');
+  for (const p of paths.length ? paths : ['/']) lines.push(`  http://${gatewayHost}:${gatewayPort}${p}`);
+  lines.push(`Control plane API: http://${status.controlPlane.api}   metrics: http://${status.controlPlane.monitoring}/metrics`);
+  lines.push('Try: sinew status · sinew apply -f <file> · sinew exec <workload> -- curl http://<service>:<port>/ · Ctrl-C or sinew down to stop');
+  lines.push('');
+  return lines.join('\n');
+}
+
+/** Exact paths that gateway-bound VirtualServices expose (for the URLs to print). */
+function exposedPaths(resources: readonly Resource[]): string[] {
+  const paths: string[] = [];
+  for (const r of resources) {
+    if (r.kind !== 'VirtualService') continue;
+    const spec = r.spec as { gateways?: string[]; http?: { match?: { uri?: { exact?: string } }[] }[] };
+    if (!spec.gateways?.some((g) => g !== 'mesh')) continue;
+    for (const rule of spec.http ?? []) for (const m of rule.match ?? []) if (m.uri?.exact && !/log(in|out)/.test(m.uri.exact)) paths.push(m.uri.exact);
+  }
+  return [...new Set(paths)];
+}
+
+function manifestOf(r: Resource): Record<string, unknown> {
+  return { apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec };
+}
+
+async function register(api: string, registration: WorkloadRegistration): Promise<void> {
+  const res = await fetch(`${api}/api/v1/registrations/${registration.kind}/${registration.namespace}/${registration.name}`, {
+    method: 'PUT',
+    body: JSON.stringify(registration),
+  });
+  if (res.status !== 200) throw new SinewError('SNW_ERR_REGISTER', `registration of ${registration.name} refused: ${await res.text()}`);
+}
+
+function childEnv(extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(https?_proxy|HTTPS?_PROXY|NO_PROXY|no_proxy)$/.test(k)) env[k] = v;
+  return { ...env, ...extra };
+}
+
+async function httpOk(url: string, timeoutMs = 1000): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    await res.arrayBuffer();
+    return res.status >= 200 && res.status < 400;
+  } catch {
+    return false;
+  }
+}
+
+function tcpOk(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs: number, failure: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new SinewError('SNW_ERR_TIMEOUT', failure);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function signalled(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}
