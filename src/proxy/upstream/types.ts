@@ -10,7 +10,7 @@
  * detection and the pending/active limits.
  */
 import type { Dispatcher } from 'undici';
-import type { Address, Cluster, ClusterLoadAssignment, Endpoint, EndpointHealth } from '../../api/proxy-config.js';
+import type { Address, Cluster, ClusterLoadAssignment, Endpoint, EndpointHealth, Secret } from '../../api/proxy-config.js';
 
 /** What the router knows about a request when it asks for an endpoint. */
 export interface PickContext {
@@ -30,7 +30,12 @@ export interface UpstreamLease {
   readonly endpoint: Endpoint;
   /** `host:port`. */
   readonly key: string;
-  /** Dispatcher for this endpoint (undici Pool). */
+  /**
+   * Dispatcher for this endpoint: its undici Pool, or — when the request must wait for a
+   * connection (HTTP/1.1 maxConnections reached, http1MaxPendingRequests not) — a gate that
+   * passes the request to the pool once a running request finishes. Use it for this lease
+   * only, and never close it (the cluster owns the pool).
+   */
   readonly dispatcher: Dispatcher;
   /** Reports the outcome once. Later calls are ignored. */
   release(outcome: UpstreamOutcome): void;
@@ -65,6 +70,16 @@ export interface ClusterStats {
   retryOverflows: number;
   ejections: number;
   endpoints: EndpointState[];
+  /** Of `overflows`, those refused because too many requests already waited (Envoy upstream_rq_pending_overflow). */
+  pendingOverflows?: number;
+  /** Ejections skipped because of maxEjectionPercent (Envoy ejections_overflow). */
+  ejectionOverflows?: number;
+  /** Hosts ejected right now. */
+  activeEjections?: number;
+  /** Retries reserved and not yet released. */
+  activeRetries?: number;
+  /** Below minHealthPercent: balancing over every host (Envoy's panic mode). */
+  panic?: boolean;
 }
 
 export interface UpstreamCluster {
@@ -80,9 +95,11 @@ export interface UpstreamCluster {
 export interface ClusterManager {
   /**
    * Applies a new set of clusters and endpoints atomically. Pools of endpoints that stay are
-   * kept (no reconnect storm); removed ones drain and close.
+   * kept (no reconnect storm); removed ones drain and close. `secrets` (ProxyConfig.secrets)
+   * holds the TLS material clusters name; a cluster naming a missing secret, or an invalid
+   * cluster, throws a SinewError and the previous set stays in service.
    */
-  update(clusters: readonly Cluster[], endpoints: readonly ClusterLoadAssignment[]): void;
+  update(clusters: readonly Cluster[], endpoints: readonly ClusterLoadAssignment[], secrets?: readonly Secret[]): void;
   get(name: string): UpstreamCluster | undefined;
   /** For the admin port's /clusters. */
   stats(): ClusterStats[];

@@ -1,0 +1,114 @@
+/**
+ * One undici Pool per (cluster, endpoint): the connection pool of Envoy's cluster manager.
+ * The cluster's ConnectionPool settings map onto undici's options:
+ *
+ * | Istio / Envoy                     | undici                                   |
+ * |-----------------------------------|------------------------------------------|
+ * | connectTimeout                    | connect.timeout                          |
+ * | maxConnections                    | connections (per endpoint; HTTP/2 default 1; the cluster-wide limit is the cluster's circuit breaker) |
+ * | idleTimeout                       | keepAliveTimeout and keepAliveMaxTimeout |
+ * | maxRequestsPerConnection          | maxRequestsPerClient (N - 1, see below), pipelining 0 for 1 |
+ * | maxConnectionDuration             | clientTtl (a connection older than this is closed after its current requests, checked when the pool next dispatches) |
+ * | tcpKeepalive.time                 | connect.keepAliveInitialDelay (Node exposes no probe count or interval) |
+ * | HTTP/2 upstream                   | allowH2, useH2c for plaintext, pipelining = streams per connection |
+ * | tls (SIMPLE/MUTUAL/ISTIO_MUTUAL)  | connect: ca, cert, key, servername, checkServerIdentity for subjectAltNames |
+ *
+ * Pools are keyed by address, protocol and every setting above, so an update that changes
+ * nothing keeps the pool (and its warm connections) and one that changes a setting replaces it.
+ */
+import type tls from 'node:tls';
+import { Pool } from 'undici';
+import type { Address, Cluster, Secret } from '../../api/proxy-config.js';
+import { SinewError } from '../../core/errors.js';
+import { hashString } from './hash.js';
+
+/**
+ * HTTP/2 streams per upstream connection. Envoy keeps one HTTP/2 connection per host (per
+ * worker) and multiplexes on it; undici opens a new connection for every request that
+ * arrives while the first is still connecting, so an http2 pool is capped at maxConnections
+ * (default 1) and carries up to this many streams on each (the server's SETTINGS may lower it).
+ */
+const H2_STREAMS_PER_CONNECTION = 1000;
+
+export interface PoolSpec {
+  /** Identity of the settings (not the address): equal specs may share warm connections. */
+  settingsKey: string;
+  options: Pool.Options;
+  secure: boolean;
+}
+
+/** Builds the pool options for a cluster once per update (Fastify/undici: compose once). */
+export function poolSpec(cluster: Cluster, secrets: ReadonlyMap<string, Secret>): PoolSpec {
+  const cp = cluster.connectionPool ?? {};
+  const h2 = cluster.protocol === 'http2' || cp.h2UpgradePolicy === 'UPGRADE';
+  const connect: Record<string, unknown> = { timeout: cluster.connectTimeoutMs > 0 ? cluster.connectTimeoutMs : 10_000 };
+  if (cp.tcpKeepalive) {
+    connect.keepAlive = true;
+    if (cp.tcpKeepalive.timeMs !== undefined) connect.keepAliveInitialDelay = cp.tcpKeepalive.timeMs;
+  }
+  const options: Pool.Options = {};
+  if (h2) {
+    options.allowH2 = true;
+    options.pipelining = H2_STREAMS_PER_CONNECTION;
+    options.maxConcurrentStreams = H2_STREAMS_PER_CONNECTION;
+    if (!cluster.tls) connect.useH2c = true;
+  }
+  if (cp.maxConnections !== undefined && cp.maxConnections > 0) options.connections = cp.maxConnections;
+  else if (h2) options.connections = 1;
+  if (cp.idleTimeoutMs !== undefined && cp.idleTimeoutMs > 0) {
+    options.keepAliveTimeout = cp.idleTimeoutMs;
+    options.keepAliveMaxTimeout = cp.idleTimeoutMs;
+  }
+  if (cp.maxRequestsPerConnection !== undefined && cp.maxRequestsPerConnection > 0) {
+    // undici closes a connection when the request about to go out is past the limit, so it
+    // serves maxRequestsPerClient + 1; Envoy's max_requests_per_connection serves exactly N.
+    // N = 1 means no reuse at all, which undici spells pipelining 0 (keep-alive off).
+    if (cp.maxRequestsPerConnection === 1 && !h2) options.pipelining = 0;
+    else options.maxRequestsPerClient = Math.max(1, cp.maxRequestsPerConnection - 1);
+  }
+  if (cp.maxConnectionDurationMs !== undefined && cp.maxConnectionDurationMs > 0) {
+    (options as Pool.Options & { clientTtl?: number }).clientTtl = cp.maxConnectionDurationMs;
+  }
+  let tlsKey = '';
+  if (cluster.tls) {
+    const t = cluster.tls;
+    const secret = (name: string | undefined): Secret | undefined => {
+      if (!name) return undefined;
+      const s = secrets.get(name);
+      if (!s) throw new SinewError('SNW_ERR_UPSTREAM_SECRET_MISSING', `cluster ${cluster.name}: TLS secret "${name}" is not in the pushed secrets; push it with the cluster`);
+      return s;
+    };
+    const ca = secret(t.validationContext)?.trustedCaPem;
+    const cert = secret(t.certificate);
+    if (ca) connect.ca = ca;
+    if (t.mode !== 'SIMPLE' && cert) {
+      connect.cert = cert.certificateChainPem;
+      connect.key = cert.privateKeyPem;
+    }
+    if (t.sni) connect.servername = t.sni;
+    connect.rejectUnauthorized = !t.insecureSkipVerify;
+    const sans = t.subjectAltNames;
+    if (sans && sans.length && !t.insecureSkipVerify) {
+      // Istio subjectAltNames: the peer certificate must carry one of them (URI SANs for
+      // SPIFFE identities, DNS names otherwise) instead of matching the hostname.
+      connect.checkServerIdentity = (_host: string, peer: tls.PeerCertificate) => checkSans(peer, sans);
+    }
+    tlsKey = `${t.mode}|${t.sni ?? ''}|${t.insecureSkipVerify ? 1 : 0}|${(sans ?? []).join(',')}|${hashString((ca ?? '') + (cert?.certificateChainPem ?? '') + (cert?.privateKeyPem ?? ''))}`;
+  }
+  options.connect = connect as Pool.Options['connect'];
+  const { checkServerIdentity: _ignored, ca: _ca, cert: _cert, key: _key, ...plainConnect } = connect;
+  const settingsKey = JSON.stringify({ p: cluster.protocol, h2, connect: plainConnect, options: { ...options, connect: undefined }, tlsKey });
+  return { settingsKey, options, secure: cluster.tls !== undefined };
+}
+
+export function createPool(address: Address, spec: PoolSpec): Pool {
+  const host = address.host.includes(':') && !address.host.startsWith('[') ? `[${address.host}]` : address.host;
+  return new Pool(`${spec.secure ? 'https' : 'http'}://${host}:${address.port}`, spec.options);
+}
+
+function checkSans(peer: tls.PeerCertificate, sans: readonly string[]): Error | undefined {
+  const names = (peer.subjectaltname ?? '').split(',').map((s) => s.trim().replace(/^(URI|DNS|IP Address):/, ''));
+  if (sans.some((san) => names.includes(san))) return undefined;
+  return new SinewError('SNW_ERR_UPSTREAM_SAN_MISMATCH', `upstream certificate SANs [${names.join(', ')}] match none of [${sans.join(', ')}]`);
+}
+
