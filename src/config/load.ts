@@ -6,9 +6,9 @@
  * limit checked before reading, strict UTF-8, a nesting pre-scan (the parser recurses), and
  * the YAML library's alias-expansion limit against alias bombs.
  */
-import { readdir, stat, open } from 'node:fs/promises';
+import { readdir, stat, open, type FileHandle } from 'node:fs/promises';
 import { join, extname } from 'node:path';
-import { LineCounter, parseAllDocuments, isNode, type Document, type Node as YamlNode } from 'yaml';
+import { Lexer, LineCounter, parseAllDocuments, isMap, isNode, isPair, isScalar, isSeq, type Document, type Node as YamlNode } from 'yaml';
 import type { Diagnostic, SourcePosition } from '../api/diagnostics.js';
 import type { FieldPath } from '../core/path.js';
 
@@ -53,6 +53,9 @@ export interface LoadResult {
 }
 
 const YAML_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
+
+/** Syntax errors reported per document before the rest are summarised. */
+const MAX_SYNTAX_ERRORS = 20;
 
 /**
  * Loads every document from the given inputs. Directories are read recursively (files ending
@@ -103,18 +106,38 @@ async function expand(input: string, diagnostics: Diagnostic[]): Promise<string[
     for (const entry of entries) {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) await walk(path);
-      else if (YAML_EXTENSIONS.has(extname(entry.name).toLowerCase())) files.push(path);
+      else if (!YAML_EXTENSIONS.has(extname(entry.name).toLowerCase())) continue;
+      else if (entry.isFile()) files.push(path);
+      else if (entry.isSymbolicLink() && (await isRegularFile(path))) files.push(path);
+      // Anything else found while walking (a FIFO, a socket, a device) is skipped: opening a
+      // FIFO blocks until someone writes to it, and nobody asked for it by name.
     }
   };
   await walk(input);
   return files;
 }
 
+async function isRegularFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false; // a dangling link is not input
+  }
+}
+
 async function readFileBounded(file: string, maxBytes: number, diagnostics: Diagnostic[]): Promise<Uint8Array | undefined> {
   try {
     const handle = await open(file, 'r');
     try {
-      const { size } = await handle.stat();
+      const info = await handle.stat();
+      // A pipe named on the command line (`-f <(kustomize build)`) has no size: read it in
+      // chunks up to the limit, as stdin is.
+      if (!info.isFile()) {
+        const bytes = await readChunksBounded(handle, maxBytes);
+        if (bytes === 'too-large') diagnostics.push(tooLarge(file, { maxBytes }));
+        return bytes === 'too-large' ? undefined : bytes;
+      }
+      const { size } = info;
       // Checked before reading: a 100 MB file costs a stat, not 100 MB of memory.
       if (size > maxBytes) {
         diagnostics.push(tooLarge(file, { maxBytes }, size));
@@ -134,6 +157,19 @@ async function readFileBounded(file: string, maxBytes: number, diagnostics: Diag
   } catch (err) {
     diagnostics.push(unreadable(file, err));
     return undefined;
+  }
+}
+
+async function readChunksBounded(handle: FileHandle, maxBytes: number): Promise<Uint8Array | 'too-large'> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for (;;) {
+    const chunk = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await handle.read(chunk, 0, chunk.length, null);
+    if (bytesRead === 0) return Buffer.concat(chunks, total);
+    total += bytesRead;
+    if (total > maxBytes) return 'too-large';
+    chunks.push(chunk.subarray(0, bytesRead));
   }
 }
 
@@ -183,12 +219,14 @@ export function parseText(file: string, input: Uint8Array | string, limits: Load
     result.diagnostics.push(at(file, line, column, 'SNW0002', 'input contains NUL bytes: binary data, not YAML or JSON'));
     return result;
   }
-  const tooDeep = findExcessiveNesting(text, limits.maxDepth);
-  if (tooDeep !== undefined) {
-    const { line, column } = lineColumnOf(text, tooDeep);
-    result.diagnostics.push(
-      at(file, line, column, 'SNW0006', `document nests deeper than ${limits.maxDepth} levels; no resource needs that, so it was not parsed`),
-    );
+  const finding = scanInput(text, limits);
+  if (finding?.kind === 'too-deep') {
+    const { line, column } = lineColumnOf(text, finding.offset);
+    result.diagnostics.push(at(file, line, column, 'SNW0006', tooDeepMessage(limits)));
+    return result;
+  }
+  if (finding?.kind === 'too-many-documents') {
+    result.diagnostics.push(at(file, 1, 1, 'SNW0003', `input holds more than ${limits.maxDocuments} documents, the most that are read; split it`));
     return result;
   }
   if (text.trim() === '') {
@@ -199,10 +237,14 @@ export function parseText(file: string, input: Uint8Array | string, limits: Load
   const lineCounter = new LineCounter();
   let docs: Document.Parsed[];
   try {
-    docs = parseAllDocuments(text, { lineCounter, uniqueKeys: true, prettyErrors: false }) as Document.Parsed[];
+    // uniqueKeys is checked below instead: the library compares each key with every earlier
+    // one, so 40 000 keys in one mapping (0.4 MB) took 30 s; a Set makes it linear.
+    docs = parseAllDocuments(text, { lineCounter, uniqueKeys: false, prettyErrors: false }) as Document.Parsed[];
   } catch (err) {
     // The pre-scan bounds nesting, so this is a parser failure we did not foresee; report, don't crash.
-    result.diagnostics.push(at(file, 1, 1, 'SNW0004', `cannot parse: ${(err as Error).message}`));
+    // A stack overflow still means "too deep", whatever shape slipped past the scan.
+    const [code, message] = err instanceof RangeError ? ['SNW0006', tooDeepMessage(limits)] : ['SNW0004', `cannot parse: ${(err as Error).message}`];
+    result.diagnostics.push(at(file, 1, 1, code, message));
     return result;
   }
   if (!Array.isArray(docs)) docs = [docs as unknown as Document.Parsed];
@@ -217,11 +259,19 @@ export function parseText(file: string, input: Uint8Array | string, limits: Load
   };
 
   docs.forEach((doc, index) => {
-    const errors = doc.errors ?? [];
+    const errors: { pos: [number, number]; message: string }[] = [...(doc.errors ?? [])];
+    if (errors.length === 0) {
+      for (const offset of duplicateKeys(doc.contents)) errors.push({ pos: [offset, offset], message: 'Map keys must be unique' });
+    }
     if (errors.length > 0) {
-      for (const error of errors) {
+      // Garbage input yields an error per line; the first few say what is wrong.
+      for (const error of errors.slice(0, MAX_SYNTAX_ERRORS)) {
         const p = pos(error.pos[0]);
         result.diagnostics.push(at(file, p.line, p.column, 'SNW0004', cleanYamlMessage(error.message)));
+      }
+      if (errors.length > MAX_SYNTAX_ERRORS) {
+        const p = pos(errors[MAX_SYNTAX_ERRORS].pos[0]);
+        result.diagnostics.push(at(file, p.line, p.column, 'SNW0004', `${errors.length - MAX_SYNTAX_ERRORS} more syntax errors in this document not shown`));
       }
       return;
     }
@@ -232,7 +282,9 @@ export function parseText(file: string, input: Uint8Array | string, limits: Load
     } catch (err) {
       const message = (err as Error).message;
       const start = pos(doc.range?.[0] ?? 0);
-      if (/alias/i.test(message)) {
+      if (err instanceof RangeError) {
+        result.diagnostics.push(at(file, start.line, start.column, 'SNW0006', tooDeepMessage(limits)));
+      } else if (/alias/i.test(message)) {
         result.diagnostics.push(
           at(file, start.line, start.column, 'SNW0005', `document expands more than ${limits.maxAliasCount} YAML aliases (an alias bomb?); write the values out instead`),
         );
@@ -241,6 +293,8 @@ export function parseText(file: string, input: Uint8Array | string, limits: Load
       }
       return;
     }
+    // `---` with nothing after it (or a bare `null`) is an empty document; kubectl skips those too.
+    if (value === null || value === undefined) return;
     const contents = doc.contents as YamlNode;
     const start = pos(contents.range?.[0] ?? 0);
     const find = (path: FieldPath, key: boolean): SourcePosition => {
@@ -263,9 +317,63 @@ export function parseText(file: string, input: Uint8Array | string, limits: Load
 }
 
 /**
+ * Offsets of mapping keys that repeat an earlier key of the same mapping, as the YAML
+ * library's `uniqueKeys` reports them (scalar keys equal in type and value), in linear time.
+ * Iterative, though the nesting pre-scan already bounds the depth.
+ */
+function duplicateKeys(root: unknown): number[] {
+  const found: number[] = [];
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (isMap(node)) {
+      const seen = new Set<string>();
+      for (const pair of node.items) {
+        const key = pair.key;
+        if (isScalar(key)) {
+          const id = `${typeof key.value}:${String(key.value)}`;
+          if (seen.has(id)) found.push(key.range?.[0] ?? 0);
+          else seen.add(id);
+        }
+        stack.push(pair.key, pair.value);
+      }
+    } else if (isSeq(node)) {
+      for (const item of node.items) stack.push(item);
+    } else if (isPair(node)) {
+      stack.push(node.key, node.value);
+    }
+  }
+  return found.sort((a, b) => a - b);
+}
+
+/**
  * Walks the YAML node tree along `path` and returns the source offset of the deepest node
  * reached: the exact node when the whole path exists, else the nearest parent.
  */
+type PairLike = { key?: { value?: unknown; range?: number[] }; value?: unknown };
+const keyIndexes = new WeakMap<object, Map<string, PairLike>>();
+
+/**
+ * The entries of a mapping by key, built once per mapping: a resource with 20 000 unknown
+ * fields gets 20 000 diagnostics, and a linear search for each one made that quadratic.
+ * The first entry of a key wins, as in the search it replaces.
+ */
+function keyIndex(node: { items: unknown[] }): Map<string, PairLike> {
+  let index = keyIndexes.get(node);
+  if (!index) {
+    index = new Map();
+    for (const item of node.items) {
+      const pair = item as PairLike;
+      if (pair && pair.key) {
+        const key = String(pair.key.value);
+        if (!index.has(key)) index.set(key, pair);
+      }
+    }
+    keyIndexes.set(node, index);
+  }
+  return index;
+}
+
 function locate(root: YamlNode, path: FieldPath, wantKey: boolean): number | undefined {
   let node: unknown = root;
   let offset = (root.range?.[0] ?? 0) as number;
@@ -278,13 +386,10 @@ function locate(root: YamlNode, path: FieldPath, wantKey: boolean): number | und
     if (typeof part === 'number') {
       next = n.items[part];
     } else {
-      for (const item of n.items) {
-        const pair = item as { key?: { value?: unknown; range?: number[] }; value?: unknown };
-        if (pair && pair.key && String(pair.key.value) === part) {
-          next = pair.value;
-          keyOffset = pair.key.range?.[0];
-          break;
-        }
+      const pair = keyIndex(n as { items: unknown[] }).get(part);
+      if (pair) {
+        next = pair.value;
+        keyOffset = pair.key?.range?.[0];
       }
     }
     if (next === undefined || next === null) return keyOffset ?? offset;
@@ -297,52 +402,49 @@ function locate(root: YamlNode, path: FieldPath, wantKey: boolean): number | und
   return offset;
 }
 
+/** What the pre-scan found that makes an input too costly to parse. */
+type ScanFinding = { kind: 'too-deep'; offset: number } | { kind: 'too-many-documents'; count: number };
+
 /**
- * Finds the offset where flow or block nesting first exceeds `maxDepth`, or undefined.
- * A linear scan with no recursion, so it is safe on any input. It over-approximates (it
- * counts brackets inside plain scalars), which only matters for absurd inputs.
+ * Bounds an input before it is composed: the composer recurses once per nesting level, so
+ * 10 000 levels would overflow the stack, and a million `---` would build a million documents.
+ *
+ * It walks the tokens of the YAML library's own lexer, which is a flat state machine (no
+ * recursion, linear time) and knows quoting, comments and block scalars exactly: a `[` inside
+ * a string or a `"` inside a plain scalar cannot hide nesting from it, which a hand-written
+ * character scan got wrong.
+ *
+ * Flow nesting is counted directly. Block nesting can only grow with the column of the token
+ * that opens it (each level indents, or adds a `- `/`? `/`: ` indicator on the line), and it
+ * takes at most one level per column, so a token past column 2 x maxDepth is reported; the
+ * composer copes easily with the few hundred levels this lets through.
  */
-function findExcessiveNesting(text: string, maxDepth: number): number | undefined {
+function scanInput(text: string, limits: LoadLimits): ScanFinding | undefined {
+  let offset = 0;
+  let lineStart = 0;
   let flowDepth = 0;
-  let quote: '"' | "'" | undefined;
-  let comment = false;
-  let lineStart = true;
-  let indent = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 10) {
-      comment = false;
-      lineStart = true;
-      indent = 0;
-      if (quote === "'") quote = undefined;
-      continue;
+  let inIndent = true;
+  let documents = 0;
+  for (const token of new Lexer().lex(text)) {
+    const first = token.charCodeAt(0);
+    if (token.length === 1 && (first === 0x02 || first === 0x18 || first === 0x1f)) continue; // zero-width markers
+    if (token === '---' && ++documents > limits.maxDocuments) return { kind: 'too-many-documents', count: documents };
+    if (token === '[' || token === '{') {
+      if (++flowDepth > limits.maxDepth) return { kind: 'too-deep', offset };
+    } else if ((token === ']' || token === '}') && flowDepth > 0) {
+      flowDepth--;
+    } else if (flowDepth === 0 && inIndent && first !== 0x20 && first !== 0x0a && first !== 0x0d && first !== 0x23 /* # */) {
+      if (offset - lineStart > 2 * limits.maxDepth) return { kind: 'too-deep', offset };
+      // Only the indentation and the indicators that follow it (`- - x`, `? x`, `&anchor`,
+      // `!tag`) open levels; a value after a long key sits far right without nesting.
+      inIndent = token === '-' || token === '?' || token === ':' || first === 0x26 /* & */ || first === 0x21; /* ! */
     }
-    if (comment) continue;
-    if (lineStart) {
-      if (c === 32) {
-        indent++;
-        continue;
-      }
-      if (c === 45 /* '-' */ && (text.charCodeAt(i + 1) === 32 || text.charCodeAt(i + 1) === 10)) {
-        indent += 2; // "- - - x" nests one sequence per dash
-        i++;
-        continue;
-      }
-      lineStart = false;
-      // Block nesting: one level per indentation step of at least one space.
-      if (indent > maxDepth * 2 && flowDepth === 0) return i;
+    const newline = token.lastIndexOf('\n');
+    if (newline >= 0) {
+      lineStart = offset + newline + 1;
+      inIndent = true;
     }
-    if (quote) {
-      if (quote === '"' && c === 92 /* backslash */) i++;
-      else if (c === quote.charCodeAt(0)) quote = undefined;
-      continue;
-    }
-    if (c === 34) quote = '"';
-    else if (c === 39 && flowDepth > 0) quote = "'";
-    else if (c === 35 /* # */ && (i === 0 || text.charCodeAt(i - 1) === 32)) comment = true;
-    else if (c === 91 || c === 123) {
-      if (++flowDepth > maxDepth) return i;
-    } else if ((c === 93 || c === 125) && flowDepth > 0) flowDepth--;
+    offset += token.length;
   }
   return undefined;
 }
@@ -365,6 +467,10 @@ function cleanYamlMessage(message: string): string {
 
 function at(file: string, line: number, column: number, code: string, message: string, level: Diagnostic['level'] = 'error'): Diagnostic {
   return { level, code, message, source: { file, line, column } };
+}
+
+function tooDeepMessage(limits: Pick<LoadLimits, 'maxDepth'>): string {
+  return `document nests deeper than ${limits.maxDepth} levels; no resource needs that, so it was not parsed`;
 }
 
 function tooLarge(file: string, limits: Pick<LoadLimits, 'maxBytes'>, size?: number): Diagnostic {

@@ -155,7 +155,9 @@ export function checkStructure(schema: z.ZodType, value: unknown, base: FieldPat
       }
       default: {
         const custom = issue as { params?: { code?: string } };
-        issues.push({ code: custom.params?.code ?? 'SNW0106', path, message: issue.message });
+        const code = custom.params?.code ?? 'SNW0106';
+        // A schema's own unknown-field check points at the key, like zod's unrecognized_keys above.
+        issues.push({ code, path, message: issue.message, atKey: code === 'SNW0104' || undefined });
       }
     }
   };

@@ -34,7 +34,7 @@ export const analysisCodes: CodeTable = {
   SNW1006: {
     level: 'warning',
     name: 'UnreachableRoute',
-    description: 'An earlier HTTP route of the same VirtualService matches every request (no match, or only `uri: prefix: /`), so this route can never be taken. Move the catch-all last.',
+    description: 'An earlier HTTP route of the same VirtualService matches every request (a match block with only `uri: prefix: /`, or an empty one), so this route can never be taken. Move the catch-all last. (Routes after a rule with no match at all are reported by validation, SNW0224.)',
   },
   SNW1007: {
     level: 'warning',

@@ -4,7 +4,7 @@ import type { CodeTable } from './types.js';
 export const loaderCodes: CodeTable = {
   SNW0001: { level: 'error', name: 'UnreadableInput', description: 'The file or directory could not be read; check the path and permissions.' },
   SNW0002: { level: 'error', name: 'InvalidEncoding', description: 'The input is not UTF-8 text (binary data or a bad byte sequence); save it as UTF-8.' },
-  SNW0003: { level: 'error', name: 'InputTooLarge', description: 'The input is larger than the limit Sinew reads (see --max-bytes); split it into smaller files.' },
+  SNW0003: { level: 'error', name: 'InputTooLarge', description: 'The input is larger than the limit Sinew reads (16 MiB per input); split it into smaller files.' },
   SNW0004: { level: 'error', name: 'YamlSyntaxError', description: 'The YAML or JSON does not parse; fix the syntax at the position shown.' },
   SNW0005: { level: 'error', name: 'YamlAliasLimit', description: 'The document expands too many YAML aliases (an alias bomb); write the values out.' },
   SNW0006: { level: 'error', name: 'NestingTooDeep', description: 'The document is nested deeper than any resource needs; it is rejected to protect the reader.' },

@@ -1,0 +1,127 @@
+/**
+ * What the analyzers share: Kubernetes host-name resolution, host and label matching, typed
+ * views of the resources they read, and one way to build a finding.
+ */
+import { diagnosticCodes, type Diagnostic, type DiagnosticLevel } from '../../api/diagnostics.js';
+import type {
+  Destination,
+  DestinationRuleSpec,
+  GatewaySpec,
+  PeerAuthenticationSpec,
+  Resource,
+  ServiceEntrySpec,
+  ServiceSpec,
+  VirtualServiceSpec,
+  WorkloadSpec,
+} from '../../api/resources/index.js';
+import { formatPath, type FieldPath } from '../../core/path.js';
+
+/** One cross-resource check: pure, it sees every valid resource and returns its findings. */
+export type Analyzer = (resources: readonly Resource[]) => Diagnostic[];
+
+/** Istio's default root namespace: mesh-wide PeerAuthentication and DestinationRules live there. */
+export const ROOT_NAMESPACE = 'istio-system';
+const CLUSTER_DOMAIN = 'svc.cluster.local';
+
+// === host names ===
+
+/**
+ * Resolves a host as Kubernetes DNS and Istio do: `reviews` in namespace `default` and
+ * `reviews.default` are `reviews.default.svc.cluster.local`; a name with more dots (an FQDN,
+ * `*.example.com`) is used as is, and so is `*`.
+ */
+export function resolveHost(host: string, namespace: string): string {
+  const h = host.toLowerCase();
+  if (h === '*' || h.startsWith('*.')) return h;
+  const dots = (h.match(/\./g) ?? []).length;
+  if (dots === 0) return `${h}.${namespace}.${CLUSTER_DOMAIN}`;
+  if (dots === 1) return `${h}.${CLUSTER_DOMAIN}`;
+  return h;
+}
+
+/** The namespace of a cluster-local FQDN (`reviews.default.svc.cluster.local` -> `default`). */
+export function namespaceOfHost(fqdn: string): string | undefined {
+  const suffix = `.${CLUSTER_DOMAIN}`;
+  if (!fqdn.endsWith(suffix)) return undefined;
+  const parts = fqdn.slice(0, -suffix.length).split('.');
+  return parts.length === 2 ? parts[1] : undefined;
+}
+
+/** Whether `pattern` (an FQDN, `*.suffix` or `*`) covers the concrete or wildcard `host`. */
+export function hostMatches(pattern: string, host: string): boolean {
+  if (pattern === '*' || pattern === host) return true;
+  if (pattern.startsWith('*.')) {
+    const suffix = pattern.slice(1); // ".example.com"
+    return host.endsWith(suffix) && host.length > suffix.length;
+  }
+  return false;
+}
+
+/** How closely a pattern matches: an exact host beats a wildcard, a longer wildcard a shorter one. */
+export function matchSpecificity(pattern: string): number {
+  return pattern.startsWith('*') ? pattern.length : Number.MAX_SAFE_INTEGER;
+}
+
+// === labels ===
+
+/** Kubernetes selector semantics: every selector label is present with the same value. */
+export function selects(selector: Readonly<Record<string, string>> | null | undefined, labels: Readonly<Record<string, string>> | undefined): boolean {
+  if (!selector) return false;
+  const entries = Object.entries(selector);
+  if (entries.length === 0) return false; // an empty Service selector selects nothing by itself
+  return entries.every(([k, v]) => labels?.[k] === v);
+}
+
+// === typed views ===
+
+export type VirtualService = Resource<VirtualServiceSpec>;
+export type DestinationRule = Resource<DestinationRuleSpec>;
+export type Gateway = Resource<GatewaySpec>;
+export type Service = Resource<ServiceSpec>;
+export type ServiceEntry = Resource<ServiceEntrySpec>;
+export type PeerAuthentication = Resource<PeerAuthenticationSpec>;
+export type Workload = Resource<WorkloadSpec>;
+
+/** The resources of one kind, typed by the caller (validation guarantees the shape). */
+export function ofKind<T extends Resource>(resources: readonly Resource[], kind: string): T[] {
+  return resources.filter((r) => r.kind === kind) as T[];
+}
+
+/** Every destination a VirtualService sends traffic to (routes and mirrors), with its path. */
+export function* destinationsOf(vs: VirtualService): Generator<{ destination: Destination; path: FieldPath }> {
+  const spec = vs.spec ?? {};
+  for (const [i, http] of (spec.http ?? []).entries()) {
+    for (const [j, rd] of (http.route ?? []).entries()) yield { destination: rd.destination, path: ['spec', 'http', i, 'route', j, 'destination'] };
+    if (http.mirror) yield { destination: http.mirror, path: ['spec', 'http', i, 'mirror'] };
+    for (const [j, m] of (http.mirrors ?? []).entries()) yield { destination: m.destination, path: ['spec', 'http', i, 'mirrors', j, 'destination'] };
+  }
+  for (const section of ['tls', 'tcp'] as const) {
+    for (const [i, rule] of (spec[section] ?? []).entries()) {
+      for (const [j, rd] of (rule.route ?? []).entries()) yield { destination: rd.destination, path: ['spec', section, i, 'route', j, 'destination'] };
+    }
+  }
+}
+
+// === findings ===
+
+/** The `resource` of a finding about `r`. */
+export const refOf = (r: Resource) => ({ kind: r.kind, namespace: r.metadata.namespace || undefined, name: r.metadata.name });
+
+/** `Kind namespace/name`, as findings name the other resources involved. */
+export const nameOf = (r: Resource) => `${r.kind} ${r.metadata.namespace ? `${r.metadata.namespace}/` : ''}${r.metadata.name}`;
+
+/**
+ * A finding about `resource` at `path`. The source is where the resource starts; the CLI
+ * narrows it to the field when it still has the parsed document (see `analyzeInputs`).
+ */
+export function finding(resource: Resource, code: string, path: FieldPath, message: string, level?: DiagnosticLevel): Diagnostic {
+  const d: Diagnostic = {
+    level: level ?? diagnosticCodes[code]?.level ?? 'error',
+    code,
+    message,
+    resource: refOf(resource),
+    path: path.length ? formatPath(path) : undefined,
+  };
+  if (resource.source) d.source = resource.source;
+  return d;
+}
