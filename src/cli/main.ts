@@ -5,6 +5,7 @@
 import { Command, Option, CommanderError } from 'commander';
 import { processIo, type Io, type OutputFormat } from './output.js';
 import { runValidate } from './validate.js';
+import { runAnalyze, analyzeExitCodes } from './analyze.js';
 
 const outputOption = () => new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text');
 const collect = (value: string, previous: string[] = []) => previous.concat(value);
@@ -27,6 +28,119 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .addOption(outputOption())
     .action(async (opts: { filename: string[]; namespace: string; output: OutputFormat }) => {
       exitCode = await runValidate({ files: opts.filename, output: opts.output, namespace: opts.namespace }, io);
+    });
+
+  program
+    .command('analyze')
+    .description('check how resources fit together: subsets, hosts and gateways that must exist, conflicting rules (after validating each)')
+    .requiredOption('-f, --filename <path>', 'file, directory or - for stdin (repeatable)', collect)
+    .option('-n, --namespace <ns>', 'namespace for resources that name none', 'default')
+    .addOption(outputOption())
+    .addHelpText('after', `\n${analyzeExitCodes}\n`)
+    .action(async (opts: { filename: string[]; namespace: string; output: OutputFormat }) => {
+      exitCode = await runAnalyze({ files: opts.filename, output: opts.output, namespace: opts.namespace }, io);
+    });
+
+  const connect = (cmd: Command) =>
+    cmd
+      .option('--server <host:port>', 'control plane API address (default: the mesh started from this directory)')
+      .option('--state-dir <dir>', 'state directory of the mesh (default .sinew, or SINEW_STATE_DIR)');
+
+  program
+    .command('up')
+    .description('run the mesh on this machine: control plane, ingress gateway, and every Workload with its sidecar')
+    .argument('[paths...]', 'manifest files or directories', ['.'])
+    .option('--state-dir <dir>', 'where the mesh keeps its state', '.sinew')
+    .option('--gateway-port <port>', 'port of the ingress gateway (0 = any free port)', '8080')
+    .option('--host <address>', 'address every part listens on', '127.0.0.1')
+    .action(async (paths: string[], opts: { stateDir: string; gatewayPort: string; host: string }) => {
+      const { runUp } = await import('../mesh/up.js');
+      exitCode = await runUp({ paths, stateDir: opts.stateDir, gatewayPort: Number(opts.gatewayPort), host: opts.host, output: (line) => io.out(line + '\n') });
+    });
+
+  program
+    .command('down')
+    .description('stop the mesh started by "sinew up" from this directory')
+    .option('--state-dir <dir>', 'state directory of the mesh', '.sinew')
+    .action(async (opts: { stateDir: string }) => {
+      const { runDown } = await import('./mesh-commands.js');
+      exitCode = await runDown({ stateDir: opts.stateDir }, io);
+    });
+
+  connect(program.command('status').description('workloads, replicas, addresses, readiness and config version per proxy'))
+    .addOption(outputOption())
+    .action(async (opts: { server?: string; stateDir?: string; output: string }) => {
+      const { runStatus } = await import('./mesh-commands.js');
+      exitCode = await runStatus(opts, io);
+    });
+
+  connect(program.command('apply').description('validate resources and apply them to the running mesh, all or nothing'))
+    .requiredOption('-f, --filename <path>', 'file, directory or - for stdin (repeatable)', collect)
+    .option('-n, --namespace <ns>', 'namespace for resources that name none', 'default')
+    .addOption(outputOption())
+    .action(async (opts: { filename: string[]; namespace: string; output: string; server?: string; stateDir?: string }) => {
+      const { runApply } = await import('./config-commands.js');
+      exitCode = await runApply({ ...opts, files: opts.filename }, io);
+    });
+
+  connect(program.command('delete').description('delete the resources named in files from the running mesh'))
+    .requiredOption('-f, --filename <path>', 'file, directory or - for stdin (repeatable)', collect)
+    .option('-n, --namespace <ns>', 'namespace for resources that name none', 'default')
+    .addOption(outputOption())
+    .action(async (opts: { filename: string[]; namespace: string; output: string; server?: string; stateDir?: string }) => {
+      const { runDelete } = await import('./config-commands.js');
+      exitCode = await runDelete({ ...opts, files: opts.filename }, io);
+    });
+
+  connect(program.command('get').description('list or show resources in force (kinds as kubectl names them: virtualservices, vs, dr, ...)'))
+    .argument('<kind>')
+    .argument('[name]')
+    .option('-n, --namespace <ns>', 'namespace', 'default')
+    .option('-A, --all-namespaces', 'every namespace')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'yaml']).default('text'))
+    .action(async (kind: string, name: string | undefined, opts: { namespace: string; allNamespaces?: boolean; output: string; server?: string; stateDir?: string }) => {
+      const { runGet } = await import('./config-commands.js');
+      exitCode = await runGet({ ...opts, kind, name }, io);
+    });
+
+  connect(program.command('exec').description('run a command as a workload: its HTTP calls go through that workload\'s sidecar'))
+    .argument('<workload>', 'workload name or replica id')
+    .argument('<command...>', 'the command (after --)')
+    .action(async (workload: string, command: string[], opts: { server?: string; stateDir?: string }) => {
+      const { runExec } = await import('./mesh-commands.js');
+      exitCode = await runExec({ ...opts, workload, command }, io);
+    });
+
+  connect(program.command('proxy-status').description('per proxy: config version sent and acknowledged, SYNCED, STALE or NACKED'))
+    .addOption(outputOption())
+    .action(async (opts: { output: string; server?: string; stateDir?: string }) => {
+      const { runProxyStatus } = await import('./mesh-commands.js');
+      exitCode = await runProxyStatus(opts, io);
+    });
+
+  connect(program.command('proxy-config').description('what a workload\'s proxy holds: listeners, routes, clusters or endpoints'))
+    .argument('<workload>', 'workload name or replica id')
+    .argument('[section]', 'listeners | routes | clusters | endpoints | all', 'all')
+    .addOption(outputOption())
+    .action(async (workload: string, section: string, opts: { output: string; server?: string; stateDir?: string }) => {
+      const { runProxyConfig } = await import('./mesh-commands.js');
+      exitCode = await runProxyConfig({ ...opts, workload, section }, io);
+    });
+
+  program
+    .command('controlplane')
+    .description('run the control plane daemon (sinew up starts one for you)')
+    .option('--state-dir <dir>', 'where config and registrations persist (default: memory only)')
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--api-port <port>', 'HTTP API port', '15080')
+    .option('--push-port <port>', 'proxy push port', '15010')
+    .option('--monitoring-port <port>', 'Prometheus metrics port', '15014')
+    .action(async (opts: { stateDir?: string; host: string; apiPort: string; pushPort: string; monitoringPort: string }) => {
+      const { runControlPlaneCommand } = await import('./controlplane.js');
+      exitCode = await runControlPlaneCommand(
+        { stateDir: opts.stateDir, host: opts.host, apiPort: Number(opts.apiPort), pushPort: Number(opts.pushPort), monitoringPort: Number(opts.monitoringPort) },
+        io,
+      );
     });
 
   program
