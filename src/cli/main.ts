@@ -128,6 +128,28 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     });
 
   program
+    .command('proxy')
+    .description('run one proxy: from a static ProxyConfig file (--config), or from the control plane (--xds with --node)')
+    .option('--config <file>', 'ProxyConfig JSON file (SIGHUP re-reads it)')
+    .option('--xds <host:port>', 'control plane push address')
+    .option('--node <file>', 'JSON file naming this proxy (ProxyNode), with --xds')
+    .option('--admin-port <port>', 'admin port: /ready, /config_dump, /clusters, /stats (0 = any free port)')
+    .option('--host <address>', 'address of the admin port', '127.0.0.1')
+    .action(async (opts: { config?: string; xds?: string; node?: string; adminPort?: string; host: string }) => {
+      const adminPort = opts.adminPort === undefined ? undefined : Number(opts.adminPort);
+      if (opts.config) {
+        const { runProxyCommand } = await import('./proxy.js');
+        exitCode = await runProxyCommand({ config: opts.config, adminPort, adminHost: opts.host }, io);
+      } else if (opts.xds && opts.node) {
+        const { runProxyAgentCommand } = await import('./proxy-agent.js');
+        exitCode = await runProxyAgentCommand({ xds: opts.xds, node: opts.node, adminPort, adminHost: opts.host }, io);
+      } else {
+        io.err('sinew proxy needs --config <file>, or --xds <host:port> with --node <file>\n');
+        exitCode = 2;
+      }
+    });
+
+  program
     .command('controlplane')
     .description('run the control plane daemon (sinew up starts one for you)')
     .option('--state-dir <dir>', 'where config and registrations persist (default: memory only)')

@@ -1,0 +1,75 @@
+/**
+ * The admin port (Istio's 15000): /ready, /config_dump, /clusters, /stats. Read-only; it binds
+ * to loopback unless told otherwise.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ClusterManager } from './upstream/types.js';
+import type { ProxyStats } from './events.js';
+import type { Snapshot } from './runtime.js';
+
+export interface AdminSource {
+  current(): Snapshot | undefined;
+  stats: ProxyStats;
+  clusterManager: ClusterManager;
+  /** Extra gauges for /stats (open connections and the like). */
+  gauges(): Record<string, number>;
+}
+
+export class AdminServer {
+  private readonly server: http.Server;
+
+  constructor(private readonly source: AdminSource) {
+    this.server = http.createServer((req, res) => this.handle(req, res));
+  }
+
+  listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ port, host }, () => {
+        this.server.removeListener('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  address(): AddressInfo | undefined {
+    return (this.server.address() as AddressInfo | null) ?? undefined;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    const snapshot = this.source.current();
+    const json = (status: number, body: unknown) => {
+      const text = JSON.stringify(body, null, 2) + '\n';
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    };
+    const text = (status: number, body: string) => {
+      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    };
+    switch (path) {
+      case '/ready':
+      case '/healthz/ready':
+        return snapshot ? text(200, 'LIVE\n') : text(503, 'no configuration applied yet\n');
+      case '/config_dump':
+        return snapshot ? json(200, { version: snapshot.version, config: snapshot.config }) : json(503, { error: 'no configuration applied yet' });
+      case '/clusters':
+        return json(200, this.source.clusterManager.stats());
+      case '/stats': {
+        const gauges = Object.entries(this.source.gauges()).map(([k, v]) => `${k}: ${v}`).join('\n');
+        return text(200, this.source.stats.render() + (gauges ? gauges + '\n' : '') + `config_version: ${snapshot?.version ?? ''}\n`);
+      }
+      default:
+        return text(404, 'admin endpoints: /ready /config_dump /clusters /stats\n');
+    }
+  }
+}

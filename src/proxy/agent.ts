@@ -1,0 +1,55 @@
+/**
+ * A proxy that takes its config from the control plane (Istio's pilot-agent + Envoy, in one
+ * process): it connects to the push port, names itself, applies every pushed ProxyConfig
+ * atomically and ACKs, or NACKs and keeps serving the last good one. While the control plane
+ * is away it keeps serving and reconnects with backoff.
+ */
+import type { ProxyNode } from '../api/proxy-config.js';
+import type { Logger } from '../core/logger.js';
+import { silentLogger } from '../core/logger.js';
+import { PushClient } from '../xds/client.js';
+import { createProxy, type Proxy } from './proxy.js';
+
+export interface ProxyAgentOptions {
+  /** Control plane push address, `host:port`. */
+  xds: string;
+  node: ProxyNode;
+  adminPort?: number;
+  adminHost?: string;
+  logger?: Logger;
+}
+
+export interface ProxyAgent {
+  proxy: Proxy;
+  client: PushClient;
+  close(opts?: { drainMs?: number }): Promise<void>;
+}
+
+export async function startProxyAgent(options: ProxyAgentOptions): Promise<ProxyAgent> {
+  const logger = options.logger ?? silentLogger;
+  const proxy = createProxy({ adminPort: options.adminPort ?? 0, adminHost: options.adminHost, logger });
+  await proxy.start();
+  const i = options.xds.lastIndexOf(':');
+  const client = new PushClient({
+    host: options.xds.slice(0, i),
+    port: Number(options.xds.slice(i + 1)),
+    node: options.node,
+    logger: logger.child('push'),
+    apply: async (config) => {
+      proxy.apply(config);
+      // ACK only once the listeners the config names are open (or closed).
+      await proxy.settled();
+    },
+  });
+  client.on('nack', (version, reason) => logger.warn('config rejected; still serving the last good one', { version, reason }));
+  client.on('disconnected', () => logger.info('control plane connection lost; serving the last config and reconnecting'));
+  client.start();
+  return {
+    proxy,
+    client,
+    async close(opts) {
+      await client.close();
+      await proxy.close(opts);
+    },
+  };
+}

@@ -1,0 +1,252 @@
+/**
+ * HTTP listeners: one plaintext port serving HTTP/1.1 and, when `http.http2` is set, HTTP/2
+ * with prior knowledge (h2c). Node's `http2.createServer({allowHTTP1})` only negotiates over
+ * TLS ALPN, so the listener sniffs the client connection preface (RFC 9113 3.4,
+ * `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`) on a net.Server and hands the socket to the HTTP/2 or
+ * the HTTP/1.1 server. Limits: request header size (431), header timeout (slowloris), idle
+ * timeout. Malformed requests and smuggling attempts are refused by node's parser (llhttp);
+ * the answer is labelled like every other local reply and the connection is closed.
+ */
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { RESPONSE_DETAILS_HEADER, RESPONSE_FLAGS_HEADER } from '../../api/response-flags.js';
+import type { ListenerContext, ProxyRuntime } from '../runtime.js';
+import { HttpStream, replyNotReady, type DownstreamRequest, type DownstreamResponseObject } from './stream.js';
+import { handleUpgrade } from './upgrade.js';
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+/** Envoy's default max_request_headers_kb. */
+const DEFAULT_MAX_HEADERS_KB = 60;
+/** Node's own default for headersTimeout; Envoy has none, but a bound is kinder than none. */
+const DEFAULT_HEADERS_TIMEOUT_MS = 60_000;
+
+export class HttpListener {
+  private readonly server: net.Server;
+  private h1!: http.Server;
+  private h2?: http2.Http2Server;
+  private readonly sockets = new Set<net.Socket>();
+  private readonly sessions = new Set<http2.Http2Session>();
+  private ctx: ListenerContext;
+  private closing?: Promise<void>;
+
+  constructor(
+    private readonly runtime: ProxyRuntime,
+    ctx: ListenerContext,
+  ) {
+    this.ctx = ctx;
+    this.buildServers();
+    // allowHalfOpen as node's own http.Server, whose socketOnEnd then decides: like Envoy's
+    // HTTP/1 codec it treats a client FIN as the end of the connection (in-flight requests are
+    // reset, DC) and closes the socket.
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection);
+    this.server.on('error', (err) => runtime.logger.error('listener error', { listener: ctx.listener.name, error: err.message }));
+  }
+
+  listen(): Promise<AddressInfo> {
+    const { host, port } = this.ctx.listener.address;
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once('error', onError);
+      this.server.listen({ host, port }, () => {
+        this.server.removeListener('error', onError);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  address(): AddressInfo | undefined {
+    return (this.server.address() as AddressInfo | null) ?? undefined;
+  }
+
+  /** Open client connections (for tests and /stats: nothing should leak). */
+  connections(): number {
+    return this.sockets.size;
+  }
+
+  /** Same socket, new settings: limits that live in node's servers get new servers for new connections. */
+  update(ctx: ListenerContext): void {
+    const before = this.ctx.http;
+    const after = ctx.http;
+    this.ctx = ctx;
+    if (
+      before.maxRequestHeadersKb !== after.maxRequestHeadersKb ||
+      before.requestHeadersTimeoutMs !== after.requestHeadersTimeoutMs ||
+      before.streamIdleTimeoutMs !== after.streamIdleTimeoutMs ||
+      Boolean(before.http2) !== Boolean(after.http2)
+    ) {
+      const oldH1 = this.h1;
+      this.buildServers();
+      // Connections already on the old servers finish there; close() stops the old server's
+      // connection-checking interval and closes its idle keep-alive sockets.
+      oldH1.close(() => {});
+    }
+  }
+
+  private buildServers(): void {
+    const hcm = this.ctx.http;
+    const headersTimeout = hcm.requestHeadersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    const maxHeaderSize = (hcm.maxRequestHeadersKb ?? DEFAULT_MAX_HEADERS_KB) * 1024;
+    const h1 = http.createServer({
+      maxHeaderSize,
+      headersTimeout,
+      requestTimeout: 0,
+      // Node only checks header timeouts on this interval; keep it well under the timeout.
+      connectionsCheckingInterval: Math.max(20, Math.min(30_000, Math.floor(headersTimeout / 4))),
+      keepAliveTimeout: 5_000,
+    });
+    h1.timeout = hcm.streamIdleTimeoutMs ?? 0;
+    h1.on('request', this.onRequest);
+    h1.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => handleUpgrade(this.runtime, this.ctx, req, socket, head));
+    h1.on('clientError', this.onClientError);
+    // The HTTP/1 server never listens itself (the net.Server in front does), so start node's
+    // connection tracking by hand: it is what enforces headersTimeout and closes idle sockets.
+    h1.emit('listening');
+    this.h1 = h1;
+    if (hcm.http2) {
+      const h2 = http2.createServer({ settings: { maxHeaderListSize: maxHeaderSize }, maxSessionInvalidFrames: 100 });
+      h2.on('request', this.onRequest);
+      h2.on('session', (session: http2.Http2Session) => {
+        this.sessions.add(session);
+        session.on('close', () => this.sessions.delete(session));
+        session.on('error', () => {});
+        if (this.ctx.draining) session.close();
+      });
+      h2.on('sessionError', () => {});
+      if (hcm.streamIdleTimeoutMs) h2.setTimeout(hcm.streamIdleTimeoutMs);
+      this.h2 = h2;
+    } else {
+      this.h2 = undefined;
+    }
+  }
+
+  private onConnection = (socket: net.Socket): void => {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    // A socket with no error listener crashes the process (STYLE.md: what to avoid); node's
+    // servers add theirs, this one covers the sniffing window and teardown races.
+    socket.on('error', () => {});
+    if (this.ctx.draining) {
+      socket.destroy();
+      return;
+    }
+    const h2 = this.h2;
+    if (!h2) {
+      this.h1.emit('connection', socket);
+      return;
+    }
+    const h1 = this.h1;
+    let seen: Buffer = Buffer.alloc(0);
+    const headersTimeout = this.ctx.http.requestHeadersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+    const timer = setTimeout(() => socket.destroy(), headersTimeout);
+    const onData = (chunk: Buffer) => {
+      seen = seen.length ? Buffer.concat([seen, chunk]) : chunk;
+      const n = Math.min(seen.length, PREFACE.length);
+      const isPrefix = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
+      if (isPrefix && seen.length < PREFACE.length) return; // wait for the rest of the preface
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.removeListener('close', onClose);
+      socket.pause();
+      socket.unshift(seen);
+      if (isPrefix) {
+        // Node's Http2Session reads what is buffered on the socket itself (nodejs/node#35475);
+        // resuming here would flow the preface out as 'data' events nobody hears.
+        // HTTP/2 has no half-close at the connection level: a FIN ends the session, as in
+        // node's own http2 server (whose net.Server does not allow half-open sockets).
+        socket.allowHalfOpen = false;
+        h2.emit('connection', socket);
+      } else {
+        h1.emit('connection', socket);
+        socket.resume();
+      }
+    };
+    const onClose = () => clearTimeout(timer);
+    socket.on('data', onData);
+    socket.on('close', onClose);
+    socket.once('end', () => { if (socket.listenerCount('data') && seen.length < PREFACE.length) socket.destroy(); });
+  };
+
+  private onRequest = (req: DownstreamRequest, res: DownstreamResponseObject): void => {
+    const snapshot = this.runtime.current;
+    if (!snapshot) return replyNotReady(res);
+    try {
+      new HttpStream(this.runtime, this.ctx, req, res, snapshot).run();
+    } catch (err) {
+      // A bug must cost one request, not the process (and never a catch-all that keeps
+      // serving a corrupted state: this only ends the request it happened in).
+      this.runtime.stats.inc('downstream_rq_internal_error');
+      this.runtime.logger.error('request handling failed', { error: (err as Error).stack ?? String(err) });
+      if (!res.headersSent) {
+        try {
+          res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', [RESPONSE_DETAILS_HEADER]: 'internal_error' });
+          res.end('internal proxy error\n');
+          return;
+        } catch {
+          // fall through to destroy
+        }
+      }
+      res.destroy();
+    }
+  };
+
+  /**
+   * Node's parser refused the request (malformed, smuggling, too large, too slow). Answer like
+   * Envoy's codec errors, labelled DPE, then close: the connection's framing can't be trusted.
+   */
+  private onClientError = (err: NodeJS.ErrnoException & { bytesParsed?: number }, socket: net.Socket): void => {
+    const stats = this.runtime.stats;
+    stats.inc('downstream_cx_protocol_error');
+    if (err.code === 'ECONNRESET' || !socket.writable || (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    let status = 400;
+    let details = 'http1.codec_error';
+    if (err.code === 'HPE_HEADER_OVERFLOW') {
+      status = 431;
+      details = 'http1.headers_too_large';
+    } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      status = 408;
+      details = 'request_headers_timeout';
+    }
+    stats.inc(`downstream_rq_local_reply_DPE`);
+    const body = `${http.STATUS_CODES[status]}\n`;
+    socket.end(
+      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n` +
+        `${RESPONSE_FLAGS_HEADER}: DPE\r\n${RESPONSE_DETAILS_HEADER}: ${details}\r\n\r\n${body}`,
+    );
+    // Do not wait for a client that stops reading.
+    setTimeout(() => socket.destroy(), 1_000).unref();
+  };
+
+  /**
+   * Drain (Envoy's listener drain): stop accepting, let in-flight requests finish for up to
+   * `drainMs` (HTTP/1.1 responses say `connection: close`, HTTP/2 sessions get GOAWAY), then
+   * close what is left.
+   */
+  close(drainMs: number): Promise<void> {
+    if (this.closing) return this.closing;
+    this.ctx.draining = true;
+    this.closing = new Promise<void>((resolve) => {
+      this.server.close();
+      this.h1.close(() => {});
+      this.h1.closeIdleConnections();
+      for (const s of this.sessions) s.close();
+      const done = () => {
+        clearInterval(poll);
+        clearTimeout(deadline);
+        for (const s of this.sockets) s.destroy();
+        resolve();
+      };
+      const poll = setInterval(() => {
+        this.h1.closeIdleConnections();
+        if (this.sockets.size === 0) done();
+      }, 10);
+      const deadline = setTimeout(done, Math.max(0, drainMs));
+      if (this.sockets.size === 0) done();
+    });
+    return this.closing;
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Every reply the proxy makes itself, mapped from its cause in one place (STYLE.md 7 and 8,
+ * linkerd2-proxy's "rescue" layer, Envoy's local replies). Each carries the response flag in
+ * `x-sinew-response-flags`, the reason in `x-sinew-response-details`, and a short text body.
+ * gRPC callers get the same reason as a gRPC status with HTTP 200, as Envoy's local replies do.
+ */
+import { RESPONSE_DETAILS_HEADER, RESPONSE_FLAGS_HEADER, ResponseFlag, type ResponseFlagCode } from '../../api/response-flags.js';
+
+export interface LocalReply {
+  status: number;
+  /** Absent for configured replies (redirects, direct responses): they are not failures. */
+  flag?: ResponseFlagCode;
+  details: string;
+  body: string;
+  /** Overrides the gRPC status derived from `status`. */
+  grpcStatus?: number;
+}
+
+/** The causes the proxy answers for itself, and what each becomes. */
+export const Replies = {
+  noRoute: { status: 404, flag: ResponseFlag.NoRouteFound, details: 'route_not_found', body: 'no route matched this request' },
+  noCluster: { status: 503, flag: ResponseFlag.NoClusterFound, details: 'cluster_not_found', body: 'the route names a cluster this proxy does not have' },
+  noHealthyUpstream: { status: 503, flag: ResponseFlag.NoHealthyUpstream, details: 'no_healthy_upstream', body: 'no healthy upstream' },
+  overflow: { status: 503, flag: ResponseFlag.UpstreamOverflow, details: 'upstream_overflow', body: 'upstream connection pool overflow (circuit breaker)' },
+  connectFailure: { status: 503, flag: ResponseFlag.UpstreamConnectionFailure, details: 'upstream_connect_failure', body: 'upstream connect error or disconnect/reset before headers. reset reason: connection failure' },
+  upstreamReset: { status: 503, flag: ResponseFlag.UpstreamConnectionTermination, details: 'upstream_reset_before_response_started', body: 'upstream connect error or disconnect/reset before headers. reset reason: connection termination' },
+  upstreamTimeout: { status: 504, flag: ResponseFlag.UpstreamRequestTimeout, details: 'upstream_response_timeout', body: 'upstream request timeout' },
+  perTryTimeout: { status: 504, flag: ResponseFlag.UpstreamRequestTimeout, details: 'upstream_per_try_timeout', body: 'upstream request timeout' },
+  badRequest: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'downstream_protocol_error', body: 'bad request' },
+  absoluteUriRejected: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'absolute_path_rejected', body: 'absolute-form request targets are not accepted on this listener' },
+} as const satisfies Record<string, LocalReply>;
+
+/** Where the upstream path failed, as the router sees it. */
+export type UpstreamFailure = 'connect-failure' | 'refused' | 'reset' | 'timeout';
+
+export function replyForFailure(failure: UpstreamFailure): LocalReply {
+  switch (failure) {
+    case 'connect-failure':
+    case 'refused':
+      return Replies.connectFailure;
+    case 'reset':
+      return Replies.upstreamReset;
+    case 'timeout':
+      return Replies.perTryTimeout;
+  }
+}
+
+/**
+ * HTTP status -> gRPC status, the table of the gRPC spec ("HTTP to gRPC Status Code Mapping")
+ * that Envoy's `Grpc::Utility::httpToGrpcStatus` uses for local replies.
+ */
+export function httpToGrpcStatus(status: number): number {
+  switch (status) {
+    case 400: return 13; // INTERNAL
+    case 401: return 16; // UNAUTHENTICATED
+    case 403: return 7; // PERMISSION_DENIED
+    case 404: return 12; // UNIMPLEMENTED
+    case 429:
+    case 502:
+    case 503:
+    case 504: return 14; // UNAVAILABLE
+    default: return 2; // UNKNOWN
+  }
+}
+
+/** Minimal response surface shared by node's http1 ServerResponse and http2 compat response. */
+export interface DownstreamResponse {
+  readonly headersSent: boolean;
+  writeHead(status: number, headers?: Record<string, string | string[] | number>): unknown;
+  end(body?: string | Buffer): unknown;
+}
+
+/** Writes a local reply; `grpc` = the request was gRPC (content-type application/grpc*). */
+export function writeLocalReply(
+  res: DownstreamResponse,
+  reply: LocalReply,
+  grpc: boolean,
+  extraHeaders?: Record<string, string | string[]>,
+  flagsValue?: string,
+): number {
+  const headers: Record<string, string | string[] | number> = { ...extraHeaders, [RESPONSE_DETAILS_HEADER]: reply.details };
+  const flags = flagsValue ?? reply.flag;
+  if (flags) headers[RESPONSE_FLAGS_HEADER] = flags;
+  if (grpc && reply.status >= 400) {
+    // A trailers-only gRPC response: HTTP 200 with the status in the headers (gRPC over HTTP2).
+    headers['content-type'] = 'application/grpc';
+    headers['grpc-status'] = String(reply.grpcStatus ?? httpToGrpcStatus(reply.status));
+    headers['grpc-message'] = encodeURIComponent(reply.body);
+    res.writeHead(200, headers);
+    res.end();
+    return 200;
+  }
+  if (reply.grpcStatus !== undefined) {
+    headers['content-type'] = 'application/grpc';
+    headers['grpc-status'] = String(reply.grpcStatus);
+    headers['grpc-message'] = encodeURIComponent(reply.body);
+    res.writeHead(200, headers);
+    res.end();
+    return 200;
+  }
+  const body = reply.body ? reply.body + '\n' : '';
+  headers['content-type'] = 'text/plain; charset=utf-8';
+  headers['content-length'] = Buffer.byteLength(body);
+  res.writeHead(reply.status, headers);
+  res.end(body);
+  return reply.status;
+}

@@ -1,0 +1,337 @@
+/**
+ * Route tables compiled once per applied config: virtual-host selection and ordered route
+ * matching (DESIGN.md behaviour 1: first match wins). Everything that can be wrong with a
+ * route (bad regex, unknown retry condition, zero total weight) is found here, at apply time.
+ */
+import type { RE2JS } from 're2js';
+import type {
+  CorsPolicy,
+  FaultInjection,
+  HashPolicy,
+  HeaderOperations,
+  MirrorPolicy,
+  RedirectAction,
+  RetryPolicy,
+  Route,
+  RouteConfiguration,
+  VirtualHost,
+  WeightedCluster,
+} from '../../api/proxy-config.js';
+import {
+  compileHeaderMatcher,
+  compileQueryMatcher,
+  compileRegex,
+  compileStringMatch,
+  type CompiledHeaderMatcher,
+  type CompiledQueryMatcher,
+  type HeaderLookup,
+  type Problems,
+  type ValueMatcher,
+} from './matchers.js';
+
+// === the request as routing sees it ===
+
+export interface RequestView {
+  method: string;
+  /** `http` or `https`. */
+  scheme: string;
+  /** Lower-cased authority, port included when the request had one. */
+  authority: string;
+  /** Path without query or fragment. */
+  path: string;
+  /** Query string without the `?`, '' when none. */
+  query: string;
+  /** Port used for `RouteMatch.port` (listener port, or destination port on outbound capture). */
+  port: number;
+  header: HeaderLookup;
+}
+
+// === compiled forms ===
+
+export interface CompiledWeighted {
+  readonly destinations: readonly WeightedCluster[];
+  /** Cumulative weights; a destination of weight 0 owns an empty interval and is never chosen. */
+  readonly cumulative: readonly number[];
+  readonly total: number;
+}
+
+export interface CompiledRetry {
+  readonly policy: RetryPolicy;
+  readonly on: ReadonlySet<string>;
+  readonly statusCodes: ReadonlySet<number>;
+}
+
+export interface CompiledRouteAction {
+  readonly kind: 'route';
+  readonly weighted: CompiledWeighted;
+  readonly timeoutMs: number;
+  readonly retry?: CompiledRetry;
+  readonly rewritePrefix?: string;
+  readonly rewriteRegex?: { re: RE2JS; substitution: string };
+  readonly rewriteAuthority?: string;
+  readonly mirrors: readonly MirrorPolicy[];
+  readonly hashPolicy?: HashPolicy;
+  readonly sticky: boolean;
+  /** Buffer the request body (retries or mirrors need to replay it). */
+  readonly needsBody: boolean;
+}
+
+export interface CompiledCors {
+  readonly policy: CorsPolicy;
+  readonly origins: readonly ValueMatcher[];
+  readonly allowMethods: string;
+  readonly allowHeaders: string;
+  readonly exposeHeaders: string;
+}
+
+export interface CompiledRoute {
+  readonly name: string;
+  readonly config: Route;
+  /** Returns the length of the path prefix the match consumed (for prefix rewrites), or -1. */
+  readonly match: (req: RequestView, params: () => URLSearchParams) => number;
+  readonly action: CompiledRouteAction | RedirectAction | { kind: 'direct'; status: number; body?: string };
+  readonly requestHeaders?: HeaderOperations;
+  readonly responseHeaders?: HeaderOperations;
+  readonly cors?: CompiledCors;
+  readonly fault?: FaultInjection;
+}
+
+export interface CompiledVirtualHost {
+  readonly name: string;
+  readonly routes: readonly CompiledRoute[];
+  readonly requireTls: boolean;
+}
+
+export interface CompiledRouteTable {
+  readonly name: string;
+  readonly exact: ReadonlyMap<string, CompiledVirtualHost>;
+  /** `*.suffix` domains as [suffix including the dot, vhost], longest suffix first. */
+  readonly suffixes: readonly (readonly [string, CompiledVirtualHost])[];
+  /** `prefix.*` domains as [prefix including the dot, vhost], longest prefix first. */
+  readonly prefixes: readonly (readonly [string, CompiledVirtualHost])[];
+  readonly any?: CompiledVirtualHost;
+}
+
+/** Envoy's retry_on names the proxy understands; the ones it cannot act on are accepted and ignored. */
+const RETRY_ON = new Set([
+  '5xx', 'gateway-error', 'reset', 'reset-before-request', 'connect-failure', 'refused-stream', 'retriable-4xx',
+  'retriable-status-codes', 'cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable',
+  'envoy-ratelimited', 'retriable-headers', 'http3-post-connect-failure',
+]);
+
+// === compile ===
+
+export function compileRouteTable(rc: RouteConfiguration, path: string, problems: Problems, clusterExists: (name: string) => boolean): CompiledRouteTable {
+  const exact = new Map<string, CompiledVirtualHost>();
+  const suffixes: [string, CompiledVirtualHost][] = [];
+  const prefixes: [string, CompiledVirtualHost][] = [];
+  let any: CompiledVirtualHost | undefined;
+  const seen = new Set<string>();
+  rc.virtualHosts.forEach((vh, i) => {
+    const vpath = `${path}.virtualHosts[${i}]`;
+    const compiled = compileVirtualHost(vh, vpath, problems, clusterExists);
+    for (const raw of vh.domains) {
+      const d = raw.toLowerCase();
+      // Envoy rejects a route configuration in which one domain appears in two virtual hosts.
+      if (seen.has(d)) problems.add(`${vpath}.domains`, `domain ${JSON.stringify(raw)} appears in more than one virtual host`);
+      seen.add(d);
+      if (d === '*') any = compiled;
+      else if (d.startsWith('*')) suffixes.push([d.slice(1), compiled]);
+      else if (d.endsWith('*')) prefixes.push([d.slice(0, -1), compiled]);
+      else exact.set(d, compiled);
+    }
+  });
+  suffixes.sort((a, b) => b[0].length - a[0].length);
+  prefixes.sort((a, b) => b[0].length - a[0].length);
+  return { name: rc.name, exact, suffixes, prefixes, any };
+}
+
+/** Envoy's virtual-host selection: exact, then longest `*.suffix`, then longest `prefix.*`, then `*`. */
+export function selectVirtualHost(table: CompiledRouteTable, authority: string): CompiledVirtualHost | undefined {
+  const exact = table.exact.get(authority);
+  if (exact) return exact;
+  for (const [suffix, vh] of table.suffixes) {
+    // The wildcard must stand for at least one character (Envoy: `*.foo.com` does not match `.foo.com`).
+    if (authority.length > suffix.length && authority.endsWith(suffix)) return vh;
+  }
+  for (const [prefix, vh] of table.prefixes) {
+    if (authority.length > prefix.length && authority.startsWith(prefix)) return vh;
+  }
+  return table.any;
+}
+
+/** First route whose match holds, with the length of the path prefix it consumed. */
+export function selectRoute(vh: CompiledVirtualHost, req: RequestView): { route: CompiledRoute; matchedLength: number } | undefined {
+  let params: URLSearchParams | undefined;
+  const lazyParams = () => (params ??= new URLSearchParams(req.query));
+  for (const route of vh.routes) {
+    const n = route.match(req, lazyParams);
+    if (n >= 0) return { route, matchedLength: n };
+  }
+  return undefined;
+}
+
+function compileVirtualHost(vh: VirtualHost, path: string, problems: Problems, clusterExists: (name: string) => boolean): CompiledVirtualHost {
+  if (vh.domains.length === 0) problems.add(`${path}.domains`, 'a virtual host needs at least one domain');
+  const routes = vh.routes.map((r, i) => compileRoute(r, `${path}.routes[${i}]`, problems, clusterExists));
+  return { name: vh.name, routes, requireTls: vh.requireTls === true };
+}
+
+function compileRoute(r: Route, path: string, problems: Problems, clusterExists: (name: string) => boolean): CompiledRoute {
+  const m = r.match;
+  const checks: ((req: RequestView, params: () => URLSearchParams) => boolean)[] = [];
+  let pathMatch: ((p: string) => number) | undefined;
+  if (m.path) {
+    const sm = m.path;
+    const matcher = compileStringMatch(sm, `${path}.match.path`, problems, m.ignorePathCase === true);
+    if ('prefix' in sm) {
+      const len = sm.prefix.length;
+      pathMatch = (p) => (matcher(p) ? len : -1);
+    } else {
+      pathMatch = (p) => (matcher(p) ? p.length : -1);
+    }
+  }
+  if (m.method) {
+    const f = compileStringMatch(m.method, `${path}.match.method`, problems);
+    checks.push((req) => f(req.method));
+  }
+  if (m.scheme) {
+    const f = compileStringMatch(m.scheme, `${path}.match.scheme`, problems);
+    checks.push((req) => f(req.scheme));
+  }
+  if (m.authority) {
+    const f = compileStringMatch(m.authority, `${path}.match.authority`, problems);
+    checks.push((req) => f(req.authority));
+  }
+  if (m.port !== undefined) {
+    const port = m.port;
+    checks.push((req) => req.port === port);
+  }
+  const headers: CompiledHeaderMatcher[] = (m.headers ?? []).map((h, i) => compileHeaderMatcher(h, `${path}.match.headers[${i}]`, problems));
+  if (headers.length) checks.push((req) => headers.every((h) => h(req.header)));
+  const query: CompiledQueryMatcher[] = (m.queryParams ?? []).map((q, i) => compileQueryMatcher(q, `${path}.match.queryParams[${i}]`, problems));
+  if (query.length) checks.push((_req, params) => { const p = params(); return query.every((q) => q(p)); });
+
+  const match = (req: RequestView, params: () => URLSearchParams): number => {
+    // Without a path condition the route behaves as Envoy's `prefix: "/"`.
+    const n = pathMatch ? pathMatch(req.path) : req.path.startsWith('/') ? 1 : 0;
+    if (n < 0) return -1;
+    for (const check of checks) if (!check(req, params)) return -1;
+    return n;
+  };
+
+  let action: CompiledRoute['action'];
+  const a = r.action;
+  if (a.kind === 'route') {
+    action = compileRouteAction(a, `${path}.action`, problems, clusterExists);
+  } else if (a.kind === 'redirect') {
+    if (!Number.isInteger(a.responseCode) || a.responseCode < 300 || a.responseCode > 399) {
+      problems.add(`${path}.action.responseCode`, `redirect code ${a.responseCode} is not a 3xx status`);
+    }
+    action = a;
+  } else if (a.kind === 'direct') {
+    if (!Number.isInteger(a.status) || a.status < 200 || a.status > 599) problems.add(`${path}.action.status`, `status ${a.status} is not in 200..599`);
+    action = a;
+  } else {
+    problems.add(`${path}.action.kind`, `unknown action kind ${JSON.stringify((a as { kind: unknown }).kind)}`);
+    action = { kind: 'direct', status: 500 };
+  }
+
+  let cors: CompiledCors | undefined;
+  if (r.cors) {
+    const c = r.cors;
+    cors = {
+      policy: c,
+      origins: c.allowOrigins.map((o, i) => compileStringMatch(o, `${path}.cors.allowOrigins[${i}]`, problems)),
+      allowMethods: c.allowMethods.join(','),
+      allowHeaders: c.allowHeaders.join(','),
+      exposeHeaders: c.exposeHeaders.join(','),
+    };
+  }
+  if (r.fault) checkFault(r.fault, `${path}.fault`, problems);
+  checkHeaderOps(r.requestHeaders, `${path}.requestHeaders`, problems);
+  checkHeaderOps(r.responseHeaders, `${path}.responseHeaders`, problems);
+  return { name: r.name, config: r, match, action, requestHeaders: r.requestHeaders, responseHeaders: r.responseHeaders, cors, fault: r.fault };
+}
+
+function compileRouteAction(a: Extract<Route['action'], { kind: 'route' }>, path: string, problems: Problems, clusterExists: (name: string) => boolean): CompiledRouteAction {
+  const cumulative: number[] = [];
+  let total = 0;
+  if (a.destinations.length === 0) problems.add(`${path}.destinations`, 'a route needs at least one destination');
+  a.destinations.forEach((d, i) => {
+    if (!Number.isFinite(d.weight) || d.weight < 0) problems.add(`${path}.destinations[${i}].weight`, `weight ${d.weight} must be a number >= 0`);
+    else total += d.weight;
+    cumulative.push(total);
+    if (!clusterExists(d.cluster)) {
+      // Not an error: Envoy accepts routes to unknown clusters and answers 503 NC, and Istio
+      // relies on it (DESIGN.md behaviour 11: a subset named before its DestinationRule exists).
+    }
+    checkHeaderOps(d.requestHeaders, `${path}.destinations[${i}].requestHeaders`, problems);
+    checkHeaderOps(d.responseHeaders, `${path}.destinations[${i}].responseHeaders`, problems);
+  });
+  if (a.destinations.length > 0 && total <= 0) problems.add(`${path}.destinations`, 'the weights add up to 0: no destination could ever be chosen');
+
+  let retry: CompiledRetry | undefined;
+  if (a.retry) {
+    const r = a.retry;
+    const on = new Set<string>();
+    for (const cond of r.retryOn) {
+      const c = cond.trim();
+      if (!RETRY_ON.has(c)) problems.add(`${path}.retry.retryOn`, `unknown retry condition ${JSON.stringify(c)}`);
+      else on.add(c);
+    }
+    if (!Number.isInteger(r.attempts) || r.attempts < 0) problems.add(`${path}.retry.attempts`, `attempts ${r.attempts} must be an integer >= 0`);
+    if (!(r.backoffBaseMs >= 0)) problems.add(`${path}.retry.backoffBaseMs`, 'must be >= 0');
+    if (r.attempts > 0) retry = { policy: r, on, statusCodes: new Set(r.retriableStatusCodes ?? []) };
+  }
+
+  let rewriteRegex: CompiledRouteAction['rewriteRegex'];
+  if (a.rewrite?.pathRegex) {
+    const re = compileRegex(a.rewrite.pathRegex.pattern, `${path}.rewrite.pathRegex.pattern`, problems);
+    // Envoy's substitution names groups \1..\9 (RE2::Replace); re2js wants $1.
+    if (re) rewriteRegex = { re, substitution: a.rewrite.pathRegex.substitution.replace(/\$/g, '$$$$').replace(/\\(\d)/g, '$$$1') };
+  }
+  for (const [i, m] of (a.mirrors ?? []).entries()) {
+    if (!(m.percentage >= 0 && m.percentage <= 100)) problems.add(`${path}.mirrors[${i}].percentage`, `${m.percentage} is not in 0..100`);
+  }
+  if (a.stickyWeightedHash && !a.hashPolicy) problems.add(`${path}.stickyWeightedHash`, 'needs a hashPolicy to hash the request with');
+  const mirrors = a.mirrors ?? [];
+  return {
+    kind: 'route',
+    weighted: { destinations: a.destinations, cumulative, total },
+    timeoutMs: a.timeoutMs ?? 0,
+    retry,
+    rewritePrefix: a.rewrite?.pathPrefix,
+    rewriteRegex,
+    rewriteAuthority: a.rewrite?.authority,
+    mirrors,
+    hashPolicy: a.hashPolicy,
+    sticky: a.stickyWeightedHash === true,
+    needsBody: retry !== undefined || mirrors.length > 0,
+  };
+}
+
+function checkFault(f: FaultInjection, path: string, problems: Problems): void {
+  const pct = (v: number, p: string) => { if (!(v >= 0 && v <= 100)) problems.add(p, `${v} is not in 0..100`); };
+  if (f.delay) {
+    pct(f.delay.percentage, `${path}.delay.percentage`);
+    if (!(f.delay.fixedDelayMs >= 0)) problems.add(`${path}.delay.fixedDelayMs`, 'must be >= 0');
+  }
+  if (f.abort) {
+    pct(f.abort.percentage, `${path}.abort.percentage`);
+    if (f.abort.httpStatus === undefined && f.abort.grpcStatus === undefined) problems.add(`${path}.abort`, 'needs httpStatus or grpcStatus');
+    if (f.abort.httpStatus !== undefined && !(f.abort.httpStatus >= 200 && f.abort.httpStatus <= 599)) problems.add(`${path}.abort.httpStatus`, `${f.abort.httpStatus} is not in 200..599`);
+  }
+}
+
+const TOKEN = /^:?[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/;
+
+function checkHeaderOps(ops: HeaderOperations | undefined, path: string, problems: Problems): void {
+  if (!ops) return;
+  for (const name of [...Object.keys(ops.set ?? {}), ...Object.keys(ops.add ?? {}), ...(ops.remove ?? [])]) {
+    if (!TOKEN.test(name)) problems.add(path, `header name ${JSON.stringify(name)} is not an RFC 7230 token`);
+  }
+  for (const value of [...Object.values(ops.set ?? {}), ...Object.values(ops.add ?? {})]) {
+    if (/[\r\n\0]/.test(value)) problems.add(path, 'header values must not contain CR, LF or NUL');
+  }
+}

@@ -1,0 +1,310 @@
+/**
+ * The HTTP connection manager, one `HttpStream` per request (Envoy's ActiveStream): it
+ * normalises the request (authority, path, x-request-id, x-forwarded-*, hop-by-hop and
+ * internal headers), selects the route table, virtual host and route, runs the route's filters
+ * (CORS, fault injection) and hands the request to the router. Every reply it makes itself
+ * goes through `localReply` (local-reply.ts); every finished request is published once.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { constants as http2Constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { RESPONSE_DETAILS_HEADER } from '../../api/response-flags.js';
+import type { RedirectAction } from '../../api/proxy-config.js';
+import { channels, type RequestEvent } from '../events.js';
+import type { ListenerContext, ProxyRuntime, Snapshot } from '../runtime.js';
+import { runFilters } from './filters.js';
+import { joinValue, upstreamRequestHeaders, type HeaderBag } from './headers.js';
+import { Replies, writeLocalReply, type DownstreamResponse, type LocalReply } from './local-reply.js';
+import { Router } from './router.js';
+import { selectRoute, selectVirtualHost, type CompiledRoute, type CompiledRouteTable, type RequestView } from './route-table.js';
+
+export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
+export type DownstreamResponseObject = ServerResponse | Http2ServerResponse;
+
+const ABSOLUTE = /^(https?):\/\/([^/?#]*)([^#]*)/i;
+
+export class HttpStream implements RequestView {
+  readonly startTime: number;
+  readonly startMono: number;
+  readonly h2: boolean;
+  method: string;
+  scheme: string;
+  authority = '';
+  path = '/';
+  query = '';
+  port: number;
+  /** Headers to send upstream (sanitised; route operations apply to them). */
+  readonly headers: HeaderBag;
+  readonly requestId: string;
+  readonly peer: string;
+  readonly grpc: boolean;
+  readonly snapshot: Snapshot;
+
+  route?: CompiledRoute;
+  matchedLength = 0;
+  cluster?: string;
+  upstreamHost?: string;
+  flags: string[] = [];
+  details?: string;
+  status = 0;
+  attempts = 0;
+  requestBytes = 0;
+  responseBytes = 0;
+  upstreamMs?: number;
+  /** A fault filter delayed or aborted this request: retries and timeouts are off (Istio). */
+  faultInjected = false;
+  /** Response headers the filters add to whatever answer goes back (CORS). */
+  extraResponseHeaders?: Record<string, string>;
+  finished = false;
+  router?: Router;
+  /** Set for HTTP/1.1 upgrade requests: the raw client socket and the bytes read past the head. */
+  upgrade?: { socket: Duplex; head: Buffer };
+
+  constructor(
+    readonly runtime: ProxyRuntime,
+    readonly lctx: ListenerContext,
+    readonly req: DownstreamRequest,
+    readonly res: DownstreamResponseObject,
+    snapshot: Snapshot,
+  ) {
+    this.snapshot = snapshot;
+    this.startTime = runtime.clock.now();
+    this.startMono = runtime.clock.monotonic();
+    this.h2 = req.httpVersionMajor === 2;
+    this.method = req.method ?? 'GET';
+    this.scheme = lctx.listener.tls ? 'https' : 'http';
+    this.port = lctx.port;
+    const raw = req.headers as Record<string, string | string[] | undefined>;
+    // Envoy trusts internal headers only from inside the mesh; a gateway faces the outside.
+    const stripInternal = lctx.listener.direction === 'gateway';
+    this.headers = upstreamRequestHeaders(raw, stripInternal);
+    const rid = this.headers['x-request-id'];
+    this.requestId = typeof rid === 'string' && rid.length > 0 && rid.length <= 128 ? rid : randomUUID();
+    this.headers['x-request-id'] = this.requestId;
+    this.peer = req.socket?.remoteAddress ?? '';
+    const ct = raw['content-type'];
+    this.grpc = typeof ct === 'string' && ct.startsWith('application/grpc');
+  }
+
+  /** RequestView: header lookup for matching, pseudo-headers included. */
+  header = (name: string): string | undefined => {
+    if (name.charCodeAt(0) === 58) {
+      switch (name) {
+        case ':method': return this.method;
+        case ':authority': return this.authority;
+        case ':path': return this.query ? `${this.path}?${this.query}` : this.path;
+        case ':scheme': return this.scheme;
+        default: return undefined;
+      }
+    }
+    if (name === 'host') return this.authority;
+    return joinValue(this.headers[name]);
+  };
+
+  run(): void {
+    this.res.on('close', this.onDownstreamClose);
+    const target = this.h2 ? ((this.req.headers as Record<string, string>)[':path'] ?? this.req.url) : this.req.url;
+    let authority = (this.h2 ? (this.req.headers as Record<string, string>)[':authority'] : undefined) ?? (this.req.headers.host as string | undefined) ?? '';
+    let rawPath = target ?? '/';
+    const abs = ABSOLUTE.exec(rawPath);
+    if (abs) {
+      // RFC 9112 3.2.2: an absolute-form target overrides Host. HTTP_PROXY clients send these.
+      if (!this.lctx.http.acceptAbsoluteUri) return this.localReply(Replies.absoluteUriRejected);
+      this.scheme = abs[1].toLowerCase();
+      authority = abs[2];
+      rawPath = abs[3] || '/';
+    }
+    const hash = rawPath.indexOf('#');
+    if (hash >= 0) rawPath = rawPath.slice(0, hash); // Envoy strips the fragment from :path.
+    const q = rawPath.indexOf('?');
+    this.path = q >= 0 ? rawPath.slice(0, q) : rawPath;
+    this.query = q >= 0 ? rawPath.slice(q + 1) : '';
+    if (this.path.length === 0 || (this.path.charCodeAt(0) !== 47 && this.method !== 'OPTIONS')) {
+      return this.localReply(Replies.badRequest);
+    }
+    this.authority = authority.toLowerCase();
+
+    this.setForwardedHeaders();
+
+    const table = this.selectTable();
+    const vh = table ? selectVirtualHost(table, this.authority) : undefined;
+    if (!vh) return this.localReply(Replies.noRoute);
+    if (vh.requireTls && this.scheme !== 'https') {
+      // Gateway tls.httpsRedirect: Envoy's require_tls ALL answers 301 to the https URL.
+      return this.redirect({ kind: 'redirect', scheme: 'https', responseCode: 301 });
+    }
+    const selected = selectRoute(vh, this);
+    if (!selected) return this.localReply(Replies.noRoute);
+    this.route = selected.route;
+    this.matchedLength = selected.matchedLength;
+    runFilters(this, () => this.dispatchAction());
+  }
+
+  private selectTable(): CompiledRouteTable | undefined {
+    const http = this.lctx.http;
+    const tables = this.snapshot.routeTables;
+    if (http.routeConfigByPort) {
+      // Outbound capture: the destination port names the route table, as Envoy's outbound
+      // listeners choose `9080` for http://reviews:9080.
+      const port = authorityPort(this.authority) ?? (this.scheme === 'https' ? 443 : 80);
+      this.port = port;
+      const t = tables.get(String(port));
+      if (t) return t;
+      return http.fallbackRouteConfigName !== undefined ? tables.get(http.fallbackRouteConfigName) : undefined;
+    }
+    return http.routeConfigName !== undefined ? tables.get(http.routeConfigName) : undefined;
+  }
+
+  private setForwardedHeaders(): void {
+    const gateway = this.lctx.listener.direction === 'gateway';
+    const trusted = (this.lctx.http.xffNumTrustedHops ?? 0) > 0;
+    const xff = joinValue(this.headers['x-forwarded-for']);
+    // Envoy appends the peer to XFF; at the edge a client's own XFF is only kept when hops are trusted.
+    this.headers['x-forwarded-for'] = xff && (!gateway || trusted) ? `${xff}, ${this.peer}` : this.peer;
+    if (gateway || this.headers['x-forwarded-proto'] === undefined) this.headers['x-forwarded-proto'] = this.scheme;
+  }
+
+  private dispatchAction(): void {
+    if (this.finished) return;
+    const route = this.route!;
+    const action = route.action;
+    switch (action.kind) {
+      case 'redirect':
+        return this.redirect(action);
+      case 'direct':
+        return this.localReply({ status: action.status, details: 'direct_response', body: action.body ?? '' }, undefined, true);
+      case 'route':
+        this.router = new Router(this, route, action);
+        this.router.start();
+        return;
+    }
+  }
+
+  /** Envoy's redirect (RouteEntryImplBase::newUri): scheme, host, port and path pieces replaced. */
+  private redirect(a: RedirectAction): void {
+    const scheme = a.scheme ?? this.scheme;
+    const { host: reqHost, port: reqPort } = splitAuthority(this.authority);
+    let host = a.host ?? reqHost;
+    let port: string | undefined;
+    if (a.port !== undefined) port = String(a.port);
+    else if (a.derivePort === 'FROM_REQUEST_PORT') port = String(reqPort ?? this.port);
+    else if (a.derivePort === 'FROM_PROTOCOL_DEFAULT') port = undefined;
+    else if (a.host === undefined && reqPort !== undefined) {
+      // Envoy strips the original scheme's default port when the scheme changes.
+      const dropped = scheme !== this.scheme && ((this.scheme === 'http' && reqPort === 80) || (this.scheme === 'https' && reqPort === 443));
+      port = dropped ? undefined : String(reqPort);
+    }
+    if (host.includes(':') && !host.startsWith('[')) host = `[${host}]`;
+    let path = this.path;
+    if (a.path !== undefined) path = a.path;
+    else if (a.prefixRewrite !== undefined) path = a.prefixRewrite + this.path.slice(this.matchedLength);
+    const query = this.query && !path.includes('?') ? `?${this.query}` : '';
+    const location = `${scheme}://${host}${port ? `:${port}` : ''}${path}${query}`;
+    this.localReply({ status: a.responseCode || 301, details: 'redirect', body: '' }, { location }, true);
+  }
+
+  /** The one way the connection manager answers by itself. */
+  localReply(reply: LocalReply, headers?: Record<string, string>, configured = false): void {
+    if (this.finished) return;
+    if (this.res.headersSent) {
+      this.abortDownstream(reply.flag);
+      return;
+    }
+    if (reply.flag) this.addFlag(reply.flag);
+    this.details = reply.details;
+    const extra: Record<string, string> = { ...this.extraResponseHeaders, ...headers };
+    // A draining listener tells HTTP/1.1 clients to go elsewhere (Envoy's drain sets Connection: close).
+    if (this.lctx.draining && !this.h2) extra['connection'] = 'close';
+    const flags = configured ? undefined : this.flags.join(',') || undefined;
+    this.status = writeLocalReply(this.res as unknown as DownstreamResponse, reply, this.grpc, extra, flags);
+    if (!configured && reply.flag) this.runtime.stats.inc(`downstream_rq_local_reply_${reply.flag}`);
+    this.finish();
+  }
+
+  addFlag(flag: string): void {
+    if (!this.flags.includes(flag)) this.flags.push(flag);
+  }
+
+  /** Upstream failed after the response started: the client must see an aborted response. */
+  abortDownstream(flag?: string): void {
+    if (flag) this.addFlag(flag);
+    if (this.h2) {
+      // RST_STREAM with an error code: a clean close would read as a complete (short) response.
+      (this.res as Http2ServerResponse).stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
+    } else {
+      this.res.destroy();
+    }
+    this.finish();
+  }
+
+  private onDownstreamClose = (): void => {
+    if (this.finished) return;
+    if (this.status === 101) return this.finish(); // a spliced upgrade ends when either side closes
+    // The client went away first (Envoy's DC): stop the upstream work it asked for.
+    this.addFlag('DC');
+    this.router?.onDownstreamGone();
+    this.finish();
+  };
+
+  /** Publishes the request once (STYLE.md 12) and counts it. */
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    const stats = this.runtime.stats;
+    stats.inc('downstream_rq_total');
+    const flags = this.flags.length ? this.flags.join(',') : '-';
+    if (this.status) stats.inc(`downstream_rq_${Math.floor(this.status / 100)}xx`);
+    if (this.flags.length) for (const f of this.flags) stats.inc(`downstream_rq_flag_${f}`);
+    if (channels.request.hasSubscribers) {
+      const event: RequestEvent = {
+        listener: this.lctx.listener.name,
+        direction: this.lctx.listener.direction,
+        requestId: this.requestId,
+        method: this.method,
+        authority: this.authority,
+        path: this.path,
+        protocol: this.h2 ? 'HTTP/2' : 'HTTP/1.1',
+        route: this.route?.name,
+        cluster: this.cluster,
+        upstreamHost: this.upstreamHost,
+        status: this.status,
+        flags,
+        details: this.details,
+        downstreamPeer: this.peer,
+        attempts: this.attempts,
+        requestBytes: this.requestBytes,
+        responseBytes: this.responseBytes,
+        startTime: this.startTime,
+        upstreamMs: this.upstreamMs,
+        durationMs: this.runtime.clock.monotonic() - this.startMono,
+      };
+      channels.request.publish(event);
+    }
+  }
+}
+
+/** The port of an authority (`host:port`, `[v6]:port`), or undefined. */
+export function authorityPort(authority: string): number | undefined {
+  const { port } = splitAuthority(authority);
+  return port;
+}
+
+export function splitAuthority(authority: string): { host: string; port?: number } {
+  if (authority.startsWith('[')) {
+    const end = authority.indexOf(']');
+    const host = authority.slice(1, end);
+    const rest = authority.slice(end + 1);
+    return rest.startsWith(':') ? { host, port: Number(rest.slice(1)) || undefined } : { host };
+  }
+  const colon = authority.lastIndexOf(':');
+  if (colon < 0) return { host: authority };
+  const port = Number(authority.slice(colon + 1));
+  return Number.isInteger(port) && port > 0 && port < 65536 ? { host: authority.slice(0, colon), port } : { host: authority };
+}
+
+/** Answers a request that arrived before any config was applied (Envoy would not listen yet). */
+export function replyNotReady(res: DownstreamResponseObject): void {
+  res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', [RESPONSE_DETAILS_HEADER]: 'no_config' });
+  res.end('no configuration applied yet\n');
+}

@@ -1,0 +1,314 @@
+/**
+ * The Sinew proxy: listeners -> connection manager -> filters -> router -> cluster manager.
+ * It runs only from a ProxyConfig (DESIGN.md); `apply` validates and compiles a config once,
+ * then swaps it in atomically (Envoy's config.cc pattern, STYLE.md 3 and 10): a config it
+ * cannot use throws a ProxyConfigError and the previous one stays in force. Listeners follow
+ * the config: new ones open, removed ones drain and close, unchanged ones keep their socket.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Listener, ProxyConfig } from '../api/proxy-config.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { deepFreeze } from '../core/freeze.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import { systemRandom, type Random } from '../core/random.js';
+import { AdminServer } from './admin.js';
+import { ProxyConfigError, ProxyError, ProxyErrorCode } from './errors.js';
+import { channels, ProxyStats } from './events.js';
+import { HttpListener } from './http/listener.js';
+import type { Problems } from './http/matchers.js';
+import { compileRouteTable, type CompiledRouteTable } from './http/route-table.js';
+import type { ListenerContext, ProxyRuntime, Snapshot } from './runtime.js';
+import { TcpListener } from './tcp/listener.js';
+import { createClusterManager } from './upstream/cluster-manager.js';
+import type { ClusterManager } from './upstream/types.js';
+
+export interface ProxyOptions {
+  config?: ProxyConfig;
+  clock?: Clock;
+  random?: Random;
+  logger?: Logger;
+  /** The upstream layer (default: src/proxy/upstream's); the proxy closes it on close() only when it created it. */
+  clusterManager?: ClusterManager;
+  /** Admin port (0 = any free port); no admin server when absent. */
+  adminPort?: number;
+  adminHost?: string;
+}
+
+export interface Proxy {
+  /** Validates, compiles and swaps in a config; throws ProxyConfigError (last good config kept). */
+  apply(config: ProxyConfig): void;
+  /** Opens the listeners of the config in force (and the admin port). */
+  start(): Promise<void>;
+  /** Resolves when the listeners opened by the last apply are bound; rejects with the bind error. */
+  settled(): Promise<void>;
+  /** Drains every listener for up to drainMs, then closes everything. */
+  close(opts?: { drainMs?: number }): Promise<void>;
+  /** Bound address per listener name. */
+  listenerAddresses(): Record<string, AddressInfo>;
+  adminAddress(): AddressInfo | undefined;
+  /** Open downstream connections over all listeners. */
+  connections(): number;
+  readonly stats: ProxyStats;
+  readonly version: string | undefined;
+}
+
+type AnyListener = HttpListener | TcpListener;
+
+interface ActiveListener {
+  config: Listener;
+  ctx: ListenerContext;
+  impl: AnyListener;
+  opened: Promise<void>;
+}
+
+/** Builds a proxy. A ProxyConfig given here is applied at once (and throws like apply). */
+export function createProxy(options: ProxyOptions = {}): Proxy {
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? systemRandom;
+  const logger = options.logger ?? silentLogger;
+  const ownsClusterManager = options.clusterManager === undefined;
+  const stats = new ProxyStats();
+  const runtime: ProxyRuntime = {
+    current: undefined,
+    clusterManager: options.clusterManager ?? createClusterManager({ clock, random, logger }),
+    clock,
+    random,
+    logger: logger.child('proxy'),
+    stats,
+  };
+  const listeners = new Map<string, ActiveListener>();
+  const draining = new Set<Promise<void>>();
+  let started = false;
+  let closed = false;
+  let admin: AdminServer | undefined;
+  let pending: Promise<void> = Promise.resolve();
+  let last: Promise<void> = Promise.resolve();
+
+  const open = (l: Listener): ActiveListener => {
+    const ctx: ListenerContext = { listener: l, http: l.http ?? {}, port: l.address.port, draining: false };
+    const impl: AnyListener = l.protocol === 'http' ? new HttpListener(runtime, ctx) : new TcpListener(runtime, ctx);
+    const active: ActiveListener = { config: l, ctx, impl, opened: Promise.resolve() };
+    active.opened = impl.listen().then(
+      (addr) => {
+        // Port 0 binds anywhere; route matching uses the port actually bound.
+        active.ctx.port = addr.port;
+        stats.inc('listener_added');
+      },
+      (err: Error) => {
+        stats.inc('listener_bind_failed');
+        runtime.logger.error('listener bind failed', { listener: l.name, error: err.message });
+        listeners.delete(l.name);
+        throw new ProxyError(ProxyErrorCode.ListenFailed, `listener ${l.name} could not bind ${l.address.host}:${l.address.port}: ${err.message}`, { cause: err });
+      },
+    );
+    return active;
+  };
+
+  const retire = (active: ActiveListener, drainMs: number) => {
+    stats.inc('listener_removed');
+    const p = active.opened.catch(() => {}).then(() => active.impl.close(drainMs));
+    draining.add(p);
+    void p.finally(() => draining.delete(p));
+    return p;
+  };
+
+  /** Makes the open listeners match the config in force. */
+  const reconcile = (config: ProxyConfig): Promise<void> => {
+    const wanted = new Map(config.listeners.map((l) => [l.name, l]));
+    const waits: Promise<void>[] = [];
+    for (const [name, active] of listeners) {
+      const next = wanted.get(name);
+      if (!next || !sameSocket(active.config, next)) {
+        listeners.delete(name);
+        void retire(active, 5_000);
+      }
+    }
+    for (const l of config.listeners) {
+      const active = listeners.get(l.name);
+      if (active) {
+        const boundPort = active.ctx.port;
+        const ctx: ListenerContext = { listener: l, http: l.http ?? {}, port: boundPort, draining: false };
+        active.config = l;
+        active.ctx = ctx;
+        active.impl.update(ctx as never);
+        continue;
+      }
+      const fresh = open(l);
+      listeners.set(l.name, fresh);
+      waits.push(fresh.opened);
+    }
+    return Promise.all(waits).then(() => undefined);
+  };
+
+  const proxy: Proxy = {
+    stats,
+    get version() {
+      return runtime.current?.version;
+    },
+
+    apply(config: ProxyConfig): void {
+      if (closed) throw new ProxyError(ProxyErrorCode.Closed, 'the proxy is closed; create a new one');
+      let snapshot: Snapshot;
+      try {
+        snapshot = compile(config, runtime.current);
+        runtime.clusterManager.update(snapshot.config.clusters, snapshot.config.endpoints, snapshot.config.secrets);
+      } catch (err) {
+        stats.inc('config_rejected');
+        const message = (err as Error).message;
+        runtime.logger.warn('config rejected', { version: config?.version, error: message });
+        if (channels.config.hasSubscribers) channels.config.publish({ version: String(config?.version), accepted: false, error: message });
+        if (err instanceof ProxyConfigError) throw err;
+        throw new ProxyConfigError(String(config?.version), [message]);
+      }
+      runtime.current = snapshot;
+      stats.inc('config_applied');
+      if (channels.config.hasSubscribers) channels.config.publish({ version: snapshot.version, accepted: true });
+      if (started) {
+        const next = reconcile(snapshot.config);
+        last = next;
+        pending = pending.then(() => next).catch((err: Error) => { runtime.logger.error(err.message); });
+      }
+    },
+
+    async start(): Promise<void> {
+      if (closed) throw new ProxyError(ProxyErrorCode.Closed, 'the proxy is closed; create a new one');
+      if (started) return;
+      started = true;
+      if (options.adminPort !== undefined) {
+        admin = new AdminServer({
+          current: () => runtime.current,
+          stats,
+          clusterManager: runtime.clusterManager,
+          gauges: () => ({ downstream_cx_active: proxy.connections(), listeners_active: listeners.size }),
+        });
+        await admin.listen(options.adminPort, options.adminHost);
+      }
+      if (runtime.current) await reconcile(runtime.current.config);
+    },
+
+    settled(): Promise<void> {
+      // Rejects with the coded bind error when the last apply's listeners could not open.
+      return pending.then(() => last);
+    },
+
+    async close(opts: { drainMs?: number } = {}): Promise<void> {
+      if (closed) return;
+      closed = true;
+      const drainMs = opts.drainMs ?? 5_000;
+      const all = [...listeners.values()].map((a) => retire(a, drainMs));
+      listeners.clear();
+      await Promise.all([...all, ...draining]);
+      await admin?.close();
+      if (ownsClusterManager) await runtime.clusterManager.close();
+    },
+
+    listenerAddresses(): Record<string, AddressInfo> {
+      const out: Record<string, AddressInfo> = {};
+      for (const [name, a] of listeners) {
+        const addr = a.impl.address();
+        if (addr) out[name] = addr;
+      }
+      return out;
+    },
+
+    adminAddress(): AddressInfo | undefined {
+      return admin?.address();
+    },
+
+    connections(): number {
+      let n = 0;
+      for (const a of listeners.values()) n += a.impl.connections();
+      return n;
+    },
+  };
+  if (options.config) proxy.apply(options.config);
+  return proxy;
+}
+
+/** Same address and protocol: the listener keeps its socket and only takes the new settings. */
+function sameSocket(a: Listener, b: Listener): boolean {
+  return a.protocol === b.protocol && a.address.host === b.address.host && a.address.port === b.address.port && JSON.stringify(a.tls) === JSON.stringify(b.tls);
+}
+
+// === validation and compilation ===
+
+class ProblemList implements Problems {
+  readonly items: string[] = [];
+  add(path: string, message: string): void {
+    this.items.push(`${path}: ${message}`);
+  }
+}
+
+/**
+ * Checks a config as a whole and compiles its route tables. Everything is reported at once.
+ * Route tables whose content did not change are reused from the previous snapshot.
+ */
+export function compile(input: ProxyConfig, previous?: Snapshot): Snapshot {
+  const problems = new ProblemList();
+  if (!input || typeof input !== 'object') throw new ProxyConfigError('?', ['the config is not an object']);
+  // A private deep copy: the caller may reuse or mutate its object after apply returns.
+  const config = deepFreeze(structuredClone(input));
+  if (typeof config.version !== 'string' || config.version.length === 0) problems.add('version', 'must be a non-empty string');
+  for (const key of ['listeners', 'routeConfigs', 'clusters', 'endpoints'] as const) {
+    if (!Array.isArray(config[key])) problems.add(key, 'must be an array');
+  }
+  if (problems.items.length) throw new ProxyConfigError(String(config.version), problems.items);
+
+  const clusterNames = new Set<string>();
+  config.clusters.forEach((c, i) => {
+    if (clusterNames.has(c.name)) problems.add(`clusters[${i}].name`, `duplicate cluster ${JSON.stringify(c.name)}`);
+    clusterNames.add(c.name);
+  });
+  config.endpoints.forEach((e, i) => {
+    if (!clusterNames.has(e.clusterName)) problems.add(`endpoints[${i}].clusterName`, `no cluster named ${JSON.stringify(e.clusterName)}`);
+  });
+
+  const routeTables = new Map<string, CompiledRouteTable>();
+  const previousRaw = new Map((previous?.config.routeConfigs ?? []).map((rc) => [rc.name, rc]));
+  config.routeConfigs.forEach((rc, i) => {
+    if (routeTables.has(rc.name)) problems.add(`routeConfigs[${i}].name`, `duplicate route table ${JSON.stringify(rc.name)}`);
+    const before = previousRaw.get(rc.name);
+    const reuse = before && previous?.routeTables.get(rc.name);
+    if (reuse && JSON.stringify(before) === JSON.stringify(rc)) {
+      routeTables.set(rc.name, reuse);
+      return;
+    }
+    routeTables.set(rc.name, compileRouteTable(rc, `routeConfigs[${i}]`, problems, (name) => clusterNames.has(name)));
+  });
+
+  const listenerNames = new Set<string>();
+  const addresses = new Set<string>();
+  config.listeners.forEach((l, i) => {
+    const p = `listeners[${i}]`;
+    if (listenerNames.has(l.name)) problems.add(`${p}.name`, `duplicate listener ${JSON.stringify(l.name)}`);
+    listenerNames.add(l.name);
+    const port = l.address?.port;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) problems.add(`${p}.address.port`, `${port} is not a port`);
+    const key = `${l.address?.host}:${port}`;
+    if (port !== 0 && addresses.has(key)) problems.add(`${p}.address`, `${key} is used by two listeners`);
+    addresses.add(key);
+    if (l.tls) problems.add(`${p}.tls`, 'TLS termination on listeners is not supported by this proxy yet');
+    if (l.protocol === 'http') {
+      const h = l.http;
+      if (!h) problems.add(`${p}.http`, 'an http listener needs http settings');
+      else {
+        if (!h.routeConfigByPort && h.routeConfigName === undefined) problems.add(`${p}.http`, 'needs routeConfigName or routeConfigByPort');
+        if (h.routeConfigName !== undefined && !routeTables.has(h.routeConfigName)) problems.add(`${p}.http.routeConfigName`, `no route table named ${JSON.stringify(h.routeConfigName)}`);
+        if (h.fallbackRouteConfigName !== undefined && !routeTables.has(h.fallbackRouteConfigName)) problems.add(`${p}.http.fallbackRouteConfigName`, `no route table named ${JSON.stringify(h.fallbackRouteConfigName)}`);
+        if (h.maxRequestHeadersKb !== undefined && !(h.maxRequestHeadersKb >= 1 && h.maxRequestHeadersKb <= 8192)) problems.add(`${p}.http.maxRequestHeadersKb`, 'must be in 1..8192');
+        if (h.maxBufferedBodyBytes !== undefined && !(h.maxBufferedBodyBytes >= 0)) problems.add(`${p}.http.maxBufferedBodyBytes`, 'must be >= 0');
+      }
+    } else if (l.protocol === 'tcp') {
+      if (!l.tcp) problems.add(`${p}.tcp`, 'a tcp listener needs tcp settings');
+      else l.tcp.routes.forEach((r, j) => {
+        const total = r.destinations.reduce((n, d) => n + (d.weight > 0 ? d.weight : 0), 0);
+        if (total <= 0) problems.add(`${p}.tcp.routes[${j}].destinations`, 'the weights add up to 0');
+        r.destinations.forEach((d, k) => { if (!(d.weight >= 0)) problems.add(`${p}.tcp.routes[${j}].destinations[${k}].weight`, 'must be >= 0'); });
+      });
+    } else {
+      problems.add(`${p}.protocol`, `unknown protocol ${JSON.stringify(l.protocol)}`);
+    }
+  });
+  if (problems.items.length) throw new ProxyConfigError(config.version, problems.items);
+  return { version: config.version, config, routeTables };
+}

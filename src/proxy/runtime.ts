@@ -1,0 +1,38 @@
+/**
+ * What every listener and request shares: the config snapshot in force (swapped atomically by
+ * `apply`), the cluster manager, the injected clock and random source, counters and logger.
+ */
+import type { HttpConnectionManager, Listener, ProxyConfig } from '../api/proxy-config.js';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+import type { Random } from '../core/random.js';
+import type { ProxyStats } from './events.js';
+import type { CompiledRouteTable } from './http/route-table.js';
+import type { ClusterManager } from './upstream/types.js';
+
+/** One applied config, compiled and frozen. Requests read it once, at their start. */
+export interface Snapshot {
+  readonly version: string;
+  readonly config: ProxyConfig;
+  readonly routeTables: ReadonlyMap<string, CompiledRouteTable>;
+}
+
+export interface ProxyRuntime {
+  /** The snapshot in force; undefined until the first apply. */
+  current: Snapshot | undefined;
+  readonly clusterManager: ClusterManager;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+  readonly stats: ProxyStats;
+}
+
+/** Per listener, replaced when an apply changes the listener's settings but not its socket. */
+export interface ListenerContext {
+  readonly listener: Listener;
+  readonly http: HttpConnectionManager;
+  /** The bound port (port 0 in a config binds any free port). */
+  port: number;
+  /** Set while the listener drains: HTTP/1.1 responses then carry `connection: close`. */
+  draining: boolean;
+}

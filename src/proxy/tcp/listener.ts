@@ -1,0 +1,164 @@
+/**
+ * TCP listeners (Envoy's tcp_proxy): the first TcpRoute whose port matches picks a weighted
+ * cluster, the cluster picks an endpoint, and bytes flow both ways. Half-closes propagate
+ * (allowHalfOpen + pipe end), and either side closing or failing tears down both.
+ */
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { TcpRoute } from '../../api/proxy-config.js';
+import { channels, type TcpConnectionEvent } from '../events.js';
+import type { ListenerContext, ProxyRuntime } from '../runtime.js';
+
+export class TcpListener {
+  private readonly server: net.Server;
+  private readonly sockets = new Set<net.Socket>();
+  private ctx: ListenerContext;
+  private closing?: Promise<void>;
+
+  constructor(
+    private readonly runtime: ProxyRuntime,
+    ctx: ListenerContext,
+  ) {
+    this.ctx = ctx;
+    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection);
+    this.server.on('error', (err) => runtime.logger.error('listener error', { listener: ctx.listener.name, error: err.message }));
+  }
+
+  listen(): Promise<AddressInfo> {
+    const { host, port } = this.ctx.listener.address;
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.server.once('error', onError);
+      this.server.listen({ host, port }, () => {
+        this.server.removeListener('error', onError);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  address(): AddressInfo | undefined {
+    return (this.server.address() as AddressInfo | null) ?? undefined;
+  }
+
+  connections(): number {
+    return this.sockets.size;
+  }
+
+  update(ctx: ListenerContext): void {
+    this.ctx = ctx;
+  }
+
+  private onConnection = (downstream: net.Socket): void => {
+    const rt = this.runtime;
+    const ctx = this.ctx;
+    this.sockets.add(downstream);
+    const start = rt.clock.monotonic();
+    let cluster: string | undefined;
+    let upstreamHost: string | undefined;
+    let flags = '-';
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      rt.stats.inc('downstream_cx_tcp_total');
+      if (flags !== '-') rt.stats.inc(`downstream_cx_tcp_flag_${flags}`);
+      if (channels.tcp.hasSubscribers) {
+        const event: TcpConnectionEvent = {
+          listener: ctx.listener.name, cluster, upstreamHost, flags, downstreamPeer: downstream.remoteAddress ?? '',
+          bytesReceived: downstream.bytesRead, bytesSent: downstream.bytesWritten, durationMs: rt.clock.monotonic() - start,
+        };
+        channels.tcp.publish(event);
+      }
+    };
+    downstream.on('error', () => downstream.destroy());
+    downstream.on('close', () => {
+      this.sockets.delete(downstream);
+      finish();
+    });
+    if (ctx.draining || !rt.current) {
+      downstream.destroy();
+      return;
+    }
+    const routes = ctx.listener.tcp?.routes ?? [];
+    const route = routes.find((r) => r.port === undefined || r.port === ctx.port);
+    const dest = route && chooseTcp(route, rt.random.next());
+    if (!dest) {
+      flags = 'NR';
+      downstream.destroy();
+      return;
+    }
+    cluster = dest;
+    const upstreamCluster = rt.clusterManager.get(dest);
+    if (!upstreamCluster) {
+      flags = 'NC';
+      downstream.destroy();
+      return;
+    }
+    const picked = upstreamCluster.acquire({});
+    if (!picked.ok) {
+      flags = picked.flag;
+      downstream.destroy();
+      return;
+    }
+    const lease = picked.lease;
+    upstreamHost = lease.key;
+    const upstream = net.connect({ host: lease.endpoint.address.host, port: lease.endpoint.address.port, allowHalfOpen: true });
+    let connected = false;
+    let released = false;
+    const teardown = () => {
+      if (!released) {
+        released = true;
+        lease.release(connected ? { status: 200 } : { failure: 'connect-failure' });
+      }
+      upstream.destroy();
+      downstream.destroy();
+    };
+    upstream.on('connect', () => {
+      connected = true;
+    });
+    upstream.on('error', () => {
+      if (!connected) flags = 'UF';
+      teardown();
+    });
+    upstream.on('close', teardown);
+    downstream.on('close', teardown);
+    const idle = ctx.listener.tcp?.idleTimeoutMs;
+    if (idle && idle > 0) {
+      // Envoy's tcp_proxy idle_timeout: no bytes either way for this long closes both sides.
+      downstream.setTimeout(idle, teardown);
+      upstream.setTimeout(idle, teardown);
+    }
+    downstream.pipe(upstream);
+    upstream.pipe(downstream);
+  };
+
+  close(drainMs: number): Promise<void> {
+    if (this.closing) return this.closing;
+    this.ctx.draining = true;
+    this.closing = new Promise<void>((resolve) => {
+      this.server.close();
+      const done = () => {
+        clearInterval(poll);
+        clearTimeout(deadline);
+        for (const s of this.sockets) s.destroy();
+        resolve();
+      };
+      const poll = setInterval(() => { if (this.sockets.size === 0) done(); }, 10);
+      const deadline = setTimeout(done, Math.max(0, drainMs));
+      if (this.sockets.size === 0) done();
+    });
+    return this.closing;
+  }
+}
+
+function chooseTcp(route: TcpRoute, point: number): string | undefined {
+  const total = route.destinations.reduce((n, d) => n + Math.max(0, d.weight), 0);
+  if (total <= 0) return undefined;
+  let x = point * total;
+  for (const d of route.destinations) {
+    if (d.weight <= 0) continue;
+    if (x < d.weight) return d.cluster;
+    x -= d.weight;
+  }
+  return route.destinations.filter((d) => d.weight > 0).at(-1)?.cluster;
+}
