@@ -1,0 +1,119 @@
+/**
+ * What telemetry reads from the proxy. Telemetry may not import `src/proxy` (DESIGN.md import
+ * directions), so these interfaces restate the proxy's `RequestEvent` / `TcpConnectionEvent` /
+ * `ConfigEvent` structurally: every field the proxy publishes today is accepted as is, and the
+ * optional fields below are what the proxy should add so that metrics, access logs and spans
+ * can carry Istio's full label set. Channels are looked up by name, which returns the same
+ * `node:diagnostics_channel` objects the proxy publishes on.
+ */
+import diagnosticsChannel from 'node:diagnostics_channel';
+import type { PeerMetadata } from './peer-metadata.js';
+
+export const REQUEST_CHANNEL = 'sinew:proxy:request';
+export const TCP_CHANNEL = 'sinew:proxy:tcp';
+export const CONFIG_CHANNEL = 'sinew:proxy:config';
+
+export const telemetryChannels = {
+  request: diagnosticsChannel.channel(REQUEST_CHANNEL),
+  tcp: diagnosticsChannel.channel(TCP_CHANNEL),
+  config: diagnosticsChannel.channel(CONFIG_CHANNEL),
+};
+
+/** One finished HTTP request: the proxy's RequestEvent plus optional fields it should add. */
+export interface TelemetryRequestEvent {
+  listener: string;
+  /** `inbound` (reporter=destination), `outbound` or `gateway` (reporter=source). */
+  direction: string;
+  requestId: string;
+  method: string;
+  authority: string;
+  path: string;
+  protocol: string;
+  route?: string;
+  cluster?: string;
+  upstreamHost?: string;
+  status: number;
+  flags: string;
+  details?: string;
+  downstreamPeer: string;
+  attempts: number;
+  requestBytes: number;
+  responseBytes: number;
+  /** Epoch milliseconds. */
+  startTime: number;
+  upstreamMs?: number;
+  durationMs: number;
+
+  // --- proposed additions (all optional) ---
+  /**
+   * The publishing proxy's node id. Subscribers for one node skip events of another, which
+   * matters when several proxies share a process (tests, an in-process gateway).
+   */
+  node?: string;
+  /** The other sidecar's metadata: from the request's `x-envoy-peer-metadata` on inbound, from the response's on outbound. */
+  peer?: PeerMetadata;
+  /** The connection to the peer was mutual TLS (decides `connection_security_policy` and principals). */
+  mtls?: boolean;
+  /** Destination service FQDN when the proxy knows it (else derived from the cluster name or authority). */
+  destinationService?: string;
+  /** gRPC status from `grpc-status`, when the request was gRPC (`content-type: application/grpc*`). */
+  grpcStatus?: string;
+  /** The pre-rewrite path (`x-envoy-original-path`). */
+  originalPath?: string;
+  userAgent?: string;
+  xForwardedFor?: string;
+  /** Local address the request arrived on (`ip:port`). */
+  downstreamLocal?: string;
+  /** Local address of the upstream connection (`ip:port`). */
+  upstreamLocal?: string;
+  requestedServerName?: string;
+  upstreamTransportFailureReason?: string;
+  connectionTerminationDetails?: string;
+}
+
+/** One TCP connection through a `tcp` listener. */
+export interface TelemetryTcpEvent {
+  listener: string;
+  cluster?: string;
+  upstreamHost?: string;
+  flags: string;
+  downstreamPeer: string;
+  bytesReceived: number;
+  bytesSent: number;
+  durationMs: number;
+  // --- proposed additions ---
+  node?: string;
+  direction?: string;
+  /**
+   * `open` counts only an opened connection, `close` a closed one with its bytes. Absent (what
+   * the proxy publishes today, once at close) counts the connection as opened and closed.
+   */
+  phase?: 'open' | 'close';
+  peer?: PeerMetadata;
+  mtls?: boolean;
+  destinationService?: string;
+}
+
+export interface TelemetryConfigEvent {
+  node?: string;
+  version: string;
+  accepted: boolean;
+  error?: string;
+}
+
+/**
+ * Upstream-layer events the proxy receives through its cluster manager's `onEvent`
+ * (outlier ejections); structurally the proxy's `UpstreamEvent`.
+ */
+export interface TelemetryUpstreamEvent {
+  type: string;
+  cluster: string;
+  key?: string;
+}
+
+/** True when an event names a node other than `nodeId` (events without a node match every subscriber). */
+export function foreignEvent(msg: unknown, nodeId: string | undefined): boolean {
+  if (nodeId === undefined || msg === null || typeof msg !== 'object') return false;
+  const n = (msg as { node?: unknown }).node;
+  return typeof n === 'string' && n !== nodeId;
+}

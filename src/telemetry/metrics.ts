@@ -1,0 +1,502 @@
+/**
+ * Istio's standard metrics, recorded from proxy events with prom-client.
+ *
+ * Names, buckets and the label set follow "Istio Standard Metrics"
+ * (istio.io/latest/docs/reference/config/telemetry/metrics/) and istio/proxy's stats filter:
+ * every label is always present, an unknown value is the string `unknown`, `reporter` is
+ * `destination` on the server sidecar and `source` on the client sidecar or a gateway, and
+ * `connection_security_policy` is `unknown` for the source reporter (it cannot know the
+ * server's policy), else `mutual_tls` or `none`.
+ *
+ * Besides the `istio_*` families, the proxy's own health is exported under Envoy's names for
+ * the same counters (so Istio dashboards and runbooks apply) and a few `sinew_*` ones:
+ *   envoy_cluster_upstream_rq_pending_overflow{cluster_name}   requests refused by circuit breaking (flag UO)
+ *   envoy_cluster_upstream_rq_retry{cluster_name}              retries (attempts beyond the first)
+ *   envoy_cluster_outlier_detection_ejections_enforced_total{cluster_name}
+ *   envoy_cluster_outlier_detection_ejections_active{cluster_name}   (gauge)
+ *   sinew_proxy_response_flags_total{response_flags}           every reply the proxy made itself, by flag
+ *   sinew_proxy_config_updates_total{result="accepted|rejected"}
+ *   sinew_proxy_config_version_info{version}                   1 for the config version in force
+ *   sinew_metrics_merge_dropped_lines_total                    application lines refused by merge()
+ *   sinew_telemetry_record_errors_total                        events that could not be recorded
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ProxyNode } from '../api/proxy-config.js';
+import {
+  foreignEvent,
+  telemetryChannels,
+  type TelemetryConfigEvent,
+  type TelemetryRequestEvent,
+  type TelemetryTcpEvent,
+  type TelemetryUpstreamEvent,
+} from './events.js';
+import { peerMetadataFromNode, type LocalIdentityOptions, type PeerMetadata } from './peer-metadata.js';
+
+export const REQUEST_DURATION_BUCKETS = [
+  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
+];
+export const BYTES_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000];
+
+const PEER_LABELS = [
+  'reporter',
+  'source_workload',
+  'source_workload_namespace',
+  'source_principal',
+  'source_app',
+  'source_version',
+  'source_canonical_service',
+  'source_canonical_revision',
+  'source_cluster',
+  'destination_workload',
+  'destination_workload_namespace',
+  'destination_principal',
+  'destination_app',
+  'destination_version',
+  'destination_service',
+  'destination_service_name',
+  'destination_service_namespace',
+  'destination_canonical_service',
+  'destination_canonical_revision',
+  'destination_cluster',
+  'request_protocol',
+] as const;
+
+/** The label set of the HTTP families, in Istio's order. */
+export const HTTP_LABELS = [...PEER_LABELS, 'response_code', 'grpc_response_status', 'response_flags', 'connection_security_policy'] as const;
+/** The TCP families carry no response code or gRPC status (Istio's TCP metrics). */
+export const TCP_LABELS = [...PEER_LABELS, 'response_flags', 'connection_security_policy'] as const;
+
+type HttpLabel = (typeof HTTP_LABELS)[number];
+type TcpLabel = (typeof TCP_LABELS)[number];
+
+const UNKNOWN = 'unknown';
+
+/** The two ends of a request as seen by the reporting proxy. */
+export interface PeerInfo {
+  /** The reporting proxy's own node. */
+  local: ProxyNode;
+  /** The other sidecar's metadata (from `x-envoy-peer-metadata`), when it sent any. */
+  remote?: PeerMetadata;
+  /** Overrides the event's `mtls`. */
+  mtls?: boolean;
+  /** Cluster id / trust domain / mesh id of the local proxy. */
+  identity?: LocalIdentityOptions;
+}
+
+export interface MeshMetricsOptions {
+  /** Register into this registry instead of a fresh one (no global registry: STYLE.md). */
+  registry?: Registry;
+}
+
+/** Metrics of one proxy. Recording is synchronous and allocation-light; rendering is async. */
+export class MeshMetrics {
+  readonly registry: Registry;
+  private readonly requests: Counter<HttpLabel>;
+  private readonly duration: Histogram<HttpLabel>;
+  private readonly requestBytes: Histogram<HttpLabel>;
+  private readonly responseBytes: Histogram<HttpLabel>;
+  private readonly tcpSent: Counter<TcpLabel>;
+  private readonly tcpReceived: Counter<TcpLabel>;
+  private readonly tcpOpened: Counter<TcpLabel>;
+  private readonly tcpClosed: Counter<TcpLabel>;
+  private readonly overflow: Counter<'cluster_name'>;
+  private readonly retries: Counter<'cluster_name'>;
+  private readonly ejections: Counter<'cluster_name'>;
+  private readonly ejectionsActive: Gauge<'cluster_name'>;
+  private readonly flagCounts: Counter<'response_flags'>;
+  private readonly configUpdates: Counter<'result'>;
+  private readonly configVersion: Gauge<'version'>;
+  private readonly mergeDropped: Counter<string>;
+  private readonly recordErrors: Counter<string>;
+  private readonly localCache = new WeakMap<ProxyNode, PeerMetadata>();
+
+  constructor(options: MeshMetricsOptions = {}) {
+    const registers = [(this.registry = options.registry ?? new Registry())];
+    this.requests = new Counter({ name: 'istio_requests_total', help: 'Requests handled by an Istio proxy.', labelNames: HTTP_LABELS, registers });
+    this.duration = new Histogram({
+      name: 'istio_request_duration_milliseconds',
+      help: 'Request duration in milliseconds.',
+      labelNames: HTTP_LABELS,
+      buckets: REQUEST_DURATION_BUCKETS,
+      registers,
+    });
+    this.requestBytes = new Histogram({ name: 'istio_request_bytes', help: 'HTTP request body sizes.', labelNames: HTTP_LABELS, buckets: BYTES_BUCKETS, registers });
+    this.responseBytes = new Histogram({ name: 'istio_response_bytes', help: 'HTTP response body sizes.', labelNames: HTTP_LABELS, buckets: BYTES_BUCKETS, registers });
+    this.tcpSent = new Counter({ name: 'istio_tcp_sent_bytes_total', help: 'Bytes sent during response in a TCP connection.', labelNames: TCP_LABELS, registers });
+    this.tcpReceived = new Counter({ name: 'istio_tcp_received_bytes_total', help: 'Bytes received during request in a TCP connection.', labelNames: TCP_LABELS, registers });
+    this.tcpOpened = new Counter({ name: 'istio_tcp_connections_opened_total', help: 'TCP connections opened.', labelNames: TCP_LABELS, registers });
+    this.tcpClosed = new Counter({ name: 'istio_tcp_connections_closed_total', help: 'TCP connections closed.', labelNames: TCP_LABELS, registers });
+    this.overflow = new Counter({
+      name: 'envoy_cluster_upstream_rq_pending_overflow',
+      help: 'Requests refused because the cluster circuit breaker was open (response flag UO).',
+      labelNames: ['cluster_name'],
+      registers,
+    });
+    this.retries = new Counter({ name: 'envoy_cluster_upstream_rq_retry', help: 'Request retries.', labelNames: ['cluster_name'], registers });
+    this.ejections = new Counter({
+      name: 'envoy_cluster_outlier_detection_ejections_enforced_total',
+      help: 'Hosts ejected by outlier detection.',
+      labelNames: ['cluster_name'],
+      registers,
+    });
+    this.ejectionsActive = new Gauge({
+      name: 'envoy_cluster_outlier_detection_ejections_active',
+      help: 'Hosts currently ejected by outlier detection.',
+      labelNames: ['cluster_name'],
+      registers,
+    });
+    this.flagCounts = new Counter({
+      name: 'sinew_proxy_response_flags_total',
+      help: 'Requests that finished with an Envoy response flag, by flag.',
+      labelNames: ['response_flags'],
+      registers,
+    });
+    this.configUpdates = new Counter({ name: 'sinew_proxy_config_updates_total', help: 'Pushed configs applied or rejected.', labelNames: ['result'], registers });
+    this.configVersion = new Gauge({ name: 'sinew_proxy_config_version_info', help: 'The config version in force (value 1).', labelNames: ['version'], registers });
+    this.mergeDropped = new Counter({
+      name: 'sinew_metrics_merge_dropped_lines_total',
+      help: 'Application metric lines left out of the merged endpoint because they were malformed or collided with proxy metrics.',
+      registers,
+    });
+    this.recordErrors = new Counter({
+      name: 'sinew_telemetry_record_errors_total',
+      help: 'Proxy events that could not be recorded (malformed event); the request itself was unaffected.',
+      registers,
+    });
+  }
+
+  /** @internal Counts an event the subscription could not record. */
+  countRecordError(): void {
+    this.recordErrors.inc();
+  }
+
+  /** Records one finished HTTP request under the reporter its direction implies. */
+  recordRequest(event: TelemetryRequestEvent, peers: PeerInfo): void {
+    const labels = this.peerLabels(event.direction, event, peers, 'http') as Record<HttpLabel, string>;
+    // Istio's request_protocol is `grpc` for gRPC requests, else `http` for HTTP/1.x and HTTP/2.
+    if (event.grpcStatus !== undefined) labels.request_protocol = 'grpc';
+    labels.response_code = String(event.status || 0);
+    // istio/proxy's stats filter leaves grpc_response_status empty for non-gRPC requests.
+    labels.grpc_response_status = event.grpcStatus ?? '';
+    labels.response_flags = event.flags || '-';
+    labels.connection_security_policy = securityPolicy(event.direction, peers.mtls ?? event.mtls);
+    this.requests.inc(labels);
+    this.duration.observe(labels, nonNegative(event.durationMs));
+    this.requestBytes.observe(labels, nonNegative(event.requestBytes));
+    this.responseBytes.observe(labels, nonNegative(event.responseBytes));
+
+    const cluster = event.cluster;
+    if (event.flags && event.flags !== '-') {
+      for (const f of event.flags.split(',')) {
+        this.flagCounts.inc({ response_flags: f });
+        if (f === 'UO' && cluster) this.overflow.inc({ cluster_name: cluster });
+      }
+    }
+    if (cluster && event.attempts > 1) this.retries.inc({ cluster_name: cluster }, event.attempts - 1);
+  }
+
+  /** Records a TCP connection (see `TelemetryTcpEvent.phase`). */
+  recordTcp(event: TelemetryTcpEvent, peers: PeerInfo): void {
+    const direction = event.direction ?? (/inbound/i.test(event.listener) ? 'inbound' : 'outbound');
+    const labels = this.peerLabels(direction, event, peers, 'tcp') as Record<TcpLabel, string>;
+    labels.response_flags = event.flags || '-';
+    labels.connection_security_policy = securityPolicy(direction, peers.mtls ?? event.mtls);
+    if (event.phase !== 'close') this.tcpOpened.inc(labels);
+    if (event.phase !== 'open') {
+      this.tcpClosed.inc(labels);
+      this.tcpReceived.inc(labels, nonNegative(event.bytesReceived));
+      this.tcpSent.inc(labels, nonNegative(event.bytesSent));
+    }
+  }
+
+  /** Records an upstream-layer event: outlier ejections (`ejected` / `unejected`). */
+  recordUpstreamEvent(event: TelemetryUpstreamEvent): void {
+    if (event.type === 'ejected') {
+      this.ejections.inc({ cluster_name: event.cluster });
+      this.ejectionsActive.inc({ cluster_name: event.cluster });
+    } else if (event.type === 'unejected') {
+      this.ejectionsActive.dec({ cluster_name: event.cluster });
+    }
+  }
+
+  /** Records a pushed config being applied or rejected (the proxy keeps its last good one). */
+  recordConfig(event: TelemetryConfigEvent): void {
+    this.configUpdates.inc({ result: event.accepted ? 'accepted' : 'rejected' });
+    if (event.accepted) {
+      this.configVersion.reset();
+      this.configVersion.set({ version: event.version }, 1);
+    }
+  }
+
+  /** Prometheus text exposition format 0.0.4 (what `/stats/prometheus` on 15090 serves). */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** The content type for `render()` and `merge()` responses. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /**
+   * The merged text for port 15020: the proxy's metrics followed by the application's
+   * (Istio's agent merges the app's scrape with Envoy's so one annotation covers both).
+   * The application's text is checked line by line so that one bad line cannot make
+   * Prometheus reject the whole scrape: malformed lines, families whose names collide with the
+   * proxy's, an OpenMetrics `# EOF` and duplicate HELP/TYPE lines are left out and counted.
+   */
+  async merge(appMetricsText: string): Promise<string> {
+    const own = await this.render();
+    const ownFamilies = new Set<string>();
+    for (const m of await this.registry.getMetricsAsJSON()) ownFamilies.add(m.name);
+    const { text, dropped } = sanitizeExposition(appMetricsText, ownFamilies);
+    if (dropped) this.mergeDropped.inc(dropped);
+    return own.endsWith('\n') || own.length === 0 ? own + text : own + '\n' + text;
+  }
+
+  // === labels ===
+
+  private local(node: ProxyNode, identity?: LocalIdentityOptions): PeerMetadata {
+    let md = this.localCache.get(node);
+    if (!md) {
+      md = peerMetadataFromNode(node, identity);
+      this.localCache.set(node, md);
+    }
+    return md;
+  }
+
+  private peerLabels(
+    direction: string,
+    event: { cluster?: string; authority?: string; destinationService?: string; mtls?: boolean; peer?: PeerMetadata },
+    peers: PeerInfo,
+    protocol: 'http' | 'tcp',
+  ): Record<string, string> {
+    const destinationReporter = direction === 'inbound';
+    const local = this.local(peers.local, peers.identity);
+    const remote = peers.remote ?? event.peer;
+    const mtls = peers.mtls ?? event.mtls;
+    const source = destinationReporter ? remote : local;
+    const dest = destinationReporter ? local : remote;
+    // Principals are only known from the mTLS handshake (Istio: "set when peer authentication is used").
+    const principal = (md: PeerMetadata | undefined) => (mtls && md?.principal) || UNKNOWN;
+    const service = destinationService(event);
+    const { name, namespace } = splitServiceHost(service, dest?.namespace);
+    return {
+      reporter: destinationReporter ? 'destination' : 'source',
+      source_workload: source?.workload ?? UNKNOWN,
+      source_workload_namespace: source?.namespace ?? UNKNOWN,
+      source_principal: principal(source),
+      source_app: source?.app ?? UNKNOWN,
+      source_version: source?.version ?? UNKNOWN,
+      source_canonical_service: source?.canonicalService ?? UNKNOWN,
+      source_canonical_revision: source?.canonicalRevision ?? UNKNOWN,
+      source_cluster: source?.cluster ?? UNKNOWN,
+      destination_workload: dest?.workload ?? UNKNOWN,
+      destination_workload_namespace: dest?.namespace ?? UNKNOWN,
+      destination_principal: principal(dest),
+      destination_app: dest?.app ?? UNKNOWN,
+      destination_version: dest?.version ?? UNKNOWN,
+      destination_service: service ?? UNKNOWN,
+      destination_service_name: name,
+      destination_service_namespace: namespace,
+      destination_canonical_service: dest?.canonicalService ?? UNKNOWN,
+      destination_canonical_revision: dest?.canonicalRevision ?? UNKNOWN,
+      destination_cluster: dest?.cluster ?? UNKNOWN,
+      request_protocol: protocol,
+    };
+  }
+}
+
+/** Istio: `unknown` when the source reports (it cannot see the server's policy), else mutual_tls / none. */
+function securityPolicy(direction: string, mtls: boolean | undefined): string {
+  if (direction !== 'inbound' || mtls === undefined) return UNKNOWN;
+  return mtls ? 'mutual_tls' : 'none';
+}
+
+/** prom-client throws on a negative counter increment; a NaN would poison the series. */
+function nonNegative(n: number): number {
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+/**
+ * The destination service host: what the proxy says, else the FQDN in an
+ * `outbound|port|subset|fqdn` cluster name, else the request's authority without its port.
+ */
+export function destinationService(event: { cluster?: string; authority?: string; destinationService?: string }): string | undefined {
+  if (event.destinationService) return event.destinationService;
+  const c = event.cluster;
+  if (c && c.startsWith('outbound|')) {
+    const fqdn = c.split('|')[3];
+    if (fqdn) return fqdn;
+  }
+  const a = event.authority;
+  if (!a) return undefined;
+  if (a.startsWith('[')) return a.slice(0, a.indexOf(']') + 1) || undefined;
+  const colon = a.lastIndexOf(':');
+  return colon > 0 && /^\d+$/.test(a.slice(colon + 1)) ? a.slice(0, colon) : a;
+}
+
+/** `reviews.default.svc.cluster.local` -> reviews / default; a short host uses the destination namespace. */
+function splitServiceHost(host: string | undefined, destNamespace: string | undefined): { name: string; namespace: string } {
+  if (!host) return { name: UNKNOWN, namespace: destNamespace ?? UNKNOWN };
+  const parts = host.split('.');
+  if (parts.length >= 3 && parts[2] === 'svc') return { name: parts[0], namespace: parts[1] };
+  // A ServiceEntry host (`api.example.com`) or an embedded short name keeps the whole host as
+  // its name, as Istio does for non-Kubernetes services.
+  return { name: host, namespace: destNamespace ?? UNKNOWN };
+}
+
+// === subscription ===
+
+export interface SubscribeMetricsOptions {
+  identity?: LocalIdentityOptions;
+}
+
+/**
+ * Turns metrics on for a proxy (STYLE.md 12): records every event the proxy publishes on the
+ * `sinew:proxy:*` diagnostics channels (skipping events that name another node). Returns the
+ * function that turns them off again.
+ */
+export function subscribeProxyMetrics(node: ProxyNode, metrics: MeshMetrics, options: SubscribeMetricsOptions = {}): () => void {
+  const peers: PeerInfo = { local: node, identity: options.identity };
+  // diagnostics_channel rethrows a subscriber's exception on the next tick (an uncaught
+  // exception in the proxy), so recording is guarded: a bad event is counted, never thrown.
+  const guard = (fn: () => void) => {
+    try {
+      fn();
+    } catch {
+      metrics.countRecordError();
+    }
+  };
+  const mine = (msg: unknown) => !foreignEvent(msg, node.id);
+  const onRequest = (msg: unknown) => mine(msg) && guard(() => metrics.recordRequest(msg as TelemetryRequestEvent, peers));
+  const onTcp = (msg: unknown) => mine(msg) && guard(() => metrics.recordTcp(msg as TelemetryTcpEvent, peers));
+  const onConfig = (msg: unknown) => mine(msg) && guard(() => metrics.recordConfig(msg as TelemetryConfigEvent));
+  telemetryChannels.request.subscribe(onRequest);
+  telemetryChannels.tcp.subscribe(onTcp);
+  telemetryChannels.config.subscribe(onConfig);
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    telemetryChannels.request.unsubscribe(onRequest);
+    telemetryChannels.tcp.unsubscribe(onTcp);
+    telemetryChannels.config.unsubscribe(onConfig);
+  };
+}
+
+// === exposition checking for merge ===
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const VALUE = /^(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?Inf|NaN)$/;
+const SUFFIXES = ['_bucket', '_count', '_sum', '_total', '_created', '_info'];
+
+/** The family a sample line belongs to (`x_bucket` -> `x`). */
+function familyOf(name: string, known: Set<string>): string {
+  if (known.has(name)) return name;
+  for (const s of SUFFIXES) if (name.endsWith(s) && known.has(name.slice(0, -s.length))) return name.slice(0, -s.length);
+  return name;
+}
+
+/**
+ * Keeps the well-formed lines of a Prometheus text exposition whose family is not in `taken`.
+ * Returns the kept text (newline-terminated) and how many lines were dropped.
+ */
+export function sanitizeExposition(text: string, taken: Set<string>): { text: string; dropped: number } {
+  const out: string[] = [];
+  let dropped = 0;
+  const seenMeta = new Set<string>();
+  const declared = new Set<string>();
+  for (const raw of text.split('\n')) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line.trim() === '') continue;
+    if (line.startsWith('#')) {
+      const m = /^#\s+(HELP|TYPE)\s+(\S+)(?:\s(.*))?$/.exec(line);
+      if (!m) {
+        if (line.trim() === '# EOF') continue; // OpenMetrics terminator: not valid mid-document.
+        out.push(line); // a plain comment is harmless
+        continue;
+      }
+      const [, kind, name, rest = ''] = m;
+      const family = familyOf(name, taken);
+      const bad =
+        !METRIC_NAME.test(name) ||
+        taken.has(family) ||
+        seenMeta.has(kind + ' ' + name) ||
+        (kind === 'TYPE' && !/^(counter|gauge|histogram|summary|untyped)$/.test(rest.trim()));
+      if (bad) {
+        dropped++;
+        continue;
+      }
+      seenMeta.add(kind + ' ' + name);
+      declared.add(name);
+      out.push(line);
+      continue;
+    }
+    const name = sampleName(line);
+    if (name === undefined || taken.has(familyOf(name, taken)) || !validSample(line, name.length)) {
+      dropped++;
+      continue;
+    }
+    out.push(line);
+  }
+  return { text: out.length ? out.join('\n') + '\n' : '', dropped };
+}
+
+function sampleName(line: string): string | undefined {
+  const m = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line);
+  return m ? m[0] : undefined;
+}
+
+/** Validates the label block and value of a sample line after its metric name. */
+function validSample(line: string, start: number): boolean {
+  let i = start;
+  if (line[i] === '{') {
+    i++;
+    for (;;) {
+      while (line[i] === ' ') i++;
+      if (line[i] === '}') {
+        i++;
+        break;
+      }
+      const nm = /^[a-zA-Z_][a-zA-Z0-9_]*/.exec(line.slice(i));
+      if (!nm || !LABEL_NAME.test(nm[0])) return false;
+      i += nm[0].length;
+      while (line[i] === ' ') i++;
+      if (line[i] !== '=') return false;
+      i++;
+      while (line[i] === ' ') i++;
+      if (line[i] !== '"') return false;
+      i++;
+      for (;;) {
+        const c = line[i];
+        if (c === undefined) return false;
+        if (c === '\\') {
+          const e = line[i + 1];
+          if (e !== '\\' && e !== '"' && e !== 'n') return false;
+          i += 2;
+          continue;
+        }
+        i++;
+        if (c === '"') break;
+      }
+      while (line[i] === ' ') i++;
+      if (line[i] === ',') {
+        i++;
+        continue;
+      }
+      if (line[i] === '}') {
+        i++;
+        break;
+      }
+      return false;
+    }
+  }
+  const rest = line.slice(i);
+  if (!/^[ \t]/.test(rest)) return false;
+  const fields = rest.trim().split(/[ \t]+/);
+  if (fields.length < 1 || fields.length > 2) return false;
+  if (!VALUE.test(fields[0])) return false;
+  return fields.length === 1 || /^-?\d+$/.test(fields[1]);
+}

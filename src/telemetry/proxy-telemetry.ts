@@ -1,0 +1,113 @@
+/**
+ * One object the proxy holds for all its telemetry: metrics (subscribed to the proxy's
+ * diagnostics channels), access logs (likewise) and the tracer (called on the request path,
+ * because trace headers must be set before the request leaves). `apply(settings)` follows each
+ * accepted ProxyConfig's `telemetry` block, rebuilding only what changed.
+ */
+import type { ProxyNode, TelemetrySettings } from '../api/proxy-config.js';
+import type { Clock } from '../core/clock.js';
+import type { Random } from '../core/random.js';
+import { subscribeAccessLog, type AccessLogSink } from './access-log.js';
+import { MeshMetrics, subscribeProxyMetrics } from './metrics.js';
+import {
+  decodePeerMetadata,
+  peerMetadataHeaders,
+  PEER_METADATA_HEADER,
+  PEER_METADATA_ID_HEADER,
+  type LocalIdentityOptions,
+  type PeerMetadata,
+} from './peer-metadata.js';
+import { TRACE_HEADERS } from './propagation.js';
+import { Tracer, type TracerOptions } from './tracing.js';
+
+export interface ProxyTelemetryOptions {
+  clock?: Clock;
+  random?: Random;
+  identity?: LocalIdentityOptions;
+  /** Where access logs go instead of `settings.accessLog.path` / stdout (tests, a shared writer). */
+  accessLogSink?: AccessLogSink;
+  /** Tracer knobs that are not in TelemetrySettings (queue size, batch delay, export timeout). */
+  tracer?: Partial<Omit<TracerOptions, 'node' | 'collectors' | 'randomSamplingPercentage' | 'clock' | 'random'>>;
+}
+
+export class ProxyTelemetry {
+  readonly metrics = new MeshMetrics();
+  /** The headers this proxy adds to upstream requests (outbound) and to responses (inbound). */
+  readonly localPeerHeaders: Readonly<Record<string, string>>;
+  private tracerInstance: Tracer | undefined;
+  private unsubscribeMetrics: (() => void) | undefined;
+  private unsubscribeAccessLog: (() => Promise<void>) | undefined;
+  private applied = { tracing: '', accessLog: '' };
+
+  constructor(
+    readonly node: ProxyNode,
+    private readonly options: ProxyTelemetryOptions = {},
+  ) {
+    this.localPeerHeaders = Object.freeze(peerMetadataHeaders(node, options.identity));
+  }
+
+  /** The tracer for the settings in force (always present after `apply`: headers propagate even unsampled). */
+  get tracer(): Tracer | undefined {
+    return this.tracerInstance;
+  }
+
+  /** Applies a config's telemetry block. Metrics are on unless `metrics.enabled` is false (Istio's default). */
+  apply(settings: TelemetrySettings | undefined): void {
+    const s = settings ?? {};
+    if (s.metrics?.enabled === false) {
+      this.unsubscribeMetrics?.();
+      this.unsubscribeMetrics = undefined;
+    } else if (!this.unsubscribeMetrics) {
+      this.unsubscribeMetrics = subscribeProxyMetrics(this.node, this.metrics, { identity: this.options.identity });
+    }
+
+    const accessKey = JSON.stringify(s.accessLog ?? null);
+    if (accessKey !== this.applied.accessLog) {
+      this.applied.accessLog = accessKey;
+      void this.unsubscribeAccessLog?.();
+      this.unsubscribeAccessLog = s.accessLog?.enabled ? subscribeAccessLog(s.accessLog, this.options.accessLogSink, { nodeId: this.node.id }) : undefined;
+    }
+
+    const tracingKey = JSON.stringify([s.tracingSamplingPercentage ?? null, s.tracingCollectors ?? []]);
+    if (tracingKey !== this.applied.tracing || !this.tracerInstance) {
+      this.applied.tracing = tracingKey;
+      const old = this.tracerInstance;
+      this.tracerInstance = new Tracer({
+        ...this.options.tracer,
+        node: this.node,
+        randomSamplingPercentage: s.tracingSamplingPercentage,
+        collectors: s.tracingCollectors,
+        clock: this.options.clock,
+        random: this.options.random,
+        meshId: this.options.tracer?.meshId ?? this.options.identity?.meshId,
+      });
+      // Spans of in-flight requests finish on the old tracer, which flushes in the background.
+      void old?.shutdown();
+    }
+  }
+
+  /** Stops every subscription and flushes spans and access logs. */
+  async close(): Promise<void> {
+    this.unsubscribeMetrics?.();
+    this.unsubscribeMetrics = undefined;
+    await this.unsubscribeAccessLog?.();
+    this.unsubscribeAccessLog = undefined;
+    await this.tracerInstance?.shutdown();
+  }
+}
+
+/**
+ * Reads and removes the peer's metadata headers (Istio's metadata exchange strips them so the
+ * app never sees them): from the request on inbound, from the response on outbound.
+ */
+export function takePeerMetadata(headers: Record<string, string | string[] | undefined>): PeerMetadata | undefined {
+  const md = decodePeerMetadata(headers[PEER_METADATA_HEADER]);
+  delete headers[PEER_METADATA_HEADER];
+  delete headers[PEER_METADATA_ID_HEADER];
+  return md;
+}
+
+/** Removes every trace-context header, before the proxy sets the ones naming its own span. */
+export function stripTraceHeaders(headers: Record<string, string | string[] | undefined>): void {
+  for (const h of TRACE_HEADERS) delete headers[h];
+}

@@ -1,0 +1,126 @@
+/**
+ * A real Prometheus scrapes the merged metrics endpoint (proxy metrics + an application's,
+ * with a malformed application line that would fail the whole scrape if it got through) and
+ * answers `sum(istio_requests_total{reporter="destination"})` with the exact count.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter, once } from 'node:events';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { ProxyNode } from '../../src/api/proxy-config.js';
+import { MeshMetrics } from '../../src/telemetry/metrics.js';
+import { decodePeerMetadata, encodePeerMetadata } from '../../src/telemetry/peer-metadata.js';
+import type { TelemetryRequestEvent } from '../../src/telemetry/events.js';
+
+const PROMETHEUS = '/usr/bin/prometheus';
+
+const node: ProxyNode = { id: 'sidecar~reviews-v1-0.default', mode: 'sidecar', workload: 'reviews-v1', namespace: 'default', labels: { app: 'reviews', version: 'v1' } };
+const client: ProxyNode = { id: 'sidecar~productpage-v1-0.default', mode: 'sidecar', workload: 'productpage-v1', namespace: 'default', labels: { app: 'productpage', version: 'v1' } };
+
+function inbound(status: number): TelemetryRequestEvent {
+  return {
+    listener: 'virtualInbound', direction: 'inbound', requestId: 'r', method: 'GET', authority: 'reviews:9080', path: '/', protocol: 'HTTP/1.1',
+    cluster: 'inbound|9080||', status, flags: '-', downstreamPeer: '127.0.0.1:1', attempts: 1, requestBytes: 0, responseBytes: 10, startTime: 0, durationMs: 3,
+  };
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function query(base: string, q: string): Promise<number | undefined> {
+  try {
+    const res = await fetch(`${base}/api/v1/query?query=${encodeURIComponent(q)}`);
+    const body = (await res.json()) as { status: string; data?: { result?: { value: [number, string] }[] } };
+    const v = body.data?.result?.[0]?.value?.[1];
+    return v === undefined ? undefined : Number(v);
+  } catch {
+    return undefined; // not up yet
+  }
+}
+
+test('a real Prometheus scrapes the merged endpoint and reports the exact request count', { skip: !fs.existsSync(PROMETHEUS) && `${PROMETHEUS} not installed (apt-get install prometheus)`, timeout: 28_000 }, async () => {
+  const metrics = new MeshMetrics();
+  const remote = decodePeerMetadata(encodePeerMetadata(client));
+  for (let i = 0; i < 5; i++) metrics.recordRequest(inbound(200), { local: node, remote, mtls: true });
+  for (let i = 0; i < 2; i++) metrics.recordRequest(inbound(503), { local: node, remote, mtls: true });
+  // The source-reporter series must not be counted by the query.
+  metrics.recordRequest({ ...inbound(200), direction: 'outbound' }, { local: node });
+  const appText = '# TYPE app_orders_total counter\napp_orders_total{shop="a"} 41\nthis line is not prometheus text\n';
+
+  const scrapes = new EventEmitter();
+  const target = http.createServer(async (req, res) => {
+    const body = await metrics.merge(appText);
+    res.setHeader('content-type', metrics.contentType);
+    res.end(body, () => scrapes.emit('scrape'));
+  });
+  await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+  const targetPort = (target.address() as AddressInfo).port;
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sinew-prom-'));
+  const config = path.join(dir, 'prometheus.yml');
+  fs.writeFileSync(
+    config,
+    [
+      'global:',
+      '  scrape_interval: 1s',
+      '  scrape_timeout: 1s',
+      'scrape_configs:',
+      '  - job_name: sinew',
+      '    metrics_path: /stats/prometheus',
+      '    static_configs:',
+      `      - targets: ['127.0.0.1:${targetPort}']`,
+      '',
+    ].join('\n'),
+  );
+  const promPort = await freePort();
+  const base = `http://127.0.0.1:${promPort}`;
+  let prom: ChildProcess | undefined;
+  let stderr = '';
+  try {
+    prom = spawn(PROMETHEUS, [`--config.file=${config}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    prom.stderr!.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
+    const exited = once(prom, 'exit').then(() => {
+      throw new Error(`prometheus exited early:\n${stderr}`);
+    });
+    exited.catch(() => undefined);
+
+    // Event-driven: after each scrape we serve, ask Prometheus; the value is there once a scrape is ingested.
+    let total: number | undefined;
+    let app: number | undefined;
+    const deadline = Date.now() + 22_000;
+    while (Date.now() < deadline) {
+      await Promise.race([once(scrapes, 'scrape'), exited]);
+      total = await query(base, 'sum(istio_requests_total{reporter="destination"})');
+      app = await query(base, 'app_orders_total');
+      if (total !== undefined && app !== undefined) break;
+    }
+    assert.equal(total, 7, `Prometheus never reported the count; stderr:\n${stderr}`);
+    assert.equal(app, 41, 'the application metric survived the merge');
+    assert.equal(await query(base, 'sum(istio_requests_total{reporter="destination",response_code="503",source_workload="productpage-v1",connection_security_policy="mutual_tls"})'), 2);
+    assert.equal(await query(base, 'up{job="sinew"}'), 1, 'the scrape succeeded as a whole');
+  } finally {
+    if (prom && prom.exitCode === null && prom.signalCode === null) {
+      const gone = once(prom, 'exit');
+      prom.kill('SIGTERM');
+      await gone;
+    }
+    target.closeAllConnections();
+    await new Promise<void>((r) => target.close(() => r()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
