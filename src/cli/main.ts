@@ -4,6 +4,7 @@
  */
 import { Command, Option, CommanderError } from 'commander';
 import { processIo, type Io, type OutputFormat } from './output.js';
+import { SinewError } from '../core/errors.js';
 import { runValidate } from './validate.js';
 import { runAnalyze, analyzeExitCodes } from './analyze.js';
 
@@ -165,18 +166,15 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       );
     });
 
-  program
-    .command('start-demo', { hidden: true })
-    .description('what `npm start` runs')
-    .action(async () => {
-      exitCode = await runValidate({ files: ['examples/bookinfo'], output: 'text' }, io);
-      io.out('The embedded mesh (`sinew up`) is coming next; for now `npm start` validates the bundled Bookinfo configuration.\n');
-    });
-
   try {
     await program.parseAsync(argv as string[]);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    // Our own coded errors say what to do next; print them, not a stack trace.
+    if (err instanceof SinewError) {
+      io.err(`✘ ${err.message}\n`);
+      return 1;
+    }
     throw err;
   }
   return exitCode;

@@ -185,9 +185,12 @@ export class FileConfigStore extends MemoryConfigStore {
   }
 }
 
+let tmpCounter = 0;
+
 /** Writes a file so readers see the old or the new content, never a torn one. */
 export async function writeAtomic(path: string, content: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
+  // Unique per write: two writes of the same file in flight must not share a temp file.
+  const tmp = `${path}.${process.pid}.${++tmpCounter}.tmp`;
   const handle = await open(tmp, 'w');
   try {
     await handle.writeFile(content);

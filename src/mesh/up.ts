@@ -11,8 +11,8 @@
  * then prints what runs where and follows the logs. Crashed apps restart with backoff and are
  * marked unready meanwhile. SIGINT/SIGTERM (Ctrl-C, `sinew down`) stop everything.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Resource } from '../api/resources/meta.js';
 import type { ProxyNode } from '../api/proxy-config.js';
@@ -21,6 +21,7 @@ import { SinewError } from '../core/errors.js';
 import { validateInputs } from '../config/validate.js';
 import { formatDiagnostic } from '../api/diagnostics.js';
 import { proxyIdOf } from '../controlplane/daemon.js';
+import { defaultGatewayListenPort } from '../controlplane/compile.js';
 import { Supervisor, allocatePort, type ManagedProcess } from './supervisor.js';
 import { planReplicas, type ReplicaPlan } from './plan.js';
 
@@ -69,6 +70,15 @@ export async function runUp(options: UpOptions): Promise<number> {
   const resources = validated.resources;
   const plans = planReplicas(resources);
   await mkdir(stateDir, { recursive: true });
+  const running = await readMeshPid(stateDir);
+  if (running !== undefined) {
+    out(`✘ a mesh started from ${stateDir} is already running (pid ${running}); stop it with "sinew down" or use another --state-dir`);
+    return 1;
+  }
+  if (options.gatewayPort !== 0 && !(await portFree(host, options.gatewayPort ?? 8080))) {
+    out(`✘ port ${options.gatewayPort ?? 8080} on ${host} is in use, so the ingress gateway cannot listen there; choose another with --gateway-port <port> (0 = any free port)`);
+    return 1;
+  }
 
   const supervisor = new Supervisor({ output: out, initialBackoffMs: 1000 });
   const replicas: RunningReplica[] = [];
@@ -106,7 +116,16 @@ export async function runUp(options: UpOptions): Promise<number> {
 
     // --- 3. gateway ---
     step(`starting the ingress gateway (${GATEWAY_NAMESPACE}/${GATEWAY_NAME})`);
+    // Every Gateway server port gets a listen port: the first HTTP one (Istio's samples use
+    // 8080) listens on --gateway-port; the others as the control plane's default rule says
+    // (80 -> 8080, 443 -> 8443, 1024 and up as is), or on free ports when --gateway-port is 0.
+    const serverPorts = gatewayServerPorts(resources);
+    const gatewayPorts: Record<string, { inbound: number; app: number }> = {};
     const gatewayPort = options.gatewayPort === 0 ? await allocatePort(host) : options.gatewayPort ?? 8080;
+    for (const [i, serverPort] of serverPorts.entries()) {
+      const listen = i === 0 ? gatewayPort : options.gatewayPort === 0 ? await allocatePort(host) : defaultGatewayListenPort(serverPort);
+      gatewayPorts[String(serverPort)] = { inbound: listen, app: listen };
+    }
     const gatewayAdmin = await allocatePort(host);
     const gatewayNode: ProxyNode = {
       id: proxyIdOf({ kind: 'gateway', namespace: GATEWAY_NAMESPACE }, GATEWAY_NAME),
@@ -122,9 +141,7 @@ export async function runUp(options: UpOptions): Promise<number> {
       namespace: GATEWAY_NAMESPACE,
       labels: gatewayNode.labels,
       serviceAccount: gatewayNode.serviceAccount,
-      // Istio's gateway Service maps port 80 to the pod's 8080; here the first HTTP server
-      // port of any Gateway listens on `gatewayPort` (see ProxyConfigBuilder).
-      replicas: [{ id: GATEWAY_NAME, host, ports: { '80': { inbound: gatewayPort, app: gatewayPort } }, ready: true, restarts: 0, proxy: { inbound: `${host}:${gatewayPort}`, admin: `${host}:${gatewayAdmin}` } }],
+      replicas: [{ id: GATEWAY_NAME, host, ports: gatewayPorts, ready: true, restarts: 0, proxy: { inbound: `${host}:${gatewayPort}`, admin: `${host}:${gatewayAdmin}` } }],
     };
     await register(api, gatewayRegistration);
     await startProxy(supervisor, sinew, stateDir, GATEWAY_NAME, gatewayNode, `${host}:${cp.push}`, gatewayAdmin, host);
@@ -304,6 +321,23 @@ function renderSummary(status: MeshStatus, host: string, gatewayPort: number, re
   return lines.join('\n');
 }
 
+/** Server ports of the Gateways the ingress gateway runs, HTTP ones first. */
+function gatewayServerPorts(resources: readonly Resource[]): number[] {
+  const http: number[] = [];
+  const other: number[] = [];
+  for (const r of resources) {
+    if (r.kind !== 'Gateway') continue;
+    const spec = r.spec as { selector?: Record<string, string>; servers?: { port?: { number?: number; protocol?: string } }[] };
+    if (spec.selector && spec.selector.istio !== 'ingressgateway') continue;
+    for (const server of spec.servers ?? []) {
+      const port = server.port?.number;
+      if (port === undefined) continue;
+      (/^HTTP$/i.test(server.port?.protocol ?? '') ? http : other).push(port);
+    }
+  }
+  return [...new Set([...http.sort((a, b) => a - b), ...other.sort((a, b) => a - b)])];
+}
+
 /** Exact paths that gateway-bound VirtualServices expose (for the URLs to print). */
 function exposedPaths(resources: readonly Resource[]): string[] {
   const paths: string[] = [];
@@ -364,6 +398,25 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs: number, failure
     if (Date.now() > deadline) throw new SinewError('SNW_ERR_TIMEOUT', failure);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** The pid of a live mesh started from this state directory, if any. */
+async function readMeshPid(stateDir: string): Promise<number | undefined> {
+  try {
+    const { pid } = JSON.parse(await readFile(join(stateDir, 'mesh.json'), 'utf8')) as { pid: number };
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
 }
 
 function signalled(): Promise<void> {

@@ -29,7 +29,8 @@ describe('active health checks', () => {
     const hc = checks();
     const m = createClusterManager({ clock, onEvent: hc.onEvent });
     const hcConfig = { httpPath: '/ready', intervalMs: 1000, timeoutMs: 500, unhealthyThreshold: 2, healthyThreshold: 2 };
-    m.update([echoCluster('c')], [{ clusterName: 'c', endpoints: [server.endpoint({ healthCheck: hcConfig })] }]);
+    // A host the control plane has not vouched for (health UNKNOWN) starts failing.
+    m.update([echoCluster('c')], [{ clusterName: 'c', endpoints: [server.endpoint({ healthCheck: hcConfig, health: 'UNKNOWN' })] }]);
     const cluster = m.get('c')!;
     // Not checked yet: no traffic (Envoy starts new hosts as failing active health check).
     assert.equal(cluster.acquire({}).ok, false);
@@ -139,6 +140,43 @@ describe('active health checks', () => {
     clock.advance(300);
     const ev = await next;
     assert.deepEqual({ ok: ev.ok, detail: ev.detail }, { ok: false, detail: 'timeout' });
+    await m.close();
+    await server.close();
+  });
+
+  test('a host the control plane reports HEALTHY serves at once; the check only demotes it (regression: 503 UH right after sinew up)', async () => {
+    const server = await startEcho('ready');
+    const clock = new ManualClock(0);
+    const hc = checks();
+    const m = createClusterManager({ clock, onEvent: hc.onEvent });
+    const hcConfig = { httpPath: '/ready', intervalMs: 1000, timeoutMs: 500, unhealthyThreshold: 1, healthyThreshold: 1 };
+    m.update([echoCluster('c')], [{ clusterName: 'c', endpoints: [server.endpoint({ healthCheck: hcConfig, health: 'HEALTHY' })] }]);
+    const cluster = m.get('c')!;
+    assert.equal((await send(cluster)).body, 'ready', 'served before any check ran');
+    server.status = 503;
+    const next = hc.next();
+    clock.advance(0);
+    const ev = await next;
+    assert.deepEqual({ healthy: ev.healthy, changed: ev.changed }, { healthy: false, changed: true });
+    assert.deepEqual(cluster.acquire({}), { ok: false, flag: 'UH', detail: 'no_healthy_upstream' });
+    await m.close();
+    await server.close();
+  });
+
+  test('a host that failed its first check serves once the control plane reports it HEALTHY (app became ready)', async () => {
+    const server = await startEcho('ready');
+    server.status = 503;
+    const clock = new ManualClock(0);
+    const hc = checks();
+    const m = createClusterManager({ clock, onEvent: hc.onEvent });
+    const hcConfig = { httpPath: '/ready', intervalMs: 10_000, timeoutMs: 500, unhealthyThreshold: 3, healthyThreshold: 1 };
+    m.update([echoCluster('c')], [{ clusterName: 'c', endpoints: [server.endpoint({ healthCheck: hcConfig, health: 'UNHEALTHY' })] }]);
+    const next = hc.next();
+    clock.advance(0);
+    assert.equal((await next).ok, false);
+    server.status = 200;
+    m.update([echoCluster('c')], [{ clusterName: 'c', endpoints: [server.endpoint({ healthCheck: hcConfig, health: 'HEALTHY' })] }]);
+    assert.equal((await send(m.get('c')!)).body, 'ready', 'no wait for the next 10 s check');
     await m.close();
     await server.close();
   });

@@ -379,7 +379,11 @@ export class ClusterImpl implements UpstreamCluster {
   private syncHealthCheck(host: Host): void {
     const hc = host.endpoint.healthCheck;
     const current = host.checker;
-    if (current && hc && JSON.stringify(current.config) === JSON.stringify(hc)) return;
+    const vouched = host.endpoint.health === 'HEALTHY';
+    // Keep a running checker unless its settings changed, or the control plane has just
+    // vouched for a host the checker still holds as failing (the app became ready after the
+    // first check ran): then start over, healthy.
+    if (current && hc && JSON.stringify(current.config) === JSON.stringify(hc) && !(vouched && !current.healthy && !current.vouched)) return;
     current?.stop();
     host.checker = undefined;
     if (!hc) return;
@@ -387,7 +391,7 @@ export class ClusterImpl implements UpstreamCluster {
       if (host.checker !== checker) return;
       if (result.changed) this.plan = undefined;
       this.deps.onEvent?.({ type: 'health-check', cluster: this.name, key: host.key, ...result });
-    });
+    }, vouched);
     host.checker = checker;
     checker.start();
   }

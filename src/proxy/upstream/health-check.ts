@@ -28,8 +28,8 @@ export interface HealthCheckResult {
 }
 
 export class HealthChecker {
-  /** False until the first success (see the file comment). */
-  healthy = false;
+  /** False until the first success (see the file comment), unless started healthy. */
+  healthy: boolean;
   private successes = 0;
   private failures = 0;
   private timer: TimerHandle | undefined;
@@ -41,7 +41,15 @@ export class HealthChecker {
     private readonly address: Address,
     private readonly clock: Clock,
     private readonly onResult: (result: HealthCheckResult) => void,
-  ) {}
+    /**
+     * Start healthy: the control plane already vouched for this host (it publishes an
+     * endpoint as HEALTHY only after the workload's readiness probe passed, as Kubernetes
+     * endpoints do), so the active check only has to notice when it stops answering.
+     */
+    readonly vouched = false,
+  ) {
+    this.healthy = vouched;
+  }
 
   /** Schedules the first check at once (on the clock, so a ManualClock needs advance(0)). */
   start(): void {

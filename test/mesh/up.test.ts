@@ -1,0 +1,235 @@
+/**
+ * End to end over real processes: `sinew up examples/bookinfo` (control plane, gateway, six
+ * workloads with sidecars), then Istio's own Bookinfo samples applied with `sinew apply`, the
+ * traffic-management acceptance cases sent "from" productpage-v1 exactly as its app would
+ * (an absolute-form request to its sidecar's outbound listener, i.e. HTTP_PROXY), a
+ * control-plane kill, and `sinew down`.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { MeshStatus } from '../../src/api/mesh-status.js';
+
+const repo = resolve(import.meta.dirname, '../..');
+const bin = join(repo, 'bin/sinew.js');
+const samples = resolve(repo, '../shared/istio/data/istio/samples/bookinfo/networking');
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** GET through a proxy the way an HTTP_PROXY client does: absolute URI, Host header. */
+function viaProxy(proxy: string, url: string, headers: Record<string, string> = {}): Promise<Reply> {
+  const [host, port] = proxy.split(':');
+  const target = new URL(url);
+  return new Promise((resolvePromise, reject) => {
+    const req = request({ host, port: Number(port), method: 'GET', path: url, headers: { host: target.host, ...headers }, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function get(url: string, headers: Record<string, string> = {}): Promise<Reply> {
+  const u = new URL(url);
+  return new Promise((resolvePromise, reject) => {
+    const req = request({ host: u.hostname, port: Number(u.port), path: u.pathname + u.search, headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function sinew(stateDir: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  // The state directory goes right after the subcommand: after `--` it would belong to exec's command.
+  const [command, ...rest] = args;
+  const out = spawnSync(process.execPath, [bin, command, '--state-dir', stateDir, ...rest], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
+  return { status: out.status, stdout: out.stdout, stderr: out.stderr };
+}
+
+async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    // A real multi-process system converging: poll, with a short pause between looks.
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Processes (other than this test) whose command line or environment mentions `needle`. */
+function processesMentioning(needle: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      const env = readFileSync(`/proc/${entry}/environ`, 'utf8');
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
+      if (cmd.includes(needle) || env.includes(needle)) pids.push(Number(entry));
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return pids;
+}
+
+const isV1 = (body: string) => !body.includes('"rating"');
+const color = (body: string) => /"color": "(\w+)"/.exec(body)?.[1];
+
+describe('sinew up: Bookinfo end to end', { timeout: 240_000 }, () => {
+  let up: ChildProcess;
+  let stateDir: string;
+  let log = '';
+  let status: MeshStatus;
+  let gateway: string;
+  let productpageOutbound: string;
+
+  const fetchStatus = async () => JSON.parse(sinew(stateDir, 'status', '-o', 'json').stdout) as MeshStatus;
+
+  before(async () => {
+    stateDir = mkdtempSync(join(tmpdir(), 'sinew-up-'));
+    up = spawn(process.execPath, [bin, 'up', 'examples/bookinfo', '--state-dir', stateDir, '--gateway-port', '0'], {
+      cwd: repo,
+      env: { ...process.env, SINEW_STATE_DIR: stateDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    up.stdout!.on('data', (c: Buffer) => (log += c.toString()));
+    up.stderr!.on('data', (c: Buffer) => (log += c.toString()));
+    await until('the mesh to come up', async () => (log.includes('the mesh is up') ? true : up.exitCode !== null ? Promise.reject(new Error(log)) : undefined), 120_000);
+    status = await fetchStatus();
+    gateway = status.gateways[0].replicas[0].proxy.inbound!;
+    productpageOutbound = status.workloads.find((w) => w.name === 'productpage-v1')!.replicas[0].proxy.outbound!;
+  });
+
+  after(async () => {
+    if (up && up.exitCode === null) {
+      up.kill('SIGTERM');
+      await new Promise((r) => up.once('exit', r));
+    }
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  test('prints what runs where and the URL to open', () => {
+    assert.match(log, /http:\/\/localhost:\d+\/productpage/);
+    assert.equal(status.workloads.length, 6);
+    for (const w of status.workloads) for (const r of w.replicas) assert.equal(r.ready, true, `${r.id} ready`);
+  });
+
+  test('serves the product page through the ingress gateway', async () => {
+    const page = await get(`http://${gateway}/productpage`);
+    assert.equal(page.status, 200);
+    assert.match(page.body, /The Comedy of Errors/);
+    assert.doesNotMatch(page.body, /currently unavailable/);
+    assert.equal((await get(`http://${gateway}/not-exposed`)).status, 404);
+  });
+
+  test('without a VirtualService, reviews is load balanced over v1, v2 and v3', async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 30; i++) {
+      const r = await viaProxy(productpageOutbound, 'http://reviews:9080/reviews/0');
+      assert.equal(r.status, 200);
+      seen.add(isV1(r.body) ? 'v1' : color(r.body) === 'black' ? 'v2' : 'v3');
+    }
+    assert.deepEqual([...seen].sort(), ['v1', 'v2', 'v3']);
+  });
+
+  test('TM-01: virtual-service-all-v1 sends every request to v1', async () => {
+    const applied = sinew(stateDir, 'apply', '-f', join(samples, 'destination-rule-all.yaml'), '-f', join(samples, 'virtual-service-all-v1.yaml'));
+    assert.equal(applied.status, 0, applied.stderr);
+    assert.match(applied.stdout, /virtualservice\.networking\.istio\.io\/reviews configured/);
+    await until('v1 routing', async () => ((await viaProxy(productpageOutbound, 'http://reviews:9080/reviews/0')).body.includes('"rating"') ? undefined : true));
+    for (let i = 0; i < 100; i++) assert.ok(isV1((await viaProxy(productpageOutbound, 'http://reviews:9080/reviews/0')).body), `request ${i} went to v1`);
+    for (let i = 0; i < 5; i++) assert.doesNotMatch((await get(`http://${gateway}/productpage`)).body, /glyphicon glyphicon-star/);
+  });
+
+  test('TM-02: end-user jason goes to v2, everyone else to v1', async () => {
+    assert.equal(sinew(stateDir, 'apply', '-f', join(samples, 'virtual-service-reviews-test-v2.yaml')).status, 0);
+    await until('jason routing', async () => (color((await viaProxy(productpageOutbound, 'http://reviews:9080/reviews/0', { 'end-user': 'jason' })).body) === 'black' ? true : undefined));
+    for (let i = 0; i < 50; i++) {
+      assert.equal(color((await viaProxy(productpageOutbound, 'http://reviews:9080/reviews/0', { 'end-user': 'jason' })).body), 'black');
+      assert.ok(isV1((await viaProxy(productpageOutbound, 'http://reviews:9080/reviews/0', { 'end-user': 'alice' })).body));
+      assert.ok(isV1((await viaProxy(productpageOutbound, 'http://reviews:9080/reviews/0')).body));
+    }
+  });
+
+  test('TM-05: virtual-service-reviews-50-v3 splits within tolerance', async () => {
+    assert.equal(sinew(stateDir, 'apply', '-f', join(samples, 'virtual-service-reviews-50-v3.yaml')).status, 0);
+    await until('the 50/50 split', async () => (color((await viaProxy(productpageOutbound, 'http://reviews:9080/reviews/0')).body) === 'red' ? true : undefined));
+    let v3 = 0;
+    const n = 400;
+    for (let i = 0; i < n; i++) {
+      const body = (await viaProxy(productpageOutbound, 'http://reviews:9080/reviews/0')).body;
+      assert.notEqual(color(body), 'black', 'no v2');
+      if (color(body) === 'red') v3++;
+    }
+    // 50% +- 7.5 points over 400 (about 3 sigma).
+    assert.ok(Math.abs(v3 / n - 0.5) <= 0.075, `v3 share ${v3 / n}`);
+  });
+
+  test('an invalid apply is refused and the previous routing stays', async () => {
+    const bad = join(stateDir, 'bad.yaml');
+    const text = readFileSync(join(samples, 'virtual-service-reviews-v3.yaml'), 'utf8').replace('host: reviews', 'hosts: reviews');
+    (await import('node:fs')).writeFileSync(bad, text);
+    const res = sinew(stateDir, 'apply', '-f', bad);
+    assert.equal(res.status, 1);
+    assert.match(res.stderr, /unknown field "hosts"; did you mean "host"\?/);
+    let red = 0;
+    for (let i = 0; i < 40; i++) if (color((await viaProxy(productpageOutbound, 'http://reviews:9080/reviews/0')).body) === 'red') red++;
+    assert.ok(red > 5 && red < 35, `still split 50/50 (red ${red}/40), not all v3`);
+  });
+
+  test('killing the control plane leaves traffic flowing; the restarted one resyncs every proxy', async () => {
+    const mesh = JSON.parse(readFileSync(join(stateDir, 'mesh.json'), 'utf8')) as { controlPlane: { api: string } };
+    const health = async () => JSON.parse((await get(`http://${mesh.controlPlane.api}/healthz`)).body) as { pid: number };
+    const { pid } = await health();
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 10; i++) assert.equal((await get(`http://${gateway}/productpage`)).status, 200, 'traffic flows without the control plane');
+    await until('a new control plane', async () => ((await health()).pid !== pid ? true : undefined));
+    await until('every proxy resynced', async () => {
+      const s = await fetchStatus();
+      return [...s.workloads, ...s.gateways].every((w) => w.replicas.every((r) => r.proxy.sync === 'SYNCED')) ? true : undefined;
+    });
+    // The config survived the restart: the 50/50 split still holds.
+    const got = sinew(stateDir, 'get', 'virtualservice', 'reviews', '-o', 'json');
+    assert.equal(got.status, 0, got.stderr);
+    assert.equal((JSON.parse(got.stdout) as { spec: { http: { route: unknown[] }[] } }).spec.http[0].route.length, 2);
+  });
+
+  test('sinew exec runs a command as a workload, through its sidecar', () => {
+    const script = `const u=new URL(process.env.HTTP_PROXY);require('http').get({host:u.hostname,port:u.port,path:'http://ratings:9080/ratings/0',headers:{host:'ratings:9080'}},r=>{let b='';r.on('data',c=>b+=c);r.on('end',()=>{console.log(r.statusCode, process.env.SINEW_WORKLOAD, b)})})`;
+    const res = sinew(stateDir, 'exec', 'productpage-v1', '--', process.execPath, '-e', script);
+    assert.equal(res.status, 0, res.stderr);
+    assert.match(res.stdout, /^200 productpage-v1 .*"Reviewer1":5/);
+  });
+
+  test('sinew down stops everything: no process left behind', async () => {
+    const res = sinew(stateDir, 'down');
+    assert.equal(res.status, 0, `${res.stderr}${res.stdout}\n--- last lines of sinew up:\n${log.split('\n').slice(-40).join('\n')}`);
+    await new Promise((r) => (up.exitCode !== null ? r(undefined) : up.once('exit', r)));
+    assert.equal(up.exitCode, 0);
+    assert.deepEqual(processesMentioning(stateDir), [], 'no sidecar or control plane left');
+    assert.deepEqual(processesMentioning('SINEW_WORKLOAD='), [], 'no app left');
+  });
+});
