@@ -2,23 +2,56 @@
  * compileProxyConfig: (config snapshot, registry snapshot, proxy) -> ProxyConfig. Pure, like
  * Istio's ConfigGenerator (BuildListeners/BuildClusters(node, push)): no I/O, no clock; the
  * caller passes the version.
+ *
+ * At fleet size most of a sidecar's config is its outbound side (a route table per port, a
+ * cluster and endpoints per service), and that part is the same for every sidecar of one
+ * proxy class (`proxyClassKey`). `compileSharedOutbound` builds it once; passing it to
+ * `compileProxyConfig` for each sidecar of the class gives the same config as compiling
+ * each whole, with the shared objects referenced rather than copied (Istio likewise caches
+ * CDS/RDS output per SidecarScope across proxies, pilot/pkg/model/xds_cache.go).
  */
-import type { ProxyConfig, TelemetrySettings } from '../api/proxy-config.js';
+import type { Cluster, ClusterLoadAssignment, ProxyConfig, RouteConfiguration } from '../api/proxy-config.js';
 import { deepFreeze } from '../core/freeze.js';
 import { buildOutboundClusters } from './clusters.js';
 import { CompileContext } from './context.js';
 import { buildGateway } from './gateway.js';
+import { compileTelemetry } from './telemetry.js';
 import { buildSidecarInbound } from './inbound.js';
 import type { CompileInput } from './inputs.js';
-import { buildSidecarOutbound } from './outbound.js';
+import { buildOutboundListeners, buildOutboundRouteConfigs } from './outbound.js';
 
-/** Istio's default trace sampling (meshConfig defaultConfig.tracing.sampling) is 1 %. */
-const ISTIO_DEFAULT_SAMPLING = 1;
+/** The outbound part of a sidecar's config shared by its proxy class; deep-frozen. */
+export interface SharedOutbound {
+  /** The `proxyClassKey` it was built for. */
+  readonly classKey: string;
+  readonly routeConfigs: readonly RouteConfiguration[];
+  readonly clusters: readonly Cluster[];
+  readonly endpoints: readonly ClusterLoadAssignment[];
+}
 
-/** Compiles the configuration of one proxy. The result is deep-frozen. */
-export function compileProxyConfig(input: CompileInput): ProxyConfig {
+/**
+ * Builds the outbound route tables, clusters and endpoints of a sidecar. Any sidecar whose
+ * `proxyClassKey` equals this input's, compiled against the same snapshots and mesh
+ * settings, may use the result. Throws for gateways (they have no class).
+ */
+export function compileSharedOutbound(input: CompileInput, classKey: string): SharedOutbound {
   const ctx = new CompileContext(input);
-  const outboundClusters = buildOutboundClusters(ctx);
+  if (ctx.node.mode !== 'sidecar') throw new TypeError('compileSharedOutbound: only sidecars share outbound config');
+  const clusters = buildOutboundClusters(ctx);
+  const shared: SharedOutbound = { classKey, routeConfigs: buildOutboundRouteConfigs(ctx), clusters: clusters.clusters, endpoints: clusters.endpoints };
+  // The result may point into the snapshots (endpoint labels, for one). Freezing what is
+  // already frozen changes nothing, so frozen snapshots are shared as they are; anything
+  // else is copied first, so that freezing the result never freezes the caller's objects.
+  const snapshotsFrozen = Object.isFrozen(input.registry) && Object.isFrozen(input.config.resources) && input.config.resources.every((r) => Object.isFrozen(r));
+  return deepFreeze(snapshotsFrozen ? shared : structuredClone(shared));
+}
+
+/**
+ * Compiles the configuration of one proxy. The result is deep-frozen. With `shared` (built
+ * by `compileSharedOutbound` for this proxy's class) the outbound part is taken from it.
+ */
+export function compileProxyConfig(input: CompileInput, shared?: SharedOutbound): ProxyConfig {
+  const ctx = new CompileContext(input);
   const config: ProxyConfig = {
     version: input.version,
     node: input.node,
@@ -27,21 +60,39 @@ export function compileProxyConfig(input: CompileInput): ProxyConfig {
     clusters: [],
     endpoints: [],
   };
+  let outbound: { routeConfigs: readonly RouteConfiguration[]; clusters: readonly Cluster[]; endpoints: readonly ClusterLoadAssignment[] } | undefined;
   if (ctx.node.mode === 'router') {
     const gw = buildGateway(ctx);
     config.listeners.push(...gw.listeners);
     config.routeConfigs.push(...gw.routeConfigs);
   } else {
     const inbound = buildSidecarInbound(ctx);
-    const outbound = buildSidecarOutbound(ctx);
-    config.listeners.push(...inbound.listeners, ...outbound.listeners);
-    config.routeConfigs.push(...inbound.routeConfigs, ...outbound.routeConfigs);
+    config.listeners.push(...inbound.listeners, ...buildOutboundListeners(ctx));
+    config.routeConfigs.push(...inbound.routeConfigs);
     config.clusters.push(...inbound.clusters);
     config.endpoints.push(...inbound.endpoints);
+    if (shared) outbound = shared;
+    else {
+      const routeConfigs = buildOutboundRouteConfigs(ctx);
+      config.routeConfigs.push(...routeConfigs);
+    }
   }
-  config.clusters.push(...outboundClusters.clusters);
-  config.endpoints.push(...outboundClusters.endpoints);
-  const telemetry: TelemetrySettings = { ...(ctx.mesh.telemetry ?? {}), tracingSamplingPercentage: ctx.mesh.defaultTracingSampling ?? ISTIO_DEFAULT_SAMPLING };
-  config.telemetry = telemetry;
-  return deepFreeze(structuredClone(config));
+  if (!outbound) {
+    const outboundClusters = buildOutboundClusters(ctx);
+    config.clusters.push(...outboundClusters.clusters);
+    config.endpoints.push(...outboundClusters.endpoints);
+  }
+  config.telemetry = compileTelemetry(input);
+  // The proxy's own part is cloned (it must share nothing with the caller's inputs); the
+  // shared part is already a frozen copy, and deepFreeze stops at frozen objects, so it
+  // costs nothing per proxy.
+  const own = structuredClone(config);
+  if (outbound) {
+    // Freeze the proxy's own items first and the joined arrays shallowly, so that freezing
+    // the whole never walks the thousands of shared items.
+    own.routeConfigs = Object.freeze([...deepFreeze(own.routeConfigs), ...outbound.routeConfigs]) as RouteConfiguration[];
+    own.clusters = Object.freeze([...deepFreeze(own.clusters), ...outbound.clusters]) as Cluster[];
+    own.endpoints = Object.freeze([...deepFreeze(own.endpoints), ...outbound.endpoints]) as ClusterLoadAssignment[];
+  }
+  return deepFreeze(own);
 }

@@ -29,6 +29,105 @@ interface EgressHost {
   host: string;
 }
 
+// === snapshot indexes ===
+
+/**
+ * What a context derives from the config snapshot alone: resources by kind in Istio's order,
+ * and every label selector that makes a proxy's outbound config depend on its labels.
+ */
+interface ConfigIndex {
+  virtualServices: VirtualServiceResource[];
+  destinationRules: DestinationRuleResource[];
+  gateways: GatewayResource[];
+  sidecars: SidecarResource[];
+  vsByName: Map<string, VirtualServiceResource>;
+  /** DestinationRules by namespace, in the order of `destinationRules`. */
+  drByNamespace: Map<string, DestinationRuleResource[]>;
+  /** Distinct selectors from VirtualService sourceLabels, DestinationRule and Sidecar workloadSelectors. */
+  proxySelectors: Readonly<Record<string, string>>[];
+}
+
+// Memos of derived data, keyed by the snapshot itself. Only frozen snapshots are memoised:
+// a frozen array or registry snapshot cannot change under its key, so the result is the
+// same as computing it again, and the compiler stays a function of its inputs. The control
+// plane hands the same frozen snapshot to every proxy of a push; this saves re-indexing
+// thousands of resources per proxy.
+const configIndexes = new WeakMap<readonly Resource[], ConfigIndex>();
+const registryIndexes = new WeakMap<RegistrySnapshot, Map<string, RegistryService[]>>();
+
+function configIndex(resources: readonly Resource[]): ConfigIndex {
+  const cached = configIndexes.get(resources);
+  if (cached) return cached;
+  const of = <S>(kind: string) => resources.filter((r) => r.kind === kind).sort(byCreation) as Resource<S>[];
+  const index: ConfigIndex = {
+    virtualServices: of<VirtualServiceSpec>('VirtualService'),
+    destinationRules: of<DestinationRuleSpec>('DestinationRule'),
+    gateways: of<GatewaySpec>('Gateway'),
+    sidecars: of<SidecarSpec>('Sidecar'),
+    vsByName: new Map(),
+    drByNamespace: new Map(),
+    proxySelectors: [],
+  };
+  for (const dr of index.destinationRules) {
+    const list = index.drByNamespace.get(dr.metadata.namespace) ?? [];
+    list.push(dr);
+    index.drByNamespace.set(dr.metadata.namespace, list);
+  }
+  // The oldest of two same-named resources wins lookups, as the linear search it replaces did.
+  for (const vs of index.virtualServices) {
+    const key = `${vs.metadata.namespace}/${vs.metadata.name}`;
+    if (!index.vsByName.has(key)) index.vsByName.set(key, vs);
+  }
+  const seen = new Set<string>();
+  const addSelector = (sel: Readonly<Record<string, string>> | undefined) => {
+    if (!sel || Object.keys(sel).length === 0) return;
+    const key = JSON.stringify(Object.entries(sel).sort());
+    if (seen.has(key)) return;
+    seen.add(key);
+    index.proxySelectors.push(sel);
+  };
+  for (const vs of index.virtualServices) {
+    for (const rule of vs.spec.http ?? []) for (const m of rule.match ?? []) addSelector(m.sourceLabels);
+    for (const rule of vs.spec.tls ?? []) for (const m of rule.match ?? []) addSelector(m.sourceLabels);
+    for (const rule of vs.spec.tcp ?? []) for (const m of rule.match ?? []) addSelector(m.sourceLabels);
+  }
+  for (const dr of index.destinationRules) addSelector(dr.spec.workloadSelector?.matchLabels);
+  for (const sc of index.sidecars) addSelector(sc.spec.workloadSelector?.labels);
+  if (Object.isFrozen(resources)) configIndexes.set(resources, index);
+  return index;
+}
+
+function servicesByHost(registry: RegistrySnapshot): Map<string, RegistryService[]> {
+  const cached = registryIndexes.get(registry);
+  if (cached) return cached;
+  const byHost = new Map<string, RegistryService[]>();
+  for (const s of registry.services) {
+    const list = byHost.get(s.hostname) ?? [];
+    list.push(s);
+    byHost.set(s.hostname, list);
+  }
+  if (Object.isFrozen(registry)) registryIndexes.set(registry, byHost);
+  return byHost;
+}
+
+/**
+ * A key such that two sidecars with equal keys, compiled against the same config, registry
+ * and mesh settings, get identical outbound route tables, clusters and endpoints: their
+ * namespace, which of the config's label selectors they meet, and their locality. Labels no
+ * selector reads, the workload name and the ports do not enter it. Undefined for gateways,
+ * whose config is built whole.
+ */
+export function proxyClassKey(input: CompileInput): string | undefined {
+  const node = input.node;
+  if (node.mode !== 'sidecar') return undefined;
+  const index = configIndex(input.config.resources);
+  let bits = '';
+  for (const sel of index.proxySelectors) bits += labelsMatch(sel, node.labels) ? '1' : '0';
+  const l = node.labels;
+  const locality = [l['topology.kubernetes.io/region'], l['topology.kubernetes.io/zone'], l['topology.istio.io/subzone']].map((v) => v ?? '').join('/');
+  return JSON.stringify([node.namespace, bits, locality]);
+}
+
 export class CompileContext {
   readonly node: ProxyNode;
   readonly mesh: MeshSettings;
@@ -39,7 +138,9 @@ export class CompileContext {
   readonly gateways: GatewayResource[];
   readonly sidecar: SidecarResource | undefined;
   readonly #egress: EgressHost[] | undefined;
-  readonly #servicesByHost = new Map<string, RegistryService[]>();
+  readonly #servicesByHost: Map<string, RegistryService[]>;
+  readonly #vsByName: Map<string, VirtualServiceResource>;
+  readonly #drByNamespace: Map<string, DestinationRuleResource[]>;
   readonly #drCache = new Map<string, EffectiveDestinationRule | undefined>();
 
   constructor(input: CompileInput) {
@@ -47,16 +148,14 @@ export class CompileContext {
     this.mesh = { ...DEFAULT_MESH, ...(input.mesh ?? {}) };
     this.registry = input.registry;
     this.ports = input.ports ?? {};
-    const of = <S>(kind: string) => input.config.resources.filter((r) => r.kind === kind).sort(byCreation) as Resource<S>[];
-    this.virtualServices = of<VirtualServiceSpec>('VirtualService');
-    this.destinationRules = of<DestinationRuleSpec>('DestinationRule');
-    this.gateways = of<GatewaySpec>('Gateway');
-    for (const s of this.registry.services) {
-      const list = this.#servicesByHost.get(s.hostname) ?? [];
-      list.push(s);
-      this.#servicesByHost.set(s.hostname, list);
-    }
-    this.sidecar = this.node.mode === 'sidecar' ? this.#selectSidecar(of<SidecarSpec>('Sidecar')) : undefined;
+    const index = configIndex(input.config.resources);
+    this.virtualServices = index.virtualServices;
+    this.destinationRules = index.destinationRules;
+    this.gateways = index.gateways;
+    this.#vsByName = index.vsByName;
+    this.#drByNamespace = index.drByNamespace;
+    this.#servicesByHost = servicesByHost(this.registry);
+    this.sidecar = this.node.mode === 'sidecar' ? this.#selectSidecar(index.sidecars) : undefined;
     this.#egress = this.sidecar?.spec.egress ? this.#parseEgress(this.sidecar) : undefined;
   }
 
@@ -147,7 +246,7 @@ export class CompileContext {
   }
 
   findVirtualService(name: string, namespace: string): VirtualServiceResource | undefined {
-    return this.virtualServices.find((v) => v.metadata.name === name && v.metadata.namespace === namespace);
+    return this.#vsByName.get(`${namespace}/${name}`);
   }
 
   // === destination rules ===
@@ -175,8 +274,7 @@ export class CompileContext {
 
   #destinationRuleIn(namespace: string, hostname: string): EffectiveDestinationRule | undefined {
     const candidates: { dr: DestinationRuleResource; host: string }[] = [];
-    for (const dr of this.destinationRules) {
-      if (dr.metadata.namespace !== namespace) continue;
+    for (const dr of this.#drByNamespace.get(namespace) ?? []) {
       if (namespace !== this.node.namespace && !isExportedTo(dr.spec.exportTo, namespace, this.node.namespace)) continue;
       const selector = dr.spec.workloadSelector?.matchLabels;
       if (selector && (namespace !== this.node.namespace || !labelsMatch(selector, this.node.labels))) continue;

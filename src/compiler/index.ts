@@ -10,7 +10,10 @@
  *   clusters.ts    outbound clusters and endpoints; policy.ts DestinationRule merging/defaults
  *   explain.ts     request matching over a compiled config
  */
-export { compileProxyConfig } from './compile.js';
+export { compileProxyConfig, compileSharedOutbound } from './compile.js';
+export { compileTelemetry } from './telemetry.js';
+export type { SharedOutbound } from './compile.js';
+export { proxyClassKey } from './context.js';
 export { explainRequest, selectVirtualHost, routeMatches, stringMatches } from './explain.js';
 export type { ExplainRequest, Explanation, ExplainOutcome } from './explain.js';
 export { DEFAULT_MESH } from './inputs.js';

@@ -26,6 +26,11 @@ export interface MeshSettings {
   domainSuffix: string;
   /** Extra telemetry settings passed through to every proxy. */
   telemetry?: Omit<TelemetrySettings, 'tracingSamplingPercentage'>;
+  /**
+   * Where every proxy sends its spans (Istio's meshConfig extensionProviders for tracing);
+   * the embedded control plane names its own OTLP receiver here.
+   */
+  tracingCollectors?: NonNullable<TelemetrySettings['tracingCollectors']>;
 }
 
 export const DEFAULT_MESH: MeshSettings = Object.freeze({

@@ -60,9 +60,29 @@ export function fallbackVirtualHost(mode: 'ALLOW_ANY' | 'REGISTRY_ONLY'): Virtua
  * The VirtualService that owns a host for sidecars. Istio merges several VirtualServices
  * for one host only at gateways; for sidecars the oldest (creation time, then name) wins
  * and the others are ignored for that host. Sinew does the same.
+ *
+ * Returns the lookup for one table: hosts are resolved once and exact hosts indexed, so a
+ * table of thousands of services does not rescan every VirtualService per service; the
+ * answer is the first candidate (in the given order) with a matching host.
  */
-function virtualServiceFor(service: RegistryService, candidates: VirtualServiceResource[], ctx: CompileContext): VirtualServiceResource | undefined {
-  return candidates.find((vs) => (vs.spec.hosts ?? []).some((h) => hostMatches(ctx.resolve(h, vs.metadata.namespace), service.hostname)));
+function virtualServiceIndex(candidates: VirtualServiceResource[], ctx: CompileContext): (service: RegistryService) => VirtualServiceResource | undefined {
+  const exact = new Map<string, number>();
+  const wildcards: { index: number; pattern: string }[] = [];
+  candidates.forEach((vs, index) => {
+    for (const h of vs.spec.hosts ?? []) {
+      const pattern = ctx.resolve(h, vs.metadata.namespace);
+      if (pattern.startsWith('*')) wildcards.push({ index, pattern });
+      else if (!exact.has(pattern)) exact.set(pattern, index);
+    }
+  });
+  return (service) => {
+    let best = exact.get(service.hostname) ?? Number.POSITIVE_INFINITY;
+    for (const w of wildcards) {
+      if (w.index >= best) break; // pushed in candidate order
+      if (hostMatches(w.pattern, service.hostname)) best = w.index;
+    }
+    return Number.isFinite(best) ? candidates[best] : undefined;
+  };
 }
 
 export interface OutboundResult {
@@ -71,13 +91,23 @@ export interface OutboundResult {
 }
 
 export function buildSidecarOutbound(ctx: CompileContext): OutboundResult {
+  return { listeners: buildOutboundListeners(ctx), routeConfigs: buildOutboundRouteConfigs(ctx) };
+}
+
+/**
+ * The outbound route tables. They depend on the proxy only through its namespace, the
+ * label selectors it meets and its Sidecar (see `proxyClassKey`), never on its ports, so
+ * the control plane can build them once for every sidecar of a class.
+ */
+export function buildOutboundRouteConfigs(ctx: CompileContext): RouteConfiguration[] {
   const meshVirtualServices = ctx.visibleVirtualServices().filter((vs) => vsGateways(vs.spec.gateways, vs.metadata.namespace).includes('mesh'));
   const byPort = new Map<number, VirtualHost[]>();
   const domainsTaken = new Map<number, Set<string>>();
+  const vsFor = virtualServiceIndex(meshVirtualServices, ctx);
   for (const service of ctx.visibleServices()) {
+    const vs = vsFor(service);
     for (const port of service.ports) {
       if (port.protocol === 'UDP') continue;
-      const vs = virtualServiceFor(service, meshVirtualServices, ctx);
       let routes: Route[];
       if (isHttpPort(port.protocol)) {
         routes = vs ? buildVirtualServiceRoutes(ctx, vs, { gateways: ['mesh'], port: port.port }) : [];
@@ -104,6 +134,12 @@ export function buildSidecarOutbound(ctx: CompileContext): OutboundResult {
     .sort((a, b) => a - b)
     .map((port) => ({ name: String(port), virtualHosts: [...byPort.get(port)!, fallbackVirtualHost(mode)] }));
   routeConfigs.push({ name: fallbackName, virtualHosts: [fallbackVirtualHost(mode)] });
+  return routeConfigs;
+}
+
+/** The capture listener: the one outbound piece that names the proxy's own address. */
+export function buildOutboundListeners(ctx: CompileContext): Listener[] {
+  const fallbackName = ctx.outboundTrafficPolicy === 'ALLOW_ANY' ? ALLOW_ANY_ROUTE : BLOCK_ALL_ROUTE;
   const address = ctx.outboundAddress;
   const listeners: Listener[] = address
     ? [
@@ -116,7 +152,7 @@ export function buildSidecarOutbound(ctx: CompileContext): OutboundResult {
         },
       ]
     : [];
-  return { listeners, routeConfigs };
+  return listeners;
 }
 
 /**

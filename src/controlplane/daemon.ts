@@ -8,12 +8,16 @@
  *
  * Ports (DESIGN.md): 15010 push, 15014 monitoring; the HTTP API has no Istio counterpart and
  * defaults to 15080. Each can be 0 (tests).
+ *
+ * The API server is also the mesh's trace collector (./traces.ts): unless `collectTraces` is
+ * false, every proxy is told to send its spans to `http://<api>/v1/traces`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { MeshStatus, ReplicaStatus, WorkloadRegistration, WorkloadStatus, ProxySync } from '../api/mesh-status.js';
 import type { ProxyNode } from '../api/proxy-config.js';
+import type { Resource } from '../api/resources/meta.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { FileConfigStore, MemoryConfigStore, writeAtomic, type ConfigStore } from '../config/store.js';
@@ -22,6 +26,8 @@ import { PushServer } from '../xds/server.js';
 import { createConfigApiHandler } from './api.js';
 import { ProxyConfigBuilder, type MeshSettings } from './compile.js';
 import { createControlPlaneMetrics } from './metrics.js';
+import { createTraceApiHandler, OTLP_TRACES_PATH } from './traces.js';
+import { TraceStore } from '../telemetry/trace-store.js';
 import { readFile } from 'node:fs/promises';
 
 export interface ControlPlaneOptions {
@@ -35,18 +41,24 @@ export interface ControlPlaneOptions {
   clock?: Clock;
   logger?: Logger;
   debounceMs?: number;
+  /** Receive spans at the API port and name it as every proxy's collector (default true). */
+  collectTraces?: boolean;
 }
 
 export interface ControlPlane {
   readonly store: ConfigStore;
   readonly registry: ServiceRegistry;
   readonly push: PushServer;
+  /** Recent traces the proxies sent. */
+  readonly traces: TraceStore;
   readonly addresses: { api: string; push: string; monitoring: string };
   status(): MeshStatus;
   close(): Promise<void>;
 }
 
 const REGISTRATIONS_FILE = 'registrations.json';
+/** The resource kinds ServiceRegistry builds services and endpoints from (registry.ts). */
+const REGISTRY_KINDS = new Set(['Service', 'ServiceEntry', 'WorkloadEntry', 'Workload']);
 
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const host = options.host ?? '127.0.0.1';
@@ -55,7 +67,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const store: ConfigStore = options.stateDir ? await FileConfigStore.open(join(options.stateDir, 'config')) : new MemoryConfigStore();
   const registry = new ServiceRegistry();
   const registrations = new Map<string, WorkloadRegistration>();
-  const builder = new ProxyConfigBuilder(options.mesh);
+  // Replaced once the API port is bound, when the proxies' collector URL is known.
+  let builder = new ProxyConfigBuilder(options.mesh);
+  const traces = new TraceStore();
+  const traceApi = createTraceApiHandler(traces);
 
   // Registrations survive a control-plane restart: the runner re-sends them too, but until it
   // does, the endpoints stay known and proxies resync to the same config.
@@ -68,25 +83,58 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     }
   }
 
-  const syncRegistry = () => {
-    registry.setResources(store.list());
-    for (const r of registrations.values()) {
-      if (r.kind !== 'workload') continue;
-      registry.setWorkloadInstances(
-        `${r.namespace}/${r.name}`,
-        r.replicas.map((rep) => ({
-          name: rep.id,
-          address: rep.host,
-          ports: Object.fromEntries(Object.entries(rep.ports).map(([containerPort, p]) => [Number(containerPort), p.inbound])),
-          health: rep.ready ? 'HEALTHY' : 'UNHEALTHY',
-        })),
-      );
-    }
-  };
+  // What the registry was last given, so that a sync sends only what changed: re-sending
+  // every registration and the whole config on each of a fleet's registrations made
+  // registering it quadratic (1000 workloads took half a minute).
+  let syncedRevision = -1;
+  let syncedSources: readonly Resource[] = [];
+  const synced = new Map<string, WorkloadRegistration>();
+  const syncRegistry = () =>
+    registry.batch(() => {
+      if (syncedRevision !== store.revision) {
+        // Only the kinds the registry reads matter to it (ServiceRegistry's source kinds):
+        // a VirtualService change must not rebuild the registry snapshot, or every proxy
+        // would look changed to the builder and be compiled again.
+        const sources = store.list().filter((r) => REGISTRY_KINDS.has(r.kind));
+        if (sources.length !== syncedSources.length || sources.some((r, i) => r !== syncedSources[i])) {
+          registry.setResources(sources);
+          syncedSources = sources;
+        }
+        syncedRevision = store.revision;
+      }
+      for (const [key, r] of synced) {
+        if (registrations.has(key)) continue;
+        synced.delete(key);
+        if (r.kind === 'workload') registry.setWorkloadInstances(`${r.namespace}/${r.name}`, []);
+      }
+      for (const [key, r] of registrations) {
+        if (synced.get(key) === r) continue;
+        synced.set(key, r);
+        if (r.kind !== 'workload') continue;
+        registry.setWorkloadInstances(
+          `${r.namespace}/${r.name}`,
+          r.replicas.map((rep) => ({
+            name: rep.id,
+            address: rep.host,
+            ports: Object.fromEntries(Object.entries(rep.ports).map(([containerPort, p]) => [Number(containerPort), p.inbound])),
+            health: rep.ready ? 'HEALTHY' : 'UNHEALTHY',
+          })),
+        );
+      }
+    });
   syncRegistry();
 
+  // One frozen list per config revision: every proxy of a push compiles against the same
+  // snapshot object, which lets the builder share work across proxies (and saves sorting
+  // thousands of resources per proxy).
+  let listed: { revision: number; resources: readonly Resource[] } | undefined;
+  const resources = (): readonly Resource[] => {
+    if (listed?.revision !== store.revision) listed = { revision: store.revision, resources: Object.freeze([...store.list()]) };
+    return listed.resources;
+  };
+
   const push = new PushServer({
-    source: (node: ProxyNode) => builder.build(node, store.list(), registry.snapshot(), registrations, String(store.revision)),
+    source: (node: ProxyNode) => builder.build(node, resources(), registry.snapshot(), registrations, String(store.revision)),
     clock,
     logger: logger.child('push'),
     debounceMs: options.debounceMs,
@@ -97,8 +145,14 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     push.requestPush('config');
   });
 
-  const persistRegistrations = async () => {
-    if (options.stateDir) await writeAtomic(join(options.stateDir, REGISTRATIONS_FILE), JSON.stringify([...registrations.values()]));
+  // Writes are chained so the file always ends with the latest state, whatever the order
+  // in which concurrent registrations finish.
+  let persisting: Promise<void> = Promise.resolve();
+  const persistRegistrations = (): Promise<void> => {
+    if (!options.stateDir) return Promise.resolve();
+    const file = join(options.stateDir, REGISTRATIONS_FILE);
+    persisting = persisting.catch(() => undefined).then(() => writeAtomic(file, JSON.stringify([...registrations.values()])));
+    return persisting;
   };
 
   const status = (): MeshStatus => {
@@ -125,7 +179,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const configApi = createConfigApiHandler({ store, logger: logger.child('api') });
   const api = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://cp');
-    if (url.pathname === '/healthz' || url.pathname === '/ready') return sendJson(res, 200, { ok: true, revision: store.revision });
+    if (url.pathname === '/healthz' || url.pathname === '/ready') return sendJson(res, 200, { ok: true, pid: process.pid, revision: store.revision });
     if (url.pathname === '/api/v1/status' && req.method === 'GET') return sendJson(res, 200, status());
     if (url.pathname === '/api/v1/proxies' && req.method === 'GET') {
       return sendJson(
@@ -135,29 +189,24 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       );
     }
     const reg = /^\/api\/v1\/registrations\/(workload|gateway)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
-    if (reg && req.method === 'PUT') {
-      readJson(req).then(
-        async (body) => {
-          const registration = body as WorkloadRegistration;
-          registrations.set(`${reg[1]}/${reg[2]}/${reg[3]}`, { ...registration, kind: reg[1] as WorkloadRegistration['kind'], namespace: reg[2], name: reg[3] });
-          await persistRegistrations();
-          syncRegistry();
-          push.requestPush(`registration ${reg[2]}/${reg[3]}`);
-          sendJson(res, 200, { ok: true });
-        },
-        (err: Error) => sendJson(res, 400, { error: err.message }),
+    if (reg && (req.method === 'PUT' || req.method === 'DELETE')) {
+      const key = `${reg[1]}/${reg[2]}/${reg[3]}`;
+      const change = async () => {
+        if (req.method === 'PUT') {
+          const registration = (await readJson(req)) as WorkloadRegistration;
+          registrations.set(key, { ...registration, kind: reg[1] as WorkloadRegistration['kind'], namespace: reg[2], name: reg[3] });
+        } else registrations.delete(key);
+        syncRegistry();
+        push.requestPush(`registration ${reg[2]}/${reg[3]}`);
+        await persistRegistrations();
+      };
+      change().then(
+        () => sendJson(res, 200, { ok: true }),
+        (err: Error) => sendJson(res, err instanceof SyntaxError || /JSON|over 1 MiB/.test(err.message) ? 400 : 500, { error: err.message }),
       );
       return;
     }
-    if (reg && req.method === 'DELETE') {
-      registrations.delete(`${reg[1]}/${reg[2]}/${reg[3]}`);
-      persistRegistrations().then(() => {
-        syncRegistry();
-        push.requestPush(`deregistration ${reg[2]}/${reg[3]}`);
-        sendJson(res, 200, { ok: true });
-      });
-      return;
-    }
+    if (traceApi(req, res, url)) return;
     configApi(req, res);
   });
 
@@ -179,6 +228,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       server.listen(port, host, () => resolve(server.address() as AddressInfo));
     });
   const apiAddr = await listen(api, options.apiPort ?? 15080);
+  if (options.collectTraces !== false) {
+    // Before the push port opens, so the first config of every proxy names the collector.
+    const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+    const own = { kind: 'otlp-http' as const, url: `http://${reachable}:${apiAddr.port}${OTLP_TRACES_PATH}` };
+    builder = new ProxyConfigBuilder({ ...options.mesh, tracingCollectors: [...(options.mesh?.tracingCollectors ?? []), own] });
+  }
   const pushAddr = await push.listen(options.pushPort ?? 15010, host);
   const monAddr = await listen(monitoring, options.monitoringPort ?? 15014);
   const addresses = { api: `${host}:${apiAddr.port}`, push: `${pushAddr.host}:${pushAddr.port}`, monitoring: `${host}:${monAddr.port}` };
@@ -188,6 +243,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     store,
     registry,
     push,
+    traces,
     addresses,
     status,
     async close() {

@@ -376,15 +376,14 @@ export class PushServer extends EventEmitter<PushServerEvents> {
   /** Builds and sends one proxy's config when its content differs from what it was last sent. */
   private pushTo(pc: ProxyConnection): 'pushed' | 'unchanged' | 'error' {
     const node = pc.node!;
-    let json: string;
-    let hash: string;
+    let content: EncodedContent;
     try {
-      json = contentJson(this.source(node));
-      hash = hashOf(json);
+      content = encodeContent(this.source(node));
     } catch (err) {
       this.pushFailed(node, new XdsError(XdsErrorCode.ConfigSource, `building config for ${node.id} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
       return 'error';
     }
+    const hash = content.hash;
     if (hash === pc.sentHash) {
       this.metrics.skippedUnchanged++;
       return 'unchanged';
@@ -392,12 +391,15 @@ export class PushServer extends EventEmitter<PushServerEvents> {
     const version = formatVersion(++this.versionCounter, hash);
     const nonce = `n${++this.nonceCounter}`;
     // The pushed config carries the push version, so a config dump names what was acked.
-    // The frame is spliced from the JSON already made for the hash: one serialisation per
-    // proxy per push instead of two.
+    // The frame is spliced around the content's segments, so the shared parts go out as
+    // the Buffers they already are, never copied per proxy.
     const versionJson = JSON.stringify(version);
-    const configJson = json === '{}' ? `{"version":${versionJson}}` : `{"version":${versionJson},${json.slice(1)}`;
+    const head = `{"type":"push","version":${versionJson},"nonce":${JSON.stringify(nonce)},"config":{"version":${versionJson}${content.empty ? '' : ','}`;
+    const segments = [...content.segments];
+    segments[0] = head + (segments[0] as string).slice(1);
+    segments.push('}\n');
     try {
-      pc.conn.sendEncoded('push', `{"type":"push","version":${versionJson},"nonce":${JSON.stringify(nonce)},"config":${configJson}}`);
+      this.sendFrame(pc, segments);
     } catch (err) {
       this.pushFailed(node, err as Error);
       return 'error';
@@ -410,6 +412,24 @@ export class PushServer extends EventEmitter<PushServerEvents> {
     this.metrics.pushes++;
     this.emit('push', this.statusOf(pc));
     return 'pushed';
+  }
+
+  /**
+   * Writes one frame made of segments (the last ends with the newline), with the checks
+   * FrameConnection.sendEncoded makes for a frame given whole: dropped once the connection
+   * is closing, refused when larger than the peer accepts.
+   */
+  private sendFrame(pc: ProxyConnection, segments: (string | Buffer)[]): void {
+    if (!pc.conn.open) return;
+    let bytes = -1; // the newline is not part of the frame
+    for (const seg of segments) bytes += typeof seg === 'string' ? Buffer.byteLength(seg) : seg.length;
+    if (bytes > this.maxFrameBytes) {
+      throw new XdsError(XdsErrorCode.FrameTooLarge, `push frame of ${bytes} bytes exceeds the ${this.maxFrameBytes}-byte limit`);
+    }
+    const socket = pc.conn.socket;
+    socket.cork();
+    for (const seg of segments) socket.write(seg);
+    socket.uncork();
   }
 
   private pushFailed(node: ProxyNode, err: Error): void {
@@ -570,25 +590,135 @@ function syncState(pc: ProxyConnection): SyncState {
   return 'STALE';
 }
 
-// === hashing ===
+// === encoding and hashing ===
 
 /**
- * The config's content as JSON, without its `version` field (the compiler may stamp a new
- * version on identical content). Field order is as built: the compiler is deterministic, so
- * equal content serialises equally; were two code paths to order fields differently, the
- * cost would be one needless push, never a missed one. Sorting keys instead cost 4-6x a
- * plain JSON.stringify per proxy per push, measured on a 78 KB config.
+ * A config's content, ready to hash and send: `segments` joined are its JSON without the
+ * `version` field (the compiler may stamp a new version on identical content), and `hash`
+ * identifies that content.
+ *
+ * At fleet size most of every config is shared: the control plane hands many proxies the
+ * same frozen route tables, clusters and endpoints (one copy per proxy class), so
+ * serialising and hashing each proxy's whole config (megabytes for a thousand services)
+ * would repeat the same work for every proxy. Instead, each frozen array item is serialised
+ * and digested once (it cannot change: it is frozen) and the result kept beside it; a run of
+ * such items that recurs across configs is joined once into a Buffer that every proxy's
+ * frame reuses; the hash covers the top-level fields plus one digest per array item, so it
+ * depends on content only, never on how the items were shared. Field order is as built: the
+ * compiler is deterministic, so equal content serialises equally; were two code paths to
+ * order fields differently, the cost would be one needless push, never a missed one.
  */
-function contentJson(config: ProxyConfig): string {
-  const { version: _version, ...content } = config;
-  return JSON.stringify(content);
+interface EncodedContent {
+  segments: (string | Buffer)[];
+  /** True for `{}`. */
+  empty: boolean;
+  hash: string;
 }
 
-function hashOf(json: string): string {
-  return createHash('sha256').update(json).digest('hex').slice(0, 16);
+interface EncodedItem {
+  json: string;
+  digest: string;
+}
+
+/** A run of frozen items that recurs at the same place in many configs (a proxy class's shared tail). */
+interface EncodedRun {
+  items: readonly unknown[];
+  buffer: Buffer;
+  digests: string;
+}
+
+const encodedItems = new WeakMap<object, EncodedItem>();
+const encodedRuns = new WeakMap<object, EncodedRun>();
+/**
+ * Joins the hash input; a run's digests are joined with it too, so a run hashes exactly as
+ * its items one by one would, and the hash never depends on which items were cached.
+ */
+const HASH_SEPARATOR = '\u0000';
+
+function digestOf(json: string): string {
+  return createHash('sha256').update(json).digest('base64').slice(0, 16);
+}
+
+function encodeItem(item: unknown): EncodedItem {
+  if (item === null || typeof item !== 'object') {
+    const json = JSON.stringify(item) ?? 'null';
+    return { json, digest: digestOf(json) };
+  }
+  let encoded = encodedItems.get(item);
+  if (!encoded) {
+    const json = JSON.stringify(item) ?? 'null';
+    encoded = { json, digest: digestOf(json) };
+    if (Object.isFrozen(item)) encodedItems.set(item, encoded);
+  }
+  return encoded;
+}
+
+function runAt(array: readonly unknown[], i: number): EncodedRun | undefined {
+  const head = array[i];
+  if (head === null || typeof head !== 'object') return undefined;
+  const run = encodedRuns.get(head);
+  if (!run || i + run.items.length > array.length) return undefined;
+  for (let j = 1; j < run.items.length; j++) if (array[i + j] !== run.items[j]) return undefined;
+  return run;
+}
+
+function encodeContent(config: ProxyConfig): EncodedContent {
+  const segments: (string | Buffer)[] = [];
+  let text = '{';
+  let first = true;
+  const hashInput: string[] = [];
+  for (const [key, value] of Object.entries(config)) {
+    if (key === 'version' || value === undefined || typeof value === 'function') continue;
+    text += `${first ? '' : ','}${JSON.stringify(key)}:`;
+    first = false;
+    if (!Array.isArray(value)) {
+      const json = JSON.stringify(value);
+      text += json;
+      hashInput.push(key, json);
+      continue;
+    }
+    text += '[';
+    hashInput.push(key, '[');
+    let i = 0;
+    // Start of the current stretch of cached items: a candidate run for the next config.
+    let cachedFrom = -1;
+    while (i < value.length) {
+      const run = runAt(value, i);
+      if (run) {
+        if (i > 0) text += ',';
+        segments.push(text, run.buffer);
+        text = '';
+        hashInput.push(run.digests);
+        i += run.items.length;
+        cachedFrom = -1;
+        continue;
+      }
+      const item = value[i];
+      const wasCached = item !== null && typeof item === 'object' && encodedItems.has(item);
+      const encoded = encodeItem(item);
+      if (wasCached && cachedFrom < 0) cachedFrom = i;
+      else if (!wasCached) cachedFrom = -1;
+      text += (i > 0 ? ',' : '') + encoded.json;
+      hashInput.push(encoded.digest);
+      i++;
+    }
+    // Items this config shares with an earlier one, up to its end: join them once for all
+    // the configs to come (the first config of a class fills the item cache, the second
+    // makes the run, the rest reuse it).
+    if (cachedFrom >= 0) {
+      const items = value.slice(cachedFrom);
+      const parts = items.map((item) => encodeItem(item));
+      encodedRuns.set(items[0] as object, { items, buffer: Buffer.from(parts.map((p) => p.json).join(',')), digests: parts.map((p) => p.digest).join(HASH_SEPARATOR) });
+    }
+    text += ']';
+    hashInput.push(']');
+  }
+  text += '}';
+  segments.push(text);
+  return { segments, empty: first, hash: createHash('sha256').update(hashInput.join(HASH_SEPARATOR)).digest('hex').slice(0, 16) };
 }
 
 /** A short content hash of a config, ignoring its `version` field. */
 export function configHash(config: ProxyConfig): string {
-  return hashOf(contentJson(config));
+  return encodeContent(config).hash;
 }
