@@ -75,6 +75,23 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       exitCode = await runStatus(opts, io);
     });
 
+  connect(program.command('traces').description('recent traces the proxies sent to the control plane, newest first'))
+    .option('--service <name>', 'only traces with a span of this service (e.g. reviews.default)')
+    .option('--limit <n>', 'how many traces', '20')
+    .addOption(outputOption())
+    .action(async (opts: { service?: string; limit: string; output: string; server?: string; stateDir?: string }) => {
+      const { runTraces } = await import('./trace-commands.js');
+      exitCode = await runTraces({ ...opts, limit: Number(opts.limit) }, io);
+    });
+
+  connect(program.command('trace').description('one trace as a timeline of its spans'))
+    .argument('<id>', 'trace id (from "sinew traces")')
+    .addOption(outputOption())
+    .action(async (id: string, opts: { output: string; server?: string; stateDir?: string }) => {
+      const { runTrace } = await import('./trace-commands.js');
+      exitCode = await runTrace({ ...opts, id }, io);
+    });
+
   connect(program.command('apply').description('validate resources and apply them to the running mesh, all or nothing'))
     .requiredOption('-f, --filename <path>', 'file, directory or - for stdin (repeatable)', collect)
     .option('-n, --namespace <ns>', 'namespace for resources that name none', 'default')
@@ -134,16 +151,24 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--config <file>', 'ProxyConfig JSON file (SIGHUP re-reads it)')
     .option('--xds <host:port>', 'control plane push address')
     .option('--node <file>', 'JSON file naming this proxy (ProxyNode), with --xds')
-    .option('--admin-port <port>', 'admin port: /ready, /config_dump, /clusters, /stats (0 = any free port)')
-    .option('--host <address>', 'address of the admin port', '127.0.0.1')
-    .action(async (opts: { config?: string; xds?: string; node?: string; adminPort?: string; host: string }) => {
+    .option('--admin-port <port>', 'admin port: /ready, /config_dump, /clusters, /stats, /stats/prometheus (0 = any free port)')
+    .option('--metrics-port <port>', 'Prometheus port of the proxy\'s metrics, /stats/prometheus (Istio 15090; 0 = any free port), with --xds')
+    .option('--merged-metrics-port <port>', 'Prometheus port merging the proxy\'s and the app\'s metrics (Istio 15020), with --xds')
+    .option('--app-metrics-url <url>', 'the application\'s metrics URL, merged into --merged-metrics-port')
+    .option('--host <address>', 'address of the admin and metrics ports', '127.0.0.1')
+    .action(async (opts: { config?: string; xds?: string; node?: string; adminPort?: string; metricsPort?: string; mergedMetricsPort?: string; appMetricsUrl?: string; host: string }) => {
       const adminPort = opts.adminPort === undefined ? undefined : Number(opts.adminPort);
-      if (opts.config) {
+      const metricsPort = opts.metricsPort === undefined ? undefined : Number(opts.metricsPort);
+      const mergedMetricsPort = opts.mergedMetricsPort === undefined ? undefined : Number(opts.mergedMetricsPort);
+      if (opts.config && (metricsPort !== undefined || mergedMetricsPort !== undefined)) {
+        io.err('the metrics ports come with --xds; with --config, the admin port serves /stats/prometheus\n');
+        exitCode = 2;
+      } else if (opts.config) {
         const { runProxyCommand } = await import('./proxy.js');
         exitCode = await runProxyCommand({ config: opts.config, adminPort, adminHost: opts.host }, io);
       } else if (opts.xds && opts.node) {
         const { runProxyAgentCommand } = await import('./proxy-agent.js');
-        exitCode = await runProxyAgentCommand({ xds: opts.xds, node: opts.node, adminPort, adminHost: opts.host }, io);
+        exitCode = await runProxyAgentCommand({ xds: opts.xds, node: opts.node, adminPort, adminHost: opts.host, metricsPort, mergedMetricsPort, appMetricsUrl: opts.appMetricsUrl }, io);
       } else {
         io.err('sinew proxy needs --config <file>, or --xds <host:port> with --node <file>\n');
         exitCode = 2;
@@ -158,10 +183,24 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--api-port <port>', 'HTTP API port', '15080')
     .option('--push-port <port>', 'proxy push port', '15010')
     .option('--monitoring-port <port>', 'Prometheus metrics port', '15014')
-    .action(async (opts: { stateDir?: string; host: string; apiPort: string; pushPort: string; monitoringPort: string }) => {
+    .option('--tracing-sampling <pct>', 'percentage of requests the proxies trace (Istio\'s default is 1)')
+    .action(async (opts: { stateDir?: string; host: string; apiPort: string; pushPort: string; monitoringPort: string; tracingSampling?: string }) => {
+      const sampling = opts.tracingSampling === undefined ? undefined : Number(opts.tracingSampling);
+      if (sampling !== undefined && !(sampling >= 0 && sampling <= 100)) {
+        io.err(`--tracing-sampling must be a percentage from 0 to 100, not "${opts.tracingSampling}"\n`);
+        exitCode = 2;
+        return;
+      }
       const { runControlPlaneCommand } = await import('./controlplane.js');
       exitCode = await runControlPlaneCommand(
-        { stateDir: opts.stateDir, host: opts.host, apiPort: Number(opts.apiPort), pushPort: Number(opts.pushPort), monitoringPort: Number(opts.monitoringPort) },
+        {
+          stateDir: opts.stateDir,
+          host: opts.host,
+          apiPort: Number(opts.apiPort),
+          pushPort: Number(opts.pushPort),
+          monitoringPort: Number(opts.monitoringPort),
+          tracingSampling: sampling,
+        },
         io,
       );
     });

@@ -14,6 +14,9 @@ export interface ProxyAgentCommandOptions {
   node: string;
   adminPort?: number;
   adminHost?: string;
+  metricsPort?: number;
+  mergedMetricsPort?: number;
+  appMetricsUrl?: string;
   drainMs?: number;
 }
 
@@ -26,8 +29,17 @@ export async function runProxyAgentCommand(opts: ProxyAgentCommandOptions, io: I
     return 1;
   }
   const logger = createLogger({ scope: node.id });
-  const agent = await startProxyAgent({ xds: opts.xds, node, adminPort: opts.adminPort, adminHost: opts.adminHost, logger });
-  logger.info('proxy started', { admin: agent.proxy.adminAddress()?.port, controlPlane: opts.xds });
+  const agent = await startProxyAgent({
+    xds: opts.xds,
+    node,
+    adminPort: opts.adminPort,
+    adminHost: opts.adminHost,
+    metricsPort: opts.metricsPort,
+    mergedMetricsPort: opts.mergedMetricsPort,
+    appMetricsUrl: opts.appMetricsUrl,
+    logger,
+  });
+  logger.info('proxy started', { admin: agent.proxy.adminAddress()?.port, metrics: agent.proxy.metricsAddress()?.port, controlPlane: opts.xds });
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());

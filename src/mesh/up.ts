@@ -13,7 +13,8 @@
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 import type { Resource } from '../api/resources/meta.js';
 import type { ProxyNode } from '../api/proxy-config.js';
 import type { ReplicaRegistration, WorkloadRegistration, MeshStatus } from '../api/mesh-status.js';
@@ -39,7 +40,16 @@ export interface UpOptions {
   sinewBin?: string;
 }
 
-const repoBin = resolve(import.meta.dirname, '../../bin/sinew.js');
+/** bin/sinew.js of this installation, found from here whether running from src/ or dist/src/. */
+function sinewEntry(): string {
+  let dir = import.meta.dirname;
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, 'bin', 'sinew.js');
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  throw new SinewError('SNW_ERR_NO_ENTRY', `cannot find bin/sinew.js above ${import.meta.dirname}`);
+}
 const GATEWAY_NAME = 'istio-ingressgateway';
 const GATEWAY_NAMESPACE = 'istio-system';
 
@@ -55,7 +65,7 @@ interface RunningReplica {
 export async function runUp(options: UpOptions): Promise<number> {
   const out = options.output ?? ((line: string) => process.stdout.write(line + '\n'));
   const host = options.host ?? '127.0.0.1';
-  const sinew = options.sinewBin ?? repoBin;
+  const sinew = options.sinewBin ?? sinewEntry();
   const stateDir = resolve(options.stateDir);
   const step = (text: string) => out(`• ${text}`);
 
@@ -98,7 +108,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     supervisor.start({
       id: 'control-plane',
       command: process.execPath,
-      args: [sinew, 'controlplane', '--state-dir', join(stateDir, 'control-plane'), '--host', host, '--api-port', String(cp.api), '--push-port', String(cp.push), '--monitoring-port', String(cp.monitoring)],
+      args: [sinew, 'controlplane', '--state-dir', join(stateDir, 'control-plane'), '--host', host, '--api-port', String(cp.api), '--push-port', String(cp.push), '--monitoring-port', String(cp.monitoring), '--tracing-sampling', '100'],
       cwd: process.cwd(),
       env: childEnv({ SINEW_LOG_LEVEL: process.env.SINEW_LOG_LEVEL ?? 'warn' }),
     });

@@ -1,5 +1,6 @@
 /**
- * The admin port (Istio's 15000): /ready, /config_dump, /clusters, /stats. Read-only; it binds
+ * The admin port (Istio's 15000): /ready, /config_dump, /clusters, /stats, /stats/prometheus
+ * (the same text as the metrics port, for convenience). Read-only; it binds
  * to loopback unless told otherwise.
  */
 import http from 'node:http';
@@ -14,6 +15,8 @@ export interface AdminSource {
   clusterManager: ClusterManager;
   /** Extra gauges for /stats (open connections and the like). */
   gauges(): Record<string, number>;
+  /** Prometheus text of the proxy's metrics (what the metrics port serves). */
+  prometheus?(): Promise<{ contentType: string; text: string }>;
 }
 
 export class AdminServer {
@@ -68,8 +71,20 @@ export class AdminServer {
         const gauges = Object.entries(this.source.gauges()).map(([k, v]) => `${k}: ${v}`).join('\n');
         return text(200, this.source.stats.render() + (gauges ? gauges + '\n' : '') + `config_version: ${snapshot?.version ?? ''}\n`);
       }
+      case '/stats/prometheus': {
+        const render = this.source.prometheus;
+        if (!render) return text(404, 'telemetry is off\n');
+        render().then(
+          (m) => {
+            res.writeHead(200, { 'content-type': m.contentType, 'content-length': Buffer.byteLength(m.text) });
+            res.end(m.text);
+          },
+          (err: Error) => text(500, `metrics could not be rendered: ${err.message}\n`),
+        );
+        return;
+      }
       default:
-        return text(404, 'admin endpoints: /ready /config_dump /clusters /stats\n');
+        return text(404, 'admin endpoints: /ready /config_dump /clusters /stats /stats/prometheus\n');
     }
   }
 }

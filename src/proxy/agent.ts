@@ -16,6 +16,12 @@ export interface ProxyAgentOptions {
   node: ProxyNode;
   adminPort?: number;
   adminHost?: string;
+  /** Prometheus port of the proxy's metrics, `/stats/prometheus` (Istio's 15090). */
+  metricsPort?: number;
+  /** Prometheus port merging the proxy's and the app's metrics (Istio's 15020). */
+  mergedMetricsPort?: number;
+  /** The application's metrics URL, merged into `mergedMetricsPort`'s answer. */
+  appMetricsUrl?: string;
   logger?: Logger;
 }
 
@@ -27,7 +33,16 @@ export interface ProxyAgent {
 
 export async function startProxyAgent(options: ProxyAgentOptions): Promise<ProxyAgent> {
   const logger = options.logger ?? silentLogger;
-  const proxy = createProxy({ adminPort: options.adminPort ?? 0, adminHost: options.adminHost, logger });
+  const proxy = createProxy({
+    adminPort: options.adminPort ?? 0,
+    adminHost: options.adminHost,
+    // Telemetry labels name this node from the start, before the first config arrives.
+    node: options.node,
+    metricsPort: options.metricsPort,
+    mergedMetricsPort: options.mergedMetricsPort,
+    appMetricsUrl: options.appMetricsUrl,
+    logger,
+  });
   await proxy.start();
   const i = options.xds.lastIndexOf(':');
   const client = new PushClient({

@@ -4,6 +4,7 @@
  * and plain counters for the admin port's /stats. Publishing costs nothing when nobody listens.
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
+import type { PeerMetadata } from '../telemetry/peer-metadata.js';
 
 /** One finished HTTP request (or WebSocket upgrade). */
 export interface RequestEvent {
@@ -29,6 +30,20 @@ export interface RequestEvent {
   /** Milliseconds from request start to the first upstream response byte, when one came. */
   upstreamMs?: number;
   durationMs: number;
+  /** The publishing proxy's node id (several proxies may share a process). */
+  node?: string;
+  /** The other sidecar's metadata (request on inbound, response on outbound/gateway). */
+  peer?: PeerMetadata;
+  /** The downstream (inbound) or upstream (outbound) connection was mutual TLS. */
+  mtls?: boolean;
+  /** The destination service host, from the cluster's `service.host`. */
+  destinationService?: string;
+  /** `grpc-status` of a gRPC response (trailers, or headers for trailers-only replies). */
+  grpcStatus?: string;
+  userAgent?: string;
+  xForwardedFor?: string;
+  /** Local address the request arrived on, `ip:port`. */
+  downstreamLocal?: string;
 }
 
 /** One finished TCP connection through a `tcp` listener. */
@@ -41,9 +56,16 @@ export interface TcpConnectionEvent {
   bytesReceived: number;
   bytesSent: number;
   durationMs: number;
+  node?: string;
+  direction?: string;
+  /** `open` at accept, `close` when the connection ends (telemetry counts both halves). */
+  phase?: 'open' | 'close';
+  mtls?: boolean;
+  destinationService?: string;
 }
 
 export interface ConfigEvent {
+  node?: string;
   version: string;
   accepted: boolean;
   error?: string;

@@ -4,21 +4,29 @@
  * then swaps it in atomically (Envoy's config.cc pattern, STYLE.md 3 and 10): a config it
  * cannot use throws a ProxyConfigError and the previous one stays in force. Listeners follow
  * the config: new ones open, removed ones drain and close, unchanged ones keep their socket.
+ *
+ * Telemetry: one ProxyTelemetry per proxy, for the node the config names, follows each
+ * accepted config's `telemetry` block (metrics and access logs subscribe to the events the
+ * proxy publishes; the tracer is called on the request path). The metrics port (Istio's
+ * 15090) and the merged port (15020, with the app's own metrics) serve Prometheus text.
  */
 import type { AddressInfo } from 'node:net';
-import type { Listener, ProxyConfig } from '../api/proxy-config.js';
+import type { Listener, ProxyConfig, ProxyNode } from '../api/proxy-config.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { deepFreeze } from '../core/freeze.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { systemRandom, type Random } from '../core/random.js';
+import { ProxyTelemetry, type ProxyTelemetryOptions } from '../telemetry/proxy-telemetry.js';
 import { AdminServer } from './admin.js';
 import { ProxyConfigError, ProxyError, ProxyErrorCode } from './errors.js';
 import { channels, ProxyStats } from './events.js';
 import { HttpListener } from './http/listener.js';
 import type { Problems } from './http/matchers.js';
+import { MetricsServer } from './metrics-server.js';
 import { compileRouteTable, type CompiledRouteTable } from './http/route-table.js';
 import type { ListenerContext, ProxyRuntime, Snapshot } from './runtime.js';
 import { TcpListener } from './tcp/listener.js';
+import { PeerMetadataCache, pooledRandomBytes } from './telemetry-support.js';
 import { createClusterManager } from './upstream/cluster-manager.js';
 import type { ClusterManager } from './upstream/types.js';
 
@@ -32,6 +40,21 @@ export interface ProxyOptions {
   /** Admin port (0 = any free port); no admin server when absent. */
   adminPort?: number;
   adminHost?: string;
+  /** Who this proxy is, for telemetry labels and spans (default: the node of the first config applied). */
+  node?: ProxyNode;
+  /**
+   * Telemetry knobs (tests inject the random source, an access-log sink, export batching);
+   * `false` turns telemetry off altogether: no metrics, spans, trace or peer headers.
+   */
+  telemetry?: ProxyTelemetryOptions | false;
+  /** Prometheus port for the proxy's metrics, `/stats/prometheus` (Istio's 15090; 0 = any free port). */
+  metricsPort?: number;
+  /** Prometheus port merging the proxy's and the app's metrics (Istio's 15020; 0 = any free port). */
+  mergedMetricsPort?: number;
+  /** The application's own metrics URL, merged into `mergedMetricsPort`'s answer. */
+  appMetricsUrl?: string;
+  /** Address of the metrics ports (default: adminHost, else 127.0.0.1). */
+  metricsHost?: string;
 }
 
 export interface Proxy {
@@ -46,6 +69,10 @@ export interface Proxy {
   /** Bound address per listener name. */
   listenerAddresses(): Record<string, AddressInfo>;
   adminAddress(): AddressInfo | undefined;
+  metricsAddress(): AddressInfo | undefined;
+  mergedMetricsAddress(): AddressInfo | undefined;
+  /** The proxy's telemetry; undefined when off or before the first config. */
+  readonly telemetry: ProxyTelemetry | undefined;
   /** Open downstream connections over all listeners. */
   connections(): number;
   readonly stats: ProxyStats;
@@ -61,6 +88,9 @@ interface ActiveListener {
   opened: Promise<void>;
 }
 
+/** How long close() waits for spans and access-log lines to be flushed. */
+const TELEMETRY_FLUSH_MS = 2_000;
+
 /** Builds a proxy. A ProxyConfig given here is applied at once (and throws like apply). */
 export function createProxy(options: ProxyOptions = {}): Proxy {
   const clock = options.clock ?? systemClock;
@@ -68,19 +98,36 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
   const logger = options.logger ?? silentLogger;
   const ownsClusterManager = options.clusterManager === undefined;
   const stats = new ProxyStats();
+  const telemetryOptions =
+    options.telemetry === false ? undefined : { clock, random, ...options.telemetry, tracer: { idBytes: pooledRandomBytes(), ...options.telemetry?.tracer } };
+  let telemetry: ProxyTelemetry | undefined;
   const runtime: ProxyRuntime = {
     current: undefined,
-    clusterManager: options.clusterManager ?? createClusterManager({ clock, random, logger }),
+    clusterManager: options.clusterManager ?? createClusterManager({ clock, random, logger, onEvent: (e) => telemetry?.metrics.recordUpstreamEvent(e) }),
     clock,
     random,
     logger: logger.child('proxy'),
     stats,
+    telemetry: undefined,
+    nodeId: options.node?.id,
+    peers: new PeerMetadataCache(),
   };
+  /** Telemetry starts with the node: given up front, or named by the first config. */
+  const ensureTelemetry = (node: ProxyNode | undefined): ProxyTelemetry | undefined => {
+    if (telemetry || !telemetryOptions || !node) return telemetry;
+    telemetry = new ProxyTelemetry(node, telemetryOptions);
+    runtime.telemetry = telemetry;
+    runtime.nodeId = node.id;
+    return telemetry;
+  };
+  ensureTelemetry(options.node);
   const listeners = new Map<string, ActiveListener>();
   const draining = new Set<Promise<void>>();
   let started = false;
   let closed = false;
   let admin: AdminServer | undefined;
+  let metricsServer: MetricsServer | undefined;
+  let mergedMetricsServer: MetricsServer | undefined;
   let pending: Promise<void> = Promise.resolve();
   let last: Promise<void> = Promise.resolve();
 
@@ -156,13 +203,20 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
         stats.inc('config_rejected');
         const message = (err as Error).message;
         runtime.logger.warn('config rejected', { version: config?.version, error: message });
-        if (channels.config.hasSubscribers) channels.config.publish({ version: String(config?.version), accepted: false, error: message });
+        if (channels.config.hasSubscribers) channels.config.publish({ node: runtime.nodeId, version: String(config?.version), accepted: false, error: message });
         if (err instanceof ProxyConfigError) throw err;
         throw new ProxyConfigError(String(config?.version), [message]);
       }
       runtime.current = snapshot;
       stats.inc('config_applied');
-      if (channels.config.hasSubscribers) channels.config.publish({ version: snapshot.version, accepted: true });
+      const tel = ensureTelemetry(options.node ?? snapshot.config.node);
+      try {
+        tel?.apply(snapshot.config.telemetry);
+      } catch (err) {
+        // Telemetry settings never cost traffic: the config stays applied, the problem is logged.
+        runtime.logger.warn('telemetry settings could not be applied', { version: snapshot.version, error: (err as Error).message });
+      }
+      if (channels.config.hasSubscribers) channels.config.publish({ node: runtime.nodeId, version: snapshot.version, accepted: true });
       if (started) {
         const next = reconcile(snapshot.config);
         last = next;
@@ -174,14 +228,25 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
       if (closed) throw new ProxyError(ProxyErrorCode.Closed, 'the proxy is closed; create a new one');
       if (started) return;
       started = true;
+      const proxyMetrics = new MetricsServer({ metrics: () => telemetry?.metrics, merged: false });
       if (options.adminPort !== undefined) {
         admin = new AdminServer({
           current: () => runtime.current,
           stats,
           clusterManager: runtime.clusterManager,
           gauges: () => ({ downstream_cx_active: proxy.connections(), listeners_active: listeners.size }),
+          prometheus: telemetryOptions ? () => proxyMetrics.render() : undefined,
         });
         await admin.listen(options.adminPort, options.adminHost);
+      }
+      const metricsHost = options.metricsHost ?? options.adminHost;
+      if (options.metricsPort !== undefined) {
+        metricsServer = proxyMetrics;
+        await metricsServer.listen(options.metricsPort, metricsHost);
+      }
+      if (options.mergedMetricsPort !== undefined) {
+        mergedMetricsServer = new MetricsServer({ metrics: () => telemetry?.metrics, merged: true, appMetricsUrl: options.appMetricsUrl });
+        await mergedMetricsServer.listen(options.mergedMetricsPort, metricsHost);
       }
       if (runtime.current) await reconcile(runtime.current.config);
     },
@@ -198,8 +263,16 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
       const all = [...listeners.values()].map((a) => retire(a, drainMs));
       listeners.clear();
       await Promise.all([...all, ...draining]);
-      await admin?.close();
+      await Promise.all([admin?.close(), metricsServer?.close(), mergedMetricsServer?.close()]);
       if (ownsClusterManager) await runtime.clusterManager.close();
+      // Last, so that the spans and access-log lines of drained requests are flushed; a
+      // collector that is down or slow may hold up shutdown by TELEMETRY_FLUSH_MS at most.
+      // (A wall-clock bound: an injected test clock that never advances must not hold it.)
+      if (telemetry) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([telemetry.close(), new Promise<void>((resolve) => (timer = setTimeout(resolve, TELEMETRY_FLUSH_MS)))]);
+        clearTimeout(timer);
+      }
     },
 
     listenerAddresses(): Record<string, AddressInfo> {
@@ -213,6 +286,18 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
 
     adminAddress(): AddressInfo | undefined {
       return admin?.address();
+    },
+
+    metricsAddress(): AddressInfo | undefined {
+      return metricsServer?.address();
+    },
+
+    mergedMetricsAddress(): AddressInfo | undefined {
+      return mergedMetricsServer?.address();
+    },
+
+    get telemetry() {
+      return telemetry;
     },
 
     connections(): number {

@@ -6,7 +6,9 @@ import type { HttpConnectionManager, Listener, ProxyConfig } from '../api/proxy-
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { Random } from '../core/random.js';
+import type { ProxyTelemetry } from '../telemetry/proxy-telemetry.js';
 import type { ProxyStats } from './events.js';
+import type { PeerMetadataCache } from './telemetry-support.js';
 import type { CompiledRouteTable } from './http/route-table.js';
 import type { ClusterManager } from './upstream/types.js';
 
@@ -25,6 +27,14 @@ export interface ProxyRuntime {
   readonly random: Random;
   readonly logger: Logger;
   readonly stats: ProxyStats;
+  /**
+   * Metrics, tracing and access logs; undefined when telemetry is off (requests then do no
+   * telemetry work at all) or before the first config names the node.
+   */
+  telemetry: ProxyTelemetry | undefined;
+  /** The node id events are published under (subscribers of other proxies skip them). */
+  nodeId: string | undefined;
+  readonly peers: PeerMetadataCache;
 }
 
 /** Per listener, replaced when an apply changes the listener's settings but not its socket. */

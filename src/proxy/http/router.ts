@@ -13,6 +13,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { WeightedCluster } from '../../api/proxy-config.js';
 import { ResponseFlag } from '../../api/response-flags.js';
 import type { TimerHandle } from '../../core/clock.js';
+import { stripTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
 import type { UpstreamCluster, UpstreamLease, UpstreamOutcome } from '../upstream/types.js';
 import { applyHeaderOps, joinValue, sanitizeResponseHeaders, type HeaderBag } from './headers.js';
 import { Replies, replyForFailure, type UpstreamFailure } from './local-reply.js';
@@ -63,12 +64,15 @@ export class Router {
     const cluster = s.runtime.clusterManager.get(this.dest.cluster);
     if (!cluster) return this.finishWith(Replies.noCluster);
     this.cluster = cluster;
+    s.destinationService = cluster.config.service?.host;
     this.path = this.rewritePath();
     let authority = a.rewriteAuthority ?? s.authority;
     authority = applyHeaderOps(s.headers, this.dest.requestHeaders, authority) ?? authority;
     authority = applyHeaderOps(s.headers, this.route.requestHeaders, authority) ?? authority;
     this.authority = authority;
     s.headers['host'] = authority;
+    const tel = s.runtime.telemetry;
+    if (tel !== undefined && s.lctx.listener.direction !== 'inbound') this.startClientSpan(tel);
     if (s.upgrade) return this.tunnel(s.upgrade.socket, s.upgrade.head);
     if (a.timeoutMs > 0 && !s.faultInjected) this.globalTimer = s.runtime.clock.setTimeout(this.onGlobalTimeout, a.timeoutMs);
     if (!hasBody(s)) {
@@ -83,6 +87,32 @@ export class Router {
       if (cl > 0) s.requestBytes = cl;
       this.go();
     }
+  }
+
+  /**
+   * The CLIENT span of the upstream call (outbound sidecar: child of the app's trace context;
+   * gateway: child of its server span), whose headers replace whatever trace headers came in,
+   * and this proxy's peer metadata for the upstream sidecar.
+   */
+  private startClientSpan(tel: ProxyTelemetry): void {
+    const s = this.stream;
+    const tracer = tel.tracer;
+    if (tracer !== undefined) {
+      const { span, headers } = tracer.startClientSpan(s.serverSpan ?? { headers: s.headers }, {
+        method: s.method,
+        url: `${s.scheme}://${this.authority}${this.path}`,
+        requestId: s.requestId,
+        protocol: s.h2 ? 'HTTP/2' : 'HTTP/1.1',
+        userAgent: joinValue(s.headers['user-agent']),
+        upstreamCluster: this.cluster.name,
+      });
+      s.clientSpan = span;
+      stripTraceHeaders(s.headers);
+      Object.assign(s.headers, headers);
+    }
+    // Passthrough traffic leaves the mesh: its hosts get no workload identity (Istio sends the
+    // exchange headers to mesh destinations only).
+    if (this.cluster.config.kind !== 'originalDst') Object.assign(s.headers, tel.localPeerHeaders);
   }
 
   private go(): void {
@@ -187,6 +217,17 @@ export class Router {
     attempt.clearTimer();
     attempt.committed = true;
     const out = sanitizeResponseHeaders(headers as HeaderBag);
+    if (s.grpc) {
+      const grpc = out['grpc-status'];
+      if (grpc !== undefined) s.grpcStatus = joinValue(grpc);
+    }
+    const tel = s.runtime.telemetry;
+    if (tel !== undefined) {
+      // Metadata exchange: the upstream sidecar's identity is read and kept from the app;
+      // an inbound sidecar answers with its own.
+      if (s.lctx.listener.direction === 'inbound') Object.assign(out, tel.localPeerHeaders);
+      else s.peerMetadata = s.runtime.peers.take(out);
+    }
     applyHeaderOps(out, this.dest.responseHeaders);
     applyHeaderOps(out, this.route.responseHeaders);
     if (s.extraResponseHeaders) Object.assign(out, s.extraResponseHeaders);
@@ -226,6 +267,10 @@ export class Router {
     this.done = true;
     this.clearTimers();
     const s = this.stream;
+    if (s.grpc && trailers) {
+      const grpc = trailers['grpc-status'];
+      if (grpc !== undefined) s.grpcStatus = String(grpc);
+    }
     // gRPC trailers pass through to HTTP/2 clients; HTTP/1.1 has no place for them by default (Envoy).
     if (s.h2 && trailers && Object.keys(trailers).length) {
       (s.res as { addTrailers(h: IncomingHttpHeaders): void }).addTrailers(trailers);

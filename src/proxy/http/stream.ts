@@ -11,6 +11,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants as http2Constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { RESPONSE_DETAILS_HEADER } from '../../api/response-flags.js';
 import type { RedirectAction } from '../../api/proxy-config.js';
+import type { PeerMetadata } from '../../telemetry/peer-metadata.js';
+import { stripTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
+import type { ProxySpan } from '../../telemetry/tracing.js';
 import { channels, type RequestEvent } from '../events.js';
 import type { ListenerContext, ProxyRuntime, Snapshot } from '../runtime.js';
 import { runFilters } from './filters.js';
@@ -61,6 +64,17 @@ export class HttpStream implements RequestView {
   /** Set for HTTP/1.1 upgrade requests: the raw client socket and the bytes read past the head. */
   upgrade?: { socket: Duplex; head: Buffer };
 
+  // --- telemetry (left unset when telemetry is off) ---
+  /** Inbound or gateway: the span of this proxy receiving the request. */
+  serverSpan?: ProxySpan;
+  /** Outbound or gateway: the span of the upstream call, started once the cluster is picked. */
+  clientSpan?: ProxySpan;
+  /** The other sidecar's metadata: from the request (inbound) or the response (outbound, gateway). */
+  peerMetadata?: PeerMetadata;
+  /** The chosen cluster's `service.host`, Istio's `destination_service`. */
+  destinationService?: string;
+  grpcStatus?: string;
+
   constructor(
     readonly runtime: ProxyRuntime,
     readonly lctx: ListenerContext,
@@ -85,6 +99,8 @@ export class HttpStream implements RequestView {
     this.peer = req.socket?.remoteAddress ?? '';
     const ct = raw['content-type'];
     this.grpc = typeof ct === 'string' && ct.startsWith('application/grpc');
+    // Istio's metadata exchange: the calling sidecar says who it is; the app never sees it.
+    if (runtime.telemetry !== undefined && lctx.listener.direction === 'inbound') this.peerMetadata = runtime.peers.take(this.headers);
   }
 
   /** RequestView: header lookup for matching, pseudo-headers included. */
@@ -125,6 +141,9 @@ export class HttpStream implements RequestView {
     }
     this.authority = authority.toLowerCase();
 
+    const tel = this.runtime.telemetry;
+    if (tel !== undefined && this.lctx.listener.direction !== 'outbound') this.startServerSpan(tel);
+
     this.setForwardedHeaders();
 
     const table = this.selectTable();
@@ -139,6 +158,27 @@ export class HttpStream implements RequestView {
     this.route = selected.route;
     this.matchedLength = selected.matchedLength;
     runFilters(this, () => this.dispatchAction());
+  }
+
+  /**
+   * The SERVER span of an inbound sidecar or a gateway (Envoy's HCM starts it on the request
+   * headers). Inbound, the app gets headers naming this span as its parent; a gateway's client
+   * span (router.ts) becomes this span's child and sets the upstream's headers itself.
+   */
+  private startServerSpan(tel: ProxyTelemetry): void {
+    const tracer = tel.tracer;
+    if (tracer === undefined) return;
+    const { span, headers } = tracer.startServerSpan(this.headers, {
+      method: this.method,
+      url: `${this.scheme}://${this.authority}${this.path}${this.query ? '?' + this.query : ''}`,
+      requestId: this.requestId,
+      peerAddress: this.peer,
+      protocol: this.h2 ? 'HTTP/2' : 'HTTP/1.1',
+      userAgent: joinValue(this.headers['user-agent']),
+    });
+    this.serverSpan = span;
+    stripTraceHeaders(this.headers);
+    if (this.lctx.listener.direction === 'inbound') Object.assign(this.headers, headers);
   }
 
   private selectTable(): CompiledRouteTable | undefined {
@@ -214,6 +254,9 @@ export class HttpStream implements RequestView {
     if (reply.flag) this.addFlag(reply.flag);
     this.details = reply.details;
     const extra: Record<string, string> = { ...this.extraResponseHeaders, ...headers };
+    // An inbound sidecar tells the caller who answered, on its own replies too (metadata exchange).
+    const tel = this.runtime.telemetry;
+    if (tel !== undefined && this.lctx.listener.direction === 'inbound') Object.assign(extra, tel.localPeerHeaders);
     // A draining listener tells HTTP/1.1 clients to go elsewhere (Envoy's drain sets Connection: close).
     if (this.lctx.draining && !this.h2) extra['connection'] = 'close';
     const flags = configured ? undefined : this.flags.join(',') || undefined;
@@ -256,6 +299,11 @@ export class HttpStream implements RequestView {
     const flags = this.flags.length ? this.flags.join(',') : '-';
     if (this.status) stats.inc(`downstream_rq_${Math.floor(this.status / 100)}xx`);
     if (this.flags.length) for (const f of this.flags) stats.inc(`downstream_rq_flag_${f}`);
+    if (this.clientSpan !== undefined || this.serverSpan !== undefined) {
+      const result = { status: this.status, flags, upstreamCluster: this.cluster, requestBytes: this.requestBytes, responseBytes: this.responseBytes };
+      this.clientSpan?.finish(result);
+      this.serverSpan?.finish(result);
+    }
     if (channels.request.hasSubscribers) {
       const event: RequestEvent = {
         listener: this.lctx.listener.name,
@@ -278,10 +326,24 @@ export class HttpStream implements RequestView {
         startTime: this.startTime,
         upstreamMs: this.upstreamMs,
         durationMs: this.runtime.clock.monotonic() - this.startMono,
+        node: this.runtime.nodeId,
+        peer: this.peerMetadata,
+        // No mTLS between sidecars yet: Istio reports such traffic as connection_security_policy "none".
+        mtls: false,
+        destinationService: this.destinationService,
+        grpcStatus: this.grpcStatus,
+        userAgent: joinValue(this.headers['user-agent']),
+        xForwardedFor: joinValue(this.headers['x-forwarded-for']),
+        downstreamLocal: localAddress(this.req),
       };
       channels.request.publish(event);
     }
   }
+}
+
+function localAddress(req: DownstreamRequest): string | undefined {
+  const socket = req.socket;
+  return socket?.localAddress ? `${socket.localAddress}:${socket.localPort}` : undefined;
 }
 
 /** The port of an authority (`host:port`, `[v6]:port`), or undefined. */

@@ -55,19 +55,25 @@ export class TcpListener {
     const start = rt.clock.monotonic();
     let cluster: string | undefined;
     let upstreamHost: string | undefined;
+    let destinationService: string | undefined;
     let flags = '-';
     let done = false;
+    const event = (phase: 'open' | 'close'): TcpConnectionEvent => ({
+      listener: ctx.listener.name, cluster, upstreamHost, flags, downstreamPeer: downstream.remoteAddress ?? '',
+      bytesReceived: downstream.bytesRead, bytesSent: downstream.bytesWritten, durationMs: rt.clock.monotonic() - start,
+      node: rt.nodeId, direction: ctx.listener.direction, phase, mtls: false, destinationService,
+    });
+    // Counted open when it closes if nobody heard it open (a subscriber that came later).
+    let openPublished = false;
     const finish = () => {
       if (done) return;
       done = true;
       rt.stats.inc('downstream_cx_tcp_total');
       if (flags !== '-') rt.stats.inc(`downstream_cx_tcp_flag_${flags}`);
       if (channels.tcp.hasSubscribers) {
-        const event: TcpConnectionEvent = {
-          listener: ctx.listener.name, cluster, upstreamHost, flags, downstreamPeer: downstream.remoteAddress ?? '',
-          bytesReceived: downstream.bytesRead, bytesSent: downstream.bytesWritten, durationMs: rt.clock.monotonic() - start,
-        };
-        channels.tcp.publish(event);
+        const e = event('close');
+        if (!openPublished) delete e.phase;
+        channels.tcp.publish(e);
       }
     };
     downstream.on('error', () => downstream.destroy());
@@ -102,6 +108,12 @@ export class TcpListener {
     }
     const lease = picked.lease;
     upstreamHost = lease.key;
+    destinationService = upstreamCluster.config.service?.host;
+    // Istio counts a TCP connection as opened when it is accepted and proxied, not when it ends.
+    if (channels.tcp.hasSubscribers) {
+      openPublished = true;
+      channels.tcp.publish(event('open'));
+    }
     const upstream = net.connect({ host: lease.endpoint.address.host, port: lease.endpoint.address.port, allowHalfOpen: true });
     let connected = false;
     let released = false;

@@ -1,0 +1,54 @@
+/**
+ * What the proxy adds around the telemetry library to keep the request path cheap:
+ * decoded peer metadata remembered by header value (a peer sends the same value on every
+ * request), and span ids cut from a pool of random bytes instead of two `randomBytes` calls
+ * per span.
+ */
+import { randomFillSync } from 'node:crypto';
+import { decodePeerMetadata, PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, type PeerMetadata } from '../telemetry/peer-metadata.js';
+
+/** Distinct peer values remembered; a peer that varies its value only costs a decode each time. */
+const MAX_CACHED_PEERS = 256;
+
+export class PeerMetadataCache {
+  private readonly cache = new Map<string, PeerMetadata | undefined>();
+
+  /**
+   * Reads and removes the exchange headers (the app never sees them: Istio's metadata
+   * exchange strips them). The result is frozen and shared between requests.
+   */
+  take(headers: Record<string, string | string[] | undefined>): PeerMetadata | undefined {
+    const raw = headers[PEER_METADATA_HEADER];
+    if (headers[PEER_METADATA_ID_HEADER] !== undefined) delete headers[PEER_METADATA_ID_HEADER];
+    if (raw === undefined) return undefined;
+    delete headers[PEER_METADATA_HEADER];
+    if (typeof raw !== 'string') return decodePeerMetadata(raw);
+    const hit = this.cache.get(raw);
+    if (hit !== undefined || this.cache.has(raw)) return hit;
+    const decoded = decodePeerMetadata(raw);
+    const md = decoded && Object.freeze(decoded);
+    // Bounded against a client that sends a new value each time: start over when full.
+    if (this.cache.size >= MAX_CACHED_PEERS) this.cache.clear();
+    this.cache.set(raw, md);
+    return md;
+  }
+}
+
+/**
+ * Random bytes for span and trace ids, filled 4 KiB at a time. The returned buffer is a view
+ * valid until the next call (the tracer turns it into hex at once).
+ */
+export function pooledRandomBytes(poolSize = 4096): (n: number) => Buffer {
+  const pool = Buffer.allocUnsafe(poolSize);
+  let offset = poolSize;
+  return (n: number) => {
+    if (n > poolSize) return randomFillSync(Buffer.allocUnsafe(n));
+    if (offset + n > poolSize) {
+      randomFillSync(pool);
+      offset = 0;
+    }
+    const out = pool.subarray(offset, offset + n);
+    offset += n;
+    return out;
+  };
+}
