@@ -19,7 +19,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { once } from 'node:events';
-import type { ProxyConfig } from '../src/api/proxy-config.js';
+import type { LbPolicy, ProxyConfig } from '../src/api/proxy-config.js';
 import { allocatePort } from '../src/mesh/supervisor.js';
 
 const repo = resolve(import.meta.dirname, '..');
@@ -99,21 +99,42 @@ function wrk(args: string[]): string {
   return out.stdout;
 }
 
-function proxyConfig(name: string, listenPort: number, upstreamPort: number): ProxyConfig {
+function proxyConfig(name: string, listenPort: number, upstreamPort: number | number[], lb: LbPolicy = 'ROUND_ROBIN', outlier = false): ProxyConfig {
+  const ports = Array.isArray(upstreamPort) ? upstreamPort : [upstreamPort];
   return {
     version: 'bench',
     node: { id: `router~${name}.bench`, mode: 'router', workload: name, namespace: 'bench', labels: {} },
     listeners: [{ name: 'bench', address: { host: '127.0.0.1', port: listenPort }, direction: 'inbound', protocol: 'http', http: { routeConfigName: 'bench' } }],
-    routeConfigs: [{ name: 'bench', virtualHosts: [{ name: 'all', domains: ['*'], routes: [{ name: 'bench/all', match: { path: { prefix: '/' } }, action: { kind: 'route', destinations: [{ cluster: 'upstream', weight: 1 }] } }] }] }],
-    clusters: [{ name: 'upstream', kind: 'eds', protocol: 'http1', connectTimeoutMs: 1000, lb: { policy: 'ROUND_ROBIN' } }],
-    endpoints: [{ clusterName: 'upstream', endpoints: [{ address: { host: '127.0.0.1', port: upstreamPort }, labels: {}, health: 'HEALTHY' }] }],
+    routeConfigs: [
+      {
+        name: 'bench',
+        virtualHosts: [
+          {
+            name: 'all',
+            domains: ['*'],
+            routes: [{ name: 'bench/all', match: { path: { prefix: '/' } }, action: { kind: 'route', destinations: [{ cluster: 'upstream', weight: 1 }], ...(lb === 'RING_HASH' || lb === 'MAGLEV' ? { hashPolicy: { header: 'x-user' } } : {}) } }],
+          },
+        ],
+      },
+    ],
+    clusters: [
+      {
+        name: 'upstream',
+        kind: 'eds',
+        protocol: 'http1',
+        connectTimeoutMs: 1000,
+        lb: { policy: lb },
+        ...(outlier ? { outlierDetection: { consecutive5xxErrors: 5, intervalMs: 10_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 10 } } : {}),
+      },
+    ],
+    endpoints: [{ clusterName: 'upstream', endpoints: ports.map((port) => ({ address: { host: '127.0.0.1', port }, labels: {}, health: 'HEALTHY' as const })) }],
   };
 }
 
-async function startSinew(dir: string, name: string, upstreamPort: number): Promise<Target> {
+async function startSinew(dir: string, name: string, upstreamPort: number | number[], lb: LbPolicy = 'ROUND_ROBIN', outlier = false): Promise<Target> {
   const port = await allocatePort();
   const file = join(dir, `${name}.json`);
-  writeFileSync(file, JSON.stringify(proxyConfig(name, port, upstreamPort)));
+  writeFileSync(file, JSON.stringify(proxyConfig(name, port, upstreamPort, lb, outlier)));
   const child = start(process.execPath, ['--max-semi-space-size=64', join(repo, 'bin/sinew.js'), 'proxy', '--config', file], '1', { SINEW_LOG_LEVEL: 'warn' });
   await waitForHttp(port);
   return { name, port, pids: [child.pid!] };
@@ -138,7 +159,7 @@ http { access_log off;
   return { name: 'nginx', port, pids: [child.pid!] };
 }
 
-async function measure(target: Target, options: Options): Promise<Result> {
+async function measure(target: Target, options: Options & { fixedRate?: boolean }): Promise<Result> {
   const url = `http://127.0.0.1:${target.port}/`;
   wrk(['-t1', '-c50', '-d2s', url]); // warm-up: JIT and pools
   const cpuBefore = target.pids.map(cpuSeconds);
@@ -148,6 +169,7 @@ async function measure(target: Target, options: Options): Promise<Result> {
   const requests = rps * options.durationS;
   const cpu = cpuAfter.reduce((a, b) => a + b, 0) - cpuBefore.reduce((a, b) => a + b, 0);
 
+  if (options.fixedRate === false) return { name: target.name, rps, p50: NaN, p90: NaN, p99: NaN };
   const cpu1000Before = target.pids.map(cpuSeconds);
   const fixed = wrk(['-t1', '-c50', `-d${options.durationS}s`, '-s', fixedRateScript, url, '--', '1000']);
   const cpu1000After = target.pids.map(cpuSeconds);
@@ -169,7 +191,7 @@ export async function runProxyBench(options: Options): Promise<Result[]> {
   const dir = mkdtempSync(join(tmpdir(), 'sinew-bench-'));
   try {
     const upstream = start(process.execPath, ['-e', UPSTREAM], '0');
-    const upstreamPort = Number((await waitForLine(upstream, /listening (\d+)/))[1]);
+    const upstreamPort = Number((await waitForLine(upstream, /listening ([\d,]+)/))[1].split(',')[0]);
     const targets: Target[] = [{ name: 'direct', port: upstreamPort, pids: [] }];
     targets.push(await startSinew(dir, 'sinew', upstreamPort));
     const server = await startSinew(dir, 'pair-server', upstreamPort);
@@ -184,18 +206,53 @@ export async function runProxyBench(options: Options): Promise<Result[]> {
     }
     return results;
   } finally {
-    for (const c of children) c.kill('SIGKILL');
-    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? once(c, 'exit') : undefined)));
-    rmSync(dir, { recursive: true, force: true });
+    await stopAll(dir);
   }
 }
 
-/** A minimal upstream: 100-byte body, keep-alive. */
+/** A minimal upstream: 100-byte body, keep-alive; UPSTREAM_PORTS listeners (default 1), ports printed on one line. */
 const UPSTREAM = `
 const body = Buffer.alloc(100, 'x');
-require('node:http').createServer((req, res) => { req.resume(); res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 100 }); res.end(body); })
-  .listen(0, '127.0.0.1', function () { console.log('listening ' + this.address().port); });
+const handler = (req, res) => { req.resume(); res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 100 }); res.end(body); };
+const n = Number(process.env.UPSTREAM_PORTS || 1);
+Promise.all(Array.from({ length: n }, () => new Promise((resolve) => {
+  const server = require('node:http').createServer(handler).listen(0, '127.0.0.1', () => resolve(server.address().port));
+}))).then((ports) => console.log('listening ' + ports.join(',')));
 `;
+
+/**
+ * Load-balancing cost (issue: upstream clusters): one proxy with 10 endpoints under each
+ * balancer, outlier detection on, against the same proxy with one endpoint, in one run.
+ * The added cost per request is 1 - rps(10 endpoints) / rps(1 endpoint); target < 10%.
+ */
+export async function runLbBench(options: Options): Promise<{ policy: string; rps: number; xSingle: number }[]> {
+  if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is not installed: apt-get install wrk');
+  const dir = mkdtempSync(join(tmpdir(), 'sinew-bench-lb-'));
+  try {
+    const upstream = start(process.execPath, ['-e', UPSTREAM], '0', { UPSTREAM_PORTS: '10' });
+    const ports = (await waitForLine(upstream, /listening ([\d,]+)/))[1].split(',').map(Number);
+    const single = await startSinew(dir, 'single', ports[0]);
+    const baseline = await measure(single, { ...options, fixedRate: false });
+    const out = [{ policy: 'single endpoint', rps: baseline.rps, xSingle: 1 }];
+    for (const policy of ['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV'] as LbPolicy[]) {
+      if (!options.json) process.stderr.write(`measuring ${policy} over 10 endpoints...\n`);
+      const t = await startSinew(dir, policy.toLowerCase(), ports, policy, true);
+      const r = await measure(t, { ...options, fixedRate: false });
+      out.push({ policy, rps: r.rps, xSingle: r.rps / baseline.rps });
+      for (const pid of t.pids) process.kill(pid, 'SIGKILL');
+    }
+    return out;
+  } finally {
+    await stopAll(dir);
+  }
+}
+
+async function stopAll(dir: string): Promise<void> {
+  for (const c of children) c.kill('SIGKILL');
+  await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? once(c, 'exit') : undefined)));
+  children.length = 0;
+  rmSync(dir, { recursive: true, force: true });
+}
 
 export function report(results: Result[]): string {
   const direct = results.find((r) => r.name === 'direct');
