@@ -7,7 +7,7 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -54,11 +54,19 @@ function get(url: string, headers: Record<string, string> = {}): Promise<Reply> 
   });
 }
 
-function sinew(stateDir: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
+/**
+ * Runs a sinew command. Asynchronously on purpose: a synchronous spawn would stop this process
+ * from reading `sinew up`'s output pipe, and once that pipe fills, `sinew up` blocks in its
+ * (synchronous, on Linux) stdout writes and can no longer react to `sinew down`.
+ */
+function sinew(stateDir: string, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   // The state directory goes right after the subcommand: after `--` it would belong to exec's command.
   const [command, ...rest] = args;
-  const out = spawnSync(process.execPath, [bin, command, '--state-dir', stateDir, ...rest], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
-  return { status: out.status, stdout: out.stdout, stderr: out.stderr };
+  return new Promise((resolvePromise) => {
+    execFile(process.execPath, [bin, command, '--state-dir', stateDir, ...rest], { cwd: repo, encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+      resolvePromise({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
 }
 
 async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
@@ -106,7 +114,7 @@ describe('sinew up: Bookinfo end to end', { timeout: 240_000 }, () => {
   let gateway: string;
   let productpageOutbound: string;
 
-  const fetchStatus = async () => JSON.parse(sinew(stateDir, 'status', '-o', 'json').stdout) as MeshStatus;
+  const fetchStatus = async () => JSON.parse((await sinew(stateDir, 'status', '-o', 'json')).stdout) as MeshStatus;
 
   before(async () => {
     stateDir = mkdtempSync(join(tmpdir(), 'sinew-up-'));
@@ -156,7 +164,7 @@ describe('sinew up: Bookinfo end to end', { timeout: 240_000 }, () => {
   });
 
   test('TM-01: virtual-service-all-v1 sends every request to v1', async () => {
-    const applied = sinew(stateDir, 'apply', '-f', join(samples, 'destination-rule-all.yaml'), '-f', join(samples, 'virtual-service-all-v1.yaml'));
+    const applied = await sinew(stateDir, 'apply', '-f', join(samples, 'destination-rule-all.yaml'), '-f', join(samples, 'virtual-service-all-v1.yaml'));
     assert.equal(applied.status, 0, applied.stderr);
     assert.match(applied.stdout, /virtualservice\.networking\.istio\.io\/reviews configured/);
     await until('v1 routing', async () => ((await viaProxy(productpageOutbound, 'http://reviews:9080/reviews/0')).body.includes('"rating"') ? undefined : true));
@@ -165,7 +173,7 @@ describe('sinew up: Bookinfo end to end', { timeout: 240_000 }, () => {
   });
 
   test('TM-02: end-user jason goes to v2, everyone else to v1', async () => {
-    assert.equal(sinew(stateDir, 'apply', '-f', join(samples, 'virtual-service-reviews-test-v2.yaml')).status, 0);
+    assert.equal((await sinew(stateDir, 'apply', '-f', join(samples, 'virtual-service-reviews-test-v2.yaml'))).status, 0);
     await until('jason routing', async () => (color((await viaProxy(productpageOutbound, 'http://reviews:9080/reviews/0', { 'end-user': 'jason' })).body) === 'black' ? true : undefined));
     for (let i = 0; i < 50; i++) {
       assert.equal(color((await viaProxy(productpageOutbound, 'http://reviews:9080/reviews/0', { 'end-user': 'jason' })).body), 'black');
@@ -175,7 +183,7 @@ describe('sinew up: Bookinfo end to end', { timeout: 240_000 }, () => {
   });
 
   test('TM-05: virtual-service-reviews-50-v3 splits within tolerance', async () => {
-    assert.equal(sinew(stateDir, 'apply', '-f', join(samples, 'virtual-service-reviews-50-v3.yaml')).status, 0);
+    assert.equal((await sinew(stateDir, 'apply', '-f', join(samples, 'virtual-service-reviews-50-v3.yaml'))).status, 0);
     await until('the 50/50 split', async () => (color((await viaProxy(productpageOutbound, 'http://reviews:9080/reviews/0')).body) === 'red' ? true : undefined));
     let v3 = 0;
     const n = 400;
@@ -192,7 +200,7 @@ describe('sinew up: Bookinfo end to end', { timeout: 240_000 }, () => {
     const bad = join(stateDir, 'bad.yaml');
     const text = readFileSync(join(samples, 'virtual-service-reviews-v3.yaml'), 'utf8').replace('host: reviews', 'hosts: reviews');
     (await import('node:fs')).writeFileSync(bad, text);
-    const res = sinew(stateDir, 'apply', '-f', bad);
+    const res = await sinew(stateDir, 'apply', '-f', bad);
     assert.equal(res.status, 1);
     assert.match(res.stderr, /unknown field "hosts"; did you mean "host"\?/);
     let red = 0;
@@ -212,20 +220,20 @@ describe('sinew up: Bookinfo end to end', { timeout: 240_000 }, () => {
       return [...s.workloads, ...s.gateways].every((w) => w.replicas.every((r) => r.proxy.sync === 'SYNCED')) ? true : undefined;
     });
     // The config survived the restart: the 50/50 split still holds.
-    const got = sinew(stateDir, 'get', 'virtualservice', 'reviews', '-o', 'json');
+    const got = await sinew(stateDir, 'get', 'virtualservice', 'reviews', '-o', 'json');
     assert.equal(got.status, 0, got.stderr);
     assert.equal((JSON.parse(got.stdout) as { spec: { http: { route: unknown[] }[] } }).spec.http[0].route.length, 2);
   });
 
-  test('sinew exec runs a command as a workload, through its sidecar', () => {
+  test('sinew exec runs a command as a workload, through its sidecar', async () => {
     const script = `const u=new URL(process.env.HTTP_PROXY);require('http').get({host:u.hostname,port:u.port,path:'http://ratings:9080/ratings/0',headers:{host:'ratings:9080'}},r=>{let b='';r.on('data',c=>b+=c);r.on('end',()=>{console.log(r.statusCode, process.env.SINEW_WORKLOAD, b)})})`;
-    const res = sinew(stateDir, 'exec', 'productpage-v1', '--', process.execPath, '-e', script);
+    const res = await sinew(stateDir, 'exec', 'productpage-v1', '--', process.execPath, '-e', script);
     assert.equal(res.status, 0, res.stderr);
     assert.match(res.stdout, /^200 productpage-v1 .*"Reviewer1":5/);
   });
 
   test('sinew down stops everything: no process left behind', async () => {
-    const res = sinew(stateDir, 'down');
+    const res = await sinew(stateDir, 'down');
     assert.equal(res.status, 0, `${res.stderr}${res.stdout}\n--- last lines of sinew up:\n${log.split('\n').slice(-40).join('\n')}`);
     await new Promise((r) => (up.exitCode !== null ? r(undefined) : up.once('exit', r)));
     assert.equal(up.exitCode, 0);
