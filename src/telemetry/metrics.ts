@@ -109,6 +109,10 @@ export class MeshMetrics {
   private readonly mergeDropped: Counter<string>;
   private readonly recordErrors: Counter<string>;
   private readonly localCache = new WeakMap<ProxyNode, PeerMetadata>();
+  /** Label combinations seen, as nested maps keyed by the values the labels derive from. */
+  private httpSeries: Level = new Map();
+  private tcpSeries: Level = new Map();
+  private seriesCount = 0;
 
   constructor(options: MeshMetricsOptions = {}) {
     const registers = [(this.registry = options.registry ?? new Registry())];
@@ -172,22 +176,40 @@ export class MeshMetrics {
 
   /** Records one finished HTTP request under the reporter its direction implies. */
   recordRequest(event: TelemetryRequestEvent, peers: PeerInfo): void {
-    const labels = this.peerLabels(event.direction, event, peers, 'http') as Record<HttpLabel, string>;
-    // Istio's request_protocol is `grpc` for gRPC requests, else `http` for HTTP/1.x and HTTP/2.
-    if (event.grpcStatus !== undefined) labels.request_protocol = 'grpc';
-    labels.response_code = String(event.status || 0);
-    // istio/proxy's stats filter leaves grpc_response_status empty for non-gRPC requests.
-    labels.grpc_response_status = event.grpcStatus ?? '';
-    labels.response_flags = event.flags || '-';
-    labels.connection_security_policy = securityPolicy(event.direction, peers.mtls ?? event.mtls);
-    this.requests.inc(labels);
-    this.duration.observe(labels, nonNegative(event.durationMs));
-    this.requestBytes.observe(labels, nonNegative(event.requestBytes));
-    this.responseBytes.observe(labels, nonNegative(event.responseBytes));
+    const mtls = peers.mtls ?? event.mtls;
+    const remote = peers.remote ?? event.peer;
+    const service = destinationService(event);
+    const grpcStatus = event.grpcStatus;
+    const status = event.status || 0;
+    const flags = event.flags || '-';
+    // The series is looked up by the values its labels derive from (no label object, no
+    // prom-client hashing); only the first request of a combination builds its labels.
+    const level = this.peerLevel(this.httpSeries, event.direction, mtls, remote, peers, service);
+    const byGrpc = child(level, grpcStatus);
+    const byStatus = child(byGrpc, status);
+    let series = byStatus.get(flags) as Series | undefined;
+    if (series === undefined) {
+      const labels = this.peerLabels(event.direction, event, peers, 'http') as Record<HttpLabel, string>;
+      // Istio's request_protocol is `grpc` for gRPC requests, else `http` for HTTP/1.x and HTTP/2.
+      if (grpcStatus !== undefined) labels.request_protocol = 'grpc';
+      labels.response_code = String(status);
+      // istio/proxy's stats filter leaves grpc_response_status empty for non-gRPC requests.
+      labels.grpc_response_status = grpcStatus ?? '';
+      labels.response_flags = flags;
+      labels.connection_security_policy = securityPolicy(event.direction, mtls);
+      series = { labels, hash: undefined, flags: flags === '-' ? [] : flags.split(',') };
+      this.remember(byStatus, flags, series);
+    }
+    const labels = series.labels;
+    incCounter(this.requests, series, 1);
+    observeHistogram(this.duration, series, nonNegative(event.durationMs));
+    observeHistogram(this.requestBytes, series, nonNegative(event.requestBytes));
+    observeHistogram(this.responseBytes, series, nonNegative(event.responseBytes));
+    if (series.hash === undefined) series.hash = fastPathHash([this.requests, this.duration, this.requestBytes, this.responseBytes], labels);
 
     const cluster = event.cluster;
-    if (event.flags && event.flags !== '-') {
-      for (const f of event.flags.split(',')) {
+    if (series.flags.length) {
+      for (const f of series.flags) {
         this.flagCounts.inc({ response_flags: f });
         if (f === 'UO' && cluster) this.overflow.inc({ cluster_name: cluster });
       }
@@ -198,15 +220,30 @@ export class MeshMetrics {
   /** Records a TCP connection (see `TelemetryTcpEvent.phase`). */
   recordTcp(event: TelemetryTcpEvent, peers: PeerInfo): void {
     const direction = event.direction ?? (/inbound/i.test(event.listener) ? 'inbound' : 'outbound');
-    const labels = this.peerLabels(direction, event, peers, 'tcp') as Record<TcpLabel, string>;
-    labels.response_flags = event.flags || '-';
-    labels.connection_security_policy = securityPolicy(direction, peers.mtls ?? event.mtls);
-    if (event.phase !== 'close') this.tcpOpened.inc(labels);
-    if (event.phase !== 'open') {
-      this.tcpClosed.inc(labels);
-      this.tcpReceived.inc(labels, nonNegative(event.bytesReceived));
-      this.tcpSent.inc(labels, nonNegative(event.bytesSent));
+    const mtls = peers.mtls ?? event.mtls;
+    const flags = event.flags || '-';
+    const level = this.peerLevel(this.tcpSeries, direction, mtls, peers.remote ?? event.peer, peers, destinationService(event));
+    let series = level.get(flags) as Series | undefined;
+    if (series === undefined) {
+      const labels = this.peerLabels(direction, event, peers, 'tcp') as Record<TcpLabel, string>;
+      labels.response_flags = flags;
+      labels.connection_security_policy = securityPolicy(direction, mtls);
+      series = { labels, hash: undefined, flags: [] };
+      this.remember(level, flags, series);
     }
+    if (event.phase !== 'close') incCounter(this.tcpOpened, series, 1);
+    if (event.phase !== 'open') {
+      incCounter(this.tcpClosed, series, 1);
+      incCounter(this.tcpReceived, series, nonNegative(event.bytesReceived));
+      incCounter(this.tcpSent, series, nonNegative(event.bytesSent));
+    }
+    // The fast path is armed once every family holds the series (an open-only event creates one).
+    if (series.hash === undefined) series.hash = fastPathHash([this.tcpOpened, this.tcpClosed, this.tcpReceived, this.tcpSent], series.labels);
+  }
+
+  /** @internal How many label combinations the series cache holds (bounded by `SERIES_CACHE_LIMIT`). */
+  get cachedSeries(): number {
+    return this.seriesCount;
   }
 
   /** Records an upstream-layer event: outlier ejections (`ejected` / `unejected`). */
@@ -265,6 +302,39 @@ export class MeshMetrics {
     return md;
   }
 
+  /** Descends the series cache by the inputs of the peer labels (reporter, both peers, service). */
+  private peerLevel(
+    root: Level,
+    direction: string,
+    mtls: boolean | undefined,
+    remote: PeerMetadata | undefined,
+    peers: PeerInfo,
+    service: string | undefined,
+  ): Level {
+    let m = child(child(child(root, this.local(peers.local, peers.identity)), direction === 'inbound'), mtls);
+    // The remote's fields, not its object: the proxy decodes a fresh one per request.
+    if (remote === undefined) m = child(m, NO_PEER);
+    else {
+      m = child(child(child(child(m, remote.workload), remote.namespace), mtls ? remote.principal : undefined), remote.app);
+      m = child(child(child(child(m, remote.version), remote.canonicalService), remote.canonicalRevision), remote.cluster);
+    }
+    return child(m, service);
+  }
+
+  /** Adds a series to the cache; past `SERIES_CACHE_LIMIT` entries the cache starts over. */
+  private remember(level: Level, key: unknown, series: Series): void {
+    if (this.seriesCount >= SERIES_CACHE_LIMIT) {
+      // A label explosion (hostile peer metadata, authorities, codes) must not grow memory
+      // without limit: start over; `level` is now detached, so this series is not kept.
+      this.httpSeries = new Map();
+      this.tcpSeries = new Map();
+      this.seriesCount = 0;
+      return;
+    }
+    level.set(key, series);
+    this.seriesCount++;
+  }
+
   private peerLabels(
     direction: string,
     event: { cluster?: string; authority?: string; destinationService?: string; mtls?: boolean; peer?: PeerMetadata },
@@ -307,6 +377,104 @@ export class MeshMetrics {
   }
 }
 
+// === series cache ===
+
+/** Most label combinations kept with their prom-client hash; past it the cache starts over. */
+export const SERIES_CACHE_LIMIT = 10_000;
+
+/** Cache key for "no remote peer metadata" (distinct from a peer whose fields are undefined). */
+const NO_PEER = Symbol('no-peer');
+
+type Level = Map<unknown, unknown>;
+
+interface Series {
+  /** The full label object, built once and shared by the families (never mutated after). */
+  labels: Record<string, string>;
+  /**
+   * prom-client's key for the series: a string once verified in every family, `false` when the
+   * fast path cannot be used (prom-client's internals differ), `undefined` until known.
+   */
+  hash: string | false | undefined;
+  /** The HTTP response flags, split once (empty for `-` and for TCP). */
+  flags: readonly string[];
+}
+
+/** The parts of prom-client's (15.x) metric internals the fast path touches. */
+interface CounterValue {
+  value: number;
+}
+interface HistogramValue {
+  sum: number;
+  count: number;
+  bucketValues: Record<number, number>;
+}
+interface MetricInternals {
+  hashMap?: Record<string, unknown>;
+  sortedLabelNames?: string[];
+  upperBounds?: number[];
+}
+
+function child(level: Level, key: unknown): Level {
+  let next = level.get(key) as Level | undefined;
+  if (next === undefined) level.set(key, (next = new Map()));
+  return next;
+}
+
+/**
+ * prom-client validates and hashes every label on every `inc`/`observe` (its bound children
+ * too), about 10 µs for Istio's 25 labels. Once a series exists the fast path updates its
+ * stored value directly, under the same key prom-client computes. The key is only used after
+ * checking that every family stores these very label values under it, so a different
+ * prom-client falls back to the public API instead of miscounting.
+ */
+function fastPathHash(metrics: readonly object[], labels: Record<string, string>): string | false | undefined {
+  const first = metrics[0] as MetricInternals;
+  const names = first.sortedLabelNames;
+  if (!Array.isArray(names)) return false;
+  let hash = '';
+  for (const n of names) if (labels[n] !== undefined) hash += `${n}:${labels[n]},`;
+  for (const m of metrics) {
+    const map = (m as MetricInternals).hashMap;
+    if (map === null || typeof map !== 'object') return false;
+    const v = map[hash] as { labels?: Record<string, unknown> } | undefined;
+    if (v === undefined) return undefined;
+    if (v.labels === null || typeof v.labels !== 'object') return false;
+    for (const n of names) if (v.labels[n] !== labels[n]) return false;
+  }
+  return hash;
+}
+
+function incCounter(counter: Counter<string>, series: Series, n: number): void {
+  if (typeof series.hash === 'string') {
+    const v = (counter as unknown as MetricInternals).hashMap?.[series.hash] as CounterValue | undefined;
+    if (v !== undefined) {
+      v.value += n;
+      return;
+    }
+  }
+  counter.inc(series.labels, n); // first use, after a reset, or no fast path
+}
+
+function observeHistogram(histogram: Histogram<string>, series: Series, value: number): void {
+  if (typeof series.hash === 'string') {
+    const internals = histogram as unknown as MetricInternals;
+    const v = internals.hashMap?.[series.hash] as HistogramValue | undefined;
+    const bounds = internals.upperBounds;
+    if (v !== undefined && bounds !== undefined) {
+      v.sum += value;
+      v.count += 1;
+      for (let i = 0; i < bounds.length; i++) {
+        if (value <= bounds[i]) {
+          v.bucketValues[bounds[i]] += 1;
+          break;
+        }
+      }
+      return;
+    }
+  }
+  histogram.observe(series.labels, value);
+}
+
 /** Istio: `unknown` when the source reports (it cannot see the server's policy), else mutual_tls / none. */
 function securityPolicy(direction: string, mtls: boolean | undefined): string {
   if (direction !== 'inbound' || mtls === undefined) return UNKNOWN;
@@ -326,8 +494,14 @@ export function destinationService(event: { cluster?: string; authority?: string
   if (event.destinationService) return event.destinationService;
   const c = event.cluster;
   if (c && c.startsWith('outbound|')) {
-    const fqdn = c.split('|')[3];
-    if (fqdn) return fqdn;
+    // outbound|port|subset|fqdn, without splitting (this runs for every request).
+    const subset = c.indexOf('|', 9);
+    const fqdnStart = subset < 0 ? -1 : c.indexOf('|', subset + 1) + 1;
+    if (fqdnStart > 0) {
+      const end = c.indexOf('|', fqdnStart);
+      const fqdn = end < 0 ? c.slice(fqdnStart) : c.slice(fqdnStart, end);
+      if (fqdn) return fqdn;
+    }
   }
   const a = event.authority;
   if (!a) return undefined;

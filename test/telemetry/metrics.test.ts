@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import type { ProxyNode } from '../../src/api/proxy-config.js';
-import { MeshMetrics, subscribeProxyMetrics, sanitizeExposition, HTTP_LABELS, TCP_LABELS } from '../../src/telemetry/metrics.js';
+import { MeshMetrics, subscribeProxyMetrics, sanitizeExposition, HTTP_LABELS, TCP_LABELS, SERIES_CACHE_LIMIT } from '../../src/telemetry/metrics.js';
 import {
   decodePeerMetadata,
   encodePeerMetadata,
@@ -293,4 +293,39 @@ test('merge appends the application metrics and leaves out what would break the 
   // Pure function: an empty or hostile input never throws.
   assert.deepEqual(sanitizeExposition('', new Set()), { text: '', dropped: 0 });
   assert.equal(sanitizeExposition('\u0000\u0001{}}}', new Set()).dropped, 1);
+});
+
+test('cached series: distinct response codes stay distinct series and the cache is bounded', async () => {
+  const m = new MeshMetrics();
+  const peers = { local: productpage };
+  const peer = decodePeerMetadata(encodePeerMetadata(reviews));
+  for (let i = 0; i < 3; i++) m.recordRequest(event({ status: 200, peer, durationMs: 2 }), peers);
+  for (let i = 0; i < 2; i++) m.recordRequest(event({ status: 503, flags: 'UF', peer, durationMs: 40 }), peers);
+  let text = await m.render();
+  assert.equal(find(text, 'istio_requests_total', { response_code: '200', response_flags: '-' })[0].value, 3);
+  assert.equal(find(text, 'istio_requests_total', { response_code: '503', response_flags: 'UF' })[0].value, 2);
+  assert.equal(find(text, 'istio_request_duration_milliseconds_count', { response_code: '503' })[0].value, 2);
+  assert.equal(find(text, 'istio_request_duration_milliseconds_sum', { response_code: '503' })[0].value, 80);
+  assert.equal(find(text, 'istio_request_duration_milliseconds_bucket', { response_code: '200', le: '5' })[0].value, 3);
+  assert.equal(find(text, 'sinew_proxy_response_flags_total', { response_flags: 'UF' })[0].value, 2);
+  assert.equal(m.cachedSeries, 2);
+
+  // A label explosion (20 000 distinct codes and flags) never grows the cache past its bound.
+  for (let i = 0; i < 20_000; i++) {
+    m.recordRequest(event({ status: 1000 + i, flags: i % 2 ? 'DC' : '-', peer }), peers);
+    assert.ok(m.cachedSeries <= SERIES_CACHE_LIMIT);
+  }
+  for (let i = 0; i < 4; i++) m.recordRequest(event({ status: 200, peer }), peers);
+  const requests = await m.registry.getSingleMetric('istio_requests_total')!.get();
+  assert.equal(requests.values.length, 20_002);
+  assert.equal(requests.values.reduce((n, v) => n + v.value, 0), 20_009);
+  assert.equal(requests.values.find((v) => v.labels.response_code === '200')?.value, 7);
+
+  // A registry reset is survived: the cached series is recreated, not lost.
+  m.registry.resetMetrics();
+  m.recordRequest(event({ status: 200, peer }), peers);
+  m.recordRequest(event({ status: 200, peer }), peers);
+  text = await m.render();
+  assert.equal(find(text, 'istio_requests_total', { response_code: '200' })[0].value, 2);
+  assert.equal(find(text, 'istio_response_bytes_count', { response_code: '200' })[0].value, 2);
 });
