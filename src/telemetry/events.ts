@@ -1,9 +1,8 @@
 /**
- * What telemetry reads from the proxy. Telemetry may not import `src/proxy` (DESIGN.md import
- * directions), so these interfaces restate the proxy's `RequestEvent` / `TcpConnectionEvent` /
- * `ConfigEvent` structurally: every field the proxy publishes today is accepted as is, and the
- * optional fields below are what the proxy should add so that metrics, access logs and spans
- * can carry Istio's full label set. Channels are looked up by name, which returns the same
+ * The events the proxy publishes and telemetry reads. They are defined here, by their
+ * consumer, because the proxy may import telemetry but not the other way round (DESIGN.md
+ * import directions); src/proxy/events.ts re-exports them as RequestEvent / TcpConnectionEvent
+ * / ConfigEvent. Channels are looked up by name, which returns the same
  * `node:diagnostics_channel` objects the proxy publishes on.
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
