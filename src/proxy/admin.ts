@@ -4,7 +4,7 @@
  * to loopback unless told otherwise.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { LocalHttpServer } from './local-server.js';
 import type { ClusterManager } from './upstream/types.js';
 import type { ProxyStats } from './events.js';
 import type { Snapshot } from './runtime.js';
@@ -19,33 +19,14 @@ export interface AdminSource {
   prometheus?(): Promise<{ contentType: string; text: string }>;
 }
 
-export class AdminServer {
-  private readonly server: http.Server;
+export class AdminServer extends LocalHttpServer {
+  protected readonly server: http.Server;
 
   constructor(private readonly source: AdminSource) {
+    super();
     this.server = http.createServer((req, res) => this.handle(req, res));
   }
 
-  listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ port, host }, () => {
-        this.server.removeListener('error', reject);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
-  }
-
-  address(): AddressInfo | undefined {
-    return (this.server.address() as AddressInfo | null) ?? undefined;
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
-  }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];

@@ -6,7 +6,7 @@
  * the scrape: its part is left out, counted, and the proxy's metrics are still served.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { LocalHttpServer } from './local-server.js';
 import type { MeshMetrics } from '../telemetry/metrics.js';
 
 /** Prometheus' own default scrape timeout is 10 s; the app's part must come well before it. */
@@ -23,12 +23,13 @@ export interface MetricsServerOptions {
   merged: boolean;
 }
 
-export class MetricsServer {
-  private readonly server: http.Server;
+export class MetricsServer extends LocalHttpServer {
+  protected readonly server: http.Server;
   /** Application scrapes that failed (unreachable, timed out, not 200, too large). */
   appScrapeFailures = 0;
 
   constructor(private readonly options: MetricsServerOptions) {
+    super();
     this.server = http.createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (req.method !== 'GET' || (path !== '/stats/prometheus' && path !== '/metrics')) {
@@ -73,24 +74,4 @@ export class MetricsServer {
     }
   }
 
-  listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ port, host }, () => {
-        this.server.removeListener('error', reject);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
-  }
-
-  address(): AddressInfo | undefined {
-    return (this.server.address() as AddressInfo | null) ?? undefined;
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
-  }
 }
