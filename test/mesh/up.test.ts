@@ -196,6 +196,24 @@ describe('sinew up: Bookinfo end to end', { timeout: 240_000 }, () => {
     assert.ok(Math.abs(v3 / n - 0.5) <= 0.075, `v3 share ${v3 / n}`);
   });
 
+  test('one product page request yields one trace covering every hop, with correct parent links', async () => {
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const page = await get(`http://${gateway}/productpage`, { traceparent: `00-${traceId}-00f067aa0ba902b7-01` });
+    assert.equal(page.status, 200);
+    const trace = await until('the trace at the control plane', async () => {
+      const res = await sinew(stateDir, 'traces', '--limit', '50', '-o', 'json');
+      const found = (JSON.parse(res.stdout) as { traceId: string; spans: { spanId: string; parentSpanId?: string; service: string }[] }[]).find((t) => t.traceId === traceId);
+      // Gateway, productpage, details and reviews (and ratings behind v2/v3) each report spans.
+      return found && new Set(found.spans.map((sp) => sp.service.split('.')[0])).size >= 4 ? found : undefined;
+    });
+    const services = new Set(trace.spans.map((sp) => sp.service.split('.')[0]));
+    for (const s of ['istio-ingressgateway', 'productpage', 'details', 'reviews']) assert.ok(services.has(s), `a span from ${s}: ${[...services].join(', ')}`);
+    const ids = new Set(trace.spans.map((sp) => sp.spanId));
+    for (const sp of trace.spans) {
+      assert.ok(sp.parentSpanId === '00f067aa0ba902b7' || ids.has(sp.parentSpanId!), `span ${sp.spanId} of ${sp.service} has a parent in the trace (or the caller's span)`);
+    }
+  });
+
   test('an invalid apply is refused and the previous routing stays', async () => {
     const bad = join(stateDir, 'bad.yaml');
     const text = readFileSync(join(samples, 'virtual-service-reviews-v3.yaml'), 'utf8').replace('host: reviews', 'hosts: reviews');
