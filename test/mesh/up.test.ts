@@ -203,8 +203,10 @@ describe('sinew up: Bookinfo end to end', { timeout: 240_000 }, () => {
     const trace = await until('the trace at the control plane', async () => {
       const res = await sinew(stateDir, 'traces', '--limit', '50', '-o', 'json');
       const found = (JSON.parse(res.stdout) as { traceId: string; spans: { spanId: string; parentSpanId?: string; service: string }[] }[]).find((t) => t.traceId === traceId);
-      // Gateway, productpage, details and reviews (and ratings behind v2/v3) each report spans.
-      return found && new Set(found.spans.map((sp) => sp.service.split('.')[0])).size >= 4 ? found : undefined;
+      // Gateway, productpage, details and reviews (and ratings behind v2/v3) each report spans;
+      // proxies export in batches, so wait until every hop's spans have arrived.
+      const services = new Set(found?.spans.map((sp) => sp.service.split('.')[0]));
+      return found && ['istio-ingressgateway', 'productpage', 'details', 'reviews'].every((x) => services.has(x)) ? found : undefined;
     });
     const services = new Set(trace.spans.map((sp) => sp.service.split('.')[0]));
     for (const s of ['istio-ingressgateway', 'productpage', 'details', 'reviews']) assert.ok(services.has(s), `a span from ${s}: ${[...services].join(', ')}`);
@@ -212,6 +214,26 @@ describe('sinew up: Bookinfo end to end', { timeout: 240_000 }, () => {
     for (const sp of trace.spans) {
       assert.ok(sp.parentSpanId === '00f067aa0ba902b7' || ids.has(sp.parentSpanId!), `span ${sp.spanId} of ${sp.service} has a parent in the trace (or the caller's span)`);
     }
+  });
+
+  test('N requests through the demo are counted exactly N at both reporters, with Istio\'s labels', async () => {
+    const admin = (name: string) => status.workloads.find((w) => w.name === name)!.replicas[0].proxy.admin;
+    const count = async (name: string, labels: Record<string, string>) => {
+      const text = (await get(`http://${admin(name)}/stats/prometheus`)).body;
+      let total = 0;
+      for (const line of text.split('\n')) {
+        if (!line.startsWith('istio_requests_total{')) continue;
+        if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+      }
+      return total;
+    };
+    const source = { reporter: 'source', source_workload: 'productpage-v1', destination_workload: 'ratings-v1', destination_service: 'ratings.default.svc.cluster.local', response_code: '200' };
+    const destination = { reporter: 'destination', source_workload: 'productpage-v1', source_app: 'productpage', destination_workload: 'ratings-v1', destination_app: 'ratings', response_code: '200' };
+    const before = [await count('productpage-v1', source), await count('ratings-v1', destination)];
+    const n = 25;
+    for (let i = 0; i < n; i++) assert.equal((await viaProxy(productpageOutbound, 'http://ratings:9080/ratings/0')).status, 200);
+    assert.equal((await count('productpage-v1', source)) - before[0], n, 'source reporter (productpage sidecar)');
+    assert.equal((await count('ratings-v1', destination)) - before[1], n, 'destination reporter (ratings sidecar)');
   });
 
   test('an invalid apply is refused and the previous routing stays', async () => {
