@@ -15,6 +15,7 @@ import { RESPONSE_DETAILS_HEADER, RESPONSE_FLAGS_HEADER } from '../../api/respon
 import type { ListenerContext, ProxyRuntime } from '../runtime.js';
 import { HttpStream, replyNotReady, type DownstreamRequest, type DownstreamResponseObject } from './stream.js';
 import { handleUpgrade } from './upgrade.js';
+import { boundAddress, listenOn } from '../local-server.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 /** Envoy's default max_request_headers_kb. */
@@ -46,18 +47,11 @@ export class HttpListener {
 
   listen(): Promise<AddressInfo> {
     const { host, port } = this.ctx.listener.address;
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      this.server.once('error', onError);
-      this.server.listen({ host, port }, () => {
-        this.server.removeListener('error', onError);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   address(): AddressInfo | undefined {
-    return (this.server.address() as AddressInfo | null) ?? undefined;
+    return boundAddress(this.server);
   }
 
   /** Open client connections (for tests and /stats: nothing should leak). */

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { TcpRoute } from '../../api/proxy-config.js';
 import { channels, type TcpConnectionEvent } from '../events.js';
 import type { ListenerContext, ProxyRuntime } from '../runtime.js';
+import { boundAddress, listenOn } from '../local-server.js';
 
 export class TcpListener {
   private readonly server: net.Server;
@@ -26,18 +27,11 @@ export class TcpListener {
 
   listen(): Promise<AddressInfo> {
     const { host, port } = this.ctx.listener.address;
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      this.server.once('error', onError);
-      this.server.listen({ host, port }, () => {
-        this.server.removeListener('error', onError);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+    return listenOn(this.server, host, port);
   }
 
   address(): AddressInfo | undefined {
-    return (this.server.address() as AddressInfo | null) ?? undefined;
+    return boundAddress(this.server);
   }
 
   connections(): number {
