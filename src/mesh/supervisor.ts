@@ -205,11 +205,27 @@ export class Supervisor {
   }
 }
 
+/** Ports this process handed out: the kernel may offer a just-closed port again at once. */
+const handedOut = new Set<number>();
+
 /**
- * Finds a free TCP port on `host` by binding port 0. There is a small window before the
- * caller binds it; the mesh binds its own listeners right away, which keeps it short.
+ * Finds a free TCP port on `host` by binding port 0. A port is never handed out twice by one
+ * process (the runner allocates a dozen ports before any of them is bound, and the kernel
+ * may offer a just-released port again). Another process can still take it in the short
+ * window before the caller binds it; the mesh binds its listeners right away.
  */
-export function allocatePort(host = '127.0.0.1'): Promise<number> {
+export async function allocatePort(host = '127.0.0.1'): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await bindAndRelease(host);
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`could not find a free port on ${host}`);
+}
+
+function bindAndRelease(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();

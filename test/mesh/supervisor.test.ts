@@ -90,9 +90,10 @@ describe('supervisor', () => {
     assert.equal(isAlive(grandchild), false, 'grandchild was killed with its group');
   });
 
-  test('allocatePort returns distinct usable ports', async () => {
-    const a = await allocatePort();
-    const b = await allocatePort();
-    assert.ok(a > 0 && b > 0);
+  test('allocatePort never hands out the same port twice (regression: two replicas got one port)', async () => {
+    const ports: number[] = [];
+    for (let i = 0; i < 300; i++) ports.push(await allocatePort());
+    assert.ok(ports.every((p) => p > 0));
+    assert.equal(new Set(ports).size, ports.length);
   });
 });
