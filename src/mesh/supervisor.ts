@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 
 export interface ProcessSpec {
@@ -209,15 +210,33 @@ export class Supervisor {
 const handedOut = new Set<number>();
 
 /**
- * Finds a free TCP port on `host` by binding port 0. A port is never handed out twice by one
- * process (the runner allocates a dozen ports before any of them is bound, and the kernel
- * may offer a just-released port again). Another process can still take it in the short
- * window before the caller binds it; the mesh binds its listeners right away.
+ * The range the kernel takes ephemeral ports from (for port-0 listeners and the local side of
+ * outgoing connections). Ports handed out for later binding are chosen below it: a port in
+ * the ephemeral range can be taken as the local port of any outgoing connection on the
+ * machine before the mesh binds it (seen as EADDRINUSE on a sidecar's inbound port).
+ */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low > 0 && high >= low) return [low, high];
+  } catch {
+    // Not Linux: the IANA ephemeral range.
+  }
+  return [49152, 65535];
+}
+
+/**
+ * Finds a free TCP port on `host` for a listener to bind shortly. Chosen at random below the
+ * ephemeral range (falling back to a port-0 bind when that range is crowded), and never the
+ * same port twice from one process (the runner allocates a dozen before any is bound).
  */
 export async function allocatePort(host = '127.0.0.1'): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const port = await bindAndRelease(host);
-    if (!handedOut.has(port)) {
+  const [low] = ephemeralRange();
+  const from = Math.max(1024, Math.min(20_000, low - 4096));
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const candidate = low > from ? from + Math.floor(Math.random() * (low - from)) : 0;
+    const port = await tryBind(host, attempt < 100 ? candidate : 0);
+    if (port !== undefined && !handedOut.has(port)) {
       handedOut.add(port);
       return port;
     }
@@ -225,17 +244,15 @@ export async function allocatePort(host = '127.0.0.1'): Promise<number> {
   throw new Error(`could not find a free port on ${host}`);
 }
 
-function bindAndRelease(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Binds `port` (0 = any) and releases it; undefined when it is taken. */
+function tryBind(host: string, port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.once('error', reject);
-    server.listen(0, host, () => {
+    server.once('error', () => resolve(undefined));
+    server.listen(port, host, () => {
       const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('could not allocate a port'));
-      });
+      server.close(() => resolve(address && typeof address === 'object' ? address.port : undefined));
     });
   });
 }
