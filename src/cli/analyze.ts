@@ -1,6 +1,6 @@
 /** `sinew analyze`: validation, then the cross-resource analyzers over what is valid. */
 import { analyzeInputs } from '../config/analyze/index.js';
-import { countLevels, plural, printDiagnostics, type Io, type OutputFormat } from './output.js';
+import { countLevels, plural, printDiagnostics, type Io, type OutputFormat, resourceJson } from './output.js';
 
 export interface AnalyzeCommandOptions {
   files: string[];
@@ -27,7 +27,7 @@ export async function runAnalyze(options: AnalyzeCommandOptions, io: Io): Promis
           errors,
           warnings,
           // The same shape as `sinew validate -o json`, so one script can read both.
-          resources: result.resources.map((r) => ({ kind: r.kind, namespace: r.metadata.namespace || undefined, name: r.metadata.name, source: r.source })),
+          resources: result.resources.map(resourceJson),
           skipped: result.skipped,
           diagnostics: all,
         },

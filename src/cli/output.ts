@@ -1,5 +1,6 @@
 /** Printing helpers shared by commands: tables for people, JSON for scripts. */
 import { formatDiagnostic, type Diagnostic } from '../api/diagnostics.js';
+import type { Resource } from '../api/resources/meta.js';
 
 export type OutputFormat = 'text' | 'json' | 'yaml';
 
@@ -35,3 +36,8 @@ export function countLevels(diagnostics: readonly Diagnostic[]): { errors: numbe
 }
 
 export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** How `-o json` names a resource (validate and analyze print the same shape). */
+export function resourceJson(r: Resource): { kind: string; namespace?: string; name: string; source: Resource['source'] } {
+  return { kind: r.kind, namespace: r.metadata.namespace || undefined, name: r.metadata.name, source: r.source };
+}

@@ -1,6 +1,6 @@
 /** `sinew validate`: structural and semantic checks of each resource on its own. */
 import { validateInputs } from '../config/validate.js';
-import { countLevels, plural, printDiagnostics, type Io, type OutputFormat } from './output.js';
+import { countLevels, plural, printDiagnostics, type Io, type OutputFormat, resourceJson } from './output.js';
 
 export interface ValidateCommandOptions {
   files: string[];
@@ -19,7 +19,7 @@ export async function runValidate(options: ValidateCommandOptions, io: Io): Prom
           valid: errors === 0,
           errors,
           warnings,
-          resources: result.resources.map((r) => ({ kind: r.kind, namespace: r.metadata.namespace || undefined, name: r.metadata.name, source: r.source })),
+          resources: result.resources.map(resourceJson),
           diagnostics: result.diagnostics,
         },
         null,
