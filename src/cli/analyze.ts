@@ -9,10 +9,7 @@ export interface AnalyzeCommandOptions {
 }
 
 /** For the command's help: what each exit code means. */
-export const analyzeExitCodes = `Exit codes:
-  0  no errors (warnings allowed)
-  1  at least one error, from validation or from analysis
-  2  usage error (unknown option, missing -f)`;
+export { analyzeExitCodes } from './exit-codes.js';
 
 /** Exit codes: 0 no errors (warnings allowed), 1 any error from validation or analysis. */
 export async function runAnalyze(options: AnalyzeCommandOptions, io: Io): Promise<number> {

@@ -5,8 +5,7 @@
 import { Command, Option, CommanderError } from 'commander';
 import { processIo, type Io, type OutputFormat } from './output.js';
 import { SinewError } from '../core/errors.js';
-import { runValidate } from './validate.js';
-import { runAnalyze, analyzeExitCodes } from './analyze.js';
+import { analyzeExitCodes } from './exit-codes.js';
 
 const outputOption = () => new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text');
 const collect = (value: string, previous: string[] = []) => previous.concat(value);
@@ -28,6 +27,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('-n, --namespace <ns>', 'namespace for resources that name none', 'default')
     .addOption(outputOption())
     .action(async (opts: { filename: string[]; namespace: string; output: OutputFormat }) => {
+      // Each command loads its own modules: a proxy process never pays for the config validator.
+      const { runValidate } = await import('./validate.js');
       exitCode = await runValidate({ files: opts.filename, output: opts.output, namespace: opts.namespace }, io);
     });
 
@@ -39,6 +40,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .addOption(outputOption())
     .addHelpText('after', `\n${analyzeExitCodes}\n`)
     .action(async (opts: { filename: string[]; namespace: string; output: OutputFormat }) => {
+      const { runAnalyze } = await import('./analyze.js');
       exitCode = await runAnalyze({ files: opts.filename, output: opts.output, namespace: opts.namespace }, io);
     });
 
