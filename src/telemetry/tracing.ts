@@ -13,24 +13,20 @@
  * to the SDK's `BatchSpanProcessor`, which batches to the OTLP/HTTP (JSON) or Zipkin v2
  * exporter. Building ReadableSpans ourselves, rather than running the SDK Tracer, keeps the ids
  * the proxy already put in headers (the SDK Tracer mints its own span ids) and keeps the
- * OpenTelemetry context machinery off the request path.
+ * OpenTelemetry context machinery off the request path. That part lives in ./span-export.ts and
+ * is loaded only when a collector is configured.
  *
  * A collector that is slow or down never blocks or throws into a request: the queue is bounded
  * (a full queue drops the span), export runs off the request path, and every span that did not
  * reach a collector is counted in `stats.dropped`.
  */
 import { randomBytes } from 'node:crypto';
-import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type HrTime, type SpanContext } from '@opentelemetry/api';
-import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { ZipkinExporter } from '@opentelemetry/exporter-zipkin';
-import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
-import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { ProxyNode } from '../api/proxy-config.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { systemRandom, type Random } from '../core/random.js';
 import { peerMetadataFromNode } from './peer-metadata.js';
 import { extractTraceContext, injectTraceContext, type HeaderBag, type TraceContext } from './propagation.js';
+import type { SpanExport } from './span-export.js';
 
 export interface CollectorSpec {
   kind: 'otlp-http' | 'zipkin';
@@ -117,7 +113,8 @@ export class ProxySpan {
   ) {}
 
   setTag(key: string, value: string | number | boolean): this {
-    this.tags[key] = String(value);
+    // Tags only matter for export: an unsampled span (99 of 100 by default) records none.
+    if (this.sampled) this.tags[key] = String(value);
     return this;
   }
 
@@ -139,6 +136,7 @@ export class ProxySpan {
   finish(result: SpanResult): void {
     if (this.endTime !== undefined) return;
     this.endTime = result.endTime ?? this.tracer.clock.now();
+    if (!this.sampled) return;
     this.tags['http.status_code'] = String(result.status);
     this.tags['response_flags'] = result.flags || '-';
     const cluster = result.upstreamCluster ?? this.tags['upstream_cluster'];
@@ -155,90 +153,9 @@ export class ProxySpan {
   }
 }
 
-// === export pipeline ===
-
-/** Wraps an exporter: counts outcomes, bounds in-flight spans, and times out exports itself. */
-class Pipeline implements SpanExporter {
-  pending = 0;
-  readonly processor: BatchSpanProcessor;
-  /** Exports under way; the processor starts one by itself when a batch fills, so flush waits on these too. */
-  private readonly inflight = new Set<Promise<void>>();
-
-  constructor(
-    private readonly inner: SpanExporter,
-    private readonly stats: TracerStats,
-    private readonly maxQueueSize: number,
-    private readonly timeoutMs: number,
-    options: { maxExportBatchSize: number; scheduledDelayMillis: number },
-  ) {
-    this.processor = new BatchSpanProcessor(this, {
-      maxQueueSize: maxQueueSize,
-      maxExportBatchSize: Math.min(options.maxExportBatchSize, maxQueueSize),
-      scheduledDelayMillis: options.scheduledDelayMillis,
-      // Longer than ours so that our timer settles each batch exactly once.
-      exportTimeoutMillis: timeoutMs + 1000,
-    });
-  }
-
-  offer(span: ReadableSpan): void {
-    // Counting in-flight spans here (queued or being exported) bounds memory even while an
-    // export is stuck, and lets us count what a full queue drops (the SDK only logs it).
-    if (this.pending >= this.maxQueueSize) {
-      this.stats.dropped++;
-      return;
-    }
-    this.pending++;
-    this.processor.onEnd(span);
-  }
-
-  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
-    let settled = false;
-    let release!: () => void;
-    const tracked = new Promise<void>((r) => (release = r));
-    this.inflight.add(tracked);
-    const settle = (ok: boolean, error?: Error) => {
-      if (settled) return;
-      settled = true;
-      this.inflight.delete(tracked);
-      release();
-      clearTimeout(timer);
-      this.pending = Math.max(0, this.pending - spans.length);
-      if (ok) this.stats.exported += spans.length;
-      else this.stats.dropped += spans.length;
-      done(ok ? { code: ExportResultCode.SUCCESS } : { code: ExportResultCode.FAILED, error });
-    };
-    // The Zipkin exporter sets no request timeout of its own; a collector that accepts and never
-    // answers must not hold the queue forever.
-    const timer = setTimeout(() => settle(false, new Error('export timed out')), this.timeoutMs);
-    timer.unref();
-    try {
-      this.inner.export(spans, (r) => settle(r.code === ExportResultCode.SUCCESS, r.error));
-    } catch (err) {
-      settle(false, err as Error);
-    }
-  }
-
-  forceFlush(): Promise<void> {
-    return this.inner.forceFlush?.() ?? Promise.resolve();
-  }
-
-  /** Exports what is queued and waits until every export under way has settled. */
-  async drain(): Promise<void> {
-    await this.processor.forceFlush().catch(() => undefined);
-    while (this.inflight.size) await Promise.all([...this.inflight]);
-  }
-
-  shutdown(): Promise<void> {
-    return this.inner.shutdown();
-  }
-}
-
-function createExporter(spec: CollectorSpec, serviceName: string, timeoutMillis: number): SpanExporter {
-  if (spec.kind === 'zipkin') return new ZipkinExporter({ url: spec.url, serviceName });
-  return new OTLPTraceExporter({ url: spec.url, timeoutMillis });
-}
-
 // === tracer ===
+
+const ZERO_IDS: Readonly<Record<number, string>> = { 8: '0'.repeat(16), 16: '0'.repeat(32) };
 
 /** One proxy's tracer: sampling, span creation, export. */
 export class Tracer {
@@ -246,8 +163,14 @@ export class Tracer {
   readonly stats: TracerStats = { started: 0, sampled: 0, exported: 0, dropped: 0 };
   private readonly random: Random;
   private readonly percentage: number | undefined;
-  private readonly pipelines: Pipeline[];
-  private readonly resource: Resource;
+  /** Collectors configured (0 = spans are only propagated, never exported). */
+  private readonly collectorCount: number;
+  /** The exporters, once their module has loaded. */
+  private export: SpanExport | undefined;
+  private readonly exportReady: Promise<void> | undefined;
+  /** Sampled spans that ended while the exporters were loading (bounded like the queue). */
+  private early: ProxySpan[] = [];
+  private readonly maxQueueSize: number;
   private readonly baseTags: Record<string, string>;
   private readonly idBytes: (n: number) => Buffer;
   private closed = false;
@@ -260,7 +183,6 @@ export class Tracer {
     this.idBytes = options.idBytes ?? randomBytes;
     const md = peerMetadataFromNode(options.node);
     const serviceName = options.serviceName ?? `${md.canonicalService}.${options.node.namespace}`;
-    this.resource = resourceFromAttributes({ 'service.name': serviceName });
     // Istio's custom tags on every proxy span (pilot's tracing config: istio.* plus node_id, component).
     this.baseTags = {
       component: 'proxy',
@@ -271,14 +193,30 @@ export class Tracer {
       'istio.mesh_id': options.meshId ?? 'cluster.local',
     };
     const maxQueueSize = options.maxQueueSize ?? 2048;
-    const timeout = options.exportTimeoutMillis ?? 10_000;
-    this.pipelines = (options.collectors ?? []).map(
-      (c) =>
-        new Pipeline(createExporter(c, serviceName, timeout), this.stats, maxQueueSize, timeout, {
-          maxExportBatchSize: options.maxExportBatchSize ?? 512,
-          scheduledDelayMillis: options.scheduledDelayMillis ?? 5000,
-        }),
-    );
+    this.maxQueueSize = maxQueueSize;
+    const collectors = options.collectors ?? [];
+    this.collectorCount = collectors.length;
+    if (collectors.length > 0) {
+      const pipelineOptions = {
+        maxQueueSize,
+        timeoutMs: options.exportTimeoutMillis ?? 10_000,
+        maxExportBatchSize: options.maxExportBatchSize ?? 512,
+        scheduledDelayMillis: options.scheduledDelayMillis ?? 5000,
+      };
+      this.exportReady = import('./span-export.js').then(
+        ({ createSpanExport }) => {
+          const exp = createSpanExport(collectors, serviceName, this.stats, pipelineOptions);
+          this.export = exp;
+          const early = this.early;
+          this.early = [];
+          for (const span of early) exp.offer(span);
+        },
+        () => {
+          this.stats.dropped += this.early.length * this.collectorCount;
+          this.early = [];
+        },
+      );
+    }
   }
 
   /** Keeps an incoming decision, else draws against the configured percentage. */
@@ -336,56 +274,57 @@ export class Tracer {
     this.stats.started++;
     const sampled = parent?.debug ? true : this.decide(incoming);
     if (sampled) this.stats.sampled++;
-    const traceId = parent?.traceId ?? this.newId(16, 32);
+    const traceId = parent?.traceId ?? this.newId(16);
     const span = new ProxySpan(
       this,
       kind,
-      req.operation ?? defaultOperation(req.url),
+      // Only exported spans need a name and tags; an unsampled one just carries ids onward.
+      sampled ? (req.operation ?? defaultOperation(req.url)) : '',
       traceId,
-      this.newId(8, 16),
+      this.newId(8),
       parent?.spanId,
       sampled,
       this.clock.now(),
       parent?.traceState,
       parent?.debug,
     );
-    Object.assign(span.tags, this.baseTags);
-    span.tags['http.url'] = req.url;
-    span.tags['http.method'] = req.method;
-    if (req.protocol) span.tags['http.protocol'] = req.protocol;
-    if (req.requestId) span.tags['guid:x-request-id'] = req.requestId;
-    if (req.peerAddress) span.tags['peer.address'] = req.peerAddress;
-    if (req.userAgent) span.tags['user_agent'] = req.userAgent;
+    if (!sampled) return span;
+    const tags = span.tags;
+    Object.assign(tags, this.baseTags);
+    tags['http.url'] = req.url;
+    tags['http.method'] = req.method;
+    if (req.protocol) tags['http.protocol'] = req.protocol;
+    if (req.requestId) tags['guid:x-request-id'] = req.requestId;
+    if (req.peerAddress) tags['peer.address'] = req.peerAddress;
+    if (req.userAgent) tags['user_agent'] = req.userAgent;
     return span;
   }
 
-  private newId(bytes: number, hexLen: number): string {
+  /** A random id of `bytes` bytes as lower-case hex; never all zeros (invalid in B3 and W3C). */
+  private newId(bytes: number): string {
     for (;;) {
-      const id = this.idBytes(bytes).toString('hex').slice(0, hexLen).padStart(hexLen, '0');
-      if (!/^0+$/.test(id)) return id; // all-zero ids are invalid in both B3 and W3C
+      const id = this.idBytes(bytes).toString('hex', 0, bytes);
+      if (id !== ZERO_IDS[bytes]) return id;
     }
   }
 
   /** @internal Called by ProxySpan.finish. */
   onEnd(span: ProxySpan): void {
-    if (!span.sampled || this.pipelines.length === 0) return;
+    if (!span.sampled || this.collectorCount === 0) return;
     if (this.closed) {
       // A request that outlived a config change ends on the retired tracer: counted, not exported.
-      this.stats.dropped += this.pipelines.length;
+      this.stats.dropped += this.collectorCount;
       return;
     }
-    try {
-      const readable = toReadableSpan(span, this.resource);
-      for (const p of this.pipelines) p.offer(readable);
-    } catch {
-      // Export is best effort; a span that cannot be converted is dropped, the request goes on.
-      this.stats.dropped += this.pipelines.length;
-    }
+    if (this.export) this.export.offer(span);
+    else if (this.early.length < this.maxQueueSize) this.early.push(span);
+    else this.stats.dropped += this.collectorCount;
   }
 
   /** Exports everything queued now (tests, and before shutdown). Never rejects. */
   async flush(): Promise<void> {
-    await Promise.all(this.pipelines.map((p) => p.drain()));
+    await this.exportReady;
+    await this.export?.drain();
   }
 
   /** Flushes and stops the exporters. Never rejects. */
@@ -393,7 +332,7 @@ export class Tracer {
     if (this.closed) return;
     await this.flush();
     this.closed = true;
-    await Promise.all(this.pipelines.map((p) => p.processor.shutdown().catch(() => undefined)));
+    await this.export?.shutdown();
   }
 }
 
@@ -401,40 +340,4 @@ export class Tracer {
 function defaultOperation(url: string): string {
   const m = /^[a-z]+:\/\/([^/?#]+)/i.exec(url);
   return m ? `${m[1]}/*` : url;
-}
-
-function hrTime(ms: number): HrTime {
-  const s = Math.floor(ms / 1000);
-  return [s, Math.min(999_999_999, Math.round((ms - s * 1000) * 1e6))];
-}
-
-/** Builds the SDK's ReadableSpan with the exact ids of our span. */
-export function toReadableSpan(span: ProxySpan, resource: Resource): ReadableSpan {
-  const end = span.endTime ?? span.startTime;
-  const flags = span.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE;
-  const ctx: SpanContext = { traceId: span.traceId, spanId: span.spanId, traceFlags: flags };
-  const parent: SpanContext | undefined = span.parentSpanId
-    ? { traceId: span.traceId, spanId: span.parentSpanId, traceFlags: flags, isRemote: true }
-    : undefined;
-  const attributes: Attributes = { ...span.tags };
-  const error = span.tags['error'] === 'true';
-  return {
-    name: span.name,
-    kind: span.kind === 'server' ? SpanKind.SERVER : SpanKind.CLIENT,
-    spanContext: () => ctx,
-    parentSpanContext: parent,
-    startTime: hrTime(span.startTime),
-    endTime: hrTime(end),
-    duration: hrTime(Math.max(0, end - span.startTime)),
-    status: error ? { code: SpanStatusCode.ERROR } : { code: SpanStatusCode.UNSET },
-    attributes,
-    links: [],
-    events: [],
-    ended: true,
-    resource,
-    instrumentationScope: { name: 'sinew-proxy' },
-    droppedAttributesCount: 0,
-    droppedEventsCount: 0,
-    droppedLinksCount: 0,
-  };
 }
