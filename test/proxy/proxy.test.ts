@@ -249,6 +249,24 @@ describe('proxy lifecycle and features', () => {
     }
   });
 
+  test('x-envoy-upstream-service-time on upstream responses, never on the proxy\'s own replies', async () => {
+    const cfg = base();
+    cfg.routeConfigs[0].virtualHosts[0].domains = ['echo'];
+    const h = await startProxy(cfg);
+    try {
+      const c = h1Client(h.port());
+      const upstream = await c.request({ path: '/', headers: { host: 'echo' } });
+      assert.equal(upstream.status, 200);
+      assert.match(String(upstream.headers['x-envoy-upstream-service-time']), /^\d+$/);
+      const local = await c.request({ path: '/', headers: { host: 'nowhere' } });
+      assert.equal(local.status, 404);
+      assert.equal(local.headers['x-envoy-upstream-service-time'], undefined);
+      await c.close();
+    } finally {
+      await h.close();
+    }
+  });
+
   test('a request event is published on sinew:proxy:request', async () => {
     const events: RequestEvent[] = [];
     const onEvent = (e: unknown) => events.push(e as RequestEvent);

@@ -22,6 +22,8 @@ const INTERNAL_PREFIXES = ['x-envoy-', 'x-sinew-'];
 /** Names listed in a `Connection` header (they are hop-by-hop too). */
 function connectionTokens(value: HeaderValue | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
+  // Nearly every `Connection` header says only this: a connection option, naming no other header.
+  if (value === 'keep-alive' || value === 'close') return undefined;
   const s = Array.isArray(value) ? value.join(',') : value;
   const out = new Set<string>();
   for (const t of s.split(',')) {

@@ -228,6 +228,9 @@ export class Router {
       if (s.lctx.listener.direction === 'inbound') Object.assign(out, tel.localPeerHeaders);
       else s.peerMetadata = s.runtime.peers.take(out);
     }
+    // Envoy's x-envoy-upstream-service-time: milliseconds from sending this try upstream to
+    // its response head (the app's time plus the network), overwriting an inner hop's value.
+    out['x-envoy-upstream-service-time'] = String(Math.round(s.runtime.clock.monotonic() - attempt.startMono));
     applyHeaderOps(out, this.dest.responseHeaders);
     applyHeaderOps(out, this.route.responseHeaders);
     if (s.extraResponseHeaders) Object.assign(out, s.extraResponseHeaders);
@@ -498,6 +501,8 @@ export class Attempt implements Dispatcher.DispatchHandler {
   status?: number;
   cancelReason?: CancelReason;
   timer?: TimerHandle;
+  /** When this try was handed to the pool (monotonic ms). */
+  readonly startMono: number;
   private released = false;
   private ended = false;
 
@@ -505,7 +510,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
     private readonly router: Router,
     private readonly lease: UpstreamLease,
     private readonly isRetry: boolean,
-  ) {}
+  ) {
+    this.startMono = router.stream.runtime.clock.monotonic();
+  }
 
   /** Aborts the try now, or as soon as undici starts it (a queued request has no controller yet). */
   cancel(reason: CancelReason): void {
