@@ -4,10 +4,12 @@
  * contract for scripts:
  *
  *   {"workloads": [{"name", "namespace", "labels", "replicas": [{"id", "app", "ready",
- *     "proxy": {"inbound", "outbound", "admin", "metrics"}}]}], "gateways": [...same...],
+ *     "proxy": {"inbound", "outbound", "admin", "metrics"}}]}], "gateways": [...same, and
+ *     "proxy": {"servers": {"<Gateway server port>": "host:port", ...}}...],
  *    "controlPlane": {...}}
  *
- * Addresses are `host:port` strings.
+ * Addresses are `host:port` strings. `metrics` is the proxy's Prometheus endpoint
+ * (`/stats/prometheus`, Istio's 15090).
  */
 
 /** One running replica (or gateway instance), as the runner registers it. */
@@ -31,7 +33,10 @@ export interface ProxyAddresses {
   /** Outbound (HTTP_PROXY) listener, `host:port`. */
   outbound?: string;
   admin: string;
+  /** The proxy's Prometheus endpoint (`/stats/prometheus`, Istio's 15090), `host:port`. */
   metrics?: string;
+  /** Gateways only: Gateway server port -> where the gateway listens for it, `host:port`. */
+  servers?: Readonly<Record<string, string>>;
 }
 
 /** A workload (or gateway) and its replicas, as the runner registers them. */

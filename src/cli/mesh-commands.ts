@@ -26,9 +26,9 @@ export async function runStatus(options: ConnectOptions & { output: string }, io
   }
   const rows = (kind: string, list: WorkloadStatus[]) =>
     list.flatMap((w) =>
-      w.replicas.map((r) => [kind, `${w.namespace}/${w.name}`, r.id, r.ready ? 'ready' : 'not ready', r.app ?? '-', r.proxy.inbound ?? '-', r.proxy.outbound ?? '-', r.proxy.admin, `${r.proxy.sync}${r.proxy.configVersion ? ' ' + r.proxy.configVersion : ''}`]),
+      w.replicas.map((r) => [kind, `${w.namespace}/${w.name}`, r.id, r.ready ? 'ready' : 'not ready', r.app ?? '-', r.proxy.inbound ?? '-', r.proxy.outbound ?? '-', r.proxy.admin, r.proxy.metrics ?? '-', `${r.proxy.sync}${r.proxy.configVersion ? ' ' + r.proxy.configVersion : ''}`]),
     );
-  io.out(table(['KIND', 'WORKLOAD', 'REPLICA', 'STATUS', 'APP', 'INBOUND', 'OUTBOUND', 'ADMIN', 'CONFIG'], [...rows('gateway', status.gateways), ...rows('workload', status.workloads)]));
+  io.out(table(['KIND', 'WORKLOAD', 'REPLICA', 'STATUS', 'APP', 'INBOUND', 'OUTBOUND', 'ADMIN', 'METRICS', 'CONFIG'], [...rows('gateway', status.gateways), ...rows('workload', status.workloads)]));
   const cp = status.controlPlane;
   io.out(`\ncontrol plane: api ${cp.api}, push ${cp.push}${cp.monitoring ? `, metrics ${cp.monitoring}` : ''}; config revision ${cp.configRevision}; ${cp.proxiesConnected} proxies connected\n`);
   return 0;

@@ -52,6 +52,8 @@ function sinewEntry(): string {
 }
 const GATEWAY_NAME = 'istio-ingressgateway';
 const GATEWAY_NAMESPACE = 'istio-system';
+/** The server ports of Istio's istio-ingressgateway Service (demo profile): http2, https, tcp, tls. */
+const ISTIO_GATEWAY_SERVICE_PORTS = [80, 443, 31400, 15443];
 
 interface RunningReplica {
   plan: ReplicaPlan;
@@ -136,7 +138,19 @@ export async function runUp(options: UpOptions): Promise<number> {
       const listen = i === 0 ? gatewayPort : options.gatewayPort === 0 ? await allocatePort(host) : defaultGatewayListenPort(serverPort);
       gatewayPorts[String(serverPort)] = { inbound: listen, app: listen };
     }
+    // With free ports asked for, the ports Istio's ingress gateway Service exposes get free
+    // ports too, so a Gateway applied later (tcp-echo's 31400, say) does not fall back to a
+    // fixed port that may be taken.
+    if (options.gatewayPort === 0) {
+      for (const serverPort of ISTIO_GATEWAY_SERVICE_PORTS) {
+        if (!gatewayPorts[String(serverPort)]) {
+          const listen = await allocatePort(host);
+          gatewayPorts[String(serverPort)] = { inbound: listen, app: listen };
+        }
+      }
+    }
     const gatewayAdmin = await allocatePort(host);
+    const gatewayMetrics = await allocatePort(host);
     const gatewayNode: ProxyNode = {
       id: proxyIdOf({ kind: 'gateway', namespace: GATEWAY_NAMESPACE }, GATEWAY_NAME),
       mode: 'router',
@@ -151,10 +165,24 @@ export async function runUp(options: UpOptions): Promise<number> {
       namespace: GATEWAY_NAMESPACE,
       labels: gatewayNode.labels,
       serviceAccount: gatewayNode.serviceAccount,
-      replicas: [{ id: GATEWAY_NAME, host, ports: gatewayPorts, ready: true, restarts: 0, proxy: { inbound: `${host}:${gatewayPort}`, admin: `${host}:${gatewayAdmin}` } }],
+      replicas: [
+        {
+          id: GATEWAY_NAME,
+          host,
+          ports: gatewayPorts,
+          ready: true,
+          restarts: 0,
+          proxy: {
+            inbound: `${host}:${gatewayPort}`,
+            admin: `${host}:${gatewayAdmin}`,
+            metrics: `${host}:${gatewayMetrics}`,
+            servers: Object.fromEntries(Object.entries(gatewayPorts).map(([serverPort, p]) => [serverPort, `${host}:${p.inbound}`])),
+          },
+        },
+      ],
     };
     await register(api, gatewayRegistration);
-    await startProxy(supervisor, sinew, stateDir, GATEWAY_NAME, gatewayNode, `${host}:${cp.push}`, gatewayAdmin, host);
+    await startProxy(supervisor, sinew, stateDir, GATEWAY_NAME, gatewayNode, `${host}:${cp.push}`, { admin: gatewayAdmin, metrics: gatewayMetrics }, host);
     await waitFor(() => httpOk(`http://${host}:${gatewayAdmin}/ready`), 30_000, 'the ingress gateway did not receive its config');
 
     // --- 4. workloads ---
@@ -173,6 +201,7 @@ export async function runUp(options: UpOptions): Promise<number> {
       for (const containerPort of plan.containerPorts) ports[String(containerPort)] = { inbound: await allocatePort(host), app: await allocatePort(host) };
       const outbound = await allocatePort(host);
       const admin = await allocatePort(host);
+      const metrics = await allocatePort(host);
       const first = plan.containerPorts[0];
       const registration: ReplicaRegistration = {
         id: plan.id,
@@ -181,7 +210,7 @@ export async function runUp(options: UpOptions): Promise<number> {
         ports,
         ready: false,
         restarts: 0,
-        proxy: { inbound: first !== undefined ? `${host}:${ports[String(first)].inbound}` : undefined, outbound: `${host}:${outbound}`, admin: `${host}:${admin}` },
+        proxy: { inbound: first !== undefined ? `${host}:${ports[String(first)].inbound}` : undefined, outbound: `${host}:${outbound}`, admin: `${host}:${admin}`, metrics: `${host}:${metrics}` },
       };
       const node: ProxyNode = {
         id: proxyIdOf({ kind: 'workload', namespace: plan.namespace }, plan.id),
@@ -194,7 +223,7 @@ export async function runUp(options: UpOptions): Promise<number> {
       const running: RunningReplica = { plan, registration, proxy: undefined as unknown as ManagedProcess };
       await publish(plan, running);
       step(`starting ${plan.id}: sidecar`);
-      running.proxy = await startProxy(supervisor, sinew, stateDir, plan.id, node, `${host}:${cp.push}`, admin, host);
+      running.proxy = await startProxy(supervisor, sinew, stateDir, plan.id, node, `${host}:${cp.push}`, { admin, metrics }, host);
       await waitFor(() => httpOk(`http://${host}:${admin}/ready`), 30_000, `the sidecar of ${plan.id} did not receive its config`);
       // The sidecar holds its config: only now does the app start.
       step(`starting ${plan.id}: app`);
@@ -300,15 +329,19 @@ export async function runUp(options: UpOptions): Promise<number> {
   return 0;
 }
 
-/** Starts a proxy process that takes its config from the control plane; its log lines are prefixed `<label>/proxy`. */
-async function startProxy(supervisor: Supervisor, sinew: string, stateDir: string, label: string, node: ProxyNode, push: string, adminPort: number, host: string): Promise<ManagedProcess> {
+/**
+ * Starts a proxy process that takes its config from the control plane, with its admin port
+ * and its Prometheus port (Istio's 15090, `/stats/prometheus`); its log lines are prefixed
+ * `<label>/proxy`.
+ */
+async function startProxy(supervisor: Supervisor, sinew: string, stateDir: string, label: string, node: ProxyNode, push: string, ports: { admin: number; metrics: number }, host: string): Promise<ManagedProcess> {
   const nodeFile = join(stateDir, 'proxies', `${node.id.replace(/[^\w.-]/g, '_')}.json`);
   await mkdir(join(stateDir, 'proxies'), { recursive: true });
   await writeFile(nodeFile, JSON.stringify(node, null, 2));
   return supervisor.start({
     id: `${label}/proxy`,
     command: process.execPath,
-    args: ['--max-semi-space-size=16', sinew, 'proxy', '--xds', push, '--node', nodeFile, '--admin-port', String(adminPort), '--host', host],
+    args: ['--max-semi-space-size=16', sinew, 'proxy', '--xds', push, '--node', nodeFile, '--admin-port', String(ports.admin), '--metrics-port', String(ports.metrics), '--host', host],
     cwd: process.cwd(),
     env: childEnv({ SINEW_LOG_LEVEL: process.env.SINEW_LOG_LEVEL ?? 'warn' }),
   });
@@ -316,8 +349,8 @@ async function startProxy(supervisor: Supervisor, sinew: string, stateDir: strin
 
 function renderSummary(status: MeshStatus, host: string, gatewayPort: number, resources: readonly Resource[]): string {
   const lines = ['', '✔ the mesh is up', ''];
-  const rows = [...status.gateways, ...status.workloads].flatMap((w) => w.replicas.map((r) => [`${w.namespace}/${w.name}`, r.id, r.app ?? '-', r.proxy.inbound ?? '-', r.proxy.outbound ?? '-', r.proxy.admin]));
-  const header = ['WORKLOAD', 'REPLICA', 'APP', 'SIDECAR IN', 'SIDECAR OUT', 'ADMIN'];
+  const rows = [...status.gateways, ...status.workloads].flatMap((w) => w.replicas.map((r) => [`${w.namespace}/${w.name}`, r.id, r.app ?? '-', r.proxy.inbound ?? '-', r.proxy.outbound ?? '-', r.proxy.admin, r.proxy.metrics ?? '-']));
+  const header = ['WORKLOAD', 'REPLICA', 'APP', 'SIDECAR IN', 'SIDECAR OUT', 'ADMIN', 'METRICS'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   for (const row of [header, ...rows]) lines.push('  ' + row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
   lines.push('');
@@ -325,6 +358,9 @@ function renderSummary(status: MeshStatus, host: string, gatewayPort: number, re
   const paths = exposedPaths(resources);
   lines.push('Open:');
   for (const p of paths.length ? paths : ['/']) lines.push(`  http://${gatewayHost}:${gatewayPort}${p}`);
+  const servers = status.gateways[0]?.replicas[0]?.proxy.servers ?? {};
+  const others = gatewayServerPorts(resources).filter((port) => servers[String(port)] && servers[String(port)] !== `${host}:${gatewayPort}`);
+  if (others.length) lines.push(`Other gateway ports: ${others.map((port) => `${port} -> ${servers[String(port)]}`).join(', ')}`);
   lines.push(`Control plane API: http://${status.controlPlane.api}   metrics: http://${status.controlPlane.monitoring}/metrics`);
   lines.push('Try: sinew status · sinew apply -f <file> · sinew exec <workload> -- curl http://<service>:<port>/ · Ctrl-C or sinew down to stop');
   lines.push('');

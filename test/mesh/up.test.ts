@@ -7,104 +7,12 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { MeshStatus } from '../../src/api/mesh-status.js';
-
-const repo = resolve(import.meta.dirname, '../..');
-const bin = join(repo, 'bin/sinew.js');
-const samples = resolve(repo, '../shared/istio/data/istio/samples/bookinfo/networking');
-
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-/** GET through a proxy the way an HTTP_PROXY client does: absolute URI, Host header. */
-function viaProxy(proxy: string, url: string, headers: Record<string, string> = {}): Promise<Reply> {
-  const [host, port] = proxy.split(':');
-  const target = new URL(url);
-  return new Promise((resolvePromise, reject) => {
-    const req = request({ host, port: Number(port), method: 'GET', path: url, headers: { host: target.host, ...headers }, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function get(url: string, headers: Record<string, string> = {}): Promise<Reply> {
-  const u = new URL(url);
-  return new Promise((resolvePromise, reject) => {
-    const req = request({ host: u.hostname, port: Number(u.port), path: u.pathname + u.search, headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/**
- * Runs a sinew command. Asynchronously on purpose: a synchronous spawn would stop this process
- * from reading `sinew up`'s output pipe, and once that pipe fills, `sinew up` blocks in its
- * (synchronous, on Linux) stdout writes and can no longer react to `sinew down`.
- */
-function sinew(stateDir: string, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  // The state directory goes right after the subcommand: after `--` it would belong to exec's command.
-  const [command, ...rest] = args;
-  return new Promise((resolvePromise) => {
-    execFile(process.execPath, [bin, command, '--state-dir', stateDir, ...rest], { cwd: repo, encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
-      resolvePromise({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    // A real multi-process system converging: poll, with a short pause between looks.
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Processes (other than this test) whose command line or environment mentions `needle`. */
-function processesMentioning(needle: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      const env = readFileSync(`/proc/${entry}/environ`, 'utf8');
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') continue;
-      if (cmd.includes(needle) || env.includes(needle)) pids.push(Number(entry));
-    } catch {
-      // Gone, or not ours to read.
-    }
-  }
-  return pids;
-}
-
-const isV1 = (body: string) => !body.includes('"rating"');
-const color = (body: string) => /"color": "(\w+)"/.exec(body)?.[1];
+import { bin, color, get, isV1, processesMentioning, repo, samples, sinew, until, viaProxy } from './support.js';
 
 describe('sinew up: Bookinfo end to end', { timeout: 240_000 }, () => {
   let up: ChildProcess;
@@ -278,6 +186,6 @@ describe('sinew up: Bookinfo end to end', { timeout: 240_000 }, () => {
     await new Promise((r) => (up.exitCode !== null ? r(undefined) : up.once('exit', r)));
     assert.equal(up.exitCode, 0);
     assert.deepEqual(processesMentioning(stateDir), [], 'no sidecar or control plane left');
-    assert.deepEqual(processesMentioning('SINEW_WORKLOAD='), [], 'no app left');
+    assert.deepEqual(processesMentioning('SINEW_WORKLOAD=', stateDir), [], 'no app left');
   });
 });
