@@ -3,14 +3,19 @@
  * their ports) to the pure compiler's inputs: it finds the proxy's own registration, turns
  * it into the compiler's port layout, and compiles.
  */
-import { createHash } from 'node:crypto';
-import type { Address, ProxyConfig, ProxyNode } from '../api/proxy-config.js';
+import type { Address, ProxyConfig, ProxyNode, RouteConfiguration, VirtualHost } from '../api/proxy-config.js';
 import type { Resource } from '../api/resources/meta.js';
 import type { RegistrySnapshot } from '../api/registry-snapshot.js';
 import type { WorkloadRegistration } from '../api/mesh-status.js';
 import { compileProxyConfig, compileSharedOutbound, compileTelemetry, proxyClassKey, type SharedOutbound } from '../compiler/index.js';
 import { DEFAULT_MESH, type MeshSettings, type ProxyPorts } from '../compiler/index.js';
 import { SinewError } from '../core/errors.js';
+import type { ComposedConfig } from '../xds/server.js';
+
+/** A sidecar's config as its own part and its proxy class's shared outbound part (the push server's ComposedConfig). */
+export interface ComposedSidecarConfig extends ComposedConfig {
+  readonly shared: SharedOutbound;
+}
 
 export type { MeshSettings } from '../compiler/index.js';
 
@@ -40,11 +45,11 @@ export function defaultGatewayListenPort(serverPort: number): number {
 export class ProxyConfigBuilder {
   readonly mesh: MeshSettings;
   #shared: { resources: readonly Resource[]; registry: RegistrySnapshot; byClass: Map<string, SharedOutbound> } | undefined;
-  /** The previous snapshots' parts with their content digests, to keep the same object when a change leaves a class untouched. */
-  #previous = new Map<string, { shared: SharedOutbound; digest: string }>();
-  #current = new Map<string, { shared: SharedOutbound; digest: string }>();
-  /** Each proxy's last config and what it was built from (proxies are keyed by their frozen node). */
-  readonly #lastBuilt = new WeakMap<ProxyNode, { registration: WorkloadRegistration | undefined; registry: RegistrySnapshot; shared: SharedOutbound; own: ProxyConfig }>();
+  /** The previous snapshots' parts, to keep the same objects where a change leaves a class (or an item) untouched. */
+  #previous = new Map<string, SharedOutbound>();
+  #current = new Map<string, SharedOutbound>();
+  /** Each proxy's last own part, what it was built from, and its JSON without the version. */
+  readonly #lastBuilt = new WeakMap<ProxyNode, { registration: WorkloadRegistration | undefined; registry: RegistrySnapshot; shared: SharedOutbound; own: ProxyConfig; ownJson: string }>();
 
   constructor(mesh: Partial<MeshSettings> = {}) {
     this.mesh = { ...DEFAULT_MESH, ...mesh };
@@ -55,7 +60,20 @@ export class ProxyConfigBuilder {
     return this.#shared?.byClass.size ?? 0;
   }
 
+  /** A proxy's whole config. */
   build(node: ProxyNode, resources: readonly Resource[], registry: RegistrySnapshot, registrations: ReadonlyMap<string, WorkloadRegistration>, configRevision: string): ProxyConfig {
+    const built = this.buildComposed(node, resources, registry, registrations, configRevision);
+    return 'own' in built ? joinShared(built.own, built.shared, `${configRevision}.${registry.revision}`) : built;
+  }
+
+  /**
+   * A proxy's config for the push server: a sidecar's comes as its own part plus its class's
+   * shared outbound part, which the server then encodes and diffs once per class. A sidecar
+   * whose own part did not change gets the very same `own` object back (its version field
+   * is then the one it was compiled with; the push server stamps its own), so the server can
+   * tell it is unchanged without looking inside.
+   */
+  buildComposed(node: ProxyNode, resources: readonly Resource[], registry: RegistrySnapshot, registrations: ReadonlyMap<string, WorkloadRegistration>, configRevision: string): ProxyConfig | ComposedSidecarConfig {
     const kind = node.mode === 'router' ? 'gateway' : 'workload';
     const registration = registrations.get(`${kind}/${node.namespace}/${node.workload}`);
     const ports = registration ? portsOf(node, registration, resources) : undefined;
@@ -75,21 +93,18 @@ export class ProxyConfigBuilder {
       // Telemetry resources select proxies by namespace and labels of their own, which the
       // class key does not cover: they are checked on every build (a cheap lookup).
       const telemetry = compileTelemetry(input);
-      if (JSON.stringify(telemetry) === JSON.stringify(last.own.telemetry)) return joinShared(last.own, shared, version);
+      if (JSON.stringify(telemetry) === JSON.stringify(last.own.telemetry)) return { own: last.own, shared };
     }
-    const config = compileProxyConfig(input, shared);
-    // Only the proxy's own items are remembered (the shared ones are the class's): holding
-    // every proxy's whole arrays would cost thousands of references per proxy.
-    if (Object.isFrozen(node)) {
-      const own: ProxyConfig = Object.freeze({
-        ...config,
-        routeConfigs: config.routeConfigs.slice(0, config.routeConfigs.length - shared.routeConfigs.length),
-        clusters: config.clusters.slice(0, config.clusters.length - shared.clusters.length),
-        endpoints: config.endpoints.slice(0, config.endpoints.length - shared.endpoints.length),
-      });
-      this.#lastBuilt.set(node, { registration, registry, shared, own });
-    }
-    return config;
+    // The own part alone: compiled with an empty outbound part, compileProxyConfig returns
+    // just the proxy's own items (it appends the shared ones after them), sparing a copy of
+    // the class's thousands of references per proxy.
+    const own = compileProxyConfig(input, { classKey: shared.classKey, routeConfigs: [], clusters: [], endpoints: [] });
+    const ownJson = JSON.stringify({ ...own, version: undefined });
+    // A change to the class's part usually leaves the own part as it was: keep the old
+    // object then, so the push server sees it unchanged without looking inside.
+    const kept = last && last.ownJson === ownJson ? last.own : own;
+    if (Object.isFrozen(node)) this.#lastBuilt.set(node, { registration, registry, shared, own: kept, ownJson });
+    return { own: kept, shared };
   }
 
   // Sharing is keyed on the identity of the snapshots, so it only pays when the caller
@@ -108,18 +123,73 @@ export class ProxyConfigBuilder {
     let shared = this.#shared.byClass.get(key);
     if (!shared) {
       shared = compileSharedOutbound(input, key);
-      // Unchanged content keeps the previous object, so the proxies of an untouched class
-      // are recognised as unchanged without being compiled or serialised again.
-      const digest = createHash('sha256').update(JSON.stringify(shared)).digest('base64');
+      // Unchanged content keeps the previous objects: an untouched class keeps its part (its
+      // proxies are recognised as unchanged without being compiled or serialised again), and
+      // a touched one keeps every item the change left alone, so only what changed is
+      // serialised, hashed and diffed downstream.
       const previous = this.#previous.get(key);
-      if (previous?.digest === digest) shared = previous.shared;
+      if (previous) shared = internShared(shared, previous);
       // Either way the old part is done with: let it go now rather than at the next change.
       this.#previous.delete(key);
-      this.#current.set(key, { shared, digest });
+      this.#current.set(key, shared);
       this.#shared.byClass.set(key, shared);
     }
     return shared;
   }
+}
+
+// === keeping unchanged objects ===
+
+/** `next` with every list and item equal to `previous`'s replaced by `previous`'s object; `previous` itself when all are equal. */
+function internShared(next: SharedOutbound, previous: SharedOutbound): SharedOutbound {
+  const routeConfigs = internList(next.routeConfigs, previous.routeConfigs, (rc) => rc.name, internRouteConfig);
+  const clusters = internList(next.clusters, previous.clusters, (c) => c.name);
+  const endpoints = internList(next.endpoints, previous.endpoints, (e) => e.clusterName);
+  if (routeConfigs === previous.routeConfigs && clusters === previous.clusters && endpoints === previous.endpoints) return previous;
+  return Object.freeze({ classKey: next.classKey, routeConfigs, clusters, endpoints });
+}
+
+function internList<T extends object>(next: readonly T[], previous: readonly T[], nameOf: (item: T) => string, internChanged?: (next: T, previous: T) => T): readonly T[] {
+  const byName = new Map<string, T>();
+  for (const item of previous) byName.set(nameOf(item), item);
+  let same = next.length === previous.length;
+  const out = next.map((item, i) => {
+    const old = byName.get(nameOf(item));
+    let kept = item;
+    if (old !== undefined) kept = sameJson(item, old) ? old : internChanged ? internChanged(item, old) : item;
+    if (kept !== previous[i]) same = false;
+    return kept;
+  });
+  return same ? previous : Object.freeze(out);
+}
+
+/** A changed route table keeps the virtual hosts the change left alone. */
+function internRouteConfig(next: RouteConfiguration, previous: RouteConfiguration): RouteConfiguration {
+  const virtualHosts = internList(next.virtualHosts, previous.virtualHosts, (vh) => vh.name);
+  return virtualHosts === next.virtualHosts ? next : Object.freeze({ ...next, virtualHosts: virtualHosts as VirtualHost[] });
+}
+
+/**
+ * Deep equality of plain JSON data, keys in the same order: two values equal here
+ * serialise to the same JSON, so keeping one for the other never changes what is sent.
+ */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ak = Object.keys(a);
+  const bk = Object.keys(b);
+  if (ak.length !== bk.length) return false;
+  for (let i = 0; i < ak.length; i++) {
+    const k = ak[i]!;
+    if (k !== bk[i] || !sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  }
+  return true;
 }
 
 /** A proxy's own part joined with its class's shared outbound part, as compileProxyConfig joins them. */

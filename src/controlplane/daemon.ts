@@ -134,7 +134,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   };
 
   const push = new PushServer({
-    source: (node: ProxyNode) => builder.build(node, resources(), registry.snapshot(), registrations, String(store.revision)),
+    // Composed (own part + class part): the push server diffs and encodes each class's part once.
+    source: (node: ProxyNode) => builder.buildComposed(node, resources(), registry.snapshot(), registrations, String(store.revision)),
     clock,
     logger: logger.child('push'),
     debounceMs: options.debounceMs,

@@ -6,7 +6,14 @@
  * ACKed and becomes the last good one; one that throws is NACKed with the error message and
  * the proxy keeps serving its last good config, as linkerd2-proxy and Envoy do with a
  * rejected update (STYLE.md 10). Pushes that arrive while one is being applied are merged:
- * only the newest is applied next, since each push is the whole config.
+ * only the newest is applied next.
+ *
+ * A delta (protocol.ts) is applied to the config the proxy holds, the newest it has
+ * received, to rebuild the whole config, which is then applied, ACKed or NACKed like a
+ * push. Deltas that arrive during an apply are folded in order onto that held config, so
+ * merging still applies only the newest. A delta whose base is not the held version, or
+ * whose result does not hash to its version, is not guessed at: the client asks for the
+ * whole config (`resync`) and ignores deltas until it comes.
  *
  * When the control plane is away the proxy keeps serving and reconnects with jittered
  * exponential backoff (initial 100 ms, factor 2, capped at 5 s); on reconnect the HELLO
@@ -25,8 +32,10 @@ import { systemRandom } from '../core/random.js';
 import type { Random } from '../core/random.js';
 import { FrameConnection } from './connection.js';
 import type { CloseInfo } from './connection.js';
-import { DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION, XdsErrorCode, parseServerMessage } from './protocol.js';
-import type { ClientMessage, PushMessage, ServerMessage } from './protocol.js';
+import { contentHash } from './content.js';
+import { applyDelta } from './delta.js';
+import { DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION, XdsError, XdsErrorCode, parseServerMessage, parseVersion } from './protocol.js';
+import type { ClientMessage, DeltaMessage, PushMessage, ServerMessage } from './protocol.js';
 
 // === public types ===
 
@@ -93,8 +102,8 @@ const MAX_REASON_CHARS = 4096;
 
 // === client ===
 
-interface PendingPush {
-  message: PushMessage;
+interface ReceivedPush {
+  message: PushMessage | DeltaMessage;
   conn: FrameConnection<ServerMessage, ClientMessage>;
 }
 
@@ -118,7 +127,15 @@ export class PushClient extends EventEmitter<PushClientEvents> {
   private keepaliveTimer: TimerHandle | undefined;
   private lastHeard = 0;
   private pingId = 0;
-  private pending: PendingPush | undefined;
+  /** Pushes and deltas received and not yet folded into `held`, oldest first. */
+  private received: ReceivedPush[] = [];
+  /**
+   * The newest config received, applied or not (a NACKed one too), and its version: what
+   * the server builds the next delta on. Frozen before use; not what the proxy serves.
+   */
+  private held: { config: ProxyConfig; version: string } | undefined;
+  /** A resync was asked for on this connection: deltas are ignored until a whole push. */
+  private awaitingWhole = false;
   private applying = false;
   private closedPromise: Promise<void> | undefined;
 
@@ -135,6 +152,7 @@ export class PushClient extends EventEmitter<PushClientEvents> {
     if (options.initial) {
       this.lastGood = deepFreeze(options.initial.config);
       this.lastGoodVersion = options.initial.version;
+      this.held = { config: this.lastGood, version: this.lastGoodVersion };
     }
   }
 
@@ -163,7 +181,7 @@ export class PushClient extends EventEmitter<PushClientEvents> {
     if (this.closedPromise) return this.closedPromise;
     this.currentState = 'closed';
     this.clearTimers();
-    this.pending = undefined;
+    this.received = [];
     const conn = this.conn;
     this.conn = undefined;
     this.closedPromise = new Promise<void>((resolve) => {
@@ -204,6 +222,9 @@ export class PushClient extends EventEmitter<PushClientEvents> {
       this.attempt = 0;
       this.currentState = 'connected';
       this.lastHeard = this.clock.monotonic();
+      // HELLO names the last good version, so that is what the server will build on.
+      this.held = this.lastGood && this.lastGoodVersion !== undefined ? { config: this.lastGood, version: this.lastGoodVersion } : undefined;
+      this.awaitingWhole = false;
       const hello: ClientMessage =
         this.lastGoodVersion !== undefined
           ? { type: 'hello', protocol: PROTOCOL_VERSION, node: this.options.node, version: this.lastGoodVersion }
@@ -222,7 +243,7 @@ export class PushClient extends EventEmitter<PushClientEvents> {
   }
 
   private onClose(conn: FrameConnection<ServerMessage, ClientMessage>, info: CloseInfo, established: boolean): void {
-    if (this.pending?.conn === conn) this.pending = undefined;
+    this.received = this.received.filter((r) => r.conn !== conn);
     if (this.conn !== conn) return;
     this.conn = undefined;
     this.clearTimers();
@@ -287,7 +308,8 @@ export class PushClient extends EventEmitter<PushClientEvents> {
     this.lastHeard = this.clock.monotonic();
     switch (message.type) {
       case 'push':
-        this.pending = { message, conn };
+      case 'delta':
+        this.received.push({ message, conn });
         if (!this.applying) void this.drain();
         return;
       case 'ping':
@@ -299,17 +321,20 @@ export class PushClient extends EventEmitter<PushClientEvents> {
     }
   }
 
-  /** Applies pending pushes one at a time, newest only, and answers each on its connection. */
+  /**
+   * Folds what was received into the held config, in order, then applies the result: one
+   * apply at a time, newest only, answered on the connection it came from.
+   */
   private async drain(): Promise<void> {
     this.applying = true;
     try {
-      while (this.pending) {
-        const { message, conn } = this.pending;
-        this.pending = undefined;
+      while (this.received.length) {
+        const target = this.fold();
+        if (!target) continue;
+        const { message, conn, config } = target;
         let error: unknown;
         let ok = false;
         try {
-          const config = deepFreeze(message.config);
           await this.options.apply(config);
           ok = true;
           this.lastGood = config;
@@ -331,6 +356,54 @@ export class PushClient extends EventEmitter<PushClientEvents> {
     } finally {
       this.applying = false;
     }
+  }
+
+  /**
+   * Takes everything received so far into `held` and returns the newest config to apply, if
+   * any. A delta that does not fit asks for a resync (once, until the whole config comes).
+   */
+  private fold(): (ReceivedPush & { config: ProxyConfig }) | undefined {
+    const batch = this.received;
+    this.received = [];
+    let target: (ReceivedPush & { config: ProxyConfig }) | undefined;
+    for (const { message, conn } of batch) {
+      if (message.type === 'push') {
+        this.awaitingWhole = false;
+        this.held = { config: message.config, version: message.version };
+        target = { message, conn, config: message.config };
+        continue;
+      }
+      if (this.awaitingWhole) continue;
+      try {
+        const config = this.rebuild(message);
+        this.held = { config, version: message.version };
+        target = { message, conn, config };
+      } catch (err) {
+        this.awaitingWhole = true;
+        const reason = describe(err).slice(0, MAX_REASON_CHARS);
+        this.logger.warn('cannot use a delta; asking for the whole config', { version: message.version, base: message.base, reason });
+        conn.send({ type: 'resync', nonce: message.nonce, reason });
+      }
+    }
+    if (target) target.config = deepFreeze(target.config);
+    return target;
+  }
+
+  /** The whole config a delta makes of the held one; throws XdsError (DeltaMismatch) when it does not fit. */
+  private rebuild(message: DeltaMessage): ProxyConfig {
+    const held = this.held;
+    if (held?.version !== message.base) {
+      throw new XdsError(XdsErrorCode.DeltaMismatch, `delta ${message.version} is based on ${message.base}, but the proxy holds ${held?.version ?? 'nothing'}`);
+    }
+    const base = deepFreeze(held.config);
+    const config = deepFreeze({ ...applyDelta(base, message.changes), version: message.version });
+    // Only digests are kept beside the items (keepJson false): a proxy holds its config once.
+    const expected = parseVersion(message.version)?.hash;
+    const actual = contentHash({ own: config }, { keepJson: false });
+    if (actual !== expected) {
+      throw new XdsError(XdsErrorCode.DeltaMismatch, `delta ${message.version} applied to ${message.base} gives content ${actual}, not ${expected ?? 'a hashed version'}`);
+    }
+    return config;
   }
 }
 

@@ -6,8 +6,11 @@
  *
  *   proxy  -> server   hello  {protocol, node, version?}   who I am, what I already hold
  *   server -> proxy    push   {version, nonce, config}     a whole ProxyConfig (state of the world)
+ *   server -> proxy    delta  {version, nonce, base, changes}
+ *                                                          what changed since version `base`
  *   proxy  -> server   ack    {version, nonce}             applied; now serving `version`
  *   proxy  -> server   nack   {version, nonce, reason}     rejected; `version` is what I still serve
+ *   proxy  -> server   resync {nonce, reason}              cannot use that delta; send the whole config
  *   either -> other    ping   {id} / pong {id}             keepalive (the proxy pings)
  *   either -> other    close  {code, reason}               the sender is about to close, and why
  *
@@ -15,7 +18,34 @@
  * push it answers, `version` is the version the proxy now serves (on a NACK, its last good
  * one, as Envoy puts the previous `version_info` in a NACK) and a NACK carries the reason as
  * Envoy's `error_detail` does. A server ignores answers whose nonce is not its latest push
- * to that proxy, as Istio's pilot does for stale nonces.
+ * to that proxy, as Istio's pilot does for stale nonces. A delta is answered like a push.
+ *
+ * Deltas (protocol 2; Envoy's delta xDS, and VHDS for virtual hosts). A whole config for a
+ * large mesh is megabytes, and one VirtualService change alters one virtual host of it, so
+ * after the first push the server sends only what changed, keyed by resource name:
+ *
+ *   changes: {
+ *     set?:   {node?, secrets?, telemetry?, ...}   top-level fields other than the lists, whole
+ *     unset?: [field]                              top-level fields now absent
+ *     listeners? | clusters? | endpoints?: ListDelta   (endpoints are keyed by clusterName)
+ *     routeConfigs?: ListDelta & {virtualHosts?: [{routeConfig, updated?, removed?, order?}]}
+ *   }
+ *   ListDelta: {updated?: [item], removed?: [name], order?: [name]}
+ *
+ * To rebuild a list the proxy drops the `removed` names, replaces or adds each `updated` item
+ * by name, and then orders the result by `order` when it is given; otherwise surviving items
+ * keep their places and new ones follow in the order sent. A virtual-host patch applies the
+ * same rules to the `virtualHosts` of the route table it names, after the route tables.
+ *
+ * Versioning. `base` is the version the server last sent that proxy (push or delta); the
+ * proxy applies pushes in the order they arrive, so it holds `base` whether or not it has
+ * answered it yet (a NACKed config is still held as a base, though not served). The
+ * `<hash>` of a delta's version is the content hash of the config it makes (content.ts), and
+ * the proxy checks it. A proxy whose held version is not `base`, or whose result does not
+ * hash to the version, does not guess: it sends `resync` and ignores further deltas until
+ * the whole config arrives. The server pushes the whole config on a new connection (so on
+ * every reconnect), on `resync`, after a NACK, and to a proxy that spoke protocol 1; and
+ * whenever a change cannot be said by name (a name used twice in a list).
  *
  * Framing: newline-delimited JSON rather than length prefixes. `JSON.stringify` never emits
  * a raw newline (newlines inside strings are escaped as `\n`), so a 0x0a byte always ends a
@@ -24,11 +54,17 @@
  * (binary payloads, knowing the size up front) we do not need: every payload is JSON anyway,
  * and the size limit is enforced while bytes arrive, before any frame is parsed.
  */
-import type { ProxyMode, ProxyNode, ProxyConfig } from '../api/proxy-config.js';
+import type { Cluster, ClusterLoadAssignment, Listener, ProxyMode, ProxyNode, ProxyConfig, RouteConfiguration, VirtualHost } from '../api/proxy-config.js';
 import { SinewError } from '../core/errors.js';
 
-/** Bumped on an incompatible change; a server closes a connection that speaks another one. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Bumped on an incompatible change. 2 added deltas; a server still serves protocol 1
+ * proxies (whole pushes only) and closes a connection that speaks anything else.
+ */
+export const PROTOCOL_VERSION = 2;
+
+/** The protocol versions a server accepts. */
+export const SUPPORTED_PROTOCOLS: readonly number[] = [1, 2];
 
 /**
  * Largest frame either side accepts. A whole ProxyConfig for a large mesh (thousands of
@@ -63,6 +99,8 @@ export const XdsErrorCode = {
   ServerShutdown: 'SNW_ERR_XDS_SERVER_SHUTDOWN',
   /** The proxy is shutting down (sent by `PushClient.close()`). */
   ProxyShutdown: 'SNW_ERR_XDS_PROXY_SHUTDOWN',
+  /** A delta does not fit the config the proxy holds (another base, unknown names, a result whose hash is not the version). */
+  DeltaMismatch: 'SNW_ERR_XDS_DELTA_MISMATCH',
   /** A bug while handling a message; only that connection is closed. */
   Internal: 'SNW_ERR_XDS_INTERNAL',
   /** The connection is closed or was never open. */
@@ -95,6 +133,40 @@ export interface PushMessage {
   config: ProxyConfig;
 }
 
+/** One list's changes (see the file comment for how a proxy applies them). */
+export interface ListDelta<T> {
+  /** Items added or replaced, whole. */
+  updated?: T[];
+  /** Names no longer in the list. */
+  removed?: string[];
+  /** Every name of the resulting list in order; absent when the default order is right. */
+  order?: string[];
+}
+
+/** The changes to the virtual hosts of one route table (Envoy's VHDS), as a ListDelta keyed by virtual host name. */
+export interface VirtualHostPatch extends ListDelta<VirtualHost> {
+  routeConfig: string;
+}
+
+/** What a delta changes, relative to its base version. */
+export interface ConfigChanges {
+  set?: Partial<Pick<ProxyConfig, 'node' | 'secrets' | 'telemetry'>> & Record<string, unknown>;
+  unset?: string[];
+  listeners?: ListDelta<Listener>;
+  routeConfigs?: ListDelta<RouteConfiguration> & { virtualHosts?: VirtualHostPatch[] };
+  clusters?: ListDelta<Cluster>;
+  endpoints?: ListDelta<ClusterLoadAssignment>;
+}
+
+export interface DeltaMessage {
+  type: 'delta';
+  version: string;
+  nonce: string;
+  /** The version these changes apply to: the one last sent to this proxy. */
+  base: string;
+  changes: ConfigChanges;
+}
+
 export interface AckMessage {
   type: 'ack';
   version: string;
@@ -105,6 +177,13 @@ export interface NackMessage {
   type: 'nack';
   /** The version the proxy still serves (its last good one; empty when it has none). */
   version: string;
+  nonce: string;
+  reason: string;
+}
+
+/** The proxy cannot use the delta `nonce` (see DeltaMismatch) and asks for the whole config. */
+export interface ResyncMessage {
+  type: 'resync';
   nonce: string;
   reason: string;
 }
@@ -125,8 +204,8 @@ export interface CloseMessage {
   reason: string;
 }
 
-export type ClientMessage = HelloMessage | AckMessage | NackMessage | PingMessage | PongMessage | CloseMessage;
-export type ServerMessage = PushMessage | PingMessage | PongMessage | CloseMessage;
+export type ClientMessage = HelloMessage | AckMessage | NackMessage | ResyncMessage | PingMessage | PongMessage | CloseMessage;
+export type ServerMessage = PushMessage | DeltaMessage | PingMessage | PongMessage | CloseMessage;
 export type Message = ClientMessage | ServerMessage;
 
 /** Serialises one message as a frame (JSON plus the terminating newline). */
@@ -209,6 +288,8 @@ export function parseClientMessage(frame: string): ClientMessage {
         nonce: requiredString(obj, 'nonce', 'nack'),
         reason: requiredString(obj, 'reason', 'nack'),
       };
+    case 'resync':
+      return { type: 'resync', nonce: requiredString(obj, 'nonce', 'resync'), reason: requiredString(obj, 'reason', 'resync') };
     case 'ping':
     case 'pong':
     case 'close':
@@ -230,6 +311,19 @@ export function parseServerMessage(frame: string): ServerMessage {
         version: requiredString(obj, 'version', 'push'),
         nonce: requiredString(obj, 'nonce', 'push'),
         config: config as ProxyConfig,
+      };
+    }
+    case 'delta': {
+      // Only the envelope is checked here; the changes are checked against the held config
+      // as they are applied (delta.ts), where a bad one costs a resync, not the connection.
+      const changes = obj.changes;
+      if (!changes || typeof changes !== 'object' || Array.isArray(changes)) throw malformed('delta.changes must be an object');
+      return {
+        type: 'delta',
+        version: requiredString(obj, 'version', 'delta'),
+        nonce: requiredString(obj, 'nonce', 'delta'),
+        base: requiredString(obj, 'base', 'delta'),
+        changes: changes as ConfigChanges,
       };
     }
     case 'ping':

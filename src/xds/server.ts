@@ -11,6 +11,12 @@
  * hashes its content, and sends it only when the hash differs from what that proxy was last
  * sent, so proxies whose config did not change get nothing.
  *
+ * What it sends is a delta (protocol.ts): only the resources that changed since the version
+ * last sent to that proxy. The whole config goes out on a new connection, on a proxy's
+ * resync request, after a NACK, and to protocol 1 proxies. A source that returns a
+ * `ComposedConfig` (own part + shared part) lets the server diff and serialise the shared
+ * part once per class of proxies (delta.ts) and write the same bytes to each of them.
+ *
  * Per proxy the server tracks the version sent, the version acknowledged and the last NACK;
  * `status()` reports SYNCED (acked == sent), NACKED (the latest push was rejected) or STALE
  * (a push is unanswered), which is what `istioctl proxy-status` shows for istiod. A NACKed
@@ -23,7 +29,6 @@
  * id both stay visible instead of evicting each other.
  */
 import { EventEmitter } from 'node:events';
-import { createHash } from 'node:crypto';
 import net from 'node:net';
 import type { ProxyConfig, ProxyNode } from '../api/proxy-config.js';
 import { systemClock } from '../core/clock.js';
@@ -33,9 +38,12 @@ import { silentLogger } from '../core/logger.js';
 import type { Logger } from '../core/logger.js';
 import { FrameConnection } from './connection.js';
 import type { CloseInfo } from './connection.js';
+import { contentHash, contentOf, encodeConfig, segmentsBytes } from './content.js';
+import type { ComposedConfig, ConfigContent } from './content.js';
+import { encodeDelta } from './delta.js';
 import {
   DEFAULT_MAX_FRAME_BYTES,
-  PROTOCOL_VERSION,
+  SUPPORTED_PROTOCOLS,
   XdsError,
   XdsErrorCode,
   formatVersion,
@@ -46,8 +54,15 @@ import type { ClientMessage, HelloMessage, ServerMessage } from './protocol.js';
 
 // === public types ===
 
-/** Builds one proxy's config; the control plane passes the compiler. May throw (counted as a push error). */
-export type ConfigSource = (node: ProxyNode) => ProxyConfig;
+export { configHash } from './content.js';
+export type { ComposedConfig, SharedConfig } from './content.js';
+
+/**
+ * Builds one proxy's config; the control plane passes the compiler. May throw (counted as a
+ * push error). A `ComposedConfig` names the part the proxy shares with others, which the
+ * server then encodes and diffs once for all of them.
+ */
+export type ConfigSource = (node: ProxyNode) => ProxyConfig | ComposedConfig;
 
 /** Chooses the proxies a change affects. */
 export type AffectedPredicate = (node: ProxyNode) => boolean;
@@ -82,6 +97,9 @@ export interface ProxyStatus {
   sentVersion?: string;
   sentNonce?: string;
   sentAt?: number;
+  /** Whether the last thing sent was the whole config or a delta, and its frame's size. */
+  sentKind?: 'full' | 'delta';
+  sentBytes?: number;
   ackedVersion?: string;
   ackedAt?: number;
   lastNack?: { version: string; reason: string; at: number };
@@ -90,8 +108,14 @@ export interface ProxyStatus {
 
 /** Counters for telemetry to read; plain numbers, only ever increased (except the gauges). */
 export interface PushMetrics {
-  /** Configs sent. */
+  /** Configs sent, whole or as deltas. */
   pushes: number;
+  /** Of `pushes`, those sent as deltas. */
+  deltaPushes: number;
+  /** Bytes of every push and delta frame sent. */
+  pushBytes: number;
+  /** Whole configs sent because a proxy could not use a delta. */
+  resyncs: number;
   /** Configs that could not be built or sent (source threw, frame too large). */
   pushErrors: number;
   acks: number;
@@ -118,6 +142,10 @@ export interface PushRunInfo {
   /** Proxies the batch considered. */
   affected: number;
   pushed: number;
+  /** Of `pushed`, those sent as deltas. */
+  deltas: number;
+  /** Frame bytes sent. */
+  bytes: number;
   unchanged: number;
   errors: number;
   durationMs: number;
@@ -141,8 +169,16 @@ interface ProxyConnection {
   peer: string;
   connectedSince: number;
   node?: ProxyNode;
+  /** The protocol version the proxy spoke in HELLO. */
+  protocol?: number;
   sentVersion?: string;
   sentHash?: string;
+  /** The content of `sentVersion`, when the server has it: the base of the next delta. */
+  sent?: ConfigContent;
+  /** False when the next push must be whole: after a NACK or a resync, or for a protocol 1 proxy. */
+  deltaOk?: boolean;
+  sentKind?: 'full' | 'delta';
+  sentBytes?: number;
   sentNonce?: string;
   sentAt?: number;
   sentAtMonotonic?: number;
@@ -166,6 +202,9 @@ interface PendingPush {
 export class PushServer extends EventEmitter<PushServerEvents> {
   readonly metrics: PushMetrics = {
     pushes: 0,
+    deltaPushes: 0,
+    pushBytes: 0,
+    resyncs: 0,
     pushErrors: 0,
     acks: 0,
     nacks: 0,
@@ -326,7 +365,7 @@ export class PushServer extends EventEmitter<PushServerEvents> {
     this.running = true;
     const targets = [...this.connections.values()];
     const started = this.clock.monotonic();
-    const info: PushRunInfo = { reasons: [...pending.reasons.keys()], affected: 0, pushed: 0, unchanged: 0, errors: 0, durationMs: 0 };
+    const info: PushRunInfo = { reasons: [...pending.reasons.keys()], affected: 0, pushed: 0, deltas: 0, bytes: 0, unchanged: 0, errors: 0, durationMs: 0 };
     const step = (from: number): void => {
       if (this.closed) {
         this.running = false;
@@ -340,9 +379,13 @@ export class PushServer extends EventEmitter<PushServerEvents> {
         if (pending.predicates && !this.isAffected(pc.node, pending.predicates)) continue;
         info.affected++;
         const result = this.pushTo(pc);
-        if (result === 'pushed') info.pushed++;
-        else if (result === 'unchanged') info.unchanged++;
-        else info.errors++;
+        if (result === 'unchanged') info.unchanged++;
+        else if (result === 'error') info.errors++;
+        else {
+          info.pushed++;
+          if (result === 'delta') info.deltas++;
+          info.bytes += pc.sentBytes ?? 0;
+        }
       }
       if (end < targets.length) {
         setImmediate(step, end);
@@ -373,56 +416,83 @@ export class PushServer extends EventEmitter<PushServerEvents> {
     return false;
   }
 
-  /** Builds and sends one proxy's config when its content differs from what it was last sent. */
-  private pushTo(pc: ProxyConnection): 'pushed' | 'unchanged' | 'error' {
+  /**
+   * Builds one proxy's config and, when its content differs from what the proxy was last
+   * sent, sends it: as a delta from that content when the proxy can take one, else whole.
+   * `whole` forces a whole push even of unchanged content (a resync).
+   */
+  private pushTo(pc: ProxyConnection, whole = false): 'full' | 'delta' | 'unchanged' | 'error' {
     const node = pc.node!;
-    let content: EncodedContent;
+    let content: ConfigContent;
+    let hash: string;
     try {
-      content = encodeContent(this.source(node));
+      content = contentOf(this.source(node));
+      const sent = pc.sent;
+      // The same objects as last time: nothing to hash (a class the change did not touch).
+      if (!whole && sent && sent.own === content.own && sent.shared === content.shared) {
+        this.metrics.skippedUnchanged++;
+        return 'unchanged';
+      }
+      hash = contentHash(content);
     } catch (err) {
       this.pushFailed(node, new XdsError(XdsErrorCode.ConfigSource, `building config for ${node.id} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
       return 'error';
     }
-    const hash = content.hash;
-    if (hash === pc.sentHash) {
+    if (!whole && hash === pc.sentHash) {
+      // Equal content in new objects: keep these, so the next build is recognised by identity
+      // (and the proxy, which holds this content, can take the next change as a delta).
+      pc.sent = content;
       this.metrics.skippedUnchanged++;
       return 'unchanged';
     }
     const version = formatVersion(++this.versionCounter, hash);
     const nonce = `n${++this.nonceCounter}`;
-    // The pushed config carries the push version, so a config dump names what was acked.
-    // The frame is spliced around the content's segments, so the shared parts go out as
-    // the Buffers they already are, never copied per proxy.
     const versionJson = JSON.stringify(version);
-    const head = `{"type":"push","version":${versionJson},"nonce":${JSON.stringify(nonce)},"config":{"version":${versionJson}${content.empty ? '' : ','}`;
-    const segments = [...content.segments];
-    segments[0] = head + (segments[0] as string).slice(1);
-    segments.push('}\n');
+    const nonceJson = JSON.stringify(nonce);
+    let segments: (string | Buffer)[] | undefined;
+    if (!whole && pc.deltaOk && pc.sent && pc.sentVersion !== undefined) {
+      try {
+        const changes = encodeDelta(pc.sent, content);
+        if (changes) segments = [`{"type":"delta","version":${versionJson},"nonce":${nonceJson},"base":${JSON.stringify(pc.sentVersion)},"changes":`, ...changes, '}\n'];
+      } catch (err) {
+        // A delta is an optimisation: when it cannot be made, the whole config still can.
+        this.logger.warn('could not compute a delta; pushing the whole config', { node: node.id, error: (err as Error).message });
+      }
+    }
+    const kind = segments ? 'delta' : 'full';
+    // The pushed config carries the push version, so a config dump names what was acked.
+    segments ??= [`{"type":"push","version":${versionJson},"nonce":${nonceJson},"config":`, ...encodeConfig(content, version), '}\n'];
+    let bytes: number;
     try {
-      this.sendFrame(pc, segments);
+      bytes = this.sendFrame(pc, segments);
     } catch (err) {
       this.pushFailed(node, err as Error);
       return 'error';
     }
     pc.sentVersion = version;
     pc.sentHash = hash;
+    pc.sent = content;
+    pc.deltaOk = (pc.protocol ?? 1) >= 2;
     pc.sentNonce = nonce;
+    pc.sentKind = kind;
+    pc.sentBytes = bytes;
     pc.sentAt = this.clock.now();
     pc.sentAtMonotonic = this.clock.monotonic();
     this.metrics.pushes++;
+    if (kind === 'delta') this.metrics.deltaPushes++;
+    this.metrics.pushBytes += bytes;
     this.emit('push', this.statusOf(pc));
-    return 'pushed';
+    return kind;
   }
 
   /**
    * Writes one frame made of segments (the last ends with the newline), with the checks
    * FrameConnection.sendEncoded makes for a frame given whole: dropped once the connection
-   * is closing, refused when larger than the peer accepts.
+   * is closing, refused when larger than the peer accepts. Returns the frame's size.
    */
-  private sendFrame(pc: ProxyConnection, segments: (string | Buffer)[]): void {
-    if (!pc.conn.open) return;
-    let bytes = -1; // the newline is not part of the frame
-    for (const seg of segments) bytes += typeof seg === 'string' ? Buffer.byteLength(seg) : seg.length;
+  private sendFrame(pc: ProxyConnection, segments: (string | Buffer)[]): number {
+    const bytes = segmentsBytes(segments) - 1; // the newline is not part of the frame
+    if (!pc.conn.open) return bytes;
     if (bytes > this.maxFrameBytes) {
       throw new XdsError(XdsErrorCode.FrameTooLarge, `push frame of ${bytes} bytes exceeds the ${this.maxFrameBytes}-byte limit`);
     }
@@ -430,6 +500,7 @@ export class PushServer extends EventEmitter<PushServerEvents> {
     socket.cork();
     for (const seg of segments) socket.write(seg);
     socket.uncork();
+    return bytes;
   }
 
   private pushFailed(node: ProxyNode, err: Error): void {
@@ -514,8 +585,18 @@ export class PushServer extends EventEmitter<PushServerEvents> {
       this.metrics.nacks++;
       if (message.nonce !== pc.sentNonce) return;
       pc.lastNack = { version: pc.sentVersion ?? '', reason: message.reason, at: this.clock.now() };
+      // The proxy still holds what it rejected, but a whole push after a NACK leaves no doubt
+      // about what the next version is built on.
+      pc.deltaOk = false;
       this.logger.warn('proxy rejected config', { node: pc.node.id, version: pc.sentVersion, serving: message.version, reason: message.reason });
       this.emit('nack', this.statusOf(pc));
+    } else if (message.type === 'resync') {
+      // Answered whatever its nonce: the proxy ignores deltas until a whole config comes, so
+      // an unanswered resync would leave it behind for good. It sends one per whole push.
+      this.metrics.resyncs++;
+      this.logger.info('proxy asked for the whole config', { node: pc.node.id, nonce: message.nonce, reason: message.reason });
+      pc.deltaOk = false;
+      this.pushTo(pc, true);
     }
   }
 
@@ -524,17 +605,19 @@ export class PushServer extends EventEmitter<PushServerEvents> {
       this.reject(pc, XdsErrorCode.UnexpectedMessage, 'second hello on one connection');
       return;
     }
-    if (hello.protocol !== PROTOCOL_VERSION) {
-      this.reject(pc, XdsErrorCode.ProtocolVersion, `protocol ${hello.protocol} is not supported; this server speaks ${PROTOCOL_VERSION}`);
+    if (!SUPPORTED_PROTOCOLS.includes(hello.protocol)) {
+      this.reject(pc, XdsErrorCode.ProtocolVersion, `protocol ${hello.protocol} is not supported; this server speaks ${SUPPORTED_PROTOCOLS.join(' and ')}`);
       return;
     }
+    pc.protocol = hello.protocol;
     if (pc.helloTimer) this.clock.clearTimeout(pc.helloTimer);
     // Frozen: status() hands the node out, and callers must not change who a proxy is.
     pc.node = deepFreeze(hello.node);
     this.metrics.connectedProxies++;
     // A proxy that held config across a control-plane restart reports its version: keep
     // versions monotonic past it, and treat its content as already sent and acknowledged so
-    // an identical config is not pushed again.
+    // an identical config is not pushed again. Its content is not known here until a build
+    // hashes the same (pushTo), so until then no delta can be based on it.
     const held = hello.version !== undefined ? parseVersion(hello.version) : undefined;
     if (held) {
       this.versionCounter = Math.max(this.versionCounter, held.counter);
@@ -543,6 +626,7 @@ export class PushServer extends EventEmitter<PushServerEvents> {
       pc.ackedVersion = hello.version;
       pc.ackedAt = this.clock.now();
     }
+    pc.deltaOk = hello.protocol >= 2;
     this.logger.info('proxy connected', { node: pc.node.id, peer: pc.peer, version: hello.version });
     this.emit('connect', this.statusOf(pc));
     this.pushTo(pc);
@@ -577,6 +661,8 @@ export class PushServer extends EventEmitter<PushServerEvents> {
     if (pc.sentVersion !== undefined) status.sentVersion = pc.sentVersion;
     if (pc.sentNonce !== undefined) status.sentNonce = pc.sentNonce;
     if (pc.sentAt !== undefined) status.sentAt = pc.sentAt;
+    if (pc.sentKind !== undefined) status.sentKind = pc.sentKind;
+    if (pc.sentBytes !== undefined) status.sentBytes = pc.sentBytes;
     if (pc.ackedVersion !== undefined) status.ackedVersion = pc.ackedVersion;
     if (pc.ackedAt !== undefined) status.ackedAt = pc.ackedAt;
     if (pc.lastNack) status.lastNack = { ...pc.lastNack };
@@ -588,137 +674,4 @@ function syncState(pc: ProxyConnection): SyncState {
   if (pc.sentVersion !== undefined && pc.ackedVersion === pc.sentVersion) return 'SYNCED';
   if (pc.lastNack && pc.lastNack.version === pc.sentVersion) return 'NACKED';
   return 'STALE';
-}
-
-// === encoding and hashing ===
-
-/**
- * A config's content, ready to hash and send: `segments` joined are its JSON without the
- * `version` field (the compiler may stamp a new version on identical content), and `hash`
- * identifies that content.
- *
- * At fleet size most of every config is shared: the control plane hands many proxies the
- * same frozen route tables, clusters and endpoints (one copy per proxy class), so
- * serialising and hashing each proxy's whole config (megabytes for a thousand services)
- * would repeat the same work for every proxy. Instead, each frozen array item is serialised
- * and digested once (it cannot change: it is frozen) and the result kept beside it; a run of
- * such items that recurs across configs is joined once into a Buffer that every proxy's
- * frame reuses; the hash covers the top-level fields plus one digest per array item, so it
- * depends on content only, never on how the items were shared. Field order is as built: the
- * compiler is deterministic, so equal content serialises equally; were two code paths to
- * order fields differently, the cost would be one needless push, never a missed one.
- */
-interface EncodedContent {
-  segments: (string | Buffer)[];
-  /** True for `{}`. */
-  empty: boolean;
-  hash: string;
-}
-
-interface EncodedItem {
-  json: string;
-  digest: string;
-}
-
-/** A run of frozen items that recurs at the same place in many configs (a proxy class's shared tail). */
-interface EncodedRun {
-  items: readonly unknown[];
-  buffer: Buffer;
-  digests: string;
-}
-
-const encodedItems = new WeakMap<object, EncodedItem>();
-const encodedRuns = new WeakMap<object, EncodedRun>();
-/**
- * Joins the hash input; a run's digests are joined with it too, so a run hashes exactly as
- * its items one by one would, and the hash never depends on which items were cached.
- */
-const HASH_SEPARATOR = '\u0000';
-
-function digestOf(json: string): string {
-  return createHash('sha256').update(json).digest('base64').slice(0, 16);
-}
-
-function encodeItem(item: unknown): EncodedItem {
-  if (item === null || typeof item !== 'object') {
-    const json = JSON.stringify(item) ?? 'null';
-    return { json, digest: digestOf(json) };
-  }
-  let encoded = encodedItems.get(item);
-  if (!encoded) {
-    const json = JSON.stringify(item) ?? 'null';
-    encoded = { json, digest: digestOf(json) };
-    if (Object.isFrozen(item)) encodedItems.set(item, encoded);
-  }
-  return encoded;
-}
-
-function runAt(array: readonly unknown[], i: number): EncodedRun | undefined {
-  const head = array[i];
-  if (head === null || typeof head !== 'object') return undefined;
-  const run = encodedRuns.get(head);
-  if (!run || i + run.items.length > array.length) return undefined;
-  for (let j = 1; j < run.items.length; j++) if (array[i + j] !== run.items[j]) return undefined;
-  return run;
-}
-
-function encodeContent(config: ProxyConfig): EncodedContent {
-  const segments: (string | Buffer)[] = [];
-  let text = '{';
-  let first = true;
-  const hashInput: string[] = [];
-  for (const [key, value] of Object.entries(config)) {
-    if (key === 'version' || value === undefined || typeof value === 'function') continue;
-    text += `${first ? '' : ','}${JSON.stringify(key)}:`;
-    first = false;
-    if (!Array.isArray(value)) {
-      const json = JSON.stringify(value);
-      text += json;
-      hashInput.push(key, json);
-      continue;
-    }
-    text += '[';
-    hashInput.push(key, '[');
-    let i = 0;
-    // Start of the current stretch of cached items: a candidate run for the next config.
-    let cachedFrom = -1;
-    while (i < value.length) {
-      const run = runAt(value, i);
-      if (run) {
-        if (i > 0) text += ',';
-        segments.push(text, run.buffer);
-        text = '';
-        hashInput.push(run.digests);
-        i += run.items.length;
-        cachedFrom = -1;
-        continue;
-      }
-      const item = value[i];
-      const wasCached = item !== null && typeof item === 'object' && encodedItems.has(item);
-      const encoded = encodeItem(item);
-      if (wasCached && cachedFrom < 0) cachedFrom = i;
-      else if (!wasCached) cachedFrom = -1;
-      text += (i > 0 ? ',' : '') + encoded.json;
-      hashInput.push(encoded.digest);
-      i++;
-    }
-    // Items this config shares with an earlier one, up to its end: join them once for all
-    // the configs to come (the first config of a class fills the item cache, the second
-    // makes the run, the rest reuse it).
-    if (cachedFrom >= 0) {
-      const items = value.slice(cachedFrom);
-      const parts = items.map((item) => encodeItem(item));
-      encodedRuns.set(items[0] as object, { items, buffer: Buffer.from(parts.map((p) => p.json).join(',')), digests: parts.map((p) => p.digest).join(HASH_SEPARATOR) });
-    }
-    text += ']';
-    hashInput.push(']');
-  }
-  text += '}';
-  segments.push(text);
-  return { segments, empty: first, hash: createHash('sha256').update(hashInput.join(HASH_SEPARATOR)).digest('hex').slice(0, 16) };
-}
-
-/** A short content hash of a config, ignoring its `version` field. */
-export function configHash(config: ProxyConfig): string {
-  return encodeContent(config).hash;
 }

@@ -1,0 +1,74 @@
+/**
+ * The daemon's pushes after the first are deltas: a VirtualService change reaches a
+ * sidecar as a small delta, and what the sidecar rebuilds equals a whole compile of the
+ * same config, registry and registrations.
+ */
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { WorkloadRegistration } from '../../src/api/mesh-status.js';
+import type { ProxyConfig, ProxyNode } from '../../src/api/proxy-config.js';
+import { ProxyConfigBuilder } from '../../src/controlplane/compile.js';
+import { startControlPlane, type ControlPlane } from '../../src/controlplane/daemon.js';
+import { PushClient } from '../../src/xds/client.js';
+
+const repo = resolve(import.meta.dirname, '../..');
+const samples = resolve(repo, '../shared/istio/data/istio/samples/bookinfo/networking');
+const bookinfo = readFileSync(resolve(repo, 'examples/bookinfo/bookinfo.yaml'), 'utf8');
+
+const node: ProxyNode = { id: 'sidecar~productpage-v1-0.default', mode: 'sidecar', workload: 'productpage-v1', namespace: 'default', labels: { app: 'productpage', version: 'v1' }, serviceAccount: 'bookinfo-productpage' };
+
+function registration(name: string, labels: Record<string, string>, port: number): WorkloadRegistration {
+  return {
+    kind: 'workload',
+    name,
+    namespace: 'default',
+    labels,
+    replicas: [{ id: `${name}-0`, app: `127.0.0.1:${port + 1}`, host: '127.0.0.1', ports: { '9080': { inbound: port, app: port + 1 } }, ready: true, restarts: 0, proxy: { inbound: `127.0.0.1:${port}`, outbound: `127.0.0.1:${port + 2}`, admin: `127.0.0.1:${port + 3}` } }],
+  } as WorkloadRegistration;
+}
+
+describe('control plane deltas', () => {
+  let cp: ControlPlane | undefined;
+  let client: PushClient | undefined;
+  after(async () => {
+    await client?.close();
+    await cp?.close();
+  });
+
+  test('a VirtualService change is pushed as a small delta that rebuilds the whole compiled config', async () => {
+    cp = await startControlPlane({ apiPort: 0, pushPort: 0, monitoringPort: 0, debounceMs: 5, collectTraces: false });
+    const api = `http://${cp.addresses.api}/api/v1`;
+    const destinationRules = readFileSync(resolve(samples, 'destination-rule-all.yaml'), 'utf8');
+    assert.equal((await fetch(`${api}/apply`, { method: 'POST', body: bookinfo + '\n---\n' + destinationRules })).status, 200);
+    const registrations = new Map<string, WorkloadRegistration>();
+    for (const [name, labels, port] of [
+      ['productpage-v1', { app: 'productpage', version: 'v1' }, 20000],
+      ['reviews-v1', { app: 'reviews', version: 'v1' }, 20010],
+      ['reviews-v2', { app: 'reviews', version: 'v2' }, 20020],
+    ] as const) {
+      const r = registration(name, labels, port);
+      registrations.set(`workload/default/${name}`, r);
+      assert.equal((await fetch(`${api}/registrations/workload/default/${name}`, { method: 'PUT', body: JSON.stringify(r) })).status, 200);
+    }
+    const [host, port] = cp.addresses.push.split(':');
+    client = new PushClient({ host: host!, port: Number(port), node, apply: () => undefined, backoff: { initialMs: 5 } });
+    const first = once(client, 'config');
+    client.start();
+    await first;
+    const whole = cp.push.status()[0]!;
+    assert.equal(whole.sentKind, 'full');
+
+    const routed = once(client, 'config');
+    assert.equal((await fetch(`${api}/apply`, { method: 'POST', body: readFileSync(resolve(samples, 'virtual-service-reviews-v3.yaml'), 'utf8') })).status, 200);
+    const [config] = (await routed) as [ProxyConfig];
+    const status = cp.push.status()[0]!;
+    assert.equal(status.sentKind, 'delta');
+    assert.ok(status.sentBytes! * 5 < whole.sentBytes!, `delta of ${status.sentBytes} bytes vs a whole config of ${whole.sentBytes}`);
+
+    const compiled = new ProxyConfigBuilder().build(node, [...cp.store.list()], cp.registry.snapshot(), registrations, 'x');
+    assert.deepEqual(JSON.parse(JSON.stringify(config)), JSON.parse(JSON.stringify({ ...compiled, version: config.version })));
+  });
+});
