@@ -3,8 +3,13 @@
  * public listener on the sidecar, forwarding to the app's private address through the
  * cluster `inbound|<containerPort>||` (Istio's inbound cluster naming). Istio's inbound
  * routes carry no retries and no timeout; neither do these.
+ *
+ * Each inbound cluster names the service that selects the workload on that port, as Istio
+ * puts it in the inbound cluster's `istio.services` metadata: the destination reporter's
+ * `destination_service` is that service's FQDN, not the Host header the client sent.
  */
 import { inboundClusterName, type Cluster, type ClusterLoadAssignment, type Listener, type RouteConfiguration } from '../api/proxy-config.js';
+import type { RegistryService, RegistryServicePort } from '../api/registry-snapshot.js';
 import type { CompileContext } from './context.js';
 import type { InboundPort } from './inputs.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from './policy.js';
@@ -21,7 +26,8 @@ export function buildSidecarInbound(ctx: CompileContext): InboundResult {
   const out: InboundResult = { listeners: [], routeConfigs: [], clusters: [], endpoints: [] };
   for (const port of ctx.ports.inbound ?? []) {
     const cluster = inboundClusterName(port.containerPort);
-    const protocol = port.protocol ?? inboundProtocol(ctx, port.listen.port);
+    const served = servedBy(ctx, port.listen.port);
+    const protocol = port.protocol ?? inboundProtocol(served);
     const listenerName = `inbound|${port.containerPort}`;
     if (protocol === 'tcp') {
       out.listeners.push({
@@ -50,13 +56,15 @@ export function buildSidecarInbound(ctx: CompileContext): InboundResult {
         ],
       });
     }
-    out.clusters.push({
+    const inboundCluster: Cluster = {
       name: cluster,
       kind: 'eds',
       protocol: protocol === 'tcp' ? 'tcp' : protocol === 'http2' ? 'http2' : 'http1',
       connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
       lb: { policy: 'ROUND_ROBIN' },
-    });
+    };
+    if (served) inboundCluster.service = { host: served.service.hostname, namespace: served.service.namespace, name: served.service.name, port: served.port.port };
+    out.clusters.push(inboundCluster);
     out.endpoints.push({
       clusterName: cluster,
       endpoints: [{ address: { ...port.app }, labels: ctx.node.labels, health: 'HEALTHY', workload: { name: ctx.node.workload, namespace: ctx.node.namespace } }],
@@ -66,20 +74,31 @@ export function buildSidecarInbound(ctx: CompileContext): InboundResult {
 }
 
 /**
- * The protocol of an inbound port when the runner does not say: the protocol of the service
- * port whose endpoints include this proxy's workload at this address (in embedded mode an
- * endpoint's port is the sidecar's public inbound port). Istio likewise takes inbound
- * protocols from the services that select the pod. TCP-like ports are proxied as TCP.
+ * The service port whose endpoints include this proxy's workload at its inbound listen port
+ * (in embedded mode an endpoint's port is the sidecar's public inbound port), like Istio's
+ * service targets of a proxy. With several services selecting the workload on one port the
+ * first in registry order (hostname, then namespace) wins, as Istio reports the first of the
+ * inbound cluster's services. Undefined when no service selects it.
  */
-function inboundProtocol(ctx: CompileContext, listenPort: number): NonNullable<InboundPort['protocol']> {
+function servedBy(ctx: CompileContext, listenPort: number): { service: RegistryService; port: RegistryServicePort } | undefined {
   for (const service of ctx.registry.services) {
     if (service.namespace !== ctx.node.namespace) continue;
     for (const port of service.ports) {
       const mine = (service.endpoints[String(port.port)] ?? []).some((e) => e.port === listenPort && e.workload?.name === ctx.node.workload && e.workload.namespace === ctx.node.namespace);
-      if (!mine) continue;
-      const upstream = upstreamProtocol(port.protocol);
-      return upstream === 'http1' ? 'http' : upstream;
+      if (mine) return { service, port };
     }
   }
-  return 'http';
+  return undefined;
+}
+
+/**
+ * The protocol of an inbound port when the runner does not say: the protocol of the service
+ * port that selects the workload there (`servedBy`). Istio likewise takes inbound protocols
+ * from the services that select the pod. TCP-like ports are proxied as TCP; `http` when no
+ * service selects the port.
+ */
+function inboundProtocol(served: { port: RegistryServicePort } | undefined): NonNullable<InboundPort['protocol']> {
+  if (!served) return 'http';
+  const upstream = upstreamProtocol(served.port.protocol);
+  return upstream === 'http1' ? 'http' : upstream;
 }

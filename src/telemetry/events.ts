@@ -12,6 +12,13 @@ export const REQUEST_CHANNEL = 'sinew:proxy:request';
 export const TCP_CHANNEL = 'sinew:proxy:tcp';
 export const CONFIG_CHANNEL = 'sinew:proxy:config';
 
+/**
+ * The `user-agent` of the proxy's active health checks (src/proxy/upstream/health-check.ts),
+ * as Envoy's HTTP health checker sends `Envoy/HC`. An inbound sidecar neither counts (metrics.ts
+ * `isHealthCheck`) nor traces a request carrying it that has no peer metadata.
+ */
+export const HEALTH_CHECK_USER_AGENT = 'sinew-health-check';
+
 export const telemetryChannels = {
   request: diagnosticsChannel.channel(REQUEST_CHANNEL),
   tcp: diagnosticsChannel.channel(TCP_CHANNEL),

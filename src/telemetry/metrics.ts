@@ -6,7 +6,8 @@
  * every label is always present, an unknown value is the string `unknown`, `reporter` is
  * `destination` on the server sidecar and `source` on the client sidecar or a gateway, and
  * `connection_security_policy` is `unknown` for the source reporter (it cannot know the
- * server's policy), else `mutual_tls` or `none`.
+ * server's policy), else `mutual_tls` or `none`. Active health checks reaching an inbound
+ * sidecar are not counted (`HEALTH_CHECK_USER_AGENT`), as Istio never counts probes.
  *
  * Besides the `istio_*` families, the proxy's own health is exported under Envoy's names for
  * the same counters (so Istio dashboards and runbooks apply) and a few `sinew_*` ones:
@@ -21,7 +22,8 @@
  *   sinew_telemetry_record_errors_total                        events that could not be recorded
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ProxyNode } from '../api/proxy-config.js';
+import { BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER, type ProxyNode } from '../api/proxy-config.js';
+import { HEALTH_CHECK_USER_AGENT } from './events.js';
 import {
   foreignEvent,
   telemetryChannels,
@@ -70,6 +72,8 @@ type HttpLabel = (typeof HTTP_LABELS)[number];
 type TcpLabel = (typeof TCP_LABELS)[number];
 
 const UNKNOWN = 'unknown';
+
+export { HEALTH_CHECK_USER_AGENT };
 
 /** The two ends of a request as seen by the reporting proxy. */
 export interface PeerInfo {
@@ -174,11 +178,15 @@ export class MeshMetrics {
     this.recordErrors.inc();
   }
 
-  /** Records one finished HTTP request under the reporter its direction implies. */
+  /**
+   * Records one finished HTTP request under the reporter its direction implies. Health checks
+   * reaching an inbound sidecar are not requests of the mesh and are left out (`isHealthCheck`).
+   */
   recordRequest(event: TelemetryRequestEvent, peers: PeerInfo): void {
-    const mtls = peers.mtls ?? event.mtls;
     const remote = peers.remote ?? event.peer;
-    const service = destinationService(event);
+    if (event.userAgent === HEALTH_CHECK_USER_AGENT && isHealthCheck(event, remote)) return;
+    const mtls = peers.mtls ?? event.mtls;
+    const service = serviceKey(event);
     const grpcStatus = event.grpcStatus;
     const status = event.status || 0;
     const flags = event.flags || '-';
@@ -222,7 +230,7 @@ export class MeshMetrics {
     const direction = event.direction ?? (/inbound/i.test(event.listener) ? 'inbound' : 'outbound');
     const mtls = peers.mtls ?? event.mtls;
     const flags = event.flags || '-';
-    const level = this.peerLevel(this.tcpSeries, direction, mtls, peers.remote ?? event.peer, peers, destinationService(event));
+    const level = this.peerLevel(this.tcpSeries, direction, mtls, peers.remote ?? event.peer, peers, serviceKey(event));
     let series = level.get(flags) as Series | undefined;
     if (series === undefined) {
       const labels = this.peerLabels(direction, event, peers, 'tcp') as Record<TcpLabel, string>;
@@ -302,7 +310,7 @@ export class MeshMetrics {
     return md;
   }
 
-  /** Descends the series cache by the inputs of the peer labels (reporter, both peers, service). */
+  /** Descends the series cache by the inputs of the peer labels (reporter, both peers, `serviceKey`). */
   private peerLevel(
     root: Level,
     direction: string,
@@ -351,6 +359,11 @@ export class MeshMetrics {
     const principal = (md: PeerMetadata | undefined) => (mtls && md?.principal) || UNKNOWN;
     const service = destinationService(event);
     const { name, namespace } = splitServiceHost(service, dest?.namespace);
+    // istio/proxy's stats filter (istio_stats.cc, populatePeerInfo): without a service or a
+    // Host header the destination reporter names its own canonical service, the source
+    // reporter `unknown`; Passthrough and BlackHole traffic is named after the cluster.
+    const fallback = destinationReporter ? (local.canonicalService ?? UNKNOWN) : UNKNOWN;
+    const special = specialCluster(event.cluster);
     return {
       reporter: destinationReporter ? 'destination' : 'source',
       source_workload: source?.workload ?? UNKNOWN,
@@ -366,8 +379,8 @@ export class MeshMetrics {
       destination_principal: principal(dest),
       destination_app: dest?.app ?? UNKNOWN,
       destination_version: dest?.version ?? UNKNOWN,
-      destination_service: service ?? UNKNOWN,
-      destination_service_name: name,
+      destination_service: service ?? fallback,
+      destination_service_name: special ?? name ?? fallback,
       destination_service_namespace: namespace,
       destination_canonical_service: dest?.canonicalService ?? UNKNOWN,
       destination_canonical_revision: dest?.canonicalRevision ?? UNKNOWN,
@@ -510,9 +523,45 @@ export function destinationService(event: { cluster?: string; authority?: string
   return colon > 0 && /^\d+$/.test(a.slice(colon + 1)) ? a.slice(0, colon) : a;
 }
 
-/** `reviews.default.svc.cluster.local` -> reviews / default; a short host uses the destination namespace. */
-function splitServiceHost(host: string | undefined, destNamespace: string | undefined): { name: string; namespace: string } {
-  if (!host) return { name: UNKNOWN, namespace: destNamespace ?? UNKNOWN };
+/**
+ * Whether an event with the health checker's user-agent is a health check the standard metrics
+ * leave out. Istio never counts probes: kubelet's are rewritten to the sidecar agent (15020),
+ * which calls the app directly, and Envoy's active health checks come from its health checker,
+ * not through the router. Sinew's active checks reach the app through the endpoint's inbound
+ * sidecar (the only address a client proxy knows), so that sidecar recognises them, as Envoy's
+ * health_check filter marks a request as a health check (`StreamInfo::healthCheck()`), which
+ * Envoy does not trace and access logs can leave out (`not_health_check_filter`). Only what the
+ * health checker sends matches: a GET arriving on an inbound listener without peer metadata.
+ * A meshed client's request to a mesh service always carries its sidecar's metadata, so a
+ * workload cannot hide its traffic behind the user-agent.
+ */
+function isHealthCheck(event: TelemetryRequestEvent, remote: PeerMetadata | undefined): boolean {
+  return event.direction === 'inbound' && remote === undefined && event.method === 'GET';
+}
+
+/** `PassthroughCluster` / `BlackHoleCluster` for traffic to them (Istio's destination_service_name), else undefined. */
+function specialCluster(cluster: string | undefined): string | undefined {
+  return cluster === PASSTHROUGH_CLUSTER || cluster === BLACKHOLE_CLUSTER ? cluster : undefined;
+}
+
+/**
+ * What the service labels derive from, as one series-cache key: the destination service, and
+ * for Passthrough / BlackHole traffic the cluster too (it names destination_service_name).
+ */
+function serviceKey(event: { cluster?: string; authority?: string; destinationService?: string }): string | undefined {
+  const service = destinationService(event);
+  const special = specialCluster(event.cluster);
+  // A newline cannot occur in a host or header value (Node's parser refuses it), so the key
+  // cannot collide with a plain service's.
+  return special === undefined ? service : `${special}\n${service ?? ''}`;
+}
+
+/**
+ * `reviews.default.svc.cluster.local` -> reviews / default; a short host uses the destination
+ * namespace. The name is undefined without a host (the caller applies Istio's fallback).
+ */
+function splitServiceHost(host: string | undefined, destNamespace: string | undefined): { name: string | undefined; namespace: string } {
+  if (!host) return { name: undefined, namespace: destNamespace ?? UNKNOWN };
   const parts = host.split('.');
   if (parts.length >= 3 && parts[2] === 'svc') return { name: parts[0], namespace: parts[1] };
   // A ServiceEntry host (`api.example.com`) or an embedded short name keeps the whole host as

@@ -9,11 +9,18 @@
  *
  * Timers run on the injected clock; each check's outcome is reported through `onResult`, so
  * tests drive checks with ManualClock.advance() and await the report instead of sleeping.
+ *
+ * A check goes to the endpoint's address, which in embedded mode is the inbound listener of
+ * the replica's sidecar: the only address a client proxy knows. Like Envoy's health checker
+ * (`user-agent: Envoy/HC`) it names itself in the user-agent and sends no peer metadata, and
+ * the inbound sidecar leaves such requests out of Istio's standard metrics (telemetry's
+ * `HEALTH_CHECK_USER_AGENT`): probes are not traffic of the mesh, and Istio never counts them.
  */
 import http from 'node:http';
 import net from 'node:net';
 import type { Address, Endpoint } from '../../api/proxy-config.js';
 import type { Clock, TimerHandle } from '../../core/clock.js';
+import { HEALTH_CHECK_USER_AGENT } from '../events.js';
 
 export type HealthCheckConfig = NonNullable<Endpoint['healthCheck']>;
 
@@ -119,7 +126,7 @@ function probeHttp(host: string, port: number, path: string, timeoutMs: number, 
     path: path.startsWith('/') ? path : `/${path}`,
     method: 'GET',
     agent: false,
-    headers: { 'user-agent': 'sinew-health-check', connection: 'close' },
+    headers: { 'user-agent': HEALTH_CHECK_USER_AGENT, connection: 'close' },
   });
   const timer = clock.setTimeout(() => {
     done(false, 'timeout');
