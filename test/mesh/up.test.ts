@@ -2,8 +2,8 @@
  * End to end over real processes: `sinew up examples/bookinfo` (control plane, gateway, six
  * workloads with sidecars), then Istio's own Bookinfo samples applied with `sinew apply`, the
  * traffic-management acceptance cases sent "from" productpage-v1 exactly as its app would
- * (an absolute-form request to its sidecar's outbound listener, i.e. HTTP_PROXY), a
- * control-plane kill, and `sinew down`.
+ * (an absolute-form request to its sidecar's outbound listener, i.e. HTTP_PROXY), request
+ * counts read by a real Prometheus scraping every proxy, a control-plane kill, and `sinew down`.
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MeshStatus } from '../../src/api/mesh-status.js';
+import { startPrometheus } from '../support/prometheus.js';
 import { bin, color, get, isV1, processesMentioning, repo, samples, sinew, until, viaProxy } from './support.js';
 
 describe('sinew up: Bookinfo end to end', { timeout: 240_000 }, () => {
@@ -142,6 +143,74 @@ describe('sinew up: Bookinfo end to end', { timeout: 240_000 }, () => {
     for (let i = 0; i < n; i++) assert.equal((await viaProxy(productpageOutbound, 'http://ratings:9080/ratings/0')).status, 200);
     assert.equal((await count('productpage-v1', source)) - before[0], n, 'source reporter (productpage sidecar)');
     assert.equal((await count('ratings-v1', destination)) - before[1], n, 'destination reporter (ratings sidecar)');
+  });
+
+  test('a real Prometheus scrapes every proxy, and PromQL returns the requests sent through the gateway', async (t) => {
+    // Runs right after the direct reads above and compares values before and after, both read
+    // through Prometheus, so the traffic of earlier tests does not count.
+    const since = Date.now();
+    const current = await fetchStatus();
+    const targets = [...current.gateways, ...current.workloads].flatMap((w) =>
+      w.replicas.map((r) => {
+        assert.ok(r.proxy.metrics, `${r.id} has a metrics address in sinew status`);
+        return { address: r.proxy.metrics, labels: { workload: w.name, replica: r.id } };
+      }),
+    );
+    const prom = await startPrometheus([{ name: 'sinew-mesh', targets }]);
+    t.after(() => prom.stop());
+
+    /** Resolves once Prometheus has scraped every proxy, successfully, since `time` (ms). */
+    const scrapedSince = (time: number) =>
+      Promise.race([
+        prom.exited,
+        until(`Prometheus to scrape all ${targets.length} proxies after ${new Date(time).toISOString()}`, async () => {
+          // `up` carries the scrape's start time: a scrape that started later saw every earlier request.
+          const scrapes = await prom.vector('timestamp(up{job="sinew-mesh"} == 1)');
+          const fresh = scrapes.filter((s) => s.value * 1000 >= time).map((s) => s.metric.workload);
+          if (fresh.length === targets.length) return true;
+          throw new Error(`scraped since: ${fresh.sort().join(', ') || 'none'}; up: ${JSON.stringify(await prom.vector('up{job="sinew-mesh"}'))}`);
+        }, 30_000),
+      ]);
+
+    const queries: Record<string, string> = {
+      'gateway -> productpage at the gateway (source)': 'sum(istio_requests_total{reporter="source",source_workload="istio-ingressgateway",destination_workload="productpage-v1"})',
+      'into productpage-v1 (destination)': 'sum(istio_requests_total{reporter="destination",destination_workload="productpage-v1"})',
+      'productpage -> reviews at productpage (source)': 'sum(istio_requests_total{reporter="source",source_workload="productpage-v1",destination_service_name="reviews"})',
+      'productpage -> reviews at reviews (destination)': 'sum(istio_requests_total{reporter="destination",source_workload="productpage-v1",destination_service_name="reviews"})',
+    };
+    // An empty sum (no such series yet) is zero requests.
+    const read = async () => Object.fromEntries(await Promise.all(Object.entries(queries).map(async ([name, q]) => [name, (await prom.query(q)) ?? 0] as const)));
+
+    await scrapedSince(since);
+    const before = await read();
+    const n = 20;
+    for (let i = 0; i < n; i++) {
+      const page = await get(`http://${gateway}/productpage`);
+      assert.equal(page.status, 200, `page ${i}`);
+      // Productpage retries reviews once when it fails; a complete page means one call each.
+      assert.doesNotMatch(page.body, /currently unavailable/, `page ${i} is complete`);
+    }
+    const sent = Date.now();
+
+    // A proxy may count a request a moment after the client has its reply: then the next scrape has it.
+    await scrapedSince(sent);
+    let seen: Record<string, number> = {};
+    await Promise.race([
+      prom.exited,
+      until(`Prometheus to count ${n} more requests at every hop`, async () => {
+        const after = await read();
+        seen = Object.fromEntries(Object.keys(queries).map((name) => [name, after[name] - before[name]]));
+        if (Object.values(seen).every((v) => v === n)) return true;
+        throw new Error(`increase seen: ${JSON.stringify(seen)}`);
+      }, 30_000),
+    ]);
+    for (const [name, increase] of Object.entries(seen)) {
+      assert.equal(increase, n, name);
+      t.diagnostic(`${name}: ${before[name]} -> ${before[name] + increase}`);
+    }
+    // The target labels: productpage's destination series come only from productpage's own proxy.
+    const byTarget = await prom.vector('sum by (workload) (istio_requests_total{reporter="destination",destination_workload="productpage-v1"})');
+    assert.deepEqual(byTarget.map((s) => s.metric.workload), ['productpage-v1']);
   });
 
   test('an invalid apply is refused and the previous routing stays', async () => {

@@ -5,20 +5,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter, once } from 'node:events';
-import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import type { ProxyNode } from '../../src/api/proxy-config.js';
 import { MeshMetrics } from '../../src/telemetry/metrics.js';
 import { decodePeerMetadata, encodePeerMetadata } from '../../src/telemetry/peer-metadata.js';
 import type { TelemetryRequestEvent } from '../../src/telemetry/events.js';
-
-const PROMETHEUS = '/usr/bin/prometheus';
+import { prometheusMissing, startPrometheus, type Prometheus } from '../support/prometheus.js';
 
 const node: ProxyNode = { id: 'sidecar~reviews-v1-0.default', mode: 'sidecar', workload: 'reviews-v1', namespace: 'default', labels: { app: 'reviews', version: 'v1' } };
 const client: ProxyNode = { id: 'sidecar~productpage-v1-0.default', mode: 'sidecar', workload: 'productpage-v1', namespace: 'default', labels: { app: 'productpage', version: 'v1' } };
@@ -30,26 +24,7 @@ function inbound(status: number): TelemetryRequestEvent {
   };
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-async function query(base: string, q: string): Promise<number | undefined> {
-  try {
-    const res = await fetch(`${base}/api/v1/query?query=${encodeURIComponent(q)}`);
-    const body = (await res.json()) as { status: string; data?: { result?: { value: [number, string] }[] } };
-    const v = body.data?.result?.[0]?.value?.[1];
-    return v === undefined ? undefined : Number(v);
-  } catch {
-    return undefined; // not up yet
-  }
-}
-
-test('a real Prometheus scrapes the merged endpoint and reports the exact request count', { skip: !fs.existsSync(PROMETHEUS) && `${PROMETHEUS} not installed (apt-get install prometheus)`, timeout: 28_000 }, async () => {
+test('a real Prometheus scrapes the merged endpoint and reports the exact request count', { skip: prometheusMissing(), timeout: 28_000 }, async () => {
   const metrics = new MeshMetrics();
   const remote = decodePeerMetadata(encodePeerMetadata(client));
   for (let i = 0; i < 5; i++) metrics.recordRequest(inbound(200), { local: node, remote, mtls: true });
@@ -67,60 +42,27 @@ test('a real Prometheus scrapes the merged endpoint and reports the exact reques
   await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
   const targetPort = (target.address() as AddressInfo).port;
 
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sinew-prom-'));
-  const config = path.join(dir, 'prometheus.yml');
-  fs.writeFileSync(
-    config,
-    [
-      'global:',
-      '  scrape_interval: 1s',
-      '  scrape_timeout: 1s',
-      'scrape_configs:',
-      '  - job_name: sinew',
-      '    metrics_path: /stats/prometheus',
-      '    static_configs:',
-      `      - targets: ['127.0.0.1:${targetPort}']`,
-      '',
-    ].join('\n'),
-  );
-  const promPort = await freePort();
-  const base = `http://127.0.0.1:${promPort}`;
-  let prom: ChildProcess | undefined;
-  let stderr = '';
+  let prom: Prometheus | undefined;
   try {
-    prom = spawn(PROMETHEUS, [`--config.file=${config}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${promPort}`], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    prom.stderr!.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-4000);
-    });
-    const exited = once(prom, 'exit').then(() => {
-      throw new Error(`prometheus exited early:\n${stderr}`);
-    });
-    exited.catch(() => undefined);
+    prom = await startPrometheus([{ name: 'sinew', targets: [{ address: `127.0.0.1:${targetPort}` }] }]);
 
     // Event-driven: after each scrape we serve, ask Prometheus; the value is there once a scrape is ingested.
     let total: number | undefined;
     let app: number | undefined;
     const deadline = Date.now() + 22_000;
     while (Date.now() < deadline) {
-      await Promise.race([once(scrapes, 'scrape'), exited]);
-      total = await query(base, 'sum(istio_requests_total{reporter="destination"})');
-      app = await query(base, 'app_orders_total');
+      await Promise.race([once(scrapes, 'scrape'), prom.exited]);
+      total = await prom.query('sum(istio_requests_total{reporter="destination"})');
+      app = await prom.query('app_orders_total');
       if (total !== undefined && app !== undefined) break;
     }
-    assert.equal(total, 7, `Prometheus never reported the count; stderr:\n${stderr}`);
+    assert.equal(total, 7, `Prometheus never reported the count; its log:\n${prom.log()}`);
     assert.equal(app, 41, 'the application metric survived the merge');
-    assert.equal(await query(base, 'sum(istio_requests_total{reporter="destination",response_code="503",source_workload="productpage-v1",connection_security_policy="mutual_tls"})'), 2);
-    assert.equal(await query(base, 'up{job="sinew"}'), 1, 'the scrape succeeded as a whole');
+    assert.equal(await prom.query('sum(istio_requests_total{reporter="destination",response_code="503",source_workload="productpage-v1",connection_security_policy="mutual_tls"})'), 2);
+    assert.equal(await prom.query('up{job="sinew"}'), 1, 'the scrape succeeded as a whole');
   } finally {
-    if (prom && prom.exitCode === null && prom.signalCode === null) {
-      const gone = once(prom, 'exit');
-      prom.kill('SIGTERM');
-      await gone;
-    }
+    await prom?.stop();
     target.closeAllConnections();
     await new Promise<void>((r) => target.close(() => r()));
-    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
