@@ -219,7 +219,8 @@ export class PushClient extends EventEmitter<PushClientEvents> {
       established = true;
       this.clearTimer('connectTimer');
       socket.setKeepAlive(true, 30_000);
-      this.attempt = 0;
+      // The backoff starts over only once the control plane answers (onMessage): one that
+      // accepts connections and closes them at once must not be retried in a tight loop.
       this.currentState = 'connected';
       this.lastHeard = this.clock.monotonic();
       // HELLO names the last good version, so that is what the server will build on.
@@ -306,6 +307,7 @@ export class PushClient extends EventEmitter<PushClientEvents> {
 
   private onMessage(conn: FrameConnection<ServerMessage, ClientMessage>, message: ServerMessage): void {
     this.lastHeard = this.clock.monotonic();
+    this.attempt = 0;
     switch (message.type) {
       case 'push':
       case 'delta':

@@ -251,4 +251,33 @@ describe('push client', () => {
       await c.close();
     }
   });
+  test('a control plane that accepts and closes at once gets growing delays too; an answer resets them', TIMEOUT, async () => {
+    const server = await ScriptedServer.start();
+    const clock = new ManualClock();
+    const c = client(server.port, { clock, backoff: { initialMs: 100, factor: 2, maxMs: 400 } });
+    const delays: number[] = [];
+    c.on('backoff', (delay) => delays.push(delay));
+    try {
+      c.start();
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const peer = await server.connection(attempt);
+        await peer.frame('hello');
+        await peer.destroy();
+        await waitForCount(c, 'backoff', attempt + 1 - delays.length);
+        clock.advance(delays[attempt]!);
+      }
+      const caps = [100, 200, 400];
+      delays.forEach((d, i) => assert.ok(d >= caps[i]! / 2 && d < caps[i]!, `retry ${i}: ${d}`));
+      // This time the control plane answers before going away: the next delay starts over.
+      const peer = await server.connection(3);
+      await peer.frame('hello');
+      await barrier(peer, 1);
+      await peer.destroy();
+      await waitForCount(c, 'backoff', 4 - delays.length);
+      assert.ok(delays[3]! < 100, `after an answer the backoff starts over: ${delays[3]}`);
+    } finally {
+      await c.close();
+      await server.close();
+    }
+  });
 });
