@@ -100,14 +100,24 @@ export interface TcpRoute {
   destinations: WeightedCluster[];
 }
 
+/**
+ * TLS terminated by an http listener. One certificate per listener: the proxy does not choose
+ * among several by SNI (Istio's per-server filter chains), so a port serves one credential.
+ */
 export interface DownstreamTls {
+  /** MUTUAL and ISTIO_MUTUAL require a client certificate signed by `validationContext`. */
   mode: 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
-  /** Name of a secret in `ProxyConfig.secrets`. */
+  /** Name of a secret in `ProxyConfig.secrets` with `certificateChainPem` and `privateKeyPem`. */
   certificate: string;
-  /** CA bundle secret for verifying clients (MUTUAL). */
+  /** CA bundle secret (`trustedCaPem`) for verifying clients (MUTUAL, ISTIO_MUTUAL). */
   validationContext?: string;
   /** Permissive mTLS: accept plaintext beside TLS on the same port. */
   permissive?: boolean;
+  /**
+   * Protocols offered over ALPN, `h2` only with `http.http2`. Absent: `h2, http/1.1` when the
+   * listener serves HTTP/2, else `http/1.1`. A connection that negotiates `h2` speaks HTTP/2,
+   * any other (or none) HTTP/1.1.
+   */
   alpn?: string[];
 }
 

@@ -21,6 +21,7 @@ import { AdminServer } from './admin.js';
 import { ProxyConfigError, ProxyError, ProxyErrorCode } from './errors.js';
 import { channels, ProxyStats } from './events.js';
 import { HttpListener } from './http/listener.js';
+import { downstreamTlsProblems } from './http/tls.js';
 import type { Problems } from './http/matchers.js';
 import { MetricsServer } from './metrics-server.js';
 import { compileRouteTable, type CompiledRouteTable } from './http/route-table.js';
@@ -310,9 +311,13 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
   return proxy;
 }
 
-/** Same address and protocol: the listener keeps its socket and only takes the new settings. */
+/**
+ * Same address and protocol: the listener keeps its socket and only takes the new settings.
+ * TLS settings are among them: a new certificate (or TLS turned on or off) applies to new
+ * connections while the open ones carry on, as Envoy's SDS updates do.
+ */
 function sameSocket(a: Listener, b: Listener): boolean {
-  return a.protocol === b.protocol && a.address.host === b.address.host && a.address.port === b.address.port && JSON.stringify(a.tls) === JSON.stringify(b.tls);
+  return a.protocol === b.protocol && a.address.host === b.address.host && a.address.port === b.address.port;
 }
 
 // === validation and compilation ===
@@ -337,6 +342,7 @@ export function compile(input: ProxyConfig, previous?: Snapshot): Snapshot {
   for (const key of ['listeners', 'routeConfigs', 'clusters', 'endpoints'] as const) {
     if (!Array.isArray(config[key])) problems.add(key, 'must be an array');
   }
+  if (config.secrets !== undefined && !Array.isArray(config.secrets)) problems.add('secrets', 'must be an array');
   if (problems.items.length) throw new ProxyConfigError(String(config.version), problems.items);
 
   const clusterNames = new Set<string>();
@@ -361,6 +367,12 @@ export function compile(input: ProxyConfig, previous?: Snapshot): Snapshot {
     routeTables.set(rc.name, compileRouteTable(rc, `routeConfigs[${i}]`, problems, (name) => clusterNames.has(name)));
   });
 
+  const secretNames = new Set<string>();
+  (config.secrets ?? []).forEach((s, i) => {
+    if (secretNames.has(s.name)) problems.add(`secrets[${i}].name`, `duplicate secret ${JSON.stringify(s.name)}`);
+    secretNames.add(s.name);
+  });
+
   const listenerNames = new Set<string>();
   const addresses = new Set<string>();
   config.listeners.forEach((l, i) => {
@@ -372,7 +384,7 @@ export function compile(input: ProxyConfig, previous?: Snapshot): Snapshot {
     const key = `${l.address?.host}:${port}`;
     if (port !== 0 && addresses.has(key)) problems.add(`${p}.address`, `${key} is used by two listeners`);
     addresses.add(key);
-    if (l.tls) problems.add(`${p}.tls`, 'TLS termination on listeners is not supported by this proxy yet');
+    for (const [field, message] of downstreamTlsProblems(l, config.secrets)) problems.add(`${p}${field}`, message);
     if (l.protocol === 'http') {
       const h = l.http;
       if (!h) problems.add(`${p}.http`, 'an http listener needs http settings');

@@ -1,19 +1,24 @@
 /**
- * HTTP listeners: one plaintext port serving HTTP/1.1 and, when `http.http2` is set, HTTP/2
- * with prior knowledge (h2c). Node's `http2.createServer({allowHTTP1})` only negotiates over
- * TLS ALPN, so the listener sniffs the client connection preface (RFC 9113 3.4,
- * `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`) on a net.Server and hands the socket to the HTTP/2 or
- * the HTTP/1.1 server. Limits: request header size (431), header timeout (slowloris), idle
- * timeout. Malformed requests and smuggling attempts are refused by node's parser (llhttp);
- * the answer is labelled like every other local reply and the connection is closed.
+ * HTTP listeners: one port serving HTTP/1.1 and, when `http.http2` is set, HTTP/2 — with prior
+ * knowledge (h2c) in plaintext, by ALPN over TLS. Node's `http2.createServer({allowHTTP1})`
+ * only negotiates over TLS ALPN, so the listener sniffs the client connection preface
+ * (RFC 9113 3.4, `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`) on a net.Server and hands the socket to
+ * the HTTP/2 or the HTTP/1.1 server. A listener with `tls` terminates it first (tls.ts), and
+ * a permissive one tells TLS from plaintext by the first byte. Limits: request header size
+ * (431, over HTTP/1.1 and HTTP/2), header timeout (slowloris), idle timeout. Malformed
+ * requests and smuggling attempts are refused by node's parser (llhttp); the answer is
+ * labelled like every other local reply and the connection is closed.
  */
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { RESPONSE_DETAILS_HEADER, RESPONSE_FLAGS_HEADER } from '../../api/response-flags.js';
+import type tls from 'node:tls';
+import { RESPONSE_DETAILS_HEADER, RESPONSE_FLAGS_HEADER, ResponseFlag } from '../../api/response-flags.js';
 import type { ListenerContext, ProxyRuntime } from '../runtime.js';
+import { writeLocalReply, type DownstreamResponse, type LocalReply } from './local-reply.js';
 import { HttpStream, replyNotReady, type DownstreamRequest, type DownstreamResponseObject } from './stream.js';
+import { createDownstreamTlsServer, TLS_HANDSHAKE_RECORD, tlsFingerprint } from './tls.js';
 import { handleUpgrade } from './upgrade.js';
 import { boundAddress, listenOn } from '../local-server.js';
 
@@ -23,6 +28,37 @@ const DEFAULT_MAX_HEADERS_KB = 60;
 /** Node's own default for headersTimeout; Envoy has none, but a bound is kinder than none. */
 const DEFAULT_HEADERS_TIMEOUT_MS = 60_000;
 
+/**
+ * HTTP/2 requests past maxRequestHeadersKb. Node's http2 server enforces its own
+ * SETTINGS_MAX_HEADER_LIST_SIZE by resetting the stream (ENHANCE_YOUR_CALM) before any
+ * 'request' event, so a client could never be told why. The listener therefore gives node a
+ * higher hard bound (`h2HardHeaderLimit`) and answers requests between the two with this 431,
+ * labelled like every local reply — what the HTTP/1.1 codec answers. Past the hard bound the
+ * stream is still reset, as Envoy's HTTP/2 codec resets every oversized request.
+ */
+const h2HeadersTooLarge = {
+  status: 431,
+  flag: ResponseFlag.DownstreamProtocolError,
+  details: 'http2.headers_too_large',
+  body: 'request header fields too large',
+} as const satisfies LocalReply;
+
+/** Node's per-stream bound: the configured limit plus as much again (at least 64 KiB) of slack. */
+function h2HardHeaderLimit(limitBytes: number): number {
+  return Math.min(limitBytes + Math.max(limitBytes, 64 * 1024), 16 * 1024 * 1024);
+}
+
+/**
+ * Size of a request's header list as Envoy counts it against max_request_headers_kb
+ * (HeaderMap::byteSize: names and values, pseudo-headers included, no per-field overhead).
+ * Node hands header bytes over as latin1, so string length is byte length.
+ */
+function headerListBytes(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i++) n += raw[i].length;
+  return n;
+}
+
 export class HttpListener {
   private readonly server: net.Server;
   private h1!: http.Server;
@@ -31,6 +67,12 @@ export class HttpListener {
   private readonly sessions = new Set<http2.Http2Session>();
   private ctx: ListenerContext;
   private closing?: Promise<void>;
+  /** Terminates TLS for new connections; replaced when the settings or certificates change. */
+  private tlsServer?: tls.Server;
+  private tlsKey = '';
+  /** Permissive listeners: the context plaintext requests see (no `tls`, so scheme http). */
+  private cleartext?: { of: ListenerContext; ctx: ListenerContext };
+  private maxHeaderBytes = DEFAULT_MAX_HEADERS_KB * 1024;
 
   constructor(
     private readonly runtime: ProxyRuntime,
@@ -38,6 +80,7 @@ export class HttpListener {
   ) {
     this.ctx = ctx;
     this.buildServers();
+    this.buildTls();
     // allowHalfOpen as node's own http.Server, whose socketOnEnd then decides: like Envoy's
     // HTTP/1 codec it treats a client FIN as the end of the connection (in-flight requests are
     // reset, DC) and closes the socket.
@@ -76,12 +119,37 @@ export class HttpListener {
       // connection-checking interval and closes its idle keep-alive sockets.
       oldH1.close(() => {});
     }
+    this.buildTls();
+  }
+
+  /**
+   * (Re)builds the TLS server when the listener's TLS settings or the certificates they name
+   * changed. Connections already accepted keep the TLS session they negotiated; only new
+   * ones use the new certificate (Envoy's SDS rotation). The secrets are those of the config
+   * being applied: the proxy sets `runtime.current` before it opens or updates listeners.
+   */
+  private buildTls(): void {
+    const l = this.ctx.listener;
+    const secrets = this.runtime.current?.config.secrets;
+    // A slow handshake is bounded like slow request headers (tls.ts has the default).
+    const handshakeTimeoutMs = this.ctx.http.requestHeadersTimeoutMs;
+    const key = `${handshakeTimeoutMs}|${tlsFingerprint(l, secrets)}`;
+    if (key === this.tlsKey) return;
+    this.tlsKey = key;
+    this.tlsServer = l.tls
+      ? createDownstreamTlsServer(l, secrets, {
+          handshakeTimeoutMs,
+          onSecure: this.onSecure,
+          onHandshakeError: () => this.runtime.stats.inc('ssl_connection_error'),
+        })
+      : undefined;
   }
 
   private buildServers(): void {
     const hcm = this.ctx.http;
     const headersTimeout = hcm.requestHeadersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
     const maxHeaderSize = (hcm.maxRequestHeadersKb ?? DEFAULT_MAX_HEADERS_KB) * 1024;
+    this.maxHeaderBytes = maxHeaderSize;
     const h1 = http.createServer({
       maxHeaderSize,
       headersTimeout,
@@ -92,14 +160,14 @@ export class HttpListener {
     });
     h1.timeout = hcm.streamIdleTimeoutMs ?? 0;
     h1.on('request', this.onRequest);
-    h1.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => handleUpgrade(this.runtime, this.ctx, req, socket, head));
+    h1.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => handleUpgrade(this.runtime, this.contextFor(req), req, socket, head));
     h1.on('clientError', this.onClientError);
     // The HTTP/1 server never listens itself (the net.Server in front does), so start node's
     // connection tracking by hand: it is what enforces headersTimeout and closes idle sockets.
     h1.emit('listening');
     this.h1 = h1;
     if (hcm.http2) {
-      const h2 = http2.createServer({ settings: { maxHeaderListSize: maxHeaderSize }, maxSessionInvalidFrames: 100 });
+      const h2 = http2.createServer({ settings: { maxHeaderListSize: h2HardHeaderLimit(maxHeaderSize) }, maxSessionInvalidFrames: 100 });
       h2.on('request', this.onRequest);
       h2.on('session', (session: http2.Http2Session) => {
         this.sessions.add(session);
@@ -125,9 +193,57 @@ export class HttpListener {
       socket.destroy();
       return;
     }
+    const tlsServer = this.tlsServer;
+    if (!tlsServer) return this.serveCleartext(socket);
+    if (!this.ctx.listener.tls?.permissive) return this.serveTls(tlsServer, socket);
+    // Permissive (Envoy's tls_inspector + a plaintext filter chain): a TLS connection starts
+    // with a handshake record, anything else is served in the clear.
+    const timer = setTimeout(() => socket.destroy(), this.ctx.http.requestHeadersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS);
+    const onClose = () => clearTimeout(timer);
+    const onEnd = () => socket.destroy();
+    socket.once('data', (chunk: Buffer) => {
+      clearTimeout(timer);
+      socket.removeListener('close', onClose);
+      socket.removeListener('end', onEnd);
+      socket.pause();
+      socket.unshift(chunk);
+      if (chunk[0] === TLS_HANDSHAKE_RECORD) this.serveTls(tlsServer, socket);
+      else this.serveCleartext(socket);
+    });
+    socket.once('close', onClose);
+    socket.once('end', onEnd);
+  };
+
+  private serveTls(tlsServer: tls.Server, socket: net.Socket): void {
+    // TLS ends a connection with close_notify and the TCP FIN together; with the listener's
+    // half-open sockets a client's FIN would otherwise leave this side open for good.
+    socket.allowHalfOpen = false;
+    tlsServer.emit('connection', socket);
+  }
+
+  /** A TLS handshake completed: ALPN picks the codec (Envoy's codec_type AUTO). */
+  private onSecure = (socket: tls.TLSSocket): void => {
+    socket.on('error', () => {});
+    if (this.ctx.draining) {
+      socket.destroy();
+      return;
+    }
+    if (socket.alpnProtocol === 'h2') {
+      // Validation keeps h2 out of ALPN without http.http2; an update that turned HTTP/2 off
+      // can still race a handshake in flight.
+      if (this.h2) this.h2.emit('connection', socket);
+      else socket.destroy();
+      return;
+    }
+    this.h1.emit('connection', socket);
+  };
+
+  /** Plaintext: HTTP/1.1, or HTTP/2 with prior knowledge when the connection preface says so. */
+  private serveCleartext(socket: net.Socket): void {
     const h2 = this.h2;
     if (!h2) {
       this.h1.emit('connection', socket);
+      if (socket.isPaused()) socket.resume(); // a permissive listener paused it to look at the first byte
       return;
     }
     const h1 = this.h1;
@@ -160,13 +276,31 @@ export class HttpListener {
     socket.on('data', onData);
     socket.on('close', onClose);
     socket.once('end', () => { if (socket.listenerCount('data') && seen.length < PREFACE.length) socket.destroy(); });
-  };
+    if (socket.isPaused()) socket.resume();
+  }
+
+  /**
+   * Permissive listeners serve plaintext beside TLS; stream.ts derives the scheme (and
+   * x-forwarded-proto) from `listener.tls`, so a plaintext request gets a context without it.
+   * The context inherits from the listener's own, whose `port` and `draining` keep changing.
+   */
+  private contextFor(req: DownstreamRequest): ListenerContext {
+    const ctx = this.ctx;
+    if (!ctx.listener.tls?.permissive || (req.socket as Partial<tls.TLSSocket> | null)?.encrypted) return ctx;
+    if (this.cleartext?.of !== ctx) {
+      const listener = { ...ctx.listener, tls: undefined };
+      this.cleartext = { of: ctx, ctx: Object.create(ctx, { listener: { value: listener, enumerable: true } }) as ListenerContext };
+    }
+    return this.cleartext.ctx;
+  }
 
   private onRequest = (req: DownstreamRequest, res: DownstreamResponseObject): void => {
     const snapshot = this.runtime.current;
     if (!snapshot) return replyNotReady(res);
+    // HTTP/1.1 header size is enforced by node's parser (onClientError); HTTP/2's here.
+    if (req.httpVersionMajor === 2 && headerListBytes(req.rawHeaders) > this.maxHeaderBytes) return this.replyHeadersTooLarge(req, res);
     try {
-      new HttpStream(this.runtime, this.ctx, req, res, snapshot).run();
+      new HttpStream(this.runtime, this.contextFor(req), req, res, snapshot).run();
     } catch (err) {
       // A bug must cost one request, not the process (and never a catch-all that keeps
       // serving a corrupted state: this only ends the request it happened in).
@@ -184,6 +318,14 @@ export class HttpListener {
       res.destroy();
     }
   };
+
+  private replyHeadersTooLarge(req: DownstreamRequest, res: DownstreamResponseObject): void {
+    const stats = this.runtime.stats;
+    stats.inc('downstream_rq_header_overflow');
+    stats.inc('downstream_rq_local_reply_DPE');
+    const ct = req.headers['content-type'];
+    writeLocalReply(res as unknown as DownstreamResponse, h2HeadersTooLarge, typeof ct === 'string' && ct.startsWith('application/grpc'));
+  }
 
   /**
    * Node's parser refused the request (malformed, smuggling, too large, too slow). Answer like
