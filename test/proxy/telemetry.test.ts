@@ -12,6 +12,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import type { ProxyConfig, ProxyNode, TelemetrySettings } from '../../src/api/proxy-config.js';
 import { SeededRandom } from '../../src/core/random.js';
+import { HEALTH_CHECK_USER_AGENT } from '../../src/proxy/events.js';
 import { createProxy, type Proxy } from '../../src/proxy/proxy.js';
 import type { AccessLogSink } from '../../src/telemetry/access-log.js';
 import { TraceStore } from '../../src/telemetry/trace-store.js';
@@ -236,6 +237,26 @@ test('an incoming traceparent keeps its trace id and becomes the client span\'s 
     await client.close();
     await mesh.close();
     await closeServer(collector);
+  }
+});
+
+test('a peer\'s active health check at an inbound sidecar is neither traced nor counted', async () => {
+  const mesh = await startMesh({ tracingSamplingPercentage: 100 });
+  const inboundPort = mesh.inbound.listenerAddresses()['virtualInbound'].port;
+  const client = h1Client(inboundPort);
+  try {
+    const tracer = mesh.inbound.telemetry!.tracer!;
+    const check = await client.request({ host: 'reviews:9080', path: '/health', headers: { 'user-agent': HEALTH_CHECK_USER_AGENT } });
+    assert.equal(check.status, 200);
+    assert.equal(tracer.stats.started, 0, 'no server span for a health check');
+    // The same request from anything else is traffic: traced.
+    await client.request({ host: 'reviews:9080', path: '/health', headers: { 'user-agent': 'curl/8' } });
+    assert.equal(tracer.stats.started, 1);
+    const series = requestSeries(await scrape(mesh.inbound.metricsAddress()!.port));
+    assert.equal(series.reduce((n, s) => n + s.value, 0), 1, 'only the request that is not a health check is counted');
+  } finally {
+    await client.close();
+    await mesh.close();
   }
 });
 
