@@ -14,9 +14,9 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type tls from 'node:tls';
-import { RESPONSE_DETAILS_HEADER, RESPONSE_FLAGS_HEADER, ResponseFlag } from '../../api/response-flags.js';
+import { RESPONSE_DETAILS_HEADER, RESPONSE_FLAGS_HEADER } from '../../api/response-flags.js';
 import type { ListenerContext, ProxyRuntime } from '../runtime.js';
-import { writeLocalReply, type DownstreamResponse, type LocalReply } from './local-reply.js';
+import { Replies, writeLocalReply, type DownstreamResponse } from './local-reply.js';
 import { HttpStream, replyNotReady, type DownstreamRequest, type DownstreamResponseObject } from './stream.js';
 import { createDownstreamTlsServer, TLS_HANDSHAKE_RECORD, tlsFingerprint } from './tls.js';
 import { handleUpgrade } from './upgrade.js';
@@ -32,16 +32,10 @@ const DEFAULT_HEADERS_TIMEOUT_MS = 60_000;
  * HTTP/2 requests past maxRequestHeadersKb. Node's http2 server enforces its own
  * SETTINGS_MAX_HEADER_LIST_SIZE by resetting the stream (ENHANCE_YOUR_CALM) before any
  * 'request' event, so a client could never be told why. The listener therefore gives node a
- * higher hard bound (`h2HardHeaderLimit`) and answers requests between the two with this 431,
+ * higher hard bound (`h2HardHeaderLimit`) and answers requests between the two with a 431 (Replies.h2HeadersTooLarge),
  * labelled like every local reply — what the HTTP/1.1 codec answers. Past the hard bound the
  * stream is still reset, as Envoy's HTTP/2 codec resets every oversized request.
  */
-const h2HeadersTooLarge = {
-  status: 431,
-  flag: ResponseFlag.DownstreamProtocolError,
-  details: 'http2.headers_too_large',
-  body: 'request header fields too large',
-} as const satisfies LocalReply;
 
 /** Node's per-stream bound: the configured limit plus as much again (at least 64 KiB) of slack. */
 function h2HardHeaderLimit(limitBytes: number): number {
@@ -324,7 +318,7 @@ export class HttpListener {
     stats.inc('downstream_rq_header_overflow');
     stats.inc('downstream_rq_local_reply_DPE');
     const ct = req.headers['content-type'];
-    writeLocalReply(res as unknown as DownstreamResponse, h2HeadersTooLarge, typeof ct === 'string' && ct.startsWith('application/grpc'));
+    writeLocalReply(res as unknown as DownstreamResponse, Replies.h2HeadersTooLarge, typeof ct === 'string' && ct.startsWith('application/grpc'));
   }
 
   /**

@@ -28,6 +28,10 @@ export const Replies = {
   perTryTimeout: { status: 504, flag: ResponseFlag.UpstreamRequestTimeout, details: 'upstream_per_try_timeout', body: 'upstream request timeout' },
   badRequest: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'downstream_protocol_error', body: 'bad request' },
   absoluteUriRejected: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'absolute_path_rejected', body: 'absolute-form request targets are not accepted on this listener' },
+  /** The path cannot be normalised (path.ts): Envoy's `path_normalization_failed`. */
+  pathNormalizationFailed: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'path_normalization_failed', body: 'the request path could not be normalized' },
+  /** HTTP/2 request headers past the listener's limit (listener.ts explains the two bounds). */
+  h2HeadersTooLarge: { status: 431, flag: ResponseFlag.DownstreamProtocolError, details: 'http2.headers_too_large', body: 'request header fields too large' },
 } as const satisfies Record<string, LocalReply>;
 
 /** Where the upstream path failed, as the router sees it. */

@@ -21,16 +21,6 @@
  *
  * Pure functions only: no I/O, so the cases of Envoy's own path_utility_test.cc are unit tests.
  */
-import { ResponseFlag } from '../../api/response-flags.js';
-import type { LocalReply } from './local-reply.js';
-
-/** The reply for a path that cannot be normalised (Envoy: 400, details `path_normalization_failed`). */
-export const pathNormalizationFailed = {
-  status: 400,
-  flag: ResponseFlag.DownstreamProtocolError,
-  details: 'path_normalization_failed',
-  body: 'the request path could not be normalized',
-} as const satisfies LocalReply;
 
 // === character classes (Chromium url_canon_path.cc kPathCharLookup) ===
 

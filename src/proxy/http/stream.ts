@@ -19,7 +19,7 @@ import type { ListenerContext, ProxyRuntime, Snapshot } from '../runtime.js';
 import { runFilters } from './filters.js';
 import { joinValue, upstreamRequestHeaders, type HeaderBag } from './headers.js';
 import { Replies, writeLocalReply, type DownstreamResponse, type LocalReply } from './local-reply.js';
-import { normalizeRequestPath, pathNormalizationFailed } from './path.js';
+import { normalizeRequestPath } from './path.js';
 import { Router } from './router.js';
 import { selectRoute, selectVirtualHost, type CompiledRoute, type CompiledRouteTable, type RequestView } from './route-table.js';
 
@@ -136,7 +136,7 @@ export class HttpStream implements RequestView {
     if (hash >= 0) rawPath = rawPath.slice(0, hash); // Envoy strips the fragment from :path.
     const q = rawPath.indexOf('?');
     const path = normalizeRequestPath(q >= 0 ? rawPath.slice(0, q) : rawPath); // Istio's default BASE normalisation (path.ts)
-    if (path === undefined) return this.localReply(pathNormalizationFailed);
+    if (path === undefined) return this.localReply(Replies.pathNormalizationFailed);
     this.path = path;
     this.query = q >= 0 ? rawPath.slice(q + 1) : '';
     if (this.path.length === 0 || (this.path.charCodeAt(0) !== 47 && this.method !== 'OPTIONS')) {
