@@ -48,31 +48,53 @@ export interface ClusterSet {
   endpoints: ClusterLoadAssignment[];
 }
 
+/** One outbound cluster of a service, with its endpoints when the proxy is sent them (EDS and DNS clusters). */
+export interface ServiceCluster {
+  cluster: Cluster;
+  endpoints?: ClusterLoadAssignment;
+}
+
 /** Clusters and endpoints for every service this proxy can see, plus Passthrough and BlackHole. */
 export function buildOutboundClusters(ctx: CompileContext): ClusterSet {
+  return joinClusters(ctx.visibleServices().map((service) => serviceClusters(ctx, service)));
+}
+
+/**
+ * Each service's clusters in turn, then Passthrough and BlackHole. A name seen before (the
+ * same host from two registries) keeps the first one's: services come in the order
+ * `visibleServices` gives, the proxy's own namespace first.
+ */
+export function joinClusters(perService: readonly (readonly ServiceCluster[])[]): ClusterSet {
   const out: ClusterSet = { clusters: [], endpoints: [] };
   const seen = new Set<string>();
-  for (const service of ctx.visibleServices()) {
-    const dr = ctx.destinationRule(service);
-    for (const port of service.ports) {
-      if (port.protocol === 'UDP') continue;
-      const variants: { subset?: string; labels?: Record<string, string>; policy: ReturnType<typeof clusterPolicy> }[] = [
-        { policy: clusterPolicy(dr?.trafficPolicy, undefined, port.port) },
-      ];
-      for (const s of dr?.subsets ?? []) variants.push({ subset: s.name, labels: s.labels, policy: clusterPolicy(dr?.trafficPolicy, s.trafficPolicy, port.port) });
-      for (const v of variants) {
-        const name = outboundClusterName(port.port, v.subset, service.hostname);
-        if (seen.has(name)) continue; // the same host from two registries: the one seen first (own namespace) wins
-        seen.add(name);
-        const cluster = buildCluster(ctx, name, service, port, v.subset, v.policy);
-        out.clusters.push(cluster);
-        if (cluster.kind === 'eds' || cluster.kind === 'dns') {
-          out.endpoints.push({ clusterName: name, endpoints: endpointsFor(service, port, v.labels) });
-        }
-      }
+  for (const list of perService) {
+    for (const { cluster, endpoints } of list) {
+      if (seen.has(cluster.name)) continue;
+      seen.add(cluster.name);
+      out.clusters.push(cluster);
+      if (endpoints) out.endpoints.push(endpoints);
     }
   }
   out.clusters.push(passthroughCluster(), blackholeCluster());
+  return out;
+}
+
+/** A service's clusters: one per port, and one per port and DestinationRule subset. */
+export function serviceClusters(ctx: CompileContext, service: RegistryService): ServiceCluster[] {
+  const out: ServiceCluster[] = [];
+  const dr = ctx.destinationRule(service);
+  for (const port of service.ports) {
+    if (port.protocol === 'UDP') continue;
+    const variants: { subset?: string; labels?: Record<string, string>; policy: ReturnType<typeof clusterPolicy> }[] = [
+      { policy: clusterPolicy(dr?.trafficPolicy, undefined, port.port) },
+    ];
+    for (const s of dr?.subsets ?? []) variants.push({ subset: s.name, labels: s.labels, policy: clusterPolicy(dr?.trafficPolicy, s.trafficPolicy, port.port) });
+    for (const v of variants) {
+      const name = outboundClusterName(port.port, v.subset, service.hostname);
+      const cluster = buildCluster(ctx, name, service, port, v.subset, v.policy);
+      out.push(cluster.kind === 'eds' || cluster.kind === 'dns' ? { cluster, endpoints: { clusterName: name, endpoints: endpointsFor(service, port, v.labels) } } : { cluster });
+    }
+  }
   return out;
 }
 
@@ -85,7 +107,7 @@ function buildCluster(
   policy: ReturnType<typeof clusterPolicy>,
 ): Cluster {
   const pool = connectionPool(policy?.connectionPool);
-  const lb = loadBalancer(policy?.loadBalancer, proxyLocality(ctx.node.labels));
+  const lb = loadBalancer(policy?.loadBalancer, ctx.locality());
   // Istio: `simple: PASSTHROUGH` makes the cluster ORIGINAL_DST, whatever the service.
   const kind = lb.policy === 'PASSTHROUGH' ? 'originalDst' : clusterKind(service);
   let protocol = upstreamProtocol(port.protocol);
@@ -111,7 +133,7 @@ function buildCluster(
     const { failover: _f, failoverPriority: _p, ...rest } = lb.locality;
     lb.locality = rest;
   } else if (od && !lb.locality) {
-    const self = proxyLocality(ctx.node.labels);
+    const self = ctx.locality();
     lb.locality = { enabled: true, ...(self ? { self } : {}) };
   }
   const tls = upstreamTls(policy?.tls, service.hostname);

@@ -8,22 +8,30 @@
  * proxy class (`proxyClassKey`). `compileSharedOutbound` builds it once; passing it to
  * `compileProxyConfig` for each sidecar of the class gives the same config as compiling
  * each whole, with the shared objects referenced rather than copied (Istio likewise caches
- * CDS/RDS output per SidecarScope across proxies, pilot/pkg/model/xds_cache.go).
+ * CDS/RDS output per SidecarScope across proxies, pilot/pkg/model/xds_cache.go). Within it,
+ * each service's part can be kept across builds and classes (outbound-cache.ts), so a
+ * change rebuilds only the services it touches.
  */
 import type { Cluster, ClusterLoadAssignment, ProxyConfig, RouteConfiguration } from '../api/proxy-config.js';
 import { deepFreeze } from '../core/freeze.js';
-import { buildOutboundClusters } from './clusters.js';
+import { buildOutboundClusters, joinClusters } from './clusters.js';
 import { CompileContext } from './context.js';
 import { buildGateway } from './gateway.js';
 import { compileTelemetry } from './telemetry.js';
 import { buildSidecarInbound } from './inbound.js';
 import type { CompileInput } from './inputs.js';
-import { buildOutboundListeners, buildOutboundRouteConfigs } from './outbound.js';
+import { buildServiceOutbound, type OutboundCache } from './outbound-cache.js';
+import { buildOutboundListeners, buildOutboundRouteConfigs, joinRouteConfigs, meshVirtualServices } from './outbound.js';
 
 /** The outbound part of a sidecar's config shared by its proxy class; deep-frozen. */
 export interface SharedOutbound {
   /** The `proxyClassKey` it was built for. */
   readonly classKey: string;
+  /**
+   * The class's outbound traffic policy (its Sidecar's, else the mesh's): the one class
+   * setting a sidecar's own part (its capture listener's fallback) depends on.
+   */
+  readonly outboundTrafficPolicy: 'ALLOW_ANY' | 'REGISTRY_ONLY';
   readonly routeConfigs: readonly RouteConfiguration[];
   readonly clusters: readonly Cluster[];
   readonly endpoints: readonly ClusterLoadAssignment[];
@@ -33,16 +41,33 @@ export interface SharedOutbound {
  * Builds the outbound route tables, clusters and endpoints of a sidecar. Any sidecar whose
  * `proxyClassKey` equals this input's, compiled against the same snapshots and mesh
  * settings, may use the result. Throws for gateways (they have no class).
+ *
+ * With `cache` (kept by the caller across builds and classes) each service's part is
+ * reused where what it was built from is unchanged (outbound-cache.ts); the result is the
+ * same as without it. The cache is used with frozen snapshots only.
  */
-export function compileSharedOutbound(input: CompileInput, classKey: string): SharedOutbound {
+export function compileSharedOutbound(input: CompileInput, classKey: string, cache?: OutboundCache): SharedOutbound {
   const ctx = new CompileContext(input);
   if (ctx.node.mode !== 'sidecar') throw new TypeError('compileSharedOutbound: only sidecars share outbound config');
-  const clusters = buildOutboundClusters(ctx);
-  const shared: SharedOutbound = { classKey, routeConfigs: buildOutboundRouteConfigs(ctx), clusters: clusters.clusters, endpoints: clusters.endpoints };
   // The result may point into the snapshots (endpoint labels, for one). Freezing what is
   // already frozen changes nothing, so frozen snapshots are shared as they are; anything
   // else is copied first, so that freezing the result never freezes the caller's objects.
   const snapshotsFrozen = Object.isFrozen(input.registry) && Object.isFrozen(input.config.resources) && input.config.resources.every((r) => Object.isFrozen(r));
+  const useCache = cache !== undefined && snapshotsFrozen;
+  if (useCache) cache.begin(input.config.resources, input.registry, ctx);
+  const vsFor = meshVirtualServices(ctx);
+  const perService = ctx.visibleServices().map((service) =>
+    useCache ? cache.serviceOutbound(ctx, classKey, service, vsFor(service)) : buildServiceOutbound(ctx, service, vsFor(service)),
+  );
+  const routeConfigs = joinRouteConfigs(ctx, perService.map((p) => p.virtualHosts));
+  const clusters = joinClusters(perService.map((p) => p.clusters));
+  const shared: SharedOutbound = {
+    classKey,
+    outboundTrafficPolicy: ctx.outboundTrafficPolicy,
+    routeConfigs,
+    clusters: clusters.clusters,
+    endpoints: clusters.endpoints,
+  };
   return deepFreeze(snapshotsFrozen ? shared : structuredClone(shared));
 }
 

@@ -7,6 +7,7 @@ import type { Address, ProxyNode } from '../api/proxy-config.js';
 import type { RegistryService, RegistrySnapshot } from '../api/registry-snapshot.js';
 import { DEFAULT_MESH, toAddress, type CompileInput, type MeshSettings, type ProxyPorts } from './inputs.js';
 import type { DestinationRuleSpec, GatewaySpec, SidecarSpec, Subset, TrafficPolicy, VirtualServiceSpec } from './istio-types.js';
+import { proxyLocality } from './clusters.js';
 import { byCreation, hostMatches, isExportedTo, labelsMatch, resolveShortName } from './util.js';
 
 export type VirtualServiceResource = Resource<VirtualServiceSpec>;
@@ -20,6 +21,8 @@ export interface EffectiveDestinationRule {
   namespace: string;
   /** `namespace/name` of the rules merged, first one first. */
   sources: string[];
+  /** The rules merged, first one first: with `host` and `namespace`, all the result is made of. */
+  resources: DestinationRuleResource[];
   trafficPolicy?: TrafficPolicy;
   subsets: Subset[];
 }
@@ -45,6 +48,44 @@ interface ConfigIndex {
   drByNamespace: Map<string, DestinationRuleResource[]>;
   /** Distinct selectors from VirtualService sourceLabels, DestinationRule and Sidecar workloadSelectors. */
   proxySelectors: Readonly<Record<string, string>>[];
+  /** DestinationRules by namespace and resolved host, per DNS suffix (hosts resolve against it); built on first use. */
+  drHosts: Map<string, Map<string, NamespaceRuleHosts>>;
+}
+
+/** One namespace's DestinationRules by resolved host, each with its position in the namespace's list. */
+interface NamespaceRuleHosts {
+  exact: Map<string, RuleHost[]>;
+  /** Hosts starting with `*` (`*` itself included), in list order. */
+  wildcards: RuleHost[];
+}
+
+interface RuleHost {
+  dr: DestinationRuleResource;
+  host: string;
+  position: number;
+}
+
+// === dependency recording ===
+
+/**
+ * One thing a piece of outbound config was built from, as read through the context, with
+ * the answer it got. A piece built from a service (and its VirtualService) depends on
+ * nothing else: if every read gives the same answer again (the same snapshot objects, the
+ * same booleans), building it again would give the same result (outbound-cache.ts).
+ */
+export type ContextRead =
+  | { kind: 'service'; host: string; value: RegistryService | undefined }
+  | { kind: 'destinationRule'; service: RegistryService; value: EffectiveDestinationRule | undefined }
+  | { kind: 'virtualService'; name: string; namespace: string; value: VirtualServiceResource | undefined }
+  | { kind: 'labels'; selector: Readonly<Record<string, string>>; value: boolean }
+  | { kind: 'namespace'; namespace: string; value: boolean }
+  | { kind: 'locality'; value: string | undefined };
+
+function sameRule(a: EffectiveDestinationRule | undefined, b: EffectiveDestinationRule | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.host !== b.host || a.namespace !== b.namespace || a.resources.length !== b.resources.length) return false;
+  for (let i = 0; i < a.resources.length; i++) if (a.resources[i] !== b.resources[i]) return false;
+  return true;
 }
 
 // Memos of derived data, keyed by the snapshot itself. Only frozen snapshots are memoised:
@@ -67,6 +108,7 @@ function configIndex(resources: readonly Resource[]): ConfigIndex {
     vsByName: new Map(),
     drByNamespace: new Map(),
     proxySelectors: [],
+    drHosts: new Map(),
   };
   for (const dr of index.destinationRules) {
     const list = index.drByNamespace.get(dr.metadata.namespace) ?? [];
@@ -111,6 +153,31 @@ function servicesByHost(registry: RegistrySnapshot): Map<string, RegistryService
 }
 
 /**
+ * DestinationRules of a namespace by resolved host, so that a lookup reads the few rules
+ * for one host instead of resolving every rule of three namespaces per service.
+ */
+function ruleHosts(index: ConfigIndex, namespace: string, domainSuffix: string): NamespaceRuleHosts | undefined {
+  const rules = index.drByNamespace.get(namespace);
+  if (!rules) return undefined;
+  let bySuffix = index.drHosts.get(domainSuffix);
+  if (!bySuffix) index.drHosts.set(domainSuffix, (bySuffix = new Map()));
+  let hosts = bySuffix.get(namespace);
+  if (hosts) return hosts;
+  hosts = { exact: new Map(), wildcards: [] };
+  rules.forEach((dr, position) => {
+    const entry = { dr, host: resolveShortName(dr.spec.host, namespace, domainSuffix), position };
+    if (entry.host.startsWith('*')) hosts!.wildcards.push(entry);
+    else {
+      const list = hosts!.exact.get(entry.host);
+      if (list) list.push(entry);
+      else hosts!.exact.set(entry.host, [entry]);
+    }
+  });
+  bySuffix.set(namespace, hosts);
+  return hosts;
+}
+
+/**
  * A key such that two sidecars with equal keys, compiled against the same config, registry
  * and mesh settings, get identical outbound route tables, clusters and endpoints: their
  * namespace, which of the config's label selectors they meet, and their locality. Labels no
@@ -140,8 +207,10 @@ export class CompileContext {
   readonly #egress: EgressHost[] | undefined;
   readonly #servicesByHost: Map<string, RegistryService[]>;
   readonly #vsByName: Map<string, VirtualServiceResource>;
-  readonly #drByNamespace: Map<string, DestinationRuleResource[]>;
   readonly #drCache = new Map<string, EffectiveDestinationRule | undefined>();
+  readonly #index: ConfigIndex;
+  /** While a piece of config is built under `track`, what it reads. */
+  #reads: ContextRead[] | undefined;
 
   constructor(input: CompileInput) {
     this.node = input.node;
@@ -149,11 +218,11 @@ export class CompileContext {
     this.registry = input.registry;
     this.ports = input.ports ?? {};
     const index = configIndex(input.config.resources);
+    this.#index = index;
     this.virtualServices = index.virtualServices;
     this.destinationRules = index.destinationRules;
     this.gateways = index.gateways;
     this.#vsByName = index.vsByName;
-    this.#drByNamespace = index.drByNamespace;
     this.#servicesByHost = servicesByHost(this.registry);
     this.sidecar = this.node.mode === 'sidecar' ? this.#selectSidecar(index.sidecars) : undefined;
     this.#egress = this.sidecar?.spec.egress ? this.#parseEgress(this.sidecar) : undefined;
@@ -174,6 +243,81 @@ export class CompileContext {
 
   resolve(host: string, namespace: string): string {
     return resolveShortName(host, namespace, this.mesh.domainSuffix);
+  }
+
+  // === reads of the proxy and dependency recording ===
+
+  /**
+   * Runs `build` and returns what it read through this context. Outbound config for a
+   * service reads the proxy only through `nodeMatches`, `isNodeNamespace` and `locality`, and
+   * the snapshots only through `service`, `destinationRule` and `findVirtualService`, so the
+   * reads are everything it depends on besides the service, its VirtualService and the mesh
+   * settings.
+   */
+  track<T>(build: () => T): { value: T; reads: ContextRead[] } {
+    const outer = this.#reads;
+    const reads: ContextRead[] = [];
+    this.#reads = reads;
+    try {
+      return { value: build(), reads };
+    } finally {
+      this.#reads = outer;
+    }
+  }
+
+  /** True when every read gets the same answer in this context as when it was recorded. */
+  replays(reads: readonly ContextRead[]): boolean {
+    const outer = this.#reads;
+    this.#reads = undefined;
+    try {
+      for (const r of reads) {
+        switch (r.kind) {
+          case 'service':
+            if (this.service(r.host) !== r.value) return false;
+            break;
+          case 'destinationRule':
+            if (!sameRule(this.destinationRule(r.service), r.value)) return false;
+            break;
+          case 'virtualService':
+            if (this.findVirtualService(r.name, r.namespace) !== r.value) return false;
+            break;
+          case 'labels':
+            if (labelsMatch(r.selector, this.node.labels) !== r.value) return false;
+            break;
+          case 'namespace':
+            if ((this.node.namespace === r.namespace) !== r.value) return false;
+            break;
+          case 'locality':
+            if (this.locality() !== r.value) return false;
+            break;
+        }
+      }
+      return true;
+    } finally {
+      this.#reads = outer;
+    }
+  }
+
+  /** Whether the proxy's labels meet a selector (an absent selector is met). */
+  nodeMatches(selector: Readonly<Record<string, string>> | undefined): boolean {
+    if (!selector) return true;
+    const value = labelsMatch(selector, this.node.labels);
+    this.#reads?.push({ kind: 'labels', selector, value });
+    return value;
+  }
+
+  /** Whether the proxy is in `namespace`. */
+  isNodeNamespace(namespace: string): boolean {
+    const value = this.node.namespace === namespace;
+    this.#reads?.push({ kind: 'namespace', namespace, value });
+    return value;
+  }
+
+  /** The proxy's locality `region/zone/subzone` (see `proxyLocality`); undefined without a region. */
+  locality(): string | undefined {
+    const value = proxyLocality(this.node.labels);
+    this.#reads?.push({ kind: 'locality', value });
+    return value;
   }
 
   // === Sidecar scope ===
@@ -230,7 +374,9 @@ export class CompileContext {
   /** The service for a host as this proxy sees it; with several (ServiceEntries), the one in the proxy's namespace first. */
   service(hostname: string): RegistryService | undefined {
     const all = (this.#servicesByHost.get(hostname) ?? []).filter((s) => isExportedTo(s.exportTo, s.namespace, this.node.namespace));
-    return all.find((s) => s.namespace === this.node.namespace) ?? all[0];
+    const value = all.find((s) => s.namespace === this.node.namespace) ?? all[0];
+    this.#reads?.push({ kind: 'service', host: hostname, value });
+    return value;
   }
 
   // === virtual services ===
@@ -246,7 +392,9 @@ export class CompileContext {
   }
 
   findVirtualService(name: string, namespace: string): VirtualServiceResource | undefined {
-    return this.#vsByName.get(`${namespace}/${name}`);
+    const value = this.#vsByName.get(`${namespace}/${name}`);
+    this.#reads?.push({ kind: 'virtualService', name, namespace, value });
+    return value;
   }
 
   // === destination rules ===
@@ -261,25 +409,33 @@ export class CompileContext {
    */
   destinationRule(service: RegistryService): EffectiveDestinationRule | undefined {
     const key = `${service.namespace}/${service.hostname}`;
-    if (this.#drCache.has(key)) return this.#drCache.get(key);
-    const order = [this.node.namespace, service.namespace, this.mesh.rootNamespace];
     let found: EffectiveDestinationRule | undefined;
-    for (const ns of order) {
-      found = this.#destinationRuleIn(ns, service.hostname);
-      if (found) break;
+    if (this.#drCache.has(key)) found = this.#drCache.get(key);
+    else {
+      const order = [this.node.namespace, service.namespace, this.mesh.rootNamespace];
+      for (const ns of order) {
+        found = this.#destinationRuleIn(ns, service.hostname);
+        if (found) break;
+      }
+      this.#drCache.set(key, found);
     }
-    this.#drCache.set(key, found);
+    this.#reads?.push({ kind: 'destinationRule', service, value: found });
     return found;
   }
 
   #destinationRuleIn(namespace: string, hostname: string): EffectiveDestinationRule | undefined {
+    const hosts = ruleHosts(this.#index, namespace, this.mesh.domainSuffix);
+    if (!hosts) return undefined;
+    // The rules whose host matches, in the namespace's order (the merge below keeps the first).
+    let matching = hosts.exact.get(hostname) ?? [];
+    const wild = hosts.wildcards.filter((w) => hostMatches(w.host, hostname));
+    if (wild.length) matching = [...matching, ...wild].sort((a, b) => a.position - b.position);
     const candidates: { dr: DestinationRuleResource; host: string }[] = [];
-    for (const dr of this.#drByNamespace.get(namespace) ?? []) {
+    for (const { dr, host } of matching) {
       if (namespace !== this.node.namespace && !isExportedTo(dr.spec.exportTo, namespace, this.node.namespace)) continue;
       const selector = dr.spec.workloadSelector?.matchLabels;
       if (selector && (namespace !== this.node.namespace || !labelsMatch(selector, this.node.labels))) continue;
-      const host = this.resolve(dr.spec.host, namespace);
-      if (hostMatches(host, hostname)) candidates.push({ dr, host });
+      candidates.push({ dr, host });
     }
     if (candidates.length === 0) return undefined;
     // Most specific host: an exact match beats wildcards, a longer wildcard beats a shorter one.
@@ -289,9 +445,10 @@ export class CompileContext {
     // Istio keeps a workload-selected rule apart from the namespace-wide one and prefers it.
     const selected = chosen.filter((c) => c.dr.spec.workloadSelector?.matchLabels);
     const group = selected.length > 0 ? selected : chosen;
-    const merged: EffectiveDestinationRule = { host: group[0].host, namespace, sources: [], subsets: [] };
+    const merged: EffectiveDestinationRule = { host: group[0].host, namespace, sources: [], resources: [], subsets: [] };
     for (const { dr } of group) {
       merged.sources.push(`${dr.metadata.namespace}/${dr.metadata.name}`);
+      merged.resources.push(dr);
       if (!merged.trafficPolicy && dr.spec.trafficPolicy) merged.trafficPolicy = dr.spec.trafficPolicy;
       for (const s of dr.spec.subsets ?? []) if (!merged.subsets.some((m) => m.name === s.name)) merged.subsets.push(s);
     }

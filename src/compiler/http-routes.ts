@@ -24,7 +24,7 @@ import {
 import type { CompileContext, VirtualServiceResource } from './context.js';
 import type { Destination, HTTPMatchRequest, HTTPRetry, HTTPRoute, HeaderOperationsSpec, StringMatchSpec } from './istio-types.js';
 import { clusterPolicy, hashPolicy } from './policy.js';
-import { durationMs, isExportedTo, labelsMatch, stringMatch } from './util.js';
+import { durationMs, isExportedTo, stringMatch } from './util.js';
 
 /**
  * The Sinew annotation that turns on sticky weighted routing for a VirtualService
@@ -187,8 +187,8 @@ export function routeMatch(m: HTTPMatchRequest | undefined): RouteMatch {
  * the current one, or whose port differs from the route table's (DESIGN.md behaviour 3).
  */
 function matchApplies(ctx: CompileContext, m: HTTPMatchRequest, scope: RouteScope, vsNamespace: string): boolean {
-  if (m.sourceLabels && !labelsMatch(m.sourceLabels, ctx.node.labels)) return false;
-  if (m.sourceNamespace && m.sourceNamespace !== ctx.node.namespace) return false;
+  if (m.sourceLabels && !ctx.nodeMatches(m.sourceLabels)) return false;
+  if (m.sourceNamespace && !ctx.isNodeNamespace(m.sourceNamespace)) return false;
   if (m.gateways && m.gateways.length > 0) {
     const gws = vsGateways(m.gateways, vsNamespace);
     if (!gws.some((g) => scope.gateways.includes(g))) return false;

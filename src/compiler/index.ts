@@ -8,11 +8,13 @@
  *   gateway.ts     gateway listeners and virtual hosts from bound VirtualServices
  *   http-routes.ts VirtualService rules -> routes (matches, actions, Istio defaults, delegation)
  *   clusters.ts    outbound clusters and endpoints; policy.ts DestinationRule merging/defaults
+ *   outbound-cache.ts  per-service outbound parts kept across builds and proxy classes
  *   explain.ts     request matching over a compiled config
  */
 export { compileProxyConfig, compileSharedOutbound } from './compile.js';
 export { compileTelemetry } from './telemetry.js';
 export type { SharedOutbound } from './compile.js';
+export { OutboundCache } from './outbound-cache.js';
 export { proxyClassKey } from './context.js';
 export { explainRequest, selectVirtualHost, routeMatches, stringMatches } from './explain.js';
 export type { ExplainRequest, Explanation, ExplainOutcome } from './explain.js';

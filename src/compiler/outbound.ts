@@ -16,7 +16,7 @@ import {
 import type { RegistryService } from '../api/registry-snapshot.js';
 import type { CompileContext, VirtualServiceResource } from './context.js';
 import { buildVirtualServiceRoutes, defaultRoute, destinationCluster, vsGateways } from './http-routes.js';
-import { hostMatches, labelsMatch } from './util.js';
+import { hostMatches } from './util.js';
 import { isHttpPort } from './protocols.js';
 
 export const OUTBOUND_LISTENER = 'virtualOutbound';
@@ -94,38 +94,84 @@ export function buildSidecarOutbound(ctx: CompileContext): OutboundResult {
   return { listeners: buildOutboundListeners(ctx), routeConfigs: buildOutboundRouteConfigs(ctx) };
 }
 
+/** A service's virtual host on one of its ports, before other services' claims on its domains are taken out. */
+export interface ServiceVirtualHost {
+  port: number;
+  host: VirtualHost;
+}
+
 /**
  * The outbound route tables. They depend on the proxy only through its namespace, the
  * label selectors it meets and its Sidecar (see `proxyClassKey`), never on its ports, so
  * the control plane can build them once for every sidecar of a class.
  */
 export function buildOutboundRouteConfigs(ctx: CompileContext): RouteConfiguration[] {
+  const vsFor = meshVirtualServices(ctx);
+  return joinRouteConfigs(ctx, ctx.visibleServices().map((service) => serviceVirtualHosts(ctx, service, vsFor(service))));
+}
+
+/**
+ * The lookup of the VirtualService that owns a service's host for this proxy: among those
+ * it can see that bind to the mesh, the oldest (see `virtualServiceIndex`).
+ */
+export function meshVirtualServices(ctx: CompileContext): (service: RegistryService) => VirtualServiceResource | undefined {
   const meshVirtualServices = ctx.visibleVirtualServices().filter((vs) => vsGateways(vs.spec.gateways, vs.metadata.namespace).includes('mesh'));
+  return virtualServiceIndex(meshVirtualServices, ctx);
+}
+
+/**
+ * A service's virtual hosts, one per port, routed by its VirtualService `vs` (the one
+ * `meshVirtualServices` finds for it). Besides the service and `vs` it reads only what it
+ * reads through `ctx` (the services and DestinationRules its routes name, the proxy's
+ * labels and namespace), which lets a caller keep it while those stay the same.
+ */
+export function serviceVirtualHosts(ctx: CompileContext, service: RegistryService, vs: VirtualServiceResource | undefined): ServiceVirtualHost[] {
+  const out: ServiceVirtualHost[] = [];
+  for (const port of service.ports) {
+    if (port.protocol === 'UDP') continue;
+    let routes: Route[];
+    if (isHttpPort(port.protocol)) {
+      routes = vs ? buildVirtualServiceRoutes(ctx, vs, { gateways: ['mesh'], port: port.port }) : [];
+      // No VirtualService (or none of its rules applies here): the default route
+      // ("to get started you do not need any configuration").
+      if (routes.length === 0) routes = [defaultRoute(ctx, service.hostname, port.port)];
+    } else {
+      routes = [opaqueRoute(ctx, service, port.port, vs)];
+    }
+    // The domains depend on the proxy's namespace only through this question (the short
+    // name is offered in the service's own namespace); asked through ctx so it is recorded.
+    ctx.isNodeNamespace(service.namespace);
+    const domains = virtualHostDomains(service, port.port, ctx.namespace, ctx.mesh.domainSuffix);
+    out.push({ port: port.port, host: { name: `${service.hostname}:${port.port}`, domains, routes } });
+  }
+  return out;
+}
+
+/**
+ * The route tables from each visible service's virtual hosts, in `visibleServices` order:
+ * one table per port, ending with the fallback virtual host, and the fallback table.
+ */
+export function joinRouteConfigs(ctx: CompileContext, perService: readonly (readonly ServiceVirtualHost[])[]): RouteConfiguration[] {
   const byPort = new Map<number, VirtualHost[]>();
   const domainsTaken = new Map<number, Set<string>>();
-  const vsFor = virtualServiceIndex(meshVirtualServices, ctx);
-  for (const service of ctx.visibleServices()) {
-    const vs = vsFor(service);
-    for (const port of service.ports) {
-      if (port.protocol === 'UDP') continue;
-      let routes: Route[];
-      if (isHttpPort(port.protocol)) {
-        routes = vs ? buildVirtualServiceRoutes(ctx, vs, { gateways: ['mesh'], port: port.port }) : [];
-        // No VirtualService (or none of its rules applies here): the default route
-        // ("to get started you do not need any configuration").
-        if (routes.length === 0) routes = [defaultRoute(ctx, service.hostname, port.port)];
-      } else {
-        routes = [opaqueRoute(ctx, service, port.port, vs)];
-      }
-      const taken = domainsTaken.get(port.port) ?? new Set<string>();
-      domainsTaken.set(port.port, taken);
+  for (const list of perService) {
+    for (const { port, host } of list) {
+      let taken = domainsTaken.get(port);
+      if (!taken) domainsTaken.set(port, (taken = new Set<string>()));
       // A domain claimed twice (the same host from two sources) belongs to the first service.
-      const domains = virtualHostDomains(service, port.port, ctx.namespace, ctx.mesh.domainSuffix).filter((d) => !taken.has(d));
+      // Claims rarely clash: copy the list only when one does.
+      let domains = host.domains;
+      for (const d of host.domains) {
+        if (taken.has(d)) {
+          domains = host.domains.filter((x) => !taken.has(x));
+          break;
+        }
+      }
       if (domains.length === 0) continue;
       for (const d of domains) taken.add(d);
-      const list = byPort.get(port.port) ?? [];
-      list.push({ name: `${service.hostname}:${port.port}`, domains, routes });
-      byPort.set(port.port, list);
+      let vhosts = byPort.get(port);
+      if (!vhosts) byPort.set(port, (vhosts = []));
+      vhosts.push(domains === host.domains ? host : { name: host.name, domains, routes: host.routes });
     }
   }
   const mode = ctx.outboundTrafficPolicy;
@@ -166,8 +212,8 @@ function opaqueRoute(ctx: CompileContext, service: RegistryService, port: number
   const applies = (m: { port?: number; sourceLabels?: Record<string, string>; sourceNamespace?: string; gateways?: string[] } | undefined) =>
     !m ||
     ((!m.port || m.port === port) &&
-      labelsMatch(m.sourceLabels, ctx.node.labels) &&
-      (!m.sourceNamespace || m.sourceNamespace === ctx.node.namespace) &&
+      ctx.nodeMatches(m.sourceLabels) &&
+      (!m.sourceNamespace || ctx.isNodeNamespace(m.sourceNamespace)) &&
       (!m.gateways?.length || m.gateways.includes('mesh')));
   if (vs) {
     const ns = vs.metadata.namespace;

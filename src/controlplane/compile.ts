@@ -7,7 +7,7 @@ import type { Address, ProxyConfig, ProxyNode, RouteConfiguration, VirtualHost }
 import type { Resource } from '../api/resources/meta.js';
 import type { RegistrySnapshot } from '../api/registry-snapshot.js';
 import type { WorkloadRegistration } from '../api/mesh-status.js';
-import { compileProxyConfig, compileSharedOutbound, compileTelemetry, proxyClassKey, type SharedOutbound } from '../compiler/index.js';
+import { OutboundCache, compileProxyConfig, compileSharedOutbound, compileTelemetry, proxyClassKey, type SharedOutbound } from '../compiler/index.js';
 import { DEFAULT_MESH, type MeshSettings, type ProxyPorts } from '../compiler/index.js';
 import { SinewError } from '../core/errors.js';
 import type { ComposedConfig } from '../xds/server.js';
@@ -41,6 +41,14 @@ export function defaultGatewayListenPort(serverPort: number): number {
  * snapshots and reused for every sidecar of the class, as Istio's xds cache serves CDS/RDS
  * per SidecarScope. Only the latest snapshots' parts are kept: a push compiles every proxy
  * against one pair, and the next change makes the old parts useless.
+ *
+ * Builds after a change are incremental. The class parts are built through an
+ * `OutboundCache` that this builder keeps (the compiler holds no state between calls, so
+ * what spans builds lives here): a service whose inputs did not change keeps its compiled
+ * virtual hosts and clusters, and classes that see a service alike share one build of it.
+ * A sidecar's own part is kept while its inputs (node, registration, registry, its class's
+ * outbound traffic policy, telemetry) are unchanged. Both caches hold the latest build and
+ * the one before, no more.
  */
 export class ProxyConfigBuilder {
   readonly mesh: MeshSettings;
@@ -49,15 +57,31 @@ export class ProxyConfigBuilder {
   #previous = new Map<string, SharedOutbound>();
   #current = new Map<string, SharedOutbound>();
   /** Each proxy's last own part, what it was built from, and its JSON without the version. */
-  readonly #lastBuilt = new WeakMap<ProxyNode, { registration: WorkloadRegistration | undefined; registry: RegistrySnapshot; shared: SharedOutbound; own: ProxyConfig; ownJson: string }>();
+  readonly #lastBuilt = new WeakMap<
+    ProxyNode,
+    { registration: WorkloadRegistration | undefined; registry: RegistrySnapshot; policy: SharedOutbound['outboundTrafficPolicy']; own: ProxyConfig; ownJson: string }
+  >();
+  /** Services' outbound parts across builds and classes. */
+  readonly #outbound: OutboundCache;
+  #ownCompiled = 0;
 
-  constructor(mesh: Partial<MeshSettings> = {}) {
+  constructor(mesh: Partial<MeshSettings> = {}, options: { onServiceCompiled?: (hostname: string, classKey: string) => void } = {}) {
     this.mesh = { ...DEFAULT_MESH, ...mesh };
+    const onServiceCompiled = options.onServiceCompiled;
+    this.#outbound = new OutboundCache(onServiceCompiled ? { onCompile: (service, classKey) => onServiceCompiled(service.hostname, classKey) } : {});
   }
 
   /** Outbound parts built in the current cache (for tests and metrics). */
   get sharedClasses(): number {
     return this.#shared?.byClass.size ?? 0;
+  }
+
+  /**
+   * Work done so far (for tests and metrics): services' outbound parts compiled and reused
+   * across all classes, and sidecars' own parts compiled.
+   */
+  get stats(): { servicesCompiled: number; servicesReused: number; ownCompiled: number } {
+    return { servicesCompiled: this.#outbound.compiled, servicesReused: this.#outbound.reused, ownCompiled: this.#ownCompiled };
   }
 
   /** A proxy's whole config. */
@@ -84,12 +108,13 @@ export class ProxyConfigBuilder {
     const input = { version, config: { resources }, registry, node, mesh: this.mesh, ports };
     const shared = this.#sharedFor(input);
     if (!shared) return compileProxyConfig(input, shared);
-    // A sidecar's own part depends on its node, its registration (ports), the registry
-    // (inbound protocols) and its class's settings, which the shared part's identity stands
-    // for: with all four unchanged, only the version differs from its last config. A change
-    // that leaves most classes alone then costs those proxies nothing but the check.
+    // A sidecar's own part (inbound listeners and clusters, the capture listener, telemetry)
+    // depends on its node, its registration (ports), the registry (inbound protocols), the
+    // mesh settings (this builder's), and of the config only on its class's outbound traffic
+    // policy and the Telemetry resources: with those unchanged, only the version differs
+    // from its last config. A routing change then costs each proxy nothing but the check.
     const last = this.#lastBuilt.get(node);
-    if (last && last.registration === registration && last.registry === registry && last.shared === shared) {
+    if (last && last.registration === registration && last.registry === registry && last.policy === shared.outboundTrafficPolicy) {
       // Telemetry resources select proxies by namespace and labels of their own, which the
       // class key does not cover: they are checked on every build (a cheap lookup).
       const telemetry = compileTelemetry(input);
@@ -98,12 +123,13 @@ export class ProxyConfigBuilder {
     // The own part alone: compiled with an empty outbound part, compileProxyConfig returns
     // just the proxy's own items (it appends the shared ones after them), sparing a copy of
     // the class's thousands of references per proxy.
-    const own = compileProxyConfig(input, { classKey: shared.classKey, routeConfigs: [], clusters: [], endpoints: [] });
+    const own = compileProxyConfig(input, { classKey: shared.classKey, outboundTrafficPolicy: shared.outboundTrafficPolicy, routeConfigs: [], clusters: [], endpoints: [] });
+    this.#ownCompiled++;
     const ownJson = JSON.stringify({ ...own, version: undefined });
     // A change to the class's part usually leaves the own part as it was: keep the old
     // object then, so the push server sees it unchanged without looking inside.
     const kept = last && last.ownJson === ownJson ? last.own : own;
-    if (Object.isFrozen(node)) this.#lastBuilt.set(node, { registration, registry, shared, own: kept, ownJson });
+    if (Object.isFrozen(node)) this.#lastBuilt.set(node, { registration, registry, policy: shared.outboundTrafficPolicy, own: kept, ownJson });
     return { own: kept, shared };
   }
 
@@ -122,7 +148,7 @@ export class ProxyConfigBuilder {
     }
     let shared = this.#shared.byClass.get(key);
     if (!shared) {
-      shared = compileSharedOutbound(input, key);
+      shared = compileSharedOutbound(input, key, this.#outbound);
       // Unchanged content keeps the previous objects: an untouched class keeps its part (its
       // proxies are recognised as unchanged without being compiled or serialised again), and
       // a touched one keeps every item the change left alone, so only what changed is
@@ -145,8 +171,9 @@ function internShared(next: SharedOutbound, previous: SharedOutbound): SharedOut
   const routeConfigs = internList(next.routeConfigs, previous.routeConfigs, (rc) => rc.name, internRouteConfig);
   const clusters = internList(next.clusters, previous.clusters, (c) => c.name);
   const endpoints = internList(next.endpoints, previous.endpoints, (e) => e.clusterName);
-  if (routeConfigs === previous.routeConfigs && clusters === previous.clusters && endpoints === previous.endpoints) return previous;
-  return Object.freeze({ classKey: next.classKey, routeConfigs, clusters, endpoints });
+  const same = routeConfigs === previous.routeConfigs && clusters === previous.clusters && endpoints === previous.endpoints;
+  if (same && next.outboundTrafficPolicy === previous.outboundTrafficPolicy) return previous;
+  return Object.freeze({ classKey: next.classKey, outboundTrafficPolicy: next.outboundTrafficPolicy, routeConfigs, clusters, endpoints });
 }
 
 function internList<T extends object>(next: readonly T[], previous: readonly T[], nameOf: (item: T) => string, internChanged?: (next: T, previous: T) => T): readonly T[] {
