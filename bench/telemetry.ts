@@ -117,14 +117,21 @@ function config(direction: 'outbound' | 'inbound', upstreamPort: number, collect
 }
 
 /**
- * The proxy under test, in its own process: `createProxy` from source (tsx), telemetry on or
+ * The proxy under test, in its own process: `createProxy` from the build, telemetry on or
  * off. It prints its port, then its tracer's counters when stdin closes.
  */
 const PROXY_RUNNER = (repoDir: string) => `
-import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))};
-import { readFileSync } from 'node:fs';
-register();
-const { createProxy } = await import(${JSON.stringify(pathToFileURL(join(repoDir, 'src/proxy/proxy.ts')).href)});
+import { existsSync, readFileSync } from 'node:fs';
+// The compiled build when there is one (bench/run.ts builds it first), else the sources
+// (also with SINEW_FROM_SOURCE=1, as for bin/sinew.js).
+const built = ${JSON.stringify(join(repoDir, 'dist/src/proxy/proxy.js'))};
+let createProxy;
+if (existsSync(built) && process.env.SINEW_FROM_SOURCE !== '1') ({ createProxy } = await import(built));
+else {
+  const { register } = await import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))});
+  register();
+  ({ createProxy } = await import(${JSON.stringify(pathToFileURL(join(repoDir, 'src/proxy/proxy.ts')).href)}));
+}
 const [file, mode] = process.argv.slice(2);
 const on = mode !== 'off';
 const config = JSON.parse(readFileSync(file, 'utf8'));
@@ -149,7 +156,7 @@ async function runProxy(dir: string, direction: 'outbound' | 'inbound', mode: Mo
   writeFileSync(file, JSON.stringify(config(direction, upstreamPort, collectorPort)));
   const runner = join(dir, 'proxy-runner.mjs');
   if (!existsSync(runner)) writeFileSync(runner, PROXY_RUNNER(repo));
-  const child = start(process.execPath, ['--max-semi-space-size=64', runner, file, mode], '1');
+  const child = start(process.execPath, ['--max-semi-space-size=16', runner, file, mode], '1');
   const port = Number((await waitForLine(child, /listening (\d+)/))[1]);
   return { port, child };
 }
