@@ -10,7 +10,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { once } from 'node:events';
 import type { ProxyConfig } from '../../src/api/proxy-config.js';
-import { h1Client, protocols } from './support/client.js';
+import { h1Client, protocols, rawExchange } from './support/client.js';
 import { cluster, endpoint, meshConfig, route, routeTo } from './support/config.js';
 import { until } from './support/drive.js';
 import { startEcho, type EchoServer } from './support/echo.js';
@@ -19,17 +19,7 @@ import { startProxy, type Harness } from './support/harness.js';
 const ECHO = 'outbound|80||echo.default.svc.cluster.local';
 
 /** Sends raw bytes on a new connection and collects everything until the proxy closes it. */
-async function raw(port: number, data: string | Buffer, opts: { end?: boolean } = {}): Promise<string> {
-  const socket = net.connect(port, '127.0.0.1');
-  const chunks: Buffer[] = [];
-  socket.on('data', (c: Buffer) => chunks.push(c));
-  socket.on('error', () => {});
-  await once(socket, 'connect');
-  socket.write(data);
-  if (opts.end) socket.end();
-  await once(socket, 'close');
-  return Buffer.concat(chunks).toString();
-}
+const raw = async (port: number, data: string | Buffer, opts: { end?: boolean } = {}): Promise<string> => (await rawExchange(port, data, opts)).toString();
 
 describe('hostile input', () => {
   let echo: EchoServer;

@@ -19,6 +19,7 @@ import { TraceStore } from '../../src/telemetry/trace-store.js';
 import { h1Client } from './support/client.js';
 import { cluster, endpoint, httpListener, route, routeTo, table, vhost } from './support/config.js';
 import { deadPort, startEcho, type EchoServer } from './support/echo.js';
+import { requestSeries } from '../support/metrics.js';
 
 const productpage: ProxyNode = { id: 'sidecar~productpage-v1-0.default', mode: 'sidecar', workload: 'productpage-v1', namespace: 'default', labels: { app: 'productpage', version: 'v1' } };
 const reviews: ProxyNode = { id: 'sidecar~reviews-v2-0.default', mode: 'sidecar', workload: 'reviews-v2', namespace: 'default', labels: { app: 'reviews', version: 'v2' } };
@@ -101,19 +102,6 @@ async function scrape(port: number, path = '/stats/prometheus'): Promise<string>
   assert.equal(res.status, 200);
   assert.match(res.headers.get('content-type') ?? '', /^text\/plain/);
   return res.text();
-}
-
-/** Every `istio_requests_total` series as its label map and value. */
-function requestSeries(text: string): { labels: Record<string, string>; value: number }[] {
-  const out: { labels: Record<string, string>; value: number }[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^istio_requests_total\{(.*)\} (\d+)$/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of m[1].matchAll(/(\w+)="([^"]*)"/g)) labels[l[1]] = l[2];
-    out.push({ labels, value: Number(m[2]) });
-  }
-  return out;
 }
 
 async function flushSpans(...proxies: Proxy[]): Promise<void> {

@@ -17,7 +17,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import type { DownstreamTls, HttpConnectionManager, Listener, ProxyConfig, Secret } from '../../src/api/proxy-config.js';
 import { ProxyConfigError } from '../../src/proxy/errors.js';
-import { h1Client, h2Client } from './support/client.js';
+import { h1Client, h2Client, rawExchange as raw } from './support/client.js';
 import { cluster, endpoint, httpListener, proxyConfig, route, routeTo, table, vhost } from './support/config.js';
 import { until } from './support/drive.js';
 import { startEcho, type EchoReply, type EchoServer } from './support/echo.js';
@@ -112,18 +112,6 @@ async function h2s(port: number, ca: string, opts: { cert?: string; key?: string
   };
 }
 
-/** Writes raw bytes, reads until the proxy closes the connection. */
-async function raw(port: number, data: Buffer | string, opts: { end?: boolean } = {}): Promise<Buffer> {
-  const socket = net.connect(port, '127.0.0.1');
-  const chunks: Buffer[] = [];
-  socket.on('data', (c: Buffer) => chunks.push(c));
-  socket.on('error', () => {});
-  await once(socket, 'connect');
-  socket.write(data);
-  if (opts.end) socket.end();
-  await once(socket, 'close');
-  return Buffer.concat(chunks);
-}
 
 const seen = (body: string) => JSON.parse(body) as EchoReply;
 

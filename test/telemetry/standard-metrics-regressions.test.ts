@@ -22,6 +22,7 @@ import { decodePeerMetadata, encodePeerMetadata } from '../../src/telemetry/peer
 import { bookinfo, compile, workload } from '../compiler/support/mesh.js';
 import { h1Client, type Client } from '../proxy/support/client.js';
 import { startEcho } from '../proxy/support/echo.js';
+import { requestSeries } from '../support/metrics.js';
 
 const RATINGS_FQDN = 'ratings.default.svc.cluster.local';
 const RATINGS_NODE = 'sidecar~ratings-v1.default';
@@ -63,15 +64,7 @@ function watchRequests() {
 async function scrape(proxy: Proxy): Promise<{ labels: Record<string, string>; value: number }[]> {
   const res = await fetch(`http://127.0.0.1:${proxy.metricsAddress()!.port}/stats/prometheus`);
   assert.equal(res.status, 200);
-  const out: { labels: Record<string, string>; value: number }[] = [];
-  for (const line of (await res.text()).split('\n')) {
-    const m = /^istio_requests_total\{(.*)\} (\d+)$/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of m[1].matchAll(/(\w+)="([^"]*)"/g)) labels[l[1]] = l[2];
-    out.push({ labels, value: Number(m[2]) });
-  }
-  return out;
+  return requestSeries(await res.text());
 }
 
 function pick(labels: Record<string, string>, keys: string[]): Record<string, string> {

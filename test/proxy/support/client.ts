@@ -2,8 +2,10 @@
  * Clients for the per-protocol instantiation of the proxy's tests (STYLE.md 17): the same
  * cases run over HTTP/1.1 and over HTTP/2 with prior knowledge (h2c).
  */
+import { once } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
+import net from 'node:net';
 
 export interface Req {
   method?: string;
@@ -94,3 +96,16 @@ export const protocols = [
   { name: 'HTTP/1.1' as const, client: h1Client },
   { name: 'HTTP/2' as const, client: h2Client },
 ];
+
+/** Writes raw bytes on a new connection and reads until the proxy closes it (malformed input, handshakes). */
+export async function rawExchange(port: number, data: Buffer | string, opts: { end?: boolean } = {}): Promise<Buffer> {
+  const socket = net.connect(port, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  socket.on('error', () => {});
+  await once(socket, 'connect');
+  socket.write(data);
+  if (opts.end) socket.end();
+  await once(socket, 'close');
+  return Buffer.concat(chunks);
+}
