@@ -87,6 +87,13 @@ export function buildGateway(ctx: CompileContext): GatewayResult {
     // Servers sharing a port are served by one listener; Sinew takes the first server's
     // protocol and TLS for it (Istio splits them by SNI into filter chains).
     const first = servers[0].server;
+    // A server that terminates TLS needs its certificate, and the mesh has no source of TLS
+    // credentials yet: nothing pushes `secrets`. Envoy keeps a listener whose secret is
+    // missing warming while the rest serve; leaving the port out does the same, where a
+    // listener naming an absent secret would make the proxy refuse the whole config.
+    // `sinew analyze` says so (SNW1011). Once credentials are pushed, the listener carries
+    // downstreamTls(first) and the proxy terminates TLS (src/proxy/http/tls.ts).
+    if (downstreamTls(first) !== undefined) continue;
     if (isHttpServer(first)) {
       const routeName = `http.${port}`;
       const hosts = new Map<string, VirtualHost>();
@@ -120,8 +127,6 @@ export function buildGateway(ctx: CompileContext): GatewayResult {
         protocol: 'http',
         http: { routeConfigName: routeName, ...(first.port.protocol.toUpperCase() !== 'HTTP' ? { http2: true } : {}) },
       };
-      const tls = downstreamTls(first);
-      if (tls) listener.tls = tls;
       out.listeners.push(listener);
     } else {
       out.listeners.push({

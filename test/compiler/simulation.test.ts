@@ -147,6 +147,43 @@ spec:
     assert.equal(request(config, 'http://bookinfo.example.com:81/').outcome, 'no-route');
   });
 
+  test('a server that terminates TLS is left out (no credentials yet); the gateway\'s other ports serve', () => {
+    const { resources, instances } = bookinfo();
+    const config = compile(
+      [
+        ...resources,
+        ...parse(`
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: SIMPLE, credentialName: bookinfo-credential}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: bi, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: ["istio-system/gw"]
+  http:
+  - route:
+    - destination: {host: productpage}
+`),
+      ],
+      instances,
+      { ...gatewayNode, ports: {} },
+    );
+    assert.deepEqual(config.listeners.map((l) => l.name), ['0.0.0.0_80']);
+    assert.ok(config.listeners.every((l) => l.tls === undefined), 'no listener names a secret nobody pushes');
+    assert.equal(request(config, 'http://bookinfo.example.com/productpage').cluster, 'outbound|9080||productpage.default.svc.cluster.local');
+  });
+
   test('TCP server with VirtualService tcp routes', () => {
     const config = compile(
       parse(`

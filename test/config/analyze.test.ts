@@ -381,6 +381,39 @@ spec:
   });
 });
 
+describe('SNW1011 gateway servers that terminate TLS', () => {
+  const gateway = (servers: string) => `---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: edge, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+${servers}`;
+
+  test('an HTTPS server with SIMPLE or MUTUAL TLS warns at its tls field', () => {
+    const d = only(gateway(`  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: SIMPLE, credentialName: edge-credential}
+`), 'SNW1011');
+    assert.equal(d.level, 'warning');
+    assert.equal(d.path, 'spec.servers[1].tls');
+    assert.match(d.message, /port 443 terminates TLS \(credentialName edge-credential\).*not served/);
+  });
+
+  test('PASSTHROUGH forwards TLS untouched and plain HTTP needs nothing: no finding', () => {
+    assert.deepEqual(found(gateway(`  - port: {number: 443, name: tls, protocol: TLS}
+    hosts: ["*"]
+    tls: {mode: PASSTHROUGH}
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+    tls: {httpsRedirect: true}
+`), 'SNW1011'), []);
+  });
+});
+
 describe('scale', () => {
   test('thousands of resources are analyzed in linear time', () => {
     const make = (kind: string, name: string, spec: unknown, labels?: Record<string, string>): Resource => ({

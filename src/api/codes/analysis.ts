@@ -56,4 +56,9 @@ export const analysisCodes: CodeTable = {
     name: 'ConflictingVirtualServiceHosts',
     description: 'Two VirtualServices claim the same host for the same gateway (like istioctl IST0109); only one of them is used. Merge them into one.',
   },
+  SNW1011: {
+    level: 'warning',
+    name: 'GatewayTlsNotServed',
+    description: 'A Gateway server terminates TLS (HTTPS with SIMPLE, MUTUAL or ISTIO_MUTUAL), but the mesh cannot load TLS credentials yet, so that port is not served (like a listener Envoy keeps warming while its secret is missing); the other servers are. Use tls mode PASSTHROUGH, or plain HTTP, until credentials are supported.',
+  },
 };
