@@ -80,9 +80,19 @@ describe('upstream TLS', () => {
     await m.close();
   });
 
-  test('a cluster naming a secret that was not pushed is rejected at update', async () => {
+  test('a cluster naming a secret that was not pushed stays warming (UH) while the others serve, and serves once it arrives', async () => {
     const m = createClusterManager();
-    assert.throws(() => m.update([echoCluster('x', { tls: { mode: 'SIMPLE', validationContext: 'nope' } })], []), { code: 'SNW_ERR_UPSTREAM_SECRET_MISSING' });
+    const mtls = echoCluster('mtls', { tls: { mode: 'ISTIO_MUTUAL', certificate: 'default', validationContext: 'root', subjectAltNames: [SPIFFE] } });
+    const plain = echoCluster('plain');
+    const assignments = [{ clusterName: 'mtls', endpoints: [endpoint()] }, { clusterName: 'plain', endpoints: [endpoint()] }];
+    m.update([mtls, plain], assignments, []);
+    const warming = m.get('mtls')!.acquire({});
+    assert.deepEqual(warming.ok ? 'leased' : [warming.flag, warming.detail], ['UH', 'cluster_warming']);
+    assert.equal(m.stats().find((c) => c.name === 'mtls')!.unavailable, 'TLS secrets "root", "default" not pushed');
+    assert.ok(m.get('plain')!.acquire({}).ok, 'the rest of the update applied');
+    m.update([mtls, plain], assignments, secrets());
+    assert.equal((await send(m.get('mtls')!)).body, 'secure');
+    assert.equal(m.stats().find((c) => c.name === 'mtls')!.unavailable, undefined);
     await m.close();
   });
 });

@@ -61,4 +61,9 @@ export const analysisCodes: CodeTable = {
     name: 'GatewayTlsNotServed',
     description: 'A Gateway server terminates TLS (HTTPS with SIMPLE, MUTUAL or ISTIO_MUTUAL), but the mesh cannot load TLS credentials yet, so that port is not served (like a listener Envoy keeps warming while its secret is missing); the other servers are. Use tls mode PASSTHROUGH, or plain HTTP, until credentials are supported.',
   },
+  SNW1012: {
+    level: 'warning',
+    name: 'UpstreamTlsNotAvailable',
+    description: 'A DestinationRule asks for ISTIO_MUTUAL, or TLS with a credentialName, but the mesh has no workload certificates or credentials yet: the clusters it shapes stay warming and their requests get 503 UH, while everything else is served. Remove the tls settings (or use DISABLE) until mutual TLS is supported.',
+  },
 };

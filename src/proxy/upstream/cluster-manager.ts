@@ -84,6 +84,7 @@ export function createClusterManager(options: ClusterManagerOptions = {}): Upstr
       }
       // Swap: nothing below throws on valid input.
       for (const { config, spec, endpoints } of planned) {
+        if (spec.unavailable !== undefined) logger.warn('cluster warming: requests get 503 UH until its TLS secrets arrive', { cluster: config.name, reason: spec.unavailable });
         const existing = clusters.get(config.name);
         if (existing) existing.apply(config, endpoints, spec);
         else clusters.set(config.name, new ClusterImpl(config, endpoints, spec, deps));

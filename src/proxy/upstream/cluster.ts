@@ -255,6 +255,8 @@ export class ClusterImpl implements UpstreamCluster {
     if (this.closed) return { ok: false, flag: 'UH', detail: 'cluster_removed' };
     const cfg = this.cfg;
     if (cfg.kind === 'blackhole') return { ok: false, flag: 'UH', detail: 'blackhole_cluster' };
+    // Warming (endpoint-pool.ts `unavailable`): no connection can be made, so no endpoint is healthy.
+    if (this.spec.unavailable !== undefined) return { ok: false, flag: 'UH', detail: 'cluster_warming' };
     let host: Host | undefined;
     if (this.original) {
       host = this.original.pick(this.hosts, ctx);
@@ -460,6 +462,7 @@ export class ClusterImpl implements UpstreamCluster {
     });
     return {
       name: this.name,
+      ...(this.spec.unavailable !== undefined ? { unavailable: this.spec.unavailable } : {}),
       activeRequests: this.running,
       pendingRequests: this.waiting.length,
       overflows: this.overflows,

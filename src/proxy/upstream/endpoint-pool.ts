@@ -35,6 +35,12 @@ export interface PoolSpec {
   settingsKey: string;
   options: Pool.Options;
   secure: boolean;
+  /**
+   * Why no connection can be made yet: a TLS secret the cluster names was not pushed. Like a
+   * cluster Envoy keeps warming until its SDS secret arrives, the cluster stays in the config
+   * but answers every request 503 UH, while the rest of the config applies.
+   */
+  unavailable?: string;
 }
 
 /** Builds the pool options for a cluster once per update (Fastify/undici: compose once). */
@@ -72,10 +78,11 @@ export function poolSpec(cluster: Cluster, secrets: ReadonlyMap<string, Secret>)
   let tlsKey = '';
   if (cluster.tls) {
     const t = cluster.tls;
+    const missing: string[] = [];
     const secret = (name: string | undefined): Secret | undefined => {
       if (!name) return undefined;
       const s = secrets.get(name);
-      if (!s) throw new SinewError('SNW_ERR_UPSTREAM_SECRET_MISSING', `cluster ${cluster.name}: TLS secret "${name}" is not in the pushed secrets; push it with the cluster`);
+      if (!s) missing.push(name);
       return s;
     };
     const ca = secret(t.validationContext)?.trustedCaPem;
@@ -92,6 +99,10 @@ export function poolSpec(cluster: Cluster, secrets: ReadonlyMap<string, Secret>)
       // Istio subjectAltNames: the peer certificate must carry one of them (URI SANs for
       // SPIFFE identities, DNS names otherwise) instead of matching the hostname.
       connect.checkServerIdentity = (_host: string, peer: tls.PeerCertificate) => checkSans(peer, sans);
+    }
+    if (missing.length) {
+      const unavailable = `TLS secret${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} not pushed`;
+      return { settingsKey: JSON.stringify({ unavailable }), options: {}, secure: true, unavailable };
     }
     tlsKey = `${t.mode}|${t.sni ?? ''}|${t.insecureSkipVerify ? 1 : 0}|${(sans ?? []).join(',')}|${hashString((ca ?? '') + (cert?.certificateChainPem ?? '') + (cert?.privateKeyPem ?? ''))}`;
   }

@@ -62,6 +62,8 @@ export interface EndpointState {
 
 export interface ClusterStats {
   name: string;
+  /** Set while the cluster cannot connect (a TLS secret it names was not pushed): why. */
+  unavailable?: string;
   activeRequests: number;
   pendingRequests: number;
   /** Requests refused with UO (any limit). */
