@@ -11,7 +11,7 @@
  *
  * For each: max requests/s at 50 connections, latency p50/p90/p99 at a fixed 1000 req/s
  * (wrk + the fixed-rate script in ../shared/tools), proxy CPU seconds per 10 000 requests,
- * and peak RSS; then ratios to direct and to nginx. Needs `wrk` (apt-get install wrk) and
+ * peak RSS and peak private (anonymous) memory; then ratios to direct and to nginx. Needs `wrk` (apt-get install wrk) and
  * optionally nginx (apt-get install nginx-light).
  *
  *   npm run bench -- proxy [--duration 10] [--json]
@@ -48,6 +48,11 @@ interface Result {
   cpuSecondsPer10k?: number;
   cpuCoresAt1000?: number;
   peakRssMb?: number;
+  /**
+   * Peak anonymous (private) memory, MB: RSS without the mapped node binary and libraries,
+   * which every Node process on a machine shares (~40 MB of the RSS of each).
+   */
+  peakPrivateMb?: number;
 }
 
 const children: ChildProcess[] = [];
@@ -169,8 +174,37 @@ http { access_log off;
   return { name: 'nginx', port, pids: [child.pid!] };
 }
 
+/**
+ * Samples RssAnon of the given processes every 50 ms in a helper process (wrk runs
+ * synchronously here, so this process cannot sample); stop() returns each one's peak, MB.
+ */
+function samplePrivateMemory(pids: number[]): { stop(): Promise<number[]> } {
+  const script = `
+const fs = require('node:fs');
+const pids = ${JSON.stringify(pids)};
+const peak = pids.map(() => 0);
+const sample = () => pids.forEach((pid, i) => {
+  try { const kb = Number(/RssAnon:\\s+(\\d+)/.exec(fs.readFileSync('/proc/' + pid + '/status', 'utf8'))?.[1] ?? 0); peak[i] = Math.max(peak[i], kb); } catch {}
+});
+const timer = setInterval(sample, 50);
+process.stdin.resume();
+process.stdin.on('end', () => { clearInterval(timer); sample(); process.stdout.write(JSON.stringify(peak.map((kb) => kb / 1024))); });
+`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  return {
+    async stop() {
+      child.stdin!.end();
+      await once(child, 'exit');
+      return JSON.parse(out || '[]') as number[];
+    },
+  };
+}
+
 async function measure(target: Target, options: Options & { fixedRate?: boolean }): Promise<Result> {
   const url = `http://127.0.0.1:${target.port}/`;
+  const sampler = target.pids.length ? samplePrivateMemory(target.pids) : undefined;
   wrk(['-t1', '-c50', '-d2s', url]); // warm-up: JIT and pools
   const cpuBefore = target.pids.map(cpuSeconds);
   const max = wrk(['-t1', '-c50', `-d${options.durationS}s`, url]);
@@ -179,7 +213,10 @@ async function measure(target: Target, options: Options & { fixedRate?: boolean 
   const requests = rps * options.durationS;
   const cpu = cpuAfter.reduce((a, b) => a + b, 0) - cpuBefore.reduce((a, b) => a + b, 0);
 
-  if (options.fixedRate === false) return { name: target.name, rps, p50: NaN, p90: NaN, p99: NaN };
+  if (options.fixedRate === false) {
+    await sampler?.stop();
+    return { name: target.name, rps, p50: NaN, p90: NaN, p99: NaN };
+  }
   const cpu1000Before = target.pids.map(cpuSeconds);
   const fixed = wrk(['-t1', '-c50', `-d${options.durationS}s`, '-s', fixedRateScript, url, '--', '1000']);
   const cpu1000After = target.pids.map(cpuSeconds);
@@ -190,6 +227,7 @@ async function measure(target: Target, options: Options & { fixedRate?: boolean 
     result.cpuSecondsPer10k = (cpu / requests) * 10_000;
     result.cpuCoresAt1000 = (cpu1000After.reduce((a, b) => a + b, 0) - cpu1000Before.reduce((a, b) => a + b, 0)) / options.durationS / target.pids.length;
     result.peakRssMb = Math.max(...target.pids.map(peakRssMb));
+    result.peakPrivateMb = Math.max(...((await sampler?.stop()) ?? [NaN]));
   }
   return result;
 }
@@ -357,7 +395,7 @@ export function report(results: Result[]): string {
   const direct = results.find((r) => r.name === 'direct');
   const nginx = results.find((r) => r.name === 'nginx');
   const fmt = (n: number | undefined, d = 2) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(d));
-  const lines = ['target     req/s     x direct  x nginx  p50 ms  p90 ms  p99 ms  +p50 ms  +p99 ms  cpu-s/10k  cores@1k  peak RSS MB'];
+  const lines = ['target     req/s     x direct  x nginx  p50 ms  p90 ms  p99 ms  +p50 ms  +p99 ms  cpu-s/10k  cores@1k  peak RSS MB  private MB'];
   for (const r of results) {
     lines.push(
       [
@@ -373,6 +411,7 @@ export function report(results: Result[]): string {
         fmt(r.cpuSecondsPer10k, 3).padStart(10),
         fmt(r.cpuCoresAt1000, 3).padStart(9),
         fmt(r.peakRssMb, 1).padStart(12),
+        fmt(r.peakPrivateMb, 1).padStart(11),
       ].join(' '),
     );
   }
