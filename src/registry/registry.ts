@@ -51,6 +51,8 @@ export class ServiceRegistry {
   readonly #listeners = new Set<RegistryListener>();
   #revision = 0;
   #snapshot: RegistrySnapshot | undefined;
+  /** The last snapshot built: its unchanged services are reused by the next one. */
+  #previous: RegistrySnapshot | undefined;
   #batchDepth = 0;
   #pending = false;
 
@@ -97,9 +99,18 @@ export class ServiceRegistry {
     return () => this.#listeners.delete(listener);
   }
 
-  /** The current state, immutable; the same object until the next change. */
+  /**
+   * The current state, immutable; the same object until the next change. A service that did
+   * not change keeps its object from the previous snapshot, so consumers that memoise by
+   * identity (the control plane's incremental compile) redo only what a change touched: a
+   * replica turning ready recompiles the services that select it, not all of them.
+   */
   snapshot(): RegistrySnapshot {
-    this.#snapshot ??= buildRegistrySnapshot(this.#resources, this.#instances, this.#revision, this.#options);
+    if (!this.#snapshot) {
+      const next = buildRegistrySnapshot(this.#resources, this.#instances, this.#revision, this.#options);
+      this.#snapshot = this.#previous ? keepUnchangedServices(this.#previous, next) : next;
+      this.#previous = this.#snapshot;
+    }
     return this.#snapshot;
   }
 
@@ -130,6 +141,20 @@ export class ServiceRegistry {
 }
 
 // === snapshot building (pure) ===
+
+/** `next` with every service that equals one of `previous` replaced by that (frozen) object. */
+export function keepUnchangedServices(previous: RegistrySnapshot, next: RegistrySnapshot): RegistrySnapshot {
+  const before = new Map<string, RegistryService>();
+  for (const s of previous.services) before.set(JSON.stringify(s), s);
+  let reused = 0;
+  const services = next.services.map((s) => {
+    const same = before.get(JSON.stringify(s));
+    if (same) reused++;
+    return same ?? s;
+  });
+  if (reused === 0) return next;
+  return deepFreeze({ revision: next.revision, services });
+}
 
 /** A source of endpoints: a Workload's replicas or one WorkloadEntry. */
 interface EndpointSource {

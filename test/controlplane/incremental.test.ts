@@ -385,6 +385,24 @@ spec:
     assertSame(after, compileAll(mesh), 'after the change');
   });
 
+  test('a replica turning unready recompiles only the services that select it', () => {
+    const compiled: string[] = [];
+    const mesh = new Mesh(BASE);
+    const builder = new ProxyConfigBuilder({}, { onServiceCompiled: (host) => compiled.push(host) });
+    buildAll(builder, mesh);
+    compiled.length = 0;
+    const registration = [...mesh.registrations.values()].find((r) => r.name.startsWith('reviews'))!;
+    mesh.registry.setWorkloadInstances(
+      `${registration.namespace}/${registration.name}`,
+      registration.replicas.map((rep) => ({ name: rep.id, address: rep.host, ports: Object.fromEntries(Object.entries(rep.ports).map(([c, p]) => [Number(c), p.inbound])), health: 'UNHEALTHY' as const })),
+    );
+    const after = buildAll(builder, mesh);
+    // reviews' own part, and front's, whose VirtualService (front-to-reviews) routes to reviews.
+    assert.deepEqual(new Set(compiled), new Set(['reviews.shop.svc.cluster.local', 'front.shop.svc.cluster.local']), 'only what reads the changed service was compiled');
+    assert.ok(mesh.registry.snapshot().services.length > 4);
+    assertSame(after, compileAll(mesh), 'after the readiness change');
+  });
+
   test('a change that no route reads compiles nothing', () => {
     const compiled: string[] = [];
     const mesh = new Mesh(BASE);

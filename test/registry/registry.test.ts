@@ -129,6 +129,28 @@ spec: {selector: {app: a}, ports: [{name: http, port: 80, targetPort: 8080}]}
     assert.ok(registry.snapshot().revision > 2);
   });
 
+  test('a service that did not change keeps its object across snapshots; a changed one gets a new one', () => {
+    const registry = new ServiceRegistry();
+    const svc = (name: string) => `---
+apiVersion: v1
+kind: Service
+metadata: {name: ${name}, namespace: default}
+spec: {selector: {app: ${name}}, ports: [{name: http, port: 80, targetPort: 8080}]}
+`;
+    registry.setResources(parse(svc('a') + svc('b')).concat(workload('a', { app: 'a' }, { ports: [{ containerPort: 8080 }] }), workload('b', { app: 'b' }, { ports: [{ containerPort: 8080 }] })));
+    registry.setWorkloadInstances('default/a', [{ name: 'a-0', address: '127.0.0.1' }]);
+    registry.setWorkloadInstances('default/b', [{ name: 'b-0', address: '127.0.0.2' }]);
+    const before = registry.snapshot();
+    registry.setWorkloadInstances('default/a', [{ name: 'a-0', address: '127.0.0.1', health: 'UNHEALTHY' }]);
+    const after = registry.snapshot();
+    const byName = (snap: RegistrySnapshot, name: string) => snap.services.find((x) => x.name === name)!;
+    assert.notEqual(after, before);
+    assert.equal(byName(after, 'b'), byName(before, 'b'), 'b is untouched: same object');
+    assert.notEqual(byName(after, 'a'), byName(before, 'a'));
+    assert.equal(byName(after, 'a').endpoints['80'][0].health, 'UNHEALTHY');
+    assert.ok(Object.isFrozen(after) && Object.isFrozen(after.services));
+  });
+
   test('batch: one notification for several updates', () => {
     const registry = new ServiceRegistry();
     let calls = 0;
