@@ -59,16 +59,19 @@ export function createConfigApiHandler(options: ConfigApiOptions): (req: Incomin
       if (errors.length > 0) {
         return { status: 422, body: { error: `refused: ${errors.length} validation error(s); nothing was applied`, diagnostics: result.diagnostics } };
       }
+      // kubectl's words: created (new), configured (changed), unchanged.
+      const existed = new Set(result.resources.filter((r) => store.get(r.kind, r.metadata.namespace, r.metadata.name) !== undefined).map((r) => `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`));
       const change = await store.apply(result.resources, 'apply');
       const changed = new Set(change.applied.map((r) => `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`));
       logger.info('config applied', { revision: change.revision, changed: changed.size });
+      const resultOf = (key: string) => (!changed.has(key) ? 'unchanged' : existed.has(key) ? 'configured' : 'created');
       return {
         status: 200,
         body: {
           revision: store.revision,
           resources: result.resources.map((r) => ({
             ...describe(r),
-            result: changed.has(`${r.kind}/${r.metadata.namespace}/${r.metadata.name}`) ? 'configured' : 'unchanged',
+            result: resultOf(`${r.kind}/${r.metadata.namespace}/${r.metadata.name}`),
           })),
           diagnostics: result.diagnostics,
         },

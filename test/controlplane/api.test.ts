@@ -32,16 +32,22 @@ describe('control plane config API', () => {
   });
   after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  test('apply stores valid resources and reports configured/unchanged', async () => {
+  test('apply stores valid resources and reports created/unchanged/configured, as kubectl', async () => {
     let res = await fetch(`${base}/apply`, { method: 'POST', body: services });
     assert.equal(res.status, 200);
     let body = (await res.json()) as { revision: number; resources: { name: string; result: string }[] };
     assert.equal(body.revision, 1);
-    assert.deepEqual(body.resources.map((r) => r.result), ['configured', 'configured']);
+    assert.deepEqual(body.resources.map((r) => r.result), ['created', 'created']);
     res = await fetch(`${base}/apply`, { method: 'POST', body: services });
     body = (await res.json()) as typeof body;
     assert.equal(body.revision, 1);
     assert.deepEqual(body.resources.map((r) => r.result), ['unchanged', 'unchanged']);
+    res = await fetch(`${base}/apply`, { method: 'POST', body: services.replace('port: 9080', 'port: 9081') });
+    body = (await res.json()) as typeof body;
+    assert.ok(body.resources.some((r) => r.result === 'configured'), JSON.stringify(body.resources));
+    res = await fetch(`${base}/apply`, { method: 'POST', body: services }); // back as it was, for the tests below
+    body = (await res.json()) as typeof body;
+    assert.ok(body.resources.some((r) => r.result === 'configured'), JSON.stringify(body.resources));
   });
 
   test('an invalid batch is refused whole with every diagnostic, and nothing changes', async () => {

@@ -75,7 +75,7 @@ describe('sinew up: Bookinfo end to end', { timeout: 240_000 }, () => {
   test('TM-01: virtual-service-all-v1 sends every request to v1', async () => {
     const applied = await sinew(stateDir, 'apply', '-f', join(samples, 'destination-rule-all.yaml'), '-f', join(samples, 'virtual-service-all-v1.yaml'));
     assert.equal(applied.status, 0, applied.stderr);
-    assert.match(applied.stdout, /virtualservice\.networking\.istio\.io\/reviews configured/);
+    assert.match(applied.stdout, /virtualservice\.networking\.istio\.io\/reviews created/);
     await until('v1 routing', async () => ((await viaProxy(productpageOutbound, 'http://reviews:9080/reviews/0')).body.includes('"rating"') ? undefined : true));
     for (let i = 0; i < 100; i++) assert.ok(isV1((await viaProxy(productpageOutbound, 'http://reviews:9080/reviews/0')).body), `request ${i} went to v1`);
     for (let i = 0; i < 5; i++) assert.doesNotMatch((await get(`http://${gateway}/productpage`)).body, /glyphicon glyphicon-star/);
