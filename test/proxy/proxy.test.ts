@@ -267,6 +267,29 @@ describe('proxy lifecycle and features', () => {
     }
   });
 
+  test('a cluster waiting for TLS secrets answers 503 UH cluster_warming; the rest of the config applies', async () => {
+    const SECURE = 'outbound|80||secure.default.svc.cluster.local';
+    const cfg = meshConfig(
+      [route('secure', { path: { prefix: '/secure' } }, routeTo(SECURE)), route('r', {}, routeTo(ECHO))],
+      [cluster(SECURE, { tls: { mode: 'ISTIO_MUTUAL', certificate: 'default', validationContext: 'ROOTCA' } }), cluster(ECHO)],
+      [{ clusterName: SECURE, endpoints: [endpoint(echo.port)] }, { clusterName: ECHO, endpoints: [endpoint(echo.port)] }],
+    );
+    // The real cluster manager: the test harness's minimal one knows no TLS.
+    const proxy = createProxy({ config: cfg });
+    await proxy.start();
+    try {
+      const c = h1Client(Object.values(proxy.listenerAddresses())[0].port);
+      const waiting = await c.request({ path: '/secure', headers: { host: 'echo' } });
+      assert.equal(waiting.status, 503);
+      assert.equal(waiting.headers['x-sinew-response-flags'], 'UH');
+      assert.equal(waiting.headers['x-sinew-response-details'], 'cluster_warming');
+      assert.equal((await c.request({ path: '/', headers: { host: 'echo' } })).status, 200, 'the other routes serve');
+      await c.close();
+    } finally {
+      await proxy.close({ drainMs: 0 });
+    }
+  });
+
   test('a request event is published on sinew:proxy:request', async () => {
     const events: RequestEvent[] = [];
     const onEvent = (e: unknown) => events.push(e as RequestEvent);

@@ -21,6 +21,8 @@ export const Replies = {
   noRoute: { status: 404, flag: ResponseFlag.NoRouteFound, details: 'route_not_found', body: 'no route matched this request' },
   noCluster: { status: 503, flag: ResponseFlag.NoClusterFound, details: 'cluster_not_found', body: 'the route names a cluster this proxy does not have' },
   noHealthyUpstream: { status: 503, flag: ResponseFlag.NoHealthyUpstream, details: 'no_healthy_upstream', body: 'no healthy upstream' },
+  /** The cluster waits for TLS secrets that were not pushed (endpoint-pool.ts `unavailable`), as an Envoy cluster warming on SDS. */
+  clusterWarming: { status: 503, flag: ResponseFlag.NoHealthyUpstream, details: 'cluster_warming', body: 'no healthy upstream: the cluster is waiting for TLS credentials' },
   overflow: { status: 503, flag: ResponseFlag.UpstreamOverflow, details: 'upstream_overflow', body: 'upstream connection pool overflow (circuit breaker)' },
   connectFailure: { status: 503, flag: ResponseFlag.UpstreamConnectionFailure, details: 'upstream_connect_failure', body: 'upstream connect error or disconnect/reset before headers. reset reason: connection failure' },
   upstreamReset: { status: 503, flag: ResponseFlag.UpstreamConnectionTermination, details: 'upstream_reset_before_response_started', body: 'upstream connect error or disconnect/reset before headers. reset reason: connection termination' },

@@ -16,7 +16,7 @@ import type { TimerHandle } from '../../core/clock.js';
 import { stripTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
 import type { UpstreamCluster, UpstreamLease, UpstreamOutcome } from '../upstream/types.js';
 import { applyHeaderOps, joinValue, sanitizeResponseHeaders, type HeaderBag } from './headers.js';
-import { Replies, replyForFailure, type UpstreamFailure } from './local-reply.js';
+import { Replies, replyForFailure, type LocalReply, type UpstreamFailure } from './local-reply.js';
 import type { CompiledRoute, CompiledRouteAction, CompiledWeighted } from './route-table.js';
 import type { DownstreamRequest, HttpStream } from './stream.js';
 
@@ -176,7 +176,7 @@ export class Router {
     const retry = this.action.retry;
     const picked = this.cluster.acquire({ hash: this.hash, exclude: this.tried });
     if (!picked.ok) {
-      this.finishWith(picked.flag === 'UO' ? Replies.overflow : Replies.noHealthyUpstream);
+      this.finishWith(replyForRefusal(picked));
       return;
     }
     const lease = picked.lease;
@@ -379,7 +379,7 @@ export class Router {
     const s = this.stream;
     s.attempts = 1;
     const picked = this.cluster.acquire({ hash: this.hash });
-    if (!picked.ok) return this.finishWith(picked.flag === 'UO' ? Replies.overflow : Replies.noHealthyUpstream);
+    if (!picked.ok) return this.finishWith(replyForRefusal(picked));
     const lease = picked.lease;
     s.upstreamHost = lease.key;
     const { host, port } = lease.endpoint.address;
@@ -605,6 +605,12 @@ class MirrorHandler implements Dispatcher.DispatchHandler {
 }
 
 // === helpers ===
+
+/** The local reply for a cluster that gave no endpoint: overflow (UO), waiting for TLS credentials, or none healthy. */
+function replyForRefusal(refusal: { flag: 'UH' | 'UO'; detail: string }): LocalReply {
+  if (refusal.flag === 'UO') return Replies.overflow;
+  return refusal.detail === 'cluster_warming' ? Replies.clusterWarming : Replies.noHealthyUpstream;
+}
 
 function classify(attempt: Attempt, err: Error): UpstreamFailure {
   if (attempt.cancelReason === 'per-try-timeout' || attempt.cancelReason === 'global-timeout') return 'timeout';
