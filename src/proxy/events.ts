@@ -4,7 +4,7 @@
  * and plain counters for the admin port's /stats. Publishing costs nothing when nobody listens.
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { CONFIG_CHANNEL, HEALTH_CHECK_USER_AGENT, REQUEST_CHANNEL, TCP_CHANNEL, type TelemetryConfigEvent, type TelemetryRequestEvent, type TelemetryTcpEvent } from '../telemetry/events.js';
+import { CONFIG_CHANNEL, HEALTH_CHECK_USER_AGENT, isPeerHealthCheck, REQUEST_CHANNEL, TCP_CHANNEL, type TelemetryConfigEvent, type TelemetryRequestEvent, type TelemetryTcpEvent } from '../telemetry/events.js';
 
 /**
  * The events are defined by telemetry, their consumer (src/telemetry/events.ts; the proxy may
@@ -15,7 +15,7 @@ export type RequestEvent = TelemetryRequestEvent;
 export type TcpConnectionEvent = TelemetryTcpEvent;
 export type ConfigEvent = TelemetryConfigEvent;
 /** What the proxy's active health checks send as user-agent, so the checked sidecar can tell them apart. */
-export { HEALTH_CHECK_USER_AGENT };
+export { HEALTH_CHECK_USER_AGENT, isPeerHealthCheck };
 
 export const channels = {
   request: diagnosticsChannel.channel(REQUEST_CHANNEL),

@@ -14,10 +14,26 @@ export const CONFIG_CHANNEL = 'sinew:proxy:config';
 
 /**
  * The `user-agent` of the proxy's active health checks (src/proxy/upstream/health-check.ts),
- * as Envoy's HTTP health checker sends `Envoy/HC`. An inbound sidecar neither counts (metrics.ts
- * `isHealthCheck`) nor traces a request carrying it that has no peer metadata.
+ * as Envoy's HTTP health checker sends `Envoy/HC`. See `isPeerHealthCheck`.
  */
 export const HEALTH_CHECK_USER_AGENT = 'sinew-health-check';
+
+/**
+ * Whether a request is a peer proxy's active health check, which an inbound sidecar neither
+ * counts in the standard metrics nor traces. Istio never counts probes: kubelet's are rewritten
+ * to the sidecar agent (15020), which calls the app directly, and Envoy's active health checks
+ * come from its health checker, not through the router. Sinew's active checks reach the app
+ * through the endpoint's inbound sidecar (the only address a client proxy knows), so that
+ * sidecar recognises them, as Envoy's health_check filter marks a request as a health check
+ * (`StreamInfo::healthCheck()`), which Envoy does not trace and access logs can leave out
+ * (`not_health_check_filter`). Only what the health checker sends matches: a GET with its
+ * user-agent arriving on an inbound listener without peer metadata. A meshed client's request
+ * to a mesh service always carries its sidecar's metadata, so a workload cannot hide its
+ * traffic behind the user-agent.
+ */
+export function isPeerHealthCheck(direction: string | undefined, method: string, userAgent: string | undefined, peer: PeerMetadata | undefined): boolean {
+  return userAgent === HEALTH_CHECK_USER_AGENT && direction === 'inbound' && peer === undefined && method === 'GET';
+}
 
 export const telemetryChannels = {
   request: diagnosticsChannel.channel(REQUEST_CHANNEL),

@@ -23,7 +23,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER, type ProxyNode } from '../api/proxy-config.js';
-import { HEALTH_CHECK_USER_AGENT } from './events.js';
+import { HEALTH_CHECK_USER_AGENT, isPeerHealthCheck } from './events.js';
 import {
   foreignEvent,
   telemetryChannels,
@@ -180,11 +180,11 @@ export class MeshMetrics {
 
   /**
    * Records one finished HTTP request under the reporter its direction implies. Health checks
-   * reaching an inbound sidecar are not requests of the mesh and are left out (`isHealthCheck`).
+   * reaching an inbound sidecar are not requests of the mesh and are left out (`isPeerHealthCheck`).
    */
   recordRequest(event: TelemetryRequestEvent, peers: PeerInfo): void {
     const remote = peers.remote ?? event.peer;
-    if (event.userAgent === HEALTH_CHECK_USER_AGENT && isHealthCheck(event, remote)) return;
+    if (isPeerHealthCheck(event.direction, event.method, event.userAgent, remote)) return;
     const mtls = peers.mtls ?? event.mtls;
     const service = serviceKey(event);
     const grpcStatus = event.grpcStatus;
@@ -521,22 +521,6 @@ export function destinationService(event: { cluster?: string; authority?: string
   if (a.startsWith('[')) return a.slice(0, a.indexOf(']') + 1) || undefined;
   const colon = a.lastIndexOf(':');
   return colon > 0 && /^\d+$/.test(a.slice(colon + 1)) ? a.slice(0, colon) : a;
-}
-
-/**
- * Whether an event with the health checker's user-agent is a health check the standard metrics
- * leave out. Istio never counts probes: kubelet's are rewritten to the sidecar agent (15020),
- * which calls the app directly, and Envoy's active health checks come from its health checker,
- * not through the router. Sinew's active checks reach the app through the endpoint's inbound
- * sidecar (the only address a client proxy knows), so that sidecar recognises them, as Envoy's
- * health_check filter marks a request as a health check (`StreamInfo::healthCheck()`), which
- * Envoy does not trace and access logs can leave out (`not_health_check_filter`). Only what the
- * health checker sends matches: a GET arriving on an inbound listener without peer metadata.
- * A meshed client's request to a mesh service always carries its sidecar's metadata, so a
- * workload cannot hide its traffic behind the user-agent.
- */
-function isHealthCheck(event: TelemetryRequestEvent, remote: PeerMetadata | undefined): boolean {
-  return event.direction === 'inbound' && remote === undefined && event.method === 'GET';
 }
 
 /** `PassthroughCluster` / `BlackHoleCluster` for traffic to them (Istio's destination_service_name), else undefined. */

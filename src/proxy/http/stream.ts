@@ -14,7 +14,7 @@ import type { RedirectAction } from '../../api/proxy-config.js';
 import type { PeerMetadata } from '../../telemetry/peer-metadata.js';
 import { stripTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
 import type { ProxySpan } from '../../telemetry/tracing.js';
-import { channels, HEALTH_CHECK_USER_AGENT, type RequestEvent } from '../events.js';
+import { channels, isPeerHealthCheck, type RequestEvent } from '../events.js';
 import type { ListenerContext, ProxyRuntime, Snapshot } from '../runtime.js';
 import { runFilters } from './filters.js';
 import { joinValue, upstreamRequestHeaders, type HeaderBag } from './headers.js';
@@ -146,7 +146,8 @@ export class HttpStream implements RequestView {
 
     const tel = this.runtime.telemetry;
     // Envoy does not trace health checks (its health_check filter marks them); neither do we.
-    if (tel !== undefined && this.lctx.listener.direction !== 'outbound' && !this.isHealthCheck()) this.startServerSpan(tel);
+    const direction = this.lctx.listener.direction;
+    if (tel !== undefined && direction !== 'outbound' && !isPeerHealthCheck(direction, this.method, joinValue(this.headers['user-agent']), this.peerMetadata)) this.startServerSpan(tel);
 
     this.setForwardedHeaders();
 
@@ -183,11 +184,6 @@ export class HttpStream implements RequestView {
     this.serverSpan = span;
     stripTraceHeaders(this.headers);
     if (this.lctx.listener.direction === 'inbound') Object.assign(this.headers, headers);
-  }
-
-  /** The active health check of a peer proxy: its user-agent and no peer metadata (metrics.ts `isHealthCheck`). */
-  private isHealthCheck(): boolean {
-    return this.peerMetadata === undefined && this.method === 'GET' && this.headers['user-agent'] === HEALTH_CHECK_USER_AGENT;
   }
 
   private selectTable(): CompiledRouteTable | undefined {
