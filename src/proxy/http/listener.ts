@@ -29,15 +29,14 @@ const DEFAULT_MAX_HEADERS_KB = 60;
 const DEFAULT_HEADERS_TIMEOUT_MS = 60_000;
 
 /**
- * HTTP/2 requests past maxRequestHeadersKb. Node's http2 server enforces its own
- * SETTINGS_MAX_HEADER_LIST_SIZE by resetting the stream (ENHANCE_YOUR_CALM) before any
- * 'request' event, so a client could never be told why. The listener therefore gives node a
- * higher hard bound (`h2HardHeaderLimit`) and answers requests between the two with a 431 (Replies.h2HeadersTooLarge),
- * labelled like every local reply — what the HTTP/1.1 codec answers. Past the hard bound the
- * stream is still reset, as Envoy's HTTP/2 codec resets every oversized request.
+ * Node's per-stream header bound for HTTP/2: the configured limit plus as much again (at least
+ * 64 KiB) of slack. Node's http2 server enforces SETTINGS_MAX_HEADER_LIST_SIZE by resetting the
+ * stream (ENHANCE_YOUR_CALM) before any 'request' event, so a client could never be told why;
+ * with this higher bound in node, the listener answers requests between the configured limit
+ * and it with a 431 (Replies.h2HeadersTooLarge), labelled like every local reply — what the
+ * HTTP/1.1 codec answers. Past this bound the stream is still reset, as Envoy's HTTP/2 codec
+ * resets every oversized request.
  */
-
-/** Node's per-stream bound: the configured limit plus as much again (at least 64 KiB) of slack. */
 function h2HardHeaderLimit(limitBytes: number): number {
   return Math.min(limitBytes + Math.max(limitBytes, 64 * 1024), 16 * 1024 * 1024);
 }
