@@ -12,6 +12,7 @@ import { poolSpec } from '../../src/proxy/upstream/endpoint-pool.js';
 import { hashRequest } from '../../src/proxy/upstream/hash.js';
 import type { UpstreamLease } from '../../src/proxy/upstream/types.js';
 import { countBy, echoCluster, send, sendVia, startEcho, type EchoServer } from './upstream-fixtures.js';
+import { requestVia } from './support/dispatch.js';
 
 describe('load balancing over real upstreams (LB-01..LB-07)', () => {
   let echoes: EchoServer[] = [];
@@ -259,7 +260,7 @@ describe('circuit breaker (RS-10, RS-11)', () => {
     const running = cluster.acquire({});
     const waiting = cluster.acquire({});
     assert.ok(running.ok && waiting.ok);
-    const req = waiting.lease.dispatcher.request({ origin: 'http://127.0.0.1:1', path: '/', method: 'GET' });
+    const req = requestVia(waiting.lease.dispatcher);
     waiting.lease.release({ failure: 'cancelled' });
     await assert.rejects(req, { code: 'SNW_ERR_UPSTREAM_PENDING_CANCELLED' });
     assert.equal(m.stats()[0].pendingRequests, 0);
@@ -434,7 +435,7 @@ describe('close()', () => {
 });
 
 describe('pool settings', () => {
-  test('connection-pool fields map onto undici options, and the settings key tracks them', () => {
+  test('connection-pool fields map onto the HTTP/1.1 client, and the settings key tracks them', () => {
     const spec = poolSpec(
       echoCluster('c', {
         connectTimeoutMs: 1500,
@@ -442,18 +443,41 @@ describe('pool settings', () => {
       }),
       new Map(),
     );
+    assert.deepEqual(spec.http1, {
+      connectTimeoutMs: 1500,
+      connections: 7,
+      idleTimeoutMs: 60_000,
+      maxRequestsPerConnection: 10,
+      maxConnectionDurationMs: 300_000,
+      tcpKeepalive: { initialDelayMs: 7200_000 },
+    });
+    assert.equal(poolSpec(echoCluster('c'), new Map()).settingsKey, poolSpec(echoCluster('other'), new Map()).settingsKey);
+    assert.notEqual(poolSpec(echoCluster('c'), new Map()).settingsKey, poolSpec(echoCluster('c', { connectTimeoutMs: 1 }), new Map()).settingsKey);
+  });
+
+  test('HTTP/2 and TLS clusters get undici pools, their settings mapped onto its options', () => {
+    const spec = poolSpec(
+      echoCluster('c', {
+        protocol: 'http2',
+        connectTimeoutMs: 1500,
+        connectionPool: { maxConnections: 7, idleTimeoutMs: 60_000, maxRequestsPerConnection: 10, maxConnectionDurationMs: 300_000, tcpKeepalive: { timeMs: 7200_000 } },
+      }),
+      new Map(),
+    );
+    assert.equal(spec.http1, undefined);
     const o = spec.options as Record<string, unknown> & { connect: Record<string, unknown> };
+    assert.equal(o.allowH2, true);
     assert.equal(o.connections, 7);
     assert.equal(o.keepAliveTimeout, 60_000);
     assert.equal(o.keepAliveMaxTimeout, 60_000);
     assert.equal(o.maxRequestsPerClient, 9, 'undici serves maxRequestsPerClient + 1 on a connection');
     assert.equal(o.clientTtl, 300_000);
-    assert.deepEqual(o.connect, { timeout: 1500, keepAlive: true, keepAliveInitialDelay: 7200_000 });
+    assert.deepEqual(o.connect, { timeout: 1500, keepAlive: true, keepAliveInitialDelay: 7200_000, useH2c: true });
     const h2 = poolSpec(echoCluster('c', { protocol: 'http2' }), new Map()).options as Record<string, unknown> & { connect: Record<string, unknown> };
-    assert.equal(h2.allowH2, true);
     assert.equal(h2.connections, 1);
-    assert.equal(h2.connect.useH2c, true);
-    assert.equal(poolSpec(echoCluster('c'), new Map()).settingsKey, poolSpec(echoCluster('other'), new Map()).settingsKey);
-    assert.notEqual(poolSpec(echoCluster('c'), new Map()).settingsKey, poolSpec(echoCluster('c', { connectTimeoutMs: 1 }), new Map()).settingsKey);
+    const tls = poolSpec(echoCluster('c', { tls: { mode: 'SIMPLE', insecureSkipVerify: true } }), new Map());
+    assert.equal(tls.http1, undefined, 'TLS upstreams stay on undici');
+    assert.equal(tls.secure, true);
   });
+
 });

@@ -7,6 +7,7 @@ import { once, EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Cluster, Endpoint } from '../../src/api/proxy-config.js';
 import type { UpstreamCluster, UpstreamLease, PickContext } from '../../src/proxy/upstream/types.js';
+import { requestVia } from './support/dispatch.js';
 
 export interface EchoServer {
   name: string;
@@ -83,10 +84,9 @@ export function echoCluster(name: string, extra: Partial<Cluster> = {}): Cluster
 /** Sends GET through a lease's dispatcher, reads the body and releases with the outcome. */
 export async function sendVia(lease: UpstreamLease, path = '/'): Promise<{ status: number; body: string }> {
   try {
-    const res = await lease.dispatcher.request({ origin: `http://${lease.key}`, path, method: 'GET' });
-    const body = await res.body.text();
+    const res = await requestVia(lease.dispatcher, { path });
     lease.release({ status: res.statusCode });
-    return { status: res.statusCode, body };
+    return { status: res.statusCode, body: res.body };
   } catch (err) {
     lease.release({ failure: 'connect-failure' });
     throw err;

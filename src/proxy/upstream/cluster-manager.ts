@@ -2,10 +2,9 @@
  * The cluster manager (Envoy's ClusterManager): owns every upstream cluster of one proxy and
  * swaps them atomically when a new ProxyConfig arrives. Clusters that stay keep their state
  * (active counts, outlier history, health) and their endpoint pools; removed clusters and
- * endpoints have their pools closed gracefully (undici `close()` lets in-flight requests
+ * endpoints have their pools closed gracefully (a pool's `close()` lets in-flight requests
  * finish), so an update causes no reconnect storm and cuts no request short.
  */
-import type { Pool } from 'undici';
 import type { Cluster, Endpoint } from '../../api/proxy-config.js';
 import { systemClock, type Clock, type TimerHandle } from '../../core/clock.js';
 import { SinewError } from '../../core/errors.js';
@@ -14,7 +13,7 @@ import { systemRandom, type Random } from '../../core/random.js';
 import { ClusterImpl, type UpstreamEvent } from './cluster.js';
 import { poolSpec, type PoolSpec } from './endpoint-pool.js';
 import { isPrime } from './lb/index.js';
-import type { ClusterManager, ClusterStats, UpstreamCluster } from './types.js';
+import type { ClusterManager, ClusterStats, EndpointPool, UpstreamCluster } from './types.js';
 
 export type { UpstreamEvent } from './cluster.js';
 
@@ -42,10 +41,10 @@ export function createClusterManager(options: ClusterManagerOptions = {}): Upstr
   const drainTimeoutMs = options.drainTimeoutMs ?? 5000;
   const clusters = new Map<string, ClusterImpl>();
   const closing = new Set<Promise<unknown>>();
-  const retiring = new Set<Pool>();
+  const retiring = new Set<EndpointPool>();
   let closed = false;
 
-  const retirePool = (pool: Pool) => {
+  const retirePool = (pool: EndpointPool) => {
     retiring.add(pool);
     const p = pool
       .close()

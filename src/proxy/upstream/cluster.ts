@@ -3,7 +3,6 @@
  * balancer, circuit breakers, outlier detection, active health checks and the per-endpoint
  * pools. The router meets it through `acquire` -> lease -> `release(outcome)`.
  */
-import type { Dispatcher, Pool } from 'undici';
 import type { Address, Cluster, Endpoint, EndpointHealth } from '../../api/proxy-config.js';
 import type { Clock } from '../../core/clock.js';
 import { SinewError } from '../../core/errors.js';
@@ -15,7 +14,7 @@ import { createBalancer, OriginalDstBalancer, type Balancer, type LbHost } from 
 import { planLocality, type LocalityPlan } from './locality.js';
 import { PendingGate } from './pending-gate.js';
 import { OutlierDetector, OutlierState, type EjectionReason } from './outlier.js';
-import type { AcquireResult, ClusterStats, EndpointState, PickContext, UpstreamCluster, UpstreamLease, UpstreamOutcome } from './types.js';
+import type { AcquireResult, ClusterStats, EndpointPool, EndpointState, PickContext, UpstreamCluster, UpstreamDispatcher, UpstreamLease, UpstreamOutcome } from './types.js';
 
 /** Things the upstream layer reports (telemetry and tests subscribe through `onEvent`). */
 export type UpstreamEvent =
@@ -33,7 +32,7 @@ export interface ClusterDeps {
   localLabels: Readonly<Record<string, string>>;
   onEvent?: (event: UpstreamEvent) => void;
   /** Called with every pool the cluster drops; the manager closes it gracefully. */
-  retirePool: (pool: Pool) => void;
+  retirePool: (pool: EndpointPool) => void;
 }
 
 // === hosts ===
@@ -49,7 +48,7 @@ export class Host implements LbHost {
   failedRequests = 0;
   readonly od = new OutlierState();
   checker: HealthChecker | undefined;
-  pool: Pool | undefined;
+  pool: EndpointPool | undefined;
   poolKey = '';
 
   constructor(endpoint: Endpoint, key: string, now: number) {
@@ -92,12 +91,12 @@ class Lease implements UpstreamLease {
   private released = false;
   /** Set while the lease waits for a connection slot (see pending-gate.ts). */
   gate: PendingGate | undefined;
-  readonly dispatcher: Dispatcher;
+  readonly dispatcher: UpstreamDispatcher;
 
   constructor(
     private readonly cluster: ClusterImpl,
     readonly host: Host,
-    private readonly pool: Pool,
+    private readonly pool: EndpointPool,
     pending: boolean,
   ) {
     if (pending) this.gate = new PendingGate();

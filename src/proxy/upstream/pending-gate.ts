@@ -5,20 +5,21 @@
  * lease, then passes it to the endpoint's pool. At most `http1MaxPendingRequests` leases wait;
  * the next one is refused with UO at once (Envoy upstream_rq_pending_overflow).
  *
- * It is an undici Dispatcher, so `request()`, `stream()` and `dispatch()` work on it the same
- * as on a Pool (STYLE.md 1: one contract at every tier).
+ * It meets the same dispatch contract as the pools it fronts (STYLE.md 1: one contract at
+ * every tier), without loading undici: plaintext HTTP/1.1 proxies never need it.
  */
-import { Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { SinewError } from '../../core/errors.js';
+import type { UpstreamDispatcher } from './types.js';
 
 type Waiting = [Dispatcher.DispatchOptions, Dispatcher.DispatchHandler];
 
-export class PendingGate extends Dispatcher {
+export class PendingGate implements UpstreamDispatcher {
   private waiting: Waiting[] = [];
-  private target: Dispatcher | undefined;
+  private target: UpstreamDispatcher | undefined;
   private failure: Error | undefined;
 
-  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     if (this.target) return this.target.dispatch(options, handler);
     if (this.failure) {
       failHandler(handler, this.failure);
@@ -29,7 +30,7 @@ export class PendingGate extends Dispatcher {
   }
 
   /** The lease got a connection slot: forward what waited, and everything after. */
-  open(target: Dispatcher): void {
+  open(target: UpstreamDispatcher): void {
     if (this.target || this.failure) return;
     this.target = target;
     for (const [options, handler] of this.waiting.splice(0)) target.dispatch(options, handler);
@@ -44,32 +45,6 @@ export class PendingGate extends Dispatcher {
 
   get waitingRequests(): number {
     return this.waiting.length;
-  }
-
-  // The pool behind the gate belongs to the cluster; closing a lease's gate closes nothing.
-  override close(): Promise<void>;
-  override close(callback: () => void): void;
-  override close(callback?: () => void): Promise<void> | void {
-    if (callback) {
-      queueMicrotask(callback);
-      return;
-    }
-    return Promise.resolve();
-  }
-
-  override destroy(): Promise<void>;
-  override destroy(err: Error | null): Promise<void>;
-  override destroy(callback: () => void): void;
-  override destroy(err: Error | null, callback: () => void): void;
-  override destroy(errOrCallback?: Error | null | (() => void), callback?: () => void): Promise<void> | void {
-    const err = typeof errOrCallback === 'function' ? undefined : errOrCallback;
-    const cb = typeof errOrCallback === 'function' ? errOrCallback : callback;
-    this.fail(err ?? undefined);
-    if (cb) {
-      queueMicrotask(cb);
-      return;
-    }
-    return Promise.resolve();
   }
 }
 

@@ -2,9 +2,10 @@
  * The contract between the router (src/proxy/http) and the upstream layer
  * (src/proxy/upstream): cluster manager -> cluster -> load balancer -> endpoint pool.
  *
- * The router asks a cluster for an endpoint with `acquire`; it gets a lease holding an undici
- * Dispatcher for that endpoint (a Pool honouring the cluster's connection-pool settings:
- * HTTP/1.1, or HTTP/2 with `allowH2` and `useH2c` for plaintext), or a failure with Envoy's
+ * The router asks a cluster for an endpoint with `acquire`; it gets a lease holding a
+ * dispatcher for that endpoint (its pool, honouring the cluster's connection-pool settings:
+ * sinew's own HTTP/1.1 client for plaintext HTTP/1.1, an undici Pool for HTTP/2 and TLS),
+ * or a failure with Envoy's
  * response flag (UH: no healthy endpoint, UO: a circuit-breaker limit would overflow). Every
  * lease is released exactly once with the outcome, which feeds LEAST_REQUEST counts, outlier
  * detection and the pending/active limits.
@@ -26,17 +27,36 @@ export type AcquireResult =
   | { ok: true; lease: UpstreamLease }
   | { ok: false; flag: 'UH' | 'UO'; detail: string };
 
+/**
+ * One contract at every tier (STYLE.md 1): undici's `dispatch(options, handler)` with its
+ * controller-style handler API. Endpoint pools, the pending gate and undici's own Pool all
+ * meet it, so the router does not know which one serves a lease.
+ */
+export interface UpstreamDispatcher {
+  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
+}
+
+/** An endpoint's connection pool (see endpoint-pool.ts): dispatches, then drains or is torn down. */
+export interface EndpointPool extends UpstreamDispatcher {
+  readonly closed: boolean;
+  readonly destroyed: boolean;
+  /** Refuses new requests, lets running ones finish, then closes its connections. */
+  close(): Promise<void>;
+  /** Fails every running and waiting request now. */
+  destroy(err?: Error | null): Promise<void>;
+}
+
 export interface UpstreamLease {
   readonly endpoint: Endpoint;
   /** `host:port`. */
   readonly key: string;
   /**
-   * Dispatcher for this endpoint: its undici Pool, or — when the request must wait for a
+   * Dispatcher for this endpoint: its pool, or — when the request must wait for a
    * connection (HTTP/1.1 maxConnections reached, http1MaxPendingRequests not) — a gate that
    * passes the request to the pool once a running request finishes. Use it for this lease
    * only, and never close it (the cluster owns the pool).
    */
-  readonly dispatcher: Dispatcher;
+  readonly dispatcher: UpstreamDispatcher;
   /** Reports the outcome once. Later calls are ignored. */
   release(outcome: UpstreamOutcome): void;
 }

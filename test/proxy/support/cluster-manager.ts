@@ -1,15 +1,15 @@
 /**
  * A minimal ClusterManager for the proxy's tests: round-robin over the endpoints of a cluster
- * with one undici Pool each, `exclude` honoured, a retry budget from connectionPool.maxRetries.
+ * with one endpoint pool each (the real pools of endpoint-pool.ts), `exclude` honoured, a retry budget from connectionPool.maxRetries.
  * The real one (load balancers, circuit breakers, outlier detection) lives in src/proxy/upstream.
  */
-import { Pool } from 'undici';
 import type { Cluster, ClusterLoadAssignment, Endpoint } from '../../../src/api/proxy-config.js';
-import type { AcquireResult, ClusterManager, ClusterStats, PickContext, UpstreamCluster, UpstreamOutcome } from '../../../src/proxy/upstream/types.js';
+import { createPool, poolSpec } from '../../../src/proxy/upstream/endpoint-pool.js';
+import type { AcquireResult, ClusterManager, ClusterStats, EndpointPool, PickContext, UpstreamCluster, UpstreamOutcome } from '../../../src/proxy/upstream/types.js';
 
 export class TestClusterManager implements ClusterManager {
   private readonly clusters = new Map<string, TestCluster>();
-  private readonly pools = new Map<string, Pool>();
+  private readonly pools = new Map<string, EndpointPool>();
   /** Every outcome released, for assertions. */
   readonly outcomes: { cluster: string; key: string; outcome: UpstreamOutcome }[] = [];
 
@@ -21,17 +21,12 @@ export class TestClusterManager implements ClusterManager {
     for (const [k, v] of next) this.clusters.set(k, v);
   }
 
-  pool(cluster: Cluster, key: string): Pool {
+  pool(cluster: Cluster, key: string): EndpointPool {
     const id = `${cluster.protocol}|${key}`;
     let p = this.pools.get(id);
     if (!p) {
-      const h2 = cluster.protocol === 'http2';
-      p = new Pool(`http://${key}`, {
-        connections: cluster.connectionPool?.maxConnections ?? null,
-        // Plaintext HTTP/2 with prior knowledge: undici takes useH2c among the connect options.
-        connect: { timeout: cluster.connectTimeoutMs, ...(h2 ? { useH2c: true } : {}) },
-        ...(h2 ? { allowH2: true } : {}),
-      } as Pool.Options);
+      const colon = key.lastIndexOf(':');
+      p = createPool({ host: key.slice(0, colon), port: Number(key.slice(colon + 1)) }, poolSpec(cluster, new Map()));
       this.pools.set(id, p);
     }
     return p;

@@ -1,0 +1,207 @@
+/**
+ * One dispatched request: its head, built and checked once when it is dispatched (so a bad
+ * header fails before anything reaches a socket), its body, and the controller the handler
+ * gets (undici's DispatchController: abort, pause, resume).
+ */
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { SinewError } from '../../../core/errors.js';
+import type { Connection } from './connection.js';
+
+export const BODY_NONE = 0;
+export const BODY_BUFFER = 1;
+export const BODY_STREAM = 2;
+export const BODY_ITERABLE = 3;
+
+export const QUEUED = 0;
+export const RUNNING = 1;
+export const DONE = 2;
+
+// RFC 9110 §5.6.2 token (method and field names); §5.5 field-value characters. A CR, LF or
+// NUL anywhere would let a caller's value end the line and inject a field or a request.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const INVALID_FIELD_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
+// undici's rule for the request target: no controls and no spaces.
+const INVALID_PATH = /[^\x21-\xff]/;
+const DIGITS = /^\d{1,15}$/;
+
+type Body = Buffer | Readable | AsyncIterable<Uint8Array | string> | null;
+
+export class Http1Request implements Dispatcher.DispatchController {
+  readonly handler: Dispatcher.DispatchHandler;
+  /** Request line and fields, each CRLF-terminated, without the blank line (the connection adds `connection: close` when it must). */
+  head: string;
+  readonly isHead: boolean;
+  readonly bodyKind: number;
+  readonly body: Body;
+  /** For stream and iterable bodies: the caller's Content-Length, or -1 to send chunked. */
+  readonly contentLength: number;
+  conn: Connection | null = null;
+  state = QUEUED;
+  private _aborted = false;
+  private _paused = false;
+  private _reason: Error | null = null;
+  private hasHost = false;
+  private callerLength: unknown = undefined;
+  /** Stream bodies only (a closure per request is not paid by the others). */
+  private onWaitingBodyError: ((err: Error) => void) | null = null;
+
+  /** Throws a SinewError (SNW_ERR_UPSTREAM_INVALID_REQUEST) for a request that cannot be sent as asked. */
+  constructor(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, authority: string) {
+    this.handler = handler;
+    const { method, path } = options;
+    if (typeof method !== 'string' || !TOKEN.test(method)) throw invalid(authority, `invalid method "${String(method)}"`);
+    if (method === 'CONNECT' || options.upgrade) throw invalid(authority, 'upgrades and CONNECT do not go through dispatch');
+    if (typeof path !== 'string' || path.length === 0 || INVALID_PATH.test(path)) throw invalid(authority, `invalid request target "${String(path)}"`);
+    this.isHead = method === 'HEAD';
+    this.head = method + ' ' + path + ' HTTP/1.1\r\n';
+    const headers = options.headers as unknown;
+    if (headers != null) {
+      if (Array.isArray(headers)) {
+        // undici's flat form [name, value, name, value, ...], or [name, value] pairs.
+        if (headers.length && Array.isArray(headers[0])) for (const [n, v] of headers as [string, unknown][]) this.field(n, v, authority);
+        else for (let i = 0; i + 1 < headers.length; i += 2) this.field(String(headers[i]), headers[i + 1], authority);
+      } else if (typeof headers === 'object') {
+        const h = headers as Record<string, unknown>;
+        for (const name in h) this.field(name, h[name], authority);
+      }
+    }
+    // RFC 9112 §3.2: every HTTP/1.1 request carries Host.
+    if (!this.hasHost) this.head += 'host: ' + authority + '\r\n';
+
+    // Framing is ours (RFC 9112 §6): the caller's Content-Length / Transfer-Encoding were dropped.
+    const body = options.body as unknown;
+    let kind = BODY_NONE;
+    let length = -1;
+    let value: Body = null;
+    if (body != null) {
+      if (typeof body === 'string' || body instanceof Uint8Array) {
+        const buf = typeof body === 'string' ? Buffer.from(body) : Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+        if (buf.length > 0) {
+          kind = BODY_BUFFER;
+          value = buf;
+          this.head += 'content-length: ' + buf.length + '\r\n';
+        }
+      } else if (typeof (body as Readable).on === 'function' && typeof (body as Readable).resume === 'function') {
+        kind = BODY_STREAM;
+        value = body as Readable;
+      } else if (typeof (body as AsyncIterable<Buffer>)[Symbol.asyncIterator] === 'function') {
+        kind = BODY_ITERABLE;
+        value = body as AsyncIterable<Buffer>;
+      } else {
+        throw invalid(authority, 'unsupported body type (use a Buffer, a string, a Readable or an async iterable)');
+      }
+      if (kind === BODY_STREAM || kind === BODY_ITERABLE) {
+        const given = this.callerLength;
+        if (given === undefined) {
+          this.head += 'transfer-encoding: chunked\r\n';
+        } else {
+          const text = typeof given === 'number' ? String(given) : given;
+          if (typeof text !== 'string' || !DIGITS.test(text)) throw invalid(authority, `invalid content-length "${String(given)}"`);
+          length = Number(text);
+          this.head += 'content-length: ' + text + '\r\n';
+        }
+      }
+    }
+    // undici's rule: methods that carry a payload say so even when it is empty.
+    if (kind === BODY_NONE && (method === 'POST' || method === 'PUT' || method === 'PATCH')) this.head += 'content-length: 0\r\n';
+    this.bodyKind = kind;
+    this.body = value;
+    this.contentLength = length;
+    // As undici: a body that fails while the request waits for a connection fails the request
+    // there, and is never an unhandled 'error'. The connection takes over once it runs.
+    if (kind === BODY_STREAM) {
+      this.onWaitingBodyError = (err: Error) => this.waitingBodyFailed(err);
+      (value as Readable).on('error', this.onWaitingBodyError);
+    }
+  }
+
+  private field(name: string, value: unknown, authority: string): void {
+    if (value === undefined || value === null) return;
+    // Only these lengths can name a field we handle ourselves: lowercase only those.
+    const n = name.length;
+    if (n === 4 || n === 10 || n === 14 || n === 17) {
+      const lower = name.toLowerCase();
+      if (lower === 'host') this.hasHost = true;
+      else if (lower === 'content-length') {
+        this.callerLength = Array.isArray(value) ? value[0] : value;
+        return;
+      } else if (lower === 'connection' || lower === 'keep-alive' || lower === 'transfer-encoding') return;
+    }
+    if (!TOKEN.test(name)) throw invalid(authority, `invalid header name "${name}"`);
+    if (Array.isArray(value)) {
+      for (const v of value) this.line(name, v, authority);
+    } else this.line(name, value, authority);
+  }
+
+  private line(name: string, value: unknown, authority: string): void {
+    const v = typeof value === 'string' ? value : String(value);
+    if (INVALID_FIELD_CHAR.test(v)) throw invalid(authority, `header "${name}" has a CR, LF, NUL or other control character in its value`);
+    this.head += name + ': ' + v + '\r\n';
+  }
+
+  private waitingBodyFailed(err: Error): void {
+    if (this.state !== QUEUED) return;
+    this.fail(new SinewError('SNW_ERR_UPSTREAM_REQUEST_BODY', `the request body failed before the request got a connection: ${err.message}`, { cause: err }));
+  }
+
+  /** The connection listens to the body from now on. */
+  bodyTaken(): void {
+    if (this.onWaitingBodyError === null) return;
+    (this.body as Readable).removeListener('error', this.onWaitingBodyError);
+    this.onWaitingBodyError = null;
+  }
+
+  // === the controller ===
+
+  get aborted(): boolean {
+    return this._aborted;
+  }
+
+  get paused(): boolean {
+    return this._paused;
+  }
+
+  get reason(): Error | null {
+    return this._reason;
+  }
+
+  /** Stops now: the socket is destroyed (unless nothing was written on it yet) and onResponseError gets `reason`, once. */
+  abort(reason: Error): void {
+    if (this.state === DONE) return;
+    this._aborted = true;
+    this._reason = reason;
+    if (this.conn) this.conn.abort(this, reason);
+    else this.fail(reason);
+  }
+
+  /** Stops reading the response (backpressure) until resume(). */
+  pause(): void {
+    if (this.state === DONE || this._paused) return;
+    this._paused = true;
+    this.conn?.pauseReading();
+  }
+
+  resume(): void {
+    if (!this._paused) return;
+    this._paused = false;
+    this.conn?.resumeReading();
+  }
+
+  /** Ends the request with an error: onResponseError, once; nothing is called after it. */
+  fail(err: Error): void {
+    if (this.state === DONE) return;
+    if (this.bodyKind === BODY_STREAM) this.bodyTaken();
+    this.state = DONE;
+    this.conn = null;
+    try {
+      this.handler.onResponseError?.(this, err);
+    } catch {
+      // The handler's own failure has nowhere else to go; it must not take the pool down.
+    }
+  }
+}
+
+function invalid(authority: string, what: string): SinewError {
+  return new SinewError('SNW_ERR_UPSTREAM_INVALID_REQUEST', `request to upstream ${authority} not sent: ${what}`);
+}
