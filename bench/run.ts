@@ -1,25 +1,46 @@
 /**
- * `npm run bench [-- <name>...] [--duration S] [--rounds N] [--json]`: runs the benchmarks (all by default)
- * and prints each one's figures beside its reference, as ratios. Benchmarks are never part
- * of `npm test`: their figures depend on the machine and are read by people, not asserted.
+ * `npm run bench [-- <name>...] [--duration S] [--rounds N] [--mode saturated|fixed-rate|both] [--rate N] [--json]`:
+ * runs the benchmarks (all by default) and prints each one's figures beside its reference, as
+ * ratios. Benchmarks are never part of `npm test`: their figures depend on the machine and are
+ * read by people, not asserted.
  *
  *   proxy         direct vs one sinew proxy vs a sidecar pair vs nginx (needs wrk; nginx optional)
- *   lb            one proxy, 10 endpoints under each balancer vs 1 endpoint: added proxy CPU per request (needs wrk)
- *   telemetry     one proxy with metrics and 1% tracing on vs off (needs wrk)
+ *   lb            10 endpoints under each balancer vs 1 endpoint: added proxy CPU per request, target < 10 % (needs wrk)
+ *   telemetry     metrics and 1% tracing on vs off, outbound and inbound: cost, target <= 15 % (needs wrk)
  *   controlplane  1000 services, 2000 proxies, one VirtualService change: time to every ACK
+ *
+ * lb and telemetry are A/B comparisons against 10-15 % targets, and this machine's 2 shared
+ * vCPUs move one proxy's CPU per request by tens of percent from one run to the next (there is
+ * no hardware instruction counter to use instead). So A and B are measured PAIRED
+ * (bench/paired.ts): both at the same time, pinned to the same core, each under its own wrk,
+ * started together; whatever slows the core slows both, and each run's figure is the ratio B/A.
+ * --rounds paired runs per comparison (default 6; each swaps which wrk starts first), --duration
+ * seconds each; the report is the median ratio, min..max, and a verdict from the median.
+ * --mode saturated (default: both closed-loop, the core split between them, so requests/s B/A
+ * is throughput kept), fixed-rate (the same open-loop rate to both, --rate req/s each or 20 % of
+ * what a warm-up pair served) or both.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseModes } from './paired.js';
 import { runProxyBench, runLbBench, report as proxyReport, reportLb } from './proxy.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { duration: { type: 'string', default: '10' }, rounds: { type: 'string' }, json: { type: 'boolean', default: false } },
+  options: {
+    duration: { type: 'string', default: '10' },
+    rounds: { type: 'string' },
+    mode: { type: 'string' },
+    rate: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  },
 });
 const durationS = Number(values.duration);
-/** Alternating rounds for the A/B benchmarks (lb, telemetry); each side's best run counts. */
+/** Paired rounds for the A/B benchmarks (lb, telemetry); the median of the per-round ratios counts. */
 const rounds = values.rounds === undefined ? undefined : Number(values.rounds);
+const modes = parseModes(values.mode);
+const rate = values.rate === undefined ? undefined : Number(values.rate);
 
 // Proxies under test run the compiled build, as `sinew up` runs them: build it now so that no
 // figure includes the TypeScript loader or a stale build.
@@ -38,7 +59,7 @@ for (const name of wanted) {
       break;
     }
     case 'lb': {
-      const results = await runLbBench({ durationS, json: values.json, rounds });
+      const results = await runLbBench({ durationS, json: values.json, rounds, modes, rate });
       print(name, results, reportLb(results));
       // The balancers alone, without sockets: picks per second.
       const micro = spawnSync(process.execPath, ['--import', 'tsx', 'bench/lb.ts'], { encoding: 'utf8' });
@@ -47,7 +68,7 @@ for (const name of wanted) {
     }
     case 'telemetry': {
       const { runTelemetryBench, reportTelemetry } = await import('./telemetry.js');
-      const results = await runTelemetryBench({ durationS, json: values.json, rounds });
+      const results = await runTelemetryBench({ durationS, json: values.json, rounds, modes, rate });
       print(name, results, reportTelemetry(results));
       break;
     }
