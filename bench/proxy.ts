@@ -325,8 +325,9 @@ http.createServer((req, res) => {
  * throughput kept; in fixed-rate mode (--mode fixed-rate|both) both get the same open-loop
  * rate and the CPU ratio compares them at equal batching. Hash balancers get a random `x-user`
  * per request, and so does the single-endpoint proxy paired with them (same work per request
- * but the hashing). One single-endpoint proxy serves every pair; each pair is warmed up and
- * then measured all its rounds back to back, so that both of its proxies are equally warm.
+ * but the hashing). Every pair gets two fresh proxies, started together, warmed up together
+ * and measured all its rounds back to back, so that both have the same history (a proxy that
+ * had already served earlier pairs measured ~20% cheaper than a fresh one).
  *
  *   npm run bench -- lb [--duration 5] [--rounds 6] [--mode saturated|fixed-rate|both] [--rate N] [--json]
  */
@@ -372,33 +373,35 @@ export async function runLbBench(options: LbOptions): Promise<LbResult[]> {
   try {
     const upstream = start(process.execPath, ['-e', UPSTREAM], LOAD_CPU, { UPSTREAM_PORTS: '10' });
     const ports = (await waitForLine(upstream, /listening ([\d,]+)/))[1].split(',').map(Number);
-    // The same cluster settings (outlier detection on) over one endpoint: the difference is
-    // what ten endpoints cost, not what the settings cost.
-    const single = await startSinew(dir, 'single', ports[0], 'ROUND_ROBIN', true);
     const policies: LbPolicy[] = ['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV'];
-    const pairs = new Map<LbPolicy, { a: LoadTarget; b: LoadTarget; rate: number; runs: Map<PairedMode, PairedRound[]> }>();
+    const pairs = new Map<LbPolicy, { rate: number; runs: Map<PairedMode, PairedRound[]> }>();
+    // One pair at a time, each of two proxies started together for it, warmed up together and
+    // measured back to back, then stopped. Both sides must have the same history: a proxy that
+    // already served the pairs before measures ~20% cheaper per request than a fresh one (V8
+    // has tiered it up and grown its young generation), so a single-endpoint proxy shared by
+    // every pair made whichever balancer came second look 20% dearer, RR included.
     for (const policy of policies) {
+      // The same cluster settings (outlier detection on) over one endpoint: the difference is
+      // what ten endpoints cost, not what the settings cost.
+      const single = await startSinew(dir, `single-${policy.toLowerCase()}`, ports[0], 'ROUND_ROBIN', true);
       const proxy = await startSinew(dir, policy.toLowerCase(), ports, policy, true);
       const request = policy === 'RING_HASH' || policy === 'MAGLEV' ? RANDOM_USER : undefined;
       const a: LoadTarget = { name: 'single', url: `http://127.0.0.1:${single.port}/`, pids: single.pids, request };
       const b: LoadTarget = { name: policy, url: `http://127.0.0.1:${proxy.port}/`, pids: proxy.pids, request };
-      pairs.set(policy, { a, b, rate: 0, runs: new Map(modes.map((m) => [m, []])) });
-    }
-    // One pair at a time, all its rounds back to back: both proxies of a pair have been under
-    // load the same time before each run (a proxy left idle while other pairs run cools down:
-    // upstream keep-alive connections close, V8 shrinks its heap).
-    for (const [policy, pair] of pairs) {
+      const pair = { rate: 0, runs: new Map<PairedMode, PairedRound[]>(modes.map((m) => [m, []])) };
+      pairs.set(policy, pair);
       log(`warming up: single endpoint + ${policy}...`);
-      const rate = await load.warmUp(pair.a, pair.b);
+      const rate = await load.warmUp(a, b);
       pair.rate = options.rate ?? rate;
       for (let round = 0; round < rounds; round++) {
         const first = round % 2 ? 'b' : 'a';
         for (const mode of modes) {
-          const r = await load.run(pair.a, pair.b, { mode, durationS: options.durationS, rate: pair.rate, first });
+          const r = await load.run(a, b, { mode, durationS: options.durationS, rate: pair.rate, first });
           pair.runs.get(mode)!.push(r);
           log(`${policy} round ${round + 1}/${rounds} ${mode.padEnd(10)} single ${r.a.cpuUsPerRequest.toFixed(1)} us/req ${r.a.rps.toFixed(0)} req/s, 10 endpoints ${r.b.cpuUsPerRequest.toFixed(1)} us/req ${r.b.rps.toFixed(0)} req/s: ${pct(r.cpuRatio - 1)} CPU/request, throughput x${r.throughputRatio.toFixed(3)}${r.a.errors + r.b.errors ? ` ERRORS ${r.a.errors}/${r.b.errors}` : ''}`);
         }
       }
+      await stopProxies([...single.pids, ...proxy.pids]);
     }
     const out: LbResult[] = [];
     for (const mode of modes) {
@@ -442,6 +445,14 @@ export function reportLb(results: LbResult[]): string {
     lines.push('');
   }
   return lines.join('\n');
+}
+
+/** Stops the processes with these pids (started by start()) and waits for them to exit. */
+async function stopProxies(pids: number[]): Promise<void> {
+  const stopping = children.filter((c) => c.pid !== undefined && pids.includes(c.pid));
+  for (const c of stopping) c.kill('SIGKILL');
+  await Promise.all(stopping.map((c) => (c.exitCode === null && c.signalCode === null ? once(c, 'exit') : undefined)));
+  for (const c of stopping) children.splice(children.indexOf(c), 1);
 }
 
 async function stopAll(dir: string): Promise<void> {

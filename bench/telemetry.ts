@@ -205,31 +205,32 @@ export async function runTelemetryBench(options: TelemetryBenchOptions): Promise
     const collectorPort = Number((await waitForLine(collector, /listening (\d+)/))[1]);
     const results: TelemetryBenchResult[] = [];
     for (const direction of ['outbound', 'inbound'] as const) {
-      const proxies = {
-        off: await runProxy(dir, direction, 'off', upstreamPort, collectorPort),
-        on: await runProxy(dir, direction, 'on', upstreamPort, collectorPort),
-        tracing: await runProxy(dir, direction, 'tracing', upstreamPort, collectorPort),
-      };
-      const target = (mode: Mode): LoadTarget => ({ name: mode, url: `http://127.0.0.1:${proxies[mode].port}/reviews/0`, pids: [proxies[mode].child.pid!] });
-      const pairs = (['on', 'tracing'] as const).map((b) => ({ b, a: target('off'), target: target(b), rate: 0, runs: new Map<PairedMode, PairedRound[]>(modes.map((m) => [m, []])) }));
-      // One pair at a time, warmed up, then all its rounds back to back: both of its proxies
-      // equally warm (an idle proxy cools down: keep-alive connections close, V8 shrinks its heap).
+      // One pair at a time, each of two proxies started together for it, warmed up together and
+      // measured all its rounds back to back, then stopped: both sides have the same history (a
+      // proxy that already served an earlier pair measures ~20% cheaper than a fresh one).
+      const pairs = (['on', 'tracing'] as const).map((b) => ({ b, rate: 0, runs: new Map<PairedMode, PairedRound[]>(modes.map((m) => [m, []])) }));
+      let spans: TelemetryBenchResult['spans'];
       for (const pair of pairs) {
+        const off = await runProxy(dir, direction, 'off', upstreamPort, collectorPort);
+        const proxy = await runProxy(dir, direction, pair.b, upstreamPort, collectorPort);
+        const target = (mode: Mode, p: { port: number; child: ChildProcess }): LoadTarget => ({ name: mode, url: `http://127.0.0.1:${p.port}/reviews/0`, pids: [p.child.pid!] });
+        const a = target('off', off);
+        const b = target(pair.b, proxy);
         log(`warming up ${direction}: telemetry off + ${pair.b}...`);
-        const rate = await load.warmUp(pair.a, pair.target);
+        const rate = await load.warmUp(a, b);
         pair.rate = options.rate ?? rate;
         for (let round = 0; round < rounds; round++) {
           const first = round % 2 ? 'b' : 'a';
           for (const mode of modes) {
-            const r = await load.run(pair.a, pair.target, { mode, durationS: options.durationS, rate: pair.rate, first });
+            const r = await load.run(a, b, { mode, durationS: options.durationS, rate: pair.rate, first });
             pair.runs.get(mode)!.push(r);
             log(`${direction} ${pair.b} round ${round + 1}/${rounds} ${mode.padEnd(10)} off ${r.a.cpuUsPerRequest.toFixed(1)} us/req ${r.a.rps.toFixed(0)} req/s, ${pair.b} ${r.b.cpuUsPerRequest.toFixed(1)} us/req ${r.b.rps.toFixed(0)} req/s: ${pct(r.cpuRatio - 1)} CPU/request, throughput x${r.throughputRatio.toFixed(3)}${r.a.errors + r.b.errors ? ` ERRORS ${r.a.errors}/${r.b.errors}` : ''}`);
           }
         }
+        await stopProxy(off.child);
+        const stats = await stopProxy(proxy.child);
+        if (pair.b === 'on') spans = stats;
       }
-      await stopProxy(proxies.off.child);
-      await stopProxy(proxies.tracing.child);
-      const spans = await stopProxy(proxies.on.child);
       for (const mode of modes) {
         const on = summarize('off', 'on', mode, options.durationS, pairs[0].runs.get(mode)!, pairs[0].rate);
         const tracing = summarize('off', 'tracing', mode, options.durationS, pairs[1].runs.get(mode)!, pairs[1].rate);
