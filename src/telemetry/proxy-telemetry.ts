@@ -109,5 +109,10 @@ export function takePeerMetadata(headers: Record<string, string | string[] | und
 
 /** Removes every trace-context header, before the proxy sets the ones naming its own span. */
 export function stripTraceHeaders(headers: Record<string, string | string[] | undefined>): void {
-  for (const h of TRACE_HEADERS) delete headers[h];
+  // Most requests carry none of them: a miss is a cheap lookup, while `delete` of an absent
+  // key still costs (it showed in the proxy's profile on every request).
+  for (let i = 0; i < TRACE_HEADERS.length; i++) {
+    const h = TRACE_HEADERS[i];
+    if (headers[h] !== undefined) delete headers[h];
+  }
 }
