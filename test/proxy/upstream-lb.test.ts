@@ -9,6 +9,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import { SeededRandom } from '../../src/core/random.js';
 import { createBalancer, OriginalDstBalancer, isPrime, type Balancer, type LbHost } from '../../src/proxy/upstream/lb/index.js';
 import { hashString, hashRequest } from '../../src/proxy/upstream/hash.js';
+import { fnv1a64 } from '../../src/proxy/http/router.js';
 import { localityMatches, localityPriority, planLocality } from '../../src/proxy/upstream/locality.js';
 import { countBy } from './upstream-fixtures.js';
 
@@ -275,5 +276,33 @@ describe('locality priorities', () => {
     assert.ok(localityMatches('us-east', 'us-east/b/1'));
     assert.ok(!localityMatches('us-east/a/*', 'us-east/b/1'));
     assert.equal(planLocality([at('x/y/z')], { enabled: false, self: 'us-east/a/1' }, {}).kind, 'flat');
+  });
+});
+
+describe('the route hash policy hash (FNV-1a 64)', () => {
+  /** The definition, one BigInt step per byte: what the fast version must equal. */
+  function reference(text: string): bigint {
+    let h = 0xcbf29ce484222325n;
+    for (let i = 0; i < text.length; i++) {
+      h ^= BigInt(text.charCodeAt(i) & 0xff);
+      h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+    }
+    return h;
+  }
+
+  test('matches the published FNV-1a 64 vectors', () => {
+    assert.equal(fnv1a64(''), 0xcbf29ce484222325n);
+    assert.equal(fnv1a64('a'), 0xaf63dc4c8601ec8cn);
+    assert.equal(fnv1a64('foobar'), 0x85944171f73967e8n);
+  });
+
+  test('equals the one-BigInt-per-byte definition, so every proxy keeps hashing users alike', () => {
+    const random = new SeededRandom(7);
+    for (let n = 0; n < 2000; n++) {
+      let text = '';
+      const length = Math.floor(random.next() * 40);
+      for (let i = 0; i < length; i++) text += String.fromCharCode(Math.floor(random.next() * 0x3000));
+      assert.equal(fnv1a64(text), reference(text), JSON.stringify(text));
+    }
   });
 });
