@@ -29,6 +29,7 @@ import { parseArgs } from 'node:util';
 import type { LbPolicy, ProxyConfig } from '../src/api/proxy-config.js';
 import { allocatePort } from '../src/mesh/supervisor.js';
 import { LOAD_CPU, PAIRED_MODES, PairedLoad, parseModes, pct, summarize, detailLine, verdictLine, type LoadTarget, type PairedMode, type PairedRound, type PairedSummary } from './paired.js';
+import { PROXY_NODE_FLAGS } from '../src/mesh/up.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const fixedRateScript = resolve(repo, '../shared/tools/wrk-fixed-rate.lua');
@@ -149,14 +150,14 @@ async function startSinew(dir: string, name: string, upstreamPort: number | numb
   const file = join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify(proxyConfig(name, port, upstreamPort, lb, outlier)));
   // The V8 flags `sinew up` gives its sidecars (src/mesh/up.ts): what users run is what is measured.
-  const child = start(process.execPath, ['--max-semi-space-size=16', join(repo, 'bin/sinew.js'), 'proxy', '--config', file], '1', { SINEW_LOG_LEVEL: 'warn' });
+  const child = start(process.execPath, [...PROXY_NODE_FLAGS, join(repo, 'bin/sinew.js'), 'proxy', '--config', file], '1', { SINEW_LOG_LEVEL: 'warn' });
   await waitForHttp(port);
   return { name, port, pids: [child.pid!] };
 }
 
 async function startNodeReference(name: string, script: string, upstreamPort: number): Promise<Target> {
   const port = await allocatePort();
-  const child = start(process.execPath, ['--max-semi-space-size=16', '-e', script], '1', { LISTEN_PORT: String(port), UPSTREAM_PORT: String(upstreamPort), NODE_PATH: join(repo, 'node_modules') });
+  const child = start(process.execPath, [...PROXY_NODE_FLAGS, '-e', script], '1', { LISTEN_PORT: String(port), UPSTREAM_PORT: String(upstreamPort), NODE_PATH: join(repo, 'node_modules') });
   await waitForHttp(port);
   return { name, port, pids: [child.pid!] };
 }

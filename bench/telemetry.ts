@@ -35,6 +35,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import type { ProxyConfig } from '../src/api/proxy-config.js';
+import { PROXY_NODE_FLAGS } from '../src/mesh/up.js';
 import { LOAD_CPU, PAIRED_MODES, PROXY_CPU, PairedLoad, parseModes, pct, summarize, detailLine, verdictLine, type LoadTarget, type PairedMode, type PairedRound, type PairedSummary } from './paired.js';
 
 const repo = resolve(import.meta.dirname, '..');
@@ -177,7 +178,7 @@ async function runProxy(dir: string, direction: 'outbound' | 'inbound', mode: Mo
   writeFileSync(file, JSON.stringify(config(direction, upstreamPort, collectorPort)));
   const runner = join(dir, 'proxy-runner.mjs');
   if (!existsSync(runner)) writeFileSync(runner, PROXY_RUNNER(repo));
-  const child = start(process.execPath, ['--max-semi-space-size=16', runner, file, mode], PROXY_CPU);
+  const child = start(process.execPath, [...PROXY_NODE_FLAGS, runner, file, mode], PROXY_CPU);
   const port = Number((await waitForLine(child, /listening (\d+)/))[1]);
   return { port, child };
 }
