@@ -1094,3 +1094,32 @@ describe('close and destroy', () => {
     }
   });
 });
+
+describe('request fields are checked all at once, and no field slips through', () => {
+  // Names and values are checked as one concatenation each; a separator-based check would
+  // let a name that contains the separator pass as two good names.
+  for (const [what, headers] of [
+    ['a comma in a name', { 'x-a,b': '1' }],
+    ['a newline in a name', { 'x-a\nb': '1' }],
+    ['an empty name', { '': '1' }],
+    ['a CRLF in the last value', { 'x-a': '1', 'x-b': 'ok\r\nx-evil: 1' }],
+    ['a NUL in an array value', { 'x-a': ['ok', 'b\0ad'] }],
+  ] as const) {
+    test(`${what} is refused before any connection is made`, async () => {
+      const pool = new Http1Pool({ host: '127.0.0.1', port: 1 }, { connectTimeoutMs: 1000 });
+      const err = await new Promise<Error>((resolve) => {
+        pool.dispatch({ path: '/', method: 'GET', headers: headers as unknown as Record<string, string> }, {
+          onRequestStart() {},
+          onResponseStart() {},
+          onResponseData() {},
+          onResponseEnd() {},
+          onResponseError(_c, e) {
+            resolve(e);
+          },
+        });
+      });
+      assert.equal((err as { code?: string }).code, 'SNW_ERR_UPSTREAM_INVALID_REQUEST');
+      await pool.destroy();
+    });
+  }
+});
