@@ -270,6 +270,35 @@ export class PairedLoad {
   }
 
   /**
+   * A whole comparison: warms the pair up together, then runs `rounds` rounds of every mode
+   * back to back, alternating which side's wrk starts first, and logs each round. The rate
+   * is `options.rate`, else the one warmUp chose.
+   */
+  async measurePair(
+    a: LoadTarget,
+    b: LoadTarget,
+    options: { label: string; rounds: number; modes: readonly PairedMode[]; durationS: number; rate?: number; log: (line: string) => void },
+  ): Promise<{ rate: number; runs: Map<PairedMode, PairedRound[]> }> {
+    options.log(`warming up: ${options.label}...`);
+    const warmRate = await this.warmUp(a, b);
+    const rate = options.rate ?? warmRate;
+    const runs = new Map<PairedMode, PairedRound[]>(options.modes.map((m) => [m, []]));
+    for (let round = 0; round < options.rounds; round++) {
+      const first = round % 2 ? 'b' : 'a';
+      for (const mode of options.modes) {
+        const r = await this.run(a, b, { mode, durationS: options.durationS, rate, first });
+        runs.get(mode)!.push(r);
+        options.log(
+          `${options.label} round ${round + 1}/${options.rounds} ${mode.padEnd(10)} ${a.name} ${r.a.cpuUsPerRequest.toFixed(1)} us/req ${r.a.rps.toFixed(0)} req/s, ` +
+            `${b.name} ${r.b.cpuUsPerRequest.toFixed(1)} us/req ${r.b.rps.toFixed(0)} req/s: ${pct(r.cpuRatio - 1)} CPU/request, throughput x${r.throughputRatio.toFixed(3)}` +
+            (r.a.errors + r.b.errors ? ` ERRORS ${r.a.errors}/${r.b.errors}` : ''),
+        );
+      }
+    }
+    return { rate, runs };
+  }
+
+  /**
    * Warms both proxies up together, saturated, in runs of `seconds` alternating which starts
    * first, for `totalS` in all. A proxy fresh from start (or from idle) costs far more per
    * request for its first ten seconds or so under load (V8 tiering up the hot paths, its heap

@@ -389,19 +389,7 @@ export async function runLbBench(options: LbOptions): Promise<LbResult[]> {
       const request = policy === 'RING_HASH' || policy === 'MAGLEV' ? RANDOM_USER : undefined;
       const a: LoadTarget = { name: 'single', url: `http://127.0.0.1:${single.port}/`, pids: single.pids, request };
       const b: LoadTarget = { name: policy, url: `http://127.0.0.1:${proxy.port}/`, pids: proxy.pids, request };
-      const pair = { rate: 0, runs: new Map<PairedMode, PairedRound[]>(modes.map((m) => [m, []])) };
-      pairs.set(policy, pair);
-      log(`warming up: single endpoint + ${policy}...`);
-      const rate = await load.warmUp(a, b);
-      pair.rate = options.rate ?? rate;
-      for (let round = 0; round < rounds; round++) {
-        const first = round % 2 ? 'b' : 'a';
-        for (const mode of modes) {
-          const r = await load.run(a, b, { mode, durationS: options.durationS, rate: pair.rate, first });
-          pair.runs.get(mode)!.push(r);
-          log(`${policy} round ${round + 1}/${rounds} ${mode.padEnd(10)} single ${r.a.cpuUsPerRequest.toFixed(1)} us/req ${r.a.rps.toFixed(0)} req/s, 10 endpoints ${r.b.cpuUsPerRequest.toFixed(1)} us/req ${r.b.rps.toFixed(0)} req/s: ${pct(r.cpuRatio - 1)} CPU/request, throughput x${r.throughputRatio.toFixed(3)}${r.a.errors + r.b.errors ? ` ERRORS ${r.a.errors}/${r.b.errors}` : ''}`);
-        }
-      }
+      pairs.set(policy, await load.measurePair(a, b, { label: `single endpoint + ${policy}`, rounds, modes, durationS: options.durationS, rate: options.rate, log }));
       await stopProxies([...single.pids, ...proxy.pids]);
     }
     const out: LbResult[] = [];

@@ -217,17 +217,9 @@ export async function runTelemetryBench(options: TelemetryBenchOptions): Promise
         const target = (mode: Mode, p: { port: number; child: ChildProcess }): LoadTarget => ({ name: mode, url: `http://127.0.0.1:${p.port}/reviews/0`, pids: [p.child.pid!] });
         const a = target('off', off);
         const b = target(pair.b, proxy);
-        log(`warming up ${direction}: telemetry off + ${pair.b}...`);
-        const rate = await load.warmUp(a, b);
-        pair.rate = options.rate ?? rate;
-        for (let round = 0; round < rounds; round++) {
-          const first = round % 2 ? 'b' : 'a';
-          for (const mode of modes) {
-            const r = await load.run(a, b, { mode, durationS: options.durationS, rate: pair.rate, first });
-            pair.runs.get(mode)!.push(r);
-            log(`${direction} ${pair.b} round ${round + 1}/${rounds} ${mode.padEnd(10)} off ${r.a.cpuUsPerRequest.toFixed(1)} us/req ${r.a.rps.toFixed(0)} req/s, ${pair.b} ${r.b.cpuUsPerRequest.toFixed(1)} us/req ${r.b.rps.toFixed(0)} req/s: ${pct(r.cpuRatio - 1)} CPU/request, throughput x${r.throughputRatio.toFixed(3)}${r.a.errors + r.b.errors ? ` ERRORS ${r.a.errors}/${r.b.errors}` : ''}`);
-          }
-        }
+        const measured = await load.measurePair(a, b, { label: `${direction}: telemetry off + ${pair.b}`, rounds, modes, durationS: options.durationS, rate: options.rate, log });
+        pair.rate = measured.rate;
+        pair.runs = measured.runs;
         await stopProxy(off.child);
         const stats = await stopProxy(proxy.child);
         if (pair.b === 'on') spans = stats;
