@@ -131,7 +131,11 @@ describe('traffic management across the whole mesh (acceptance TM-*)', { timeout
     for (const v of ['v2', 'v3']) assert.ok(Math.abs((seen[v] ?? 0) / 1000 - 0.5) <= 0.05, `${v} share ${(seen[v] ?? 0) / 1000}`);
   });
 
-  test('TM-05 at the case\'s counts: 50-v3 gives v3 50% +- 5 of 1000 reviews and stars on 50 +- 10 of 100 pages', async (t) => {
+  // The case bounds pages with stars to 50 +- 10 of 100: two standard deviations, so a fair
+  // 50/50 split fails it about one run in twenty (it did, in CI). The same share bound, +-10
+  // points, over 400 pages is four deviations: it still catches a 60/40 split most of the time
+  // and no longer fails a fair one.
+  test('TM-05: 50-v3 gives v3 50% +- 5 of 1000 reviews and stars on 50% +- 10 of 400 pages', async (t) => {
     await apply(join(samples, 'destination-rule-all.yaml'), join(samples, 'virtual-service-all-v1.yaml'));
     await reviewsRoutes(['v1']);
     await apply(join(samples, 'virtual-service-reviews-50-v3.yaml'));
@@ -139,10 +143,10 @@ describe('traffic management across the whole mesh (acceptance TM-*)', { timeout
     const seen = tally(await sample(1000, () => reviews()));
     assert.equal(seen.v2 ?? 0, 0, `no v2: ${JSON.stringify(seen)}`);
     assert.ok(Math.abs((seen.v3 ?? 0) / 1000 - 0.5) <= 0.05, `v3 share ${(seen.v3 ?? 0) / 1000}`);
-    const pages = tally(await sample(100, () => page(), 4));
+    const pages = tally(await sample(400, () => page(), 4));
     t.diagnostic(`reviews ${JSON.stringify(seen)}, page stars ${JSON.stringify(pages)}`);
-    assert.equal((pages.none ?? 0) + (pages.red ?? 0), 100, `stars are red or absent: ${JSON.stringify(pages)}`);
-    assert.ok(Math.abs((pages.red ?? 0) - 50) <= 10, `pages with stars: ${pages.red ?? 0} of 100`);
+    assert.equal((pages.none ?? 0) + (pages.red ?? 0), 400, `stars are red or absent: ${JSON.stringify(pages)}`);
+    assert.ok(Math.abs((pages.red ?? 0) / 400 - 0.5) <= 0.1, `pages with stars: ${pages.red ?? 0} of 400`);
   });
 
   test('TM-01 and TM-02 at the app level: all-v1 pages have no stars; signed in as jason, reviews-test-v2 shows black stars', async () => {
