@@ -28,7 +28,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { LbPolicy, ProxyConfig } from '../src/api/proxy-config.js';
 import { allocatePort } from '../src/mesh/supervisor.js';
-import { LOAD_CPU, PAIRED_MODES, PairedLoad, parseModes, pct, summarize, detailLine, verdictLine, type LoadTarget, type PairedMode, type PairedRound, type PairedSummary } from './paired.js';
+import { cpuSeconds, LOAD_CPU, PAIRED_MODES, PairedLoad, parseModes, pct, summarize, detailLine, verdictLine, type LoadTarget, type PairedMode, type PairedRound, type PairedSummary } from './paired.js';
 import { PROXY_NODE_FLAGS } from '../src/mesh/up.js';
 
 const repo = resolve(import.meta.dirname, '..');
@@ -91,13 +91,6 @@ async function waitForHttp(port: number, path = '/'): Promise<void> {
     }
   }
   throw new Error(`nothing answers on port ${port}`);
-}
-
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks at USER_HZ=100
 }
 
 /** Peak resident set size (VmHWM), MB. */
@@ -213,9 +206,9 @@ async function measure(target: Target, options: Options & { fixedRate?: boolean 
   const url = `http://127.0.0.1:${target.port}/`;
   const sampler = target.pids.length ? samplePrivateMemory(target.pids) : undefined;
   wrk(['-t1', '-c50', '-d2s', url]); // warm-up: JIT and pools
-  const cpuBefore = target.pids.map(cpuSeconds);
+  const cpuBefore = target.pids.map((pid) => cpuSeconds(pid));
   const max = wrk(['-t1', '-c50', `-d${options.durationS}s`, url]);
-  const cpuAfter = target.pids.map(cpuSeconds);
+  const cpuAfter = target.pids.map((pid) => cpuSeconds(pid));
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(max)?.[1] ?? 0);
   const requests = rps * options.durationS;
   const cpu = cpuAfter.reduce((a, b) => a + b, 0) - cpuBefore.reduce((a, b) => a + b, 0);
@@ -224,9 +217,9 @@ async function measure(target: Target, options: Options & { fixedRate?: boolean 
     await sampler?.stop();
     return { name: target.name, rps, p50: NaN, p90: NaN, p99: NaN };
   }
-  const cpu1000Before = target.pids.map(cpuSeconds);
+  const cpu1000Before = target.pids.map((pid) => cpuSeconds(pid));
   const fixed = wrk(['-t1', '-c50', `-d${options.durationS}s`, '-s', fixedRateScript, url, '--', '1000']);
-  const cpu1000After = target.pids.map(cpuSeconds);
+  const cpu1000After = target.pids.map((pid) => cpuSeconds(pid));
   const line = /FIXEDRATE (\{.*\})/.exec(fixed)?.[1];
   const f = line ? (JSON.parse(line) as { p50_ms: number; p90_ms: number; p99_ms: number }) : { p50_ms: NaN, p90_ms: NaN, p99_ms: NaN };
   const result: Result = { name: target.name, rps, p50: f.p50_ms, p90: f.p90_ms, p99: f.p99_ms };

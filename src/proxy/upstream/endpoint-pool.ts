@@ -57,7 +57,18 @@ export interface PoolSpec {
 export function poolSpec(cluster: Cluster, secrets: ReadonlyMap<string, Secret>): PoolSpec {
   const cp = cluster.connectionPool ?? {};
   const h2 = cluster.protocol === 'http2' || cp.h2UpgradePolicy === 'UPGRADE';
-  const connect: Record<string, unknown> = { timeout: cluster.connectTimeoutMs > 0 ? cluster.connectTimeoutMs : 10_000 };
+  const connectTimeoutMs = cluster.connectTimeoutMs > 0 ? cluster.connectTimeoutMs : 10_000;
+  if (!h2 && !cluster.tls) {
+    const http1: Http1PoolOptions = { connectTimeoutMs };
+    if (cp.maxConnections !== undefined && cp.maxConnections > 0) http1.connections = cp.maxConnections;
+    if (cp.tcpKeepalive) http1.tcpKeepalive = cp.tcpKeepalive.timeMs !== undefined ? { initialDelayMs: cp.tcpKeepalive.timeMs } : {};
+    if (cp.idleTimeoutMs !== undefined && cp.idleTimeoutMs > 0) http1.idleTimeoutMs = cp.idleTimeoutMs;
+    if (cp.maxRequestsPerConnection !== undefined && cp.maxRequestsPerConnection > 0) http1.maxRequestsPerConnection = cp.maxRequestsPerConnection;
+    if (cp.maxConnectionDurationMs !== undefined && cp.maxConnectionDurationMs > 0) http1.maxConnectionDurationMs = cp.maxConnectionDurationMs;
+    return { settingsKey: JSON.stringify({ p: cluster.protocol, http1 }), http1, options: {}, secure: false };
+  }
+  // HTTP/2 or TLS: an undici Pool.
+  const connect: Record<string, unknown> = { timeout: connectTimeoutMs };
   if (cp.tcpKeepalive) {
     connect.keepAlive = true;
     if (cp.tcpKeepalive.timeMs !== undefined) connect.keepAliveInitialDelay = cp.tcpKeepalive.timeMs;
@@ -84,15 +95,6 @@ export function poolSpec(cluster: Cluster, secrets: ReadonlyMap<string, Secret>)
   }
   if (cp.maxConnectionDurationMs !== undefined && cp.maxConnectionDurationMs > 0) {
     (options as Pool.Options & { clientTtl?: number }).clientTtl = cp.maxConnectionDurationMs;
-  }
-  if (!h2 && !cluster.tls) {
-    const http1: Http1PoolOptions = { connectTimeoutMs: connect.timeout as number };
-    if (cp.maxConnections !== undefined && cp.maxConnections > 0) http1.connections = cp.maxConnections;
-    if (cp.tcpKeepalive) http1.tcpKeepalive = cp.tcpKeepalive.timeMs !== undefined ? { initialDelayMs: cp.tcpKeepalive.timeMs } : {};
-    if (cp.idleTimeoutMs !== undefined && cp.idleTimeoutMs > 0) http1.idleTimeoutMs = cp.idleTimeoutMs;
-    if (cp.maxRequestsPerConnection !== undefined && cp.maxRequestsPerConnection > 0) http1.maxRequestsPerConnection = cp.maxRequestsPerConnection;
-    if (cp.maxConnectionDurationMs !== undefined && cp.maxConnectionDurationMs > 0) http1.maxConnectionDurationMs = cp.maxConnectionDurationMs;
-    return { settingsKey: JSON.stringify({ p: cluster.protocol, http1 }), http1, options: {}, secure: false };
   }
   let tlsKey = '';
   if (cluster.tls) {

@@ -479,7 +479,7 @@ export class Connection implements ResponseSink {
     }
     // RFC 9112 §6.3 rule 8: a close-delimited body ends here.
     if (this.req !== null && this.parser.readsUntilClose) this.parser.finish(this);
-    this.destroy(this.req === null ? null : this.reset(`upstream ${this.s.key} closed the connection before the response was complete`));
+    this.destroy(this.req === null ? null : this.closedEarly());
   };
 
   private onError = (err: Error): void => {
@@ -489,7 +489,7 @@ export class Connection implements ResponseSink {
 
   private onClose = (): void => {
     if (this.state !== CLOSED) {
-      this.destroy(this.state === CONNECTING ? this.connectFailed(null) : this.req === null ? null : this.reset(`upstream ${this.s.key} closed the connection before the response was complete`));
+      this.destroy(this.state === CONNECTING ? this.connectFailed(null) : this.req === null ? null : this.closedEarly());
     }
     this.owner.socketClosed(this);
   };
@@ -512,12 +512,16 @@ export class Connection implements ResponseSink {
     this.req = null;
     this.socket.destroy();
     this.owner.gone(this, wasConnecting, wasConnecting ? (err ?? this.connectFailed(null)) : null);
-    if (req !== null) req.fail(err ?? this.reset(`upstream ${this.s.key} closed the connection before the response was complete`));
+    if (req !== null) req.fail(err ?? this.closedEarly());
   }
 
   private connectFailed(err: Error | null): SinewError {
     const code = err === null ? 'closed' : ((err as NodeJS.ErrnoException).code ?? err.message);
     return new SinewError('SNW_ERR_UPSTREAM_CONNECT_FAILED', `could not connect to upstream ${this.s.key}: ${code}`, err === null ? undefined : { cause: err });
+  }
+
+  private closedEarly(): SinewError {
+    return this.reset(`upstream ${this.s.key} closed the connection before the response was complete`);
   }
 
   private reset(message: string, cause?: Error): SinewError {
