@@ -191,20 +191,7 @@ export class HttpListener {
     if (!this.ctx.listener.tls?.permissive) return this.serveTls(tlsServer, socket);
     // Permissive (Envoy's tls_inspector + a plaintext filter chain): a TLS connection starts
     // with a handshake record, anything else is served in the clear.
-    const timer = setTimeout(() => socket.destroy(), this.ctx.http.requestHeadersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS);
-    const onClose = () => clearTimeout(timer);
-    const onEnd = () => socket.destroy();
-    socket.once('data', (chunk: Buffer) => {
-      clearTimeout(timer);
-      socket.removeListener('close', onClose);
-      socket.removeListener('end', onEnd);
-      socket.pause();
-      socket.unshift(chunk);
-      if (chunk[0] === TLS_HANDSHAKE_RECORD) this.serveTls(tlsServer, socket);
-      else this.serveCleartext(socket);
-    });
-    socket.once('close', onClose);
-    socket.once('end', onEnd);
+    this.sniff(socket, (seen) => (seen[0] === TLS_HANDSHAKE_RECORD ? (s) => this.serveTls(tlsServer, s) : (s) => this.serveCleartext(s)));
   };
 
   private serveTls(tlsServer: tls.Server, socket: net.Socket): void {
@@ -240,36 +227,57 @@ export class HttpListener {
       return;
     }
     const h1 = this.h1;
-    let seen: Buffer = Buffer.alloc(0);
-    const headersTimeout = this.ctx.http.requestHeadersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
-    const timer = setTimeout(() => socket.destroy(), headersTimeout);
-    const onData = (chunk: Buffer) => {
-      seen = seen.length ? Buffer.concat([seen, chunk]) : chunk;
+    this.sniff(socket, (seen) => {
       const n = Math.min(seen.length, PREFACE.length);
       const isPrefix = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
-      if (isPrefix && seen.length < PREFACE.length) return; // wait for the rest of the preface
-      clearTimeout(timer);
-      socket.removeListener('data', onData);
-      socket.removeListener('close', onClose);
-      socket.pause();
-      socket.unshift(seen);
-      if (isPrefix) {
+      if (isPrefix && seen.length < PREFACE.length) return undefined; // wait for the rest of the preface
+      if (!isPrefix) {
+        return (s) => {
+          h1.emit('connection', s);
+          s.resume();
+        };
+      }
+      return (s) => {
         // Node's Http2Session reads what is buffered on the socket itself (nodejs/node#35475);
         // resuming here would flow the preface out as 'data' events nobody hears.
         // HTTP/2 has no half-close at the connection level: a FIN ends the session, as in
         // node's own http2 server (whose net.Server does not allow half-open sockets).
-        socket.allowHalfOpen = false;
-        h2.emit('connection', socket);
-      } else {
-        h1.emit('connection', socket);
-        socket.resume();
-      }
+        s.allowHalfOpen = false;
+        h2.emit('connection', s);
+      };
+    });
+  }
+
+  /**
+   * Holds a new connection until its first bytes say which codec serves it (Envoy's listener
+   * filters: tls_inspector, http_inspector). `decide` gets everything read so far and returns
+   * what to hand the socket to, or undefined to wait for more; the bytes read are put back
+   * first. A connection that says too little within the request-headers timeout, or ends
+   * while still undecided, is closed.
+   */
+  private sniff(socket: net.Socket, decide: (seen: Buffer) => ((socket: net.Socket) => void) | undefined): void {
+    let seen: Buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => socket.destroy(), this.ctx.http.requestHeadersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS);
+    const stop = () => {
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.removeListener('end', onEnd);
+      socket.removeListener('close', stop);
     };
-    const onClose = () => clearTimeout(timer);
+    const onEnd = () => socket.destroy();
+    const onData = (chunk: Buffer) => {
+      seen = seen.length ? Buffer.concat([seen, chunk]) : chunk;
+      const serve = decide(seen);
+      if (serve === undefined) return;
+      stop();
+      socket.pause();
+      socket.unshift(seen);
+      serve(socket);
+    };
     socket.on('data', onData);
-    socket.on('close', onClose);
-    socket.once('end', () => { if (socket.listenerCount('data') && seen.length < PREFACE.length) socket.destroy(); });
-    if (socket.isPaused()) socket.resume();
+    socket.once('end', onEnd);
+    socket.once('close', stop);
+    if (socket.isPaused()) socket.resume(); // the permissive sniff paused it before handing it on
   }
 
   /**
