@@ -21,7 +21,7 @@
  *   sinew_metrics_merge_dropped_lines_total                    application lines refused by merge()
  *   sinew_telemetry_record_errors_total                        events that could not be recorded
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER, type ProxyNode } from '../api/proxy-config.js';
 import { HEALTH_CHECK_USER_AGENT, isPeerHealthCheck } from './events.js';
 import {
@@ -33,6 +33,7 @@ import {
   type TelemetryUpstreamEvent,
 } from './events.js';
 import { peerMetadataFromNode, type LocalIdentityOptions, type PeerMetadata } from './peer-metadata.js';
+import { newHistogramCell, observe, StoredCounter, StoredHistogram, type HistogramCell } from './stored-families.js';
 
 export const REQUEST_DURATION_BUCKETS = [
   0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
@@ -68,8 +69,6 @@ export const HTTP_LABELS = [...PEER_LABELS, 'response_code', 'grpc_response_stat
 /** The TCP families carry no response code or gRPC status (Istio's TCP metrics). */
 export const TCP_LABELS = [...PEER_LABELS, 'response_flags', 'connection_security_policy'] as const;
 
-type HttpLabel = (typeof HTTP_LABELS)[number];
-type TcpLabel = (typeof TCP_LABELS)[number];
 
 const UNKNOWN = 'unknown';
 
@@ -92,17 +91,13 @@ export interface MeshMetricsOptions {
   registry?: Registry;
 }
 
-/** Metrics of one proxy. Recording is synchronous and allocation-light; rendering is async. */
+/**
+ * Metrics of one proxy. Recording is synchronous and allocation-light; rendering is async.
+ * The Istio families' series are kept here (./stored-families.ts says why), prom-client's
+ * Counter and Gauge serve the proxy's own, rarely-updated families.
+ */
 export class MeshMetrics {
   readonly registry: Registry;
-  private readonly requests: Counter<HttpLabel>;
-  private readonly duration: Histogram<HttpLabel>;
-  private readonly requestBytes: Histogram<HttpLabel>;
-  private readonly responseBytes: Histogram<HttpLabel>;
-  private readonly tcpSent: Counter<TcpLabel>;
-  private readonly tcpReceived: Counter<TcpLabel>;
-  private readonly tcpOpened: Counter<TcpLabel>;
-  private readonly tcpClosed: Counter<TcpLabel>;
   private readonly overflow: Counter<'cluster_name'>;
   private readonly retries: Counter<'cluster_name'>;
   private readonly ejections: Counter<'cluster_name'>;
@@ -113,27 +108,37 @@ export class MeshMetrics {
   private readonly mergeDropped: Counter<string>;
   private readonly recordErrors: Counter<string>;
   private readonly localCache = new WeakMap<ProxyNode, PeerMetadata>();
-  /** Label combinations seen, as nested maps keyed by the values the labels derive from. */
-  private httpSeries: Level = new Map();
-  private tcpSeries: Level = new Map();
+  /** Every series of the HTTP and TCP families, in creation order (what a scrape renders). */
+  private readonly httpSeries: HttpSeries[] = [];
+  private readonly tcpSeries: TcpSeries[] = [];
+  /** The same series by their label values, consulted when the lookup cache misses. */
+  private readonly httpByLabels = new Map<string, HttpSeries>();
+  private readonly tcpByLabels = new Map<string, TcpSeries>();
+  /** Lookup cache: nested maps keyed by the values the labels derive from (bounded, see `remember`). */
+  private httpLookup: Level = new Map();
+  private tcpLookup: Level = new Map();
   private seriesCount = 0;
 
   constructor(options: MeshMetricsOptions = {}) {
-    const registers = [(this.registry = options.registry ?? new Registry())];
-    this.requests = new Counter({ name: 'istio_requests_total', help: 'Requests handled by an Istio proxy.', labelNames: HTTP_LABELS, registers });
-    this.duration = new Histogram({
-      name: 'istio_request_duration_milliseconds',
-      help: 'Request duration in milliseconds.',
-      labelNames: HTTP_LABELS,
-      buckets: REQUEST_DURATION_BUCKETS,
-      registers,
-    });
-    this.requestBytes = new Histogram({ name: 'istio_request_bytes', help: 'HTTP request body sizes.', labelNames: HTTP_LABELS, buckets: BYTES_BUCKETS, registers });
-    this.responseBytes = new Histogram({ name: 'istio_response_bytes', help: 'HTTP response body sizes.', labelNames: HTTP_LABELS, buckets: BYTES_BUCKETS, registers });
-    this.tcpSent = new Counter({ name: 'istio_tcp_sent_bytes_total', help: 'Bytes sent during response in a TCP connection.', labelNames: TCP_LABELS, registers });
-    this.tcpReceived = new Counter({ name: 'istio_tcp_received_bytes_total', help: 'Bytes received during request in a TCP connection.', labelNames: TCP_LABELS, registers });
-    this.tcpOpened = new Counter({ name: 'istio_tcp_connections_opened_total', help: 'TCP connections opened.', labelNames: TCP_LABELS, registers });
-    this.tcpClosed = new Counter({ name: 'istio_tcp_connections_closed_total', help: 'TCP connections closed.', labelNames: TCP_LABELS, registers });
+    const registry = (this.registry = options.registry ?? new Registry());
+    const registers = [registry];
+    const http = () => this.httpSeries;
+    const tcp = () => this.tcpSeries;
+    new StoredCounter<HttpSeries>(
+      { name: 'istio_requests_total', help: 'Requests handled by an Istio proxy.', series: http, read: (s) => s.requests, clear: (s) => (s.requests = undefined) },
+      registry,
+    );
+    const histogram = (name: string, help: string, bounds: readonly number[], field: 'duration' | 'requestBytes' | 'responseBytes') =>
+      new StoredHistogram<HttpSeries>({ name, help, bounds, series: http, read: (s) => s[field], clear: (s) => (s[field] = undefined) }, registry);
+    histogram('istio_request_duration_milliseconds', 'Request duration in milliseconds.', REQUEST_DURATION_BUCKETS, 'duration');
+    histogram('istio_request_bytes', 'HTTP request body sizes.', BYTES_BUCKETS, 'requestBytes');
+    histogram('istio_response_bytes', 'HTTP response body sizes.', BYTES_BUCKETS, 'responseBytes');
+    const tcpCounter = (name: string, help: string, field: 'sent' | 'received' | 'opened' | 'closed') =>
+      new StoredCounter<TcpSeries>({ name, help, series: tcp, read: (s) => s[field], clear: (s) => (s[field] = undefined) }, registry);
+    tcpCounter('istio_tcp_sent_bytes_total', 'Bytes sent during response in a TCP connection.', 'sent');
+    tcpCounter('istio_tcp_received_bytes_total', 'Bytes received during request in a TCP connection.', 'received');
+    tcpCounter('istio_tcp_connections_opened_total', 'TCP connections opened.', 'opened');
+    tcpCounter('istio_tcp_connections_closed_total', 'TCP connections closed.', 'closed');
     this.overflow = new Counter({
       name: 'envoy_cluster_upstream_rq_pending_overflow',
       help: 'Requests refused because the cluster circuit breaker was open (response flag UO).',
@@ -192,12 +197,11 @@ export class MeshMetrics {
     const flags = event.flags || '-';
     // The series is looked up by the values its labels derive from (no label object, no
     // prom-client hashing); only the first request of a combination builds its labels.
-    const level = this.peerLevel(this.httpSeries, event.direction, mtls, remote, peers, service);
-    const byGrpc = child(level, grpcStatus);
-    const byStatus = child(byGrpc, status);
-    let series = byStatus.get(flags) as Series | undefined;
+    const level = this.peerLevel(this.httpLookup, event.direction, mtls, remote, peers, service);
+    const byStatus = child(child(level, grpcStatus), status);
+    let series = byStatus.get(flags) as HttpSeries | undefined;
     if (series === undefined) {
-      const labels = this.peerLabels(event.direction, event, peers, 'http') as Record<HttpLabel, string>;
+      const labels = this.peerLabels(event.direction, event, peers, 'http');
       // Istio's request_protocol is `grpc` for gRPC requests, else `http` for HTTP/1.x and HTTP/2.
       if (grpcStatus !== undefined) labels.request_protocol = 'grpc';
       labels.response_code = String(status);
@@ -205,15 +209,13 @@ export class MeshMetrics {
       labels.grpc_response_status = grpcStatus ?? '';
       labels.response_flags = flags;
       labels.connection_security_policy = securityPolicy(event.direction, mtls);
-      series = { labels, hash: undefined, flags: flags === '-' ? [] : flags.split(',') };
+      series = this.httpSeriesFor(labels, flags);
       this.remember(byStatus, flags, series);
     }
-    const labels = series.labels;
-    incCounter(this.requests, series, 1);
-    observeHistogram(this.duration, series, nonNegative(event.durationMs));
-    observeHistogram(this.requestBytes, series, nonNegative(event.requestBytes));
-    observeHistogram(this.responseBytes, series, nonNegative(event.responseBytes));
-    if (series.hash === undefined) series.hash = fastPathHash([this.requests, this.duration, this.requestBytes, this.responseBytes], labels);
+    series.requests = (series.requests ?? 0) + 1;
+    observe((series.duration ??= newHistogramCell(REQUEST_DURATION_BUCKETS)), REQUEST_DURATION_BUCKETS, nonNegative(event.durationMs));
+    observe((series.requestBytes ??= newHistogramCell(BYTES_BUCKETS)), BYTES_BUCKETS, nonNegative(event.requestBytes));
+    observe((series.responseBytes ??= newHistogramCell(BYTES_BUCKETS)), BYTES_BUCKETS, nonNegative(event.responseBytes));
 
     const cluster = event.cluster;
     if (series.flags.length) {
@@ -230,23 +232,46 @@ export class MeshMetrics {
     const direction = event.direction ?? (/inbound/i.test(event.listener) ? 'inbound' : 'outbound');
     const mtls = peers.mtls ?? event.mtls;
     const flags = event.flags || '-';
-    const level = this.peerLevel(this.tcpSeries, direction, mtls, peers.remote ?? event.peer, peers, serviceKey(event));
-    let series = level.get(flags) as Series | undefined;
+    const level = this.peerLevel(this.tcpLookup, direction, mtls, peers.remote ?? event.peer, peers, serviceKey(event));
+    let series = level.get(flags) as TcpSeries | undefined;
     if (series === undefined) {
-      const labels = this.peerLabels(direction, event, peers, 'tcp') as Record<TcpLabel, string>;
+      const labels = this.peerLabels(direction, event, peers, 'tcp');
       labels.response_flags = flags;
       labels.connection_security_policy = securityPolicy(direction, mtls);
-      series = { labels, hash: undefined, flags: [] };
+      series = this.tcpSeriesFor(labels);
       this.remember(level, flags, series);
     }
-    if (event.phase !== 'close') incCounter(this.tcpOpened, series, 1);
+    // An open-only event gives the series no closed or byte samples yet (prom-client's counters
+    // had none either until first incremented).
+    if (event.phase !== 'close') series.opened = (series.opened ?? 0) + 1;
     if (event.phase !== 'open') {
-      incCounter(this.tcpClosed, series, 1);
-      incCounter(this.tcpReceived, series, nonNegative(event.bytesReceived));
-      incCounter(this.tcpSent, series, nonNegative(event.bytesSent));
+      series.closed = (series.closed ?? 0) + 1;
+      series.received = (series.received ?? 0) + nonNegative(event.bytesReceived);
+      series.sent = (series.sent ?? 0) + nonNegative(event.bytesSent);
     }
-    // The fast path is armed once every family holds the series (an open-only event creates one).
-    if (series.hash === undefined) series.hash = fastPathHash([this.tcpOpened, this.tcpClosed, this.tcpReceived, this.tcpSent], series.labels);
+  }
+
+  /** The series with these labels, created on first use. */
+  private httpSeriesFor(labels: Record<string, string>, flags: string): HttpSeries {
+    const key = labelKey(labels, HTTP_LABELS);
+    let series = this.httpByLabels.get(key);
+    if (series === undefined) {
+      series = { labels: Object.freeze(labels), flags: flags === '-' ? [] : flags.split(','), requests: undefined, duration: undefined, requestBytes: undefined, responseBytes: undefined };
+      this.httpByLabels.set(key, series);
+      this.httpSeries.push(series);
+    }
+    return series;
+  }
+
+  private tcpSeriesFor(labels: Record<string, string>): TcpSeries {
+    const key = labelKey(labels, TCP_LABELS);
+    let series = this.tcpByLabels.get(key);
+    if (series === undefined) {
+      series = { labels: Object.freeze(labels), opened: undefined, closed: undefined, sent: undefined, received: undefined };
+      this.tcpByLabels.set(key, series);
+      this.tcpSeries.push(series);
+    }
+    return series;
   }
 
   /** @internal How many label combinations the series cache holds (bounded by `SERIES_CACHE_LIMIT`). */
@@ -319,23 +344,21 @@ export class MeshMetrics {
     peers: PeerInfo,
     service: string | undefined,
   ): Level {
-    let m = child(child(child(root, this.local(peers.local, peers.identity)), direction === 'inbound'), mtls);
-    // The remote's fields, not its object: the proxy decodes a fresh one per request.
-    if (remote === undefined) m = child(m, NO_PEER);
-    else {
-      m = child(child(child(child(m, remote.workload), remote.namespace), mtls ? remote.principal : undefined), remote.app);
-      m = child(child(child(child(m, remote.version), remote.canonicalService), remote.canonicalRevision), remote.cluster);
-    }
-    return child(m, service);
+    const m = child(child(child(root, this.local(peers.local, peers.identity)), direction === 'inbound'), mtls);
+    // Keyed by the remote's object: the proxy shares one decoded object per distinct header
+    // value (PeerMetadataCache). Another object with the same fields only costs a cache entry:
+    // a miss finds the series by its labels.
+    return child(child(m, remote ?? NO_PEER), service);
   }
 
-  /** Adds a series to the cache; past `SERIES_CACHE_LIMIT` entries the cache starts over. */
-  private remember(level: Level, key: unknown, series: Series): void {
+  /** Adds a series to the lookup cache; past `SERIES_CACHE_LIMIT` entries the cache starts over. */
+  private remember(level: Level, key: unknown, series: HttpSeries | TcpSeries): void {
     if (this.seriesCount >= SERIES_CACHE_LIMIT) {
-      // A label explosion (hostile peer metadata, authorities, codes) must not grow memory
-      // without limit: start over; `level` is now detached, so this series is not kept.
-      this.httpSeries = new Map();
-      this.tcpSeries = new Map();
+      // A label explosion (hostile peer metadata, authorities, codes) must not grow the cache
+      // without limit: start over; `level` is now detached, so this series is not cached (it
+      // stays a series, found again by its labels).
+      this.httpLookup = new Map();
+      this.tcpLookup = new Map();
       this.seriesCount = 0;
       return;
     }
@@ -392,7 +415,7 @@ export class MeshMetrics {
 
 // === series cache ===
 
-/** Most label combinations kept with their prom-client hash; past it the cache starts over. */
+/** Most label combinations the lookup cache holds; past it the cache starts over (the series stay). */
 export const SERIES_CACHE_LIMIT = 10_000;
 
 /** Cache key for "no remote peer metadata" (distinct from a peer whose fields are undefined). */
@@ -400,31 +423,24 @@ const NO_PEER = Symbol('no-peer');
 
 type Level = Map<unknown, unknown>;
 
-interface Series {
-  /** The full label object, built once and shared by the families (never mutated after). */
-  labels: Record<string, string>;
-  /**
-   * prom-client's key for the series: a string once verified in every family, `false` when the
-   * fast path cannot be used (prom-client's internals differ), `undefined` until known.
-   */
-  hash: string | false | undefined;
-  /** The HTTP response flags, split once (empty for `-` and for TCP). */
-  flags: readonly string[];
+/** One label combination of the HTTP families; a field is undefined while its family has no sample. */
+interface HttpSeries {
+  readonly labels: Readonly<Record<string, string>>;
+  /** The HTTP response flags, split once (empty for `-`). */
+  readonly flags: readonly string[];
+  requests: number | undefined;
+  duration: HistogramCell | undefined;
+  requestBytes: HistogramCell | undefined;
+  responseBytes: HistogramCell | undefined;
 }
 
-/** The parts of prom-client's (15.x) metric internals the fast path touches. */
-interface CounterValue {
-  value: number;
-}
-interface HistogramValue {
-  sum: number;
-  count: number;
-  bucketValues: Record<number, number>;
-}
-interface MetricInternals {
-  hashMap?: Record<string, unknown>;
-  sortedLabelNames?: string[];
-  upperBounds?: number[];
+/** One label combination of the TCP families. */
+interface TcpSeries {
+  readonly labels: Readonly<Record<string, string>>;
+  opened: number | undefined;
+  closed: number | undefined;
+  sent: number | undefined;
+  received: number | undefined;
 }
 
 function child(level: Level, key: unknown): Level {
@@ -433,68 +449,11 @@ function child(level: Level, key: unknown): Level {
   return next;
 }
 
-/**
- * prom-client validates and hashes every label on every `inc`/`observe` (its bound children
- * too), about 10 µs for Istio's 25 labels. Once a series exists the fast path updates its
- * stored value directly, under the same key prom-client computes. The key is only used after
- * checking that every family stores these very label values under it, so a different
- * prom-client falls back to the public API instead of miscounting.
- */
-function fastPathHash(metrics: readonly object[], labels: Record<string, string>): string | false | undefined {
-  const first = metrics[0] as MetricInternals;
-  const names = first.sortedLabelNames;
-  if (!Array.isArray(names)) return false;
-  let hash = '';
-  for (const n of names) if (labels[n] !== undefined) hash += `${n}:${labels[n]},`;
-  for (const m of metrics) {
-    const map = (m as MetricInternals).hashMap;
-    if (map === null || typeof map !== 'object') return false;
-    const v = map[hash] as { labels?: Record<string, unknown> } | undefined;
-    if (v === undefined) return undefined;
-    if (v.labels === null || typeof v.labels !== 'object') return false;
-    for (const n of names) if (v.labels[n] !== labels[n]) return false;
-  }
-  return internalized(hash);
-}
-
-/**
- * The same string as a property key V8 has internalized. A key built by concatenation is a
- * fresh string: every lookup with it first finds its internalized twin by comparing all of
- * its ~500 characters, four lookups per request. The internalized one compares by pointer.
- */
-function internalized(key: string): string {
-  return Object.keys({ [key]: 0 })[0];
-}
-
-function incCounter(counter: Counter<string>, series: Series, n: number): void {
-  if (typeof series.hash === 'string') {
-    const v = (counter as unknown as MetricInternals).hashMap?.[series.hash] as CounterValue | undefined;
-    if (v !== undefined) {
-      v.value += n;
-      return;
-    }
-  }
-  counter.inc(series.labels, n); // first use, after a reset, or no fast path
-}
-
-function observeHistogram(histogram: Histogram<string>, series: Series, value: number): void {
-  if (typeof series.hash === 'string') {
-    const internals = histogram as unknown as MetricInternals;
-    const v = internals.hashMap?.[series.hash] as HistogramValue | undefined;
-    const bounds = internals.upperBounds;
-    if (v !== undefined && bounds !== undefined) {
-      v.sum += value;
-      v.count += 1;
-      for (let i = 0; i < bounds.length; i++) {
-        if (value <= bounds[i]) {
-          v.bucketValues[bounds[i]] += 1;
-          break;
-        }
-      }
-      return;
-    }
-  }
-  histogram.observe(series.labels, value);
+/** A series' identity: its label values in the family's order (a newline cannot occur in one, see `serviceKey`). */
+function labelKey(labels: Readonly<Record<string, string>>, names: readonly string[]): string {
+  let key = '';
+  for (const n of names) key += labels[n] + '\n';
+  return key;
 }
 
 /** Istio: `unknown` when the source reports (it cannot see the server's policy), else mutual_tls / none. */
@@ -577,17 +536,19 @@ export function subscribeProxyMetrics(node: ProxyNode, metrics: MeshMetrics, opt
   const peers: PeerInfo = { local: node, identity: options.identity };
   // diagnostics_channel rethrows a subscriber's exception on the next tick (an uncaught
   // exception in the proxy), so recording is guarded: a bad event is counted, never thrown.
-  const guard = (fn: () => void) => {
+  const record = (msg: unknown, kind: 'request' | 'tcp' | 'config') => {
+    if (foreignEvent(msg, node.id)) return;
     try {
-      fn();
+      if (kind === 'request') metrics.recordRequest(msg as TelemetryRequestEvent, peers);
+      else if (kind === 'tcp') metrics.recordTcp(msg as TelemetryTcpEvent, peers);
+      else metrics.recordConfig(msg as TelemetryConfigEvent);
     } catch {
       metrics.countRecordError();
     }
   };
-  const mine = (msg: unknown) => !foreignEvent(msg, node.id);
-  const onRequest = (msg: unknown) => mine(msg) && guard(() => metrics.recordRequest(msg as TelemetryRequestEvent, peers));
-  const onTcp = (msg: unknown) => mine(msg) && guard(() => metrics.recordTcp(msg as TelemetryTcpEvent, peers));
-  const onConfig = (msg: unknown) => mine(msg) && guard(() => metrics.recordConfig(msg as TelemetryConfigEvent));
+  const onRequest = (msg: unknown) => record(msg, 'request');
+  const onTcp = (msg: unknown) => record(msg, 'tcp');
+  const onConfig = (msg: unknown) => record(msg, 'config');
   telemetryChannels.request.subscribe(onRequest);
   telemetryChannels.tcp.subscribe(onTcp);
   telemetryChannels.config.subscribe(onConfig);
