@@ -27,7 +27,7 @@ import { MetricsServer } from './metrics-server.js';
 import { compileRouteTable, type CompiledRouteTable } from './http/route-table.js';
 import type { ListenerContext, ProxyRuntime, Snapshot } from './runtime.js';
 import { TcpListener } from './tcp/listener.js';
-import { PeerMetadataCache, pooledRandomBytes } from './telemetry-support.js';
+import { PeerMetadataCache } from './telemetry-support.js';
 import { createClusterManager } from './upstream/cluster-manager.js';
 import type { ClusterManager } from './upstream/types.js';
 
@@ -99,8 +99,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
   const logger = options.logger ?? silentLogger;
   const ownsClusterManager = options.clusterManager === undefined;
   const stats = new ProxyStats();
-  const telemetryOptions =
-    options.telemetry === false ? undefined : { clock, random, ...options.telemetry, tracer: { idBytes: pooledRandomBytes(), ...options.telemetry?.tracer } };
+  const telemetryOptions = options.telemetry === false ? undefined : { clock, random, ...options.telemetry };
   let telemetry: ProxyTelemetry | undefined;
   const runtime: ProxyRuntime = {
     current: undefined,

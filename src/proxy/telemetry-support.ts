@@ -1,10 +1,7 @@
 /**
- * What the proxy adds around the telemetry library to keep the request path cheap:
- * decoded peer metadata remembered by header value (a peer sends the same value on every
- * request), and span ids cut from a pool of random bytes instead of two `randomBytes` calls
- * per span.
+ * What the proxy adds around the telemetry library to keep the request path cheap: decoded
+ * peer metadata remembered by header value (a peer sends the same value on every request).
  */
-import { randomFillSync } from 'node:crypto';
 import { decodePeerMetadata, PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, type PeerMetadata } from '../telemetry/peer-metadata.js';
 
 /** Distinct peer values remembered; a peer that varies its value only costs a decode each time. */
@@ -32,23 +29,4 @@ export class PeerMetadataCache {
     this.cache.set(raw, md);
     return md;
   }
-}
-
-/**
- * Random bytes for span and trace ids, filled 4 KiB at a time. The returned buffer is a view
- * valid until the next call (the tracer turns it into hex at once).
- */
-export function pooledRandomBytes(poolSize = 4096): (n: number) => Buffer {
-  const pool = Buffer.allocUnsafe(poolSize);
-  let offset = poolSize;
-  return (n: number) => {
-    if (n > poolSize) return randomFillSync(Buffer.allocUnsafe(n));
-    if (offset + n > poolSize) {
-      randomFillSync(pool);
-      offset = 0;
-    }
-    const out = pool.subarray(offset, offset + n);
-    offset += n;
-    return out;
-  };
 }

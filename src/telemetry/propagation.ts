@@ -41,6 +41,12 @@ export const TRACE_HEADERS = [
   'x-b3-flags',
 ] as const;
 
+/** Whether any trace-context header is present (most requests that start a trace carry none). */
+export function hasTraceHeaders(headers: HeaderBag): boolean {
+  for (let i = 0; i < TRACE_HEADERS.length; i++) if (headers[TRACE_HEADERS[i]] !== undefined) return true;
+  return false;
+}
+
 const HEX16 = /^[0-9a-f]{16}$/;
 const HEX32 = /^[0-9a-f]{32}$/;
 const ZERO16 = '0000000000000000';
@@ -191,7 +197,8 @@ export function parseB3Single(value: string | undefined): Extracted | undefined 
  * An invalid header of one format falls through to the next; none valid -> `undefined`.
  */
 export function extractTraceContext(headers: HeaderBag): Extracted | undefined {
-  const w3c = parseTraceparent(one(headers, 'traceparent'), one(headers, 'tracestate'));
+  const traceparent = one(headers, 'traceparent');
+  const w3c = traceparent === undefined ? undefined : parseTraceparent(traceparent, one(headers, 'tracestate'));
   if (w3c) return { context: w3c, format: 'w3c' };
   const single = parseB3Single(one(headers, 'b3'));
   if (single) return single;
@@ -199,24 +206,24 @@ export function extractTraceContext(headers: HeaderBag): Extracted | undefined {
 }
 
 /**
- * The headers that carry `ctx` to the next hop, in both B3 forms and W3C so that applications
- * using either keep propagating. `ctx.spanId` is the span the receiver should parent to.
+ * Sets the headers that carry `ctx` to the next hop on `headers` (and returns them): B3
+ * multi-header, as Envoy's Zipkin tracer sends for Istio, and W3C `traceparent` /
+ * `tracestate`, so that applications using either keep propagating. The single `b3` header is
+ * added when `b3Single` says the trace arrived in it: an application that reads only that form
+ * sent it, and one that never did has no use for a fifth header. `ctx.spanId` is the span the
+ * receiver should parent to.
  */
-export function injectTraceContext(ctx: TraceContext): Record<string, string> {
+export function injectTraceContext<H extends HeaderBag = Record<string, string>>(ctx: TraceContext, target?: H, b3Single = false): H {
+  const headers: HeaderBag = target ?? {};
   const sampled = ctx.sampled === true;
-  const headers: Record<string, string> = {
-    'x-b3-traceid': ctx.traceId,
-    'x-b3-spanid': ctx.spanId,
-    'x-b3-sampled': sampled ? '1' : '0',
-    b3: `${ctx.traceId}-${ctx.spanId}-${ctx.debug ? 'd' : sampled ? '1' : '0'}${ctx.parentSpanId ? '-' + ctx.parentSpanId : ''}`,
-    traceparent: formatTraceparent(ctx),
-  };
+  headers['x-b3-traceid'] = ctx.traceId;
+  headers['x-b3-spanid'] = ctx.spanId;
   if (ctx.parentSpanId) headers['x-b3-parentspanid'] = ctx.parentSpanId;
-  if (ctx.debug) {
-    // "Debug implies an accept decision, so don't also send the X-B3-Sampled header" (B3 spec).
-    headers['x-b3-flags'] = '1';
-    delete headers['x-b3-sampled'];
-  }
+  // "Debug implies an accept decision, so don't also send the X-B3-Sampled header" (B3 spec).
+  if (ctx.debug) headers['x-b3-flags'] = '1';
+  else headers['x-b3-sampled'] = sampled ? '1' : '0';
+  if (b3Single) headers['b3'] = `${ctx.traceId}-${ctx.spanId}-${ctx.debug ? 'd' : sampled ? '1' : '0'}${ctx.parentSpanId ? '-' + ctx.parentSpanId : ''}`;
+  headers['traceparent'] = formatTraceparent(ctx);
   if (ctx.traceState) headers['tracestate'] = ctx.traceState;
-  return headers;
+  return headers as H;
 }

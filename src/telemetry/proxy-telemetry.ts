@@ -17,7 +17,7 @@ import {
   type LocalIdentityOptions,
   type PeerMetadata,
 } from './peer-metadata.js';
-import { TRACE_HEADERS } from './propagation.js';
+import { hasTraceHeaders, TRACE_HEADERS } from './propagation.js';
 import { Tracer, type TracerOptions } from './tracing.js';
 
 export interface ProxyTelemetryOptions {
@@ -109,10 +109,12 @@ export function takePeerMetadata(headers: Record<string, string | string[] | und
 
 /** Removes every trace-context header, before the proxy sets the ones naming its own span. */
 export function stripTraceHeaders(headers: Record<string, string | string[] | undefined>): void {
-  // Most requests carry none of them: a miss is a cheap lookup, while `delete` of an absent
-  // key still costs (it showed in the proxy's profile on every request).
+  // A miss is a cheap lookup, while `delete` of an absent key still costs (it showed in the
+  // proxy's profile on every request).
   for (let i = 0; i < TRACE_HEADERS.length; i++) {
     const h = TRACE_HEADERS[i];
     if (headers[h] !== undefined) delete headers[h];
   }
 }
+
+export { hasTraceHeaders };

@@ -51,7 +51,10 @@ export interface TracerOptions {
   exportTimeoutMillis?: number;
   /** Overrides the `service.name` resource (Istio's default is `<canonical service>.<namespace>`). */
   serviceName?: string;
-  /** Span / trace id source; crypto-random by default. Tests may inject a deterministic one. */
+  /**
+   * Random bytes for span and trace ids; crypto-random by default. Tests may inject a
+   * deterministic one. It is asked for `ID_POOL_BYTES` at a time (see `newId`).
+   */
   idBytes?: (n: number) => Buffer;
 }
 
@@ -80,6 +83,14 @@ export interface SpanRequest {
   upstreamCluster?: string;
 }
 
+/**
+ * What describes a request lazily: the proxy's stream and router implement it, so that the
+ * 99 of 100 requests whose span is not sampled build no URL, tag values or request object.
+ */
+export interface SpanRequestSource {
+  spanRequest(): SpanRequest;
+}
+
 export interface SpanResult {
   status: number;
   /** Envoy response flags, '-' when none. */
@@ -94,10 +105,13 @@ export interface SpanResult {
 
 export type SpanParent = ProxySpan | TraceContext | { headers: HeaderBag } | undefined;
 
+/** The tags of every unsampled span: it records none (see `setTag`). */
+const NO_TAGS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
 /** One proxy span. Cheap to create when not sampled: nothing is exported then. */
 export class ProxySpan {
-  readonly tags: Record<string, string> = {};
-  endTime: number | undefined;
+  readonly tags: Record<string, string>;
+  endTime: number | undefined = undefined;
 
   constructor(
     private readonly tracer: Tracer,
@@ -110,7 +124,11 @@ export class ProxySpan {
     readonly startTime: number,
     readonly traceState?: string,
     readonly debug?: boolean,
-  ) {}
+    /** The trace arrived in the single `b3` header, so the next hop gets one too (see `injectTraceContext`). */
+    readonly b3Single = false,
+  ) {
+    this.tags = sampled ? {} : NO_TAGS;
+  }
 
   setTag(key: string, value: string | number | boolean): this {
     // Tags only matter for export: an unsampled span (99 of 100 by default) records none.
@@ -129,7 +147,19 @@ export class ProxySpan {
 
   /** B3 + W3C headers that make the next hop a child of this span. */
   headers(): Record<string, string> {
-    return injectTraceContext(this.context());
+    const out: Record<string, string> = {};
+    this.inject(out);
+    return out;
+  }
+
+  /** Sets the headers that make the next hop a child of this span on `headers` (the request going on). */
+  inject(headers: HeaderBag): void {
+    injectTraceContext(this, headers, this.b3Single);
+  }
+
+  /** Ends the span without a result: enough for an unsampled span, which exports nothing. */
+  end(): void {
+    if (this.endTime === undefined) this.endTime = this.tracer.clock.now();
   }
 
   /** Ends the span once; later calls do nothing. Never throws. */
@@ -157,6 +187,13 @@ export class ProxySpan {
 
 const ZERO_IDS: Readonly<Record<number, string>> = { 8: '0'.repeat(16), 16: '0'.repeat(32) };
 
+/**
+ * Random bytes fetched per refill of the id pool: enough for ~85 spans with a new trace id.
+ * Ids are cut from one hex string of them; hex-encoding two small buffers per span showed as
+ * one of the tracer's largest costs in the proxy's profile.
+ */
+const ID_POOL_BYTES = 2048;
+
 /** One proxy's tracer: sampling, span creation, export. */
 export class Tracer {
   readonly clock: Clock;
@@ -173,6 +210,9 @@ export class Tracer {
   private readonly maxQueueSize: number;
   private readonly baseTags: Record<string, string>;
   private readonly idBytes: (n: number) => Buffer;
+  /** Hex of random bytes not yet handed out as ids (`idOffset` onwards). */
+  private idPool = '';
+  private idOffset = 0;
   private closed = false;
 
   constructor(options: TracerOptions) {
@@ -229,10 +269,10 @@ export class Tracer {
 
   /**
    * Starts the SERVER span for a request arriving at this proxy (inbound sidecar or gateway)
-   * from its headers. `headers` in the result go on the request forwarded to the app (or to
-   * the gateway's client span as parent): they name this span as the parent.
+   * from its headers. The span's `inject` / `headers()` give what goes on the request
+   * forwarded to the app: headers that name this span as the parent.
    */
-  startServerSpan(headers: HeaderBag, req: SpanRequest): { span: ProxySpan; headers: Record<string, string> } {
+  startServerSpan(headers: HeaderBag, req: SpanRequest | SpanRequestSource): ProxySpan {
     const extracted = extractTraceContext(headers);
     let parent: TraceContext | undefined;
     let incoming: boolean | undefined;
@@ -240,46 +280,50 @@ export class Tracer {
       parent = extracted.context;
       incoming = parent.sampled;
     } else if (extracted) incoming = extracted.decision;
-    const span = this.newSpan('server', req, parent, incoming);
-    return { span, headers: span.headers() };
+    return this.newSpan('server', req, parent, incoming, extracted?.format === 'b3-single');
   }
 
   /**
    * Starts the CLIENT span for an upstream request. `parent` is the server span (gateway), a
-   * context, or `{ headers }` of the request the app sent (outbound sidecar). The returned
-   * headers go on the upstream request.
+   * context, or `{ headers }` of the request the app sent (outbound sidecar). The span's
+   * `inject` sets the upstream request's trace headers.
    */
-  startClientSpan(parent: SpanParent, req: SpanRequest): { span: ProxySpan; headers: Record<string, string> } {
+  startClientSpan(parent: SpanParent, req: SpanRequest | SpanRequestSource): ProxySpan {
     let ctx: TraceContext | undefined;
     let incoming: boolean | undefined;
+    let b3Single = false;
     if (parent instanceof ProxySpan) {
       ctx = parent.context();
       incoming = parent.sampled;
+      b3Single = parent.b3Single;
     } else if (parent && 'headers' in parent) {
       const extracted = extractTraceContext(parent.headers);
       if (extracted && 'context' in extracted) {
         ctx = extracted.context;
         incoming = ctx.sampled;
       } else if (extracted) incoming = extracted.decision;
+      b3Single = extracted?.format === 'b3-single';
     } else if (parent) {
       ctx = parent;
       incoming = parent.sampled;
     }
-    const span = this.newSpan('client', req, ctx, incoming);
-    if (req.upstreamCluster) span.setTag('upstream_cluster', req.upstreamCluster);
-    return { span, headers: span.headers() };
+    return this.newSpan('client', req, ctx, incoming, b3Single);
   }
 
-  private newSpan(kind: 'server' | 'client', req: SpanRequest, parent: TraceContext | undefined, incoming: boolean | undefined): ProxySpan {
+  private newSpan(kind: 'server' | 'client', source: SpanRequest | SpanRequestSource, parent: TraceContext | undefined, incoming: boolean | undefined, b3Single: boolean): ProxySpan {
     this.stats.started++;
     const sampled = parent?.debug ? true : this.decide(incoming);
-    if (sampled) this.stats.sampled++;
     const traceId = parent?.traceId ?? this.newId(16);
+    if (!sampled) {
+      // Only exported spans need a name and tags; an unsampled one just carries ids onward.
+      return new ProxySpan(this, kind, '', traceId, this.newId(8), parent?.spanId, false, this.clock.now(), parent?.traceState, parent?.debug, b3Single);
+    }
+    this.stats.sampled++;
+    const req = 'spanRequest' in source ? source.spanRequest() : source;
     const span = new ProxySpan(
       this,
       kind,
-      // Only exported spans need a name and tags; an unsampled one just carries ids onward.
-      sampled ? (req.operation ?? defaultOperation(req.url)) : '',
+      req.operation ?? defaultOperation(req.url),
       traceId,
       this.newId(8),
       parent?.spanId,
@@ -287,8 +331,8 @@ export class Tracer {
       this.clock.now(),
       parent?.traceState,
       parent?.debug,
+      b3Single,
     );
-    if (!sampled) return span;
     const tags = span.tags;
     Object.assign(tags, this.baseTags);
     tags['http.url'] = req.url;
@@ -297,13 +341,20 @@ export class Tracer {
     if (req.requestId) tags['guid:x-request-id'] = req.requestId;
     if (req.peerAddress) tags['peer.address'] = req.peerAddress;
     if (req.userAgent) tags['user_agent'] = req.userAgent;
+    if (kind === 'client' && req.upstreamCluster) tags['upstream_cluster'] = req.upstreamCluster;
     return span;
   }
 
   /** A random id of `bytes` bytes as lower-case hex; never all zeros (invalid in B3 and W3C). */
   private newId(bytes: number): string {
+    const chars = bytes * 2;
     for (;;) {
-      const id = this.idBytes(bytes).toString('hex', 0, bytes);
+      if (this.idOffset + chars > this.idPool.length) {
+        this.idPool = this.idBytes(ID_POOL_BYTES).toString('hex', 0, ID_POOL_BYTES);
+        this.idOffset = 0;
+      }
+      const id = this.idPool.slice(this.idOffset, this.idOffset + chars);
+      this.idOffset += chars;
       if (id !== ZERO_IDS[bytes]) return id;
     }
   }

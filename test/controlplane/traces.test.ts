@@ -76,9 +76,10 @@ describe('control plane trace collector', () => {
   test('spans sent to the control plane are listed by "sinew traces" and drawn by "sinew trace"', async () => {
     const collectors = configs[0].telemetry!.tracingCollectors!;
     const tracer = new Tracer({ node, randomSamplingPercentage: 100, collectors, random: new SeededRandom(4) });
-    const { span: client1, headers } = tracer.startClientSpan(undefined, { method: 'GET', url: 'http://reviews:9080/reviews/0', upstreamCluster: 'outbound|9080||reviews.default.svc.cluster.local' });
+    const client1 = tracer.startClientSpan(undefined, { method: 'GET', url: 'http://reviews:9080/reviews/0', upstreamCluster: 'outbound|9080||reviews.default.svc.cluster.local' });
+    const headers = client1.headers();
     const reviewsTracer = new Tracer({ node: { ...node, id: 'sidecar~reviews-v1-0.default', workload: 'reviews-v1', labels: { app: 'reviews', version: 'v1' } }, randomSamplingPercentage: 100, collectors });
-    const { span: server } = reviewsTracer.startServerSpan(headers, { method: 'GET', url: 'http://reviews:9080/reviews/0' });
+    const server = reviewsTracer.startServerSpan(headers, { method: 'GET', url: 'http://reviews:9080/reviews/0' });
     server.finish({ status: 200 });
     client1.finish({ status: 200 });
     await Promise.all([tracer.shutdown(), reviewsTracer.shutdown()]);

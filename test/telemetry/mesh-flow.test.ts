@@ -84,7 +84,8 @@ test('one request through two sidecars: both reporters, one trace, access logs',
     const start = Date.now();
     const headers: Headers = { ...req.headers };
     const peer = takePeerMetadata(headers); // the app never sees the exchange headers
-    const { span, headers: traceHeaders } = inboundTel.tracer!.startServerSpan(headers, { method: req.method!, url: `http://${req.headers.host}${req.url}`, requestId: String(req.headers['x-request-id']), peerAddress: req.socket.remoteAddress });
+    const span = inboundTel.tracer!.startServerSpan(headers, { method: req.method!, url: `http://${req.headers.host}${req.url}`, requestId: String(req.headers['x-request-id']), peerAddress: req.socket.remoteAddress });
+    const traceHeaders = span.headers();
     stripTraceHeaders(headers);
     const up = await forward(appPort, req.method!, req.url!, { ...headers, ...traceHeaders });
     res.writeHead(up.status, { ...inboundTel.localPeerHeaders, 'content-length': up.body.length });
@@ -98,7 +99,8 @@ test('one request through two sidecars: both reporters, one trace, access logs',
   const outbound = http.createServer(async (req, res) => {
     const start = Date.now();
     const headers: Headers = { ...req.headers, 'x-request-id': 'req-42' };
-    const { span, headers: traceHeaders } = outboundTel.tracer!.startClientSpan({ headers }, { method: req.method!, url: `http://${req.headers.host}${req.url}`, requestId: 'req-42', upstreamCluster: 'outbound|9080||reviews.default.svc.cluster.local' });
+    const span = outboundTel.tracer!.startClientSpan({ headers }, { method: req.method!, url: `http://${req.headers.host}${req.url}`, requestId: 'req-42', upstreamCluster: 'outbound|9080||reviews.default.svc.cluster.local' });
+    const traceHeaders = span.headers();
     stripTraceHeaders(headers);
     const up = await forward(inboundPort, req.method!, req.url!, { ...headers, ...traceHeaders, ...outboundTel.localPeerHeaders });
     const peer = takePeerMetadata(up.headers);
@@ -164,7 +166,7 @@ test('ProxyTelemetry.apply follows config changes and rebuilds only what changed
     tel.apply(undefined); // defaults: metrics on, no sampling of our own, no access log
     const first = tel.tracer;
     assert.ok(first);
-    assert.equal(first.startServerSpan({}, { method: 'GET', url: 'http://a/' }).span.sampled, false);
+    assert.equal(first.startServerSpan({}, { method: 'GET', url: 'http://a/' }).sampled, false);
     channel.publish(ev(reviews.id));
     channel.publish(ev('sidecar~someone-else.default')); // another proxy in this process: not ours
     assert.equal(await count(), 1);
@@ -173,7 +175,7 @@ test('ProxyTelemetry.apply follows config changes and rebuilds only what changed
     assert.equal(tel.tracer, first, 'tracing settings unchanged: same tracer');
     tel.apply({ tracingSamplingPercentage: 100 });
     assert.notEqual(tel.tracer, first);
-    assert.equal(tel.tracer!.startServerSpan({}, { method: 'GET', url: 'http://a/' }).span.sampled, true);
+    assert.equal(tel.tracer!.startServerSpan({}, { method: 'GET', url: 'http://a/' }).sampled, true);
 
     tel.apply({ tracingSamplingPercentage: 100, metrics: { enabled: false } });
     channel.publish(ev(reviews.id));

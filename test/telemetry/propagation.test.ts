@@ -124,7 +124,7 @@ test('inject then extract round-trips through every format', () => {
     { traceId: T, spanId: S, sampled: true, debug: true, traceState: 'a=b' },
   ];
   for (const ctx of contexts) {
-    const h = injectTraceContext(ctx);
+    const h = injectTraceContext(ctx, {} as Record<string, string>, true);
     const w3c = parseTraceparent(h.traceparent, h.tracestate);
     assert.equal(w3c?.traceId, ctx.traceId);
     assert.equal(w3c?.spanId, ctx.spanId);
@@ -139,5 +139,7 @@ test('inject then extract round-trips through every format', () => {
     assert.equal(multi.context.parentSpanId, ctx.parentSpanId);
     assert.equal(multi.context.sampled, ctx.sampled);
     if (ctx.debug) assert.equal(h['x-b3-sampled'], undefined, 'debug implies sampled; B3 says do not send both');
+    // The single b3 header goes on only for a trace that arrived in it.
+    assert.equal(injectTraceContext(ctx).b3, undefined);
   }
 });

@@ -23,7 +23,7 @@ const req = { method: 'GET', url: 'http://reviews:9080/reviews/0', requestId: 'r
 
 function sampledCount(tracer: Tracer, n: number, headers: Record<string, string> = {}): number {
   let k = 0;
-  for (let i = 0; i < n; i++) if (tracer.startServerSpan(headers, req).span.sampled) k++;
+  for (let i = 0; i < n; i++) if (tracer.startServerSpan(headers, req).sampled) k++;
   return k;
 }
 
@@ -53,7 +53,8 @@ test('sampling: 100% / 0% / 1% with a seeded random; incoming decisions are kept
 test('server span joins the incoming trace; client span is its child; headers name the new span', () => {
   const clock = new ManualClock(1_700_000_000_000);
   const tracer = new Tracer({ node, randomSamplingPercentage: 0, clock, meshId: 'mesh1' });
-  const { span: server, headers: toApp } = tracer.startServerSpan({ 'x-b3-traceid': T, 'x-b3-spanid': S, 'x-b3-sampled': '1', tracestate: 'a=b', traceparent: 'bad' }, req);
+  const server = tracer.startServerSpan({ 'x-b3-traceid': T, 'x-b3-spanid': S, 'x-b3-sampled': '1', tracestate: 'a=b', traceparent: 'bad' }, req);
+  const toApp = server.headers();
   assert.equal(server.traceId, T);
   assert.equal(server.parentSpanId, S);
   assert.notEqual(server.spanId, S);
@@ -64,16 +65,24 @@ test('server span joins the incoming trace; client span is its child; headers na
   assert.equal(toApp['x-b3-sampled'], '1');
   assert.equal(toApp.traceparent, `00-${T}-${server.spanId}-01`);
 
-  const { span: client, headers: upstream } = tracer.startClientSpan(server, { ...req, upstreamCluster: 'outbound|9080||ratings.default.svc.cluster.local' });
+  const client = tracer.startClientSpan(server, { ...req, upstreamCluster: 'outbound|9080||ratings.default.svc.cluster.local' });
+  const upstream = client.headers();
   assert.equal(client.traceId, T);
   assert.equal(client.parentSpanId, server.spanId);
   assert.equal(upstream['x-b3-spanid'], client.spanId);
   assert.equal(upstream['x-b3-parentspanid'], server.spanId);
   assert.equal(parseTraceparent(upstream.traceparent)?.spanId, client.spanId);
-  assert.equal(upstream.b3, `${T}-${client.spanId}-1-${server.spanId}`);
+  assert.equal(upstream.b3, undefined, 'the trace came in B3 multi-header form: no single b3 header is added');
+
+  // A trace that arrived in the single b3 header goes on in it too, at both spans.
+  const viaSingle = tracer.startServerSpan({ b3: `${T}-${S}-1` }, req);
+  assert.equal(viaSingle.headers().b3, `${T}-${viaSingle.spanId}-1-${S}`);
+  const onward = tracer.startClientSpan(viaSingle, req);
+  assert.equal(onward.headers().b3, `${T}-${onward.spanId}-1-${viaSingle.spanId}`);
+  assert.equal(onward.headers()['x-b3-spanid'], onward.spanId);
 
   // The outbound sidecar sees only the app's headers: the client span parents to what the app sent.
-  const { span: fromApp } = tracer.startClientSpan({ headers: toApp }, req);
+  const fromApp = tracer.startClientSpan({ headers: toApp }, req);
   assert.equal(fromApp.parentSpanId, server.spanId);
   assert.equal(fromApp.sampled, true);
 
@@ -106,7 +115,7 @@ test('server span joins the incoming trace; client span is its child; headers na
   assert.equal(server.name, 'reviews:9080/*');
 
   // A new trace when nothing came in.
-  const { span: fresh } = tracer.startServerSpan({}, req);
+  const fresh = tracer.startServerSpan({}, req);
   assert.match(fresh.traceId, /^[0-9a-f]{32}$/);
   assert.equal(fresh.parentSpanId, undefined);
   assert.equal(fresh.sampled, false);
@@ -136,13 +145,13 @@ for (const kind of ['otlp-http', 'zipkin'] as const) {
     const clock = new ManualClock(1_700_000_000_000);
     const tracer = new Tracer({ node, randomSamplingPercentage: 100, clock, collectors: [{ kind, url }], random: new SeededRandom(1) });
     try {
-      const { span: server1 } = tracer.startServerSpan({}, req);
-      const { span: client1 } = tracer.startClientSpan(server1, { ...req, url: 'http://ratings:9080/ratings/0' });
+      const server1 = tracer.startServerSpan({}, req);
+      const client1 = tracer.startClientSpan(server1, { ...req, url: 'http://ratings:9080/ratings/0' });
       clock.advance(4);
       client1.finish({ status: 200, upstreamCluster: 'outbound|9080||ratings.default.svc.cluster.local' });
       clock.advance(6);
       server1.finish({ status: 200 });
-      const { span: unsampled } = new Tracer({ node, randomSamplingPercentage: 0 }).startServerSpan({}, req);
+      const unsampled = new Tracer({ node, randomSamplingPercentage: 0 }).startServerSpan({}, req);
       unsampled.finish({ status: 200 });
       await tracer.flush();
       assert.deepEqual(tracer.stats, { started: 2, sampled: 2, exported: 2, dropped: 0 });
@@ -195,7 +204,7 @@ test('collector down: requests go on, spans are dropped and counted, nothing thr
   try {
     // Six spans into a queue of four per collector: two are dropped at once, per collector.
     for (let i = 0; i < 6; i++) {
-      const { span } = tracer.startServerSpan({}, req);
+      const span = tracer.startServerSpan({}, req);
       assert.doesNotThrow(() => span.finish({ status: 200 }));
     }
     assert.equal(tracer.stats.dropped, 4);
@@ -203,7 +212,7 @@ test('collector down: requests go on, spans are dropped and counted, nothing thr
     // The four queued per collector fail to export (connection refused) and are counted too.
     assert.deepEqual(tracer.stats, { started: 6, sampled: 6, exported: 0, dropped: 12 });
     // And the pipeline is usable again afterwards (its in-flight bound was released).
-    const { span } = tracer.startServerSpan({}, req);
+    const span = tracer.startServerSpan({}, req);
     span.finish({ status: 200 });
     await tracer.flush();
     assert.equal(tracer.stats.dropped, 14);
@@ -228,7 +237,7 @@ test('a collector that accepts and never answers is timed out, not waited on for
     exportTimeoutMillis: 200,
   });
   try {
-    tracer.startServerSpan({}, req).span.finish({ status: 200 });
+    tracer.startServerSpan({}, req).finish({ status: 200 });
     await tracer.flush();
     assert.equal(tracer.stats.dropped, 1);
   } finally {

@@ -13,7 +13,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { WeightedCluster } from '../../api/proxy-config.js';
 import { ResponseFlag } from '../../api/response-flags.js';
 import type { TimerHandle } from '../../core/clock.js';
-import { stripTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
+import { hasTraceHeaders, stripTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
+import type { SpanRequest } from '../../telemetry/tracing.js';
 import type { UpstreamCluster, UpstreamLease, UpstreamOutcome } from '../upstream/types.js';
 import { applyHeaderOps, joinValue, sanitizeResponseHeaders, type HeaderBag } from './headers.js';
 import { Replies, replyForFailure, type LocalReply, type UpstreamFailure } from './local-reply.js';
@@ -98,21 +99,30 @@ export class Router {
     const s = this.stream;
     const tracer = tel.tracer;
     if (tracer !== undefined) {
-      const { span, headers } = tracer.startClientSpan(s.serverSpan ?? { headers: s.headers }, {
-        method: s.method,
-        url: `${s.scheme}://${this.authority}${this.path}`,
-        requestId: s.requestId,
-        protocol: s.h2 ? 'HTTP/2' : 'HTTP/1.1',
-        userAgent: joinValue(s.headers['user-agent']),
-        upstreamCluster: this.cluster.name,
-      });
+      // A gateway's server span already took (and removed) the incoming context; an outbound
+      // sidecar continues whatever the app sent, if anything.
+      const fromApp = s.serverSpan === undefined && hasTraceHeaders(s.headers);
+      const span = tracer.startClientSpan(s.serverSpan ?? (fromApp ? { headers: s.headers } : undefined), this);
       s.clientSpan = span;
-      stripTraceHeaders(s.headers);
-      Object.assign(s.headers, headers);
+      if (fromApp) stripTraceHeaders(s.headers);
+      span.inject(s.headers);
     }
     // Passthrough traffic leaves the mesh: its hosts get no workload identity (Istio sends the
     // exchange headers to mesh destinations only).
     if (this.cluster.config.kind !== 'originalDst') Object.assign(s.headers, tel.localPeerHeaders);
+  }
+
+  /** SpanRequestSource: what the client span records, asked only when it is sampled. */
+  spanRequest(): SpanRequest {
+    const s = this.stream;
+    return {
+      method: s.method,
+      url: `${s.scheme}://${this.authority}${this.path}`,
+      requestId: s.requestId,
+      protocol: s.h2 ? 'HTTP/2' : 'HTTP/1.1',
+      userAgent: joinValue(s.headers['user-agent']),
+      upstreamCluster: this.cluster.name,
+    };
   }
 
   private go(): void {

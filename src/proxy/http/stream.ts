@@ -12,8 +12,8 @@ import { constants as http2Constants, type Http2ServerRequest, type Http2ServerR
 import { RESPONSE_DETAILS_HEADER } from '../../api/response-flags.js';
 import type { RedirectAction } from '../../api/proxy-config.js';
 import type { PeerMetadata } from '../../telemetry/peer-metadata.js';
-import { stripTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
-import type { ProxySpan } from '../../telemetry/tracing.js';
+import { hasTraceHeaders, stripTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
+import type { ProxySpan, SpanRequest } from '../../telemetry/tracing.js';
 import { channels, isPeerHealthCheck, type RequestEvent } from '../events.js';
 import type { ListenerContext, ProxyRuntime, Snapshot } from '../runtime.js';
 import { runFilters } from './filters.js';
@@ -27,6 +27,8 @@ export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponseObject = ServerResponse | Http2ServerResponse;
 
 const ABSOLUTE = /^(https?):\/\/([^/?#]*)([^#]*)/i;
+/** What a server span reads when the request carries no trace context. */
+const NO_HEADERS: Readonly<Record<string, undefined>> = Object.freeze({});
 
 export class HttpStream implements RequestView {
   readonly startTime: number;
@@ -173,17 +175,23 @@ export class HttpStream implements RequestView {
   private startServerSpan(tel: ProxyTelemetry): void {
     const tracer = tel.tracer;
     if (tracer === undefined) return;
-    const { span, headers } = tracer.startServerSpan(this.headers, {
+    const incoming = hasTraceHeaders(this.headers);
+    const span = tracer.startServerSpan(incoming ? this.headers : NO_HEADERS, this);
+    this.serverSpan = span;
+    if (incoming) stripTraceHeaders(this.headers);
+    if (this.lctx.listener.direction === 'inbound') span.inject(this.headers);
+  }
+
+  /** SpanRequestSource: what the server span records, asked only when it is sampled. */
+  spanRequest(): SpanRequest {
+    return {
       method: this.method,
       url: `${this.scheme}://${this.authority}${this.path}${this.query ? '?' + this.query : ''}`,
       requestId: this.requestId,
       peerAddress: this.peer,
       protocol: this.h2 ? 'HTTP/2' : 'HTTP/1.1',
       userAgent: joinValue(this.headers['user-agent']),
-    });
-    this.serverSpan = span;
-    stripTraceHeaders(this.headers);
-    if (this.lctx.listener.direction === 'inbound') Object.assign(this.headers, headers);
+    };
   }
 
   private selectTable(): CompiledRouteTable | undefined {
@@ -304,10 +312,15 @@ export class HttpStream implements RequestView {
     const flags = this.flags.length ? this.flags.join(',') : '-';
     if (this.status) stats.inc(`downstream_rq_${Math.floor(this.status / 100)}xx`);
     if (this.flags.length) for (const f of this.flags) stats.inc(`downstream_rq_flag_${f}`);
-    if (this.clientSpan !== undefined || this.serverSpan !== undefined) {
+    const client = this.clientSpan;
+    const server = this.serverSpan;
+    if (client?.sampled || server?.sampled) {
       const result = { status: this.status, flags, upstreamCluster: this.cluster, requestBytes: this.requestBytes, responseBytes: this.responseBytes };
-      this.clientSpan?.finish(result);
-      this.serverSpan?.finish(result);
+      client?.finish(result);
+      server?.finish(result);
+    } else {
+      client?.end();
+      server?.end();
     }
     if (channels.request.hasSubscribers) {
       const event: RequestEvent = {
