@@ -15,6 +15,7 @@ import { SeededRandom } from '../../src/core/random.js';
 import { HEALTH_CHECK_USER_AGENT } from '../../src/proxy/events.js';
 import { createProxy, type Proxy } from '../../src/proxy/proxy.js';
 import type { AccessLogSink } from '../../src/telemetry/access-log.js';
+import { peerMetadataHeaders } from '../../src/telemetry/peer-metadata.js';
 import { TraceStore } from '../../src/telemetry/trace-store.js';
 import { h1Client } from './support/client.js';
 import { cluster, endpoint, httpListener, route, routeTo, table, vhost } from './support/config.js';
@@ -242,6 +243,31 @@ test('a peer\'s active health check at an inbound sidecar is neither traced nor 
     assert.equal(tracer.stats.started, 1);
     const series = requestSeries(await scrape(mesh.inbound.metricsAddress()!.port));
     assert.equal(series.reduce((n, s) => n + s.value, 0), 1, 'only the request that is not a health check is counted');
+  } finally {
+    await client.close();
+    await mesh.close();
+  }
+});
+
+test('an inbound sidecar answers the metadata exchange in kind: only the headers the caller sent', async () => {
+  const mesh = await startMesh({ tracingSamplingPercentage: 0 });
+  const client = h1Client(mesh.inbound.listenerAddresses()['virtualInbound'].port);
+  const own = mesh.inbound.telemetry!.localPeerHeaders;
+  try {
+    // A caller outside the mesh sends none and learns nothing (Istio's peer_metadata filter).
+    const plain = await client.request({ host: 'reviews:9080', path: '/' });
+    assert.equal(plain.status, 200);
+    assert.equal(plain.headers['x-envoy-peer-metadata'], undefined);
+    assert.equal(plain.headers['x-envoy-peer-metadata-id'], undefined);
+    // A sidecar sends both and gets both back.
+    const caller = peerMetadataHeaders(productpage);
+    const meshed = await client.request({ host: 'reviews:9080', path: '/', headers: caller });
+    assert.equal(meshed.headers['x-envoy-peer-metadata'], own['x-envoy-peer-metadata']);
+    assert.equal(meshed.headers['x-envoy-peer-metadata-id'], own['x-envoy-peer-metadata-id']);
+    // Each header is answered on its own.
+    const idOnly = await client.request({ host: 'reviews:9080', path: '/', headers: { 'x-envoy-peer-metadata-id': caller['x-envoy-peer-metadata-id'] } });
+    assert.equal(idOnly.headers['x-envoy-peer-metadata-id'], own['x-envoy-peer-metadata-id']);
+    assert.equal(idOnly.headers['x-envoy-peer-metadata'], undefined);
   } finally {
     await client.close();
     await mesh.close();

@@ -231,11 +231,10 @@ export class Router {
       const grpc = out['grpc-status'];
       if (grpc !== undefined) s.grpcStatus = joinValue(grpc);
     }
-    const tel = s.runtime.telemetry;
-    if (tel !== undefined) {
+    if (s.runtime.telemetry !== undefined) {
       // Metadata exchange: the upstream sidecar's identity is read and kept from the app;
       // an inbound sidecar answers with its own.
-      if (s.lctx.listener.direction === 'inbound') Object.assign(out, tel.localPeerHeaders);
+      if (s.lctx.listener.direction === 'inbound') s.answerPeerExchange(out);
       else s.peerMetadata = s.runtime.peers.take(out);
     }
     // Envoy's x-envoy-upstream-service-time: milliseconds from sending this try upstream to

@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { constants as http2Constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { RESPONSE_DETAILS_HEADER } from '../../api/response-flags.js';
 import type { RedirectAction } from '../../api/proxy-config.js';
-import type { PeerMetadata } from '../../telemetry/peer-metadata.js';
+import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, type PeerMetadata } from '../../telemetry/peer-metadata.js';
 import { hasTraceHeaders, stripTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
 import type { ProxySpan, SpanRequest } from '../../telemetry/tracing.js';
 import { channels, isPeerHealthCheck, type RequestEvent } from '../events.js';
@@ -74,6 +74,9 @@ export class HttpStream implements RequestView {
   clientSpan?: ProxySpan;
   /** The other sidecar's metadata: from the request (inbound) or the response (outbound, gateway). */
   peerMetadata?: PeerMetadata;
+  /** Inbound: which metadata-exchange headers the caller sent (the reply carries the same ones). */
+  peerIdReceived = false;
+  peerMetadataReceived = false;
   /** The chosen cluster's `service.host`, Istio's `destination_service`. */
   destinationService?: string;
   grpcStatus?: string;
@@ -103,7 +106,11 @@ export class HttpStream implements RequestView {
     const ct = raw['content-type'];
     this.grpc = typeof ct === 'string' && ct.startsWith('application/grpc');
     // Istio's metadata exchange: the calling sidecar says who it is; the app never sees it.
-    if (runtime.telemetry !== undefined && lctx.listener.direction === 'inbound') this.peerMetadata = runtime.peers.take(this.headers);
+    if (runtime.telemetry !== undefined && lctx.listener.direction === 'inbound') {
+      this.peerIdReceived = this.headers[PEER_METADATA_ID_HEADER] !== undefined;
+      this.peerMetadataReceived = this.headers[PEER_METADATA_HEADER] !== undefined;
+      this.peerMetadata = runtime.peers.take(this.headers);
+    }
   }
 
   /** RequestView: header lookup for matching, pseudo-headers included. */
@@ -268,14 +275,26 @@ export class HttpStream implements RequestView {
     this.details = reply.details;
     const extra: Record<string, string> = { ...this.extraResponseHeaders, ...headers };
     // An inbound sidecar tells the caller who answered, on its own replies too (metadata exchange).
-    const tel = this.runtime.telemetry;
-    if (tel !== undefined && this.lctx.listener.direction === 'inbound') Object.assign(extra, tel.localPeerHeaders);
+    this.answerPeerExchange(extra);
     // A draining listener tells HTTP/1.1 clients to go elsewhere (Envoy's drain sets Connection: close).
     if (this.lctx.draining && !this.h2) extra['connection'] = 'close';
     const flags = configured ? undefined : this.flags.join(',') || undefined;
     this.status = writeLocalReply(this.res as unknown as DownstreamResponse, reply, this.grpc, extra, flags);
     if (!configured && reply.flag) this.runtime.stats.inc(`downstream_rq_local_reply_${reply.flag}`);
     this.finish();
+  }
+
+  /**
+   * Inbound: tells the caller who answered, on proxied and local replies alike. As Istio's
+   * peer_metadata filter does, each exchange header goes back only when the request carried
+   * it, so callers outside the mesh get none.
+   */
+  answerPeerExchange(headers: Record<string, string | string[] | number | undefined>): void {
+    if (!this.peerIdReceived && !this.peerMetadataReceived) return;
+    const tel = this.runtime.telemetry;
+    if (tel === undefined) return;
+    if (this.peerIdReceived) headers[PEER_METADATA_ID_HEADER] = tel.localPeerHeaders[PEER_METADATA_ID_HEADER];
+    if (this.peerMetadataReceived) headers[PEER_METADATA_HEADER] = tel.localPeerHeaders[PEER_METADATA_HEADER];
   }
 
   addFlag(flag: string): void {
