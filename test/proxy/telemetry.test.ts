@@ -152,6 +152,8 @@ test('N requests through two sidecars: both proxies count exactly N with each ot
     assert.equal(logs.length, N, 'only the outbound proxy logs, one line per request');
     const first = JSON.parse(logs[0]) as Record<string, unknown>;
     assert.equal(first.request_id, '3f1c2b9e-7d4a-4c1e-9b2f-0a1b2c3d4e5f');
+    // The listener's address, on every request of the kept-alive connection (read once per connection).
+    for (const line of logs) assert.equal((JSON.parse(line) as Record<string, unknown>).downstream_local_address, `127.0.0.1:${mesh.outboundPort}`);
   } finally {
     await client.close();
     await mesh.close();

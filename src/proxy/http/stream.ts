@@ -329,7 +329,7 @@ export class HttpStream implements RequestView {
     const stats = this.runtime.stats;
     stats.inc('downstream_rq_total');
     const flags = this.flags.length ? this.flags.join(',') : '-';
-    if (this.status) stats.inc(`downstream_rq_${Math.floor(this.status / 100)}xx`);
+    if (this.status) stats.inc(STATUS_CLASS_STATS[Math.floor(this.status / 100)] ?? `downstream_rq_${Math.floor(this.status / 100)}xx`);
     if (this.flags.length) for (const f of this.flags) stats.inc(`downstream_rq_flag_${f}`);
     const client = this.clientSpan;
     const server = this.serverSpan;
@@ -378,9 +378,25 @@ export class HttpStream implements RequestView {
   }
 }
 
+const STATUS_CLASS_STATS = ['downstream_rq_0xx', 'downstream_rq_1xx', 'downstream_rq_2xx', 'downstream_rq_3xx', 'downstream_rq_4xx', 'downstream_rq_5xx'];
+
+/**
+ * Each connection's local `ip:port`, asked of the kernel once per connection (every read of
+ * `socket.localAddress` is a getsockname call). A WeakMap rather than a property on the
+ * socket: a property added to node's sockets would give them a second shape in node's own code.
+ */
+const localAddresses = new WeakMap<object, string>();
+
 function localAddress(req: DownstreamRequest): string | undefined {
   const socket = req.socket;
-  return socket?.localAddress ? `${socket.localAddress}:${socket.localPort}` : undefined;
+  if (!socket) return undefined;
+  let cached = localAddresses.get(socket);
+  if (cached === undefined && socket.localAddress) {
+    // Not yet connected (no address) is not remembered.
+    cached = `${socket.localAddress}:${socket.localPort}`;
+    localAddresses.set(socket, cached);
+  }
+  return cached;
 }
 
 /** The port of an authority (`host:port`, `[v6]:port`), or undefined. */
