@@ -21,7 +21,7 @@
  *   sinew_metrics_merge_dropped_lines_total                    application lines refused by merge()
  *   sinew_telemetry_record_errors_total                        events that could not be recorded
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from './prom-client-core.js';
 import { BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER, type ProxyNode } from '../api/proxy-config.js';
 import { HEALTH_CHECK_USER_AGENT, isPeerHealthCheck } from './events.js';
 import {

@@ -10,7 +10,7 @@
  * answer `get()` in the shape prom-client's metrics do (MetricObjectWithValues), which its
  * Registry renders, merges and serves as JSON like any other metric.
  */
-import type { Registry } from 'prom-client';
+import type { Registry } from './prom-client-core.js';
 
 /** One sample as prom-client's metrics return them from `get()`. */
 interface Sample {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { createRequire } from 'node:module';
 import type { ProxyNode } from '../../src/api/proxy-config.js';
 import { MeshMetrics, subscribeProxyMetrics, sanitizeExposition, HTTP_LABELS, TCP_LABELS, SERIES_CACHE_LIMIT } from '../../src/telemetry/metrics.js';
 import {
@@ -328,4 +329,12 @@ test('cached series: distinct response codes stay distinct series and the cache 
   text = await m.render();
   assert.equal(find(text, 'istio_requests_total', { response_code: '200' })[0].value, 2);
   assert.equal(find(text, 'istio_response_bytes_count', { response_code: '200' })[0].value, 2);
+});
+
+test("the proxy's prom-client classes are the package's own, loaded without its index", async () => {
+  const core = await import('../../src/telemetry/prom-client-core.js');
+  const index = createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
+  assert.equal(core.Registry, index.Registry);
+  assert.equal(core.Counter, index.Counter);
+  assert.equal(core.Gauge, index.Gauge);
 });
