@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { constants as http2Constants, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { RESPONSE_DETAILS_HEADER } from '../../api/response-flags.js';
 import type { RedirectAction } from '../../api/proxy-config.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, type PeerMetadata } from '../../telemetry/peer-metadata.js';
@@ -25,6 +25,9 @@ import { selectRoute, selectVirtualHost, type CompiledRoute, type CompiledRouteT
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponseObject = ServerResponse | Http2ServerResponse;
+
+/** RFC 9113 §7 INTERNAL_ERROR (node's http2.constants, without loading node:http2 for it). */
+const NGHTTP2_INTERNAL_ERROR = 0x2;
 
 const ABSOLUTE = /^(https?):\/\/([^/?#]*)([^#]*)/i;
 /** What a server span reads when the request carries no trace context. */
@@ -306,7 +309,7 @@ export class HttpStream implements RequestView {
     if (flag) this.addFlag(flag);
     if (this.h2) {
       // RST_STREAM with an error code: a clean close would read as a complete (short) response.
-      (this.res as Http2ServerResponse).stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
+      (this.res as Http2ServerResponse).stream.close(NGHTTP2_INTERNAL_ERROR);
     } else {
       this.res.destroy();
     }
