@@ -20,10 +20,10 @@
  * (a full queue drops the span), export runs off the request path, and every span that did not
  * reach a collector is counted in `stats.dropped`.
  */
-import { randomBytes } from 'node:crypto';
 import type { ProxyNode } from '../api/proxy-config.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { systemRandom, type Random } from '../core/random.js';
+import { RandomHex } from '../core/random-hex.js';
 import { peerMetadataFromNode } from './peer-metadata.js';
 import { extractTraceContext, injectTraceContext, type HeaderBag, type TraceContext } from './propagation.js';
 import type { SpanExport } from './span-export.js';
@@ -53,7 +53,7 @@ export interface TracerOptions {
   serviceName?: string;
   /**
    * Random bytes for span and trace ids; crypto-random by default. Tests may inject a
-   * deterministic one. It is asked for `ID_POOL_BYTES` at a time (see `newId`).
+   * deterministic one. It is asked for 32 KiB at a time (core/random-hex.ts).
    */
   idBytes?: (n: number) => Buffer;
 }
@@ -187,13 +187,6 @@ export class ProxySpan {
 
 const ZERO_IDS: Readonly<Record<number, string>> = { 8: '0'.repeat(16), 16: '0'.repeat(32) };
 
-/**
- * Random bytes fetched per refill of the id pool: enough for ~85 spans with a new trace id.
- * Ids are cut from one hex string of them; hex-encoding two small buffers per span showed as
- * one of the tracer's largest costs in the proxy's profile.
- */
-const ID_POOL_BYTES = 2048;
-
 /** One proxy's tracer: sampling, span creation, export. */
 export class Tracer {
   readonly clock: Clock;
@@ -209,10 +202,8 @@ export class Tracer {
   private early: ProxySpan[] = [];
   private readonly maxQueueSize: number;
   private readonly baseTags: Record<string, string>;
-  private readonly idBytes: (n: number) => Buffer;
-  /** Hex of random bytes not yet handed out as ids (`idOffset` onwards). */
-  private idPool = '';
-  private idOffset = 0;
+  /** Span and trace ids, cut from a pool of random hex (hex-encoding small buffers per span showed in the profile). */
+  private readonly ids: RandomHex;
   private closed = false;
 
   constructor(options: TracerOptions) {
@@ -220,7 +211,7 @@ export class Tracer {
     this.random = options.random ?? systemRandom;
     const p = options.randomSamplingPercentage;
     this.percentage = p === undefined ? undefined : Math.min(100, Math.max(0, p));
-    this.idBytes = options.idBytes ?? randomBytes;
+    this.ids = new RandomHex(options.idBytes);
     const md = peerMetadataFromNode(options.node);
     const serviceName = options.serviceName ?? `${md.canonicalService}.${options.node.namespace}`;
     // Istio's custom tags on every proxy span (pilot's tracing config: istio.* plus node_id, component).
@@ -347,14 +338,8 @@ export class Tracer {
 
   /** A random id of `bytes` bytes as lower-case hex; never all zeros (invalid in B3 and W3C). */
   private newId(bytes: number): string {
-    const chars = bytes * 2;
     for (;;) {
-      if (this.idOffset + chars > this.idPool.length) {
-        this.idPool = this.idBytes(ID_POOL_BYTES).toString('hex', 0, ID_POOL_BYTES);
-        this.idOffset = 0;
-      }
-      const id = this.idPool.slice(this.idOffset, this.idOffset + chars);
-      this.idOffset += chars;
+      const id = this.ids.take(bytes * 2);
       if (id !== ZERO_IDS[bytes]) return id;
     }
   }

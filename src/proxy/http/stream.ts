@@ -5,11 +5,11 @@
  * (CORS, fault injection) and hands the request to the router. Every reply it makes itself
  * goes through `localReply` (local-reply.ts); every finished request is published once.
  */
-import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { RESPONSE_DETAILS_HEADER } from '../../api/response-flags.js';
+import { RandomHex } from '../../core/random-hex.js';
 import type { RedirectAction } from '../../api/proxy-config.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, type PeerMetadata } from '../../telemetry/peer-metadata.js';
 import { hasTraceHeaders, stripTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
@@ -25,6 +25,9 @@ import { selectRoute, selectVirtualHost, type CompiledRoute, type CompiledRouteT
 
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
 export type DownstreamResponseObject = ServerResponse | Http2ServerResponse;
+
+/** x-request-id values for requests that come without one (core/random-hex.ts says why not randomUUID). */
+const requestIds = new RandomHex();
 
 /** RFC 9113 §7 INTERNAL_ERROR (node's http2.constants, without loading node:http2 for it). */
 const NGHTTP2_INTERNAL_ERROR = 0x2;
@@ -103,7 +106,7 @@ export class HttpStream implements RequestView {
     const stripInternal = lctx.listener.direction === 'gateway';
     this.headers = upstreamRequestHeaders(raw, stripInternal);
     const rid = this.headers['x-request-id'];
-    this.requestId = typeof rid === 'string' && rid.length > 0 && rid.length <= 128 ? rid : randomUUID();
+    this.requestId = typeof rid === 'string' && rid.length > 0 && rid.length <= 128 ? rid : requestIds.uuid();
     this.headers['x-request-id'] = this.requestId;
     this.peer = req.socket?.remoteAddress ?? '';
     const ct = raw['content-type'];
