@@ -449,11 +449,13 @@ function child(level: Level, key: unknown): Level {
   return next;
 }
 
-/** A series' identity: its label values in the family's order (a newline cannot occur in one, see `serviceKey`). */
+/**
+ * A series' identity: its label values in the family's order, JSON-encoded so that no value
+ * can pass for two (peer metadata is the calling workload's say, newlines and all). Only a
+ * lookup-cache miss builds one.
+ */
 function labelKey(labels: Readonly<Record<string, string>>, names: readonly string[]): string {
-  let key = '';
-  for (const n of names) key += labels[n] + '\n';
-  return key;
+  return JSON.stringify(names.map((n) => labels[n]));
 }
 
 /** Istio: `unknown` when the source reports (it cannot see the server's policy), else mutual_tls / none. */

@@ -338,3 +338,22 @@ test("the proxy's prom-client classes are the package's own, loaded without its 
   assert.equal(core.Counter, index.Counter);
   assert.equal(core.Gauge, index.Gauge);
 });
+
+test('label values from a peer cannot make two series one', async () => {
+  const m = new MeshMetrics();
+  const peers = { local: productpage };
+  // Joined with a separator, these two peers' workload + namespace would read the same.
+  const a = { ...decodePeerMetadata(encodePeerMetadata(reviews))!, workload: 'a\nb', namespace: 'c' };
+  const b = { ...decodePeerMetadata(encodePeerMetadata(reviews))!, workload: 'a', namespace: 'b\nc' };
+  m.recordRequest(event({ peer: a }), peers);
+  m.recordRequest(event({ peer: b }), peers);
+  m.recordRequest(event({ peer: { ...b } }), peers); // another object, same values: the same series
+  const requests = await m.registry.getSingleMetric('istio_requests_total')!.get();
+  assert.deepEqual(
+    requests.values.map((v) => [v.labels.destination_workload, v.labels.destination_workload_namespace, v.value]),
+    [
+      ['a\nb', 'c', 1],
+      ['a', 'b\nc', 2],
+    ],
+  );
+});
