@@ -17,7 +17,7 @@ import {
   type LocalIdentityOptions,
   type PeerMetadata,
 } from './peer-metadata.js';
-import { hasTraceHeaders, TRACE_HEADERS } from './propagation.js';
+import { TRACE_HEADERS } from './propagation.js';
 import { Tracer, type TracerOptions } from './tracing.js';
 
 export interface ProxyTelemetryOptions {
@@ -117,4 +117,3 @@ export function stripTraceHeaders(headers: Record<string, string | string[] | un
   }
 }
 
-export { hasTraceHeaders };

@@ -61,32 +61,44 @@ export interface StoredSeries {
   readonly labels: Readonly<Record<string, string>>;
 }
 
-interface FamilyOptions<S extends StoredSeries> {
+interface FamilyOptions<S extends StoredSeries, V> {
   name: string;
   help: string;
   /** Every stored series, in creation order (read at scrape time only). */
   series: () => Iterable<S>;
+  /** The series' value in this family, or undefined when the family has no sample for it. */
+  read: (s: S) => V | undefined;
+  /** Forgets the series' value in this family (Registry.resetMetrics). */
+  clear: (s: S) => void;
 }
 
-/**
- * A counter over stored series: `read` returns the series' value, or undefined when this
- * family has no sample for it (a TCP connection opened but not yet closed has no
- * `..._closed_total` sample, as with prom-client's own counters).
- */
-export class StoredCounter<S extends StoredSeries> {
-  readonly type = 'counter' as const;
+/** What both kinds of family share: registration under a name, and reset. */
+abstract class StoredFamily<S extends StoredSeries, V, O extends FamilyOptions<S, V> = FamilyOptions<S, V>> {
   readonly aggregator = 'sum' as const;
   readonly name: string;
   readonly help: string;
 
   constructor(
-    private readonly options: FamilyOptions<S> & { read: (s: S) => number | undefined; clear: (s: S) => void },
+    protected readonly options: O,
     registry: Registry,
   ) {
     this.name = options.name;
     this.help = options.help;
     registry.registerMetric(this as unknown as RegisteredMetric);
   }
+
+  /** Registry.resetMetrics(): this family's values start again from nothing. */
+  reset(): void {
+    for (const s of this.options.series()) this.options.clear(s);
+  }
+}
+
+/**
+ * A counter over stored series. A series without a value has no sample (a TCP connection
+ * opened but not yet closed has no `..._closed_total` sample, as with prom-client's counters).
+ */
+export class StoredCounter<S extends StoredSeries> extends StoredFamily<S, number> {
+  readonly type = 'counter' as const;
 
   async get(): Promise<FamilySnapshot> {
     const values: Sample[] = [];
@@ -96,30 +108,17 @@ export class StoredCounter<S extends StoredSeries> {
     }
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
   }
-
-  /** Registry.resetMetrics(): this family's values start again from nothing. */
-  reset(): void {
-    for (const s of this.options.series()) this.options.clear(s);
-  }
 }
 
-/** A histogram over stored series; `read` returns the series' cell, or undefined for no sample. */
-export class StoredHistogram<S extends StoredSeries> {
+/** A histogram over stored series; a series without a cell has no sample. */
+export class StoredHistogram<S extends StoredSeries> extends StoredFamily<S, HistogramCell, FamilyOptions<S, HistogramCell> & { bounds: readonly number[] }> {
   readonly type = 'histogram' as const;
-  readonly aggregator = 'sum' as const;
-  readonly name: string;
-  readonly help: string;
   /** The `le` label of each bucket, as prom-client writes it, then `+Inf`. */
   private readonly leLabels: readonly { le: string | number }[];
 
-  constructor(
-    private readonly options: FamilyOptions<S> & { bounds: readonly number[]; read: (s: S) => HistogramCell | undefined; clear: (s: S) => void },
-    registry: Registry,
-  ) {
-    this.name = options.name;
-    this.help = options.help;
+  constructor(options: FamilyOptions<S, HistogramCell> & { bounds: readonly number[] }, registry: Registry) {
+    super(options, registry);
     this.leLabels = [...options.bounds.map((le) => ({ le })), { le: '+Inf' }];
-    registry.registerMetric(this as unknown as RegisteredMetric);
   }
 
   /**
@@ -134,10 +133,6 @@ export class StoredHistogram<S extends StoredSeries> {
   /** The same samples with the `le` label merged into each sample's labels (getMetricsAsJSON). */
   async get(): Promise<FamilySnapshot> {
     return this.collect(true);
-  }
-
-  reset(): void {
-    for (const s of this.options.series()) this.options.clear(s);
   }
 
   private collect(splay: boolean): FamilySnapshot {

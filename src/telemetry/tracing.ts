@@ -305,25 +305,12 @@ export class Tracer {
     this.stats.started++;
     const sampled = parent?.debug ? true : this.decide(incoming);
     const traceId = parent?.traceId ?? this.newId(16);
-    if (!sampled) {
-      // Only exported spans need a name and tags; an unsampled one just carries ids onward.
-      return new ProxySpan(this, kind, '', traceId, this.newId(8), parent?.spanId, false, this.clock.now(), parent?.traceState, parent?.debug, b3Single);
-    }
+    // Only exported spans need a name and tags; an unsampled one just carries ids onward.
+    const req = sampled ? ('spanRequest' in source ? source.spanRequest() : source) : undefined;
+    const name = req ? (req.operation ?? defaultOperation(req.url)) : '';
+    const span = new ProxySpan(this, kind, name, traceId, this.newId(8), parent?.spanId, sampled, this.clock.now(), parent?.traceState, parent?.debug, b3Single);
+    if (req === undefined) return span;
     this.stats.sampled++;
-    const req = 'spanRequest' in source ? source.spanRequest() : source;
-    const span = new ProxySpan(
-      this,
-      kind,
-      req.operation ?? defaultOperation(req.url),
-      traceId,
-      this.newId(8),
-      parent?.spanId,
-      sampled,
-      this.clock.now(),
-      parent?.traceState,
-      parent?.debug,
-      b3Single,
-    );
     const tags = span.tags;
     Object.assign(tags, this.baseTags);
     tags['http.url'] = req.url;
