@@ -7,6 +7,7 @@
  * here throws. Ids are kept as lower-case hex; 64-bit B3 trace ids are left-padded to 128 bits
  * (what OpenTelemetry's B3 propagator does) so one trace id works in both formats.
  */
+import { addFieldLines } from '../core/header-lines.js';
 
 /** What crosses process boundaries about the current trace. */
 export interface TraceContext {
@@ -206,24 +207,29 @@ export function extractTraceContext(headers: HeaderBag): Extracted | undefined {
 }
 
 /**
- * Sets the headers that carry `ctx` to the next hop on `headers` (and returns them): B3
- * multi-header, as Envoy's Zipkin tracer sends for Istio, and W3C `traceparent` /
- * `tracestate`, so that applications using either keep propagating. The single `b3` header is
- * added when `b3Single` says the trace arrived in it: an application that reads only that form
- * sent it, and one that never did has no use for a fifth header. `ctx.spanId` is the span the
- * receiver should parent to.
+ * The headers that carry `ctx` to the next hop, as HTTP/1.1 field lines (`name: value\r\n`
+ * each, see src/core/header-lines.ts): B3 multi-header, as Envoy's Zipkin tracer sends for
+ * Istio, and W3C `traceparent` / `tracestate`, so that applications using either keep
+ * propagating. The single `b3` header is added when `b3Single` says the trace arrived in it:
+ * an application that reads only that form sent it, and one that never did has no use for a
+ * fifth header. `ctx.spanId` is the span the receiver should parent to.
+ *
+ * Every value is valid as it stands: ids are lower-case hex (generated, or checked by the
+ * parsers above) and a trace state passed `parseTracestate`.
  */
-export function injectTraceContext<H extends HeaderBag = Record<string, string>>(ctx: TraceContext, target?: H, b3Single = false): H {
-  const headers: HeaderBag = target ?? {};
-  const sampled = ctx.sampled === true;
-  headers['x-b3-traceid'] = ctx.traceId;
-  headers['x-b3-spanid'] = ctx.spanId;
-  if (ctx.parentSpanId) headers['x-b3-parentspanid'] = ctx.parentSpanId;
+export function traceContextLines(ctx: TraceContext, b3Single = false): string {
+  const flag = ctx.debug ? 'd' : ctx.sampled === true ? '1' : '0';
+  let lines = 'x-b3-traceid: ' + ctx.traceId + '\r\nx-b3-spanid: ' + ctx.spanId + '\r\n';
+  if (ctx.parentSpanId) lines += 'x-b3-parentspanid: ' + ctx.parentSpanId + '\r\n';
   // "Debug implies an accept decision, so don't also send the X-B3-Sampled header" (B3 spec).
-  if (ctx.debug) headers['x-b3-flags'] = '1';
-  else headers['x-b3-sampled'] = sampled ? '1' : '0';
-  if (b3Single) headers['b3'] = `${ctx.traceId}-${ctx.spanId}-${ctx.debug ? 'd' : sampled ? '1' : '0'}${ctx.parentSpanId ? '-' + ctx.parentSpanId : ''}`;
-  headers['traceparent'] = formatTraceparent(ctx);
-  if (ctx.traceState) headers['tracestate'] = ctx.traceState;
-  return headers as H;
+  lines += ctx.debug ? 'x-b3-flags: 1\r\n' : 'x-b3-sampled: ' + flag + '\r\n';
+  if (b3Single) lines += 'b3: ' + ctx.traceId + '-' + ctx.spanId + '-' + flag + (ctx.parentSpanId ? '-' + ctx.parentSpanId : '') + '\r\n';
+  lines += 'traceparent: ' + formatTraceparent(ctx) + '\r\n';
+  if (ctx.traceState) lines += 'tracestate: ' + ctx.traceState + '\r\n';
+  return lines;
+}
+
+/** The headers of `traceContextLines`, set on `target` (or a new object) and returned. */
+export function injectTraceContext<H extends HeaderBag = Record<string, string>>(ctx: TraceContext, target?: H, b3Single = false): H {
+  return addFieldLines((target ?? {}) as H, traceContextLines(ctx, b3Single));
 }

@@ -6,6 +6,7 @@
  */
 import type { ProxyNode, TelemetrySettings } from '../api/proxy-config.js';
 import type { Clock } from '../core/clock.js';
+import { fieldLine } from '../core/header-lines.js';
 import type { Random } from '../core/random.js';
 import { subscribeAccessLog, type AccessLogSink } from './access-log.js';
 import { MeshMetrics, subscribeProxyMetrics } from './metrics.js';
@@ -34,6 +35,11 @@ export class ProxyTelemetry {
   readonly metrics = new MeshMetrics();
   /** The headers this proxy adds to upstream requests (outbound) and to responses (inbound). */
   readonly localPeerHeaders: Readonly<Record<string, string>>;
+  /**
+   * The same, as ready-to-send field lines for upstream requests (src/core/header-lines.ts),
+   * checked once here. A node id HTTP/1.1 cannot carry (a control character) is left out.
+   */
+  readonly localPeerHeaderLines: string;
   private tracerInstance: Tracer | undefined;
   private unsubscribeMetrics: (() => void) | undefined;
   private unsubscribeAccessLog: (() => Promise<void>) | undefined;
@@ -44,6 +50,15 @@ export class ProxyTelemetry {
     private readonly options: ProxyTelemetryOptions = {},
   ) {
     this.localPeerHeaders = Object.freeze(peerMetadataHeaders(node, options.identity));
+    let lines = '';
+    for (const [name, value] of Object.entries(this.localPeerHeaders)) {
+      try {
+        lines += fieldLine(name, value);
+      } catch {
+        // Not sendable: the peer then sees this proxy as unknown, and every request still goes.
+      }
+    }
+    this.localPeerHeaderLines = lines;
   }
 
   /** The tracer for the settings in force (always present after `apply`: headers propagate even unsampled). */
@@ -102,9 +117,14 @@ export class ProxyTelemetry {
  */
 export function takePeerMetadata(headers: Record<string, string | string[] | undefined>): PeerMetadata | undefined {
   const md = decodePeerMetadata(headers[PEER_METADATA_HEADER]);
-  delete headers[PEER_METADATA_HEADER];
-  delete headers[PEER_METADATA_ID_HEADER];
+  stripPeerMetadataHeaders(headers);
   return md;
+}
+
+/** Removes the metadata-exchange headers, before the proxy sends its own (a miss costs only a lookup, as below). */
+export function stripPeerMetadataHeaders(headers: Record<string, string | string[] | undefined>): void {
+  if (headers[PEER_METADATA_HEADER] !== undefined) delete headers[PEER_METADATA_HEADER];
+  if (headers[PEER_METADATA_ID_HEADER] !== undefined) delete headers[PEER_METADATA_ID_HEADER];
 }
 
 /** Removes every trace-context header, before the proxy sets the ones naming its own span. */

@@ -25,7 +25,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { systemRandom, type Random } from '../core/random.js';
 import { RandomHex } from '../core/random-hex.js';
 import { peerMetadataFromNode } from './peer-metadata.js';
-import { extractTraceContext, injectTraceContext, type HeaderBag, type TraceContext } from './propagation.js';
+import { extractTraceContext, injectTraceContext, traceContextLines, type HeaderBag, type TraceContext } from './propagation.js';
 import type { SpanExport } from './span-export.js';
 
 export interface CollectorSpec {
@@ -147,14 +147,15 @@ export class ProxySpan {
 
   /** B3 + W3C headers that make the next hop a child of this span. */
   headers(): Record<string, string> {
-    const out: Record<string, string> = {};
-    this.inject(out);
-    return out;
+    return injectTraceContext(this, {}, this.b3Single);
   }
 
-  /** Sets the headers that make the next hop a child of this span on `headers` (the request going on). */
-  inject(headers: HeaderBag): void {
-    injectTraceContext(this, headers, this.b3Single);
+  /**
+   * The same headers as ready-to-send field lines (`traceContextLines`), for the request going
+   * on: the proxy hands them to the upstream client as they are.
+   */
+  headerLines(): string {
+    return traceContextLines(this, this.b3Single);
   }
 
   /** Ends the span without a result: enough for an unsampled span, which exports nothing. */

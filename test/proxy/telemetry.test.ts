@@ -399,6 +399,34 @@ test('a gateway makes a server span and a client span as its child; outside peer
   }
 });
 
+for (const protocol of ['http1', 'http2'] as const) {
+  test(`an outbound sidecar sends its own identity and trace context over ${protocol}, in place of the app's`, async () => {
+    const app = await startEcho('reviews-v2', { h2: protocol === 'http2' });
+    const config = outboundConfig(app.port, { tracingSamplingPercentage: 0 });
+    config.clusters = [cluster(OUT_CLUSTER, { protocol, service: { host: REVIEWS_FQDN, port: 9080 } })];
+    const outbound = createProxy({ config, random: new SeededRandom(6) });
+    await outbound.start();
+    const client = h1Client(outbound.listenerAddresses()['virtualOutbound'].port);
+    try {
+      const forged = Buffer.from(JSON.stringify({ workload: 'forged', namespace: 'default' })).toString('base64');
+      const res = await client.request({ host: 'reviews:9080', path: '/reviews/1', headers: { 'x-envoy-peer-metadata': forged, 'x-envoy-peer-metadata-id': 'sidecar~forged', 'x-b3-sampled': '0' } });
+      assert.equal(res.status, 200);
+      const seen = app.seen[0].headers;
+      // Exactly the sidecar's values: a second copy would arrive joined to the first.
+      const own = peerMetadataHeaders(productpage);
+      assert.equal(seen['x-envoy-peer-metadata'], own['x-envoy-peer-metadata']);
+      assert.equal(seen['x-envoy-peer-metadata-id'], productpage.id);
+      assert.equal(seen['x-b3-sampled'], '0', 'the app\'s decision is kept');
+      assert.match(String(seen['x-b3-traceid']), /^[0-9a-f]{32}$/);
+      assert.equal(seen['traceparent'], `00-${seen['x-b3-traceid']}-${seen['x-b3-spanid']}-00`);
+    } finally {
+      await client.close();
+      await outbound.close({ drainMs: 0 });
+      await app.close();
+    }
+  });
+}
+
 test('TCP connections are counted opened at accept and closed with their bytes', async () => {
   const echo = net.createServer((s) => s.pipe(s));
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));

@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 import type { Dispatcher } from 'undici';
 import { keepAliveIdleMs, parseContentLength, ResponseParser, type Fields, type ResponseSink } from '../../src/proxy/upstream/http1/parser.js';
 import { Http1Pool, type Http1PoolOptions } from '../../src/proxy/upstream/http1/pool.js';
+import type { UpstreamDispatchOptions } from '../../src/proxy/upstream/types.js';
 
 // === fixtures ===
 
@@ -215,7 +216,7 @@ class Recorder implements Dispatcher.DispatchHandler {
   }
 }
 
-function send(p: Http1Pool, options: Partial<Dispatcher.DispatchOptions> = {}, hooks?: Recorder['hooks']): Recorder {
+function send(p: Http1Pool, options: Partial<UpstreamDispatchOptions> = {}, hooks?: Recorder['hooks']): Recorder {
   const r = new Recorder(hooks);
   p.dispatch({ path: '/', method: 'GET', headers: { host: 'upstream' }, ...options } as Dispatcher.DispatchOptions, r);
   return r;
@@ -854,6 +855,14 @@ describe('requests', () => {
     assert.equal(del.head, `DELETE / HTTP/1.1\r\nhost: 127.0.0.1:${srv.port}`);
     // A small Buffer body goes out in the head's write: one segment.
     assert.equal(srv.wire[0][0].toString('latin1'), 'POST /p HTTP/1.1\r\nhost: svc\r\nx-list: 1\r\nx-list: 2\r\ncontent-length: 5\r\n\r\nhello');
+  });
+
+  test('the proxy\'s own field lines follow the caller\'s fields as given, before the framing', async () => {
+    const srv = await rawServer(answer());
+    const p = pool(srv.port);
+    const lines = 'x-b3-traceid: 0af7651916cd43dd8448eb211c80319c\r\nx-envoy-peer-metadata-id: sidecar~a\r\n';
+    await ok(send(p, { method: 'POST', path: '/p', headers: { host: 'svc', 'x-app': '1' }, proxyHeaderLines: lines, body: Buffer.from('hi') }));
+    assert.equal(srv.requests[0].head, 'POST /p HTTP/1.1\r\nhost: svc\r\nx-app: 1\r\nx-b3-traceid: 0af7651916cd43dd8448eb211c80319c\r\nx-envoy-peer-metadata-id: sidecar~a\r\ncontent-length: 2');
   });
 
   test('a Readable body without content-length goes chunked; with one, as is', async () => {

@@ -14,7 +14,7 @@ import type { WeightedCluster } from '../../api/proxy-config.js';
 import { ResponseFlag } from '../../api/response-flags.js';
 import type { TimerHandle } from '../../core/clock.js';
 import { hasTraceHeaders } from '../../telemetry/propagation.js';
-import { stripTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
+import { stripPeerMetadataHeaders, stripTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
 import type { SpanRequest } from '../../telemetry/tracing.js';
 import type { UpstreamCluster, UpstreamLease, UpstreamOutcome } from '../upstream/types.js';
 import { applyHeaderOps, joinValue, sanitizeResponseHeaders, type HeaderBag } from './headers.js';
@@ -106,11 +106,15 @@ export class Router {
       const span = tracer.startClientSpan(s.serverSpan ?? (fromApp ? { headers: s.headers } : undefined), this);
       s.clientSpan = span;
       if (fromApp) stripTraceHeaders(s.headers);
-      span.inject(s.headers);
+      s.proxyHeaderLines = span.headerLines();
     }
     // Passthrough traffic leaves the mesh: its hosts get no workload identity (Istio sends the
-    // exchange headers to mesh destinations only).
-    if (this.cluster.config.kind !== 'originalDst') Object.assign(s.headers, tel.localPeerHeaders);
+    // exchange headers to mesh destinations only). An app cannot speak for its sidecar: its
+    // own exchange headers give way to the proxy's.
+    if (this.cluster.config.kind !== 'originalDst') {
+      stripPeerMetadataHeaders(s.headers);
+      s.proxyHeaderLines += tel.localPeerHeaderLines;
+    }
   }
 
   /** SpanRequestSource: what the client span records, asked only when it is sampled. */
@@ -206,6 +210,7 @@ export class Router {
         path: this.path,
         method: s.method as Dispatcher.HttpMethod,
         headers: s.headers as IncomingHttpHeaders,
+        proxyHeaderLines: s.proxyHeaderLines,
         body: this.body as Dispatcher.DispatchOptions['body'],
         // The route timeout and per-try timeout are ours (injected clock); undici's are off.
         headersTimeout: 0,
@@ -421,6 +426,7 @@ export class Router {
       for (const [k, v] of Object.entries(s.headers)) {
         for (const one of Array.isArray(v) ? v : [v]) head1 += `${k}: ${one}\r\n`;
       }
+      head1 += s.proxyHeaderLines;
       head1 += `connection: Upgrade\r\nupgrade: ${joinValue(s.req.headers['upgrade']) ?? 'websocket'}\r\n\r\n`;
       upstream.write(head1);
       if (head.length) upstream.write(head);
@@ -491,7 +497,7 @@ export class Router {
       delete headers['x-envoy-attempt-count'];
       const limit = this.action.timeoutMs || 60_000;
       picked.lease.dispatcher.dispatch(
-        { path: this.path, method: s.method as Dispatcher.HttpMethod, headers: headers as IncomingHttpHeaders, body: this.body as Buffer | null, headersTimeout: limit, bodyTimeout: limit },
+        { path: this.path, method: s.method as Dispatcher.HttpMethod, headers: headers as IncomingHttpHeaders, proxyHeaderLines: s.proxyHeaderLines, body: this.body as Buffer | null, headersTimeout: limit, bodyTimeout: limit },
         new MirrorHandler(picked.lease),
       );
     }

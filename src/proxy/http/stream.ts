@@ -79,6 +79,11 @@ export class HttpStream implements RequestView {
   serverSpan?: ProxySpan;
   /** Outbound or gateway: the span of the upstream call, started once the cluster is picked. */
   clientSpan?: ProxySpan;
+  /**
+   * The fields this proxy adds to the upstream request itself (trace context, peer metadata),
+   * as ready-to-send lines; `headers` never carries them (UpstreamDispatchOptions).
+   */
+  proxyHeaderLines = '';
   /** The other sidecar's metadata: from the request (inbound) or the response (outbound, gateway). */
   peerMetadata?: PeerMetadata;
   /** Inbound: which metadata-exchange headers the caller sent (the reply carries the same ones). */
@@ -193,7 +198,7 @@ export class HttpStream implements RequestView {
     const span = tracer.startServerSpan(incoming ? this.headers : NO_HEADERS, this);
     this.serverSpan = span;
     if (incoming) stripTraceHeaders(this.headers);
-    if (this.lctx.listener.direction === 'inbound') span.inject(this.headers);
+    if (this.lctx.listener.direction === 'inbound') this.proxyHeaderLines = span.headerLines();
   }
 
   /** SpanRequestSource: what the server span records, asked only when it is sampled. */

@@ -22,12 +22,13 @@
  */
 import { createRequire } from 'node:module';
 import type tls from 'node:tls';
-import type { Pool } from 'undici';
+import type { Dispatcher, Pool } from 'undici';
 import type { Address, Cluster, Secret } from '../../api/proxy-config.js';
 import { SinewError } from '../../core/errors.js';
+import { addFieldLines } from '../../core/header-lines.js';
 import { hashString } from './hash.js';
 import { Http1Pool, type Http1PoolOptions } from './http1/pool.js';
-import type { EndpointPool } from './types.js';
+import type { EndpointPool, UpstreamDispatchOptions } from './types.js';
 
 /**
  * HTTP/2 streams per upstream connection. Envoy keeps one HTTP/2 connection per host (per
@@ -136,7 +137,34 @@ export function poolSpec(cluster: Cluster, secrets: ReadonlyMap<string, Secret>)
 export function createPool(address: Address, spec: PoolSpec): EndpointPool {
   if (spec.http1) return new Http1Pool(address, spec.http1);
   const host = address.host.includes(':') && !address.host.startsWith('[') ? `[${address.host}]` : address.host;
-  return new (undici().Pool)(`${spec.secure ? 'https' : 'http'}://${host}:${address.port}`, spec.options);
+  return new UndiciEndpointPool(new (undici().Pool)(`${spec.secure ? 'https' : 'http'}://${host}:${address.port}`, spec.options));
+}
+
+/** An undici Pool as an EndpointPool: the proxy's own header lines become entries of `headers`. */
+class UndiciEndpointPool implements EndpointPool {
+  constructor(private readonly pool: Pool) {}
+
+  get closed(): boolean {
+    return this.pool.closed;
+  }
+
+  get destroyed(): boolean {
+    return this.pool.destroyed;
+  }
+
+  dispatch(options: UpstreamDispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const { proxyHeaderLines, ...rest } = options;
+    if (proxyHeaderLines) rest.headers = addFieldLines({ ...(rest.headers as Record<string, unknown>) }, proxyHeaderLines) as Dispatcher.DispatchOptions['headers'];
+    return this.pool.dispatch(rest, handler);
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  destroy(err?: Error | null): Promise<void> {
+    return this.pool.destroy(err ?? null);
+  }
 }
 
 let undiciModule: typeof import('undici') | undefined;

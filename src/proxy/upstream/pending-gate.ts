@@ -10,16 +10,16 @@
  */
 import type { Dispatcher } from 'undici';
 import { SinewError } from '../../core/errors.js';
-import type { UpstreamDispatcher } from './types.js';
+import type { UpstreamDispatcher, UpstreamDispatchOptions } from './types.js';
 
-type Waiting = [Dispatcher.DispatchOptions, Dispatcher.DispatchHandler];
+type Waiting = [UpstreamDispatchOptions, Dispatcher.DispatchHandler];
 
 export class PendingGate implements UpstreamDispatcher {
   private waiting: Waiting[] = [];
   private target: UpstreamDispatcher | undefined;
   private failure: Error | undefined;
 
-  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+  dispatch(options: UpstreamDispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     if (this.target) return this.target.dispatch(options, handler);
     if (this.failure) {
       failHandler(handler, this.failure);

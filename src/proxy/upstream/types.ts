@@ -33,7 +33,18 @@ export type AcquireResult =
  * meet it, so the router does not know which one serves a lease.
  */
 export interface UpstreamDispatcher {
-  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
+  dispatch(options: UpstreamDispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
+}
+
+/** undici's dispatch options, plus the fields the proxy adds to every upstream request itself. */
+export interface UpstreamDispatchOptions extends Dispatcher.DispatchOptions {
+  /**
+   * The proxy's own fields (trace context, peer metadata) as ready-to-send HTTP/1.1 field lines
+   * (src/core/header-lines.ts), already valid: sinew's HTTP/1.1 client appends them to the head
+   * unchecked, and undici's pools get them merged into `headers`. `headers` must not also
+   * carry them.
+   */
+  proxyHeaderLines?: string;
 }
 
 /** An endpoint's connection pool (see endpoint-pool.ts): dispatches, then drains or is torn down. */

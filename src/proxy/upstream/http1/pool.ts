@@ -15,6 +15,7 @@ import type { Dispatcher } from 'undici';
 import { SinewError } from '../../../core/errors.js';
 import { Connection, type ConnectionOwner, type ConnectionSettings } from './connection.js';
 import { Http1Request, QUEUED } from './request.js';
+import type { UpstreamDispatchOptions } from '../types.js';
 
 export interface Http1PoolOptions {
   /** Max connections to this endpoint; undefined = unlimited. Requests over it wait in FIFO order in the pool. */
@@ -106,7 +107,7 @@ export class Http1Pool implements ConnectionOwner {
    * got onResponseError; true otherwise (a request over the connection limit waits in the pool,
    * so there is no 'drain' to wait for).
    */
-  dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+  dispatch(options: UpstreamDispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     let req: Http1Request;
     try {
       if (this._closed) {

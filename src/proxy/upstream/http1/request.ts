@@ -6,6 +6,8 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { SinewError } from '../../../core/errors.js';
+import { INVALID_FIELD_CHAR, isToken } from '../../../core/header-lines.js';
+import type { UpstreamDispatchOptions } from '../types.js';
 import type { Connection } from './connection.js';
 
 export const BODY_NONE = 0;
@@ -17,12 +19,11 @@ export const QUEUED = 0;
 export const RUNNING = 1;
 export const DONE = 2;
 
-// RFC 9110 §5.6.2 token (method and field names); §5.5 field-value characters. A CR, LF or
-// NUL anywhere would let a caller's value end the line and inject a field or a request.
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Methods and field names must be RFC 9110 tokens, field values free of CR, LF, NUL and the
+// other characters INVALID_FIELD_CHAR names (core/header-lines.ts): any of those would let a
+// caller's value end the line and inject a field or a request.
 /** Field names concatenated: every character a token character (empty names are caught apart). */
 const TOKEN_CHARS_ONLY = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]*$/;
-const INVALID_FIELD_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 // undici's rule for the request target: no controls and no spaces.
 const INVALID_PATH = /[^\x21-\xff]/;
 const DIGITS = /^\d{1,15}$/;
@@ -53,10 +54,10 @@ export class Http1Request implements Dispatcher.DispatchController {
   private onWaitingBodyError: ((err: Error) => void) | null = null;
 
   /** Throws a SinewError (SNW_ERR_UPSTREAM_INVALID_REQUEST) for a request that cannot be sent as asked. */
-  constructor(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler, authority: string) {
+  constructor(options: UpstreamDispatchOptions, handler: Dispatcher.DispatchHandler, authority: string) {
     this.handler = handler;
     const { method, path } = options;
-    if (typeof method !== 'string' || !TOKEN.test(method)) throw invalid(authority, `invalid method "${String(method)}"`);
+    if (typeof method !== 'string' || !isToken(method)) throw invalid(authority, `invalid method "${String(method)}"`);
     if (method === 'CONNECT' || options.upgrade) throw invalid(authority, 'upgrades and CONNECT do not go through dispatch');
     if (typeof path !== 'string' || path.length === 0 || INVALID_PATH.test(path)) throw invalid(authority, `invalid request target "${String(path)}"`);
     this.isHead = method === 'HEAD';
@@ -72,6 +73,9 @@ export class Http1Request implements Dispatcher.DispatchController {
     }
     this.names = '';
     this.values = '';
+    // The proxy's own fields, valid as they are (UpstreamDispatchOptions).
+    const proxyLines = options.proxyHeaderLines;
+    if (proxyLines) this.head += proxyLines;
     // RFC 9112 §3.2: every HTTP/1.1 request carries Host.
     if (!this.hasHost) this.head += 'host: ' + authority + '\r\n';
 
@@ -238,7 +242,7 @@ function forEachField(headers: unknown, visitor: FieldVisitor): void {
 /** The per-field check, run only once the batched one failed: throws naming the field at fault. */
 function checkField(name: string, value: unknown, authority: string): void {
   if (value === undefined || value === null) return;
-  if (!TOKEN.test(name)) throw invalid(authority, `invalid header name "${name}"`);
+  if (!isToken(name)) throw invalid(authority, `invalid header name "${name}"`);
   for (const v of Array.isArray(value) ? value : [value]) {
     if (INVALID_FIELD_CHAR.test(typeof v === 'string' ? v : String(v))) throw invalid(authority, `header "${name}" has a CR, LF, NUL or other control character in its value`);
   }
