@@ -9,7 +9,12 @@
  * unpredictable enough not to collide, not secret; Envoy and OpenTelemetry's SDK draw theirs
  * from buffered or non-cryptographic generators too.
  */
-import { randomFillSync } from 'node:crypto';
+import type crypto from 'node:crypto';
+import { createRequire } from 'node:module';
+
+// Through require, not an ESM import: node's ESM view of node:crypto reads every export,
+// which loads WebCrypto (~0.5 MB of a proxy's memory) that nothing here uses.
+const { randomFillSync } = createRequire(import.meta.url)('node:crypto') as typeof crypto;
 
 const REFILL_BYTES = 32 * 1024;
 const VARIANT = ['8', '9', 'a', 'b'];

@@ -20,7 +20,8 @@
  * settings, so SNI does not choose among several certificates here (Istio gives each server
  * of a port its own filter chain matched by SNI); `servername` is not checked either.
  */
-import tls from 'node:tls';
+import { createRequire } from 'node:module';
+import type tls from 'node:tls';
 import type { DownstreamTls, Listener, Secret } from '../../api/proxy-config.js';
 
 /** The first byte of a TLS record carrying a handshake (RFC 8446 5.1, ContentType 22). */
@@ -71,7 +72,7 @@ export function downstreamTlsProblems(l: Listener, secrets: readonly Secret[] | 
     try {
       // Bad PEM, or a key that does not match the certificate, fails here rather than on the
       // first handshake.
-      tls.createSecureContext(secureContextOptions(t, cert, ca));
+      loadTls().createSecureContext(secureContextOptions(t, cert, ca));
     } catch (err) {
       out.push(['.tls', `secret ${JSON.stringify(t.certificate)} cannot be used: ${(err as Error).message}`]);
     }
@@ -122,7 +123,7 @@ export function createDownstreamTlsServer(l: Listener, secrets: readonly Secret[
   const cert = byName.get(t.certificate);
   if (!cert) throw new Error(`listener ${l.name}: secret ${t.certificate} missing after validation`);
   const ca = mutual(t) && t.validationContext !== undefined ? byName.get(t.validationContext) : undefined;
-  const server = tls.createServer({
+  const server = loadTls().createServer({
     ...secureContextOptions(t, cert, ca),
     ALPNProtocols: alpnProtocols(t, Boolean(l.http?.http2)),
     // MUTUAL: a client without a certificate, or with one the CA did not sign, fails the
@@ -139,4 +140,14 @@ export function createDownstreamTlsServer(l: Listener, secrets: readonly Secret[
     socket.destroy();
   });
   return server;
+}
+
+let tlsModule: typeof tls | undefined;
+
+/**
+ * node:tls, loaded the first time a listener terminates TLS: it and the crypto it pulls in cost
+ * a proxy ~1 MB of memory, which plaintext listeners should not pay.
+ */
+function loadTls(): typeof tls {
+  return (tlsModule ??= createRequire(import.meta.url)('node:tls') as typeof tls);
 }
