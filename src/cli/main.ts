@@ -1,17 +1,24 @@
 /**
  * The `sinew` command line. Each subcommand lives in its own module; this file only wires
- * them to commander and turns their results into exit codes.
+ * them to commander and turns their results into exit codes. `sinew proxy`, which every
+ * sidecar runs, starts without loading commander at all (proxy-command.ts).
  */
-import { Command, Option, CommanderError } from 'commander';
+import type { Command } from 'commander';
 import { processIo, type Io, type OutputFormat } from './output.js';
 import { SinewError } from '../core/errors.js';
 import { analyzeExitCodes } from './exit-codes.js';
+import { parseProxyArgs, PROXY_COMMAND_DESCRIPTION, PROXY_OPTIONS, runProxyCli, type ProxyCliOptions } from './proxy-command.js';
 
-const outputOption = () => new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text');
 const collect = (value: string, previous: string[] = []) => previous.concat(value);
 
 /** Runs the CLI with `argv` (as process.argv) and returns the exit code. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  // A sidecar's start: no commander (see proxy-command.ts).
+  const proxyOptions = parseProxyArgs(argv);
+  if (proxyOptions) return reportErrors(() => runProxyCli(proxyOptions, io), io);
+
+  const { Command, Option, CommanderError } = await import('commander');
+  const outputOption = () => new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text');
   let exitCode = 0;
   const program = new Command()
     .name('sinew')
@@ -147,35 +154,11 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       exitCode = await runProxyConfig({ ...opts, workload, section }, io);
     });
 
-  program
-    .command('proxy')
-    .description('run one proxy: from a static ProxyConfig file (--config), or from the control plane (--xds with --node)')
-    .option('--config <file>', 'ProxyConfig JSON file (SIGHUP re-reads it)')
-    .option('--xds <host:port>', 'control plane push address')
-    .option('--node <file>', 'JSON file naming this proxy (ProxyNode), with --xds')
-    .option('--admin-port <port>', 'admin port: /ready, /config_dump, /clusters, /stats, /stats/prometheus (0 = any free port)')
-    .option('--metrics-port <port>', 'Prometheus port of the proxy\'s metrics, /stats/prometheus (Istio 15090; 0 = any free port), with --xds')
-    .option('--merged-metrics-port <port>', 'Prometheus port merging the proxy\'s and the app\'s metrics (Istio 15020), with --xds')
-    .option('--app-metrics-url <url>', 'the application\'s metrics URL, merged into --merged-metrics-port')
-    .option('--host <address>', 'address of the admin and metrics ports', '127.0.0.1')
-    .action(async (opts: { config?: string; xds?: string; node?: string; adminPort?: string; metricsPort?: string; mergedMetricsPort?: string; appMetricsUrl?: string; host: string }) => {
-      const adminPort = opts.adminPort === undefined ? undefined : Number(opts.adminPort);
-      const metricsPort = opts.metricsPort === undefined ? undefined : Number(opts.metricsPort);
-      const mergedMetricsPort = opts.mergedMetricsPort === undefined ? undefined : Number(opts.mergedMetricsPort);
-      if (opts.config && (metricsPort !== undefined || mergedMetricsPort !== undefined)) {
-        io.err('the metrics ports come with --xds; with --config, the admin port serves /stats/prometheus\n');
-        exitCode = 2;
-      } else if (opts.config) {
-        const { runProxyCommand } = await import('./proxy.js');
-        exitCode = await runProxyCommand({ config: opts.config, adminPort, adminHost: opts.host }, io);
-      } else if (opts.xds && opts.node) {
-        const { runProxyAgentCommand } = await import('./proxy-agent.js');
-        exitCode = await runProxyAgentCommand({ xds: opts.xds, node: opts.node, adminPort, adminHost: opts.host, metricsPort, mergedMetricsPort, appMetricsUrl: opts.appMetricsUrl }, io);
-      } else {
-        io.err('sinew proxy needs --config <file>, or --xds <host:port> with --node <file>\n');
-        exitCode = 2;
-      }
-    });
+  const proxy = program.command('proxy').description(PROXY_COMMAND_DESCRIPTION);
+  for (const option of PROXY_OPTIONS) proxy.option(option.flag, option.description, option.default);
+  proxy.action(async (opts: ProxyCliOptions) => {
+    exitCode = await runProxyCli(opts, io);
+  });
 
   program
     .command('controlplane')
@@ -207,16 +190,26 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       );
     });
 
+  return reportErrors(async () => {
+    try {
+      await program.parseAsync(argv as string[]);
+    } catch (err) {
+      if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+      throw err;
+    }
+    return exitCode;
+  }, io);
+}
+
+/** Our own coded errors say what to do next: printed, not a stack trace. */
+async function reportErrors(run: () => Promise<number>, io: Io): Promise<number> {
   try {
-    await program.parseAsync(argv as string[]);
+    return await run();
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    // Our own coded errors say what to do next; print them, not a stack trace.
     if (err instanceof SinewError) {
       io.err(`✘ ${err.message}\n`);
       return 1;
     }
     throw err;
   }
-  return exitCode;
 }

@@ -1,0 +1,95 @@
+/**
+ * `sinew proxy`: its options, declared once, and what it runs.
+ *
+ * Every sidecar is a `sinew proxy` process that runs for as long as its workload, so the
+ * command starts without commander: a well-formed `sinew proxy ...` is parsed here with node's
+ * util.parseArgs, and commander and the other commands' wiring are never loaded (about 1.3 MB
+ * of each sidecar's memory, measured idle). Anything else (--help, an unknown option, a
+ * missing value) goes to the full command line in main.ts, which registers the same options
+ * from PROXY_OPTIONS and answers with commander's help and errors.
+ */
+import { parseArgs } from 'node:util';
+import type { Io } from './output.js';
+
+export interface ProxyCliOptions {
+  config?: string;
+  xds?: string;
+  node?: string;
+  adminPort?: string;
+  metricsPort?: string;
+  mergedMetricsPort?: string;
+  appMetricsUrl?: string;
+  host: string;
+}
+
+interface ProxyOption {
+  /** Commander's flag syntax: `--name <value>`. */
+  flag: string;
+  description: string;
+  default?: string;
+}
+
+export const PROXY_COMMAND_DESCRIPTION = 'run one proxy: from a static ProxyConfig file (--config), or from the control plane (--xds with --node)';
+
+export const PROXY_OPTIONS: readonly ProxyOption[] = [
+  { flag: '--config <file>', description: 'ProxyConfig JSON file (SIGHUP re-reads it)' },
+  { flag: '--xds <host:port>', description: 'control plane push address' },
+  { flag: '--node <file>', description: 'JSON file naming this proxy (ProxyNode), with --xds' },
+  { flag: '--admin-port <port>', description: 'admin port: /ready, /config_dump, /clusters, /stats, /stats/prometheus (0 = any free port)' },
+  { flag: '--metrics-port <port>', description: "Prometheus port of the proxy's metrics, /stats/prometheus (Istio 15090; 0 = any free port), with --xds" },
+  { flag: '--merged-metrics-port <port>', description: "Prometheus port merging the proxy's and the app's metrics (Istio 15020), with --xds" },
+  { flag: '--app-metrics-url <url>', description: "the application's metrics URL, merged into --merged-metrics-port" },
+  { flag: '--host <address>', description: 'address of the admin and metrics ports', default: '127.0.0.1' },
+];
+
+/** `--admin-port <port>` -> `admin-port`. */
+function longName(option: ProxyOption): string {
+  return option.flag.slice(2, option.flag.indexOf(' '));
+}
+
+function camelCase(name: string): string {
+  return name.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+}
+
+/**
+ * The options of a well-formed `sinew proxy ...` command line (`argv` as process.argv), or
+ * undefined for any other command line, help included.
+ */
+export function parseProxyArgs(argv: readonly string[]): ProxyCliOptions | undefined {
+  if (argv[2] !== 'proxy') return undefined;
+  const spec: Record<string, { type: 'string' }> = {};
+  for (const option of PROXY_OPTIONS) spec[longName(option)] = { type: 'string' };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: argv.slice(3), options: spec, strict: true, allowPositionals: false }));
+  } catch {
+    return undefined;
+  }
+  const out: Record<string, string> = {};
+  for (const option of PROXY_OPTIONS) {
+    const value = values[longName(option)] ?? option.default;
+    if (typeof value === 'string') out[camelCase(longName(option))] = value;
+  }
+  return out as unknown as ProxyCliOptions;
+}
+
+/** Runs the proxy the options describe; resolves with the exit code when it stops. */
+export async function runProxyCli(opts: ProxyCliOptions, io: Io): Promise<number> {
+  const adminPort = opts.adminPort === undefined ? undefined : Number(opts.adminPort);
+  const metricsPort = opts.metricsPort === undefined ? undefined : Number(opts.metricsPort);
+  const mergedMetricsPort = opts.mergedMetricsPort === undefined ? undefined : Number(opts.mergedMetricsPort);
+  if (opts.config && (metricsPort !== undefined || mergedMetricsPort !== undefined)) {
+    io.err('the metrics ports come with --xds; with --config, the admin port serves /stats/prometheus\n');
+    return 2;
+  }
+  if (opts.config) {
+    const { runProxyCommand } = await import('./proxy.js');
+    return runProxyCommand({ config: opts.config, adminPort, adminHost: opts.host }, io);
+  }
+  if (opts.xds && opts.node) {
+    const { runProxyAgentCommand } = await import('./proxy-agent.js');
+    return runProxyAgentCommand({ xds: opts.xds, node: opts.node, adminPort, adminHost: opts.host, metricsPort, mergedMetricsPort, appMetricsUrl: opts.appMetricsUrl }, io);
+  }
+  io.err('sinew proxy needs --config <file>, or --xds <host:port> with --node <file>\n');
+  return 2;
+}
