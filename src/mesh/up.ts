@@ -331,11 +331,18 @@ export async function runUp(options: UpOptions): Promise<number> {
 
 /**
  * V8 flags of every proxy process `sinew up` starts (the benchmarks run proxies with the same).
- * A 4 MB semi-space caps the young generation that V8 otherwise grows to 16 MB per semi-space
- * under load: measured side by side (bench/paired.ts) it costs nothing at 1000 req/s and ~2%
- * at saturation, and lowers a proxy's peak RSS under load by ~22 MB (91 -> 69 MB).
+ * A 2 MB semi-space caps the young generation that V8 otherwise grows to 16 MB per semi-space
+ * under load. Against V8's default, a 4 MB cap lowered a proxy's peak RSS under load by ~22 MB
+ * (91 -> 69 MB) for ~2% more CPU per request at saturation; 2 MB saves ~4 MB more at 1000
+ * req/s for ~1% more again (measured side by side, two proxies on one core). 1 MB would save
+ * ~2.5 MB more but cost ~4%, and V8's --optimize-for-size ~35%.
+ *
+ * One V8 worker thread instead of node's four: a sidecar gets about one core's worth of CPU,
+ * where more threads for concurrent GC and compilation only take turns, and each thread costs
+ * a stack and a malloc arena. It saves ~1.7 MB at 1000 req/s for ~1% more CPU per request at
+ * saturation (within the noise of the side-by-side runs).
  */
-export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
+export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--v8-pool-size=1'];
 
 /**
  * Starts a proxy process that takes its config from the control plane, with its admin port
