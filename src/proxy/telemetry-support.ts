@@ -2,7 +2,8 @@
  * What the proxy adds around the telemetry library to keep the request path cheap: decoded
  * peer metadata remembered by header value (a peer sends the same value on every request).
  */
-import { decodePeerMetadata, PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, type PeerMetadata } from '../telemetry/peer-metadata.js';
+import { decodePeerMetadata, PEER_METADATA_HEADER, type PeerMetadata } from '../telemetry/peer-metadata.js';
+import { stripPeerMetadataHeaders } from '../telemetry/proxy-telemetry.js';
 
 /** Distinct peer values remembered; a peer that varies its value only costs a decode each time. */
 const MAX_CACHED_PEERS = 256;
@@ -16,9 +17,8 @@ export class PeerMetadataCache {
    */
   take(headers: Record<string, string | string[] | undefined>): PeerMetadata | undefined {
     const raw = headers[PEER_METADATA_HEADER];
-    if (headers[PEER_METADATA_ID_HEADER] !== undefined) delete headers[PEER_METADATA_ID_HEADER];
+    stripPeerMetadataHeaders(headers);
     if (raw === undefined) return undefined;
-    delete headers[PEER_METADATA_HEADER];
     if (typeof raw !== 'string') return decodePeerMetadata(raw);
     const hit = this.cache.get(raw);
     if (hit !== undefined || this.cache.has(raw)) return hit;

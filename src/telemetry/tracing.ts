@@ -124,7 +124,7 @@ export class ProxySpan {
     readonly startTime: number,
     readonly traceState?: string,
     readonly debug?: boolean,
-    /** The trace arrived in the single `b3` header, so the next hop gets one too (see `injectTraceContext`). */
+    /** The trace arrived in the single `b3` header, so the next hop gets one too (see `traceContextLines`). */
     readonly b3Single = false,
   ) {
     this.tags = sampled ? {} : NO_TAGS;
@@ -261,7 +261,7 @@ export class Tracer {
 
   /**
    * Starts the SERVER span for a request arriving at this proxy (inbound sidecar or gateway)
-   * from its headers. The span's `inject` / `headers()` give what goes on the request
+   * from its headers. The span's `headerLines()` / `headers()` give what goes on the request
    * forwarded to the app: headers that name this span as the parent.
    */
   startServerSpan(headers: HeaderBag, req: SpanRequest | SpanRequestSource): ProxySpan {
@@ -278,7 +278,7 @@ export class Tracer {
   /**
    * Starts the CLIENT span for an upstream request. `parent` is the server span (gateway), a
    * context, or `{ headers }` of the request the app sent (outbound sidecar). The span's
-   * `inject` sets the upstream request's trace headers.
+   * `headerLines()` are the upstream request's trace headers.
    */
   startClientSpan(parent: SpanParent, req: SpanRequest | SpanRequestSource): ProxySpan {
     let ctx: TraceContext | undefined;

@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { SinewError } from '../../../core/errors.js';
-import { INVALID_FIELD_CHAR, isToken } from '../../../core/header-lines.js';
+import { INVALID_FIELD_CHAR, isToken, TOKEN_CHARS_ONLY } from '../../../core/header-lines.js';
 import type { UpstreamDispatchOptions } from '../types.js';
 import type { Connection } from './connection.js';
 
@@ -21,9 +21,9 @@ export const DONE = 2;
 
 // Methods and field names must be RFC 9110 tokens, field values free of CR, LF, NUL and the
 // other characters INVALID_FIELD_CHAR names (core/header-lines.ts): any of those would let a
-// caller's value end the line and inject a field or a request.
-/** Field names concatenated: every character a token character (empty names are caught apart). */
-const TOKEN_CHARS_ONLY = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]*$/;
+// caller's value end the line and inject a field or a request. Names are checked
+// concatenated (TOKEN_CHARS_ONLY), so an empty name is caught apart.
+
 // undici's rule for the request target: no controls and no spaces.
 const INVALID_PATH = /[^\x21-\xff]/;
 const DIGITS = /^\d{1,15}$/;
