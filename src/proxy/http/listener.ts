@@ -19,6 +19,7 @@ import { RESPONSE_DETAILS_HEADER, RESPONSE_FLAGS_HEADER } from '../../api/respon
 import type { ListenerContext, ProxyRuntime } from '../runtime.js';
 import { Replies, writeLocalReply, type DownstreamResponse } from './local-reply.js';
 import { HttpStream, replyNotReady, type DownstreamRequest, type DownstreamResponseObject } from './stream.js';
+import { H1Connection, type H1Limits, type H1ServerHooks } from './h1-server.js';
 import { createDownstreamTlsServer, TLS_HANDSHAKE_RECORD, tlsFingerprint } from './tls.js';
 import { handleUpgrade } from './upgrade.js';
 import { boundAddress, listenOn } from '../local-server.js';
@@ -28,6 +29,8 @@ const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const DEFAULT_MAX_HEADERS_KB = 60;
 /** Node's own default for headersTimeout; Envoy has none, but a bound is kinder than none. */
 const DEFAULT_HEADERS_TIMEOUT_MS = 60_000;
+/** How long an idle HTTP/1.1 keep-alive connection is kept (node's default, told to clients). */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
 /**
  * Node's per-stream header bound for HTTP/2: the configured limit plus as much again (at least
@@ -59,6 +62,18 @@ export class HttpListener {
   private h2?: http2.Http2Server;
   private readonly sockets = new Set<net.Socket>();
   private readonly sessions = new Set<http2.Http2Session>();
+  /** HTTP/1.1 connections served by sinew's own codec (h1-server.ts), not yet handed to node's. */
+  private readonly h1Connections = new Set<H1Connection>();
+  private h1Limits!: H1Limits;
+  private readonly h1Hooks: H1ServerHooks = {
+    limits: () => this.h1Limits,
+    draining: () => this.ctx.draining === true,
+    onRequest: (req, res) => this.onRequest(req, res),
+    handOver: (socket) => {
+      this.runtime.stats.inc('downstream_cx_http1_node_parser');
+      this.h1.emit('connection', socket);
+    },
+  };
   private ctx: ListenerContext;
   private closing?: Promise<void>;
   /** Terminates TLS for new connections; replaced when the settings or certificates change. */
@@ -150,7 +165,7 @@ export class HttpListener {
       requestTimeout: 0,
       // Node only checks header timeouts on this interval; keep it well under the timeout.
       connectionsCheckingInterval: Math.max(20, Math.min(30_000, Math.floor(headersTimeout / 4))),
-      keepAliveTimeout: 5_000,
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     });
     h1.timeout = hcm.streamIdleTimeoutMs ?? 0;
     h1.on('request', this.onRequest);
@@ -160,6 +175,7 @@ export class HttpListener {
     // connection tracking by hand: it is what enforces headersTimeout and closes idle sockets.
     h1.emit('listening');
     this.h1 = h1;
+    this.h1Limits = { maxHeaderBytes: maxHeaderSize, headersTimeoutMs: headersTimeout, idleTimeoutMs: h1.timeout, keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS };
     if (hcm.http2) {
       const h2 = loadHttp2().createServer({ settings: { maxHeaderListSize: h2HardHeaderLimit(maxHeaderSize) }, maxSessionInvalidFrames: 100 });
       h2.on('request', this.onRequest);
@@ -216,28 +232,25 @@ export class HttpListener {
       else socket.destroy();
       return;
     }
-    this.h1.emit('connection', socket);
+    this.serveHttp1(socket);
   };
+
+  /** HTTP/1.1: sinew's codec first; it hands the connection to node's server when it must. */
+  private serveHttp1(socket: net.Socket): void {
+    const connection = new H1Connection(socket, this.h1Hooks);
+    this.h1Connections.add(connection);
+    socket.once('close', () => this.h1Connections.delete(connection));
+  }
 
   /** Plaintext: HTTP/1.1, or HTTP/2 with prior knowledge when the connection preface says so. */
   private serveCleartext(socket: net.Socket): void {
     const h2 = this.h2;
-    if (!h2) {
-      this.h1.emit('connection', socket);
-      if (socket.isPaused()) socket.resume(); // a permissive listener paused it to look at the first byte
-      return;
-    }
-    const h1 = this.h1;
+    if (!h2) return this.serveHttp1(socket); // (which resumes a socket a permissive listener paused)
     this.sniff(socket, (seen) => {
       const n = Math.min(seen.length, PREFACE.length);
       const isPrefix = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
       if (isPrefix && seen.length < PREFACE.length) return undefined; // wait for the rest of the preface
-      if (!isPrefix) {
-        return (s) => {
-          h1.emit('connection', s);
-          s.resume();
-        };
-      }
+      if (!isPrefix) return (s) => this.serveHttp1(s);
       return (s) => {
         // Node's Http2Session reads what is buffered on the socket itself (nodejs/node#35475);
         // resuming here would flow the preface out as 'data' events nobody hears.
@@ -310,8 +323,9 @@ export class HttpListener {
       this.runtime.logger.error('request handling failed', { error: (err as Error).stack ?? String(err) });
       if (!res.headersSent) {
         try {
-          res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', [RESPONSE_DETAILS_HEADER]: 'internal_error' });
-          res.end('internal proxy error\n');
+          const reply = res as DownstreamResponse;
+          reply.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', [RESPONSE_DETAILS_HEADER]: 'internal_error' });
+          reply.end('internal proxy error\n');
           return;
         } catch {
           // fall through to destroy
@@ -370,7 +384,7 @@ export class HttpListener {
     this.closing = new Promise<void>((resolve) => {
       this.server.close();
       this.h1.close(() => {});
-      this.h1.closeIdleConnections();
+      this.closeIdleHttp1();
       for (const s of this.sessions) s.close();
       const done = () => {
         clearInterval(poll);
@@ -379,13 +393,19 @@ export class HttpListener {
         resolve();
       };
       const poll = setInterval(() => {
-        this.h1.closeIdleConnections();
+        this.closeIdleHttp1();
         if (this.sockets.size === 0) done();
       }, 10);
       const deadline = setTimeout(done, Math.max(0, drainMs));
       if (this.sockets.size === 0) done();
     });
     return this.closing;
+  }
+
+  /** Keep-alive connections between requests close at once on drain; the others after their response. */
+  private closeIdleHttp1(): void {
+    this.h1.closeIdleConnections();
+    for (const c of this.h1Connections) if (c.idle) c.close();
   }
 }
 

@@ -18,7 +18,7 @@ import { stripPeerMetadataHeaders, stripTraceHeaders, type ProxyTelemetry } from
 import type { SpanRequest } from '../../telemetry/tracing.js';
 import type { UpstreamCluster, UpstreamLease, UpstreamOutcome } from '../upstream/types.js';
 import { applyHeaderOps, joinValue, sanitizeResponseHeaders, type HeaderBag } from './headers.js';
-import { Replies, replyForFailure, type LocalReply, type UpstreamFailure } from './local-reply.js';
+import { Replies, replyForFailure, type DownstreamResponse, type LocalReply, type UpstreamFailure } from './local-reply.js';
 import type { CompiledRoute, CompiledRouteAction, CompiledWeighted } from './route-table.js';
 import type { DownstreamRequest, HttpStream } from './stream.js';
 
@@ -83,7 +83,7 @@ export class Router {
     } else if (a.needsBody) {
       this.bufferBody();
     } else {
-      this.body = s.req;
+      this.body = s.bodyStream();
       this.replayable = false;
       const cl = Number(s.req.headers['content-length']);
       if (cl > 0) s.requestBytes = cl;
@@ -149,7 +149,7 @@ export class Router {
   /** Buffers up to maxBufferedBodyBytes; a larger body streams on and is neither retried nor mirrored. */
   private bufferBody(): void {
     const s = this.stream;
-    const req = s.req;
+    const req = s.bodyStream();
     const limit = s.lctx.http.maxBufferedBodyBytes ?? DEFAULT_MAX_BUFFERED_BODY_BYTES;
     const chunks: Buffer[] = [];
     let size = 0;
@@ -293,7 +293,7 @@ export class Router {
     if (s.h2 && trailers && Object.keys(trailers).length) {
       (s.res as { addTrailers(h: IncomingHttpHeaders): void }).addTrailers(trailers);
     }
-    s.res.end();
+    (s.res as DownstreamResponse).end();
     s.finish();
   }
 

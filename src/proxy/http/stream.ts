@@ -18,14 +18,16 @@ import type { ProxySpan, SpanRequest } from '../../telemetry/tracing.js';
 import { channels, isPeerHealthCheck, type RequestEvent } from '../events.js';
 import type { ListenerContext, ProxyRuntime, Snapshot } from '../runtime.js';
 import { runFilters } from './filters.js';
+import { H1Request, type H1Response } from './h1-server.js';
 import { joinValue, upstreamRequestHeaders, type HeaderBag } from './headers.js';
 import { Replies, writeLocalReply, type DownstreamResponse, type LocalReply } from './local-reply.js';
 import { normalizeRequestPath } from './path.js';
 import { Router } from './router.js';
 import { selectRoute, selectVirtualHost, type CompiledRoute, type CompiledRouteTable, type RequestView } from './route-table.js';
 
-export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
-export type DownstreamResponseObject = ServerResponse | Http2ServerResponse;
+/** node's HTTP/1.1 and HTTP/2 requests, or sinew's own HTTP/1.1 codec's (h1-server.ts: never with a body). */
+export type DownstreamRequest = IncomingMessage | Http2ServerRequest | H1Request;
+export type DownstreamResponseObject = ServerResponse | Http2ServerResponse | H1Response;
 
 /** x-request-id values for requests that come without one (core/random-hex.ts says why not randomUUID). */
 const requestIds = new RandomHex();
@@ -123,6 +125,15 @@ export class HttpStream implements RequestView {
       this.peerMetadataReceived = this.headers[PEER_METADATA_HEADER] !== undefined;
       this.peerMetadata = runtime.peers.take(this.headers);
     }
+  }
+
+  /**
+   * The request body, as node's stream (the router reads it when the request has one). Sinew's
+   * own HTTP/1.1 codec serves requests without a body only (h1-server.ts).
+   */
+  bodyStream(): IncomingMessage | Http2ServerRequest {
+    if (this.req instanceof H1Request) throw new Error('a request read by the HTTP/1.1 fast path has no body');
+    return this.req;
   }
 
   /** RequestView: header lookup for matching, pseudo-headers included. */
@@ -432,6 +443,6 @@ export function splitAuthority(authority: string): { host: string; port?: number
 
 /** Answers a request that arrived before any config was applied (Envoy would not listen yet). */
 export function replyNotReady(res: DownstreamResponseObject): void {
-  res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', [RESPONSE_DETAILS_HEADER]: 'no_config' });
-  res.end('no configuration applied yet\n');
+  (res as DownstreamResponse).writeHead(503, { 'content-type': 'text/plain; charset=utf-8', [RESPONSE_DETAILS_HEADER]: 'no_config' });
+  (res as DownstreamResponse).end('no configuration applied yet\n');
 }

@@ -1,0 +1,470 @@
+/**
+ * The downstream HTTP/1.1 codec for the requests that make up nearly all sidecar traffic:
+ * well-formed HTTP/1.1 requests without a body (GET and friends), each head arriving whole.
+ * Anything else — a body, an upgrade, `Expect`, HEAD, HTTP/1.0, a head split across reads,
+ * a repeated field, any character outside the strict grammar — moves the connection to node's
+ * http server (llhttp), with the bytes not yet used put back, for the rest of its life.
+ *
+ * Why two codecs: node's server costs a sidecar ~0.06 cores at 1000 req/s on its own (its
+ * IncomingMessage and ServerResponse streams, per request), a quarter of what the whole proxy
+ * costs; sinew already speaks HTTP/1.1 upstream with its own client for the same reason. Why
+ * not one: llhttp's judgement of hostile input (smuggling, malformed framing, header floods,
+ * slow heads) is well tested, and this codec never has to make that judgement — it accepts
+ * only what is unambiguous and hands over everything else, so such requests get exactly the
+ * answers they got before.
+ *
+ * What a response looks like matches node's ServerResponse (which the fallback uses): `date`,
+ * `connection: keep-alive` with `keep-alive: timeout=N` (or `connection: close`), chunked
+ * framing when no content-length is given, no body for 1xx/204/304. The request and response
+ * objects carry only what the connection manager uses (stream.ts, router.ts, local-reply.ts).
+ */
+import { STATUS_CODES } from 'node:http';
+import type net from 'node:net';
+import { INVALID_FIELD_CHAR, isToken } from '../../core/header-lines.js';
+
+export interface H1Limits {
+  /** Heads up to half of this are served here; larger ones go to node's parser, which enforces it (431). */
+  readonly maxHeaderBytes: number;
+  /** A new connection must send a request within this (node's headersTimeout, for heads here). */
+  readonly headersTimeoutMs: number;
+  /** Inactivity bound while a request is in flight (0: none). */
+  readonly idleTimeoutMs: number;
+  /** How long a keep-alive connection waits for its next request. */
+  readonly keepAliveTimeoutMs: number;
+}
+
+export interface H1ServerHooks {
+  limits(): H1Limits;
+  /** True while the listener drains: responses say `connection: close`, idle connections close. */
+  draining(): boolean;
+  onRequest(req: H1Request, res: H1Response): void;
+  /** The connection goes to node's http server; what it had not used is back on the socket. */
+  handOver(socket: net.Socket): void;
+}
+
+/** Methods served here: llhttp knows them all, and none has special response framing (HEAD) or tunnels (CONNECT). */
+const METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
+/** Header lines past this count go to node's parser (its own bound is 2000). */
+const MAX_FIELDS = 100;
+/** A body this small is sent in the same write as the head, copied into one buffer. */
+const COALESCE_BYTES = 16 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Request-target characters served here (RFC 3986 unreserved, sub-delims, `:@/?%#[]`); any
+ * other goes to llhttp, which decides what it makes of it.
+ */
+const TARGET_CHARS = (() => {
+  const table = new Uint8Array(128);
+  for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?%#[]") table[c.charCodeAt(0)] = 1;
+  return table;
+})();
+
+function validTarget(target: string): boolean {
+  if (target.length === 0) return false;
+  const first = target.charCodeAt(0);
+  // origin-form, or absolute-form (HTTP_PROXY clients; the connection manager decides whether to accept it)
+  if (first !== 47 && !/^https?:\/\//i.test(target)) return false;
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c >= 128 || TARGET_CHARS[c] === 0) return false;
+  }
+  return true;
+}
+
+/** The request, as the connection manager reads it (the fields of node's IncomingMessage it uses). */
+export class H1Request {
+  readonly httpVersionMajor = 1;
+  readonly httpVersionMinor = 1;
+  constructor(
+    readonly method: string,
+    readonly url: string,
+    /** Lower-case names, one value each (a repeated field sends the connection to node's parser). */
+    readonly headers: Record<string, string>,
+    readonly socket: net.Socket,
+  ) {}
+}
+
+/** A parsed head, or undefined when this codec does not serve it. */
+function parseHead(head: string, socket: net.Socket): { req: H1Request; keepAlive: boolean } | undefined {
+  const lineEnd = head.indexOf('\r\n');
+  const requestLine = lineEnd < 0 ? head : head.slice(0, lineEnd);
+  const sp1 = requestLine.indexOf(' ');
+  const sp2 = requestLine.indexOf(' ', sp1 + 1);
+  if (sp1 < 0 || sp2 < 0) return undefined;
+  const method = requestLine.slice(0, sp1);
+  if (!METHODS.has(method) || requestLine.slice(sp2 + 1) !== 'HTTP/1.1') return undefined;
+  const target = requestLine.slice(sp1 + 1, sp2);
+  if (!validTarget(target)) return undefined;
+
+  const headers: Record<string, string> = {};
+  let keepAlive = true;
+  let fields = 0;
+  let start = lineEnd + 2;
+  while (lineEnd >= 0 && start < head.length) {
+    let end = head.indexOf('\r\n', start);
+    if (end < 0) end = head.length;
+    const colon = head.indexOf(':', start);
+    if (colon <= start || colon > end || ++fields > MAX_FIELDS) return undefined;
+    const name = head.slice(start, colon);
+    const value = head.slice(colon + 1, end).trim();
+    // trim() also takes CR, LF and other controls off the ends: check the untrimmed text.
+    if (!isToken(name) || INVALID_FIELD_CHAR.test(head.slice(colon + 1, end))) return undefined;
+    const key = name.toLowerCase();
+    if (headers[key] !== undefined || key === '__proto__') return undefined;
+    switch (key) {
+      case 'content-length':
+        if (value !== '0') return undefined; // a body: node's parser frames it
+        break;
+      case 'transfer-encoding':
+      case 'upgrade':
+      case 'expect':
+        return undefined;
+      case 'connection': {
+        const v = value.toLowerCase();
+        if (v === 'close') keepAlive = false;
+        else if (v !== 'keep-alive') return undefined; // hop-by-hop lists, upgrades
+        break;
+      }
+    }
+    headers[key] = value;
+    start = end + 2;
+  }
+  // Node answers a HTTP/1.1 request without Host with 400 (requireHostHeader); let it.
+  if (headers['host'] === undefined) return undefined;
+  return { req: new H1Request(method, target, headers, socket), keepAlive };
+}
+
+let dateSecond = -1;
+let dateValue = '';
+/** The `date` value, formatted once a second as node does. */
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateValue = new Date(now).toUTCString();
+  }
+  return dateValue;
+}
+
+function invalidHeader(name: string, message: string): TypeError {
+  const err = new TypeError(`header "${name}" ${message}`) as TypeError & { code: string };
+  err.code = 'ERR_INVALID_CHAR';
+  return err;
+}
+
+type HeaderValue = string | string[] | number | undefined;
+
+/**
+ * The response (the part of node's ServerResponse the connection manager uses). Listeners:
+ * 'close' (the connection closed before the response ended; unlike node's, it does not fire
+ * after a complete response) and 'drain' (the connection can take more after write() said
+ * false); each fires a listener once.
+ */
+export class H1Response {
+  headersSent = false;
+  private pendingHead = '';
+  private chunked = false;
+  private bodyAllowed = true;
+  private ended = false;
+  /** The connection closes once this response is out. */
+  closeAfter: boolean;
+  private closeListeners?: (() => void)[];
+  private drainListeners?: (() => void)[];
+
+  constructor(private readonly conn: H1Connection, keepAlive: boolean) {
+    this.closeAfter = !keepAlive;
+  }
+
+  on(event: 'close' | 'drain', listener: () => void): this {
+    if (event === 'close') (this.closeListeners ??= []).push(listener);
+    else (this.drainListeners ??= []).push(listener);
+    return this;
+  }
+
+  once(event: 'close' | 'drain', listener: () => void): this {
+    return this.on(event, listener);
+  }
+
+  /** Serializes the head; it goes out with the first body bytes (one write for a small response). */
+  writeHead(status: number, headers?: Record<string, HeaderValue>): this {
+    if (this.headersSent) throw new Error('response head already written');
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`;
+    let hasLength = false;
+    let hasDate = false;
+    let connection: string | undefined;
+    let transferEncoding: string | undefined;
+    for (const name in headers) {
+      const value = headers[name];
+      if (value === undefined) continue;
+      if (!isToken(name)) throw invalidHeader(name, 'is not a valid header name');
+      if (Array.isArray(value)) {
+        for (const v of value) head += fieldText(name, v);
+      } else {
+        const text = typeof value === 'number' ? String(value) : value;
+        head += fieldText(name, text);
+        switch (name.length) {
+          case 4:
+            if (name.toLowerCase() === 'date') hasDate = true;
+            break;
+          case 10:
+            if (name.toLowerCase() === 'connection') connection = text.toLowerCase();
+            break;
+          case 14:
+            if (name.toLowerCase() === 'content-length') hasLength = true;
+            break;
+          case 17:
+            if (name.toLowerCase() === 'transfer-encoding') transferEncoding = text.toLowerCase();
+            break;
+        }
+      }
+    }
+    if (!hasDate) head += `date: ${httpDate()}\r\n`;
+    if (this.conn.hooks.draining()) this.closeAfter = true;
+    if (connection !== undefined) {
+      if (connection.includes('close')) this.closeAfter = true;
+    } else if (this.closeAfter) {
+      head += 'connection: close\r\n';
+    } else {
+      head += `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(this.conn.limits.keepAliveTimeoutMs / 1000)}\r\n`;
+    }
+    this.bodyAllowed = !(status === 204 || status === 304 || (status >= 100 && status < 200));
+    if (transferEncoding !== undefined) {
+      this.chunked = transferEncoding.endsWith('chunked');
+      // Any other transfer coding can only be delimited by closing the connection.
+      if (!this.chunked) this.closeAfter = true;
+    } else if (!hasLength && this.bodyAllowed) {
+      head += 'transfer-encoding: chunked\r\n';
+      this.chunked = true;
+    }
+    this.pendingHead = head + '\r\n';
+    this.headersSent = true;
+    return this;
+  }
+
+  /** Sends body bytes; false means the client is behind (wait for 'drain'). */
+  write(chunk: Buffer | string): boolean {
+    if (this.ended) return false;
+    if (!this.headersSent) this.writeHead(200);
+    const body = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (!this.bodyAllowed || body.length === 0) return this.flushHead();
+    if (this.chunked) {
+      // Chunk framing and a following end() go out in one write: uncorked on the next tick.
+      const socket = this.conn.socket;
+      if (socket.writableCorked === 0) {
+        socket.cork();
+        process.nextTick(uncork, socket);
+      }
+      const head = this.pendingHead;
+      this.pendingHead = '';
+      socket.write(head + body.length.toString(16) + '\r\n', 'latin1');
+      socket.write(body);
+      return socket.write('\r\n', 'latin1');
+    }
+    return this.send(body);
+  }
+
+  end(chunk?: Buffer | string): this {
+    if (this.ended) return this;
+    if (!this.headersSent) this.writeHead(200);
+    if (chunk !== undefined && chunk.length > 0) this.write(chunk);
+    if (this.chunked) this.conn.socket.write(this.pendingHead + '0\r\n\r\n', 'latin1');
+    else this.flushHead();
+    this.pendingHead = '';
+    this.ended = true;
+    // Ended: 'close' can no longer mean the client went away first.
+    this.closeListeners = undefined;
+    this.drainListeners = undefined;
+    this.conn.responseEnded(this);
+    return this;
+  }
+
+  destroy(): void {
+    this.conn.socket.destroy();
+  }
+
+  /** @internal the connection closed before the response ended: 'close' listeners run once. */
+  emitClose(): void {
+    const listeners = this.closeListeners;
+    if (listeners === undefined) return;
+    this.closeListeners = undefined;
+    for (const listener of listeners) listener();
+  }
+
+  /** @internal */
+  emitDrain(): void {
+    const listeners = this.drainListeners;
+    if (listeners === undefined) return;
+    this.drainListeners = undefined;
+    for (const listener of listeners) listener();
+  }
+
+  private flushHead(): boolean {
+    if (this.pendingHead.length === 0) return !this.conn.socket.writableNeedDrain;
+    const head = this.pendingHead;
+    this.pendingHead = '';
+    return this.conn.socket.write(head, 'latin1');
+  }
+
+  /** Head (if not yet sent) and body in one write. */
+  private send(body: Buffer): boolean {
+    const socket = this.conn.socket;
+    const head = this.pendingHead;
+    if (head.length === 0) return socket.write(body);
+    this.pendingHead = '';
+    if (body.length > COALESCE_BYTES) {
+      socket.cork();
+      socket.write(head, 'latin1');
+      const ok = socket.write(body);
+      socket.uncork();
+      return ok;
+    }
+    const out = Buffer.allocUnsafe(head.length + body.length);
+    out.write(head, 0, 'latin1');
+    body.copy(out, head.length);
+    return socket.write(out);
+  }
+}
+
+function fieldText(name: string, value: string): string {
+  if (INVALID_FIELD_CHAR.test(value)) throw invalidHeader(name, 'has a character HTTP/1.1 does not allow in its value');
+  return name + ': ' + value + '\r\n';
+}
+
+function uncork(socket: net.Socket): void {
+  socket.uncork();
+}
+
+/** One client connection, served here until a request needs node's parser. */
+export class H1Connection {
+  /** Bytes read and not yet used (a pipelined request behind the one in flight). */
+  private pending: Buffer = EMPTY;
+  private active?: H1Response;
+  private handedOver = false;
+  /** The socket's inactivity timeout now in force (set only when it changes: each set allocates a timer). */
+  private timeoutMs = -1;
+  limits: H1Limits;
+
+  constructor(
+    readonly socket: net.Socket,
+    readonly hooks: H1ServerHooks,
+  ) {
+    this.limits = hooks.limits();
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onClose);
+    socket.on('timeout', this.onTimeout);
+    socket.on('drain', this.onDrain);
+    // The first request must come within the request-headers timeout, as node's server allows.
+    this.setTimeout(this.limits.headersTimeoutMs);
+    if (socket.isPaused()) socket.resume(); // sniffing paused it
+  }
+
+  /** No request in flight: closing loses nothing (a drain closes these at once). */
+  get idle(): boolean {
+    return this.active === undefined && !this.handedOver;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private onData = (chunk: Buffer): void => {
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    if (this.active !== undefined) {
+      // Pipelined: the next request waits for this response. Stop reading past one head's worth.
+      if (this.pending.length > this.limits.maxHeaderBytes) this.socket.pause();
+      return;
+    }
+    this.serveNext();
+  };
+
+  /** Serves the request at the front of `pending`, or hands the connection to node's parser. */
+  private serveNext = (): void => {
+    if (this.active !== undefined || this.handedOver || this.pending.length === 0 || this.socket.destroyed) return;
+    const pending = this.pending;
+    const headEnd = pending.indexOf('\r\n\r\n');
+    const parsed = headEnd >= 0 && headEnd * 2 <= this.limits.maxHeaderBytes ? parseHead(pending.toString('latin1', 0, headEnd), this.socket) : undefined;
+    if (parsed === undefined) return this.handOver();
+    this.pending = headEnd + 4 === pending.length ? EMPTY : pending.subarray(headEnd + 4);
+    const res = new H1Response(this, parsed.keepAlive);
+    this.active = res;
+    // Without an idle timeout the timer keeps running and onTimeout ignores it while a request
+    // is in flight; any read or write re-arms it.
+    if (this.limits.idleTimeoutMs > 0) this.setTimeout(this.limits.idleTimeoutMs);
+    this.hooks.onRequest(parsed.req, res);
+  };
+
+  /** @internal */
+  responseEnded(res: H1Response): void {
+    if (res !== this.active) return;
+    this.active = undefined;
+    const socket = this.socket;
+    if (res.closeAfter) {
+      // As node's server: no more requests on this connection; close once the response is out.
+      this.pending = EMPTY;
+      socket.end(() => socket.destroy());
+      return;
+    }
+    this.limits = this.hooks.limits();
+    this.setTimeout(this.limits.keepAliveTimeoutMs);
+    if (this.pending.length > 0) {
+      if (socket.isPaused()) socket.resume();
+      // Not from inside end(): the stream that ended has not finished its own bookkeeping.
+      process.nextTick(this.serveNext);
+    }
+  }
+
+  private handOver(): void {
+    const socket = this.socket;
+    this.handedOver = true;
+    socket.removeListener('data', this.onData);
+    socket.removeListener('end', this.onEnd);
+    socket.removeListener('close', this.onClose);
+    socket.removeListener('timeout', this.onTimeout);
+    socket.removeListener('drain', this.onDrain);
+    socket.setTimeout(0);
+    if (socket.readableEnded) {
+      socket.destroy();
+      return;
+    }
+    socket.pause();
+    if (this.pending.length > 0) socket.unshift(this.pending);
+    this.pending = EMPTY;
+    this.hooks.handOver(socket);
+    socket.resume();
+  }
+
+  /**
+   * The client sent FIN. Like node's server (and Envoy's HTTP/1 codec), that ends the
+   * connection: a request in flight is reset (the response's 'close' fires: DC).
+   */
+  private onEnd = (): void => {
+    if (this.socket.writable) this.socket.end();
+    else this.socket.destroy();
+  };
+
+  private onClose = (): void => {
+    this.pending = EMPTY;
+    const res = this.active;
+    this.active = undefined;
+    res?.emitClose();
+  };
+
+  private setTimeout(ms: number): void {
+    if (ms === this.timeoutMs) return;
+    this.timeoutMs = ms;
+    this.socket.setTimeout(ms);
+  }
+
+  /** Idle between requests past the keep-alive timeout, or silent past the request's idle timeout. */
+  private onTimeout = (): void => {
+    if (this.active !== undefined && this.limits.idleTimeoutMs === 0) return;
+    this.socket.destroy();
+  };
+
+  private onDrain = (): void => {
+    this.active?.emitDrain();
+  };
+}
