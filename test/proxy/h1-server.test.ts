@@ -13,6 +13,7 @@ import type { EchoReply } from './support/echo.js';
 import { rawExchange } from './support/client.js';
 import { cluster, endpoint, meshConfig, route, routeTo } from './support/config.js';
 import { startEcho, type EchoServer } from './support/echo.js';
+import { until } from './support/drive.js';
 import { startProxy, type Harness } from './support/harness.js';
 
 const ECHO = 'outbound|80||echo.default.svc.cluster.local';
@@ -265,6 +266,25 @@ describe('HTTP/1.1 codec', () => {
       assert.deepEqual(await Promise.all(paths.map(get)), paths);
     } finally {
       agent.destroy();
+    }
+  });
+
+  test('streamIdleTimeoutMs cuts a request that goes silent; a fresh connection that sends nothing is closed after the headers timeout', async () => {
+    const idle = await startProxy(
+      meshConfig([route('r', {}, routeTo(ECHO))], [cluster(ECHO)], [{ clusterName: ECHO, endpoints: [endpoint(echo.port)] }], { streamIdleTimeoutMs: 150, requestHeadersTimeoutMs: 150 }),
+    );
+    echo.override = (req) => req.url === '/hang'; // never answered
+    try {
+      const c = new RawConnection(idle.port());
+      c.write('GET /hang HTTP/1.1\r\nHost: echo\r\n\r\n');
+      await c.waitClosed();
+      await until(() => idle.proxy.stats.get('downstream_rq_flag_DC') === 1, 'the cut request to be recorded as DC');
+      const silent = new RawConnection(idle.port());
+      await silent.waitClosed();
+      assert.equal(idle.proxy.stats.get('downstream_cx_http1_node_parser'), 0);
+    } finally {
+      echo.override = undefined;
+      await idle.close();
     }
   });
 });
