@@ -55,6 +55,11 @@ class RawConnection {
     }
   }
 
+  /** Everything read and not yet taken by responses(), as text. */
+  received(): string {
+    return this.buffered.toString('latin1');
+  }
+
   async waitClosed(): Promise<void> {
     if (!this.closed) await once(this.socket, 'close');
   }
@@ -156,45 +161,106 @@ describe('HTTP/1.1 codec', () => {
     assert.equal(handedOver(), before);
   });
 
-  test('a request with a body moves the connection to node\'s parser; the connection keeps working', async () => {
+  test('Content-Length bodies, small and large, are served here; a chunked body goes to node\'s parser', async () => {
     const before = handedOver();
     const c = new RawConnection(h.port());
     try {
-      c.write('GET /first HTTP/1.1\r\nHost: echo\r\n\r\n');
-      assert.equal(seen((await c.responses(1))[0]).path, '/first');
       c.write('POST /post HTTP/1.1\r\nHost: echo\r\nContent-Length: 5\r\n\r\nhello');
-      const [posted] = await c.responses(1);
-      assert.equal(seen(posted).body, 'hello');
-      c.write('GET /after HTTP/1.1\r\nHost: echo\r\n\r\n');
-      assert.equal(seen((await c.responses(1))[0]).path, '/after');
+      assert.equal(seen((await c.responses(1))[0]).body, 'hello');
+      const big = 'x'.repeat(2 * 1024 * 1024 - 1) + 'y';
+      c.write(`PUT /big HTTP/1.1\r\nHost: echo\r\nContent-Length: ${big.length}\r\n\r\n`);
+      c.write(big);
+      const [r] = await c.responses(1);
+      assert.equal(seen(r).body.length, big.length);
+      assert.ok(seen(r).body.endsWith('xy'));
+      // A body and the next request in one write.
+      c.write('POST /a HTTP/1.1\r\nHost: echo\r\nContent-Length: 3\r\n\r\nabcGET /b HTTP/1.1\r\nHost: echo\r\n\r\n');
+      const [first, second] = await c.responses(2);
+      assert.deepEqual([seen(first).body, seen(second).path], ['abc', '/b']);
     } finally {
       c.destroy();
     }
+    assert.equal(handedOver(), before, 'all of it on the proxy\'s own codec');
+    const chunked = parseResponses(await rawExchange(h.port(), 'POST /ch HTTP/1.1\r\nHost: echo\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n'));
+    assert.equal(seen(chunked[0]).body, 'abc');
     assert.equal(handedOver(), before + 1);
   });
 
-  test('a head split across reads, and a repeated field, go to node\'s parser with nothing lost', async () => {
+  test('a body the proxy answers without reading is read past; the connection keeps working', async () => {
+    const c = new RawConnection(h.port());
+    try {
+      c.write(`POST /direct HTTP/1.1\r\nHost: echo\r\nContent-Length: 100000\r\n\r\n${'z'.repeat(40_000)}`);
+      const [direct] = await c.responses(1);
+      assert.equal(direct.status, 403);
+      c.write('z'.repeat(60_000));
+      c.write('GET /next HTTP/1.1\r\nHost: echo\r\n\r\n');
+      assert.equal(seen((await c.responses(1))[0]).path, '/next');
+    } finally {
+      c.destroy();
+    }
+  });
+
+  test('a client that goes away in the middle of its body is recorded as DC; the proxy keeps serving', async () => {
+    // An upstream that says when the request reached it, and never answers.
+    let reached!: () => void;
+    const arrived = new Promise<void>((resolve) => (reached = resolve));
+    const upstream = net.createServer((s) => s.once('data', () => reached()));
+    upstream.listen(0, '127.0.0.1');
+    await once(upstream, 'listening');
+    const port = (upstream.address() as net.AddressInfo).port;
+    const p = await startProxy(meshConfig([route('r', {}, routeTo(ECHO))], [cluster(ECHO)], [{ clusterName: ECHO, endpoints: [endpoint(port)] }]));
+    try {
+      const c = new RawConnection(p.port());
+      c.write('POST /gone HTTP/1.1\r\nHost: echo\r\nContent-Length: 1000\r\n\r\npartial');
+      await arrived;
+      c.destroy();
+      await until(() => p.proxy.stats.get('downstream_rq_flag_DC') === 1, 'the request to be recorded as DC');
+      await until(() => p.proxy.connections() === 0, 'the client connection to close');
+    } finally {
+      await p.close();
+      upstream.close();
+    }
+  });
+
+  test('a head that arrives in several reads is served here; a repeated field goes to node\'s parser', async () => {
     const before = handedOver();
     const c = new RawConnection(h.port());
     try {
       c.write('GET /split HTTP/1.1\r\nHost: ec');
-      await new Promise((resolve) => setTimeout(resolve, 20)); // a second read, not a second request
+      await until(() => h.proxy.connections() === 1, 'the first part to arrive');
       c.write('ho\r\nX-A: 1\r\n\r\n');
       assert.equal(seen((await c.responses(1))[0]).path, '/split');
     } finally {
       c.destroy();
     }
+    assert.equal(handedOver(), before);
     const repeated = parseResponses(await rawExchange(h.port(), 'GET /rep HTTP/1.1\r\nHost: echo\r\nX-A: 1\r\nX-A: 2\r\nConnection: close\r\n\r\n'));
     assert.equal(seen(repeated[0]).headers['x-a'], '1, 2', 'node joins a repeated field');
-    assert.equal(handedOver(), before + 2);
+    assert.equal(handedOver(), before + 1);
   });
 
-  test('HEAD, HTTP/1.0, Expect and Upgrade requests are all node\'s', async () => {
+  test('HEAD is answered with the headers of GET and no body; HTTP/1.0 and Expect go to node\'s parser', async () => {
     const before = handedOver();
-    const head = await rawExchange(h.port(), 'HEAD / HTTP/1.1\r\nHost: echo\r\nConnection: close\r\n\r\n');
-    assert.match(head.toString(), /^HTTP\/1\.1 200/);
+    const c = new RawConnection(h.port());
+    try {
+      c.write('HEAD /h HTTP/1.1\r\nHost: echo\r\n\r\nGET /after-head HTTP/1.1\r\nHost: echo\r\n\r\n');
+      // The test reader frames by content-length, which a HEAD answer keeps but has no body for:
+      // read the raw bytes of both answers instead.
+      await until(() => c.received().includes('/after-head'), 'both answers');
+      const text = c.received();
+      const [headAnswer, rest] = [text.slice(0, text.indexOf('\r\n\r\n') + 4), text.slice(text.indexOf('\r\n\r\n') + 4)];
+      assert.match(headAnswer, /^HTTP\/1\.1 200/);
+      assert.match(headAnswer, /content-length: \d+/);
+      assert.doesNotMatch(headAnswer, /transfer-encoding/);
+      assert.match(rest, /^HTTP\/1\.1 200/, 'the next answer follows the HEAD head directly');
+    } finally {
+      c.destroy();
+    }
+    assert.equal(handedOver(), before);
     const old = await rawExchange(h.port(), 'GET / HTTP/1.0\r\nHost: echo\r\n\r\n');
     assert.match(old.toString(), /^HTTP\/1\.1 200/);
+    const expect = await rawExchange(h.port(), 'POST /e HTTP/1.1\r\nHost: echo\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+    assert.match(expect.toString(), /HTTP\/1\.1 200/);
     assert.equal(handedOver(), before + 2);
   });
 
@@ -269,7 +335,7 @@ describe('HTTP/1.1 codec', () => {
     }
   });
 
-  test('streamIdleTimeoutMs cuts a request that goes silent; a fresh connection that sends nothing is closed after the headers timeout', async () => {
+  test('streamIdleTimeoutMs cuts a request that goes silent; a silent new connection is closed and a stalled head answered 408 after the headers timeout', async () => {
     const idle = await startProxy(
       meshConfig([route('r', {}, routeTo(ECHO))], [cluster(ECHO)], [{ clusterName: ECHO, endpoints: [endpoint(echo.port)] }], { streamIdleTimeoutMs: 150, requestHeadersTimeoutMs: 150 }),
     );
@@ -281,6 +347,9 @@ describe('HTTP/1.1 codec', () => {
       await until(() => idle.proxy.stats.get('downstream_rq_flag_DC') === 1, 'the cut request to be recorded as DC');
       const silent = new RawConnection(idle.port());
       await silent.waitClosed();
+      const stalled = (await rawExchange(idle.port(), 'GET / HTTP/1.1\r\nHost: echo\r\nX-Slow: 1\r\n')).toString();
+      assert.match(stalled, /^HTTP\/1\.1 408/);
+      assert.match(stalled, /x-sinew-response-flags: DPE/);
       assert.equal(idle.proxy.stats.get('downstream_cx_http1_node_parser'), 0);
     } finally {
       echo.override = undefined;

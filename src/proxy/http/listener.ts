@@ -73,6 +73,8 @@ export class HttpListener {
       this.runtime.stats.inc('downstream_cx_http1_node_parser');
       this.h1.emit('connection', socket);
     },
+    headersTimedOut: (socket) => this.onClientError(Object.assign(new Error('request headers timeout'), { code: 'ERR_HTTP_REQUEST_TIMEOUT' }), socket),
+    now: () => this.runtime.clock.monotonic(),
   };
   private ctx: ListenerContext;
   private closing?: Promise<void>;

@@ -5,7 +5,7 @@
  * (CORS, fault injection) and hands the request to the router. Every reply it makes itself
  * goes through `localReply` (local-reply.ts); every finished request is published once.
  */
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { RESPONSE_DETAILS_HEADER } from '../../api/response-flags.js';
@@ -127,13 +127,11 @@ export class HttpStream implements RequestView {
     }
   }
 
-  /**
-   * The request body, as node's stream (the router reads it when the request has one). Sinew's
-   * own HTTP/1.1 codec serves requests without a body only (h1-server.ts).
-   */
-  bodyStream(): IncomingMessage | Http2ServerRequest {
-    if (this.req instanceof H1Request) throw new Error('a request read by the HTTP/1.1 fast path has no body');
-    return this.req;
+  /** The request body (the router reads it when the request has one: `hasBody`). */
+  bodyStream(): Readable {
+    if (!(this.req instanceof H1Request)) return this.req;
+    if (this.req.body === undefined) throw new Error('the request has no body');
+    return this.req.body;
   }
 
   /** RequestView: header lookup for matching, pseudo-headers included. */
