@@ -94,14 +94,18 @@ export class H1Request {
   ) {}
 }
 
-interface ParsedHead {
+export interface ParsedHead {
   req: H1Request;
   keepAlive: boolean;
   bodyLength: number;
 }
 
-/** A parsed head, or undefined when this codec does not serve it. */
-function parseHead(head: string, socket: net.Socket): ParsedHead | undefined {
+/**
+ * A request head (the bytes before the blank line, as latin1), or undefined when this codec
+ * does not serve it. Whatever it accepts, llhttp must accept and read the same way: a test
+ * checks that against node's server with generated heads (test/proxy/h1-differential.test.ts).
+ */
+export function parseHead(head: string, socket: net.Socket): ParsedHead | undefined {
   const lineEnd = head.indexOf('\r\n');
   const requestLine = lineEnd < 0 ? head : head.slice(0, lineEnd);
   const sp1 = requestLine.indexOf(' ');
