@@ -4,10 +4,11 @@
  * only negotiates over TLS ALPN, so the listener sniffs the client connection preface
  * (RFC 9113 3.4, `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`) on a net.Server and hands the socket to
  * the HTTP/2 or the HTTP/1.1 server. A listener with `tls` terminates it first (tls.ts), and
- * a permissive one tells TLS from plaintext by the first byte. Limits: request header size
- * (431, over HTTP/1.1 and HTTP/2), header timeout (slowloris), idle timeout. Malformed
- * requests and smuggling attempts are refused by node's parser (llhttp); the answer is
- * labelled like every other local reply and the connection is closed.
+ * a permissive one tells TLS from plaintext by the first byte. HTTP/1.1 connections start on
+ * sinew's own codec (h1-server.ts), which hands anything unusual to node's server. Limits:
+ * request header size (431, over HTTP/1.1 and HTTP/2), header timeout (slowloris), idle
+ * timeout. Malformed requests and smuggling attempts are refused by node's parser (llhttp);
+ * the answer is labelled like every other local reply and the connection is closed.
  */
 import http from 'node:http';
 import { createRequire } from 'node:module';
