@@ -257,7 +257,8 @@ async function measure(target: Target, options: Options & { fixedRate?: boolean 
     result.peakRssMb = Math.max(...target.pids.map(peakRssMb));
   }
   const privateSamples = await sampler?.stop();
-  if (target.pids.length && options.fixedRate !== false) result.peakPrivateMb = Math.max(...(privateSamples ?? [NaN]));
+  // No samples (the sampler said nothing) is reported as unknown, not as -Infinity.
+  if (target.pids.length && options.fixedRate !== false && privateSamples?.length) result.peakPrivateMb = Math.max(...privateSamples);
   return result;
 }
 
