@@ -59,13 +59,19 @@ export function upstreamRequestHeaders(src: Readonly<Record<string, HeaderValue 
 
 const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te']);
 
-/** Removes hop-by-hop headers from an upstream response head, in place. */
+/**
+ * An upstream response head without its hop-by-hop headers. Copied rather than deleted from:
+ * nearly every HTTP/1.1 response carries `connection` and `keep-alive`, and a delete turns
+ * V8's object into a slow dictionary that every later header operation on it pays for.
+ */
 export function sanitizeResponseHeaders(headers: HeaderBag): HeaderBag {
   const named = connectionTokens(headers['connection']);
-  for (const key of Object.keys(headers)) {
-    if (RESPONSE_HOP_BY_HOP.has(key) || named?.has(key) || key.charCodeAt(0) === 58) delete headers[key];
+  const out: HeaderBag = {};
+  for (const key in headers) {
+    if (RESPONSE_HOP_BY_HOP.has(key) || named?.has(key) || key.charCodeAt(0) === 58) continue;
+    out[key] = headers[key];
   }
-  return headers;
+  return out;
 }
 
 /**
