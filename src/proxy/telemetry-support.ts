@@ -3,7 +3,6 @@
  * peer metadata remembered by header value (a peer sends the same value on every request).
  */
 import { decodePeerMetadata, PEER_METADATA_HEADER, type PeerMetadata } from '../telemetry/peer-metadata.js';
-import { stripPeerMetadataHeaders } from '../telemetry/proxy-telemetry.js';
 
 /** Distinct peer values remembered; a peer that varies its value only costs a decode each time. */
 const MAX_CACHED_PEERS = 256;
@@ -12,12 +11,11 @@ export class PeerMetadataCache {
   private readonly cache = new Map<string, PeerMetadata | undefined>();
 
   /**
-   * Reads and removes the exchange headers (the app never sees them: Istio's metadata
-   * exchange strips them). The result is frozen and shared between requests.
+   * The peer's metadata from its exchange header, frozen and shared between requests. The
+   * caller removes the exchange headers (withoutPeerMetadataHeaders): the app never sees them.
    */
-  take(headers: Record<string, string | string[] | undefined>): PeerMetadata | undefined {
+  read(headers: Readonly<Record<string, string | string[] | undefined>>): PeerMetadata | undefined {
     const raw = headers[PEER_METADATA_HEADER];
-    stripPeerMetadataHeaders(headers);
     if (raw === undefined) return undefined;
     if (typeof raw !== 'string') return decodePeerMetadata(raw);
     const hit = this.cache.get(raw);

@@ -13,7 +13,8 @@ import type { ProxyNode, TelemetrySettings } from '../../src/api/proxy-config.js
 import { SeededRandom } from '../../src/core/random.js';
 import type { TelemetryRequestEvent } from '../../src/telemetry/events.js';
 import type { AccessLogSink } from '../../src/telemetry/access-log.js';
-import { ProxyTelemetry, stripTraceHeaders, takePeerMetadata } from '../../src/telemetry/proxy-telemetry.js';
+import { ProxyTelemetry, withoutPeerMetadataHeaders, withoutTraceHeaders } from '../../src/telemetry/proxy-telemetry.js';
+import { decodePeerMetadata, PEER_METADATA_HEADER } from '../../src/telemetry/peer-metadata.js';
 import { TraceStore, renderTraceTimeline } from '../../src/telemetry/trace-store.js';
 
 const requestChannel = diagnosticsChannel.channel('sinew:proxy:request');
@@ -82,12 +83,12 @@ test('one request through two sidecars: both reporters, one trace, access logs',
   // reviews' inbound sidecar.
   const inbound = http.createServer(async (req, res) => {
     const start = Date.now();
-    const headers: Headers = { ...req.headers };
-    const peer = takePeerMetadata(headers); // the app never sees the exchange headers
+    const received: Headers = { ...req.headers };
+    const peer = decodePeerMetadata(received[PEER_METADATA_HEADER]);
+    const headers = withoutPeerMetadataHeaders(received); // the app never sees the exchange headers
     const span = inboundTel.tracer!.startServerSpan(headers, { method: req.method!, url: `http://${req.headers.host}${req.url}`, requestId: String(req.headers['x-request-id']), peerAddress: req.socket.remoteAddress });
     const traceHeaders = span.headers();
-    stripTraceHeaders(headers);
-    const up = await forward(appPort, req.method!, req.url!, { ...headers, ...traceHeaders });
+    const up = await forward(appPort, req.method!, req.url!, { ...withoutTraceHeaders(headers), ...traceHeaders });
     res.writeHead(up.status, { ...inboundTel.localPeerHeaders, 'content-length': up.body.length });
     res.end(up.body);
     span.finish({ status: up.status, upstreamCluster: 'inbound|9080||' });
@@ -101,10 +102,10 @@ test('one request through two sidecars: both reporters, one trace, access logs',
     const headers: Headers = { ...req.headers, 'x-request-id': 'req-42' };
     const span = outboundTel.tracer!.startClientSpan({ headers }, { method: req.method!, url: `http://${req.headers.host}${req.url}`, requestId: 'req-42', upstreamCluster: 'outbound|9080||reviews.default.svc.cluster.local' });
     const traceHeaders = span.headers();
-    stripTraceHeaders(headers);
-    const up = await forward(inboundPort, req.method!, req.url!, { ...headers, ...traceHeaders, ...outboundTel.localPeerHeaders });
-    const peer = takePeerMetadata(up.headers);
-    res.writeHead(up.status, { 'content-length': up.body.length, 'x-peer-seen': String(up.headers['x-envoy-peer-metadata'] ?? 'stripped') });
+    const up = await forward(inboundPort, req.method!, req.url!, { ...withoutTraceHeaders(headers), ...traceHeaders, ...outboundTel.localPeerHeaders });
+    const peer = decodePeerMetadata(up.headers[PEER_METADATA_HEADER]);
+    const forApp = withoutPeerMetadataHeaders(up.headers);
+    res.writeHead(up.status, { 'content-length': up.body.length, 'x-peer-seen': String(forApp['x-envoy-peer-metadata'] ?? 'stripped') });
     res.end(up.body);
     span.finish({ status: up.status, upstreamCluster: 'outbound|9080||reviews.default.svc.cluster.local' });
     requestChannel.publish({ ...baseEvent(productpage, 'outbound', req, up.status, up.body.length, start), peer, authority: 'reviews:9080' });

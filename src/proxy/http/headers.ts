@@ -3,6 +3,7 @@
  * (RFC 9110 7.6.1), internal-header stripping, and the set/add/remove operations of routes.
  */
 import type { HeaderOperations } from '../../api/proxy-config.js';
+import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from '../../telemetry/peer-metadata.js';
 
 export type HeaderValue = string | string[];
 export type HeaderBag = Record<string, HeaderValue>;
@@ -60,15 +61,17 @@ export function upstreamRequestHeaders(src: Readonly<Record<string, HeaderValue 
 const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'trailer', 'te']);
 
 /**
- * An upstream response head without its hop-by-hop headers. Copied rather than deleted from:
+ * An upstream response head without its hop-by-hop headers (and, with `dropPeerMetadata`,
+ * without the upstream sidecar's metadata-exchange headers, which the app must not see). Copied rather than deleted from:
  * nearly every HTTP/1.1 response carries `connection` and `keep-alive`, and a delete turns
  * V8's object into a slow dictionary that every later header operation on it pays for.
  */
-export function sanitizeResponseHeaders(headers: HeaderBag): HeaderBag {
+export function sanitizeResponseHeaders(headers: HeaderBag, dropPeerMetadata = false): HeaderBag {
   const named = connectionTokens(headers['connection']);
   const out: HeaderBag = {};
   for (const key in headers) {
     if (RESPONSE_HOP_BY_HOP.has(key) || named?.has(key) || key.charCodeAt(0) === 58) continue;
+    if (dropPeerMetadata && (key === PEER_METADATA_HEADER || key === PEER_METADATA_ID_HEADER)) continue;
     out[key] = headers[key];
   }
   return out;

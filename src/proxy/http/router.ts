@@ -14,7 +14,7 @@ import type { WeightedCluster } from '../../api/proxy-config.js';
 import { ResponseFlag } from '../../api/response-flags.js';
 import type { TimerHandle } from '../../core/clock.js';
 import { hasTraceHeaders } from '../../telemetry/propagation.js';
-import { stripPeerMetadataHeaders, stripTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
+import { withoutPeerMetadataHeaders, withoutTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
 import type { SpanRequest } from '../../telemetry/tracing.js';
 import type { UpstreamCluster, UpstreamLease, UpstreamOutcome } from '../upstream/types.js';
 import { applyHeaderOps, joinValue, sanitizeResponseHeaders, type HeaderBag } from './headers.js';
@@ -105,14 +105,14 @@ export class Router {
       const fromApp = s.serverSpan === undefined && hasTraceHeaders(s.headers);
       const span = tracer.startClientSpan(s.serverSpan ?? (fromApp ? { headers: s.headers } : undefined), this);
       s.clientSpan = span;
-      if (fromApp) stripTraceHeaders(s.headers);
+      if (fromApp) s.headers = withoutTraceHeaders(s.headers);
       s.proxyHeaderLines = span.headerLines();
     }
     // Passthrough traffic leaves the mesh: its hosts get no workload identity (Istio sends the
     // exchange headers to mesh destinations only). An app cannot speak for its sidecar: its
     // own exchange headers give way to the proxy's.
     if (this.cluster.config.kind !== 'originalDst') {
-      stripPeerMetadataHeaders(s.headers);
+      s.headers = withoutPeerMetadataHeaders(s.headers);
       s.proxyHeaderLines += tel.localPeerHeaderLines;
     }
   }
@@ -232,17 +232,16 @@ export class Router {
     }
     attempt.clearTimer();
     attempt.committed = true;
-    const out = sanitizeResponseHeaders(headers as HeaderBag);
+    // Metadata exchange: the upstream sidecar's identity is read here and kept from the app.
+    const readPeer = s.runtime.telemetry !== undefined && s.lctx.listener.direction !== 'inbound';
+    if (readPeer) s.peerMetadata = s.runtime.peers.read(headers as HeaderBag);
+    const out = sanitizeResponseHeaders(headers as HeaderBag, readPeer);
     if (s.grpc) {
       const grpc = out['grpc-status'];
       if (grpc !== undefined) s.grpcStatus = joinValue(grpc);
     }
-    if (s.runtime.telemetry !== undefined) {
-      // Metadata exchange: the upstream sidecar's identity is read and kept from the app;
-      // an inbound sidecar answers with its own.
-      if (s.lctx.listener.direction === 'inbound') s.answerPeerExchange(out);
-      else s.peerMetadata = s.runtime.peers.take(out);
-    }
+    // An inbound sidecar answers the exchange with its own identity.
+    if (s.runtime.telemetry !== undefined && s.lctx.listener.direction === 'inbound') s.answerPeerExchange(out);
     // Envoy's x-envoy-upstream-service-time: milliseconds from sending this try upstream to
     // its response head (the app's time plus the network), overwriting an inner hop's value.
     out['x-envoy-upstream-service-time'] = String(Math.round(s.runtime.clock.monotonic() - attempt.startMono));

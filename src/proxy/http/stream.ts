@@ -13,7 +13,7 @@ import { RandomHex } from '../../core/random-hex.js';
 import type { RedirectAction } from '../../api/proxy-config.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, type PeerMetadata } from '../../telemetry/peer-metadata.js';
 import { hasTraceHeaders } from '../../telemetry/propagation.js';
-import { stripTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
+import { withoutPeerMetadataHeaders, withoutTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
 import type { ProxySpan, SpanRequest } from '../../telemetry/tracing.js';
 import { channels, isPeerHealthCheck, type RequestEvent } from '../events.js';
 import type { ListenerContext, ProxyRuntime, Snapshot } from '../runtime.js';
@@ -49,8 +49,11 @@ export class HttpStream implements RequestView {
   path = '/';
   query = '';
   port: number;
-  /** Headers to send upstream (sanitised; route operations apply to them). */
-  readonly headers: HeaderBag;
+  /**
+   * Headers to send upstream (sanitised; route operations apply to them). Replaced, not
+   * deleted from, when fields come out (withoutFields says why).
+   */
+  headers: HeaderBag;
   readonly requestId: string;
   readonly peer: string;
   readonly grpc: boolean;
@@ -123,7 +126,8 @@ export class HttpStream implements RequestView {
     if (runtime.telemetry !== undefined && lctx.listener.direction === 'inbound') {
       this.peerIdReceived = this.headers[PEER_METADATA_ID_HEADER] !== undefined;
       this.peerMetadataReceived = this.headers[PEER_METADATA_HEADER] !== undefined;
-      this.peerMetadata = runtime.peers.take(this.headers);
+      this.peerMetadata = runtime.peers.read(this.headers);
+      this.headers = withoutPeerMetadataHeaders(this.headers);
     }
   }
 
@@ -206,7 +210,7 @@ export class HttpStream implements RequestView {
     const incoming = hasTraceHeaders(this.headers);
     const span = tracer.startServerSpan(incoming ? this.headers : NO_HEADERS, this);
     this.serverSpan = span;
-    if (incoming) stripTraceHeaders(this.headers);
+    if (incoming) this.headers = withoutTraceHeaders(this.headers);
     if (this.lctx.listener.direction === 'inbound') this.proxyHeaderLines = span.headerLines();
   }
 
