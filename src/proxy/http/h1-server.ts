@@ -1,6 +1,7 @@
 /**
  * The downstream HTTP/1.1 codec for the requests that make up nearly all sidecar traffic:
- * well-formed HTTP/1.1 requests with no body or a Content-Length one. Anything else — a
+ * well-formed HTTP/1.1 requests (GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH) with no body
+ * or a Content-Length one, their heads in one read or several. Anything else — a
  * chunked body, an upgrade, `Expect`, HTTP/1.0, a repeated field, any character outside the
  * strict grammar, a head past half the header limit — moves the connection to node's http
  * server (llhttp), with the bytes not yet used put back, for the rest of its life.
