@@ -15,6 +15,17 @@ export const TOKEN_CHARS_ONLY = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]*$/;
  */
 export const INVALID_FIELD_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 
+/**
+ * `text` from `start` to `end` without the optional whitespace (SP, HTAB) RFC 9110 §5.5 lets a
+ * field value have around it. Not String#trim, which also takes CR, LF, other controls and
+ * NBSP (0xa0, a valid obs-text byte) off the ends.
+ */
+export function trimOws(text: string, start: number, end: number): string {
+  while (start < end && (text.charCodeAt(start) === 0x20 || text.charCodeAt(start) === 0x09)) start++;
+  while (end > start && (text.charCodeAt(end - 1) === 0x20 || text.charCodeAt(end - 1) === 0x09)) end--;
+  return text.slice(start, end);
+}
+
 /** An RFC 9110 token: a method or a field name. */
 export function isToken(text: string): boolean {
   return text.length > 0 && TOKEN_CHARS_ONLY.test(text);

@@ -11,12 +11,10 @@ import type { Random } from '../core/random.js';
 import { subscribeAccessLog, type AccessLogSink } from './access-log.js';
 import { MeshMetrics, subscribeProxyMetrics } from './metrics.js';
 import {
-  decodePeerMetadata,
   peerMetadataHeaders,
   PEER_METADATA_HEADER,
   PEER_METADATA_ID_HEADER,
   type LocalIdentityOptions,
-  type PeerMetadata,
 } from './peer-metadata.js';
 import { TRACE_HEADERS } from './propagation.js';
 import { Tracer, type TracerOptions } from './tracing.js';

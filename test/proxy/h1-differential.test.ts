@@ -31,7 +31,7 @@ const NAMES = [
   ['transfer-encoding', 'upgrade', 'expect', 'x b', 'x\x01', '', 'x\xe9', 'x_(a)', 'x-a ', 'x"y', 'x:y'],
 ] as const;
 const VALUES = [
-  ['v', 'some value', ' v ', '\tv\t', '', 'a, b', '\xe9t\xe9', 'close', 'keep-alive', 'Keep-Alive', 'x=1; y=2', '"quoted"', 'a\tb', '!~'],
+  ['v', 'some value', ' v ', '\tv\t', '', 'a, b', '\xe9t\xe9', '\xa0v\xa0', 'close', 'keep-alive', 'Keep-Alive', 'x=1; y=2', '"quoted"', 'a\tb', '!~'],
   ['a\x00b', 'a\x7fb', 'a\x01b', 'a\rb', 'a\nb', 'upgrade', 'chunked', 'a\x0bb'],
 ] as const;
 const LENGTHS = [['0', '5', '12'], ['+5', '05', ' 5 ', '5, 5', '-1', '1e3', '0x10', '999999999999999999', '']] as const;

@@ -22,7 +22,7 @@
 import { STATUS_CODES } from 'node:http';
 import type net from 'node:net';
 import { Readable } from 'node:stream';
-import { INVALID_FIELD_CHAR, isToken } from '../../core/header-lines.js';
+import { INVALID_FIELD_CHAR, isToken, trimOws } from '../../core/header-lines.js';
 
 export interface H1Limits {
   /** Heads up to half of this are served here; larger ones go to node's parser, which enforces it (431). */
@@ -128,9 +128,8 @@ export function parseHead(head: string, socket: net.Socket): ParsedHead | undefi
     const colon = head.indexOf(':', start);
     if (colon <= start || colon > end || ++fields > MAX_FIELDS) return undefined;
     const name = head.slice(start, colon);
-    const value = head.slice(colon + 1, end).trim();
-    // trim() also takes CR, LF and other controls off the ends: check the untrimmed text.
-    if (!isToken(name) || INVALID_FIELD_CHAR.test(head.slice(colon + 1, end))) return undefined;
+    const value = trimOws(head, colon + 1, end);
+    if (!isToken(name) || INVALID_FIELD_CHAR.test(value)) return undefined;
     const key = name.toLowerCase();
     if (headers[key] !== undefined || key === '__proto__') return undefined;
     switch (key) {

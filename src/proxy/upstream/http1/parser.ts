@@ -6,6 +6,7 @@
  * (llhttp's defaults, which undici uses): CRLF line ends, no obs-fold, no whitespace before a
  * colon, no Transfer-Encoding beside Content-Length, no differing Content-Lengths.
  */
+import { trimOws } from '../../../core/header-lines.js';
 
 /** Response header fields: lowercased names, a repeated field as an array of its values (as undici). */
 export type Fields = Record<string, string | string[]>;
@@ -262,11 +263,7 @@ export class ResponseParser {
     const name = line.slice(0, colon);
     // §5.1: no whitespace between name and colon (a classic smuggling vector); TOKEN rejects it.
     if (!TOKEN.test(name)) return this.bad(`invalid header name "${name}"`);
-    let s = colon + 1;
-    let e = line.length;
-    while (s < e && (line.charCodeAt(s) === 0x20 || line.charCodeAt(s) === 0x09)) s++;
-    while (e > s && (line.charCodeAt(e - 1) === 0x20 || line.charCodeAt(e - 1) === 0x09)) e--;
-    const value = line.slice(s, e);
+    const value = trimOws(line, colon + 1, line.length);
     const key = name.toLowerCase();
     if (key === '__proto__') return true; // cannot be an own property of a plain object; no real field has this name
     const prev = into[key];
