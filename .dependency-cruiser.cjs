@@ -1,29 +1,30 @@
 /**
- * The import directions of DESIGN.md ("Folder layout and import directions").
+ * The import directions of docs/architecture.md ("Parts and import directions").
  * Each part may import only the parts listed for it; everything else is an error.
  * `src/cli` may import anything, so it has no rule.
  */
 const allowed = {
   api: [],
   core: ['api'],
-  config: ['api', 'core'],
-  registry: ['api', 'core', 'config'],
-  compiler: ['api', 'core'],
+  semantics: ['api', 'core'],
+  config: ['api', 'core', 'semantics'],
+  registry: ['api', 'core', 'config', 'semantics'],
+  compiler: ['api', 'core', 'semantics'],
   xds: ['api', 'core'],
-  proxy: ['api', 'core', 'xds', 'telemetry'],
+  proxy: ['api', 'core', 'semantics', 'xds', 'telemetry'],
   ca: ['api', 'core'],
   telemetry: ['api', 'core'],
-  controlplane: ['api', 'core', 'config', 'registry', 'compiler', 'xds', 'ca', 'telemetry', 'kube'],
+  controlplane: ['api', 'core', 'semantics', 'config', 'registry', 'compiler', 'xds', 'ca', 'telemetry', 'kube'],
   mesh: ['controlplane', 'proxy', 'config', 'registry', 'api', 'core'],
   kube: ['api', 'core', 'config', 'registry'],
-  dashboard: ['api'],
+  console: ['api'],
 };
 const parts = Object.keys(allowed).concat(['cli']);
 
 module.exports = {
   forbidden: Object.entries(allowed).map(([part, may]) => ({
     name: `${part}-imports`,
-    comment: `src/${part} may import only: ${may.length ? may.join(', ') : 'nothing of ours'} (DESIGN.md)`,
+    comment: `src/${part} may import only: ${may.length ? may.join(', ') : 'nothing of ours'} (docs/architecture.md)`,
     severity: 'error',
     from: { path: `^src/${part}/` },
     to: {
