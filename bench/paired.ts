@@ -32,7 +32,7 @@
  *   saturated   both wrk closed-loop at 25 connections: the core is split between the two
  *               proxies by the scheduler, so B/A requests/s is directly "throughput kept",
  *               and B/A CPU per request is the per-request cost.
- *   fixed-rate  both wrk open-loop at the same rate (../shared/tools/wrk-fixed-rate.lua): equal
+ *   fixed-rate  both wrk open-loop at the same rate (bench/wrk-fixed-rate.lua): equal
  *               load, so the CPU per request ratio compares the proxies at equal batching
  *               (requests/s is ~1 by construction; it shows that both kept up). At that lower
  *               load each request costs more (less batching), so the same added microseconds
@@ -48,7 +48,7 @@ export const PROXY_CPU = '1';
 /** The core for load generators, upstreams and collectors. */
 export const LOAD_CPU = '0';
 
-export const fixedRateScript = resolve(import.meta.dirname, '../../shared/tools/wrk-fixed-rate.lua');
+export const fixedRateScript = resolve(import.meta.dirname, 'wrk-fixed-rate.lua');
 
 export type PairedMode = 'saturated' | 'fixed-rate';
 export const PAIRED_MODES: readonly PairedMode[] = ['saturated', 'fixed-rate'];

@@ -10,7 +10,7 @@
  *   node-http   wrk -> node:http + undici, no routing -> upstream (the floor of an HTTP proxy on that stack)
  *
  * For each: max requests/s at 50 connections, latency p50/p90/p99 at a fixed 1000 req/s
- * (wrk + the fixed-rate script in ../shared/tools), proxy CPU seconds per 10 000 requests,
+ * (wrk + bench/wrk-fixed-rate.lua), proxy CPU seconds per 10 000 requests,
  * RSS at 1000 req/s (that phase runs first), peak RSS over both phases and peak private
  * (anonymous) memory; then ratios to direct and to nginx. Needs `wrk` (apt-get install wrk) and
  * optionally nginx (apt-get install nginx-light).
@@ -33,7 +33,7 @@ import { cpuSeconds, LOAD_CPU, PAIRED_MODES, PairedLoad, parseModes, pct, summar
 import { PROXY_NODE_FLAGS } from '../src/mesh/up.js';
 
 const repo = resolve(import.meta.dirname, '..');
-const fixedRateScript = resolve(repo, '../shared/tools/wrk-fixed-rate.lua');
+const fixedRateScript = resolve(repo, 'bench/wrk-fixed-rate.lua');
 
 export interface Options {
   durationS: number;

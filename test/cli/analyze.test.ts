@@ -6,9 +6,10 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fixtures } from '../support/reference-corpus.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const bookinfo = resolve(repoRoot, '../shared/istio/data/istio/samples/bookinfo');
+const bookinfo = join(fixtures.samples, 'bookinfo');
 const rel = (path: string) => relative(repoRoot, path);
 const services = rel(join(bookinfo, 'platform/kube/bookinfo.yaml'));
 const allV1 = rel(join(bookinfo, 'networking/virtual-service-all-v1.yaml'));

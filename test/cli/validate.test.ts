@@ -10,9 +10,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validateInputs } from '../../src/config/validate.js';
+import { fixtures } from '../support/reference-corpus.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const bookinfoNetworking = resolve(repoRoot, '../shared/istio/data/istio/samples/bookinfo/networking');
+const bookinfoNetworking = join(fixtures.samples, 'bookinfo/networking');
 let dir: string;
 
 before(() => {
@@ -202,7 +203,7 @@ describe('sinew validate', { concurrency: true }, () => {
   });
 
   test('sinew validate -f <bookinfo networking samples folder> prints success', async () => {
-    const run = await sinew('validate', '-f', '../shared/istio/data/istio/samples/bookinfo/networking');
+    const run = await sinew('validate', '-f', 'samples/bookinfo/networking');
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout, /✔ \d+ resources valid/);
   });

@@ -1,5 +1,5 @@
 /**
- * The acceptance suite's configurations (shared/istio/acceptance/configs) compile for the
+ * The acceptance suite's configurations (test/fixtures/istio/acceptance/configs) compile for the
  * `curl` sidecar, and a few of them land where the suite expects.
  */
 import { test, describe } from 'node:test';
@@ -9,9 +9,10 @@ import path from 'node:path';
 import type { Resource } from '../../src/api/resources/meta.js';
 import type { RedirectAction, RouteAction } from '../../src/api/proxy-config.js';
 import type { WorkloadInstance } from '../../src/registry/index.js';
-import { compile, parse, repoRoot, request, workload } from './support/mesh.js';
+import { fixtures } from '../support/reference-corpus.js';
+import { compile, parse, request, workload } from './support/mesh.js';
 
-const configs = path.resolve(repoRoot, '../shared/istio/acceptance/configs');
+const configs = path.join(fixtures.istio, 'acceptance/configs');
 const ECHO = 'echo.default.svc.cluster.local';
 
 function echoMesh(): { resources: Resource[]; instances: Map<string, WorkloadInstance[]> } {

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { explainRequest } from '../../src/compiler/index.js';
-import { bookinfo, compile, parse, repoRoot, request, sample } from './support/mesh.js';
+import { fixtures } from '../support/reference-corpus.js';
+import { bookinfo, compile, parse, request, sample } from './support/mesh.js';
 
 const REVIEWS = 'reviews.default.svc.cluster.local';
 const v = (subset: string, host = REVIEWS, port = 9080) => `outbound|${port}|${subset}|${host}`;
@@ -397,7 +398,7 @@ spec:
 });
 
 describe('ingress (istio.io ingress-control task)', () => {
-  const dir = path.resolve(repoRoot, '../shared/istio/data/istio.io/traffic-management/ingress/ingress-control');
+  const dir = path.join(fixtures.istio, 'data/istio.io/traffic-management/ingress/ingress-control');
   const snippet = (f: string) => parse(readFileSync(path.join(dir, f), 'utf8'), f);
   const httpbin = sample('httpbin/httpbin.yaml').filter((r) => r.kind === 'Service');
   const ingress = { mode: 'router' as const, workload: 'istio-ingressgateway', namespace: 'istio-system', labels: { istio: 'ingressgateway' }, ports: { gateway: { 80: 8080 } } };

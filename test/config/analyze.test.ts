@@ -417,7 +417,7 @@ ${servers}`;
 
 describe('SNW1012 upstream TLS the mesh cannot provide yet', () => {
   test('Istio\'s destination-rule-all-mtls.yaml: one warning per ISTIO_MUTUAL policy, at its tls field', () => {
-    const yaml = readFileSync(new URL('../../../shared/istio/data/istio/samples/bookinfo/networking/destination-rule-all-mtls.yaml', import.meta.url), 'utf8');
+    const yaml = readFileSync(new URL('../../samples/bookinfo/networking/destination-rule-all-mtls.yaml', import.meta.url), 'utf8');
     const ds = analyze(resources(yaml)).filter((d) => d.code === 'SNW1012');
     assert.deepEqual(ds.map((d) => [d.resource!.name, d.path]), ['productpage', 'reviews', 'ratings', 'details'].map((n) => [n, 'spec.trafficPolicy.tls']));
     assert.equal(ds[0].level, 'warning');

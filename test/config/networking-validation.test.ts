@@ -1,8 +1,9 @@
 /**
  * Networking kinds (VirtualService, DestinationRule, Gateway, Sidecar) against Istio's own
  * oracles: the validation cases taken from istio/istio's webhook tests
- * (shared/istio/validation/expected.yaml), the CRD example files, every sample and istio.io
- * task, and the typos from the seed documents.
+ * (test/fixtures/istio/validation/expected.yaml), the CRD example files, the samples and
+ * istio.io task YAML the repository carries and, when the reference corpus is present, every
+ * one of them.
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,9 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { validateText } from '../../src/config/validate.js';
 import { formatDiagnostic, type Diagnostic } from '../../src/api/diagnostics.js';
+import { fixtures, referenceCorpus } from '../support/reference-corpus.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const istio = path.resolve(repoRoot, '../shared/istio');
+const istio = fixtures.istio;
 const KINDS = new Set(['VirtualService', 'DestinationRule', 'Gateway', 'Sidecar']);
 
 interface ExpectedCase {
@@ -117,10 +119,10 @@ function yamlFilesUnder(dir: string): string[] {
   return out;
 }
 
-describe('Istio samples and istio.io tasks validate without errors', () => {
-  const files = [...yamlFilesUnder(path.join(istio, 'data/istio/samples')), ...yamlFilesUnder(path.join(istio, 'data/istio.io'))];
-  let seen = 0;
-  for (const file of files) {
+/** The files under `dirs` holding documents of our kinds, with those documents. */
+function filesOfOurKinds(...dirs: string[]): { file: string; docs: ReturnType<typeof documentsOf> }[] {
+  const out: { file: string; docs: ReturnType<typeof documentsOf> }[] = [];
+  for (const file of dirs.flatMap(yamlFilesUnder)) {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -129,14 +131,26 @@ describe('Istio samples and istio.io tasks validate without errors', () => {
     }
     if (!/kind:\s*(VirtualService|DestinationRule|Gateway|Sidecar)\b/.test(text)) continue;
     const docs = documentsOf(file);
-    if (docs.length === 0) continue;
-    seen++;
-    test(path.relative(istio, file), () => {
-      for (const { text: doc } of docs) {
-        const ds = validateText(file, doc).diagnostics.filter((d) => d.level === 'error');
-        assert.equal(ds.length, 0, `${show(ds)}\nin:\n${doc}`);
-      }
-    });
+    if (docs.length > 0) out.push({ file, docs });
   }
-  test('there are samples of our kinds to check', () => assert.ok(seen > 20, `only ${seen} files`));
+  return out;
+}
+
+function validatesWithoutErrors(file: string, docs: ReturnType<typeof documentsOf>): void {
+  for (const { text: doc } of docs) {
+    const ds = validateText(file, doc).diagnostics.filter((d) => d.level === 'error');
+    assert.equal(ds.length, 0, `${show(ds)}\nin:\n${doc}`);
+  }
+}
+
+describe('Istio samples and istio.io tasks validate without errors', () => {
+  const files = filesOfOurKinds(fixtures.samples, path.join(istio, 'data/istio.io'));
+  for (const { file, docs } of files) test(path.relative(repoRoot, file), () => validatesWithoutErrors(file, docs));
+  test('there are samples of our kinds to check', () => assert.ok(files.length > 20, `only ${files.length} files`));
+});
+
+test('every Istio sample and istio.io task in the reference corpus validates without errors', { skip: referenceCorpus.skip }, async (t) => {
+  const files = filesOfOurKinds(referenceCorpus.path('istio/data/istio/samples'), referenceCorpus.path('istio/data/istio.io'));
+  assert.ok(files.length > 20, `only ${files.length} files`);
+  for (const { file, docs } of files) await t.test(path.relative(referenceCorpus.path('istio'), file), () => validatesWithoutErrors(file, docs));
 });

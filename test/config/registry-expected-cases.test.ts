@@ -1,5 +1,5 @@
 /**
- * Oracle 1: Istio's own validation table (shared/istio/validation/expected.yaml). Every case of
+ * Oracle 1: Istio's own validation table (test/fixtures/istio/validation/expected.yaml). Every case of
  * the kinds Sinew's registry and security validators own becomes one test named after it:
  * valid cases must have no error (and a warning exactly when Istio warns); invalid cases need an
  * error at Istio's field whose message carries the words of Istio's message.

@@ -5,9 +5,11 @@
 import path from 'node:path';
 import { readdirSync, statSync } from 'node:fs';
 import type { Diagnostic } from '../../src/api/diagnostics.js';
+import { fixtures } from '../support/reference-corpus.js';
 
 export const repoRoot = path.resolve(import.meta.dirname, '../..');
-export const istioDir = path.resolve(repoRoot, '../shared/istio');
+/** The repository's copy of Istio's validation material, laid out as the reference corpus's istio/ folder. */
+export const istioDir = fixtures.istio;
 
 /** The kinds these tests own (another suite covers VirtualService, DestinationRule, Gateway, Sidecar). */
 export const registryKinds = new Set(['ServiceEntry', 'WorkloadEntry', 'WorkloadGroup', 'Service', 'Namespace', 'Workload']);

@@ -1,8 +1,9 @@
 /**
  * Oracle 3: every ServiceEntry, WorkloadEntry, WorkloadGroup, PeerAuthentication,
  * AuthorizationPolicy, RequestAuthentication, Telemetry, Service and Namespace in Istio's
- * samples and in the YAML the istio.io tasks apply validates without errors. Other kinds in
- * the same files (VirtualService, ... and Deployments) are another suite's concern here.
+ * samples and in the YAML the istio.io tasks apply validates without errors: those the
+ * repository carries always, and every one in the reference corpus when it is present. Other
+ * kinds in the same files (VirtualService, ... and Deployments) are another suite's concern here.
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,8 @@ import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { validateInputs, validateText } from '../../src/config/validate.js';
-import { describeDiagnostics, istioDir, registryKinds, securityKinds, yamlFilesUnder } from './registry-helpers.js';
+import { fixtures, referenceCorpus } from '../support/reference-corpus.js';
+import { describeDiagnostics, istioDir, registryKinds, repoRoot, securityKinds, yamlFilesUnder } from './registry-helpers.js';
 
 const ours = (kind: string | undefined): boolean => kind !== undefined && (registryKinds.has(kind) || securityKinds.has(kind));
 
@@ -29,26 +31,26 @@ function expandShellVariables(text: string): string {
   return text.replaceAll('$CLIENT_IP', '192.0.2.10');
 }
 
-const files = [...yamlFilesUnder(path.join(istioDir, 'data/istio/samples')), ...yamlFilesUnder(path.join(istioDir, 'data/istio.io'))].filter((f) =>
-  kindsIn(f).some(ours),
-);
+/** The files under `samples` and `istioIo` holding documents of these kinds. */
+const filesOfOurKinds = (samples: string, istioIo: string): string[] => [...yamlFilesUnder(samples), ...yamlFilesUnder(istioIo)].filter((f) => kindsIn(f).some(ours));
+
+function validatesWithoutErrors(file: string): void {
+  const result = validateText(file, expandShellVariables(readFileSync(file, 'utf8')));
+  const mine = result.diagnostics.filter((d) => ours(d.resource?.kind));
+  const errors = mine.filter((d) => d.level === 'error');
+  assert.equal(errors.length, 0, `expected no errors, got:\n${describeDiagnostics(mine)}`);
+  const expected = kindsIn(file).filter(ours).length;
+  const accepted = result.resources.filter((r) => ours(r.kind)).length;
+  assert.equal(accepted, expected, 'every resource of these kinds is accepted');
+}
 
 describe('Istio samples and istio.io task YAML', () => {
+  const files = filesOfOurKinds(fixtures.samples, path.join(istioDir, 'data/istio.io'));
   test('there are files with these kinds to check', () => {
     assert.ok(files.length >= 30, `only ${files.length} files`);
   });
 
-  for (const file of files) {
-    test(path.relative(istioDir, file), () => {
-      const result = validateText(file, expandShellVariables(readFileSync(file, 'utf8')));
-      const mine = result.diagnostics.filter((d) => ours(d.resource?.kind));
-      const errors = mine.filter((d) => d.level === 'error');
-      assert.equal(errors.length, 0, `expected no errors, got:\n${describeDiagnostics(mine)}`);
-      const expected = kindsIn(file).filter(ours).length;
-      const accepted = result.resources.filter((r) => ours(r.kind)).length;
-      assert.equal(accepted, expected, 'every resource of these kinds is accepted');
-    });
-  }
+  for (const file of files) test(path.relative(repoRoot, file), () => validatesWithoutErrors(file));
 
   test('an unexpanded shell variable in ipBlocks is reported, not accepted', async () => {
     const file = path.join(istioDir, 'data/istio.io/security/authorization/authz-ingress/snip_ipbased_allow_list_and_deny_list_15.yaml');
@@ -59,7 +61,7 @@ describe('Istio samples and istio.io task YAML', () => {
   });
 
   test('bookinfo.yaml: Services validate, ServiceAccounts and Deployments are skipped with a warning', async () => {
-    const result = await validateInputs([path.join(istioDir, 'data/istio/samples/bookinfo/platform/kube/bookinfo.yaml')]);
+    const result = await validateInputs([path.join(fixtures.samples, 'bookinfo/platform/kube/bookinfo.yaml')]);
     const services = result.resources.filter((r) => r.kind === 'Service').map((r) => r.metadata.name);
     assert.deepEqual(services.sort(), ['details', 'productpage', 'ratings', 'reviews']);
     assert.equal(result.diagnostics.filter((d) => d.level === 'error').length, 0, describeDiagnostics(result.diagnostics));
@@ -67,4 +69,10 @@ describe('Istio samples and istio.io task YAML', () => {
     assert.ok(skipped.includes('Deployment') && skipped.includes('ServiceAccount'), describeDiagnostics(result.diagnostics));
     assert.equal(result.skipped, skipped.length);
   });
+});
+
+test('every Istio sample and istio.io task YAML in the reference corpus validates without errors', { skip: referenceCorpus.skip }, async (t) => {
+  const files = filesOfOurKinds(referenceCorpus.path('istio/data/istio/samples'), referenceCorpus.path('istio/data/istio.io'));
+  assert.ok(files.length >= 30, `only ${files.length} files`);
+  for (const file of files) await t.test(path.relative(referenceCorpus.path('istio'), file), () => validatesWithoutErrors(file));
 });

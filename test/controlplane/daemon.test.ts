@@ -8,7 +8,7 @@ import { startControlPlane, type ControlPlane } from '../../src/controlplane/dae
 import { PushClient } from '../../src/xds/client.js';
 
 const repo = resolve(import.meta.dirname, '../..');
-const samples = resolve(repo, '../shared/istio/data/istio/samples/bookinfo/networking');
+const samples = resolve(repo, 'samples/bookinfo/networking');
 const bookinfo = readFileSync(resolve(repo, 'examples/bookinfo/bookinfo.yaml'), 'utf8');
 
 const node: ProxyNode = {

@@ -15,7 +15,7 @@ import { startControlPlane, type ControlPlane } from '../../src/controlplane/dae
 import { PushClient } from '../../src/xds/client.js';
 
 const repo = resolve(import.meta.dirname, '../..');
-const samples = resolve(repo, '../shared/istio/data/istio/samples/bookinfo/networking');
+const samples = resolve(repo, 'samples/bookinfo/networking');
 const bookinfo = readFileSync(resolve(repo, 'examples/bookinfo/bookinfo.yaml'), 'utf8');
 
 const node: ProxyNode = { id: 'sidecar~productpage-v1-0.default', mode: 'sidecar', workload: 'productpage-v1', namespace: 'default', labels: { app: 'productpage', version: 'v1' }, serviceAccount: 'bookinfo-productpage' };

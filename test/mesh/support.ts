@@ -11,11 +11,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { MeshStatus } from '../../src/api/mesh-status.js';
 import type { ProxyConfig, Route } from '../../src/api/proxy-config.js';
+import { fixtures } from '../support/reference-corpus.js';
 
 export const repo = resolve(import.meta.dirname, '../..');
 export const bin = join(repo, 'bin/sinew.js');
-/** Istio's own samples, read in place (never copied into the repo). */
-export const istioSamples = resolve(repo, '../shared/istio/data/istio/samples');
+/** Istio's own samples, as the repository carries them (samples/, unchanged from istio/istio). */
+export const istioSamples = fixtures.samples;
 export const samples = join(istioSamples, 'bookinfo/networking');
 
 export interface Reply {

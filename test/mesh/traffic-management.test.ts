@@ -1,8 +1,8 @@
 /**
- * The traffic-management acceptance cases that need the whole mesh (shared/istio/acceptance/
- * cases.yaml TM-04, TM-05, TM-06, TM-08, TM-09, TM-10, and the app-level halves of TM-01 and
- * TM-02), end to end over real processes: one `sinew up examples/bookinfo examples/tcp-echo`
- * for the file, Istio's own sample YAML applied with `sinew apply -f` from shared/istio, and the
+ * The traffic-management acceptance cases that need the whole mesh (test/fixtures/istio/
+ * acceptance/cases.yaml TM-04, TM-05, TM-06, TM-08, TM-09, TM-10, and the app-level halves of
+ * TM-01 and TM-02), end to end over real processes: one `sinew up examples/bookinfo examples/tcp-echo`
+ * for the file, Istio's own sample YAML applied with `sinew apply -f` from samples/, and the
  * requests sent "from" productpage-v1 (through its sidecar's outbound listener, as its app
  * would), through the ingress gateway, or as TCP connections to the gateway's port 31400.
  * Before each case the test waits until the proxy that decides holds the new rule, so the

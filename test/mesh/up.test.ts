@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MeshStatus } from '../../src/api/mesh-status.js';
-import { startPrometheus } from '../support/prometheus.js';
+import { prometheusMissing, startPrometheus } from '../support/prometheus.js';
 import { bin, color, get, isV1, processesMentioning, repo, samples, sinew, until, viaProxy } from './support.js';
 
 describe('sinew up: Bookinfo end to end', { timeout: 240_000 }, () => {
@@ -145,7 +145,8 @@ describe('sinew up: Bookinfo end to end', { timeout: 240_000 }, () => {
     assert.equal((await count('ratings-v1', destination)) - before[1], n, 'destination reporter (ratings sidecar)');
   });
 
-  test('a real Prometheus scrapes every proxy, and PromQL returns the requests sent through the gateway', async (t) => {
+  // Skipped, saying what to install, where Prometheus is not installed (.ci/run installs it).
+  test('a real Prometheus scrapes every proxy, and PromQL returns the requests sent through the gateway', { skip: prometheusMissing() }, async (t) => {
     // Runs right after the direct reads above and compares values before and after, both read
     // through Prometheus, so the traffic of earlier tests does not count.
     const since = Date.now();

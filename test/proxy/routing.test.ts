@@ -1,5 +1,5 @@
 /**
- * Routing acceptance cases (shared/istio/acceptance/cases.yaml TM-*, HD-*, RS-05 and the
+ * Routing acceptance cases (test/fixtures/istio/acceptance/cases.yaml TM-*, HD-*, RS-05 and the
  * routing-go configs), each Istio config translated by hand into the ProxyConfig the compiler
  * would produce, run over HTTP/1.1 and HTTP/2 against a real echo upstream.
  */

@@ -86,26 +86,29 @@ function mesh(ratingsPort: number): { resources: Resource[]; instances: Map<stri
 }
 
 test('regression: destination_service is the service FQDN at both reporters, and health checks are not counted', async () => {
-  const app = await startEcho('ratings-v1');
   const ratingsPort = await freePort();
   const { resources, instances } = mesh(ratingsPort);
-  const ratingsConfig: ProxyConfig = compile(resources, instances, {
-    workload: 'ratings-v1',
-    labels: { app: 'ratings', version: 'v1' },
-    ports: { inbound: [{ containerPort: 9080, listen: { host: '127.0.0.1', port: ratingsPort }, app: { host: '127.0.0.1', port: app.port } }] },
-  });
-  const productpageConfig: ProxyConfig = compile(resources, instances, { workload: 'productpage-v1', ports: { outbound: { host: '127.0.0.1', port: 0 } } });
-  // The client proxy health-checks the ratings endpoint through ratings' inbound listener.
-  const endpoint = productpageConfig.endpoints.find((e) => e.clusterName === `outbound|9080||${RATINGS_FQDN}`)!.endpoints[0];
-  assert.deepEqual(endpoint.address, { host: '127.0.0.1', port: ratingsPort });
-  assert.equal(endpoint.healthCheck?.httpPath, '/health');
-
+  const app = await startEcho('ratings-v1');
   const events = watchRequests();
-  const tracer = { scheduledDelayMillis: 60_000, exportTimeoutMillis: 2_000 };
-  const ratings = createProxy({ config: ratingsConfig, metricsPort: 0, random: new SeededRandom(1), telemetry: { tracer } });
+  let ratings: Proxy | undefined;
   let productpage: Proxy | undefined;
   let h1: Client | undefined;
+  // Everything started above and below is stopped in `finally`, whichever assertion fails: a
+  // server left open would keep this file's process alive after its tests.
   try {
+    const ratingsConfig: ProxyConfig = compile(resources, instances, {
+      workload: 'ratings-v1',
+      labels: { app: 'ratings', version: 'v1' },
+      ports: { inbound: [{ containerPort: 9080, listen: { host: '127.0.0.1', port: ratingsPort }, app: { host: '127.0.0.1', port: app.port } }] },
+    });
+    const productpageConfig: ProxyConfig = compile(resources, instances, { workload: 'productpage-v1', ports: { outbound: { host: '127.0.0.1', port: 0 } } });
+    // The client proxy health-checks the ratings endpoint through ratings' inbound listener.
+    const endpoint = productpageConfig.endpoints.find((e) => e.clusterName === `outbound|9080||${RATINGS_FQDN}`)!.endpoints[0];
+    assert.deepEqual(endpoint.address, { host: '127.0.0.1', port: ratingsPort });
+    assert.equal(endpoint.healthCheck?.httpPath, '/health');
+
+    const tracer = { scheduledDelayMillis: 60_000, exportTimeoutMillis: 2_000 };
+    ratings = createProxy({ config: ratingsConfig, metricsPort: 0, random: new SeededRandom(1), telemetry: { tracer } });
     await ratings.start();
     productpage = createProxy({ config: productpageConfig, metricsPort: 0, random: new SeededRandom(2), telemetry: { tracer } });
     await productpage.start();
@@ -140,7 +143,7 @@ test('regression: destination_service is the service FQDN at both reporters, and
     events.close();
     await h1?.close();
     await productpage?.close({ drainMs: 100 });
-    await ratings.close({ drainMs: 100 });
+    await ratings?.close({ drainMs: 100 });
     await app.close();
   }
 });

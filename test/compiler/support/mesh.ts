@@ -12,9 +12,11 @@ import type { Resource } from '../../../src/api/resources/meta.js';
 import type { ProxyConfig, ProxyNode } from '../../../src/api/proxy-config.js';
 import { ServiceRegistry, type WorkloadInstance } from '../../../src/registry/index.js';
 import { compileProxyConfig, explainRequest, type CompileInput, type Explanation } from '../../../src/compiler/index.js';
+import { fixtures } from '../../support/reference-corpus.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const istioSamples = path.resolve(repoRoot, '../shared/istio/data/istio/samples');
+/** Istio's samples, as the repository carries them (samples/, unchanged from istio/istio). */
+export const istioSamples = fixtures.samples;
 
 /** Validated resources from a YAML string; fails the test on any validation error. */
 export function parse(yaml: string, file = 'test.yaml'): Resource[] {
