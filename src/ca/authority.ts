@@ -25,7 +25,7 @@ import { silentLogger, type Logger } from '../core/logger.js';
 import { normalizeSerial, summarizeCertificate, type CertificateSummary } from '../core/pki/certificate-info.js';
 import { checkTrustDomain, DEFAULT_TRUST_DOMAIN, parseSpiffeId, spiffeId, type WorkloadIdentity } from '../core/pki/spiffe.js';
 import { TrustBundle } from '../core/pki/trust-bundle.js';
-import { x509 } from '../core/pki/x509-library.js';
+import { x509 } from './x509-library.js';
 import { verifyCsr } from './csr.js';
 import { CaError } from './errors.js';
 import {

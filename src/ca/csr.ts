@@ -7,7 +7,7 @@
  */
 import type crypto from 'node:crypto';
 import { createRequire } from 'node:module';
-import { x509 } from '../core/pki/x509-library.js';
+import { x509 } from './x509-library.js';
 import { pemBlocks } from '../core/pki/certificate-info.js';
 import { CaError } from './errors.js';
 

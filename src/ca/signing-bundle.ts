@@ -19,7 +19,7 @@
  */
 import type crypto from 'node:crypto';
 import { createRequire } from 'node:module';
-import { x509 } from '../core/pki/x509-library.js';
+import { x509 } from './x509-library.js';
 import { pemBlocks, splitPemCertificates, type NodeX509 } from '../core/pki/certificate-info.js';
 import { TrustBundle } from '../core/pki/trust-bundle.js';
 import { CaError, type CaErrorCode } from './errors.js';

@@ -14,7 +14,7 @@
  */
 import type crypto from 'node:crypto';
 import { createRequire } from 'node:module';
-import { webcrypto, x509 } from '../core/pki/x509-library.js';
+import { webcrypto, x509 } from './x509-library.js';
 
 const { createPrivateKey, randomBytes } = createRequire(import.meta.url)('node:crypto') as typeof crypto;
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { checkTrustDomain, parseSpiffeId, spiffeId } from '../../src/core/pki/spiffe.js';
 import { looksLikeSerial, normalizeSerial, parseCertificate, summarizeCertificate, uriSans } from '../../src/core/pki/certificate-info.js';
 import { generateKeyAndCsr } from '../../src/core/pki/workload-key.js';
-import { webcrypto, x509 } from '../../src/core/pki/x509-library.js';
+import { webcrypto, x509 } from '../../src/ca/x509-library.js';
 import { opensslOk } from './support.js';
 
 describe('SPIFFE IDs', () => {
@@ -71,6 +71,13 @@ describe('key and CSR generation (the proxy side)', () => {
     assert.match(text, /URI:spiffe:\/\/cluster\.local\/ns\/default\/sa\/reviews/);
     const key = await opensslOk(['pkey', '-noout', '-text'], { input: privateKeyPem });
     assert.match(key, /Private-Key: \(256 bit/);
+  });
+
+  test('writes long identities (multi-byte DER lengths) and refuses ones a URI SAN cannot hold', async () => {
+    const long = `spiffe://cluster.local/ns/default/sa/${'a'.repeat(200)}`;
+    const { csrPem } = await generateKeyAndCsr({ identity: long });
+    assert.match(await opensslOk(['req', '-noout', '-text', '-verify'], { input: csrPem }), new RegExp(`URI:${long}`));
+    await assert.rejects(generateKeyAndCsr({ identity: 'spiffe://cluster.local/ns/d\u00e9faut/sa/x' }), /cannot be a URI SAN: it must be printable ASCII/);
   });
 
   test('makes RSA 2048 keys on request, and a new key every time', async () => {

@@ -12,7 +12,7 @@ import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { systemRandom, type Random } from '../random.js';
 import { certificateMatchesKey, parseCertificate, splitPemCertificates, summarizeCertificate, type CertificateSummary } from './certificate-info.js';
-import type { WorkloadKeyType } from './workload-key.js';
+import { generateKeyAndCsr, type WorkloadKeyType } from './workload-key.js';
 
 export interface RotationPolicy {
   /** Renew when this fraction of the lifetime is left (Istio's default 0.5: at half life). */
@@ -64,7 +64,7 @@ export interface CertificateManagerOptions {
   clock?: Clock;
   random?: Random;
   logger?: Logger;
-  /** Makes a key pair and CSR (default: workload-key.ts, loaded on first use). */
+  /** Makes a key pair and CSR (default: workload-key.ts). */
   generateKeyAndCsr?(options: { keyType?: WorkloadKeyType; identity?: string }): Promise<{ privateKeyPem: string; csrPem: string }>;
 }
 
@@ -149,7 +149,7 @@ export class WorkloadCertificateManager {
   }
 
   private async obtain(): Promise<WorkloadCredential> {
-    const generate = this.options.generateKeyAndCsr ?? (await import('./workload-key.js')).generateKeyAndCsr;
+    const generate = this.options.generateKeyAndCsr ?? generateKeyAndCsr;
     const { privateKeyPem, csrPem } = await generate({ keyType: this.options.keyType, identity: this.options.identity });
     const { certificateChainPem } = await this.options.requestCertificate(csrPem);
     const [leafPem] = splitPemCertificates(certificateChainPem);
