@@ -16,10 +16,14 @@ const LOCK_FILE = '.lock';
 
 /** Creates `dir` (and its parents) and makes it owner-only. */
 export async function ensurePrivateDir(dir: string): Promise<void> {
-  await mkdir(dirname(dir), { recursive: true });
-  await mkdir(dir, { recursive: true, mode: DIR_MODE });
-  // mkdir leaves an existing directory's mode alone, and the umask may have narrowed it.
-  await chmod(dir, DIR_MODE);
+  try {
+    await mkdir(dirname(dir), { recursive: true });
+    await mkdir(dir, { recursive: true, mode: DIR_MODE });
+    // mkdir leaves an existing directory's mode alone, and the umask may have narrowed it.
+    await chmod(dir, DIR_MODE);
+  } catch (err) {
+    throw new CaError('SNW_ERR_CA_STATE', `cannot use ${dir} as the CA's directory: ${(err as Error).message}`, [], { cause: err });
+  }
 }
 
 /** Writes `content` to `path` with mode 0600, atomically. */

@@ -102,6 +102,12 @@ describe('the CA on first start', () => {
     }
   });
 
+  test('a CA directory that cannot be made is a clear error, not a stack trace', async () => {
+    const file = join(scratch.dir, 'a-file');
+    writeFileSync(file, 'not a directory');
+    await rejectsWith(CertificateAuthority.init({ dir: join(file, 'ca') }), 'SNW_ERR_CA_STATE', /cannot use .*a-file\/ca as the CA's directory/);
+  });
+
   test('load without a CA says how to make one; init on an existing CA refuses without --force', async () => {
     const empty = scratchDir('ca-empty');
     try {
