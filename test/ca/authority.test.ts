@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CertificateAuthority } from '../../src/ca/authority.js';
 import { CaError } from '../../src/ca/errors.js';
@@ -106,6 +106,23 @@ describe('the CA on first start', () => {
     const file = join(scratch.dir, 'a-file');
     writeFileSync(file, 'not a directory');
     await rejectsWith(CertificateAuthority.init({ dir: join(file, 'ca') }), 'SNW_ERR_CA_STATE', /cannot use .*a-file\/ca as the CA's directory/);
+  });
+
+  test('damaged bookkeeping files: clear errors for ca.json and revocations.json, a torn issued-log line skipped', async () => {
+    const damaged = scratchDir('ca-damaged');
+    try {
+      const c = await CertificateAuthority.open({ dir: join(damaged.dir, 'ca') });
+      const issued = await issueFor(c, 'default', 'x');
+      appendFileSync(join(c.dir, 'issued.jsonl'), '{"serial":"ab'); // a crash in the middle of an append
+      assert.deepEqual((await c.issued()).map((r) => r.serial), [issued.serial]);
+      await issueFor(c, 'default', 'y');
+      writeFileSync(join(c.dir, 'revocations.json'), '{ not json', { mode: 0o600 });
+      await rejectsWith(CertificateAuthority.load({ dir: c.dir }), 'SNW_ERR_CA_STATE', /revocations\.json cannot be read/);
+      writeFileSync(join(c.dir, 'ca.json'), '[]');
+      await rejectsWith(CertificateAuthority.load({ dir: c.dir }), 'SNW_ERR_CA_STATE', /ca\.json is not a Sinew CA description/);
+    } finally {
+      damaged.cleanup();
+    }
   });
 
   test('load without a CA says how to make one; init on an existing CA refuses without --force', async () => {
