@@ -86,7 +86,11 @@ export interface CertificateAuthorityOptions {
 export interface InitOptions extends CertificateAuthorityOptions {
   /** A directory with Istio's `cacerts` files to sign with instead of a generated root. */
   pluginDir?: string;
-  /** Replace the signing material of an existing CA (issued certificates and revocations are kept). */
+  /**
+   * Replace the signing material of an existing CA at once (the issued log and revocations are
+   * kept). Certificates chaining to a replaced root stop being trusted: to change the root
+   * without that, rotate it (beginRootRotation / completeRootRotation).
+   */
   force?: boolean;
 }
 

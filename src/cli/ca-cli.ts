@@ -28,7 +28,7 @@ export function registerCaCommands(program: Command, { Option, io, setExitCode }
   dirs(ca.command('init').description('create the CA: a new root and intermediate, or Istio plug-in certificates (cacerts) from a directory'))
     .option('--plugin-dir <dir>', 'a directory with ca-cert.pem, ca-key.pem, root-cert.pem and cert-chain.pem (Istio\'s cacerts secret)')
     .option('--trust-domain <domain>', 'trust domain of the workload identities', 'cluster.local')
-    .option('--force', 'replace the signing certificates of an existing CA (issued certificates and revocations are kept)')
+    .option('--force', 'replace the signing certificates of an existing CA at once: certificates under a replaced root stop being trusted (the issued list and revocations are kept); a root rotation avoids that')
     .addOption(output())
     .action(async (opts: DirOptions & { pluginDir?: string; trustDomain: string; force?: boolean; output: string }) => {
       const { runCaInit } = await import('./ca-commands.js');
