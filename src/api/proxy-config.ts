@@ -413,11 +413,62 @@ export interface ClusterLoadAssignment {
 
 // === secrets and telemetry ===
 
+/** Istio's SDS names for a proxy's own certificate and for the mesh's trust bundle. */
+export const WORKLOAD_CERTIFICATE_SECRET = 'default';
+export const ROOT_CA_SECRET = 'ROOTCA';
+
 export interface Secret {
   name: string;
+  /** The certificate the proxy presents, leaf first, then the chain up to (or short of) the root. */
   certificateChainPem?: string;
   privateKeyPem?: string;
+  /**
+   * The roots this proxy trusts, as concatenated PEM certificates. During a root rotation the
+   * mesh's bundle holds both the old and the new root, so that certificates chaining to either
+   * are accepted until every certificate of the old root has expired.
+   */
   trustedCaPem?: string;
+  /**
+   * `mesh-ca`: the proxy's own workload certificate (Istio's SDS secret `default`). The proxy
+   * makes the key pair itself and obtains the certificate from the mesh CA with a CSR, so the
+   * key never leaves the proxy: `certificateChainPem` and `privateKeyPem` are absent here.
+   */
+  provider?: 'mesh-ca';
+  /**
+   * With `trustedCaPem`: certificates of the mesh CA that were revoked (`sinew ca revoke`)
+   * before they expired. A peer certificate that chains to the trusted roots is still
+   * refused when the list names it (Envoy's validation context `crl`, in a smaller shape).
+   */
+  revocations?: RevocationList;
+}
+
+/**
+ * What the mesh CA has revoked. A certificate is refused when its serial is listed, or when
+ * its URI SAN names a listed identity and it was issued before that identity was revoked.
+ * Entries leave the list once every certificate they cover has expired (an expired
+ * certificate is refused anyway), so the list stays as short as the certificates' lifetime.
+ */
+export interface RevocationList {
+  /** Grows with every change; a proxy keeps the list with the highest version it has seen. */
+  version: number;
+  serials: RevokedSerial[];
+  identities: RevokedIdentity[];
+}
+
+export interface RevokedSerial {
+  /** Lower-case hex without colons or leading zeros (openssl's `0A:1B` is `a1b`). */
+  serial: string;
+  /** The certificate's notAfter (ms since the epoch): after it the entry is dropped. */
+  expiresAt: number;
+}
+
+export interface RevokedIdentity {
+  /** A SPIFFE ID, e.g. `spiffe://cluster.local/ns/default/sa/reviews`. */
+  identity: string;
+  /** Certificates for the identity whose notBefore is earlier than this (ms since the epoch) are refused. */
+  issuedBefore: number;
+  /** When the last certificate it covers expires (ms since the epoch): after it the entry is dropped. */
+  expiresAt: number;
 }
 
 export interface TelemetrySettings {

@@ -8,6 +8,7 @@ import { processIo, type Io, type OutputFormat } from './output.js';
 import { SinewError } from '../core/errors.js';
 import { analyzeExitCodes } from './exit-codes.js';
 import { parseProxyArgs, PROXY_COMMAND_DESCRIPTION, PROXY_OPTIONS, runProxyCli, type ProxyCliOptions } from './proxy-command.js';
+import { registerCaCommands } from './ca-cli.js';
 
 const collect = (value: string, previous: string[] = []) => previous.concat(value);
 
@@ -189,6 +190,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
         io,
       );
     });
+
+  registerCaCommands(program, { Option, io, setExitCode: (code) => (exitCode = code) });
 
   return reportErrors(async () => {
     try {
