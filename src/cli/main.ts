@@ -170,7 +170,12 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--push-port <port>', 'proxy push port', '15010')
     .option('--monitoring-port <port>', 'Prometheus metrics port', '15014')
     .option('--tracing-sampling <pct>', 'percentage of requests the proxies trace (Istio\'s default is 1)')
-    .action(async (opts: { stateDir?: string; host: string; apiPort: string; pushPort: string; monitoringPort: string; tracingSampling?: string }) => {
+    .option('--kubernetes', 'take config and workloads from a Kubernetes cluster (in-cluster, or --kubeconfig)')
+    .option('--kubeconfig <file>', 'kubeconfig of the cluster (default: in a pod its service account, else $KUBECONFIG or ~/.kube/config)')
+    .option('--context <name>', 'kubeconfig context')
+    .option('--webhook-port <port>', 'with --kubernetes: HTTPS port of the injection and validation webhooks (Istio 15017)')
+    .option('--webhook-cert-dir <dir>', 'with --webhook-port: tls.crt and tls.key of the webhooks')
+    .action(async (opts: { stateDir?: string; host: string; apiPort: string; pushPort: string; monitoringPort: string; tracingSampling?: string; kubernetes?: boolean; kubeconfig?: string; context?: string; webhookPort?: string; webhookCertDir?: string }) => {
       const sampling = opts.tracingSampling === undefined ? undefined : Number(opts.tracingSampling);
       if (sampling !== undefined && !(sampling >= 0 && sampling <= 100)) {
         io.err(`--tracing-sampling must be a percentage from 0 to 100, not "${opts.tracingSampling}"\n`);
@@ -186,6 +191,11 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
           pushPort: Number(opts.pushPort),
           monitoringPort: Number(opts.monitoringPort),
           tracingSampling: sampling,
+          kubernetes: opts.kubernetes || opts.kubeconfig !== undefined,
+          kubeconfig: opts.kubeconfig,
+          context: opts.context,
+          webhookPort: opts.webhookPort === undefined ? undefined : Number(opts.webhookPort),
+          webhookCertDir: opts.webhookCertDir,
         },
         io,
       );

@@ -43,6 +43,14 @@ export interface ControlPlaneOptions {
   debounceMs?: number;
   /** Receive spans at the API port and name it as every proxy's collector (default true). */
   collectTraces?: boolean;
+  /**
+   * Config and workloads kept elsewhere (the Kubernetes source, src/kube): its store instead of
+   * the state directory's, its registry, and the port layout of the proxies it knows (looked up
+   * by `<kind>/<namespace>/<workload>`, as the runner's registrations are). The caller fills
+   * them before the control plane starts and asks for pushes (`push.requestPush`) when what the
+   * store does not show changes.
+   */
+  source?: { store: ConfigStore; registry: ServiceRegistry; registrations: ReadonlyMap<string, WorkloadRegistration> };
 }
 
 export interface ControlPlane {
@@ -64,9 +72,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const host = options.host ?? '127.0.0.1';
   const logger = options.logger ?? silentLogger;
   const clock = options.clock ?? systemClock;
-  const store: ConfigStore = options.stateDir ? await FileConfigStore.open(join(options.stateDir, 'config')) : new MemoryConfigStore();
-  const registry = new ServiceRegistry();
+  const store: ConfigStore = options.source?.store ?? (options.stateDir ? await FileConfigStore.open(join(options.stateDir, 'config')) : new MemoryConfigStore());
+  const registry = options.source?.registry ?? new ServiceRegistry();
   const registrations = new Map<string, WorkloadRegistration>();
+  // Proxies' port layouts: the runner's registrations, or the source's (a cluster's pods).
+  const layouts: ReadonlyMap<string, WorkloadRegistration> = options.source?.registrations ?? registrations;
   // Replaced once the API port is bound, when the proxies' collector URL is known.
   let builder = new ProxyConfigBuilder(options.mesh);
   const traces = new TraceStore();
@@ -135,7 +145,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
   const push = new PushServer({
     // Composed (own part + class part): the push server diffs and encodes each class's part once.
-    source: (node: ProxyNode) => builder.buildComposed(node, resources(), registry.snapshot(), registrations, String(store.revision)),
+    source: (node: ProxyNode) => builder.buildComposed(node, resources(), registry.snapshot(), layouts, String(store.revision)),
     clock,
     logger: logger.child('push'),
     debounceMs: options.debounceMs,

@@ -32,6 +32,12 @@ export interface WorkloadInstance {
   /** Extra labels of this replica (merged over the Workload's). */
   labels?: Readonly<Record<string, string>>;
   locality?: string;
+  /**
+   * The workload this instance belongs to when that is not the resource's name: a Kubernetes
+   * pod is a Workload resource of its own (its labels are its own), yet belongs to its
+   * Deployment, whose name Istio reports (`destination_workload`).
+   */
+  workload?: string;
 }
 
 export interface RegistryOptions {
@@ -165,7 +171,7 @@ interface EndpointSource {
   /** containerPort names (Workload) or port name -> number (WorkloadEntry `ports`). */
   namedPorts: Record<string, number>;
   kind: 'Workload' | 'WorkloadEntry';
-  replicas: { address: string; ports?: Readonly<Record<number, number>>; health: RegistryEndpoint['health']; labels: Record<string, string>; locality?: string; weight?: number }[];
+  replicas: { address: string; ports?: Readonly<Record<number, number>>; health: RegistryEndpoint['health']; labels: Record<string, string>; locality?: string; weight?: number; workload?: string }[];
   probe?: ProbeSpec;
 }
 
@@ -216,6 +222,7 @@ function endpointSources(resources: readonly Resource[], instances: ReadonlyMap<
           health: i.health ?? 'HEALTHY',
           labels: { ...labels, ...(i.labels ?? {}) },
           locality: i.locality,
+          workload: i.workload,
         })),
       });
     } else if (r.kind === 'WorkloadEntry') {
@@ -329,7 +336,7 @@ function sourceEndpoints(src: EndpointSource, port: RegistryServicePort, trustDo
       labels: rep.labels,
       health: rep.health,
       identity: spiffeIdentity(src.namespace, src.serviceAccount, trustDomain),
-      workload: { name: src.workloadName, namespace: src.namespace },
+      workload: { name: rep.workload ?? src.workloadName, namespace: src.namespace },
     };
     if (rep.locality) ep.locality = rep.locality;
     if (rep.weight !== undefined) ep.weight = rep.weight;

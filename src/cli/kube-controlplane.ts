@@ -1,0 +1,97 @@
+/**
+ * `sinew controlplane --kubernetes`: the control plane with its config and workloads taken
+ * from a cluster (src/kube/source.ts) instead of `sinew up`. It lists everything before it
+ * opens its ports, so a restarted control plane pushes nothing that did not change.
+ */
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../controlplane/daemon.js';
+import { ServiceRegistry } from '../registry/index.js';
+import { KubeClient, loadKubeConfig, type KubeConfigOptions } from '../kube/api.js';
+import { KubeSource, type KubeSourceOptions } from '../kube/source.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { startWebhookServer, type WebhookServer } from '../kube/webhook.js';
+import { DEFAULT_CONTROL_PLANE_ADDRESS, DEFAULT_IMAGE } from '../kube/defaults.js';
+import type { InjectSettings } from '../kube/inject.js';
+
+export interface KubeControlPlaneOptions extends Omit<ControlPlaneOptions, 'source' | 'stateDir'>, KubeConfigOptions {
+  endpointsApi?: KubeSourceOptions['endpointsApi'];
+  backoff?: KubeSourceOptions['backoff'];
+  /** An already configured client (tests); otherwise one from `kubeconfig`. */
+  client?: KubeClient;
+  /** The injection and validation webhooks: their port and TLS (a directory with tls.crt and tls.key, or PEM). */
+  webhook?: { port: number; host?: string; certDir?: string; certPem?: string; keyPem?: string; inject?: Partial<InjectSettings> };
+}
+
+export interface KubeControlPlane {
+  controlPlane: ControlPlane;
+  source: KubeSource;
+  client: KubeClient;
+  webhook?: WebhookServer;
+  webhookAddress?: string;
+  close(): Promise<void>;
+}
+
+/** Injection settings for this cluster: native sidecars from Kubernetes 1.29 (SidecarContainers on by default). */
+export async function clusterInjectSettings(client: KubeClient, given: Partial<InjectSettings> = {}): Promise<InjectSettings> {
+  let native = given.nativeSidecars;
+  if (native === undefined) {
+    const version = await client.get<{ major?: string; minor?: string }>('/version');
+    native = Number(version.major) > 1 || (Number(version.major) === 1 && parseInt(version.minor ?? '0', 10) >= 29);
+  }
+  return { image: given.image ?? DEFAULT_IMAGE, controlPlane: given.controlPlane ?? DEFAULT_CONTROL_PLANE_ADDRESS, ...given, nativeSidecars: native };
+}
+
+export async function startKubeControlPlane(options: KubeControlPlaneOptions): Promise<KubeControlPlane> {
+  const client = options.client ?? new KubeClient(loadKubeConfig(options));
+  const registry = new ServiceRegistry();
+  const source = new KubeSource({ client, registry, clock: options.clock, logger: options.logger?.child('kubernetes'), endpointsApi: options.endpointsApi, backoff: options.backoff });
+  try {
+    await source.start();
+  } catch (err) {
+    await source.stop();
+    throw err;
+  }
+  let controlPlane: ControlPlane;
+  try {
+    controlPlane = await startControlPlane({ ...options, source: { store: source.store, registry, registrations: source.registrations } });
+  } catch (err) {
+    await source.stop();
+    throw err;
+  }
+  const unsubscribe = source.onChange((reason) => controlPlane.push.requestPush(reason));
+  let webhook: WebhookServer | undefined;
+  if (options.webhook) {
+    const w = options.webhook;
+    try {
+      webhook = await startWebhookServer({
+        port: w.port,
+        host: w.host,
+        certPem: w.certPem ?? (await readFile(join(w.certDir ?? '/etc/sinew/webhook', 'tls.crt'), 'utf8')),
+        keyPem: w.keyPem ?? (await readFile(join(w.certDir ?? '/etc/sinew/webhook', 'tls.key'), 'utf8')),
+        inject: await clusterInjectSettings(client, w.inject),
+        namespaceLabels: async (name) => source.store.get('Namespace', '', name)?.metadata.labels ?? (await client.get<{ metadata?: { labels?: Record<string, string> } }>(`/api/v1/namespaces/${encodeURIComponent(name)}`).catch(() => undefined))?.metadata?.labels,
+        logger: options.logger?.child('webhook'),
+      });
+    } catch (err) {
+      unsubscribe();
+      await source.stop();
+      await controlPlane.close();
+      throw err;
+    }
+  }
+  const address = webhook?.address() as AddressInfo | undefined;
+  return {
+    controlPlane,
+    source,
+    client,
+    webhook,
+    webhookAddress: address ? `${address.address}:${address.port}` : undefined,
+    async close() {
+      unsubscribe();
+      await webhook?.close();
+      await source.stop();
+      await controlPlane.close();
+    },
+  };
+}
