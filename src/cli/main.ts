@@ -9,6 +9,7 @@ import { SinewError } from '../core/errors.js';
 import { analyzeExitCodes } from './exit-codes.js';
 import { parseProxyArgs, PROXY_COMMAND_DESCRIPTION, PROXY_OPTIONS, runProxyCli, type ProxyCliOptions } from './proxy-command.js';
 import { registerCaCommands } from './ca-cli.js';
+import { registerKubeCommands } from './kube-cli.js';
 
 const collect = (value: string, previous: string[] = []) => previous.concat(value);
 
@@ -202,6 +203,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     });
 
   registerCaCommands(program, { Option, io, setExitCode: (code) => (exitCode = code) });
+  registerKubeCommands(program, { io, setExitCode: (code) => (exitCode = code) });
 
   return reportErrors(async () => {
     try {
