@@ -113,7 +113,13 @@ export function injectPod(pod: Json, settings: InjectSettings, workload: string)
         const probe = c[field];
         if (!probe?.httpGet) continue;
         const path = `/app-health/${c.name}/${kind}`;
-        probers[path] = { httpGet: { ...probe.httpGet, port: resolvePort(probe.httpGet.port, c) }, ...(probe.timeoutSeconds ? { timeoutSeconds: probe.timeoutSeconds } : {}) };
+        // With Kubernetes' defaults filled in: the webhook sees the pod after the server's
+        // defaulting, kube-inject before it, and both must write the same thing.
+        const { path: probePath, port, scheme, httpHeaders } = probe.httpGet;
+        probers[path] = {
+          httpGet: { path: probePath ?? '/', port: resolvePort(port, c), scheme: scheme ?? 'HTTP', ...(httpHeaders ? { httpHeaders } : {}) },
+          timeoutSeconds: probe.timeoutSeconds ?? 1,
+        };
         c[field] = { ...probe, httpGet: { path, port: HEALTH_PORT, scheme: 'HTTP' } };
       }
     }
