@@ -140,12 +140,7 @@ describe('sinew install on a fresh Kubernetes API server', { skip: clusterSkip }
     } else {
       for (const o of objects.slice(1)) {
         const path = apiPath(o);
-        await client.request('POST', path, { query: { dryRun: 'All' }, body: o }).catch(async (err) => {
-          // Already there (the CRDs this test installed): a dry-run replace, as kubectl apply would.
-          if (!(err instanceof KubeApiError) || err.status !== 409) throw err;
-          const current = await client.get<any>(`${path}/${o.metadata.name}`);
-          await client.request('PUT', `${path}/${o.metadata.name}`, { query: { dryRun: 'All' }, body: { ...o, metadata: { ...o.metadata, resourceVersion: current.metadata.resourceVersion } } });
-        });
+        await client.request('POST', path, { query: { dryRun: 'All' }, body: o });
       }
     }
   });
