@@ -1,34 +1,76 @@
 /**
  * `sinew proxy --xds host:port --node node.json`: a proxy that takes its config from the
- * control plane (what `sinew up` starts beside every workload), until SIGINT/SIGTERM.
+ * control plane (what `sinew up` starts beside every workload), until SIGINT/SIGTERM. In a
+ * pod (what injection runs): `--node-from-env` names it from the pod, `--capture` serves what
+ * iptables captured, `--health-port` answers kubelet's probes (Istio's 15021).
  */
 import { readFile } from 'node:fs/promises';
+import http from 'node:http';
 import type { ProxyNode } from '../api/proxy-config.js';
 import { createLogger } from '../core/logger.js';
-import { startProxyAgent } from '../proxy/agent.js';
+import { startProxyAgent, type ProxyAgent } from '../proxy/agent.js';
 import type { Io } from './output.js';
 
 export interface ProxyAgentCommandOptions {
   xds: string;
   /** Path of a JSON file holding the ProxyNode. */
-  node: string;
+  node?: string;
+  /** Name the proxy from the pod's environment instead. */
+  nodeFromEnv?: { router: boolean };
   adminPort?: number;
   adminHost?: string;
   metricsPort?: number;
   mergedMetricsPort?: number;
   appMetricsUrl?: string;
   drainMs?: number;
+  capture?: boolean;
+  healthPort?: number;
+}
+
+/**
+ * The node of a proxy in a pod, from the downward API (injection sets the variables and
+ * mounts the labels): the id the control plane's pod layouts use, `sidecar~<pod>.<namespace>`.
+ */
+export async function nodeFromEnvironment(env: NodeJS.ProcessEnv, router: boolean, labelsFile = '/etc/istio/pod/labels'): Promise<ProxyNode> {
+  const pod = env.POD_NAME;
+  const namespace = env.POD_NAMESPACE;
+  if (!pod || !namespace) throw new Error('POD_NAME and POD_NAMESPACE must be set (the injected container sets them from the downward API)');
+  const labels: Record<string, string> = {};
+  const text = await readFile(labelsFile, 'utf8').catch(() => '');
+  // The downward API writes `key="value"` lines, values quoted as Go strings.
+  for (const line of text.split('\n')) {
+    const m = /^([^=]+)="(.*)"$/.exec(line.trim());
+    if (m) labels[m[1]!] = JSON.parse(`"${m[2]}"`) as string;
+  }
+  return {
+    id: `${router ? 'router' : 'sidecar'}~${pod}.${namespace}`,
+    mode: router ? 'router' : 'sidecar',
+    workload: env.ISTIO_META_WORKLOAD_NAME || pod,
+    namespace,
+    labels,
+    ...(env.SERVICE_ACCOUNT ? { serviceAccount: env.SERVICE_ACCOUNT } : {}),
+  };
 }
 
 export async function runProxyAgentCommand(opts: ProxyAgentCommandOptions, io: Io): Promise<number> {
   let node: ProxyNode;
   try {
-    node = JSON.parse(await readFile(opts.node, 'utf8')) as ProxyNode;
+    node = opts.nodeFromEnv ? await nodeFromEnvironment(process.env, opts.nodeFromEnv.router) : (JSON.parse(await readFile(opts.node!, 'utf8')) as ProxyNode);
   } catch (err) {
-    io.err(`✘ cannot read the proxy node from ${opts.node}: ${(err as Error).message}\n`);
+    io.err(`✘ cannot name this proxy${opts.node ? ` from ${opts.node}` : ''}: ${(err as Error).message}\n`);
     return 1;
   }
   const logger = createLogger({ scope: node.id });
+  let capture;
+  if (opts.capture) {
+    const { loadOriginalDestination } = await import('../proxy/original-destination.js');
+    try {
+      capture = { outboundPort: 15001, inboundPort: 15006, originalDestination: loadOriginalDestination() };
+    } catch (err) {
+      io.err(`✘ ${(err as Error).message}\n`);
+      return 1;
+    }
+  }
   const agent = await startProxyAgent({
     xds: opts.xds,
     node,
@@ -37,13 +79,49 @@ export async function runProxyAgentCommand(opts: ProxyAgentCommandOptions, io: I
     metricsPort: opts.metricsPort,
     mergedMetricsPort: opts.mergedMetricsPort,
     appMetricsUrl: opts.appMetricsUrl,
+    capture,
     logger,
   });
+  const health = opts.healthPort === undefined ? undefined : await startHealthServer(agent, opts.healthPort, opts.adminHost ?? '127.0.0.1', process.env.ISTIO_KUBE_APP_PROBERS);
   logger.info('proxy started', { admin: agent.proxy.adminAddress()?.port, metrics: agent.proxy.metricsAddress()?.port, controlPlane: opts.xds });
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
   });
+  health?.close();
   await agent.close({ drainMs: opts.drainMs ?? 5_000 });
   return 0;
+}
+
+/**
+ * Istio's 15021: `/healthz/ready` answers 200 once the proxy holds a config, and each
+ * `/app-health/<container>/<kind>` runs the app's original HTTP probe (injection moved it
+ * here, ISTIO_KUBE_APP_PROBERS) against 127.0.0.1 and answers with its status.
+ */
+async function startHealthServer(agent: ProxyAgent, port: number, host: string, probersJson: string | undefined): Promise<http.Server> {
+  const probers = probersJson ? (JSON.parse(probersJson) as Record<string, { httpGet: { path: string; port: number; scheme?: string; httpHeaders?: { name: string; value: string }[] }; timeoutSeconds?: number }>) : {};
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (path === '/healthz/ready') {
+      const ready = agent.proxy.version !== undefined;
+      res.writeHead(ready ? 200 : 503).end(ready ? 'ready\n' : 'no config yet\n');
+      return;
+    }
+    const probe = probers[path];
+    if (!probe) {
+      res.writeHead(404).end('unknown probe\n');
+      return;
+    }
+    const headers = Object.fromEntries((probe.httpGet.httpHeaders ?? []).map((h) => [h.name, h.value]));
+    const upstream = http.get({ host: '127.0.0.1', port: probe.httpGet.port, path: probe.httpGet.path, headers, timeout: (probe.timeoutSeconds ?? 1) * 1000 }, (r) => {
+      r.resume();
+      res.writeHead(r.statusCode ?? 500).end();
+    });
+    upstream.on('timeout', () => upstream.destroy(new Error('timeout')));
+    upstream.on('error', () => {
+      if (!res.headersSent) res.writeHead(503).end('probe failed\n');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(port, host, () => resolve()));
+  return server;
 }

@@ -9,6 +9,7 @@ import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import { PushClient } from '../xds/client.js';
 import { createProxy, type Proxy } from './proxy.js';
+import type { CaptureOptions } from './capture.js';
 
 export interface ProxyAgentOptions {
   /** Control plane push address, `host:port`. */
@@ -22,6 +23,8 @@ export interface ProxyAgentOptions {
   mergedMetricsPort?: number;
   /** The application's metrics URL, merged into `mergedMetricsPort`'s answer. */
   appMetricsUrl?: string;
+  /** Transparent capture (iptables in a pod): see ProxyOptions.capture. */
+  capture?: CaptureOptions;
   logger?: Logger;
 }
 
@@ -41,6 +44,7 @@ export async function startProxyAgent(options: ProxyAgentOptions): Promise<Proxy
     metricsPort: options.metricsPort,
     mergedMetricsPort: options.mergedMetricsPort,
     appMetricsUrl: options.appMetricsUrl,
+    capture: options.capture,
     logger,
   });
   await proxy.start();

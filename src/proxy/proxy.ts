@@ -29,6 +29,7 @@ import type { ListenerContext, ProxyRuntime, Snapshot } from './runtime.js';
 import { TcpListener } from './tcp/listener.js';
 import { PeerMetadataCache } from './telemetry-support.js';
 import { createClusterManager } from './upstream/cluster-manager.js';
+import { CaptureServers, type CaptureOptions } from './capture.js';
 import type { ClusterManager } from './upstream/types.js';
 
 export interface ProxyOptions {
@@ -56,6 +57,12 @@ export interface ProxyOptions {
   appMetricsUrl?: string;
   /** Address of the metrics ports (default: adminHost, else 127.0.0.1). */
   metricsHost?: string;
+  /**
+   * Transparent capture (iptables, in a pod): accept on these ports and hand each connection
+   * to the listener its original destination names (capture.ts). The inbound listeners and
+   * the outbound one then bind nothing themselves.
+   */
+  capture?: CaptureOptions;
 }
 
 export interface Proxy {
@@ -131,10 +138,18 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
   let pending: Promise<void> = Promise.resolve();
   let last: Promise<void> = Promise.resolve();
 
+  const captured = (l: Listener) => options.capture !== undefined && (l.direction === 'inbound' || l.direction === 'outbound');
+  let capture: CaptureServers | undefined;
+
   const open = (l: Listener): ActiveListener => {
     const ctx: ListenerContext = { listener: l, http: l.http ?? {}, port: l.address.port, draining: false };
     const impl: AnyListener = l.protocol === 'http' ? new HttpListener(runtime, ctx) : new TcpListener(runtime, ctx);
     const active: ActiveListener = { config: l, ctx, impl, opened: Promise.resolve() };
+    // Captured listeners take connections from the capture ports only (Envoy's bind_to_port: false).
+    if (captured(l)) {
+      stats.inc('listener_added');
+      return active;
+    }
     active.opened = impl.listen().then(
       (addr) => {
         // Port 0 binds anywhere; route matching uses the port actually bound.
@@ -248,6 +263,16 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
         mergedMetricsServer = new MetricsServer({ metrics: () => telemetry?.metrics, merged: true, appMetricsUrl: options.appMetricsUrl });
         await mergedMetricsServer.listen(options.mergedMetricsPort, metricsHost);
       }
+      if (options.capture) {
+        const find = (pick: (l: Listener) => boolean) => [...listeners.values()].find((a) => pick(a.config))?.impl;
+        capture = new CaptureServers(options.capture, {
+          inbound: (port) => find((l) => l.direction === 'inbound' && l.address.port === port),
+          outboundHttp: () => find((l) => l.direction === 'outbound' && l.protocol === 'http'),
+          logger: runtime.logger,
+          count: (stat) => stats.inc(stat),
+        });
+        await capture.listen();
+      }
       if (runtime.current) await reconcile(runtime.current.config);
     },
 
@@ -260,6 +285,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
       if (closed) return;
       closed = true;
       const drainMs = opts.drainMs ?? 5_000;
+      await capture?.close();
       const all = [...listeners.values()].map((a) => retire(a, drainMs));
       listeners.clear();
       await Promise.all([...all, ...draining]);

@@ -25,6 +25,14 @@ export class TcpListener {
     this.server.on('error', (err) => runtime.logger.error('listener error', { listener: ctx.listener.name, error: err.message }));
   }
 
+  /**
+   * Serves a connection accepted elsewhere: a transparent-capture port hands over the
+   * connections whose original destination this listener serves (proxy/capture.ts).
+   */
+  accept(socket: net.Socket): void {
+    this.server.emit('connection', socket);
+  }
+
   listen(): Promise<AddressInfo> {
     const { host, port } = this.ctx.listener.address;
     return listenOn(this.server, host, port);
