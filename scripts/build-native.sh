@@ -8,5 +8,5 @@ NODE_GYP=${NODE_GYP:-$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")"
 NODEDIR=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
 args=(rebuild)
 [ -f "$NODEDIR/include/node/node_api.h" ] && args+=(--nodedir="$NODEDIR")
-node "$NODE_GYP" "${args[@]}" >/dev/null
+node "$NODE_GYP" "${args[@]}" >/tmp/sinew-node-gyp.log 2>&1 || { cat /tmp/sinew-node-gyp.log; exit 1; }
 echo "built native/original-dst/build/Release/original_dst.node"
