@@ -40,7 +40,15 @@ export async function runControlPlaneCommand(options: ControlPlaneCommandOptions
       return 2;
     }
     const { startKubeControlPlane } = await import('./kube-controlplane.js');
-    const kube = await startKubeControlPlane({ ...common, kubeconfig: options.kubeconfig, context: options.context, webhook: options.webhookPort === undefined ? undefined : { port: options.webhookPort, certDir: options.webhookCertDir } });
+    const { hostname } = await import('node:os');
+    const kube = await startKubeControlPlane({
+      ...common,
+      kubeconfig: options.kubeconfig,
+      context: options.context,
+      webhook: options.webhookPort === undefined ? undefined : { port: options.webhookPort, certDir: options.webhookCertDir },
+      // Replicas share the work; one, chosen by a Lease in the control plane's namespace, writes status.
+      leaderElection: { namespace: process.env.POD_NAMESPACE ?? 'sinew-system', name: 'sinew-controlplane', identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}` },
+    });
     cp = kube.controlPlane;
     close = kube.close;
     io.out(`kubernetes: ${kube.client.server}, watching ${kube.source.watching.length} kinds; ${kube.source.store.list().length} resources, ${kube.source.rejected.size} refused\n`);

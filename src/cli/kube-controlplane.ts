@@ -13,6 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { startWebhookServer, type WebhookServer } from '../kube/webhook.js';
 import { DEFAULT_CONTROL_PLANE_ADDRESS, DEFAULT_IMAGE } from '../kube/defaults.js';
 import type { InjectSettings } from '../kube/inject.js';
+import { LeaderElector, type LeaderElectionOptions } from '../kube/leader.js';
+import { StatusWriter } from '../kube/status.js';
 
 export interface KubeControlPlaneOptions extends Omit<ControlPlaneOptions, 'source' | 'stateDir'>, KubeConfigOptions {
   endpointsApi?: KubeSourceOptions['endpointsApi'];
@@ -21,6 +23,11 @@ export interface KubeControlPlaneOptions extends Omit<ControlPlaneOptions, 'sour
   client?: KubeClient;
   /** The injection and validation webhooks: their port and TLS (a directory with tls.crt and tls.key, or PEM). */
   webhook?: { port: number; host?: string; certDir?: string; certPem?: string; keyPem?: string; inject?: Partial<InjectSettings> };
+  /**
+   * The Lease that picks the one replica that writes status; without it this control plane
+   * writes status itself (a single replica).
+   */
+  leaderElection?: Omit<LeaderElectionOptions, 'client' | 'clock' | 'logger'>;
 }
 
 export interface KubeControlPlane {
@@ -29,6 +36,8 @@ export interface KubeControlPlane {
   client: KubeClient;
   webhook?: WebhookServer;
   webhookAddress?: string;
+  status: StatusWriter;
+  leader?: LeaderElector;
   close(): Promise<void>;
 }
 
@@ -60,6 +69,15 @@ export async function startKubeControlPlane(options: KubeControlPlaneOptions): P
     throw err;
   }
   const unsubscribe = source.onChange((reason) => controlPlane.push.requestPush(reason));
+  const status = new StatusWriter({ client, source, clock: options.clock, logger: options.logger?.child('status') });
+  let leader: LeaderElector | undefined;
+  if (options.leaderElection) {
+    leader = new LeaderElector({ ...options.leaderElection, client, clock: options.clock, logger: options.logger?.child('leader') });
+    leader.onChange((leading) => status.setLeading(leading));
+    leader.start();
+  } else {
+    status.setLeading(true);
+  }
   let webhook: WebhookServer | undefined;
   if (options.webhook) {
     const w = options.webhook;
@@ -75,6 +93,8 @@ export async function startKubeControlPlane(options: KubeControlPlaneOptions): P
       });
     } catch (err) {
       unsubscribe();
+      status.close();
+      await leader?.stop();
       await source.stop();
       await controlPlane.close();
       throw err;
@@ -87,8 +107,13 @@ export async function startKubeControlPlane(options: KubeControlPlaneOptions): P
     client,
     webhook,
     webhookAddress: address ? `${address.address}:${address.port}` : undefined,
+    status,
+    leader,
     async close() {
       unsubscribe();
+      status.close();
+      await leader?.stop();
+      await status.idle();
       await webhook?.close();
       await source.stop();
       await controlPlane.close();
