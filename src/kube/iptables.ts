@@ -81,6 +81,8 @@ export function captureRules(o: CaptureOptions): string {
   lines.push(`-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports ${o.inboundPort}`);
   if (inbound) {
     lines.push('-A PREROUTING -p tcp -j ISTIO_INBOUND');
+    // 15008, Istio's HBONE tunnel port, is never captured either.
+    lines.push('-A ISTIO_INBOUND -p tcp --dport 15008 -j RETURN');
     if (o.includeInboundPorts === '*') {
       for (const p of list(o.excludeInboundPorts)) lines.push(`-A ISTIO_INBOUND -p tcp --dport ${p} -j RETURN`);
       lines.push('-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT');
