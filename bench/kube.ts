@@ -82,7 +82,7 @@ export async function runKubeBench(options: KubeBenchOptions = {}): Promise<Kube
   const namespaces = options.namespaces ?? 10;
   const replicasPer = options.replicasPer ?? 2;
   const log = options.log ?? (() => {});
-  const cluster: TestCluster = await startCluster({ apiExtraArgs: ['--max-requests-inflight=1000', '--max-mutating-requests-inflight=500'] });
+  const cluster: TestCluster = await startCluster({ apiExtraArgs: ['--max-requests-inflight=1000', '--max-mutating-requests-inflight=500', '--service-cluster-ip-range=10.0.0.0/16'] });
   let kube: KubeControlPlane | undefined;
   const proxies: SimProxy[] = [];
   try {
@@ -129,12 +129,17 @@ export async function runKubeBench(options: KubeBenchOptions = {}): Promise<Kube
     log(`created ${objects} objects in the API server in ${Math.round(createMs)} ms`);
 
     const syncStart = performance.now();
-    kube = await startKubeControlPlane({ client, apiPort: 0, pushPort: 0, monitoringPort: 0, collectTraces: false, debounceMs: options.debounceMs ?? 100 });
+    kube = await startKubeControlPlane({ client, logger: process.env.SINEW_BENCH_LOG ? (await import('../src/core/logger.js')).createLogger({ level: 'warn', scope: 'bench' }) : undefined, apiPort: 0, pushPort: 0, monitoringPort: 0, collectTraces: false, debounceMs: options.debounceMs ?? 100 });
     const syncMs = performance.now() - syncStart;
     log(`informers listed everything and the control plane serves after ${Math.round(syncMs)} ms`);
 
     const [host, port] = kube.controlPlane.addresses.push.split(':');
     const connectStart = performance.now();
+    const push0 = kube.controlPlane.push;
+    const progress = setInterval(() => {
+      const m = push0.metrics;
+      log(`  connecting: ${m.connectedProxies} connected, ${m.pushes} pushes, ${m.pushErrors} push errors, ${m.protocolErrors} protocol errors`);
+    }, 10_000);
     for (let start = 0; start < pods.length; start += 200) {
       await Promise.all(
         pods.slice(start, start + 200).map((p) => {
@@ -149,6 +154,7 @@ export async function runKubeBench(options: KubeBenchOptions = {}): Promise<Kube
     }
     const push = kube.controlPlane.push;
     while (push.status().filter((s) => s.state === 'SYNCED').length !== pods.length) await new Promise((r) => setTimeout(r, 10));
+    clearInterval(progress);
     const connectAllMs = performance.now() - connectStart;
     log(`${pods.length} proxies SYNCED in ${Math.round(connectAllMs)} ms`);
 

@@ -19,6 +19,7 @@ import { StatusWriter } from '../kube/status.js';
 export interface KubeControlPlaneOptions extends Omit<ControlPlaneOptions, 'source' | 'stateDir'>, KubeConfigOptions {
   endpointsApi?: KubeSourceOptions['endpointsApi'];
   backoff?: KubeSourceOptions['backoff'];
+  pageSize?: KubeSourceOptions['pageSize'];
   /** An already configured client (tests); otherwise one from `kubeconfig`. */
   client?: KubeClient;
   /** The injection and validation webhooks: their port and TLS (a directory with tls.crt and tls.key, or PEM). */
@@ -54,7 +55,7 @@ export async function clusterInjectSettings(client: KubeClient, given: Partial<I
 export async function startKubeControlPlane(options: KubeControlPlaneOptions): Promise<KubeControlPlane> {
   const client = options.client ?? new KubeClient(loadKubeConfig(options));
   const registry = new ServiceRegistry();
-  const source = new KubeSource({ client, registry, clock: options.clock, logger: options.logger?.child('kubernetes'), endpointsApi: options.endpointsApi, backoff: options.backoff });
+  const source = new KubeSource({ client, registry, clock: options.clock, logger: options.logger?.child('kubernetes'), endpointsApi: options.endpointsApi, backoff: options.backoff, pageSize: options.pageSize });
   try {
     await source.start();
   } catch (err) {

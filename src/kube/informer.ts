@@ -112,7 +112,8 @@ export class KubeInformer<T extends object> {
     do {
       const page = await this.#options.client.get<KubernetesListObject<KubernetesObject>>(this.path, { limit: String(this.#options.pageSize ?? 500), continue: continueToken });
       items.push(...page.items);
-      continueToken = page.metadata?._continue || undefined;
+      // The server's JSON says `continue` (client-node's typed models rename it `_continue`).
+      continueToken = (page.metadata as { continue?: string } | undefined)?.continue || undefined;
       // Every page of one list is read at the first page's resourceVersion.
       resourceVersion ||= page.metadata?.resourceVersion ?? '';
     } while (continueToken);

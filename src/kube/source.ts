@@ -90,6 +90,8 @@ export interface KubeSourceOptions {
   endpointsApi?: 'auto' | 'discovery.k8s.io/v1' | 'discovery.k8s.io/v1beta1' | 'v1';
   /** Informers' backoff (tests shorten it). */
   backoff?: { initialMs: number; maxMs: number };
+  /** Objects per list page (500). */
+  pageSize?: number;
 }
 
 type Informed = KubeObject & { metadata?: NonNullable<KubeObject['metadata']> };
@@ -113,6 +115,9 @@ export class KubeSource {
   readonly #config = new Map<string, Resource>(); // Istio kinds and Namespaces, by store key
   readonly #services = new Map<string, Resource>(); // ns/name
   readonly #pods = new Map<string, PodView>(); // ns/name
+  /** `workload/<ns>/<workload>` -> its pods' keys, and each pod's workload key. */
+  readonly #podsByWorkload = new Map<string, Set<string>>();
+  readonly #workloadOfPod = new Map<string, string>();
   readonly #nodes = new Map<string, string | undefined>(); // name -> locality
   readonly #sliceEndpoints = new Map<string, { service: string; endpoints: SliceEndpoint[] }>(); // slice ns/name
 
@@ -120,6 +125,7 @@ export class KubeSource {
   readonly #dirtyKeys = new Set<string>(); // store keys to recompute
   readonly #dirtyPods = new Set<string>(); // ns/name
   readonly #dirtyServices = new Set<string>(); // ns/name (endpoint entries)
+  readonly #dirtyWorkloads = new Set<string>(); // workload keys (sidecar layouts)
   #flushScheduled = false;
   #flushing: Promise<void> = Promise.resolve();
   #started = false;
@@ -148,7 +154,7 @@ export class KubeSource {
     this.#started = true;
     const client = this.#options.client;
     const add = (path: string, handler: (event: InformerEvent, o: Informed) => void) => {
-      const informer = new KubeInformer<Informed>({ client, path, onEvent: handler, clock: this.#clock, logger: this.#logger.child('informer'), backoff: this.#options.backoff });
+      const informer = new KubeInformer<Informed>({ client, path, onEvent: handler, clock: this.#clock, logger: this.#logger.child('informer'), backoff: this.#options.backoff, pageSize: this.#options.pageSize });
       this.informers.push(informer);
       this.watching.push(path);
     };
@@ -272,6 +278,20 @@ export class KubeSource {
     const view = event === 'delete' ? undefined : podView(o);
     if (view) this.#pods.set(key, view);
     else this.#pods.delete(key);
+    const before = this.#workloadOfPod.get(key);
+    const after = view ? `workload/${view.namespace}/${view.workload}` : undefined;
+    if (before !== after) {
+      if (before) this.#podsByWorkload.get(before)?.delete(key);
+      if (after) {
+        let set = this.#podsByWorkload.get(after);
+        if (!set) this.#podsByWorkload.set(after, (set = new Set()));
+        set.add(key);
+        this.#workloadOfPod.set(key, after);
+      } else this.#workloadOfPod.delete(key);
+      // The workload the pod left needs its layout rebuilt too.
+      if (before) this.#dirtyWorkloads.add(before);
+    }
+    if (after) this.#dirtyWorkloads.add(after);
     this.#schedule();
   }
 
@@ -331,21 +351,14 @@ export class KubeSource {
     if (applied.length || deleted.length) await this.store.sync(applied, deleted, 'kubernetes');
 
     if (pods.length) {
-      const touchedWorkloads = new Set<string>();
       this.#options.registry.batch(() => {
         for (const key of pods) {
           const pod = this.#pods.get(key);
           this.#options.registry.setWorkloadInstances(key, pod ? [podInstance(pod, pod.nodeName ? this.#nodes.get(pod.nodeName) : undefined)] : []);
         }
       });
-      for (const key of pods) {
-        const pod = this.#pods.get(key);
-        const [ns] = key.split('/');
-        // The workload a pod left (or joined) needs its layout rebuilt.
-        for (const [wkey, reg] of this.registrations) if (reg.namespace === ns && reg.replicas.some((r) => r.id === key.slice(ns!.length + 1))) touchedWorkloads.add(wkey);
-        if (pod) touchedWorkloads.add(`workload/${pod.namespace}/${pod.workload}`);
-      }
-      for (const wkey of touchedWorkloads) this.#rebuildRegistration(wkey);
+      for (const wkey of this.#dirtyWorkloads) this.#rebuildRegistration(wkey);
+      this.#dirtyWorkloads.clear();
       for (const l of this.#listeners) l(`pods (${pods.length})`);
     }
   }
@@ -366,9 +379,10 @@ export class KubeSource {
   /** A workload's sidecars: every pod's capture ports, as the builder reads a runner's registration. */
   #rebuildRegistration(wkey: string): void {
     const [, ns, workload] = wkey.split('/') as [string, string, string];
-    const pods = [...this.#pods.values()].filter((p) => p.namespace === ns && p.workload === workload).sort((a, b) => (a.name < b.name ? -1 : 1));
+    const pods = [...(this.#podsByWorkload.get(wkey) ?? [])].map((k) => this.#pods.get(k)!).sort((a, b) => (a.name < b.name ? -1 : 1));
     if (pods.length === 0) {
       this.registrations.delete(wkey);
+      this.#podsByWorkload.delete(wkey);
       return;
     }
     const replicas = pods.map((p) => sidecarLayout(p));

@@ -37,11 +37,13 @@ const captureSkip: string | false =
         ? `no original-destination addon at ${ORIGINAL_DST_ADDON}: npm run build:native`
         : false);
 
-// Addresses of this test's own namespaces only (veth pairs to this host).
+// Addresses of this test's own namespaces only (veth pairs to this host), two /30 networks
+// chosen by the process id so that two runs on one machine do not meet.
 const suffix = String(process.pid % 100000);
+const net16 = `10.${200 + (process.pid % 50)}.${Math.floor(process.pid / 50) % 250}`;
 const pods = {
-  client: { ns: `snw-client-${suffix}`, hostIf: `snwc${suffix}`, podIf: `snwcp${suffix}`, hostIp: '10.213.1.1', ip: '10.213.1.2' },
-  web: { ns: `snw-web-${suffix}`, hostIf: `snww${suffix}`, podIf: `snwwp${suffix}`, hostIp: '10.213.2.1', ip: '10.213.2.2' },
+  client: { ns: `snw-client-${suffix}`, hostIf: `snwc${suffix}`, podIf: `snwcp${suffix}`, hostIp: `${net16}.1`, ip: `${net16}.2` },
+  web: { ns: `snw-web-${suffix}`, hostIf: `snww${suffix}`, podIf: `snwwp${suffix}`, hostIp: `${net16}.5`, ip: `${net16}.6` },
 };
 
 describe('transparent capture in network namespaces', { skip: captureSkip }, () => {
@@ -68,12 +70,12 @@ describe('transparent capture in network namespaces', { skip: captureSkip }, () 
       await run('ip', ['netns', 'add', p.ns]);
       await run('ip', ['link', 'add', p.hostIf, 'type', 'veth', 'peer', 'name', p.podIf]);
       await run('ip', ['link', 'set', p.podIf, 'netns', p.ns]);
-      await run('ip', ['addr', 'add', `${p.hostIp}/24`, 'dev', p.hostIf]);
+      await run('ip', ['addr', 'add', `${p.hostIp}/30`, 'dev', p.hostIf]);
       await run('ip', ['link', 'set', p.hostIf, 'up']);
       // Forwarding between the two veths only, not for the host's other interfaces.
       await run('sysctl', ['-qw', `net.ipv4.conf.${p.hostIf}.forwarding=1`]);
       const x = (args: string[]) => run('ip', ['netns', 'exec', p.ns, ...args]);
-      await x(['ip', 'addr', 'add', `${p.ip}/24`, 'dev', p.podIf]);
+      await x(['ip', 'addr', 'add', `${p.ip}/30`, 'dev', p.podIf]);
       await x(['ip', 'link', 'set', p.podIf, 'up']);
       await x(['ip', 'link', 'set', 'lo', 'up']);
       await x(['ip', 'route', 'add', 'default', 'via', p.hostIp]);

@@ -55,7 +55,7 @@ describe('control plane on a real Kubernetes API server', { skip: clusterSkip },
     const relayed = join(cluster.dir, 'kubeconfig-relay');
     await writeFile(relayed, (await import('node:fs')).readFileSync(cluster.kubeconfig, 'utf8').replace(`127.0.0.1:${cluster.apiPort}`, `127.0.0.1:${relay.port}`));
     pushPort = await freePort();
-    kube = await startKubeControlPlane({ client: new KubeClient(loadKubeConfig({ kubeconfig: relayed })), apiPort: 0, pushPort, monitoringPort: 0, collectTraces: false, debounceMs: 20, backoff: { initialMs: 50, maxMs: 200 } });
+    kube = await startKubeControlPlane({ client: new KubeClient(loadKubeConfig({ kubeconfig: relayed })), apiPort: 0, pushPort, monitoringPort: 0, collectTraces: false, debounceMs: 20, backoff: { initialMs: 50, maxMs: 200 }, pageSize: 2 });
     proxy = new PushClient({ host: '127.0.0.1', port: pushPort, node: productpage, apply: (c) => void (latest = c), backoff: { initialMs: 20, maxMs: 100 } });
     proxy.on('config', () => pushes++);
     proxy.start();
@@ -69,7 +69,10 @@ describe('control plane on a real Kubernetes API server', { skip: clusterSkip },
     await cluster?.stop();
   });
 
-  it('turns Services and pods into endpoints named after their Deployment, with the pod IPs', () => {
+  // Regression (paginated lists read only their first page): with two objects a page, the six
+  // pods and four Services span several pages; the server names the next page in
+  // `metadata.continue`.
+  it('turns Services and pods into endpoints named after their Deployment, with the pod IPs, from every page of the lists', () => {
     assert.deepEqual(endpointsOf(latest, `outbound|9080||${REVIEWS}`), ['10.244.0.13:9080', '10.244.0.14:9080', '10.244.0.15:9080']);
     const ep = latest!.endpoints.find((e) => e.clusterName === `outbound|9080||${REVIEWS}`)!.endpoints.find((e) => e.address.host === '10.244.0.14');
     assert.deepEqual(ep?.workload, { name: 'reviews-v2', namespace: NS });
