@@ -17,8 +17,10 @@
  *
  *   npm run bench -- kube        npx tsx bench/kube.ts [--services 1000] [--replicas 2] [--json]
  *
- * Memory is this process's peak RSS: the control plane, its informers' caches and the 2000
- * simulated proxies' sockets (the API server and etcd are the cluster's, not Sinew's).
+ * Memory is this process's RSS from the control plane's start, sampled every 20 ms: the control
+ * plane, its informers' caches and the 2000 simulated proxies' sockets (the API server and
+ * etcd are the cluster's, not Sinew's); the process's high-water mark, which also holds what
+ * creating the objects cost, is shown beside it.
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -57,7 +59,10 @@ export interface KubeBenchResult {
   syncMs: number;
   connectAllMs: number;
   changes: Change[];
+  /** RSS sampled every 20 ms from the control plane's start to the end. */
   rssPeakMiB: number;
+  /** The process's high-water mark, creating the objects included. */
+  processMaxRssMiB: number;
   target: { p99Ms: number; rssMiB: number; met: boolean };
 }
 
@@ -128,6 +133,10 @@ export async function runKubeBench(options: KubeBenchOptions = {}): Promise<Kube
     const createMs = performance.now() - createStart;
     log(`created ${objects} objects in the API server in ${Math.round(createMs)} ms`);
 
+    // Memory from here on: the control plane's, sampled (the process's own high-water mark
+    // also holds what creating the objects above cost this process).
+    let rssSampledPeak = 0;
+    const sampler = setInterval(() => (rssSampledPeak = Math.max(rssSampledPeak, process.memoryUsage().rss)), 20);
     const syncStart = performance.now();
     kube = await startKubeControlPlane({ client, logger: process.env.SINEW_BENCH_LOG ? (await import('../src/core/logger.js')).createLogger({ level: 'warn', scope: 'bench' }) : undefined, apiPort: 0, pushPort: 0, monitoringPort: 0, collectTraces: false, debounceMs: options.debounceMs ?? 100 });
     const syncMs = performance.now() - syncStart;
@@ -204,9 +213,11 @@ export async function runKubeBench(options: KubeBenchOptions = {}): Promise<Kube
     );
     const p1 = pods[replicasPer]!; // the first pod of svc-1
     changes.push(await measure('a pod turns unready (its endpoint turns unhealthy)', `/api/v1/namespaces/${p1.namespace}/pods`, () => setPodStatus(client, p1.namespace, p1.name, p1.ip, false)));
-    const rssPeakMiB = round((process.resourceUsage().maxRSS * 1024) / 2 ** 20);
+    clearInterval(sampler);
+    const rssPeakMiB = round(rssSampledPeak / 2 ** 20);
+    const processMaxRssMiB = round((process.resourceUsage().maxRSS * 1024) / 2 ** 20);
     const met = changes.every((c) => c.ackP99Ms < 1000 && c.affected === proxies.length) && rssPeakMiB < 500;
-    return { services: serviceCount, pods: pods.length, objects, createMs: Math.round(createMs), syncMs: Math.round(syncMs), connectAllMs: Math.round(connectAllMs), changes, rssPeakMiB, target: { p99Ms: 1000, rssMiB: 500, met } };
+    return { services: serviceCount, pods: pods.length, objects, createMs: Math.round(createMs), syncMs: Math.round(syncMs), connectAllMs: Math.round(connectAllMs), changes, rssPeakMiB, processMaxRssMiB, target: { p99Ms: 1000, rssMiB: 500, met } };
   } finally {
     await Promise.all(proxies.map((p) => p.close()));
     await kube?.close();
@@ -225,7 +236,8 @@ export function report(r: KubeBenchResult): string {
     rows.push(['  API server -> bare watch (reference)', `${c.watchMs} ms`]);
     rows.push(['  API request -> ACK p50 / p99 / max', `${c.ackP50Ms} / ${c.ackP99Ms} / ${c.ackMaxMs} ms  (p99 target < ${r.target.p99Ms} ms; p99 is ${round(c.ackP99Ms / c.watchMs)}x the bare watch)`]);
   }
-  rows.push(['RSS peak (control plane + informers + simulated proxies)', `${r.rssPeakMiB} MiB  (target < ${r.target.rssMiB} MiB)`]);
+  rows.push(['RSS peak from the control plane\'s start (+ simulated proxies)', `${r.rssPeakMiB} MiB  (target < ${r.target.rssMiB} MiB)`]);
+  rows.push(['  process high-water mark, creating the objects included', `${r.processMaxRssMiB} MiB`]);
   rows.push(['target met', r.target.met ? 'yes' : 'no']);
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';

@@ -49,7 +49,9 @@ describe('control plane on a real Kubernetes API server', { skip: clusterSkip },
     cluster = await startCluster({ apiExtraArgs: ['--watch-cache=false'] });
     client = clientFor(cluster);
     await installCrds(client);
-    await createBookinfo(client, NS);
+    // A node (no kubelet: just the object) whose topology labels give its pods their locality.
+    await client.request('POST', '/api/v1/nodes', { body: { apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-a', labels: { 'topology.kubernetes.io/region': 'eu-west', 'topology.kubernetes.io/zone': 'eu-west-2b' } } } });
+    await createBookinfo(client, NS, 'node-a');
     // The control plane reaches the API server through a relay the 410 test can cut.
     relay = await startRelay(cluster.apiPort);
     const relayed = join(cluster.dir, 'kubeconfig-relay');
@@ -77,6 +79,7 @@ describe('control plane on a real Kubernetes API server', { skip: clusterSkip },
     const ep = latest!.endpoints.find((e) => e.clusterName === `outbound|9080||${REVIEWS}`)!.endpoints.find((e) => e.address.host === '10.244.0.14');
     assert.deepEqual(ep?.workload, { name: 'reviews-v2', namespace: NS });
     assert.equal(ep?.labels.version, 'v2');
+    assert.equal(ep?.locality, 'eu-west/eu-west-2b', "the node's topology labels");
     assert.deepEqual(reviewsRoute(latest), [`outbound|9080||${REVIEWS}`]);
   });
 

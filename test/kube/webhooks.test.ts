@@ -19,6 +19,10 @@ import { clusterSkip, kubectlPath, startCluster, type TestCluster } from './supp
 import { clientFor, collectionPath, installCrds } from './support/objects.js';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
 
 const appPod = {
   apiVersion: 'v1',
@@ -118,7 +122,7 @@ describe('admission webhooks and install on a real Kubernetes API server', { ski
   });
 });
 
-describe('sinew install on a fresh Kubernetes API server', { skip: clusterSkip }, () => {
+describe('sinew install and sinew controlplane --kubernetes on a fresh Kubernetes API server', { skip: clusterSkip }, () => {
   let cluster: TestCluster;
   let client: KubeClient;
   before(async () => {
@@ -142,6 +146,26 @@ describe('sinew install on a fresh Kubernetes API server', { skip: clusterSkip }
         const path = apiPath(o);
         await client.request('POST', path, { query: { dryRun: 'All' }, body: o });
       }
+    }
+  });
+
+  it('sinew controlplane --kubernetes lists the cluster, says what it watches, and stops on SIGTERM', async () => {
+    const child = spawn(process.execPath, [join(repo, 'bin/sinew.js'), 'controlplane', '--kubernetes', '--kubeconfig', cluster.kubeconfig, '--api-port', '0', '--push-port', '0', '--monitoring-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr!.on('data', () => {});
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      const deadline = Date.now() + 60_000;
+      while (!/control plane: api /.test(out)) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`no start line; output: ${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match(out, new RegExp(`kubernetes: https://127\\.0\\.0\\.1:${cluster.apiPort}, watching \\d+ kinds`));
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
     }
   });
 });

@@ -123,8 +123,8 @@ export async function setPodStatus(client: KubeClient, namespace: string, name: 
   });
 }
 
-/** Bookinfo's four Services and six pods in `namespace`. */
-export async function createBookinfo(client: KubeClient, namespace: string): Promise<void> {
+/** Bookinfo's four Services and six pods in `namespace` (on `nodeName` when given). */
+export async function createBookinfo(client: KubeClient, namespace: string, nodeName?: string): Promise<void> {
   for (const app of ['productpage', 'reviews', 'ratings', 'details']) {
     await client.request('POST', `/api/v1/namespaces/${namespace}/services`, {
       body: { apiVersion: 'v1', kind: 'Service', metadata: { name: app, labels: { app, service: app } }, spec: { selector: { app }, ports: [{ name: 'http', port: 9080 }] } },
@@ -139,7 +139,7 @@ export async function createBookinfo(client: KubeClient, namespace: string): Pro
     ['reviews', 'v3', '10.244.0.15'],
   ];
   for (const [app, version, ip] of pods) {
-    await createPod(client, namespace, { name: `${app}-${version}-7d9c8b5f4-abcde`, workload: `${app}-${version}`, labels: { app, version }, ip, serviceAccount: `bookinfo-${app}` });
+    await createPod(client, namespace, { name: `${app}-${version}-7d9c8b5f4-abcde`, workload: `${app}-${version}`, labels: { app, version }, ip, serviceAccount: `bookinfo-${app}`, nodeName });
   }
 }
 
