@@ -25,6 +25,8 @@ export interface ProxyAgentCommandOptions {
   drainMs?: number;
   capture?: boolean;
   healthPort?: number;
+  /** Address of the metrics and health ports (default: adminHost). */
+  metricsHost?: string;
 }
 
 /**
@@ -76,13 +78,14 @@ export async function runProxyAgentCommand(opts: ProxyAgentCommandOptions, io: I
     node,
     adminPort: opts.adminPort,
     adminHost: opts.adminHost,
+    metricsHost: opts.metricsHost,
     metricsPort: opts.metricsPort,
     mergedMetricsPort: opts.mergedMetricsPort,
     appMetricsUrl: opts.appMetricsUrl,
     capture,
     logger,
   });
-  const health = opts.healthPort === undefined ? undefined : await startHealthServer(agent, opts.healthPort, opts.adminHost ?? '127.0.0.1', process.env.ISTIO_KUBE_APP_PROBERS);
+  const health = opts.healthPort === undefined ? undefined : await startHealthServer(agent, opts.healthPort, opts.metricsHost ?? opts.adminHost ?? '127.0.0.1', process.env.ISTIO_KUBE_APP_PROBERS);
   logger.info('proxy started', { admin: agent.proxy.adminAddress()?.port, metrics: agent.proxy.metricsAddress()?.port, controlPlane: opts.xds });
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());

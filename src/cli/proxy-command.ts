@@ -24,6 +24,7 @@ export interface ProxyCliOptions {
   nodeFromEnv?: boolean;
   router?: boolean;
   healthPort?: string;
+  metricsHost?: string;
 }
 
 interface ProxyOption {
@@ -47,6 +48,7 @@ export const PROXY_OPTIONS: readonly ProxyOption[] = [
   { flag: '--node-from-env', description: 'name this proxy from the pod (POD_NAME, POD_NAMESPACE, ISTIO_META_WORKLOAD_NAME, SERVICE_ACCOUNT, labels in /etc/istio/pod/labels), instead of --node' },
   { flag: '--router', description: 'with --node-from-env: a gateway, not a sidecar' },
   { flag: '--capture', description: 'serve the connections iptables captured (sinew iptables) on 15001 and 15006, by their original destination' },
+  { flag: '--metrics-host <address>', description: 'address of the metrics and health ports (default: --host); admin stays on --host' },
   { flag: '--health-port <port>', description: 'readiness (/healthz/ready) and the app\'s rewritten probes (/app-health/...), Istio 15021' },
 ];
 
@@ -112,6 +114,7 @@ export async function runProxyCli(opts: ProxyCliOptions, io: Io): Promise<number
         appMetricsUrl: opts.appMetricsUrl,
         capture: opts.capture === true,
         healthPort: opts.healthPort === undefined ? undefined : Number(opts.healthPort),
+        metricsHost: opts.metricsHost,
       },
       io,
     );

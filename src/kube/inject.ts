@@ -214,7 +214,9 @@ function initContainer(meta: Json, _apps: Json[], settings: InjectSettings): Jso
 
 function proxyContainer(workload: string, apps: Json[], settings: InjectSettings, probers: Record<string, Json>, appMetricsUrl: string | undefined): Json {
   const fieldEnv = (name: string, fieldPath: string) => ({ name, valueFrom: { fieldRef: { fieldPath } } });
-  const args = ['proxy', '--xds', settings.controlPlane, '--node-from-env', '--capture', '--admin-port', '15000', '--metrics-port', '15090', '--merged-metrics-port', String(MERGED_METRICS_PORT), '--health-port', String(HEALTH_PORT), '--host', '0.0.0.0'];
+  // Admin (config dump, stats) stays on the pod's loopback, as Envoy's; metrics and health
+  // listen on the pod's address for Prometheus and kubelet.
+  const args = ['proxy', '--xds', settings.controlPlane, '--node-from-env', '--capture', '--admin-port', '15000', '--metrics-port', '15090', '--merged-metrics-port', String(MERGED_METRICS_PORT), '--health-port', String(HEALTH_PORT), '--metrics-host', '0.0.0.0'];
   if (appMetricsUrl) args.push('--app-metrics-url', appMetricsUrl);
   const env: Json[] = [
     fieldEnv('POD_NAME', 'metadata.name'),

@@ -224,7 +224,7 @@ export async function installObjects(values: InstallValues, options: { certifica
                 image: values.image,
                 imagePullPolicy: values.imagePullPolicy,
                 command: ['sinew'],
-                args: ['proxy', '--xds', `${CONTROL_PLANE_SERVICE}.${ns}.svc:15010`, '--node-from-env', '--router', '--admin-port', '15000', '--metrics-port', '15090', '--health-port', '15021', '--host', '0.0.0.0'],
+                args: ['proxy', '--xds', `${CONTROL_PLANE_SERVICE}.${ns}.svc:15010`, '--node-from-env', '--router', '--admin-port', '15000', '--metrics-port', '15090', '--health-port', '15021', '--metrics-host', '0.0.0.0'],
                 env: [
                   { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                   { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },

@@ -382,15 +382,20 @@ export class KubeSource {
     const pods = [...(this.#podsByWorkload.get(wkey) ?? [])].map((k) => this.#pods.get(k)!).sort((a, b) => (a.name < b.name ? -1 : 1));
     if (pods.length === 0) {
       this.registrations.delete(wkey);
+      this.registrations.delete(wkey.replace(/^workload\//, 'gateway/'));
       this.#podsByWorkload.delete(wkey);
       return;
     }
-    const replicas = pods.map((p) => sidecarLayout(p));
-    const before = this.registrations.get(wkey);
-    const next: WorkloadRegistration = { name: workload, namespace: ns, labels: pods[0]!.labels, serviceAccount: pods[0]!.serviceAccount, kind: 'workload', replicas };
+    // Gateway pods (Istio's `istio: ingressgateway` label) run a router, looked up as `gateway/...`.
+    const gateway = pods.some(isGatewayPod);
+    const key = gateway ? `gateway/${ns}/${workload}` : wkey;
+    this.registrations.delete(gateway ? wkey : `gateway/${ns}/${workload}`);
+    const replicas = pods.map((p) => (gateway ? gatewayLayout(p) : sidecarLayout(p)));
+    const before = this.registrations.get(key);
+    const next: WorkloadRegistration = { name: workload, namespace: ns, labels: pods[0]!.labels, serviceAccount: pods[0]!.serviceAccount, kind: gateway ? 'gateway' : 'workload', replicas };
     // Same content, same object: the builder then knows the sidecars' own parts did not change.
     if (before && JSON.stringify(before) === JSON.stringify(next)) return;
-    this.registrations.set(wkey, next);
+    this.registrations.set(key, next);
   }
 }
 
@@ -417,6 +422,19 @@ function sidecarLayout(pod: PodView): ReplicaRegistration {
       metrics: `${pod.ip}:${SIDECAR_PORTS.metrics}`,
     },
   };
+}
+
+/** Istio's gateway pods carry `istio: ingressgateway` (or egressgateway). */
+export function isGatewayPod(pod: Pick<PodView, 'labels'>): boolean {
+  return pod.labels.istio === 'ingressgateway' || pod.labels.istio === 'egressgateway';
+}
+
+/**
+ * A gateway pod: its Gateway servers listen on every address of the pod, the privileged ports
+ * moved up by 8000 as the gateway's Service expects (80 -> 8080, 443 -> 8443).
+ */
+function gatewayLayout(pod: PodView): ReplicaRegistration {
+  return { id: pod.name, host: '0.0.0.0', ports: {}, ready: pod.ready, restarts: 0, proxy: { admin: `127.0.0.1:${SIDECAR_PORTS.admin}`, metrics: `${pod.ip}:${SIDECAR_PORTS.metrics}` } };
 }
 
 function splitKey(key: string): string[] {

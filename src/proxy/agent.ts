@@ -17,6 +17,8 @@ export interface ProxyAgentOptions {
   node: ProxyNode;
   adminPort?: number;
   adminHost?: string;
+  /** Address of the metrics ports (default: adminHost): in a pod, reachable by Prometheus while admin stays on loopback. */
+  metricsHost?: string;
   /** Prometheus port of the proxy's metrics, `/stats/prometheus` (Istio's 15090). */
   metricsPort?: number;
   /** Prometheus port merging the proxy's and the app's metrics (Istio's 15020). */
@@ -39,6 +41,7 @@ export async function startProxyAgent(options: ProxyAgentOptions): Promise<Proxy
   const proxy = createProxy({
     adminPort: options.adminPort ?? 0,
     adminHost: options.adminHost,
+    metricsHost: options.metricsHost,
     // Telemetry labels name this node from the start, before the first config arrives.
     node: options.node,
     metricsPort: options.metricsPort,

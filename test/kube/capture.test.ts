@@ -109,7 +109,7 @@ describe('transparent capture in network namespaces', { skip: captureSkip }, () 
       await mkdir(`/etc/netns/${p.ns}`, { recursive: true });
       await writeFile(`/etc/netns/${p.ns}/hosts`, `127.0.0.1 localhost\n${clusterIp} web web.default web.default.svc web.default.svc.cluster.local\n`);
       const pod = name === 'client' ? 'client-7d9c8b5f4-aaaaa' : 'web-v1-7d9c8b5f4-bbbbb';
-      inNs(p.ns, [process.execPath, sinew, 'proxy', '--xds', kube.controlPlane.addresses.push, '--node-from-env', '--capture', '--admin-port', '15000', '--metrics-port', '15090', '--health-port', '15021', '--host', '0.0.0.0'], true, {
+      inNs(p.ns, [process.execPath, sinew, 'proxy', '--xds', kube.controlPlane.addresses.push, '--node-from-env', '--capture', '--admin-port', '15000', '--metrics-port', '15090', '--health-port', '15021', '--metrics-host', '0.0.0.0'], true, {
         POD_NAME: pod,
         POD_NAMESPACE: 'default',
         ISTIO_META_WORKLOAD_NAME: name === 'client' ? 'client' : 'web-v1',

@@ -17,7 +17,7 @@ import { startKubeControlPlane, type KubeControlPlane } from '../../src/cli/kube
 import { KubeClient, loadKubeConfig } from '../../src/kube/api.js';
 import { Watch } from '@kubernetes/client-node';
 import { clusterSkip, freePort, startCluster, type TestCluster } from './support/cluster.js';
-import { applyObjects, clientFor, createBookinfo, installCrds, kubectlApply, setPodStatus, startRelay, until } from './support/objects.js';
+import { applyObjects, clientFor, createBookinfo, createPod, installCrds, kubectlApply, setPodStatus, startRelay, until } from './support/objects.js';
 import { fixtures } from '../support/reference-corpus.js';
 
 const NS = 'default';
@@ -82,6 +82,20 @@ describe('control plane on a real Kubernetes API server', { skip: clusterSkip },
     assert.equal(ep?.labels.version, 'v2');
     assert.equal(ep?.locality, 'eu-west/eu-west-2b', "the node's topology labels");
     assert.deepEqual(reviewsRoute(latest), [`outbound|9080||${REVIEWS}`]);
+  });
+
+  it("a gateway pod's router serves the Gateway's servers on the pod's addresses, 80 moved to 8080", async () => {
+    await createPod(client, NS, { name: 'gw-7d9c8b5f4-abcde', workload: 'gw', labels: { app: 'istio-ingressgateway', istio: 'ingressgateway' }, ip: '10.244.0.20' });
+    await kubectlApply(cluster, join(fixtures.samples, 'bookinfo/networking/bookinfo-gateway.yaml'));
+    let gatewayConfig: ProxyConfig | undefined;
+    const router = new PushClient({ host: '127.0.0.1', port: pushPort, node: { id: `router~gw-7d9c8b5f4-abcde.${NS}`, mode: 'router', workload: 'gw', namespace: NS, labels: { istio: 'ingressgateway' } }, apply: (c) => void (gatewayConfig = c), backoff: { initialMs: 20, maxMs: 100 } });
+    router.start();
+    try {
+      await until(() => (gatewayConfig?.listeners ?? []).some((l) => l.direction === 'gateway'), 10_000, "the gateway's listener");
+      assert.deepEqual(gatewayConfig!.listeners.filter((l) => l.direction === 'gateway').map((l) => l.address), [{ host: '0.0.0.0', port: 8080 }]);
+    } finally {
+      await router.close();
+    }
   });
 
   it('a pod that turns unready leaves the endpoints healthy set', async () => {
