@@ -354,22 +354,31 @@ spec:
   });
 });
 
-describe('SNW1010 VirtualService host conflicts', () => {
-  test('two VirtualServices for one host on the mesh warn on the second', () => {
-    const yaml = service('reviews') + vsTo('reviews', dest('reviews')) + vsTo('reviews', dest('reviews'), '', 'default').replace('name: reviews,', 'name: reviews-canary,');
-    const d = only(yaml, 'SNW1010');
-    assert.equal(d.level, 'warning');
-    assert.equal(d.resource!.name, 'reviews-canary');
-    assert.equal(d.path, 'spec.hosts[0]');
-    assert.match(d.message, /host reviews\.default\.svc\.cluster\.local on the mesh \(sidecars\) is also claimed by VirtualService default\/reviews/);
+describe('SNW1010 VirtualService host conflicts (istioctl IST0109)', () => {
+  const stamped = (name: string, at: string, extra = '', ns = 'default') =>
+    vsTo('reviews', dest('reviews'), extra, ns).replace('metadata: {name: reviews,', `metadata: {name: ${name}, creationTimestamp: "${at}",`);
+
+  // Regression: the finding fell on whichever came second in the input and said "only one of
+  // them is used" without saying which; sidecars use the oldest.
+  test('two VirtualServices for one host on the mesh: an error on each, naming the oldest as the one in force', () => {
+    const yaml = service('reviews') + stamped('reviews-canary', '2025-03-01T10:00:00Z') + stamped('reviews', '2025-03-01T10:05:00Z');
+    const ds = analyze(resources(yaml)).filter((d) => d.code === 'SNW1010');
+    assert.deepEqual(ds.map((d) => [d.level, d.resource!.name, d.path]), [
+      ['error', 'reviews-canary', 'spec.hosts[0]'],
+      ['error', 'reviews', 'spec.hosts[0]'],
+    ]);
+    const byName = Object.fromEntries(ds.map((d) => [d.resource!.name, d.message]));
+    assert.match(byName['reviews-canary'], /host reviews\.default\.svc\.cluster\.local is claimed for the mesh \(sidecars\) by VirtualServices default\/reviews-canary, default\/reviews: sidecars use this one, the oldest, and ignore default\/reviews/);
+    assert.match(byName.reviews, /sidecars use default\/reviews-canary, the oldest, and ignore this one for this host/);
   });
 
-  test('the same host on different gateways, or in different namespaces as a short name, is fine', () => {
-    const yaml =
-      service('reviews') +
-      vsTo('reviews', dest('reviews')) +
-      vsTo('reviews', dest('reviews'), '\n  gateways: [edge]').replace('name: reviews,', 'name: reviews-edge,') +
-      vsTo('reviews', dest('reviews.default'), '', 'other');
+  test('without creation times the name decides which is named the oldest, as in Istio', () => {
+    const yaml = service('reviews') + vsTo('reviews', dest('reviews')) + vsTo('reviews', dest('reviews')).replace('name: reviews,', 'name: a-reviews,');
+    const inForce = analyze(resources(yaml)).find((d) => d.code === 'SNW1010' && d.resource!.name === 'reviews')!;
+    assert.match(inForce.message, /sidecars use default\/a-reviews, the oldest/);
+  });
+
+  test('VirtualServices bound to one gateway merge there: no finding; the mesh plus a gateway still conflicts on the mesh', () => {
     const gw = `---
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -378,7 +387,18 @@ spec:
   selector: {istio: ingressgateway}
   servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
 `;
-    assert.deepEqual(found(yaml + gw, 'SNW1010'), []);
+    const onGateway = service('reviews') + gw + stamped('one', '2025-03-01T10:00:00Z', '\n  gateways: [edge]') + stamped('two', '2025-03-01T10:01:00Z', '\n  gateways: [edge]');
+    assert.deepEqual(found(onGateway, 'SNW1010'), []);
+    const both = service('reviews') + gw + stamped('one', '2025-03-01T10:00:00Z', '\n  gateways: [edge, mesh]') + stamped('two', '2025-03-01T10:01:00Z');
+    assert.deepEqual(found(both, 'SNW1010').map(([name]) => name).sort(), ['one', 'two']);
+  });
+
+  test('short names in different namespaces are different hosts; exportTo "." keeps two namespaces apart, "*" does not', () => {
+    assert.deepEqual(found(service('reviews') + vsTo('reviews', dest('reviews')) + vsTo('reviews', dest('reviews.default'), '', 'other'), 'SNW1010'), []);
+    const fqdn = (name: string, ns: string, exportTo: string) =>
+      vsTo('reviews', dest('reviews.default.svc.cluster.local'), `\n  exportTo: [${exportTo}]`, ns).replace('hosts: [reviews]', 'hosts: [reviews.default.svc.cluster.local]').replace('name: reviews,', `name: ${name},`);
+    assert.deepEqual(found(service('reviews') + fqdn('team-1', 'team-1', '"."') + fqdn('team-2', 'team-2', '"."'), 'SNW1010'), []);
+    assert.deepEqual(found(service('reviews') + fqdn('team-1', 'team-1', '"*"') + fqdn('team-2', 'team-2', '"."'), 'SNW1010').map(([name]) => name).sort(), ['team-1', 'team-2']);
   });
 });
 

@@ -52,9 +52,9 @@ export const analysisCodes: CodeTable = {
     description: 'No Service selects this Workload, so no other workload can reach it through the mesh. Add a Service whose selector matches its labels.',
   },
   SNW1010: {
-    level: 'warning',
-    name: 'ConflictingVirtualServiceHosts',
-    description: 'Two VirtualServices claim the same host for the same gateway (like istioctl IST0109); only one of them is used. Merge them into one.',
+    level: 'error',
+    name: 'ConflictingMeshGatewayVirtualServiceHosts',
+    description: 'Several VirtualServices bound to the mesh claim one host within the namespaces they are exported to (istioctl IST0109). Sidecars use the oldest (creationTimestamp, then name) and ignore the others for that host; at gateways VirtualServices merge and are not reported. Merge them into one VirtualService, or scope them apart with exportTo.',
   },
   SNW1011: {
     level: 'warning',
