@@ -87,6 +87,23 @@ export function validateDocuments(documents: readonly RawDocument[], options: Va
 }
 
 /**
+ * The resources as applying them in order leaves them, as `kubectl apply -f a -f b` does: a
+ * later document's `Kind namespace/name` replaces an earlier one's, and the list keeps the
+ * order in which the survivors were applied. Validation refuses a repeat inside one file (SNW0013), so what is replaced here comes
+ * from an earlier file: Istio's sample folders hold alternative versions of one VirtualService,
+ * and `apply -f v1.yaml -f v2.yaml` means v2.
+ */
+export function lastApplied(resources: readonly Resource[]): Resource[] {
+  const last = new Map<string, Resource>();
+  for (const r of resources) {
+    const key = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
+    last.delete(key); // re-inserted below, so the map keeps the order of application
+    last.set(key, r);
+  }
+  return [...last.values()];
+}
+
+/**
  * One mistake, one error: when a field is misspelt (`hosts` for `host`), the missing-field and
  * rule errors about the field it should have been only repeat that mistake, so they go.
  */
