@@ -6,7 +6,8 @@
  *   3. metadata (name required, Kubernetes name rules);
  *   4. structure of the spec against the kind's schema (strict);
  *   5. Istio's semantic rules for the kind;
- *   6. duplicates across the whole input.
+ *   6. what the resource asks for that Sinew does not enforce yet: warnings (./not-enforced.ts);
+ *   7. duplicates within one file.
  *
  * Nothing stops at the first error: each resource gets every finding, and the other
  * resources are still checked.
@@ -19,6 +20,7 @@ import { deepFreeze } from '../core/freeze.js';
 import { loadInputs, parseText, defaultLoadLimits, type LoadLimits, type RawDocument } from './load.js';
 import { checkStructure } from './structure.js';
 import { semanticValidators } from './semantic/index.js';
+import { notEnforcedWarnings } from './not-enforced.js';
 import type { SemanticContext } from './semantic/context.js';
 
 export interface ValidateOptions {
@@ -238,6 +240,7 @@ function validateDocument(doc: RawDocument, options: ValidateOptions): DocumentC
     spec: structuredClone(spec),
     source: doc.start,
   }) as Resource;
+  diagnostics.push(...notEnforcedWarnings(resource, (path) => doc.positionOf(path)));
   return { resource, diagnostics };
 }
 

@@ -38,7 +38,8 @@ after(async () => {
 async function sinew(...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const withState = args.includes('--state-dir') || args.includes('--server') ? args : [...args, '--state-dir', stateDir];
+  const offline = args[0] === 'validate' || args.includes('--state-dir') || args.includes('--server');
+  const withState = offline ? args : [...args, '--state-dir', stateDir];
   const status = await main(['node', 'sinew', ...withState], { out: (t) => (stdout += t), err: (t) => (stderr += t) });
   return { status, stdout, stderr };
 }
@@ -89,6 +90,35 @@ describe('sinew apply -f a -f b', () => {
     assert.match(run.stderr, new RegExp(`error \\[SNW0013\\] \\(VirtualService default/twice\\) ${dup.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:11:1 VirtualService default/twice is defined again in the same file \\(first at line 1\\)`));
     assert.doesNotMatch(run.stderr, /<request>/);
     assert.equal((await sinew('get', 'vs', 'untouched')).status, 1, 'all or nothing: the valid file was not applied either');
+  });
+});
+
+describe('what is accepted but not enforced yet is said on apply and validate', () => {
+  const policies = `apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-all}
+spec: {}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default}
+spec:
+  mtls: {mode: STRICT}
+`;
+
+  // Regression: both were "created" without a word, and every request still passed.
+  test('apply still applies, and prints a coded warning for each, with file and line', async () => {
+    const f = file('policies.yaml', policies);
+    const run = await sinew('apply', '-f', f);
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout, 'authorizationpolicy.security.istio.io/deny-all created\npeerauthentication.security.istio.io/default created\n');
+    assert.match(run.stderr, new RegExp(`^warning \\[SNW0500\\] \\(AuthorizationPolicy default/deny-all\\) ${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:1:1 AuthorizationPolicy is not enforced yet`, 'm'));
+    assert.match(run.stderr, /^warning \[SNW0505\] \(PeerAuthentication default\/default\) .*policies\.yaml:10:16 spec\.mtls\.mode: STRICT mutual TLS is not enforced yet/m);
+    const validated = await sinew('validate', '-f', f);
+    assert.equal(validated.status, 0);
+    assert.match(validated.stderr, /SNW0500[\s\S]*SNW0505/);
+    assert.match(validated.stdout, /✔ 2 resources valid, 2 warnings/);
+    assert.equal((await sinew('delete', '-f', f)).status, 0);
   });
 });
 

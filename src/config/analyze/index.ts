@@ -32,8 +32,6 @@ import { analyzeRouteWeights } from './route-weights.js';
 import { analyzeMtlsConflicts } from './mtls-conflicts.js';
 import { analyzeOrphanWorkloads } from './orphan-workloads.js';
 import { analyzeVirtualServiceHosts } from './virtual-service-hosts.js';
-import { analyzeGatewayTls } from './gateway-tls.js';
-import { analyzeUpstreamTls } from './upstream-tls.js';
 
 export type { Analyzer } from './common.js';
 export { resolveHost } from './common.js';
@@ -49,8 +47,6 @@ export const analyzers: readonly { name: string; codes: readonly string[]; run: 
   { name: 'mtls-conflicts', codes: ['SNW1008'], run: analyzeMtlsConflicts },
   { name: 'orphan-workloads', codes: ['SNW1009'], run: analyzeOrphanWorkloads },
   { name: 'virtual-service-hosts', codes: ['SNW1010'], run: analyzeVirtualServiceHosts },
-  { name: 'gateway-tls', codes: ['SNW1011'], run: analyzeGatewayTls },
-  { name: 'upstream-tls', codes: ['SNW1012'], run: analyzeUpstreamTls },
 ]);
 
 /** Runs every analyzer over valid resources; findings come back in input order. */
