@@ -71,7 +71,8 @@ export async function runAnalyze(options: AnalyzeCommandOptions, io: Io): Promis
   else if (errors === 0) io.out(`✔ ${scope}: ${found}\n`);
   else {
     const split = fromValidation ? ` (${fromValidation} from validation; resources with errors are left out of the analysis)` : '';
-    io.err(`✘ ${found}${split}; ${scope}. Fix the errors above (each names file:line and field) and run again.\n`);
+    const where = result.inForce ? 'each names its resource and field, and file:line when it comes from a file; fix what is in force with sinew apply' : 'each names file:line and field';
+    io.err(`✘ ${found}${split}; ${scope}. Fix the errors above (${where}) and run again.\n`);
   }
   return errors === 0 ? 0 : 1;
 }

@@ -14,21 +14,12 @@
  * VirtualServices for one host is the one sidecars use (src/semantics/creation-order.ts).
  */
 import { randomUUID } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import type { Resource } from '../api/resources/meta.js';
 import { deepFreeze } from '../core/freeze.js';
 
 /** Metadata fields the store owns; whatever an applied manifest says for them is replaced. */
 export const SERVER_SET_FIELDS = ['creationTimestamp', 'generation', 'resourceVersion', 'uid'] as const;
-
-/** JSON with object keys sorted, so that two resources compare by content, not by key order. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
-    const sorted: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
-    return sorted;
-  });
-}
 
 /** The metadata a user writes: everything but the fields the store sets. */
 export function userMetadata(metadata: Resource['metadata']): Record<string, unknown> {
@@ -37,18 +28,21 @@ export function userMetadata(metadata: Resource['metadata']): Record<string, unk
   return out;
 }
 
-/** True when applying `incoming` over `existing` would change nothing a user wrote (kubectl's "unchanged"). */
+/**
+ * True when applying `incoming` over `existing` would change nothing a user wrote (kubectl's
+ * "unchanged"). Compared as data, so the order of keys does not count.
+ */
 export function sameContent(existing: Resource, incoming: Resource): boolean {
   return (
     existing.apiVersion === incoming.apiVersion &&
-    canonicalJson(userMetadata(existing.metadata)) === canonicalJson(userMetadata(incoming.metadata)) &&
-    canonicalJson(existing.spec) === canonicalJson(incoming.spec)
+    isDeepStrictEqual(existing.spec, incoming.spec) &&
+    isDeepStrictEqual(userMetadata(existing.metadata), userMetadata(incoming.metadata))
   );
 }
 
 export interface StampContext {
-  /** When a resource created now was created (ms since the epoch). */
-  createdAt: number;
+  /** The creationTimestamp of a resource created now (RFC 3339, to the millisecond). */
+  creationTimestamp: string;
   /** The resourceVersion of the change being made. */
   resourceVersion: string;
   /** A new uid (default: a random UUID). */
@@ -62,12 +56,12 @@ export interface StampContext {
 export function stampApplied(incoming: Resource, existing: Resource | undefined, ctx: StampContext): Resource {
   const stamped: Record<string, unknown> = { ...userMetadata(incoming.metadata) };
   if (existing) {
-    stamped.creationTimestamp = existing.metadata.creationTimestamp ?? new Date(ctx.createdAt).toISOString();
+    stamped.creationTimestamp = existing.metadata.creationTimestamp ?? ctx.creationTimestamp;
     stamped.uid = existing.metadata.uid ?? (ctx.newUid ?? randomUUID)();
     const generation = existing.metadata.generation ?? 1;
-    stamped.generation = canonicalJson(existing.spec) === canonicalJson(incoming.spec) ? generation : generation + 1;
+    stamped.generation = isDeepStrictEqual(existing.spec, incoming.spec) ? generation : generation + 1;
   } else {
-    stamped.creationTimestamp = new Date(ctx.createdAt).toISOString();
+    stamped.creationTimestamp = ctx.creationTimestamp;
     stamped.uid = (ctx.newUid ?? randomUUID)();
     stamped.generation = 1;
   }

@@ -135,7 +135,7 @@ export class MemoryConfigStore implements ConfigStore {
     // Every resource this change creates gets one creation time (kubectl's batch lands within
     // a second too; name then orders them), later than any created before.
     const createdAt = Math.max(at, this.youngest + 1);
-    const stampContext = { createdAt, resourceVersion: String(revision), newUid: this.newUid };
+    const stampContext = { creationTimestamp: new Date(createdAt).toISOString(), resourceVersion: String(revision), newUid: this.newUid };
     const stamped = applied.map((r) => stampApplied(r, this.resources.get(keyOf(r)), stampContext));
     const change: ConfigChange = deepFreeze({ revision, applied: stamped, deleted: [...deleted], at, cause });
     // Update memory only after the change is durable, so a failed write changes nothing.
@@ -203,7 +203,7 @@ export class FileConfigStore extends MemoryConfigStore {
     if (unstamped.length === 0) return;
     const createdAt = Math.max(this.now(), this.youngest + 1);
     // Stamped as if created now: there is no earlier record to keep a creation time from.
-    for (const r of unstamped) this.resources.set(keyOf(r), stampApplied(r, undefined, { createdAt, resourceVersion: String(this.rev), newUid: this.newUid }));
+    for (const r of unstamped) this.resources.set(keyOf(r), stampApplied(r, undefined, { creationTimestamp: new Date(createdAt).toISOString(), resourceVersion: String(this.rev), newUid: this.newUid }));
     this.youngest = createdAt;
     await writeAtomic(join(this.dir, STATE_FILE), this.stateText(this.rev));
   }

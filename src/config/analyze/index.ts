@@ -126,7 +126,7 @@ function layer(config: InForceConfig, fromFiles: readonly Resource[], now: () =>
     current.set(keyOf(r), deepFreeze(withoutSource) as Resource);
   }
   const youngest = Math.max(Number.NEGATIVE_INFINITY, ...[...current.values()].map(creationTime));
-  const stamp = { createdAt: Math.max(now(), youngest + 1), resourceVersion: String(config.revision + 1) };
+  const stamp = { creationTimestamp: new Date(Math.max(now(), youngest + 1)).toISOString(), resourceVersion: String(config.revision + 1) };
   const merged = new Map(current);
   const replaced = new Set<string>();
   for (const r of fromFiles) {
