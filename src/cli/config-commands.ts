@@ -58,7 +58,7 @@ export async function runApply(options: ConnectOptions & { files: string[]; name
  * The control plane reports positions in the request this command built, which the user never
  * saw: point a finding about one of the resources at the document it was read from instead.
  */
-function pointAtInput(d: Diagnostic, sent: readonly Resource[]): Diagnostic {
+export function pointAtInput(d: Diagnostic, sent: readonly Resource[]): Diagnostic {
   const about = d.resource;
   if (!about) return d;
   const r = sent.find((x) => x.kind === about.kind && x.metadata.name === about.name && (x.metadata.namespace || undefined) === (about.namespace || undefined));

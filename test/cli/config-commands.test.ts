@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { ProxyConfig, ProxyNode } from '../../src/api/proxy-config.js';
 import { main } from '../../src/cli/main.js';
+import { pointAtInput } from '../../src/cli/config-commands.js';
+import { validateText } from '../../src/config/validate.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlplane/daemon.js';
 import { PushClient } from '../../src/xds/client.js';
 
@@ -90,6 +92,16 @@ describe('sinew apply -f a -f b', () => {
     assert.match(run.stderr, new RegExp(`error \\[SNW0013\\] \\(VirtualService default/twice\\) ${dup.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:11:1 VirtualService default/twice is defined again in the same file \\(first at line 1\\)`));
     assert.doesNotMatch(run.stderr, /<request>/);
     assert.equal((await sinew('get', 'vs', 'untouched')).status, 1, 'all or nothing: the valid file was not applied either');
+  });
+});
+
+describe('findings the control plane returns', () => {
+  test('point at the document the resource was read from, not at the request the CLI built', () => {
+    const sent = validateText('/work/routes/b.yaml', `${reviewsService}---\n${reviewsVs('v2')}`).resources;
+    const fromServer = { level: 'error' as const, code: 'SNW0201', message: 'refused', resource: { kind: 'VirtualService', namespace: 'default', name: 'reviews' }, source: { file: '<request>', line: 17, column: 3 } };
+    assert.deepEqual(pointAtInput(fromServer, sent).source, { file: '/work/routes/b.yaml', line: 8, column: 1 });
+    const unknown = { ...fromServer, resource: { kind: 'VirtualService', namespace: 'default', name: 'other' } };
+    assert.deepEqual(pointAtInput(unknown, sent).source, fromServer.source, 'a finding about another resource keeps its own position');
   });
 });
 
