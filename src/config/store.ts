@@ -194,9 +194,9 @@ export class FileConfigStore extends MemoryConfigStore {
   }
 
   /**
-   * State written before the store stamped resources: each gets a uid and a creation time
-   * now, in the order it is listed (name order), and the state file is rewritten at the same
-   * revision, so the stamps stay the same from then on.
+   * State written before the store stamped resources: each gets a uid, and all one creation
+   * time, now (so their names order them, as Istio orders equal times), and the state file is
+   * rewritten at the same revision, so the stamps stay the same from then on.
    */
   private async stampUnstamped(): Promise<void> {
     const unstamped = [...this.resources.values()].filter((r) => !isStamped(r));

@@ -91,9 +91,9 @@ export function validateDocuments(documents: readonly RawDocument[], options: Va
 /**
  * The resources as applying them in order leaves them, as `kubectl apply -f a -f b` does: a
  * later document's `Kind namespace/name` replaces an earlier one's, and the list keeps the
- * order in which the survivors were applied. Validation refuses a repeat inside one file (SNW0013), so what is replaced here comes
- * from an earlier file: Istio's sample folders hold alternative versions of one VirtualService,
- * and `apply -f v1.yaml -f v2.yaml` means v2.
+ * order in which the survivors were applied. Validation refuses a repeat inside one file
+ * (SNW0013), so what is replaced here comes from an earlier file: Istio's sample folders hold
+ * alternative versions of one VirtualService, and `apply -f v1.yaml -f v2.yaml` means v2.
  */
 export function lastApplied(resources: readonly Resource[]): Resource[] {
   const last = new Map<string, Resource>();

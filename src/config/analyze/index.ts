@@ -125,7 +125,8 @@ function layer(config: InForceConfig, fromFiles: readonly Resource[], now: () =>
     const { source: _position, ...withoutSource } = r;
     current.set(keyOf(r), deepFreeze(withoutSource) as Resource);
   }
-  const youngest = Math.max(Number.NEGATIVE_INFINITY, ...[...current.values()].map(creationTime));
+  let youngest = Number.NEGATIVE_INFINITY;
+  for (const r of current.values()) youngest = Math.max(youngest, creationTime(r));
   const stamp = { creationTimestamp: new Date(Math.max(now(), youngest + 1)).toISOString(), resourceVersion: String(config.revision + 1) };
   const merged = new Map(current);
   const replaced = new Set<string>();
