@@ -452,3 +452,43 @@ describe('analyzeInputs', () => {
     }
   });
 });
+
+describe('analyzeInputs over the config in force', () => {
+  const manifest = (yaml: string) => {
+    const [r] = resources(yaml);
+    return { apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec };
+  };
+  const inForce = {
+    revision: 7,
+    manifests: [
+      manifest(service('reviews')),
+      manifest(vsTo('reviews', dest('reviews')).replace('metadata: {name: reviews,', 'metadata: {name: reviews-live, creationTimestamp: "2025-03-01T10:00:00.000Z", uid: u1, generation: 3, resourceVersion: "6",')),
+    ],
+  };
+
+  test("a file's new resource is the youngest, as applying it would make it; one replacing a resource in force keeps its creation time", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sinew-analyze-layered-'));
+    try {
+      const file = join(dir, 'a-reviews.yaml');
+      // Named to sort before reviews-live: without its stamp it would pass for the oldest.
+      writeFileSync(file, vsTo('reviews', dest('reviews')).replace('name: reviews,', 'name: a-reviews,'));
+      const result = await analyzeInputs([file], { inForce, now: () => Date.parse('2025-03-02T00:00:00Z') });
+      assert.deepEqual(result.inForce, { revision: 7, resources: 2, replaced: 0 });
+      const added = result.resources.find((r) => r.metadata.name === 'a-reviews')!;
+      assert.equal(added.metadata.creationTimestamp, '2025-03-02T00:00:00.000Z');
+      const conflict = result.analysis.filter((d) => d.code === 'SNW1010');
+      assert.deepEqual(conflict.map((d) => [d.resource!.name, d.source?.file]), [['a-reviews', file], ['reviews-live', undefined]]);
+      assert.match(conflict[0].message, /sidecars use default\/reviews-live, the oldest/);
+
+      const replacing = join(dir, 'reviews-live.yaml');
+      writeFileSync(replacing, vsTo('reviews', dest('reviews')).replace('name: reviews,', 'name: reviews-live,'));
+      const replaced = await analyzeInputs([replacing], { inForce });
+      assert.deepEqual(replaced.inForce, { revision: 7, resources: 2, replaced: 1 });
+      const live = replaced.resources.find((r) => r.metadata.name === 'reviews-live')!;
+      assert.deepEqual([live.metadata.creationTimestamp, live.metadata.uid, live.metadata.generation], ['2025-03-01T10:00:00.000Z', 'u1', 3]);
+      assert.equal(live.source?.file, replacing, 'findings about it point at the file');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
