@@ -40,22 +40,25 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       exitCode = await runValidate({ files: opts.filename, output: opts.output, namespace: opts.namespace }, io);
     });
 
-  program
-    .command('analyze')
-    .description('check how resources fit together: subsets, hosts and gateways that must exist, conflicting rules (after validating each)')
-    .requiredOption('-f, --filename <path>', 'file, directory or - for stdin (repeatable)', collect)
-    .option('-n, --namespace <ns>', 'namespace for resources that name none', 'default')
-    .addOption(outputOption())
-    .addHelpText('after', `\n${analyzeExitCodes}\n`)
-    .action(async (opts: { filename: string[]; namespace: string; output: OutputFormat }) => {
-      const { runAnalyze } = await import('./analyze.js');
-      exitCode = await runAnalyze({ files: opts.filename, output: opts.output, namespace: opts.namespace }, io);
-    });
-
   const connect = (cmd: Command) =>
     cmd
       .option('--server <host:port>', 'control plane API address (default: the mesh started from this directory)')
       .option('--state-dir <dir>', 'state directory of the mesh (default .sinew, or SINEW_STATE_DIR)');
+
+  connect(
+    program
+      .command('analyze')
+      .description('check how resources fit together (subsets, hosts and gateways that must exist, conflicting rules): the config in force in the running mesh, with -f files on top'),
+  )
+    .option('-f, --filename <path>', 'file, directory or - for stdin, applied over the config in force (repeatable)', collect, [])
+    .option('--local', 'analyze the -f files alone, without the config in force (istioctl --use-kube=false)')
+    .option('-n, --namespace <ns>', 'namespace for resources that name none', 'default')
+    .addOption(outputOption())
+    .addHelpText('after', `\n${analyzeExitCodes}\n`)
+    .action(async (opts: { filename: string[]; local?: boolean; namespace: string; output: OutputFormat; server?: string; stateDir?: string }) => {
+      const { runAnalyze } = await import('./analyze.js');
+      exitCode = await runAnalyze({ files: opts.filename, output: opts.output, namespace: opts.namespace, local: opts.local, server: opts.server, stateDir: opts.stateDir }, io);
+    });
 
   program
     .command('up')

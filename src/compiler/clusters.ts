@@ -111,8 +111,8 @@ function buildCluster(
   // Istio: `simple: PASSTHROUGH` makes the cluster ORIGINAL_DST, whatever the service.
   const kind = lb.policy === 'PASSTHROUGH' ? 'originalDst' : clusterKind(service);
   let protocol = upstreamProtocol(port.protocol);
-  // useClientProtocol / h2UpgradePolicy are applied by the proxy; an explicit UPGRADE on an
-  // HTTP/1.1 port means Istio speaks HTTP/2 upstream.
+  // h2UpgradePolicy is applied by the proxy (useClientProtocol is not yet, SNW0540); an
+  // explicit UPGRADE on an HTTP/1.1 port means Istio speaks HTTP/2 upstream.
   if (protocol === 'http1' && policy?.connectionPool?.http?.h2UpgradePolicy === 'UPGRADE') protocol = 'http2';
   const cluster: Cluster = {
     name,

@@ -8,7 +8,8 @@ import type { RegistryService, RegistrySnapshot } from '../api/registry-snapshot
 import { DEFAULT_MESH, toAddress, type CompileInput, type MeshSettings, type ProxyPorts } from './inputs.js';
 import type { DestinationRuleSpec, GatewaySpec, SidecarSpec, Subset, TrafficPolicy, VirtualServiceSpec } from './istio-types.js';
 import { proxyLocality } from './clusters.js';
-import { byCreation, hostMatches, isExportedTo, labelsMatch, resolveShortName } from './util.js';
+import { byCreation } from '../semantics/creation-order.js';
+import { hostMatches, isExportedTo, labelsMatch, resolveShortName } from './util.js';
 
 export type VirtualServiceResource = Resource<VirtualServiceSpec>;
 export type DestinationRuleResource = Resource<DestinationRuleSpec>;

@@ -14,7 +14,8 @@ import type { TelemetrySettings } from '../api/proxy-config.js';
 import type { Resource } from '../api/resources/meta.js';
 import type { TelemetrySpec } from '../api/resources/telemetry.js';
 import { DEFAULT_MESH, type CompileInput } from './inputs.js';
-import { byCreation, labelsMatch } from './util.js';
+import { byCreation } from '../semantics/creation-order.js';
+import { labelsMatch } from './util.js';
 
 type TelemetryResource = Resource<TelemetrySpec>;
 

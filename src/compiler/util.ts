@@ -1,7 +1,6 @@
 /**
  * Small pure helpers shared by the compiler: durations, host names, exportTo, ordering.
  */
-import type { Resource } from '../api/resources/meta.js';
 import type { StringMatch } from '../api/proxy-config.js';
 import type { StringMatchSpec } from './istio-types.js';
 
@@ -84,24 +83,6 @@ export function labelsMatch(selector: Readonly<Record<string, string>> | undefin
   if (!selector) return true;
   for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return false;
   return true;
-}
-
-/**
- * Istio orders configs by creation time, then name, then namespace (sortConfigByCreationTime);
- * the oldest wins a conflict. Resources read from files have no timestamp: name decides.
- */
-export function byCreation(a: Resource, b: Resource): number {
-  const ta = timestamp(a);
-  const tb = timestamp(b);
-  if (ta !== tb) return ta < tb ? -1 : 1;
-  if (a.metadata.name !== b.metadata.name) return a.metadata.name < b.metadata.name ? -1 : 1;
-  return a.metadata.namespace < b.metadata.namespace ? -1 : a.metadata.namespace > b.metadata.namespace ? 1 : 0;
-}
-
-function timestamp(r: Resource): string {
-  const t = r.metadata.creationTimestamp;
-  if (t instanceof Date) return t.toISOString();
-  return typeof t === 'string' ? t : '';
 }
 
 export function isEmpty(o: object | undefined): boolean {

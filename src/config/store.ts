@@ -7,11 +7,19 @@
  * The store only holds resources that passed validation; whoever applies (the control
  * plane's API, `sinew up`) validates first and refuses the whole batch on any error, so
  * "the last good config stays in force".
+ *
+ * It stamps what the Kubernetes API server stamps (./object-meta.ts): `creationTimestamp` and
+ * `uid` on create, kept on update; `generation`, bumped when the spec changes; and
+ * `resourceVersion`, the revision of the last change. Creation order decides which of two
+ * conflicting resources wins (DESIGN.md behaviour 12), so a later apply is always younger,
+ * even when the clock did not move or went back.
  */
 import { mkdir, open, readFile, rename, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Resource } from '../api/resources/meta.js';
 import { deepFreeze } from '../core/freeze.js';
+import { creationTime } from '../semantics/creation-order.js';
+import { isStamped, sameContent, stampApplied } from './object-meta.js';
 import { validateText } from './validate.js';
 
 export interface ResourceKey {
@@ -53,11 +61,8 @@ export interface StoreOptions {
   /** How many changes history keeps (default 100). */
   historyLimit?: number;
   now?: () => number;
-}
-
-/** Strips what the store adds so two resources compare by content. */
-function contentOf(r: Resource): string {
-  return JSON.stringify({ apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec });
+  /** New uids (default: random UUIDs). */
+  newUid?: () => string;
 }
 
 /** Keeps everything in memory. */
@@ -68,10 +73,14 @@ export class MemoryConfigStore implements ConfigStore {
   protected rev = 0;
   protected readonly historyLimit: number;
   protected readonly now: () => number;
+  protected readonly newUid: (() => string) | undefined;
+  /** The creation time of the youngest resource ever created here (ms); a new one is younger still. */
+  protected youngest = Number.NEGATIVE_INFINITY;
 
   constructor(options: StoreOptions = {}) {
     this.historyLimit = options.historyLimit ?? 100;
     this.now = options.now ?? Date.now;
+    this.newUid = options.newUid;
   }
 
   get revision(): number {
@@ -95,7 +104,7 @@ export class MemoryConfigStore implements ConfigStore {
   async apply(resources: readonly Resource[], cause = 'apply'): Promise<ConfigChange> {
     const changed = resources.filter((r) => {
       const existing = this.resources.get(keyOf(r));
-      return !existing || contentOf(existing) !== contentOf(r);
+      return !existing || !sameContent(existing, r);
     });
     return this.commit(changed, [], cause);
   }
@@ -118,13 +127,20 @@ export class MemoryConfigStore implements ConfigStore {
   protected async persist(_change: ConfigChange): Promise<void> {}
 
   private async commit(applied: readonly Resource[], deleted: readonly ResourceKey[], cause: string): Promise<ConfigChange> {
+    const at = this.now();
     if (applied.length === 0 && deleted.length === 0) {
-      return { revision: this.rev, applied: [], deleted: [], at: this.now(), cause };
+      return { revision: this.rev, applied: [], deleted: [], at, cause };
     }
-    const change: ConfigChange = deepFreeze({ revision: this.rev + 1, applied: [...applied], deleted: [...deleted], at: this.now(), cause });
+    const revision = this.rev + 1;
+    // Every resource this change creates gets one creation time (kubectl's batch lands within
+    // a second too; name then orders them), later than any created before.
+    const createdAt = Math.max(at, this.youngest + 1);
+    const stampContext = { creationTimestamp: new Date(createdAt).toISOString(), resourceVersion: String(revision), newUid: this.newUid };
+    const stamped = applied.map((r) => stampApplied(r, this.resources.get(keyOf(r)), stampContext));
+    const change: ConfigChange = deepFreeze({ revision, applied: stamped, deleted: [...deleted], at, cause });
     // Update memory only after the change is durable, so a failed write changes nothing.
     const next = new Map(this.resources);
-    for (const r of applied) next.set(keyOf(r), r);
+    for (const r of stamped) next.set(keyOf(r), r);
     for (const k of deleted) next.delete(`${k.kind}/${k.namespace}/${k.name}`);
     const previous = this.resources;
     this.resources = next;
@@ -134,6 +150,7 @@ export class MemoryConfigStore implements ConfigStore {
       this.resources = previous;
       throw err;
     }
+    if (stamped.some((r) => creationTime(r) === createdAt)) this.youngest = createdAt;
     this.rev = change.revision;
     this.changes.push(change);
     if (this.changes.length > this.historyLimit) this.changes.splice(0, this.changes.length - this.historyLimit);
@@ -170,13 +187,34 @@ export class FileConfigStore extends MemoryConfigStore {
       const result = validateText(join(dir, STATE_FILE), docs);
       for (const r of result.resources) store.resources.set(keyOf(r), r);
       store.rev = state.revision;
+      for (const r of result.resources) store.youngest = Math.max(store.youngest, creationTime(r));
+      await store.stampUnstamped();
     }
     return store;
   }
 
-  protected override async persist(change: ConfigChange): Promise<void> {
+  /**
+   * State written before the store stamped resources: each gets a uid, and all one creation
+   * time, now (so their names order them, as Istio orders equal times), and the state file is
+   * rewritten at the same revision, so the stamps stay the same from then on.
+   */
+  private async stampUnstamped(): Promise<void> {
+    const unstamped = [...this.resources.values()].filter((r) => !isStamped(r));
+    if (unstamped.length === 0) return;
+    const createdAt = Math.max(this.now(), this.youngest + 1);
+    // Stamped as if created now: there is no earlier record to keep a creation time from.
+    for (const r of unstamped) this.resources.set(keyOf(r), stampApplied(r, undefined, { creationTimestamp: new Date(createdAt).toISOString(), resourceVersion: String(this.rev), newUid: this.newUid }));
+    this.youngest = createdAt;
+    await writeAtomic(join(this.dir, STATE_FILE), this.stateText(this.rev));
+  }
+
+  private stateText(revision: number): string {
     const resources = [...this.resources.values()].map((r) => ({ apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec }));
-    await writeAtomic(join(this.dir, STATE_FILE), JSON.stringify({ revision: change.revision, resources }, null, 1));
+    return JSON.stringify({ revision, resources }, null, 1);
+  }
+
+  protected override async persist(change: ConfigChange): Promise<void> {
+    await writeAtomic(join(this.dir, STATE_FILE), this.stateText(change.revision));
     await writeAtomic(join(this.dir, HISTORY_DIR, `${String(change.revision).padStart(8, '0')}.json`), JSON.stringify(change));
     const entries = (await readdir(join(this.dir, HISTORY_DIR))).filter((f) => f.endsWith('.json')).sort();
     for (const old of entries.slice(0, Math.max(0, entries.length - this.historyLimit))) {

@@ -6,7 +6,8 @@
  *   3. metadata (name required, Kubernetes name rules);
  *   4. structure of the spec against the kind's schema (strict);
  *   5. Istio's semantic rules for the kind;
- *   6. duplicates across the whole input.
+ *   6. what the resource asks for that Sinew does not enforce yet: warnings (./not-enforced.ts);
+ *   7. duplicates within one file.
  *
  * Nothing stops at the first error: each resource gets every finding, and the other
  * resources are still checked.
@@ -19,6 +20,7 @@ import { deepFreeze } from '../core/freeze.js';
 import { loadInputs, parseText, defaultLoadLimits, type LoadLimits, type RawDocument } from './load.js';
 import { checkStructure } from './structure.js';
 import { semanticValidators } from './semantic/index.js';
+import { notEnforcedWarnings } from './not-enforced.js';
 import type { SemanticContext } from './semantic/context.js';
 
 export interface ValidateOptions {
@@ -84,6 +86,23 @@ export function validateDocuments(documents: readonly RawDocument[], options: Va
     if (!checked.diagnostics.some((d) => d.level === 'error')) out.resources.push(r);
   }
   return out;
+}
+
+/**
+ * The resources as applying them in order leaves them, as `kubectl apply -f a -f b` does: a
+ * later document's `Kind namespace/name` replaces an earlier one's, and the list keeps the
+ * order in which the survivors were applied. Validation refuses a repeat inside one file
+ * (SNW0013), so what is replaced here comes from an earlier file: Istio's sample folders hold
+ * alternative versions of one VirtualService, and `apply -f v1.yaml -f v2.yaml` means v2.
+ */
+export function lastApplied(resources: readonly Resource[]): Resource[] {
+  const last = new Map<string, Resource>();
+  for (const r of resources) {
+    const key = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
+    last.delete(key); // re-inserted below, so the map keeps the order of application
+    last.set(key, r);
+  }
+  return [...last.values()];
 }
 
 /**
@@ -221,6 +240,7 @@ function validateDocument(doc: RawDocument, options: ValidateOptions): DocumentC
     spec: structuredClone(spec),
     source: doc.start,
   }) as Resource;
+  diagnostics.push(...notEnforcedWarnings(resource, (path) => doc.positionOf(path)));
   return { resource, diagnostics };
 }
 

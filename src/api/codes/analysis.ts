@@ -3,7 +3,9 @@ import type { CodeTable } from './types.js';
 /**
  * SNW1xxx: cross-resource analysis (sinew analyze), in the spirit of istioctl analyze
  * (IST0101, IST0109, IST0113) and Kiali's validations (KIA11xx). Each check sees the whole
- * input, so it can catch what validating one resource at a time cannot.
+ * input, so it can catch what validating one resource at a time cannot. (SNW1011 and SNW1012
+ * moved to the table of what is accepted but not enforced yet, ./not-enforced.ts: validation
+ * reports them now, and analysis with it.)
  */
 export const analysisCodes: CodeTable = {
   SNW1001: {
@@ -52,18 +54,8 @@ export const analysisCodes: CodeTable = {
     description: 'No Service selects this Workload, so no other workload can reach it through the mesh. Add a Service whose selector matches its labels.',
   },
   SNW1010: {
-    level: 'warning',
-    name: 'ConflictingVirtualServiceHosts',
-    description: 'Two VirtualServices claim the same host for the same gateway (like istioctl IST0109); only one of them is used. Merge them into one.',
-  },
-  SNW1011: {
-    level: 'warning',
-    name: 'GatewayTlsNotServed',
-    description: 'A Gateway server terminates TLS (HTTPS with SIMPLE, MUTUAL or ISTIO_MUTUAL), but the mesh cannot load TLS credentials yet, so that port is not served (like a listener Envoy keeps warming while its secret is missing); the other servers are. Use tls mode PASSTHROUGH, or plain HTTP, until credentials are supported.',
-  },
-  SNW1012: {
-    level: 'warning',
-    name: 'UpstreamTlsNotAvailable',
-    description: 'A DestinationRule asks for ISTIO_MUTUAL, or TLS with a credentialName, but the mesh has no workload certificates or credentials yet: the clusters it shapes stay warming and their requests get 503 UH, while everything else is served. Remove the tls settings (or use DISABLE) until mutual TLS is supported.',
+    level: 'error',
+    name: 'ConflictingMeshGatewayVirtualServiceHosts',
+    description: 'Several VirtualServices bound to the mesh claim one host within the namespaces they are exported to (istioctl IST0109). Sidecars use the oldest (creationTimestamp, then name) and ignore the others for that host; at gateways VirtualServices merge and are not reported. Merge them into one VirtualService, or scope them apart with exportTo.',
   },
 };
