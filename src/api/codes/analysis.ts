@@ -66,4 +66,9 @@ export const analysisCodes: CodeTable = {
     name: 'UpstreamTlsNotAvailable',
     description: 'A DestinationRule asks for ISTIO_MUTUAL, or TLS with a credentialName, but the mesh has no workload certificates or credentials yet: the clusters it shapes stay warming and their requests get 503 UH, while everything else is served. Remove the tls settings (or use DISABLE) until mutual TLS is supported.',
   },
+  SNW1013: {
+    level: 'warning',
+    name: 'UnexpandedServiceHost',
+    description: 'A VirtualService (bound to the mesh) or DestinationRule names a host `<service>.<namespace>`, like `reviews.default`, where that Service exists. Kubernetes DNS resolves such a name for a client, but Istio expands only names without dots, so the rule is for the literal host `reviews.default` and never applies to the Service. Write the full name, `reviews.default.svc.cluster.local`.',
+  },
 };

@@ -25,9 +25,9 @@ import { analyzeOrphanWorkloads } from './orphan-workloads.js';
 import { analyzeVirtualServiceHosts } from './virtual-service-hosts.js';
 import { analyzeGatewayTls } from './gateway-tls.js';
 import { analyzeUpstreamTls } from './upstream-tls.js';
+import { analyzeUnexpandedHosts } from './unexpanded-hosts.js';
 
 export type { Analyzer } from './common.js';
-export { resolveHost } from './common.js';
 
 /** Every analyzer, with the codes it reports. */
 export const analyzers: readonly { name: string; codes: readonly string[]; run: Analyzer }[] = Object.freeze([
@@ -42,6 +42,7 @@ export const analyzers: readonly { name: string; codes: readonly string[]; run: 
   { name: 'virtual-service-hosts', codes: ['SNW1010'], run: analyzeVirtualServiceHosts },
   { name: 'gateway-tls', codes: ['SNW1011'], run: analyzeGatewayTls },
   { name: 'upstream-tls', codes: ['SNW1012'], run: analyzeUpstreamTls },
+  { name: 'unexpanded-hosts', codes: ['SNW1013'], run: analyzeUnexpandedHosts },
 ]);
 
 /** Runs every analyzer over valid resources; findings come back in input order. */

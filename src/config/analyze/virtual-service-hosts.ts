@@ -1,6 +1,7 @@
 /** SNW1010: two VirtualServices claim the same host for the same gateway (istioctl IST0109). */
 import type { Diagnostic } from '../../api/diagnostics.js';
-import { finding, nameOf, ofKind, resolveHost, type Analyzer, type VirtualService } from './common.js';
+import { resolveShortName } from '../../semantics/names.js';
+import { finding, nameOf, ofKind, type Analyzer, type VirtualService } from './common.js';
 import { MESH_GATEWAY, resolveGatewayRef } from './gateways.js';
 
 export const analyzeVirtualServiceHosts: Analyzer = (resources) => {
@@ -11,7 +12,7 @@ export const analyzeVirtualServiceHosts: Analyzer = (resources) => {
     // No gateways means the sidecars of the mesh, as in Istio.
     const gateways = [...new Set((vs.spec.gateways?.length ? vs.spec.gateways : [MESH_GATEWAY]).map((g) => resolveGatewayRef(g, ns)))];
     for (const [i, host] of (vs.spec.hosts ?? []).entries()) {
-      const fqdn = resolveHost(host, ns);
+      const fqdn = resolveShortName(host, ns);
       for (const gateway of gateways) {
         const key = `${gateway}|${fqdn}`;
         const owner = owners.get(key);
