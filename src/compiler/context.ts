@@ -11,7 +11,8 @@ import { proxyLocality } from './clusters.js';
 import { hostSpecificity, hostSubsetOf, hostsOverlap, isWildcardHost } from '../semantics/hosts.js';
 import { selectorMatches } from '../semantics/labels.js';
 import { resolveShortName } from '../semantics/names.js';
-import { byCreation, isExportedTo } from './util.js';
+import { isExportedTo } from '../semantics/visibility.js';
+import { byCreation } from './util.js';
 
 export type VirtualServiceResource = Resource<VirtualServiceSpec>;
 export type DestinationRuleResource = Resource<DestinationRuleSpec>;

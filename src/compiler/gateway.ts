@@ -11,7 +11,7 @@ import { toAddress } from './inputs.js';
 import { buildVirtualServiceRoutes, destinationCluster, vsGateways } from './http-routes.js';
 import { hostIntersection } from '../semantics/hosts.js';
 import { selectorMatches } from '../semantics/labels.js';
-import { isExportedTo } from './util.js';
+import { isExportedTo } from '../semantics/visibility.js';
 
 interface BoundServer {
   gateway: GatewayResource;

@@ -1,6 +1,6 @@
 /**
- * Small pure helpers shared by the compiler: durations, string matches, exportTo, ordering.
- * Host names, wildcards and label selectors follow Istio's rules in src/semantics.
+ * Small pure helpers shared by the compiler: durations, string matches, ordering. Host names,
+ * wildcards, label selectors and exportTo follow Istio's rules in src/semantics.
  */
 import type { Resource } from '../api/resources/meta.js';
 import type { StringMatch } from '../api/proxy-config.js';
@@ -34,20 +34,6 @@ export function stringMatch(spec: StringMatchSpec | undefined): StringMatch | un
   if (spec.prefix !== undefined) return { prefix: spec.prefix };
   if (spec.regex !== undefined) return { regex: spec.regex };
   return undefined;
-}
-
-/**
- * Istio's exportTo: absent or empty = everywhere (meshConfig default `*`), `*` = everywhere,
- * `.` = the owner's namespace, `~` = nowhere, otherwise the namespaces listed.
- */
-export function isExportedTo(exportTo: readonly string[] | undefined, ownerNamespace: string, clientNamespace: string): boolean {
-  if (!exportTo || exportTo.length === 0) return true;
-  for (const e of exportTo) {
-    if (e === '*') return true;
-    if (e === '.' && ownerNamespace === clientNamespace) return true;
-    if (e === clientNamespace) return true;
-  }
-  return false;
 }
 
 /**

@@ -2,13 +2,8 @@
 import type { Resource } from '../../api/resources/index.js';
 import { hostSpecificity, hostSubsetOf, isWildcardHost } from '../../semantics/hosts.js';
 import { namespaceOfServiceHost, resolveShortName } from '../../semantics/names.js';
+import { isExportedTo } from '../../semantics/visibility.js';
 import { ROOT_NAMESPACE, ofKind, type DestinationRule, type ServiceEntry } from './common.js';
-
-/** Whether a rule in `owner` namespace with this `exportTo` is visible from `namespace`. */
-export function exportedTo(exportTo: readonly string[] | undefined, owner: string, namespace: string): boolean {
-  if (!exportTo || exportTo.length === 0) return true;
-  return exportTo.some((e) => e === '*' || e === namespace || (e === '.' && owner === namespace));
-}
 
 interface IndexedRule {
   rule: DestinationRule;
@@ -66,7 +61,7 @@ export class DestinationRuleIndex {
       if (ns === undefined) continue;
       const rules = this.byNamespace.get(ns);
       if (!rules) continue;
-      const visible = (r: IndexedRule) => exportedTo(r.rule.spec.exportTo, ns, clientNamespace);
+      const visible = (r: IndexedRule) => isExportedTo(r.rule.spec.exportTo, ns, clientNamespace);
       const exact = (rules.exact.get(fqdn) ?? []).filter(visible);
       const matching = exact.length ? exact : rules.wildcards.filter((r) => visible(r) && hostSubsetOf(fqdn, r.host));
       if (matching.length === 0) continue;
