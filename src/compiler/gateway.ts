@@ -9,7 +9,9 @@ import type { CompileContext, GatewayResource, VirtualServiceResource } from './
 import type { Server } from './istio-types.js';
 import { toAddress } from './inputs.js';
 import { buildVirtualServiceRoutes, destinationCluster, vsGateways } from './http-routes.js';
-import { hostIntersection, isExportedTo, labelsMatch } from './util.js';
+import { hostIntersection } from '../semantics/hosts.js';
+import { selectorMatches } from '../semantics/labels.js';
+import { isExportedTo } from '../semantics/visibility.js';
 
 interface BoundServer {
   gateway: GatewayResource;
@@ -157,7 +159,7 @@ function tcpRoutes(ctx: CompileContext, candidates: VirtualServiceResource[], se
             !m ||
             ((!m.port || m.port === port) &&
               (!m.gateways?.length || vsGateways(m.gateways, ns).some((g) => refs.includes(g))) &&
-              labelsMatch(m.sourceLabels, ctx.node.labels) &&
+              selectorMatches(m.sourceLabels, ctx.node.labels) &&
               (!m.sourceNamespace || m.sourceNamespace === ctx.node.namespace)),
         );
         if (!applies) continue;

@@ -14,8 +14,8 @@ import type { TelemetrySettings } from '../api/proxy-config.js';
 import type { Resource } from '../api/resources/meta.js';
 import type { TelemetrySpec } from '../api/resources/telemetry.js';
 import { DEFAULT_MESH, type CompileInput } from './inputs.js';
+import { selectorMatches } from '../semantics/labels.js';
 import { byCreation } from '../semantics/creation-order.js';
-import { labelsMatch } from './util.js';
 
 type TelemetryResource = Resource<TelemetrySpec>;
 
@@ -55,7 +55,7 @@ function applyTelemetryResources(all: readonly TelemetryResource[], node: Compil
   const levels = [
     all.find((r) => r.metadata.namespace === root && unselected(r)),
     node.namespace !== root ? all.find((r) => r.metadata.namespace === node.namespace && unselected(r)) : undefined,
-    all.find((r) => r.metadata.namespace === node.namespace && r.spec.selector?.matchLabels && labelsMatch(r.spec.selector.matchLabels, node.labels)),
+    all.find((r) => r.metadata.namespace === node.namespace && r.spec.selector?.matchLabels && selectorMatches(r.spec.selector.matchLabels, node.labels)),
   ];
   const out: TelemetrySettings = { ...base };
   for (const level of levels) {

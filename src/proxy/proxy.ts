@@ -22,7 +22,7 @@ import { ProxyConfigError, ProxyError, ProxyErrorCode } from './errors.js';
 import { channels, ProxyStats } from './events.js';
 import { HttpListener } from './http/listener.js';
 import { downstreamTlsProblems } from './http/tls.js';
-import type { Problems } from './http/matchers.js';
+import type { Problems } from '../semantics/string-match.js';
 import { MetricsServer } from './metrics-server.js';
 import { compileRouteTable, type CompiledRouteTable } from './http/route-table.js';
 import type { ListenerContext, ProxyRuntime, Snapshot } from './runtime.js';

@@ -15,7 +15,8 @@ import type {
 } from '../api/registry-snapshot.js';
 import { deepFreeze } from '../core/freeze.js';
 import { kubeServicePortProtocol, parseProtocol, protocolFromPortName } from './protocol.js';
-import { DEFAULT_DOMAIN_SUFFIX, resolveHost, serviceFqdn, spiffeIdentity } from './hosts.js';
+import { selectorMatches, serviceSelects } from '../semantics/labels.js';
+import { DEFAULT_DOMAIN_SUFFIX, resolveClientHost, serviceFqdn, spiffeIdentity } from '../semantics/names.js';
 import type { KubeServiceSpec, ProbeSpec, ServiceEntrySpec, WorkloadEntrySpec, WorkloadSpec } from './spec-types.js';
 
 /** One running replica of a Workload, as the embedded runner (or a Kubernetes source) reports it. */
@@ -117,7 +118,7 @@ export class ServiceRegistry {
   /** Resolves a host name as a client in `fromNamespace` would (Kubernetes DNS search path). */
   resolveHost(name: string, fromNamespace: string): string {
     const known = new Set(this.snapshot().services.map((s) => s.hostname));
-    return resolveHost(name, fromNamespace, (h) => known.has(h), this.#options.domainSuffix);
+    return resolveClientHost(name, fromNamespace, (h) => known.has(h), this.#options.domainSuffix);
   }
 
   /** The service for `hostname`; with several (ServiceEntries in several namespaces), the one in `namespace` first. */
@@ -236,13 +237,6 @@ function endpointSources(resources: readonly Resource[], instances: ReadonlyMap<
   return out;
 }
 
-/** Kubernetes label selector semantics: every key/value of the selector is on the labels. */
-export function selectorMatches(selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>>): boolean {
-  if (!selector) return true;
-  for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return false;
-  return true;
-}
-
 function exportToAnnotation(r: Resource): string[] | undefined {
   const value = r.metadata.annotations?.['networking.istio.io/exportTo'];
   if (!value) return undefined;
@@ -277,14 +271,11 @@ function kubeService(r: Resource<KubeServiceSpec>, sources: EndpointSource[], su
     };
   }
   // A Service without a selector has its endpoints managed elsewhere (EndpointSlices); none here.
-  const selector = spec.selector && Object.keys(spec.selector).length > 0 ? spec.selector : undefined;
   for (const port of ports) {
     const list: RegistryEndpoint[] = [];
-    if (selector) {
-      for (const src of sources) {
-        if (src.namespace !== ns || !selectorMatches(selector, src.labels)) continue;
-        list.push(...sourceEndpoints(src, port, trustDomain));
-      }
+    for (const src of sources) {
+      if (src.namespace !== ns || !serviceSelects(spec.selector, src.labels)) continue;
+      list.push(...sourceEndpoints(src, port, trustDomain));
     }
     endpoints[String(port.port)] = list;
   }

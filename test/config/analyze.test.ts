@@ -8,7 +8,7 @@ import { validateText } from '../../src/config/validate.js';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { analyze, analyzeInputs, analyzers, parsePath, resolveHost } from '../../src/config/analyze/index.js';
+import { analyze, analyzeInputs, analyzers, parsePath } from '../../src/config/analyze/index.js';
 import { diagnosticCodes, type Diagnostic } from '../../src/api/diagnostics.js';
 import type { Resource } from '../../src/api/resources/index.js';
 
@@ -65,15 +65,7 @@ spec:
 ${subsets.map((s) => `  - name: ${s}\n    labels: {version: ${s}}`).join('\n')}
 `;
 
-describe('host names', () => {
-  test('resolve as Kubernetes DNS does', () => {
-    assert.equal(resolveHost('reviews', 'default'), 'reviews.default.svc.cluster.local');
-    assert.equal(resolveHost('reviews.prod', 'default'), 'reviews.prod.svc.cluster.local');
-    assert.equal(resolveHost('reviews.prod.svc.cluster.local', 'default'), 'reviews.prod.svc.cluster.local');
-    assert.equal(resolveHost('api.example.com', 'default'), 'api.example.com');
-    assert.equal(resolveHost('*', 'default'), '*');
-  });
-
+describe('analyzers', () => {
   test('every analysis code is documented with level, name and description', () => {
     for (const a of analyzers) {
       for (const code of a.codes) {
@@ -107,7 +99,7 @@ describe('SNW1001 subset not defined', () => {
   test('a defined subset, found through the FQDN and in the service namespace, is fine', () => {
     const yaml =
       service('reviews', 'prod') +
-      vsTo('reviews', dest('reviews.prod.svc.cluster.local', 'v1', 50) + '\n' + dest('reviews.prod', 'v2', 50)) +
+      vsTo('reviews', dest('reviews.prod.svc.cluster.local', 'v1', 50) + '\n' + dest('reviews.prod.svc.cluster.local', 'v2', 50)) +
       dr('reviews', 'reviews', ['v1', 'v2'], 'prod');
     assert.deepEqual(found(yaml, 'SNW1001'), []);
   });
@@ -115,14 +107,14 @@ describe('SNW1001 subset not defined', () => {
   test("a DestinationRule in the client's namespace hides the service namespace's one, as in Istio", () => {
     const yaml =
       service('reviews', 'prod') +
-      vsTo('reviews', dest('reviews.prod', 'v2')) +
+      vsTo('reviews', dest('reviews.prod.svc.cluster.local', 'v2')) +
       dr('reviews-client', 'reviews.prod.svc.cluster.local', ['v1'], 'default') +
       dr('reviews', 'reviews', ['v1', 'v2'], 'prod');
     assert.deepEqual(found(yaml, 'SNW1001'), [['reviews', 'spec.http[0].route[0].destination.subset']]);
   });
 
   test('a DestinationRule not exported to the client namespace does not count', () => {
-    const yaml = service('reviews', 'prod') + vsTo('reviews', dest('reviews.prod', 'v1')) + dr('reviews', 'reviews', ['v1'], 'prod', '\n  exportTo: ["."]');
+    const yaml = service('reviews', 'prod') + vsTo('reviews', dest('reviews.prod.svc.cluster.local', 'v1')) + dr('reviews', 'reviews', ['v1'], 'prod', '\n  exportTo: ["."]');
     assert.equal(found(yaml, 'SNW1001').length, 1);
   });
 });
@@ -135,7 +127,7 @@ describe('SNW1002 destination host not found', () => {
     assert.match(d.message, /host "reveiws" \(reveiws\.default\.svc\.cluster\.local\) is not provided .*did you mean "reviews\.default\.svc\.cluster\.local"\?/);
   });
 
-  test('Services (any spelling of their name) and ServiceEntries, wildcards included, provide hosts', () => {
+  test('Services (their short name in their namespace, their FQDN anywhere) and ServiceEntries, wildcards included, provide hosts', () => {
     const se = `---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -148,8 +140,14 @@ spec:
     const yaml =
       service('reviews', 'prod') +
       se +
-      vsTo('reviews', dest('reviews.prod', undefined, 40) + '\n' + dest('reviews.prod.svc.cluster.local', undefined, 30) + '\n' + dest('api.example.com', undefined, 30));
+      vsTo('reviews', dest('reviews', undefined, 40) + '\n' + dest('reviews.prod.svc.cluster.local', undefined, 30) + '\n' + dest('api.example.com', undefined, 30), '', 'prod');
     assert.deepEqual(found(yaml, 'SNW1002'), []);
+  });
+
+  test('regression: a destination "reviews.prod" is not the Service, as in Istio (IST0101), and the error says what to write', () => {
+    const d = only(service('reviews', 'prod') + vsTo('reviews', dest('reviews.prod')), 'SNW1002');
+    assert.equal(d.path, 'spec.http[0].route[0].destination.host');
+    assert.match(d.message, /host "reviews\.prod" \(reviews\.prod\) is not provided .*Istio expands only names without dots.*write "reviews\.prod\.svc\.cluster\.local"/);
   });
 
   test('a Workload alone provides no host: only the Service that selects it does', () => {
@@ -398,6 +396,58 @@ spec:
       vsTo('reviews', dest('reviews.default.svc.cluster.local'), `\n  exportTo: [${exportTo}]`, ns).replace('hosts: [reviews]', 'hosts: [reviews.default.svc.cluster.local]').replace('name: reviews,', `name: ${name},`);
     assert.deepEqual(found(service('reviews') + fqdn('team-1', 'team-1', '"."') + fqdn('team-2', 'team-2', '"."'), 'SNW1010'), []);
     assert.deepEqual(found(service('reviews') + fqdn('team-1', 'team-1', '"*"') + fqdn('team-2', 'team-2', '"."'), 'SNW1010').map(([name]) => name).sort(), ['team-1', 'team-2']);
+  });
+});
+
+describe('SNW1013 a host written <service>.<namespace>', () => {
+  // Istio's ResolveShortnameToFQDN expands only names without dots: "reviews.default" is the
+  // literal host reviews.default, so the compiler (like Istio) never applies such a rule to
+  // the reviews Service (test/compiler/simulation.test.ts shows the route it takes).
+  test('regression: hosts [reviews.default] on the mesh is reported, where the analyzer used to be silent', () => {
+    const yaml = service('reviews') + dr('reviews', 'reviews', ['v1']) + vsTo('reviews', dest('reviews', 'v1')).replace('hosts: [reviews]', 'hosts: [reviews.default]');
+    const d = only(yaml, 'SNW1013');
+    assert.equal(d.level, 'warning');
+    assert.deepEqual(d.resource, { kind: 'VirtualService', namespace: 'default', name: 'reviews' });
+    assert.equal(d.path, 'spec.hosts[0]');
+    assert.match(d.message, /host "reviews\.default" is not the Service reviews\.default\.svc\.cluster\.local: Istio expands only names without dots/);
+    assert.match(d.message, /write "reviews\.default\.svc\.cluster\.local" \(or "reviews"\)/);
+  });
+
+  test('a DestinationRule host reviews.prod is reported; from another namespace only the FQDN is offered', () => {
+    const d = only(service('reviews', 'prod') + dr('reviews', 'reviews.prod', ['v1']), 'SNW1013');
+    assert.equal(d.path, 'spec.host');
+    assert.match(d.message, /traffic policy and subsets do not apply to that Service; write "reviews\.prod\.svc\.cluster\.local"$/);
+  });
+
+  test('short names, FQDNs, names no Service has, gateway hosts and ServiceEntry hosts are fine', () => {
+    const gw = `---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: edge}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+`;
+    const se = `---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: legacy}
+spec:
+  hosts: [ratings.legacy]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+`;
+    const yaml =
+      service('reviews') +
+      service('ratings', 'legacy') +
+      gw +
+      se +
+      vsTo('reviews', dest('reviews')) +
+      vsTo('reviews', dest('reviews')).replace('name: reviews,', 'name: fqdn,').replace('hosts: [reviews]', 'hosts: [reviews.default.svc.cluster.local]') +
+      vsTo('reviews', dest('reviews')).replace('name: reviews,', 'name: edge,').replace('hosts: [reviews]', 'hosts: [reviews.default]\n  gateways: [edge]') +
+      vsTo('ratings', dest('ratings.legacy')).replace('hosts: [ratings]', 'hosts: [ratings.legacy]') +
+      dr('api', 'api.example', ['v1']);
+    assert.deepEqual(found(yaml, 'SNW1013'), []);
   });
 });
 

@@ -58,4 +58,9 @@ export const analysisCodes: CodeTable = {
     name: 'ConflictingMeshGatewayVirtualServiceHosts',
     description: 'Several VirtualServices bound to the mesh claim one host within the namespaces they are exported to (istioctl IST0109). Sidecars use the oldest (creationTimestamp, then name) and ignore the others for that host; at gateways VirtualServices merge and are not reported. Merge them into one VirtualService, or scope them apart with exportTo.',
   },
+  SNW1013: {
+    level: 'warning',
+    name: 'UnexpandedServiceHost',
+    description: 'A VirtualService (bound to the mesh) or DestinationRule names a host `<service>.<namespace>`, like `reviews.default`, where that Service exists. Kubernetes DNS resolves such a name for a client, but Istio expands only names without dots, so the rule is for the literal host `reviews.default` and never applies to the Service. Write the full name, `reviews.default.svc.cluster.local`.',
+  },
 };

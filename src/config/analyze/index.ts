@@ -32,9 +32,9 @@ import { analyzeRouteWeights } from './route-weights.js';
 import { analyzeMtlsConflicts } from './mtls-conflicts.js';
 import { analyzeOrphanWorkloads } from './orphan-workloads.js';
 import { analyzeVirtualServiceHosts } from './virtual-service-hosts.js';
+import { analyzeUnexpandedHosts } from './unexpanded-hosts.js';
 
 export type { Analyzer } from './common.js';
-export { resolveHost } from './common.js';
 
 /** Every analyzer, with the codes it reports. */
 export const analyzers: readonly { name: string; codes: readonly string[]; run: Analyzer }[] = Object.freeze([
@@ -47,6 +47,7 @@ export const analyzers: readonly { name: string; codes: readonly string[]; run: 
   { name: 'mtls-conflicts', codes: ['SNW1008'], run: analyzeMtlsConflicts },
   { name: 'orphan-workloads', codes: ['SNW1009'], run: analyzeOrphanWorkloads },
   { name: 'virtual-service-hosts', codes: ['SNW1010'], run: analyzeVirtualServiceHosts },
+  { name: 'unexpanded-hosts', codes: ['SNW1013'], run: analyzeUnexpandedHosts },
 ]);
 
 /** Runs every analyzer over valid resources; findings come back in input order. */

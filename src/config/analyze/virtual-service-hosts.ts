@@ -15,7 +15,9 @@
  */
 import type { Diagnostic } from '../../api/diagnostics.js';
 import { byCreation } from '../../semantics/creation-order.js';
-import { finding, hostMatches, ofKind, resolveHost, type Analyzer, type VirtualService } from './common.js';
+import { hostsOverlap } from '../../semantics/hosts.js';
+import { resolveShortName } from '../../semantics/names.js';
+import { finding, ofKind, type Analyzer, type VirtualService } from './common.js';
 import { MESH_GATEWAY } from './gateways.js';
 
 const ALL_NAMESPACES = '*';
@@ -46,7 +48,7 @@ export const analyzeVirtualServiceHosts: Analyzer = (resources) => {
       let hosts = byScope.get(scope);
       if (!hosts) byScope.set(scope, (hosts = new Map()));
       for (const [index, host] of (vs.spec.hosts ?? []).entries()) {
-        const fqdn = resolveHost(host, vs.metadata.namespace);
+        const fqdn = resolveShortName(host, vs.metadata.namespace);
         const claims = hosts.get(fqdn) ?? [];
         if (!claims.some((c) => c.vs === vs)) claims.push({ vs, index, fqdn });
         hosts.set(fqdn, claims);
@@ -62,7 +64,7 @@ export const analyzeVirtualServiceHosts: Analyzer = (resources) => {
       const claims = [...own];
       if (scope !== ALL_NAMESPACES) {
         for (const [other, list] of everywhere) {
-          if (hostMatches(other, fqdn) || hostMatches(fqdn, other)) for (const c of list) if (!claims.some((x) => x.vs === c.vs)) claims.push(c);
+          if (hostsOverlap(other, fqdn)) for (const c of list) if (!claims.some((x) => x.vs === c.vs)) claims.push(c);
         }
       }
       if (claims.length < 2) continue;

@@ -17,6 +17,7 @@ import { hasTraceHeaders } from '../../telemetry/propagation.js';
 import { withoutPeerMetadataHeaders, withoutTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
 import type { SpanRequest } from '../../telemetry/tracing.js';
 import type { UpstreamCluster, UpstreamLease, UpstreamOutcome } from '../upstream/types.js';
+import { generatedCookieValue, hashRequest, setCookieValue, type GeneratedCookies } from './hash-policy.js';
 import { applyHeaderOps, joinValue, sanitizeResponseHeaders, type HeaderBag } from './headers.js';
 import { Replies, replyForFailure, type DownstreamResponse, type LocalReply, type UpstreamFailure } from './local-reply.js';
 import type { CompiledRoute, CompiledRouteAction, CompiledWeighted } from './route-table.js';
@@ -30,7 +31,7 @@ export const DEFAULT_MAX_BUFFERED_BODY_BYTES = 64 * 1024;
 /** gRPC status codes Envoy's retry_on names (envoy/config/route/v3 RetryPolicy, x-envoy-retry-grpc-on). */
 const GRPC_RETRY_ON: Readonly<Record<string, string>> = { '1': 'cancelled', '4': 'deadline-exceeded', '8': 'resource-exhausted', '13': 'internal', '14': 'unavailable' };
 
-export class Router {
+export class Router implements GeneratedCookies {
   private readonly action: CompiledRouteAction;
   private dest!: WeightedCluster;
   /** The cluster of the chosen destination (set by start once it exists). */
@@ -40,7 +41,9 @@ export class Router {
   private body: Body = null;
   /** The body can be sent again (absent or fully buffered): retries and mirrors are possible. */
   private replayable = true;
-  private hash?: bigint;
+  private hash?: number;
+  /** A cookie the hash policy generated: `Set-Cookie` for the upstream response. */
+  private setCookie?: string;
   private retriesDone = 0;
   private tried?: Set<string>;
   private attempt?: Attempt;
@@ -60,7 +63,7 @@ export class Router {
   start(): void {
     const s = this.stream;
     const a = this.action;
-    if (a.hashPolicy) this.hash = requestHash(s, a.hashPolicy);
+    if (a.hashPolicy) this.hash = hashRequest(a.hashPolicy, s, this);
     this.dest = chooseDestination(a.weighted, a.sticky && this.hash !== undefined ? stickyPoint(this.hash) : s.runtime.random.next());
     s.cluster = this.dest.cluster;
     const cluster = s.runtime.clusterManager.get(this.dest.cluster);
@@ -115,6 +118,17 @@ export class Router {
       s.headers = withoutPeerMetadataHeaders(s.headers);
       s.proxyHeaderLines += tel.localPeerHeaderLines;
     }
+  }
+
+  /**
+   * GeneratedCookies (Envoy's addDownstreamSetCookie): the value is the same for every request
+   * of this downstream connection; the response from upstream carries the cookie.
+   */
+  addSetCookie(name: string, path: string | undefined, maxAgeSeconds: number): string {
+    const socket = this.stream.req.socket;
+    const value = generatedCookieValue(`${socket?.remoteAddress}:${socket?.remotePort}`, `${socket?.localAddress}:${socket?.localPort}`);
+    this.setCookie = setCookieValue(name, value, path, maxAgeSeconds);
+    return value;
   }
 
   /** SpanRequestSource: what the client span records, asked only when it is sampled. */
@@ -248,6 +262,7 @@ export class Router {
     applyHeaderOps(out, this.dest.responseHeaders);
     applyHeaderOps(out, this.route.responseHeaders);
     if (s.extraResponseHeaders) Object.assign(out, s.extraResponseHeaders);
+    if (this.setCookie !== undefined) addSetCookieHeader(out, this.setCookie);
     if (s.lctx.draining && !s.h2) out['connection'] = 'close';
     if (this.retriesDone > 0 && status >= 500) s.runtime.stats.inc('upstream_rq_retry_limit_exceeded');
     s.status = status;
@@ -657,54 +672,14 @@ export function chooseDestination(w: CompiledWeighted, point: number): WeightedC
 }
 
 /** A request hash mapped to [0, 1): the sticky canary position of this user. */
-function stickyPoint(hash: bigint): number {
-  return Number(hash % 1_000_003n) / 1_000_003;
+function stickyPoint(hash: number): number {
+  return (hash % 1_000_003) / 1_000_003;
 }
 
-/**
- * FNV-1a 64 of a string's low bytes (stable across processes, so every proxy hashes a user
- * alike). Computed on two 32-bit halves in plain numbers, one BigInt at the end: a BigInt per
- * character made hashing most of what the ring-hash and maglev balancers cost per request.
- * The prime is 2^40 + 0x1b3, so h * prime = h * 0x1b3 + (h << 40) mod 2^64, and of h << 40
- * only the low word, shifted by 8, lands in the high word.
- */
-export function fnv1a64(text: string): bigint {
-  let hi = 0xcbf29ce4;
-  let lo = 0x84222325;
-  for (let i = 0; i < text.length; i++) {
-    lo = (lo ^ (text.charCodeAt(i) & 0xff)) >>> 0;
-    const loTimesPrime = lo * 0x1b3; // < 2^41: exact in a double
-    hi = (hi * 0x1b3 + Math.floor(loTimesPrime / 0x100000000) + ((lo << 8) >>> 0)) >>> 0;
-    lo = loTimesPrime >>> 0;
-  }
-  return (BigInt(hi) << 32n) | BigInt(lo);
-}
-
-/** Envoy's hash_policy: the first configured source present gives the hash; none = no hash. */
-function requestHash(s: HttpStream, p: NonNullable<CompiledRouteAction['hashPolicy']>): bigint | undefined {
-  if (p.header) {
-    const v = joinValue(s.headers[p.header.toLowerCase()]);
-    if (v !== undefined) return fnv1a64(v);
-  }
-  if (p.cookie) {
-    const v = readCookie(joinValue(s.headers['cookie']), p.cookie.name);
-    if (v !== undefined) return fnv1a64(v);
-  }
-  if (p.queryParameter && s.query) {
-    const v = new URLSearchParams(s.query).get(p.queryParameter);
-    if (v !== null) return fnv1a64(v);
-  }
-  if (p.sourceIp && s.peer) return fnv1a64(s.peer);
-  return undefined;
-}
-
-function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(/;\s*/)) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
+/** Adds a Set-Cookie field beside any the upstream sent (Envoy adds, never replaces). */
+function addSetCookieHeader(out: HeaderBag, cookie: string): void {
+  const present = out['set-cookie'];
+  out['set-cookie'] = present === undefined ? [cookie] : Array.isArray(present) ? [...present, cookie] : [present, cookie];
 }
 
 /** `reviews:9080` -> `reviews-shadow:9080` (Envoy appends the suffix to the host, before the port). */

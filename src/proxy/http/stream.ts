@@ -23,7 +23,8 @@ import { joinValue, upstreamRequestHeaders, type HeaderBag } from './headers.js'
 import { Replies, writeLocalReply, type DownstreamResponse, type LocalReply } from './local-reply.js';
 import { normalizeRequestPath } from './path.js';
 import { Router } from './router.js';
-import { selectRoute, selectVirtualHost, type CompiledRoute, type CompiledRouteTable, type RequestView } from './route-table.js';
+import type { RequestView } from '../../semantics/route-match.js';
+import { selectRoute, selectVirtualHost, type CompiledRoute, type CompiledRouteTable } from './route-table.js';
 
 /** node's HTTP/1.1 and HTTP/2 requests, or sinew's own HTTP/1.1 codec's (h1-server.ts: never with a body). */
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest | H1Request;
