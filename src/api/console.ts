@@ -152,6 +152,8 @@ export interface Detail {
   health: Health;
   inbound: TrafficCharts;
   outbound: TrafficCharts;
+  /** The versions (`version` labels) of the workloads behind it: the subsets an action can route to. */
+  versions: string[];
   /** Workloads behind a service or app; services of a workload. */
   related: { kind: DetailKind; namespace: string; name: string }[];
   /** The trace-store service names that belong here (`<app>.<namespace>`). */
@@ -269,3 +271,23 @@ export interface UndoPlan {
 export const ACTION_LABEL = 'sinew.dev/console-action';
 export const ACTION_ID_ANNOTATION = 'sinew.dev/console-action-id';
 export const ACTION_PREVIOUS_ANNOTATION = 'sinew.dev/console-previous';
+
+/** A span as the trace API returns it (src/telemetry/trace-store.ts keeps them): times in microseconds. */
+export interface TraceSpan {
+  spanId: string;
+  parentSpanId?: string;
+  /** `<canonical service>.<namespace>` of the proxy that reported it. */
+  service: string;
+  name: string;
+  /** Epoch microseconds. */
+  startTime: number;
+  /** Microseconds. */
+  duration: number;
+  tags: Record<string, string>;
+  kind?: string;
+}
+
+export interface Trace {
+  traceId: string;
+  spans: TraceSpan[];
+}

@@ -147,6 +147,7 @@ export function buildDetail(window: SampleWindow, inventory: Inventory, o: Detai
     name,
     window: o.window,
     health,
+    versions: [...new Set(behind.map((w) => w.labels.version).filter((v): v is string => !!v))].sort(),
     inbound: inCharts,
     outbound: charts(window, outbound, o),
     related,
