@@ -114,7 +114,7 @@ export function previewAction(request: ActionRequest, ctx: ActionContext): Actio
         m.spec.http = [{ route }];
       }
       written.push(m);
-      const d = drWithSubsets(entries.map(([v]) => v));
+      const d = drWithSubsets(versions);
       if (d) written.push(d);
       summary = `${short}${p.tcp ? ' (TCP)' : ''}: ${entries.map(([v, w]) => `${v} ${w}%`).join(', ')}`;
       break;
@@ -131,7 +131,7 @@ export function previewAction(request: ActionRequest, ctx: ActionContext): Actio
         { route: [{ destination: { host: short, subset: p.defaultSubset } }] },
       ];
       written.push(m);
-      const d = drWithSubsets([...new Set([...p.rules.map((r) => r.subset), p.defaultSubset])]);
+      const d = drWithSubsets(versions);
       if (d) written.push(d);
       summary = `${short}: ${p.rules.length} matching rule(s), otherwise ${p.defaultSubset}`;
       break;

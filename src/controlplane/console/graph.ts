@@ -30,6 +30,7 @@ export interface GraphOptions {
   now: number;
   /** Only nodes of these namespaces and their direct peers; all when absent. */
   namespaces?: readonly string[];
+  memo?: GraphMemo;
 }
 
 interface EdgeAccumulator {
@@ -59,7 +60,7 @@ export function isError(labels: Readonly<Record<string, string>>): boolean {
 
 /** Builds the graph of one type over one window. */
 export function buildGraph(window: SampleWindow, inventory: Inventory, options: GraphOptions): Graph {
-  const builder = new GraphBuilder(inventory, options.type);
+  const builder = new GraphBuilder(inventory, options.type, options.memo ?? new GraphMemo());
   const from = options.now - options.window * 1000;
   for (const family of ['requests', 'duration', 'tcpSent', 'tcpReceived'] as const) {
     for (const s of window.series(family)) {
@@ -72,6 +73,24 @@ export function buildGraph(window: SampleWindow, inventory: Inventory, options: 
   return builder.finish(options);
 }
 
+interface Route {
+  /** The context's template map: compared by identity (the context strings are long). */
+  context: Map<string, GraphNode>;
+  hops: { id: string; source: string; target: string }[];
+  protocol: EdgeAccumulator['protocol'];
+  error: boolean;
+  code: string;
+}
+
+/**
+ * What one graph build can reuse for the next: each series' route and each node's template,
+ * per context. The console server keeps one; without it every build starts afresh.
+ */
+export class GraphMemo {
+  readonly routes = new WeakMap<Series, Route>();
+  readonly templates = new Map<string, Map<string, GraphNode>>();
+}
+
 class GraphBuilder {
   private readonly nodes = new Map<string, GraphNode>();
   private readonly edges = new Map<string, EdgeAccumulator>();
@@ -80,8 +99,14 @@ class GraphBuilder {
   private readonly serviceEntryHosts = new Set<string>();
   private readonly serviceNames = new Set<string>();
   private readonly config: ConfigIndex;
+  /**
+   * What decides a series' nodes besides its labels: the graph type, the gateways, the
+   * services and the config (badges). Series routes and node templates are reused while it
+   * stays the same, so a graph request does little more than add up increases.
+   */
+  private readonly templates: Map<string, GraphNode>;
 
-  constructor(private readonly inventory: Inventory, private readonly type: GraphType) {
+  constructor(private readonly inventory: Inventory, private readonly type: GraphType, private readonly memo: GraphMemo) {
     for (const w of inventory.workloads) {
       this.workloads.set(`${w.namespace}/${w.name}`, w);
       if (w.kind === 'gateway') this.gateways.add(`${w.namespace}/${w.name}`);
@@ -91,32 +116,34 @@ class GraphBuilder {
       else this.serviceNames.add(`${s.namespace}/${s.name}`);
     }
     this.config = new ConfigIndex(inventory.resources);
+    const context = `${type}|${inventory.configRevision}|${[...this.gateways].join(',')}|${[...this.serviceNames].join(',')}|${[...this.serviceEntryHosts].join(',')}`;
+    let templates = memo.templates.get(context);
+    if (!templates) {
+      templates = new Map();
+      memo.templates.set(context, templates);
+      // Bounded: one context per graph type is what a steady mesh needs.
+      if (memo.templates.size > 16) memo.templates.delete(memo.templates.keys().next().value!);
+    }
+    this.templates = templates;
   }
 
   add(s: Series, inc: number[]): void {
-    const l = s.labels;
-    const protocol: EdgeAccumulator['protocol'] = s.family === 'tcpSent' || s.family === 'tcpReceived' ? 'tcp' : l.request_protocol === 'grpc' ? 'grpc' : 'http';
-    const source = this.sourceNode(l);
-    const service = this.serviceNode(l);
-    const dest = this.destinationNode(l);
-    const hops: [string, string][] = [];
-    if (this.type === 'service') {
-      if (service) hops.push([source, service]);
-      else if (dest) hops.push([source, dest]);
-    } else {
-      if (service) {
-        hops.push([source, service]);
-        if (dest) hops.push([service, dest]);
-      } else if (dest) hops.push([source, dest]);
+    let route = this.memo.routes.get(s);
+    if (!route || route.context !== this.templates) {
+      route = this.route(s);
+      this.memo.routes.set(s, route);
     }
-    for (const [a, b] of hops) {
-      if (a === b) continue;
-      const acc = this.edge(a, b, protocol);
+    for (const hop of route.hops) {
+      let acc = this.edges.get(hop.id);
+      if (!acc) {
+        this.ensureNode(hop.source);
+        this.ensureNode(hop.target);
+        this.edges.set(hop.id, (acc = { source: hop.source, target: hop.target, protocol: route.protocol, requests: 0, errors: 0, bytes: 0, responses: {} }));
+      }
       if (s.family === 'requests') {
         acc.requests += inc[0];
-        if (isError(l)) acc.errors += inc[0];
-        const code = l.response_code ?? '0';
-        acc.responses[code] = (acc.responses[code] ?? 0) + inc[0];
+        if (route.error) acc.errors += inc[0];
+        acc.responses[route.code] = (acc.responses[route.code] ?? 0) + inc[0];
       } else if (s.family === 'duration' && s.bounds) {
         if (!acc.durations || acc.bounds?.length !== s.bounds.length) {
           acc.bounds = s.bounds;
@@ -127,15 +154,37 @@ class GraphBuilder {
     }
   }
 
-  private edge(source: string, target: string, protocol: EdgeAccumulator['protocol']): EdgeAccumulator {
-    const id = `${source}>${target}${protocol === 'tcp' ? '#tcp' : ''}`;
-    let acc = this.edges.get(id);
-    if (!acc) this.edges.set(id, (acc = { source, target, protocol, requests: 0, errors: 0, bytes: 0, responses: {} }));
-    return acc;
+  /** Which edges a series feeds in this graph, from its labels (cached per series and context). */
+  private route(s: Series): Route {
+    const l = s.labels;
+    const protocol: EdgeAccumulator['protocol'] = s.family === 'tcpSent' || s.family === 'tcpReceived' ? 'tcp' : l.request_protocol === 'grpc' ? 'grpc' : 'http';
+    const source = this.sourceNode(l);
+    const service = this.serviceNode(l);
+    const dest = this.destinationNode(l);
+    const pairs: [string, string][] = [];
+    if (this.type === 'service') {
+      if (service) pairs.push([source, service]);
+      else if (dest) pairs.push([source, dest]);
+    } else {
+      if (service) {
+        pairs.push([source, service]);
+        if (dest) pairs.push([service, dest]);
+      } else if (dest) pairs.push([source, dest]);
+    }
+    const hops = pairs.filter(([a, b]) => a !== b).map(([a, b]) => ({ id: `${a}>${b}${protocol === 'tcp' ? '#tcp' : ''}`, source: a, target: b }));
+    return { context: this.templates, hops, protocol, error: isError(l), code: l.response_code ?? '0' };
   }
 
+  private ensureNode(id: string): void {
+    if (this.nodes.has(id)) return;
+    const template = this.templates.get(id)!;
+    this.nodes.set(id, { ...template, badges: template.badges });
+  }
+
+  /** Registers the node `id` (made once per context) and returns its id. */
   private node(id: string, make: () => Omit<GraphNode, 'id' | 'health' | 'inboundRate' | 'errorPercent' | 'badges'> & { badges?: GraphNode['badges'] }): string {
-    if (!this.nodes.has(id)) this.nodes.set(id, { ...make(), id, health: 'na', inboundRate: 0, errorPercent: 0, badges: {} } as GraphNode);
+    if (!this.templates.has(id)) this.templates.set(id, { badges: {}, ...make(), id, health: 'na', inboundRate: 0, errorPercent: 0 } as GraphNode);
+    this.ensureNode(id);
     return id;
   }
 
@@ -237,12 +286,18 @@ class GraphBuilder {
       into.bytes += e.bytes;
       inbound.set(e.target, into);
     }
-    const nodes = [...this.nodes.values()].filter((n) => edges.some((e) => e.source === n.id || e.target === n.id));
+    const touched = new Set<string>();
+    for (const e of edges) {
+      touched.add(e.source);
+      touched.add(e.target);
+    }
+    const nodes = [...this.nodes.values()].filter((n) => touched.has(n.id));
+    const readiness = this.readiness();
     for (const n of nodes) {
       const into = inbound.get(n.id);
       n.inboundRate = into ? round((into.requests || into.bytes) / seconds, 4) : 0;
       n.errorPercent = into && into.requests > 0 ? round((100 * into.errors) / into.requests, 2) : 0;
-      n.health = this.healthOf(n, into);
+      n.health = this.healthOf(n, into, readiness);
     }
     let keptNodes = nodes;
     let keptEdges = edges;
@@ -258,30 +313,43 @@ class GraphBuilder {
     return { type: options.type, window: seconds, at: options.now, nodes: keptNodes, edges: keptEdges, scrape: { targets: 0, failing: 0, intervalMs: 0 } };
   }
 
-  private healthOf(n: GraphNode, into: { requests: number; errors: number } | undefined): Health {
+  private healthOf(n: GraphNode, into: { requests: number; errors: number } | undefined, readiness: Map<string, { ready: number; total: number }>): Health {
     const traffic = into && into.requests > 0 ? { requests: into.requests, errorPercent: (100 * into.errors) / into.requests } : undefined;
-    const replicas = this.replicasOf(n);
-    return healthOf(traffic, replicas);
+    return healthOf(traffic, readiness.get(readinessKey(n)));
   }
 
-  /** Ready and total replicas of the workloads a node stands for. */
-  private replicasOf(n: GraphNode): { ready: number; total: number } | undefined {
-    if (n.kind === 'service' || n.kind === 'serviceEntry' || n.kind === 'unknown') return undefined;
-    let ready = 0;
-    let total = 0;
+  /** Ready and total replicas by the workload, app and versioned app they belong to. */
+  private readiness(): Map<string, { ready: number; total: number }> {
+    const out = new Map<string, { ready: number; total: number }>();
+    const add = (key: string, ready: number, total: number) => {
+      const r = out.get(key) ?? { ready: 0, total: 0 };
+      r.ready += ready;
+      r.total += total;
+      out.set(key, r);
+    };
     for (const w of this.inventory.workloads) {
-      if (w.namespace !== n.namespace) continue;
-      const matches =
-        n.kind === 'workload' || n.kind === 'gateway'
-          ? w.name === n.workload
-          : n.kind === 'app'
-            ? appOf(w.labels, w.name) === n.app
-            : appOf(w.labels, w.name) === n.app && versionOf(w.labels) === n.version;
-      if (!matches) continue;
-      total += w.replicas.length;
-      ready += w.replicas.filter((r) => r.ready).length;
+      const ready = w.replicas.filter((r) => r.ready).length;
+      const app = appOf(w.labels, w.name);
+      add(`wl|${w.namespace}|${w.name}`, ready, w.replicas.length);
+      add(`app|${w.namespace}|${app}`, ready, w.replicas.length);
+      add(`vapp|${w.namespace}|${app}|${versionOf(w.labels)}`, ready, w.replicas.length);
     }
-    return total > 0 ? { ready, total } : undefined;
+    return out;
+  }
+}
+
+/** The readiness() key of the workloads a node stands for; services have none. */
+function readinessKey(n: GraphNode): string {
+  switch (n.kind) {
+    case 'workload':
+    case 'gateway':
+      return `wl|${n.namespace}|${n.workload}`;
+    case 'app':
+      return `app|${n.namespace}|${n.app}`;
+    case 'versionedApp':
+      return `vapp|${n.namespace}|${n.app}|${n.version}`;
+    default:
+      return '';
   }
 }
 

@@ -113,6 +113,9 @@ export class SampleWindow {
 
 const seriesKey = (family: string, labels: Record<string, string>) => family + JSON.stringify(labels);
 
+/** A zero vector of any width (`ZERO[j]` is undefined, read as 0). */
+const ZERO: readonly number[] = [];
+
 /** Index of the first element greater than `x` (times are ascending). */
 export function upperBound(times: readonly number[], x: number): number {
   let lo = 0;
@@ -134,25 +137,33 @@ export function increase(s: Series, from: number, to: number): number[] | undefi
   if (end < 0) return undefined;
   const before = upperBound(s.times, from) - 1;
   if (before === end) return undefined; // nothing new in the interval
-  let prev: number[];
+  let prev: readonly number[];
   let i: number;
   if (before >= 0) {
     prev = s.values[before];
     i = before + 1;
   } else if (s.fromZero) {
-    prev = new Array<number>(s.values[0].length).fill(0);
+    prev = ZERO;
     i = 0;
   } else {
     prev = s.values[0];
     i = 1;
   }
-  const acc = new Array<number>(prev.length).fill(0);
+  // Between resets the increase is the last value minus the segment's base; only element 0
+  // is compared sample by sample, the vectors are subtracted once per segment.
+  const width = s.values[end].length;
+  const acc = new Array<number>(width).fill(0);
+  let base: readonly number[] = prev;
   for (; i <= end; i++) {
     const cur = s.values[i];
-    const reset = cur[0] < prev[0];
-    for (let j = 0; j < acc.length; j++) acc[j] += reset ? cur[j] : Math.max(0, cur[j] - prev[j]);
+    if (cur[0] < (prev[0] ?? 0)) {
+      // A reset: close the segment at `prev`; the new value counts from zero.
+      for (let j = 0; j < width; j++) acc[j] += Math.max(0, (prev[j] ?? 0) - (base[j] ?? 0));
+      base = ZERO;
+    }
     prev = cur;
   }
+  for (let j = 0; j < width; j++) acc[j] += Math.max(0, prev[j] - (base[j] ?? 0));
   return acc;
 }
 

@@ -21,7 +21,7 @@ import { traceQueryFromParams, type StoredTrace, type TraceStore } from '../../t
 import { ActionError, listActions, previewAction, undoPlan } from './actions.js';
 import { ConsoleAuth } from './auth.js';
 import { dashboard, DASHBOARD_NAMES } from './dashboards.js';
-import { buildGraph } from './graph.js';
+import { buildGraph, GraphMemo } from './graph.js';
 import type { Inventory } from './inventory.js';
 import type { MetricsScraper } from './scraper.js';
 import { validateForConsole } from './validation.js';
@@ -87,6 +87,7 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
   const logger = o.logger ?? silentLogger;
   const staticDir = o.staticDir ?? defaultStaticDir();
   let auth: ConsoleAuth | undefined;
+  const memo = new GraphMemo();
 
   const api = async (req: IncomingMessage, url: URL): Promise<unknown> => {
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent).slice(3);
@@ -94,12 +95,12 @@ export async function startConsoleServer(o: ConsoleServerOptions): Promise<Conso
     const now = o.clock.now();
     const windowOf = () => parseWindow(url.searchParams.get('window'));
     const get = req.method === 'GET';
-    if (collection === 'overview' && get) return { ...buildOverview(o.scraper.window, o.inventory(), { window: windowOf(), now }), scrape: o.scraper.status() };
+    if (collection === 'overview' && get) return { ...buildOverview(o.scraper.window, o.inventory(), { window: windowOf(), now, memo }), scrape: o.scraper.status() };
     if (collection === 'graph' && get) {
       const type = (url.searchParams.get('type') ?? 'versionedApp') as GraphType;
       if (!GRAPH_TYPES.includes(type)) throw new HttpError(400, `unknown graph type "${type}"; one of ${GRAPH_TYPES.join(', ')}`);
       const namespaces = url.searchParams.getAll('namespace').flatMap((n) => n.split(',')).filter(Boolean);
-      return { ...buildGraph(o.scraper.window, o.inventory(), { type, window: windowOf(), now, namespaces }), scrape: o.scraper.status() };
+      return { ...buildGraph(o.scraper.window, o.inventory(), { type, window: windowOf(), now, namespaces, memo }), scrape: o.scraper.status() };
     }
     if (collection === 'detail' && get && rest.length === 3) {
       const [kind, namespace, name] = rest;

@@ -11,16 +11,16 @@ import type { Diagnostic } from '../../api/diagnostics.js';
 import type { Resource } from '../../api/resources/meta.js';
 import { stringify } from 'yaml';
 import { analyze } from '../../config/analyze/index.js';
-import { buildGraph, counted, isError } from './graph.js';
+import { buildGraph, counted, isError, type GraphMemo } from './graph.js';
 import { ConfigIndex } from './config-index.js';
 import { appOf, healthOf, worst, type Inventory } from './inventory.js';
 import { histogramQuantile, increase, type SampleWindow, type Series } from './sample-window.js';
 
 // === overview ===
 
-export function buildOverview(window: SampleWindow, inventory: Inventory, options: { window: number; now: number }): Overview {
-  const wl = buildGraph(window, inventory, { type: 'workload', window: options.window, now: options.now });
-  const svc = buildGraph(window, inventory, { type: 'service', window: options.window, now: options.now });
+export function buildOverview(window: SampleWindow, inventory: Inventory, options: { window: number; now: number; memo?: GraphMemo }): Overview {
+  const wl = buildGraph(window, inventory, { type: 'workload', window: options.window, now: options.now, memo: options.memo });
+  const svc = buildGraph(window, inventory, { type: 'service', window: options.window, now: options.now, memo: options.memo });
   const findings = analyze(inventory.resources);
   const namespaces = new Map<string, NamespaceOverview>();
   const nsOf = (name: string) => {
