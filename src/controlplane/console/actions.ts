@@ -14,6 +14,7 @@
  *
  * Subsets are the service's versions: the `version` label of the workloads behind it.
  */
+import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
 import {
   ACTION_ID_ANNOTATION,
@@ -71,7 +72,8 @@ export function previewAction(request: ActionRequest, ctx: ActionContext): Actio
   const service = ctx.services.find((s) => s.source === 'Service' && s.namespace === request.namespace && s.name === request.service);
   if (!service) throw new ActionError(`no service ${request.namespace}/${request.service}; the console's actions apply to the mesh's Services`);
   if (request.action === 'resume') return resumePreview(request, ctx);
-  const id = `${request.action}-${ctx.now.toString(36)}`;
+  // Time first (listActions reads it back), then randomness: two actions in one millisecond differ.
+  const id = `${request.action}-${ctx.now.toString(36)}.${randomBytes(3).toString('hex')}`;
   const index = new ConfigIndex(ctx.resources);
   const existing = index.forHost(service.hostname);
   const vs = existing.find((r) => r.kind === 'VirtualService' && !(r.spec as { gateways?: string[] }).gateways?.some((g) => g !== 'mesh'));
@@ -230,7 +232,7 @@ export function listActions(resources: readonly Resource[]): ActionRecord[] {
     if (!id || !action) continue;
     let rec = byId.get(id);
     if (!rec) {
-      const at = Number.parseInt(id.slice(id.lastIndexOf('-') + 1), 36);
+      const at = Number.parseInt(id.slice(id.lastIndexOf('-') + 1).split('.')[0], 36);
       const service = r.kind === 'VirtualService' ? hostsOf(r)[0] ?? r.metadata.name : ((r.spec as { host?: string }).host ?? r.metadata.name).split('.')[0];
       byId.set(id, (rec = { id, action: action as ActionRecord['action'], namespace: r.metadata.namespace ?? '', service, at: Number.isFinite(at) ? new Date(at).toISOString() : '', resources: [] }));
     }

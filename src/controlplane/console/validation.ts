@@ -6,19 +6,30 @@
 import type { ValidateResult } from '../../api/console.js';
 import { formatDiagnostic } from '../../api/diagnostics.js';
 import type { Resource } from '../../api/resources/meta.js';
-import { analyze } from '../../config/analyze/index.js';
+import { analyze, parsePath } from '../../config/analyze/index.js';
+import { parseText } from '../../config/load.js';
 import { keyOf } from '../../config/store.js';
-import { validateText } from '../../config/validate.js';
+import { validateDocuments } from '../../config/validate.js';
 
 /** The file name diagnostics of console input carry. */
 export const CONSOLE_SOURCE = '<console>';
 
 export function validateForConsole(text: string, inForce: readonly Resource[], defaultNamespace = 'default'): ValidateResult {
-  const result = validateText(CONSOLE_SOURCE, text, { defaultNamespace });
+  // validateText's steps, keeping the parsed documents to point analysis findings at their field.
+  const loaded = parseText(CONSOLE_SOURCE, text);
+  const result = validateDocuments(loaded.documents, { defaultNamespace });
+  result.diagnostics.unshift(...loaded.diagnostics);
   const edited = new Set(result.resources.map(keyOf));
   const merged = [...inForce.filter((r) => !edited.has(keyOf(r))), ...result.resources];
+  const documentAt = new Map(loaded.documents.map((doc) => [`${doc.start.line}:${doc.start.column}`, doc]));
   const analysis = result.resources.length
-    ? analyze(merged).filter((d) => d.resource && edited.has(`${d.resource.kind}/${d.resource.namespace ?? ''}/${d.resource.name}`))
+    ? analyze(merged)
+        .filter((d) => d.resource && edited.has(`${d.resource.kind}/${d.resource.namespace ?? ''}/${d.resource.name}`))
+        .map((d) => {
+          const doc = d.source && d.source.file === CONSOLE_SOURCE ? documentAt.get(`${d.source.line}:${d.source.column}`) : undefined;
+          const path = d.path === undefined ? undefined : parsePath(d.path);
+          return doc && path ? { ...d, source: doc.positionOf(path) } : d;
+        })
     : [];
   return {
     diagnostics: result.diagnostics,
