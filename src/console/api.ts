@@ -11,8 +11,8 @@ export class ApiError extends Error {
   }
 }
 
-async function call<T>(method: string, path: string, body?: string, contentType = 'application/json'): Promise<T> {
-  const res = await fetch(path, { method, body, credentials: 'same-origin', headers: body === undefined ? {} : { 'content-type': contentType } });
+async function call<T>(method: string, path: string, body?: string, contentType = 'application/json', headers: Record<string, string> = {}): Promise<T> {
+  const res = await fetch(path, { method, body, credentials: 'same-origin', headers: body === undefined ? headers : { 'content-type': contentType, ...headers } });
   const text = await res.text();
   let parsed: unknown = text;
   try {
@@ -38,7 +38,10 @@ export interface ApplyResult {
 }
 
 /** `sinew apply` over HTTP: all or nothing; a refusal throws with every diagnostic. */
-export const applyYaml = (yaml: string) => call<ApplyResult>('POST', '/api/v1/apply', yaml, 'application/yaml');
+/** Diagnostics of what the console applies name this file, as `sinew validate` names the file it read. */
+export const CONSOLE_SOURCE = '<console>';
+
+export const applyYaml = (yaml: string) => call<ApplyResult>('POST', '/api/v1/apply', yaml, 'application/yaml', { 'x-sinew-source': CONSOLE_SOURCE });
 export const deleteYaml = (yaml: string) => call<{ revision: number; resources: { kind: string; name: string; result: string }[] }>('POST', '/api/v1/delete', yaml, 'application/yaml');
 
 export const consoleApi = (path: string) => `/console/api/v1/${path}`;

@@ -22,6 +22,8 @@ const TITLES: Record<ActionKind, string> = {
 export function ServiceActions({ namespace, service, versions, suspended, onChange }: { namespace: string; service: string; versions: string[]; suspended: boolean; onChange: () => void }) {
   const dialog = useRef<HTMLDialogElement>(null);
   const [action, setAction] = useState<ActionKind | undefined>();
+  // Bumped by every apply here, so the list of actions in force is read again.
+  const [applied, setApplied] = useState(0);
   const open = (a: ActionKind) => {
     setAction(a);
     dialog.current?.showModal();
@@ -46,11 +48,14 @@ export function ServiceActions({ namespace, service, versions, suspended, onChan
             service={service}
             versions={versions}
             onClose={() => dialog.current?.close()}
-            onApplied={onChange}
+            onApplied={() => {
+              setApplied((n) => n + 1);
+              onChange();
+            }}
           />
         )}
       </dialog>
-      <ActionsInForce namespace={namespace} service={service} onChange={onChange} />
+      <ActionsInForce namespace={namespace} service={service} onChange={onChange} refresh={applied} />
     </section>
   );
 }
@@ -254,8 +259,8 @@ function toParams(action: ActionKind, p: Record<string, string | boolean>, versi
 }
 
 /** Actions whose resources are in force (for one service, or all), each with Undo. */
-export function ActionsInForce({ namespace, service, onChange }: { namespace?: string; service?: string; onChange?: () => void }) {
-  const list = useJson<ActionRecord[]>(consoleApi('actions'));
+export function ActionsInForce({ namespace, service, onChange, refresh = 0 }: { namespace?: string; service?: string; onChange?: () => void; refresh?: number }) {
+  const list = useJson<ActionRecord[]>(consoleApi(`actions?seen=${refresh}`), 10_000);
   const [message, setMessage] = useState<{ ok: boolean; text: string } | undefined>();
   const shown = (list.data ?? []).filter((a) => (!namespace || a.namespace === namespace) && (!service || a.service === service));
   const undo = async (a: ActionRecord) => {

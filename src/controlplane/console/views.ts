@@ -132,10 +132,17 @@ export function buildDetail(window: SampleWindow, inventory: Inventory, o: Detai
 
   const proxies: ProxyStatusRow[] = behind.flatMap((w) => w.replicas.map((r) => ({ id: r.id, workload: w.name, ready: r.ready, sync: r.sync, configVersion: r.configVersion })));
   const inCharts = charts(window, inbound, o);
-  const lastRate = [...inCharts.requestRate].reverse().find((p) => p[1] !== null)?.[1] ?? 0;
-  const lastErr = [...inCharts.errorPercent].reverse().find((p) => p[1] !== null)?.[1] ?? 0;
+  // Health over the whole window, as the graph and overview judge it.
+  let requests = 0;
+  let errors = 0;
+  for (const s of window.series('requests')) {
+    if (!counted(s.labels) || !inbound(s.labels)) continue;
+    const inc = increase(s, o.now - o.window * 1000, o.now)?.[0] ?? 0;
+    requests += inc;
+    if (isError(s.labels)) errors += inc;
+  }
   const ready = proxies.filter((p) => p.ready).length;
-  const health = healthOf(lastRate > 0 ? { requests: lastRate, errorPercent: lastErr } : undefined, kind === 'service' ? undefined : { ready, total: proxies.length });
+  const health = healthOf(requests > 0 ? { requests, errorPercent: (100 * errors) / requests } : undefined, kind === 'service' ? undefined : { ready, total: proxies.length });
   const related =
     kind === 'service'
       ? behind.map((w) => ({ kind: 'workload' as const, namespace: w.namespace, name: w.name }))
