@@ -202,10 +202,10 @@ function GraphCanvas({ graph, selected, onSelect }: { graph: Graph; selected?: s
         name: 'breadthfirst',
         directed: true,
         roots: roots.nonempty() ? roots : undefined,
-        spacingFactor: graph.nodes.length > 100 ? 0.6 : 1.1,
+        spacingFactor: graph.nodes.length > 100 ? 0.6 : 1.2,
         animate: false,
         // Left to right, like Kiali's dagre layout: breadthfirst lays out top-down.
-        transform: (_node: unknown, pos: { x: number; y: number }) => ({ x: pos.y * 1.6, y: pos.x }),
+        transform: (_node: unknown, pos: { x: number; y: number }) => ({ x: pos.y * 2, y: pos.x }),
       } as never).run();
       c.fit(undefined, 30);
     }
