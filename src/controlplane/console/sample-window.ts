@@ -14,20 +14,85 @@
 
 export type SeriesFamily = 'requests' | 'duration' | 'tcpSent' | 'tcpReceived' | 'tcpOpened';
 
-export interface Series {
-  readonly family: SeriesFamily;
-  readonly labels: Readonly<Record<string, string>>;
-  /** Histogram upper bounds (without +Inf), for `duration`. */
-  readonly bounds?: readonly number[];
-  /** Sample times (ms since epoch), ascending. */
-  readonly times: number[];
-  readonly values: number[][];
-  /**
-   * True when the series appeared after its target's first scrape: it then started at zero
-   * between two scrapes, and its first sample is all increase. A series present at the first
-   * scrape has an unknown past, and its first sample is only a baseline.
-   */
-  readonly fromZero: boolean;
+/**
+ * One series' samples, kept in two typed arrays (times, and `width` values per sample) that
+ * grow by doubling: a window of 500 services holds some 700 000 samples, and as one small
+ * array each they made every garbage collection walk them all.
+ */
+export class Series {
+  private t = new Float64Array(8);
+  private v: Float64Array;
+  private n = 0;
+
+  constructor(
+    readonly family: SeriesFamily,
+    readonly labels: Readonly<Record<string, string>>,
+    /** Histogram upper bounds (without +Inf), for `duration`. */
+    readonly bounds: readonly number[] | undefined,
+    /**
+     * True when the series appeared after its target's first scrape: it then started at zero
+     * between two scrapes, and its first sample is all increase. A series present at the first
+     * scrape has an unknown past, and its first sample is only a baseline.
+     */
+    readonly fromZero: boolean,
+    /** Numbers per sample: 1 for a counter, 1 + buckets for a histogram (`[count, buckets...]`). */
+    readonly width: number,
+  ) {
+    this.v = new Float64Array(8 * width);
+  }
+
+  get length(): number {
+    return this.n;
+  }
+
+  time(i: number): number {
+    return this.t[i];
+  }
+
+  /** Element `j` of sample `i` (0 = the count). */
+  value(i: number, j: number): number {
+    return this.v[i * this.width + j];
+  }
+
+  /** Sample times, oldest first (a copy). */
+  get times(): number[] {
+    return Array.from(this.t.subarray(0, this.n));
+  }
+
+  push(at: number, value: readonly number[]): void {
+    if (this.n === this.t.length) {
+      const t = new Float64Array(this.t.length * 2);
+      t.set(this.t);
+      this.t = t;
+      const v = new Float64Array(this.v.length * 2);
+      v.set(this.v);
+      this.v = v;
+    }
+    this.t[this.n] = at;
+    const base = this.n * this.width;
+    for (let j = 0; j < this.width; j++) this.v[base + j] = value[j] ?? 0;
+    this.n++;
+  }
+
+  /** Drops the `k` oldest samples. */
+  dropOldest(k: number): void {
+    if (k <= 0) return;
+    this.t.copyWithin(0, k, this.n);
+    this.v.copyWithin(0, k * this.width, this.n * this.width);
+    this.n -= k;
+  }
+
+  /** Index of the first sample later than `x` (times ascend). */
+  upperBound(x: number): number {
+    let lo = 0;
+    let hi = this.n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.t[mid] <= x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
 }
 
 export interface ScrapedSeries {
@@ -59,14 +124,14 @@ export class SampleWindow {
     if (at < target.lastAt) return; // out of order: an older scrape finished late
     target.lastAt = at;
     for (const s of scraped) {
-      const key = seriesKey(s.family, s.labels);
+      // The width is part of the identity: a histogram whose buckets changed is a new series.
+      const key = s.family + s.value.length + JSON.stringify(s.labels);
       let series = target.series.get(key);
       if (!series) {
-        series = { family: s.family, labels: s.labels, bounds: s.bounds, times: [], values: [], fromZero: !first };
+        series = new Series(s.family, s.labels, s.bounds, !first, s.value.length);
         target.series.set(key, series);
       }
-      series.times.push(at);
-      series.values.push(s.value);
+      series.push(at, s.value);
     }
     this.prune(target, at);
   }
@@ -91,7 +156,7 @@ export class SampleWindow {
     let samples = 0;
     for (const t of this.targets.values()) {
       series += t.series.size;
-      for (const s of t.series.values()) samples += s.times.length;
+      for (const s of t.series.values()) samples += s.length;
     }
     return { targets: this.targets.size, series, samples };
   }
@@ -100,32 +165,11 @@ export class SampleWindow {
     const cutoff = now - this.retentionMs;
     for (const [key, s] of target.series) {
       // Keep the last sample before the cutoff: it is the baseline of the oldest window.
-      const keepFrom = upperBound(s.times, cutoff) - 1;
-      if (keepFrom > 0) {
-        s.times.splice(0, keepFrom);
-        s.values.splice(0, keepFrom);
-      }
+      s.dropOldest(s.upperBound(cutoff) - 1);
       // A series not scraped for a whole retention (its peer went away) goes.
-      if (s.times[s.times.length - 1] < cutoff) target.series.delete(key);
+      if (s.time(s.length - 1) < cutoff) target.series.delete(key);
     }
   }
-}
-
-const seriesKey = (family: string, labels: Record<string, string>) => family + JSON.stringify(labels);
-
-/** A zero vector of any width (`ZERO[j]` is undefined, read as 0). */
-const ZERO: readonly number[] = [];
-
-/** Index of the first element greater than `x` (times are ascending). */
-export function upperBound(times: readonly number[], x: number): number {
-  let lo = 0;
-  let hi = times.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (times[mid] <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /**
@@ -133,37 +177,38 @@ export function upperBound(times: readonly number[], x: number): number {
  * when the series has no sample in that interval. Element 0 decides resets.
  */
 export function increase(s: Series, from: number, to: number): number[] | undefined {
-  const end = upperBound(s.times, to) - 1;
+  const end = s.upperBound(to) - 1;
   if (end < 0) return undefined;
-  const before = upperBound(s.times, from) - 1;
+  const before = s.upperBound(from) - 1;
   if (before === end) return undefined; // nothing new in the interval
-  let prev: readonly number[];
+  const width = s.width;
+  // `base` and `prev` are sample indexes; -1 stands for zero (a series born between scrapes, or after a reset).
+  let base: number;
   let i: number;
   if (before >= 0) {
-    prev = s.values[before];
+    base = before;
     i = before + 1;
   } else if (s.fromZero) {
-    prev = ZERO;
+    base = -1;
     i = 0;
   } else {
-    prev = s.values[0];
+    base = 0;
     i = 1;
   }
-  // Between resets the increase is the last value minus the segment's base; only element 0
-  // is compared sample by sample, the vectors are subtracted once per segment.
-  const width = s.values[end].length;
+  const at = (k: number, j: number) => (k < 0 ? 0 : s.value(k, j));
+  // Between resets the increase is the last value minus the segment's base: only the count is
+  // compared sample by sample, whole vectors are subtracted once per segment.
   const acc = new Array<number>(width).fill(0);
-  let base: readonly number[] = prev;
+  let prev = base;
   for (; i <= end; i++) {
-    const cur = s.values[i];
-    if (cur[0] < (prev[0] ?? 0)) {
+    if (s.value(i, 0) < at(prev, 0)) {
       // A reset: close the segment at `prev`; the new value counts from zero.
-      for (let j = 0; j < width; j++) acc[j] += Math.max(0, (prev[j] ?? 0) - (base[j] ?? 0));
-      base = ZERO;
+      for (let j = 0; j < width; j++) acc[j] += Math.max(0, at(prev, j) - at(base, j));
+      base = -1;
     }
-    prev = cur;
+    prev = i;
   }
-  for (let j = 0; j < width; j++) acc[j] += Math.max(0, prev[j] - (base[j] ?? 0));
+  for (let j = 0; j < width; j++) acc[j] += Math.max(0, at(prev, j) - at(base, j));
   return acc;
 }
 
