@@ -103,6 +103,28 @@ describe('SampleWindow', () => {
     assert.deepEqual(increase(only(w), 0, 5000), [5, 1, 4]);
   });
 
+  test('older samples are thinned to one per 30 s; increases over any window stay exact, across resets too', () => {
+    const w = new SampleWindow(31 * 60_000);
+    // 40 minutes of scrapes every 5 s, 3 requests each; the proxy restarts at minute 20.
+    let total = 0;
+    let counter = 0;
+    const totals = new Map<number, number>();
+    for (let t = 0; t <= 40 * 60_000; t += 5000) {
+      if (t === 20 * 60_000) counter = 0;
+      else if (t > 0) {
+        counter += 3;
+        total += 3;
+      }
+      totals.set(t, total);
+      w.record('p', t, [{ family: 'requests', labels: { reporter: 'source' }, value: [counter] }]);
+    }
+    const s = only(w);
+    assert.ok(s.length < 6 * 12 + 26 * 2 + 6, `${s.length} samples kept`);
+    const now = 40 * 60_000;
+    // The restart's scrape counted nothing of its own: the counter went back to 0.
+    for (const minutes of [1, 5, 30]) assert.deepEqual(increase(s, now - minutes * 60_000, now), [totals.get(now)! - totals.get(now - minutes * 60_000)!], `${minutes} m`);
+  });
+
   test('keeps only the retention, plus one older sample as the oldest window\'s baseline', () => {
     const w = new SampleWindow(10_000);
     for (let t = 0; t <= 60_000; t += 5000) w.record('p', t, counter(t / 1000));

@@ -82,6 +82,31 @@ export class Series {
     this.n -= k;
   }
 
+  /**
+   * Thins the samples older than `olderThan` to one per `stepMs`, keeping both sides of every
+   * counter reset, so that an increase between any two kept samples is still exact.
+   */
+  thin(olderThan: number, stepMs: number): void {
+    const end = this.upperBound(olderThan);
+    if (end < 3) return;
+    const w = this.width;
+    let kept = 0;
+    let lastKeptTime = -Infinity;
+    for (let i = 0; i < this.n; i++) {
+      const reset = i > 0 && this.v[i * w] < this.v[(i - 1) * w];
+      const beforeReset = i + 1 < this.n && this.v[(i + 1) * w] < this.v[i * w];
+      const keep = i >= end - 1 || i === 0 || reset || beforeReset || this.t[i] - lastKeptTime >= stepMs;
+      if (!keep) continue;
+      if (kept !== i) {
+        this.t[kept] = this.t[i];
+        this.v.copyWithin(kept * w, i * w, (i + 1) * w);
+      }
+      lastKeptTime = this.t[i];
+      kept++;
+    }
+    this.n = kept;
+  }
+
   /** Index of the first sample later than `x` (times ascend). */
   upperBound(x: number): number {
     let lo = 0;
@@ -107,6 +132,14 @@ interface Target {
   lastAt: number;
   series: Map<string, Series>;
 }
+
+/**
+ * Samples newer than this are all kept (the 1 and 5 minute windows and the charts' steps are
+ * exact); older ones are thinned to one per THIN_STEP_MS, which the 30 minute window's rate
+ * does not notice, and which keeps a 500-service window to about a third of the memory.
+ */
+export const FULL_RESOLUTION_MS = 6 * 60_000;
+export const THIN_STEP_MS = 30_000;
 
 export class SampleWindow {
   private readonly targets = new Map<string, Target>();
@@ -166,6 +199,7 @@ export class SampleWindow {
     for (const [key, s] of target.series) {
       // Keep the last sample before the cutoff: it is the baseline of the oldest window.
       s.dropOldest(s.upperBound(cutoff) - 1);
+      s.thin(now - FULL_RESOLUTION_MS, THIN_STEP_MS);
       // A series not scraped for a whole retention (its peer went away) goes.
       if (s.time(s.length - 1) < cutoff) target.series.delete(key);
     }
