@@ -218,7 +218,28 @@ function GraphCanvas({ graph, selected, onSelect }: { graph: Graph; selected?: s
     if (selected) c.getElementById(selected).select();
   }, [selected, graph]);
 
-  return <div ref={box} style="position:absolute;inset:0" role="img" aria-label={`Traffic graph: ${graph.nodes.length} nodes, ${graph.edges.length} edges; the list beside it holds each of them`} />;
+  // Keyboard: arrows pan, + and - zoom, 0 fits the whole graph.
+  const onKey = (e: KeyboardEvent) => {
+    const c = cy.current;
+    if (!c) return;
+    const pan: Record<string, [number, number]> = { ArrowLeft: [60, 0], ArrowRight: [-60, 0], ArrowUp: [0, 60], ArrowDown: [0, -60] };
+    if (pan[e.key]) c.panBy({ x: pan[e.key][0], y: pan[e.key][1] });
+    else if (e.key === '+' || e.key === '=') c.zoom({ level: c.zoom() * 1.25, renderedPosition: { x: c.width() / 2, y: c.height() / 2 } });
+    else if (e.key === '-') c.zoom({ level: c.zoom() / 1.25, renderedPosition: { x: c.width() / 2, y: c.height() / 2 } });
+    else if (e.key === '0') c.fit(undefined, 30);
+    else return;
+    e.preventDefault();
+  };
+  return (
+    <div
+      ref={box}
+      style="position:absolute;inset:0"
+      tabIndex={0}
+      role="img"
+      onKeyDown={onKey}
+      aria-label={`Traffic graph: ${graph.nodes.length} nodes, ${graph.edges.length} edges. Arrow keys pan, plus and minus zoom, 0 fits. The list beside it holds each node and edge.`}
+    />
+  );
 }
 
 const detailHref = (n: GraphNode) =>
