@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import type { MeshStatus, ReplicaStatus } from '../../src/api/mesh-status.js';
 import { bin, configDump, get, repo, reviewsVersion, routesFor, sinew, startMesh, until, viaProxy, type Mesh } from '../mesh/support.js';
+import { defaultStaticDir } from '../../src/controlplane/console/server.js';
 import { chromiumMissing, launchChromium, type Chromium } from './chromium.js';
 
 const ARTIFACTS = join(repo, 'test-artifacts', 'console');
@@ -115,6 +116,7 @@ describe('the console in Chromium against a running Bookinfo', { skip: missing, 
   }
 
   before(async () => {
+    assert.ok(defaultStaticDir(), 'the console is not built (dist/console): run npm run build (npm ci does it)');
     mkdirSync(ARTIFACTS, { recursive: true });
     mesh = await startMesh(['examples/bookinfo']);
     try {
@@ -143,6 +145,16 @@ describe('the console in Chromium against a running Bookinfo', { skip: missing, 
     await page.goto(printed[1]);
     assert.equal(page.url(), `${base}/`, 'the token leaves the address bar');
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    // By keyboard: the skip link first, then the sections.
+    const focused = () => page.evaluate(() => document.activeElement?.textContent?.trim());
+    await page.keyboard.press('Tab');
+    assert.equal(await focused(), 'Skip to content');
+    await page.keyboard.press('Tab');
+    assert.equal(await focused(), 'Overview');
+    await page.keyboard.press('Tab');
+    assert.equal(await focused(), 'Graph');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Versioned app graph' }).waitFor();
   });
 
   test('the Bookinfo graph has exactly the nodes and edges its traffic makes', async () => {
@@ -179,8 +191,11 @@ describe('the console in Chromium against a running Bookinfo', { skip: missing, 
 
   test('a trace opens from an edge and shows spans from every hop', async () => {
     await open('#/graph?type=versionedApp&window=300&refresh=off');
-    await page.locator('li[data-edge="vapp:default/productpage/v1>svc:default/reviews"] button').click();
-    await page.getByRole('link', { name: 'Traces of this edge' }).click();
+    // By keyboard: the edge's button in the list, then the panel's link.
+    await page.locator('li[data-edge="vapp:default/productpage/v1>svc:default/reviews"] button').focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('link', { name: 'Traces of this edge' }).focus();
+    await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Traces' }).waitFor();
     const first = page.locator('table[aria-label=Traces] tbody a').first();
     await until('traces of the edge to arrive', async () => {
