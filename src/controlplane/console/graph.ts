@@ -18,7 +18,7 @@
  */
 import type { Graph, GraphEdge, GraphNode, GraphNodeKind, GraphType, Health } from '../../api/console.js';
 import { ConfigIndex } from './config-index.js';
-import { appOf, healthOf, versionOf, type Inventory, type InventoryWorkload } from './inventory.js';
+import { appOf, healthOf, versionOf, type Inventory } from './inventory.js';
 import { histogramQuantile, increase, type SampleWindow, type Series } from './sample-window.js';
 
 const UNKNOWN = 'unknown';
@@ -95,7 +95,6 @@ class GraphBuilder {
   private readonly nodes = new Map<string, GraphNode>();
   private readonly edges = new Map<string, EdgeAccumulator>();
   private readonly gateways = new Set<string>();
-  private readonly workloads = new Map<string, InventoryWorkload>();
   private readonly serviceEntryHosts = new Set<string>();
   private readonly serviceNames = new Set<string>();
   private readonly config: ConfigIndex;
@@ -108,7 +107,6 @@ class GraphBuilder {
 
   constructor(private readonly inventory: Inventory, private readonly type: GraphType, private readonly memo: GraphMemo) {
     for (const w of inventory.workloads) {
-      this.workloads.set(`${w.namespace}/${w.name}`, w);
       if (w.kind === 'gateway') this.gateways.add(`${w.namespace}/${w.name}`);
     }
     for (const s of inventory.services) {
