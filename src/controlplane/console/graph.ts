@@ -40,7 +40,8 @@ interface EdgeAccumulator {
   requests: number;
   errors: number;
   bytes: number;
-  responses: Record<string, number>;
+  /** By response code (a Map: codes as object keys are array indexes, and 503 would size an array). */
+  responses: Map<string, number>;
   bounds?: readonly number[];
   /** [count, cumulative buckets...] summed over the window. */
   durations?: number[];
@@ -62,20 +63,21 @@ export function isError(labels: Readonly<Record<string, string>>): boolean {
 export function buildGraph(window: SampleWindow, inventory: Inventory, options: GraphOptions): Graph {
   const builder = new GraphBuilder(inventory, options.type, options.memo ?? new GraphMemo());
   const from = options.now - options.window * 1000;
+  let seen = 0;
   for (const family of ['requests', 'duration', 'tcpSent', 'tcpReceived'] as const) {
     for (const s of window.series(family)) {
+      seen++;
       if (!counted(s.labels)) continue;
       const inc = increase(s, from, options.now);
       if (!inc || !(inc[0] > 0)) continue;
       builder.add(s, inc);
     }
   }
+  builder.forgetGoneSeries(seen);
   return builder.finish(options);
 }
 
 interface Route {
-  /** The context's template map: compared by identity (the context strings are long). */
-  context: Map<string, GraphNode>;
   hops: { id: string; source: string; target: string }[];
   protocol: EdgeAccumulator['protocol'];
   error: boolean;
@@ -87,8 +89,14 @@ interface Route {
  * per context. The console server keeps one; without it every build starts afresh.
  */
 export class GraphMemo {
-  readonly routes = new WeakMap<Series, Route>();
-  readonly templates = new Map<string, Map<string, GraphNode>>();
+  /** By context (graph type, gateways, services, config revision); the oldest go past 16. */
+  readonly contexts = new Map<string, GraphContext>();
+}
+
+interface GraphContext {
+  templates: Map<string, GraphNode>;
+  /** A Map, not a WeakMap (ephemerons slowed every collection); pruned after a build (see buildGraph). */
+  routes: Map<Series, Route>;
 }
 
 class GraphBuilder {
@@ -104,8 +112,9 @@ class GraphBuilder {
    * stays the same, so a graph request does little more than add up increases.
    */
   private readonly templates: Map<string, GraphNode>;
+  private readonly routes: Map<Series, Route>;
 
-  constructor(private readonly inventory: Inventory, private readonly type: GraphType, private readonly memo: GraphMemo) {
+  constructor(private readonly inventory: Inventory, private readonly type: GraphType, memo: GraphMemo) {
     for (const w of inventory.workloads) {
       if (w.kind === 'gateway') this.gateways.add(`${w.namespace}/${w.name}`);
     }
@@ -115,33 +124,34 @@ class GraphBuilder {
     }
     this.config = new ConfigIndex(inventory.resources);
     const context = `${type}|${inventory.configRevision}|${[...this.gateways].join(',')}|${[...this.serviceNames].join(',')}|${[...this.serviceEntryHosts].join(',')}`;
-    let templates = memo.templates.get(context);
-    if (!templates) {
-      templates = new Map();
-      memo.templates.set(context, templates);
+    let cached = memo.contexts.get(context);
+    if (!cached) {
+      cached = { templates: new Map(), routes: new Map() };
+      memo.contexts.set(context, cached);
       // Bounded: one context per graph type is what a steady mesh needs.
-      if (memo.templates.size > 16) memo.templates.delete(memo.templates.keys().next().value!);
+      if (memo.contexts.size > 16) memo.contexts.delete(memo.contexts.keys().next().value!);
     }
-    this.templates = templates;
+    this.templates = cached.templates;
+    this.routes = cached.routes;
   }
 
   add(s: Series, inc: number[]): void {
-    let route = this.memo.routes.get(s);
-    if (!route || route.context !== this.templates) {
+    let route = this.routes.get(s);
+    if (!route) {
       route = this.route(s);
-      this.memo.routes.set(s, route);
+      this.routes.set(s, route);
     }
     for (const hop of route.hops) {
       let acc = this.edges.get(hop.id);
       if (!acc) {
         this.ensureNode(hop.source);
         this.ensureNode(hop.target);
-        this.edges.set(hop.id, (acc = { source: hop.source, target: hop.target, protocol: route.protocol, requests: 0, errors: 0, bytes: 0, responses: {} }));
+        this.edges.set(hop.id, (acc = { source: hop.source, target: hop.target, protocol: route.protocol, requests: 0, errors: 0, bytes: 0, responses: new Map() }));
       }
       if (s.family === 'requests') {
         acc.requests += inc[0];
         if (route.error) acc.errors += inc[0];
-        acc.responses[route.code] = (acc.responses[route.code] ?? 0) + inc[0];
+        acc.responses.set(route.code, (acc.responses.get(route.code) ?? 0) + inc[0]);
       } else if (s.family === 'duration' && s.bounds) {
         if (!acc.durations || acc.bounds?.length !== s.bounds.length) {
           acc.bounds = s.bounds;
@@ -170,7 +180,12 @@ class GraphBuilder {
       } else if (dest) pairs.push([source, dest]);
     }
     const hops = pairs.filter(([a, b]) => a !== b).map(([a, b]) => ({ id: `${a}>${b}${protocol === 'tcp' ? '#tcp' : ''}`, source: a, target: b }));
-    return { context: this.templates, hops, protocol, error: isError(l), code: l.response_code ?? '0' };
+    return { hops, protocol, error: isError(l), code: l.response_code ?? '0' };
+  }
+
+  /** Series leave the window (their proxy or peer went away): start afresh once many routes are stale. */
+  forgetGoneSeries(seriesInWindow: number): void {
+    if (this.routes.size > 2 * seriesInWindow + 1000) this.routes.clear();
   }
 
   private ensureNode(id: string): void {
@@ -269,7 +284,10 @@ class GraphBuilder {
         errorPercent: e.protocol === 'tcp' || e.requests === 0 ? 0 : round((100 * e.errors) / e.requests, 2),
         sharePercent: round((100 * amount) / total, 1),
       };
-      if (e.protocol !== 'tcp') edge.responses = Object.fromEntries(Object.entries(e.responses).map(([k, v]) => [k, Math.round(v)]));
+      if (e.protocol !== 'tcp') {
+        edge.responses = {};
+        for (const [code, n] of e.responses) edge.responses[code] = Math.round(n);
+      }
       if (e.durations && e.bounds) {
         const [count, ...cumulative] = e.durations;
         for (const [q, field] of [[0.5, 'p50'], [0.95, 'p95'], [0.99, 'p99']] as const) {
