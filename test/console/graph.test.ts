@@ -11,6 +11,7 @@ import { buildGraph, GraphMemo } from '../../src/controlplane/console/graph.js';
 import type { Inventory } from '../../src/controlplane/console/inventory.js';
 import { SampleWindow, type ScrapedSeries } from '../../src/controlplane/console/sample-window.js';
 import { buildOverview } from '../../src/controlplane/console/views.js';
+import { healthOf } from '../../src/controlplane/console/inventory.js';
 
 const NS = 'default';
 const host = (s: string) => `${s}.${NS}.svc.cluster.local`;
@@ -194,4 +195,13 @@ test('overview: a card per namespace with health, readiness and sync', () => {
   assert.equal(def.services.find((s) => s.name === 'details')!.health, 'failure');
   assert.equal(def.health, 'failure');
   assert.deepEqual(def.proxies, { synced: 4, total: 4 });
+});
+
+test('health follows Kiali\'s default tolerances: application errors and client errors apart, and readiness', () => {
+  const t = (errorPercent: number, clientErrorPercent = 0) => healthOf({ requests: 100, errorPercent, clientErrorPercent });
+  assert.deepEqual([t(0), t(0.05), t(0.1), t(10), t(10.5)], ['healthy', 'healthy', 'degraded', 'degraded', 'failure']);
+  assert.deepEqual([t(0, 9), t(0, 10), t(0, 20), t(0, 21)], ['healthy', 'degraded', 'degraded', 'failure']);
+  assert.equal(healthOf(undefined), 'na');
+  assert.equal(healthOf(undefined, { ready: 0, total: 2 }), 'failure');
+  assert.equal(healthOf({ requests: 10, errorPercent: 0 }, { ready: 1, total: 2 }), 'degraded');
 });

@@ -39,6 +39,7 @@ interface EdgeAccumulator {
   protocol: 'http' | 'grpc' | 'tcp';
   requests: number;
   errors: number;
+  clientErrors: number;
   bytes: number;
   /** By response code (a Map: codes as object keys are array indexes, and 503 would size an array). */
   responses: Map<string, number>;
@@ -81,6 +82,7 @@ interface Route {
   hops: { id: string; source: string; target: string }[];
   protocol: EdgeAccumulator['protocol'];
   error: boolean;
+  clientError: boolean;
   code: string;
 }
 
@@ -146,11 +148,12 @@ class GraphBuilder {
       if (!acc) {
         this.ensureNode(hop.source);
         this.ensureNode(hop.target);
-        this.edges.set(hop.id, (acc = { source: hop.source, target: hop.target, protocol: route.protocol, requests: 0, errors: 0, bytes: 0, responses: new Map() }));
+        this.edges.set(hop.id, (acc = { source: hop.source, target: hop.target, protocol: route.protocol, requests: 0, errors: 0, clientErrors: 0, bytes: 0, responses: new Map() }));
       }
       if (s.family === 'requests') {
         acc.requests += inc[0];
         if (route.error) acc.errors += inc[0];
+        else if (route.clientError) acc.clientErrors += inc[0];
         acc.responses.set(route.code, (acc.responses.get(route.code) ?? 0) + inc[0]);
       } else if (s.family === 'duration' && s.bounds) {
         if (!acc.durations || acc.bounds?.length !== s.bounds.length) {
@@ -180,7 +183,8 @@ class GraphBuilder {
       } else if (dest) pairs.push([source, dest]);
     }
     const hops = pairs.filter(([a, b]) => a !== b).map(([a, b]) => ({ id: `${a}>${b}${protocol === 'tcp' ? '#tcp' : ''}`, source: a, target: b }));
-    return { hops, protocol, error: isError(l), code: l.response_code ?? '0' };
+    const code = l.response_code ?? '0';
+    return { hops, protocol, error: isError(l), clientError: code.startsWith('4'), code };
   }
 
   /** Series leave the window (their proxy or peer went away): start afresh once many routes are stale. */
@@ -270,7 +274,7 @@ class GraphBuilder {
       const key = `${e.source}|${e.protocol === 'tcp' ? 'tcp' : 'http'}`;
       outTotals.set(key, (outTotals.get(key) ?? 0) + (e.protocol === 'tcp' ? e.bytes : e.requests));
     }
-    const inbound = new Map<string, { requests: number; errors: number; bytes: number }>();
+    const inbound = new Map<string, { requests: number; errors: number; clientErrors: number; bytes: number }>();
     for (const [id, e] of this.edges) {
       const amount = e.protocol === 'tcp' ? e.bytes : e.requests;
       if (!(amount > 0)) continue;
@@ -296,9 +300,10 @@ class GraphBuilder {
         }
       }
       edges.push(edge);
-      const into = inbound.get(e.target) ?? { requests: 0, errors: 0, bytes: 0 };
+      const into = inbound.get(e.target) ?? { requests: 0, errors: 0, clientErrors: 0, bytes: 0 };
       into.requests += e.requests;
       into.errors += e.errors;
+      into.clientErrors += e.clientErrors;
       into.bytes += e.bytes;
       inbound.set(e.target, into);
     }
@@ -329,8 +334,8 @@ class GraphBuilder {
     return { type: options.type, window: seconds, at: options.now, nodes: keptNodes, edges: keptEdges, scrape: { targets: 0, failing: 0, intervalMs: 0 } };
   }
 
-  private healthOf(n: GraphNode, into: { requests: number; errors: number } | undefined, readiness: Map<string, { ready: number; total: number }>): Health {
-    const traffic = into && into.requests > 0 ? { requests: into.requests, errorPercent: (100 * into.errors) / into.requests } : undefined;
+  private healthOf(n: GraphNode, into: { requests: number; errors: number; clientErrors: number } | undefined, readiness: Map<string, { ready: number; total: number }>): Health {
+    const traffic = into && into.requests > 0 ? { requests: into.requests, errorPercent: (100 * into.errors) / into.requests, clientErrorPercent: (100 * into.clientErrors) / into.requests } : undefined;
     return healthOf(traffic, readiness.get(readinessKey(n)));
   }
 

@@ -31,17 +31,31 @@ export interface Inventory {
 }
 
 /**
- * Kiali's default health thresholds for request errors (its `health_config` rate
- * tolerances): any error rate of 0.1% or more is degraded, 20% or more is a failure.
+ * Kiali's default health thresholds (its `health_config` rate tolerances, kiali.io "Traffic
+ * Health"): application errors (5xx, gRPC 1-16, no response) of 0.1% or more are degraded and
+ * over 10% a failure; client errors (4xx) of 10% or more are degraded and over 20% a failure.
  */
 export const ERROR_DEGRADED_PERCENT = 0.1;
-export const ERROR_FAILURE_PERCENT = 20;
+export const ERROR_FAILURE_PERCENT = 10;
+export const CLIENT_ERROR_DEGRADED_PERCENT = 10;
+export const CLIENT_ERROR_FAILURE_PERCENT = 20;
 
-/** Health from an error rate (percent of requests) and, for workloads, readiness. */
-export function healthOf(traffic: { requests: number; errorPercent: number } | undefined, readiness?: { ready: number; total: number }): Health {
+export interface TrafficHealth {
+  requests: number;
+  /** Application errors, percent of requests. */
+  errorPercent: number;
+  /** Client errors (4xx), percent of requests. */
+  clientErrorPercent?: number;
+}
+
+/** Health from error rates and, for workloads, readiness. */
+export function healthOf(traffic: TrafficHealth | undefined, readiness?: { ready: number; total: number }): Health {
   let health: Health = 'na';
   if (traffic && traffic.requests > 0) {
-    health = traffic.errorPercent >= ERROR_FAILURE_PERCENT ? 'failure' : traffic.errorPercent >= ERROR_DEGRADED_PERCENT ? 'degraded' : 'healthy';
+    const byErrors: Health = traffic.errorPercent > ERROR_FAILURE_PERCENT ? 'failure' : traffic.errorPercent >= ERROR_DEGRADED_PERCENT ? 'degraded' : 'healthy';
+    const client = traffic.clientErrorPercent ?? 0;
+    const byClientErrors: Health = client > CLIENT_ERROR_FAILURE_PERCENT ? 'failure' : client >= CLIENT_ERROR_DEGRADED_PERCENT ? 'degraded' : 'healthy';
+    health = worst(byErrors, byClientErrors);
   }
   if (readiness && readiness.total > 0) {
     // Kiali: no ready replica is a failure, fewer than desired is degraded.

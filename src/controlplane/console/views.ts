@@ -32,7 +32,8 @@ export function buildOverview(window: SampleWindow, inventory: Inventory, option
     const ns = nsOf(w.namespace);
     const node = wl.nodes.find((n) => (n.kind === 'workload' || n.kind === 'gateway') && n.namespace === w.namespace && n.workload === w.name);
     const ready = w.replicas.filter((r) => r.ready).length;
-    const health = healthOf(node && node.inboundRate > 0 ? { requests: node.inboundRate, errorPercent: node.errorPercent } : undefined, { ready, total: w.replicas.length });
+    // The graph judged its traffic (and readiness); with no traffic, readiness alone.
+    const health = worst(node?.health ?? 'na', healthOf(undefined, { ready, total: w.replicas.length }));
     ns.workloads.push({ name: w.name, ready, replicas: w.replicas.length, health, errorPercent: node?.errorPercent ?? 0, inboundRate: node?.inboundRate ?? 0 });
     ns.proxies.total += w.replicas.length;
     ns.proxies.synced += w.replicas.filter((r) => r.sync === 'SYNCED').length;
@@ -42,7 +43,7 @@ export function buildOverview(window: SampleWindow, inventory: Inventory, option
     if (s.source !== 'Service') continue;
     const ns = nsOf(s.namespace);
     const node = svc.nodes.find((n) => n.kind === 'service' && n.namespace === s.namespace && n.service === s.name);
-    const health = healthOf(node && node.inboundRate > 0 ? { requests: node.inboundRate, errorPercent: node.errorPercent } : undefined);
+    const health = node?.health ?? 'na';
     ns.services.push({ name: s.name, health, errorPercent: node?.errorPercent ?? 0, inboundRate: node?.inboundRate ?? 0 });
     ns.health = worst(ns.health, health);
   }
@@ -135,14 +136,17 @@ export function buildDetail(window: SampleWindow, inventory: Inventory, o: Detai
   // Health over the whole window, as the graph and overview judge it.
   let requests = 0;
   let errors = 0;
+  let clientErrors = 0;
   for (const s of window.series('requests')) {
     if (!counted(s.labels) || !inbound(s.labels)) continue;
     const inc = increase(s, o.now - o.window * 1000, o.now)?.[0] ?? 0;
     requests += inc;
     if (isError(s.labels)) errors += inc;
+    else if (s.labels.response_code?.startsWith('4')) clientErrors += inc;
   }
   const ready = proxies.filter((p) => p.ready).length;
-  const health = healthOf(requests > 0 ? { requests, errorPercent: (100 * errors) / requests } : undefined, kind === 'service' ? undefined : { ready, total: proxies.length });
+  const traffic = requests > 0 ? { requests, errorPercent: (100 * errors) / requests, clientErrorPercent: (100 * clientErrors) / requests } : undefined;
+  const health = healthOf(traffic, kind === 'service' ? undefined : { ready, total: proxies.length });
   const related =
     kind === 'service'
       ? behind.map((w) => ({ kind: 'workload' as const, namespace: w.namespace, name: w.name }))
