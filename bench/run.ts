@@ -9,6 +9,7 @@
  *   telemetry     metrics and 1% tracing on vs off, outbound and inbound: cost, target <= 15 % (needs wrk)
  *   controlplane  1000 services, 2000 proxies, one VirtualService change: time to every ACK
  *   ca            CA signing rate, key + CSR generation, mutual TLS handshakes per core, library memory
+ *   console       the graph API over 500 services (target < 200 ms) and the graph page in Chromium
  *
  * lb and telemetry are A/B comparisons against 10-15 % targets, and this machine's 2 shared
  * vCPUs move one proxy's CPU per request by tens of percent from one run to the next (there is
@@ -48,7 +49,7 @@ const rate = values.rate === undefined ? undefined : Number(values.rate);
 process.stderr.write('building dist/ ...\n');
 const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'ignore', 'inherit'] });
 if (build.status !== 0) throw new Error('the build failed; benchmarks need dist/');
-const all = ['proxy', 'lb', 'telemetry', 'controlplane', 'ca'];
+const all = ['proxy', 'lb', 'telemetry', 'controlplane', 'ca', 'console'];
 const wanted = positionals.length ? positionals : all;
 const print = (name: string, json: unknown, text: string) => process.stdout.write(values.json ? JSON.stringify({ bench: name, results: json }) + '\n' : `\n== ${name}\n${text}`);
 
@@ -82,6 +83,12 @@ for (const name of wanted) {
     case 'ca': {
       const { runCaBench, report } = await import('./ca.js');
       const result = await runCaBench({ seconds: Math.min(durationS, 5) });
+      print(name, result, report(result));
+      break;
+    }
+    case 'console': {
+      const { runConsoleBench, report } = await import('./console.js');
+      const result = await runConsoleBench({});
       print(name, result, report(result));
       break;
     }

@@ -73,6 +73,8 @@ export interface MeshStatus {
     api: string;
     push: string;
     monitoring?: string;
+    /** The web console, `host:port` (open it with the URL `sinew up` prints, which carries the token). */
+    console?: string;
     configRevision: number;
     proxiesConnected: number;
   };

@@ -9,6 +9,8 @@ export interface ControlPlaneCommandOptions {
   apiPort: number;
   pushPort: number;
   monitoringPort: number;
+  /** Absent = no console. */
+  consolePort?: number;
   tracingSampling?: number;
   outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
 }
@@ -21,13 +23,14 @@ export async function runControlPlaneCommand(options: ControlPlaneCommandOptions
     apiPort: options.apiPort,
     pushPort: options.pushPort,
     monitoringPort: options.monitoringPort,
+    consolePort: options.consolePort,
     logger,
     mesh: {
       ...(options.tracingSampling !== undefined ? { defaultTracingSampling: options.tracingSampling } : {}),
       ...(options.outboundTrafficPolicy ? { outboundTrafficPolicy: options.outboundTrafficPolicy } : {}),
     },
   });
-  io.out(`control plane: api ${cp.addresses.api}, push ${cp.addresses.push}, metrics ${cp.addresses.monitoring}\n`);
+  io.out(`control plane: api ${cp.addresses.api}, push ${cp.addresses.push}, metrics ${cp.addresses.monitoring}${cp.addresses.console ? `, console http://${cp.addresses.console}/` : ''}\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());

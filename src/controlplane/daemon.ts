@@ -11,6 +11,9 @@
  *
  * The API server is also the mesh's trace collector (./traces.ts): unless `collectTraces` is
  * false, every proxy is told to send its spans to `http://<api>/v1/traces`.
+ *
+ * With a `consolePort`, the control plane also scrapes every proxy's metrics and serves the
+ * web console on that port (DESIGN.md: 20001), behind the mesh's token (./console/).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,6 +32,7 @@ import { createControlPlaneMetrics } from './metrics.js';
 import { createTraceApiHandler, OTLP_TRACES_PATH } from './traces.js';
 import { TraceStore } from '../telemetry/trace-store.js';
 import { readFile } from 'node:fs/promises';
+import { startConsole, type Console } from './console/index.js';
 
 export interface ControlPlaneOptions {
   /** Where config and registrations persist; absent = memory only. */
@@ -43,6 +47,10 @@ export interface ControlPlaneOptions {
   debounceMs?: number;
   /** Receive spans at the API port and name it as every proxy's collector (default true). */
   collectTraces?: boolean;
+  /** Serve the web console on this port (0 = any free port); absent = no console. */
+  consolePort?: number;
+  /** How often the console's scraper reads every proxy's metrics (default 5 s). */
+  scrapeIntervalMs?: number;
 }
 
 export interface ControlPlane {
@@ -51,7 +59,9 @@ export interface ControlPlane {
   readonly push: PushServer;
   /** Recent traces the proxies sent. */
   readonly traces: TraceStore;
-  readonly addresses: { api: string; push: string; monitoring: string };
+  readonly addresses: { api: string; push: string; monitoring: string; console?: string };
+  /** The console, when it runs (`consolePort`). */
+  readonly console?: Console;
   status(): MeshStatus;
   close(): Promise<void>;
 }
@@ -173,12 +183,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     return {
       workloads: all.filter((r) => r.kind === 'workload').map(toStatus),
       gateways: all.filter((r) => r.kind === 'gateway').map(toStatus),
-      controlPlane: { api: addresses.api, push: addresses.push, monitoring: addresses.monitoring, configRevision: store.revision, proxiesConnected: push.metrics.connectedProxies },
+      controlPlane: { api: addresses.api, push: addresses.push, monitoring: addresses.monitoring, ...(addresses.console ? { console: addresses.console } : {}), configRevision: store.revision, proxiesConnected: push.metrics.connectedProxies },
     };
   };
 
   const configApi = createConfigApiHandler({ store, logger: logger.child('api') });
-  const api = createServer((req, res) => {
+  const handleApi = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://cp');
     if (url.pathname === '/healthz' || url.pathname === '/ready') return sendJson(res, 200, { ok: true, pid: process.pid, revision: store.revision });
     if (url.pathname === '/api/v1/status' && req.method === 'GET') return sendJson(res, 200, status());
@@ -209,7 +219,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     }
     if (traceApi(req, res, url)) return;
     configApi(req, res);
-  });
+  };
+  const api = createServer(handleApi);
 
   const metrics = createControlPlaneMetrics(() => ({ push: push.metrics, revision: store.revision }));
   const monitoring = createServer((req, res) => {
@@ -237,7 +248,38 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   }
   const pushAddr = await push.listen(options.pushPort ?? 15010, host);
   const monAddr = await listen(monitoring, options.monitoringPort ?? 15014);
-  const addresses = { api: `${host}:${apiAddr.port}`, push: `${pushAddr.host}:${pushAddr.port}`, monitoring: `${host}:${monAddr.port}` };
+  const addresses: ControlPlane['addresses'] = { api: `${host}:${apiAddr.port}`, push: `${pushAddr.host}:${pushAddr.port}`, monitoring: `${host}:${monAddr.port}` };
+  const consoleInstance =
+    options.consolePort === undefined
+      ? undefined
+      : await startConsole({
+          host,
+          port: options.consolePort,
+          stateDir: options.stateDir,
+          clock,
+          logger: logger.child('console'),
+          scrapeIntervalMs: options.scrapeIntervalMs,
+          traces,
+          controlPlaneApi: handleApi,
+          registrations: () => registrations.values(),
+          proxyIdOf,
+          inventory: () => {
+            const s = status();
+            return {
+              services: registry.snapshot().services,
+              workloads: [...s.gateways.map((w) => ({ ...w, kind: 'gateway' as const })), ...s.workloads.map((w) => ({ ...w, kind: 'workload' as const }))].map((w) => ({
+                name: w.name,
+                namespace: w.namespace,
+                labels: w.labels,
+                kind: w.kind,
+                replicas: w.replicas.map((r) => ({ id: r.id, ready: r.ready, sync: r.proxy.sync, configVersion: r.proxy.configVersion })),
+              })),
+              resources: resources(),
+              configRevision: store.revision,
+            };
+          },
+        });
+  if (consoleInstance) addresses.console = consoleInstance.address;
   logger.info('control plane ready', addresses);
 
   return {
@@ -246,8 +288,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     push,
     traces,
     addresses,
+    console: consoleInstance,
     status,
     async close() {
+      await consoleInstance?.close();
       await push.close();
       await Promise.all([api, monitoring].map((s) => new Promise<void>((resolve) => {
         s.close(() => resolve());

@@ -32,6 +32,8 @@ export interface UpOptions {
   host?: string;
   /** Listen port of the gateway's first HTTP server; `0` = pick free ports (tests). Default 8080. */
   gatewayPort?: number;
+  /** The web console's port; default 20001, or a free port when `gatewayPort` is 0. `0` = a free port. */
+  consolePort?: number;
   /** Where log and progress lines go. */
   output?: (line: string) => void;
   /** Resolves when the mesh should stop (default: SIGINT or SIGTERM). */
@@ -105,12 +107,14 @@ export async function runUp(options: UpOptions): Promise<number> {
 
   try {
     // --- 1. control plane ---
-    const cp = { api: await allocatePort(host), push: await allocatePort(host), monitoring: await allocatePort(host) };
+    const consolePort = options.consolePort ?? (options.gatewayPort === 0 ? 0 : 20001);
+    if (consolePort !== 0 && !(await portFree(host, consolePort))) throw new SinewError('SNW_ERR_PORT', `port ${consolePort} on ${host} is in use, so the console cannot listen there; choose another with --console-port <port> (0 = any free port)`);
+    const cp = { api: await allocatePort(host), push: await allocatePort(host), monitoring: await allocatePort(host), console: consolePort || (await allocatePort(host)) };
     step('starting the control plane');
     supervisor.start({
       id: 'control-plane',
       command: process.execPath,
-      args: [sinew, 'controlplane', '--state-dir', join(stateDir, 'control-plane'), '--host', host, '--api-port', String(cp.api), '--push-port', String(cp.push), '--monitoring-port', String(cp.monitoring), '--tracing-sampling', '100'],
+      args: [sinew, 'controlplane', '--state-dir', join(stateDir, 'control-plane'), '--host', host, '--api-port', String(cp.api), '--push-port', String(cp.push), '--monitoring-port', String(cp.monitoring), '--console-port', String(cp.console), '--tracing-sampling', '100'],
       cwd: process.cwd(),
       env: childEnv({ SINEW_LOG_LEVEL: process.env.SINEW_LOG_LEVEL ?? 'warn' }),
     });
@@ -315,7 +319,8 @@ export async function runUp(options: UpOptions): Promise<number> {
       'not every replica became ready; see the log lines above',
     );
     const status = (await (await fetch(`${api}/api/v1/status`)).json()) as MeshStatus;
-    out(renderSummary(status, host, gatewayPort, resources));
+    const token = (await readFile(join(stateDir, 'control-plane', 'api-token'), 'utf8').catch(() => '')).trim();
+    out(renderSummary(status, host, gatewayPort, resources, token));
   } catch (err) {
     out(`✘ ${(err as Error).message}`);
     await stop();
@@ -362,7 +367,7 @@ async function startProxy(supervisor: Supervisor, sinew: string, stateDir: strin
   });
 }
 
-function renderSummary(status: MeshStatus, host: string, gatewayPort: number, resources: readonly Resource[]): string {
+function renderSummary(status: MeshStatus, host: string, gatewayPort: number, resources: readonly Resource[], token: string): string {
   const lines = ['', '✔ the mesh is up', ''];
   const rows = [...status.gateways, ...status.workloads].flatMap((w) => w.replicas.map((r) => [`${w.namespace}/${w.name}`, r.id, r.app ?? '-', r.proxy.inbound ?? '-', r.proxy.outbound ?? '-', r.proxy.admin, r.proxy.metrics ?? '-']));
   const header = ['WORKLOAD', 'REPLICA', 'APP', 'SIDECAR IN', 'SIDECAR OUT', 'ADMIN', 'METRICS'];
@@ -377,6 +382,7 @@ function renderSummary(status: MeshStatus, host: string, gatewayPort: number, re
   const others = gatewayServerPorts(resources).filter((port) => servers[String(port)] && servers[String(port)] !== `${host}:${gatewayPort}`);
   if (others.length) lines.push(`Other gateway ports: ${others.map((port) => `${port} -> ${servers[String(port)]}`).join(', ')}`);
   lines.push(`Control plane API: http://${status.controlPlane.api}   metrics: http://${status.controlPlane.monitoring}/metrics`);
+  if (status.controlPlane.console) lines.push(`Console: http://${status.controlPlane.console.replace(/^127\.0\.0\.1:/, 'localhost:')}/?token=${token}`);
   lines.push('Try: sinew status · sinew apply -f <file> · sinew exec <workload> -- curl http://<service>:<port>/ · Ctrl-C or sinew down to stop');
   lines.push('');
   return lines.join('\n');
