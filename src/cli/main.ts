@@ -4,7 +4,7 @@
  * sidecar runs, starts without loading commander at all (proxy-command.ts).
  */
 import type { Command } from 'commander';
-import { processIo, type Io, type OutputFormat } from './output.js';
+import { dropOutputWhenClosed, processIo, type Io, type OutputFormat } from './output.js';
 import { SinewError } from '../core/errors.js';
 import { analyzeExitCodes } from './exit-codes.js';
 import { parseProxyArgs, PROXY_COMMAND_DESCRIPTION, PROXY_OPTIONS, runProxyCli, type ProxyCliOptions } from './proxy-command.js';
@@ -13,6 +13,7 @@ const collect = (value: string, previous: string[] = []) => previous.concat(valu
 
 /** Runs the CLI with `argv` (as process.argv) and returns the exit code. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  if (io === processIo) dropOutputWhenClosed();
   // A sidecar's start: no commander (see proxy-command.ts).
   const proxyOptions = parseProxyArgs(argv);
   if (proxyOptions) return reportErrors(() => runProxyCli(proxyOptions, io), io);
