@@ -147,8 +147,8 @@ export class PartWatch {
     this.timer.unref();
   }
 
-  /** @internal One round: check, update readiness, report when late. Public for tests with a manual clock. */
-  async tick(): Promise<void> {
+  /** One round: check, update readiness, report when late; then the next round is scheduled. */
+  private async tick(): Promise<void> {
     if (this.stopped || this.checking) return;
     this.checking = true;
     try {

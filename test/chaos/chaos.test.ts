@@ -22,7 +22,7 @@ test('Bookinfo under load loses no request and no resource to the faults of the 
     retryVariants: ['retries'],
     progress: (line) => t.diagnostic(line),
   });
-  t.diagnostic('\n' + report(results, 40));
+  for (const line of report(results, 40).split('\n')) t.diagnostic(line);
   for (const r of results) {
     assert.ok(r.ok, `${r.name}: ${r.outcome}; ${r.recovery}${r.load?.failures.length ? `; failures: ${JSON.stringify(r.load.failures.slice(0, 20))}` : ''}`);
   }
