@@ -4,7 +4,7 @@
  * sidecar runs, starts without loading commander at all (proxy-command.ts).
  */
 import type { Command } from 'commander';
-import { processIo, type Io, type OutputFormat } from './output.js';
+import { dropOutputWhenClosed, processIo, type Io, type OutputFormat } from './output.js';
 import { SinewError } from '../core/errors.js';
 import { analyzeExitCodes } from './exit-codes.js';
 import { parseProxyArgs, PROXY_COMMAND_DESCRIPTION, PROXY_OPTIONS, runProxyCli, type ProxyCliOptions } from './proxy-command.js';
@@ -14,6 +14,7 @@ const collect = (value: string, previous: string[] = []) => previous.concat(valu
 
 /** Runs the CLI with `argv` (as process.argv) and returns the exit code. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  if (io === processIo) dropOutputWhenClosed();
   // A sidecar's start: no commander (see proxy-command.ts).
   const proxyOptions = parseProxyArgs(argv);
   if (proxyOptions) return reportErrors(() => runProxyCli(proxyOptions, io), io);
@@ -64,20 +65,29 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .command('up')
     .description('run the mesh on this machine: control plane, ingress gateway, and every Workload with its sidecar')
     .argument('[paths...]', 'manifest files or directories', ['.'])
-    .option('--state-dir <dir>', 'where the mesh keeps its state', '.sinew')
+    .option('--state-dir <dir>', 'where the mesh keeps its state (default .sinew, or SINEW_STATE_DIR)')
     .option('--gateway-port <port>', 'port of the ingress gateway (0 = any free port)', '8080')
     .option('--host <address>', 'address every part listens on', '127.0.0.1')
     .option('--console-port <port>', 'port of the web console (default 20001; 0 = any free port, as with --gateway-port 0)')
-    .action(async (paths: string[], opts: { stateDir: string; gatewayPort: string; host: string; consolePort?: string }) => {
+    .option('--fresh', 'start with no config from an earlier run (the state directory keeps what was applied)')
+    .option('--ready-timeout <seconds>', 'how long a sidecar, gateway or app may take to become ready before it is reported and restarted', '30')
+    .action(async (paths: string[], opts: { stateDir?: string; gatewayPort: string; host: string; consolePort?: string; fresh?: boolean; readyTimeout: string }) => {
+      const readyTimeout = Number(opts.readyTimeout);
+      if (!(readyTimeout > 0)) {
+        io.err(`--ready-timeout must be a number of seconds above 0, not "${opts.readyTimeout}"\n`);
+        exitCode = 2;
+        return;
+      }
       const { runUp } = await import('../mesh/up.js');
-      exitCode = await runUp({ paths, stateDir: opts.stateDir, gatewayPort: Number(opts.gatewayPort), consolePort: opts.consolePort === undefined ? undefined : Number(opts.consolePort), host: opts.host, output: (line) => io.out(line + '\n') });
+      const { stateDir } = await import('./client.js');
+      exitCode = await runUp({ paths, stateDir: stateDir(opts.stateDir), gatewayPort: Number(opts.gatewayPort), consolePort: opts.consolePort === undefined ? undefined : Number(opts.consolePort), host: opts.host, fresh: opts.fresh, readyTimeoutMs: readyTimeout * 1000, output: (line) => io.out(line + '\n') });
     });
 
   program
     .command('down')
     .description('stop the mesh started by "sinew up" from this directory')
-    .option('--state-dir <dir>', 'state directory of the mesh', '.sinew')
-    .action(async (opts: { stateDir: string }) => {
+    .option('--state-dir <dir>', 'state directory of the mesh (default .sinew, or SINEW_STATE_DIR)')
+    .action(async (opts: { stateDir?: string }) => {
       const { runDown } = await import('./mesh-commands.js');
       exitCode = await runDown({ stateDir: opts.stateDir }, io);
     });

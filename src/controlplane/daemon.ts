@@ -176,7 +176,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       replicas: r.replicas.map((rep): ReplicaStatus => {
         const p = byId.get(proxyIdOf(r, rep.id));
         const sync: ProxySync = p ? p.state : 'DISCONNECTED';
-        return { id: rep.id, app: rep.app, ready: rep.ready, restarts: rep.restarts, proxy: { ...rep.proxy, configVersion: p?.ackedVersion, sync } };
+        return { id: rep.id, app: rep.app, ready: rep.ready, ...(rep.reason ? { reason: rep.reason } : {}), restarts: rep.restarts, proxy: { ...rep.proxy, configVersion: p?.ackedVersion, sync } };
       }),
     });
     const all = [...registrations.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
