@@ -154,7 +154,14 @@ export class ManagedProcess extends EventEmitter {
       this.timer = undefined;
       if (this.state !== 'backoff') return;
       this.restarts++;
-      this.launch();
+      try {
+        this.launch();
+      } catch (err) {
+        // The process is not started when it cannot be written down first (the state directory
+        // is gone or unwritable): a process the mesh cannot find again must not run.
+        this.options.output(`[${this.spec.id}] cannot restart: ${(err as Error).message}`);
+        this.setState('stopped');
+      }
     }, delay);
     this.timer.unref();
   }

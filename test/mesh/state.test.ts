@@ -30,10 +30,11 @@ describe('the state directory', () => {
   test('stopLeftovers stops what a dead runner left: its process groups and a descendant that left its group', async () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'sinew-state-'));
     const strays: number[] = [];
+    let sup: Supervisor | undefined;
     try {
       const runId = 'run-dead';
       // A supervisor that is never stopped: its runner "died".
-      const sup = new Supervisor({ output: () => undefined, recorder: new ProcessRegistry(stateDir, runId) });
+      sup = new Supervisor({ output: () => undefined, recorder: new ProcessRegistry(stateDir, runId) });
       const env = { [MESH_RUN_ENV]: runId, PATH: process.env.PATH ?? '' };
       // The app starts a grandchild in a session of its own (setsid), out of reach of a group kill.
       const script = `const { spawn } = require('node:child_process'); const g = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { detached: true, stdio: 'ignore' }); console.log('grandchild ' + g.pid); setInterval(() => {}, 1000);`;
@@ -60,6 +61,8 @@ describe('the state directory', () => {
       assert.deepEqual(readRecordedProcesses(stateDir), []);
     } finally {
       kill(strays);
+      // Its processes are gone; stop it too, so it does not restart them after the test.
+      await sup?.stopAll();
       rmSync(stateDir, { recursive: true, force: true });
     }
   });
