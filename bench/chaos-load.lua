@@ -1,6 +1,5 @@
 -- Fixed-rate load for the chaos benchmark (bench/chaos.ts):  wrk -t1 -c16 -d20s -s chaos-load.lua URL -- RATE
--- The schedule is ../shared/tools/wrk-fixed-rate.lua's (copied here so that the repository does
--- not depend on that path): one global schedule of send slots, RATE per second, evenly spaced;
+-- The schedule is bench/wrk-fixed-rate.lua's: one global schedule of send slots, RATE per second, evenly spaced;
 -- every connection takes the next free slot before each request and waits for it (wrk's delay()
 -- hook). Added for the faults: every answer is checked, and each failure is written down with
 -- when it happened (ms since the first send), so a failure can be told apart from the fault that
