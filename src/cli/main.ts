@@ -90,7 +90,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     });
 
   connect(program.command('traces').description('recent traces the proxies sent to the control plane, newest first'))
-    .option('--service <name>', 'only traces with a span of this service (e.g. reviews.default)')
+    .option('--service <name>', 'only traces with a span of this service: reviews, reviews.default or reviews.default.svc.cluster.local')
     .option('--limit <n>', 'how many traces', '20')
     .addOption(outputOption())
     .action(async (opts: { service?: string; limit: string; output: string; server?: string; stateDir?: string }) => {

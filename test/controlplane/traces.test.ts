@@ -108,6 +108,13 @@ describe('control plane trace collector', () => {
     const filtered = await cli(['traces', '--service', 'ratings.default', '-o', 'json', server_]);
     assert.deepEqual((JSON.parse(filtered.out) as { traceId: string }[]).map((t) => t.traceId), ['b'.repeat(32)]);
 
+    // Regression: short names, as istioctl and Jaeger users type them, find the service.
+    const short = await cli(['traces', '--service', 'ratings', '-o', 'json', server_]);
+    assert.deepEqual((JSON.parse(short.out) as { traceId: string }[]).map((t) => t.traceId), ['b'.repeat(32)]);
+    const none = await cli(['traces', '--service', 'details', server_]);
+    assert.equal(none.code, 0);
+    assert.match(none.out, /^no traces for service details yet \(spans reach the control plane within about a second of a request\)\nservices with traces: productpage\.default, ratings\.default, reviews\.default\n$/);
+
     const text = await cli(['traces', server_, '--limit', '5']);
     assert.equal(text.code, 0);
     assert.match(text.out, /^TRACE ID +ROOT +SPANS +DURATION +START\n/);
