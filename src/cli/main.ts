@@ -68,9 +68,10 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--gateway-port <port>', 'port of the ingress gateway (0 = any free port)', '8080')
     .option('--host <address>', 'address every part listens on', '127.0.0.1')
     .option('--console-port <port>', 'port of the web console (default 20001; 0 = any free port, as with --gateway-port 0)')
-    .action(async (paths: string[], opts: { stateDir: string; gatewayPort: string; host: string; consolePort?: string }) => {
+    .option('--mesh-config <file>', "Istio's MeshConfig (extensionProviders, defaultProviders, access log, ...): the mesh ConfigMap's text, the ConfigMap, or an IstioOperator")
+    .action(async (paths: string[], opts: { stateDir: string; gatewayPort: string; host: string; consolePort?: string; meshConfig?: string }) => {
       const { runUp } = await import('../mesh/up.js');
-      exitCode = await runUp({ paths, stateDir: opts.stateDir, gatewayPort: Number(opts.gatewayPort), consolePort: opts.consolePort === undefined ? undefined : Number(opts.consolePort), host: opts.host, output: (line) => io.out(line + '\n') });
+      exitCode = await runUp({ paths, stateDir: opts.stateDir, gatewayPort: Number(opts.gatewayPort), consolePort: opts.consolePort === undefined ? undefined : Number(opts.consolePort), host: opts.host, meshConfig: opts.meshConfig, output: (line) => io.out(line + '\n') });
     });
 
   program
@@ -174,8 +175,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--push-port <port>', 'proxy push port', '15010')
     .option('--monitoring-port <port>', 'Prometheus metrics port', '15014')
     .option('--console-port <port>', 'web console port (behind the mesh\'s token; "off" = no console)', '20001')
-    .option('--tracing-sampling <pct>', 'percentage of requests the proxies trace (Istio\'s default is 1)')
-    .action(async (opts: { stateDir?: string; host: string; apiPort: string; pushPort: string; monitoringPort: string; consolePort: string; tracingSampling?: string }) => {
+    .option('--tracing-sampling <pct>', 'percentage of requests the proxies trace (Istio\'s default is 1; over the mesh config\'s)')
+    .option('--mesh-config <file>', "Istio's MeshConfig (extensionProviders, defaultProviders, access log, ...): the mesh ConfigMap's text, the ConfigMap, or an IstioOperator")
+    .action(async (opts: { stateDir?: string; host: string; apiPort: string; pushPort: string; monitoringPort: string; consolePort: string; tracingSampling?: string; meshConfig?: string }) => {
       const sampling = opts.tracingSampling === undefined ? undefined : Number(opts.tracingSampling);
       if (sampling !== undefined && !(sampling >= 0 && sampling <= 100)) {
         io.err(`--tracing-sampling must be a percentage from 0 to 100, not "${opts.tracingSampling}"\n`);
@@ -192,6 +194,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
           monitoringPort: Number(opts.monitoringPort),
           consolePort: opts.consolePort === 'off' ? undefined : Number(opts.consolePort),
           tracingSampling: sampling,
+          meshConfig: opts.meshConfig,
         },
         io,
       );

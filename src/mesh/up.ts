@@ -20,6 +20,7 @@ import type { ProxyNode } from '../api/proxy-config.js';
 import type { ReplicaRegistration, WorkloadRegistration, MeshStatus } from '../api/mesh-status.js';
 import { SinewError } from '../core/errors.js';
 import { validateInputs } from '../config/validate.js';
+import { loadMeshConfigFile } from '../config/mesh-config.js';
 import { formatDiagnostic } from '../api/diagnostics.js';
 import { proxyIdOf } from '../controlplane/daemon.js';
 import { defaultGatewayListenPort } from '../controlplane/compile.js';
@@ -40,6 +41,8 @@ export interface UpOptions {
   stopSignal?: Promise<void>;
   /** The `sinew` entry point used to start the control plane and proxies. */
   sinewBin?: string;
+  /** Istio's MeshConfig in a file, handed to the control plane (`--mesh-config`). */
+  meshConfig?: string;
 }
 
 /** bin/sinew.js of this installation, found from here whether running from src/ or dist/src/. */
@@ -81,6 +84,18 @@ export async function runUp(options: UpOptions): Promise<number> {
     out('✘ the manifests have errors (above); nothing was started');
     return 1;
   }
+  // The mesh config is checked before anything starts, like the manifests.
+  let meshConfigArgs: string[] = ['--tracing-sampling', '100'];
+  if (options.meshConfig) {
+    const meshConfig = await loadMeshConfigFile(options.meshConfig);
+    for (const d of meshConfig.diagnostics) out(formatDiagnostic(d));
+    if (!meshConfig.settings) {
+      out(`✘ the mesh config ${options.meshConfig} has errors (above); nothing was started`);
+      return 1;
+    }
+    // The embedded mesh samples every request unless the mesh config says otherwise.
+    meshConfigArgs = ['--mesh-config', resolve(options.meshConfig), ...(meshConfig.settings.defaultTracingSampling === undefined ? ['--tracing-sampling', '100'] : [])];
+  }
   const resources = validated.resources;
   const plans = planReplicas(resources);
   await mkdir(stateDir, { recursive: true });
@@ -114,7 +129,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     supervisor.start({
       id: 'control-plane',
       command: process.execPath,
-      args: [sinew, 'controlplane', '--state-dir', join(stateDir, 'control-plane'), '--host', host, '--api-port', String(cp.api), '--push-port', String(cp.push), '--monitoring-port', String(cp.monitoring), '--console-port', String(cp.console), '--tracing-sampling', '100'],
+      args: [sinew, 'controlplane', '--state-dir', join(stateDir, 'control-plane'), '--host', host, '--api-port', String(cp.api), '--push-port', String(cp.push), '--monitoring-port', String(cp.monitoring), '--console-port', String(cp.console), ...meshConfigArgs],
       cwd: process.cwd(),
       env: childEnv({ SINEW_LOG_LEVEL: process.env.SINEW_LOG_LEVEL ?? 'warn' }),
     });

@@ -32,6 +32,10 @@ export interface CollectorSpec {
   kind: 'otlp-http' | 'zipkin';
   /** Full URL: `http://host:4318/v1/traces` (OTLP) or `http://host:9411/api/v2/spans` (Zipkin). */
   url: string;
+  /** Extra request headers on every export. */
+  headers?: Record<string, string>;
+  /** Per export (default: the tracer's exportTimeoutMillis). */
+  timeoutMs?: number;
 }
 
 export interface TracerOptions {

@@ -69,7 +69,7 @@ describe('control plane trace collector', () => {
     assert.equal(res.status, 200, await res.clone().text());
     const [config] = (await next) as [ProxyConfig];
     assert.equal(config.telemetry?.tracingSamplingPercentage, 10);
-    assert.equal(config.telemetry?.accessLog?.enabled, false);
+    assert.equal(config.telemetry?.accessLogs, undefined, 'the workload level turns the root\'s access log off');
     assert.equal(config.telemetry?.tracingCollectors?.length, 1, 'collectors stay');
   });
 
