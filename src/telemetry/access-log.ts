@@ -47,7 +47,8 @@ export function accessLogFields(e: TelemetryRequestEvent): Record<string, string
   return {
     start_time: startTime(e.startTime),
     method: e.method || undefined,
-    path: (e.originalPath || e.path || '') + (e.query ? `?${e.query}` : '') || undefined,
+    // %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%: the original path header as it is, else :path with its query.
+    path: e.originalPath || (e.path || '') + (e.query ? `?${e.query}` : '') || undefined,
     protocol: e.protocol || undefined,
     response_code: e.status || 0,
     response_flags: e.flags || '-',
