@@ -85,7 +85,7 @@ export function parseMeshConfig(file: string, text: string): MeshConfigResult {
   if (root.kind === 'IstioOperator') {
     base = ['spec', 'meshConfig'];
     form = 'IstioOperator';
-  } else if ('meshConfig' in root && !MESH_CONFIG_FIELDS.includes('meshConfig')) {
+  } else if ('meshConfig' in root) {
     base = ['meshConfig'];
     form = 'Helm values';
   }
@@ -111,7 +111,7 @@ function checkMeshConfig(mesh: Record<string, unknown>, doc: RawDocument, base: 
   };
   for (const issue of checkStructure(meshConfigSchema, mesh, [])) report('error', issue.code, issue.path, issue.message, issue.atKey);
   for (const key of Object.keys(mesh)) {
-    if (!MESH_CONFIG_FIELDS.includes(key)) report('error', 'SNW0104', [key], `unknown field "${key}"${didYouMean(key, MESH_CONFIG_FIELDS)}: not a MeshConfig field`, true);
+    if (!MESH_CONFIG_FIELDS.includes(key)) report('error', 'SNW0104', [key], `unknown field "${key}": not a MeshConfig field${didYouMean(key, MESH_CONFIG_FIELDS)}`, true);
     else if (!APPLIED_MESH_CONFIG_FIELDS.has(key)) report('warning', 'SNW0452', [key], `${key} is a MeshConfig field Sinew does not apply; it has no effect`, true);
   }
   const defaultConfig = mesh.defaultConfig as Record<string, unknown> | undefined;

@@ -130,3 +130,23 @@ describe('control plane trace collector', () => {
     assert.match(missing.err, /no trace/);
   });
 });
+
+describe('sinew controlplane --mesh-config', () => {
+  test('a mesh config with errors is refused with every problem and its line; nothing starts', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'sinew-mesh-'));
+    try {
+      const file = join(dir, 'mesh.yaml');
+      writeFileSync(file, 'apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec:\n  meshConfig:\n    extensionProviders:\n    - name: otel\n      opentelemetry: {service: c, port: 0, http: {}}\n    accesLogFile: /dev/stdout\n');
+      const r = await cli(['controlplane', '--mesh-config', file, '--api-port', '0', '--push-port', '0', '--monitoring-port', '0', '--console-port', 'off']);
+      assert.equal(r.code, 1);
+      assert.match(r.err, /error \[SNW0104\] \S*mesh\.yaml:8:5 spec\.meshConfig\.accesLogFile: unknown field "accesLogFile": not a MeshConfig field; did you mean "accessLogFile"\?/);
+      assert.match(r.err, /error \[SNW0450\] \S*mesh\.yaml:7:\d+ spec\.meshConfig\.extensionProviders\[0\]\.opentelemetry\.port: port 0 is not a port number/);
+      assert.match(r.err, /the control plane did not start/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
