@@ -474,9 +474,41 @@ export interface RevokedIdentity {
 export interface TelemetrySettings {
   /** 0..100; absent = no sampling decision of our own (keep an incoming one). */
   tracingSamplingPercentage?: number;
-  tracingCollectors?: { kind: 'otlp-http' | 'zipkin'; url: string }[];
-  accessLog?: { enabled: boolean; format: 'text' | 'json'; path?: string };
+  tracingCollectors?: TracingCollector[];
+  /** One access log (the legacy form; `accessLogs` holds those of the Telemetry API's providers). */
+  accessLog?: AccessLogSettings;
+  /** Every access log the proxy writes: one per envoyFileAccessLog provider in force. */
+  accessLogs?: AccessLogSettings[];
   metrics?: { enabled: boolean };
+}
+
+/** Where spans go: an OTLP/HTTP (JSON) or Zipkin v2 endpoint. */
+export interface TracingCollector {
+  kind: 'otlp-http' | 'zipkin';
+  url: string;
+  /** Extra request headers (the provider's `headers`, e.g. an API key). */
+  headers?: Record<string, string>;
+  /** Per export, from the provider's `timeout`. */
+  timeoutMs?: number;
+  /** The extension provider it came from, for status and errors. */
+  provider?: string;
+}
+
+/** One access log: Envoy's file access log as Istio configures it. */
+export interface AccessLogSettings {
+  enabled: boolean;
+  /** `text`: Istio's default text format unless `text` gives one; `json`: Istio's default labels unless `labels` gives them. */
+  format: 'text' | 'json';
+  /** A file, or absent / `/dev/stdout` for the proxy's standard output. */
+  path?: string;
+  /** An Envoy format string (command operators), newline-terminated. */
+  text?: string;
+  /** A JSON format dictionary: key -> format string (or a nested dictionary). */
+  labels?: Record<string, unknown>;
+  /** Leave out fields without a value (Envoy's omit_empty_values). */
+  omitEmptyValues?: boolean;
+  /** Only requests in these directions (Telemetry `match.mode`: SERVER is inbound, CLIENT outbound and gateway); absent = all. */
+  directions?: ('inbound' | 'outbound' | 'gateway')[];
 }
 
 // === the whole ===

@@ -1,6 +1,8 @@
 /** `sinew controlplane`: runs the control-plane daemon in the foreground until SIGINT/SIGTERM. */
 import { startControlPlane } from '../controlplane/daemon.js';
 import { createLogger } from '../core/logger.js';
+import { formatDiagnostic } from '../api/diagnostics.js';
+import { loadMeshConfigFile } from '../config/mesh-config.js';
 import type { Io } from './output.js';
 
 export interface ControlPlaneCommandOptions {
@@ -13,10 +15,23 @@ export interface ControlPlaneCommandOptions {
   consolePort?: number;
   tracingSampling?: number;
   outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
+  /** Istio's MeshConfig in a file (src/config/mesh-config.ts reads its forms). */
+  meshConfig?: string;
 }
 
 export async function runControlPlaneCommand(options: ControlPlaneCommandOptions, io: Io): Promise<number> {
   const logger = createLogger({ scope: 'control-plane' });
+  let fromFile = {};
+  if (options.meshConfig) {
+    const loaded = await loadMeshConfigFile(options.meshConfig);
+    for (const d of loaded.diagnostics) io.err(formatDiagnostic(d) + '\n');
+    if (!loaded.settings) {
+      io.err(`✘ the mesh config ${options.meshConfig} has errors (above); the control plane did not start\n`);
+      return 1;
+    }
+    const { telemetry, ...rest } = loaded.settings;
+    fromFile = { ...rest, meshTelemetry: telemetry };
+  }
   const cp = await startControlPlane({
     stateDir: options.stateDir,
     host: options.host,
@@ -26,6 +41,7 @@ export async function runControlPlaneCommand(options: ControlPlaneCommandOptions
     consolePort: options.consolePort,
     logger,
     mesh: {
+      ...fromFile,
       ...(options.tracingSampling !== undefined ? { defaultTracingSampling: options.tracingSampling } : {}),
       ...(options.outboundTrafficPolicy ? { outboundTrafficPolicy: options.outboundTrafficPolicy } : {}),
     },

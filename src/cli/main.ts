@@ -71,7 +71,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--console-port <port>', 'port of the web console (default 20001; 0 = any free port, as with --gateway-port 0)')
     .option('--fresh', 'start with no config from an earlier run (the state directory keeps what was applied)')
     .option('--ready-timeout <seconds>', 'how long a sidecar, gateway or app may take to become ready before it is reported and restarted', '30')
-    .action(async (paths: string[], opts: { stateDir?: string; gatewayPort: string; host: string; consolePort?: string; fresh?: boolean; readyTimeout: string }) => {
+    .option('--mesh-config <file>', "Istio's MeshConfig (extensionProviders, defaultProviders, access log, ...): the mesh ConfigMap's text, the ConfigMap, or an IstioOperator")
+    .action(async (paths: string[], opts: { stateDir?: string; gatewayPort: string; host: string; consolePort?: string; fresh?: boolean; readyTimeout: string; meshConfig?: string }) => {
       const readyTimeout = Number(opts.readyTimeout);
       if (!(readyTimeout > 0)) {
         io.err(`--ready-timeout must be a number of seconds above 0, not "${opts.readyTimeout}"\n`);
@@ -80,7 +81,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       }
       const { runUp } = await import('../mesh/up.js');
       const { stateDir } = await import('./client.js');
-      exitCode = await runUp({ paths, stateDir: stateDir(opts.stateDir), gatewayPort: Number(opts.gatewayPort), consolePort: opts.consolePort === undefined ? undefined : Number(opts.consolePort), host: opts.host, fresh: opts.fresh, readyTimeoutMs: readyTimeout * 1000, output: (line) => io.out(line + '\n') });
+      exitCode = await runUp({ paths, stateDir: stateDir(opts.stateDir), gatewayPort: Number(opts.gatewayPort), consolePort: opts.consolePort === undefined ? undefined : Number(opts.consolePort), host: opts.host, fresh: opts.fresh, meshConfig: opts.meshConfig, readyTimeoutMs: readyTimeout * 1000, output: (line) => io.out(line + '\n') });
     });
 
   program
@@ -100,7 +101,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     });
 
   connect(program.command('traces').description('recent traces the proxies sent to the control plane, newest first'))
-    .option('--service <name>', 'only traces with a span of this service (e.g. reviews.default)')
+    .option('--service <name>', 'only traces with a span of this service: reviews, reviews.default or reviews.default.svc.cluster.local')
     .option('--limit <n>', 'how many traces', '20')
     .addOption(outputOption())
     .action(async (opts: { service?: string; limit: string; output: string; server?: string; stateDir?: string }) => {
@@ -184,8 +185,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--push-port <port>', 'proxy push port', '15010')
     .option('--monitoring-port <port>', 'Prometheus metrics port', '15014')
     .option('--console-port <port>', 'web console port (behind the mesh\'s token; "off" = no console)', '20001')
-    .option('--tracing-sampling <pct>', 'percentage of requests the proxies trace (Istio\'s default is 1)')
-    .action(async (opts: { stateDir?: string; host: string; apiPort: string; pushPort: string; monitoringPort: string; consolePort: string; tracingSampling?: string }) => {
+    .option('--tracing-sampling <pct>', 'percentage of requests the proxies trace (Istio\'s default is 1; over the mesh config\'s)')
+    .option('--mesh-config <file>', "Istio's MeshConfig (extensionProviders, defaultProviders, access log, ...): the mesh ConfigMap's text, the ConfigMap, or an IstioOperator")
+    .action(async (opts: { stateDir?: string; host: string; apiPort: string; pushPort: string; monitoringPort: string; consolePort: string; tracingSampling?: string; meshConfig?: string }) => {
       const sampling = opts.tracingSampling === undefined ? undefined : Number(opts.tracingSampling);
       if (sampling !== undefined && !(sampling >= 0 && sampling <= 100)) {
         io.err(`--tracing-sampling must be a percentage from 0 to 100, not "${opts.tracingSampling}"\n`);
@@ -202,6 +204,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
           monitoringPort: Number(opts.monitoringPort),
           consolePort: opts.consolePort === 'off' ? undefined : Number(opts.consolePort),
           tracingSampling: sampling,
+          meshConfig: opts.meshConfig,
         },
         io,
       );

@@ -1,7 +1,9 @@
 /**
  * `sinew traces` lists recent traces from the control plane's collector; `sinew trace <id>`
  * prints one as an indented timeline. Spans reach the collector from every proxy of a mesh
- * started by `sinew up` (which samples 100 %).
+ * started by `sinew up` (which samples 100 %). `--service` takes the name spans carry
+ * (`reviews.default`), the short name (`reviews`, in any namespace) or the host name
+ * (`reviews.default.svc.cluster.local`), as the collector's query matches them.
  */
 import type { StoredSpan, StoredTrace } from '../telemetry/trace-store.js';
 import { renderTraceTimeline } from '../telemetry/trace-store.js';
@@ -34,7 +36,16 @@ export async function runTraces(options: TracesOptions, io: Io): Promise<number>
     return 0;
   }
   if (traces.length === 0) {
-    io.out(`no traces${options.service ? ` for service ${options.service}` : ''} yet; send some requests through the mesh\n`);
+    // Spans reach the control plane in batches, within about a second of a request (DEFAULT_BATCH_DELAY_MS).
+    const wait = 'spans reach the control plane within about a second of a request';
+    if (!options.service) {
+      io.out(`no traces yet; send some requests through the mesh (${wait})\n`);
+      return 0;
+    }
+    const known = await callControlPlane(base, '/api/v1/services');
+    const services = known.status === 200 && Array.isArray(known.body) ? (known.body as string[]) : [];
+    io.out(`no traces for service ${options.service} yet (${wait})\n`);
+    if (services.length) io.out(`services with traces: ${services.join(', ')}\n`);
     return 0;
   }
   const rows = traces.map((t) => {

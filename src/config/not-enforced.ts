@@ -72,7 +72,6 @@ const set = (v: unknown) => v !== undefined && v !== null;
 const isTrue = (v: unknown) => v === true || v === 'true';
 
 /** `Kind ns/name` of a policy target reference. */
-const targetName = (t: { kind: string; name: string; namespace?: string }) => `${t.kind} ${t.namespace ? `${t.namespace}/` : ''}${t.name}`;
 
 // === the finders, one per entry ===
 
@@ -302,24 +301,13 @@ const finders: Record<string, Finder> = {
     return out;
   },
 
-  SNW0570: (r) => telemetryEntries(r, 'tracing', (t, path) => (t.providers?.length ? [{ path: [...path, 'providers'], message: `spans go to the control plane's collectors, not to ${names(t.providers)}` }] : [])),
   SNW0571: (r) =>
     telemetryEntries(r, 'tracing', (t, path) =>
       (['customTags', 'useRequestIdForTraceSampling', 'enableIstioTags', 'disableContextPropagation'] as const)
         .filter((f) => set(t[f]))
         .map((f) => ({ path: [...path, f], message: `${f} is not applied (of tracing, only randomSamplingPercentage and disableSpanReporting are)` })),
     ),
-  SNW0572: (r) =>
-    telemetryEntries(r, 'accessLogging', (a, path) => {
-      const others = (a.providers ?? []).filter((p) => p.name !== 'envoy');
-      return others.length ? [{ path: [...path, 'providers'], message: `nothing is sent to ${names(others)}: the proxy writes its own access log to its standard output instead` }] : [];
-    }),
   SNW0573: (r) => telemetryEntries(r, 'accessLogging', (a, path) => (a.filter ? [{ path: [...path, 'filter'], message: 'every request is logged: the filter expression is not applied' }] : [])),
-  SNW0574: (r) =>
-    telemetryEntries(r, 'metrics', (m, path) => {
-      const others = (m.providers ?? []).filter((p) => p.name !== 'prometheus');
-      return others.length ? [{ path: [...path, 'providers'], message: `metrics are served for Prometheus to scrape; ${names(others)} receives nothing` }] : [];
-    }),
   SNW0575: (r) =>
     telemetryEntries(r, 'metrics', (m, path) => {
       const out: Omit<NotEnforcedUse, 'code'>[] = [];
@@ -346,15 +334,8 @@ const finders: Record<string, Finder> = {
       }
     };
     for (const [i, t] of (spec.tracing ?? []).entries()) check(t, ['spec', 'tracing', i]);
-    for (const [i, a] of (spec.accessLogging ?? []).entries()) check(a, ['spec', 'accessLogging', i]);
     for (const [i, m] of (spec.metrics ?? []).entries()) for (const [j, o] of (m.overrides ?? []).entries()) check(o, ['spec', 'metrics', i, 'overrides', j]);
     return out;
-  },
-  SNW0578: (r) => {
-    const spec = r.spec as TelemetrySpec;
-    const targets = [...(spec.targetRef ? [spec.targetRef] : []), ...(spec.targetRefs ?? [])];
-    if (targets.length === 0) return [];
-    return [{ path: ['spec', spec.targetRef ? 'targetRef' : 'targetRefs'], message: `this Telemetry is applied to no proxy: targeting ${targets.map(targetName).join(', ')} is not supported yet; use a selector`, without: 'resource' }];
   },
 };
 
@@ -379,7 +360,6 @@ function telemetryEntries<S extends TelemetrySection>(r: Resource, section: S, f
   return entries.flatMap((entry, i) => find(entry, ['spec', section, i]));
 }
 
-const names = (providers: readonly { name: string }[]) => `provider${providers.length > 1 ? 's' : ''} ${providers.map((p) => p.name).join(', ')}`;
 
 /** The finders of the entries in force (not retired), by kind. */
 const byKind = new Map<string, { code: string; find: Finder }[]>();

@@ -46,6 +46,8 @@ export class MeshLauncher {
       host: string;
       runId: string;
       controlPlane: ControlPlanePorts;
+      /** Settings passed on to `sinew controlplane` (sampling, `--mesh-config`). */
+      controlPlaneArgs: readonly string[];
     },
   ) {}
 
@@ -65,7 +67,7 @@ export class MeshLauncher {
     return {
       id: 'control-plane',
       command: process.execPath,
-      args: [sinew, 'controlplane', '--state-dir', join(stateDir, CONTROL_PLANE_DIR), '--host', host, '--api-port', String(cp.api), '--push-port', String(cp.push), '--monitoring-port', String(cp.monitoring), '--console-port', String(cp.console), '--tracing-sampling', '100'],
+      args: [sinew, 'controlplane', '--state-dir', join(stateDir, CONTROL_PLANE_DIR), '--host', host, '--api-port', String(cp.api), '--push-port', String(cp.push), '--monitoring-port', String(cp.monitoring), '--console-port', String(cp.console), ...this.options.controlPlaneArgs],
       cwd: process.cwd(),
       env: this.env({ SINEW_LOG_LEVEL: process.env.SINEW_LOG_LEVEL ?? 'warn' }),
     };

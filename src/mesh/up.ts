@@ -20,6 +20,7 @@ import { dirname, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { SinewError } from '../core/errors.js';
 import { validateInputs } from '../config/validate.js';
+import { loadMeshConfigFile } from '../config/mesh-config.js';
 import { formatDiagnostic } from '../api/diagnostics.js';
 import { ControlPlaneClient } from './control-plane-client.js';
 import { GATEWAY_NAME, GATEWAY_NAMESPACE, planGateway } from './gateway.js';
@@ -43,6 +44,8 @@ export interface UpOptions {
   gatewayPort?: number;
   /** The web console's port; default 20001, or a free port when `gatewayPort` is 0. `0` = a free port. */
   consolePort?: number;
+  /** Istio's MeshConfig in a file, handed to the control plane (`--mesh-config`). */
+  meshConfig?: string;
   /** Drop the config and registrations an earlier run left in the state directory. */
   fresh?: boolean;
   /** How long a part may take to become ready before it is reported and retried (default 30 s). */
@@ -99,6 +102,18 @@ export async function runUp(options: UpOptions): Promise<number> {
   if (validated.diagnostics.some((d) => d.level === 'error')) {
     out('✘ the manifests have errors (above); nothing was started');
     return 1;
+  }
+  // The mesh config is checked before anything starts, like the manifests. The embedded mesh
+  // samples every request unless the mesh config says otherwise.
+  let controlPlaneArgs = ['--tracing-sampling', '100'];
+  if (options.meshConfig) {
+    const meshConfig = await loadMeshConfigFile(options.meshConfig);
+    for (const d of meshConfig.diagnostics) out(formatDiagnostic(d));
+    if (!meshConfig.settings) {
+      out(`✘ the mesh config ${options.meshConfig} has errors (above); nothing was started`);
+      return 1;
+    }
+    controlPlaneArgs = ['--mesh-config', resolve(options.meshConfig), ...(meshConfig.settings.defaultTracingSampling === undefined ? ['--tracing-sampling', '100'] : [])];
   }
   const resources = validated.resources;
   const plans = planReplicas(resources);
@@ -182,7 +197,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     // --- 1. control plane ---
     const cpPorts = { api: await allocatePort(host), push: await allocatePort(host), monitoring: await allocatePort(host), console: consolePort || (await allocatePort(host)) };
     writeMeshFile(stateDir, { pid: process.pid, pidStartTime: processStartTime(process.pid), runId, startedAt: new Date().toISOString(), controlPlane: { api: `${host}:${cpPorts.api}`, push: `${host}:${cpPorts.push}`, monitoring: `${host}:${cpPorts.monitoring}` } });
-    const launcher = new MeshLauncher({ sinew, stateDir, host, runId, controlPlane: cpPorts });
+    const launcher = new MeshLauncher({ sinew, stateDir, host, runId, controlPlane: cpPorts, controlPlaneArgs });
     const client = new ControlPlaneClient(`${host}:${cpPorts.api}`);
     step('starting the control plane');
     const controlPlane = supervisor.start(launcher.controlPlane());

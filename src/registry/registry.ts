@@ -17,6 +17,7 @@ import { deepFreeze } from '../core/freeze.js';
 import { kubeServicePortProtocol, parseProtocol, protocolFromPortName } from './protocol.js';
 import { selectorMatches, serviceSelects } from '../semantics/labels.js';
 import { DEFAULT_DOMAIN_SUFFIX, resolveClientHost, serviceFqdn, spiffeIdentity } from '../semantics/names.js';
+import { workloadTargetPort, type DeclaredPort } from '../semantics/target-port.js';
 import type { KubeServiceSpec, ProbeSpec, ServiceEntrySpec, WorkloadEntrySpec, WorkloadSpec } from './spec-types.js';
 
 /** One running replica of a Workload, as the embedded runner (or a Kubernetes source) reports it. */
@@ -165,6 +166,8 @@ interface EndpointSource {
   serviceAccount?: string;
   /** containerPort names (Workload) or port name -> number (WorkloadEntry `ports`). */
   namedPorts: Record<string, number>;
+  /** A Workload's declared container ports: the only ports its replicas can be reached on. */
+  declaredPorts: readonly DeclaredPort[];
   kind: 'Workload' | 'WorkloadEntry';
   replicas: { address: string; ports?: Readonly<Record<number, number>>; health: RegistryEndpoint['health']; labels: Record<string, string>; locality?: string; weight?: number }[];
   probe?: ProbeSpec;
@@ -209,6 +212,7 @@ function endpointSources(resources: readonly Resource[], instances: ReadonlyMap<
         labels,
         serviceAccount: spec.serviceAccount,
         namedPorts,
+        declaredPorts: spec.ports ?? [],
         kind: 'Workload',
         probe: spec.readinessProbe,
         replicas: reported.map((i) => ({
@@ -229,6 +233,7 @@ function endpointSources(resources: readonly Resource[], instances: ReadonlyMap<
         labels,
         serviceAccount: spec.serviceAccount,
         namedPorts: { ...(spec.ports ?? {}) },
+        declaredPorts: [],
         kind: 'WorkloadEntry',
         replicas: [{ address: spec.address, health: 'HEALTHY', labels, locality: spec.locality, weight: spec.weight }],
       });
@@ -295,25 +300,27 @@ function kubeService(r: Resource<KubeServiceSpec>, sources: EndpointSource[], su
 }
 
 /**
- * The port an endpoint source serves a service port on. Workloads: the targetPort (a number,
- * or a containerPort name; Kubernetes skips pods that lack the named port). WorkloadEntries:
- * their `ports` entry named like the service port, else the targetPort (Istio's rule).
+ * The port an endpoint source serves a service port on. Workloads: the targetPort resolved as
+ * Kubernetes does (src/semantics/target-port.ts), among the ports the Workload declares; a
+ * replica without it is no endpoint of this port. WorkloadEntries: their `ports` entry named
+ * like the service port, else the targetPort (Istio's rule).
  */
 function containerPortFor(src: EndpointSource, port: RegistryServicePort): number | undefined {
   if (src.kind === 'WorkloadEntry') {
     if (port.name && src.namedPorts[port.name] !== undefined) return src.namedPorts[port.name];
     return typeof port.targetPort === 'number' ? port.targetPort : port.port;
   }
-  const target = port.targetPort ?? port.port;
-  if (typeof target === 'number') return target;
-  if (/^\d+$/.test(target)) return Number(target);
-  return src.namedPorts[target];
+  return workloadTargetPort(port.targetPort, port.port, src.declaredPorts);
 }
 
 function sourceEndpoints(src: EndpointSource, port: RegistryServicePort, trustDomain: string): RegistryEndpoint[] {
   const containerPort = containerPortFor(src, port);
   if (containerPort === undefined) return [];
-  return src.replicas.map((rep) => {
+  const out: RegistryEndpoint[] = [];
+  for (const rep of src.replicas) {
+    // A replica that reports where its ports are (the embedded runner does) but not this one
+    // cannot be reached on it: leave it out rather than guess the containerPort as a host port.
+    if (rep.ports && src.kind === 'Workload' && rep.ports[containerPort] === undefined) continue;
     const ep: RegistryEndpoint = {
       address: rep.address,
       port: rep.ports?.[containerPort] ?? containerPort,
@@ -326,8 +333,9 @@ function sourceEndpoints(src: EndpointSource, port: RegistryServicePort, trustDo
     if (rep.weight !== undefined) ep.weight = rep.weight;
     const hc = src.probe ? probeToHealthCheck(src, src.probe, rep.ports) : undefined;
     if (hc) ep.healthCheck = hc;
-    return ep;
-  });
+    out.push(ep);
+  }
+  return out;
 }
 
 /**

@@ -34,7 +34,7 @@ export function createSpanExport(collectors: readonly CollectorSpec[], serviceNa
   const resource = resourceFromAttributes({ 'service.name': serviceName });
   const pipelines = collectors.map(
     (c) =>
-      new Pipeline(createExporter(c, serviceName, options.timeoutMs), stats, options.maxQueueSize, options.timeoutMs, {
+      new Pipeline(createExporter(c, serviceName, options.timeoutMs), stats, options.maxQueueSize, c.timeoutMs ?? options.timeoutMs, {
         maxExportBatchSize: options.maxExportBatchSize,
         scheduledDelayMillis: options.scheduledDelayMillis,
       }),
@@ -135,8 +135,8 @@ class Pipeline implements SpanExporter {
 }
 
 function createExporter(spec: CollectorSpec, serviceName: string, timeoutMillis: number): SpanExporter {
-  if (spec.kind === 'zipkin') return new ZipkinExporter({ url: spec.url, serviceName });
-  return new OTLPTraceExporter({ url: spec.url, timeoutMillis });
+  if (spec.kind === 'zipkin') return new ZipkinExporter({ url: spec.url, serviceName, headers: spec.headers });
+  return new OTLPTraceExporter({ url: spec.url, timeoutMillis: spec.timeoutMs ?? timeoutMillis, headers: spec.headers });
 }
 
 function hrTime(ms: number): HrTime {

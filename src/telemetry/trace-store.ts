@@ -136,6 +136,7 @@ export class TraceStore {
     const limit = Math.max(0, q.limit ?? 20);
     const out: StoredTrace[] = [];
     const tagEntries = Object.entries(q.tags ?? {});
+    const service = q.service?.toLowerCase();
     const candidates = [...this.traces.entries()].map(([traceId, spans]) => ({ traceId, spans, start: Math.min(...spans.map((s) => s.startTime)) }));
     candidates.sort((a, b) => b.start - a.start);
     for (const c of candidates) {
@@ -144,7 +145,7 @@ export class TraceStore {
       if (q.end !== undefined && c.start > q.end) continue;
       const hit = c.spans.some(
         (s) =>
-          (q.service === undefined || s.service === q.service) &&
+          (service === undefined || serviceMatches(s.service, service)) &&
           (q.operation === undefined || s.name === q.operation) &&
           (q.minDuration === undefined || s.duration >= q.minDuration) &&
           tagEntries.every(([k, v]) => s.tags[k] === v),
@@ -152,6 +153,11 @@ export class TraceStore {
       if (hit) out.push({ traceId: c.traceId, spans: [...c.spans].sort((a, b) => a.startTime - b.startTime) });
     }
     return out;
+  }
+
+  /** The services that reported a span and that `asked` names (see `serviceMatches`), sorted. */
+  servicesNamed(asked: string): string[] {
+    return this.services().filter((s) => serviceMatches(s, asked.toLowerCase()));
   }
 
   /** Every service that reported a span, sorted. */
@@ -282,6 +288,21 @@ export class TraceStore {
       then(body);
     });
   }
+}
+
+/**
+ * Whether a span's service (a proxy reports `<canonical service>.<namespace>`, as Istio's
+ * proxies do) is the one a user asked for: the name as stored; a short name without the
+ * namespace (`reviews` for `reviews.default`, as istioctl and Jaeger users type it), which
+ * matches it in every namespace; or the Kubernetes host name (`reviews.default.svc.cluster.local`).
+ * `asked` is lower case.
+ */
+export function serviceMatches(service: string, asked: string): boolean {
+  const stored = service.toLowerCase();
+  if (stored === asked) return true;
+  if (!asked.includes('.')) return stored.startsWith(asked + '.') && !stored.slice(asked.length + 1).includes('.');
+  const svc = asked.indexOf('.svc.');
+  return svc > 0 && stored === asked.slice(0, svc);
 }
 
 function isJson(req: IncomingMessage): boolean {

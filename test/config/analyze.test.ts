@@ -451,6 +451,46 @@ spec:
   });
 });
 
+describe('SNW1014 a Service targetPort a selected Workload does not declare', () => {
+  const workload = (name: string, ports: string) => `---
+apiVersion: sinew.dev/v1alpha1
+kind: Workload
+metadata: {name: ${name}, labels: {app: tcp-echo}}
+spec:
+  command: [node, echo.js]
+  ports: ${ports}
+`;
+  const tcpEcho = `---
+apiVersion: v1
+kind: Service
+metadata: {name: tcp-echo}
+spec:
+  selector: {app: tcp-echo}
+  ports:
+  - {name: tcp, port: 9000}
+  - {name: tcp-other, port: 9001}
+  - {name: named, port: 9100, targetPort: echo}
+`;
+
+  test('regression: tcp-echo port 9001 (no Workload declares it) is reported, where the registry used to connect to the host port 9001', () => {
+    const ds = analyze(resources(tcpEcho + workload('tcp-echo-v1', '[{name: tcp, containerPort: 9000}]'))).filter((d) => d.code === 'SNW1014');
+    assert.deepEqual(
+      ds.map((d) => [d.resource?.name, d.path, d.level]),
+      [
+        ['tcp-echo', 'spec.ports[1]', 'warning'],
+        ['tcp-echo', 'spec.ports[2].targetPort', 'warning'],
+      ],
+    );
+    assert.match(ds[0].message, /^Workload tcp-echo-v1 declares no containerPort 9001 \(it declares tcp 9000\): its replicas are not endpoints of port tcp-other 9001/);
+    assert.match(ds[1].message, /declares no port named echo/);
+  });
+
+  test('ports declared by number or by name, and Workloads the Service does not select, are fine', () => {
+    const yaml = tcpEcho + workload('tcp-echo-v1', '[{name: tcp, containerPort: 9000}, {containerPort: 9001}, {name: echo, containerPort: 9002}]') + workload('other', '[]').replace('app: tcp-echo', 'app: other');
+    assert.deepEqual(found(yaml, 'SNW1014'), []);
+  });
+});
+
 describe('scale', () => {
   test('thousands of resources are analyzed in linear time', () => {
     const make = (kind: string, name: string, spec: unknown, labels?: Record<string, string>): Resource => ({

@@ -163,15 +163,11 @@ const examples: Record<string, { yaml: string; path: string }> = {
     yaml: 'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: wildcard}\nspec:\n  hosts: ["*.example.com"]\n  ports: [{number: 80, name: http, protocol: HTTP}]\n  resolution: DYNAMIC_DNS\n',
   },
   SNW0563: { path: 'spec.address', yaml: 'apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: local-socket}\nspec:\n  address: unix:///var/run/echo.sock\n  labels: {app: echo}\n' },
-  SNW0570: { path: 'spec.tracing[0].providers', yaml: telemetryWith('tracing: [{providers: [{name: zipkin}]}]') },
   SNW0571: { path: 'spec.tracing[0].customTags', yaml: telemetryWith('tracing: [{customTags: {team: {literal: {value: books}}}}]') },
-  SNW0572: { path: 'spec.accessLogging[0].providers', yaml: telemetryWith('accessLogging: [{providers: [{name: otel}]}]') },
   SNW0573: { path: 'spec.accessLogging[0].filter', yaml: telemetryWith('accessLogging: [{providers: [{name: envoy}], filter: {expression: "response.code >= 400"}}]') },
-  SNW0574: { path: 'spec.metrics[0].providers', yaml: telemetryWith('metrics: [{providers: [{name: stackdriver}]}]') },
   SNW0575: { path: 'spec.metrics[0].overrides[0].match.metric', yaml: telemetryWith('metrics: [{overrides: [{match: {metric: REQUEST_COUNT}, disabled: true}]}]') },
   SNW0576: { path: 'spec.metrics[0].reportingInterval', yaml: telemetryWith('metrics: [{reportingInterval: 15s}]') },
   SNW0577: { path: 'spec.tracing[0].match.mode', yaml: telemetryWith('tracing: [{match: {mode: CLIENT}, randomSamplingPercentage: 50}]') },
-  SNW0578: { path: 'spec.targetRef', yaml: telemetryWith('targetRef: {kind: Service, group: "", name: echo}\naccessLogging: [{disabled: true}]') },
 };
 
 function vsWithRetries(retries: string): string {

@@ -69,7 +69,7 @@ describe('control plane trace collector', () => {
     assert.equal(res.status, 200, await res.clone().text());
     const [config] = (await next) as [ProxyConfig];
     assert.equal(config.telemetry?.tracingSamplingPercentage, 10);
-    assert.equal(config.telemetry?.accessLog?.enabled, false);
+    assert.equal(config.telemetry?.accessLogs, undefined, 'the workload level turns the root\'s access log off');
     assert.equal(config.telemetry?.tracingCollectors?.length, 1, 'collectors stay');
   });
 
@@ -108,6 +108,13 @@ describe('control plane trace collector', () => {
     const filtered = await cli(['traces', '--service', 'ratings.default', '-o', 'json', server_]);
     assert.deepEqual((JSON.parse(filtered.out) as { traceId: string }[]).map((t) => t.traceId), ['b'.repeat(32)]);
 
+    // Regression: short names, as istioctl and Jaeger users type them, find the service.
+    const short = await cli(['traces', '--service', 'ratings', '-o', 'json', server_]);
+    assert.deepEqual((JSON.parse(short.out) as { traceId: string }[]).map((t) => t.traceId), ['b'.repeat(32)]);
+    const none = await cli(['traces', '--service', 'details', server_]);
+    assert.equal(none.code, 0);
+    assert.match(none.out, /^no traces for service details yet \(spans reach the control plane within about a second of a request\)\nservices with traces: productpage\.default, ratings\.default, reviews\.default\n$/);
+
     const text = await cli(['traces', server_, '--limit', '5']);
     assert.equal(text.code, 0);
     assert.match(text.out, /^TRACE ID +ROOT +SPANS +DURATION +START\n/);
@@ -121,5 +128,25 @@ describe('control plane trace collector', () => {
     const missing = await cli(['trace', 'd'.repeat(32), server_]);
     assert.equal(missing.code, 1);
     assert.match(missing.err, /no trace/);
+  });
+});
+
+describe('sinew controlplane --mesh-config', () => {
+  test('a mesh config with errors is refused with every problem and its line; nothing starts', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'sinew-mesh-'));
+    try {
+      const file = join(dir, 'mesh.yaml');
+      writeFileSync(file, 'apiVersion: install.istio.io/v1alpha1\nkind: IstioOperator\nspec:\n  meshConfig:\n    extensionProviders:\n    - name: otel\n      opentelemetry: {service: c, port: 0, http: {}}\n    accesLogFile: /dev/stdout\n');
+      const r = await cli(['controlplane', '--mesh-config', file, '--api-port', '0', '--push-port', '0', '--monitoring-port', '0', '--console-port', 'off']);
+      assert.equal(r.code, 1);
+      assert.match(r.err, /error \[SNW0104\] \S*mesh\.yaml:8:5 spec\.meshConfig\.accesLogFile: unknown field "accesLogFile": not a MeshConfig field; did you mean "accessLogFile"\?/);
+      assert.match(r.err, /error \[SNW0450\] \S*mesh\.yaml:7:\d+ spec\.meshConfig\.extensionProviders\[0\]\.opentelemetry\.port: port 0 is not a port number/);
+      assert.match(r.err, /the control plane did not start/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -63,4 +63,10 @@ export const analysisCodes: CodeTable = {
     name: 'UnexpandedServiceHost',
     description: 'A VirtualService (bound to the mesh) or DestinationRule names a host `<service>.<namespace>`, like `reviews.default`, where that Service exists. Kubernetes DNS resolves such a name for a client, but Istio expands only names without dots, so the rule is for the literal host `reviews.default` and never applies to the Service. Write the full name, `reviews.default.svc.cluster.local`.',
   },
+  SNW1014: {
+    level: 'warning',
+    name: 'ServiceTargetPortNotDeclared',
+    description:
+      "A Service port's targetPort (a number, a port name, or the Service port when absent) is not among the ports of a Workload the Service selects. Kubernetes looks a name up among the container ports; a Workload replica is reachable only on the ports it declares, so it is not an endpoint of that Service port and requests to it never reach the replica. Declare the port in the Workload, or point targetPort at one it declares.",
+  },
 };

@@ -343,6 +343,7 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     field: 'spec.tracing[].providers',
     effect: 'ignored',
     description: 'Spans go to the collectors the control plane names (its own trace store, and those it was started with), not to the providers named here.',
+    retired: "the Telemetry API's tracing providers are applied (src/compiler/telemetry.ts): an opentelemetry (OTLP over HTTP) or zipkin extension provider of the mesh config receives the spans, as well as the control plane",
   },
   {
     code: 'SNW0571',
@@ -359,6 +360,7 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     field: 'spec.accessLogging[].providers (other than envoy)',
     effect: 'degraded',
     description: 'Naming any access log provider turns on the proxy\'s own access log, as the built-in `envoy` provider does (on its standard output, in the mesh\'s format, Envoy\'s text by default); nothing is sent to the provider named.',
+    retired: 'access log providers are applied: each envoyFileAccessLog extension provider is written with its path and its text format or JSON labels; the mesh config loader warns (SNW0452) about provider kinds Sinew does not send to',
   },
   {
     code: 'SNW0573',
@@ -375,6 +377,7 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     field: 'spec.metrics[].providers (other than prometheus)',
     effect: 'ignored',
     description: 'Metrics are served for Prometheus to scrape; no other provider receives them.',
+    retired: "metrics providers are applied as Istio merges them: Istio's standard metrics are recorded while a prometheus provider is in scope",
   },
   {
     code: 'SNW0575',
@@ -396,9 +399,9 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     code: 'SNW0577',
     name: 'DirectionalTelemetryIgnored',
     kind: 'Telemetry',
-    field: 'spec.tracing[] | accessLogging[] | metrics[].overrides[] with match.mode CLIENT or SERVER',
+    field: 'spec.tracing[] | metrics[].overrides[] with match.mode CLIENT or SERVER',
     effect: 'ignored',
-    description: 'A proxy holds one telemetry setting for both directions, so an entry for client or server traffic only is not applied. Leave match.mode unset (CLIENT_AND_SERVER).',
+    description: 'A proxy holds one tracing and one metrics setting for both directions, so a tracing entry or metrics override for client or server traffic only is not applied (access logs do follow match.mode). Leave match.mode unset (CLIENT_AND_SERVER).',
   },
   {
     code: 'SNW0578',
@@ -407,6 +410,7 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     field: 'spec.targetRef, spec.targetRefs',
     effect: 'ignored',
     description: 'A Telemetry resource that targets a Service or Gateway by reference is not applied to any proxy; use a selector or none.',
+    retired: 'targetRefs attach as Istio attaches policies (src/semantics/policy-attachment.ts): to the proxies of the Gateway API gateway named, never to sidecars (Service targets are for waypoints, in Istio too)',
   },
 ]);
 

@@ -33,6 +33,7 @@ import { analyzeMtlsConflicts } from './mtls-conflicts.js';
 import { analyzeOrphanWorkloads } from './orphan-workloads.js';
 import { analyzeVirtualServiceHosts } from './virtual-service-hosts.js';
 import { analyzeUnexpandedHosts } from './unexpanded-hosts.js';
+import { analyzeServiceTargetPorts } from './service-target-ports.js';
 
 export type { Analyzer } from './common.js';
 
@@ -48,6 +49,7 @@ export const analyzers: readonly { name: string; codes: readonly string[]; run: 
   { name: 'orphan-workloads', codes: ['SNW1009'], run: analyzeOrphanWorkloads },
   { name: 'virtual-service-hosts', codes: ['SNW1010'], run: analyzeVirtualServiceHosts },
   { name: 'unexpanded-hosts', codes: ['SNW1013'], run: analyzeUnexpandedHosts },
+  { name: 'service-target-ports', codes: ['SNW1014'], run: analyzeServiceTargetPorts },
 ]);
 
 /** Runs every analyzer over valid resources; findings come back in input order. */

@@ -106,7 +106,11 @@ export class Router implements GeneratedCookies {
       // A gateway's server span already took (and removed) the incoming context; an outbound
       // sidecar continues whatever the app sent, if anything.
       const fromApp = s.serverSpan === undefined && hasTraceHeaders(s.headers);
-      const span = tracer.startClientSpan(s.serverSpan ?? (fromApp ? { headers: s.headers } : undefined), this);
+      // A sidecar's outbound span is Envoy's connection-manager span: it starts with the
+      // request, so what the filters did first (a fault-injected delay) is inside it. A
+      // gateway's is the router's upstream span (Istio sets spawn_upstream_span for routers),
+      // which starts when the upstream request does.
+      const span = tracer.startClientSpan(s.serverSpan ?? (fromApp ? { headers: s.headers } : undefined), this, s.serverSpan === undefined ? s.startTime : undefined);
       s.clientSpan = span;
       if (fromApp) s.headers = withoutTraceHeaders(s.headers);
       s.proxyHeaderLines = span.headerLines();
@@ -141,6 +145,9 @@ export class Router implements GeneratedCookies {
       protocol: s.h2 ? 'HTTP/2' : 'HTTP/1.1',
       userAgent: joinValue(s.headers['user-agent']),
       upstreamCluster: this.cluster.name,
+      // Envoy names the router's upstream span after the cluster (UpstreamRequest); the
+      // gateway's own span keeps the request's name, so the two are told apart.
+      operation: s.serverSpan === undefined ? undefined : `router ${this.cluster.name} egress`,
     };
   }
 

@@ -397,6 +397,8 @@ export class HttpStream implements RequestView {
         grpcStatus: this.grpcStatus,
         userAgent: joinValue(this.headers['user-agent']),
         xForwardedFor: joinValue(this.headers['x-forwarded-for']),
+        requestHeaders: this.headers,
+        query: this.query || undefined,
         downstreamLocal: localAddress(this.req),
       };
       channels.request.publish(event);
