@@ -47,8 +47,14 @@ describe('a late part is reported, retried and shown; the rest of the mesh serve
   });
 
   test('regression: sinew up keeps running and the healthy workload serves through the gateway', async () => {
-    assert.match(mesh.log(), /^⚠ the mesh is up, but 2 of 5 replicas are not ready \(retrying; the rest serves\)/m);
+    // The two broken parts at least; on a loaded machine a healthy sidecar can be late at first
+    // too (reported and retried the same way), and is then waited for below.
+    assert.match(mesh.log(), /^⚠ the mesh is up, but [2-5] of 5 replicas are not ready \(retrying; the rest serves\)/m);
     assert.equal(mesh.process.exitCode, null, 'sinew up still runs');
+    await until('the healthy replicas and the gateway to be ready', async () => {
+      const status = await mesh.status();
+      return ['echo-v1-0', 'echo-v1-1', 'istio-ingressgateway'].every((id) => replica(status, id).ready) ? true : undefined;
+    }, 120_000);
     await serves(10);
   });
 
