@@ -86,6 +86,12 @@ export class H1Request {
   readonly httpVersionMinor = 1;
   /** The Content-Length body as it arrives (absent when there is none). */
   body?: Readable;
+  /**
+   * The protocol the client asks to switch to (`websocket`), on an upgrade request node's
+   * parser handed over (H1Connection.adopt); the router switches only once the upstream
+   * answers 101 (H1Response.switchProtocols).
+   */
+  upgrade: string | undefined = undefined;
   constructor(
     readonly method: string,
     readonly url: string,
@@ -310,6 +316,19 @@ export class H1Response {
     this.conn.socket.destroy();
   }
 
+  /**
+   * After writeHead(101): sends the head and hands over the socket, with the bytes the client
+   * sent past its request, for the new protocol. This codec no longer reads the connection.
+   */
+  switchProtocols(): { socket: net.Socket; head: Buffer } {
+    if (!this.headersSent || this.ended) throw new Error('switchProtocols() needs a 101 head written and nothing sent yet');
+    this.flushHead();
+    this.ended = true;
+    this.closeListeners = undefined;
+    this.drainListeners = undefined;
+    return this.conn.detach(this);
+  }
+
   /** @internal the connection closed before the response ended: 'close' listeners run once. */
   emitClose(): void {
     const listeners = this.closeListeners;
@@ -428,14 +447,41 @@ export class H1Connection {
     const parsed = headEnd * 2 <= this.limits.maxHeaderBytes ? parseHead(pending.toString('latin1', 0, headEnd), this.socket) : undefined;
     if (parsed === undefined) return this.handOver();
     this.pending = headEnd + 4 === pending.length ? EMPTY : pending.subarray(headEnd + 4);
-    const res = new H1Response(this, parsed.keepAlive, parsed.req.method === 'HEAD');
+    this.begin(parsed.req, parsed.keepAlive, parsed.bodyLength);
+  };
+
+  /** A request head is in: the request goes to the connection manager; its body (if any) follows. */
+  private begin(req: H1Request, keepAlive: boolean, bodyLength: number): void {
+    const res = new H1Response(this, keepAlive, req.method === 'HEAD');
     this.active = res;
     // Without an idle timeout the timer keeps running and onTimeout ignores it while a request
     // is in flight; any read or write re-arms it.
     if (this.limits.idleTimeoutMs > 0) this.setTimeout(this.limits.idleTimeoutMs);
-    if (parsed.bodyLength > 0) this.startBody(parsed.req, parsed.bodyLength);
-    this.hooks.onRequest(parsed.req, res);
-  };
+    if (bodyLength > 0) this.startBody(req, bodyLength);
+    this.hooks.onRequest(req, res);
+  }
+
+  /**
+   * Serves a request node's server parsed and then let go of (an upgrade request: node hands
+   * its socket over on 'upgrade' and reads it no more), with `unread`, the bytes node read
+   * past the request's head. From here on this codec serves the connection: when the upstream
+   * declines the upgrade, the answer is an ordinary response and what follows it on the
+   * connection is parsed as the next request (RFC 9110 §7.8), never passed on unrouted.
+   */
+  adopt(req: H1Request, keepAlive: boolean, bodyLength: number, unread: Buffer): void {
+    this.pending = unread;
+    this.begin(req, keepAlive, bodyLength);
+  }
+
+  /** @internal H1Response.switchProtocols: the socket leaves this codec, with what it read and did not use. */
+  detach(res: H1Response): { socket: net.Socket; head: Buffer } {
+    if (res !== this.active) throw new Error('only the response in flight can switch protocols');
+    const head = this.pending;
+    this.active = undefined;
+    this.stop();
+    this.socket.pause(); // until its new reader is attached
+    return { socket: this.socket, head };
+  }
 
   /**
    * A head that has not arrived whole (a large one over a real network comes in several

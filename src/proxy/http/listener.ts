@@ -10,7 +10,7 @@
  * timeout. Malformed requests and smuggling attempts are refused by node's parser (llhttp);
  * the answer is labelled like every other local reply and the connection is closed.
  */
-import http from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 import type http2 from 'node:http2';
 import net from 'node:net';
@@ -20,9 +20,9 @@ import { RESPONSE_DETAILS_HEADER, RESPONSE_FLAGS_HEADER } from '../../api/respon
 import type { ListenerContext, ProxyRuntime } from '../runtime.js';
 import { Replies, writeLocalReply, type DownstreamResponse } from './local-reply.js';
 import { HttpStream, replyNotReady, type DownstreamRequest, type DownstreamResponseObject } from './stream.js';
-import { H1Connection, type H1Limits, type H1ServerHooks } from './h1-server.js';
+import { H1Connection, H1Request, type H1Limits, type H1ServerHooks } from './h1-server.js';
 import { createDownstreamTlsServer, TLS_HANDSHAKE_RECORD, tlsFingerprint } from './tls.js';
-import { handleUpgrade } from './upgrade.js';
+import { upgradeDisposition } from './upgrade.js';
 import { boundAddress, listenOn } from '../local-server.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -172,7 +172,7 @@ export class HttpListener {
     });
     h1.timeout = hcm.streamIdleTimeoutMs ?? 0;
     h1.on('request', this.onRequest);
-    h1.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => handleUpgrade(this.runtime, this.contextFor(req), req, socket, head));
+    h1.on('upgrade', this.onUpgrade);
     h1.on('clientError', this.onClientError);
     // The HTTP/1 server never listens itself (the net.Server in front does), so start node's
     // connection tracking by hand: it is what enforces headersTimeout and closes idle sockets.
@@ -239,16 +239,39 @@ export class HttpListener {
   };
 
   /** HTTP/1.1: sinew's codec first; it hands the connection to node's server when it must. */
-  private serveHttp1(socket: net.Socket): void {
+  private serveHttp1(socket: net.Socket): H1Connection {
     const connection = new H1Connection(socket, this.h1Hooks);
     this.h1Connections.add(connection);
     socket.once('close', () => this.h1Connections.delete(connection));
+    return connection;
   }
+
+  /**
+   * An upgrade request node's parser handed over with its socket (upgrade.ts): served by
+   * sinew's codec from here on, which switches protocols only on the upstream's 101.
+   */
+  private onUpgrade = (req: IncomingMessage, socket: net.Socket, unread: Buffer): void => {
+    if (!this.runtime.current) return this.refuseConnection(socket, 503, 'no_config');
+    const disposition = upgradeDisposition(req);
+    if (!disposition.serve) return this.refuseConnection(socket, disposition.status, disposition.details, disposition.status === 400 ? 'DPE' : undefined);
+    const headers: Record<string, string> = {};
+    const raw = req.headers;
+    for (const name in raw) {
+      const value = raw[name];
+      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    const request = new H1Request(req.method ?? 'GET', req.url ?? '/', headers, socket);
+    request.upgrade = disposition.upgrade;
+    this.serveHttp1(socket).adopt(request, disposition.keepAlive, disposition.bodyLength, unread);
+  };
 
   /** Plaintext: HTTP/1.1, or HTTP/2 with prior knowledge when the connection preface says so. */
   private serveCleartext(socket: net.Socket): void {
     const h2 = this.h2;
-    if (!h2) return this.serveHttp1(socket); // (which resumes a socket a permissive listener paused)
+    if (!h2) {
+      this.serveHttp1(socket); // (which resumes a socket a permissive listener paused)
+      return;
+    }
     this.sniff(socket, (seen) => {
       const n = Math.min(seen.length, PREFACE.length);
       const isPrefix = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
@@ -366,15 +389,24 @@ export class HttpListener {
       status = 408;
       details = 'request_headers_timeout';
     }
-    stats.inc(`downstream_rq_local_reply_DPE`);
+    this.refuseConnection(socket, status, details, 'DPE');
+  };
+
+  /** A labelled answer written on a connection no codec serves any more, which then closes. */
+  private refuseConnection(socket: net.Socket, status: number, details: string, flag?: string): void {
+    if (flag) this.runtime.stats.inc(`downstream_rq_local_reply_${flag}`);
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
     const body = `${http.STATUS_CODES[status]}\n`;
     socket.end(
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n` +
-        `${RESPONSE_FLAGS_HEADER}: DPE\r\n${RESPONSE_DETAILS_HEADER}: ${details}\r\n\r\n${body}`,
+        `${flag ? `${RESPONSE_FLAGS_HEADER}: ${flag}\r\n` : ''}${RESPONSE_DETAILS_HEADER}: ${details}\r\n\r\n${body}`,
     );
     // Do not wait for a client that stops reading.
     setTimeout(() => socket.destroy(), 1_000).unref();
-  };
+  }
 
   /**
    * Drain (Envoy's listener drain): stop accepting, let in-flight requests finish for up to

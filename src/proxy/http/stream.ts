@@ -5,7 +5,7 @@
  * (CORS, fault injection) and hands the request to the router. Every reply it makes itself
  * goes through `localReply` (local-reply.ts); every finished request is published once.
  */
-import type { Duplex, Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { RESPONSE_DETAILS_HEADER } from '../../api/response-flags.js';
@@ -76,8 +76,8 @@ export class HttpStream implements RequestView {
   extraResponseHeaders?: Record<string, string>;
   finished = false;
   router?: Router;
-  /** Set for HTTP/1.1 upgrade requests: the raw client socket and the bytes read past the head. */
-  upgrade?: { socket: Duplex; head: Buffer };
+  /** The protocol an HTTP/1.1 upgrade request asks for (`websocket`): the router asks the upstream for it. */
+  readonly upgrade: string | undefined;
 
   // --- telemetry (left unset when telemetry is off) ---
   /** Inbound or gateway: the span of this proxy receiving the request. */
@@ -109,6 +109,7 @@ export class HttpStream implements RequestView {
     this.startTime = runtime.clock.now();
     this.startMono = runtime.clock.monotonic();
     this.h2 = req.httpVersionMajor === 2;
+    this.upgrade = req instanceof H1Request ? req.upgrade : undefined;
     this.method = req.method ?? 'GET';
     this.scheme = lctx.listener.tls ? 'https' : 'http';
     this.port = lctx.port;
