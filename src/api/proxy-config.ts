@@ -77,8 +77,14 @@ export interface HttpConnectionManager {
   /** Timeouts that protect against slow or idle clients. */
   requestHeadersTimeoutMs?: number;
   streamIdleTimeoutMs?: number;
-  /** 431 past this size of request headers. */
+  /** 431 past this size of request headers (Envoy's max_request_headers_kb; absent: 60). */
   maxRequestHeadersKb?: number;
+  /**
+   * 431 past this many request header fields (Envoy's common_http_protocol_options
+   * max_headers_count; absent: Envoy's default, 100). Over HTTP/2, far past it the stream is
+   * reset instead.
+   */
+  maxRequestHeadersCount?: number;
   /** Largest body buffered for retries or mirrors; larger bodies are streamed and not retried. */
   maxBufferedBodyBytes?: number;
   /** Accept HTTP/2 with prior knowledge (h2c) beside HTTP/1.1 on a plaintext listener. */

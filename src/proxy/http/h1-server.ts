@@ -27,6 +27,8 @@ import { INVALID_FIELD_CHAR, isToken, trimOws } from '../../core/header-lines.js
 export interface H1Limits {
   /** Heads up to half of this are served here; larger ones go to node's parser, which enforces it (431). */
   readonly maxHeaderBytes: number;
+  /** Heads with more fields than this (or MAX_FIELDS) go to node's parser; the listener answers 431 past it. */
+  readonly maxHeaderCount: number;
   /** A new connection must send a request, and a head must arrive whole, within this (node's headersTimeout). */
   readonly headersTimeoutMs: number;
   /** Inactivity bound while a request is in flight (0: none). */
@@ -52,7 +54,7 @@ export interface H1ServerHooks {
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
 /** A Content-Length served here: digits only, short enough to be exact as a JS number. */
 const CONTENT_LENGTH = /^\d{1,15}$/;
-/** Header lines past this count go to node's parser (its own bound is 2000). */
+/** Header lines past this count go to node's parser (the listener bounds it: maxRequestHeadersCount). */
 const MAX_FIELDS = 100;
 /** A body this small is sent in the same write as the head, copied into one buffer. */
 const COALESCE_BYTES = 16 * 1024;
@@ -112,7 +114,7 @@ export interface ParsedHead {
  * does not serve it. Whatever it accepts, llhttp must accept and read the same way: a test
  * checks that against node's server with generated heads (test/proxy/h1-differential.test.ts).
  */
-export function parseHead(head: string, socket: net.Socket): ParsedHead | undefined {
+export function parseHead(head: string, socket: net.Socket, maxFields = MAX_FIELDS): ParsedHead | undefined {
   const lineEnd = head.indexOf('\r\n');
   const requestLine = lineEnd < 0 ? head : head.slice(0, lineEnd);
   const sp1 = requestLine.indexOf(' ');
@@ -132,7 +134,7 @@ export function parseHead(head: string, socket: net.Socket): ParsedHead | undefi
     let end = head.indexOf('\r\n', start);
     if (end < 0) end = head.length;
     const colon = head.indexOf(':', start);
-    if (colon <= start || colon > end || ++fields > MAX_FIELDS) return undefined;
+    if (colon <= start || colon > end || ++fields > maxFields) return undefined;
     const name = head.slice(start, colon);
     const value = trimOws(head, colon + 1, end);
     if (!isToken(name) || INVALID_FIELD_CHAR.test(value)) return undefined;
@@ -372,6 +374,12 @@ export class H1Response {
   }
 }
 
+/** An LF not preceded by CR. */
+function hasBareLf(buf: Buffer): boolean {
+  for (let i = buf.indexOf(0x0a); i !== -1; i = buf.indexOf(0x0a, i + 1)) if (i === 0 || buf[i - 1] !== 0x0d) return true;
+  return false;
+}
+
 function fieldText(name: string, value: string): string {
   if (INVALID_FIELD_CHAR.test(value)) throw invalidHeader(name, 'has a character HTTP/1.1 does not allow in its value');
   return name + ': ' + value + '\r\n';
@@ -444,7 +452,8 @@ export class H1Connection {
     const headEnd = pending.indexOf('\r\n\r\n');
     if (headEnd < 0) return this.awaitRestOfHead();
     this.headSince = -1;
-    const parsed = headEnd * 2 <= this.limits.maxHeaderBytes ? parseHead(pending.toString('latin1', 0, headEnd), this.socket) : undefined;
+    const limits = this.limits;
+    const parsed = headEnd * 2 <= limits.maxHeaderBytes ? parseHead(pending.toString('latin1', 0, headEnd), this.socket, limits.maxHeaderCount < MAX_FIELDS ? limits.maxHeaderCount : MAX_FIELDS) : undefined;
     if (parsed === undefined) return this.handOver();
     this.pending = headEnd + 4 === pending.length ? EMPTY : pending.subarray(headEnd + 4);
     this.begin(parsed.req, parsed.keepAlive, parsed.bodyLength);
@@ -490,6 +499,10 @@ export class H1Connection {
    */
   private awaitRestOfHead(): void {
     if (this.pending.length * 2 > this.limits.maxHeaderBytes) return this.handOver(); // node's parser answers 431
+    // A line ended by a bare LF would keep this codec waiting for a CRLF CRLF that never
+    // comes, until the headers timeout: node's parser refuses it at once (400), as llhttp
+    // does not take the bare LF RFC 9112 §2.2 lets a server accept.
+    if (hasBareLf(this.pending)) return this.handOver();
     const now = this.hooks.now();
     if (this.headSince < 0) {
       this.headSince = now;

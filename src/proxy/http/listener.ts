@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
 import type tls from 'node:tls';
 import { RESPONSE_DETAILS_HEADER, RESPONSE_FLAGS_HEADER } from '../../api/response-flags.js';
 import type { ListenerContext, ProxyRuntime } from '../runtime.js';
-import { Replies, writeLocalReply, type DownstreamResponse } from './local-reply.js';
+import { Replies, writeLocalReply, type DownstreamResponse, type LocalReply } from './local-reply.js';
 import { HttpStream, replyNotReady, type DownstreamRequest, type DownstreamResponseObject } from './stream.js';
 import { H1Connection, H1Request, type H1Limits, type H1ServerHooks } from './h1-server.js';
 import { createDownstreamTlsServer, TLS_HANDSHAKE_RECORD, tlsFingerprint } from './tls.js';
@@ -28,6 +28,8 @@ import { boundAddress, listenOn } from '../local-server.js';
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 /** Envoy's default max_request_headers_kb. */
 const DEFAULT_MAX_HEADERS_KB = 60;
+/** Envoy's default max_headers_count (common_http_protocol_options), which Istio keeps. */
+const DEFAULT_MAX_HEADERS_COUNT = 100;
 /** Node's own default for headersTimeout; Envoy has none, but a bound is kinder than none. */
 const DEFAULT_HEADERS_TIMEOUT_MS = 60_000;
 /** How long an idle HTTP/1.1 keep-alive connection is kept (node's default, told to clients). */
@@ -44,6 +46,22 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000;
  */
 function h2HardHeaderLimit(limitBytes: number): number {
   return Math.min(limitBytes + Math.max(limitBytes, 64 * 1024), 16 * 1024 * 1024);
+}
+
+/**
+ * The same for the number of header fields: node resets a stream with more entries than
+ * maxHeaderListPairs (pseudo-headers included; node's default 128), so it is set to twice the
+ * configured count, and the listener answers a 431 to requests in between.
+ */
+function h2HardHeaderPairs(limitCount: number): number {
+  return Math.max(128, 2 * limitCount + 4);
+}
+
+/** Regular (not pseudo-header) fields in a raw header list. */
+function headerFieldCount(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].charCodeAt(0) !== 58) n++;
+  return n;
 }
 
 /**
@@ -85,6 +103,7 @@ export class HttpListener {
   /** Permissive listeners: the context plaintext requests see (no `tls`, so scheme http). */
   private cleartext?: { of: ListenerContext; ctx: ListenerContext };
   private maxHeaderBytes = DEFAULT_MAX_HEADERS_KB * 1024;
+  private maxHeaderCount = DEFAULT_MAX_HEADERS_COUNT;
 
   constructor(
     private readonly runtime: ProxyRuntime,
@@ -121,6 +140,7 @@ export class HttpListener {
     this.ctx = ctx;
     if (
       before.maxRequestHeadersKb !== after.maxRequestHeadersKb ||
+      before.maxRequestHeadersCount !== after.maxRequestHeadersCount ||
       before.requestHeadersTimeoutMs !== after.requestHeadersTimeoutMs ||
       before.streamIdleTimeoutMs !== after.streamIdleTimeoutMs ||
       Boolean(before.http2) !== Boolean(after.http2)
@@ -161,7 +181,9 @@ export class HttpListener {
     const hcm = this.ctx.http;
     const headersTimeout = hcm.requestHeadersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
     const maxHeaderSize = (hcm.maxRequestHeadersKb ?? DEFAULT_MAX_HEADERS_KB) * 1024;
+    const maxHeaderCount = hcm.maxRequestHeadersCount ?? DEFAULT_MAX_HEADERS_COUNT;
     this.maxHeaderBytes = maxHeaderSize;
+    this.maxHeaderCount = maxHeaderCount;
     const h1 = http.createServer({
       maxHeaderSize,
       headersTimeout,
@@ -171,16 +193,23 @@ export class HttpListener {
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     });
     h1.timeout = hcm.streamIdleTimeoutMs ?? 0;
-    h1.on('request', this.onRequest);
+    // Node keeps the first maxHeadersCount fields and drops the rest without a word: one more
+    // than the limit lets onNodeRequest see that a request went past it.
+    h1.maxHeadersCount = maxHeaderCount + 1;
+    h1.on('request', this.onNodeRequest);
     h1.on('upgrade', this.onUpgrade);
     h1.on('clientError', this.onClientError);
     // The HTTP/1 server never listens itself (the net.Server in front does), so start node's
     // connection tracking by hand: it is what enforces headersTimeout and closes idle sockets.
     h1.emit('listening');
     this.h1 = h1;
-    this.h1Limits = { maxHeaderBytes: maxHeaderSize, headersTimeoutMs: headersTimeout, idleTimeoutMs: h1.timeout, keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS };
+    this.h1Limits = { maxHeaderBytes: maxHeaderSize, maxHeaderCount, headersTimeoutMs: headersTimeout, idleTimeoutMs: h1.timeout, keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS };
     if (hcm.http2) {
-      const h2 = loadHttp2().createServer({ settings: { maxHeaderListSize: h2HardHeaderLimit(maxHeaderSize) }, maxSessionInvalidFrames: 100 });
+      const h2 = loadHttp2().createServer({
+        settings: { maxHeaderListSize: h2HardHeaderLimit(maxHeaderSize) },
+        maxHeaderListPairs: h2HardHeaderPairs(maxHeaderCount),
+        maxSessionInvalidFrames: 100,
+      });
       h2.on('request', this.onRequest);
       h2.on('session', (session: http2.Http2Session) => {
         this.sessions.add(session);
@@ -251,6 +280,8 @@ export class HttpListener {
    * sinew's codec from here on, which switches protocols only on the upstream's 101.
    */
   private onUpgrade = (req: IncomingMessage, socket: net.Socket, unread: Buffer): void => {
+    const refusal = this.nodeRequestProblem(req);
+    if (refusal) return this.refuseConnection(socket, refusal.status, refusal.details, refusal.flag);
     if (!this.runtime.current) return this.refuseConnection(socket, 503, 'no_config');
     const disposition = upgradeDisposition(req);
     if (!disposition.serve) return this.refuseConnection(socket, disposition.status, disposition.details, disposition.status === 400 ? 'DPE' : undefined);
@@ -264,6 +295,30 @@ export class HttpListener {
     request.upgrade = disposition.upgrade;
     this.serveHttp1(socket).adopt(request, disposition.keepAlive, disposition.bodyLength, unread);
   };
+
+  /** A request node's HTTP/1.1 server parsed: what its parser leaves unchecked first. */
+  private onNodeRequest = (req: IncomingMessage, res: http.ServerResponse): void => {
+    const refusal = this.nodeRequestProblem(req);
+    if (refusal === undefined) return this.onRequest(req, res);
+    this.runtime.stats.inc(refusal.status === 431 ? 'downstream_rq_header_overflow' : 'downstream_cx_protocol_error');
+    this.runtime.stats.inc('downstream_rq_local_reply_DPE');
+    // As Envoy's codec errors: the answer, then the connection closes.
+    const ct = req.headers['content-type'];
+    writeLocalReply(res as unknown as DownstreamResponse, refusal, typeof ct === 'string' && ct.startsWith('application/grpc'), { connection: 'close' });
+  };
+
+  /**
+   * What node's parser accepts and Envoy's codec does not: more header fields than
+   * max_request_headers_count (431; node would forward the first 2000 and drop the rest), and
+   * more than one Host field (RFC 9112 §3.2: a server MUST answer 400; node keeps the first).
+   */
+  private nodeRequestProblem(req: IncomingMessage): LocalReply | undefined {
+    const raw = req.rawHeaders;
+    if (raw.length > this.maxHeaderCount * 2) return Replies.tooManyHeaders;
+    let hosts = 0;
+    for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') hosts++;
+    return hosts > 1 ? Replies.duplicateHost : undefined;
+  }
 
   /** Plaintext: HTTP/1.1, or HTTP/2 with prior knowledge when the connection preface says so. */
   private serveCleartext(socket: net.Socket): void {
@@ -339,7 +394,10 @@ export class HttpListener {
     const snapshot = this.runtime.current;
     if (!snapshot) return replyNotReady(res);
     // HTTP/1.1 header size is enforced by node's parser (onClientError); HTTP/2's here.
-    if (req.httpVersionMajor === 2 && headerListBytes(req.rawHeaders) > this.maxHeaderBytes) return this.replyHeadersTooLarge(req, res);
+    if (req.httpVersionMajor === 2) {
+      if (headerListBytes(req.rawHeaders) > this.maxHeaderBytes) return this.replyHeadersTooLarge(req, res, Replies.h2HeadersTooLarge);
+      if (headerFieldCount(req.rawHeaders) > this.maxHeaderCount) return this.replyHeadersTooLarge(req, res, Replies.h2TooManyHeaders);
+    }
     try {
       new HttpStream(this.runtime, this.contextFor(req), req, res, snapshot).run();
     } catch (err) {
@@ -361,12 +419,12 @@ export class HttpListener {
     }
   };
 
-  private replyHeadersTooLarge(req: DownstreamRequest, res: DownstreamResponseObject): void {
+  private replyHeadersTooLarge(req: DownstreamRequest, res: DownstreamResponseObject, reply: LocalReply): void {
     const stats = this.runtime.stats;
     stats.inc('downstream_rq_header_overflow');
     stats.inc('downstream_rq_local_reply_DPE');
     const ct = req.headers['content-type'];
-    writeLocalReply(res as unknown as DownstreamResponse, Replies.h2HeadersTooLarge, typeof ct === 'string' && ct.startsWith('application/grpc'));
+    writeLocalReply(res as unknown as DownstreamResponse, reply, typeof ct === 'string' && ct.startsWith('application/grpc'));
   }
 
   /**

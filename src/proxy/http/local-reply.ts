@@ -34,6 +34,11 @@ export const Replies = {
   pathNormalizationFailed: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'path_normalization_failed', body: 'the request path could not be normalized' },
   /** HTTP/2 request headers past the listener's limit (listener.ts explains the two bounds). */
   h2HeadersTooLarge: { status: 431, flag: ResponseFlag.DownstreamProtocolError, details: 'http2.headers_too_large', body: 'request header fields too large' },
+  /** More request header fields than maxRequestHeadersCount (Envoy's max_headers_count). */
+  tooManyHeaders: { status: 431, flag: ResponseFlag.DownstreamProtocolError, details: 'http1.too_many_headers', body: 'too many request header fields' },
+  h2TooManyHeaders: { status: 431, flag: ResponseFlag.DownstreamProtocolError, details: 'http2.too_many_headers', body: 'too many request header fields' },
+  /** RFC 9112 §3.2: a request with more than one Host field line gets 400. */
+  duplicateHost: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'http1.duplicate_host', body: 'more than one Host header field' },
 } as const satisfies Record<string, LocalReply>;
 
 /** Where the upstream path failed, as the router sees it. */
