@@ -74,9 +74,25 @@ export interface HttpConnectionManager {
   fallbackRouteConfigName?: string;
   /** Accept absolute-form request targets (`GET http://reviews:9080/x`), as a forward proxy. */
   acceptAbsoluteUri?: boolean;
-  /** Timeouts that protect against slow or idle clients. */
+  /**
+   * The request head must arrive whole within this (Envoy's request_headers_timeout; absent:
+   * 60 s, node's headersTimeout). A new connection must send its first request within it too.
+   */
   requestHeadersTimeoutMs?: number;
+  /**
+   * Envoy's stream_idle_timeout: a request whose stream sees no bytes either way (request
+   * body, upstream response) for this long is answered 408 (request still arriving) or 504
+   * (waiting for the upstream), flag SI, or reset once its response began; an HTTP/1.1
+   * connection answered before its request was in is closed. Applies to WebSocket tunnels.
+   * Absent or 0: none (the compiler sets Envoy's default, 5 minutes, which Istio keeps).
+   */
   streamIdleTimeoutMs?: number;
+  /**
+   * Envoy's request_timeout: the whole request, body included, must arrive within this from
+   * its start, else 408 (`request_overall_timeout`); once the response begins it no longer
+   * applies. Absent or 0: none (Envoy's and Istio's default: it would cut long uploads).
+   */
+  requestTimeoutMs?: number;
   /** 431 past this size of request headers (Envoy's max_request_headers_kb; absent: 60). */
   maxRequestHeadersKb?: number;
   /**

@@ -31,7 +31,10 @@ export interface H1Limits {
   readonly maxHeaderCount: number;
   /** A new connection must send a request, and a head must arrive whole, within this (node's headersTimeout). */
   readonly headersTimeoutMs: number;
-  /** Inactivity bound while a request is in flight (0: none). */
+  /**
+   * Inactivity bound while a request is in flight (0: none): the response's 'timeout'
+   * listener decides what happens (Envoy's stream idle timeout), else the connection closes.
+   */
   readonly idleTimeoutMs: number;
   /** How long a keep-alive connection waits for its next request. */
   readonly keepAliveTimeoutMs: number;
@@ -94,6 +97,8 @@ export class H1Request {
    * answers 101 (H1Response.switchProtocols).
    */
   upgrade: string | undefined = undefined;
+  /** The whole request is in: it had no body, or the body's last byte arrived (node's IncomingMessage.complete). */
+  complete = false;
   constructor(
     readonly method: string,
     readonly url: string,
@@ -201,6 +206,7 @@ export class H1Response {
   closeAfter: boolean;
   private closeListeners?: (() => void)[];
   private drainListeners?: (() => void)[];
+  private timeoutListener?: () => void;
 
   constructor(
     private readonly conn: H1Connection,
@@ -211,13 +217,15 @@ export class H1Response {
     this.closeAfter = !keepAlive;
   }
 
-  on(event: 'close' | 'drain', listener: () => void): this {
+  /** 'timeout' (the stream idle timeout passed with the response unfinished) takes one listener. */
+  on(event: 'close' | 'drain' | 'timeout', listener: () => void): this {
     if (event === 'close') (this.closeListeners ??= []).push(listener);
-    else (this.drainListeners ??= []).push(listener);
+    else if (event === 'drain') (this.drainListeners ??= []).push(listener);
+    else this.timeoutListener = listener;
     return this;
   }
 
-  once(event: 'close' | 'drain', listener: () => void): this {
+  once(event: 'close' | 'drain' | 'timeout', listener: () => void): this {
     return this.on(event, listener);
   }
 
@@ -310,6 +318,7 @@ export class H1Response {
     // Ended: 'close' can no longer mean the client went away first.
     this.closeListeners = undefined;
     this.drainListeners = undefined;
+    this.timeoutListener = undefined;
     this.conn.responseEnded(this);
     return this;
   }
@@ -337,6 +346,14 @@ export class H1Response {
     if (listeners === undefined) return;
     this.closeListeners = undefined;
     for (const listener of listeners) listener();
+  }
+
+  /** @internal the stream idle timeout passed: false when nobody listens (the connection then closes). */
+  emitTimeout(): boolean {
+    const listener = this.timeoutListener;
+    if (listener === undefined) return false;
+    listener();
+    return true;
   }
 
   /** @internal */
@@ -396,6 +413,7 @@ export class H1Connection {
   private active?: H1Response;
   /** The body of the request in flight, while bytes of it are still to come. */
   private body?: Readable;
+  private bodyOf?: H1Request;
   private bodyRemaining = 0;
   /** The response ended before the body did: the rest is read and dropped, as node's server does. */
   private bodyAbandoned = false;
@@ -467,6 +485,7 @@ export class H1Connection {
     // is in flight; any read or write re-arms it.
     if (this.limits.idleTimeoutMs > 0) this.setTimeout(this.limits.idleTimeoutMs);
     if (bodyLength > 0) this.startBody(req, bodyLength);
+    else req.complete = true;
     this.hooks.onRequest(req, res);
   }
 
@@ -521,6 +540,7 @@ export class H1Connection {
     const body = new Readable({ read: this.onBodyRead });
     req.body = body;
     this.body = body;
+    this.bodyOf = req;
     this.bodyRemaining = length;
     const early = this.pending;
     this.pending = EMPTY;
@@ -530,6 +550,10 @@ export class H1Connection {
   /** Body bytes in; whatever follows the body is the next request. */
   private feedBody(chunk: Buffer): void {
     const body = this.body!;
+    if (this.bodyAbandoned && this.hooks.now() - this.headSince > this.limits.headersTimeoutMs) {
+      this.socket.destroy();
+      return;
+    }
     const take = Math.min(chunk.length, this.bodyRemaining);
     this.bodyRemaining -= take;
     const part = take === chunk.length ? chunk : chunk.subarray(0, take);
@@ -537,7 +561,10 @@ export class H1Connection {
     if (take < chunk.length) this.pending = this.pending.length === 0 ? chunk.subarray(take) : Buffer.concat([this.pending, chunk.subarray(take)]);
     if (this.bodyRemaining === 0) {
       if (!this.bodyAbandoned) body.push(null);
+      this.bodyOf!.complete = true;
       this.body = undefined;
+      this.bodyOf = undefined;
+      if (this.bodyAbandoned) this.headSince = -1;
       this.bodyAbandoned = false;
       this.resumeBody();
       this.serveNext(); // the response may be out already; then the next request can start
@@ -569,8 +596,11 @@ export class H1Connection {
     this.limits = this.hooks.limits();
     this.setTimeout(this.limits.keepAliveTimeoutMs);
     if (this.body !== undefined) {
-      // Answered before the body was read (a local reply to a POST): read past the rest.
+      // Answered before the body was read (a local reply to a POST): read past the rest, as
+      // node's server does, within the headers timeout (feedBody), so that a client trickling
+      // a body nobody wants cannot hold the connection.
       this.bodyAbandoned = true;
+      this.headSince = this.hooks.now();
       this.resumeBody();
       return;
     }
@@ -625,6 +655,7 @@ export class H1Connection {
     const body = this.body;
     if (body !== undefined) {
       this.body = undefined;
+      this.bodyOf = undefined;
       // As node's IncomingMessage: the error goes only to a reader that listens for one.
       body.destroy(body.listenerCount('error') > 0 ? Object.assign(new Error('aborted'), { code: 'ECONNRESET' }) : undefined);
     }
@@ -641,8 +672,9 @@ export class H1Connection {
    * whole (408), or during a request when the listener has an idle timeout.
    */
   private onTimeout = (): void => {
-    if (this.active !== undefined) {
-      if (this.limits.idleTimeoutMs === 0) return;
+    const active = this.active;
+    if (active !== undefined) {
+      if (this.limits.idleTimeoutMs === 0 || active.emitTimeout()) return;
     } else if (this.pending.length > 0) {
       return this.headersTimedOut();
     }

@@ -34,6 +34,13 @@ const DEFAULT_MAX_HEADERS_COUNT = 100;
 const DEFAULT_HEADERS_TIMEOUT_MS = 60_000;
 /** How long an idle HTTP/1.1 keep-alive connection is kept (node's default, told to clients). */
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/**
+ * Envoy's HTTP connection idle_timeout (common_http_protocol_options, default 1 hour, which
+ * Istio keeps), for HTTP/2 sessions: one quiet that long is closed gracefully (GOAWAY). Its
+ * streams have their own idle timeout (streamIdleTimeoutMs); HTTP/1.1 connections between
+ * requests have the keep-alive timeout.
+ */
+const H2_IDLE_TIMEOUT_MS = 3_600_000;
 
 /**
  * Node's per-stream header bound for HTTP/2: the configured limit plus as much again (at least
@@ -218,7 +225,8 @@ export class HttpListener {
         if (this.ctx.draining) session.close();
       });
       h2.on('sessionError', () => {});
-      if (hcm.streamIdleTimeoutMs) h2.setTimeout(hcm.streamIdleTimeoutMs);
+      h2.setTimeout(H2_IDLE_TIMEOUT_MS);
+      h2.on('timeout', (session: http2.Http2Session) => session.close());
       this.h2 = h2;
     } else {
       this.h2 = undefined;

@@ -8,7 +8,8 @@
 import type { Readable } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import { RESPONSE_DETAILS_HEADER } from '../../api/response-flags.js';
+import { RESPONSE_DETAILS_HEADER, ResponseFlag } from '../../api/response-flags.js';
+import type { TimerHandle } from '../../core/clock.js';
 import { RandomHex } from '../../core/random-hex.js';
 import type { RedirectAction } from '../../api/proxy-config.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, type PeerMetadata } from '../../telemetry/peer-metadata.js';
@@ -32,7 +33,8 @@ export type DownstreamResponseObject = ServerResponse | Http2ServerResponse | H1
 /** x-request-id values for requests that come without one (core/random-hex.ts says why not randomUUID). */
 const requestIds = new RandomHex();
 
-/** RFC 9113 §7 INTERNAL_ERROR (node's http2.constants, without loading node:http2 for it). */
+/** RFC 9113 §7 error codes (node's http2.constants, without loading node:http2 for them). */
+const NGHTTP2_NO_ERROR = 0x0;
 const NGHTTP2_INTERNAL_ERROR = 0x2;
 
 const ABSOLUTE = /^(https?):\/\/([^/?#]*)([^#]*)/i;
@@ -97,6 +99,8 @@ export class HttpStream implements RequestView {
   /** The chosen cluster's `service.host`, Istio's `destination_service`. */
   destinationService?: string;
   grpcStatus?: string;
+  /** Envoy's request_timeout, while the request is still arriving. */
+  private requestTimer?: TimerHandle;
 
   constructor(
     readonly runtime: ProxyRuntime,
@@ -132,6 +136,63 @@ export class HttpStream implements RequestView {
     }
   }
 
+  /**
+   * The whole request has arrived (Envoy's remote decode complete): it has no body, or its
+   * last byte came. Node's requests say so only once their body was read to the end.
+   */
+  requestComplete(): boolean {
+    const req = this.req;
+    if (req instanceof H1Request) return req.complete;
+    if (req.complete) return true;
+    if (this.h2) return (req as Http2ServerRequest).stream.endAfterHeaders;
+    const h = req.headers;
+    const cl = h['content-length'];
+    return (cl === undefined || cl === '0') && h['transfer-encoding'] === undefined;
+  }
+
+  private onRequestIn = (): void => {
+    if (this.requestTimer !== undefined) this.runtime.clock.clearTimeout(this.requestTimer);
+    this.requestTimer = undefined;
+  };
+
+  /**
+   * Envoy's request_timeout: the request did not arrive whole in time (a body trickled in).
+   * Once the response has begun it no longer applies, as in Envoy.
+   */
+  private onRequestTimeout = (): void => {
+    this.requestTimer = undefined;
+    if (this.finished || this.res.headersSent) return;
+    this.runtime.stats.inc('downstream_rq_timeout');
+    this.router?.onDownstreamGone();
+    this.answerEarly(Replies.requestTimeout);
+  };
+
+  /**
+   * Envoy's stream idle timeout: no bytes either way for streamIdleTimeoutMs. A 408 while the
+   * request is arriving, a 504 while the upstream is silent, a reset once the response began.
+   */
+  private onStreamIdleTimeout = (): void => {
+    if (this.finished) return;
+    this.runtime.stats.inc('downstream_rq_idle_timeout');
+    this.addFlag(ResponseFlag.StreamIdleTimeout);
+    const complete = this.requestComplete();
+    this.router?.onDownstreamGone();
+    if (this.res.headersSent) this.abortDownstream(ResponseFlag.StreamIdleTimeout);
+    else this.answerEarly(complete ? Replies.streamIdleTimeoutRequestIn : Replies.streamIdleTimeout);
+  };
+
+  /**
+   * A local reply that may come before the request is in. Then an HTTP/1.1 connection cannot
+   * carry another request (Envoy closes it too: `connection: close`), and an HTTP/2 stream is
+   * closed with RST_STREAM(NO_ERROR) once the reply is out (RFC 9113 §8.1), so that a client
+   * still sending does not keep it open.
+   */
+  private answerEarly(reply: LocalReply): void {
+    const complete = this.requestComplete();
+    this.localReply(reply, complete || this.h2 ? undefined : { connection: 'close' });
+    if (!complete && this.h2) (this.res as Http2ServerResponse).stream.close(NGHTTP2_NO_ERROR);
+  }
+
   /** The request body (the router reads it when the request has one: `hasBody`). */
   bodyStream(): Readable {
     if (!(this.req instanceof H1Request)) return this.req;
@@ -155,7 +216,21 @@ export class HttpStream implements RequestView {
   };
 
   run(): void {
-    this.res.on('close', this.onDownstreamClose);
+    const res = this.res as H1Response;
+    res.on('close', this.onDownstreamClose);
+    const http = this.lctx.http;
+    const idleMs = http.streamIdleTimeoutMs;
+    if (idleMs !== undefined && idleMs > 0) {
+      // HTTP/1.1 carries one stream at a time, so its codecs time the connection's inactivity
+      // (the socket timeout) and tell the response; an HTTP/2 stream is timed on its own.
+      res.on('timeout', this.onStreamIdleTimeout);
+      if (this.h2) (this.res as Http2ServerResponse).setTimeout(idleMs);
+    }
+    const requestMs = http.requestTimeoutMs;
+    if (requestMs !== undefined && requestMs > 0 && !this.requestComplete()) {
+      this.requestTimer = this.runtime.clock.setTimeout(this.onRequestTimeout, requestMs);
+      this.bodyStream().once('end', this.onRequestIn);
+    }
     const target = this.h2 ? ((this.req.headers as Record<string, string>)[':path'] ?? this.req.url) : this.req.url;
     let authority = (this.h2 ? (this.req.headers as Record<string, string>)[':authority'] : undefined) ?? (this.req.headers.host as string | undefined) ?? '';
     let rawPath = target ?? '/';
@@ -352,6 +427,7 @@ export class HttpStream implements RequestView {
   finish(): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.requestTimer !== undefined) this.runtime.clock.clearTimeout(this.requestTimer);
     const stats = this.runtime.stats;
     stats.inc('downstream_rq_total');
     const flags = this.flags.length ? this.flags.join(',') : '-';
