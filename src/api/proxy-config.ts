@@ -59,6 +59,13 @@ export interface Listener {
   tcp?: TcpProxy;
   /** Terminate TLS on this listener (gateway SIMPLE/MUTUAL servers, inbound mTLS). */
   tls?: DownstreamTls;
+  /**
+   * Most connections open at once on this listener (Envoy's per-listener connection limit):
+   * past it a new connection is closed as soon as it is accepted and counted
+   * (`downstream_cx_overflow`), while the open ones keep working. Absent: no limit of the
+   * listener's own (ProxyConfig.overload still bounds all listeners together).
+   */
+  maxConnections?: number;
 }
 
 export interface HttpConnectionManager {
@@ -450,6 +457,21 @@ export interface TelemetrySettings {
   metrics?: { enabled: boolean };
 }
 
+// === overload ===
+
+/** Envoy's overload manager: bounds on the proxy's resources as a whole. */
+export interface OverloadSettings {
+  /**
+   * Most downstream connections open at once over all listeners (Envoy's
+   * global_downstream_max_connections): past it a new connection is closed as soon as it is
+   * accepted and counted (`downstream_global_cx_overflow`), so the open ones keep working.
+   * Absent: half of the proxy's file-descriptor limit, less a small reserve, since every
+   * downstream connection may hold an upstream one; no limit where the proxy cannot read its
+   * descriptor limit.
+   */
+  maxDownstreamConnections?: number;
+}
+
 // === the whole ===
 
 export interface ProxyConfig {
@@ -462,6 +484,7 @@ export interface ProxyConfig {
   endpoints: ClusterLoadAssignment[];
   secrets?: Secret[];
   telemetry?: TelemetrySettings;
+  overload?: OverloadSettings;
 }
 
 /** Cluster names Istio uses for unknown destinations. */

@@ -28,6 +28,7 @@ import { compileRouteTable, type CompiledRouteTable } from './http/route-table.j
 import type { ListenerContext, ProxyRuntime, Snapshot } from './runtime.js';
 import { TcpListener } from './tcp/listener.js';
 import { PeerMetadataCache } from './telemetry-support.js';
+import { defaultMaxDownstreamConnections, DownstreamConnections, fileDescriptorLimit } from './overload.js';
 import { createClusterManager } from './upstream/cluster-manager.js';
 import type { ClusterManager } from './upstream/types.js';
 
@@ -111,7 +112,9 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
     telemetry: undefined,
     nodeId: options.node?.id,
     peers: new PeerMetadataCache(),
+    downstream: new DownstreamConnections(Infinity),
   };
+  const defaultConnectionLimit = defaultMaxDownstreamConnections(fileDescriptorLimit());
   /** Telemetry starts with the node: given up front, or named by the first config. */
   const ensureTelemetry = (node: ProxyNode | undefined): ProxyTelemetry | undefined => {
     if (telemetry || !telemetryOptions || !node) return telemetry;
@@ -208,6 +211,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
         throw new ProxyConfigError(String(config?.version), [message]);
       }
       runtime.current = snapshot;
+      runtime.downstream.limit = snapshot.config.overload?.maxDownstreamConnections ?? defaultConnectionLimit;
       stats.inc('config_applied');
       const tel = ensureTelemetry(options.node ?? snapshot.config.node);
       try {
@@ -234,7 +238,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
           current: () => runtime.current,
           stats,
           clusterManager: runtime.clusterManager,
-          gauges: () => ({ downstream_cx_active: proxy.connections(), listeners_active: listeners.size }),
+          gauges: () => ({ downstream_cx_active: proxy.connections(), downstream_cx_limit: runtime.downstream.limit, listeners_active: listeners.size }),
           prometheus: telemetryOptions ? () => proxyMetrics.render() : undefined,
         });
         await admin.listen(options.adminPort, options.adminHost);
@@ -342,6 +346,8 @@ export function compile(input: ProxyConfig, previous?: Snapshot): Snapshot {
     if (!Array.isArray(config[key])) problems.add(key, 'must be an array');
   }
   if (config.secrets !== undefined && !Array.isArray(config.secrets)) problems.add('secrets', 'must be an array');
+  const maxDownstream = config.overload?.maxDownstreamConnections;
+  if (maxDownstream !== undefined && !(Number.isInteger(maxDownstream) && maxDownstream > 0)) problems.add('overload.maxDownstreamConnections', 'must be a positive integer');
   if (problems.items.length) throw new ProxyConfigError(String(config.version), problems.items);
 
   const clusterNames = new Set<string>();
@@ -380,6 +386,7 @@ export function compile(input: ProxyConfig, previous?: Snapshot): Snapshot {
     listenerNames.add(l.name);
     const port = l.address?.port;
     if (!Number.isInteger(port) || port < 0 || port > 65535) problems.add(`${p}.address.port`, `${port} is not a port`);
+    if (l.maxConnections !== undefined && !(Number.isInteger(l.maxConnections) && l.maxConnections > 0)) problems.add(`${p}.maxConnections`, 'must be a positive integer');
     const key = `${l.address?.host}:${port}`;
     if (port !== 0 && addresses.has(key)) problems.add(`${p}.address`, `${key} is used by two listeners`);
     addresses.add(key);

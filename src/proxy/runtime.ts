@@ -8,6 +8,7 @@ import type { Logger } from '../core/logger.js';
 import type { Random } from '../core/random.js';
 import type { ProxyTelemetry } from '../telemetry/proxy-telemetry.js';
 import type { ProxyStats } from './events.js';
+import type { DownstreamConnections } from './overload.js';
 import type { PeerMetadataCache } from './telemetry-support.js';
 import type { CompiledRouteTable } from './http/route-table.js';
 import type { ClusterManager } from './upstream/types.js';
@@ -35,6 +36,8 @@ export interface ProxyRuntime {
   /** The node id events are published under (subscribers of other proxies skip them). */
   nodeId: string | undefined;
   readonly peers: PeerMetadataCache;
+  /** Downstream connections open over all listeners, against the global limit (overload.ts). */
+  readonly downstream: DownstreamConnections;
 }
 
 /** Per listener, replaced when an apply changes the listener's settings but not its socket. */

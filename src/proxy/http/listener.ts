@@ -24,6 +24,7 @@ import { H1Connection, H1Request, type H1Limits, type H1ServerHooks } from './h1
 import { createDownstreamTlsServer, TLS_HANDSHAKE_RECORD, tlsFingerprint } from './tls.js';
 import { upgradeDisposition } from './upgrade.js';
 import { boundAddress, listenOn } from '../local-server.js';
+import { limitListenerConnections } from '../overload.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 /** Envoy's default max_request_headers_kb. */
@@ -124,6 +125,7 @@ export class HttpListener {
     // reset, DC) and closes the socket.
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection);
     this.server.on('error', (err) => runtime.logger.error('listener error', { listener: ctx.listener.name, error: err.message }));
+    limitListenerConnections(this.server, ctx.listener.maxConnections, runtime.stats);
   }
 
   listen(): Promise<AddressInfo> {
@@ -145,6 +147,7 @@ export class HttpListener {
     const before = this.ctx.http;
     const after = ctx.http;
     this.ctx = ctx;
+    limitListenerConnections(this.server, ctx.listener.maxConnections);
     if (
       before.maxRequestHeadersKb !== after.maxRequestHeadersKb ||
       before.maxRequestHeadersCount !== after.maxRequestHeadersCount ||
@@ -234,8 +237,17 @@ export class HttpListener {
   }
 
   private onConnection = (socket: net.Socket): void => {
+    const downstream = this.runtime.downstream;
+    if (!downstream.admit()) {
+      this.runtime.stats.inc('downstream_global_cx_overflow');
+      socket.destroy();
+      return;
+    }
     this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      downstream.release();
+    });
     // A socket with no error listener crashes the process (STYLE.md: what to avoid); node's
     // servers add theirs, this one covers the sniffing window and teardown races.
     socket.on('error', () => {});
