@@ -112,6 +112,12 @@ export interface HttpConnectionManager {
   maxBufferedBodyBytes?: number;
   /** Accept HTTP/2 with prior knowledge (h2c) beside HTTP/1.1 on a plaintext listener. */
   http2?: boolean;
+  /**
+   * Envoy's drain_timeout: how long an HTTP/2 session that was sent or sent a GOAWAY (the
+   * listener drains, the session sat idle, the peer is leaving) may finish its streams before
+   * it is closed. Absent: Envoy's default, 5 s.
+   */
+  drainTimeoutMs?: number;
   /** Forward client-sent x-forwarded-for instead of replacing it (gateways behind an LB). */
   xffNumTrustedHops?: number;
 }

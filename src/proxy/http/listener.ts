@@ -13,6 +13,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 import type http2 from 'node:http2';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type tls from 'node:tls';
@@ -23,6 +24,7 @@ import { HttpStream, replyNotReady, type DownstreamRequest, type DownstreamRespo
 import { H1Connection, H1Request, type H1Limits, type H1ServerHooks } from './h1-server.js';
 import { createDownstreamTlsServer, TLS_HANDSHAKE_RECORD, tlsFingerprint } from './tls.js';
 import { upgradeDisposition } from './upgrade.js';
+import { closeSession, DEFAULT_DRAIN_TIMEOUT_MS, guardSession, MAX_PROBE_INTERVAL_MS, sessionAborted, sessionOf, sessionQuiet, streamEnded } from './h2-sessions.js';
 import { boundAddress, listenOn } from '../local-server.js';
 import { limitListenerConnections } from '../overload.js';
 
@@ -35,13 +37,7 @@ const DEFAULT_MAX_HEADERS_COUNT = 100;
 const DEFAULT_HEADERS_TIMEOUT_MS = 60_000;
 /** How long an idle HTTP/1.1 keep-alive connection is kept (node's default, told to clients). */
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
-/**
- * Envoy's HTTP connection idle_timeout (common_http_protocol_options, default 1 hour, which
- * Istio keeps), for HTTP/2 sessions: one quiet that long is closed gracefully (GOAWAY). Its
- * streams have their own idle timeout (streamIdleTimeoutMs); HTTP/1.1 connections between
- * requests have the keep-alive timeout.
- */
-const H2_IDLE_TIMEOUT_MS = 3_600_000;
+
 
 /**
  * Node's per-stream header bound for HTTP/2: the configured limit plus as much again (at least
@@ -225,11 +221,13 @@ export class HttpListener {
         this.sessions.add(session);
         session.on('close', () => this.sessions.delete(session));
         session.on('error', () => {});
-        if (this.ctx.draining) session.close();
+        guardSession(session, this.runtime.stats, this.drainTimeoutMs);
+        if (this.ctx.draining) closeSession(session);
       });
       h2.on('sessionError', () => {});
-      h2.setTimeout(H2_IDLE_TIMEOUT_MS);
-      h2.on('timeout', (session: http2.Http2Session) => session.close());
+      // A quiet session must answer a PING; idle long enough, it is closed (h2-sessions.ts).
+      h2.setTimeout(Math.min(hcm.streamIdleTimeoutMs || MAX_PROBE_INTERVAL_MS, MAX_PROBE_INTERVAL_MS));
+      h2.on('timeout', sessionQuiet);
       this.h2 = h2;
     } else {
       this.h2 = undefined;
@@ -410,21 +408,64 @@ export class HttpListener {
     return this.cleartext.ctx;
   }
 
+  private drainTimeoutMs = (): number => this.ctx.http.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+
   private onRequest = (req: DownstreamRequest, res: DownstreamResponseObject): void => {
+    if (req.httpVersionMajor === 2) this.deferH2(req as Http2ServerRequest, res as Http2ServerResponse);
+    else this.serve(req, res, undefined);
+  };
+
+  /**
+   * New HTTP/2 streams start one turn of the event loop after they arrive, all of a turn's
+   * together (Envoy's max_requests_per_io_cycle defers the same way): by then nghttp2 has read
+   * the rest of what came with them, so a stream the client reset at once (rapid reset) is
+   * never started, and counts against its session (h2-sessions.ts).
+   */
+  private deferH2(req: Http2ServerRequest, res: Http2ServerResponse): void {
+    this.h2Waiting.push({ req, res, session: sessionOf(req.stream) });
+    if (this.h2Waiting.length === 1) setImmediate(this.startH2);
+  }
+
+  private h2Waiting: { req: Http2ServerRequest; res: Http2ServerResponse; session: http2.Http2Session | undefined }[] = [];
+
+  private startH2 = (): void => {
+    const waiting = this.h2Waiting;
+    this.h2Waiting = [];
+    for (const { req, res, session } of waiting) {
+      if (!req.stream.destroyed && (session === undefined || !sessionAborted(session))) {
+        this.serve(req, res, session);
+        continue;
+      }
+      this.runtime.stats.inc('downstream_rq_reset_before_start');
+      if (session !== undefined) streamEnded(session, true);
+    }
+  };
+
+  private serve(req: DownstreamRequest, res: DownstreamResponseObject, session: http2.Http2Session | undefined): void {
     const snapshot = this.runtime.current;
-    if (!snapshot) return replyNotReady(res);
+    if (!snapshot) {
+      if (session !== undefined) streamEnded(session, false);
+      return replyNotReady(res);
+    }
     // HTTP/1.1 header size is enforced by node's parser (onClientError); HTTP/2's here.
     if (req.httpVersionMajor === 2) {
-      if (headerListBytes(req.rawHeaders) > this.maxHeaderBytes) return this.replyHeadersTooLarge(req, res, Replies.h2HeadersTooLarge);
-      if (headerFieldCount(req.rawHeaders) > this.maxHeaderCount) return this.replyHeadersTooLarge(req, res, Replies.h2TooManyHeaders);
+      const raw = (req as Http2ServerRequest).rawHeaders;
+      const problem = headerListBytes(raw) > this.maxHeaderBytes ? Replies.h2HeadersTooLarge : headerFieldCount(raw) > this.maxHeaderCount ? Replies.h2TooManyHeaders : undefined;
+      if (problem) {
+        if (session !== undefined) streamEnded(session, false);
+        return this.replyHeadersTooLarge(req, res, problem);
+      }
     }
     try {
-      new HttpStream(this.runtime, this.contextFor(req), req, res, snapshot).run();
+      const stream = new HttpStream(this.runtime, this.contextFor(req), req, res, snapshot);
+      stream.h2Session = session;
+      stream.run();
     } catch (err) {
       // A bug must cost one request, not the process (and never a catch-all that keeps
       // serving a corrupted state: this only ends the request it happened in).
       this.runtime.stats.inc('downstream_rq_internal_error');
       this.runtime.logger.error('request handling failed', { error: (err as Error).stack ?? String(err) });
+      if (session !== undefined) streamEnded(session, false);
       if (!res.headersSent) {
         try {
           const reply = res as DownstreamResponse;
@@ -498,7 +539,7 @@ export class HttpListener {
       this.server.close();
       this.h1.close(() => {});
       this.closeIdleHttp1();
-      for (const s of this.sessions) s.close();
+      for (const s of this.sessions) closeSession(s);
       const done = () => {
         clearInterval(poll);
         clearTimeout(deadline);

@@ -7,7 +7,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Http2ServerRequest, Http2ServerResponse, Http2Session } from 'node:http2';
 import { RESPONSE_DETAILS_HEADER, ResponseFlag } from '../../api/response-flags.js';
 import type { TimerHandle } from '../../core/clock.js';
 import { RandomHex } from '../../core/random-hex.js';
@@ -19,6 +19,7 @@ import type { ProxySpan, SpanRequest } from '../../telemetry/tracing.js';
 import { channels, isPeerHealthCheck, type RequestEvent } from '../events.js';
 import type { ListenerContext, ProxyRuntime, Snapshot } from '../runtime.js';
 import { runFilters } from './filters.js';
+import { PREMATURE_RESET_MIN_STREAM_LIFETIME_MS, streamEnded } from './h2-sessions.js';
 import { H1Request, type H1Response } from './h1-server.js';
 import { joinValue, upstreamRequestHeaders, type HeaderBag } from './headers.js';
 import { Replies, writeLocalReply, type DownstreamResponse, type LocalReply } from './local-reply.js';
@@ -101,6 +102,8 @@ export class HttpStream implements RequestView {
   grpcStatus?: string;
   /** Envoy's request_timeout, while the request is still arriving. */
   private requestTimer?: TimerHandle;
+  /** The HTTP/2 session the request came on (its stream forgets it once destroyed): told how the stream ended. */
+  h2Session?: Http2Session = undefined;
 
   constructor(
     readonly runtime: ProxyRuntime,
@@ -152,6 +155,11 @@ export class HttpStream implements RequestView {
 
   private onRequestIn = (): void => {
     if (this.requestTimer !== undefined) this.runtime.clock.clearTimeout(this.requestTimer);
+    if (this.h2Session !== undefined) {
+      // Envoy's premature reset: the client reset the stream early, before its response ended.
+      const premature = this.flags.includes('DC') && this.runtime.clock.monotonic() - this.startMono < PREMATURE_RESET_MIN_STREAM_LIFETIME_MS;
+      streamEnded(this.h2Session, premature);
+    }
     this.requestTimer = undefined;
   };
 
@@ -428,6 +436,11 @@ export class HttpStream implements RequestView {
     if (this.finished) return;
     this.finished = true;
     if (this.requestTimer !== undefined) this.runtime.clock.clearTimeout(this.requestTimer);
+    if (this.h2Session !== undefined) {
+      // Envoy's premature reset: the client reset the stream early, before its response ended.
+      const premature = this.flags.includes('DC') && this.runtime.clock.monotonic() - this.startMono < PREMATURE_RESET_MIN_STREAM_LIFETIME_MS;
+      streamEnded(this.h2Session, premature);
+    }
     const stats = this.runtime.stats;
     stats.inc('downstream_rq_total');
     const flags = this.flags.length ? this.flags.join(',') : '-';
