@@ -453,6 +453,8 @@ export interface Secret {
   certificateChainPem?: string;
   privateKeyPem?: string;
   trustedCaPem?: string;
+  /** Opaque key material, base64 (Envoy's generic_secret): the mesh key of `peerMetadataKey`. */
+  genericSecret?: string;
 }
 
 export interface TelemetrySettings {
@@ -491,6 +493,15 @@ export interface ProxyConfig {
   secrets?: Secret[];
   telemetry?: TelemetrySettings;
   overload?: OverloadSettings;
+  /**
+   * The secret (`genericSecret`, at least 16 bytes) holding the mesh key: until mutual TLS
+   * carries workload identity, the proof that Istio's metadata-exchange headers
+   * (`x-envoy-peer-metadata`, `-id`) come from a mesh proxy. A proxy signs the ones it sends
+   * with it (HMAC-SHA256, `x-sinew-peer-signature`) and trusts only those it can verify;
+   * others are stripped and ignored, the request served as from an unknown peer. Absent: no
+   * peer's metadata is trusted.
+   */
+  peerMetadataKey?: string;
 }
 
 /** Cluster names Istio uses for unknown destinations. */

@@ -31,6 +31,12 @@ export interface MeshSettings {
    * the embedded control plane names its own OTLP receiver here.
    */
   tracingCollectors?: NonNullable<TelemetrySettings['tracingCollectors']>;
+  /**
+   * Sinew's, not Istio's: the mesh key (base64), which every proxy is given to sign and check
+   * the metadata-exchange headers with (ProxyConfig.peerMetadataKey) until mutual TLS. The
+   * control plane generates it once and keeps it in its state directory.
+   */
+  meshKey?: string;
 }
 
 export const DEFAULT_MESH: MeshSettings = Object.freeze({

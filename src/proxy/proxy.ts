@@ -27,7 +27,7 @@ import { MetricsServer } from './metrics-server.js';
 import { compileRouteTable, type CompiledRouteTable } from './http/route-table.js';
 import type { ListenerContext, ProxyRuntime, Snapshot } from './runtime.js';
 import { TcpListener } from './tcp/listener.js';
-import { PeerMetadataCache } from './telemetry-support.js';
+import { MIN_MESH_KEY_BYTES, NO_PEER_IDENTITY, peerIdentityFor } from './peer-identity.js';
 import { defaultMaxDownstreamConnections, DownstreamConnections, fileDescriptorLimit } from './overload.js';
 import { createClusterManager } from './upstream/cluster-manager.js';
 import type { ClusterManager } from './upstream/types.js';
@@ -111,7 +111,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
     stats,
     telemetry: undefined,
     nodeId: options.node?.id,
-    peers: new PeerMetadataCache(),
+    peers: NO_PEER_IDENTITY,
     downstream: new DownstreamConnections(Infinity),
   };
   const defaultConnectionLimit = defaultMaxDownstreamConnections(fileDescriptorLimit());
@@ -220,6 +220,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
         // Telemetry settings never cost traffic: the config stays applied, the problem is logged.
         runtime.logger.warn('telemetry settings could not be applied', { version: snapshot.version, error: (err as Error).message });
       }
+      runtime.peers = peerIdentityFor(snapshot.config, tel?.localPeerHeaders, runtime.peers);
       if (channels.config.hasSubscribers) channels.config.publish({ node: runtime.nodeId, version: snapshot.version, accepted: true });
       if (started) {
         const next = reconcile(snapshot.config);
@@ -377,6 +378,13 @@ export function compile(input: ProxyConfig, previous?: Snapshot): Snapshot {
     if (secretNames.has(s.name)) problems.add(`secrets[${i}].name`, `duplicate secret ${JSON.stringify(s.name)}`);
     secretNames.add(s.name);
   });
+  if (config.peerMetadataKey !== undefined) {
+    // A key the proxy cannot use is refused, never taken for no key (every peer would turn unknown).
+    const secret = (config.secrets ?? []).find((s) => s.name === config.peerMetadataKey);
+    const bytes = typeof secret?.genericSecret === 'string' && /^[A-Za-z0-9+/_-]*={0,2}$/.test(secret.genericSecret) ? Buffer.from(secret.genericSecret, 'base64').length : 0;
+    if (!secret) problems.add('peerMetadataKey', `no secret named ${JSON.stringify(config.peerMetadataKey)}`);
+    else if (bytes < MIN_MESH_KEY_BYTES) problems.add('peerMetadataKey', `secret ${JSON.stringify(secret.name)} needs a base64 genericSecret of at least ${MIN_MESH_KEY_BYTES} bytes`);
+  }
 
   const listenerNames = new Set<string>();
   const addresses = new Set<string>();

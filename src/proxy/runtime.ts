@@ -9,7 +9,7 @@ import type { Random } from '../core/random.js';
 import type { ProxyTelemetry } from '../telemetry/proxy-telemetry.js';
 import type { ProxyStats } from './events.js';
 import type { DownstreamConnections } from './overload.js';
-import type { PeerMetadataCache } from './telemetry-support.js';
+import type { PeerIdentity } from './peer-identity.js';
 import type { CompiledRouteTable } from './http/route-table.js';
 import type { ClusterManager } from './upstream/types.js';
 
@@ -35,7 +35,8 @@ export interface ProxyRuntime {
   telemetry: ProxyTelemetry | undefined;
   /** The node id events are published under (subscribers of other proxies skip them). */
   nodeId: string | undefined;
-  readonly peers: PeerMetadataCache;
+  /** Which peers' metadata-exchange headers to trust, for the config in force (peer-identity.ts). */
+  peers: PeerIdentity;
   /** Downstream connections open over all listeners, against the global limit (overload.ts). */
   readonly downstream: DownstreamConnections;
 }

@@ -14,7 +14,9 @@ import type { WeightedCluster } from '../../api/proxy-config.js';
 import { ResponseFlag } from '../../api/response-flags.js';
 import type { TimerHandle } from '../../core/clock.js';
 import { hasTraceHeaders } from '../../telemetry/propagation.js';
-import { withoutPeerMetadataHeaders, withoutTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
+import { withoutTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
+import { withoutFields } from '../../core/header-lines.js';
+import { PEER_EXCHANGE_HEADERS } from '../peer-identity.js';
 import type { SpanRequest } from '../../telemetry/tracing.js';
 import type { UpstreamCluster, UpstreamLease, UpstreamOutcome } from '../upstream/types.js';
 import { applyHeaderOps, joinValue, sanitizeResponseHeaders, type HeaderBag } from './headers.js';
@@ -112,10 +114,10 @@ export class Router {
     }
     // Passthrough traffic leaves the mesh: its hosts get no workload identity (Istio sends the
     // exchange headers to mesh destinations only). An app cannot speak for its sidecar: its
-    // own exchange headers give way to the proxy's.
+    // own exchange headers, and any proof of them, give way to the proxy's.
     if (this.cluster.config.kind !== 'originalDst') {
-      s.headers = withoutPeerMetadataHeaders(s.headers);
-      s.proxyHeaderLines += tel.localPeerHeaderLines;
+      s.headers = withoutFields(s.headers, PEER_EXCHANGE_HEADERS);
+      s.proxyHeaderLines += tel.localPeerHeaderLines + s.runtime.peers.proofLines;
     }
   }
 
@@ -255,7 +257,7 @@ export class Router {
     const s = this.stream;
     // Metadata exchange: the upstream sidecar's identity is read here and kept from the app.
     const readPeer = s.runtime.telemetry !== undefined && s.lctx.listener.direction !== 'inbound';
-    if (readPeer) s.peerMetadata = s.runtime.peers.read(headers as HeaderBag);
+    if (readPeer) s.peerMetadata = s.runtime.peers.verify(headers as HeaderBag);
     const out = sanitizeResponseHeaders(headers as HeaderBag, readPeer);
     if (s.grpc) {
       const grpc = out['grpc-status'];

@@ -14,7 +14,9 @@ import { RandomHex } from '../../core/random-hex.js';
 import type { RedirectAction } from '../../api/proxy-config.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, type PeerMetadata } from '../../telemetry/peer-metadata.js';
 import { hasTraceHeaders } from '../../telemetry/propagation.js';
-import { withoutPeerMetadataHeaders, withoutTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
+import { withoutTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
+import { withoutFields } from '../../core/header-lines.js';
+import { PEER_EXCHANGE_HEADERS, PEER_SIGNATURE_HEADER } from '../peer-identity.js';
 import type { ProxySpan, SpanRequest } from '../../telemetry/tracing.js';
 import { channels, isPeerHealthCheck, type RequestEvent } from '../events.js';
 import type { ListenerContext, ProxyRuntime, Snapshot } from '../runtime.js';
@@ -94,9 +96,8 @@ export class HttpStream implements RequestView {
   proxyHeaderLines = '';
   /** The other sidecar's metadata: from the request (inbound) or the response (outbound, gateway). */
   peerMetadata?: PeerMetadata;
-  /** Inbound: which metadata-exchange headers the caller sent (the reply carries the same ones). */
-  peerIdReceived = false;
-  peerMetadataReceived = false;
+  /** Inbound: the caller proved its metadata-exchange headers (peer-identity.ts): the reply carries this proxy's. */
+  peerProven = false;
   /** The chosen cluster's `service.host`, Istio's `destination_service`. */
   destinationService?: string;
   grpcStatus?: string;
@@ -130,12 +131,18 @@ export class HttpStream implements RequestView {
     this.peer = req.socket?.remoteAddress ?? '';
     const ct = raw['content-type'];
     this.grpc = typeof ct === 'string' && ct.startsWith('application/grpc');
-    // Istio's metadata exchange: the calling sidecar says who it is; the app never sees it.
-    if (runtime.telemetry !== undefined && lctx.listener.direction === 'inbound') {
-      this.peerIdReceived = this.headers[PEER_METADATA_ID_HEADER] !== undefined;
-      this.peerMetadataReceived = this.headers[PEER_METADATA_HEADER] !== undefined;
-      this.peerMetadata = runtime.peers.read(this.headers);
-      this.headers = withoutPeerMetadataHeaders(this.headers);
+    if (lctx.listener.direction === 'inbound') {
+      // Istio's metadata exchange: the calling sidecar says who it is, and proves it
+      // (peer-identity.ts); what a caller cannot prove is ignored, and the request served as
+      // from an unknown peer. The app never sees any of it.
+      if (runtime.telemetry !== undefined) {
+        const peer = runtime.peers.verify(this.headers);
+        if (peer !== undefined) {
+          this.peerMetadata = peer;
+          this.peerProven = true;
+        }
+      }
+      this.headers = withoutFields(this.headers, PEER_EXCHANGE_HEADERS);
     }
   }
 
@@ -394,16 +401,18 @@ export class HttpStream implements RequestView {
   }
 
   /**
-   * Inbound: tells the caller who answered, on proxied and local replies alike. As Istio's
-   * peer_metadata filter does, each exchange header goes back only when the request carried
-   * it, so callers outside the mesh get none.
+   * Inbound: tells the caller who answered, with the proof, on proxied and local replies
+   * alike. As Istio's peer_metadata filter answers only callers that took part in the
+   * exchange, this answers only callers that proved theirs: one outside the mesh learns nothing.
    */
   answerPeerExchange(headers: Record<string, string | string[] | number | undefined>): void {
-    if (!this.peerIdReceived && !this.peerMetadataReceived) return;
+    if (!this.peerProven) return;
     const tel = this.runtime.telemetry;
     if (tel === undefined) return;
-    if (this.peerIdReceived) headers[PEER_METADATA_ID_HEADER] = tel.localPeerHeaders[PEER_METADATA_ID_HEADER];
-    if (this.peerMetadataReceived) headers[PEER_METADATA_HEADER] = tel.localPeerHeaders[PEER_METADATA_HEADER];
+    headers[PEER_METADATA_ID_HEADER] = tel.localPeerHeaders[PEER_METADATA_ID_HEADER];
+    headers[PEER_METADATA_HEADER] = tel.localPeerHeaders[PEER_METADATA_HEADER];
+    const proof = this.runtime.peers.proofHeaders[PEER_SIGNATURE_HEADER];
+    if (proof !== undefined) headers[PEER_SIGNATURE_HEADER] = proof;
   }
 
   addFlag(flag: string): void {
