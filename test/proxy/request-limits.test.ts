@@ -114,3 +114,37 @@ describe('request limits', () => {
     });
   }
 });
+
+describe('requests pipelined behind a refused one', () => {
+  let app: RawApp;
+  let h: Harness;
+  before(async () => {
+    app = await startRawApp();
+    h = await startProxy(edgeConfig(app.port));
+  });
+  after(async () => {
+    await h.close();
+    await app.close();
+  });
+
+  for (const listener of EDGE_LISTENERS) {
+    for (const [name, first] of [
+      ['two Host fields', 'GET /api/first HTTP/1.1\r\nHost: app\r\nHost: evil.example\r\n\r\n'],
+      ['no Host field', 'GET /api/first HTTP/1.1\r\n\r\n'],
+      ['too many fields', `GET /api/first HTTP/1.1\r\n${fields(101)}\r\n`],
+    ] as const) {
+      test(`${listener}: regression: after a refused request (${name}) nothing pipelined behind it is served`, async () => {
+        const seen = app.heads.length;
+        const c = await rawConnection(h.port(listener));
+        try {
+          c.socket.write(first + 'GET /api/pipelined HTTP/1.1\r\nHost: app\r\n\r\n');
+          await eventually(() => c.isClosed(), 'the proxy to close the connection', 5_000);
+          assert.deepEqual(c.statuses().map((s) => Math.floor(s / 100)), [4]);
+          assert.equal(app.heads.length, seen, 'nothing reached the app');
+        } finally {
+          c.socket.destroy();
+        }
+      });
+    }
+  }
+});

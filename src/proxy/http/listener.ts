@@ -193,6 +193,8 @@ export class HttpListener {
     const h1 = http.createServer({
       maxHeaderSize,
       headersTimeout,
+      // Answered by nodeRequestProblem instead: labelled, and nothing pipelined behind it served.
+      requireHostHeader: false,
       requestTimeout: 0,
       // Node only checks header timeouts on this interval; keep it well under the timeout.
       connectionsCheckingInterval: Math.max(20, Math.min(30_000, Math.floor(headersTimeout / 4))),
@@ -298,6 +300,10 @@ export class HttpListener {
    * sinew's codec from here on, which switches protocols only on the upstream's 101.
    */
   private onUpgrade = (req: IncomingMessage, socket: net.Socket, unread: Buffer): void => {
+    if (refusedConnections.has(socket)) {
+      socket.destroy();
+      return;
+    }
     const refusal = this.nodeRequestProblem(req);
     if (refusal) return this.refuseConnection(socket, refusal.status, refusal.details, refusal.flag);
     if (!this.runtime.current) return this.refuseConnection(socket, 503, 'no_config');
@@ -316,8 +322,15 @@ export class HttpListener {
 
   /** A request node's HTTP/1.1 server parsed: what its parser leaves unchecked first. */
   private onNodeRequest = (req: IncomingMessage, res: http.ServerResponse): void => {
+    // Node's parser has read requests pipelined behind a refused one and hands them over in
+    // the same turn: none of them is served (the connection closes once the refusal is out).
+    if (refusedConnections.has(req.socket)) {
+      res.destroy();
+      return;
+    }
     const refusal = this.nodeRequestProblem(req);
     if (refusal === undefined) return this.onRequest(req, res);
+    refusedConnections.add(req.socket);
     this.runtime.stats.inc(refusal.status === 431 ? 'downstream_rq_header_overflow' : 'downstream_cx_protocol_error');
     this.runtime.stats.inc('downstream_rq_local_reply_DPE');
     // As Envoy's codec errors: the answer, then the connection closes.
@@ -328,14 +341,16 @@ export class HttpListener {
   /**
    * What node's parser accepts and Envoy's codec does not: more header fields than
    * max_request_headers_count (431; node would forward the first 2000 and drop the rest), and
-   * more than one Host field (RFC 9112 §3.2: a server MUST answer 400; node keeps the first).
+   * other than one Host field in an HTTP/1.1 request (RFC 9112 §3.2: a server MUST answer 400;
+   * node keeps the first of several, and its own answer to none let pipelined requests on).
    */
   private nodeRequestProblem(req: IncomingMessage): LocalReply | undefined {
     const raw = req.rawHeaders;
     if (raw.length > this.maxHeaderCount * 2) return Replies.tooManyHeaders;
     let hosts = 0;
     for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') hosts++;
-    return hosts > 1 ? Replies.duplicateHost : undefined;
+    if (hosts > 1) return Replies.duplicateHost;
+    return hosts === 0 && req.httpVersionMinor === 1 ? Replies.missingHost : undefined;
   }
 
   /** Plaintext: HTTP/1.1, or HTTP/2 with prior knowledge when the connection preface says so. */
@@ -562,6 +577,9 @@ export class HttpListener {
     for (const c of this.h1Connections) if (c.idle) c.close();
   }
 }
+
+/** Connections node's server parsed a request on that was refused: they close, serving nothing more. */
+const refusedConnections = new WeakSet<object>();
 
 let http2Module: typeof http2 | undefined;
 

@@ -45,8 +45,9 @@ export const Replies = {
   streamIdleTimeoutRequestIn: { status: 504, flag: ResponseFlag.StreamIdleTimeout, details: 'stream_idle_timeout', body: 'stream timeout' },
   /** Envoy's request_timeout: the whole request did not arrive within requestTimeoutMs (Envoy sets no flag). */
   requestTimeout: { status: 408, details: 'request_overall_timeout', body: 'request timeout' },
-  /** RFC 9112 §3.2: a request with more than one Host field line gets 400. */
+  /** RFC 9112 §3.2: an HTTP/1.1 request with more than one Host field line, or none, gets 400. */
   duplicateHost: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'http1.duplicate_host', body: 'more than one Host header field' },
+  missingHost: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'http1.missing_host', body: 'an HTTP/1.1 request needs a Host header field' },
 } as const satisfies Record<string, LocalReply>;
 
 /** Where the upstream path failed, as the router sees it. */
