@@ -6,8 +6,14 @@
  *
  *   - a WebSocket handshake to a path starting with `/ws/accept` switches to an echo of every
  *     byte it receives after the 101;
- *   - a path starting with `/api/hang` is never answered.
+ *   - a path starting with `/api/hang` is never answered;
+ *   - `/health` answers 200 and `/_seen` the heads seen so far (JSON), neither recorded: the
+ *     runner's readiness probe, and a test asking the app directly what reached it.
+ *
+ * With `h2c`, a connection that opens with the HTTP/2 preface is served by node's http2
+ * server instead, its requests recorded alike (a sidecar whose port speaks HTTP/2 sends those).
  */
+import http2 from 'node:http2';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 
@@ -30,19 +36,67 @@ export interface RawApp {
   close(): Promise<void>;
 }
 
-export async function startRawApp(): Promise<RawApp> {
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+export async function startRawApp(options: { host?: string; port?: number; h2c?: boolean } = {}): Promise<RawApp> {
   const heads: SeenHead[] = [];
   const sockets = new Set<net.Socket>();
+  const h2 = options.h2c ? http2.createServer() : undefined;
+  h2?.on('stream', (stream, headers) => {
+    const path = String(headers[':path'] ?? '/');
+    stream.on('error', () => {});
+    if (path === '/health' || path === '/_seen') {
+      stream.respond({ ':status': 200 });
+      stream.end(path === '/_seen' ? JSON.stringify(heads) : 'ok');
+      return;
+    }
+    const flat: Record<string, string> = {};
+    for (const [k, v] of Object.entries(headers)) if (!k.startsWith(':') && v !== undefined) flat[k] = String(v);
+    const head: SeenHead = { method: String(headers[':method']), path, headers: flat, complete: false };
+    heads.push(head);
+    stream.resume();
+    stream.on('end', () => {
+      head.complete = true;
+      if (path.startsWith('/api/hang')) return;
+      stream.respond({ ':status': 200, 'content-type': 'text/plain' });
+      stream.end(`app:${path}`);
+    });
+  });
+  h2?.on('session', (s) => s.on('error', () => {}));
   const server = net.createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
+    if (h2 !== undefined) {
+      // The first bytes say which protocol: the HTTP/2 preface, or an HTTP/1.1 request line.
+      socket.once('data', (first: Buffer) => {
+        socket.pause();
+        socket.unshift(first);
+        const n = Math.min(first.length, PREFACE.length);
+        // node's http2 session reads the socket itself, buffered bytes first (nodejs/node#35475).
+        if (first.subarray(0, n).equals(PREFACE.subarray(0, n))) h2.emit('connection', socket);
+        else {
+          serveHttp1(socket);
+          socket.resume();
+        }
+      });
+      return;
+    }
+    serveHttp1(socket);
+  });
+  const serveHttp1 = (socket: net.Socket) => {
     let buf = Buffer.alloc(0);
     let switched = false;
     /** The request whose body is being read, and how: bytes left, or chunked. */
     let current: { head: SeenHead; remaining: number; chunked: boolean } | undefined;
     const respond = (head: SeenHead) => {
       head.complete = true;
+      if (head.path === '/health' || head.path === '/_seen') {
+        heads.splice(heads.indexOf(head), 1);
+        const body = head.path === '/_seen' ? JSON.stringify(heads) : 'ok';
+        socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        return;
+      }
       if (head.path.startsWith('/api/hang')) return;
       const body = `app:${head.path}`;
       socket.write(`HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
@@ -95,8 +149,8 @@ export async function startRawApp(): Promise<RawApp> {
         respond(done);
       }
     });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  };
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve()));
   return {
     port: (server.address() as AddressInfo).port,
     heads,
