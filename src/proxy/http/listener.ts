@@ -5,10 +5,13 @@
  * (RFC 9113 3.4, `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`) on a net.Server and hands the socket to
  * the HTTP/2 or the HTTP/1.1 server. A listener with `tls` terminates it first (tls.ts), and
  * a permissive one tells TLS from plaintext by the first byte. HTTP/1.1 connections start on
- * sinew's own codec (h1-server.ts), which hands anything unusual to node's server. Limits:
- * request header size (431, over HTTP/1.1 and HTTP/2), header timeout (slowloris), idle
- * timeout. Malformed requests and smuggling attempts are refused by node's parser (llhttp);
- * the answer is labelled like every other local reply and the connection is closed.
+ * sinew's own codec (h1-server.ts), which hands anything unusual to node's server; an upgrade
+ * request node parsed comes back to it (upgrade.ts). Limits: connections per listener and in
+ * all (overload.ts), request header size and count (431, over HTTP/1.1 and HTTP/2), header
+ * timeout (slowloris), stream idle and request timeouts (stream.ts), HTTP/2 rapid reset and
+ * sessions that stop answering (h2-sessions.ts). Malformed requests and smuggling attempts are
+ * refused by node's parser (llhttp); the answer is labelled like every other local reply and
+ * the connection is closed, with nothing pipelined behind it served.
  */
 import http, { type IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
