@@ -55,7 +55,8 @@ export const NO_PEER_IDENTITY: PeerIdentity = { proofLines: '', proofHeaders: {}
 class MeshKeyIdentity implements PeerIdentity {
   readonly proofLines: string;
   readonly proofHeaders: Readonly<Record<string, string>>;
-  private readonly cache = new Map<string, PeerMetadata | null>();
+  /** By metadata value (what a peer sends the same every time): the id and signature that came with it, and the verdict. */
+  private readonly cache = new Map<string, { id: string; signature: string; peer: PeerMetadata | undefined }>();
 
   constructor(
     readonly key: Buffer,
@@ -81,9 +82,8 @@ class MeshKeyIdentity implements PeerIdentity {
     const signature = headers[PEER_SIGNATURE_HEADER];
     // One of each: a repeated field cannot be the one a proxy sent.
     if (typeof metadata !== 'string' || typeof id !== 'string' || typeof signature !== 'string') return undefined;
-    const entry = `${signature}\n${id}\n${metadata}`;
-    const hit = this.cache.get(entry);
-    if (hit !== undefined) return hit ?? undefined;
+    const hit = this.cache.get(metadata);
+    if (hit !== undefined && hit.id === id && hit.signature === signature) return hit.peer;
     let md: PeerMetadata | undefined;
     const expected = Buffer.from(this.sign(metadata, id));
     const given = Buffer.from(signature);
@@ -94,7 +94,7 @@ class MeshKeyIdentity implements PeerIdentity {
     }
     // Bounded against a client that sends a new value each time: start over when full.
     if (this.cache.size >= MAX_CACHED_PEERS) this.cache.clear();
-    this.cache.set(entry, md ?? null);
+    this.cache.set(metadata, { id, signature, peer: md });
     return md;
   }
 

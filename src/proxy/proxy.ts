@@ -112,6 +112,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
     telemetry: undefined,
     nodeId: options.node?.id,
     peers: NO_PEER_IDENTITY,
+    peerHeaderLines: '',
     downstream: new DownstreamConnections(Infinity),
   };
   const defaultConnectionLimit = defaultMaxDownstreamConnections(fileDescriptorLimit());
@@ -221,6 +222,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
         runtime.logger.warn('telemetry settings could not be applied', { version: snapshot.version, error: (err as Error).message });
       }
       runtime.peers = peerIdentityFor(snapshot.config, tel?.localPeerHeaders, runtime.peers);
+      runtime.peerHeaderLines = (tel?.localPeerHeaderLines ?? '') + runtime.peers.proofLines;
       if (channels.config.hasSubscribers) channels.config.publish({ node: runtime.nodeId, version: snapshot.version, accepted: true });
       if (started) {
         const next = reconcile(snapshot.config);

@@ -37,6 +37,8 @@ export interface ProxyRuntime {
   nodeId: string | undefined;
   /** Which peers' metadata-exchange headers to trust, for the config in force (peer-identity.ts). */
   peers: PeerIdentity;
+  /** This proxy's own exchange headers and their proof, as ready field lines for upstream requests. */
+  peerHeaderLines: string;
   /** Downstream connections open over all listeners, against the global limit (overload.ts). */
   readonly downstream: DownstreamConnections;
 }

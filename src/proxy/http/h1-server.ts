@@ -32,8 +32,8 @@ export interface H1Limits {
   /** A new connection must send a request, and a head must arrive whole, within this (node's headersTimeout). */
   readonly headersTimeoutMs: number;
   /**
-   * Inactivity bound while a request is in flight (0: none): the response's 'timeout'
-   * listener decides what happens (Envoy's stream idle timeout), else the connection closes.
+   * Inactivity bound while a request is in flight (0: none): the response's idle-timeout
+   * owner decides what happens (Envoy's stream idle timeout), else the connection closes.
    */
   readonly idleTimeoutMs: number;
   /** How long a keep-alive connection waits for its next request. */
@@ -206,7 +206,16 @@ export class H1Response {
   closeAfter: boolean;
   private closeListeners?: (() => void)[];
   private drainListeners?: (() => void)[];
-  private timeoutListener?: () => void;
+  /**
+   * Told when the stream idle timeout passes with this response unfinished (the connection
+   * manager's stream): a field, not a listener, so that setting it costs no closure.
+   */
+  idleTimeoutOwner?: { onStreamIdleTimeout(): void } = undefined;
+  /**
+   * Field lines the proxy adds to the head itself, already valid (src/core/header-lines.ts):
+   * written as they are, without the per-field checks (an inbound sidecar's exchange headers).
+   */
+  proxyLines = '';
 
   constructor(
     private readonly conn: H1Connection,
@@ -217,15 +226,13 @@ export class H1Response {
     this.closeAfter = !keepAlive;
   }
 
-  /** 'timeout' (the stream idle timeout passed with the response unfinished) takes one listener. */
-  on(event: 'close' | 'drain' | 'timeout', listener: () => void): this {
+  on(event: 'close' | 'drain', listener: () => void): this {
     if (event === 'close') (this.closeListeners ??= []).push(listener);
-    else if (event === 'drain') (this.drainListeners ??= []).push(listener);
-    else this.timeoutListener = listener;
+    else (this.drainListeners ??= []).push(listener);
     return this;
   }
 
-  once(event: 'close' | 'drain' | 'timeout', listener: () => void): this {
+  once(event: 'close' | 'drain', listener: () => void): this {
     return this.on(event, listener);
   }
 
@@ -263,6 +270,7 @@ export class H1Response {
       }
     }
     if (!hasDate) head += `date: ${httpDate()}\r\n`;
+    head += this.proxyLines;
     if (this.conn.hooks.draining()) this.closeAfter = true;
     if (connection !== undefined) {
       if (connection.includes('close')) this.closeAfter = true;
@@ -318,7 +326,7 @@ export class H1Response {
     // Ended: 'close' can no longer mean the client went away first.
     this.closeListeners = undefined;
     this.drainListeners = undefined;
-    this.timeoutListener = undefined;
+    this.idleTimeoutOwner = undefined;
     this.conn.responseEnded(this);
     return this;
   }
@@ -348,11 +356,11 @@ export class H1Response {
     for (const listener of listeners) listener();
   }
 
-  /** @internal the stream idle timeout passed: false when nobody listens (the connection then closes). */
+  /** @internal the stream idle timeout passed: false when nobody is told (the connection then closes). */
   emitTimeout(): boolean {
-    const listener = this.timeoutListener;
-    if (listener === undefined) return false;
-    listener();
+    const owner = this.idleTimeoutOwner;
+    if (owner === undefined) return false;
+    owner.onStreamIdleTimeout();
     return true;
   }
 
@@ -425,6 +433,14 @@ export class H1Connection {
   private stopped = false;
   /** The socket's inactivity timeout now in force (set only when it changes: each set allocates a timer). */
   private timeoutMs = -1;
+  /**
+   * Quiet time counted so far in the ticks of the connection's timer (onTimeout), and the
+   * socket's byte count when it was last counted: a change means the quiet began anew.
+   */
+  private quietMs = 0;
+  private quietMark = -1;
+  /** The timer in force is the headers timeout (a new connection's first request, a head arriving in pieces). */
+  private timingHead = false;
   limits: H1Limits;
 
   constructor(
@@ -438,7 +454,7 @@ export class H1Connection {
     socket.on('timeout', this.onTimeout);
     socket.on('drain', this.onDrain);
     // The first request must come within the request-headers timeout, as node's server allows.
-    this.setTimeout(this.limits.headersTimeoutMs);
+    this.setTimeout(this.limits.headersTimeoutMs, true);
     if (socket.isPaused()) socket.resume(); // sniffing paused it
   }
 
@@ -481,9 +497,9 @@ export class H1Connection {
   private begin(req: H1Request, keepAlive: boolean, bodyLength: number): void {
     const res = new H1Response(this, keepAlive, req.method === 'HEAD');
     this.active = res;
-    // Without an idle timeout the timer keeps running and onTimeout ignores it while a request
-    // is in flight; any read or write re-arms it.
-    if (this.limits.idleTimeoutMs > 0) this.setTimeout(this.limits.idleTimeoutMs);
+    // One timer for the connection's life, the same between requests and during them (see
+    // onTimeout), so a request sets nothing: after the first it is already in force.
+    this.setTimeout(this.tickMs());
     if (bodyLength > 0) this.startBody(req, bodyLength);
     else req.complete = true;
     this.hooks.onRequest(req, res);
@@ -525,7 +541,7 @@ export class H1Connection {
     const now = this.hooks.now();
     if (this.headSince < 0) {
       this.headSince = now;
-      this.setTimeout(this.limits.headersTimeoutMs);
+      this.setTimeout(this.limits.headersTimeoutMs, true);
     } else if (now - this.headSince > this.limits.headersTimeoutMs) {
       this.headersTimedOut();
     }
@@ -594,7 +610,7 @@ export class H1Connection {
       return;
     }
     this.limits = this.hooks.limits();
-    this.setTimeout(this.limits.keepAliveTimeoutMs);
+    this.setTimeout(this.tickMs());
     if (this.body !== undefined) {
       // Answered before the body was read (a local reply to a POST): read past the rest, as
       // node's server does, within the headers timeout (feedBody), so that a client trickling
@@ -661,25 +677,51 @@ export class H1Connection {
     }
   };
 
-  private setTimeout(ms: number): void {
+  /** `head`: the timer bounds a head's arrival (the headers timeout), not the connection's quiet. */
+  private setTimeout(ms: number, head = false): void {
+    this.timingHead = head;
     if (ms === this.timeoutMs) return;
     this.timeoutMs = ms;
     this.socket.setTimeout(ms);
   }
 
   /**
-   * No bytes for the timeout now in force: between requests (keep-alive), before a head was
-   * whole (408), or during a request when the listener has an idle timeout.
+   * The connection's timer between and during requests: the keep-alive timeout, or the
+   * stream idle timeout when that is shorter. Setting a socket's timeout costs a timer, so it
+   * is not switched per request; onTimeout counts quiet time in its ticks instead.
+   */
+  private tickMs(): number {
+    const { keepAliveTimeoutMs, idleTimeoutMs } = this.limits;
+    return idleTimeoutMs > 0 && idleTimeoutMs < keepAliveTimeoutMs ? idleTimeoutMs : keepAliveTimeoutMs;
+  }
+
+  /**
+   * No bytes for the timeout now in force: before a head was whole (408), or a tick of the
+   * connection's timer, whose quiet time adds up to the stream idle timeout while a request
+   * is in flight and to the keep-alive timeout between requests.
    */
   private onTimeout = (): void => {
     const active = this.active;
+    if (active === undefined && this.pending.length > 0) return this.headersTimedOut();
+    const socket = this.socket;
+    const bytes = socket.bytesRead + socket.bytesWritten;
+    this.quietMs = bytes === this.quietMark ? this.quietMs + this.timeoutMs : this.timeoutMs;
+    this.quietMark = bytes;
+    const { idleTimeoutMs, keepAliveTimeoutMs } = this.limits;
     if (active !== undefined) {
-      if (this.limits.idleTimeoutMs === 0 || active.emitTimeout()) return;
-    } else if (this.pending.length > 0) {
-      return this.headersTimedOut();
+      if (idleTimeoutMs === 0) return; // nothing to time: any read or write re-arms the timer
+      if (this.quietMs < idleTimeoutMs) return this.rearm();
+      if (active.emitTimeout()) return;
+    } else if (!this.timingHead && this.quietMs < keepAliveTimeoutMs) {
+      return this.rearm();
     }
-    this.socket.destroy();
+    socket.destroy();
   };
+
+  /** A fired timer stays quiet until the next read or write: quiet time still to count needs it again. */
+  private rearm(): void {
+    this.socket.setTimeout(this.timeoutMs);
+  }
 
   private onDrain = (): void => {
     this.active?.emitDrain();

@@ -117,7 +117,7 @@ export class Router {
     // own exchange headers, and any proof of them, give way to the proxy's.
     if (this.cluster.config.kind !== 'originalDst') {
       s.headers = withoutFields(s.headers, PEER_EXCHANGE_HEADERS);
-      s.proxyHeaderLines += tel.localPeerHeaderLines + s.runtime.peers.proofLines;
+      s.proxyHeaderLines += s.runtime.peerHeaderLines;
     }
   }
 

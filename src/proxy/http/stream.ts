@@ -22,7 +22,7 @@ import { channels, isPeerHealthCheck, type RequestEvent } from '../events.js';
 import type { ListenerContext, ProxyRuntime, Snapshot } from '../runtime.js';
 import { runFilters } from './filters.js';
 import { PREMATURE_RESET_MIN_STREAM_LIFETIME_MS, streamEnded } from './h2-sessions.js';
-import { H1Request, type H1Response } from './h1-server.js';
+import { H1Request, H1Response } from './h1-server.js';
 import { joinValue, upstreamRequestHeaders, type HeaderBag } from './headers.js';
 import { Replies, writeLocalReply, type DownstreamResponse, type LocalReply } from './local-reply.js';
 import { normalizeRequestPath } from './path.js';
@@ -160,33 +160,29 @@ export class HttpStream implements RequestView {
     return (cl === undefined || cl === '0') && h['transfer-encoding'] === undefined;
   }
 
-  private onRequestIn = (): void => {
+  private onRequestIn(): void {
     if (this.requestTimer !== undefined) this.runtime.clock.clearTimeout(this.requestTimer);
-    if (this.h2Session !== undefined) {
-      // Envoy's premature reset: the client reset the stream early, before its response ended.
-      const premature = this.flags.includes('DC') && this.runtime.clock.monotonic() - this.startMono < PREMATURE_RESET_MIN_STREAM_LIFETIME_MS;
-      streamEnded(this.h2Session, premature);
-    }
     this.requestTimer = undefined;
-  };
+  }
 
   /**
    * Envoy's request_timeout: the request did not arrive whole in time (a body trickled in).
    * Once the response has begun it no longer applies, as in Envoy.
    */
-  private onRequestTimeout = (): void => {
+  private onRequestTimeout(): void {
     this.requestTimer = undefined;
     if (this.finished || this.res.headersSent) return;
     this.runtime.stats.inc('downstream_rq_timeout');
     this.router?.onDownstreamGone();
     this.answerEarly(Replies.requestTimeout);
-  };
+  }
 
   /**
    * Envoy's stream idle timeout: no bytes either way for streamIdleTimeoutMs. A 408 while the
    * request is arriving, a 504 while the upstream is silent, a reset once the response began.
+   * (Called by the HTTP/1.1 codec through H1Response.idleTimeoutOwner.)
    */
-  private onStreamIdleTimeout = (): void => {
+  onStreamIdleTimeout(): void {
     if (this.finished) return;
     this.runtime.stats.inc('downstream_rq_idle_timeout');
     this.addFlag(ResponseFlag.StreamIdleTimeout);
@@ -194,7 +190,7 @@ export class HttpStream implements RequestView {
     this.router?.onDownstreamGone();
     if (this.res.headersSent) this.abortDownstream(ResponseFlag.StreamIdleTimeout);
     else this.answerEarly(complete ? Replies.streamIdleTimeoutRequestIn : Replies.streamIdleTimeout);
-  };
+  }
 
   /**
    * A local reply that may come before the request is in. Then an HTTP/1.1 connection cannot
@@ -231,20 +227,23 @@ export class HttpStream implements RequestView {
   };
 
   run(): void {
-    const res = this.res as H1Response;
+    const res = this.res;
     res.on('close', this.onDownstreamClose);
     const http = this.lctx.http;
     const idleMs = http.streamIdleTimeoutMs;
     if (idleMs !== undefined && idleMs > 0) {
       // HTTP/1.1 carries one stream at a time, so its codecs time the connection's inactivity
       // (the socket timeout) and tell the response; an HTTP/2 stream is timed on its own.
-      res.on('timeout', this.onStreamIdleTimeout);
-      if (this.h2) (this.res as Http2ServerResponse).setTimeout(idleMs);
+      if (res instanceof H1Response) res.idleTimeoutOwner = this;
+      else {
+        (res as Http2ServerResponse).on('timeout', () => this.onStreamIdleTimeout());
+        if (this.h2) (res as Http2ServerResponse).setTimeout(idleMs);
+      }
     }
     const requestMs = http.requestTimeoutMs;
     if (requestMs !== undefined && requestMs > 0 && !this.requestComplete()) {
-      this.requestTimer = this.runtime.clock.setTimeout(this.onRequestTimeout, requestMs);
-      this.bodyStream().once('end', this.onRequestIn);
+      this.requestTimer = this.runtime.clock.setTimeout(() => this.onRequestTimeout(), requestMs);
+      this.bodyStream().once('end', () => this.onRequestIn());
     }
     const target = this.h2 ? ((this.req.headers as Record<string, string>)[':path'] ?? this.req.url) : this.req.url;
     let authority = (this.h2 ? (this.req.headers as Record<string, string>)[':authority'] : undefined) ?? (this.req.headers.host as string | undefined) ?? '';
@@ -409,6 +408,11 @@ export class HttpStream implements RequestView {
     if (!this.peerProven) return;
     const tel = this.runtime.telemetry;
     if (tel === undefined) return;
+    // Sinew's HTTP/1.1 codec takes them as the ready lines they already are (no checks per field).
+    if (this.res instanceof H1Response) {
+      this.res.proxyLines = this.runtime.peerHeaderLines;
+      return;
+    }
     headers[PEER_METADATA_ID_HEADER] = tel.localPeerHeaders[PEER_METADATA_ID_HEADER];
     headers[PEER_METADATA_HEADER] = tel.localPeerHeaders[PEER_METADATA_HEADER];
     const proof = this.runtime.peers.proofHeaders[PEER_SIGNATURE_HEADER];
