@@ -21,22 +21,45 @@ import { startProxy, type Harness } from './support/harness.js';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 
-/** Opens `n` connections that say nothing, keeping those the proxy does not close at once. */
-async function flood(port: number, n: number): Promise<{ kept: net.Socket[]; refused: number; closeAll(): void }> {
+interface Flood {
+  /** Connections the proxy closed so far (a refused one is closed as soon as it is accepted). */
+  closed(): number;
+  /** Connections still open. */
+  open(): number;
+  closeAll(): void;
+}
+
+/** Opens `n` connections that say nothing; resolves once each has connected or been closed. */
+async function flood(port: number, n: number): Promise<Flood> {
   const all: net.Socket[] = [];
-  const results = await Promise.all(
+  let closed = 0;
+  await Promise.all(
     Array.from({ length: n }, () =>
-      new Promise<boolean>((resolve) => {
+      new Promise<void>((resolve) => {
         const s = net.connect(port, '127.0.0.1');
         all.push(s);
-        s.on('error', () => resolve(false));
-        s.on('close', () => resolve(false));
-        // Still open a while after connecting: kept. (A refused one closes right away.)
-        s.on('connect', () => setTimeout(() => resolve(!s.destroyed && !s.closed), 300));
+        s.on('error', () => {});
+        s.on('close', () => {
+          closed++;
+          resolve();
+        });
+        s.on('connect', () => resolve());
       }),
     ),
   );
-  return { kept: all.filter((_, i) => results[i]), refused: results.filter((r) => !r).length, closeAll: () => all.forEach((s) => s.destroy()) };
+  return { closed: () => closed, open: () => n - closed, closeAll: () => all.forEach((s) => s.destroy()) };
+}
+
+/**
+ * Waits until the proxy has counted `refused` refusals and closed that many connections, then
+ * checks that exactly that many were: the rest stay open (no headers timeout comes soon).
+ */
+async function refusedExactly(attack: Flood, refused: number, counted: () => Promise<number> | number): Promise<void> {
+  await eventually(() => attack.closed() >= refused, `${refused} connections to be refused`);
+  let n = 0;
+  for (const deadline = Date.now() + 10_000; (n = await counted()) < refused && Date.now() < deadline; ) await new Promise((r) => setImmediate(r));
+  assert.equal(n, refused, 'refusals counted');
+  assert.equal(attack.closed(), refused, 'refused, and no more');
 }
 
 /** One request on an established keep-alive connection; its status. */
@@ -73,9 +96,9 @@ describe('downstream connection limits', () => {
       const overflowBefore = h.proxy.stats.get('downstream_cx_overflow');
       const attack = await flood(h.port(listener), 40);
       try {
-        assert.equal(attack.kept.length, 9, 'the limit, less the established client');
-        assert.equal(attack.refused, 31);
-        assert.equal(h.proxy.stats.get('downstream_cx_overflow') - overflowBefore, 31);
+        // The limit, less the established client, is let in.
+        await refusedExactly(attack, 31, () => h.proxy.stats.get('downstream_cx_overflow') - overflowBefore);
+        assert.equal(attack.open(), 9);
         for (let i = 0; i < 5; i++) assert.equal(await ask(established, `/api/during-${i}`), 200);
         // The listener's limit is its own: another listener takes new connections.
         const other = await rawConnection(h.port('outbound'));
@@ -99,8 +122,9 @@ describe('downstream connection limits', () => {
     const gw = await flood(h.port('gateway'), 6);
     const inbound = await flood(h.port('inbound'), 10);
     try {
-      assert.equal(gw.kept.length + inbound.kept.length, 11);
-      assert.equal(h.proxy.stats.get('downstream_global_cx_overflow') - globalBefore, 5);
+      // 12 in all: the established client, the 6 on the gateway, 5 of the 10 on the inbound.
+      await refusedExactly(inbound, 5, () => h.proxy.stats.get('downstream_global_cx_overflow') - globalBefore);
+      assert.equal(gw.open() + inbound.open(), 11);
       assert.equal(await ask(established, '/api/global'), 200);
     } finally {
       gw.closeAll();
@@ -130,7 +154,7 @@ test('at its file-descriptor limit, a proxy with no configured limit keeps its e
   const file = path.join(dir, 'config.json');
   await writeFile(file, JSON.stringify(edgeConfig((appServer.address() as net.AddressInfo).port)));
   // 256 descriptors: the default admits (256 - 64) / 2 = 96 downstream connections.
-  const proxy = spawn('bash', ['-c', `ulimit -n 256 && exec "${process.execPath}" bin/sinew.js proxy --config "${file}"`], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proxy = spawn('bash', ['-c', `ulimit -n 256 && exec "${process.execPath}" bin/sinew.js proxy --config "${file}" --admin-port 0`], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proxy.stdout.on('data', (c: Buffer) => (out += c));
   proxy.stderr.on('data', (c: Buffer) => (out += c));
@@ -139,13 +163,16 @@ test('at its file-descriptor limit, a proxy with no configured limit keeps its e
   try {
     await eventually(() => /serving config/.test(out) || proxy.exitCode !== null, 'the proxy to start', 60_000);
     const port = Number(/gateway=127\.0\.0\.1:(\d+)/.exec(out)?.[1] ?? assert.fail(`no gateway address in: ${out}`));
+    const admin = Number(/admin=(\d+)/.exec(out)?.[1] ?? assert.fail(`no admin port in: ${out}`));
+    const refusedSoFar = async () => Number(/^downstream_global_cx_overflow: (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${admin}/stats`)).text())?.[1] ?? 0);
     established = await rawConnection(port);
     assert.equal(await ask(established, '/api/before'), 200);
     attack = await flood(port, 300);
     let ok = 0;
     for (let i = 0; i < 20; i++) if ((await ask(established, `/api/during-${i}`)) === 200) ok++;
     assert.equal(ok, 20, `established client: ${ok}/20 served`);
-    assert.equal(attack.kept.length, 95, 'the default limit, less the established client');
+    // The default limit (96), less the established client, is let in.
+    await refusedExactly(attack, 300 - 95, refusedSoFar);
   } finally {
     attack?.closeAll();
     established?.socket.destroy();
