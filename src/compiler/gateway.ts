@@ -8,6 +8,7 @@ import type { DownstreamTls, Listener, Route, RouteConfiguration, TcpRoute, Virt
 import type { CompileContext, GatewayResource, VirtualServiceResource } from './context.js';
 import type { Server } from './istio-types.js';
 import { toAddress } from './inputs.js';
+import { httpConnectionManager } from './connection-manager.js';
 import { buildVirtualServiceRoutes, destinationCluster, vsGateways } from './http-routes.js';
 import { hostIntersection } from '../semantics/hosts.js';
 import { selectorMatches } from '../semantics/labels.js';
@@ -127,7 +128,7 @@ export function buildGateway(ctx: CompileContext): GatewayResult {
         address: { ...address },
         direction: 'gateway',
         protocol: 'http',
-        http: { routeConfigName: routeName, ...(first.port.protocol.toUpperCase() !== 'HTTP' ? { http2: true } : {}) },
+        http: httpConnectionManager({ routeConfigName: routeName, ...(first.port.protocol.toUpperCase() !== 'HTTP' ? { http2: true } : {}) }),
       };
       out.listeners.push(listener);
     } else {

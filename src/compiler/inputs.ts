@@ -37,6 +37,12 @@ export interface MeshSettings {
    * defaultProviders), from the mesh config file (src/config/mesh-config.ts).
    */
   meshTelemetry?: MeshTelemetryConfig;
+  /**
+   * Sinew's, not Istio's: the mesh key (base64), which every proxy is given to sign and check
+   * the metadata-exchange headers with (ProxyConfig.peerMetadataKey) until mutual TLS. The
+   * control plane generates it once and keeps it in its state directory.
+   */
+  meshKey?: string;
 }
 
 export const DEFAULT_MESH: MeshSettings = Object.freeze({

@@ -18,6 +18,7 @@ import type { CompileContext, VirtualServiceResource } from './context.js';
 import { buildVirtualServiceRoutes, defaultRoute, destinationCluster, vsGateways } from './http-routes.js';
 import { isHttpPort } from './protocols.js';
 import { hostSubsetOf, isWildcardHost } from '../semantics/hosts.js';
+import { httpConnectionManager } from './connection-manager.js';
 
 export const OUTBOUND_LISTENER = 'virtualOutbound';
 export const ALLOW_ANY_ROUTE = 'allow_any';
@@ -194,7 +195,7 @@ export function buildOutboundListeners(ctx: CompileContext): Listener[] {
           address,
           direction: 'outbound',
           protocol: 'http',
-          http: { routeConfigByPort: true, fallbackRouteConfigName: fallbackName, acceptAbsoluteUri: true },
+          http: httpConnectionManager({ routeConfigByPort: true, fallbackRouteConfigName: fallbackName, acceptAbsoluteUri: true }),
         },
       ]
     : [];

@@ -30,6 +30,7 @@ import { createConfigApiHandler } from './api.js';
 import { ProxyConfigBuilder, type MeshSettings } from './compile.js';
 import { createControlPlaneMetrics } from './metrics.js';
 import { createTraceApiHandler, OTLP_TRACES_PATH } from './traces.js';
+import { loadMeshKey } from './mesh-key.js';
 import { TraceStore } from '../telemetry/trace-store.js';
 import { readFile } from 'node:fs/promises';
 import { startConsole, type Console } from './console/index.js';
@@ -77,8 +78,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const store: ConfigStore = options.stateDir ? await FileConfigStore.open(join(options.stateDir, 'config')) : new MemoryConfigStore();
   const registry = new ServiceRegistry();
   const registrations = new Map<string, WorkloadRegistration>();
+  // Every proxy gets the mesh key they prove their metadata exchange with (mesh-key.ts).
+  const mesh: Partial<MeshSettings> = { ...options.mesh, meshKey: options.mesh?.meshKey ?? (await loadMeshKey(options.stateDir)) };
   // Replaced once the API port is bound, when the proxies' collector URL is known.
-  let builder = new ProxyConfigBuilder(options.mesh);
+  let builder = new ProxyConfigBuilder(mesh);
   const traces = new TraceStore();
   const traceApi = createTraceApiHandler(traces);
 
@@ -244,7 +247,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     // Before the push port opens, so the first config of every proxy names the collector.
     const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
     const own = { kind: 'otlp-http' as const, url: `http://${reachable}:${apiAddr.port}${OTLP_TRACES_PATH}` };
-    builder = new ProxyConfigBuilder({ ...options.mesh, tracingCollectors: [...(options.mesh?.tracingCollectors ?? []), own] });
+    builder = new ProxyConfigBuilder({ ...mesh, tracingCollectors: [...(options.mesh?.tracingCollectors ?? []), own] });
   }
   const pushAddr = await push.listen(options.pushPort ?? 15010, host);
   const monAddr = await listen(monitoring, options.monitoringPort ?? 15014);

@@ -39,7 +39,9 @@ describe('control plane deltas', () => {
   });
 
   test('a VirtualService change is pushed as a small delta that rebuilds the whole compiled config', async () => {
-    cp = await startControlPlane({ apiPort: 0, pushPort: 0, monitoringPort: 0, debounceMs: 5, collectTraces: false });
+    // A known mesh key, so that the whole compile below can be compared with what was pushed.
+    const meshKey = Buffer.alloc(32, 3).toString('base64');
+    cp = await startControlPlane({ apiPort: 0, pushPort: 0, monitoringPort: 0, debounceMs: 5, collectTraces: false, mesh: { meshKey } });
     const api = `http://${cp.addresses.api}/api/v1`;
     const destinationRules = readFileSync(resolve(samples, 'destination-rule-all.yaml'), 'utf8');
     assert.equal((await fetch(`${api}/apply`, { method: 'POST', body: bookinfo + '\n---\n' + destinationRules })).status, 200);
@@ -68,7 +70,7 @@ describe('control plane deltas', () => {
     assert.equal(status.sentKind, 'delta');
     assert.ok(status.sentBytes! * 5 < whole.sentBytes!, `delta of ${status.sentBytes} bytes vs a whole config of ${whole.sentBytes}`);
 
-    const compiled = new ProxyConfigBuilder().build(node, [...cp.store.list()], cp.registry.snapshot(), registrations, 'x');
+    const compiled = new ProxyConfigBuilder({ meshKey }).build(node, [...cp.store.list()], cp.registry.snapshot(), registrations, 'x');
     assert.deepEqual(JSON.parse(JSON.stringify(config)), JSON.parse(JSON.stringify({ ...compiled, version: config.version })));
   });
 });
