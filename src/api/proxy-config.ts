@@ -423,7 +423,11 @@ export interface Secret {
 export interface TelemetrySettings {
   /** 0..100; absent = no sampling decision of our own (keep an incoming one). */
   tracingSamplingPercentage?: number;
-  tracingCollectors?: { kind: 'otlp-http' | 'zipkin'; url: string }[];
+  /**
+   * Where spans go. `presentCredential` marks the control plane's own collector: the proxy
+   * sends it its push credential as a bearer token, and sends it to no other collector.
+   */
+  tracingCollectors?: { kind: 'otlp-http' | 'zipkin'; url: string; presentCredential?: boolean }[];
   accessLog?: { enabled: boolean; format: 'text' | 'json'; path?: string };
   metrics?: { enabled: boolean };
 }

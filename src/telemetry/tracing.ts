@@ -32,6 +32,8 @@ export interface CollectorSpec {
   kind: 'otlp-http' | 'zipkin';
   /** Full URL: `http://host:4318/v1/traces` (OTLP) or `http://host:9411/api/v2/spans` (Zipkin). */
   url: string;
+  /** The control plane's own collector: the proxy's credential goes with every export to it (and to no other). */
+  presentCredential?: boolean;
 }
 
 export interface TracerOptions {
@@ -39,6 +41,11 @@ export interface TracerOptions {
   /** 0..100; undefined = never start a sampled trace of our own (keep incoming decisions only). */
   randomSamplingPercentage?: number;
   collectors?: CollectorSpec[];
+  /**
+   * The proxy's push credential, sent as a bearer token to the collectors marked
+   * `presentCredential` (the control plane's collector asks for it).
+   */
+  credential?: string;
   meshId?: string;
   clock?: Clock;
   random?: Random;
@@ -237,7 +244,7 @@ export class Tracer {
       };
       this.exportReady = import('./span-export.js').then(
         ({ createSpanExport }) => {
-          const exp = createSpanExport(collectors, serviceName, this.stats, pipelineOptions);
+          const exp = createSpanExport(collectors, serviceName, this.stats, { ...pipelineOptions, credential: options.credential });
           this.export = exp;
           const early = this.early;
           this.early = [];
