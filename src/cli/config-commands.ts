@@ -7,13 +7,10 @@ import { stringify } from 'yaml';
 import { kindDefinitions, type Resource } from '../api/resources/index.js';
 import { validateInputs } from '../config/validate.js';
 import { loadInputs } from '../config/load.js';
-import { callControlPlane, controlPlaneUrl } from './client.js';
+import { callControlPlane, connectControlPlane, type ConnectOptions } from './client.js';
 import { countLevels, plural, printDiagnostics, table, type Io } from './output.js';
 
-export interface ConnectOptions {
-  server?: string;
-  stateDir?: string;
-}
+export type { ConnectOptions } from './client.js';
 
 const manifest = (r: Resource) => ({ apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec });
 
@@ -35,9 +32,9 @@ export async function runApply(options: ConnectOptions & { files: string[]; name
     io.err('nothing to apply: the input holds no mesh resources\n');
     return 1;
   }
-  const base = await controlPlaneUrl(options);
+  const cp = await connectControlPlane(options);
   const body = result.resources.map((r) => JSON.stringify(manifest(r))).join('\n---\n');
-  const res = await callControlPlane(base, '/api/v1/apply', { method: 'POST', body });
+  const res = await callControlPlane(cp, '/api/v1/apply', { method: 'POST', headers: { 'content-type': 'application/yaml' }, body });
   if (res.status !== 200) {
     const refused = res.body as { error?: string; diagnostics?: [] };
     if (refused.diagnostics) printDiagnostics(io, refused.diagnostics);
@@ -57,9 +54,9 @@ export async function runDelete(options: ConnectOptions & { files: string[]; nam
     printDiagnostics(io, bad);
     return 1;
   }
-  const base = await controlPlaneUrl(options);
+  const cp = await connectControlPlane(options);
   const body = loaded.documents.map((d) => JSON.stringify(d.value)).join('\n---\n');
-  const res = await callControlPlane(base, `/api/v1/delete?namespace=${encodeURIComponent(options.namespace ?? 'default')}`, { method: 'POST', body });
+  const res = await callControlPlane(cp, `/api/v1/delete?namespace=${encodeURIComponent(options.namespace ?? 'default')}`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body });
   if (res.status !== 200) {
     io.err(`✘ delete failed: ${(res.body as { error?: string }).error ?? res.status}\n`);
     return 1;
@@ -88,11 +85,11 @@ export async function runGet(options: ConnectOptions & { kind: string; name?: st
     io.err(`unknown kind "${options.kind}"; try one of: ${kindDefinitions.map((d) => d.kind).join(', ')}\n`);
     return 2;
   }
-  const base = await controlPlaneUrl(options);
+  const cp = await connectControlPlane(options);
   const namespace = options.namespace ?? 'default';
   let items: Resource[];
   if (options.name) {
-    const res = await callControlPlane(base, `/api/v1/resources/${kind}/${encodeURIComponent(kindDefinitions.find((d) => d.kind === kind)?.namespaced ? namespace : '')}/${encodeURIComponent(options.name)}`);
+    const res = await callControlPlane(cp, `/api/v1/resources/${kind}/${encodeURIComponent(kindDefinitions.find((d) => d.kind === kind)?.namespaced ? namespace : '')}/${encodeURIComponent(options.name)}`);
     if (res.status === 404) {
       io.err(`${kind} ${namespace}/${options.name} not found\n`);
       return 1;
@@ -100,7 +97,7 @@ export async function runGet(options: ConnectOptions & { kind: string; name?: st
     items = [res.body as Resource];
   } else {
     const query = options.allNamespaces ? `?kind=${kind}` : `?kind=${kind}&namespace=${encodeURIComponent(namespace)}`;
-    const res = await callControlPlane(base, `/api/v1/resources${query}`);
+    const res = await callControlPlane(cp, `/api/v1/resources${query}`);
     items = (res.body as { items: Resource[] }).items;
   }
   if (options.output === 'json') io.out(JSON.stringify(options.name ? items[0] : { items }, null, 2) + '\n');

@@ -11,7 +11,7 @@
  * then prints what runs where and follows the logs. Crashed apps restart with backoff and are
  * marked unready meanwhile. SIGINT/SIGTERM (Ctrl-C, `sinew down`) stop everything.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -22,6 +22,7 @@ import { SinewError } from '../core/errors.js';
 import { validateInputs } from '../config/validate.js';
 import { formatDiagnostic } from '../api/diagnostics.js';
 import { proxyIdOf } from '../controlplane/daemon.js';
+import { API_TOKEN_FILE, readApiTokenFile } from '../controlplane/credentials.js';
 import { defaultGatewayListenPort } from '../controlplane/compile.js';
 import { Supervisor, allocatePort, type ManagedProcess } from './supervisor.js';
 import { planReplicas, type ReplicaPlan } from './plan.js';
@@ -116,14 +117,17 @@ export async function runUp(options: UpOptions): Promise<number> {
     });
     const api = `http://${host}:${cp.api}`;
     await waitFor(() => httpOk(`${api}/healthz`), 30_000, 'the control plane did not become ready');
+    // The control plane made its API token at start; every call below is made with it.
+    const tokenFile = join(stateDir, 'control-plane', API_TOKEN_FILE);
+    const callApi = apiCaller(api, await readApiTokenFile(tokenFile));
     await writeFile(
       join(stateDir, 'mesh.json'),
-      JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString(), controlPlane: { api: `${host}:${cp.api}`, push: `${host}:${cp.push}`, monitoring: `${host}:${cp.monitoring}` } }, null, 2),
+      JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString(), controlPlane: { api: `${host}:${cp.api}`, push: `${host}:${cp.push}`, monitoring: `${host}:${cp.monitoring}`, tokenFile } }, null, 2),
     );
 
     // --- 2. config ---
     step(`applying ${resources.length} resources`);
-    const applied = await fetch(`${api}/api/v1/apply`, { method: 'POST', body: resources.map((r) => JSON.stringify(manifestOf(r))).join('\n---\n') });
+    const applied = await callApi('/api/v1/apply', { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: resources.map((r) => JSON.stringify(manifestOf(r))).join('\n---\n') });
     if (applied.status !== 200) throw new SinewError('SNW_ERR_APPLY', `the control plane refused the manifests: ${await applied.text()}`);
 
     // --- 3. gateway ---
@@ -181,8 +185,8 @@ export async function runUp(options: UpOptions): Promise<number> {
         },
       ],
     };
-    await register(api, gatewayRegistration);
-    await startProxy(supervisor, sinew, stateDir, GATEWAY_NAME, gatewayNode, `${host}:${cp.push}`, { admin: gatewayAdmin, metrics: gatewayMetrics }, host);
+    await register(callApi, gatewayRegistration);
+    await startProxy(supervisor, sinew, stateDir, GATEWAY_NAME, gatewayNode, `${host}:${cp.push}`, { admin: gatewayAdmin, metrics: gatewayMetrics }, host, callApi);
     await waitFor(() => httpOk(`http://${host}:${gatewayAdmin}/ready`), 30_000, 'the ingress gateway did not receive its config');
 
     // --- 4. workloads ---
@@ -223,7 +227,7 @@ export async function runUp(options: UpOptions): Promise<number> {
       const running: RunningReplica = { plan, registration, proxy: undefined as unknown as ManagedProcess };
       await publish(plan, running);
       step(`starting ${plan.id}: sidecar`);
-      running.proxy = await startProxy(supervisor, sinew, stateDir, plan.id, node, `${host}:${cp.push}`, { admin, metrics }, host);
+      running.proxy = await startProxy(supervisor, sinew, stateDir, plan.id, node, `${host}:${cp.push}`, { admin, metrics }, host, callApi);
       await waitFor(() => httpOk(`http://${host}:${admin}/ready`), 30_000, `the sidecar of ${plan.id} did not receive its config`);
       // The sidecar holds its config: only now does the app start.
       step(`starting ${plan.id}: app`);
@@ -260,7 +264,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     async function publish(plan: ReplicaPlan, running: RunningReplica): Promise<void> {
       const key = `${plan.namespace}/${plan.workload.metadata.name}`;
       const siblings = (byWorkload.get(key) ?? []).filter((r) => r !== running).map((r) => r.registration);
-      await register(api, {
+      await register(callApi, {
         kind: 'workload',
         name: plan.workload.metadata.name,
         namespace: plan.namespace,
@@ -308,13 +312,13 @@ export async function runUp(options: UpOptions): Promise<number> {
     step('waiting for every replica to be ready');
     await waitFor(
       async () => {
-        const status = (await (await fetch(`${api}/api/v1/status`)).json()) as MeshStatus;
+        const status = (await (await callApi('/api/v1/status')).json()) as MeshStatus;
         return [...status.workloads, ...status.gateways].every((w) => w.replicas.every((r) => r.ready && r.proxy.sync === 'SYNCED'));
       },
       60_000,
       'not every replica became ready; see the log lines above',
     );
-    const status = (await (await fetch(`${api}/api/v1/status`)).json()) as MeshStatus;
+    const status = (await (await callApi('/api/v1/status')).json()) as MeshStatus;
     out(renderSummary(status, host, gatewayPort, resources));
   } catch (err) {
     out(`✘ ${(err as Error).message}`);
@@ -347,16 +351,25 @@ export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '
 /**
  * Starts a proxy process that takes its config from the control plane, with its admin port
  * and its Prometheus port (Istio's 15090, `/stats/prometheus`); its log lines are prefixed
- * `<label>/proxy`.
+ * `<label>/proxy`. The proxy gets the push credential the control plane mints for its node,
+ * in a file only its owner can read (`--token-file`).
  */
-async function startProxy(supervisor: Supervisor, sinew: string, stateDir: string, label: string, node: ProxyNode, push: string, ports: { admin: number; metrics: number }, host: string): Promise<ManagedProcess> {
-  const nodeFile = join(stateDir, 'proxies', `${node.id.replace(/[^\w.-]/g, '_')}.json`);
-  await mkdir(join(stateDir, 'proxies'), { recursive: true });
+async function startProxy(supervisor: Supervisor, sinew: string, stateDir: string, label: string, node: ProxyNode, push: string, ports: { admin: number; metrics: number }, host: string, callApi: ApiCaller): Promise<ManagedProcess> {
+  const base = join(stateDir, 'proxies', node.id.replace(/[^\w.-]/g, '_'));
+  const nodeFile = `${base}.json`;
+  const tokenFile = `${base}.token`;
+  await mkdir(join(stateDir, 'proxies'), { recursive: true, mode: 0o700 });
   await writeFile(nodeFile, JSON.stringify(node, null, 2));
+  const minted = await callApi('/api/v1/proxy-credentials', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ node }) });
+  if (minted.status !== 200) throw new SinewError('SNW_ERR_PROXY_CREDENTIAL', `the control plane gave no credential for ${node.id}: ${await minted.text()}`);
+  const { credential } = (await minted.json()) as { credential: string };
+  await rm(tokenFile, { force: true }); // created afresh, so it is never briefly readable by others
+  const handle = await open(tokenFile, 'wx', 0o600);
+  await handle.writeFile(credential).finally(() => handle.close());
   return supervisor.start({
     id: `${label}/proxy`,
     command: process.execPath,
-    args: [...PROXY_NODE_FLAGS, sinew, 'proxy', '--xds', push, '--node', nodeFile, '--admin-port', String(ports.admin), '--metrics-port', String(ports.metrics), '--host', host],
+    args: [...PROXY_NODE_FLAGS, sinew, 'proxy', '--xds', push, '--node', nodeFile, '--token-file', tokenFile, '--admin-port', String(ports.admin), '--metrics-port', String(ports.metrics), '--host', host],
     cwd: process.cwd(),
     env: childEnv({ SINEW_LOG_LEVEL: process.env.SINEW_LOG_LEVEL ?? 'warn' }),
   });
@@ -415,9 +428,18 @@ function manifestOf(r: Resource): Record<string, unknown> {
   return { apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec };
 }
 
-async function register(api: string, registration: WorkloadRegistration): Promise<void> {
-  const res = await fetch(`${api}/api/v1/registrations/${registration.kind}/${registration.namespace}/${registration.name}`, {
+/** Calls the control plane's API as its operator (the runner read the API token it made). */
+type ApiCaller = (path: string, init?: RequestInit) => Promise<Response>;
+
+/** The one place the runner's API requests get their credential. */
+function apiCaller(api: string, token: string): ApiCaller {
+  return (path, init = {}) => fetch(`${api}${path}`, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), authorization: `Bearer ${token}` } });
+}
+
+async function register(callApi: ApiCaller, registration: WorkloadRegistration): Promise<void> {
+  const res = await callApi(`/api/v1/registrations/${registration.kind}/${registration.namespace}/${registration.name}`, {
     method: 'PUT',
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify(registration),
   });
   if (res.status !== 200) throw new SinewError('SNW_ERR_REGISTER', `registration of ${registration.name} refused: ${await res.text()}`);
