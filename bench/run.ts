@@ -8,6 +8,7 @@
  *   lb            10 endpoints under each balancer vs 1 endpoint: added proxy CPU per request, target < 10 % (needs wrk)
  *   telemetry     metrics and 1% tracing on vs off, outbound and inbound: cost, target <= 15 % (needs wrk)
  *   controlplane  1000 services, 2000 proxies, one VirtualService change: time to every ACK
+ *   cpmemory      a 15 MB config applied to a real control plane: its RSS against the config's size
  *
  * lb and telemetry are A/B comparisons against 10-15 % targets, and this machine's 2 shared
  * vCPUs move one proxy's CPU per request by tens of percent from one run to the next (there is
@@ -47,7 +48,7 @@ const rate = values.rate === undefined ? undefined : Number(values.rate);
 process.stderr.write('building dist/ ...\n');
 const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'ignore', 'inherit'] });
 if (build.status !== 0) throw new Error('the build failed; benchmarks need dist/');
-const all = ['proxy', 'lb', 'telemetry', 'controlplane'];
+const all = ['proxy', 'lb', 'telemetry', 'controlplane', 'cpmemory'];
 const wanted = positionals.length ? positionals : all;
 const print = (name: string, json: unknown, text: string) => process.stdout.write(values.json ? JSON.stringify({ bench: name, results: json }) + '\n' : `\n== ${name}\n${text}`);
 
@@ -75,6 +76,12 @@ for (const name of wanted) {
     case 'controlplane': {
       const { runControlPlaneBench, report } = await import('./controlplane.js');
       const result = await runControlPlaneBench({});
+      print(name, result, report(result));
+      break;
+    }
+    case 'cpmemory': {
+      const { runMemoryBench, report } = await import('./controlplane-memory.js');
+      const result = await runMemoryBench({});
       print(name, result, report(result));
       break;
     }
