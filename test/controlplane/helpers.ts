@@ -47,3 +47,10 @@ export function proxyClient(cp: ControlPlane, node: ProxyNode, options: Partial<
   const [host, port] = cp.addresses.push.split(':');
   return new PushClient({ host: host!, port: Number(port), node, credential: cp.credentials.mintProxyCredential(node), apply: () => undefined, backoff: { initialMs: 5 }, ...options });
 }
+
+/** Resolves with `promise`, or rejects naming `what` after `ms` (so a regression fails instead of hanging). */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms)));
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}

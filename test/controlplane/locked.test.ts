@@ -18,7 +18,7 @@ import { startControlPlane, type ControlPlane } from '../../src/controlplane/dae
 import { API_TOKEN_FILE } from '../../src/controlplane/credentials.js';
 import { PushClient } from '../../src/xds/client.js';
 import { XdsErrorCode } from '../../src/xds/protocol.js';
-import { OperatorApi, proxyClient } from './helpers.js';
+import { OperatorApi, proxyClient, within } from './helpers.js';
 
 const service = 'apiVersion: v1\nkind: Service\nmetadata: {name: reviews}\nspec:\n  selector: {app: reviews}\n  ports: [{name: http, port: 9080}]\n';
 /** The fault of the reported attack: /productpage answering 418. */
@@ -228,7 +228,7 @@ describe('a locked control plane', () => {
       try {
         const refused = once(client, 'disconnected');
         client.start();
-        const [info] = (await refused) as [{ code: string }];
+        const [info] = (await within(refused, 10_000, 'the refusal')) as [{ code: string }];
         assert.equal(info.code, XdsErrorCode.Unauthenticated);
         assert.equal(client.config, undefined);
       } finally {
@@ -242,7 +242,7 @@ describe('a locked control plane', () => {
       try {
         const refused = once(client, 'disconnected');
         client.start();
-        const [info] = (await refused) as [{ code: string; reason: string }];
+        const [info] = (await within(refused, 10_000, 'the refusal')) as [{ code: string; reason: string }];
         assert.equal(info.code, XdsErrorCode.Unauthenticated);
         assert.match(info.reason, /issued for sidecar~ratings-v1-0\.default/);
       } finally {
@@ -253,7 +253,7 @@ describe('a locked control plane', () => {
       try {
         const refused = once(relabelled, 'disconnected');
         relabelled.start();
-        assert.equal(((await refused) as [{ code: string }])[0].code, XdsErrorCode.Unauthenticated);
+        assert.equal(((await within(refused, 10_000, 'the refusal')) as [{ code: string }])[0].code, XdsErrorCode.Unauthenticated);
       } finally {
         await relabelled.close();
       }
@@ -273,7 +273,7 @@ describe('a locked control plane', () => {
       try {
         const first = once(client, 'config');
         client.start();
-        const [config] = (await first) as [ProxyConfig];
+        const [config] = (await within(first, 10_000, 'the first config')) as [ProxyConfig];
         assert.equal(config.node.id, node.id);
       } finally {
         await client.close();
@@ -323,7 +323,7 @@ describe('a locked control plane', () => {
     let received = '';
     socket.on('data', (c: Buffer) => (received += c.toString()));
     socket.write(JSON.stringify({ type: 'hello', protocol: 2, node }) + '\n');
-    await once(socket, 'close');
+    await within(once(socket, 'close'), 10_000, 'the push port closing the stream');
     refusals.push = (JSON.parse(received.trim().split('\n').pop()!) as { code: string }).code;
     assert.deepEqual(refusals, { api: '401', collector: '401', monitoring: '401', push: XdsErrorCode.Unauthenticated });
   });
