@@ -84,7 +84,7 @@ class JsonLinesStream implements PushStream {
     readonly id: string,
     readonly peer: string,
     socket: net.Socket,
-    private readonly transport: JsonLinesTransport,
+    transport: JsonLinesTransport,
     private readonly options: JsonLinesTransportOptions,
   ) {
     this.lastSeen = options.clock.monotonic();
