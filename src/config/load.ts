@@ -265,12 +265,13 @@ export function streamText(file: string, input: Uint8Array | string, limits: Loa
     const { line, col } = lineCounter.linePos(offset);
     return { file, line, column: col };
   };
-  // Positions inside a document are found by reading that document again, when one is
-  // asked for (see reread): one document at a time, the last one kept for the next question.
-  let reread: { start: number; contents: YamlNode | null } | undefined;
-  const contentsAt = (start: number, end: number): YamlNode | null => {
-    if (reread?.start !== start) reread = { start, contents: rereadDocument(text, start, end) };
-    return reread.contents;
+  // The tree of one document is kept for positions: the one just read (a caller validating
+  // as it reads asks about that one), else the document asked about, read again from its
+  // text (rereadDocument). `base` turns the tree's offsets into offsets of the input.
+  let tree: { start: number; contents: YamlNode | null; base: number } | undefined;
+  const treeAt = (start: number, end: number): { contents: YamlNode | null; base: number } => {
+    if (tree?.start !== start) tree = { start, contents: rereadDocument(text, start, end), base: start };
+    return tree;
   };
 
   // Documents are composed one at a time (the library's Parser and Composer, as
@@ -373,13 +374,14 @@ export function streamText(file: string, input: Uint8Array | string, limits: Loa
     if (value === null || value === undefined) return undefined;
     const contentsStart = (doc.contents as YamlNode).range?.[0] ?? 0;
     const start = pos(contentsStart);
-    // Only offsets are kept, not the tree: [where the document's text starts, where it ends].
+    // Offsets are kept, not the tree: [where the document's text starts, where it ends].
     const docStart = lineStartOf(text, doc.range[0]);
     const docEnd = doc.range[2];
+    tree = { start: docStart, contents: doc.contents as YamlNode, base: 0 };
     const find = (path: FieldPath, key: boolean): SourcePosition => {
-      const contents = contentsAt(docStart, docEnd);
+      const { contents, base } = treeAt(docStart, docEnd);
       const located = contents ? locate(contents, path, key) : undefined;
-      return located !== undefined ? pos(docStart + located) : start;
+      return located !== undefined ? pos(base + located) : start;
     };
     return {
       file,
