@@ -529,6 +529,11 @@ export interface TracingCollector {
   timeoutMs?: number;
   /** The extension provider it came from, for status and errors. */
   provider?: string;
+  /**
+   * Marks the control plane's own collector: the proxy sends it its push credential as a
+   * bearer token, and sends it to no other collector.
+   */
+  presentCredential?: boolean;
 }
 
 /** One access log: Envoy's file access log as Istio configures it. */

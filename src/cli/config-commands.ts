@@ -8,13 +8,10 @@ import type { Diagnostic } from '../api/diagnostics.js';
 import { kindDefinitions, type Resource } from '../api/resources/index.js';
 import { lastApplied, validateInputs } from '../config/validate.js';
 import { loadInputs } from '../config/load.js';
-import { callControlPlane, controlPlaneUrl } from './client.js';
+import { callControlPlane, connectControlPlane, type ConnectOptions } from './client.js';
 import { countLevels, plural, printDiagnostics, table, type Io } from './output.js';
 
-export interface ConnectOptions {
-  server?: string;
-  stateDir?: string;
-}
+export type { ConnectOptions } from './client.js';
 
 const manifest = (r: Resource) => ({ apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec });
 
@@ -39,9 +36,9 @@ export async function runApply(options: ConnectOptions & { files: string[]; name
   // `apply -f a.yaml -f b.yaml` applies the files in order, as kubectl does: where both
   // define a resource, b's wins. (A repeat inside one file was refused above, against that file.)
   const resources = lastApplied(result.resources);
-  const base = await controlPlaneUrl(options);
+  const cp = await connectControlPlane(options);
   const body = resources.map((r) => JSON.stringify(manifest(r))).join('\n---\n');
-  const res = await callControlPlane(base, '/api/v1/apply', { method: 'POST', body });
+  const res = await callControlPlane(cp, '/api/v1/apply', { method: 'POST', headers: { 'content-type': 'application/yaml' }, body });
   if (res.status !== 200) {
     const refused = res.body as { error?: string; diagnostics?: Diagnostic[] };
     if (refused.diagnostics) printDiagnostics(io, refused.diagnostics.map((d) => pointAtInput(d, resources)));
@@ -72,9 +69,9 @@ export async function runDelete(options: ConnectOptions & { files: string[]; nam
     printDiagnostics(io, bad);
     return 1;
   }
-  const base = await controlPlaneUrl(options);
+  const cp = await connectControlPlane(options);
   const body = loaded.documents.map((d) => JSON.stringify(d.value)).join('\n---\n');
-  const res = await callControlPlane(base, `/api/v1/delete?namespace=${encodeURIComponent(options.namespace ?? 'default')}`, { method: 'POST', body });
+  const res = await callControlPlane(cp, `/api/v1/delete?namespace=${encodeURIComponent(options.namespace ?? 'default')}`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body });
   if (res.status !== 200) {
     io.err(`✘ delete failed: ${(res.body as { error?: string }).error ?? res.status}\n`);
     return 1;
@@ -103,11 +100,11 @@ export async function runGet(options: ConnectOptions & { kind: string; name?: st
     io.err(`unknown kind "${options.kind}"; try one of: ${kindDefinitions.map((d) => d.kind).join(', ')}\n`);
     return 2;
   }
-  const base = await controlPlaneUrl(options);
+  const cp = await connectControlPlane(options);
   const namespace = options.namespace ?? 'default';
   let items: Resource[];
   if (options.name) {
-    const res = await callControlPlane(base, `/api/v1/resources/${kind}/${encodeURIComponent(kindDefinitions.find((d) => d.kind === kind)?.namespaced ? namespace : '')}/${encodeURIComponent(options.name)}`);
+    const res = await callControlPlane(cp, `/api/v1/resources/${kind}/${encodeURIComponent(kindDefinitions.find((d) => d.kind === kind)?.namespaced ? namespace : '')}/${encodeURIComponent(options.name)}`);
     if (res.status === 404) {
       io.err(`${kind} ${namespace}/${options.name} not found\n`);
       return 1;
@@ -115,7 +112,7 @@ export async function runGet(options: ConnectOptions & { kind: string; name?: st
     items = [res.body as Resource];
   } else {
     const query = options.allNamespaces ? `?kind=${kind}` : `?kind=${kind}&namespace=${encodeURIComponent(namespace)}`;
-    const res = await callControlPlane(base, `/api/v1/resources${query}`);
+    const res = await callControlPlane(cp, `/api/v1/resources${query}`);
     items = (res.body as { items: Resource[] }).items;
   }
   if (options.output === 'json') io.out(JSON.stringify(options.name ? items[0] : { items }, null, 2) + '\n');

@@ -44,7 +44,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   const connect = (cmd: Command) =>
     cmd
       .option('--server <host:port>', 'control plane API address (default: the mesh started from this directory)')
-      .option('--state-dir <dir>', 'state directory of the mesh (default .sinew, or SINEW_STATE_DIR)');
+      .option('--state-dir <dir>', 'state directory of the mesh (default .sinew, or SINEW_STATE_DIR)')
+      .option('--token <token>', "the control plane's API token, with --server (default SINEW_TOKEN; a local mesh's is read from its state directory)");
 
   connect(
     program

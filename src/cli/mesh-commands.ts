@@ -8,13 +8,13 @@ import type { MeshStatus, ReplicaStatus, WorkloadStatus } from '../api/mesh-stat
 import type { ProxyConfig } from '../api/proxy-config.js';
 import { SinewError } from '../core/errors.js';
 import { findLeftovers, isAlive, liveRunnerPid, readMeshFile, removeMeshFile, stopLeftovers } from '../mesh/state.js';
-import { callControlPlane, controlPlaneUrl, stateDir } from './client.js';
+import { callControlPlane, connectControlPlane, stateDir } from './client.js';
 import { table, type Io } from './output.js';
 import type { ConnectOptions } from './config-commands.js';
 
 export async function fetchStatus(options: ConnectOptions): Promise<MeshStatus> {
-  const base = await controlPlaneUrl(options);
-  const res = await callControlPlane(base, '/api/v1/status');
+  const cp = await connectControlPlane(options);
+  const res = await callControlPlane(cp, '/api/v1/status');
   if (res.status !== 200) throw new SinewError('SNW_ERR_STATUS', `the control plane answered ${res.status} to a status request`);
   return res.body as MeshStatus;
 }
@@ -38,8 +38,8 @@ export async function runStatus(options: ConnectOptions & { output: string }, io
 }
 
 export async function runProxyStatus(options: ConnectOptions & { output: string }, io: Io): Promise<number> {
-  const base = await controlPlaneUrl(options);
-  const res = await callControlPlane(base, '/api/v1/proxies');
+  const cp = await connectControlPlane(options);
+  const res = await callControlPlane(cp, '/api/v1/proxies');
   const proxies = res.body as { id: string; versionSent?: string; versionAcked?: string; sync: string; lastNack?: string }[];
   if (options.output === 'json') io.out(JSON.stringify(proxies, null, 2) + '\n');
   else io.out(table(['PROXY', 'SENT', 'ACKED', 'STATUS', 'LAST ERROR'], proxies.map((p) => [p.id, p.versionSent ?? '-', p.versionAcked ?? '-', p.sync, p.lastNack ?? ''])));

@@ -205,17 +205,25 @@ export class FileConfigStore extends MemoryConfigStore {
     // Stamped as if created now: there is no earlier record to keep a creation time from.
     for (const r of unstamped) this.resources.set(keyOf(r), stampApplied(r, undefined, { creationTimestamp: new Date(createdAt).toISOString(), resourceVersion: String(this.rev), newUid: this.newUid }));
     this.youngest = createdAt;
-    await writeAtomic(join(this.dir, STATE_FILE), this.stateText(this.rev));
+    await this.writeState(this.rev);
   }
 
-  private stateText(revision: number): string {
-    const resources = [...this.resources.values()].map((r) => ({ apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec }));
-    return JSON.stringify({ revision, resources }, null, 1);
+  /**
+   * Written one resource at a time: serialising the whole state (and the whole change) into
+   * one string, then one buffer, held about 90 MB at once for a 15 MB config.
+   */
+  private async writeState(revision: number): Promise<void> {
+    const manifest = (r: Resource) => JSON.stringify({ apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec }, null, 1);
+    await writeAtomicParts(join(this.dir, STATE_FILE), jsonParts(`{"revision":${revision},"resources":[\n`, this.resources.values(), manifest, '\n]}\n'));
   }
 
   protected override async persist(change: ConfigChange): Promise<void> {
-    await writeAtomic(join(this.dir, STATE_FILE), this.stateText(change.revision));
-    await writeAtomic(join(this.dir, HISTORY_DIR, `${String(change.revision).padStart(8, '0')}.json`), JSON.stringify(change));
+    await this.writeState(change.revision);
+    const { applied, revision: _revision, ...rest } = change;
+    await writeAtomicParts(
+      join(this.dir, HISTORY_DIR, `${String(change.revision).padStart(8, '0')}.json`),
+      jsonParts(`{"revision":${change.revision},"applied":[`, applied, (r) => JSON.stringify(r), `],${JSON.stringify(rest).slice(1)}`),
+    );
     const entries = (await readdir(join(this.dir, HISTORY_DIR))).filter((f) => f.endsWith('.json')).sort();
     for (const old of entries.slice(0, Math.max(0, entries.length - this.historyLimit))) {
       await unlink(join(this.dir, HISTORY_DIR, old)).catch(() => undefined);
@@ -224,6 +232,38 @@ export class FileConfigStore extends MemoryConfigStore {
 }
 
 let tmpCounter = 0;
+
+/** `head`, then each item's JSON separated by commas, then `tail`: a JSON document in pieces. */
+function* jsonParts<T>(head: string, items: Iterable<T>, json: (item: T) => string, tail: string): Generator<string> {
+  yield head;
+  let first = true;
+  for (const item of items) {
+    yield first ? json(item) : ',\n' + json(item);
+    first = false;
+  }
+  yield tail;
+}
+
+/** writeAtomic for content given in pieces, written about a MiB at a time. */
+export async function writeAtomicParts(path: string, parts: Iterable<string>): Promise<void> {
+  const tmp = `${path}.${process.pid}.${++tmpCounter}.tmp`;
+  const handle = await open(tmp, 'w');
+  try {
+    let pending = '';
+    for (const part of parts) {
+      pending += part;
+      if (pending.length >= 1 << 20) {
+        await handle.write(pending);
+        pending = '';
+      }
+    }
+    if (pending) await handle.write(pending);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, path);
+}
 
 /** Writes a file so readers see the old or the new content, never a torn one. */
 export async function writeAtomic(path: string, content: string): Promise<void> {

@@ -17,7 +17,7 @@ import { findKind, kindDefinitions, apiVersionOf, objectMetaSchema, type KindDef
 import { formatPath, type FieldPath } from '../core/path.js';
 import { closest, didYouMean } from '../core/suggest.js';
 import { deepFreeze } from '../core/freeze.js';
-import { loadInputs, parseText, defaultLoadLimits, type LoadLimits, type RawDocument } from './load.js';
+import { loadInputs, streamText, defaultLoadLimits, type LoadLimits, type RawDocument } from './load.js';
 import { checkStructure } from './structure.js';
 import { semanticValidators } from './semantic/index.js';
 import { notEnforcedWarnings } from './not-enforced.js';
@@ -50,20 +50,25 @@ export async function validateInputs(inputs: readonly string[], options: Validat
   return result;
 }
 
-/** Validates text already in memory (the control plane's apply API, tests). */
+/**
+ * Validates text already in memory (the control plane's apply API, tests). Each document is
+ * validated as soon as it is read and its plain value let go, so a large input costs its
+ * resources, not its resources and all its documents' values at once.
+ */
 export function validateText(file: string, text: string, options: ValidateOptions = {}): ValidationResult {
-  const loaded = parseText(file, text, options.limits ?? defaultLoadLimits);
+  const loaded = streamText(file, text, options.limits ?? defaultLoadLimits);
   const result = validateDocuments(loaded.documents, options);
+  if (loaded.fatal) return { resources: [], diagnostics: [loaded.fatal], skipped: 0 };
   result.diagnostics.unshift(...loaded.diagnostics);
   return result;
 }
 
-export function validateDocuments(documents: readonly RawDocument[], options: ValidateOptions = {}): ValidationResult {
+export function validateDocuments(documents: Iterable<RawDocument>, options: ValidateOptions = {}): ValidationResult {
   const out: ValidationResult = { resources: [], diagnostics: [], skipped: 0 };
   // Duplicates count within one file only: a directory of alternatives (Istio's bookinfo
   // networking samples define `reviews` in a dozen files) is not an error to validate; when
   // applied, later documents replace earlier ones, as with kubectl apply -f.
-  const seen = new Map<string, RawDocument>();
+  const seen = new Map<string, RawDocument['start']>();
   for (const doc of documents) {
     const checked = validateDocument(doc, options);
     out.diagnostics.push(...dropEchoes(checked.diagnostics));
@@ -76,13 +81,13 @@ export function validateDocuments(documents: readonly RawDocument[], options: Va
       out.diagnostics.push({
         level: 'error',
         code: 'SNW0013',
-        message: `${r.kind} ${r.metadata.namespace}/${r.metadata.name} is defined again in the same file (first at line ${earlier.start.line}); the later one would silently win`,
+        message: `${r.kind} ${r.metadata.namespace}/${r.metadata.name} is defined again in the same file (first at line ${earlier.line}); the later one would silently win`,
         resource: { kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name },
         source: doc.start,
       });
       continue;
     }
-    seen.set(key, doc);
+    seen.set(key, doc.start);
     if (!checked.diagnostics.some((d) => d.level === 'error')) out.resources.push(r);
   }
   return out;
@@ -232,12 +237,17 @@ function validateDocument(doc: RawDocument, options: ValidateOptions): DocumentC
 
   const hasError = diagnostics.some((d) => d.level === 'error');
   if (hasError) return { diagnostics };
+  // metadata and spec are copied through JSON: what the store keeps is JSON data anyway (it
+  // is written, served and read back as JSON), V8 builds JSON.parse's objects compactly with
+  // short strings shared (the resources of a 15 MB config took 28 MB so, about 60 MB as
+  // structured clones), and the copy holds no substring of the input, which can then go.
+  const { metadata, spec: copied } = JSON.parse(JSON.stringify({ metadata: { ...(meta as Record<string, unknown>), name: name as string, namespace }, spec })) as { metadata: Resource['metadata']; spec: unknown };
   const resource: Resource = deepFreeze({
     apiVersion,
     group: def.group,
     kind: def.kind,
-    metadata: { ...(meta as Record<string, unknown>), name: name as string, namespace },
-    spec: structuredClone(spec),
+    metadata,
+    spec: copied,
     source: doc.start,
   }) as Resource;
   diagnostics.push(...notEnforcedWarnings(resource, (path) => doc.positionOf(path)));

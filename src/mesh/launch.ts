@@ -4,7 +4,7 @@
  * of the mesh must carry — the run's marker (state.ts), and a credential for the control
  * plane once it asks for one — is added in one place.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProxyNode } from '../api/proxy-config.js';
 import type { ReplicaPlan } from './plan.js';
@@ -76,18 +76,24 @@ export class MeshLauncher {
   /**
    * A proxy that takes its config from the control plane, with its admin port and its
    * Prometheus port (Istio's 15090, `/stats/prometheus`); its log lines are prefixed
-   * `<label>/proxy`. Writes the node file it reads.
+   * `<label>/proxy`. Writes the node file it reads, and its push credential (minted by the
+   * control plane for this node) in a file only its owner can read (`--token-file`).
    */
-  proxy(label: string, node: ProxyNode, ports: { admin: number; metrics: number }): ProcessSpec {
+  proxy(label: string, node: ProxyNode, ports: { admin: number; metrics: number }, credential: string): ProcessSpec {
     const { sinew, stateDir, host } = this.options;
     const dir = join(stateDir, 'proxies');
-    const nodeFile = join(dir, `${node.id.replace(/[^\w.-]/g, '_')}.json`);
-    mkdirSync(dir, { recursive: true });
+    const base = join(dir, node.id.replace(/[^\w.-]/g, '_'));
+    const nodeFile = `${base}.json`;
+    const tokenFile = `${base}.token`;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileSync(nodeFile, JSON.stringify(node, null, 2));
+    // Created afresh and exclusively, so it is never briefly readable by others.
+    rmSync(tokenFile, { force: true });
+    writeFileSync(tokenFile, credential, { mode: 0o600, flag: 'wx' });
     return {
       id: `${label}/proxy`,
       command: process.execPath,
-      args: [...PROXY_NODE_FLAGS, sinew, 'proxy', '--xds', this.pushAddress, '--node', nodeFile, '--admin-port', String(ports.admin), '--metrics-port', String(ports.metrics), '--host', host],
+      args: [...PROXY_NODE_FLAGS, sinew, 'proxy', '--xds', this.pushAddress, '--node', nodeFile, '--token-file', tokenFile, '--admin-port', String(ports.admin), '--metrics-port', String(ports.metrics), '--host', host],
       cwd: process.cwd(),
       env: this.env({ SINEW_LOG_LEVEL: process.env.SINEW_LOG_LEVEL ?? 'warn' }),
     };

@@ -123,8 +123,8 @@ export class ReplicaRunner {
     return Boolean(app && (app.ready || app.reports > 0));
   }
 
-  /** Starts the sidecar; the app follows once the sidecar holds its config. */
-  start(): void {
+  /** Starts the sidecar, with the push credential minted for it; the app follows once the sidecar holds its config. */
+  async start(): Promise<void> {
     const { plan, ports, ctx } = this;
     const node: ProxyNode = {
       id: this.nodeId,
@@ -135,7 +135,8 @@ export class ReplicaRunner {
       serviceAccount: plan.serviceAccount,
     };
     ctx.step(`starting ${plan.id}: sidecar`);
-    const sidecar = ctx.supervisor.start(ctx.launcher.proxy(plan.id, node, { admin: ports.admin, metrics: ports.metrics }));
+    const credential = await ctx.client.proxyCredential(node);
+    const sidecar = ctx.supervisor.start(ctx.launcher.proxy(plan.id, node, { admin: ports.admin, metrics: ports.metrics }, credential));
     this.sidecar = sidecar;
     this.sidecarWatch = new PartWatch({
       name: `${plan.id}'s sidecar`,

@@ -23,6 +23,7 @@ import { validateInputs } from '../config/validate.js';
 import { loadMeshConfigFile } from '../config/mesh-config.js';
 import { formatDiagnostic } from '../api/diagnostics.js';
 import { ControlPlaneClient } from './control-plane-client.js';
+import { API_TOKEN_FILE } from '../controlplane/credentials.js';
 import { GATEWAY_NAME, GATEWAY_NAMESPACE, planGateway } from './gateway.js';
 import { manifestInputs } from './inputs.js';
 import { MeshLauncher } from './launch.js';
@@ -196,9 +197,12 @@ export async function runUp(options: UpOptions): Promise<number> {
   try {
     // --- 1. control plane ---
     const cpPorts = { api: await allocatePort(host), push: await allocatePort(host), monitoring: await allocatePort(host), console: consolePort || (await allocatePort(host)) };
-    writeMeshFile(stateDir, { pid: process.pid, pidStartTime: processStartTime(process.pid), runId, startedAt: new Date().toISOString(), controlPlane: { api: `${host}:${cpPorts.api}`, push: `${host}:${cpPorts.push}`, monitoring: `${host}:${cpPorts.monitoring}` } });
+    // The control plane makes its API token here at its first start (and keeps it): the runner
+    // and the CLI are its operators and present it on every call (controlplane/credentials.ts).
+    const tokenFile = join(stateDir, CONTROL_PLANE_DIR, API_TOKEN_FILE);
+    writeMeshFile(stateDir, { pid: process.pid, pidStartTime: processStartTime(process.pid), runId, startedAt: new Date().toISOString(), controlPlane: { api: `${host}:${cpPorts.api}`, push: `${host}:${cpPorts.push}`, monitoring: `${host}:${cpPorts.monitoring}`, tokenFile } });
     const launcher = new MeshLauncher({ sinew, stateDir, host, runId, controlPlane: cpPorts, controlPlaneArgs });
-    const client = new ControlPlaneClient(`${host}:${cpPorts.api}`);
+    const client = new ControlPlaneClient(`${host}:${cpPorts.api}`, tokenFile);
     step('starting the control plane');
     const controlPlane = supervisor.start(launcher.controlPlane());
     // Until it answers, or exits: a control plane that crashes at start (a damaged state
@@ -261,7 +265,8 @@ export async function runUp(options: UpOptions): Promise<number> {
 
     step(`starting the ingress gateway (${GATEWAY_NAMESPACE}/${GATEWAY_NAME})`);
     const gatewayKey = { kind: 'gateway' as const, namespace: GATEWAY_NAMESPACE, name: GATEWAY_NAME };
-    const gatewayProxy = supervisor.start(launcher.proxy(GATEWAY_NAME, gateway.node, { admin: gateway.admin, metrics: gateway.metrics }));
+    const gatewayCredential = await unlessStopped(client.proxyCredential(gateway.node));
+    const gatewayProxy = supervisor.start(launcher.proxy(GATEWAY_NAME, gateway.node, { admin: gateway.admin, metrics: gateway.metrics }, gatewayCredential));
     const gatewayWatch = new PartWatch({
       name: 'the ingress gateway',
       process: gatewayProxy,
@@ -277,7 +282,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     for (const { plan, ports } of planned) {
       const replica = new ReplicaRunner(plan, ports, ctx);
       replicas.push(replica);
-      replica.start();
+      await unlessStopped(replica.start());
     }
 
     // --- 4. wait: every part ready (and every proxy holding the latest config), or reported late ---
