@@ -153,7 +153,9 @@ export async function runKubeBench(options: KubeBenchOptions = {}): Promise<Kube
       await Promise.all(
         pods.slice(start, start + 200).map((p) => {
           const node: ProxyNode = { id: `sidecar~${p.name}.${p.namespace}`, mode: 'sidecar', workload: p.workload, namespace: p.namespace, labels: { app: p.app, version: 'v1' }, serviceAccount: p.app };
-          const proxy = new LeanProxy(host!, Number(port), node);
+          // The credential an operator mints for a proxy (POST /api/v1/proxy-credentials): the
+          // bench times config changes, not each proxy's first authentication.
+          const proxy = new LeanProxy(host!, Number(port), node, kube!.controlPlane.credentials.mintProxyCredential(node));
           proxies.push(proxy);
           const first = new Promise<void>((resolve) => proxy.onConfig(() => resolve()));
           proxy.start();

@@ -9,6 +9,9 @@
  *   telemetry     metrics and 1% tracing on vs off, outbound and inbound: cost, target <= 15 % (needs wrk)
  *   controlplane  1000 services, 2000 proxies, one VirtualService change: time to every ACK
  *   ca            CA signing rate, key + CSR generation, mutual TLS handshakes per core, library memory
+ *   console       the graph API over 500 services (target < 200 ms) and the graph page in Chromium
+ *   chaos         Bookinfo under fixed-rate load while parts are killed and config changes: requests lost, recovery (needs wrk)
+ *   cpmemory      a 15 MB config applied to a real control plane: its RSS against the config's size
  *   kube          1000 Services and 2000 pods in a real API server through the informers: change -> every ACK
  *
  * lb and telemetry are A/B comparisons against 10-15 % targets, and this machine's 2 shared
@@ -49,7 +52,7 @@ const rate = values.rate === undefined ? undefined : Number(values.rate);
 process.stderr.write('building dist/ ...\n');
 const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'ignore', 'inherit'] });
 if (build.status !== 0) throw new Error('the build failed; benchmarks need dist/');
-const all = ['proxy', 'lb', 'telemetry', 'controlplane', 'ca', 'kube'];
+const all = ['proxy', 'lb', 'telemetry', 'controlplane', 'cpmemory', 'ca', 'console', 'chaos', 'kube'];
 const wanted = positionals.length ? positionals : all;
 const print = (name: string, json: unknown, text: string) => process.stdout.write(values.json ? JSON.stringify({ bench: name, results: json }) + '\n' : `\n== ${name}\n${text}`);
 
@@ -83,6 +86,26 @@ for (const name of wanted) {
     case 'ca': {
       const { runCaBench, report } = await import('./ca.js');
       const result = await runCaBench({ seconds: Math.min(durationS, 5) });
+      print(name, result, report(result));
+      break;
+    }
+    case 'console': {
+      const { runConsoleBench, report } = await import('./console.js');
+      const result = await runConsoleBench({});
+      print(name, result, report(result));
+      break;
+    }
+    case 'chaos': {
+      const { runChaos, report } = await import('./chaos.js');
+      const chaosRate = rate ?? 50;
+      const results = await runChaos({ rate: chaosRate, settleS: Math.min(durationS, 10), configChanges: 100, applyTrials: 4, applySize: 300, progress: (line) => process.stderr.write(`chaos: ${line}\n`) });
+      print(name, results, report(results, chaosRate));
+      if (results.some((r) => !r.ok)) process.exitCode = 1;
+      break;
+    }
+    case 'cpmemory': {
+      const { runMemoryBench, report } = await import('./controlplane-memory.js');
+      const result = await runMemoryBench({});
       print(name, result, report(result));
       break;
     }

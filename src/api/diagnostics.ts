@@ -9,7 +9,8 @@
  *   SNW02xx  networking semantics (VirtualService, DestinationRule, Gateway, Sidecar)
  *   SNW03xx  service registry kinds (ServiceEntry, WorkloadEntry, WorkloadGroup, Service, Workload)
  *   SNW04xx  security and telemetry semantics (PeerAuthentication, AuthorizationPolicy,
- *            RequestAuthentication, Telemetry)
+ *            RequestAuthentication, Telemetry; SNW045x the mesh config file)
+ *   SNW05xx  accepted but not enforced yet (./codes/not-enforced.ts, with SNW1011 and SNW1012)
  *   SNW1xxx  cross-resource analysis (`sinew analyze`)
  */
 import { loaderCodes } from './codes/loader.js';
@@ -18,6 +19,8 @@ import { networkingCodes } from './codes/networking.js';
 import { registryCodes } from './codes/registry.js';
 import { securityCodes } from './codes/security.js';
 import { analysisCodes } from './codes/analysis.js';
+import { notEnforcedCodes } from './codes/not-enforced.js';
+import { meshConfigCodes } from './codes/mesh-config.js';
 
 import type { CodeTable, DiagnosticLevel } from './codes/types.js';
 
@@ -30,6 +33,8 @@ export const diagnosticCodes: CodeTable = Object.freeze({
   ...networkingCodes,
   ...registryCodes,
   ...securityCodes,
+  ...meshConfigCodes,
+  ...notEnforcedCodes,
   ...analysisCodes,
 });
 

@@ -3,8 +3,9 @@
  * the control plane, and the status JSON that `sinew status -o json` prints — a stable
  * contract for scripts:
  *
- *   {"workloads": [{"name", "namespace", "labels", "replicas": [{"id", "app", "ready",
- *     "proxy": {"inbound", "outbound", "admin", "metrics"}}]}], "gateways": [...same, and
+ *   {"workloads": [{"name", "namespace", "labels", "replicas": [{"id", "app", "ready", "reason",
+ *     "restarts", "proxy": {"inbound", "outbound", "admin", "metrics", "sync", "configVersion"}}]}],
+ *    "gateways": [...same, and
  *     "proxy": {"servers": {"<Gateway server port>": "host:port", ...}}...],
  *    "controlPlane": {...}}
  *
@@ -21,8 +22,11 @@ export interface ReplicaRegistration {
   /** containerPort -> where the sidecar's inbound listener for it listens and where the app listens. */
   ports: Readonly<Record<string, { inbound: number; app: number }>>;
   host: string;
-  /** Whether the app passed its readiness probe (and is running). */
+  /** Whether the replica can serve: its proxy holds its config and its app passed its readiness probe. */
   ready: boolean;
+  /** Why it is not ready (absent when ready), e.g. `app: GET http://127.0.0.1:4000/health answered 503`. */
+  reason?: string;
+  /** How many times its processes (sidecar and app) were restarted. */
   restarts: number;
   proxy: ProxyAddresses;
 }
@@ -55,6 +59,8 @@ export interface ReplicaStatus {
   id: string;
   app?: string;
   ready: boolean;
+  /** Why it is not ready (absent when ready). */
+  reason?: string;
   restarts: number;
   proxy: ProxyAddresses & { configVersion?: string; sync: ProxySync };
 }
@@ -73,6 +79,8 @@ export interface MeshStatus {
     api: string;
     push: string;
     monitoring?: string;
+    /** The web console, `host:port` (open it with the URL `sinew up` prints, which carries the token). */
+    console?: string;
     configRevision: number;
     proxiesConnected: number;
   };

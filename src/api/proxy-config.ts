@@ -59,6 +59,13 @@ export interface Listener {
   tcp?: TcpProxy;
   /** Terminate TLS on this listener (gateway SIMPLE/MUTUAL servers, inbound mTLS). */
   tls?: DownstreamTls;
+  /**
+   * Most connections open at once on this listener (Envoy's per-listener connection limit):
+   * past it a new connection is closed as soon as it is accepted and counted
+   * (`downstream_cx_overflow`), while the open ones keep working. Absent: no limit of the
+   * listener's own (ProxyConfig.overload still bounds all listeners together).
+   */
+  maxConnections?: number;
 }
 
 export interface HttpConnectionManager {
@@ -74,15 +81,43 @@ export interface HttpConnectionManager {
   fallbackRouteConfigName?: string;
   /** Accept absolute-form request targets (`GET http://reviews:9080/x`), as a forward proxy. */
   acceptAbsoluteUri?: boolean;
-  /** Timeouts that protect against slow or idle clients. */
+  /**
+   * The request head must arrive whole within this (Envoy's request_headers_timeout; absent:
+   * 60 s, node's headersTimeout). A new connection must send its first request within it too.
+   */
   requestHeadersTimeoutMs?: number;
+  /**
+   * Envoy's stream_idle_timeout: a request whose stream sees no bytes either way (request
+   * body, upstream response) for this long is answered 408 (request still arriving) or 504
+   * (waiting for the upstream), flag SI, or reset once its response began; an HTTP/1.1
+   * connection answered before its request was in is closed. Applies to WebSocket tunnels.
+   * Absent or 0: none (the compiler sets Envoy's default, 5 minutes, which Istio keeps).
+   */
   streamIdleTimeoutMs?: number;
-  /** 431 past this size of request headers. */
+  /**
+   * Envoy's request_timeout: the whole request, body included, must arrive within this from
+   * its start, else 408 (`request_overall_timeout`); once the response begins it no longer
+   * applies. Absent or 0: none (Envoy's and Istio's default: it would cut long uploads).
+   */
+  requestTimeoutMs?: number;
+  /** 431 past this size of request headers (Envoy's max_request_headers_kb; absent: 60). */
   maxRequestHeadersKb?: number;
+  /**
+   * 431 past this many request header fields (Envoy's common_http_protocol_options
+   * max_headers_count; absent: Envoy's default, 100). Over HTTP/2, far past it the stream is
+   * reset instead.
+   */
+  maxRequestHeadersCount?: number;
   /** Largest body buffered for retries or mirrors; larger bodies are streamed and not retried. */
   maxBufferedBodyBytes?: number;
   /** Accept HTTP/2 with prior knowledge (h2c) beside HTTP/1.1 on a plaintext listener. */
   http2?: boolean;
+  /**
+   * Envoy's drain_timeout: how long an HTTP/2 session that was sent or sent a GOAWAY (the
+   * listener drains, the session sat idle, the peer is leaving) may finish its streams before
+   * it is closed. Absent: Envoy's default, 5 s.
+   */
+  drainTimeoutMs?: number;
   /** Forward client-sent x-forwarded-for instead of replacing it (gateways behind an LB). */
   xffNumTrustedHops?: number;
 }
@@ -440,6 +475,8 @@ export interface Secret {
    * refused when the list names it (Envoy's validation context `crl`, in a smaller shape).
    */
   revocations?: RevocationList;
+  /** Opaque key material, base64 (Envoy's generic_secret): the mesh key of `peerMetadataKey`. */
+  genericSecret?: string;
 }
 
 /**
@@ -474,9 +511,61 @@ export interface RevokedIdentity {
 export interface TelemetrySettings {
   /** 0..100; absent = no sampling decision of our own (keep an incoming one). */
   tracingSamplingPercentage?: number;
-  tracingCollectors?: { kind: 'otlp-http' | 'zipkin'; url: string }[];
-  accessLog?: { enabled: boolean; format: 'text' | 'json'; path?: string };
+  tracingCollectors?: TracingCollector[];
+  /** One access log (the legacy form; `accessLogs` holds those of the Telemetry API's providers). */
+  accessLog?: AccessLogSettings;
+  /** Every access log the proxy writes: one per envoyFileAccessLog provider in force. */
+  accessLogs?: AccessLogSettings[];
   metrics?: { enabled: boolean };
+}
+
+/** Where spans go: an OTLP/HTTP (JSON) or Zipkin v2 endpoint. */
+export interface TracingCollector {
+  kind: 'otlp-http' | 'zipkin';
+  url: string;
+  /** Extra request headers (the provider's `headers`, e.g. an API key). */
+  headers?: Record<string, string>;
+  /** Per export, from the provider's `timeout`. */
+  timeoutMs?: number;
+  /** The extension provider it came from, for status and errors. */
+  provider?: string;
+  /**
+   * Marks the control plane's own collector: the proxy sends it its push credential as a
+   * bearer token, and sends it to no other collector.
+   */
+  presentCredential?: boolean;
+}
+
+/** One access log: Envoy's file access log as Istio configures it. */
+export interface AccessLogSettings {
+  enabled: boolean;
+  /** `text`: Istio's default text format unless `text` gives one; `json`: Istio's default labels unless `labels` gives them. */
+  format: 'text' | 'json';
+  /** A file, or absent / `/dev/stdout` for the proxy's standard output. */
+  path?: string;
+  /** An Envoy format string (command operators), newline-terminated. */
+  text?: string;
+  /** A JSON format dictionary: key -> format string (or a nested dictionary). */
+  labels?: Record<string, unknown>;
+  /** Leave out fields without a value (Envoy's omit_empty_values). */
+  omitEmptyValues?: boolean;
+  /** Only requests in these directions (Telemetry `match.mode`: SERVER is inbound, CLIENT outbound and gateway); absent = all. */
+  directions?: ('inbound' | 'outbound' | 'gateway')[];
+}
+
+// === overload ===
+
+/** Envoy's overload manager: bounds on the proxy's resources as a whole. */
+export interface OverloadSettings {
+  /**
+   * Most downstream connections open at once over all listeners (Envoy's
+   * global_downstream_max_connections): past it a new connection is closed as soon as it is
+   * accepted and counted (`downstream_global_cx_overflow`), so the open ones keep working.
+   * Absent: half of the proxy's file-descriptor limit, less a small reserve, since every
+   * downstream connection may hold an upstream one; no limit where the proxy cannot read its
+   * descriptor limit.
+   */
+  maxDownstreamConnections?: number;
 }
 
 // === the whole ===
@@ -491,6 +580,16 @@ export interface ProxyConfig {
   endpoints: ClusterLoadAssignment[];
   secrets?: Secret[];
   telemetry?: TelemetrySettings;
+  overload?: OverloadSettings;
+  /**
+   * The secret (`genericSecret`, at least 16 bytes) holding the mesh key: until mutual TLS
+   * carries workload identity, the proof that Istio's metadata-exchange headers
+   * (`x-envoy-peer-metadata`, `-id`) come from a mesh proxy. A proxy signs the ones it sends
+   * with it (HMAC-SHA256, `x-sinew-peer-signature`) and trusts only those it can verify;
+   * others are stripped and ignored, the request served as from an unknown peer. Absent: no
+   * peer's metadata is trusted.
+   */
+  peerMetadataKey?: string;
 }
 
 /** Cluster names Istio uses for unknown destinations. */

@@ -4,7 +4,7 @@
  * sidecar runs, starts without loading commander at all (proxy-command.ts).
  */
 import type { Command } from 'commander';
-import { processIo, type Io, type OutputFormat } from './output.js';
+import { dropOutputWhenClosed, processIo, type Io, type OutputFormat } from './output.js';
 import { SinewError } from '../core/errors.js';
 import { analyzeExitCodes } from './exit-codes.js';
 import { parseProxyArgs, PROXY_COMMAND_DESCRIPTION, PROXY_OPTIONS, runProxyCli, type ProxyCliOptions } from './proxy-command.js';
@@ -15,6 +15,7 @@ const collect = (value: string, previous: string[] = []) => previous.concat(valu
 
 /** Runs the CLI with `argv` (as process.argv) and returns the exit code. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  if (io === processIo) dropOutputWhenClosed();
   // A sidecar's start: no commander (see proxy-command.ts).
   const proxyOptions = parseProxyArgs(argv);
   if (proxyOptions) return reportErrors(() => runProxyCli(proxyOptions, io), io);
@@ -41,40 +42,55 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       exitCode = await runValidate({ files: opts.filename, output: opts.output, namespace: opts.namespace }, io);
     });
 
-  program
-    .command('analyze')
-    .description('check how resources fit together: subsets, hosts and gateways that must exist, conflicting rules (after validating each)')
-    .requiredOption('-f, --filename <path>', 'file, directory or - for stdin (repeatable)', collect)
-    .option('-n, --namespace <ns>', 'namespace for resources that name none', 'default')
-    .addOption(outputOption())
-    .addHelpText('after', `\n${analyzeExitCodes}\n`)
-    .action(async (opts: { filename: string[]; namespace: string; output: OutputFormat }) => {
-      const { runAnalyze } = await import('./analyze.js');
-      exitCode = await runAnalyze({ files: opts.filename, output: opts.output, namespace: opts.namespace }, io);
-    });
-
   const connect = (cmd: Command) =>
     cmd
       .option('--server <host:port>', 'control plane API address (default: the mesh started from this directory)')
-      .option('--state-dir <dir>', 'state directory of the mesh (default .sinew, or SINEW_STATE_DIR)');
+      .option('--state-dir <dir>', 'state directory of the mesh (default .sinew, or SINEW_STATE_DIR)')
+      .option('--token <token>', "the control plane's API token, with --server (default SINEW_TOKEN; a local mesh's is read from its state directory)");
+
+  connect(
+    program
+      .command('analyze')
+      .description('check how resources fit together (subsets, hosts and gateways that must exist, conflicting rules): the config in force in the running mesh, with -f files on top'),
+  )
+    .option('-f, --filename <path>', 'file, directory or - for stdin, applied over the config in force (repeatable)', collect, [])
+    .option('--local', 'analyze the -f files alone, without the config in force (istioctl --use-kube=false)')
+    .option('-n, --namespace <ns>', 'namespace for resources that name none', 'default')
+    .addOption(outputOption())
+    .addHelpText('after', `\n${analyzeExitCodes}\n`)
+    .action(async (opts: { filename: string[]; local?: boolean; namespace: string; output: OutputFormat; server?: string; stateDir?: string }) => {
+      const { runAnalyze } = await import('./analyze.js');
+      exitCode = await runAnalyze({ files: opts.filename, output: opts.output, namespace: opts.namespace, local: opts.local, server: opts.server, stateDir: opts.stateDir }, io);
+    });
 
   program
     .command('up')
     .description('run the mesh on this machine: control plane, ingress gateway, and every Workload with its sidecar')
     .argument('[paths...]', 'manifest files or directories', ['.'])
-    .option('--state-dir <dir>', 'where the mesh keeps its state', '.sinew')
+    .option('--state-dir <dir>', 'where the mesh keeps its state (default .sinew, or SINEW_STATE_DIR)')
     .option('--gateway-port <port>', 'port of the ingress gateway (0 = any free port)', '8080')
     .option('--host <address>', 'address every part listens on', '127.0.0.1')
-    .action(async (paths: string[], opts: { stateDir: string; gatewayPort: string; host: string }) => {
+    .option('--console-port <port>', 'port of the web console (default 20001; 0 = any free port, as with --gateway-port 0)')
+    .option('--fresh', 'start with no config from an earlier run (the state directory keeps what was applied)')
+    .option('--ready-timeout <seconds>', 'how long a sidecar, gateway or app may take to become ready before it is reported and restarted', '30')
+    .option('--mesh-config <file>', "Istio's MeshConfig (extensionProviders, defaultProviders, access log, ...): the mesh ConfigMap's text, the ConfigMap, or an IstioOperator")
+    .action(async (paths: string[], opts: { stateDir?: string; gatewayPort: string; host: string; consolePort?: string; fresh?: boolean; readyTimeout: string; meshConfig?: string }) => {
+      const readyTimeout = Number(opts.readyTimeout);
+      if (!(readyTimeout > 0)) {
+        io.err(`--ready-timeout must be a number of seconds above 0, not "${opts.readyTimeout}"\n`);
+        exitCode = 2;
+        return;
+      }
       const { runUp } = await import('../mesh/up.js');
-      exitCode = await runUp({ paths, stateDir: opts.stateDir, gatewayPort: Number(opts.gatewayPort), host: opts.host, output: (line) => io.out(line + '\n') });
+      const { stateDir } = await import('./client.js');
+      exitCode = await runUp({ paths, stateDir: stateDir(opts.stateDir), gatewayPort: Number(opts.gatewayPort), consolePort: opts.consolePort === undefined ? undefined : Number(opts.consolePort), host: opts.host, fresh: opts.fresh, meshConfig: opts.meshConfig, readyTimeoutMs: readyTimeout * 1000, output: (line) => io.out(line + '\n') });
     });
 
   program
     .command('down')
     .description('stop the mesh started by "sinew up" from this directory')
-    .option('--state-dir <dir>', 'state directory of the mesh', '.sinew')
-    .action(async (opts: { stateDir: string }) => {
+    .option('--state-dir <dir>', 'state directory of the mesh (default .sinew, or SINEW_STATE_DIR)')
+    .action(async (opts: { stateDir?: string }) => {
       const { runDown } = await import('./mesh-commands.js');
       exitCode = await runDown({ stateDir: opts.stateDir }, io);
     });
@@ -87,7 +103,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     });
 
   connect(program.command('traces').description('recent traces the proxies sent to the control plane, newest first'))
-    .option('--service <name>', 'only traces with a span of this service (e.g. reviews.default)')
+    .option('--service <name>', 'only traces with a span of this service: reviews, reviews.default or reviews.default.svc.cluster.local')
     .option('--limit <n>', 'how many traces', '20')
     .addOption(outputOption())
     .action(async (opts: { service?: string; limit: string; output: string; server?: string; stateDir?: string }) => {
@@ -170,13 +186,15 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--api-port <port>', 'HTTP API port', '15080')
     .option('--push-port <port>', 'proxy push port', '15010')
     .option('--monitoring-port <port>', 'Prometheus metrics port', '15014')
-    .option('--tracing-sampling <pct>', 'percentage of requests the proxies trace (Istio\'s default is 1)')
+    .option('--console-port <port>', 'web console port (behind the mesh\'s token; "off" = no console)', '20001')
+    .option('--tracing-sampling <pct>', 'percentage of requests the proxies trace (Istio\'s default is 1; over the mesh config\'s)')
+    .option('--mesh-config <file>', "Istio's MeshConfig (extensionProviders, defaultProviders, access log, ...): the mesh ConfigMap's text, the ConfigMap, or an IstioOperator")
     .option('--kubernetes', 'take config and workloads from a Kubernetes cluster (in-cluster, or --kubeconfig)')
     .option('--kubeconfig <file>', 'kubeconfig of the cluster (default: in a pod its service account, else $KUBECONFIG or ~/.kube/config)')
     .option('--context <name>', 'kubeconfig context')
     .option('--webhook-port <port>', 'with --kubernetes: HTTPS port of the injection and validation webhooks (Istio 15017)')
     .option('--webhook-cert-dir <dir>', 'with --webhook-port: tls.crt and tls.key of the webhooks')
-    .action(async (opts: { stateDir?: string; host: string; apiPort: string; pushPort: string; monitoringPort: string; tracingSampling?: string; kubernetes?: boolean; kubeconfig?: string; context?: string; webhookPort?: string; webhookCertDir?: string }) => {
+    .action(async (opts: { stateDir?: string; host: string; apiPort: string; pushPort: string; monitoringPort: string; consolePort: string; tracingSampling?: string; meshConfig?: string; kubernetes?: boolean; kubeconfig?: string; context?: string; webhookPort?: string; webhookCertDir?: string }) => {
       const sampling = opts.tracingSampling === undefined ? undefined : Number(opts.tracingSampling);
       if (sampling !== undefined && !(sampling >= 0 && sampling <= 100)) {
         io.err(`--tracing-sampling must be a percentage from 0 to 100, not "${opts.tracingSampling}"\n`);
@@ -191,7 +209,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
           apiPort: Number(opts.apiPort),
           pushPort: Number(opts.pushPort),
           monitoringPort: Number(opts.monitoringPort),
+          consolePort: opts.consolePort === 'off' ? undefined : Number(opts.consolePort),
           tracingSampling: sampling,
+          meshConfig: opts.meshConfig,
           kubernetes: opts.kubernetes || opts.kubeconfig !== undefined,
           kubeconfig: opts.kubeconfig,
           context: opts.context,

@@ -7,13 +7,14 @@ import { spawn } from 'node:child_process';
 import type { MeshStatus, ReplicaStatus, WorkloadStatus } from '../api/mesh-status.js';
 import type { ProxyConfig } from '../api/proxy-config.js';
 import { SinewError } from '../core/errors.js';
-import { callControlPlane, controlPlaneUrl, readMeshFile, stateDir } from './client.js';
+import { findLeftovers, isAlive, liveRunnerPid, readMeshFile, removeMeshFile, stopLeftovers } from '../mesh/state.js';
+import { callControlPlane, connectControlPlane, stateDir } from './client.js';
 import { table, type Io } from './output.js';
 import type { ConnectOptions } from './config-commands.js';
 
 export async function fetchStatus(options: ConnectOptions): Promise<MeshStatus> {
-  const base = await controlPlaneUrl(options);
-  const res = await callControlPlane(base, '/api/v1/status');
+  const cp = await connectControlPlane(options);
+  const res = await callControlPlane(cp, '/api/v1/status');
   if (res.status !== 200) throw new SinewError('SNW_ERR_STATUS', `the control plane answered ${res.status} to a status request`);
   return res.body as MeshStatus;
 }
@@ -26,17 +27,19 @@ export async function runStatus(options: ConnectOptions & { output: string }, io
   }
   const rows = (kind: string, list: WorkloadStatus[]) =>
     list.flatMap((w) =>
-      w.replicas.map((r) => [kind, `${w.namespace}/${w.name}`, r.id, r.ready ? 'ready' : 'not ready', r.app ?? '-', r.proxy.inbound ?? '-', r.proxy.outbound ?? '-', r.proxy.admin, r.proxy.metrics ?? '-', `${r.proxy.sync}${r.proxy.configVersion ? ' ' + r.proxy.configVersion : ''}`]),
+      w.replicas.map((r) => [kind, `${w.namespace}/${w.name}`, r.id, r.ready ? 'ready' : 'not ready', String(r.restarts ?? 0), r.app ?? '-', r.proxy.inbound ?? '-', r.proxy.outbound ?? '-', r.proxy.admin, r.proxy.metrics ?? '-', `${r.proxy.sync}${r.proxy.configVersion ? ' ' + r.proxy.configVersion : ''}`]),
     );
-  io.out(table(['KIND', 'WORKLOAD', 'REPLICA', 'STATUS', 'APP', 'INBOUND', 'OUTBOUND', 'ADMIN', 'METRICS', 'CONFIG'], [...rows('gateway', status.gateways), ...rows('workload', status.workloads)]));
+  io.out(table(['KIND', 'WORKLOAD', 'REPLICA', 'STATUS', 'RESTARTS', 'APP', 'INBOUND', 'OUTBOUND', 'ADMIN', 'METRICS', 'CONFIG'], [...rows('gateway', status.gateways), ...rows('workload', status.workloads)]));
+  const notReady = [...status.gateways, ...status.workloads].flatMap((w) => w.replicas.filter((r) => !r.ready));
+  if (notReady.length) io.out(`\nnot ready:\n${notReady.map((r) => `  ${r.id}: ${r.reason ?? 'starting'}`).join('\n')}\n`);
   const cp = status.controlPlane;
   io.out(`\ncontrol plane: api ${cp.api}, push ${cp.push}${cp.monitoring ? `, metrics ${cp.monitoring}` : ''}; config revision ${cp.configRevision}; ${cp.proxiesConnected} proxies connected\n`);
   return 0;
 }
 
 export async function runProxyStatus(options: ConnectOptions & { output: string }, io: Io): Promise<number> {
-  const base = await controlPlaneUrl(options);
-  const res = await callControlPlane(base, '/api/v1/proxies');
+  const cp = await connectControlPlane(options);
+  const res = await callControlPlane(cp, '/api/v1/proxies');
   const proxies = res.body as { id: string; versionSent?: string; versionAcked?: string; sync: string; lastNack?: string }[];
   if (options.output === 'json') io.out(JSON.stringify(proxies, null, 2) + '\n');
   else io.out(table(['PROXY', 'SENT', 'ACKED', 'STATUS', 'LAST ERROR'], proxies.map((p) => [p.id, p.versionSent ?? '-', p.versionAcked ?? '-', p.sync, p.lastNack ?? ''])));
@@ -133,37 +136,50 @@ export async function runExec(options: ConnectOptions & { workload: string; comm
   });
 }
 
-/** Stops the mesh that `sinew up` started from this state directory and waits until it is gone. */
+/**
+ * Stops the mesh that `sinew up` started from this state directory and waits until it is gone.
+ * The runner stops what it started; when the runner is gone (killed with kill -9, say), the
+ * processes it wrote down in the state directory are stopped from here.
+ */
 export async function runDown(options: { stateDir?: string; timeoutMs?: number }, io: Io): Promise<number> {
   const dir = stateDir(options.stateDir);
-  const mesh = await readMeshFile(dir);
-  if (!mesh) {
+  const mesh = readMeshFile(dir);
+  const runner = liveRunnerPid(dir);
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  let exitCode = 0;
+  if (runner !== undefined) {
+    io.out(`stopping the mesh (pid ${runner})...\n`);
+    process.kill(runner, 'SIGTERM');
+    const deadline = Date.now() + timeoutMs;
+    while (isAlive(runner) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (isAlive(runner)) {
+      io.err(`the mesh did not stop within ${timeoutMs / 1000}s; killing it and every process it started\n`);
+      process.kill(runner, 'SIGKILL');
+      exitCode = 1;
+    }
+  }
+  // Whatever is still running was left by a runner that is gone (or was just killed).
+  const left = findLeftovers(dir);
+  if (runner === undefined && !mesh && left.recorded.length === 0 && left.alive.length === 0) {
     io.out('no mesh is running here (nothing to stop)\n');
     return 0;
   }
-  const alive = () => {
-    try {
-      process.kill(mesh.pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (!alive()) {
-    io.out(`the mesh (pid ${mesh.pid}) is not running; cleaning up its state file\n`);
-    const { rm } = await import('node:fs/promises');
-    await rm(`${dir}/mesh.json`, { force: true });
-    return 0;
+  if (left.alive.length > 0) {
+    const names = [...new Set(left.recorded.filter((r) => r.pid === undefined || left.alive.includes(r.pid)).map((r) => r.id))];
+    const who = runner === undefined ? `the mesh${mesh ? ` (pid ${mesh.pid})` : ''} is not running, but ${plural(left.alive.length, 'process', 'processes')} it started ${left.alive.length === 1 ? 'is' : 'are'}` : `${plural(left.alive.length, 'process', 'processes')} of the mesh ${left.alive.length === 1 ? 'is' : 'are'} still running`;
+    io.out(`${who}${names.length ? ` (${names.slice(0, 6).join(', ')}${names.length > 6 ? ', ...' : ''})` : ''}; stopping ${left.alive.length === 1 ? 'it' : 'them'}\n`);
+  } else if (runner === undefined) {
+    io.out(`the mesh${mesh ? ` (pid ${mesh.pid})` : ''} is not running and left nothing running; cleaning up its state\n`);
   }
-  io.out(`stopping the mesh (pid ${mesh.pid})...\n`);
-  process.kill(mesh.pid, 'SIGTERM');
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-  if (alive()) {
-    io.err(`the mesh did not stop within ${(options.timeoutMs ?? 30_000) / 1000}s; killing it\n`);
-    process.kill(mesh.pid, 'SIGKILL');
+  await stopLeftovers(dir);
+  const still = findLeftovers(dir).alive;
+  removeMeshFile(dir);
+  if (still.length > 0) {
+    io.err(`✘ could not stop ${plural(still.length, 'process', 'processes')} (pids ${still.join(', ')})\n`);
     return 1;
   }
   io.out('✔ mesh stopped\n');
-  return 0;
+  return exitCode;
 }
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;

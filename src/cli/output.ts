@@ -9,10 +9,43 @@ export interface Io {
   err: (text: string) => void;
 }
 
+/** Set once the reader of stdout / stderr went away: further output is dropped. */
+const closed = { stdout: false, stderr: false };
+
 export const processIo: Io = {
-  out: (text) => process.stdout.write(text),
-  err: (text) => process.stderr.write(text),
+  out: (text) => {
+    if (!closed.stdout) process.stdout.write(text);
+  },
+  err: (text) => {
+    if (!closed.stderr) process.stderr.write(text);
+  },
 };
+
+/**
+ * A closed stdout or stderr (`sinew status | head -2`, a `sinew up` whose terminal went
+ * away) ends that output quietly. Node ignores SIGPIPE and reports the closed pipe as an
+ * EPIPE 'error' event on the stream, which, with nobody listening, crashed the command with
+ * a stack trace about one run in three (whenever the reader had gone before the last write).
+ * Now the stream's later writes are dropped, and the command finishes as it would have,
+ * with its own exit code: a proxy or control plane whose runner died keeps serving.
+ */
+export function dropOutputWhenClosed(): void {
+  for (const name of ['stdout', 'stderr'] as const) {
+    const stream = process[name] as NodeJS.WriteStream & { sinewGuarded?: boolean };
+    if (stream.sinewGuarded) continue;
+    stream.sinewGuarded = true;
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED' || err.code === 'ERR_STREAM_WRITE_AFTER_END') {
+        closed[name] = true;
+        return;
+      }
+      // Anything else is not a reader going away: fail as before.
+      process.nextTick(() => {
+        throw err;
+      });
+    });
+  }
+}
 
 /** Renders rows as an aligned table with a header line. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {

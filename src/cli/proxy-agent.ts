@@ -1,10 +1,12 @@
 /**
- * `sinew proxy --xds host:port --node node.json`: a proxy that takes its config from the
- * control plane (what `sinew up` starts beside every workload), until SIGINT/SIGTERM. In a
- * pod (what injection runs): `--node-from-env` names it from the pod, `--capture` serves what
- * iptables captured, `--health-port` answers kubelet's probes (Istio's 15021).
+ * `sinew proxy --xds host:port --node node.json --token-file proxy.token`: a proxy that takes
+ * its config from the control plane (what `sinew up` starts beside every workload), until
+ * SIGINT/SIGTERM. The token file holds the push credential the runner got for this node; it
+ * must be readable by its owner only, like an SSH key. In a pod (what injection runs):
+ * `--node-from-env` names it from the pod, `--capture` serves what iptables captured,
+ * `--health-port` answers kubelet's probes (Istio's 15021).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import http from 'node:http';
 import type { ProxyNode } from '../api/proxy-config.js';
 import { createLogger } from '../core/logger.js';
@@ -17,6 +19,8 @@ export interface ProxyAgentCommandOptions {
   node?: string;
   /** Name the proxy from the pod's environment instead. */
   nodeFromEnv?: { router: boolean };
+  /** Path of the file holding the proxy's push credential (mode 0600). */
+  tokenFile?: string;
   adminPort?: number;
   adminHost?: string;
   metricsPort?: number;
@@ -62,7 +66,22 @@ export async function runProxyAgentCommand(opts: ProxyAgentCommandOptions, io: I
     io.err(`✘ cannot name this proxy${opts.node ? ` from ${opts.node}` : ''}: ${(err as Error).message}\n`);
     return 1;
   }
+  let credential: string | undefined;
+  if (opts.tokenFile !== undefined) {
+    try {
+      const mode = (await stat(opts.tokenFile)).mode & 0o777;
+      if (mode & 0o077) {
+        io.err(`✘ ${opts.tokenFile} holds a credential but others may read it (mode ${mode.toString(8)}); make it owner-only: chmod 600 ${opts.tokenFile}\n`);
+        return 1;
+      }
+      credential = (await readFile(opts.tokenFile, 'utf8')).trim();
+    } catch (err) {
+      io.err(`✘ cannot read the proxy's credential from ${opts.tokenFile}: ${(err as Error).message}\n`);
+      return 1;
+    }
+  }
   const logger = createLogger({ scope: node.id });
+  if (credential === undefined) logger.warn('no --token-file: a control plane that checks credentials will refuse this proxy');
   let capture;
   if (opts.capture) {
     const { loadOriginalDestination } = await import('../proxy/original-destination.js');
@@ -76,6 +95,7 @@ export async function runProxyAgentCommand(opts: ProxyAgentCommandOptions, io: I
   const agent = await startProxyAgent({
     xds: opts.xds,
     node,
+    credential,
     adminPort: opts.adminPort,
     adminHost: opts.adminHost,
     metricsHost: opts.metricsHost,

@@ -15,6 +15,7 @@ export interface ProxyCliOptions {
   config?: string;
   xds?: string;
   node?: string;
+  tokenFile?: string;
   adminPort?: string;
   metricsPort?: string;
   mergedMetricsPort?: string;
@@ -40,6 +41,7 @@ export const PROXY_OPTIONS: readonly ProxyOption[] = [
   { flag: '--config <file>', description: 'ProxyConfig JSON file (SIGHUP re-reads it)' },
   { flag: '--xds <host:port>', description: 'control plane push address' },
   { flag: '--node <file>', description: 'JSON file naming this proxy (ProxyNode), with --xds' },
+  { flag: '--token-file <file>', description: "file (mode 0600) holding the proxy's push credential from the control plane, with --xds" },
   { flag: '--admin-port <port>', description: 'admin port: /ready, /config_dump, /clusters, /stats, /stats/prometheus (0 = any free port)' },
   { flag: '--metrics-port <port>', description: "Prometheus port of the proxy's metrics, /stats/prometheus (Istio 15090; 0 = any free port), with --xds" },
   { flag: '--merged-metrics-port <port>', description: "Prometheus port merging the proxy's and the app's metrics (Istio 15020), with --xds" },
@@ -106,6 +108,7 @@ export async function runProxyCli(opts: ProxyCliOptions, io: Io): Promise<number
       {
         xds: opts.xds,
         node: opts.node,
+        tokenFile: opts.tokenFile,
         nodeFromEnv: opts.nodeFromEnv ? { router: opts.router === true } : undefined,
         adminPort,
         adminHost: opts.host,

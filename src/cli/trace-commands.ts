@@ -1,12 +1,14 @@
 /**
  * `sinew traces` lists recent traces from the control plane's collector; `sinew trace <id>`
  * prints one as an indented timeline. Spans reach the collector from every proxy of a mesh
- * started by `sinew up` (which samples 100 %).
+ * started by `sinew up` (which samples 100 %). `--service` takes the name spans carry
+ * (`reviews.default`), the short name (`reviews`, in any namespace) or the host name
+ * (`reviews.default.svc.cluster.local`), as the collector's query matches them.
  */
 import type { StoredSpan, StoredTrace } from '../telemetry/trace-store.js';
 import { renderTraceTimeline } from '../telemetry/trace-store.js';
 import { SinewError } from '../core/errors.js';
-import { callControlPlane, controlPlaneUrl } from './client.js';
+import { callControlPlane, connectControlPlane } from './client.js';
 import type { ConnectOptions } from './config-commands.js';
 import { table, type Io } from './output.js';
 
@@ -22,11 +24,11 @@ function spanJson(s: StoredSpan) {
 }
 
 export async function runTraces(options: TracesOptions, io: Io): Promise<number> {
-  const base = await controlPlaneUrl(options);
+  const cp = await connectControlPlane(options);
   const params = new URLSearchParams();
   if (options.service) params.set('service', options.service);
   params.set('limit', String(options.limit ?? 20));
-  const res = await callControlPlane(base, `/api/v1/traces?${params}`);
+  const res = await callControlPlane(cp, `/api/v1/traces?${params}`);
   if (res.status !== 200) throw new SinewError('SNW_ERR_TRACES', `the control plane answered ${res.status} to a trace query`);
   const traces = res.body as StoredTrace[];
   if (options.output === 'json') {
@@ -34,7 +36,16 @@ export async function runTraces(options: TracesOptions, io: Io): Promise<number>
     return 0;
   }
   if (traces.length === 0) {
-    io.out(`no traces${options.service ? ` for service ${options.service}` : ''} yet; send some requests through the mesh\n`);
+    // Spans reach the control plane in batches, within about a second of a request (DEFAULT_BATCH_DELAY_MS).
+    const wait = 'spans reach the control plane within about a second of a request';
+    if (!options.service) {
+      io.out(`no traces yet; send some requests through the mesh (${wait})\n`);
+      return 0;
+    }
+    const known = await callControlPlane(cp, '/api/v1/services');
+    const services = known.status === 200 && Array.isArray(known.body) ? (known.body as string[]) : [];
+    io.out(`no traces for service ${options.service} yet (${wait})\n`);
+    if (services.length) io.out(`services with traces: ${services.join(', ')}\n`);
     return 0;
   }
   const rows = traces.map((t) => {
@@ -46,8 +57,8 @@ export async function runTraces(options: TracesOptions, io: Io): Promise<number>
 }
 
 export async function runTrace(options: ConnectOptions & { id: string; output: string }, io: Io): Promise<number> {
-  const base = await controlPlaneUrl(options);
-  const res = await callControlPlane(base, `/api/v1/traces/${encodeURIComponent(options.id)}`);
+  const cp = await connectControlPlane(options);
+  const res = await callControlPlane(cp, `/api/v1/traces/${encodeURIComponent(options.id)}`);
   if (res.status === 404) {
     io.err(`✘ no trace ${options.id} at the control plane; "sinew traces" lists the recent ones\n`);
     return 1;

@@ -14,7 +14,7 @@ import {
 import type { RegistryService, RegistryServicePort, ServiceProtocol } from '../api/registry-snapshot.js';
 import type { CompileContext } from './context.js';
 import { clusterPolicy, connectionPool, loadBalancer, outlierDetection, upstreamTls, DEFAULT_CONNECT_TIMEOUT_MS } from './policy.js';
-import { labelsMatch } from './util.js';
+import { selectorMatches } from '../semantics/labels.js';
 
 /** Upstream protocol of a service port: HTTP/2 for http2 and gRPC, raw bytes for TCP-like ports. */
 export function upstreamProtocol(p: ServiceProtocol): Cluster['protocol'] {
@@ -111,8 +111,8 @@ function buildCluster(
   // Istio: `simple: PASSTHROUGH` makes the cluster ORIGINAL_DST, whatever the service.
   const kind = lb.policy === 'PASSTHROUGH' ? 'originalDst' : clusterKind(service);
   let protocol = upstreamProtocol(port.protocol);
-  // useClientProtocol / h2UpgradePolicy are applied by the proxy; an explicit UPGRADE on an
-  // HTTP/1.1 port means Istio speaks HTTP/2 upstream.
+  // h2UpgradePolicy is applied by the proxy (useClientProtocol is not yet, SNW0540); an
+  // explicit UPGRADE on an HTTP/1.1 port means Istio speaks HTTP/2 upstream.
   if (protocol === 'http1' && policy?.connectionPool?.http?.h2UpgradePolicy === 'UPGRADE') protocol = 'http2';
   const cluster: Cluster = {
     name,
@@ -156,7 +156,7 @@ export function proxyLocality(labels: Readonly<Record<string, string>>): string 
 export function endpointsFor(service: RegistryService, port: RegistryServicePort, subsetLabels?: Readonly<Record<string, string>>): Endpoint[] {
   const list = service.endpoints[String(port.port)] ?? [];
   return list
-    .filter((e) => labelsMatch(subsetLabels, e.labels))
+    .filter((e) => selectorMatches(subsetLabels, e.labels))
     .map((e) => {
       const ep: Endpoint = { address: { host: e.address, port: e.port }, labels: e.labels, health: e.health };
       if (e.weight !== undefined) ep.weight = e.weight;

@@ -23,6 +23,9 @@ import type { CompileInput } from './inputs.js';
 import { buildServiceOutbound, type OutboundCache } from './outbound-cache.js';
 import { buildOutboundListeners, buildOutboundRouteConfigs, joinRouteConfigs, meshVirtualServices } from './outbound.js';
 
+/** The secret that carries the mesh key (MeshSettings.meshKey) to every proxy. */
+export const MESH_KEY_SECRET = 'sinew-mesh-key';
+
 /** The outbound part of a sidecar's config shared by its proxy class; deep-frozen. */
 export interface SharedOutbound {
   /** The `proxyClassKey` it was built for. */
@@ -108,6 +111,12 @@ export function compileProxyConfig(input: CompileInput, shared?: SharedOutbound)
     config.endpoints.push(...outboundClusters.endpoints);
   }
   config.telemetry = compileTelemetry(input);
+  const meshKey = ctx.mesh.meshKey;
+  if (meshKey !== undefined) {
+    // Every proxy, sidecar or gateway, signs and checks the metadata exchange with it.
+    config.secrets = [{ name: MESH_KEY_SECRET, genericSecret: meshKey }];
+    config.peerMetadataKey = MESH_KEY_SECRET;
+  }
   // The proxy's own part is cloned (it must share nothing with the caller's inputs); the
   // shared part is already a frozen copy, and deepFreeze stops at frozen objects, so it
   // costs nothing per proxy.

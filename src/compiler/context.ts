@@ -8,7 +8,11 @@ import type { RegistryService, RegistrySnapshot } from '../api/registry-snapshot
 import { DEFAULT_MESH, toAddress, type CompileInput, type MeshSettings, type ProxyPorts } from './inputs.js';
 import type { DestinationRuleSpec, GatewaySpec, SidecarSpec, Subset, TrafficPolicy, VirtualServiceSpec } from './istio-types.js';
 import { proxyLocality } from './clusters.js';
-import { byCreation, hostMatches, isExportedTo, labelsMatch, resolveShortName } from './util.js';
+import { hostSpecificity, hostSubsetOf, hostsOverlap, isWildcardHost } from '../semantics/hosts.js';
+import { selectorMatches } from '../semantics/labels.js';
+import { resolveShortName } from '../semantics/names.js';
+import { isExportedTo } from '../semantics/visibility.js';
+import { byCreation } from '../semantics/creation-order.js';
 
 export type VirtualServiceResource = Resource<VirtualServiceSpec>;
 export type DestinationRuleResource = Resource<DestinationRuleSpec>;
@@ -166,7 +170,7 @@ function ruleHosts(index: ConfigIndex, namespace: string, domainSuffix: string):
   hosts = { exact: new Map(), wildcards: [] };
   rules.forEach((dr, position) => {
     const entry = { dr, host: resolveShortName(dr.spec.host, namespace, domainSuffix), position };
-    if (entry.host.startsWith('*')) hosts!.wildcards.push(entry);
+    if (isWildcardHost(entry.host)) hosts!.wildcards.push(entry);
     else {
       const list = hosts!.exact.get(entry.host);
       if (list) list.push(entry);
@@ -189,7 +193,7 @@ export function proxyClassKey(input: CompileInput): string | undefined {
   if (node.mode !== 'sidecar') return undefined;
   const index = configIndex(input.config.resources);
   let bits = '';
-  for (const sel of index.proxySelectors) bits += labelsMatch(sel, node.labels) ? '1' : '0';
+  for (const sel of index.proxySelectors) bits += selectorMatches(sel, node.labels) ? '1' : '0';
   const l = node.labels;
   const locality = [l['topology.kubernetes.io/region'], l['topology.kubernetes.io/zone'], l['topology.istio.io/subzone']].map((v) => v ?? '').join('/');
   return JSON.stringify([node.namespace, bits, locality]);
@@ -282,7 +286,7 @@ export class CompileContext {
             if (this.findVirtualService(r.name, r.namespace) !== r.value) return false;
             break;
           case 'labels':
-            if (labelsMatch(r.selector, this.node.labels) !== r.value) return false;
+            if (selectorMatches(r.selector, this.node.labels) !== r.value) return false;
             break;
           case 'namespace':
             if ((this.node.namespace === r.namespace) !== r.value) return false;
@@ -301,7 +305,7 @@ export class CompileContext {
   /** Whether the proxy's labels meet a selector (an absent selector is met). */
   nodeMatches(selector: Readonly<Record<string, string>> | undefined): boolean {
     if (!selector) return true;
-    const value = labelsMatch(selector, this.node.labels);
+    const value = selectorMatches(selector, this.node.labels);
     this.#reads?.push({ kind: 'labels', selector, value });
     return value;
   }
@@ -329,7 +333,7 @@ export class CompileContext {
    */
   #selectSidecar(sidecars: SidecarResource[]): SidecarResource | undefined {
     const inNs = sidecars.filter((s) => s.metadata.namespace === this.node.namespace);
-    const selected = inNs.find((s) => s.spec.workloadSelector?.labels && labelsMatch(s.spec.workloadSelector.labels, this.node.labels));
+    const selected = inNs.find((s) => s.spec.workloadSelector?.labels && selectorMatches(s.spec.workloadSelector.labels, this.node.labels));
     if (selected) return selected;
     const nsWide = inNs.find((s) => !s.spec.workloadSelector?.labels);
     if (nsWide) return nsWide;
@@ -357,7 +361,7 @@ export class CompileContext {
 
   #egressAllows(namespace: string, hosts: readonly string[]): boolean {
     if (!this.#egress) return true;
-    return this.#egress.some((e) => (e.namespace === '*' || e.namespace === namespace) && e.namespace !== '~' && hosts.some((h) => hostMatches(e.host, h) || hostMatches(h, e.host)));
+    return this.#egress.some((e) => (e.namespace === '*' || e.namespace === namespace) && e.namespace !== '~' && hosts.some((h) => hostsOverlap(e.host, h)));
   }
 
   // === services ===
@@ -428,20 +432,19 @@ export class CompileContext {
     if (!hosts) return undefined;
     // The rules whose host matches, in the namespace's order (the merge below keeps the first).
     let matching = hosts.exact.get(hostname) ?? [];
-    const wild = hosts.wildcards.filter((w) => hostMatches(w.host, hostname));
+    const wild = hosts.wildcards.filter((w) => hostSubsetOf(hostname, w.host));
     if (wild.length) matching = [...matching, ...wild].sort((a, b) => a.position - b.position);
     const candidates: { dr: DestinationRuleResource; host: string }[] = [];
     for (const { dr, host } of matching) {
       if (namespace !== this.node.namespace && !isExportedTo(dr.spec.exportTo, namespace, this.node.namespace)) continue;
       const selector = dr.spec.workloadSelector?.matchLabels;
-      if (selector && (namespace !== this.node.namespace || !labelsMatch(selector, this.node.labels))) continue;
+      if (selector && (namespace !== this.node.namespace || !selectorMatches(selector, this.node.labels))) continue;
       candidates.push({ dr, host });
     }
     if (candidates.length === 0) return undefined;
     // Most specific host: an exact match beats wildcards, a longer wildcard beats a shorter one.
-    const rank = (h: string) => (h === hostname ? Number.MAX_SAFE_INTEGER : h.length);
-    const best = Math.max(...candidates.map((c) => rank(c.host)));
-    const chosen = candidates.filter((c) => rank(c.host) === best);
+    const best = Math.max(...candidates.map((c) => hostSpecificity(c.host)));
+    const chosen = candidates.filter((c) => hostSpecificity(c.host) === best);
     // Istio keeps a workload-selected rule apart from the namespace-wide one and prefers it.
     const selected = chosen.filter((c) => c.dr.spec.workloadSelector?.matchLabels);
     const group = selected.length > 0 ? selected : chosen;
@@ -460,6 +463,6 @@ export class CompileContext {
   /** Gateways whose selector matches this router's labels (an empty selector selects every gateway proxy). */
   selectedGateways(): GatewayResource[] {
     if (this.node.mode !== 'router') return [];
-    return this.gateways.filter((g) => labelsMatch(g.spec.selector, this.node.labels));
+    return this.gateways.filter((g) => selectorMatches(g.spec.selector, this.node.labels));
   }
 }

@@ -1,22 +1,16 @@
 /**
  * explainRequest: which listener, route table, virtual host, route and cluster a request
- * would take through a compiled ProxyConfig. Pure. It follows the matching rules the
- * ProxyConfig contract states (Envoy's): the first route whose match holds wins. It is the
+ * would take through a compiled ProxyConfig. Pure. Virtual hosts and routes are chosen by the
+ * proxy's own matcher (src/semantics: the same compiled route match and domain index the
+ * proxy routes with), so an explanation cannot disagree with what the proxy does. It is the
  * tool of the simulation tests (as Istio's pilot simulation tests send a synthetic request
  * through generated config) and of `sinew explain`.
  */
-import { RE2JS } from 're2js';
-import type {
-  HeaderMatcher,
-  Listener,
-  ProxyConfig,
-  Route,
-  RouteConfiguration,
-  RouteMatch,
-  StringMatch,
-  VirtualHost,
-  WeightedCluster,
-} from '../api/proxy-config.js';
+import type { Listener, ProxyConfig, Route, RouteConfiguration, WeightedCluster } from '../api/proxy-config.js';
+import { SinewError } from '../core/errors.js';
+import { compileRouteMatch, selectRoute, type CompiledRouteMatch, type RequestView } from '../semantics/route-match.js';
+import type { Problems } from '../semantics/string-match.js';
+import { compileVirtualHosts, selectByDomain, type DomainIndex, type MatchingVirtualHost } from '../semantics/virtual-hosts.js';
 
 export interface ExplainRequest {
   /** Listener name; default: the listener on `port`, else the outbound capture listener. */
@@ -63,15 +57,66 @@ export function explainRequest(config: ProxyConfig, req: ExplainRequest): Explan
   }
   const table = selectRouteConfig(config, listener, req.port);
   if (!table) return { outcome: 'no-route-config', listener: listener.name };
-  const authority = req.authority.toLowerCase();
-  const vh = selectVirtualHost(table.virtualHosts, authority);
+  const view = requestView(req);
+  const vh = selectByDomain(compiledTable(table), view.authority);
   const base = { listener: listener.name, routeConfig: table.name };
   if (!vh) return { outcome: 'no-virtual-host', ...base };
   const withVh = { ...base, virtualHost: vh.name };
-  if (vh.requireTls && (req.scheme ?? 'http') === 'http') return { outcome: 'redirect', ...withVh, status: 301, requireTls: true };
-  const route = vh.routes.find((r) => routeMatches(r.match, req, authority));
-  if (!route) return { outcome: 'no-route', ...withVh };
-  return describeRoute(config, route, withVh);
+  if (vh.requireTls && view.scheme !== 'https') return { outcome: 'redirect', ...withVh, status: 301, requireTls: true };
+  const selected = selectRoute(vh.routes, view);
+  if (!selected) return { outcome: 'no-route', ...withVh };
+  return describeRoute(config, selected.route.route, withVh);
+}
+
+// === the proxy's matcher over the compiled config ===
+
+interface ExplainedRoute {
+  route: Route;
+  match: CompiledRouteMatch;
+}
+
+/** Route tables compiled for matching, once per frozen table (compiled configs are frozen). */
+const compiledTables = new WeakMap<RouteConfiguration, DomainIndex<MatchingVirtualHost<ExplainedRoute>>>();
+
+/**
+ * A route table compiled for matching as the proxy compiles it (proxy/http/route-table.ts
+ * calls the same `compileVirtualHosts` and `compileRouteMatch`). A table the proxy would
+ * reject (a regex RE2 cannot compile, one domain in two virtual hosts) throws with every
+ * problem, as the proxy would NACK it.
+ */
+function compiledTable(rc: RouteConfiguration): DomainIndex<MatchingVirtualHost<ExplainedRoute>> {
+  const cached = compiledTables.get(rc);
+  if (cached) return cached;
+  const found: string[] = [];
+  const problems: Problems = { add: (path, message) => found.push(`${path}: ${message}`) };
+  const index = compileVirtualHosts(rc, `routeConfigs[${JSON.stringify(rc.name)}]`, problems, (route, path) => ({ route, match: compileRouteMatch(route.match, `${path}.match`, problems) }));
+  if (found.length) throw new SinewError('SNW_ERR_PROXY_INVALID_CONFIG', `a proxy would reject this config:\n  ${found.join('\n  ')}`);
+  if (Object.isFrozen(rc)) compiledTables.set(rc, index);
+  return index;
+}
+
+/**
+ * The request as the proxy's router sees it: path without query or fragment, lower-cased
+ * authority, method upper-cased (GET when not given), scheme `http` unless given, headers by
+ * lower-case name with the pseudo-headers the proxy answers for.
+ */
+function requestView(req: ExplainRequest): RequestView {
+  const hash = req.path.indexOf('#');
+  const target = hash >= 0 ? req.path.slice(0, hash) : req.path;
+  const q = target.indexOf('?');
+  const path = q >= 0 ? target.slice(0, q) : target;
+  const query = q >= 0 ? target.slice(q + 1) : '';
+  const method = (req.method ?? 'GET').toUpperCase();
+  const scheme = req.scheme ?? 'http';
+  const authority = req.authority.toLowerCase();
+  const headers = new Map<string, string>();
+  for (const [k, v] of Object.entries(req.headers ?? {})) headers.set(k.toLowerCase(), v);
+  headers.set(':method', method);
+  headers.set(':path', query ? `${path}?${query}` : path);
+  headers.set(':authority', authority);
+  headers.set(':scheme', scheme);
+  headers.set('host', authority);
+  return { method, scheme, authority, path, query, port: req.port, header: (name) => headers.get(name) };
 }
 
 function describeRoute(config: ProxyConfig, route: Route, base: Partial<Explanation>): Explanation {
@@ -106,83 +151,4 @@ export function selectRouteConfig(config: ProxyConfig, listener: Listener, port:
   if (!http) return undefined;
   const name = http.routeConfigByPort ? (config.routeConfigs.some((r) => r.name === String(port)) ? String(port) : http.fallbackRouteConfigName) : http.routeConfigName;
   return config.routeConfigs.find((r) => r.name === name);
-}
-
-/**
- * Envoy's virtual host selection: exact domain, then the longest suffix wildcard
- * (`*.example.com`), then the longest prefix wildcard (`example.*`), then `*`.
- */
-export function selectVirtualHost(hosts: readonly VirtualHost[], authority: string): VirtualHost | undefined {
-  const a = authority.toLowerCase();
-  let bestSuffix: { vh: VirtualHost; len: number } | undefined;
-  let bestPrefix: { vh: VirtualHost; len: number } | undefined;
-  let any: VirtualHost | undefined;
-  for (const vh of hosts) {
-    for (const d of vh.domains) {
-      const domain = d.toLowerCase();
-      if (domain === a) return vh;
-      if (domain === '*') any ??= vh;
-      else if (domain.startsWith('*')) {
-        const suffix = domain.slice(1);
-        if (a.endsWith(suffix) && a.length > suffix.length && (!bestSuffix || suffix.length > bestSuffix.len)) bestSuffix = { vh, len: suffix.length };
-      } else if (domain.endsWith('*')) {
-        const prefix = domain.slice(0, -1);
-        if (a.startsWith(prefix) && a.length > prefix.length && (!bestPrefix || prefix.length > bestPrefix.len)) bestPrefix = { vh, len: prefix.length };
-      }
-    }
-  }
-  return bestSuffix?.vh ?? bestPrefix?.vh ?? any;
-}
-
-const regexCache = new Map<string, RE2JS>();
-
-/** StringMatch semantics: exact, prefix (optionally case-insensitive), RE2 regex over the whole value. */
-export function stringMatches(m: StringMatch, value: string, ignoreCase = false): boolean {
-  if ('regex' in m) {
-    const pattern = ignoreCase ? `(?i)${m.regex}` : m.regex;
-    let re = regexCache.get(pattern);
-    if (!re) {
-      re = RE2JS.compile(pattern);
-      if (regexCache.size < 1000) regexCache.set(pattern, re);
-    }
-    return re.matches(value);
-  }
-  const ci = ignoreCase || m.ignoreCase === true;
-  const v = ci ? value.toLowerCase() : value;
-  if ('exact' in m) return v === (ci ? m.exact.toLowerCase() : m.exact);
-  return v.startsWith(ci ? m.prefix.toLowerCase() : m.prefix);
-}
-
-/** Envoy's HeaderUtility::matchHeaders, including invert and treat_missing_header_as_empty. */
-function headerMatches(h: HeaderMatcher, raw: string | undefined): boolean {
-  const value = raw === undefined && h.match && h.treatMissingAsEmpty ? '' : raw;
-  const holds = value !== undefined && (!h.match || stringMatches(h.match, value));
-  return h.invert ? !holds : holds;
-}
-
-/** Does a request meet every condition of a route match (AND)? */
-export function routeMatches(m: RouteMatch, req: ExplainRequest, authority = req.authority.toLowerCase()): boolean {
-  const q = req.path.indexOf('?');
-  const path = q >= 0 ? req.path.slice(0, q) : req.path;
-  const query = new URLSearchParams(q >= 0 ? req.path.slice(q + 1) : '');
-  const method = (req.method ?? 'GET').toUpperCase();
-  const scheme = req.scheme ?? 'http';
-  if (m.path && !stringMatches(m.path, path, m.ignorePathCase)) return false;
-  if (m.method && !stringMatches(m.method, method)) return false;
-  if (m.scheme && !stringMatches(m.scheme, scheme)) return false;
-  if (m.authority && !stringMatches(m.authority, authority)) return false;
-  if (m.port !== undefined && m.port !== req.port) return false;
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers ?? {})) headers[k.toLowerCase()] = v;
-  headers[':method'] = method;
-  headers[':path'] = req.path;
-  headers[':authority'] = authority;
-  headers[':scheme'] = scheme;
-  for (const h of m.headers ?? []) if (!headerMatches(h, headers[h.name])) return false;
-  for (const p of m.queryParams ?? []) {
-    const value = query.get(p.name);
-    if (value === null) return false;
-    if (p.match && !stringMatches(p.match, value)) return false;
-  }
-  return true;
 }

@@ -8,8 +8,11 @@ import type { DownstreamTls, Listener, Route, RouteConfiguration, TcpRoute, Virt
 import type { CompileContext, GatewayResource, VirtualServiceResource } from './context.js';
 import type { Server } from './istio-types.js';
 import { toAddress } from './inputs.js';
+import { httpConnectionManager } from './connection-manager.js';
 import { buildVirtualServiceRoutes, destinationCluster, vsGateways } from './http-routes.js';
-import { hostIntersection, isExportedTo, labelsMatch } from './util.js';
+import { hostIntersection } from '../semantics/hosts.js';
+import { selectorMatches } from '../semantics/labels.js';
+import { isExportedTo } from '../semantics/visibility.js';
 
 interface BoundServer {
   gateway: GatewayResource;
@@ -125,7 +128,7 @@ export function buildGateway(ctx: CompileContext): GatewayResult {
         address: { ...address },
         direction: 'gateway',
         protocol: 'http',
-        http: { routeConfigName: routeName, ...(first.port.protocol.toUpperCase() !== 'HTTP' ? { http2: true } : {}) },
+        http: httpConnectionManager({ routeConfigName: routeName, ...(first.port.protocol.toUpperCase() !== 'HTTP' ? { http2: true } : {}) }),
       };
       out.listeners.push(listener);
     } else {
@@ -157,7 +160,7 @@ function tcpRoutes(ctx: CompileContext, candidates: VirtualServiceResource[], se
             !m ||
             ((!m.port || m.port === port) &&
               (!m.gateways?.length || vsGateways(m.gateways, ns).some((g) => refs.includes(g))) &&
-              labelsMatch(m.sourceLabels, ctx.node.labels) &&
+              selectorMatches(m.sourceLabels, ctx.node.labels) &&
               (!m.sourceNamespace || m.sourceNamespace === ctx.node.namespace)),
         );
         if (!applies) continue;

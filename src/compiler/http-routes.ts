@@ -24,7 +24,8 @@ import {
 import type { CompileContext, VirtualServiceResource } from './context.js';
 import type { Destination, HTTPMatchRequest, HTTPRetry, HTTPRoute, HeaderOperationsSpec, StringMatchSpec } from './istio-types.js';
 import { clusterPolicy, hashPolicy } from './policy.js';
-import { durationMs, isExportedTo, stringMatch } from './util.js';
+import { isExportedTo } from '../semantics/visibility.js';
+import { durationMs, stringMatch } from './util.js';
 
 /**
  * The Sinew annotation that turns on sticky weighted routing for a VirtualService

@@ -14,6 +14,7 @@ import type { CompileContext } from './context.js';
 import type { InboundPort } from './inputs.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from './policy.js';
 import { upstreamProtocol } from './clusters.js';
+import { httpConnectionManager } from './connection-manager.js';
 
 export interface InboundResult {
   listeners: Listener[];
@@ -43,7 +44,7 @@ export function buildSidecarInbound(ctx: CompileContext): InboundResult {
         address: { ...port.listen },
         direction: 'inbound',
         protocol: 'http',
-        http: { routeConfigName: cluster, ...(protocol === 'http2' ? { http2: true } : {}) },
+        http: httpConnectionManager({ routeConfigName: cluster, ...(protocol === 'http2' ? { http2: true } : {}) }),
       });
       out.routeConfigs.push({
         name: cluster,

@@ -9,14 +9,14 @@
  *   http-routes.ts VirtualService rules -> routes (matches, actions, Istio defaults, delegation)
  *   clusters.ts    outbound clusters and endpoints; policy.ts DestinationRule merging/defaults
  *   outbound-cache.ts  per-service outbound parts kept across builds and proxy classes
- *   explain.ts     request matching over a compiled config
+ *   explain.ts     a request through a compiled config, by the proxy's own matcher (src/semantics)
  */
 export { compileProxyConfig, compileSharedOutbound } from './compile.js';
 export { compileTelemetry } from './telemetry.js';
 export type { SharedOutbound } from './compile.js';
 export { OutboundCache } from './outbound-cache.js';
 export { proxyClassKey } from './context.js';
-export { explainRequest, selectVirtualHost, routeMatches, stringMatches } from './explain.js';
+export { explainRequest } from './explain.js';
 export type { ExplainRequest, Explanation, ExplainOutcome } from './explain.js';
 export { DEFAULT_MESH } from './inputs.js';
 export type { CompileInput, ConfigSnapshot, MeshSettings, InboundPort, ProxyPorts, OutboundTrafficPolicyMode } from './inputs.js';

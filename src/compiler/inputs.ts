@@ -6,6 +6,7 @@
 import type { Resource } from '../api/resources/meta.js';
 import type { Address, ProxyNode, TelemetrySettings } from '../api/proxy-config.js';
 import type { RegistrySnapshot } from '../api/registry-snapshot.js';
+import type { MeshTelemetryConfig } from '../api/mesh-config.js';
 
 /** The validated configuration at one revision (any kinds; the compiler reads the networking ones). */
 export interface ConfigSnapshot {
@@ -31,6 +32,17 @@ export interface MeshSettings {
    * the embedded control plane names its own OTLP receiver here.
    */
   tracingCollectors?: NonNullable<TelemetrySettings['tracingCollectors']>;
+  /**
+   * MeshConfig's telemetry fields (enableTracing, the legacy access log, extensionProviders,
+   * defaultProviders), from the mesh config file (src/config/mesh-config.ts).
+   */
+  meshTelemetry?: MeshTelemetryConfig;
+  /**
+   * Sinew's, not Istio's: the mesh key (base64), which every proxy is given to sign and check
+   * the metadata-exchange headers with (ProxyConfig.peerMetadataKey) until mutual TLS. The
+   * control plane generates it once and keeps it in its state directory.
+   */
+  meshKey?: string;
 }
 
 export const DEFAULT_MESH: MeshSettings = Object.freeze({

@@ -16,8 +16,9 @@ import {
 import type { RegistryService } from '../api/registry-snapshot.js';
 import type { CompileContext, VirtualServiceResource } from './context.js';
 import { buildVirtualServiceRoutes, defaultRoute, destinationCluster, vsGateways } from './http-routes.js';
-import { hostMatches } from './util.js';
 import { isHttpPort } from './protocols.js';
+import { hostSubsetOf, isWildcardHost } from '../semantics/hosts.js';
+import { httpConnectionManager } from './connection-manager.js';
 
 export const OUTBOUND_LISTENER = 'virtualOutbound';
 export const ALLOW_ANY_ROUTE = 'allow_any';
@@ -71,7 +72,7 @@ function virtualServiceIndex(candidates: VirtualServiceResource[], ctx: CompileC
   candidates.forEach((vs, index) => {
     for (const h of vs.spec.hosts ?? []) {
       const pattern = ctx.resolve(h, vs.metadata.namespace);
-      if (pattern.startsWith('*')) wildcards.push({ index, pattern });
+      if (isWildcardHost(pattern)) wildcards.push({ index, pattern });
       else if (!exact.has(pattern)) exact.set(pattern, index);
     }
   });
@@ -79,7 +80,7 @@ function virtualServiceIndex(candidates: VirtualServiceResource[], ctx: CompileC
     let best = exact.get(service.hostname) ?? Number.POSITIVE_INFINITY;
     for (const w of wildcards) {
       if (w.index >= best) break; // pushed in candidate order
-      if (hostMatches(w.pattern, service.hostname)) best = w.index;
+      if (hostSubsetOf(service.hostname, w.pattern)) best = w.index;
     }
     return Number.isFinite(best) ? candidates[best] : undefined;
   };
@@ -194,7 +195,7 @@ export function buildOutboundListeners(ctx: CompileContext): Listener[] {
           address,
           direction: 'outbound',
           protocol: 'http',
-          http: { routeConfigByPort: true, fallbackRouteConfigName: fallbackName, acceptAbsoluteUri: true },
+          http: httpConnectionManager({ routeConfigByPort: true, fallbackRouteConfigName: fallbackName, acceptAbsoluteUri: true }),
         },
       ]
     : [];
@@ -219,7 +220,7 @@ function opaqueRoute(ctx: CompileContext, service: RegistryService, port: number
     const ns = vs.metadata.namespace;
     const toWeighted = (route: { destination: { host: string; subset?: string; port?: { number?: number } }; weight?: number }[]): WeightedCluster[] =>
       route.map((d) => ({ cluster: destinationCluster(ctx, d.destination, ns, port).cluster, weight: d.weight ?? (route.length === 1 ? 100 : 0) }));
-    const tlsIndex = (vs.spec.tls ?? []).findIndex((r) => r.match.some((m) => applies(m) && m.sniHosts.some((h) => hostMatches(h.toLowerCase(), service.hostname))));
+    const tlsIndex = (vs.spec.tls ?? []).findIndex((r) => r.match.some((m) => applies(m) && m.sniHosts.some((h) => hostSubsetOf(service.hostname, h.toLowerCase()))));
     if (tlsIndex >= 0 && vs.spec.tls![tlsIndex].route?.length) {
       return { name: `${ns}/${vs.metadata.name}/tls/${tlsIndex}`, match: {}, action: { kind: 'route', destinations: toWeighted(vs.spec.tls![tlsIndex].route!) } };
     }

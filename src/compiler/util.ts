@@ -1,7 +1,7 @@
 /**
- * Small pure helpers shared by the compiler: durations, host names, exportTo, ordering.
+ * Small pure helpers shared by the compiler: durations, string matches, ordering. Host names,
+ * wildcards, label selectors and exportTo follow Istio's rules in src/semantics.
  */
-import type { Resource } from '../api/resources/meta.js';
 import type { StringMatch } from '../api/proxy-config.js';
 import type { StringMatchSpec } from './istio-types.js';
 
@@ -27,81 +27,12 @@ export function durationMs(value: string | undefined): number | undefined {
 }
 
 /** Istio StringMatch -> ProxyConfig StringMatch; `{}` (or nothing) -> undefined. */
-export function stringMatch(spec: StringMatchSpec | undefined, ignoreCase = false): StringMatch | undefined {
+export function stringMatch(spec: StringMatchSpec | undefined): StringMatch | undefined {
   if (!spec) return undefined;
-  if (spec.exact !== undefined) return ignoreCase ? { exact: spec.exact, ignoreCase: true } : { exact: spec.exact };
-  if (spec.prefix !== undefined) return ignoreCase ? { prefix: spec.prefix, ignoreCase: true } : { prefix: spec.prefix };
-  if (spec.regex !== undefined) return ignoreCase ? { regex: `(?i)${spec.regex}` } : { regex: spec.regex };
+  if (spec.exact !== undefined) return { exact: spec.exact };
+  if (spec.prefix !== undefined) return { prefix: spec.prefix };
+  if (spec.regex !== undefined) return { regex: spec.regex };
   return undefined;
-}
-
-/**
- * Istio's ResolveShortnameToFQDN: a name without dots is a Kubernetes Service in the
- * resource's namespace; names with dots are taken as written (Istio does not expand
- * `reviews.default`, and neither do we, so a config means the same in both).
- */
-export function resolveShortName(host: string, namespace: string, domainSuffix: string): string {
-  const h = host.toLowerCase();
-  if (h === '*' || h.includes('.')) return h;
-  return `${h}.${namespace}.svc.${domainSuffix}`;
-}
-
-/** Istio host.Name.Matches: `*` matches all, `*.example.com` matches any name ending in `.example.com` (and wildcards within it). */
-export function hostMatches(pattern: string, host: string): boolean {
-  if (pattern === '*') return true;
-  if (pattern === host) return true;
-  if (pattern.startsWith('*')) {
-    const suffix = pattern.slice(1);
-    if (host.startsWith('*')) return host.slice(1).endsWith(suffix);
-    return host.endsWith(suffix);
-  }
-  return false;
-}
-
-/** Two host patterns overlap; returns the more specific one (what a gateway virtual host serves), else undefined. */
-export function hostIntersection(a: string, b: string): string | undefined {
-  if (hostMatches(a, b)) return b;
-  if (hostMatches(b, a)) return a;
-  return undefined;
-}
-
-/**
- * Istio's exportTo: absent or empty = everywhere (meshConfig default `*`), `*` = everywhere,
- * `.` = the owner's namespace, `~` = nowhere, otherwise the namespaces listed.
- */
-export function isExportedTo(exportTo: readonly string[] | undefined, ownerNamespace: string, clientNamespace: string): boolean {
-  if (!exportTo || exportTo.length === 0) return true;
-  for (const e of exportTo) {
-    if (e === '*') return true;
-    if (e === '.' && ownerNamespace === clientNamespace) return true;
-    if (e === clientNamespace) return true;
-  }
-  return false;
-}
-
-/** Label selector: all key/values present. */
-export function labelsMatch(selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>>): boolean {
-  if (!selector) return true;
-  for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return false;
-  return true;
-}
-
-/**
- * Istio orders configs by creation time, then name, then namespace (sortConfigByCreationTime);
- * the oldest wins a conflict. Resources read from files have no timestamp: name decides.
- */
-export function byCreation(a: Resource, b: Resource): number {
-  const ta = timestamp(a);
-  const tb = timestamp(b);
-  if (ta !== tb) return ta < tb ? -1 : 1;
-  if (a.metadata.name !== b.metadata.name) return a.metadata.name < b.metadata.name ? -1 : 1;
-  return a.metadata.namespace < b.metadata.namespace ? -1 : a.metadata.namespace > b.metadata.namespace ? 1 : 0;
-}
-
-function timestamp(r: Resource): string {
-  const t = r.metadata.creationTimestamp;
-  if (t instanceof Date) return t.toISOString();
-  return typeof t === 'string' ? t : '';
 }
 
 export function isEmpty(o: object | undefined): boolean {

@@ -6,7 +6,8 @@
  *   3. metadata (name required, Kubernetes name rules);
  *   4. structure of the spec against the kind's schema (strict);
  *   5. Istio's semantic rules for the kind;
- *   6. duplicates across the whole input.
+ *   6. what the resource asks for that Sinew does not enforce yet: warnings (./not-enforced.ts);
+ *   7. duplicates within one file.
  *
  * Nothing stops at the first error: each resource gets every finding, and the other
  * resources are still checked.
@@ -16,9 +17,10 @@ import { findKind, kindDefinitions, apiVersionOf, objectMetaSchema, type KindDef
 import { formatPath, type FieldPath } from '../core/path.js';
 import { closest, didYouMean } from '../core/suggest.js';
 import { deepFreeze } from '../core/freeze.js';
-import { loadInputs, parseText, defaultLoadLimits, type LoadLimits, type RawDocument } from './load.js';
+import { loadInputs, streamText, defaultLoadLimits, type LoadLimits, type RawDocument } from './load.js';
 import { checkStructure } from './structure.js';
 import { semanticValidators } from './semantic/index.js';
+import { notEnforcedWarnings } from './not-enforced.js';
 import type { SemanticContext } from './semantic/context.js';
 
 export interface ValidateOptions {
@@ -48,20 +50,25 @@ export async function validateInputs(inputs: readonly string[], options: Validat
   return result;
 }
 
-/** Validates text already in memory (the control plane's apply API, tests). */
+/**
+ * Validates text already in memory (the control plane's apply API, tests). Each document is
+ * validated as soon as it is read and its plain value let go, so a large input costs its
+ * resources, not its resources and all its documents' values at once.
+ */
 export function validateText(file: string, text: string, options: ValidateOptions = {}): ValidationResult {
-  const loaded = parseText(file, text, options.limits ?? defaultLoadLimits);
+  const loaded = streamText(file, text, options.limits ?? defaultLoadLimits);
   const result = validateDocuments(loaded.documents, options);
+  if (loaded.fatal) return { resources: [], diagnostics: [loaded.fatal], skipped: 0 };
   result.diagnostics.unshift(...loaded.diagnostics);
   return result;
 }
 
-export function validateDocuments(documents: readonly RawDocument[], options: ValidateOptions = {}): ValidationResult {
+export function validateDocuments(documents: Iterable<RawDocument>, options: ValidateOptions = {}): ValidationResult {
   const out: ValidationResult = { resources: [], diagnostics: [], skipped: 0 };
   // Duplicates count within one file only: a directory of alternatives (Istio's bookinfo
   // networking samples define `reviews` in a dozen files) is not an error to validate; when
   // applied, later documents replace earlier ones, as with kubectl apply -f.
-  const seen = new Map<string, RawDocument>();
+  const seen = new Map<string, RawDocument['start']>();
   for (const doc of documents) {
     const checked = validateDocument(doc, options);
     out.diagnostics.push(...dropEchoes(checked.diagnostics));
@@ -74,16 +81,33 @@ export function validateDocuments(documents: readonly RawDocument[], options: Va
       out.diagnostics.push({
         level: 'error',
         code: 'SNW0013',
-        message: `${r.kind} ${r.metadata.namespace}/${r.metadata.name} is defined again in the same file (first at line ${earlier.start.line}); the later one would silently win`,
+        message: `${r.kind} ${r.metadata.namespace}/${r.metadata.name} is defined again in the same file (first at line ${earlier.line}); the later one would silently win`,
         resource: { kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name },
         source: doc.start,
       });
       continue;
     }
-    seen.set(key, doc);
+    seen.set(key, doc.start);
     if (!checked.diagnostics.some((d) => d.level === 'error')) out.resources.push(r);
   }
   return out;
+}
+
+/**
+ * The resources as applying them in order leaves them, as `kubectl apply -f a -f b` does: a
+ * later document's `Kind namespace/name` replaces an earlier one's, and the list keeps the
+ * order in which the survivors were applied. Validation refuses a repeat inside one file
+ * (SNW0013), so what is replaced here comes from an earlier file: Istio's sample folders hold
+ * alternative versions of one VirtualService, and `apply -f v1.yaml -f v2.yaml` means v2.
+ */
+export function lastApplied(resources: readonly Resource[]): Resource[] {
+  const last = new Map<string, Resource>();
+  for (const r of resources) {
+    const key = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
+    last.delete(key); // re-inserted below, so the map keeps the order of application
+    last.set(key, r);
+  }
+  return [...last.values()];
 }
 
 /**
@@ -213,14 +237,20 @@ function validateDocument(doc: RawDocument, options: ValidateOptions): DocumentC
 
   const hasError = diagnostics.some((d) => d.level === 'error');
   if (hasError) return { diagnostics };
+  // metadata and spec are copied through JSON: what the store keeps is JSON data anyway (it
+  // is written, served and read back as JSON), V8 builds JSON.parse's objects compactly with
+  // short strings shared (the resources of a 15 MB config took 28 MB so, about 60 MB as
+  // structured clones), and the copy holds no substring of the input, which can then go.
+  const { metadata, spec: copied } = JSON.parse(JSON.stringify({ metadata: { ...(meta as Record<string, unknown>), name: name as string, namespace }, spec })) as { metadata: Resource['metadata']; spec: unknown };
   const resource: Resource = deepFreeze({
     apiVersion,
     group: def.group,
     kind: def.kind,
-    metadata: { ...(meta as Record<string, unknown>), name: name as string, namespace },
-    spec: structuredClone(spec),
+    metadata,
+    spec: copied,
     source: doc.start,
   }) as Resource;
+  diagnostics.push(...notEnforcedWarnings(resource, (path) => doc.positionOf(path)));
   return { resource, diagnostics };
 }
 

@@ -3,6 +3,10 @@
  * a crashed process with exponential backoff, prefixes each output line with the replica's
  * name, and on stop kills the whole process group so no grandchild is orphaned (an app that
  * was started through `npm` or a shell would otherwise survive its parent).
+ *
+ * A `ProcessRecorder` hears of every process before it is spawned and once it has a pid, so
+ * the runner can write each one down in its state directory: a runner that dies (kill -9)
+ * leaves a list that `sinew down` stops.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -21,6 +25,33 @@ export interface ProcessSpec {
 
 export type ProcessState = 'starting' | 'running' | 'backoff' | 'stopping' | 'stopped';
 
+/** Told of every launch of every process, in order: `launching` (before spawn), `launched`, `ended`. */
+export interface ProcessRecorder {
+  /** Before the spawn. Must be durable when it returns (a synchronous write). */
+  launching(spec: ProcessSpec): void;
+  /** Right after the spawn, with the pid (also the process group id: children run detached). */
+  launched(spec: ProcessSpec, pid: number): void;
+  /** The process was stopped for good (not on a crash that will be restarted). */
+  ended(spec: ProcessSpec): void;
+}
+
+/** How one run of a process ended. */
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Thrown by `Supervisor.start` once the supervisor is stopping: nothing new may start. */
+export class SupervisorClosedError extends Error {
+  readonly code = 'SNW_ERR_SUPERVISOR_CLOSED';
+  constructor(id: string) {
+    super(`not starting ${id}: the mesh is stopping`);
+  }
+}
+
+/** How many of a process's last output lines are kept (for reports on a part that is late). */
+const RECENT_LINES = 40;
+
 export interface SupervisorOptions {
   clock?: Clock;
   /** Where prefixed output lines go (default: process.stdout). */
@@ -32,19 +63,31 @@ export interface SupervisorOptions {
   stableAfterMs?: number;
   /** Grace period between SIGTERM and SIGKILL on stop (default 5 s). */
   stopGraceMs?: number;
+  /** Hears of every launch (default: nobody). */
+  recorder?: ProcessRecorder;
 }
+
+type ResolvedOptions = Required<Omit<SupervisorOptions, 'recorder'>> & Pick<SupervisorOptions, 'recorder'>;
 
 /** One supervised process. Events: 'state' (state), 'exit' (code, signal). */
 export class ManagedProcess extends EventEmitter {
   state: ProcessState = 'starting';
   restarts = 0;
   child?: ChildProcess;
+  /** How the last run ended, if one did. */
+  lastExit?: ExitInfo;
+  /** When the next restart is due (monotonic ms), while in 'backoff'. */
+  restartDueAt?: number;
+  /** The last lines the process printed, oldest first (at most RECENT_LINES). */
+  readonly recentLines: string[] = [];
   private startedAt = 0;
   private backoffMs: number;
+  /** Set by restart(): the coming exit keeps the backoff growing even after a long run. */
+  private forcedRestart = false;
   private timer?: TimerHandle;
   private exited?: Promise<void>;
 
-  constructor(readonly spec: ProcessSpec, private readonly options: Required<SupervisorOptions>) {
+  constructor(readonly spec: ProcessSpec, private readonly options: ResolvedOptions) {
     super();
     this.backoffMs = options.initialBackoffMs;
   }
@@ -57,6 +100,8 @@ export class ManagedProcess extends EventEmitter {
   launch(): void {
     const { spec, options } = this;
     this.setState('starting');
+    this.restartDueAt = undefined;
+    options.recorder?.launching(spec);
     const child = spawn(spec.command, spec.args as string[], {
       cwd: spec.cwd,
       env: spec.env as NodeJS.ProcessEnv,
@@ -65,20 +110,30 @@ export class ManagedProcess extends EventEmitter {
       detached: true,
     });
     this.child = child;
+    // Written down in the same turn as the spawn: nothing runs in between that could lose it.
+    if (child.pid !== undefined) options.recorder?.launched(spec, child.pid);
     this.startedAt = options.clock.monotonic();
-    pipeLines(child.stdout!, (line) => options.output(`[${spec.id}] ${line}`));
-    pipeLines(child.stderr!, (line) => options.output(`[${spec.id}] ${line}`));
+    const line = (text: string) => {
+      this.recentLines.push(text);
+      if (this.recentLines.length > RECENT_LINES) this.recentLines.shift();
+      options.output(`[${spec.id}] ${text}`);
+    };
+    pipeLines(child.stdout!, line);
+    pipeLines(child.stderr!, line);
     this.exited = new Promise((resolve) => {
       child.once('error', (err) => {
-        options.output(`[${spec.id}] cannot start "${spec.command}": ${err.message}`);
+        line(`cannot start "${spec.command}": ${err.message}`);
       });
       child.once('close', (code, signal) => {
+        this.lastExit = { code, signal };
         resolve();
         this.emit('exit', code, signal);
         this.onExit();
       });
     });
-    child.once('spawn', () => this.setState('running'));
+    child.once('spawn', () => {
+      if (this.state === 'starting') this.setState('running');
+    });
   }
 
   private onExit(): void {
@@ -87,18 +142,53 @@ export class ManagedProcess extends EventEmitter {
       return;
     }
     const ranFor = this.options.clock.monotonic() - this.startedAt;
-    if (ranFor >= this.options.stableAfterMs) this.backoffMs = this.options.initialBackoffMs;
+    if (ranFor >= this.options.stableAfterMs && !this.forcedRestart) this.backoffMs = this.options.initialBackoffMs;
+    const restarted = this.forcedRestart;
+    this.forcedRestart = false;
     const delay = this.backoffMs;
     this.backoffMs = Math.min(this.backoffMs * 2, this.options.maxBackoffMs);
+    this.restartDueAt = this.options.clock.monotonic() + delay;
     this.setState('backoff');
-    this.options.output(`[${this.spec.id}] exited; restarting in ${(delay / 1000).toFixed(1)}s`);
+    if (!restarted) this.options.output(`[${this.spec.id}] exited (${describeExit(this.lastExit)}); restarting in ${(delay / 1000).toFixed(1)}s`);
     this.timer = this.options.clock.setTimeout(() => {
       this.timer = undefined;
       if (this.state !== 'backoff') return;
       this.restarts++;
-      this.launch();
+      try {
+        this.launch();
+      } catch (err) {
+        // The process is not started when it cannot be written down first (the state directory
+        // is gone or unwritable): a process the mesh cannot find again must not run.
+        this.options.output(`[${this.spec.id}] cannot restart: ${(err as Error).message}`);
+        this.setState('stopped');
+      }
     }, delay);
     this.timer.unref();
+  }
+
+  /** How long the current run has been going (ms); 0 unless running. */
+  uptimeMs(): number {
+    return this.state === 'running' ? this.options.clock.monotonic() - this.startedAt : 0;
+  }
+
+  /** The delay before the next restart, as the backoff stands now (ms). */
+  get nextBackoffMs(): number {
+    return this.backoffMs;
+  }
+
+  /**
+   * Stops the running process so that it starts again after the backoff, which keeps
+   * growing across such restarts (a part that never gets ready is retried ever more slowly,
+   * like Kubernetes' CrashLoopBackOff). No-op unless the process is running.
+   */
+  restart(): void {
+    const child = this.child;
+    if (this.state !== 'running' || !child || child.exitCode !== null || child.signalCode !== null) return;
+    this.forcedRestart = true;
+    signalGroup(child, 'SIGTERM');
+    const kill = setTimeout(() => signalGroup(child, 'SIGKILL'), this.options.stopGraceMs);
+    kill.unref();
+    child.once('close', () => clearTimeout(kill));
   }
 
   /** Stops the process group: SIGTERM, then SIGKILL after the grace period. */
@@ -109,7 +199,10 @@ export class ManagedProcess extends EventEmitter {
     this.setState('stopping');
     const child = this.child;
     if (wasBackingOff || !child || child.exitCode !== null || child.signalCode !== null) {
+      // Descendants of an exited process may still run in its group.
+      if (child) signalGroup(child, 'SIGKILL');
       this.setState('stopped');
+      this.options.recorder?.ended(this.spec);
       return;
     }
     signalGroup(child, 'SIGTERM');
@@ -120,6 +213,16 @@ export class ManagedProcess extends EventEmitter {
     // Descendants that ignored SIGTERM must not outlive the mesh.
     signalGroup(child, 'SIGKILL');
     this.setState('stopped');
+    this.options.recorder?.ended(this.spec);
+  }
+
+  /**
+   * SIGKILL to the process group at once, synchronously: the last resort when the runner
+   * itself is going down (an exception, a second Ctrl-C) and cannot wait.
+   */
+  killNow(): void {
+    if (this.timer) this.options.clock.clearTimeout(this.timer);
+    if (this.child) signalGroup(this.child, 'SIGKILL');
   }
 
   private setState(state: ProcessState): void {
@@ -127,6 +230,12 @@ export class ManagedProcess extends EventEmitter {
     this.state = state;
     this.emit('state', state);
   }
+}
+
+/** `code 1`, `signal SIGKILL`. */
+export function describeExit(exit: ExitInfo | undefined): string {
+  if (!exit) return 'not started';
+  return exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
 }
 
 function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
@@ -162,7 +271,8 @@ function pipeLines(stream: NodeJS.ReadableStream, write: (line: string) => void)
 /** Starts and stops processes as a group. */
 export class Supervisor {
   private readonly processes = new Map<string, ManagedProcess>();
-  private readonly options: Required<SupervisorOptions>;
+  private readonly options: ResolvedOptions;
+  private closed = false;
 
   constructor(options: SupervisorOptions = {}) {
     this.options = {
@@ -172,10 +282,13 @@ export class Supervisor {
       maxBackoffMs: options.maxBackoffMs ?? 30_000,
       stableAfterMs: options.stableAfterMs ?? 10_000,
       stopGraceMs: options.stopGraceMs ?? 5000,
+      recorder: options.recorder,
     };
   }
 
+  /** Starts and supervises a process. Throws SupervisorClosedError once stopAll() has begun. */
   start(spec: ProcessSpec): ManagedProcess {
+    if (this.closed) throw new SupervisorClosedError(spec.id);
     if (this.processes.has(spec.id)) throw new Error(`process ${spec.id} is already supervised`);
     const managed = new ManagedProcess(spec, this.options);
     this.processes.set(spec.id, managed);
@@ -198,11 +311,18 @@ export class Supervisor {
     await managed.stop();
   }
 
-  /** Stops every process (in parallel) and waits until all have exited. */
+  /** Stops every process (in parallel) and waits until all have exited; nothing starts after. */
   async stopAll(): Promise<void> {
+    this.closed = true;
     const all = [...this.processes.values()];
     this.processes.clear();
     await Promise.all(all.map((p) => p.stop()));
+  }
+
+  /** SIGKILL to every process group, synchronously (see ManagedProcess.killNow). */
+  killAllNow(): void {
+    this.closed = true;
+    for (const p of this.processes.values()) p.killNow();
   }
 }
 

@@ -3,28 +3,39 @@
  *
  *   1. the control plane (its own process, so killing it leaves traffic flowing);
  *   2. the config: every manifest applied through the control plane's API;
- *   3. the ingress gateway (a proxy in router mode with `istio: ingressgateway`);
- *   4. every Workload replica: first its sidecar, then — only once the sidecar holds its
- *      config (Istio's start-up race, istio/istio#11130, cannot happen) — the app, with PORT,
- *      HOST, SINEW_WORKLOAD, SINEW_NAMESPACE and HTTP_PROXY pointing at the sidecar;
+ *   3. the registrations of every replica it plans (registration.ts), then the ingress gateway
+ *      and every Workload replica at once: each replica's sidecar, then — once the sidecar
+ *      holds its config — its app (replica.ts);
  *
- * then prints what runs where and follows the logs. Crashed apps restart with backoff and are
- * marked unready meanwhile. SIGINT/SIGTERM (Ctrl-C, `sinew down`) stop everything.
+ * then prints what runs where and follows the logs. Every process is written down in the
+ * state directory before it starts (state.ts) and stopped on every way out: Ctrl-C or SIGTERM
+ * (`sinew down`) at any moment, start-up included, or an error; `sinew down` stops what a
+ * runner that died (kill -9) left. A part that is late or crashes is reported, retried with
+ * backoff and shown as not ready while the rest of the mesh keeps serving (readiness.ts); only
+ * a control plane that cannot start makes `sinew up` give up (exit 1).
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
-import type { Resource } from '../api/resources/meta.js';
-import type { ProxyNode } from '../api/proxy-config.js';
-import type { ReplicaRegistration, WorkloadRegistration, MeshStatus } from '../api/mesh-status.js';
 import { SinewError } from '../core/errors.js';
 import { validateInputs } from '../config/validate.js';
+import { loadMeshConfigFile } from '../config/mesh-config.js';
 import { formatDiagnostic } from '../api/diagnostics.js';
-import { proxyIdOf } from '../controlplane/daemon.js';
-import { defaultGatewayListenPort } from '../controlplane/compile.js';
-import { Supervisor, allocatePort, type ManagedProcess } from './supervisor.js';
-import { planReplicas, type ReplicaPlan } from './plan.js';
+import { ControlPlaneClient } from './control-plane-client.js';
+import { API_TOKEN_FILE } from '../controlplane/credentials.js';
+import { GATEWAY_NAME, GATEWAY_NAMESPACE, planGateway } from './gateway.js';
+import { manifestInputs } from './inputs.js';
+import { MeshLauncher } from './launch.js';
+import { planReplicas } from './plan.js';
+import { PartWatch, waitFor } from './readiness.js';
+import { RegistrationPublisher } from './registration.js';
+import { allocateReplicaPorts, explainProxy, plannedRegistration, proxyReadyCheck, ReplicaRunner, type ReplicaContext } from './replica.js';
+import { CONTROL_PLANE_DIR, findLeftovers, liveRunnerPid, newRunId, PROCESSES_DIR, processStartTime, ProcessRegistry, REGISTRATIONS_FILE, removeMeshFile, stopLeftovers, writeMeshFile } from './state.js';
+import { leftoverConfigLine, renderSummary } from './summary.js';
+import { Supervisor, SupervisorClosedError, allocatePort, describeExit, type ManagedProcess } from './supervisor.js';
+
+export { PROXY_NODE_FLAGS } from './launch.js';
 
 export interface UpOptions {
   paths: string[];
@@ -32,9 +43,17 @@ export interface UpOptions {
   host?: string;
   /** Listen port of the gateway's first HTTP server; `0` = pick free ports (tests). Default 8080. */
   gatewayPort?: number;
+  /** The web console's port; default 20001, or a free port when `gatewayPort` is 0. `0` = a free port. */
+  consolePort?: number;
+  /** Istio's MeshConfig in a file, handed to the control plane (`--mesh-config`). */
+  meshConfig?: string;
+  /** Drop the config and registrations an earlier run left in the state directory. */
+  fresh?: boolean;
+  /** How long a part may take to become ready before it is reported and retried (default 30 s). */
+  readyTimeoutMs?: number;
   /** Where log and progress lines go. */
   output?: (line: string) => void;
-  /** Resolves when the mesh should stop (default: SIGINT or SIGTERM). */
+  /** Resolves when the mesh should stop (besides SIGINT and SIGTERM). */
   stopSignal?: Promise<void>;
   /** The `sinew` entry point used to start the control plane and proxies. */
   sinewBin?: string;
@@ -50,439 +69,272 @@ function sinewEntry(): string {
   }
   throw new SinewError('SNW_ERR_NO_ENTRY', `cannot find bin/sinew.js above ${import.meta.dirname}`);
 }
-const GATEWAY_NAME = 'istio-ingressgateway';
-const GATEWAY_NAMESPACE = 'istio-system';
-/** The server ports of Istio's istio-ingressgateway Service (demo profile): http2, https, tcp, tls. */
-const ISTIO_GATEWAY_SERVICE_PORTS = [80, 443, 31400, 15443];
 
-interface RunningReplica {
-  plan: ReplicaPlan;
-  registration: ReplicaRegistration;
-  app?: ManagedProcess;
-  proxy: ManagedProcess;
-  probeTimer?: NodeJS.Timeout;
+const DEFAULT_READY_TIMEOUT_MS = 30_000;
+/**
+ * How long the control plane may take to answer at start-up. Not --ready-timeout: a control
+ * plane that does not start ends the run, so it gets a generous bound (one that exits fails
+ * at once, with its log lines).
+ */
+const CONTROL_PLANE_START_TIMEOUT_MS = 60_000;
+
+/** The reason start-up stopped early: Ctrl-C or SIGTERM. */
+class StopRequested extends Error {
+  constructor() {
+    super('stop requested');
+  }
 }
 
 /** Runs the mesh until stopped. Returns the exit code. */
 export async function runUp(options: UpOptions): Promise<number> {
   const out = options.output ?? ((line: string) => process.stdout.write(line + '\n'));
   const host = options.host ?? '127.0.0.1';
-  const sinew = options.sinewBin ?? sinewEntry();
   const stateDir = resolve(options.stateDir);
+  const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   const step = (text: string) => out(`• ${text}`);
+  const report = (lines: string[]) => {
+    for (const line of lines) out(line);
+  };
 
-  // --- 0. manifests ---
+  // --- 0. manifests and the state directory ---
   step(`reading ${options.paths.join(', ')}`);
-  const validated = await validateInputs(options.paths);
+  const validated = await validateInputs(await manifestInputs(options.paths, stateDir));
   for (const d of validated.diagnostics) if (d.level === 'error') out(formatDiagnostic(d));
   if (validated.diagnostics.some((d) => d.level === 'error')) {
     out('✘ the manifests have errors (above); nothing was started');
     return 1;
   }
+  // The mesh config is checked before anything starts, like the manifests. The embedded mesh
+  // samples every request unless the mesh config says otherwise.
+  let controlPlaneArgs = ['--tracing-sampling', '100'];
+  if (options.meshConfig) {
+    const meshConfig = await loadMeshConfigFile(options.meshConfig);
+    for (const d of meshConfig.diagnostics) out(formatDiagnostic(d));
+    if (!meshConfig.settings) {
+      out(`✘ the mesh config ${options.meshConfig} has errors (above); nothing was started`);
+      return 1;
+    }
+    controlPlaneArgs = ['--mesh-config', resolve(options.meshConfig), ...(meshConfig.settings.defaultTracingSampling === undefined ? ['--tracing-sampling', '100'] : [])];
+  }
   const resources = validated.resources;
   const plans = planReplicas(resources);
+  const sinew = options.sinewBin ?? sinewEntry();
   await mkdir(stateDir, { recursive: true });
-  const running = await readMeshPid(stateDir);
-  if (running !== undefined) {
-    out(`✘ a mesh started from ${stateDir} is already running (pid ${running}); stop it with "sinew down" or use another --state-dir`);
+  const runner = liveRunnerPid(stateDir);
+  if (runner !== undefined) {
+    out(`✘ a mesh started from ${stateDir} is already running (pid ${runner}); stop it with "sinew down" or use another --state-dir`);
     return 1;
   }
+  const leftovers = findLeftovers(stateDir);
+  if (leftovers.alive.length > 0) {
+    step(`an earlier "sinew up" from ${stateDir} is gone but left ${leftovers.alive.length} processes running; stopping them`);
+  }
+  await stopLeftovers(stateDir);
   if (options.gatewayPort !== 0 && !(await portFree(host, options.gatewayPort ?? 8080))) {
     out(`✘ port ${options.gatewayPort ?? 8080} on ${host} is in use, so the ingress gateway cannot listen there; choose another with --gateway-port <port> (0 = any free port)`);
     return 1;
   }
+  const consolePort = options.consolePort ?? (options.gatewayPort === 0 ? 0 : 20001);
+  if (consolePort !== 0 && !(await portFree(host, consolePort))) {
+    out(`✘ port ${consolePort} on ${host} is in use, so the console cannot listen there; choose another with --console-port <port> (0 = any free port)`);
+    return 1;
+  }
+  // Registrations describe the processes of one run; the config in force outlives runs (unless --fresh).
+  try {
+    if (options.fresh) await rm(join(stateDir, CONTROL_PLANE_DIR), { recursive: true, force: true });
+    else await rm(join(stateDir, CONTROL_PLANE_DIR, REGISTRATIONS_FILE), { force: true });
+  } catch (err) {
+    out(`✘ cannot prepare the state directory ${stateDir}: ${(err as Error).message}; remove it or use another --state-dir`);
+    return 1;
+  }
 
-  const supervisor = new Supervisor({ output: out, initialBackoffMs: 1000 });
-  const replicas: RunningReplica[] = [];
+  // --- stopping, from here on: every path out stops what was started ---
+  const runId = newRunId();
+  const supervisor = new Supervisor({ output: out, initialBackoffMs: 1000, recorder: new ProcessRegistry(stateDir, runId) });
+  const watches: PartWatch[] = [];
+  const replicas: ReplicaRunner[] = [];
+  let registrations: RegistrationPublisher | undefined;
   let stopping = false;
+  let resolveStop!: () => void;
+  const stopRequested = new Promise<void>((r) => (resolveStop = r));
+  const abort = new AbortController();
+  const aborted = stopRequested.then(() => {
+    abort.abort();
+    return Promise.reject(new StopRequested());
+  });
+  aborted.catch(() => undefined);
+  /** An awaited start-up step that gives way to Ctrl-C / SIGTERM. */
+  const unlessStopped = <T>(work: Promise<T>): Promise<T> => Promise.race([work, aborted]);
+  const onSignal = () => {
+    if (!stopping) {
+      resolveStop();
+      return;
+    }
+    // A second Ctrl-C while stopping: no more waiting.
+    out('• stopping now (SIGKILL)');
+    supervisor.killAllNow();
+  };
+  const killOnExit = () => supervisor.killAllNow();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', killOnExit);
+  void options.stopSignal?.then(() => resolveStop());
+
   const stop = async () => {
-    if (stopping) return;
     stopping = true;
-    for (const r of replicas) if (r.probeTimer) clearInterval(r.probeTimer);
+    for (const w of watches) w.stop();
+    for (const r of replicas) r.stopWatching();
+    registrations?.close();
     await supervisor.stopAll();
-    await rm(join(stateDir, 'mesh.json'), { force: true });
+    removeMeshFile(stateDir);
+    await rm(join(stateDir, PROCESSES_DIR), { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('exit', killOnExit);
   };
 
+  let exitCode = 0;
   try {
     // --- 1. control plane ---
-    const cp = { api: await allocatePort(host), push: await allocatePort(host), monitoring: await allocatePort(host) };
+    const cpPorts = { api: await allocatePort(host), push: await allocatePort(host), monitoring: await allocatePort(host), console: consolePort || (await allocatePort(host)) };
+    // The control plane makes its API token here at its first start (and keeps it): the runner
+    // and the CLI are its operators and present it on every call (controlplane/credentials.ts).
+    const tokenFile = join(stateDir, CONTROL_PLANE_DIR, API_TOKEN_FILE);
+    writeMeshFile(stateDir, { pid: process.pid, pidStartTime: processStartTime(process.pid), runId, startedAt: new Date().toISOString(), controlPlane: { api: `${host}:${cpPorts.api}`, push: `${host}:${cpPorts.push}`, monitoring: `${host}:${cpPorts.monitoring}`, tokenFile } });
+    const launcher = new MeshLauncher({ sinew, stateDir, host, runId, controlPlane: cpPorts, controlPlaneArgs });
+    const client = new ControlPlaneClient(`${host}:${cpPorts.api}`, tokenFile);
     step('starting the control plane');
-    supervisor.start({
-      id: 'control-plane',
-      command: process.execPath,
-      args: [sinew, 'controlplane', '--state-dir', join(stateDir, 'control-plane'), '--host', host, '--api-port', String(cp.api), '--push-port', String(cp.push), '--monitoring-port', String(cp.monitoring), '--tracing-sampling', '100'],
-      cwd: process.cwd(),
-      env: childEnv({ SINEW_LOG_LEVEL: process.env.SINEW_LOG_LEVEL ?? 'warn' }),
-    });
-    const api = `http://${host}:${cp.api}`;
-    await waitFor(() => httpOk(`${api}/healthz`), 30_000, 'the control plane did not become ready');
-    await writeFile(
-      join(stateDir, 'mesh.json'),
-      JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString(), controlPlane: { api: `${host}:${cp.api}`, push: `${host}:${cp.push}`, monitoring: `${host}:${cp.monitoring}` } }, null, 2),
+    const controlPlane = supervisor.start(launcher.controlPlane());
+    // Until it answers, or exits: a control plane that crashes at start (a damaged state
+    // directory, say) will not do better on a restart, and nothing can run without it.
+    await unlessStopped(
+      waitFor(async () => controlPlane.lastExit !== undefined || (await client.healthy()), {
+        timeoutMs: CONTROL_PLANE_START_TIMEOUT_MS,
+        signal: abort.signal,
+        failure: () => controlPlaneFailure(controlPlane, `it did not answer on ${client.base} within ${CONTROL_PLANE_START_TIMEOUT_MS / 1000}s`),
+      }).catch((err: Error) => Promise.reject(err.name === 'AbortError' ? err : new SinewError('SNW_ERR_CONTROL_PLANE_START', err.message))),
     );
+    if (controlPlane.lastExit) throw new SinewError('SNW_ERR_CONTROL_PLANE_START', controlPlaneFailure(controlPlane, `it exited (${describeExit(controlPlane.lastExit)})`));
 
     // --- 2. config ---
+    const inForce = await unlessStopped(client.resources());
+    const leftover = leftoverConfigLine(inForce, resources);
     step(`applying ${resources.length} resources`);
-    const applied = await fetch(`${api}/api/v1/apply`, { method: 'POST', body: resources.map((r) => JSON.stringify(manifestOf(r))).join('\n---\n') });
-    if (applied.status !== 200) throw new SinewError('SNW_ERR_APPLY', `the control plane refused the manifests: ${await applied.text()}`);
+    if (leftover) step(leftover);
+    await unlessStopped(client.apply(resources));
 
-    // --- 3. gateway ---
-    step(`starting the ingress gateway (${GATEWAY_NAMESPACE}/${GATEWAY_NAME})`);
-    // Every Gateway server port gets a listen port: the first HTTP one (Istio's samples use
-    // 8080) listens on --gateway-port; the others as the control plane's default rule says
-    // (80 -> 8080, 443 -> 8443, 1024 and up as is), or on free ports when --gateway-port is 0.
-    const serverPorts = gatewayServerPorts(resources);
-    const gatewayPorts: Record<string, { inbound: number; app: number }> = {};
-    const gatewayPort = options.gatewayPort === 0 ? await allocatePort(host) : options.gatewayPort ?? 8080;
-    for (const [i, serverPort] of serverPorts.entries()) {
-      const listen = i === 0 ? gatewayPort : options.gatewayPort === 0 ? await allocatePort(host) : defaultGatewayListenPort(serverPort);
-      gatewayPorts[String(serverPort)] = { inbound: listen, app: listen };
+    // --- 3. registrations, gateway, replicas ---
+    const publisher = new RegistrationPublisher(client, out);
+    registrations = publisher;
+    const gateway = await planGateway(resources, host, options.gatewayPort);
+    publisher.add(gateway.registration);
+    const planned = await Promise.all(plans.map(async (plan) => ({ plan, ports: await allocateReplicaPorts(plan, host) })));
+    const byWorkload = new Map<string, typeof planned>();
+    for (const p of planned) {
+      const key = `${p.plan.namespace}/${p.plan.workload.metadata.name}`;
+      byWorkload.set(key, [...(byWorkload.get(key) ?? []), p]);
     }
-    // With free ports asked for, the ports Istio's ingress gateway Service exposes get free
-    // ports too, so a Gateway applied later (tcp-echo's 31400, say) does not fall back to a
-    // fixed port that may be taken.
-    if (options.gatewayPort === 0) {
-      for (const serverPort of ISTIO_GATEWAY_SERVICE_PORTS) {
-        if (!gatewayPorts[String(serverPort)]) {
-          const listen = await allocatePort(host);
-          gatewayPorts[String(serverPort)] = { inbound: listen, app: listen };
-        }
-      }
-    }
-    const gatewayAdmin = await allocatePort(host);
-    const gatewayMetrics = await allocatePort(host);
-    const gatewayNode: ProxyNode = {
-      id: proxyIdOf({ kind: 'gateway', namespace: GATEWAY_NAMESPACE }, GATEWAY_NAME),
-      mode: 'router',
-      workload: GATEWAY_NAME,
-      namespace: GATEWAY_NAMESPACE,
-      labels: { istio: 'ingressgateway', app: GATEWAY_NAME },
-      serviceAccount: 'istio-ingressgateway-service-account',
-    };
-    const gatewayRegistration: WorkloadRegistration = {
-      kind: 'gateway',
-      name: GATEWAY_NAME,
-      namespace: GATEWAY_NAMESPACE,
-      labels: gatewayNode.labels,
-      serviceAccount: gatewayNode.serviceAccount,
-      replicas: [
-        {
-          id: GATEWAY_NAME,
-          host,
-          ports: gatewayPorts,
-          ready: true,
-          restarts: 0,
-          proxy: {
-            inbound: `${host}:${gatewayPort}`,
-            admin: `${host}:${gatewayAdmin}`,
-            metrics: `${host}:${gatewayMetrics}`,
-            servers: Object.fromEntries(Object.entries(gatewayPorts).map(([serverPort, p]) => [serverPort, `${host}:${p.inbound}`])),
-          },
-        },
-      ],
-    };
-    await register(api, gatewayRegistration);
-    await startProxy(supervisor, sinew, stateDir, GATEWAY_NAME, gatewayNode, `${host}:${cp.push}`, { admin: gatewayAdmin, metrics: gatewayMetrics }, host);
-    await waitFor(() => httpOk(`http://${host}:${gatewayAdmin}/ready`), 30_000, 'the ingress gateway did not receive its config');
-
-    // --- 4. workloads ---
-    const byWorkload = new Map<string, RunningReplica[]>();
-    await Promise.all(
-      plans.map(async (plan) => {
-        const running = await startReplica(plan);
-        replicas.push(running);
-        const key = `${plan.namespace}/${plan.workload.metadata.name}`;
-        byWorkload.set(key, [...(byWorkload.get(key) ?? []), running]);
-      }),
-    );
-
-    async function startReplica(plan: ReplicaPlan): Promise<RunningReplica> {
-      const ports: Record<string, { inbound: number; app: number }> = {};
-      for (const containerPort of plan.containerPorts) ports[String(containerPort)] = { inbound: await allocatePort(host), app: await allocatePort(host) };
-      const outbound = await allocatePort(host);
-      const admin = await allocatePort(host);
-      const metrics = await allocatePort(host);
-      const first = plan.containerPorts[0];
-      const registration: ReplicaRegistration = {
-        id: plan.id,
-        host,
-        app: first !== undefined ? `${host}:${ports[String(first)].app}` : undefined,
-        ports,
-        ready: false,
-        restarts: 0,
-        proxy: { inbound: first !== undefined ? `${host}:${ports[String(first)].inbound}` : undefined, outbound: `${host}:${outbound}`, admin: `${host}:${admin}`, metrics: `${host}:${metrics}` },
-      };
-      const node: ProxyNode = {
-        id: proxyIdOf({ kind: 'workload', namespace: plan.namespace }, plan.id),
-        mode: 'sidecar',
-        workload: plan.workload.metadata.name,
-        namespace: plan.namespace,
-        labels: plan.labels,
-        serviceAccount: plan.serviceAccount,
-      };
-      const running: RunningReplica = { plan, registration, proxy: undefined as unknown as ManagedProcess };
-      await publish(plan, running);
-      step(`starting ${plan.id}: sidecar`);
-      running.proxy = await startProxy(supervisor, sinew, stateDir, plan.id, node, `${host}:${cp.push}`, { admin, metrics }, host);
-      await waitFor(() => httpOk(`http://${host}:${admin}/ready`), 30_000, `the sidecar of ${plan.id} did not receive its config`);
-      // The sidecar holds its config: only now does the app start.
-      step(`starting ${plan.id}: app`);
-      const proxyUrl = `http://${host}:${outbound}`;
-      running.app = supervisor.start({
-        id: plan.id,
-        command: plan.command,
-        args: plan.args,
-        cwd: plan.cwd,
-        env: childEnv({
-          ...plan.env,
-          PORT: first !== undefined ? String(ports[String(first)].app) : '',
-          HOST: host,
-          SINEW_WORKLOAD: plan.workload.metadata.name,
-          SINEW_NAMESPACE: plan.namespace,
-          HTTP_PROXY: proxyUrl,
-          http_proxy: proxyUrl,
-          NO_PROXY: '',
-          no_proxy: '',
-        }),
-      });
-      running.app.on('exit', () => {
-        if (stopping) return;
-        running.registration = { ...running.registration, ready: false, restarts: running.app?.restarts ?? 0 };
-        void publish(plan, running);
-      });
-      running.app.on('state', (state: string) => {
-        if (state === 'running') running.registration = { ...running.registration, restarts: running.app?.restarts ?? 0 };
-      });
-      watchReadiness(running);
-      return running;
-    }
-
-    async function publish(plan: ReplicaPlan, running: RunningReplica): Promise<void> {
-      const key = `${plan.namespace}/${plan.workload.metadata.name}`;
-      const siblings = (byWorkload.get(key) ?? []).filter((r) => r !== running).map((r) => r.registration);
-      await register(api, {
+    for (const group of byWorkload.values()) {
+      const { plan } = group[0];
+      publisher.add({
         kind: 'workload',
         name: plan.workload.metadata.name,
         namespace: plan.namespace,
         labels: plan.labels,
         serviceAccount: plan.serviceAccount,
-        replicas: [...siblings, running.registration].sort((a, b) => (a.id < b.id ? -1 : 1)),
-      }).catch((err: Error) => out(`[sinew] could not update ${plan.id} in the control plane: ${err.message}`));
+        replicas: group.map((p) => plannedRegistration(p.plan, host, p.ports)),
+      });
     }
+    await unlessStopped(publisher.publishAll());
 
-    /** Probes the app as Kubernetes would and publishes readiness changes. */
-    function watchReadiness(running: RunningReplica): void {
-      const { plan } = running;
-      const probe = plan.probe;
-      const appPort = (containerPort: number) => running.registration.ports[String(containerPort)]?.app;
-      let successes = 0;
-      let failures = 0;
-      const check = async () => {
-        if (stopping || running.app?.state !== 'running') return;
-        let ok: boolean;
-        if (!probe) ok = true;
-        else if (probe.kind === 'http') ok = await httpOk(`http://${host}:${appPort(probe.containerPort)}${probe.path}`, probe.timeoutMs);
-        else ok = await tcpOk(host, appPort(probe.containerPort) ?? 0, probe.timeoutMs);
-        if (ok) {
-          successes++;
-          failures = 0;
-        } else {
-          failures++;
-          successes = 0;
-        }
-        const ready = running.registration.ready;
-        if (!ready && successes >= (probe?.successThreshold ?? 1)) {
-          running.registration = { ...running.registration, ready: true };
-          await publish(plan, running);
-        } else if (ready && failures >= (probe?.failureThreshold ?? 3)) {
-          running.registration = { ...running.registration, ready: false };
-          await publish(plan, running);
-        }
-      };
-      // Fast at first so the mesh is ready quickly, then at the probe's period.
-      const period = Math.max(100, Math.min(probe?.periodMs ?? 1000, 1000));
-      running.probeTimer = setInterval(() => void check(), period);
-      running.probeTimer.unref();
-    }
-
-    step('waiting for every replica to be ready');
-    await waitFor(
-      async () => {
-        const status = (await (await fetch(`${api}/api/v1/status`)).json()) as MeshStatus;
-        return [...status.workloads, ...status.gateways].every((w) => w.replicas.every((r) => r.ready && r.proxy.sync === 'SYNCED'));
+    // The control plane keeps the registrations on disk, but one that arrived just before a
+    // crash may not have been written yet: send them all again whenever it comes back.
+    let controlPlaneWasReady = true;
+    const controlPlaneWatch = new PartWatch({
+      name: 'the control plane',
+      process: controlPlane,
+      check: async () => ((await client.healthy()) ? { ok: true, detail: 'healthy' } : { ok: false, detail: `${client.base}/healthz does not answer` }),
+      readyTimeoutMs,
+      onChange: (ready) => {
+        if (ready && !controlPlaneWasReady) void publisher.publishAll();
+        controlPlaneWasReady = ready;
       },
-      60_000,
-      'not every replica became ready; see the log lines above',
-    );
-    const status = (await (await fetch(`${api}/api/v1/status`)).json()) as MeshStatus;
-    out(renderSummary(status, host, gatewayPort, resources));
-  } catch (err) {
-    out(`✘ ${(err as Error).message}`);
-    await stop();
-    return 1;
-  }
+      report,
+    });
+    watches.push(controlPlaneWatch);
 
-  await (options.stopSignal ?? signalled());
+    step(`starting the ingress gateway (${GATEWAY_NAMESPACE}/${GATEWAY_NAME})`);
+    const gatewayKey = { kind: 'gateway' as const, namespace: GATEWAY_NAMESPACE, name: GATEWAY_NAME };
+    const gatewayCredential = await unlessStopped(client.proxyCredential(gateway.node));
+    const gatewayProxy = supervisor.start(launcher.proxy(GATEWAY_NAME, gateway.node, { admin: gateway.admin, metrics: gateway.metrics }, gatewayCredential));
+    const gatewayWatch = new PartWatch({
+      name: 'the ingress gateway',
+      process: gatewayProxy,
+      check: proxyReadyCheck(host, gateway.admin),
+      explain: () => explainProxy(client, gateway.node.id, controlPlane),
+      readyTimeoutMs,
+      onChange: (ready, reason) => publisher.update(gatewayKey, GATEWAY_NAME, { ready, reason, restarts: gatewayProxy.restarts }),
+      report,
+    });
+    watches.push(gatewayWatch);
+
+    const ctx: ReplicaContext = { host, supervisor, launcher, client, registrations: publisher, controlPlane: () => controlPlane, readyTimeoutMs, step, report };
+    for (const { plan, ports } of planned) {
+      const replica = new ReplicaRunner(plan, ports, ctx);
+      replicas.push(replica);
+      await unlessStopped(replica.start());
+    }
+
+    // --- 4. wait: every part ready (and every proxy holding the latest config), or reported late ---
+    step('waiting for every replica to be ready');
+    let settledAt: number | undefined;
+    await unlessStopped(
+      waitFor(
+        async () => {
+          const settled = (gatewayWatch.ready || gatewayWatch.reports > 0) && replicas.every((r) => r.settled);
+          if (!settled) return false;
+          settledAt ??= Date.now();
+          await publisher.flush();
+          const status = await client.status();
+          const synced = [...status.workloads, ...status.gateways].every((w) => w.replicas.every((r) => !r.ready || r.proxy.sync === 'SYNCED'));
+          // Parts that are late do not hold up the summary for long: they are retried meanwhile.
+          const allReady = gatewayWatch.ready && replicas.every((r) => r.ready);
+          return synced || (!allReady && Date.now() - settledAt > 5000);
+        },
+        // Every part settles on its own (ready, or reported late): this bound is never the one that acts.
+        { timeoutMs: 24 * 3600_000, signal: abort.signal, failure: () => 'start-up did not settle' },
+      ),
+    );
+    const status = await client.status().catch(() => undefined);
+    const token = (await readFile(join(stateDir, CONTROL_PLANE_DIR, 'api-token'), 'utf8').catch(() => '')).trim();
+    if (status) out(renderSummary(status, host, gateway.port, resources, token));
+
+    await stopRequested;
+  } catch (err) {
+    if (!(err instanceof StopRequested || err instanceof SupervisorClosedError)) {
+      out(`✘ ${(err as Error).message}`);
+      exitCode = 1;
+    }
+  }
   out('• stopping the mesh');
   await stop();
   out('✔ stopped');
-  return 0;
+  return exitCode;
 }
 
-/**
- * V8 flags of every proxy process `sinew up` starts (the benchmarks run proxies with the same).
- * A 2 MB semi-space caps the young generation that V8 otherwise grows to 16 MB per semi-space
- * under load. Against V8's default, a 4 MB cap lowered a proxy's peak RSS under load by ~22 MB
- * (91 -> 69 MB) for ~2% more CPU per request at saturation; 2 MB saves ~4 MB more at 1000
- * req/s for ~1% more again (measured side by side, two proxies on one core). 1 MB would save
- * ~2.5 MB more but cost ~4%, and V8's --optimize-for-size ~35%.
- *
- * One V8 worker thread instead of node's four: a sidecar gets about one core's worth of CPU,
- * where more threads for concurrent GC and compilation only take turns, and each thread costs
- * a stack and a malloc arena. It saves ~1.7 MB at 1000 req/s for ~1% more CPU per request at
- * saturation (within the noise of the side-by-side runs).
- */
-export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--v8-pool-size=1'];
-
-/**
- * Starts a proxy process that takes its config from the control plane, with its admin port
- * and its Prometheus port (Istio's 15090, `/stats/prometheus`); its log lines are prefixed
- * `<label>/proxy`.
- */
-async function startProxy(supervisor: Supervisor, sinew: string, stateDir: string, label: string, node: ProxyNode, push: string, ports: { admin: number; metrics: number }, host: string): Promise<ManagedProcess> {
-  const nodeFile = join(stateDir, 'proxies', `${node.id.replace(/[^\w.-]/g, '_')}.json`);
-  await mkdir(join(stateDir, 'proxies'), { recursive: true });
-  await writeFile(nodeFile, JSON.stringify(node, null, 2));
-  return supervisor.start({
-    id: `${label}/proxy`,
-    command: process.execPath,
-    args: [...PROXY_NODE_FLAGS, sinew, 'proxy', '--xds', push, '--node', nodeFile, '--admin-port', String(ports.admin), '--metrics-port', String(ports.metrics), '--host', host],
-    cwd: process.cwd(),
-    env: childEnv({ SINEW_LOG_LEVEL: process.env.SINEW_LOG_LEVEL ?? 'warn' }),
-  });
-}
-
-function renderSummary(status: MeshStatus, host: string, gatewayPort: number, resources: readonly Resource[]): string {
-  const lines = ['', '✔ the mesh is up', ''];
-  const rows = [...status.gateways, ...status.workloads].flatMap((w) => w.replicas.map((r) => [`${w.namespace}/${w.name}`, r.id, r.app ?? '-', r.proxy.inbound ?? '-', r.proxy.outbound ?? '-', r.proxy.admin, r.proxy.metrics ?? '-']));
-  const header = ['WORKLOAD', 'REPLICA', 'APP', 'SIDECAR IN', 'SIDECAR OUT', 'ADMIN', 'METRICS'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  for (const row of [header, ...rows]) lines.push('  ' + row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
-  lines.push('');
-  const gatewayHost = host === '127.0.0.1' ? 'localhost' : host;
-  const paths = exposedPaths(resources);
-  lines.push('Open:');
-  for (const p of paths.length ? paths : ['/']) lines.push(`  http://${gatewayHost}:${gatewayPort}${p}`);
-  const servers = status.gateways[0]?.replicas[0]?.proxy.servers ?? {};
-  const others = gatewayServerPorts(resources).filter((port) => servers[String(port)] && servers[String(port)] !== `${host}:${gatewayPort}`);
-  if (others.length) lines.push(`Other gateway ports: ${others.map((port) => `${port} -> ${servers[String(port)]}`).join(', ')}`);
-  lines.push(`Control plane API: http://${status.controlPlane.api}   metrics: http://${status.controlPlane.monitoring}/metrics`);
-  lines.push('Try: sinew status · sinew apply -f <file> · sinew exec <workload> -- curl http://<service>:<port>/ · Ctrl-C or sinew down to stop');
-  lines.push('');
-  return lines.join('\n');
-}
-
-/** Server ports of the Gateways the ingress gateway runs, HTTP ones first. */
-function gatewayServerPorts(resources: readonly Resource[]): number[] {
-  const http: number[] = [];
-  const other: number[] = [];
-  for (const r of resources) {
-    if (r.kind !== 'Gateway') continue;
-    const spec = r.spec as { selector?: Record<string, string>; servers?: { port?: { number?: number; protocol?: string } }[] };
-    if (spec.selector && spec.selector.istio !== 'ingressgateway') continue;
-    for (const server of spec.servers ?? []) {
-      const port = server.port?.number;
-      if (port === undefined) continue;
-      (/^HTTP$/i.test(server.port?.protocol ?? '') ? http : other).push(port);
-    }
-  }
-  return [...new Set([...http.sort((a, b) => a - b), ...other.sort((a, b) => a - b)])];
-}
-
-/** Exact paths that gateway-bound VirtualServices expose (for the URLs to print). */
-function exposedPaths(resources: readonly Resource[]): string[] {
-  const paths: string[] = [];
-  for (const r of resources) {
-    if (r.kind !== 'VirtualService') continue;
-    const spec = r.spec as { gateways?: string[]; http?: { match?: { uri?: { exact?: string } }[] }[] };
-    if (!spec.gateways?.some((g) => g !== 'mesh')) continue;
-    for (const rule of spec.http ?? []) for (const m of rule.match ?? []) if (m.uri?.exact && !/log(in|out)/.test(m.uri.exact)) paths.push(m.uri.exact);
-  }
-  return [...new Set(paths)];
-}
-
-function manifestOf(r: Resource): Record<string, unknown> {
-  return { apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec };
-}
-
-async function register(api: string, registration: WorkloadRegistration): Promise<void> {
-  const res = await fetch(`${api}/api/v1/registrations/${registration.kind}/${registration.namespace}/${registration.name}`, {
-    method: 'PUT',
-    body: JSON.stringify(registration),
-  });
-  if (res.status !== 200) throw new SinewError('SNW_ERR_REGISTER', `registration of ${registration.name} refused: ${await res.text()}`);
-}
-
-function childEnv(extra: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(https?_proxy|HTTPS?_PROXY|NO_PROXY|no_proxy)$/.test(k)) env[k] = v;
-  return { ...env, ...extra };
-}
-
-async function httpOk(url: string, timeoutMs = 1000): Promise<boolean> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    await res.arrayBuffer();
-    return res.status >= 200 && res.status < 400;
-  } catch {
-    return false;
-  }
-}
-
-function tcpOk(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    const done = (ok: boolean) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(timeoutMs, () => done(false));
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number, failure: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new SinewError('SNW_ERR_TIMEOUT', failure);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** The pid of a live mesh started from this state directory, if any. */
-async function readMeshPid(stateDir: string): Promise<number | undefined> {
-  try {
-    const { pid } = JSON.parse(await readFile(join(stateDir, 'mesh.json'), 'utf8')) as { pid: number };
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
+/** Why the control plane could not start, with its last log lines. */
+function controlPlaneFailure(controlPlane: ManagedProcess, what: string): string {
+  const recent = controlPlane.recentLines.slice(-15);
+  return [
+    `the control plane could not start: ${what}; nothing else was started`,
+    ...(recent.length ? ['its last lines:', ...recent.map((l) => `    ${l}`)] : ['it printed nothing']),
+  ].join('\n  ');
 }
 
 function portFree(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
+  return new Promise((resolvePromise) => {
     const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, host, () => server.close(() => resolve(true)));
-  });
-}
-
-function signalled(): Promise<void> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
+    server.once('error', () => resolvePromise(false));
+    server.listen(port, host, () => server.close(() => resolvePromise(true)));
   });
 }

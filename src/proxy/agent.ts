@@ -3,6 +3,10 @@
  * process): it connects to the push port, names itself, applies every pushed ProxyConfig
  * atomically and ACKs, or NACKs and keeps serving the last good one. While the control plane
  * is away it keeps serving and reconnects with backoff.
+ *
+ * It proves who it is with the push credential its runner got for it from the control plane:
+ * in the push HELLO, and as a bearer token to the control plane's trace collector (only that
+ * one; see TelemetrySettings.tracingCollectors).
  */
 import type { ProxyNode } from '../api/proxy-config.js';
 import type { Logger } from '../core/logger.js';
@@ -15,6 +19,8 @@ export interface ProxyAgentOptions {
   /** Control plane push address, `host:port`. */
   xds: string;
   node: ProxyNode;
+  /** The push credential for `node` (controlplane/credentials.ts). */
+  credential?: string;
   adminPort?: number;
   adminHost?: string;
   /** Address of the metrics ports (default: adminHost): in a pod, reachable by Prometheus while admin stays on loopback. */
@@ -49,6 +55,7 @@ export async function startProxyAgent(options: ProxyAgentOptions): Promise<Proxy
     appMetricsUrl: options.appMetricsUrl,
     capture: options.capture,
     logger,
+    ...(options.credential !== undefined ? { telemetry: { tracer: { credential: options.credential } } } : {}),
   });
   await proxy.start();
   const i = options.xds.lastIndexOf(':');
@@ -56,6 +63,7 @@ export async function startProxyAgent(options: ProxyAgentOptions): Promise<Proxy
     host: options.xds.slice(0, i),
     port: Number(options.xds.slice(i + 1)),
     node: options.node,
+    credential: options.credential,
     logger: logger.child('push'),
     apply: async (config) => {
       proxy.apply(config);

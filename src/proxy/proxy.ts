@@ -22,12 +22,13 @@ import { ProxyConfigError, ProxyError, ProxyErrorCode } from './errors.js';
 import { channels, ProxyStats } from './events.js';
 import { HttpListener } from './http/listener.js';
 import { downstreamTlsProblems } from './http/tls.js';
-import type { Problems } from './http/matchers.js';
+import type { Problems } from '../semantics/string-match.js';
 import { MetricsServer } from './metrics-server.js';
 import { compileRouteTable, type CompiledRouteTable } from './http/route-table.js';
 import type { ListenerContext, ProxyRuntime, Snapshot } from './runtime.js';
 import { TcpListener } from './tcp/listener.js';
-import { PeerMetadataCache } from './telemetry-support.js';
+import { MIN_MESH_KEY_BYTES, NO_PEER_IDENTITY, peerIdentityFor } from './peer-identity.js';
+import { defaultMaxDownstreamConnections, DownstreamConnections, fileDescriptorLimit } from './overload.js';
 import { createClusterManager } from './upstream/cluster-manager.js';
 import { CaptureServers, type CaptureOptions } from './capture.js';
 import type { ClusterManager } from './upstream/types.js';
@@ -117,8 +118,11 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
     stats,
     telemetry: undefined,
     nodeId: options.node?.id,
-    peers: new PeerMetadataCache(),
+    peers: NO_PEER_IDENTITY,
+    peerHeaderLines: '',
+    downstream: new DownstreamConnections(Infinity),
   };
+  const defaultConnectionLimit = defaultMaxDownstreamConnections(fileDescriptorLimit());
   /** Telemetry starts with the node: given up front, or named by the first config. */
   const ensureTelemetry = (node: ProxyNode | undefined): ProxyTelemetry | undefined => {
     if (telemetry || !telemetryOptions || !node) return telemetry;
@@ -223,6 +227,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
         throw new ProxyConfigError(String(config?.version), [message]);
       }
       runtime.current = snapshot;
+      runtime.downstream.limit = snapshot.config.overload?.maxDownstreamConnections ?? defaultConnectionLimit;
       stats.inc('config_applied');
       const tel = ensureTelemetry(options.node ?? snapshot.config.node);
       try {
@@ -231,6 +236,8 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
         // Telemetry settings never cost traffic: the config stays applied, the problem is logged.
         runtime.logger.warn('telemetry settings could not be applied', { version: snapshot.version, error: (err as Error).message });
       }
+      runtime.peers = peerIdentityFor(snapshot.config, tel?.localPeerHeaders, runtime.peers);
+      runtime.peerHeaderLines = (tel?.localPeerHeaderLines ?? '') + runtime.peers.proofLines;
       if (channels.config.hasSubscribers) channels.config.publish({ node: runtime.nodeId, version: snapshot.version, accepted: true });
       if (started) {
         const next = reconcile(snapshot.config);
@@ -249,7 +256,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
           current: () => runtime.current,
           stats,
           clusterManager: runtime.clusterManager,
-          gauges: () => ({ downstream_cx_active: proxy.connections(), listeners_active: listeners.size }),
+          gauges: () => ({ downstream_cx_active: proxy.connections(), downstream_cx_limit: runtime.downstream.limit, listeners_active: listeners.size }),
           prometheus: telemetryOptions ? () => proxyMetrics.render() : undefined,
         });
         await admin.listen(options.adminPort, options.adminHost);
@@ -368,6 +375,8 @@ export function compile(input: ProxyConfig, previous?: Snapshot): Snapshot {
     if (!Array.isArray(config[key])) problems.add(key, 'must be an array');
   }
   if (config.secrets !== undefined && !Array.isArray(config.secrets)) problems.add('secrets', 'must be an array');
+  const maxDownstream = config.overload?.maxDownstreamConnections;
+  if (maxDownstream !== undefined && !(Number.isInteger(maxDownstream) && maxDownstream > 0)) problems.add('overload.maxDownstreamConnections', 'must be a positive integer');
   if (problems.items.length) throw new ProxyConfigError(String(config.version), problems.items);
 
   const clusterNames = new Set<string>();
@@ -397,6 +406,13 @@ export function compile(input: ProxyConfig, previous?: Snapshot): Snapshot {
     if (secretNames.has(s.name)) problems.add(`secrets[${i}].name`, `duplicate secret ${JSON.stringify(s.name)}`);
     secretNames.add(s.name);
   });
+  if (config.peerMetadataKey !== undefined) {
+    // A key the proxy cannot use is refused, never taken for no key (every peer would turn unknown).
+    const secret = (config.secrets ?? []).find((s) => s.name === config.peerMetadataKey);
+    const bytes = typeof secret?.genericSecret === 'string' && /^[A-Za-z0-9+/_-]*={0,2}$/.test(secret.genericSecret) ? Buffer.from(secret.genericSecret, 'base64').length : 0;
+    if (!secret) problems.add('peerMetadataKey', `no secret named ${JSON.stringify(config.peerMetadataKey)}`);
+    else if (bytes < MIN_MESH_KEY_BYTES) problems.add('peerMetadataKey', `secret ${JSON.stringify(secret.name)} needs a base64 genericSecret of at least ${MIN_MESH_KEY_BYTES} bytes`);
+  }
 
   const listenerNames = new Set<string>();
   const addresses = new Set<string>();
@@ -406,6 +422,7 @@ export function compile(input: ProxyConfig, previous?: Snapshot): Snapshot {
     listenerNames.add(l.name);
     const port = l.address?.port;
     if (!Number.isInteger(port) || port < 0 || port > 65535) problems.add(`${p}.address.port`, `${port} is not a port`);
+    if (l.maxConnections !== undefined && !(Number.isInteger(l.maxConnections) && l.maxConnections > 0)) problems.add(`${p}.maxConnections`, 'must be a positive integer');
     const key = `${l.address?.host}:${port}`;
     if (port !== 0 && addresses.has(key)) problems.add(`${p}.address`, `${key} is used by two listeners`);
     addresses.add(key);

@@ -8,7 +8,8 @@ import type { Logger } from '../core/logger.js';
 import type { Random } from '../core/random.js';
 import type { ProxyTelemetry } from '../telemetry/proxy-telemetry.js';
 import type { ProxyStats } from './events.js';
-import type { PeerMetadataCache } from './telemetry-support.js';
+import type { DownstreamConnections } from './overload.js';
+import type { PeerIdentity } from './peer-identity.js';
 import type { CompiledRouteTable } from './http/route-table.js';
 import type { ClusterManager } from './upstream/types.js';
 
@@ -34,7 +35,12 @@ export interface ProxyRuntime {
   telemetry: ProxyTelemetry | undefined;
   /** The node id events are published under (subscribers of other proxies skip them). */
   nodeId: string | undefined;
-  readonly peers: PeerMetadataCache;
+  /** Which peers' metadata-exchange headers to trust, for the config in force (peer-identity.ts). */
+  peers: PeerIdentity;
+  /** This proxy's own exchange headers and their proof, as ready field lines for upstream requests. */
+  peerHeaderLines: string;
+  /** Downstream connections open over all listeners, against the global limit (overload.ts). */
+  readonly downstream: DownstreamConnections;
 }
 
 /** Per listener, replaced when an apply changes the listener's settings but not its socket. */

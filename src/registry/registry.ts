@@ -15,7 +15,9 @@ import type {
 } from '../api/registry-snapshot.js';
 import { deepFreeze } from '../core/freeze.js';
 import { kubeServicePortProtocol, parseProtocol, protocolFromPortName } from './protocol.js';
-import { DEFAULT_DOMAIN_SUFFIX, resolveHost, serviceFqdn, spiffeIdentity } from './hosts.js';
+import { selectorMatches, serviceSelects } from '../semantics/labels.js';
+import { DEFAULT_DOMAIN_SUFFIX, resolveClientHost, serviceFqdn, spiffeIdentity } from '../semantics/names.js';
+import { workloadTargetPort, type DeclaredPort } from '../semantics/target-port.js';
 import type { KubeServiceSpec, ProbeSpec, ServiceEntrySpec, WorkloadEntrySpec, WorkloadSpec } from './spec-types.js';
 
 /** One running replica of a Workload, as the embedded runner (or a Kubernetes source) reports it. */
@@ -123,7 +125,7 @@ export class ServiceRegistry {
   /** Resolves a host name as a client in `fromNamespace` would (Kubernetes DNS search path). */
   resolveHost(name: string, fromNamespace: string): string {
     const known = new Set(this.snapshot().services.map((s) => s.hostname));
-    return resolveHost(name, fromNamespace, (h) => known.has(h), this.#options.domainSuffix);
+    return resolveClientHost(name, fromNamespace, (h) => known.has(h), this.#options.domainSuffix);
   }
 
   /** The service for `hostname`; with several (ServiceEntries in several namespaces), the one in `namespace` first. */
@@ -170,6 +172,8 @@ interface EndpointSource {
   serviceAccount?: string;
   /** containerPort names (Workload) or port name -> number (WorkloadEntry `ports`). */
   namedPorts: Record<string, number>;
+  /** A Workload's declared container ports: the only ports its replicas can be reached on. */
+  declaredPorts: readonly DeclaredPort[];
   kind: 'Workload' | 'WorkloadEntry';
   replicas: { address: string; ports?: Readonly<Record<number, number>>; health: RegistryEndpoint['health']; labels: Record<string, string>; locality?: string; weight?: number; workload?: string }[];
   probe?: ProbeSpec;
@@ -214,6 +218,7 @@ function endpointSources(resources: readonly Resource[], instances: ReadonlyMap<
         labels,
         serviceAccount: spec.serviceAccount,
         namedPorts,
+        declaredPorts: spec.ports ?? [],
         kind: 'Workload',
         probe: spec.readinessProbe,
         replicas: reported.map((i) => ({
@@ -235,19 +240,13 @@ function endpointSources(resources: readonly Resource[], instances: ReadonlyMap<
         labels,
         serviceAccount: spec.serviceAccount,
         namedPorts: { ...(spec.ports ?? {}) },
+        declaredPorts: [],
         kind: 'WorkloadEntry',
         replicas: [{ address: spec.address, health: 'HEALTHY', labels, locality: spec.locality, weight: spec.weight }],
       });
     }
   }
   return out;
-}
-
-/** Kubernetes label selector semantics: every key/value of the selector is on the labels. */
-export function selectorMatches(selector: Readonly<Record<string, string>> | undefined, labels: Readonly<Record<string, string>>): boolean {
-  if (!selector) return true;
-  for (const [k, v] of Object.entries(selector)) if (labels[k] !== v) return false;
-  return true;
 }
 
 function exportToAnnotation(r: Resource): string[] | undefined {
@@ -284,14 +283,11 @@ function kubeService(r: Resource<KubeServiceSpec>, sources: EndpointSource[], su
     };
   }
   // A Service without a selector has its endpoints managed elsewhere (EndpointSlices); none here.
-  const selector = spec.selector && Object.keys(spec.selector).length > 0 ? spec.selector : undefined;
   for (const port of ports) {
     const list: RegistryEndpoint[] = [];
-    if (selector) {
-      for (const src of sources) {
-        if (src.namespace !== ns || !selectorMatches(selector, src.labels)) continue;
-        list.push(...sourceEndpoints(src, port, trustDomain));
-      }
+    for (const src of sources) {
+      if (src.namespace !== ns || !serviceSelects(spec.selector, src.labels)) continue;
+      list.push(...sourceEndpoints(src, port, trustDomain));
     }
     endpoints[String(port.port)] = list;
   }
@@ -311,25 +307,27 @@ function kubeService(r: Resource<KubeServiceSpec>, sources: EndpointSource[], su
 }
 
 /**
- * The port an endpoint source serves a service port on. Workloads: the targetPort (a number,
- * or a containerPort name; Kubernetes skips pods that lack the named port). WorkloadEntries:
- * their `ports` entry named like the service port, else the targetPort (Istio's rule).
+ * The port an endpoint source serves a service port on. Workloads: the targetPort resolved as
+ * Kubernetes does (src/semantics/target-port.ts), among the ports the Workload declares; a
+ * replica without it is no endpoint of this port. WorkloadEntries: their `ports` entry named
+ * like the service port, else the targetPort (Istio's rule).
  */
 function containerPortFor(src: EndpointSource, port: RegistryServicePort): number | undefined {
   if (src.kind === 'WorkloadEntry') {
     if (port.name && src.namedPorts[port.name] !== undefined) return src.namedPorts[port.name];
     return typeof port.targetPort === 'number' ? port.targetPort : port.port;
   }
-  const target = port.targetPort ?? port.port;
-  if (typeof target === 'number') return target;
-  if (/^\d+$/.test(target)) return Number(target);
-  return src.namedPorts[target];
+  return workloadTargetPort(port.targetPort, port.port, src.declaredPorts);
 }
 
 function sourceEndpoints(src: EndpointSource, port: RegistryServicePort, trustDomain: string): RegistryEndpoint[] {
   const containerPort = containerPortFor(src, port);
   if (containerPort === undefined) return [];
-  return src.replicas.map((rep) => {
+  const out: RegistryEndpoint[] = [];
+  for (const rep of src.replicas) {
+    // A replica that reports where its ports are (the embedded runner does) but not this one
+    // cannot be reached on it: leave it out rather than guess the containerPort as a host port.
+    if (rep.ports && src.kind === 'Workload' && rep.ports[containerPort] === undefined) continue;
     const ep: RegistryEndpoint = {
       address: rep.address,
       port: rep.ports?.[containerPort] ?? containerPort,
@@ -342,8 +340,9 @@ function sourceEndpoints(src: EndpointSource, port: RegistryServicePort, trustDo
     if (rep.weight !== undefined) ep.weight = rep.weight;
     const hc = src.probe ? probeToHealthCheck(src, src.probe, rep.ports) : undefined;
     if (hc) ep.healthCheck = hc;
-    return ep;
-  });
+    out.push(ep);
+  }
+  return out;
 }
 
 /**

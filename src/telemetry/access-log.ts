@@ -19,7 +19,9 @@
  */
 import fs from 'node:fs';
 import type { Writable } from 'node:stream';
-import type { TelemetrySettings } from '../api/proxy-config.js';
+import { hostname } from 'node:os';
+import type { AccessLogSettings } from '../api/proxy-config.js';
+import { parseEnvoyFormat } from '../core/envoy-format.js';
 import { foreignEvent, telemetryChannels, type TelemetryRequestEvent } from './events.js';
 
 export type AccessLogFormat = 'text' | 'json';
@@ -45,7 +47,8 @@ export function accessLogFields(e: TelemetryRequestEvent): Record<string, string
   return {
     start_time: startTime(e.startTime),
     method: e.method || undefined,
-    path: e.originalPath || e.path || undefined,
+    // %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%: the original path header as it is, else :path with its query.
+    path: e.originalPath || (e.path || '') + (e.query ? `?${e.query}` : '') || undefined,
     protocol: e.protocol || undefined,
     response_code: e.status || 0,
     response_flags: e.flags || '-',
@@ -98,6 +101,242 @@ export function formatAccessLogJson(e: TelemetryRequestEvent): string {
 
 export function formatAccessLog(e: TelemetryRequestEvent, format: AccessLogFormat): string {
   return format === 'json' ? formatAccessLogJson(e) : formatAccessLogText(e);
+}
+
+// === Envoy's command operators ===
+
+/** Istio's default TEXT format (pilot EnvoyTextLogFormat), which `formatAccessLogText` writes. */
+export const ISTIO_TEXT_FORMAT =
+  '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% ' +
+  '%RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% "%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% ' +
+  '%DURATION% %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" ' +
+  '"%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%" %UPSTREAM_CLUSTER_RAW% %UPSTREAM_LOCAL_ADDRESS% %DOWNSTREAM_LOCAL_ADDRESS% ' +
+  '%DOWNSTREAM_REMOTE_ADDRESS% %REQUESTED_SERVER_NAME% %ROUTE_NAME%\n';
+
+/** Istio's default JSON labels (pilot EnvoyJSONLogFormatIstio). */
+export const ISTIO_JSON_LABELS: Readonly<Record<string, string>> = Object.freeze({
+  start_time: '%START_TIME%',
+  route_name: '%ROUTE_NAME%',
+  method: '%REQ(:METHOD)%',
+  path: '%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%',
+  protocol: '%PROTOCOL%',
+  response_code: '%RESPONSE_CODE%',
+  response_flags: '%RESPONSE_FLAGS%',
+  response_code_details: '%RESPONSE_CODE_DETAILS%',
+  connection_termination_details: '%CONNECTION_TERMINATION_DETAILS%',
+  bytes_received: '%BYTES_RECEIVED%',
+  bytes_sent: '%BYTES_SENT%',
+  duration: '%DURATION%',
+  upstream_service_time: '%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%',
+  x_forwarded_for: '%REQ(X-FORWARDED-FOR)%',
+  user_agent: '%REQ(USER-AGENT)%',
+  request_id: '%REQ(X-REQUEST-ID)%',
+  authority: '%REQ(:AUTHORITY)%',
+  upstream_host: '%UPSTREAM_HOST%',
+  upstream_cluster: '%UPSTREAM_CLUSTER_RAW%',
+  upstream_local_address: '%UPSTREAM_LOCAL_ADDRESS%',
+  downstream_local_address: '%DOWNSTREAM_LOCAL_ADDRESS%',
+  downstream_remote_address: '%DOWNSTREAM_REMOTE_ADDRESS%',
+  requested_server_name: '%REQUESTED_SERVER_NAME%',
+  upstream_transport_failure_reason: '%UPSTREAM_TRANSPORT_FAILURE_REASON%',
+});
+
+type OperatorValue = string | number | undefined;
+type Getter = (e: TelemetryRequestEvent) => OperatorValue;
+
+const GRPC_STATUS_NAMES = ['OK', 'Canceled', 'Unknown', 'InvalidArgument', 'DeadlineExceeded', 'NotFound', 'AlreadyExists', 'PermissionDenied', 'ResourceExhausted', 'FailedPrecondition', 'Aborted', 'OutOfRange', 'Unimplemented', 'Internal', 'Unavailable', 'DataLoss', 'Unauthenticated'];
+
+const withoutPort = (a: string | undefined) => (a === undefined ? undefined : a.startsWith('[') ? a.slice(1, a.indexOf(']')) : a.includes(':') && a.indexOf(':') === a.lastIndexOf(':') ? a.slice(0, a.indexOf(':')) : a);
+const portOf = (a: string | undefined) => {
+  const m = a === undefined ? null : /:(\d+)$/.exec(a);
+  return m ? Number(m[1]) : undefined;
+};
+
+/** A request header as Envoy's %REQ(...)% reads it: pseudo-headers from the request, others from its headers. */
+function requestHeader(e: TelemetryRequestEvent, name: string, withQuery = true): OperatorValue {
+  switch (name) {
+    case ':method':
+      return e.method || undefined;
+    case ':path':
+      return (e.path || '') + (withQuery && e.query ? `?${e.query}` : '') || undefined;
+    case ':authority':
+    case 'host':
+      return e.authority || undefined;
+    case 'x-envoy-original-path':
+      return e.originalPath;
+  }
+  const v = e.requestHeaders?.[name];
+  if (v !== undefined) return Array.isArray(v) ? v.join(',') : v || undefined;
+  if (name === 'user-agent') return e.userAgent;
+  if (name === 'x-forwarded-for') return e.xForwardedFor;
+  if (name === 'x-request-id') return e.requestId || undefined;
+  return undefined;
+}
+
+/** `%REQ(A?B)%`: A, else B. */
+function headerGetter(argument: string, read: (e: TelemetryRequestEvent, name: string) => OperatorValue): Getter {
+  const [main, alternative] = argument.toLowerCase().split('?');
+  return alternative === undefined ? (e) => read(e, main) : (e) => read(e, main) ?? read(e, alternative);
+}
+
+function responseHeader(e: TelemetryRequestEvent, name: string): OperatorValue {
+  if (name === 'x-envoy-upstream-service-time') return e.upstreamMs === undefined ? undefined : String(Math.max(0, Math.floor(e.upstreamMs)));
+  if (name === ':status') return e.status ? String(e.status) : undefined;
+  return undefined;
+}
+
+/** Envoy's START_TIME with a strftime format (UTC), plus its %s, %f and %[1-9]f / %E[1-9]S. */
+function formatStartTime(ms: number, format: string): string {
+  const d = new Date(ms);
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  const fraction = (digits: number) => String(d.getUTCMilliseconds()).padStart(3, '0').padEnd(9, '0').slice(0, digits);
+  return format.replace(/%(E?)([1-9]?)([a-zA-Z%])/g, (all, e: string, digits: string, c: string) => {
+    if (e && c === 'S') return `${p2(d.getUTCSeconds())}.${fraction(Number(digits || 9))}`;
+    switch (c) {
+      case 'Y': return String(d.getUTCFullYear());
+      case 'm': return p2(d.getUTCMonth() + 1);
+      case 'd': return p2(d.getUTCDate());
+      case 'H': return p2(d.getUTCHours());
+      case 'M': return p2(d.getUTCMinutes());
+      case 'S': return p2(d.getUTCSeconds());
+      case 's': return String(Math.floor(ms / 1000));
+      case 'f': return fraction(Number(digits || 9));
+      case 'z': return '+0000';
+      case 'Z': return 'UTC';
+      case 'j': return String(Math.floor((Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86_400_000) + 1).padStart(3, '0');
+      case '%': return '%';
+      default: return all;
+    }
+  });
+}
+
+/** The value of one command operator (see src/core/envoy-format.ts for the grammar). */
+function operatorGetter(name: string, argument: string | undefined): Getter {
+  switch (name) {
+    case 'START_TIME':
+      return argument ? (e) => formatStartTime(e.startTime, argument) : (e) => startTime(e.startTime);
+    case 'REQ':
+    case 'REQUEST_HEADER':
+      return headerGetter(argument!, (e, n) => requestHeader(e, n));
+    case 'REQ_WITHOUT_QUERY':
+      return headerGetter(argument!, (e, n) => {
+        const v = requestHeader(e, n, false);
+        return typeof v === 'string' ? v.split('?')[0] : v;
+      });
+    case 'RESP':
+    case 'RESPONSE_HEADER':
+      return headerGetter(argument!, responseHeader);
+    case 'PROTOCOL': return (e) => e.protocol || undefined;
+    case 'RESPONSE_CODE': return (e) => e.status || 0;
+    case 'RESPONSE_FLAGS': return (e) => e.flags || '-';
+    case 'RESPONSE_CODE_DETAILS': return (e) => e.details || undefined;
+    case 'CONNECTION_TERMINATION_DETAILS': return (e) => e.connectionTerminationDetails;
+    case 'UPSTREAM_TRANSPORT_FAILURE_REASON': return (e) => e.upstreamTransportFailureReason;
+    case 'BYTES_RECEIVED': return (e) => e.requestBytes;
+    case 'BYTES_SENT': return (e) => e.responseBytes;
+    // Envoy truncates durations to whole milliseconds (std::chrono::duration_cast).
+    case 'DURATION': return (e) => Math.max(0, Math.floor(e.durationMs));
+    case 'UPSTREAM_HOST': return (e) => e.upstreamHost;
+    case 'UPSTREAM_CLUSTER':
+    case 'UPSTREAM_CLUSTER_RAW': return (e) => e.cluster;
+    case 'UPSTREAM_LOCAL_ADDRESS': return (e) => e.upstreamLocal;
+    case 'DOWNSTREAM_LOCAL_ADDRESS': return (e) => e.downstreamLocal;
+    case 'DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT': return (e) => withoutPort(e.downstreamLocal);
+    case 'DOWNSTREAM_LOCAL_PORT': return (e) => portOf(e.downstreamLocal);
+    case 'DOWNSTREAM_REMOTE_ADDRESS':
+    case 'DOWNSTREAM_DIRECT_REMOTE_ADDRESS': return (e) => e.downstreamPeer || undefined;
+    case 'DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT':
+    case 'DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT': return (e) => withoutPort(e.downstreamPeer || undefined);
+    case 'DOWNSTREAM_REMOTE_PORT': return (e) => portOf(e.downstreamPeer);
+    case 'REQUESTED_SERVER_NAME': return (e) => e.requestedServerName;
+    case 'ROUTE_NAME': return (e) => e.route;
+    case 'UPSTREAM_REQUEST_ATTEMPT_COUNT': return (e) => e.attempts;
+    case 'GRPC_STATUS': return (e) => (e.grpcStatus === undefined ? undefined : (GRPC_STATUS_NAMES[Number(e.grpcStatus)] ?? e.grpcStatus));
+    case 'GRPC_STATUS_NUMBER': return (e) => (e.grpcStatus === undefined ? undefined : Number(e.grpcStatus));
+    case 'HOSTNAME': return () => hostname();
+    case 'STREAM_ID': return (e) => e.requestId || undefined;
+    default: return () => undefined; // EMPTY_OPERATORS: Envoy's unset value
+  }
+}
+
+/** One compiled format string: its text and operators, evaluated per request. */
+function compileFormatString(format: string): { text(e: TelemetryRequestEvent): string; typed(e: TelemetryRequestEvent): string | number | null } {
+  const parts = parseEnvoyFormat(format).map((seg) => {
+    if (seg.kind === 'text') return { text: seg.text } as const;
+    const get = operatorGetter(seg.name, seg.argument);
+    const max = seg.maxLength;
+    return { get, max } as const;
+  });
+  const render = (p: (typeof parts)[number], e: TelemetryRequestEvent) => {
+    if ('text' in p) return p.text;
+    const v = p.get(e);
+    let out = v === undefined || v === '' ? '-' : typeof v === 'number' ? String(v) : (clean(v) ?? '-');
+    if (p.max !== undefined && out.length > p.max) out = out.slice(0, p.max);
+    return out;
+  };
+  return {
+    text: (e) => {
+      let out = '';
+      for (const p of parts) out += render(p, e);
+      return out;
+    },
+    // A value that is exactly one operator keeps its type in JSON; an unset one is null (Envoy's json_format).
+    typed: (e) => {
+      if (parts.length === 1 && !('text' in parts[0])) {
+        const p = parts[0];
+        const v = p.get(e);
+        if (v === undefined || v === '') return null;
+        if (typeof v === 'number') return v;
+        return p.max !== undefined ? v.slice(0, p.max) : v;
+      }
+      let out = '';
+      for (const p of parts) out += render(p, e);
+      return out;
+    },
+  };
+}
+
+type JsonValue = string | number | null | { [k: string]: JsonValue };
+
+function compileLabels(labels: Readonly<Record<string, unknown>>, omitEmpty: boolean): (e: TelemetryRequestEvent) => { [k: string]: JsonValue } {
+  const fields = Object.entries(labels).map(([key, value]) => {
+    if (typeof value === 'string') {
+      const f = compileFormatString(value);
+      return { key, get: (e: TelemetryRequestEvent): JsonValue => f.typed(e) };
+    }
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      const nested = compileLabels(value as Record<string, unknown>, omitEmpty);
+      return { key, get: (e: TelemetryRequestEvent): JsonValue => nested(e) };
+    }
+    return { key, get: (): JsonValue => (value as JsonValue) ?? null };
+  });
+  return (e) => {
+    const out: { [k: string]: JsonValue } = {};
+    for (const f of fields) {
+      const v = f.get(e);
+      if (omitEmpty && (v === null || v === '')) continue;
+      out[f.key] = v;
+    }
+    return out;
+  };
+}
+
+/**
+ * The line writer of one access log: Istio's default text (a fast path, the same output as
+ * ISTIO_TEXT_FORMAT through the generic formatter), an Envoy format string, or JSON labels
+ * (Istio's default ones unless given). Throws EnvoyFormatError on a format Envoy would refuse.
+ */
+export function compileAccessLogFormat(settings: Pick<AccessLogSettings, 'format' | 'text' | 'labels' | 'omitEmptyValues'>): (e: TelemetryRequestEvent) => string {
+  if (settings.format === 'json') {
+    const labels = settings.labels && Object.keys(settings.labels).length ? settings.labels : ISTIO_JSON_LABELS;
+    const build = compileLabels(labels, settings.omitEmptyValues === true);
+    return (e) => JSON.stringify(build(e));
+  }
+  if (settings.text === undefined && !settings.omitEmptyValues) return formatAccessLogText;
+  // The writer ends every line with a newline: the format's own final one is not repeated.
+  const text = settings.text ?? ISTIO_TEXT_FORMAT;
+  const f = compileFormatString(text.endsWith('\n') ? text.slice(0, -1) : text);
+  return f.text;
 }
 
 // === writer ===
@@ -201,19 +440,24 @@ export class AccessLogWriter implements AccessLogSink {
 }
 
 /**
- * Turns access logging on (STYLE.md 12): writes one line per request published on
- * `sinew:proxy:request` (only the events of `options.nodeId` when given). With no sink given, opens `settings.path` (or stdout). Returns the
- * function that turns it off (and closes a sink it opened). Disabled settings subscribe nothing.
+ * Turns one access log on (STYLE.md 12): writes a line per request published on
+ * `sinew:proxy:request` (only the events of `options.nodeId` when given, only those of its
+ * `directions` when it has some). With no sink given, opens `settings.path` (or stdout).
+ * Returns the function that turns it off (and closes a sink it opened). Disabled settings
+ * subscribe nothing. The format is compiled first: a bad one throws before anything opens.
  */
-export function subscribeAccessLog(settings: TelemetrySettings['accessLog'], sink?: AccessLogSink, options: { nodeId?: string } = {}): () => Promise<void> {
+export function subscribeAccessLog(settings: AccessLogSettings | undefined, sink?: AccessLogSink, options: { nodeId?: string } = {}): () => Promise<void> {
   if (!settings?.enabled) return async () => undefined;
-  const format: AccessLogFormat = settings.format === 'json' ? 'json' : 'text';
+  const format = compileAccessLogFormat(settings);
+  const directions = settings.directions?.length ? new Set<string>(settings.directions) : undefined;
   const owned = !sink;
   const out = sink ?? AccessLogWriter.open(settings.path);
   const onRequest = (msg: unknown) => {
     if (foreignEvent(msg, options.nodeId)) return;
+    const event = msg as TelemetryRequestEvent;
+    if (directions && !directions.has(event.direction)) return;
     try {
-      out.write(formatAccessLog(msg as TelemetryRequestEvent, format));
+      out.write(format(event));
     } catch {
       out.stats.dropped++;
     }

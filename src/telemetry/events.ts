@@ -89,6 +89,13 @@ export interface TelemetryRequestEvent {
   /** Local address of the upstream connection (`ip:port`). */
   upstreamLocal?: string;
   requestedServerName?: string;
+  /**
+   * The request's headers as the proxy forwarded them (a reference, not a copy), for access
+   * log formats that name any header (`%REQ(X-FOO)%`).
+   */
+  requestHeaders?: Readonly<Record<string, string | string[] | undefined>>;
+  /** The query string without its `?` (Envoy's `:path` carries it; `path` does not). */
+  query?: string;
   upstreamTransportFailureReason?: string;
   connectionTerminationDetails?: string;
 }

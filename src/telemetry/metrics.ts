@@ -346,7 +346,7 @@ export class MeshMetrics {
   ): Level {
     const m = child(child(child(root, this.local(peers.local, peers.identity)), direction === 'inbound'), mtls);
     // Keyed by the remote's object: the proxy shares one decoded object per distinct header
-    // value (PeerMetadataCache). Another object with the same fields only costs a cache entry:
+    // value (src/proxy/peer-identity.ts). Another object with the same fields only costs a cache entry:
     // a miss finds the series by its labels.
     return child(child(m, remote ?? NO_PEER), service);
   }

@@ -74,11 +74,20 @@ export class ProxyTelemetry {
       this.unsubscribeMetrics = subscribeProxyMetrics(this.node, this.metrics, { identity: this.options.identity });
     }
 
-    const accessKey = JSON.stringify(s.accessLog ?? null);
+    const logs = [...(s.accessLog ? [s.accessLog] : []), ...(s.accessLogs ?? [])].filter((l) => l.enabled);
+    const accessKey = JSON.stringify(logs);
     if (accessKey !== this.applied.accessLog) {
       this.applied.accessLog = accessKey;
       void this.unsubscribeAccessLog?.();
-      this.unsubscribeAccessLog = s.accessLog?.enabled ? subscribeAccessLog(s.accessLog, this.options.accessLogSink, { nodeId: this.node.id }) : undefined;
+      const offs: (() => Promise<void>)[] = [];
+      for (const log of logs) {
+        try {
+          offs.push(subscribeAccessLog(log, this.options.accessLogSink, { nodeId: this.node.id }));
+        } catch {
+          // A format the control plane let through but Envoy would refuse: that log is off, the rest are on.
+        }
+      }
+      this.unsubscribeAccessLog = offs.length ? async () => void (await Promise.all(offs.map((off) => off()))) : undefined;
     }
 
     const tracingKey = JSON.stringify([s.tracingSamplingPercentage ?? null, s.tracingCollectors ?? []]);

@@ -9,6 +9,7 @@
  * Memory is bounded by `maxTraces` and `maxSpans`; the least recently updated trace goes first.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ClientGoneError, HttpBodyError, drainAfterRefusal, readJson } from '../core/http-body.js';
 
 export interface StoredSpan {
   spanId: string;
@@ -136,6 +137,7 @@ export class TraceStore {
     const limit = Math.max(0, q.limit ?? 20);
     const out: StoredTrace[] = [];
     const tagEntries = Object.entries(q.tags ?? {});
+    const service = q.service?.toLowerCase();
     const candidates = [...this.traces.entries()].map(([traceId, spans]) => ({ traceId, spans, start: Math.min(...spans.map((s) => s.startTime)) }));
     candidates.sort((a, b) => b.start - a.start);
     for (const c of candidates) {
@@ -144,7 +146,7 @@ export class TraceStore {
       if (q.end !== undefined && c.start > q.end) continue;
       const hit = c.spans.some(
         (s) =>
-          (q.service === undefined || s.service === q.service) &&
+          (service === undefined || serviceMatches(s.service, service)) &&
           (q.operation === undefined || s.name === q.operation) &&
           (q.minDuration === undefined || s.duration >= q.minDuration) &&
           tagEntries.every(([k, v]) => s.tags[k] === v),
@@ -152,6 +154,11 @@ export class TraceStore {
       if (hit) out.push({ traceId: c.traceId, spans: [...c.spans].sort((a, b) => a.startTime - b.startTime) });
     }
     return out;
+  }
+
+  /** The services that reported a span and that `asked` names (see `serviceMatches`), sorted. */
+  servicesNamed(asked: string): string[] {
+    return this.services().filter((s) => serviceMatches(s, asked.toLowerCase()));
   }
 
   /** Every service that reported a span, sorted. */
@@ -252,36 +259,37 @@ export class TraceStore {
     });
   };
 
+  /**
+   * Reads a JSON body within `maxBodyBytes`, as strict UTF-8 (core/http-body.ts): 413 over
+   * the limit (before `100 Continue` when the size is declared), 400 with the byte offset of
+   * invalid UTF-8 or with what is wrong with the JSON.
+   */
   private readJson(req: IncomingMessage, res: ServerResponse, then: (body: unknown) => void): void {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (c: Buffer) => {
-      if (failed) return;
-      size += c.length;
-      if (size > this.maxBodyBytes) {
-        failed = true;
-        res.setHeader('connection', 'close');
-        reply(res, 413, { error: `body larger than ${this.maxBodyBytes} bytes` });
-        req.resume();
+    readJson(req, res, { maxBytes: this.maxBodyBytes }).then(then, (err: unknown) => {
+      if (err instanceof ClientGoneError) return;
+      if (err instanceof HttpBodyError) {
+        reply(res, err.status, { error: err.message, ...err.detail });
+        drainAfterRefusal(req);
         return;
       }
-      chunks.push(c);
-    });
-    req.on('error', () => {
-      failed = true;
-    });
-    req.on('end', () => {
-      if (failed) return;
-      let body: unknown;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch {
-        return reply(res, 400, { error: 'body is not valid JSON' });
-      }
-      then(body);
+      reply(res, 500, { error: `internal error: ${(err as Error).message}` });
     });
   }
+}
+
+/**
+ * Whether a span's service (a proxy reports `<canonical service>.<namespace>`, as Istio's
+ * proxies do) is the one a user asked for: the name as stored; a short name without the
+ * namespace (`reviews` for `reviews.default`, as istioctl and Jaeger users type it), which
+ * matches it in every namespace; or the Kubernetes host name (`reviews.default.svc.cluster.local`).
+ * `asked` is lower case.
+ */
+export function serviceMatches(service: string, asked: string): boolean {
+  const stored = service.toLowerCase();
+  if (stored === asked) return true;
+  if (!asked.includes('.')) return stored.startsWith(asked + '.') && !stored.slice(asked.length + 1).includes('.');
+  const svc = asked.indexOf('.svc.');
+  return svc > 0 && stored === asked.slice(0, svc);
 }
 
 function isJson(req: IncomingMessage): boolean {

@@ -32,6 +32,12 @@ export interface CollectorSpec {
   kind: 'otlp-http' | 'zipkin';
   /** Full URL: `http://host:4318/v1/traces` (OTLP) or `http://host:9411/api/v2/spans` (Zipkin). */
   url: string;
+  /** Extra request headers on every export. */
+  headers?: Record<string, string>;
+  /** Per export (default: the tracer's exportTimeoutMillis). */
+  timeoutMs?: number;
+  /** The control plane's own collector: the proxy's credential goes with every export to it (and to no other). */
+  presentCredential?: boolean;
 }
 
 export interface TracerOptions {
@@ -39,13 +45,23 @@ export interface TracerOptions {
   /** 0..100; undefined = never start a sampled trace of our own (keep incoming decisions only). */
   randomSamplingPercentage?: number;
   collectors?: CollectorSpec[];
+  /**
+   * The proxy's push credential, sent as a bearer token to the collectors marked
+   * `presentCredential` (the control plane's collector asks for it).
+   */
+  credential?: string;
   meshId?: string;
   clock?: Clock;
   random?: Random;
   /** Bounded queue per collector (the SDK's default is 2048). */
   maxQueueSize?: number;
   maxExportBatchSize?: number;
-  /** How long spans wait to be batched (the SDK's default is 5000 ms). */
+  /**
+   * How long spans wait to be batched; default 500 ms. The SDK's default, 5000 ms (Envoy
+   * flushes its tracers every 5 s too), made a new trace show in `sinew traces` only seconds
+   * after its request, its spans arriving from each proxy at a different moment. A full batch
+   * (`maxExportBatchSize`) goes at once whatever the delay, so under load nothing changes.
+   */
   scheduledDelayMillis?: number;
   /** Per export attempt, retries included. */
   exportTimeoutMillis?: number;
@@ -186,6 +202,9 @@ export class ProxySpan {
 
 // === tracer ===
 
+/** See `TracerOptions.scheduledDelayMillis`. */
+export const DEFAULT_BATCH_DELAY_MS = 500;
+
 const ZERO_IDS: Readonly<Record<number, string>> = { 8: '0'.repeat(16), 16: '0'.repeat(32) };
 
 /** One proxy's tracer: sampling, span creation, export. */
@@ -233,11 +252,11 @@ export class Tracer {
         maxQueueSize,
         timeoutMs: options.exportTimeoutMillis ?? 10_000,
         maxExportBatchSize: options.maxExportBatchSize ?? 512,
-        scheduledDelayMillis: options.scheduledDelayMillis ?? 5000,
+        scheduledDelayMillis: options.scheduledDelayMillis ?? DEFAULT_BATCH_DELAY_MS,
       };
       this.exportReady = import('./span-export.js').then(
         ({ createSpanExport }) => {
-          const exp = createSpanExport(collectors, serviceName, this.stats, pipelineOptions);
+          const exp = createSpanExport(collectors, serviceName, this.stats, { ...pipelineOptions, credential: options.credential });
           this.export = exp;
           const early = this.early;
           this.early = [];
@@ -278,9 +297,10 @@ export class Tracer {
   /**
    * Starts the CLIENT span for an upstream request. `parent` is the server span (gateway), a
    * context, or `{ headers }` of the request the app sent (outbound sidecar). The span's
-   * `headerLines()` are the upstream request's trace headers.
+   * `headerLines()` are the upstream request's trace headers. `startTime` (epoch ms, default
+   * now) lets the span begin where the request did, when work came before the upstream call.
    */
-  startClientSpan(parent: SpanParent, req: SpanRequest | SpanRequestSource): ProxySpan {
+  startClientSpan(parent: SpanParent, req: SpanRequest | SpanRequestSource, startTime?: number): ProxySpan {
     let ctx: TraceContext | undefined;
     let incoming: boolean | undefined;
     let b3Single = false;
@@ -299,17 +319,17 @@ export class Tracer {
       ctx = parent;
       incoming = parent.sampled;
     }
-    return this.newSpan('client', req, ctx, incoming, b3Single);
+    return this.newSpan('client', req, ctx, incoming, b3Single, startTime);
   }
 
-  private newSpan(kind: 'server' | 'client', source: SpanRequest | SpanRequestSource, parent: TraceContext | undefined, incoming: boolean | undefined, b3Single: boolean): ProxySpan {
+  private newSpan(kind: 'server' | 'client', source: SpanRequest | SpanRequestSource, parent: TraceContext | undefined, incoming: boolean | undefined, b3Single: boolean, startTime?: number): ProxySpan {
     this.stats.started++;
     const sampled = parent?.debug ? true : this.decide(incoming);
     const traceId = parent?.traceId ?? this.newId(16);
     // Only exported spans need a name and tags; an unsampled one just carries ids onward.
     const req = sampled ? ('spanRequest' in source ? source.spanRequest() : source) : undefined;
     const name = req ? (req.operation ?? defaultOperation(req.url)) : '';
-    const span = new ProxySpan(this, kind, name, traceId, this.newId(8), parent?.spanId, sampled, this.clock.now(), parent?.traceState, parent?.debug, b3Single);
+    const span = new ProxySpan(this, kind, name, traceId, this.newId(8), parent?.spanId, sampled, startTime ?? this.clock.now(), parent?.traceState, parent?.debug, b3Single);
     if (req === undefined) return span;
     this.stats.sampled++;
     const tags = span.tags;

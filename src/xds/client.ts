@@ -35,7 +35,7 @@ import type { CloseInfo } from './connection.js';
 import { contentHash } from './content.js';
 import { applyDelta } from './delta.js';
 import { DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION, XdsError, XdsErrorCode, parseServerMessage, parseVersion } from './protocol.js';
-import type { ClientMessage, DeltaMessage, PushMessage, ServerMessage } from './protocol.js';
+import type { ClientMessage, DeltaMessage, HelloMessage, PushMessage, ServerMessage } from './protocol.js';
 
 // === public types ===
 
@@ -57,6 +57,11 @@ export interface PushClientOptions {
   host: string;
   port: number;
   node: ProxyNode;
+  /**
+   * The push credential the proxy's runner got for this node from the control plane, sent in
+   * HELLO; a control plane that checks credentials refuses a proxy without a valid one.
+   */
+  credential?: string;
   apply: ApplyConfig;
   clock?: Clock;
   random?: Random;
@@ -226,10 +231,9 @@ export class PushClient extends EventEmitter<PushClientEvents> {
       // HELLO names the last good version, so that is what the server will build on.
       this.held = this.lastGood && this.lastGoodVersion !== undefined ? { config: this.lastGood, version: this.lastGoodVersion } : undefined;
       this.awaitingWhole = false;
-      const hello: ClientMessage =
-        this.lastGoodVersion !== undefined
-          ? { type: 'hello', protocol: PROTOCOL_VERSION, node: this.options.node, version: this.lastGoodVersion }
-          : { type: 'hello', protocol: PROTOCOL_VERSION, node: this.options.node };
+      const hello: HelloMessage = { type: 'hello', protocol: PROTOCOL_VERSION, node: this.options.node };
+      if (this.lastGoodVersion !== undefined) hello.version = this.lastGoodVersion;
+      if (this.options.credential !== undefined) hello.credential = this.options.credential;
       try {
         conn.send(hello);
       } catch (err) {
@@ -249,7 +253,12 @@ export class PushClient extends EventEmitter<PushClientEvents> {
     this.conn = undefined;
     this.clearTimers();
     if (this.currentState === 'closed') return;
-    if (established) {
+    if (info.initiator === 'peer' && info.code === XdsErrorCode.Unauthenticated) {
+      // Retrying will not help until someone gives the proxy a valid credential; say so loudly,
+      // and keep trying (slowly, at the backoff's cap) in case the control plane was replaced.
+      this.logger.error('the control plane refused this proxy: its push credential is missing or not valid for this node; serving the last good config', { node: this.options.node.id, reason: info.reason });
+      this.emit('disconnected', info);
+    } else if (established) {
       this.logger.warn('lost the control plane; serving the last good config', { version: this.lastGoodVersion, ...info });
       this.emit('disconnected', info);
     } else {

@@ -4,7 +4,9 @@
  * A proxy opens a plaintext TCP connection (port 15010, like istiod's plaintext xDS port)
  * and the two sides exchange frames; each frame is one JSON object on one line:
  *
- *   proxy  -> server   hello  {protocol, node, version?}   who I am, what I already hold
+ *   proxy  -> server   hello  {protocol, node, version?, credential?}
+ *                                                          who I am, what I already hold, and the
+ *                                                          credential that proves it
  *   server -> proxy    push   {version, nonce, config}     a whole ProxyConfig (state of the world)
  *   server -> proxy    delta  {version, nonce, base, changes}
  *                                                          what changed since version `base`
@@ -72,6 +74,19 @@ export const SUPPORTED_PROTOCOLS: readonly number[] = [1, 2];
  */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
+/**
+ * Largest frame a server reads from a connection that has not said HELLO. A HELLO is a node
+ * (a few labels) and a credential, well under a KiB; anything bigger before the proxy is known
+ * is a peer trying to make the server buffer for it.
+ */
+export const MAX_HELLO_FRAME_BYTES = 64 * 1024;
+
+/**
+ * Largest frame a server reads from a proxy past HELLO: ACKs, pings and NACKs, whose reason the
+ * client cuts to 4096 characters (at most six bytes each once JSON-escaped).
+ */
+export const MAX_PROXY_FRAME_BYTES = 256 * 1024;
+
 /** The control plane's plaintext push port (istiod's 15010). */
 export const DEFAULT_PUSH_PORT = 15010;
 
@@ -87,6 +102,8 @@ export const XdsErrorCode = {
   UnexpectedMessage: 'SNW_ERR_XDS_UNEXPECTED_MESSAGE',
   /** The peer speaks another protocol version. */
   ProtocolVersion: 'SNW_ERR_XDS_PROTOCOL_VERSION',
+  /** A HELLO without a valid credential for the node it names: the server closes the connection. */
+  Unauthenticated: 'SNW_ERR_XDS_UNAUTHENTICATED',
   /** A connection did not send HELLO in time. */
   HelloTimeout: 'SNW_ERR_XDS_HELLO_TIMEOUT',
   /** Nothing was heard from the peer for too long (keepalive failed). */
@@ -124,6 +141,12 @@ export interface HelloMessage {
   node: ProxyNode;
   /** The version the proxy already serves, if any, so the server can skip an identical push. */
   version?: string;
+  /**
+   * What proves the proxy is `node`: the push credential its runner got from the control plane
+   * for it (controlplane/credentials.ts). A server that checks credentials closes the connection
+   * of a HELLO without a valid one (Unauthenticated).
+   */
+  credential?: string;
 }
 
 export interface PushMessage {
@@ -227,7 +250,8 @@ export class FrameDecoder {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
 
-  constructor(private readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {}
+  /** `maxFrameBytes` may change between chunks (a server reads more once a proxy is known). */
+  constructor(public maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {}
 
   /** Feeds a chunk; returns the complete frames it finished, as strings without the newline. */
   push(chunk: Buffer): string[] {
@@ -276,8 +300,12 @@ export function parseClientMessage(frame: string): ClientMessage {
       const protocol = obj.protocol;
       if (typeof protocol !== 'number' || !Number.isInteger(protocol)) throw malformed('hello.protocol must be an integer');
       const node = parseNode(obj.node);
+      const hello: HelloMessage = { type: 'hello', protocol, node };
       const version = optionalString(obj, 'version', 'hello');
-      return version === undefined ? { type: 'hello', protocol, node } : { type: 'hello', protocol, node, version };
+      const credential = optionalString(obj, 'credential', 'hello');
+      if (version !== undefined) hello.version = version;
+      if (credential !== undefined) hello.credential = credential;
+      return hello;
     }
     case 'ack':
       return { type: 'ack', version: requiredString(obj, 'version', 'ack'), nonce: requiredString(obj, 'nonce', 'ack') };

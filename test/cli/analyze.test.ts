@@ -23,10 +23,15 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Runs the real command, `input` on its stdin; asynchronous so that the tests below can run side by side. */
+/**
+ * Runs the real command, `input` on its stdin; asynchronous so that the tests below can run side
+ * by side. Its state directory is the test's own, which holds no mesh: a mesh someone runs from
+ * the repository must not change what these file-only analyses find.
+ */
 function sinewWithInput(input: string | undefined, ...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    const child = execFile(process.execPath, ['bin/sinew.js', ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+    const env = { ...process.env, SINEW_STATE_DIR: join(dir, 'no-mesh') };
+    const child = execFile(process.execPath, ['bin/sinew.js', ...args], { cwd: repoRoot, env, encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
       done({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
     });
     child.stdin?.end(input ?? '');
@@ -106,10 +111,16 @@ spec:
     assert.match(run.stdout, /✔ 1 resource analyzed: 0 errors, 1 warning/);
   });
 
-  test('usage errors exit 2, and the help documents the exit codes', async () => {
-    const missing = await sinew('analyze');
-    assert.equal(missing.status, 2);
-    assert.match(missing.stderr, /required option '-f, --filename <path>'/);
+  test('usage errors exit 2, nothing to analyze exits 3, and the help documents the exit codes', async () => {
+    const unknown = await sinew('analyze', '--bogus');
+    assert.equal(unknown.status, 2);
+    const localAlone = await sinew('analyze', '--local');
+    assert.equal(localAlone.status, 2);
+    assert.match(localAlone.stderr, /--local analyzes files alone: name them with -f/);
+    // No -f and no mesh: the config in force is what it would analyze, and there is none.
+    const nothing = await sinew('analyze');
+    assert.equal(nothing.status, 3, nothing.stderr);
+    assert.match(nothing.stderr, /✘ nothing to analyze: no running mesh found .*start one with "sinew up".*or name files with -f/);
     const help = await sinew('analyze', '--help');
     assert.equal(help.status, 0);
     assert.match(help.stdout, /Exit codes:\n {2}0 {2}no errors \(warnings allowed\)\n {2}1 {2}at least one error/);

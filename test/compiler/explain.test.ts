@@ -1,39 +1,12 @@
 /**
- * explainRequest's matching rules (the ProxyConfig contract, Envoy's semantics), on
- * hand-built configs, and the purity of compileProxyConfig.
+ * explainRequest on hand-built configs (the matching rules themselves are tested in
+ * test/semantics), and the purity of compileProxyConfig.
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ProxyConfig, VirtualHost } from '../../src/api/proxy-config.js';
-import { explainRequest, selectVirtualHost, stringMatches } from '../../src/compiler/index.js';
+import type { ProxyConfig } from '../../src/api/proxy-config.js';
+import { explainRequest } from '../../src/compiler/index.js';
 import { bookinfo, compile, parse, request, sample } from './support/mesh.js';
-
-const vh = (name: string, ...domains: string[]): VirtualHost => ({ name, domains, routes: [] });
-
-describe('virtual host selection', () => {
-  const hosts = [vh('any', '*'), vh('suffix-short', '*.com'), vh('suffix-long', '*.example.com'), vh('prefix', 'api.*'), vh('exact', 'api.example.com')];
-
-  test('exact, then longest suffix wildcard, then prefix wildcard, then *', () => {
-    assert.equal(selectVirtualHost(hosts, 'API.example.com')?.name, 'exact');
-    assert.equal(selectVirtualHost(hosts, 'www.example.com')?.name, 'suffix-long');
-    assert.equal(selectVirtualHost(hosts, 'www.other.com')?.name, 'suffix-short');
-    assert.equal(selectVirtualHost(hosts, 'api.other.org')?.name, 'prefix');
-    assert.equal(selectVirtualHost(hosts, 'x')?.name, 'any');
-    assert.equal(selectVirtualHost(hosts.slice(1), 'x'), undefined);
-  });
-});
-
-describe('string matching', () => {
-  test('exact, prefix, case-insensitive, RE2 whole-value regex', () => {
-    assert.ok(stringMatches({ exact: '/a' }, '/a'));
-    assert.ok(!stringMatches({ exact: '/a' }, '/A'));
-    assert.ok(stringMatches({ exact: '/a', ignoreCase: true }, '/A'));
-    assert.ok(stringMatches({ prefix: '/api' }, '/api/v1'));
-    assert.ok(stringMatches({ prefix: '/API' }, '/api/v1', true));
-    assert.ok(stringMatches({ regex: 'v[0-9]+' }, 'v12'));
-    assert.ok(!stringMatches({ regex: 'v[0-9]+' }, 'xv12'));
-  });
-});
 
 describe('explainRequest on a hand-built config', () => {
   const config: ProxyConfig = {

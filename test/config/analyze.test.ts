@@ -4,12 +4,11 @@
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { validateText } from '../../src/config/validate.js';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { analyze, analyzeInputs, analyzers, parsePath, resolveHost } from '../../src/config/analyze/index.js';
+import { analyze, analyzeInputs, analyzers, parsePath } from '../../src/config/analyze/index.js';
 import { diagnosticCodes, type Diagnostic } from '../../src/api/diagnostics.js';
 import type { Resource } from '../../src/api/resources/index.js';
 
@@ -66,15 +65,7 @@ spec:
 ${subsets.map((s) => `  - name: ${s}\n    labels: {version: ${s}}`).join('\n')}
 `;
 
-describe('host names', () => {
-  test('resolve as Kubernetes DNS does', () => {
-    assert.equal(resolveHost('reviews', 'default'), 'reviews.default.svc.cluster.local');
-    assert.equal(resolveHost('reviews.prod', 'default'), 'reviews.prod.svc.cluster.local');
-    assert.equal(resolveHost('reviews.prod.svc.cluster.local', 'default'), 'reviews.prod.svc.cluster.local');
-    assert.equal(resolveHost('api.example.com', 'default'), 'api.example.com');
-    assert.equal(resolveHost('*', 'default'), '*');
-  });
-
+describe('analyzers', () => {
   test('every analysis code is documented with level, name and description', () => {
     for (const a of analyzers) {
       for (const code of a.codes) {
@@ -108,7 +99,7 @@ describe('SNW1001 subset not defined', () => {
   test('a defined subset, found through the FQDN and in the service namespace, is fine', () => {
     const yaml =
       service('reviews', 'prod') +
-      vsTo('reviews', dest('reviews.prod.svc.cluster.local', 'v1', 50) + '\n' + dest('reviews.prod', 'v2', 50)) +
+      vsTo('reviews', dest('reviews.prod.svc.cluster.local', 'v1', 50) + '\n' + dest('reviews.prod.svc.cluster.local', 'v2', 50)) +
       dr('reviews', 'reviews', ['v1', 'v2'], 'prod');
     assert.deepEqual(found(yaml, 'SNW1001'), []);
   });
@@ -116,14 +107,14 @@ describe('SNW1001 subset not defined', () => {
   test("a DestinationRule in the client's namespace hides the service namespace's one, as in Istio", () => {
     const yaml =
       service('reviews', 'prod') +
-      vsTo('reviews', dest('reviews.prod', 'v2')) +
+      vsTo('reviews', dest('reviews.prod.svc.cluster.local', 'v2')) +
       dr('reviews-client', 'reviews.prod.svc.cluster.local', ['v1'], 'default') +
       dr('reviews', 'reviews', ['v1', 'v2'], 'prod');
     assert.deepEqual(found(yaml, 'SNW1001'), [['reviews', 'spec.http[0].route[0].destination.subset']]);
   });
 
   test('a DestinationRule not exported to the client namespace does not count', () => {
-    const yaml = service('reviews', 'prod') + vsTo('reviews', dest('reviews.prod', 'v1')) + dr('reviews', 'reviews', ['v1'], 'prod', '\n  exportTo: ["."]');
+    const yaml = service('reviews', 'prod') + vsTo('reviews', dest('reviews.prod.svc.cluster.local', 'v1')) + dr('reviews', 'reviews', ['v1'], 'prod', '\n  exportTo: ["."]');
     assert.equal(found(yaml, 'SNW1001').length, 1);
   });
 });
@@ -136,7 +127,7 @@ describe('SNW1002 destination host not found', () => {
     assert.match(d.message, /host "reveiws" \(reveiws\.default\.svc\.cluster\.local\) is not provided .*did you mean "reviews\.default\.svc\.cluster\.local"\?/);
   });
 
-  test('Services (any spelling of their name) and ServiceEntries, wildcards included, provide hosts', () => {
+  test('Services (their short name in their namespace, their FQDN anywhere) and ServiceEntries, wildcards included, provide hosts', () => {
     const se = `---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -149,8 +140,14 @@ spec:
     const yaml =
       service('reviews', 'prod') +
       se +
-      vsTo('reviews', dest('reviews.prod', undefined, 40) + '\n' + dest('reviews.prod.svc.cluster.local', undefined, 30) + '\n' + dest('api.example.com', undefined, 30));
+      vsTo('reviews', dest('reviews', undefined, 40) + '\n' + dest('reviews.prod.svc.cluster.local', undefined, 30) + '\n' + dest('api.example.com', undefined, 30), '', 'prod');
     assert.deepEqual(found(yaml, 'SNW1002'), []);
+  });
+
+  test('regression: a destination "reviews.prod" is not the Service, as in Istio (IST0101), and the error says what to write', () => {
+    const d = only(service('reviews', 'prod') + vsTo('reviews', dest('reviews.prod')), 'SNW1002');
+    assert.equal(d.path, 'spec.http[0].route[0].destination.host');
+    assert.match(d.message, /host "reviews\.prod" \(reviews\.prod\) is not provided .*Istio expands only names without dots.*write "reviews\.prod\.svc\.cluster\.local"/);
   });
 
   test('a Workload alone provides no host: only the Service that selects it does', () => {
@@ -354,22 +351,31 @@ spec:
   });
 });
 
-describe('SNW1010 VirtualService host conflicts', () => {
-  test('two VirtualServices for one host on the mesh warn on the second', () => {
-    const yaml = service('reviews') + vsTo('reviews', dest('reviews')) + vsTo('reviews', dest('reviews'), '', 'default').replace('name: reviews,', 'name: reviews-canary,');
-    const d = only(yaml, 'SNW1010');
-    assert.equal(d.level, 'warning');
-    assert.equal(d.resource!.name, 'reviews-canary');
-    assert.equal(d.path, 'spec.hosts[0]');
-    assert.match(d.message, /host reviews\.default\.svc\.cluster\.local on the mesh \(sidecars\) is also claimed by VirtualService default\/reviews/);
+describe('SNW1010 VirtualService host conflicts (istioctl IST0109)', () => {
+  const stamped = (name: string, at: string, extra = '', ns = 'default') =>
+    vsTo('reviews', dest('reviews'), extra, ns).replace('metadata: {name: reviews,', `metadata: {name: ${name}, creationTimestamp: "${at}",`);
+
+  // Regression: the finding fell on whichever came second in the input and said "only one of
+  // them is used" without saying which; sidecars use the oldest.
+  test('two VirtualServices for one host on the mesh: an error on each, naming the oldest as the one in force', () => {
+    const yaml = service('reviews') + stamped('reviews-canary', '2025-03-01T10:00:00Z') + stamped('reviews', '2025-03-01T10:05:00Z');
+    const ds = analyze(resources(yaml)).filter((d) => d.code === 'SNW1010');
+    assert.deepEqual(ds.map((d) => [d.level, d.resource!.name, d.path]), [
+      ['error', 'reviews-canary', 'spec.hosts[0]'],
+      ['error', 'reviews', 'spec.hosts[0]'],
+    ]);
+    const byName = Object.fromEntries(ds.map((d) => [d.resource!.name, d.message]));
+    assert.match(byName['reviews-canary'], /host reviews\.default\.svc\.cluster\.local is claimed for the mesh \(sidecars\) by VirtualServices default\/reviews-canary, default\/reviews: sidecars use this one, the oldest, and ignore default\/reviews/);
+    assert.match(byName.reviews, /sidecars use default\/reviews-canary, the oldest, and ignore this one for this host/);
   });
 
-  test('the same host on different gateways, or in different namespaces as a short name, is fine', () => {
-    const yaml =
-      service('reviews') +
-      vsTo('reviews', dest('reviews')) +
-      vsTo('reviews', dest('reviews'), '\n  gateways: [edge]').replace('name: reviews,', 'name: reviews-edge,') +
-      vsTo('reviews', dest('reviews.default'), '', 'other');
+  test('without creation times the name decides which is named the oldest, as in Istio', () => {
+    const yaml = service('reviews') + vsTo('reviews', dest('reviews')) + vsTo('reviews', dest('reviews')).replace('name: reviews,', 'name: a-reviews,');
+    const inForce = analyze(resources(yaml)).find((d) => d.code === 'SNW1010' && d.resource!.name === 'reviews')!;
+    assert.match(inForce.message, /sidecars use default\/a-reviews, the oldest/);
+  });
+
+  test('VirtualServices bound to one gateway merge there: no finding; the mesh plus a gateway still conflicts on the mesh', () => {
     const gw = `---
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -378,70 +384,110 @@ spec:
   selector: {istio: ingressgateway}
   servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
 `;
-    assert.deepEqual(found(yaml + gw, 'SNW1010'), []);
+    const onGateway = service('reviews') + gw + stamped('one', '2025-03-01T10:00:00Z', '\n  gateways: [edge]') + stamped('two', '2025-03-01T10:01:00Z', '\n  gateways: [edge]');
+    assert.deepEqual(found(onGateway, 'SNW1010'), []);
+    const both = service('reviews') + gw + stamped('one', '2025-03-01T10:00:00Z', '\n  gateways: [edge, mesh]') + stamped('two', '2025-03-01T10:01:00Z');
+    assert.deepEqual(found(both, 'SNW1010').map(([name]) => name).sort(), ['one', 'two']);
+  });
+
+  test('short names in different namespaces are different hosts; exportTo "." keeps two namespaces apart, "*" does not', () => {
+    assert.deepEqual(found(service('reviews') + vsTo('reviews', dest('reviews')) + vsTo('reviews', dest('reviews.default'), '', 'other'), 'SNW1010'), []);
+    const fqdn = (name: string, ns: string, exportTo: string) =>
+      vsTo('reviews', dest('reviews.default.svc.cluster.local'), `\n  exportTo: [${exportTo}]`, ns).replace('hosts: [reviews]', 'hosts: [reviews.default.svc.cluster.local]').replace('name: reviews,', `name: ${name},`);
+    assert.deepEqual(found(service('reviews') + fqdn('team-1', 'team-1', '"."') + fqdn('team-2', 'team-2', '"."'), 'SNW1010'), []);
+    assert.deepEqual(found(service('reviews') + fqdn('team-1', 'team-1', '"*"') + fqdn('team-2', 'team-2', '"."'), 'SNW1010').map(([name]) => name).sort(), ['team-1', 'team-2']);
   });
 });
 
-describe('SNW1011 gateway servers that terminate TLS', () => {
-  const gateway = (servers: string) => `---
+describe('SNW1013 a host written <service>.<namespace>', () => {
+  // Istio's ResolveShortnameToFQDN expands only names without dots: "reviews.default" is the
+  // literal host reviews.default, so the compiler (like Istio) never applies such a rule to
+  // the reviews Service (test/compiler/simulation.test.ts shows the route it takes).
+  test('regression: hosts [reviews.default] on the mesh is reported, where the analyzer used to be silent', () => {
+    const yaml = service('reviews') + dr('reviews', 'reviews', ['v1']) + vsTo('reviews', dest('reviews', 'v1')).replace('hosts: [reviews]', 'hosts: [reviews.default]');
+    const d = only(yaml, 'SNW1013');
+    assert.equal(d.level, 'warning');
+    assert.deepEqual(d.resource, { kind: 'VirtualService', namespace: 'default', name: 'reviews' });
+    assert.equal(d.path, 'spec.hosts[0]');
+    assert.match(d.message, /host "reviews\.default" is not the Service reviews\.default\.svc\.cluster\.local: Istio expands only names without dots/);
+    assert.match(d.message, /write "reviews\.default\.svc\.cluster\.local" \(or "reviews"\)/);
+  });
+
+  test('a DestinationRule host reviews.prod is reported; from another namespace only the FQDN is offered', () => {
+    const d = only(service('reviews', 'prod') + dr('reviews', 'reviews.prod', ['v1']), 'SNW1013');
+    assert.equal(d.path, 'spec.host');
+    assert.match(d.message, /traffic policy and subsets do not apply to that Service; write "reviews\.prod\.svc\.cluster\.local"$/);
+  });
+
+  test('short names, FQDNs, names no Service has, gateway hosts and ServiceEntry hosts are fine', () => {
+    const gw = `---
 apiVersion: networking.istio.io/v1
 kind: Gateway
-metadata: {name: edge, namespace: istio-system}
+metadata: {name: edge}
 spec:
   selector: {istio: ingressgateway}
-  servers:
-${servers}`;
-
-  test('an HTTPS server with SIMPLE or MUTUAL TLS warns at its tls field', () => {
-    const d = only(gateway(`  - port: {number: 80, name: http, protocol: HTTP}
-    hosts: ["*"]
-  - port: {number: 443, name: https, protocol: HTTPS}
-    hosts: ["*"]
-    tls: {mode: SIMPLE, credentialName: edge-credential}
-`), 'SNW1011');
-    assert.equal(d.level, 'warning');
-    assert.equal(d.path, 'spec.servers[1].tls');
-    assert.match(d.message, /port 443 terminates TLS \(credentialName edge-credential\).*not served/);
-  });
-
-  test('PASSTHROUGH forwards TLS untouched and plain HTTP needs nothing: no finding', () => {
-    assert.deepEqual(found(gateway(`  - port: {number: 443, name: tls, protocol: TLS}
-    hosts: ["*"]
-    tls: {mode: PASSTHROUGH}
-  - port: {number: 80, name: http, protocol: HTTP}
-    hosts: ["*"]
-    tls: {httpsRedirect: true}
-`), 'SNW1011'), []);
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+`;
+    const se = `---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: legacy}
+spec:
+  hosts: [ratings.legacy]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+`;
+    const yaml =
+      service('reviews') +
+      service('ratings', 'legacy') +
+      gw +
+      se +
+      vsTo('reviews', dest('reviews')) +
+      vsTo('reviews', dest('reviews')).replace('name: reviews,', 'name: fqdn,').replace('hosts: [reviews]', 'hosts: [reviews.default.svc.cluster.local]') +
+      vsTo('reviews', dest('reviews')).replace('name: reviews,', 'name: edge,').replace('hosts: [reviews]', 'hosts: [reviews.default]\n  gateways: [edge]') +
+      vsTo('ratings', dest('ratings.legacy')).replace('hosts: [ratings]', 'hosts: [ratings.legacy]') +
+      dr('api', 'api.example', ['v1']);
+    assert.deepEqual(found(yaml, 'SNW1013'), []);
   });
 });
 
-describe('SNW1012 upstream TLS the mesh cannot provide yet', () => {
-  test('Istio\'s destination-rule-all-mtls.yaml: one warning per ISTIO_MUTUAL policy, at its tls field', () => {
-    const yaml = readFileSync(new URL('../../samples/bookinfo/networking/destination-rule-all-mtls.yaml', import.meta.url), 'utf8');
-    const ds = analyze(resources(yaml)).filter((d) => d.code === 'SNW1012');
-    assert.deepEqual(ds.map((d) => [d.resource!.name, d.path]), ['productpage', 'reviews', 'ratings', 'details'].map((n) => [n, 'spec.trafficPolicy.tls']));
-    assert.equal(ds[0].level, 'warning');
-    assert.match(ds[1].message, /ISTIO_MUTUAL needs the mesh's workload certificates.*requests to reviews .* 503/);
+describe('SNW1014 a Service targetPort a selected Workload does not declare', () => {
+  const workload = (name: string, ports: string) => `---
+apiVersion: sinew.dev/v1alpha1
+kind: Workload
+metadata: {name: ${name}, labels: {app: tcp-echo}}
+spec:
+  command: [node, echo.js]
+  ports: ${ports}
+`;
+  const tcpEcho = `---
+apiVersion: v1
+kind: Service
+metadata: {name: tcp-echo}
+spec:
+  selector: {app: tcp-echo}
+  ports:
+  - {name: tcp, port: 9000}
+  - {name: tcp-other, port: 9001}
+  - {name: named, port: 9100, targetPort: echo}
+`;
+
+  test('regression: tcp-echo port 9001 (no Workload declares it) is reported, where the registry used to connect to the host port 9001', () => {
+    const ds = analyze(resources(tcpEcho + workload('tcp-echo-v1', '[{name: tcp, containerPort: 9000}]'))).filter((d) => d.code === 'SNW1014');
+    assert.deepEqual(
+      ds.map((d) => [d.resource?.name, d.path, d.level]),
+      [
+        ['tcp-echo', 'spec.ports[1]', 'warning'],
+        ['tcp-echo', 'spec.ports[2].targetPort', 'warning'],
+      ],
+    );
+    assert.match(ds[0].message, /^Workload tcp-echo-v1 declares no containerPort 9001 \(it declares tcp 9000\): its replicas are not endpoints of port tcp-other 9001/);
+    assert.match(ds[1].message, /declares no port named echo/);
   });
 
-  test('a credentialName at port level or in a subset is found; DISABLE and plain SIMPLE are fine', () => {
-    const yaml = `---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: ext}
-spec:
-  host: api.example.com
-  trafficPolicy:
-    tls: {mode: SIMPLE}
-    portLevelSettings:
-    - port: {number: 8443}
-      tls: {mode: MUTUAL, credentialName: client-credential}
-  subsets:
-  - name: plain
-    labels: {v: "1"}
-    trafficPolicy: {tls: {mode: DISABLE}}
-`;
-    assert.deepEqual(found(yaml, 'SNW1012'), [['ext', 'spec.trafficPolicy.portLevelSettings[0].tls']]);
+  test('ports declared by number or by name, and Workloads the Service does not select, are fine', () => {
+    const yaml = tcpEcho + workload('tcp-echo-v1', '[{name: tcp, containerPort: 9000}, {containerPort: 9001}, {name: echo, containerPort: 9002}]') + workload('other', '[]').replace('app: tcp-echo', 'app: other');
+    assert.deepEqual(found(yaml, 'SNW1014'), []);
   });
 });
 
@@ -465,9 +511,9 @@ describe('scale', () => {
     const started = performance.now();
     const findings = analyze(all);
     const took = performance.now() - started;
-    // Only the mTLS the mesh cannot provide yet (SNW1012), once per DestinationRule.
-    assert.deepEqual(findings.filter((f) => f.code !== 'SNW1012'), []);
-    assert.equal(findings.length, 2500);
+    // Every route has its subset, every DestinationRule agrees with its PeerAuthentication.
+    // (That the mesh cannot provide ISTIO_MUTUAL yet is validation's warning, SNW1012.)
+    assert.deepEqual(findings, []);
     // The first versions compared every Service with every DestinationRule, PeerAuthentication
     // and Workload: over 4 s for this input. Indexed, it takes a fraction of a second.
     assert.ok(took < 2000, `took ${took.toFixed(0)} ms`);
@@ -491,6 +537,46 @@ describe('analyzeInputs', () => {
         result.analysis.map((d) => [d.code, d.source]),
         [['SNW1001', { file: second, line: 9, column: 44 }]],
       );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('analyzeInputs over the config in force', () => {
+  const manifest = (yaml: string) => {
+    const [r] = resources(yaml);
+    return { apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec };
+  };
+  const inForce = {
+    revision: 7,
+    manifests: [
+      manifest(service('reviews')),
+      manifest(vsTo('reviews', dest('reviews')).replace('metadata: {name: reviews,', 'metadata: {name: reviews-live, creationTimestamp: "2025-03-01T10:00:00.000Z", uid: u1, generation: 3, resourceVersion: "6",')),
+    ],
+  };
+
+  test("a file's new resource is the youngest, as applying it would make it; one replacing a resource in force keeps its creation time", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sinew-analyze-layered-'));
+    try {
+      const file = join(dir, 'a-reviews.yaml');
+      // Named to sort before reviews-live: without its stamp it would pass for the oldest.
+      writeFileSync(file, vsTo('reviews', dest('reviews')).replace('name: reviews,', 'name: a-reviews,'));
+      const result = await analyzeInputs([file], { inForce, now: () => Date.parse('2025-03-02T00:00:00Z') });
+      assert.deepEqual(result.inForce, { revision: 7, resources: 2, replaced: 0 });
+      const added = result.resources.find((r) => r.metadata.name === 'a-reviews')!;
+      assert.equal(added.metadata.creationTimestamp, '2025-03-02T00:00:00.000Z');
+      const conflict = result.analysis.filter((d) => d.code === 'SNW1010');
+      assert.deepEqual(conflict.map((d) => [d.resource!.name, d.source?.file]), [['a-reviews', file], ['reviews-live', undefined]]);
+      assert.match(conflict[0].message, /sidecars use default\/reviews-live, the oldest/);
+
+      const replacing = join(dir, 'reviews-live.yaml');
+      writeFileSync(replacing, vsTo('reviews', dest('reviews')).replace('name: reviews,', 'name: reviews-live,'));
+      const replaced = await analyzeInputs([replacing], { inForce });
+      assert.deepEqual(replaced.inForce, { revision: 7, resources: 2, replaced: 1 });
+      const live = replaced.resources.find((r) => r.metadata.name === 'reviews-live')!;
+      assert.deepEqual([live.metadata.creationTimestamp, live.metadata.uid, live.metadata.generation], ['2025-03-01T10:00:00.000Z', 'u1', 3]);
+      assert.equal(live.source?.file, replacing, 'findings about it point at the file');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { readdirSync, statSync } from 'node:fs';
 import type { Diagnostic } from '../../src/api/diagnostics.js';
 import { fixtures } from '../support/reference-corpus.js';
+import { notEnforcedCodes } from '../../src/api/codes/not-enforced.js';
 
 export const repoRoot = path.resolve(import.meta.dirname, '../..');
 /** The repository's copy of Istio's validation material, laid out as the reference corpus's istio/ folder. */
@@ -33,6 +34,15 @@ export function keyWords(text: string): string[] {
 export function containsKeyWords(message: string, expected: string): boolean {
   const lower = message.toLowerCase();
   return keyWords(expected).every((w) => lower.includes(w));
+}
+
+/**
+ * The findings Istio's own validation would give: without Sinew's warnings about what it
+ * accepts but does not enforce yet (src/api/codes/not-enforced.ts), which Istio has no reason
+ * to give. Tests that compare with Istio's rules compare these.
+ */
+export function istioFindings(diags: readonly Diagnostic[]): Diagnostic[] {
+  return diags.filter((d) => !(d.code in notEnforcedCodes));
 }
 
 export function describeDiagnostics(diags: readonly Diagnostic[]): string {

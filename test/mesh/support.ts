@@ -156,10 +156,23 @@ export interface Mesh {
   stop(): Promise<void>;
 }
 
+export interface StartOptions {
+  timeoutMs?: number;
+  /** More `sinew up` arguments (`--ready-timeout 5`). */
+  args?: string[];
+  /** Reuse this state directory (a second run); default a fresh one. */
+  stateDir?: string;
+  /** Resolve on a summary with replicas not ready too (default: only when every replica is ready). */
+  allowNotReady?: boolean;
+  /** Remove the state directory on stop (default true). */
+  removeStateDir?: boolean;
+}
+
 /** `sinew up <paths> --gateway-port 0` in a fresh state directory; resolves once the mesh is up. */
-export async function startMesh(paths: string[], timeoutMs = 120_000): Promise<Mesh> {
-  const stateDir = mkdtempSync(join(tmpdir(), 'sinew-up-'));
-  const up = spawn(process.execPath, [bin, 'up', ...paths, '--state-dir', stateDir, '--gateway-port', '0'], {
+export async function startMesh(paths: string[], options: StartOptions | number = {}): Promise<Mesh> {
+  const opts: StartOptions = typeof options === 'number' ? { timeoutMs: options } : options;
+  const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'sinew-up-'));
+  const up = spawn(process.execPath, [bin, 'up', ...paths, '--state-dir', stateDir, '--gateway-port', '0', ...(opts.args ?? [])], {
     cwd: repo,
     env: { ...process.env, SINEW_STATE_DIR: stateDir },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -167,6 +180,7 @@ export async function startMesh(paths: string[], timeoutMs = 120_000): Promise<M
   let log = '';
   up.stdout!.on('data', (c: Buffer) => (log += c.toString()));
   up.stderr!.on('data', (c: Buffer) => (log += c.toString()));
+  const exited = new Promise<void>((r) => up.once('exit', () => r()));
   const mesh: Mesh = {
     stateDir,
     process: up,
@@ -177,17 +191,17 @@ export async function startMesh(paths: string[], timeoutMs = 120_000): Promise<M
       return JSON.parse(res.stdout) as MeshStatus;
     },
     stop: async () => {
-      if (up.exitCode === null && up.signalCode === null) {
-        up.kill('SIGTERM');
-        await new Promise((r) => up.once('exit', r));
-      }
-      rmSync(stateDir, { recursive: true, force: true });
+      if (up.exitCode === null && up.signalCode === null) up.kill('SIGTERM');
+      await exited;
+      if (opts.removeStateDir !== false) rmSync(stateDir, { recursive: true, force: true });
     },
   };
   try {
-    // `sinew up` reports a failed start with a ✘ line (then stops what it started): fail at once.
-    const failed = () => up.exitCode !== null || /^✘ /m.test(log);
-    await until('the mesh to come up', async () => (log.includes('the mesh is up') ? true : failed() ? Promise.reject(new Error(log)) : undefined), timeoutMs);
+    // `sinew up` says "✔ the mesh is up" once every replica is ready, "⚠ the mesh is up, but ..."
+    // when some are late (it keeps retrying them); it exits only when it cannot start at all.
+    const up$ = opts.allowNotReady ? /^(✔|⚠) the mesh is up/m : /^✔ the mesh is up/m;
+    const failed = () => up.exitCode !== null || (!opts.allowNotReady && /^⚠ the mesh is up/m.test(log));
+    await until('the mesh to come up', async () => (up$.test(log) ? true : failed() ? Promise.reject(new Error(log)) : undefined), opts.timeoutMs ?? 120_000);
   } catch (err) {
     await mesh.stop();
     throw err;

@@ -1,7 +1,11 @@
 /**
  * Hostile and broken peers: request smuggling, header floods, slowloris, half-closed sockets,
  * malformed requests, upstream resets mid-body and clients that vanish. After each the proxy
- * keeps serving and holds no leaked connection.
+ * keeps serving and holds no leaked connection. The rest of the hostile cases, each at a
+ * gateway and at a sidecar: upgrade.test.ts (the failed-upgrade bypass), request-limits
+ * (header counts, bare LF, Host), slow-clients (bodies), connection-limits, h2-floods (rapid
+ * reset, CONTINUATION) and forged-identity; test/hostile/ replays them all against a running
+ * mesh and a proxy process while normal clients are served.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -16,9 +16,10 @@ import { HEALTH_CHECK_USER_AGENT } from '../../src/proxy/events.js';
 import { createProxy, type Proxy } from '../../src/proxy/proxy.js';
 import type { AccessLogSink } from '../../src/telemetry/access-log.js';
 import { peerMetadataHeaders } from '../../src/telemetry/peer-metadata.js';
+import { NO_PEER_IDENTITY, peerIdentityFor } from '../../src/proxy/peer-identity.js';
 import { TraceStore } from '../../src/telemetry/trace-store.js';
 import { h1Client } from './support/client.js';
-import { cluster, endpoint, httpListener, route, routeTo, table, vhost } from './support/config.js';
+import { cluster, endpoint, httpListener, route, routeTo, table, vhost, withMeshKey } from './support/config.js';
 import { deadPort, startEcho, type EchoServer } from './support/echo.js';
 import { requestSeries } from '../support/metrics.js';
 
@@ -74,11 +75,12 @@ async function startMesh(telemetry: TelemetrySettings, opts: { accessLog?: strin
   const sink: AccessLogSink | undefined = opts.accessLog && { write: (l) => void opts.accessLog!.push(l), close: async () => undefined, stats: { written: 0, dropped: 0 } };
   // Exports happen when the test flushes, never on a timer during the test.
   const tracer = { scheduledDelayMillis: 60_000, exportTimeoutMillis: 2_000 };
-  const inbound = createProxy({ config: inboundConfig(app.port, telemetry), metricsPort: 0, random: new SeededRandom(1), telemetry: { tracer } });
+  // Both carry the mesh key, with which each proves its metadata to the other.
+  const inbound = createProxy({ config: withMeshKey(inboundConfig(app.port, telemetry)), metricsPort: 0, random: new SeededRandom(1), telemetry: { tracer } });
   await inbound.start();
   const inboundPort = inbound.listenerAddresses()['virtualInbound'].port;
   const outbound = createProxy({
-    config: outboundConfig(inboundPort, telemetry),
+    config: withMeshKey(outboundConfig(inboundPort, telemetry)),
     metricsPort: 0,
     adminPort: 0,
     random: new SeededRandom(2),
@@ -251,7 +253,7 @@ test('a peer\'s active health check at an inbound sidecar is neither traced nor 
   }
 });
 
-test('an inbound sidecar answers the metadata exchange in kind: only the headers the caller sent', async () => {
+test('an inbound sidecar answers the metadata exchange only to a caller that proved its own', async () => {
   const mesh = await startMesh({ tracingSamplingPercentage: 0 });
   const client = h1Client(mesh.inbound.listenerAddresses()['virtualInbound'].port);
   const own = mesh.inbound.telemetry!.localPeerHeaders;
@@ -261,15 +263,19 @@ test('an inbound sidecar answers the metadata exchange in kind: only the headers
     assert.equal(plain.status, 200);
     assert.equal(plain.headers['x-envoy-peer-metadata'], undefined);
     assert.equal(plain.headers['x-envoy-peer-metadata-id'], undefined);
-    // A sidecar sends both and gets both back.
+    // A sidecar sends both with their proof and gets the inbound's back, proven.
     const caller = peerMetadataHeaders(productpage);
-    const meshed = await client.request({ host: 'reviews:9080', path: '/', headers: caller });
+    const proof = peerIdentityFor(withMeshKey(outboundConfig(0, {})), caller, NO_PEER_IDENTITY).proofHeaders;
+    const meshed = await client.request({ host: 'reviews:9080', path: '/', headers: { ...caller, ...proof } });
     assert.equal(meshed.headers['x-envoy-peer-metadata'], own['x-envoy-peer-metadata']);
     assert.equal(meshed.headers['x-envoy-peer-metadata-id'], own['x-envoy-peer-metadata-id']);
-    // Each header is answered on its own.
-    const idOnly = await client.request({ host: 'reviews:9080', path: '/', headers: { 'x-envoy-peer-metadata-id': caller['x-envoy-peer-metadata-id'] } });
-    assert.equal(idOnly.headers['x-envoy-peer-metadata-id'], own['x-envoy-peer-metadata-id']);
-    assert.equal(idOnly.headers['x-envoy-peer-metadata'], undefined);
+    assert.match(String(meshed.headers['x-sinew-peer-signature']), /^[A-Za-z0-9_-]{43}$/);
+    // The same headers without the proof, or with another proxy's, are a stranger's.
+    for (const headers of [caller, { ...caller, 'x-sinew-peer-signature': String(meshed.headers['x-sinew-peer-signature']) }]) {
+      const unproven = await client.request({ host: 'reviews:9080', path: '/', headers });
+      assert.equal(unproven.headers['x-envoy-peer-metadata'], undefined);
+      assert.equal(unproven.headers['x-envoy-peer-metadata-id'], undefined);
+    }
   } finally {
     await client.close();
     await mesh.close();

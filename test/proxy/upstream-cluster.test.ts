@@ -9,10 +9,13 @@ import { ManualClock } from '../../src/core/clock.js';
 import { SeededRandom } from '../../src/core/random.js';
 import { createClusterManager } from '../../src/proxy/upstream/cluster-manager.js';
 import { poolSpec } from '../../src/proxy/upstream/endpoint-pool.js';
-import { hashRequest } from '../../src/proxy/upstream/hash.js';
+import { hashRequest } from '../../src/proxy/http/hash-policy.js';
 import type { UpstreamLease } from '../../src/proxy/upstream/types.js';
 import { countBy, echoCluster, send, sendVia, startEcho, type EchoServer } from './upstream-fixtures.js';
 import { requestVia } from './support/dispatch.js';
+
+/** These policies never generate a cookie. */
+const noCookies = { addSetCookie: (): string => assert.fail('no cookie policy here') };
 
 describe('load balancing over real upstreams (LB-01..LB-07)', () => {
   let echoes: EchoServer[] = [];
@@ -82,9 +85,9 @@ describe('load balancing over real upstreams (LB-01..LB-07)', () => {
   });
 
   for (const [name, policy, req] of [
-    ['LB-05: consistentHash useSourceIp', { sourceIp: true }, { headers: {}, sourceIp: '10.1.2.3' }],
-    ['header x-user', { header: 'x-user' }, { headers: { 'x-user': 'jason' }, sourceIp: '10.1.2.3' }],
-    ['LB-06: consistentHash httpQueryParameterName', { queryParameter: 'some-query-param' }, { headers: {}, sourceIp: '10.1.2.3', query: 'some-query-param=bar' }],
+    ['LB-05: consistentHash useSourceIp', { sourceIp: true }, { headers: {}, peer: '10.1.2.3', query: '' }],
+    ['header x-user', { header: 'x-user' }, { headers: { 'x-user': 'jason' }, peer: '10.1.2.3', query: '' }],
+    ['LB-06: consistentHash httpQueryParameterName', { queryParameter: 'some-query-param' }, { headers: {}, peer: '10.1.2.3', query: 'some-query-param=bar' }],
   ] as const) {
     for (const lbPolicy of ['RING_HASH', 'MAGLEV'] as const) {
       test(`${name} (${lbPolicy}): 10/10 requests hit the same endpoint`, async () => {
@@ -92,13 +95,13 @@ describe('load balancing over real upstreams (LB-01..LB-07)', () => {
         const cluster = m.get('outbound|80||echo')!;
         const seen = new Set<string>();
         for (let i = 0; i < 10; i++) {
-          const hash = hashRequest(policy, req)!.hash;
+          const hash = hashRequest(policy, req, noCookies);
           seen.add((await send(cluster, { hash }, '/?some-query-param=bar')).body);
         }
         assert.equal(seen.size, 1);
         // Different keys spread over several endpoints.
         const spread = new Set<string>();
-        for (let i = 0; i < 30; i++) spread.add((await send(cluster, { hash: hashRequest({ header: 'x-user' }, { headers: { 'x-user': `u${i}` }, sourceIp: '' })!.hash })).body);
+        for (let i = 0; i < 30; i++) spread.add((await send(cluster, { hash: hashRequest({ header: 'x-user' }, { headers: { 'x-user': `u${i}` }, peer: '', query: '' }, noCookies) })).body);
         assert.ok(spread.size >= 2);
         await m.close();
       });

@@ -462,6 +462,43 @@ describe('responses', () => {
     await fails(send(p, { path: '/101' }), 'SNW_ERR_UPSTREAM_PROTOCOL', ['start', 'error']);
   });
 
+  test('an upgrade request: a 101 hands the socket, and the bytes read past the head, to onRequestUpgrade', async () => {
+    const srv = await rawServer((req) => {
+      req.socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: ${req.headers.upgrade}\r\nConnection: Upgrade\r\n\r\nearly`);
+      req.socket.on('data', (d: Buffer) => req.socket.write(Buffer.concat([Buffer.from('echo:'), d])));
+    });
+    const p = pool(srv.port);
+    const upgraded = new Promise<{ status: number; headers: http.IncomingHttpHeaders; socket: net.Socket }>((resolve, reject) => {
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart() {},
+        onRequestUpgrade: (_c, status, headers, socket) => resolve({ status, headers, socket: socket as net.Socket }),
+        onResponseStart: () => reject(new Error('a 101 is no ordinary response')),
+        onResponseError: (_c, err) => reject(err),
+      };
+      p.dispatch({ path: '/chat', method: 'GET', headers: { host: 'upstream' }, upgrade: 'websocket' } as Dispatcher.DispatchOptions, handler);
+    });
+    const { status, headers, socket } = await upgraded;
+    cleanups.push(() => void socket.destroy());
+    assert.equal(status, 101);
+    assert.equal(headers.upgrade, 'websocket');
+    assert.match(srv.requests[0].head, /\r\nconnection: upgrade\r\nupgrade: websocket$/);
+    let got = '';
+    socket.on('data', (d: Buffer) => (got += d.toString()));
+    socket.resume(); // handed over paused: nothing is read before its new owner is ready
+    socket.write('hello');
+    await until(() => got === 'earlyecho:hello');
+    assert.deepEqual(p.stats, { connected: 0, free: 0, pending: 0, running: 0, size: 0 }, 'the socket left the pool');
+  });
+
+  test('an upgrade request the server declines is an ordinary response; its connection is not reused', async () => {
+    const srv = await rawServer(answer('plain'));
+    const p = pool(srv.port);
+    const r = await ok(send(p, { path: '/ws', upgrade: 'websocket' }));
+    assert.deepEqual([r.status, r.body], [200, 'plain']);
+    assert.equal((await ok(send(p))).body, 'plain');
+    assert.equal(srv.connections, 2, 'the declined upgrade\'s connection was closed');
+  });
+
   test('malformed responses fail with SNW_ERR_UPSTREAM_PROTOCOL after onRequestStart and close the connection', async () => {
     const bad: Record<string, string> = {
       '/cl-te': 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',

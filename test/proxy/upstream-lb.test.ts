@@ -8,8 +8,7 @@ import type { LbPolicy } from '../../src/api/proxy-config.js';
 import { ManualClock } from '../../src/core/clock.js';
 import { SeededRandom } from '../../src/core/random.js';
 import { createBalancer, OriginalDstBalancer, isPrime, type Balancer, type LbHost } from '../../src/proxy/upstream/lb/index.js';
-import { hashString, hashRequest } from '../../src/proxy/upstream/hash.js';
-import { fnv1a64 } from '../../src/proxy/http/router.js';
+import { hashString } from '../../src/proxy/upstream/hash.js';
 import { localityMatches, localityPriority, planLocality } from '../../src/proxy/upstream/locality.js';
 import { countBy } from './upstream-fixtures.js';
 
@@ -210,43 +209,6 @@ describe('policy specifics', () => {
   });
 });
 
-describe('hashRequest', () => {
-  const base = { headers: {}, sourceIp: '10.0.0.7' };
-
-  test('header, source IP and query parameter hash deterministically', () => {
-    const h1 = hashRequest({ header: 'x-user' }, { ...base, headers: { 'x-user': 'jason' } });
-    const h2 = hashRequest({ header: 'X-User' }, { ...base, headers: { 'x-user': 'jason' } });
-    assert.ok(h1 && h2 && h1.hash === h2.hash);
-    assert.equal(hashRequest({ header: 'x-user' }, base), undefined);
-    assert.equal(hashRequest({ sourceIp: true }, base)!.hash, hashRequest({ sourceIp: true }, { ...base, headers: { a: 'b' } })!.hash);
-    assert.notEqual(hashRequest({ sourceIp: true }, base)!.hash, hashRequest({ sourceIp: true }, { ...base, sourceIp: '10.0.0.8' })!.hash);
-    const q1 = hashRequest({ queryParameter: 'some-query-param' }, { ...base, query: '?some-query-param=bar&x=1' });
-    const q2 = hashRequest({ queryParameter: 'some-query-param' }, { ...base, query: new URLSearchParams('some-query-param=bar') });
-    const q3 = hashRequest({ queryParameter: 'some-query-param' }, { ...base, query: { 'some-query-param': ['bar', 'baz'] } });
-    assert.ok(q1 && q2 && q3);
-    assert.equal(q1.hash, q2.hash);
-    assert.equal(q1.hash, q3.hash);
-    assert.equal(hashRequest({ queryParameter: 'missing' }, { ...base, query: 'a=1' }), undefined);
-  });
-
-  test('cookie present: hashed; absent with a TTL: a cookie to set; absent without TTL: no hash', () => {
-    const policy = { cookie: { name: 'user', path: '/', ttlMs: 60_000 } };
-    const present = hashRequest(policy, { ...base, headers: { cookie: 'a=1; user=abc' } })!;
-    assert.equal(present.setCookie, undefined);
-    assert.equal(present.hash, hashRequest(policy, { ...base, cookies: { user: 'abc' } })!.hash);
-    const absent = hashRequest(policy, base)!;
-    assert.ok(absent.setCookie);
-    assert.equal(absent.setCookie.name, 'user');
-    assert.equal(absent.setCookie.path, '/');
-    assert.equal(absent.setCookie.maxAgeSeconds, 60);
-    // The next request carries the generated cookie and hashes the same way.
-    assert.equal(hashRequest(policy, { ...base, cookies: { user: absent.setCookie.value } })!.hash, absent.hash);
-    assert.equal(hashRequest({ cookie: { name: 'user' } }, base), undefined);
-    const session = hashRequest({ cookie: { name: 'user', ttlMs: 0 } }, base)!;
-    assert.equal(session.setCookie!.maxAgeSeconds, undefined);
-  });
-});
-
 describe('locality priorities', () => {
   const lb = { enabled: true, self: 'us-east/a/1', failover: [{ from: 'us-east', to: 'eu-west' }] };
   const at = (locality: string, labels: Record<string, string> = {}) => ({ locality, labels });
@@ -276,33 +238,5 @@ describe('locality priorities', () => {
     assert.ok(localityMatches('us-east', 'us-east/b/1'));
     assert.ok(!localityMatches('us-east/a/*', 'us-east/b/1'));
     assert.equal(planLocality([at('x/y/z')], { enabled: false, self: 'us-east/a/1' }, {}).kind, 'flat');
-  });
-});
-
-describe('the route hash policy hash (FNV-1a 64)', () => {
-  /** The definition, one BigInt step per byte: what the fast version must equal. */
-  function reference(text: string): bigint {
-    let h = 0xcbf29ce484222325n;
-    for (let i = 0; i < text.length; i++) {
-      h ^= BigInt(text.charCodeAt(i) & 0xff);
-      h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
-    }
-    return h;
-  }
-
-  test('matches the published FNV-1a 64 vectors', () => {
-    assert.equal(fnv1a64(''), 0xcbf29ce484222325n);
-    assert.equal(fnv1a64('a'), 0xaf63dc4c8601ec8cn);
-    assert.equal(fnv1a64('foobar'), 0x85944171f73967e8n);
-  });
-
-  test('equals the one-BigInt-per-byte definition, so every proxy keeps hashing users alike', () => {
-    const random = new SeededRandom(7);
-    for (let n = 0; n < 2000; n++) {
-      let text = '';
-      const length = Math.floor(random.next() * 40);
-      for (let i = 0; i < length; i++) text += String.fromCharCode(Math.floor(random.next() * 0x3000));
-      assert.equal(fnv1a64(text), reference(text), JSON.stringify(text));
-    }
   });
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { validateText } from '../../src/config/validate.js';
 import { deepFreeze } from '../../src/core/freeze.js';
 import type { Resource } from '../../src/api/resources/meta.js';
-import { ServiceRegistry, kubeServicePortProtocol, protocolFromPortName, resolveHost, type RegistrySnapshot } from '../../src/registry/index.js';
+import { ServiceRegistry, kubeServicePortProtocol, protocolFromPortName, type RegistrySnapshot } from '../../src/registry/index.js';
 
 function parse(yaml: string): Resource[] {
   const r = validateText('registry.yaml', yaml);
@@ -107,6 +107,46 @@ spec:
   test('snapshots are frozen and change only with the registry', () => {
     assert.ok(Object.isFrozen(snap) && Object.isFrozen(httpbin.endpoints['8000'][0]));
     assert.equal(registry.snapshot(), snap);
+  });
+});
+
+describe('targetPort as Kubernetes resolves it', () => {
+  // tcp-echo's Service has ports 9000 and 9001; its Workloads declare only 9000.
+  const resources = [
+    ...parse(`
+apiVersion: v1
+kind: Service
+metadata: {name: tcp-echo, namespace: default}
+spec:
+  selector: {app: tcp-echo}
+  ports:
+  - {name: tcp, port: 9000}
+  - {name: tcp-other, port: 9001}
+  - {name: by-name, port: 9100, targetPort: tcp}
+  - {name: missing-name, port: 9200, targetPort: nope}
+`),
+    workload('tcp-echo-v1', { app: 'tcp-echo' }, { ports: [{ name: 'tcp', containerPort: 9000 }] }),
+  ];
+
+  test('regression: a Service port no Workload declares (tcp-echo 9001) has no endpoint, where it used to become 127.0.0.1:9001', () => {
+    const registry = new ServiceRegistry();
+    registry.setResources(resources);
+    registry.setWorkloadInstances('default/tcp-echo-v1', [{ name: 'tcp-echo-v1-0', address: '127.0.0.1', ports: { 9000: 21000 } }]);
+    const svc = service(registry.snapshot(), 'tcp-echo.default.svc.cluster.local');
+    assert.deepEqual(svc.endpoints['9001'], []);
+    assert.deepEqual(svc.endpoints['9000'].map((e) => `${e.address}:${e.port}`), ['127.0.0.1:21000']);
+    assert.deepEqual(svc.endpoints['9100'].map((e) => `${e.address}:${e.port}`), ['127.0.0.1:21000'], 'a name resolves to the declared containerPort');
+    assert.deepEqual(svc.endpoints['9200'], [], 'a name no container port has: no endpoint');
+  });
+
+  test('a replica whose reported ports lack the containerPort is left out', () => {
+    const registry = new ServiceRegistry();
+    registry.setResources(resources);
+    registry.setWorkloadInstances('default/tcp-echo-v1', [
+      { name: 'tcp-echo-v1-0', address: '127.0.0.1', ports: { 9000: 21000 } },
+      { name: 'tcp-echo-v1-1', address: '127.0.0.1', ports: {} },
+    ]);
+    assert.deepEqual(service(registry.snapshot(), 'tcp-echo.default.svc.cluster.local').endpoints['9000'].map((e) => e.port), [21000]);
   });
 });
 
@@ -295,7 +335,6 @@ spec:
     // Unknown single labels are Services of the caller's namespace; unknown dotted names are external.
     assert.equal(registry.resolveHost('ratings', 'foo'), 'ratings.foo.svc.cluster.local');
     assert.equal(registry.resolveHost('unknown.org', 'foo'), 'unknown.org');
-    assert.equal(resolveHost('x', 'ns'), 'x.ns.svc.cluster.local');
   });
 
   test('findService prefers the caller\'s namespace', () => {

@@ -7,6 +7,8 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import {
   AccessLogWriter,
+  compileAccessLogFormat,
+  ISTIO_TEXT_FORMAT,
   formatAccessLogJson,
   formatAccessLogText,
   subscribeAccessLog,
@@ -192,4 +194,56 @@ test('subscribeAccessLog writes each published request to a file, in the chosen 
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// === Envoy's command operators (custom formats of envoyFileAccessLog providers) ===
+
+test('Istio\'s default text format through the operator formatter is exactly the default writer\'s line', () => {
+  const generic = compileAccessLogFormat({ format: 'text', text: ISTIO_TEXT_FORMAT, omitEmptyValues: false });
+  // A text given explicitly goes through the formatter, not the fast path.
+  assert.notEqual(generic, formatAccessLogText);
+  for (const e of [full, minimal, { ...full, query: 'a=1&b=2' }]) assert.equal(generic(e), formatAccessLogText(e));
+});
+
+test('Envoy\'s documented default format and example line (configuration/observability/access_log/usage)', () => {
+  const envoyDefault =
+    '[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% ' +
+    '%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" "%REQ(X-REQUEST-ID)%" "%REQ(:AUTHORITY)%" "%UPSTREAM_HOST%"\n';
+  const e: TelemetryRequestEvent = {
+    ...minimal,
+    startTime: Date.parse('2016-04-15T20:17:00.310Z'),
+    method: 'POST',
+    path: '/api/v1/locations',
+    protocol: 'HTTP/2',
+    status: 204,
+    flags: '-',
+    requestBytes: 154,
+    responseBytes: 0,
+    durationMs: 226.9,
+    upstreamMs: 100,
+    requestHeaders: { 'x-forwarded-for': '10.0.35.28', 'user-agent': 'nsq2http', 'x-request-id': 'cc21d9b0-cf5c-432b-8c7e-98aeb7988cd2' },
+    authority: 'locations',
+    upstreamHost: 'tcp://10.0.2.1:80',
+  };
+  assert.equal(
+    compileAccessLogFormat({ format: 'text', text: envoyDefault })(e),
+    '[2016-04-15T20:17:00.310Z] "POST /api/v1/locations HTTP/2" 204 - 154 0 226 100 "10.0.35.28" "nsq2http" "cc21d9b0-cf5c-432b-8c7e-98aeb7988cd2" "locations" "tcp://10.0.2.1:80"',
+  );
+  // START_TIME formats (%s.%3f is Envoy's example), the A?B fallback, max lengths, a missing header as -.
+  const custom = compileAccessLogFormat({ format: 'text', text: '%START_TIME(%s.%3f)% %START_TIME(%Y/%m/%dT%H:%M:%S%z)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %REQ(USER-AGENT):3% %REQ(X-NONE)% %REQ_WITHOUT_QUERY(:PATH)%' });
+  assert.equal(custom({ ...e, query: 'q=1', originalPath: undefined }), '1460751420.310 2016/04/15T20:17:00+0000 /api/v1/locations?q=1 nsq - /api/v1/locations');
+});
+
+test('JSON labels: one operator keeps its type, unset is null, text around operators makes a string (Envoy json_format)', () => {
+  const f = compileAccessLogFormat({ format: 'json', labels: { protocol: '%PROTOCOL%', duration: '%DURATION%', my_custom_header: '%REQ(MY_CUSTOM_HEADER)%', missing: '%REQ(X-NONE)%', upstream: { cluster: '%UPSTREAM_CLUSTER%', when: 'took %DURATION%ms' } } });
+  const e = { ...minimal, protocol: 'HTTP/1.1', durationMs: 123.4, requestHeaders: { my_custom_header: 'value_of_MY_CUSTOM_HEADER' }, cluster: 'outbound|80||a' };
+  assert.deepEqual(JSON.parse(f(e)), { protocol: 'HTTP/1.1', duration: 123, my_custom_header: 'value_of_MY_CUSTOM_HEADER', missing: null, upstream: { cluster: 'outbound|80||a', when: 'took 123ms' } });
+  const omit = compileAccessLogFormat({ format: 'json', labels: { a: '%REQ(X-NONE)%', b: '%RESPONSE_CODE%' }, omitEmptyValues: true });
+  assert.deepEqual(JSON.parse(omit({ ...minimal, status: 200 })), { b: 200 });
+});
+
+test('a format Envoy would refuse is refused: unknown operator, operator without its argument, a stray %', () => {
+  assert.throws(() => compileAccessLogFormat({ format: 'text', text: '%NOPE%' }), /%NOPE% at position 0 is not a command operator Envoy has/);
+  assert.throws(() => compileAccessLogFormat({ format: 'text', text: 'x %REQ% y' }), /needs an argument/);
+  assert.throws(() => compileAccessLogFormat({ format: 'text', text: '100% done' }), /does not start a command operator/);
 });

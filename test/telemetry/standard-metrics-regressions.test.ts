@@ -86,6 +86,8 @@ function mesh(ratingsPort: number): { resources: Resource[]; instances: Map<stri
 }
 
 test('regression: destination_service is the service FQDN at both reporters, and health checks are not counted', async () => {
+  // The control plane gives every proxy the mesh key they prove their metadata to each other with.
+  const meshKey = Buffer.alloc(32, 1).toString('base64');
   const ratingsPort = await freePort();
   const { resources, instances } = mesh(ratingsPort);
   const app = await startEcho('ratings-v1');
@@ -100,8 +102,9 @@ test('regression: destination_service is the service FQDN at both reporters, and
       workload: 'ratings-v1',
       labels: { app: 'ratings', version: 'v1' },
       ports: { inbound: [{ containerPort: 9080, listen: { host: '127.0.0.1', port: ratingsPort }, app: { host: '127.0.0.1', port: app.port } }] },
+      mesh: { meshKey },
     });
-    const productpageConfig: ProxyConfig = compile(resources, instances, { workload: 'productpage-v1', ports: { outbound: { host: '127.0.0.1', port: 0 } } });
+    const productpageConfig: ProxyConfig = compile(resources, instances, { workload: 'productpage-v1', ports: { outbound: { host: '127.0.0.1', port: 0 } }, mesh: { meshKey } });
     // The client proxy health-checks the ratings endpoint through ratings' inbound listener.
     const endpoint = productpageConfig.endpoints.find((e) => e.clusterName === `outbound|9080||${RATINGS_FQDN}`)!.endpoints[0];
     assert.deepEqual(endpoint.address, { host: '127.0.0.1', port: ratingsPort });

@@ -55,6 +55,13 @@ test('queries: service, operation, tags, minimum duration, time range, limit; ne
   assert.deepEqual(ids({ start: 1500, end: 2500 }), [tid(2)]);
   assert.deepEqual(ids({ limit: 1 }), [tid(3)]);
   assert.deepEqual(ids({ service: 'nope' }), []);
+  // Regression: "sinew traces --service reviews" found nothing without ".default".
+  assert.deepEqual(ids({ service: 'reviews' }), [tid(1)], 'a short name finds the service in its namespace');
+  assert.deepEqual(ids({ service: 'reviews.default.svc.cluster.local' }), [tid(1)], 'so does the Kubernetes host name');
+  assert.deepEqual(ids({ service: 'Reviews' }), [tid(1)], 'names are case-insensitive');
+  assert.deepEqual(ids({ service: 'review' }), [], 'a prefix is not the name');
+  assert.deepEqual(ids({ service: 'reviews.prod' }), [], 'another namespace is another service');
+  assert.deepEqual(store.servicesNamed('ratings'), ['ratings.default']);
   assert.deepEqual(store.services(), ['productpage.default', 'ratings.default', 'reviews.default']);
   // The CLI's JSON shape.
   const [t] = store.query({ service: 'reviews.default' });

@@ -3,7 +3,9 @@ import type { CodeTable } from './types.js';
 /**
  * SNW1xxx: cross-resource analysis (sinew analyze), in the spirit of istioctl analyze
  * (IST0101, IST0109, IST0113) and Kiali's validations (KIA11xx). Each check sees the whole
- * input, so it can catch what validating one resource at a time cannot.
+ * input, so it can catch what validating one resource at a time cannot. (SNW1011 and SNW1012
+ * moved to the table of what is accepted but not enforced yet, ./not-enforced.ts: validation
+ * reports them now, and analysis with it.)
  */
 export const analysisCodes: CodeTable = {
   SNW1001: {
@@ -52,18 +54,19 @@ export const analysisCodes: CodeTable = {
     description: 'No Service selects this Workload, so no other workload can reach it through the mesh. Add a Service whose selector matches its labels.',
   },
   SNW1010: {
-    level: 'warning',
-    name: 'ConflictingVirtualServiceHosts',
-    description: 'Two VirtualServices claim the same host for the same gateway (like istioctl IST0109); only one of them is used. Merge them into one.',
+    level: 'error',
+    name: 'ConflictingMeshGatewayVirtualServiceHosts',
+    description: 'Several VirtualServices bound to the mesh claim one host within the namespaces they are exported to (istioctl IST0109). Sidecars use the oldest (creationTimestamp, then name) and ignore the others for that host; at gateways VirtualServices merge and are not reported. Merge them into one VirtualService, or scope them apart with exportTo.',
   },
-  SNW1011: {
+  SNW1013: {
     level: 'warning',
-    name: 'GatewayTlsNotServed',
-    description: 'A Gateway server terminates TLS (HTTPS with SIMPLE, MUTUAL or ISTIO_MUTUAL), but the mesh cannot load TLS credentials yet, so that port is not served (like a listener Envoy keeps warming while its secret is missing); the other servers are. Use tls mode PASSTHROUGH, or plain HTTP, until credentials are supported.',
+    name: 'UnexpandedServiceHost',
+    description: 'A VirtualService (bound to the mesh) or DestinationRule names a host `<service>.<namespace>`, like `reviews.default`, where that Service exists. Kubernetes DNS resolves such a name for a client, but Istio expands only names without dots, so the rule is for the literal host `reviews.default` and never applies to the Service. Write the full name, `reviews.default.svc.cluster.local`.',
   },
-  SNW1012: {
+  SNW1014: {
     level: 'warning',
-    name: 'UpstreamTlsNotAvailable',
-    description: 'A DestinationRule asks for ISTIO_MUTUAL, or TLS with a credentialName, but the mesh has no workload certificates or credentials yet: the clusters it shapes stay warming and their requests get 503 UH, while everything else is served. Remove the tls settings (or use DISABLE) until mutual TLS is supported.',
+    name: 'ServiceTargetPortNotDeclared',
+    description:
+      "A Service port's targetPort (a number, a port name, or the Service port when absent) is not among the ports of a Workload the Service selects. Kubernetes looks a name up among the container ports; a Workload replica is reachable only on the ports it declares, so it is not an endpoint of that Service port and requests to it never reach the replica. Declare the port in the Workload, or point targetPort at one it declares.",
   },
 };

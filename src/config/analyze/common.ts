@@ -1,6 +1,6 @@
 /**
- * What the analyzers share: Kubernetes host-name resolution, host and label matching, typed
- * views of the resources they read, and one way to build a finding.
+ * What the analyzers share: typed views of the resources they read, and one way to build a
+ * finding. Host names, wildcards and label selectors follow Istio's rules in src/semantics.
  */
 import { diagnosticCodes, type Diagnostic, type DiagnosticLevel } from '../../api/diagnostics.js';
 import type {
@@ -21,56 +21,6 @@ export type Analyzer = (resources: readonly Resource[]) => Diagnostic[];
 
 /** Istio's default root namespace: mesh-wide PeerAuthentication and DestinationRules live there. */
 export const ROOT_NAMESPACE = 'istio-system';
-const CLUSTER_DOMAIN = 'svc.cluster.local';
-
-// === host names ===
-
-/**
- * Resolves a host as Kubernetes DNS and Istio do: `reviews` in namespace `default` and
- * `reviews.default` are `reviews.default.svc.cluster.local`; a name with more dots (an FQDN,
- * `*.example.com`) is used as is, and so is `*`.
- */
-export function resolveHost(host: string, namespace: string): string {
-  const h = host.toLowerCase();
-  if (h === '*' || h.startsWith('*.')) return h;
-  const dots = (h.match(/\./g) ?? []).length;
-  if (dots === 0) return `${h}.${namespace}.${CLUSTER_DOMAIN}`;
-  if (dots === 1) return `${h}.${CLUSTER_DOMAIN}`;
-  return h;
-}
-
-/** The namespace of a cluster-local FQDN (`reviews.default.svc.cluster.local` -> `default`). */
-export function namespaceOfHost(fqdn: string): string | undefined {
-  const suffix = `.${CLUSTER_DOMAIN}`;
-  if (!fqdn.endsWith(suffix)) return undefined;
-  const parts = fqdn.slice(0, -suffix.length).split('.');
-  return parts.length === 2 ? parts[1] : undefined;
-}
-
-/** Whether `pattern` (an FQDN, `*.suffix` or `*`) covers the concrete or wildcard `host`. */
-export function hostMatches(pattern: string, host: string): boolean {
-  if (pattern === '*' || pattern === host) return true;
-  if (pattern.startsWith('*.')) {
-    const suffix = pattern.slice(1); // ".example.com"
-    return host.endsWith(suffix) && host.length > suffix.length;
-  }
-  return false;
-}
-
-/** How closely a pattern matches: an exact host beats a wildcard, a longer wildcard a shorter one. */
-export function matchSpecificity(pattern: string): number {
-  return pattern.startsWith('*') ? pattern.length : Number.MAX_SAFE_INTEGER;
-}
-
-// === labels ===
-
-/** Kubernetes selector semantics: every selector label is present with the same value. */
-export function selects(selector: Readonly<Record<string, string>> | null | undefined, labels: Readonly<Record<string, string>> | undefined): boolean {
-  if (!selector) return false;
-  const entries = Object.entries(selector);
-  if (entries.length === 0) return false; // an empty Service selector selects nothing by itself
-  return entries.every(([k, v]) => labels?.[k] === v);
-}
 
 // === typed views ===
 

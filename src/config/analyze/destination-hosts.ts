@@ -2,7 +2,10 @@
 import type { Diagnostic } from '../../api/diagnostics.js';
 import type { Resource } from '../../api/resources/index.js';
 import { closest } from '../../core/suggest.js';
-import { finding, destinationsOf, hostMatches, ofKind, resolveHost, type Analyzer, type Service, type ServiceEntry, type VirtualService } from './common.js';
+import { hostSubsetOf, isWildcardHost } from '../../semantics/hosts.js';
+import { resolveShortName, serviceFqdn } from '../../semantics/names.js';
+import { unexpandedServiceHost } from './unexpanded-hosts.js';
+import { finding, destinationsOf, ofKind, type Analyzer, type Service, type ServiceEntry, type VirtualService } from './common.js';
 
 /**
  * Every host the input provides: `name.namespace.svc.cluster.local` of each Service (a
@@ -11,9 +14,9 @@ import { finding, destinationsOf, hostMatches, ofKind, resolveHost, type Analyze
  */
 export function providedHosts(resources: readonly Resource[]): string[] {
   const hosts: string[] = [];
-  for (const svc of ofKind<Service>(resources, 'Service')) hosts.push(resolveHost(`${svc.metadata.name}.${svc.metadata.namespace}`, svc.metadata.namespace));
+  for (const svc of ofKind<Service>(resources, 'Service')) hosts.push(serviceFqdn(svc.metadata.name, svc.metadata.namespace));
   for (const se of ofKind<ServiceEntry>(resources, 'ServiceEntry')) {
-    for (const h of se.spec.hosts ?? []) hosts.push(resolveHost(h, se.metadata.namespace));
+    for (const h of se.spec.hosts ?? []) hosts.push(resolveShortName(h, se.metadata.namespace));
   }
   return hosts;
 }
@@ -22,14 +25,19 @@ export const analyzeDestinationHosts: Analyzer = (resources) => {
   const out: Diagnostic[] = [];
   const provided = providedHosts(resources);
   const exact = new Set(provided);
-  const wildcards = provided.filter((p) => p.startsWith('*'));
+  const wildcards = provided.filter(isWildcardHost);
   for (const vs of ofKind<VirtualService>(resources, 'VirtualService')) {
     for (const { destination, path } of destinationsOf(vs)) {
       if (!destination.host) continue;
-      const fqdn = resolveHost(destination.host, vs.metadata.namespace);
-      if (exact.has(fqdn) || wildcards.some((p) => hostMatches(p, fqdn))) continue;
-      const near = nearHost(fqdn, provided);
-      const hint = near ? `; did you mean "${near}"?` : '; add its Service or a ServiceEntry';
+      const fqdn = resolveShortName(destination.host, vs.metadata.namespace);
+      if (exact.has(fqdn) || wildcards.some((p) => hostSubsetOf(fqdn, p))) continue;
+      const meant = unexpandedServiceHost(destination.host, exact, exact);
+      const near = meant ?? nearHost(fqdn, provided);
+      const hint = meant
+        ? `; Istio expands only names without dots (a client's DNS would find the Service, the mesh does not): write "${meant}"`
+        : near
+          ? `; did you mean "${near}"?`
+          : '; add its Service or a ServiceEntry';
       out.push(finding(vs, 'SNW1002', [...path, 'host'], `host "${destination.host}" (${fqdn}) is not provided by any Service or ServiceEntry${hint}`));
     }
   }

@@ -3,7 +3,8 @@
  * SNW1005: several DestinationRules for one host in one namespace.
  */
 import type { Diagnostic } from '../../api/diagnostics.js';
-import { finding, nameOf, ofKind, resolveHost, type Analyzer, type DestinationRule } from './common.js';
+import { resolveShortName } from '../../semantics/names.js';
+import { finding, nameOf, ofKind, type Analyzer, type DestinationRule } from './common.js';
 
 export const analyzeDestinationRuleConflicts: Analyzer = (resources) => {
   const out: Diagnostic[] = [];
@@ -12,14 +13,14 @@ export const analyzeDestinationRuleConflicts: Analyzer = (resources) => {
   const groups = new Map<string, DestinationRule[]>();
   for (const dr of ofKind<DestinationRule>(resources, 'DestinationRule')) {
     const selector = dr.spec.workloadSelector ? JSON.stringify(dr.spec.workloadSelector.matchLabels ?? {}) : '';
-    const key = `${dr.metadata.namespace}|${resolveHost(dr.spec.host, dr.metadata.namespace)}|${selector}`;
+    const key = `${dr.metadata.namespace}|${resolveShortName(dr.spec.host, dr.metadata.namespace)}|${selector}`;
     const group = groups.get(key);
     if (group) group.push(dr);
     else groups.set(key, [dr]);
   }
   for (const group of groups.values()) {
     const first = group[0];
-    const fqdn = resolveHost(first.spec.host, first.metadata.namespace);
+    const fqdn = resolveShortName(first.spec.host, first.metadata.namespace);
     for (const dr of group.slice(1)) {
       out.push(
         finding(dr, 'SNW1005', ['spec', 'host'], `${nameOf(first)} also applies to host ${fqdn} in namespace ${dr.metadata.namespace}; Istio merges them, the older one winning each conflict`),

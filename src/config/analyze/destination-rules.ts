@@ -1,21 +1,9 @@
 /** Finding the DestinationRules that apply to a destination, the way Istio looks them up. */
 import type { Resource } from '../../api/resources/index.js';
-import {
-  ROOT_NAMESPACE,
-  hostMatches,
-  matchSpecificity,
-  namespaceOfHost,
-  ofKind,
-  resolveHost,
-  type DestinationRule,
-  type ServiceEntry,
-} from './common.js';
-
-/** Whether a rule in `owner` namespace with this `exportTo` is visible from `namespace`. */
-export function exportedTo(exportTo: readonly string[] | undefined, owner: string, namespace: string): boolean {
-  if (!exportTo || exportTo.length === 0) return true;
-  return exportTo.some((e) => e === '*' || e === namespace || (e === '.' && owner === namespace));
-}
+import { hostSpecificity, hostSubsetOf, isWildcardHost } from '../../semantics/hosts.js';
+import { namespaceOfServiceHost, resolveShortName } from '../../semantics/names.js';
+import { isExportedTo } from '../../semantics/visibility.js';
+import { ROOT_NAMESPACE, ofKind, type DestinationRule, type ServiceEntry } from './common.js';
 
 interface IndexedRule {
   rule: DestinationRule;
@@ -36,11 +24,11 @@ export class DestinationRuleIndex {
     // Rules with a workloadSelector only apply to some clients and are left out.
     for (const rule of ofKind<DestinationRule>(resources, 'DestinationRule')) {
       if (rule.spec.workloadSelector) continue;
-      const host = resolveHost(rule.spec.host, rule.metadata.namespace);
+      const host = resolveShortName(rule.spec.host, rule.metadata.namespace);
       let ns = this.byNamespace.get(rule.metadata.namespace);
       if (!ns) this.byNamespace.set(rule.metadata.namespace, (ns = { exact: new Map(), wildcards: [] }));
-      const entry = { rule, host, specificity: matchSpecificity(host) };
-      if (host.startsWith('*')) ns.wildcards.push(entry);
+      const entry = { rule, host, specificity: hostSpecificity(host) };
+      if (isWildcardHost(host)) ns.wildcards.push(entry);
       else {
         const list = ns.exact.get(host);
         if (list) list.push(entry);
@@ -48,7 +36,7 @@ export class DestinationRuleIndex {
       }
     }
     for (const se of ofKind<ServiceEntry>(resources, 'ServiceEntry')) {
-      for (const h of se.spec.hosts ?? []) this.serviceEntryHosts.push({ host: resolveHost(h, se.metadata.namespace), namespace: se.metadata.namespace });
+      for (const h of se.spec.hosts ?? []) this.serviceEntryHosts.push({ host: resolveShortName(h, se.metadata.namespace), namespace: se.metadata.namespace });
     }
   }
 
@@ -57,7 +45,7 @@ export class DestinationRuleIndex {
    * namespace of a ServiceEntry that declares it.
    */
   serviceNamespaceOf(fqdn: string): string | undefined {
-    return namespaceOfHost(fqdn) ?? this.serviceEntryHosts.find((e) => hostMatches(e.host, fqdn))?.namespace;
+    return namespaceOfServiceHost(fqdn) ?? this.serviceEntryHosts.find((e) => hostSubsetOf(fqdn, e.host))?.namespace;
   }
 
   /**
@@ -73,9 +61,9 @@ export class DestinationRuleIndex {
       if (ns === undefined) continue;
       const rules = this.byNamespace.get(ns);
       if (!rules) continue;
-      const visible = (r: IndexedRule) => exportedTo(r.rule.spec.exportTo, ns, clientNamespace);
+      const visible = (r: IndexedRule) => isExportedTo(r.rule.spec.exportTo, ns, clientNamespace);
       const exact = (rules.exact.get(fqdn) ?? []).filter(visible);
-      const matching = exact.length ? exact : rules.wildcards.filter((r) => visible(r) && hostMatches(r.host, fqdn));
+      const matching = exact.length ? exact : rules.wildcards.filter((r) => visible(r) && hostSubsetOf(fqdn, r.host));
       if (matching.length === 0) continue;
       const best = Math.max(...matching.map((r) => r.specificity));
       return matching.filter((r) => r.specificity === best).map((r) => r.rule);

@@ -7,12 +7,21 @@
  * Each analyzer is a pure function of the valid resources. `analyzeInputs` adds the I/O:
  * it reads and validates the input first (validation findings count too) and points each
  * analysis finding at the exact field, using the parsed documents it still holds.
+ *
+ * Like `istioctl analyze` with a cluster, it can analyse the config in force in a running
+ * mesh with the files layered on top: a file's resource replaces the one in force with the
+ * same `Kind namespace/name`, stamped as applying it would stamp it (it keeps the creation
+ * time of the one it replaces; a new one is the youngest), so the analysis sees what the
+ * mesh would hold after `sinew apply` of those files.
  */
 import type { Diagnostic, SourcePosition } from '../../api/diagnostics.js';
 import type { Resource } from '../../api/resources/index.js';
 import type { FieldPath } from '../../core/path.js';
-import { loadInputs, defaultLoadLimits, type RawDocument } from '../load.js';
-import { validateDocuments, type ValidateOptions } from '../validate.js';
+import { deepFreeze } from '../../core/freeze.js';
+import { creationTime } from '../../semantics/creation-order.js';
+import { loadInputs, parseText, defaultLoadLimits, type RawDocument } from '../load.js';
+import { stampApplied } from '../object-meta.js';
+import { lastApplied, validateDocuments, type ValidateOptions } from '../validate.js';
 import type { Analyzer } from './common.js';
 import { analyzeSubsets } from './subsets.js';
 import { analyzeDestinationHosts } from './destination-hosts.js';
@@ -23,11 +32,10 @@ import { analyzeRouteWeights } from './route-weights.js';
 import { analyzeMtlsConflicts } from './mtls-conflicts.js';
 import { analyzeOrphanWorkloads } from './orphan-workloads.js';
 import { analyzeVirtualServiceHosts } from './virtual-service-hosts.js';
-import { analyzeGatewayTls } from './gateway-tls.js';
-import { analyzeUpstreamTls } from './upstream-tls.js';
+import { analyzeUnexpandedHosts } from './unexpanded-hosts.js';
+import { analyzeServiceTargetPorts } from './service-target-ports.js';
 
 export type { Analyzer } from './common.js';
-export { resolveHost } from './common.js';
 
 /** Every analyzer, with the codes it reports. */
 export const analyzers: readonly { name: string; codes: readonly string[]; run: Analyzer }[] = Object.freeze([
@@ -40,8 +48,8 @@ export const analyzers: readonly { name: string; codes: readonly string[]; run: 
   { name: 'mtls-conflicts', codes: ['SNW1008'], run: analyzeMtlsConflicts },
   { name: 'orphan-workloads', codes: ['SNW1009'], run: analyzeOrphanWorkloads },
   { name: 'virtual-service-hosts', codes: ['SNW1010'], run: analyzeVirtualServiceHosts },
-  { name: 'gateway-tls', codes: ['SNW1011'], run: analyzeGatewayTls },
-  { name: 'upstream-tls', codes: ['SNW1012'], run: analyzeUpstreamTls },
+  { name: 'unexpanded-hosts', codes: ['SNW1013'], run: analyzeUnexpandedHosts },
+  { name: 'service-target-ports', codes: ['SNW1014'], run: analyzeServiceTargetPorts },
 ]);
 
 /** Runs every analyzer over valid resources; findings come back in input order. */
@@ -54,7 +62,7 @@ export function analyze(resources: readonly Resource[]): Diagnostic[] {
 }
 
 export interface AnalysisResult {
-  /** Resources that passed validation and are in force (see `inForce`): what was analyzed. */
+  /** Resources that passed validation, as they would be in force: what was analyzed. */
   resources: Resource[];
   /** Reading and validation findings. */
   validation: Diagnostic[];
@@ -62,15 +70,33 @@ export interface AnalysisResult {
   analysis: Diagnostic[];
   /** Documents skipped on purpose (kinds Sinew does not use). */
   skipped: number;
+  /** When the config in force was analysed too: its revision, its size, and how many of its resources the files replaced. */
+  inForce?: { revision: number; resources: number; replaced: number };
 }
 
-/** Reads, validates and analyzes files, directories or `-` (stdin). */
-export async function analyzeInputs(inputs: readonly string[], options: ValidateOptions = {}): Promise<AnalysisResult> {
+/** The config in force in a running mesh, as its control plane lists it. */
+export interface InForceConfig {
+  revision: number;
+  /** The resources as manifests (apiVersion, kind, metadata, spec). */
+  manifests: readonly unknown[];
+}
+
+export interface AnalyzeOptions extends ValidateOptions {
+  /** Analyse this config with the inputs layered on top; without it the inputs are analysed alone. */
+  inForce?: InForceConfig;
+  /** The clock that stamps the inputs' new resources (ms since the epoch; default Date.now). */
+  now?: () => number;
+}
+
+/** Reads, validates and analyzes files, directories or `-` (stdin), over the config in force when given. */
+export async function analyzeInputs(inputs: readonly string[], options: AnalyzeOptions = {}): Promise<AnalysisResult> {
   const loaded = await loadInputs(inputs, options.limits ?? defaultLoadLimits);
   const validated = validateDocuments(loaded.documents, options);
   const byStart = new Map<string, RawDocument>();
   for (const doc of loaded.documents) byStart.set(positionKey(doc.start), doc);
-  const resources = inForce(validated.resources);
+  const fromFiles = lastApplied(validated.resources);
+  const layered = options.inForce ? layer(options.inForce, fromFiles, options.now ?? Date.now) : undefined;
+  const resources = layered?.resources ?? fromFiles;
   const analysis = analyze(resources)
     .map((d) => {
       const doc = d.source && byStart.get(positionKey(d.source));
@@ -78,23 +104,45 @@ export async function analyzeInputs(inputs: readonly string[], options: Validate
       return doc && path ? { ...d, source: doc.positionOf(path) } : d;
     })
     .sort((a, b) => compareSource(a.source, b.source));
-  return { resources, validation: [...loaded.diagnostics, ...validated.diagnostics], analysis, skipped: validated.skipped };
+  return {
+    resources,
+    validation: [...loaded.diagnostics, ...validated.diagnostics, ...(layered?.diagnostics ?? [])],
+    analysis,
+    skipped: validated.skipped,
+    ...(layered ? { inForce: layered.summary } : {}),
+  };
 }
 
+const keyOf = (r: { kind: string; metadata: { namespace?: string; name: string } }) => `${r.kind}/${r.metadata.namespace ?? ''}/${r.metadata.name}`;
+
 /**
- * The resources in force once every input is applied in order, as `kubectl apply -f a -f b`
- * would leave them: a later file's `Kind namespace/name` replaces an earlier one (validation
- * only rejects a repeat inside one file). Without this, Istio's sample folders, which hold
- * alternative versions of the same VirtualService, would "conflict" with themselves.
+ * The config in force with `fromFiles` applied over it. The manifests are validated again
+ * (a control plane of another version may hold what this one refuses); their findings have
+ * no file position, and those of a resource a file replaces are dropped with it.
  */
-export function inForce(resources: readonly Resource[]): Resource[] {
-  const last = new Map<string, Resource>();
-  for (const r of resources) {
-    const key = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
-    last.delete(key); // re-inserted below, so the map keeps the order of application
-    last.set(key, r);
+function layer(config: InForceConfig, fromFiles: readonly Resource[], now: () => number): { resources: Resource[]; diagnostics: Diagnostic[]; summary: NonNullable<AnalysisResult['inForce']> } {
+  const text = config.manifests.map((m) => JSON.stringify(m)).join('\n---\n');
+  const checked = config.manifests.length ? validateDocuments(parseText('<in force>', text).documents) : { resources: [], diagnostics: [] };
+  const current = new Map<string, Resource>();
+  for (const r of checked.resources) {
+    const { source: _position, ...withoutSource } = r;
+    current.set(keyOf(r), deepFreeze(withoutSource) as Resource);
   }
-  return [...last.values()];
+  let youngest = Number.NEGATIVE_INFINITY;
+  for (const r of current.values()) youngest = Math.max(youngest, creationTime(r));
+  const stamp = { creationTimestamp: new Date(Math.max(now(), youngest + 1)).toISOString(), resourceVersion: String(config.revision + 1) };
+  const merged = new Map(current);
+  const replaced = new Set<string>();
+  for (const r of fromFiles) {
+    const key = keyOf(r);
+    const existing = current.get(key);
+    if (existing) replaced.add(key);
+    merged.set(key, stampApplied(r, existing, stamp));
+  }
+  const diagnostics = checked.diagnostics
+    .filter((d) => !d.resource || !replaced.has(keyOf({ kind: d.resource.kind, metadata: { namespace: d.resource.namespace ?? '', name: d.resource.name } })))
+    .map(({ source: _position, ...d }) => d);
+  return { resources: [...merged.values()], diagnostics, summary: { revision: config.revision, resources: current.size, replaced: replaced.size } };
 }
 
 const positionKey = (p: SourcePosition) => `${p.line}:${p.column}:${p.file}`;

@@ -2,14 +2,14 @@
 import type { Diagnostic } from '../../api/diagnostics.js';
 import type { ClientTLSSettings, MutualTLSMode, Resource, TrafficPolicy } from '../../api/resources/index.js';
 import type { FieldPath } from '../../core/path.js';
+import { hostSubsetOf, isWildcardHost } from '../../semantics/hosts.js';
+import { selectorMatches, serviceSelects } from '../../semantics/labels.js';
+import { resolveShortName, serviceFqdn } from '../../semantics/names.js';
 import {
   ROOT_NAMESPACE,
   finding,
-  hostMatches,
   nameOf,
   ofKind,
-  resolveHost,
-  selects,
   type Analyzer,
   type DestinationRule,
   type PeerAuthentication,
@@ -70,12 +70,12 @@ class PolicyIndex {
     const ns = service.metadata.namespace;
     const selector = service.spec.selector ?? undefined;
     const first = Object.entries(selector ?? {})[0];
-    const workloads = first ? (this.workloads.get(`${ns}|${first[0]}=${first[1]}`) ?? []).filter((w) => selects(selector, w.metadata.labels)) : [];
+    const workloads = first ? (this.workloads.get(`${ns}|${first[0]}=${first[1]}`) ?? []).filter((w) => serviceSelects(selector, w.metadata.labels)) : [];
     const labelSets = workloads.length ? workloads.map((w) => w.metadata.labels ?? {}) : selector ? [selector] : [];
     // A policy can only select labels that include its first selector label.
     const candidates = new Set(labelSets.flatMap((l) => Object.entries(l).flatMap(([k, v]) => this.selected.get(`${ns}|${k}=${v}`) ?? [])));
     const levels = [
-      [...candidates].filter((pa) => labelSets.some((l) => selects(pa.spec.selector?.matchLabels, l))).sort((a, b) => this.order.get(a)! - this.order.get(b)!),
+      [...candidates].filter((pa) => labelSets.some((l) => selectorMatches(pa.spec.selector?.matchLabels, l))).sort((a, b) => this.order.get(a)! - this.order.get(b)!),
       this.wide.get(ns) ?? [],
       this.wide.get(ROOT_NAMESPACE) ?? [],
     ];
@@ -110,7 +110,7 @@ function conflict(server: EffectiveMode['mode'], client: string | undefined): st
 
 export const analyzeMtlsConflicts: Analyzer = (resources) => {
   const out: Diagnostic[] = [];
-  const services = ofKind<Service>(resources, 'Service').map((svc) => ({ svc, fqdn: resolveHost(`${svc.metadata.name}.${svc.metadata.namespace}`, svc.metadata.namespace) }));
+  const services = ofKind<Service>(resources, 'Service').map((svc) => ({ svc, fqdn: serviceFqdn(svc.metadata.name, svc.metadata.namespace) }));
   const byHost = new Map(services.map((s) => [s.fqdn, s.svc]));
   const policies = new PolicyIndex(resources);
   const modes = new Map<Service, EffectiveMode>();
@@ -122,9 +122,9 @@ export const analyzeMtlsConflicts: Analyzer = (resources) => {
   for (const dr of ofKind<DestinationRule>(resources, 'DestinationRule')) {
     const settings = [...tlsSettingsOf(dr)].filter(({ tls }) => tls.mode === 'DISABLE' || tls.mode === 'ISTIO_MUTUAL');
     if (settings.length === 0) continue; // only these two modes can conflict
-    const pattern = resolveHost(dr.spec.host, dr.metadata.namespace);
+    const pattern = resolveShortName(dr.spec.host, dr.metadata.namespace);
     const exact = byHost.get(pattern);
-    const targets = pattern.startsWith('*') ? services.filter((s) => hostMatches(pattern, s.fqdn)).map((s) => s.svc) : exact ? [exact] : [];
+    const targets = isWildcardHost(pattern) ? services.filter((s) => hostSubsetOf(s.fqdn, pattern)).map((s) => s.svc) : exact ? [exact] : [];
     for (const { tls, path } of settings) {
       for (const svc of targets) {
         const server = modeFor(svc);

@@ -1,6 +1,7 @@
 /** SNW1009: a Workload that no Service selects. */
 import type { Diagnostic } from '../../api/diagnostics.js';
-import { finding, ofKind, selects, type Analyzer, type Service, type Workload } from './common.js';
+import { serviceSelects } from '../../semantics/labels.js';
+import { finding, ofKind, type Analyzer, type Service, type Workload } from './common.js';
 
 export const analyzeOrphanWorkloads: Analyzer = (resources) => {
   const out: Diagnostic[] = [];
@@ -18,7 +19,7 @@ export const analyzeOrphanWorkloads: Analyzer = (resources) => {
   for (const w of ofKind<Workload>(resources, 'Workload')) {
     const labels = w.metadata.labels ?? {};
     const candidates = Object.entries(labels).flatMap(([k, v]) => byLabel.get(`${w.metadata.namespace}|${k}=${v}`) ?? []);
-    if (candidates.some((s) => selects(s.spec.selector, labels))) continue;
+    if (candidates.some((s) => serviceSelects(s.spec.selector, labels))) continue;
     const shown = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',') || 'none';
     out.push(
       finding(w, 'SNW1009', ['metadata', 'labels'], `no Service in namespace ${w.metadata.namespace} selects this Workload (labels: ${shown}); other workloads cannot reach it through the mesh`),

@@ -1,7 +1,8 @@
 /** SNW1001: a route names a subset that no applicable DestinationRule defines. */
 import type { Diagnostic } from '../../api/diagnostics.js';
 import { didYouMean } from '../../core/suggest.js';
-import { finding, destinationsOf, nameOf, ofKind, resolveHost, type Analyzer, type VirtualService } from './common.js';
+import { resolveShortName } from '../../semantics/names.js';
+import { finding, destinationsOf, nameOf, ofKind, type Analyzer, type VirtualService } from './common.js';
 import { DestinationRuleIndex } from './destination-rules.js';
 
 export const analyzeSubsets: Analyzer = (resources) => {
@@ -11,7 +12,7 @@ export const analyzeSubsets: Analyzer = (resources) => {
     for (const { destination, path } of destinationsOf(vs)) {
       const subset = destination.subset;
       if (!subset || !destination.host) continue;
-      const fqdn = resolveHost(destination.host, vs.metadata.namespace);
+      const fqdn = resolveShortName(destination.host, vs.metadata.namespace);
       const rules = index.applicable(fqdn, vs.metadata.namespace);
       const defined = rules.flatMap((dr) => (dr.spec.subsets ?? []).map((s) => s.name));
       if (defined.includes(subset)) continue;

@@ -87,11 +87,6 @@ export function checkWildcardDomain(domain: string): string | undefined {
   return checkDomainName(rest);
 }
 
-/** True for `*`, `*.foo`. */
-export function isWildcardHost(host: string): boolean {
-  return host.startsWith('*');
-}
-
 /** Istio's namespace/name form `ns/host` used by Sidecar egress and Gateway server hosts. */
 export function splitNamespacedHost(value: string): { namespace?: string; host: string } {
   const i = value.indexOf('/');

@@ -5,6 +5,7 @@
  */
 import { RE2JS } from 're2js';
 import type { FieldPath } from '../../core/path.js';
+import { hostSubsetOf, hostsOverlap } from '../../semantics/hosts.js';
 import type { SemanticContext } from './context.js';
 import {
   asArray,
@@ -92,28 +93,6 @@ export function checkOneOf(ctx: SemanticContext, obj: unknown, keys: readonly st
   if (!isObject(obj)) return;
   const set = keys.filter((k) => obj[k] !== undefined);
   if (set.length > 1) ctx.error([...path, set[1]], 'SNW0229', `only one of ${keys.join(', ')} may be set; found ${set.join(' and ')}`);
-}
-
-// === host names (pkg/config/host) ===
-
-/** host.Name.Matches: the two names overlap (literally or through a wildcard). */
-export function hostsOverlap(a: string, b: string): boolean {
-  const aw = a.startsWith('*');
-  const bw = b.startsWith('*');
-  if (aw && bw) return a.length < b.length ? b.slice(1).endsWith(a.slice(1)) : a.slice(1).endsWith(b.slice(1));
-  if (aw) return b.endsWith(a.slice(1));
-  if (bw) return a.endsWith(b.slice(1));
-  return a === b;
-}
-
-/** host.Name.SubsetOf: every name `a` matches is also matched by `b`. */
-export function hostSubsetOf(a: string, b: string): boolean {
-  if (b.startsWith('*')) {
-    if (a.startsWith('*')) return a.length >= b.length && a.slice(1).endsWith(b.slice(1));
-    return a.endsWith(b.slice(1));
-  }
-  if (a.startsWith('*')) return false;
-  return a === b;
 }
 
 /**

@@ -27,9 +27,14 @@ import { INVALID_FIELD_CHAR, isToken, trimOws } from '../../core/header-lines.js
 export interface H1Limits {
   /** Heads up to half of this are served here; larger ones go to node's parser, which enforces it (431). */
   readonly maxHeaderBytes: number;
+  /** Heads with more fields than this (or MAX_FIELDS) go to node's parser; the listener answers 431 past it. */
+  readonly maxHeaderCount: number;
   /** A new connection must send a request, and a head must arrive whole, within this (node's headersTimeout). */
   readonly headersTimeoutMs: number;
-  /** Inactivity bound while a request is in flight (0: none). */
+  /**
+   * Inactivity bound while a request is in flight (0: none): the response's idle-timeout
+   * owner decides what happens (Envoy's stream idle timeout), else the connection closes.
+   */
   readonly idleTimeoutMs: number;
   /** How long a keep-alive connection waits for its next request. */
   readonly keepAliveTimeoutMs: number;
@@ -52,7 +57,7 @@ export interface H1ServerHooks {
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH']);
 /** A Content-Length served here: digits only, short enough to be exact as a JS number. */
 const CONTENT_LENGTH = /^\d{1,15}$/;
-/** Header lines past this count go to node's parser (its own bound is 2000). */
+/** Header lines past this count go to node's parser (the listener bounds it: maxRequestHeadersCount). */
 const MAX_FIELDS = 100;
 /** A body this small is sent in the same write as the head, copied into one buffer. */
 const COALESCE_BYTES = 16 * 1024;
@@ -86,6 +91,14 @@ export class H1Request {
   readonly httpVersionMinor = 1;
   /** The Content-Length body as it arrives (absent when there is none). */
   body?: Readable;
+  /**
+   * The protocol the client asks to switch to (`websocket`), on an upgrade request node's
+   * parser handed over (H1Connection.adopt); the router switches only once the upstream
+   * answers 101 (H1Response.switchProtocols).
+   */
+  upgrade: string | undefined = undefined;
+  /** The whole request is in: it had no body, or the body's last byte arrived (node's IncomingMessage.complete). */
+  complete = false;
   constructor(
     readonly method: string,
     readonly url: string,
@@ -106,7 +119,7 @@ export interface ParsedHead {
  * does not serve it. Whatever it accepts, llhttp must accept and read the same way: a test
  * checks that against node's server with generated heads (test/proxy/h1-differential.test.ts).
  */
-export function parseHead(head: string, socket: net.Socket): ParsedHead | undefined {
+export function parseHead(head: string, socket: net.Socket, maxFields = MAX_FIELDS): ParsedHead | undefined {
   const lineEnd = head.indexOf('\r\n');
   const requestLine = lineEnd < 0 ? head : head.slice(0, lineEnd);
   const sp1 = requestLine.indexOf(' ');
@@ -126,7 +139,7 @@ export function parseHead(head: string, socket: net.Socket): ParsedHead | undefi
     let end = head.indexOf('\r\n', start);
     if (end < 0) end = head.length;
     const colon = head.indexOf(':', start);
-    if (colon <= start || colon > end || ++fields > MAX_FIELDS) return undefined;
+    if (colon <= start || colon > end || ++fields > maxFields) return undefined;
     const name = head.slice(start, colon);
     const value = trimOws(head, colon + 1, end);
     if (!isToken(name) || INVALID_FIELD_CHAR.test(value)) return undefined;
@@ -193,6 +206,16 @@ export class H1Response {
   closeAfter: boolean;
   private closeListeners?: (() => void)[];
   private drainListeners?: (() => void)[];
+  /**
+   * Told when the stream idle timeout passes with this response unfinished (the connection
+   * manager's stream): a field, not a listener, so that setting it costs no closure.
+   */
+  idleTimeoutOwner?: { onStreamIdleTimeout(): void } = undefined;
+  /**
+   * Field lines the proxy adds to the head itself, already valid (src/core/header-lines.ts):
+   * written as they are, without the per-field checks (an inbound sidecar's exchange headers).
+   */
+  proxyLines = '';
 
   constructor(
     private readonly conn: H1Connection,
@@ -247,6 +270,7 @@ export class H1Response {
       }
     }
     if (!hasDate) head += `date: ${httpDate()}\r\n`;
+    head += this.proxyLines;
     if (this.conn.hooks.draining()) this.closeAfter = true;
     if (connection !== undefined) {
       if (connection.includes('close')) this.closeAfter = true;
@@ -302,6 +326,7 @@ export class H1Response {
     // Ended: 'close' can no longer mean the client went away first.
     this.closeListeners = undefined;
     this.drainListeners = undefined;
+    this.idleTimeoutOwner = undefined;
     this.conn.responseEnded(this);
     return this;
   }
@@ -310,12 +335,33 @@ export class H1Response {
     this.conn.socket.destroy();
   }
 
+  /**
+   * After writeHead(101): sends the head and hands over the socket, with the bytes the client
+   * sent past its request, for the new protocol. This codec no longer reads the connection.
+   */
+  switchProtocols(): { socket: net.Socket; head: Buffer } {
+    if (!this.headersSent || this.ended) throw new Error('switchProtocols() needs a 101 head written and nothing sent yet');
+    this.flushHead();
+    this.ended = true;
+    this.closeListeners = undefined;
+    this.drainListeners = undefined;
+    return this.conn.detach(this);
+  }
+
   /** @internal the connection closed before the response ended: 'close' listeners run once. */
   emitClose(): void {
     const listeners = this.closeListeners;
     if (listeners === undefined) return;
     this.closeListeners = undefined;
     for (const listener of listeners) listener();
+  }
+
+  /** @internal the stream idle timeout passed: false when nobody is told (the connection then closes). */
+  emitTimeout(): boolean {
+    const owner = this.idleTimeoutOwner;
+    if (owner === undefined) return false;
+    owner.onStreamIdleTimeout();
+    return true;
   }
 
   /** @internal */
@@ -353,6 +399,12 @@ export class H1Response {
   }
 }
 
+/** An LF not preceded by CR. */
+function hasBareLf(buf: Buffer): boolean {
+  for (let i = buf.indexOf(0x0a); i !== -1; i = buf.indexOf(0x0a, i + 1)) if (i === 0 || buf[i - 1] !== 0x0d) return true;
+  return false;
+}
+
 function fieldText(name: string, value: string): string {
   if (INVALID_FIELD_CHAR.test(value)) throw invalidHeader(name, 'has a character HTTP/1.1 does not allow in its value');
   return name + ': ' + value + '\r\n';
@@ -369,6 +421,7 @@ export class H1Connection {
   private active?: H1Response;
   /** The body of the request in flight, while bytes of it are still to come. */
   private body?: Readable;
+  private bodyOf?: H1Request;
   private bodyRemaining = 0;
   /** The response ended before the body did: the rest is read and dropped, as node's server does. */
   private bodyAbandoned = false;
@@ -380,6 +433,14 @@ export class H1Connection {
   private stopped = false;
   /** The socket's inactivity timeout now in force (set only when it changes: each set allocates a timer). */
   private timeoutMs = -1;
+  /**
+   * Quiet time counted so far in the ticks of the connection's timer (onTimeout), and the
+   * socket's byte count when it was last counted: a change means the quiet began anew.
+   */
+  private quietMs = 0;
+  private quietMark = -1;
+  /** The timer in force is the headers timeout (a new connection's first request, a head arriving in pieces). */
+  private timingHead = false;
   limits: H1Limits;
 
   constructor(
@@ -393,7 +454,7 @@ export class H1Connection {
     socket.on('timeout', this.onTimeout);
     socket.on('drain', this.onDrain);
     // The first request must come within the request-headers timeout, as node's server allows.
-    this.setTimeout(this.limits.headersTimeoutMs);
+    this.setTimeout(this.limits.headersTimeoutMs, true);
     if (socket.isPaused()) socket.resume(); // sniffing paused it
   }
 
@@ -425,17 +486,46 @@ export class H1Connection {
     const headEnd = pending.indexOf('\r\n\r\n');
     if (headEnd < 0) return this.awaitRestOfHead();
     this.headSince = -1;
-    const parsed = headEnd * 2 <= this.limits.maxHeaderBytes ? parseHead(pending.toString('latin1', 0, headEnd), this.socket) : undefined;
+    const limits = this.limits;
+    const parsed = headEnd * 2 <= limits.maxHeaderBytes ? parseHead(pending.toString('latin1', 0, headEnd), this.socket, limits.maxHeaderCount < MAX_FIELDS ? limits.maxHeaderCount : MAX_FIELDS) : undefined;
     if (parsed === undefined) return this.handOver();
     this.pending = headEnd + 4 === pending.length ? EMPTY : pending.subarray(headEnd + 4);
-    const res = new H1Response(this, parsed.keepAlive, parsed.req.method === 'HEAD');
-    this.active = res;
-    // Without an idle timeout the timer keeps running and onTimeout ignores it while a request
-    // is in flight; any read or write re-arms it.
-    if (this.limits.idleTimeoutMs > 0) this.setTimeout(this.limits.idleTimeoutMs);
-    if (parsed.bodyLength > 0) this.startBody(parsed.req, parsed.bodyLength);
-    this.hooks.onRequest(parsed.req, res);
+    this.begin(parsed.req, parsed.keepAlive, parsed.bodyLength);
   };
+
+  /** A request head is in: the request goes to the connection manager; its body (if any) follows. */
+  private begin(req: H1Request, keepAlive: boolean, bodyLength: number): void {
+    const res = new H1Response(this, keepAlive, req.method === 'HEAD');
+    this.active = res;
+    // One timer for the connection's life, the same between requests and during them (see
+    // onTimeout), so a request sets nothing: after the first it is already in force.
+    this.setTimeout(this.tickMs());
+    if (bodyLength > 0) this.startBody(req, bodyLength);
+    else req.complete = true;
+    this.hooks.onRequest(req, res);
+  }
+
+  /**
+   * Serves a request node's server parsed and then let go of (an upgrade request: node hands
+   * its socket over on 'upgrade' and reads it no more), with `unread`, the bytes node read
+   * past the request's head. From here on this codec serves the connection: when the upstream
+   * declines the upgrade, the answer is an ordinary response and what follows it on the
+   * connection is parsed as the next request (RFC 9110 §7.8), never passed on unrouted.
+   */
+  adopt(req: H1Request, keepAlive: boolean, bodyLength: number, unread: Buffer): void {
+    this.pending = unread;
+    this.begin(req, keepAlive, bodyLength);
+  }
+
+  /** @internal H1Response.switchProtocols: the socket leaves this codec, with what it read and did not use. */
+  detach(res: H1Response): { socket: net.Socket; head: Buffer } {
+    if (res !== this.active) throw new Error('only the response in flight can switch protocols');
+    const head = this.pending;
+    this.active = undefined;
+    this.stop();
+    this.socket.pause(); // until its new reader is attached
+    return { socket: this.socket, head };
+  }
 
   /**
    * A head that has not arrived whole (a large one over a real network comes in several
@@ -444,10 +534,14 @@ export class H1Connection {
    */
   private awaitRestOfHead(): void {
     if (this.pending.length * 2 > this.limits.maxHeaderBytes) return this.handOver(); // node's parser answers 431
+    // A line ended by a bare LF would keep this codec waiting for a CRLF CRLF that never
+    // comes, until the headers timeout: node's parser refuses it at once (400), as llhttp
+    // does not take the bare LF RFC 9112 §2.2 lets a server accept.
+    if (hasBareLf(this.pending)) return this.handOver();
     const now = this.hooks.now();
     if (this.headSince < 0) {
       this.headSince = now;
-      this.setTimeout(this.limits.headersTimeoutMs);
+      this.setTimeout(this.limits.headersTimeoutMs, true);
     } else if (now - this.headSince > this.limits.headersTimeoutMs) {
       this.headersTimedOut();
     }
@@ -462,6 +556,7 @@ export class H1Connection {
     const body = new Readable({ read: this.onBodyRead });
     req.body = body;
     this.body = body;
+    this.bodyOf = req;
     this.bodyRemaining = length;
     const early = this.pending;
     this.pending = EMPTY;
@@ -471,6 +566,10 @@ export class H1Connection {
   /** Body bytes in; whatever follows the body is the next request. */
   private feedBody(chunk: Buffer): void {
     const body = this.body!;
+    if (this.bodyAbandoned && this.hooks.now() - this.headSince > this.limits.headersTimeoutMs) {
+      this.socket.destroy();
+      return;
+    }
     const take = Math.min(chunk.length, this.bodyRemaining);
     this.bodyRemaining -= take;
     const part = take === chunk.length ? chunk : chunk.subarray(0, take);
@@ -478,7 +577,10 @@ export class H1Connection {
     if (take < chunk.length) this.pending = this.pending.length === 0 ? chunk.subarray(take) : Buffer.concat([this.pending, chunk.subarray(take)]);
     if (this.bodyRemaining === 0) {
       if (!this.bodyAbandoned) body.push(null);
+      this.bodyOf!.complete = true;
       this.body = undefined;
+      this.bodyOf = undefined;
+      if (this.bodyAbandoned) this.headSince = -1;
       this.bodyAbandoned = false;
       this.resumeBody();
       this.serveNext(); // the response may be out already; then the next request can start
@@ -508,10 +610,13 @@ export class H1Connection {
       return;
     }
     this.limits = this.hooks.limits();
-    this.setTimeout(this.limits.keepAliveTimeoutMs);
+    this.setTimeout(this.tickMs());
     if (this.body !== undefined) {
-      // Answered before the body was read (a local reply to a POST): read past the rest.
+      // Answered before the body was read (a local reply to a POST): read past the rest, as
+      // node's server does, within the headers timeout (feedBody), so that a client trickling
+      // a body nobody wants cannot hold the connection.
       this.bodyAbandoned = true;
+      this.headSince = this.hooks.now();
       this.resumeBody();
       return;
     }
@@ -566,29 +671,57 @@ export class H1Connection {
     const body = this.body;
     if (body !== undefined) {
       this.body = undefined;
+      this.bodyOf = undefined;
       // As node's IncomingMessage: the error goes only to a reader that listens for one.
       body.destroy(body.listenerCount('error') > 0 ? Object.assign(new Error('aborted'), { code: 'ECONNRESET' }) : undefined);
     }
   };
 
-  private setTimeout(ms: number): void {
+  /** `head`: the timer bounds a head's arrival (the headers timeout), not the connection's quiet. */
+  private setTimeout(ms: number, head = false): void {
+    this.timingHead = head;
     if (ms === this.timeoutMs) return;
     this.timeoutMs = ms;
     this.socket.setTimeout(ms);
   }
 
   /**
-   * No bytes for the timeout now in force: between requests (keep-alive), before a head was
-   * whole (408), or during a request when the listener has an idle timeout.
+   * The connection's timer between and during requests: the keep-alive timeout, or the
+   * stream idle timeout when that is shorter. Setting a socket's timeout costs a timer, so it
+   * is not switched per request; onTimeout counts quiet time in its ticks instead.
+   */
+  private tickMs(): number {
+    const { keepAliveTimeoutMs, idleTimeoutMs } = this.limits;
+    return idleTimeoutMs > 0 && idleTimeoutMs < keepAliveTimeoutMs ? idleTimeoutMs : keepAliveTimeoutMs;
+  }
+
+  /**
+   * No bytes for the timeout now in force: before a head was whole (408), or a tick of the
+   * connection's timer, whose quiet time adds up to the stream idle timeout while a request
+   * is in flight and to the keep-alive timeout between requests.
    */
   private onTimeout = (): void => {
-    if (this.active !== undefined) {
-      if (this.limits.idleTimeoutMs === 0) return;
-    } else if (this.pending.length > 0) {
-      return this.headersTimedOut();
+    const active = this.active;
+    if (active === undefined && this.pending.length > 0) return this.headersTimedOut();
+    const socket = this.socket;
+    const bytes = socket.bytesRead + socket.bytesWritten;
+    this.quietMs = bytes === this.quietMark ? this.quietMs + this.timeoutMs : this.timeoutMs;
+    this.quietMark = bytes;
+    const { idleTimeoutMs, keepAliveTimeoutMs } = this.limits;
+    if (active !== undefined) {
+      if (idleTimeoutMs === 0) return; // nothing to time: any read or write re-arms the timer
+      if (this.quietMs < idleTimeoutMs) return this.rearm();
+      if (active.emitTimeout()) return;
+    } else if (!this.timingHead && this.quietMs < keepAliveTimeoutMs) {
+      return this.rearm();
     }
-    this.socket.destroy();
+    socket.destroy();
   };
+
+  /** A fired timer stays quiet until the next read or write: quiet time still to count needs it again. */
+  private rearm(): void {
+    this.socket.setTimeout(this.timeoutMs);
+  }
 
   private onDrain = (): void => {
     this.active?.emitDrain();

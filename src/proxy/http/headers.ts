@@ -4,6 +4,7 @@
  */
 import type { HeaderOperations } from '../../api/proxy-config.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER } from '../../telemetry/peer-metadata.js';
+import { PEER_SIGNATURE_HEADER } from '../peer-identity.js';
 
 export type HeaderValue = string | string[];
 export type HeaderBag = Record<string, HeaderValue>;
@@ -19,6 +20,15 @@ const HOP_BY_HOP = new Set([
 ]);
 
 const INTERNAL_PREFIXES = ['x-envoy-', 'x-sinew-'];
+
+/**
+ * Envoy removes a client's x-forwarded-client-cert unless the connection is mutual TLS (its
+ * forward_client_cert_details: SANITIZE, Istio's setting at gateways, and APPEND_FORWARD at
+ * sidecars, both drop it from a peer without a client certificate). No listener verifies a
+ * mesh peer's certificate yet, so it never passes: a client cannot forge the identity an app
+ * reads from it. The identity work sets it from the peer certificate.
+ */
+const FORWARDED_CLIENT_CERT = 'x-forwarded-client-cert';
 
 /** Names listed in a `Connection` header (they are hop-by-hop too). */
 function connectionTokens(value: HeaderValue | undefined): Set<string> | undefined {
@@ -36,9 +46,9 @@ function connectionTokens(value: HeaderValue | undefined): Set<string> | undefin
 
 /**
  * Copies request headers for the upstream: drops pseudo-headers, hop-by-hop headers, headers
- * named in `Connection`, and (from untrusted downstreams) Envoy's and Sinew's internal headers,
- * which a client could otherwise use to steer the mesh (Envoy strips x-envoy-* on external
- * requests the same way).
+ * named in `Connection`, x-forwarded-client-cert, and (from untrusted downstreams) Envoy's and
+ * Sinew's internal headers, which a client could otherwise use to steer the mesh (Envoy strips
+ * x-envoy-* on external requests the same way).
  */
 export function upstreamRequestHeaders(src: Readonly<Record<string, HeaderValue | undefined>>, stripInternal: boolean): HeaderBag {
   const out: HeaderBag = {};
@@ -51,7 +61,7 @@ export function upstreamRequestHeaders(src: Readonly<Record<string, HeaderValue 
       if (key === 'te' && String(value).toLowerCase().trim() === 'trailers') out[key] = 'trailers';
       continue;
     }
-    if (named?.has(key)) continue;
+    if (named?.has(key) || key === FORWARDED_CLIENT_CERT) continue;
     if (stripInternal && (key.startsWith(INTERNAL_PREFIXES[0]) || key.startsWith(INTERNAL_PREFIXES[1]))) continue;
     out[key] = value;
   }
@@ -62,7 +72,7 @@ const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connecti
 
 /**
  * An upstream response head without its hop-by-hop headers (and, with `dropPeerMetadata`,
- * without the upstream sidecar's metadata-exchange headers, which the app must not see). Copied rather than deleted from:
+ * without the upstream sidecar's metadata-exchange headers and their proof, which the app must not see). Copied rather than deleted from:
  * nearly every HTTP/1.1 response carries `connection` and `keep-alive`, and a delete turns
  * V8's object into a slow dictionary that every later header operation on it pays for.
  */
@@ -71,7 +81,7 @@ export function sanitizeResponseHeaders(headers: HeaderBag, dropPeerMetadata = f
   const out: HeaderBag = {};
   for (const key in headers) {
     if (RESPONSE_HOP_BY_HOP.has(key) || named?.has(key) || key.charCodeAt(0) === 58) continue;
-    if (dropPeerMetadata && (key === PEER_METADATA_HEADER || key === PEER_METADATA_ID_HEADER)) continue;
+    if (dropPeerMetadata && (key === PEER_METADATA_HEADER || key === PEER_METADATA_ID_HEADER || key === PEER_SIGNATURE_HEADER)) continue;
     out[key] = headers[key];
   }
   return out;

@@ -5,33 +5,42 @@
  * (RFC 9113 3.4, `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`) on a net.Server and hands the socket to
  * the HTTP/2 or the HTTP/1.1 server. A listener with `tls` terminates it first (tls.ts), and
  * a permissive one tells TLS from plaintext by the first byte. HTTP/1.1 connections start on
- * sinew's own codec (h1-server.ts), which hands anything unusual to node's server. Limits:
- * request header size (431, over HTTP/1.1 and HTTP/2), header timeout (slowloris), idle
- * timeout. Malformed requests and smuggling attempts are refused by node's parser (llhttp);
- * the answer is labelled like every other local reply and the connection is closed.
+ * sinew's own codec (h1-server.ts), which hands anything unusual to node's server; an upgrade
+ * request node parsed comes back to it (upgrade.ts). Limits: connections per listener and in
+ * all (overload.ts), request header size and count (431, over HTTP/1.1 and HTTP/2), header
+ * timeout (slowloris), stream idle and request timeouts (stream.ts), HTTP/2 rapid reset and
+ * sessions that stop answering (h2-sessions.ts). Malformed requests and smuggling attempts are
+ * refused by node's parser (llhttp); the answer is labelled like every other local reply and
+ * the connection is closed, with nothing pipelined behind it served.
  */
-import http from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 import type http2 from 'node:http2';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type tls from 'node:tls';
 import { RESPONSE_DETAILS_HEADER, RESPONSE_FLAGS_HEADER } from '../../api/response-flags.js';
 import type { ListenerContext, ProxyRuntime } from '../runtime.js';
-import { Replies, writeLocalReply, type DownstreamResponse } from './local-reply.js';
+import { Replies, writeLocalReply, type DownstreamResponse, type LocalReply } from './local-reply.js';
 import { HttpStream, replyNotReady, type DownstreamRequest, type DownstreamResponseObject } from './stream.js';
-import { H1Connection, type H1Limits, type H1ServerHooks } from './h1-server.js';
+import { H1Connection, H1Request, type H1Limits, type H1ServerHooks } from './h1-server.js';
 import { createDownstreamTlsServer, TLS_HANDSHAKE_RECORD, tlsFingerprint } from './tls.js';
-import { handleUpgrade } from './upgrade.js';
+import { upgradeDisposition } from './upgrade.js';
+import { closeSession, DEFAULT_DRAIN_TIMEOUT_MS, guardSession, MAX_PROBE_INTERVAL_MS, sessionAborted, sessionOf, sessionQuiet, streamEnded } from './h2-sessions.js';
 import { boundAddress, listenOn } from '../local-server.js';
+import { limitListenerConnections } from '../overload.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 /** Envoy's default max_request_headers_kb. */
 const DEFAULT_MAX_HEADERS_KB = 60;
+/** Envoy's default max_headers_count (common_http_protocol_options), which Istio keeps. */
+const DEFAULT_MAX_HEADERS_COUNT = 100;
 /** Node's own default for headersTimeout; Envoy has none, but a bound is kinder than none. */
 const DEFAULT_HEADERS_TIMEOUT_MS = 60_000;
 /** How long an idle HTTP/1.1 keep-alive connection is kept (node's default, told to clients). */
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+
 
 /**
  * Node's per-stream header bound for HTTP/2: the configured limit plus as much again (at least
@@ -44,6 +53,22 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000;
  */
 function h2HardHeaderLimit(limitBytes: number): number {
   return Math.min(limitBytes + Math.max(limitBytes, 64 * 1024), 16 * 1024 * 1024);
+}
+
+/**
+ * The same for the number of header fields: node resets a stream with more entries than
+ * maxHeaderListPairs (pseudo-headers included; node's default 128), so it is set to twice the
+ * configured count, and the listener answers a 431 to requests in between.
+ */
+function h2HardHeaderPairs(limitCount: number): number {
+  return Math.max(128, 2 * limitCount + 4);
+}
+
+/** Regular (not pseudo-header) fields in a raw header list. */
+function headerFieldCount(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].charCodeAt(0) !== 58) n++;
+  return n;
 }
 
 /**
@@ -85,6 +110,7 @@ export class HttpListener {
   /** Permissive listeners: the context plaintext requests see (no `tls`, so scheme http). */
   private cleartext?: { of: ListenerContext; ctx: ListenerContext };
   private maxHeaderBytes = DEFAULT_MAX_HEADERS_KB * 1024;
+  private maxHeaderCount = DEFAULT_MAX_HEADERS_COUNT;
 
   constructor(
     private readonly runtime: ProxyRuntime,
@@ -98,6 +124,7 @@ export class HttpListener {
     // reset, DC) and closes the socket.
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection);
     this.server.on('error', (err) => runtime.logger.error('listener error', { listener: ctx.listener.name, error: err.message }));
+    limitListenerConnections(this.server, ctx.listener.maxConnections, runtime.stats);
   }
 
   /**
@@ -127,8 +154,10 @@ export class HttpListener {
     const before = this.ctx.http;
     const after = ctx.http;
     this.ctx = ctx;
+    limitListenerConnections(this.server, ctx.listener.maxConnections);
     if (
       before.maxRequestHeadersKb !== after.maxRequestHeadersKb ||
+      before.maxRequestHeadersCount !== after.maxRequestHeadersCount ||
       before.requestHeadersTimeoutMs !== after.requestHeadersTimeoutMs ||
       before.streamIdleTimeoutMs !== after.streamIdleTimeoutMs ||
       Boolean(before.http2) !== Boolean(after.http2)
@@ -169,35 +198,49 @@ export class HttpListener {
     const hcm = this.ctx.http;
     const headersTimeout = hcm.requestHeadersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
     const maxHeaderSize = (hcm.maxRequestHeadersKb ?? DEFAULT_MAX_HEADERS_KB) * 1024;
+    const maxHeaderCount = hcm.maxRequestHeadersCount ?? DEFAULT_MAX_HEADERS_COUNT;
     this.maxHeaderBytes = maxHeaderSize;
+    this.maxHeaderCount = maxHeaderCount;
     const h1 = http.createServer({
       maxHeaderSize,
       headersTimeout,
+      // Answered by nodeRequestProblem instead: labelled, and nothing pipelined behind it served.
+      requireHostHeader: false,
       requestTimeout: 0,
       // Node only checks header timeouts on this interval; keep it well under the timeout.
       connectionsCheckingInterval: Math.max(20, Math.min(30_000, Math.floor(headersTimeout / 4))),
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     });
     h1.timeout = hcm.streamIdleTimeoutMs ?? 0;
-    h1.on('request', this.onRequest);
-    h1.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => handleUpgrade(this.runtime, this.contextFor(req), req, socket, head));
+    // Node keeps the first maxHeadersCount fields and drops the rest without a word: one more
+    // than the limit lets onNodeRequest see that a request went past it.
+    h1.maxHeadersCount = maxHeaderCount + 1;
+    h1.on('request', this.onNodeRequest);
+    h1.on('upgrade', this.onUpgrade);
     h1.on('clientError', this.onClientError);
     // The HTTP/1 server never listens itself (the net.Server in front does), so start node's
     // connection tracking by hand: it is what enforces headersTimeout and closes idle sockets.
     h1.emit('listening');
     this.h1 = h1;
-    this.h1Limits = { maxHeaderBytes: maxHeaderSize, headersTimeoutMs: headersTimeout, idleTimeoutMs: h1.timeout, keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS };
+    this.h1Limits = { maxHeaderBytes: maxHeaderSize, maxHeaderCount, headersTimeoutMs: headersTimeout, idleTimeoutMs: h1.timeout, keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS };
     if (hcm.http2) {
-      const h2 = loadHttp2().createServer({ settings: { maxHeaderListSize: h2HardHeaderLimit(maxHeaderSize) }, maxSessionInvalidFrames: 100 });
+      const h2 = loadHttp2().createServer({
+        settings: { maxHeaderListSize: h2HardHeaderLimit(maxHeaderSize) },
+        maxHeaderListPairs: h2HardHeaderPairs(maxHeaderCount),
+        maxSessionInvalidFrames: 100,
+      });
       h2.on('request', this.onRequest);
       h2.on('session', (session: http2.Http2Session) => {
         this.sessions.add(session);
         session.on('close', () => this.sessions.delete(session));
         session.on('error', () => {});
-        if (this.ctx.draining) session.close();
+        guardSession(session, this.runtime.stats, this.drainTimeoutMs);
+        if (this.ctx.draining) closeSession(session);
       });
       h2.on('sessionError', () => {});
-      if (hcm.streamIdleTimeoutMs) h2.setTimeout(hcm.streamIdleTimeoutMs);
+      // A quiet session must answer a PING; idle long enough, it is closed (h2-sessions.ts).
+      h2.setTimeout(Math.min(hcm.streamIdleTimeoutMs || MAX_PROBE_INTERVAL_MS, MAX_PROBE_INTERVAL_MS));
+      h2.on('timeout', sessionQuiet);
       this.h2 = h2;
     } else {
       this.h2 = undefined;
@@ -205,8 +248,17 @@ export class HttpListener {
   }
 
   private onConnection = (socket: net.Socket): void => {
+    const downstream = this.runtime.downstream;
+    if (!downstream.admit()) {
+      this.runtime.stats.inc('downstream_global_cx_overflow');
+      socket.destroy();
+      return;
+    }
     this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      downstream.release();
+    });
     // A socket with no error listener crashes the process (STYLE.md: what to avoid); node's
     // servers add theirs, this one covers the sniffing window and teardown races.
     socket.on('error', () => {});
@@ -247,16 +299,78 @@ export class HttpListener {
   };
 
   /** HTTP/1.1: sinew's codec first; it hands the connection to node's server when it must. */
-  private serveHttp1(socket: net.Socket): void {
+  private serveHttp1(socket: net.Socket): H1Connection {
     const connection = new H1Connection(socket, this.h1Hooks);
     this.h1Connections.add(connection);
     socket.once('close', () => this.h1Connections.delete(connection));
+    return connection;
+  }
+
+  /**
+   * An upgrade request node's parser handed over with its socket (upgrade.ts): served by
+   * sinew's codec from here on, which switches protocols only on the upstream's 101.
+   */
+  private onUpgrade = (req: IncomingMessage, socket: net.Socket, unread: Buffer): void => {
+    if (refusedConnections.has(socket)) {
+      socket.destroy();
+      return;
+    }
+    const refusal = this.nodeRequestProblem(req);
+    if (refusal) return this.refuseConnection(socket, refusal.status, refusal.details, refusal.flag);
+    if (!this.runtime.current) return this.refuseConnection(socket, 503, 'no_config');
+    const disposition = upgradeDisposition(req);
+    if (!disposition.serve) return this.refuseConnection(socket, disposition.status, disposition.details, disposition.status === 400 ? 'DPE' : undefined);
+    const headers: Record<string, string> = {};
+    const raw = req.headers;
+    for (const name in raw) {
+      const value = raw[name];
+      if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+    const request = new H1Request(req.method ?? 'GET', req.url ?? '/', headers, socket);
+    request.upgrade = disposition.upgrade;
+    this.serveHttp1(socket).adopt(request, disposition.keepAlive, disposition.bodyLength, unread);
+  };
+
+  /** A request node's HTTP/1.1 server parsed: what its parser leaves unchecked first. */
+  private onNodeRequest = (req: IncomingMessage, res: http.ServerResponse): void => {
+    // Node's parser has read requests pipelined behind a refused one and hands them over in
+    // the same turn: none of them is served (the connection closes once the refusal is out).
+    if (refusedConnections.has(req.socket)) {
+      res.destroy();
+      return;
+    }
+    const refusal = this.nodeRequestProblem(req);
+    if (refusal === undefined) return this.onRequest(req, res);
+    refusedConnections.add(req.socket);
+    this.runtime.stats.inc(refusal.status === 431 ? 'downstream_rq_header_overflow' : 'downstream_cx_protocol_error');
+    this.runtime.stats.inc('downstream_rq_local_reply_DPE');
+    // As Envoy's codec errors: the answer, then the connection closes.
+    const ct = req.headers['content-type'];
+    writeLocalReply(res as unknown as DownstreamResponse, refusal, typeof ct === 'string' && ct.startsWith('application/grpc'), { connection: 'close' });
+  };
+
+  /**
+   * What node's parser accepts and Envoy's codec does not: more header fields than
+   * max_request_headers_count (431; node would forward the first 2000 and drop the rest), and
+   * other than one Host field in an HTTP/1.1 request (RFC 9112 §3.2: a server MUST answer 400;
+   * node keeps the first of several, and its own answer to none let pipelined requests on).
+   */
+  private nodeRequestProblem(req: IncomingMessage): LocalReply | undefined {
+    const raw = req.rawHeaders;
+    if (raw.length > this.maxHeaderCount * 2) return Replies.tooManyHeaders;
+    let hosts = 0;
+    for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') hosts++;
+    if (hosts > 1) return Replies.duplicateHost;
+    return hosts === 0 && req.httpVersionMinor === 1 ? Replies.missingHost : undefined;
   }
 
   /** Plaintext: HTTP/1.1, or HTTP/2 with prior knowledge when the connection preface says so. */
   private serveCleartext(socket: net.Socket): void {
     const h2 = this.h2;
-    if (!h2) return this.serveHttp1(socket); // (which resumes a socket a permissive listener paused)
+    if (!h2) {
+      this.serveHttp1(socket); // (which resumes a socket a permissive listener paused)
+      return;
+    }
     this.sniff(socket, (seen) => {
       const n = Math.min(seen.length, PREFACE.length);
       const isPrefix = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
@@ -320,18 +434,64 @@ export class HttpListener {
     return this.cleartext.ctx;
   }
 
+  private drainTimeoutMs = (): number => this.ctx.http.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+
   private onRequest = (req: DownstreamRequest, res: DownstreamResponseObject): void => {
+    if (req.httpVersionMajor === 2) this.deferH2(req as Http2ServerRequest, res as Http2ServerResponse);
+    else this.serve(req, res, undefined);
+  };
+
+  /**
+   * New HTTP/2 streams start one turn of the event loop after they arrive, all of a turn's
+   * together (Envoy's max_requests_per_io_cycle defers the same way): by then nghttp2 has read
+   * the rest of what came with them, so a stream the client reset at once (rapid reset) is
+   * never started, and counts against its session (h2-sessions.ts).
+   */
+  private deferH2(req: Http2ServerRequest, res: Http2ServerResponse): void {
+    this.h2Waiting.push({ req, res, session: sessionOf(req.stream) });
+    if (this.h2Waiting.length === 1) setImmediate(this.startH2);
+  }
+
+  private h2Waiting: { req: Http2ServerRequest; res: Http2ServerResponse; session: http2.Http2Session | undefined }[] = [];
+
+  private startH2 = (): void => {
+    const waiting = this.h2Waiting;
+    this.h2Waiting = [];
+    for (const { req, res, session } of waiting) {
+      if (!req.stream.destroyed && (session === undefined || !sessionAborted(session))) {
+        this.serve(req, res, session);
+        continue;
+      }
+      this.runtime.stats.inc('downstream_rq_reset_before_start');
+      if (session !== undefined) streamEnded(session, true);
+    }
+  };
+
+  private serve(req: DownstreamRequest, res: DownstreamResponseObject, session: http2.Http2Session | undefined): void {
     const snapshot = this.runtime.current;
-    if (!snapshot) return replyNotReady(res);
+    if (!snapshot) {
+      if (session !== undefined) streamEnded(session, false);
+      return replyNotReady(res);
+    }
     // HTTP/1.1 header size is enforced by node's parser (onClientError); HTTP/2's here.
-    if (req.httpVersionMajor === 2 && headerListBytes(req.rawHeaders) > this.maxHeaderBytes) return this.replyHeadersTooLarge(req, res);
+    if (req.httpVersionMajor === 2) {
+      const raw = (req as Http2ServerRequest).rawHeaders;
+      const problem = headerListBytes(raw) > this.maxHeaderBytes ? Replies.h2HeadersTooLarge : headerFieldCount(raw) > this.maxHeaderCount ? Replies.h2TooManyHeaders : undefined;
+      if (problem) {
+        if (session !== undefined) streamEnded(session, false);
+        return this.replyHeadersTooLarge(req, res, problem);
+      }
+    }
     try {
-      new HttpStream(this.runtime, this.contextFor(req), req, res, snapshot).run();
+      const stream = new HttpStream(this.runtime, this.contextFor(req), req, res, snapshot);
+      stream.h2Session = session;
+      stream.run();
     } catch (err) {
       // A bug must cost one request, not the process (and never a catch-all that keeps
       // serving a corrupted state: this only ends the request it happened in).
       this.runtime.stats.inc('downstream_rq_internal_error');
       this.runtime.logger.error('request handling failed', { error: (err as Error).stack ?? String(err) });
+      if (session !== undefined) streamEnded(session, false);
       if (!res.headersSent) {
         try {
           const reply = res as DownstreamResponse;
@@ -346,12 +506,12 @@ export class HttpListener {
     }
   };
 
-  private replyHeadersTooLarge(req: DownstreamRequest, res: DownstreamResponseObject): void {
+  private replyHeadersTooLarge(req: DownstreamRequest, res: DownstreamResponseObject, reply: LocalReply): void {
     const stats = this.runtime.stats;
     stats.inc('downstream_rq_header_overflow');
     stats.inc('downstream_rq_local_reply_DPE');
     const ct = req.headers['content-type'];
-    writeLocalReply(res as unknown as DownstreamResponse, Replies.h2HeadersTooLarge, typeof ct === 'string' && ct.startsWith('application/grpc'));
+    writeLocalReply(res as unknown as DownstreamResponse, reply, typeof ct === 'string' && ct.startsWith('application/grpc'));
   }
 
   /**
@@ -374,15 +534,24 @@ export class HttpListener {
       status = 408;
       details = 'request_headers_timeout';
     }
-    stats.inc(`downstream_rq_local_reply_DPE`);
+    this.refuseConnection(socket, status, details, 'DPE');
+  };
+
+  /** A labelled answer written on a connection no codec serves any more, which then closes. */
+  private refuseConnection(socket: net.Socket, status: number, details: string, flag?: string): void {
+    if (flag) this.runtime.stats.inc(`downstream_rq_local_reply_${flag}`);
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
     const body = `${http.STATUS_CODES[status]}\n`;
     socket.end(
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${body.length}\r\n` +
-        `${RESPONSE_FLAGS_HEADER}: DPE\r\n${RESPONSE_DETAILS_HEADER}: ${details}\r\n\r\n${body}`,
+        `${flag ? `${RESPONSE_FLAGS_HEADER}: ${flag}\r\n` : ''}${RESPONSE_DETAILS_HEADER}: ${details}\r\n\r\n${body}`,
     );
     // Do not wait for a client that stops reading.
     setTimeout(() => socket.destroy(), 1_000).unref();
-  };
+  }
 
   /**
    * Drain (Envoy's listener drain): stop accepting, let in-flight requests finish for up to
@@ -396,7 +565,7 @@ export class HttpListener {
       this.server.close();
       this.h1.close(() => {});
       this.closeIdleHttp1();
-      for (const s of this.sessions) s.close();
+      for (const s of this.sessions) closeSession(s);
       const done = () => {
         clearInterval(poll);
         clearTimeout(deadline);
@@ -419,6 +588,9 @@ export class HttpListener {
     for (const c of this.h1Connections) if (c.idle) c.close();
   }
 }
+
+/** Connections node's server parsed a request on that was refused: they close, serving nothing more. */
+const refusedConnections = new WeakSet<object>();
 
 let http2Module: typeof http2 | undefined;
 

@@ -34,6 +34,20 @@ export const Replies = {
   pathNormalizationFailed: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'path_normalization_failed', body: 'the request path could not be normalized' },
   /** HTTP/2 request headers past the listener's limit (listener.ts explains the two bounds). */
   h2HeadersTooLarge: { status: 431, flag: ResponseFlag.DownstreamProtocolError, details: 'http2.headers_too_large', body: 'request header fields too large' },
+  /** More request header fields than maxRequestHeadersCount (Envoy's max_headers_count). */
+  tooManyHeaders: { status: 431, flag: ResponseFlag.DownstreamProtocolError, details: 'http1.too_many_headers', body: 'too many request header fields' },
+  h2TooManyHeaders: { status: 431, flag: ResponseFlag.DownstreamProtocolError, details: 'http2.too_many_headers', body: 'too many request header fields' },
+  /**
+   * Envoy's stream idle timeout: no bytes either way for streamIdleTimeoutMs. 408 while the
+   * request is still arriving, 504 once it is in (Envoy's maybeRequestTimeoutCode).
+   */
+  streamIdleTimeout: { status: 408, flag: ResponseFlag.StreamIdleTimeout, details: 'stream_idle_timeout', body: 'stream timeout' },
+  streamIdleTimeoutRequestIn: { status: 504, flag: ResponseFlag.StreamIdleTimeout, details: 'stream_idle_timeout', body: 'stream timeout' },
+  /** Envoy's request_timeout: the whole request did not arrive within requestTimeoutMs (Envoy sets no flag). */
+  requestTimeout: { status: 408, details: 'request_overall_timeout', body: 'request timeout' },
+  /** RFC 9112 §3.2: an HTTP/1.1 request with more than one Host field line, or none, gets 400. */
+  duplicateHost: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'http1.duplicate_host', body: 'more than one Host header field' },
+  missingHost: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'http1.missing_host', body: 'an HTTP/1.1 request needs a Host header field' },
 } as const satisfies Record<string, LocalReply>;
 
 /** Where the upstream path failed, as the router sees it. */

@@ -1,7 +1,9 @@
 /**
  * Route tables compiled once per applied config: virtual-host selection and ordered route
- * matching (DESIGN.md behaviour 1: first match wins). Everything that can be wrong with a
- * route (bad regex, unknown retry condition, zero total weight) is found here, at apply time.
+ * matching (DESIGN.md behaviour 1: first match wins), both by the mesh's one set of matching
+ * rules (src/semantics, which `explainRequest` runs too), and each route's action. Everything
+ * that can be wrong with a route (bad regex, unknown retry condition, zero total weight) is
+ * found here, at apply time.
  */
 import type { RE2JS } from 're2js';
 import type {
@@ -14,37 +16,11 @@ import type {
   RetryPolicy,
   Route,
   RouteConfiguration,
-  VirtualHost,
   WeightedCluster,
 } from '../../api/proxy-config.js';
-import {
-  compileHeaderMatcher,
-  compileQueryMatcher,
-  compileRegex,
-  compileStringMatch,
-  type CompiledHeaderMatcher,
-  type CompiledQueryMatcher,
-  type HeaderLookup,
-  type Problems,
-  type ValueMatcher,
-} from './matchers.js';
-
-// === the request as routing sees it ===
-
-export interface RequestView {
-  method: string;
-  /** `http` or `https`. */
-  scheme: string;
-  /** Lower-cased authority, port included when the request had one. */
-  authority: string;
-  /** Path without query or fragment. */
-  path: string;
-  /** Query string without the `?`, '' when none. */
-  query: string;
-  /** Port used for `RouteMatch.port` (listener port, or destination port on outbound capture). */
-  port: number;
-  header: HeaderLookup;
-}
+import { compileRouteMatch, selectRoute as firstMatchingRoute, type CompiledRouteMatch, type RequestView } from '../../semantics/route-match.js';
+import { compileRegex, compileStringMatch, type Problems, type ValueMatcher } from '../../semantics/string-match.js';
+import { compileVirtualHosts, selectByDomain, type DomainIndex, type MatchingVirtualHost } from '../../semantics/virtual-hosts.js';
 
 // === compiled forms ===
 
@@ -87,8 +63,8 @@ export interface CompiledCors {
 export interface CompiledRoute {
   readonly name: string;
   readonly config: Route;
-  /** Returns the length of the path prefix the match consumed (for prefix rewrites), or -1. */
-  readonly match: (req: RequestView, params: () => URLSearchParams) => number;
+  /** The length of the path prefix the match consumed (for prefix rewrites), or -1 (semantics/route-match.ts). */
+  readonly match: CompiledRouteMatch;
   readonly action: CompiledRouteAction | RedirectAction | { kind: 'direct'; status: number; body?: string };
   readonly requestHeaders?: HeaderOperations;
   readonly responseHeaders?: HeaderOperations;
@@ -96,20 +72,12 @@ export interface CompiledRoute {
   readonly fault?: FaultInjection;
 }
 
-export interface CompiledVirtualHost {
-  readonly name: string;
-  readonly routes: readonly CompiledRoute[];
-  readonly requireTls: boolean;
-}
+export type CompiledVirtualHost = MatchingVirtualHost<CompiledRoute>;
 
 export interface CompiledRouteTable {
   readonly name: string;
-  readonly exact: ReadonlyMap<string, CompiledVirtualHost>;
-  /** `*.suffix` domains as [suffix including the dot, vhost], longest suffix first. */
-  readonly suffixes: readonly (readonly [string, CompiledVirtualHost])[];
-  /** `prefix.*` domains as [prefix including the dot, vhost], longest prefix first. */
-  readonly prefixes: readonly (readonly [string, CompiledVirtualHost])[];
-  readonly any?: CompiledVirtualHost;
+  /** The virtual hosts by domain (semantics/virtual-hosts.ts: Envoy's selection order). */
+  readonly virtualHosts: DomainIndex<CompiledVirtualHost>;
 }
 
 /** Envoy's retry_on names the proxy understands; the ones it cannot act on are accepted and ignored. */
@@ -122,103 +90,21 @@ const RETRY_ON = new Set([
 // === compile ===
 
 export function compileRouteTable(rc: RouteConfiguration, path: string, problems: Problems, clusterExists: (name: string) => boolean): CompiledRouteTable {
-  const exact = new Map<string, CompiledVirtualHost>();
-  const suffixes: [string, CompiledVirtualHost][] = [];
-  const prefixes: [string, CompiledVirtualHost][] = [];
-  let any: CompiledVirtualHost | undefined;
-  const seen = new Set<string>();
-  rc.virtualHosts.forEach((vh, i) => {
-    const vpath = `${path}.virtualHosts[${i}]`;
-    const compiled = compileVirtualHost(vh, vpath, problems, clusterExists);
-    for (const raw of vh.domains) {
-      const d = raw.toLowerCase();
-      // Envoy rejects a route configuration in which one domain appears in two virtual hosts.
-      if (seen.has(d)) problems.add(`${vpath}.domains`, `domain ${JSON.stringify(raw)} appears in more than one virtual host`);
-      seen.add(d);
-      if (d === '*') any = compiled;
-      else if (d.startsWith('*')) suffixes.push([d.slice(1), compiled]);
-      else if (d.endsWith('*')) prefixes.push([d.slice(0, -1), compiled]);
-      else exact.set(d, compiled);
-    }
-  });
-  suffixes.sort((a, b) => b[0].length - a[0].length);
-  prefixes.sort((a, b) => b[0].length - a[0].length);
-  return { name: rc.name, exact, suffixes, prefixes, any };
+  return { name: rc.name, virtualHosts: compileVirtualHosts(rc, path, problems, (r, p) => compileRoute(r, p, problems, clusterExists)) };
 }
 
-/** Envoy's virtual-host selection: exact, then longest `*.suffix`, then longest `prefix.*`, then `*`. */
+/** The virtual host for the request's (lower-cased) authority: exact, then longest `*.suffix`, then longest `prefix.*`, then `*`. */
 export function selectVirtualHost(table: CompiledRouteTable, authority: string): CompiledVirtualHost | undefined {
-  const exact = table.exact.get(authority);
-  if (exact) return exact;
-  for (const [suffix, vh] of table.suffixes) {
-    // The wildcard must stand for at least one character (Envoy: `*.foo.com` does not match `.foo.com`).
-    if (authority.length > suffix.length && authority.endsWith(suffix)) return vh;
-  }
-  for (const [prefix, vh] of table.prefixes) {
-    if (authority.length > prefix.length && authority.startsWith(prefix)) return vh;
-  }
-  return table.any;
+  return selectByDomain(table.virtualHosts, authority);
 }
 
 /** First route whose match holds, with the length of the path prefix it consumed. */
 export function selectRoute(vh: CompiledVirtualHost, req: RequestView): { route: CompiledRoute; matchedLength: number } | undefined {
-  let params: URLSearchParams | undefined;
-  const lazyParams = () => (params ??= new URLSearchParams(req.query));
-  for (const route of vh.routes) {
-    const n = route.match(req, lazyParams);
-    if (n >= 0) return { route, matchedLength: n };
-  }
-  return undefined;
-}
-
-function compileVirtualHost(vh: VirtualHost, path: string, problems: Problems, clusterExists: (name: string) => boolean): CompiledVirtualHost {
-  if (vh.domains.length === 0) problems.add(`${path}.domains`, 'a virtual host needs at least one domain');
-  const routes = vh.routes.map((r, i) => compileRoute(r, `${path}.routes[${i}]`, problems, clusterExists));
-  return { name: vh.name, routes, requireTls: vh.requireTls === true };
+  return firstMatchingRoute(vh.routes, req);
 }
 
 function compileRoute(r: Route, path: string, problems: Problems, clusterExists: (name: string) => boolean): CompiledRoute {
-  const m = r.match;
-  const checks: ((req: RequestView, params: () => URLSearchParams) => boolean)[] = [];
-  let pathMatch: ((p: string) => number) | undefined;
-  if (m.path) {
-    const sm = m.path;
-    const matcher = compileStringMatch(sm, `${path}.match.path`, problems, m.ignorePathCase === true);
-    if ('prefix' in sm) {
-      const len = sm.prefix.length;
-      pathMatch = (p) => (matcher(p) ? len : -1);
-    } else {
-      pathMatch = (p) => (matcher(p) ? p.length : -1);
-    }
-  }
-  if (m.method) {
-    const f = compileStringMatch(m.method, `${path}.match.method`, problems);
-    checks.push((req) => f(req.method));
-  }
-  if (m.scheme) {
-    const f = compileStringMatch(m.scheme, `${path}.match.scheme`, problems);
-    checks.push((req) => f(req.scheme));
-  }
-  if (m.authority) {
-    const f = compileStringMatch(m.authority, `${path}.match.authority`, problems);
-    checks.push((req) => f(req.authority));
-  }
-  if (m.port !== undefined) {
-    const port = m.port;
-    checks.push((req) => req.port === port);
-  }
-  const headers: CompiledHeaderMatcher[] = (m.headers ?? []).map((h, i) => compileHeaderMatcher(h, `${path}.match.headers[${i}]`, problems));
-  if (headers.length) checks.push((req) => headers.every((h) => h(req.header)));
-  const query: CompiledQueryMatcher[] = (m.queryParams ?? []).map((q, i) => compileQueryMatcher(q, `${path}.match.queryParams[${i}]`, problems));
-  if (query.length) checks.push((_req, params) => { const p = params(); return query.every((q) => q(p)); });
-
-  const match = (req: RequestView, params: () => URLSearchParams): number => {
-    // Without a path condition the route behaves as Envoy's `prefix: "/"`.
-    const n = pathMatch ? pathMatch(req.path) : req.path.startsWith('/') ? 1 : 0;
-    if (n < 0) return -1;
-    for (const check of checks) if (!check(req, params)) return -1;
-    return n;
-  };
+  const match = compileRouteMatch(r.match, `${path}.match`, problems);
 
   let action: CompiledRoute['action'];
   const a = r.action;

@@ -6,7 +6,7 @@
  * loop (per-try timeout, retry conditions, previous-host avoidance, jittered backoff, retry
  * budget) and request mirroring.
  */
-import net from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -14,12 +14,16 @@ import type { WeightedCluster } from '../../api/proxy-config.js';
 import { ResponseFlag } from '../../api/response-flags.js';
 import type { TimerHandle } from '../../core/clock.js';
 import { hasTraceHeaders } from '../../telemetry/propagation.js';
-import { withoutPeerMetadataHeaders, withoutTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
+import { withoutTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
+import { withoutFields } from '../../core/header-lines.js';
+import { PEER_EXCHANGE_HEADERS } from '../peer-identity.js';
 import type { SpanRequest } from '../../telemetry/tracing.js';
 import type { UpstreamCluster, UpstreamLease, UpstreamOutcome } from '../upstream/types.js';
+import { generatedCookieValue, hashRequest, setCookieValue, type GeneratedCookies } from './hash-policy.js';
 import { applyHeaderOps, joinValue, sanitizeResponseHeaders, type HeaderBag } from './headers.js';
 import { Replies, replyForFailure, type DownstreamResponse, type LocalReply, type UpstreamFailure } from './local-reply.js';
 import type { CompiledRoute, CompiledRouteAction, CompiledWeighted } from './route-table.js';
+import { H1Response } from './h1-server.js';
 import type { DownstreamRequest, HttpStream } from './stream.js';
 
 type Body = Buffer | DownstreamRequest | AsyncIterable<Buffer> | null;
@@ -30,7 +34,7 @@ export const DEFAULT_MAX_BUFFERED_BODY_BYTES = 64 * 1024;
 /** gRPC status codes Envoy's retry_on names (envoy/config/route/v3 RetryPolicy, x-envoy-retry-grpc-on). */
 const GRPC_RETRY_ON: Readonly<Record<string, string>> = { '1': 'cancelled', '4': 'deadline-exceeded', '8': 'resource-exhausted', '13': 'internal', '14': 'unavailable' };
 
-export class Router {
+export class Router implements GeneratedCookies {
   private readonly action: CompiledRouteAction;
   private dest!: WeightedCluster;
   /** The cluster of the chosen destination (set by start once it exists). */
@@ -40,7 +44,9 @@ export class Router {
   private body: Body = null;
   /** The body can be sent again (absent or fully buffered): retries and mirrors are possible. */
   private replayable = true;
-  private hash?: bigint;
+  private hash?: number;
+  /** A cookie the hash policy generated: `Set-Cookie` for the upstream response. */
+  private setCookie?: string;
   private retriesDone = 0;
   private tried?: Set<string>;
   private attempt?: Attempt;
@@ -60,7 +66,7 @@ export class Router {
   start(): void {
     const s = this.stream;
     const a = this.action;
-    if (a.hashPolicy) this.hash = requestHash(s, a.hashPolicy);
+    if (a.hashPolicy) this.hash = hashRequest(a.hashPolicy, s, this);
     this.dest = chooseDestination(a.weighted, a.sticky && this.hash !== undefined ? stickyPoint(this.hash) : s.runtime.random.next());
     s.cluster = this.dest.cluster;
     const cluster = s.runtime.clusterManager.get(this.dest.cluster);
@@ -75,7 +81,8 @@ export class Router {
     s.headers['host'] = authority;
     const tel = s.runtime.telemetry;
     if (tel !== undefined && s.lctx.listener.direction !== 'inbound') this.startClientSpan(tel);
-    if (s.upgrade) return this.tunnel(s.upgrade.socket, s.upgrade.head);
+    // An upgrade request (no body: upgrade.ts) goes upstream like any other, asking for the
+    // upgrade; the route timeout runs until the upstream answers.
     if (a.timeoutMs > 0 && !s.faultInjected) this.globalTimer = s.runtime.clock.setTimeout(this.onGlobalTimeout, a.timeoutMs);
     if (!hasBody(s)) {
       this.body = null;
@@ -103,18 +110,33 @@ export class Router {
       // A gateway's server span already took (and removed) the incoming context; an outbound
       // sidecar continues whatever the app sent, if anything.
       const fromApp = s.serverSpan === undefined && hasTraceHeaders(s.headers);
-      const span = tracer.startClientSpan(s.serverSpan ?? (fromApp ? { headers: s.headers } : undefined), this);
+      // A sidecar's outbound span is Envoy's connection-manager span: it starts with the
+      // request, so what the filters did first (a fault-injected delay) is inside it. A
+      // gateway's is the router's upstream span (Istio sets spawn_upstream_span for routers),
+      // which starts when the upstream request does.
+      const span = tracer.startClientSpan(s.serverSpan ?? (fromApp ? { headers: s.headers } : undefined), this, s.serverSpan === undefined ? s.startTime : undefined);
       s.clientSpan = span;
       if (fromApp) s.headers = withoutTraceHeaders(s.headers);
       s.proxyHeaderLines = span.headerLines();
     }
     // Passthrough traffic leaves the mesh: its hosts get no workload identity (Istio sends the
     // exchange headers to mesh destinations only). An app cannot speak for its sidecar: its
-    // own exchange headers give way to the proxy's.
+    // own exchange headers, and any proof of them, give way to the proxy's.
     if (this.cluster.config.kind !== 'originalDst') {
-      s.headers = withoutPeerMetadataHeaders(s.headers);
-      s.proxyHeaderLines += tel.localPeerHeaderLines;
+      s.headers = withoutFields(s.headers, PEER_EXCHANGE_HEADERS);
+      s.proxyHeaderLines += s.runtime.peerHeaderLines;
     }
+  }
+
+  /**
+   * GeneratedCookies (Envoy's addDownstreamSetCookie): the value is the same for every request
+   * of this downstream connection; the response from upstream carries the cookie.
+   */
+  addSetCookie(name: string, path: string | undefined, maxAgeSeconds: number): string {
+    const socket = this.stream.req.socket;
+    const value = generatedCookieValue(`${socket?.remoteAddress}:${socket?.remotePort}`, `${socket?.localAddress}:${socket?.localPort}`);
+    this.setCookie = setCookieValue(name, value, path, maxAgeSeconds);
+    return value;
   }
 
   /** SpanRequestSource: what the client span records, asked only when it is sampled. */
@@ -127,12 +149,15 @@ export class Router {
       protocol: s.h2 ? 'HTTP/2' : 'HTTP/1.1',
       userAgent: joinValue(s.headers['user-agent']),
       upstreamCluster: this.cluster.name,
+      // Envoy names the router's upstream span after the cluster (UpstreamRequest); the
+      // gateway's own span keeps the request's name, so the two are told apart.
+      operation: s.serverSpan === undefined ? undefined : `router ${this.cluster.name} egress`,
     };
   }
 
   private go(): void {
     if (this.done) return;
-    if (this.action.mirrors.length && this.replayable) this.mirror();
+    if (this.action.mirrors.length && this.replayable && this.stream.upgrade === undefined) this.mirror();
     this.attemptOnce();
   }
 
@@ -212,6 +237,8 @@ export class Router {
         headers: s.headers as IncomingHttpHeaders,
         proxyHeaderLines: s.proxyHeaderLines,
         body: this.body as Dispatcher.DispatchOptions['body'],
+        // Only a 101 to this switches protocols (onUpgrade); any other answer is a response.
+        upgrade: s.upgrade,
         // The route timeout and per-try timeout are ours (injected clock); undici's are off.
         headersTimeout: 0,
         bodyTimeout: 0,
@@ -232,9 +259,26 @@ export class Router {
     }
     attempt.clearTimer();
     attempt.committed = true;
+    const out = this.downstreamHeaders(attempt, headers);
+    if (s.lctx.draining && !s.h2) out['connection'] = 'close';
+    if (this.retriesDone > 0 && status >= 500) s.runtime.stats.inc('upstream_rq_retry_limit_exceeded');
+    s.status = status;
+    try {
+      s.res.writeHead(status, out);
+    } catch (err) {
+      // An upstream header node refuses to write (invalid for HTTP/2, say): Envoy answers 502 UPE.
+      s.runtime.logger.debug('upstream response head rejected', { error: (err as Error).message });
+      attempt.cancel('protocol');
+      this.finishWith({ status: 502, flag: ResponseFlag.UpstreamProtocolError, details: 'upstream_response_invalid', body: 'upstream sent an invalid response' });
+    }
+  }
+
+  /** The response head as the client gets it: hygiene, metadata exchange, route header operations. */
+  private downstreamHeaders(attempt: Attempt, headers: IncomingHttpHeaders): HeaderBag {
+    const s = this.stream;
     // Metadata exchange: the upstream sidecar's identity is read here and kept from the app.
     const readPeer = s.runtime.telemetry !== undefined && s.lctx.listener.direction !== 'inbound';
-    if (readPeer) s.peerMetadata = s.runtime.peers.read(headers as HeaderBag);
+    if (readPeer) s.peerMetadata = s.runtime.peers.verify(headers as HeaderBag);
     const out = sanitizeResponseHeaders(headers as HeaderBag, readPeer);
     if (s.grpc) {
       const grpc = out['grpc-status'];
@@ -248,17 +292,8 @@ export class Router {
     applyHeaderOps(out, this.dest.responseHeaders);
     applyHeaderOps(out, this.route.responseHeaders);
     if (s.extraResponseHeaders) Object.assign(out, s.extraResponseHeaders);
-    if (s.lctx.draining && !s.h2) out['connection'] = 'close';
-    if (this.retriesDone > 0 && status >= 500) s.runtime.stats.inc('upstream_rq_retry_limit_exceeded');
-    s.status = status;
-    try {
-      s.res.writeHead(status, out);
-    } catch (err) {
-      // An upstream header node refuses to write (invalid for HTTP/2, say): Envoy answers 502 UPE.
-      s.runtime.logger.debug('upstream response head rejected', { error: (err as Error).message });
-      attempt.cancel('protocol');
-      this.finishWith({ status: 502, flag: ResponseFlag.UpstreamProtocolError, details: 'upstream_response_invalid', body: 'upstream sent an invalid response' });
-    }
+    if (this.setCookie !== undefined) addSetCookieHeader(out, this.setCookie);
+    return out;
   }
 
   onData(attempt: Attempt, chunk: Buffer): void {
@@ -384,57 +419,66 @@ export class Router {
   // === websocket ===
 
   /**
-   * HTTP/1.1 `Upgrade: websocket` (Envoy's upgrade_configs): after routing, open a raw
-   * connection to the chosen endpoint, replay the request head, and splice both sockets; the
-   * upstream's 101 and every frame after it pass through untouched. Either side closing or
-   * failing tears down both.
+   * The upstream switched protocols (101) for an upgrade request (Envoy's upgrade_configs):
+   * the 101 goes to the client, and the two sockets are spliced, with the bytes each side sent
+   * early passed on first. Only now does the downstream connection stop being HTTP: any other
+   * answer was an ordinary response (onHeaders), and the connection went on parsing requests.
+   * Either side closing or failing, or the stream idle timeout, tears down both.
    */
-  private tunnel(downstream: Duplex, head: Buffer): void {
+  onUpgrade(attempt: Attempt, status: number, headers: IncomingHttpHeaders, upstream: Duplex): void {
+    upstream.on('error', () => upstream.destroy());
     const s = this.stream;
-    s.attempts = 1;
-    const picked = this.cluster.acquire({ hash: this.hash });
-    if (!picked.ok) return this.finishWith(replyForRefusal(picked));
-    const lease = picked.lease;
-    s.upstreamHost = lease.key;
-    const { host, port } = lease.endpoint.address;
-    const upstream = net.connect({ host, port });
-    let connected = false;
+    if (attempt !== this.attempt || this.done || !(s.res instanceof H1Response) || s.res.headersSent) {
+      upstream.destroy();
+      attempt.release({ status, failure: 'cancelled' });
+      return;
+    }
+    s.upstreamMs ??= s.runtime.clock.monotonic() - s.startMono;
+    attempt.clearTimer();
+    attempt.committed = true;
+    this.done = true;
+    this.clearTimers();
+    const out = this.downstreamHeaders(attempt, headers);
+    // The two hop-by-hop fields a 101 needs (RFC 9110 §7.8, §15.2.2).
+    out['connection'] = 'upgrade';
+    out['upgrade'] = joinValue(headers['upgrade'] as HeaderBag[string] | undefined) ?? s.upgrade ?? '';
+    s.status = status;
+    let switched: { socket: Socket; head: Buffer };
+    try {
+      s.res.writeHead(status, out);
+      switched = s.res.switchProtocols();
+    } catch (err) {
+      s.runtime.logger.debug('upstream upgrade head rejected', { error: (err as Error).message });
+      upstream.destroy();
+      attempt.release({ status, failure: 'reset' });
+      this.done = false;
+      this.finishWith({ status: 502, flag: ResponseFlag.UpstreamProtocolError, details: 'upstream_response_invalid', body: 'upstream sent an invalid response' });
+      return;
+    }
+    const { socket: downstream, head: early } = switched;
     let closed = false;
     const teardown = () => {
       if (closed) return;
       closed = true;
-      lease.release(connected ? { status: 101 } : { failure: 'connect-failure' });
+      attempt.release({ status });
       upstream.destroy();
       downstream.destroy();
       s.finish();
     };
-    upstream.on('error', () => {
-      if (!connected && !closed) {
-        closed = true;
-        lease.release({ failure: 'connect-failure' });
-        this.finishWith(Replies.connectFailure);
-        return;
-      }
-      teardown();
-    });
-    upstream.once('connect', () => {
-      connected = true;
-      this.done = true;
-      s.status = 101;
-      let head1 = `${s.method} ${this.path} HTTP/1.1\r\n`;
-      for (const [k, v] of Object.entries(s.headers)) {
-        for (const one of Array.isArray(v) ? v : [v]) head1 += `${k}: ${one}\r\n`;
-      }
-      head1 += s.proxyHeaderLines;
-      head1 += `connection: Upgrade\r\nupgrade: ${joinValue(s.req.headers['upgrade']) ?? 'websocket'}\r\n\r\n`;
-      upstream.write(head1);
-      if (head.length) upstream.write(head);
-      upstream.pipe(downstream);
-      downstream.pipe(upstream);
-      upstream.on('close', teardown);
-      downstream.on('close', teardown);
-      downstream.on('error', teardown);
-    });
+    upstream.on('close', teardown);
+    downstream.on('close', teardown);
+    downstream.on('error', teardown);
+    const idleMs = s.lctx.http.streamIdleTimeoutMs;
+    if (idleMs !== undefined && idleMs > 0) {
+      // Envoy's stream idle timeout applies to an upgraded stream too: no bytes either way.
+      downstream.setTimeout(idleMs, () => {
+        s.addFlag(ResponseFlag.StreamIdleTimeout);
+        teardown();
+      });
+    }
+    if (early.length > 0) upstream.write(early);
+    upstream.pipe(downstream);
+    downstream.pipe(upstream);
   }
 
   // === endings ===
@@ -569,6 +613,13 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.router.onHeaders(this, statusCode, headers);
   }
 
+  onRequestUpgrade(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, socket: Duplex): void {
+    this.controller = controller;
+    this.status = statusCode;
+    this.ended = true;
+    this.router.onUpgrade(this, statusCode, headers, socket);
+  }
+
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.router.onData(this, chunk);
   }
@@ -657,54 +708,14 @@ export function chooseDestination(w: CompiledWeighted, point: number): WeightedC
 }
 
 /** A request hash mapped to [0, 1): the sticky canary position of this user. */
-function stickyPoint(hash: bigint): number {
-  return Number(hash % 1_000_003n) / 1_000_003;
+function stickyPoint(hash: number): number {
+  return (hash % 1_000_003) / 1_000_003;
 }
 
-/**
- * FNV-1a 64 of a string's low bytes (stable across processes, so every proxy hashes a user
- * alike). Computed on two 32-bit halves in plain numbers, one BigInt at the end: a BigInt per
- * character made hashing most of what the ring-hash and maglev balancers cost per request.
- * The prime is 2^40 + 0x1b3, so h * prime = h * 0x1b3 + (h << 40) mod 2^64, and of h << 40
- * only the low word, shifted by 8, lands in the high word.
- */
-export function fnv1a64(text: string): bigint {
-  let hi = 0xcbf29ce4;
-  let lo = 0x84222325;
-  for (let i = 0; i < text.length; i++) {
-    lo = (lo ^ (text.charCodeAt(i) & 0xff)) >>> 0;
-    const loTimesPrime = lo * 0x1b3; // < 2^41: exact in a double
-    hi = (hi * 0x1b3 + Math.floor(loTimesPrime / 0x100000000) + ((lo << 8) >>> 0)) >>> 0;
-    lo = loTimesPrime >>> 0;
-  }
-  return (BigInt(hi) << 32n) | BigInt(lo);
-}
-
-/** Envoy's hash_policy: the first configured source present gives the hash; none = no hash. */
-function requestHash(s: HttpStream, p: NonNullable<CompiledRouteAction['hashPolicy']>): bigint | undefined {
-  if (p.header) {
-    const v = joinValue(s.headers[p.header.toLowerCase()]);
-    if (v !== undefined) return fnv1a64(v);
-  }
-  if (p.cookie) {
-    const v = readCookie(joinValue(s.headers['cookie']), p.cookie.name);
-    if (v !== undefined) return fnv1a64(v);
-  }
-  if (p.queryParameter && s.query) {
-    const v = new URLSearchParams(s.query).get(p.queryParameter);
-    if (v !== null) return fnv1a64(v);
-  }
-  if (p.sourceIp && s.peer) return fnv1a64(s.peer);
-  return undefined;
-}
-
-function readCookie(header: string | undefined, name: string): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(/;\s*/)) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
+/** Adds a Set-Cookie field beside any the upstream sent (Envoy adds, never replaces). */
+function addSetCookieHeader(out: HeaderBag, cookie: string): void {
+  const present = out['set-cookie'];
+  out['set-cookie'] = present === undefined ? [cookie] : Array.isArray(present) ? [...present, cookie] : [present, cookie];
 }
 
 /** `reviews:9080` -> `reviews-shadow:9080` (Envoy appends the suffix to the host, before the port). */

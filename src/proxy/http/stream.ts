@@ -5,25 +5,30 @@
  * (CORS, fault injection) and hands the request to the router. Every reply it makes itself
  * goes through `localReply` (local-reply.ts); every finished request is published once.
  */
-import type { Duplex, Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import { RESPONSE_DETAILS_HEADER } from '../../api/response-flags.js';
+import type { Http2ServerRequest, Http2ServerResponse, Http2Session } from 'node:http2';
+import { RESPONSE_DETAILS_HEADER, ResponseFlag } from '../../api/response-flags.js';
+import type { TimerHandle } from '../../core/clock.js';
 import { RandomHex } from '../../core/random-hex.js';
 import type { RedirectAction } from '../../api/proxy-config.js';
 import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, type PeerMetadata } from '../../telemetry/peer-metadata.js';
 import { hasTraceHeaders } from '../../telemetry/propagation.js';
-import { withoutPeerMetadataHeaders, withoutTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
+import { withoutTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
+import { withoutFields } from '../../core/header-lines.js';
+import { PEER_EXCHANGE_HEADERS, PEER_SIGNATURE_HEADER } from '../peer-identity.js';
 import type { ProxySpan, SpanRequest } from '../../telemetry/tracing.js';
 import { channels, isPeerHealthCheck, type RequestEvent } from '../events.js';
 import type { ListenerContext, ProxyRuntime, Snapshot } from '../runtime.js';
 import { runFilters } from './filters.js';
-import { H1Request, type H1Response } from './h1-server.js';
+import { PREMATURE_RESET_MIN_STREAM_LIFETIME_MS, streamEnded } from './h2-sessions.js';
+import { H1Request, H1Response } from './h1-server.js';
 import { joinValue, upstreamRequestHeaders, type HeaderBag } from './headers.js';
 import { Replies, writeLocalReply, type DownstreamResponse, type LocalReply } from './local-reply.js';
 import { normalizeRequestPath } from './path.js';
 import { Router } from './router.js';
-import { selectRoute, selectVirtualHost, type CompiledRoute, type CompiledRouteTable, type RequestView } from './route-table.js';
+import type { RequestView } from '../../semantics/route-match.js';
+import { selectRoute, selectVirtualHost, type CompiledRoute, type CompiledRouteTable } from './route-table.js';
 
 /** node's HTTP/1.1 and HTTP/2 requests, or sinew's own HTTP/1.1 codec's (h1-server.ts: never with a body). */
 export type DownstreamRequest = IncomingMessage | Http2ServerRequest | H1Request;
@@ -32,7 +37,8 @@ export type DownstreamResponseObject = ServerResponse | Http2ServerResponse | H1
 /** x-request-id values for requests that come without one (core/random-hex.ts says why not randomUUID). */
 const requestIds = new RandomHex();
 
-/** RFC 9113 §7 INTERNAL_ERROR (node's http2.constants, without loading node:http2 for it). */
+/** RFC 9113 §7 error codes (node's http2.constants, without loading node:http2 for them). */
+const NGHTTP2_NO_ERROR = 0x0;
 const NGHTTP2_INTERNAL_ERROR = 0x2;
 
 const ABSOLUTE = /^(https?):\/\/([^/?#]*)([^#]*)/i;
@@ -76,8 +82,8 @@ export class HttpStream implements RequestView {
   extraResponseHeaders?: Record<string, string>;
   finished = false;
   router?: Router;
-  /** Set for HTTP/1.1 upgrade requests: the raw client socket and the bytes read past the head. */
-  upgrade?: { socket: Duplex; head: Buffer };
+  /** The protocol an HTTP/1.1 upgrade request asks for (`websocket`): the router asks the upstream for it. */
+  readonly upgrade: string | undefined;
 
   // --- telemetry (left unset when telemetry is off) ---
   /** Inbound or gateway: the span of this proxy receiving the request. */
@@ -91,12 +97,15 @@ export class HttpStream implements RequestView {
   proxyHeaderLines = '';
   /** The other sidecar's metadata: from the request (inbound) or the response (outbound, gateway). */
   peerMetadata?: PeerMetadata;
-  /** Inbound: which metadata-exchange headers the caller sent (the reply carries the same ones). */
-  peerIdReceived = false;
-  peerMetadataReceived = false;
+  /** Inbound: the caller proved its metadata-exchange headers (peer-identity.ts): the reply carries this proxy's. */
+  peerProven = false;
   /** The chosen cluster's `service.host`, Istio's `destination_service`. */
   destinationService?: string;
   grpcStatus?: string;
+  /** Envoy's request_timeout, while the request is still arriving. */
+  private requestTimer?: TimerHandle;
+  /** The HTTP/2 session the request came on (its stream forgets it once destroyed): told how the stream ended. */
+  h2Session?: Http2Session = undefined;
 
   constructor(
     readonly runtime: ProxyRuntime,
@@ -109,6 +118,7 @@ export class HttpStream implements RequestView {
     this.startTime = runtime.clock.now();
     this.startMono = runtime.clock.monotonic();
     this.h2 = req.httpVersionMajor === 2;
+    this.upgrade = req instanceof H1Request ? req.upgrade : undefined;
     this.method = req.method ?? 'GET';
     this.scheme = lctx.listener.tls ? 'https' : 'http';
     this.port = lctx.port;
@@ -122,13 +132,77 @@ export class HttpStream implements RequestView {
     this.peer = req.socket?.remoteAddress ?? '';
     const ct = raw['content-type'];
     this.grpc = typeof ct === 'string' && ct.startsWith('application/grpc');
-    // Istio's metadata exchange: the calling sidecar says who it is; the app never sees it.
-    if (runtime.telemetry !== undefined && lctx.listener.direction === 'inbound') {
-      this.peerIdReceived = this.headers[PEER_METADATA_ID_HEADER] !== undefined;
-      this.peerMetadataReceived = this.headers[PEER_METADATA_HEADER] !== undefined;
-      this.peerMetadata = runtime.peers.read(this.headers);
-      this.headers = withoutPeerMetadataHeaders(this.headers);
+    if (lctx.listener.direction === 'inbound') {
+      // Istio's metadata exchange: the calling sidecar says who it is, and proves it
+      // (peer-identity.ts); what a caller cannot prove is ignored, and the request served as
+      // from an unknown peer. The app never sees any of it.
+      if (runtime.telemetry !== undefined) {
+        const peer = runtime.peers.verify(this.headers);
+        if (peer !== undefined) {
+          this.peerMetadata = peer;
+          this.peerProven = true;
+        }
+      }
+      this.headers = withoutFields(this.headers, PEER_EXCHANGE_HEADERS);
     }
+  }
+
+  /**
+   * The whole request has arrived (Envoy's remote decode complete): it has no body, or its
+   * last byte came. Node's requests say so only once their body was read to the end.
+   */
+  requestComplete(): boolean {
+    const req = this.req;
+    if (req instanceof H1Request) return req.complete;
+    if (req.complete) return true;
+    if (this.h2) return (req as Http2ServerRequest).stream.endAfterHeaders;
+    const h = req.headers;
+    const cl = h['content-length'];
+    return (cl === undefined || cl === '0') && h['transfer-encoding'] === undefined;
+  }
+
+  private onRequestIn(): void {
+    if (this.requestTimer !== undefined) this.runtime.clock.clearTimeout(this.requestTimer);
+    this.requestTimer = undefined;
+  }
+
+  /**
+   * Envoy's request_timeout: the request did not arrive whole in time (a body trickled in).
+   * Once the response has begun it no longer applies, as in Envoy.
+   */
+  private onRequestTimeout(): void {
+    this.requestTimer = undefined;
+    if (this.finished || this.res.headersSent) return;
+    this.runtime.stats.inc('downstream_rq_timeout');
+    this.router?.onDownstreamGone();
+    this.answerEarly(Replies.requestTimeout);
+  }
+
+  /**
+   * Envoy's stream idle timeout: no bytes either way for streamIdleTimeoutMs. A 408 while the
+   * request is arriving, a 504 while the upstream is silent, a reset once the response began.
+   * (Called by the HTTP/1.1 codec through H1Response.idleTimeoutOwner.)
+   */
+  onStreamIdleTimeout(): void {
+    if (this.finished) return;
+    this.runtime.stats.inc('downstream_rq_idle_timeout');
+    this.addFlag(ResponseFlag.StreamIdleTimeout);
+    const complete = this.requestComplete();
+    this.router?.onDownstreamGone();
+    if (this.res.headersSent) this.abortDownstream(ResponseFlag.StreamIdleTimeout);
+    else this.answerEarly(complete ? Replies.streamIdleTimeoutRequestIn : Replies.streamIdleTimeout);
+  }
+
+  /**
+   * A local reply that may come before the request is in. Then an HTTP/1.1 connection cannot
+   * carry another request (Envoy closes it too: `connection: close`), and an HTTP/2 stream is
+   * closed with RST_STREAM(NO_ERROR) once the reply is out (RFC 9113 §8.1), so that a client
+   * still sending does not keep it open.
+   */
+  private answerEarly(reply: LocalReply): void {
+    const complete = this.requestComplete();
+    this.localReply(reply, complete || this.h2 ? undefined : { connection: 'close' });
+    if (!complete && this.h2) (this.res as Http2ServerResponse).stream.close(NGHTTP2_NO_ERROR);
   }
 
   /** The request body (the router reads it when the request has one: `hasBody`). */
@@ -154,7 +228,24 @@ export class HttpStream implements RequestView {
   };
 
   run(): void {
-    this.res.on('close', this.onDownstreamClose);
+    const res = this.res;
+    res.on('close', this.onDownstreamClose);
+    const http = this.lctx.http;
+    const idleMs = http.streamIdleTimeoutMs;
+    if (idleMs !== undefined && idleMs > 0) {
+      // HTTP/1.1 carries one stream at a time, so its codecs time the connection's inactivity
+      // (the socket timeout) and tell the response; an HTTP/2 stream is timed on its own.
+      if (res instanceof H1Response) res.idleTimeoutOwner = this;
+      else {
+        (res as Http2ServerResponse).on('timeout', () => this.onStreamIdleTimeout());
+        if (this.h2) (res as Http2ServerResponse).setTimeout(idleMs);
+      }
+    }
+    const requestMs = http.requestTimeoutMs;
+    if (requestMs !== undefined && requestMs > 0 && !this.requestComplete()) {
+      this.requestTimer = this.runtime.clock.setTimeout(() => this.onRequestTimeout(), requestMs);
+      this.bodyStream().once('end', () => this.onRequestIn());
+    }
     const target = this.h2 ? ((this.req.headers as Record<string, string>)[':path'] ?? this.req.url) : this.req.url;
     let authority = (this.h2 ? (this.req.headers as Record<string, string>)[':authority'] : undefined) ?? (this.req.headers.host as string | undefined) ?? '';
     let rawPath = target ?? '/';
@@ -310,16 +401,23 @@ export class HttpStream implements RequestView {
   }
 
   /**
-   * Inbound: tells the caller who answered, on proxied and local replies alike. As Istio's
-   * peer_metadata filter does, each exchange header goes back only when the request carried
-   * it, so callers outside the mesh get none.
+   * Inbound: tells the caller who answered, with the proof, on proxied and local replies
+   * alike. As Istio's peer_metadata filter answers only callers that took part in the
+   * exchange, this answers only callers that proved theirs: one outside the mesh learns nothing.
    */
   answerPeerExchange(headers: Record<string, string | string[] | number | undefined>): void {
-    if (!this.peerIdReceived && !this.peerMetadataReceived) return;
+    if (!this.peerProven) return;
     const tel = this.runtime.telemetry;
     if (tel === undefined) return;
-    if (this.peerIdReceived) headers[PEER_METADATA_ID_HEADER] = tel.localPeerHeaders[PEER_METADATA_ID_HEADER];
-    if (this.peerMetadataReceived) headers[PEER_METADATA_HEADER] = tel.localPeerHeaders[PEER_METADATA_HEADER];
+    // Sinew's HTTP/1.1 codec takes them as the ready lines they already are (no checks per field).
+    if (this.res instanceof H1Response) {
+      this.res.proxyLines = this.runtime.peerHeaderLines;
+      return;
+    }
+    headers[PEER_METADATA_ID_HEADER] = tel.localPeerHeaders[PEER_METADATA_ID_HEADER];
+    headers[PEER_METADATA_HEADER] = tel.localPeerHeaders[PEER_METADATA_HEADER];
+    const proof = this.runtime.peers.proofHeaders[PEER_SIGNATURE_HEADER];
+    if (proof !== undefined) headers[PEER_SIGNATURE_HEADER] = proof;
   }
 
   addFlag(flag: string): void {
@@ -351,6 +449,12 @@ export class HttpStream implements RequestView {
   finish(): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.requestTimer !== undefined) this.runtime.clock.clearTimeout(this.requestTimer);
+    if (this.h2Session !== undefined) {
+      // Envoy's premature reset: the client reset the stream early, before its response ended.
+      const premature = this.flags.includes('DC') && this.runtime.clock.monotonic() - this.startMono < PREMATURE_RESET_MIN_STREAM_LIFETIME_MS;
+      streamEnded(this.h2Session, premature);
+    }
     const stats = this.runtime.stats;
     stats.inc('downstream_rq_total');
     const flags = this.flags.length ? this.flags.join(',') : '-';
@@ -396,6 +500,8 @@ export class HttpStream implements RequestView {
         grpcStatus: this.grpcStatus,
         userAgent: joinValue(this.headers['user-agent']),
         xForwardedFor: joinValue(this.headers['x-forwarded-for']),
+        requestHeaders: this.headers,
+        query: this.query || undefined,
         downstreamLocal: localAddress(this.req),
       };
       channels.request.publish(event);

@@ -9,6 +9,7 @@ import type { TcpRoute } from '../../api/proxy-config.js';
 import { channels, type TcpConnectionEvent } from '../events.js';
 import type { ListenerContext, ProxyRuntime } from '../runtime.js';
 import { boundAddress, listenOn } from '../local-server.js';
+import { limitListenerConnections } from '../overload.js';
 
 export class TcpListener {
   private readonly server: net.Server;
@@ -23,6 +24,7 @@ export class TcpListener {
     this.ctx = ctx;
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection);
     this.server.on('error', (err) => runtime.logger.error('listener error', { listener: ctx.listener.name, error: err.message }));
+    limitListenerConnections(this.server, ctx.listener.maxConnections, runtime.stats);
   }
 
   /**
@@ -48,11 +50,18 @@ export class TcpListener {
 
   update(ctx: ListenerContext): void {
     this.ctx = ctx;
+    limitListenerConnections(this.server, ctx.listener.maxConnections);
   }
 
   private onConnection = (downstream: net.Socket): void => {
     const rt = this.runtime;
     const ctx = this.ctx;
+    const admitted = rt.downstream;
+    if (!admitted.admit()) {
+      rt.stats.inc('downstream_global_cx_overflow');
+      downstream.destroy();
+      return;
+    }
     this.sockets.add(downstream);
     const start = rt.clock.monotonic();
     let cluster: string | undefined;
@@ -81,6 +90,7 @@ export class TcpListener {
     downstream.on('error', () => downstream.destroy());
     downstream.on('close', () => {
       this.sockets.delete(downstream);
+      admitted.release();
       finish();
     });
     if (ctx.draining || !rt.current) {

@@ -1,4 +1,4 @@
 /** The upstream layer's public surface for the rest of the proxy (router, admin, telemetry). */
 export { createClusterManager, type ClusterManagerOptions, type UpstreamClusterManager, type UpstreamEvent } from './cluster-manager.js';
-export { hashRequest, hashString, type HashableRequest, type RequestHash, type GeneratedCookie } from './hash.js';
+export { hashString } from './hash.js';
 export type * from './types.js';

@@ -48,6 +48,17 @@ export function httpListener(name: string, http: HttpConnectionManager, extra: P
   return { name, address: { host: '127.0.0.1', port: 0 }, direction: 'outbound', protocol: 'http', http: { http2: true, ...http }, ...extra };
 }
 
+/**
+ * A mesh key for tests (deterministic: the tests' proxies share it, as the control plane
+ * gives every proxy of a mesh the same one).
+ */
+export const TEST_MESH_KEY = Buffer.alloc(32, 0x5a).toString('base64');
+
+/** `config` with the mesh key its proxy signs and checks the metadata exchange with (ProxyConfig.peerMetadataKey). */
+export function withMeshKey(config: ProxyConfig, key = TEST_MESH_KEY): ProxyConfig {
+  return { ...config, secrets: [...(config.secrets ?? []), { name: 'sinew-mesh-key', genericSecret: key }], peerMetadataKey: 'sinew-mesh-key' };
+}
+
 export interface ConfigParts {
   version?: string;
   listeners: Listener[];

@@ -87,6 +87,8 @@ export class Connection implements ResponseSink {
   private bodyLength = -1;
   private bodySent = 0;
   private waitingDrain = false;
+  /** The head of a 101 that answered an upgrade request, until feed() hands the socket over. */
+  private switched: { status: number; headers: Fields } | null = null;
 
   constructor(
     private readonly owner: ConnectionOwner,
@@ -141,7 +143,7 @@ export class Connection implements ResponseSink {
     this.wrote = false;
     this.keepAlive = true;
     this.bodyDone = true;
-    this.parser.begin(req.isHead);
+    this.parser.begin(req.isHead, req.upgrade !== null);
     try {
       req.handler.onRequestStart?.(req, {});
     } catch (err) {
@@ -163,7 +165,8 @@ export class Connection implements ResponseSink {
     const max = this.s.maxRequests;
     // Envoy's max_requests_per_connection: exactly N; the Nth says so (RFC 9112 §9.6).
     this.last = max > 0 && this.served >= max;
-    const head = this.last ? req.head + 'connection: close\r\n\r\n' : req.head + '\r\n';
+    // An upgrade request says `connection: upgrade` already, and its connection is never reused (onHead).
+    const head = this.last && req.upgrade === null ? req.head + 'connection: close\r\n\r\n' : req.head + '\r\n';
     const socket = this.socket;
     this.wrote = true;
     if (req.bodyKind === BODY_NONE) {
@@ -342,6 +345,9 @@ export class Connection implements ResponseSink {
 
   onHead(status: number, reason: string, headers: Fields, keepAlive: boolean): boolean {
     const req = this.req!;
+    // A server that declined an upgrade (RFC 9110 §7.8) answers as usual, but one that
+    // half-understood it could still switch protocols: its connection is not reused.
+    if (req.upgrade !== null) keepAlive = false;
     if (keepAlive) {
       const header = headers['keep-alive'];
       let ms = this.s.idleTimeoutMs;
@@ -392,11 +398,17 @@ export class Connection implements ResponseSink {
     }
   }
 
+  /** The parser read a 101 for the upgrade request in flight: feed() hands the socket over. */
+  onUpgrade(status: number, headers: Fields): void {
+    this.switched = { status, headers };
+  }
+
   private feed(buf: Buffer): void {
     this.executing = true;
     const offset = this.parser.execute(buf, this);
     this.executing = false;
     if (this.state === CLOSED) return; // aborted, or a handler threw
+    if (this.switched !== null) return this.switchProtocols(offset < buf.length ? buf.subarray(offset) : EMPTY);
     if (offset < 0) {
       this.destroy(new SinewError('SNW_ERR_UPSTREAM_PROTOCOL', `upstream ${this.s.key} sent an invalid HTTP/1.1 response: ${this.parser.error}`));
       return;
@@ -409,6 +421,44 @@ export class Connection implements ResponseSink {
     if (this.req.paused) {
       this.pending = offset < buf.length ? buf.subarray(offset) : EMPTY;
       this.socket.pause();
+    }
+  }
+
+  /**
+   * The upstream switched protocols: the socket leaves the pool for the request's handler
+   * (onRequestUpgrade), with what was read past the 101 head put back on it, paused until the
+   * handler reads it. The pool forgets the connection as if it had closed.
+   */
+  private switchProtocols(rest: Buffer): void {
+    const { status, headers } = this.switched!;
+    this.switched = null;
+    const req = this.req!;
+    this.req = null;
+    req.conn = null;
+    req.state = DONE;
+    this.state = CLOSED;
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.stopBody();
+    const socket = this.socket;
+    socket.pause();
+    socket.removeListener('data', this.onData);
+    socket.removeListener('end', this.onEnd);
+    socket.removeListener('error', this.onError);
+    socket.removeListener('close', this.onClose);
+    socket.removeListener('drain', this.onDrain);
+    if (rest.length > 0) socket.unshift(rest);
+    this.owner.gone(this, false, null);
+    this.owner.socketClosed(this);
+    const handler = req.handler;
+    if (handler.onRequestUpgrade === undefined) {
+      socket.destroy();
+      return;
+    }
+    try {
+      handler.onRequestUpgrade(req, status, headers, socket);
+    } catch {
+      socket.destroy();
     }
   }
 

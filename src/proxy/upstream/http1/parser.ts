@@ -18,6 +18,12 @@ export interface ResponseSink {
   onBody(chunk: Buffer): boolean;
   /** The response is complete. The parser returns right after this call. */
   onComplete(trailers: Fields): void;
+  /**
+   * The server switched protocols (101) for a request that asked to upgrade (`begin`): the
+   * bytes after the head belong to the new protocol. The parser returns right after this call,
+   * at the first of them.
+   */
+  onUpgrade?(status: number, headers: Fields): void;
 }
 
 /** Largest response head (and trailer section, and chunk-size line) accepted. */
@@ -42,6 +48,7 @@ const S_BODY_EOF = 8; // close-delimited body
 const S_BODY_DONE = 9; // everything read; completes without needing another byte
 const S_DONE = 10;
 const S_ERROR = 11;
+const S_UPGRADED = 12; // a 101 to an upgrade request: no longer HTTP
 
 // RFC 9110 §5.6.2 token; §5.5 field-value characters (VCHAR, obs-text, SP, HTAB): anything else
 // (NUL, a bare CR, LF, other controls) makes the line invalid.
@@ -63,6 +70,8 @@ export class ResponseParser {
   error = '';
   private state = S_DONE;
   private isHead = false;
+  /** The request asked to switch protocols (RFC 9110 §7.8): a 101 then ends HTTP on the connection. */
+  private upgrade = false;
   // A line split over chunks: its pieces so far.
   private partial: Buffer[] = [];
   private partialLength = 0;
@@ -77,10 +86,14 @@ export class ResponseParser {
   /** The response allows another request on the connection (version, Connection, framing). */
   private keepAlive = true;
 
-  /** Expects the response to a new request; `isHead`: a HEAD request, whose response has no body (RFC 9112 §6.3 rule 1). */
-  begin(isHead: boolean): void {
+  /**
+   * Expects the response to a new request; `isHead`: a HEAD request, whose response has no body
+   * (RFC 9112 §6.3 rule 1); `upgrade`: the request carries `Upgrade`, so a 101 may answer it.
+   */
+  begin(isHead: boolean, upgrade = false): void {
     this.state = S_STATUS;
     this.isHead = isHead;
+    this.upgrade = upgrade;
     this.lineBytes = 0;
     this.partial.length = 0;
     this.partialLength = 0;
@@ -167,6 +180,13 @@ export class ResponseParser {
             if (line.length === 0) {
               if (!this.endOfHead()) return -1;
               if (this.state === S_STATUS) continue; // an interim 1xx, skipped
+              if (this.state === S_UPGRADED) {
+                const fields = this.fields!;
+                this.fields = null;
+                this.state = S_DONE;
+                sink.onUpgrade?.(this.status, fields);
+                return pos;
+              }
               if (!sink.onHead(this.status, this.reason, this.fields!, this.keepAlive)) {
                 this.fields = null;
                 return pos;
@@ -281,8 +301,12 @@ export class ResponseParser {
     const fields = this.fields!;
     if (status < 200) {
       // RFC 9110 §15.2: interim responses come before the final one and carry no body. 101
-      // means the connection is no longer HTTP, which a dispatched request never asks for.
-      if (status === 101) return this.bad('101 Switching Protocols to a request that asked for no upgrade');
+      // means the connection is no longer HTTP: only an answer to a request that asked for it.
+      if (status === 101) {
+        if (!this.upgrade) return this.bad('101 Switching Protocols to a request that asked for no upgrade');
+        this.state = S_UPGRADED;
+        return true;
+      }
       this.state = S_STATUS;
       this.lineBytes = 0;
       this.fields = null;

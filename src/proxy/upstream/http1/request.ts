@@ -35,6 +35,11 @@ export class Http1Request implements Dispatcher.DispatchController {
   /** Request line and fields, each CRLF-terminated, without the blank line (the connection adds `connection: close` when it must). */
   head: string;
   readonly isHead: boolean;
+  /**
+   * The protocol this request asks to switch to (`Upgrade`, RFC 9110 §7.8), or null: a 101
+   * then hands the connection's socket to the handler's onRequestUpgrade.
+   */
+  readonly upgrade: string | null;
   readonly bodyKind: number;
   readonly body: Body;
   /** For stream and iterable bodies: the caller's Content-Length, or -1 to send chunked. */
@@ -58,8 +63,11 @@ export class Http1Request implements Dispatcher.DispatchController {
     this.handler = handler;
     const { method, path } = options;
     if (typeof method !== 'string' || !isToken(method)) throw invalid(authority, `invalid method "${String(method)}"`);
-    if (method === 'CONNECT' || options.upgrade) throw invalid(authority, 'upgrades and CONNECT do not go through dispatch');
+    if (method === 'CONNECT') throw invalid(authority, 'CONNECT does not go through dispatch');
     if (typeof path !== 'string' || path.length === 0 || INVALID_PATH.test(path)) throw invalid(authority, `invalid request target "${String(path)}"`);
+    const upgrade = options.upgrade;
+    if (upgrade != null && (typeof upgrade !== 'string' || !isToken(upgrade))) throw invalid(authority, `invalid upgrade protocol "${String(upgrade)}"`);
+    this.upgrade = upgrade ?? null;
     this.isHead = method === 'HEAD';
     this.head = method + ' ' + path + ' HTTP/1.1\r\n';
     const headers = options.headers as unknown;
@@ -78,6 +86,8 @@ export class Http1Request implements Dispatcher.DispatchController {
     if (proxyLines) this.head += proxyLines;
     // RFC 9112 §3.2: every HTTP/1.1 request carries Host.
     if (!this.hasHost) this.head += 'host: ' + authority + '\r\n';
+    // The caller's Connection field was dropped: this one is ours (undici's form).
+    if (upgrade != null) this.head += 'connection: upgrade\r\nupgrade: ' + upgrade + '\r\n';
 
     // Framing is ours (RFC 9112 §6): the caller's Content-Length / Transfer-Encoding were dropped.
     const body = options.body as unknown;
