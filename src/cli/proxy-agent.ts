@@ -6,6 +6,7 @@
  * `--node-from-env` names it from the pod, `--capture` serves what iptables captured,
  * `--health-port` answers kubelet's probes (Istio's 15021).
  */
+import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import http from 'node:http';
 import type { ProxyNode } from '../api/proxy-config.js';
@@ -58,6 +59,17 @@ export async function nodeFromEnvironment(env: NodeJS.ProcessEnv, router: boolea
   };
 }
 
+/** A JSON Web Token's compact form (RFC 7519 §3): a header that is base64url JSON naming its `alg`, a payload, a signature. */
+function isJwt(text: string): boolean {
+  const parts = text.split('.');
+  if (parts.length !== 3) return false;
+  try {
+    return typeof (JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8')) as { alg?: unknown }).alg === 'string';
+  } catch {
+    return false;
+  }
+}
+
 export async function runProxyAgentCommand(opts: ProxyAgentCommandOptions, io: Io): Promise<number> {
   let node: ProxyNode;
   try {
@@ -69,12 +81,16 @@ export async function runProxyAgentCommand(opts: ProxyAgentCommandOptions, io: I
   let credential: string | undefined;
   if (opts.tokenFile !== undefined) {
     try {
+      credential = (await readFile(opts.tokenFile, 'utf8')).trim();
+      // A push credential from a runner is kept like an SSH key. A pod's service-account
+      // token (a JWT, RFC 7519) is kubelet's file, on a volume of the pod's own, with the mode
+      // kubelet gives it (0644 unless every container runs as one user); it is bound to its
+      // audience and expires.
       const mode = (await stat(opts.tokenFile)).mode & 0o777;
-      if (mode & 0o077) {
+      if (mode & 0o077 && !isJwt(credential)) {
         io.err(`✘ ${opts.tokenFile} holds a credential but others may read it (mode ${mode.toString(8)}); make it owner-only: chmod 600 ${opts.tokenFile}\n`);
         return 1;
       }
-      credential = (await readFile(opts.tokenFile, 'utf8')).trim();
     } catch (err) {
       io.err(`✘ cannot read the proxy's credential from ${opts.tokenFile}: ${(err as Error).message}\n`);
       return 1;
@@ -92,10 +108,23 @@ export async function runProxyAgentCommand(opts: ProxyAgentCommandOptions, io: I
       return 1;
     }
   }
+  const tokenFile = opts.tokenFile;
   const agent = await startProxyAgent({
     xds: opts.xds,
     node,
-    credential,
+    // Read again at every connect: kubelet renews a pod's token in place (at 80 % of its
+    // lifetime), and a reconnect must not present the expired one.
+    credential:
+      tokenFile === undefined
+        ? undefined
+        : () => {
+            try {
+              credential = readFileSync(tokenFile, 'utf8').trim();
+            } catch (err) {
+              logger.warn('cannot read the credential again; presenting the last one read', { file: tokenFile, error: (err as Error).message });
+            }
+            return credential;
+          },
     adminPort: opts.adminPort,
     adminHost: opts.adminHost,
     metricsHost: opts.metricsHost,

@@ -41,7 +41,7 @@ export const PROXY_OPTIONS: readonly ProxyOption[] = [
   { flag: '--config <file>', description: 'ProxyConfig JSON file (SIGHUP re-reads it)' },
   { flag: '--xds <host:port>', description: 'control plane push address' },
   { flag: '--node <file>', description: 'JSON file naming this proxy (ProxyNode), with --xds' },
-  { flag: '--token-file <file>', description: "file (mode 0600) holding the proxy's push credential from the control plane, with --xds" },
+  { flag: '--token-file <file>', description: "file (mode 0600) holding the proxy's push credential from the control plane, or in a pod its service-account token (/var/run/secrets/tokens/istio-token), with --xds; read again at every reconnect" },
   { flag: '--admin-port <port>', description: 'admin port: /ready, /config_dump, /clusters, /stats, /stats/prometheus (0 = any free port)' },
   { flag: '--metrics-port <port>', description: "Prometheus port of the proxy's metrics, /stats/prometheus (Istio 15090; 0 = any free port), with --xds" },
   { flag: '--merged-metrics-port <port>', description: "Prometheus port merging the proxy's and the app's metrics (Istio 15020), with --xds" },

@@ -19,8 +19,11 @@ export interface ProxyAgentOptions {
   /** Control plane push address, `host:port`. */
   xds: string;
   node: ProxyNode;
-  /** The push credential for `node` (controlplane/credentials.ts). */
-  credential?: string;
+  /**
+   * The push credential for `node` (controlplane/credentials.ts), or in a pod its
+   * service-account token; a function is asked at every connect (see PushClientOptions).
+   */
+  credential?: string | (() => string | undefined);
   adminPort?: number;
   adminHost?: string;
   /** Address of the metrics ports (default: adminHost): in a pod, reachable by Prometheus while admin stays on loopback. */
@@ -44,6 +47,7 @@ export interface ProxyAgent {
 
 export async function startProxyAgent(options: ProxyAgentOptions): Promise<ProxyAgent> {
   const logger = options.logger ?? silentLogger;
+  const tracerCredential = typeof options.credential === 'function' ? options.credential() : options.credential;
   const proxy = createProxy({
     adminPort: options.adminPort ?? 0,
     adminHost: options.adminHost,
@@ -55,7 +59,7 @@ export async function startProxyAgent(options: ProxyAgentOptions): Promise<Proxy
     appMetricsUrl: options.appMetricsUrl,
     capture: options.capture,
     logger,
-    ...(options.credential !== undefined ? { telemetry: { tracer: { credential: options.credential } } } : {}),
+    ...(tracerCredential !== undefined ? { telemetry: { tracer: { credential: tracerCredential } } } : {}),
   });
   await proxy.start();
   const i = options.xds.lastIndexOf(':');
