@@ -11,10 +11,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { startWebhookServer, type WebhookServer } from '../kube/webhook.js';
-import { DEFAULT_CONTROL_PLANE_ADDRESS, DEFAULT_IMAGE } from '../kube/defaults.js';
+import { DEFAULT_CONTROL_PLANE_ADDRESS, DEFAULT_IMAGE, SYSTEM_NAMESPACE } from '../kube/defaults.js';
+import { sharedMeshKey } from '../kube/mesh-key.js';
 import type { InjectSettings } from '../kube/inject.js';
 import { LeaderElector, type LeaderElectionOptions } from '../kube/leader.js';
 import { StatusWriter } from '../kube/status.js';
+import { TokenReviewer, type TokenReviewerOptions } from '../kube/token-review.js';
 
 export interface KubeControlPlaneOptions extends Omit<ControlPlaneOptions, 'source' | 'stateDir'>, KubeConfigOptions {
   endpointsApi?: KubeSourceOptions['endpointsApi'];
@@ -29,6 +31,10 @@ export interface KubeControlPlaneOptions extends Omit<ControlPlaneOptions, 'sour
    * writes status itself (a single replica).
    */
   leaderElection?: Omit<LeaderElectionOptions, 'client' | 'clock' | 'logger'>;
+  /** Where the Secret holding the mesh key is kept (default: the Lease's namespace, else sinew-system). */
+  meshKeyNamespace?: string;
+  /** How proxies' service-account tokens are reviewed (cache times); the client and clock are this control plane's. */
+  tokenReview?: Omit<TokenReviewerOptions, 'client' | 'clock' | 'logger'>;
 }
 
 export interface KubeControlPlane {
@@ -39,6 +45,8 @@ export interface KubeControlPlane {
   webhookAddress?: string;
   status: StatusWriter;
   leader?: LeaderElector;
+  /** Reviews the service-account tokens proxies in pods present. */
+  tokens: TokenReviewer;
   close(): Promise<void>;
 }
 
@@ -62,9 +70,19 @@ export async function startKubeControlPlane(options: KubeControlPlaneOptions): P
     await source.stop();
     throw err;
   }
+  const tokens = new TokenReviewer({ ...options.tokenReview, client, clock: options.clock, logger: options.logger?.child('tokenreview') });
   let controlPlane: ControlPlane;
   try {
-    controlPlane = await startControlPlane({ ...options, source: { store: source.store, registry, registrations: source.registrations } });
+    // One mesh key for every replica and restart (kube/mesh-key.ts).
+    const meshKey = options.mesh?.meshKey ?? (await sharedMeshKey(client, options.meshKeyNamespace ?? options.leaderElection?.namespace ?? SYSTEM_NAMESPACE));
+    controlPlane = await startControlPlane({
+      ...options,
+      mesh: { ...options.mesh, meshKey },
+      source: { store: source.store, registry, registrations: source.registrations },
+      // Proxies in pods have no runner to get them a push credential: they present their
+      // projected service-account token, which the API server vouches for.
+      authenticateProxy: (node, token) => tokens.authenticate(node, token),
+    });
   } catch (err) {
     await source.stop();
     throw err;
@@ -110,6 +128,7 @@ export async function startKubeControlPlane(options: KubeControlPlaneOptions): P
     webhookAddress: address ? `${address.address}:${address.port}` : undefined,
     status,
     leader,
+    tokens,
     async close() {
       unsubscribe();
       status.close();

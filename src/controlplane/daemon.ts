@@ -30,7 +30,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { FileConfigStore, MemoryConfigStore, type ConfigStore } from '../config/store.js';
 import { ServiceRegistry } from '../registry/index.js';
-import { PushServer } from '../xds/server.js';
+import { PushServer, type PushAuthenticator } from '../xds/server.js';
 import { ProxyConfigBuilder, type MeshSettings } from './compile.js';
 import { ControlPlaneCredentials, loadOrCreateApiToken, newApiToken } from './credentials.js';
 import { createControlPlaneApi } from './http-api.js';
@@ -72,6 +72,13 @@ export interface ControlPlaneOptions {
    * store does not show changes.
    */
   source?: { store: ConfigStore; registry: ServiceRegistry; registrations: ReadonlyMap<string, WorkloadRegistration> };
+  /**
+   * Another way for proxies to prove who they are, for those no runner got a push credential
+   * for (in a cluster: their service-account token, checked with a TokenReview,
+   * src/kube/token-review.ts). A HELLO carrying a credential this control plane minted is
+   * still checked as one; any other HELLO is this authenticator's to accept or refuse.
+   */
+  authenticateProxy?: PushAuthenticator;
 }
 
 export interface ControlPlane {
@@ -164,7 +171,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const push = new PushServer({
     // Composed (own part + class part): the push server diffs and encodes each class's part once.
     source: (node: ProxyNode) => builder.buildComposed(node, resources(), registry.snapshot(), layouts, String(store.revision)),
-    authenticate: (node, credential) => credentials.checkProxyCredential(node, credential),
+    authenticate: (node, credential) =>
+      options.authenticateProxy && (credential === undefined || credentials.proxyOf(credential) === undefined)
+        ? options.authenticateProxy(node, credential)
+        : credentials.checkProxyCredential(node, credential),
     clock,
     logger: logger.child('push'),
     debounceMs: options.debounceMs,

@@ -14,6 +14,9 @@
  *    port (`/app-health/<container>/<kind>z` on 15021), the originals kept in
  *    `ISTIO_KUBE_APP_PROBERS` for the proxy to run, as Istio does so that mutual TLS does not
  *    break kubelet's probes;
+ *  - the `istio-token` volume: a projected service-account token for the audience `istio-ca`,
+ *    mounted at /var/run/secrets/tokens, that the proxy presents to the control plane
+ *    (`--token-file`; the control plane reviews it, token-review.ts);
  *  - `prometheus.io/*` annotations naming the merged metrics port 15020 (the app's own
  *    scrape settings are carried over into the merge);
  *  - labels `security.istio.io/tlsMode`, `service.istio.io/canonical-name` / `-revision`, and
@@ -22,6 +25,7 @@
  * Which pods: Istio's selection rules (injectRequired and the webhook's selectors), see
  * `injectionDecision`.
  */
+import { PROXY_TOKEN_MOUNT, PROXY_TOKEN_PATH, proxyTokenVolume } from './defaults.js';
 
 /** What injection needs to know beside the pod. */
 export interface InjectSettings {
@@ -138,7 +142,11 @@ export function injectPod(pod: Json, settings: InjectSettings, workload: string)
 
   const init = initContainer(meta, appContainers, settings);
   const proxy = proxyContainer(workload, appContainers, settings, probers, appMetricsUrl);
-  const volumes: Json[] = [{ name: 'istio-podinfo', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }, { path: 'annotations', fieldRef: { fieldPath: 'metadata.annotations' } }] } }];
+  const volumes: Json[] = [
+    { name: 'istio-podinfo', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }, { path: 'annotations', fieldRef: { fieldPath: 'metadata.annotations' } }] } },
+    // The token the proxy proves its service account with to the control plane (token-review.ts).
+    proxyTokenVolume(),
+  ];
   spec.volumes = [...(spec.volumes ?? []), ...volumes];
   if (settings.nativeSidecars) {
     spec.initContainers = [init, { ...proxy, restartPolicy: 'Always' }, ...(spec.initContainers ?? [])];
@@ -216,7 +224,7 @@ function proxyContainer(workload: string, apps: Json[], settings: InjectSettings
   const fieldEnv = (name: string, fieldPath: string) => ({ name, valueFrom: { fieldRef: { fieldPath } } });
   // Admin (config dump, stats) stays on the pod's loopback, as Envoy's; metrics and health
   // listen on the pod's address for Prometheus and kubelet.
-  const args = ['proxy', '--xds', settings.controlPlane, '--node-from-env', '--capture', '--admin-port', '15000', '--metrics-port', '15090', '--merged-metrics-port', String(MERGED_METRICS_PORT), '--health-port', String(HEALTH_PORT), '--metrics-host', '0.0.0.0'];
+  const args = ['proxy', '--xds', settings.controlPlane, '--node-from-env', '--capture', '--admin-port', '15000', '--metrics-port', '15090', '--merged-metrics-port', String(MERGED_METRICS_PORT), '--health-port', String(HEALTH_PORT), '--metrics-host', '0.0.0.0', '--token-file', PROXY_TOKEN_PATH];
   if (appMetricsUrl) args.push('--app-metrics-url', appMetricsUrl);
   const env: Json[] = [
     fieldEnv('POD_NAME', 'metadata.name'),
@@ -246,7 +254,7 @@ function proxyContainer(workload: string, apps: Json[], settings: InjectSettings
       runAsNonRoot: true,
       runAsUser: PROXY_UID,
     },
-    volumeMounts: [{ name: 'istio-podinfo', mountPath: '/etc/istio/pod' }],
+    volumeMounts: [{ name: 'istio-podinfo', mountPath: '/etc/istio/pod' }, PROXY_TOKEN_MOUNT],
   };
 }
 

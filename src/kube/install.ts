@@ -22,7 +22,8 @@ import { stringify } from 'yaml';
 import { SinewError } from '../core/errors.js';
 import { x509, webcrypto } from './x509.js';
 import { ISTIO_KINDS } from './objects.js';
-import { CONTROL_PLANE_SERVICE, DEFAULT_IMAGE, SYSTEM_NAMESPACE, WEBHOOK_PORT } from './defaults.js';
+import { MESH_KEY_SECRET } from './mesh-key.js';
+import { CONTROL_PLANE_SERVICE, DEFAULT_IMAGE, GATEWAY_SERVICE_ACCOUNT, PROXY_TOKEN_MOUNT, PROXY_TOKEN_PATH, SYSTEM_NAMESPACE, WEBHOOK_PORT, proxyTokenVolume } from './defaults.js';
 
 export const INSTALL_DEFAULTS = Object.freeze({
   image: DEFAULT_IMAGE,
@@ -82,6 +83,8 @@ export async function installObjects(values: InstallValues, options: { certifica
       { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: istioGroups, resources: ['*'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: istioGroups, resources: ['*/status'], verbs: ['get', 'update', 'patch'] },
+      // Proxies present their service-account tokens; the API server says whose they are.
+      { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
     ],
   });
   out.push({
@@ -102,6 +105,23 @@ export async function installObjects(values: InstallValues, options: { certifica
     kind: 'RoleBinding',
     metadata: { name: 'sinew-leader-election', namespace: ns, labels },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'sinew-leader-election' },
+    subjects: [{ kind: 'ServiceAccount', name: CONTROL_PLANE_SERVICE, namespace: ns }],
+  });
+  // The mesh key every replica gives the proxies lives in a Secret the first replica creates (kube/mesh-key.ts).
+  out.push({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: { name: 'sinew-mesh-key', namespace: ns, labels },
+    rules: [
+      { apiGroups: [''], resources: ['secrets'], resourceNames: [MESH_KEY_SECRET], verbs: ['get'] },
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+    ],
+  });
+  out.push({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name: 'sinew-mesh-key', namespace: ns, labels },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'sinew-mesh-key' },
     subjects: [{ kind: 'ServiceAccount', name: CONTROL_PLANE_SERVICE, namespace: ns }],
   });
   out.push({
@@ -208,6 +228,8 @@ export async function installObjects(values: InstallValues, options: { certifica
   });
   if (values['gateway.enabled'] === 'true') {
     const gwLabels = { app: 'istio-ingressgateway', istio: 'ingressgateway' };
+    // Its own service account: its token is what the gateway proves itself with to the control plane.
+    out.push({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: GATEWAY_SERVICE_ACCOUNT, namespace: ns, labels: { ...labels, ...gwLabels } } });
     out.push({
       apiVersion: 'apps/v1',
       kind: 'Deployment',
@@ -218,16 +240,18 @@ export async function installObjects(values: InstallValues, options: { certifica
         template: {
           metadata: { labels: { ...gwLabels, 'sidecar.istio.io/inject': 'false' } },
           spec: {
+            serviceAccountName: GATEWAY_SERVICE_ACCOUNT,
             containers: [
               {
                 name: 'istio-proxy',
                 image: values.image,
                 imagePullPolicy: values.imagePullPolicy,
                 command: ['sinew'],
-                args: ['proxy', '--xds', `${CONTROL_PLANE_SERVICE}.${ns}.svc:15010`, '--node-from-env', '--router', '--admin-port', '15000', '--metrics-port', '15090', '--health-port', '15021', '--metrics-host', '0.0.0.0'],
+                args: ['proxy', '--xds', `${CONTROL_PLANE_SERVICE}.${ns}.svc:15010`, '--node-from-env', '--router', '--admin-port', '15000', '--metrics-port', '15090', '--health-port', '15021', '--metrics-host', '0.0.0.0', '--token-file', PROXY_TOKEN_PATH],
                 env: [
                   { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
                   { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                  { name: 'SERVICE_ACCOUNT', valueFrom: { fieldRef: { fieldPath: 'spec.serviceAccountName' } } },
                   { name: 'ISTIO_META_WORKLOAD_NAME', value: 'sinew-ingressgateway' },
                 ],
                 ports: [
@@ -237,10 +261,10 @@ export async function installObjects(values: InstallValues, options: { certifica
                 ],
                 readinessProbe: { httpGet: { path: '/healthz/ready', port: 15021 }, periodSeconds: 2 },
                 securityContext: { runAsNonRoot: true, runAsUser: 1337, runAsGroup: 1337, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
-                volumeMounts: [{ name: 'podinfo', mountPath: '/etc/istio/pod' }],
+                volumeMounts: [{ name: 'podinfo', mountPath: '/etc/istio/pod' }, PROXY_TOKEN_MOUNT],
               },
             ],
-            volumes: [{ name: 'podinfo', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] } }],
+            volumes: [{ name: 'podinfo', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }] } }, proxyTokenVolume()],
           },
         },
       },

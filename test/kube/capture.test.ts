@@ -2,7 +2,8 @@
  * Transparent capture for real: two Linux network namespaces, each a "pod" with an app and
  * its sidecar (`sinew proxy --capture`, as UID 1337) behind `sinew iptables`' rules, joined
  * to this host by veth pairs; the control plane runs here in Kubernetes mode against a real
- * API server holding the two pods with their namespaces' addresses. Plain `curl` in the client
+ * API server holding the two pods with their namespaces' addresses; each sidecar presents its
+ * pod's service-account token, which the control plane reviews with the API server. Plain `curl` in the client
  * pod reaches the web pod by its Service name: through the client's sidecar (15001) and the
  * web pod's (15006), routed by a VirtualService, counted in Istio's metrics by both.
  *
@@ -13,14 +14,15 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startKubeControlPlane, type KubeControlPlane } from '../../src/cli/kube-controlplane.js';
 import { ORIGINAL_DST_ADDON } from '../../src/proxy/original-destination.js';
 import { clusterSkip, startCluster, type TestCluster } from './support/cluster.js';
-import { applyObjects, clientFor, createPod, installCrds, until } from './support/objects.js';
+import { applyObjects, clientFor, createPod, createServiceAccount, installCrds, requestServiceAccountToken, until } from './support/objects.js';
 import type { KubeClient } from '../../src/kube/api.js';
 
 const run = promisify(execFile);
@@ -52,6 +54,7 @@ describe('transparent capture in network namespaces', { skip: captureSkip }, () 
   let kube: KubeControlPlane;
   const children: ChildProcess[] = [];
   let clusterIp = '';
+  let tokenDir: string | undefined;
 
   const inNs = (ns: string, args: string[], asProxy = false, env: NodeJS.ProcessEnv = {}) => {
     const command = asProxy ? ['setpriv', '--reuid', '1337', '--regid', '1337', '--clear-groups', ...args] : args;
@@ -90,6 +93,14 @@ describe('transparent capture in network namespaces', { skip: captureSkip }, () 
     clusterIp = svc.spec.clusterIP;
     await createPod(client, 'default', { name: 'client-7d9c8b5f4-aaaaa', workload: 'client', labels: { app: 'client' }, ip: pods.client.ip, serviceAccount: 'client' });
     await createPod(client, 'default', { name: 'web-v1-7d9c8b5f4-bbbbb', workload: 'web-v1', labels: { app: 'web', version: 'v1' }, ip: pods.web.ip, serviceAccount: 'web', port: 8080 });
+    // Each pod's projected service-account token (audience istio-ca, bound to the pod), in a
+    // file of the mode kubelet gives it (0644) that the proxy, UID 1337, presents.
+    tokenDir = await mkdtemp(join(tmpdir(), 'sinew-tokens-'));
+    await chmod(tokenDir, 0o755);
+    for (const [name, pod] of [['client', 'client-7d9c8b5f4-aaaaa'], ['web', 'web-v1-7d9c8b5f4-bbbbb']] as const) {
+      await createServiceAccount(client, 'default', name);
+      await writeFile(join(tokenDir, name), await requestServiceAccountToken(client, 'default', name, { pod }), { mode: 0o644 });
+    }
     await applyObjects(client, [
       {
         apiVersion: 'networking.istio.io/v1',
@@ -109,7 +120,7 @@ describe('transparent capture in network namespaces', { skip: captureSkip }, () 
       await mkdir(`/etc/netns/${p.ns}`, { recursive: true });
       await writeFile(`/etc/netns/${p.ns}/hosts`, `127.0.0.1 localhost\n${clusterIp} web web.default web.default.svc web.default.svc.cluster.local\n`);
       const pod = name === 'client' ? 'client-7d9c8b5f4-aaaaa' : 'web-v1-7d9c8b5f4-bbbbb';
-      inNs(p.ns, [process.execPath, sinew, 'proxy', '--xds', kube.controlPlane.addresses.push, '--node-from-env', '--capture', '--admin-port', '15000', '--metrics-port', '15090', '--health-port', '15021', '--metrics-host', '0.0.0.0'], true, {
+      inNs(p.ns, [process.execPath, sinew, 'proxy', '--xds', kube.controlPlane.addresses.push, '--node-from-env', '--capture', '--admin-port', '15000', '--metrics-port', '15090', '--health-port', '15021', '--metrics-host', '0.0.0.0', '--token-file', join(tokenDir, name)], true, {
         POD_NAME: pod,
         POD_NAMESPACE: 'default',
         ISTIO_META_WORKLOAD_NAME: name === 'client' ? 'client' : 'web-v1',
@@ -132,6 +143,7 @@ describe('transparent capture in network namespaces', { skip: captureSkip }, () 
     }
     await kube?.close();
     await cluster?.stop();
+    if (tokenDir) await rm(tokenDir, { recursive: true, force: true });
     for (const p of Object.values(pods)) {
       await run('ip', ['netns', 'del', p.ns]).catch(() => undefined);
       await run('ip', ['link', 'del', p.hostIf]).catch(() => undefined);

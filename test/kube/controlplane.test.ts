@@ -17,11 +17,11 @@ import { startKubeControlPlane, type KubeControlPlane } from '../../src/cli/kube
 import { KubeClient, loadKubeConfig } from '../../src/kube/api.js';
 import { Watch } from '@kubernetes/client-node';
 import { clusterSkip, freePort, startCluster, type TestCluster } from './support/cluster.js';
-import { applyObjects, clientFor, createBookinfo, createPod, installCrds, kubectlApply, setPodStatus, startRelay, until } from './support/objects.js';
+import { applyObjects, clientFor, createBookinfo, createPod, createServiceAccount, installCrds, kubectlApply, requestServiceAccountToken, setPodStatus, startRelay, until } from './support/objects.js';
 import { fixtures } from '../support/reference-corpus.js';
 
 const NS = 'default';
-const productpage: ProxyNode = { id: `sidecar~productpage-v1-7d9c8b5f4-abcde.${NS}`, mode: 'sidecar', workload: 'productpage-v1', namespace: NS, labels: { app: 'productpage', version: 'v1' } };
+const productpage: ProxyNode = { id: `sidecar~productpage-v1-7d9c8b5f4-abcde.${NS}`, mode: 'sidecar', workload: 'productpage-v1', namespace: NS, labels: { app: 'productpage', version: 'v1' }, serviceAccount: 'bookinfo-productpage' };
 const REVIEWS = `reviews.${NS}.svc.cluster.local`;
 
 function reviewsRoute(config: ProxyConfig | undefined): string[] {
@@ -59,7 +59,10 @@ describe('control plane on a real Kubernetes API server', { skip: clusterSkip },
     await writeFile(relayed, (await import('node:fs')).readFileSync(cluster.kubeconfig, 'utf8').replace(`127.0.0.1:${cluster.apiPort}`, `127.0.0.1:${relay.port}`));
     pushPort = await freePort();
     kube = await startKubeControlPlane({ client: new KubeClient(loadKubeConfig({ kubeconfig: relayed })), apiPort: 0, pushPort, monitoringPort: 0, collectTraces: false, debounceMs: 20, backoff: { initialMs: 50, maxMs: 200 }, pageSize: 2 });
-    proxy = new PushClient({ host: '127.0.0.1', port: pushPort, node: productpage, apply: (c) => void (latest = c), backoff: { initialMs: 20, maxMs: 100 } });
+    // The proxy presents its pod's service-account token, as an injected one does; it stays
+    // valid across a restart of the control plane (the last test).
+    const token = await requestServiceAccountToken(client, NS, 'bookinfo-productpage', { pod: 'productpage-v1-7d9c8b5f4-abcde' });
+    proxy = new PushClient({ host: '127.0.0.1', port: pushPort, node: productpage, credential: token, apply: (c) => void (latest = c), backoff: { initialMs: 20, maxMs: 100 } });
     proxy.on('config', () => pushes++);
     proxy.start();
     await until(() => latest !== undefined, 10_000, 'the first config');
@@ -85,10 +88,12 @@ describe('control plane on a real Kubernetes API server', { skip: clusterSkip },
   });
 
   it("a gateway pod's router serves the Gateway's servers on the pod's addresses, 80 moved to 8080", async () => {
-    await createPod(client, NS, { name: 'gw-7d9c8b5f4-abcde', workload: 'gw', labels: { app: 'istio-ingressgateway', istio: 'ingressgateway' }, ip: '10.244.0.20' });
+    await createServiceAccount(client, NS, 'gw');
+    await createPod(client, NS, { name: 'gw-7d9c8b5f4-abcde', workload: 'gw', labels: { app: 'istio-ingressgateway', istio: 'ingressgateway' }, ip: '10.244.0.20', serviceAccount: 'gw' });
     await kubectlApply(cluster, join(fixtures.samples, 'bookinfo/networking/bookinfo-gateway.yaml'));
     let gatewayConfig: ProxyConfig | undefined;
-    const router = new PushClient({ host: '127.0.0.1', port: pushPort, node: { id: `router~gw-7d9c8b5f4-abcde.${NS}`, mode: 'router', workload: 'gw', namespace: NS, labels: { istio: 'ingressgateway' } }, apply: (c) => void (gatewayConfig = c), backoff: { initialMs: 20, maxMs: 100 } });
+    const token = await requestServiceAccountToken(client, NS, 'gw', { pod: 'gw-7d9c8b5f4-abcde' });
+    const router = new PushClient({ host: '127.0.0.1', port: pushPort, node: { id: `router~gw-7d9c8b5f4-abcde.${NS}`, mode: 'router', workload: 'gw', namespace: NS, labels: { istio: 'ingressgateway' }, serviceAccount: 'gw' }, credential: token, apply: (c) => void (gatewayConfig = c), backoff: { initialMs: 20, maxMs: 100 } });
     router.start();
     try {
       await until(() => (gatewayConfig?.listeners ?? []).some((l) => l.direction === 'gateway'), 10_000, "the gateway's listener");

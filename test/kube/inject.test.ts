@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { injectDocument, injectionDecision, injectPod } from '../../src/kube/inject.js';
 import { workloadNameOf } from '../../src/kube/objects.js';
+import { installObjects, installValues } from '../../src/kube/install.js';
 
 const settings = { image: 'sinew:test', controlPlane: 'sinew.sinew-system.svc:15010' };
 const pod = (labels: Record<string, string> = {}, annotations: Record<string, string> = {}, spec: Record<string, unknown> = {}) => ({
@@ -51,6 +52,18 @@ describe('injection: what is added', () => {
     assert.equal(out.metadata.labels['service.istio.io/canonical-name'], 'web-v1');
   });
 
+  it("mounts Istio's istio-token (a projected service-account token for istio-ca) and the proxy presents it", () => {
+    const out = injectPod(pod(), settings, 'web-v1');
+    const proxy = out.spec.containers[0];
+    assert.deepEqual(out.spec.volumes.find((v: any) => v.name === 'istio-token'), {
+      name: 'istio-token',
+      projected: { sources: [{ serviceAccountToken: { audience: 'istio-ca', expirationSeconds: 43200, path: 'istio-token' } }] },
+    });
+    assert.ok(proxy.volumeMounts.some((m: any) => m.name === 'istio-token' && m.mountPath === '/var/run/secrets/tokens'));
+    assert.equal(proxy.args[proxy.args.indexOf('--token-file') + 1], '/var/run/secrets/tokens/istio-token');
+    assert.ok(JSON.parse(out.metadata.annotations['sidecar.istio.io/status']).volumes.includes('istio-token'));
+  });
+
   it('leaves the input alone and keeps a pod that does not want metrics merged', () => {
     const input = pod({}, { 'prometheus.io/scrape': 'false' });
     const before = JSON.stringify(input);
@@ -83,5 +96,20 @@ describe('the workload a pod belongs to (Istio GetDeployMetaFromPod)', () => {
     assert.equal(workloadNameOf(owned('Job', 'backup-27890510', { 'job-name': 'backup-27890510' })), 'backup');
     assert.equal(workloadNameOf(owned('StatefulSet', 'db', {})), 'db');
     assert.equal(workloadNameOf({ metadata: { name: 'lonely' } }), 'lonely');
+  });
+});
+
+describe('sinew install: what proxies authenticate with', () => {
+  it("gives the control plane create on tokenreviews, and the gateway its own service account's istio-token", async () => {
+    const objects: any[] = await installObjects(installValues([]));
+    const role = objects.find((o) => o.kind === 'ClusterRole' && o.metadata.name === 'sinew-controlplane');
+    assert.ok(role.rules.some((r: any) => r.apiGroups.includes('authentication.k8s.io') && r.resources.includes('tokenreviews') && r.verbs.includes('create')));
+    const gateway = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'sinew-ingressgateway');
+    const spec = gateway.spec.template.spec;
+    assert.ok(objects.some((o) => o.kind === 'ServiceAccount' && o.metadata.name === spec.serviceAccountName));
+    assert.deepEqual(spec.volumes.find((v: any) => v.name === 'istio-token').projected.sources[0].serviceAccountToken.audience, 'istio-ca');
+    const proxy = spec.containers[0];
+    assert.equal(proxy.args[proxy.args.indexOf('--token-file') + 1], '/var/run/secrets/tokens/istio-token');
+    assert.ok(proxy.env.some((e: any) => e.name === 'SERVICE_ACCOUNT' && e.valueFrom.fieldRef.fieldPath === 'spec.serviceAccountName'));
   });
 });

@@ -27,7 +27,6 @@ describe('status of refused resources, written by the Lease holder', { skip: clu
     cluster = await startCluster();
     client = clientFor(cluster);
     await installCrds(client);
-    await client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'sinew-system' } } });
     await applyObjects(client, [vs('reviews', { hosts: 'reviews' })]);
     for (const identity of ['replica-a', 'replica-b']) {
       replicas.push(

@@ -29,6 +29,10 @@ const appPod = {
   kind: 'Pod',
   metadata: { name: 'web', labels: { app: 'web', version: 'v1' }, annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9100' } },
   spec: {
+    // Named, as the ServiceAccount admission plugin names "default" on a real server: this one
+    // runs without it, and a projected service-account token (the injected istio-token
+    // volume) is refused in a pod that names no service account.
+    serviceAccountName: 'default',
     containers: [
       {
         name: 'web',
@@ -150,6 +154,10 @@ describe('sinew install and sinew controlplane --kubernetes on a fresh Kubernete
   });
 
   it('sinew controlplane --kubernetes lists the cluster, says what it watches, and stops on SIGTERM', async () => {
+    // The control plane keeps the mesh key in a Secret of its namespace (sinew install makes it).
+    await client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'sinew-system' } } }).catch((err: unknown) => {
+      if (!(err instanceof KubeApiError) || err.status !== 409) throw err;
+    });
     const child = spawn(process.execPath, [join(repo, 'bin/sinew.js'), 'controlplane', '--kubernetes', '--kubeconfig', cluster.kubeconfig, '--api-port', '0', '--push-port', '0', '--monitoring-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (c: Buffer) => (out += c.toString()));

@@ -5,7 +5,9 @@
  * TCP relay in front of the API server whose connections a test can cut.
  */
 import net from 'node:net';
+import { createPrivateKey, sign } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { KubeApiError, KubeClient, loadKubeConfig } from '../../../src/kube/api.js';
 import { ISTIO_KINDS } from '../../../src/kube/objects.js';
@@ -56,8 +58,11 @@ export async function kubectlApply(cluster: TestCluster, file: string): Promise<
   }
 }
 
-/** The CRDs of `sinew install`, created and Established. */
+/** The CRDs of `sinew install`, created and Established, and its namespace (where the control plane keeps the mesh key). */
 export async function installCrds(client: KubeClient): Promise<void> {
+  await client.request('POST', '/api/v1/namespaces', { body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'sinew-system' } } }).catch((err) => {
+    if (!(err instanceof KubeApiError) || err.status !== 409) throw err;
+  });
   const crds = (await installObjects(installValues([]))).filter((o) => o.kind === 'CustomResourceDefinition');
   for (const crd of crds) {
     await client.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body: crd }).catch((err) => {
@@ -141,6 +146,52 @@ export async function createBookinfo(client: KubeClient, namespace: string, node
   for (const [app, version, ip] of pods) {
     await createPod(client, namespace, { name: `${app}-${version}-7d9c8b5f4-abcde`, workload: `${app}-${version}`, labels: { app, version }, ip, serviceAccount: `bookinfo-${app}`, nodeName });
   }
+  for (const app of ['productpage', 'reviews', 'ratings', 'details']) await createServiceAccount(client, namespace, `bookinfo-${app}`);
+}
+
+/** A ServiceAccount (the test server runs without the ServiceAccount admission plugin, which would need one first); its uid. */
+export async function createServiceAccount(client: KubeClient, namespace: string, name: string): Promise<string> {
+  const created = await client.request<{ metadata: { uid: string } }>('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, { body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name } } });
+  return created.metadata.uid;
+}
+
+/**
+ * A service-account token from the API server's TokenRequest API (what kubelet asks for a
+ * projected `serviceAccountToken` volume): for the audience `istio-ca` unless told, bound to
+ * `pod` when given, as kubelet binds the tokens it mounts.
+ */
+export async function requestServiceAccountToken(client: KubeClient, namespace: string, serviceAccount: string, options: { audience?: string; pod?: string } = {}): Promise<string> {
+  let boundObjectRef;
+  if (options.pod) {
+    const pod = await client.get<{ metadata: { uid: string } }>(`/api/v1/namespaces/${namespace}/pods/${options.pod}`);
+    boundObjectRef = { apiVersion: 'v1', kind: 'Pod', name: options.pod, uid: pod.metadata.uid };
+  }
+  const answer = await client.request<{ status: { token: string } }>('POST', `/api/v1/namespaces/${namespace}/serviceaccounts/${serviceAccount}/token`, {
+    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [options.audience ?? 'istio-ca'], expirationSeconds: 3600, ...(boundObjectRef ? { boundObjectRef } : {}) } },
+  });
+  return answer.status.token;
+}
+
+/**
+ * A service-account token that expired an hour ago, signed with the test server's own
+ * service-account key (pki/sa.key), in the claims the TokenRequest API gives: the TokenRequest
+ * API refuses lifetimes under ten minutes, so an expired token cannot be asked for.
+ */
+export async function expiredServiceAccountToken(cluster: TestCluster, namespace: string, serviceAccount: string, uid: string): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const claims = {
+    aud: ['istio-ca'],
+    exp: now - 3600,
+    iat: now - 7200,
+    nbf: now - 7200,
+    iss: 'https://kubernetes.default.svc.cluster.local',
+    sub: `system:serviceaccount:${namespace}:${serviceAccount}`,
+    'kubernetes.io': { namespace, serviceaccount: { name: serviceAccount, uid } },
+  };
+  const unsigned = `${b64({ alg: 'RS256' })}.${b64(claims)}`;
+  const key = createPrivateKey(await readFile(join(cluster.pki, 'sa.key'), 'utf8'));
+  return `${unsigned}.${sign('sha256', Buffer.from(unsigned), key).toString('base64url')}`;
 }
 
 /** A TCP relay to `target` whose connections can be cut (and refused) and restored. */
