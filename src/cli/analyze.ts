@@ -95,7 +95,12 @@ async function readInForce(options: AnalyzeCommandOptions, io: Io): Promise<{ se
   try {
     cp = await connectControlPlane(options);
   } catch (err) {
-    if (!(err instanceof SinewError) || err.code !== 'SNW_ERR_NO_MESH') throw err;
+    if (!(err instanceof SinewError)) throw err;
+    if (err.code !== 'SNW_ERR_NO_MESH') {
+      // A mesh is there but its token cannot be read: say so, as for one that does not answer.
+      io.err(`✘ cannot analyze the config in force: ${err.message}\n  Add --local to analyze the files alone.\n`);
+      return CANNOT_READ_MESH;
+    }
     if (options.files.length === 0) {
       io.err(`✘ nothing to analyze: ${err.message}, or name files with -f (add --local to analyze them without a mesh)\n`);
       return CANNOT_READ_MESH;

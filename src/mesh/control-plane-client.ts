@@ -33,22 +33,24 @@ export class ControlPlaneClient {
   private token: string | undefined;
 
   /**
-   * @param tokenFile the control plane's API token (`<its state dir>/api-token`), which it
-   *   writes at its first start and keeps across restarts; read at the first call that needs it.
+   * @param credential the control plane's API token, or the file it is in (`<its state
+   *   dir>/api-token`, which it writes at its first start and keeps across restarts; read at
+   *   the first call that needs it). Without one, calls go without a credential.
    */
   constructor(
     apiAddress: string,
-    private readonly tokenFile?: string,
+    private readonly credential?: { tokenFile: string } | { token: string },
   ) {
     this.base = `http://${apiAddress}`;
+    if (credential && 'token' in credential) this.token = credential.token;
   }
 
   /** Every call of the runner to the control plane, with its credential (RFC 6750 bearer). */
   async request(path: string, init: RequestInit & { timeoutMs?: number } = {}): Promise<Response> {
     const { timeoutMs = 10_000, ...rest } = init;
     const headers = new Headers(rest.headers);
-    if (this.tokenFile !== undefined && path !== '/healthz') {
-      this.token ??= await readApiTokenFile(this.tokenFile);
+    if (this.credential !== undefined && path !== '/healthz') {
+      this.token ??= await readApiTokenFile((this.credential as { tokenFile: string }).tokenFile);
       headers.set('authorization', `Bearer ${this.token}`);
     }
     return fetch(`${this.base}${path}`, { ...rest, headers, signal: rest.signal ?? AbortSignal.timeout(timeoutMs) });

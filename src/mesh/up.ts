@@ -202,7 +202,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     const tokenFile = join(stateDir, CONTROL_PLANE_DIR, API_TOKEN_FILE);
     writeMeshFile(stateDir, { pid: process.pid, pidStartTime: processStartTime(process.pid), runId, startedAt: new Date().toISOString(), controlPlane: { api: `${host}:${cpPorts.api}`, push: `${host}:${cpPorts.push}`, monitoring: `${host}:${cpPorts.monitoring}`, tokenFile } });
     const launcher = new MeshLauncher({ sinew, stateDir, host, runId, controlPlane: cpPorts, controlPlaneArgs });
-    const client = new ControlPlaneClient(`${host}:${cpPorts.api}`, tokenFile);
+    const client = new ControlPlaneClient(`${host}:${cpPorts.api}`, { tokenFile });
     step('starting the control plane');
     const controlPlane = supervisor.start(launcher.controlPlane());
     // Until it answers, or exits: a control plane that crashes at start (a damaged state
@@ -306,7 +306,7 @@ export async function runUp(options: UpOptions): Promise<number> {
       ),
     );
     const status = await client.status().catch(() => undefined);
-    const token = (await readFile(join(stateDir, CONTROL_PLANE_DIR, 'api-token'), 'utf8').catch(() => '')).trim();
+    const token = (await readFile(tokenFile, 'utf8').catch(() => '')).trim();
     if (status) out(renderSummary(status, host, gateway.port, resources, token));
 
     await stopRequested;

@@ -3,6 +3,8 @@
  * connecting push clients to it as the proxies a runner would start (with a push credential
  * minted for each), as `sinew up` does.
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ProxyNode } from '../../src/api/proxy-config.js';
 import type { ControlPlane } from '../../src/controlplane/daemon.js';
 import { PushClient, type PushClientOptions } from '../../src/xds/client.js';
@@ -53,4 +55,14 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
   let timer: NodeJS.Timeout;
   const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms)));
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Makes `stateDir` name `cp` as `sinew up` does (mesh.json, with the API token in an
+ * owner-only file beside it), so CLI commands run with `--state-dir` find and call it.
+ */
+export function writeMeshState(cp: ControlPlane, stateDir: string): void {
+  const tokenFile = join(stateDir, 'api-token');
+  writeFileSync(tokenFile, cp.credentials.apiToken + '\n', { mode: 0o600 });
+  writeFileSync(join(stateDir, 'mesh.json'), JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString(), controlPlane: { ...cp.addresses, tokenFile } }));
 }

@@ -28,7 +28,7 @@ describe('registrations', () => {
   test('regression: replicas changing at once never drop one another, and the last change wins', async () => {
     const cp = await startControlPlane({ apiPort: 0, pushPort: 0, monitoringPort: 0, collectTraces: false });
     try {
-      const publisher = new RegistrationPublisher(new ControlPlaneClient(cp.addresses.api), () => undefined);
+      const publisher = new RegistrationPublisher(new ControlPlaneClient(cp.addresses.api, { token: cp.credentials.apiToken }), () => undefined);
       publisher.add(workload([replica('echo-v1-0', 20000), replica('echo-v1-1', 20010), replica('echo-v1-2', 20020)]));
       await publisher.publishAll();
       // Every replica registered from the start, before any of them is ready.
@@ -50,8 +50,9 @@ describe('registrations', () => {
 
   test('a change made while the control plane is away lands once it is back', async () => {
     const port = await allocatePort();
+    const apiToken = 'c'.repeat(64);
     const lines: string[] = [];
-    const publisher = new RegistrationPublisher(new ControlPlaneClient(`127.0.0.1:${port}`), (l) => lines.push(l), () => 20);
+    const publisher = new RegistrationPublisher(new ControlPlaneClient(`127.0.0.1:${port}`, { token: apiToken }), (l) => lines.push(l), () => 20);
     publisher.add(workload([replica('echo-v1-0', 20000)]));
     publisher.update(key, 'echo-v1-0', { ready: true, reason: undefined });
     const landed = publisher.flush();
@@ -61,7 +62,7 @@ describe('registrations', () => {
       check();
     });
     assert.match(lines[0], /could not update default\/echo-v1 in the control plane .*; retrying/);
-    const cp = await startControlPlane({ apiPort: port, pushPort: 0, monitoringPort: 0, collectTraces: false });
+    const cp = await startControlPlane({ apiPort: port, pushPort: 0, monitoringPort: 0, collectTraces: false, apiToken });
     try {
       await landed;
       assert.equal(cp.status().workloads[0].replicas[0].ready, true);
