@@ -1,5 +1,5 @@
 #!/bin/bash
-# (From the reference material shared/k8s/make-pki.sh; the directory is now required.)
+# (From the reference material's Kubernetes make-pki.sh; the directory is now required.)
 # Self-signed PKI for a loopback-only kube-apiserver: CA, serving cert, admin client cert,
 # service-account key pair, static token file, webhook serving cert.
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/bin/bash
-# (From the reference material shared/k8s/setup-from-debian.sh, unchanged.)
+# (From the reference material's Kubernetes setup-from-debian.sh, unchanged.)
 # Build a real kube-apiserver (+ kube-controller-manager) v1.20.2 from Debian bookworm's own
 # "kubernetes" source package with Debian's golang-go 1.19; etcd comes from Debian's etcd-server 3.4.
 # Needs only Debian's package repositories. Usage: setup-from-debian.sh DEST   (binaries land in DEST/bin)
