@@ -11,6 +11,7 @@
  *   SNW04xx  security and telemetry semantics (PeerAuthentication, AuthorizationPolicy,
  *            RequestAuthentication, Telemetry)
  *   SNW05xx  accepted but not enforced yet (./codes/not-enforced.ts, with SNW1011 and SNW1012)
+ *   SNW06xx  the Kubernetes Gateway API kinds (their CRDs' rules) and credentials (Secrets)
  *   SNW1xxx  cross-resource analysis (`sinew analyze`)
  */
 import { loaderCodes } from './codes/loader.js';
@@ -20,6 +21,7 @@ import { registryCodes } from './codes/registry.js';
 import { securityCodes } from './codes/security.js';
 import { analysisCodes } from './codes/analysis.js';
 import { notEnforcedCodes } from './codes/not-enforced.js';
+import { gatewayApiCodes } from './codes/gateway-api.js';
 
 import type { CodeTable, DiagnosticLevel } from './codes/types.js';
 
@@ -33,6 +35,7 @@ export const diagnosticCodes: CodeTable = Object.freeze({
   ...registryCodes,
   ...securityCodes,
   ...notEnforcedCodes,
+  ...gatewayApiCodes,
   ...analysisCodes,
 });
 

@@ -107,7 +107,7 @@ function configIndex(resources: readonly Resource[]): ConfigIndex {
   const index: ConfigIndex = {
     virtualServices: of<VirtualServiceSpec>('VirtualService'),
     destinationRules: of<DestinationRuleSpec>('DestinationRule'),
-    gateways: of<GatewaySpec>('Gateway'),
+    gateways: of<GatewaySpec>('Gateway').filter((g) => g.group === 'networking.istio.io'),
     sidecars: of<SidecarSpec>('Sidecar'),
     vsByName: new Map(),
     drByNamespace: new Map(),

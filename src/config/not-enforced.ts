@@ -22,6 +22,7 @@ import type {
   WorkloadEntrySpec,
 } from '../api/resources/index.js';
 import { formatPath, type FieldPath } from '../core/path.js';
+import { kindKeyOf } from '../api/resources/index.js';
 
 /** One use of something not enforced. */
 export interface NotEnforcedUse {
@@ -400,7 +401,7 @@ export const notEnforcedFinderCodes: readonly string[] = Object.keys(finders);
 
 /** Every use in `r` of something accepted but not enforced yet. */
 export function findNotEnforced(r: Resource): NotEnforcedUse[] {
-  return (byKind.get(r.kind) ?? []).flatMap(({ code, find }) => find(r).map((use) => ({ code, ...use })));
+  return (byKind.get(kindKeyOf(r)) ?? []).flatMap(({ code, find }) => find(r).map((use) => ({ code, ...use })));
 }
 
 /** The uses as warnings; `positionOf` places each at its field. */
