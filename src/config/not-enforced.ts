@@ -195,7 +195,6 @@ const finders: Record<string, Finder> = {
 
   SNW0530: (r) => retriesWith(r, 'retryRemoteLocalities', (v) => set(v), 'retries are not steered to other localities: retryRemoteLocalities is not applied'),
   SNW0531: (r) => retriesWith(r, 'retryIgnorePreviousHosts', (v) => v === false, 'retries always avoid the hosts already tried: retryIgnorePreviousHosts: false is not applied'),
-  SNW0532: (r) => retriesWith(r, 'backoff', (v) => set(v), "retries back off from Envoy's 25 ms base: backoff is not applied"),
   SNW0533: (r) => {
     const out: Omit<NotEnforcedUse, 'code'>[] = [];
     for (const [i, rule] of ((r.spec as VirtualServiceSpec).http ?? []).entries()) {
@@ -359,7 +358,7 @@ const finders: Record<string, Finder> = {
   },
 };
 
-function retriesWith(r: Resource, field: 'retryRemoteLocalities' | 'retryIgnorePreviousHosts' | 'backoff', applies: (v: unknown) => boolean, message: string): Omit<NotEnforcedUse, 'code'>[] {
+function retriesWith(r: Resource, field: 'retryRemoteLocalities' | 'retryIgnorePreviousHosts', applies: (v: unknown) => boolean, message: string): Omit<NotEnforcedUse, 'code'>[] {
   const out: Omit<NotEnforcedUse, 'code'>[] = [];
   for (const [i, rule] of ((r.spec as VirtualServiceSpec).http ?? []).entries()) {
     if (rule.retries && applies(rule.retries[field])) out.push({ path: ['spec', 'http', i, 'retries', field], message });

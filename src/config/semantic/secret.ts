@@ -8,37 +8,12 @@
  * server stores such a Secret, and a Gateway that names it reports the credential invalid in
  * its status (InvalidCertificateRef), as Istio's does; no proxy is given it.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { GENERIC_SECRET_KEYS, TLS_SECRET_KEYS, isRedactedValue, type SecretSpec } from '../../api/resources/secret.js';
+import { credentialProblem, parseCertificates } from '../../semantics/credentials.js';
 import type { SemanticContext } from './context.js';
 
 const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 const BASE64 = /^[A-Za-z0-9+/\s]*={0,2}\s*$/;
-
-/** The PEM certificates in a bundle; throws when a block is not a certificate or the text has none. */
-export function parseCertificates(pem: string): X509Certificate[] {
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0) throw new Error('no PEM certificate (-----BEGIN CERTIFICATE-----) found');
-  return blocks.map((b) => new X509Certificate(b));
-}
-
-/** Why a certificate chain and key do not make a credential, or undefined when they do. */
-export function credentialProblem(certPem: string, keyPem: string): string | undefined {
-  let certs: X509Certificate[];
-  try {
-    certs = parseCertificates(certPem);
-  } catch (err) {
-    return `the certificate is not PEM: ${(err as Error).message}`;
-  }
-  let key;
-  try {
-    key = createPrivateKey(keyPem);
-  } catch (err) {
-    return `the private key is not a PEM key: ${(err as Error).message.split('\n')[0]}`;
-  }
-  if (!certs[0].checkPrivateKey(key)) return 'the private key does not belong to the (first) certificate';
-  return undefined;
-}
 
 export function validateSecret(raw: unknown, ctx: SemanticContext): void {
   const spec = (raw ?? {}) as SecretSpec;
