@@ -25,6 +25,7 @@ import { proxyIdOf } from '../controlplane/daemon.js';
 import { defaultGatewayListenPort } from '../controlplane/compile.js';
 import { Supervisor, allocatePort, type ManagedProcess } from './supervisor.js';
 import { planReplicas, type ReplicaPlan } from './plan.js';
+import { GatewayApiGateways } from './gateways.js';
 
 export interface UpOptions {
   paths: string[];
@@ -96,10 +97,12 @@ export async function runUp(options: UpOptions): Promise<number> {
 
   const supervisor = new Supervisor({ output: out, initialBackoffMs: 1000 });
   const replicas: RunningReplica[] = [];
+  let gatewayApi: GatewayApiGateways | undefined;
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
+    await gatewayApi?.stop();
     for (const r of replicas) if (r.probeTimer) clearInterval(r.probeTimer);
     await supervisor.stopAll();
     await rm(join(stateDir, 'mesh.json'), { force: true });
@@ -188,6 +191,16 @@ export async function runUp(options: UpOptions): Promise<number> {
     await register(api, gatewayRegistration);
     await startProxy(supervisor, sinew, stateDir, GATEWAY_NAME, gatewayNode, `${host}:${cp.push}`, { admin: gatewayAdmin, metrics: gatewayMetrics }, host);
     await waitFor(() => httpOk(`http://${host}:${gatewayAdmin}/ready`), 30_000, 'the ingress gateway did not receive its config');
+
+    // --- 3b. a proxy per Gateway API Gateway, now and as Gateways are applied (gateways.ts) ---
+    gatewayApi = new GatewayApiGateways({
+      api,
+      host,
+      output: out,
+      startProxy: (label, node, ports) => startProxy(supervisor, sinew, stateDir, label, node, `${host}:${cp.push}`, ports, host),
+      stopProcess: (id) => supervisor.stop(id),
+    });
+    await gatewayApi.start();
 
     // --- 4. workloads ---
     const byWorkload = new Map<string, RunningReplica[]>();
