@@ -228,7 +228,8 @@ function validateDocument(doc: RawDocument, options: ValidateOptions): DocumentC
     } else if (meta.name === undefined) {
       report('error', ['metadata', 'name'], 'SNW0011', 'metadata.name is required', true);
     }
-    if (namespaceGiven !== undefined && !DNS1123_LABEL.test(namespaceGiven)) {
+    // A cluster-scoped resource as the store writes it back has an empty namespace: that is none.
+    if (namespaceGiven !== undefined && !(namespaceGiven === '' && !def.namespaced) && !DNS1123_LABEL.test(namespaceGiven)) {
       report('error', ['metadata', 'namespace'], 'SNW0012', `invalid namespace "${namespaceGiven}": use a lower-case RFC 1123 label`);
     }
   }

@@ -26,6 +26,12 @@ import { keyOf, type ConfigStore, type ResourceKey } from '../config/store.js';
 
 export interface ConfigApiOptions {
   store: ConfigStore;
+  /**
+   * The status the control plane shows with resources (the Gateway API's, computed for the
+   * config in force and the running gateways): called once per request, it returns the status
+   * of each resource, or undefined for none.
+   */
+  statusFor?: () => (r: Resource) => Record<string, unknown> | undefined;
   logger?: Logger;
   /** Largest request body accepted (default 16 MiB); larger gets 413. */
   maxBodyBytes?: number;
@@ -97,14 +103,15 @@ export function createConfigApiHandler(options: ConfigApiOptions): (req: Incomin
     if (collection === 'resources') {
       if (!kind && req.method === 'GET') {
         const list = store.list(url.searchParams.get('kind') ?? undefined, url.searchParams.get('namespace') ?? undefined);
-        return { status: 200, body: { revision: store.revision, items: list.map(toManifest) } };
+        const statusOf = options.statusFor?.();
+        return { status: 200, body: { revision: store.revision, items: list.map((r) => toManifest(r, statusOf)) } };
       }
       if (kind && namespace !== undefined && name) {
         if (!findKind(kind)) throw new HttpError(400, `unknown kind "${kind}"`);
         if (req.method === 'GET') {
           const r = store.get(kind, namespace, name);
           if (!r) throw new HttpError(404, `${kind} ${namespace}/${name} not found`);
-          return { status: 200, body: toManifest(r) };
+          return { status: 200, body: toManifest(r, options.statusFor?.()) };
         }
         if (req.method === 'DELETE') {
           const change = await store.delete([{ kind, namespace, name }], 'delete');
@@ -138,9 +145,10 @@ export async function startConfigApi(options: ConfigApiOptions & { port?: number
   return { server, address: server.address() as AddressInfo };
 }
 
-/** A resource as the API shows it: Secrets' values redacted (manifestOf). */
-export function toManifest(r: Resource): Record<string, unknown> {
-  return manifestOf(r, { redact: true });
+/** A resource as the API shows it: Secrets' values redacted (manifestOf), with its status when it has one. */
+export function toManifest(r: Resource, statusOf?: (r: Resource) => Record<string, unknown> | undefined): Record<string, unknown> {
+  const status = statusOf?.(r);
+  return { ...manifestOf(r, { redact: true }), ...(status ? { status } : {}) };
 }
 
 /** Reads the kinds and names of the documents in `text`, for delete-by-file; content is not validated. */

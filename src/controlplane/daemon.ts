@@ -24,6 +24,7 @@ import type { Resource } from '../api/resources/meta.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { FileConfigStore, MemoryConfigStore, writeAtomic, type ConfigStore } from '../config/store.js';
+import { gatewayApiStatus, gatewayRuntimeOf } from '../config/gateway-api/status.js';
 import { ServiceRegistry } from '../registry/index.js';
 import { PushServer } from '../xds/server.js';
 import { createConfigApiHandler } from './api.js';
@@ -187,7 +188,10 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     };
   };
 
-  const configApi = createConfigApiHandler({ store, logger: logger.child('api') });
+  // The Gateway API's status, as its controller would write it: computed for the config in
+  // force and the gateways running (src/config/gateway-api/status.ts).
+  const statusFor = () => gatewayApiStatus(store.list(), gatewayRuntimeOf(status()));
+  const configApi = createConfigApiHandler({ store, logger: logger.child('api'), statusFor });
   const handleApi = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://cp');
     if (url.pathname === '/healthz' || url.pathname === '/ready') return sendJson(res, 200, { ok: true, pid: process.pid, revision: store.revision });

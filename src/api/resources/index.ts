@@ -95,7 +95,9 @@ export function kindKeyOf(r: { kind: string; group?: string; apiVersion?: string
  */
 export function manifestOf(r: Pick<Resource, 'apiVersion' | 'kind' | 'metadata' | 'spec'> & { group?: string }, options: { redact?: boolean } = {}): Record<string, unknown> {
   const def = findKind(r.kind, r.group ?? groupOf(r.apiVersion));
-  const head = { apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata };
+  // A cluster-scoped resource (Namespace, GatewayClass) has no namespace to write.
+  const metadata = def && !def.namespaced && !r.metadata.namespace ? Object.fromEntries(Object.entries(r.metadata).filter(([k]) => k !== 'namespace')) : r.metadata;
+  const head = { apiVersion: r.apiVersion, kind: r.kind, metadata };
   if (!def?.topLevelSpec) return { ...head, spec: r.spec };
   const content = (r.kind === 'Secret' && options.redact ? redactSecret(r.spec as SecretSpec) : r.spec) as Record<string, unknown>;
   return { ...head, ...content };
