@@ -239,14 +239,14 @@ export async function runUp(options: UpOptions): Promise<number> {
       };
       const running: RunningReplica = { plan, registration, proxy: undefined as unknown as ManagedProcess };
       await publish(plan, running);
-      step(`starting ${plan.id}: sidecar`);
-      running.proxy = await startProxy(supervisor, sinew, stateDir, plan.id, node, `${host}:${cp.push}`, { admin, metrics }, host);
-      await waitFor(() => httpOk(`http://${host}:${admin}/ready`), 30_000, `the sidecar of ${plan.id} did not receive its config`);
+      step(`starting ${plan.label}: sidecar`);
+      running.proxy = await startProxy(supervisor, sinew, stateDir, plan.label, node, `${host}:${cp.push}`, { admin, metrics }, host);
+      await waitFor(() => httpOk(`http://${host}:${admin}/ready`), 30_000, `the sidecar of ${plan.label} did not receive its config`);
       // The sidecar holds its config: only now does the app start.
-      step(`starting ${plan.id}: app`);
+      step(`starting ${plan.label}: app`);
       const proxyUrl = `http://${host}:${outbound}`;
       running.app = supervisor.start({
-        id: plan.id,
+        id: plan.label,
         command: plan.command,
         args: plan.args,
         cwd: plan.cwd,
