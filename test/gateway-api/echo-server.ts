@@ -133,6 +133,7 @@ async function handle(req: AnyRequest, res: AnyResponse): Promise<void> {
       `Proto=${proto}`,
       `IP=${req.socket.remoteAddress}`,
       ...Object.entries(headers).flatMap(([k, vs]) => vs.map((v) => `RequestHeader=${k}:${v}`)),
+      `Namespace=${namespace}`,
       `Hostname=${pod}`,
     ];
     res.writeHead(200, { 'content-type': 'text/plain', ...setHeaders });
