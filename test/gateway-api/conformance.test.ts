@@ -95,6 +95,11 @@ describe('the runner against sinew up', { timeout: 300_000 }, () => {
     assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
   });
 
+  test('regression: a header a route adds to one the client sent reaches the backend as a second value (the sidecar joined them into one: HTTPRouteRequestHeaderModifier)', async () => {
+    const outcome = await runner.run(named('HTTPRouteRequestHeaderModifier'));
+    assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
   test('a test whose expectation the mesh does not meet fails, saying why', async () => {
     const original = named('HTTPRouteSimpleSameNamespace');
     const wrong: ConformanceTest = JSON.parse(JSON.stringify(original));
