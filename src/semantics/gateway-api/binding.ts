@@ -374,7 +374,11 @@ function bindGateway(
   }
   const valid = listeners.filter((l) => l.usable).length;
   let accepted: ConditionState;
+  const parametersRef = gw.spec.infrastructure?.parametersRef;
   if (cls.accepted.status !== 'True') accepted = notOk('InvalidParameters', `GatewayClass ${cls.name} is not accepted: ${cls.accepted.message}`);
+  // Gateway API: a parametersRef that cannot be resolved makes the Gateway not Accepted, reason
+  // InvalidParameters. Sinew's gateways take no parameters, so none resolves (Istio reads a ConfigMap).
+  else if (parametersRef) accepted = notOk('InvalidParameters', `infrastructure.parametersRef ${parametersRef.group}/${parametersRef.kind} ${parametersRef.name} cannot be used: Sinew's gateways take no parameters`);
   else if (valid === listeners.length) accepted = ok('Accepted', 'Resource accepted');
   // Spec: Accepted stays True while at least one listener is valid, with reason ListenersNotValid.
   else accepted = valid > 0 ? ok('ListenersNotValid', `${listeners.length - valid} of ${listeners.length} listeners are not valid`) : notOk('ListenersNotValid', 'no listener is valid');
