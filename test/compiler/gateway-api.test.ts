@@ -152,6 +152,35 @@ spec:
     assert.deepEqual([missing.outcome, missing.status], ['direct', 500]);
   });
 
+  test('regression: a RequestRedirect or URLRewrite on the backendRef applies (it was ignored: conformance HTTPRouteBackendRequestRedirect, HTTPRouteBackendURLRewrite)', () => {
+    const config = gatewayConfig(
+      gateway('  - {name: http, port: 80, protocol: HTTP}\n') +
+        `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: b, namespace: ${NS}}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /full}}]
+    backendRefs:
+    - name: v1
+      port: 8080
+      filters: [{type: RequestRedirect, requestRedirect: {path: {type: ReplaceFullPath, replaceFullPath: /redirected}}}]
+  - matches: [{path: {type: PathPrefix, value: /rewrite}}]
+    backendRefs:
+    - name: v1
+      port: 8080
+      filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplaceFullPath, replaceFullPath: /rewritten}}}]
+`,
+    );
+    const redirect = request(config, 'http://x:80/full/original');
+    assert.equal(redirect.outcome, 'redirect');
+    assert.equal(redirect.detail!.action.kind === 'redirect' && redirect.detail!.action.path, '/redirected');
+    const rewrite = request(config, 'http://x:80/rewrite/original').detail!.action;
+    assert.equal(rewrite.kind, 'route');
+    assert.ok(rewrite.kind === 'route' && rewrite.rewrite, 'the route rewrites the path');
+  });
+
   test('a listener port the runner has not mapped yet is not served; a listener that is not valid is not either', () => {
     const config = gatewayConfig(gateway('  - {name: http, port: 80, protocol: HTTP}\n  - {name: other, port: 81, protocol: HTTP}\n  - {name: udp, port: 82, protocol: UDP}\n'), { 80: 18080, 82: 18082 });
     assert.deepEqual(config.listeners.map((l) => l.name), ['127.0.0.1_18080']);

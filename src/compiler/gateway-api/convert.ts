@@ -137,7 +137,24 @@ function convertMatch(route: RouteState, ruleIndex: number, matchIndex: number, 
   return out;
 }
 
-const filtersOf = (rule: HTTPRouteRule | GRPCRouteRule) => (rule.filters ?? []) as HTTPRouteFilter[];
+/**
+ * A rule's filters, with a RequestRedirect or URLRewrite its backendRefs carry taken up to the
+ * rule when every backend carries the same one: an Istio route redirects or rewrites for the
+ * whole rule, never per destination. (Backends that disagree keep their own, which the
+ * conversion cannot express: the rule's own filters apply.)
+ */
+function filtersOf(rule: HTTPRouteRule | GRPCRouteRule): HTTPRouteFilter[] {
+  const own = (rule.filters ?? []) as HTTPRouteFilter[];
+  const refs = (rule.backendRefs ?? []) as HTTPBackendRef[];
+  if (!refs.length) return own;
+  const hoisted: HTTPRouteFilter[] = [];
+  for (const type of ['RequestRedirect', 'URLRewrite'] as const) {
+    if (own.some((f) => f.type === type)) continue;
+    const perBackend = refs.map((r) => JSON.stringify(((r.filters ?? []) as HTTPRouteFilter[]).find((f) => f.type === type) ?? null));
+    if (perBackend[0] !== 'null' && perBackend.every((p) => p === perBackend[0])) hoisted.push(JSON.parse(perBackend[0]) as HTTPRouteFilter);
+  }
+  return hoisted.length ? [...own, ...hoisted] : own;
+}
 
 function replacesPrefix(rule: HTTPRouteRule | GRPCRouteRule): boolean {
   return filtersOf(rule).some((f) => f.urlRewrite?.path?.type === 'ReplacePrefixMatch' || f.requestRedirect?.path?.type === 'ReplacePrefixMatch');
