@@ -330,7 +330,8 @@ export class Transcriber {
     }
     if (keyed || x.elts.length === 0) {
       // an empty value of a named type stands for its kind: GatewayAndRoutesMustBeAccepted(..., &v1.GRPCRoute{}, ...)
-      const out: Record<string, Value> = x.elts.length === 0 && x.type ? { $type: x.type } : {};
+      // and an API object says its kind: suite.Client.Delete(ctx, &v1.ReferenceGrant{ObjectMeta: ...})
+      const out: Record<string, Value> = (x.elts.length === 0 && x.type) || /^(v1|v1beta1|v1alpha2|v1alpha3|gatewayv1\w*|corev1|xv1alpha1)\.[A-Z]/.test(x.type) ? { $type: x.type } : {};
       for (const e of x.elts) {
         const name = e.key!.k === 'ident' ? e.key!.name : String(this.eval(e.key!, scope));
         out[name] = e.value.k === 'composite' && e.value.type === '' ? this.composite(e.value, scope) : this.eval(e.value, scope);
@@ -404,7 +405,11 @@ export class Transcriber {
         }
         return { $sym: `strings.${name}` };
       }
-      if (fn.x.k === 'ident' && ['require', 'assert', 'tlog', 'klog', 'log'].includes(fn.x.name)) return null;
+      if (fn.x.k === 'ident' && ['require', 'assert', 'tlog', 'klog', 'log'].includes(fn.x.name)) {
+        // an assertion on a call's result: the call is a step (require.NoError(t, suite.Client.Delete(...)))
+        args();
+        return null;
+      }
       const receiver = fn.x.k === 'ident' ? this.lookup(scope, fn.x.name) : this.eval(fn.x, scope);
       // methods of values the test built
       if (name === 'GetTestCaseName') {

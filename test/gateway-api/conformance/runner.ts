@@ -18,6 +18,7 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MeshStatus } from '../../../src/api/mesh-status.js';
+import { GATEWAY_NAME_LABEL } from '../../../src/semantics/gateway-api/binding.js';
 import { startMesh, type Mesh } from '../../mesh/support.js';
 import { fillPlaceholders, runnableBase, type BaseOptions } from './base.js';
 import { fixturesDir, type ConformanceTest, type Outcome, type Step, type Value } from './suite.js';
@@ -214,7 +215,7 @@ export class ConformanceRunner {
           if (accepted.length) throw new StepFailure(`route has accepted parents: ${JSON.stringify(accepted.map((p: any) => p.parentRef))}`);
         });
       case 'kubernetes.HTTPRouteMustHaveParents':
-        return this.#eventually(() => this.#routeParents('HTTPRoute', args[3] as NN, args[5] as Record<string, any>[], args[6] === true));
+        return this.#eventually(() => this.#routeParents('HTTPRoute', args[3] as NN, args[4] as Record<string, any>[], args[5] === true));
       case 'kubernetes.GatewayMustHaveCondition':
         return this.#eventually(async () => {
           const gw = await this.#resource('Gateway', args[3] as NN);
@@ -243,6 +244,17 @@ export class ConformanceRunner {
           const stale = conditions.filter((c: any) => c.observedGeneration !== generation);
           if (stale.length) throw new StepFailure(`${kind} ${nn.Name}: conditions of generation ${stale.map((c: any) => c.observedGeneration).join(',')}, the resource is at ${generation}`);
         });
+      }
+      case 'suite.Client.Delete':
+      case 's.Client.Delete': {
+        // the test deletes one of its objects mid-way (a ReferenceGrant)
+        const obj = args[1] as Record<string, any>;
+        const kind = String(obj?.$type ?? '').split('.').pop();
+        const meta = obj?.ObjectMeta ?? {};
+        if (!kind || !meta.Name) throw new Unsupported(`deleting ${JSON.stringify(obj)}`);
+        const res = await fetch(`${this.#api}/api/v1/resources/${kind === 'Gateway' ? 'Gateway.gateway.networking.k8s.io' : kind}/${encodeURIComponent(meta.Namespace ?? 'default')}/${encodeURIComponent(meta.Name)}`, { method: 'DELETE' });
+        if (!res.ok) throw new StepFailure(`deleting ${kind} ${meta.Namespace}/${meta.Name}: ${res.status} ${await res.text()}`);
+        return;
       }
       case 'http.MakeRequestAndExpectEventuallyConsistentResponse':
         return this.#gatewayRequest(args[3] as unknown as GatewayAddress, args[4] as Record<string, any>);
@@ -273,7 +285,7 @@ export class ConformanceRunner {
         const req = expected.Request ?? {};
         // AddEntropy: a random header, so that no cache or hash pins the answers
         const res = await send(local, req.Method || 'GET', req.Path || '/', { host: req.Host || '127.0.0.1', ...(req.Headers ?? {}), 'X-Jitter': String(Math.random()) });
-        compareRoundTrip({ scheme: 'http', path: req.Path || '/' }, res, expected, [200]);
+        compareRoundTrip({ scheme: 'http', path: req.Path || '/', method: req.Method || 'GET' }, res, expected, [200]);
         return (JSON.parse(res.body) as EchoRequest).pod;
       };
     }
@@ -360,14 +372,19 @@ export class ConformanceRunner {
   }
 
   #listenersMatch(got: any[], want: Record<string, any>[]): void {
+    if (got.length !== want.length) throw new StepFailure(`${got.length} listeners in status (${got.map((g) => g.name).join(', ')}), expected ${want.length}`);
     for (const w of want) {
       const l = got.find((g) => g.name === w.Name);
       if (!l) throw new StepFailure(`no listener status ${w.Name} (have ${got.map((g) => g.name).join(', ')})`);
       if (typeof w.AttachedRoutes === 'number' && l.attachedRoutes !== w.AttachedRoutes) throw new StepFailure(`listener ${w.Name}: ${l.attachedRoutes} attached routes, expected ${w.AttachedRoutes}`);
+      // utils/kubernetes listenersMatch: the expected kinds must be among the supported ones
+      // ("the implementation might support more Kinds than defined in the test"); none expected, none supported.
       if (Array.isArray(w.SupportedKinds)) {
-        const kinds = (l.supportedKinds ?? []).map((k: any) => k.kind).sort();
-        const wantKinds = w.SupportedKinds.map((k: any) => k.Kind).sort();
-        if (JSON.stringify(kinds) !== JSON.stringify(wantKinds)) throw new StepFailure(`listener ${w.Name}: supported kinds ${kinds}, expected ${wantKinds}`);
+        const kinds = (l.supportedKinds ?? []).map((k: any) => k.kind);
+        const wantKinds = w.SupportedKinds.map((k: any) => k.Kind);
+        if (!wantKinds.length && kinds.length) throw new StepFailure(`listener ${w.Name}: supported kinds ${kinds}, expected none`);
+        const missing = wantKinds.filter((k: string) => !kinds.includes(k));
+        if (missing.length) throw new StepFailure(`listener ${w.Name}: supported kinds ${kinds}, expected ${wantKinds}`);
       }
       for (const c of w.Conditions ?? []) this.#hasCondition(l.conditions, c, `listener ${w.Name}`);
     }
@@ -390,7 +407,8 @@ export class ConformanceRunner {
   async #localAddress(address: GatewayAddress): Promise<string> {
     return this.#eventually(async () => {
       const status = await this.#meshStatus(true);
-      const gw = status.gateways.find((g) => g.name === address.$gateway.Name && g.namespace === address.$gateway.Namespace) ?? status.gateways.find((g) => g.name.startsWith(address.$gateway.Name) && g.namespace === address.$gateway.Namespace);
+      // The Gateway's proxy carries its name as a label, as Istio's Deployment does.
+      const gw = status.gateways.find((g) => g.labels[GATEWAY_NAME_LABEL] === address.$gateway.Name && g.namespace === address.$gateway.Namespace);
       const servers = gw?.replicas.find((r) => r.ready)?.proxy.servers;
       const local = servers?.[String(address.port ?? 80)];
       if (!local) throw new StepFailure(`no running gateway proxy serves ${address.$gateway.Namespace}/${address.$gateway.Name} port ${address.port} (gateways: ${status.gateways.map((g) => `${g.namespace}/${g.name}`).join(', ')})`);
@@ -426,7 +444,7 @@ export class ConformanceRunner {
     headers['X-Echo-Set-Header'] = backendSet.join(',');
     await this.#consistently(async () => {
       const res = await send(local, req.Method || 'GET', req.Path || '/', headers, req.Body);
-      compareRoundTrip({ scheme: 'http', path: (req.Path || '/').split('?')[0] }, res, expected, statusCodes);
+      compareRoundTrip({ scheme: 'http', path: (req.Path || '/').split('?')[0], method: req.Method || 'GET' }, res, expected, statusCodes);
     });
   }
 
@@ -503,13 +521,13 @@ interface EchoRequest {
 }
 
 /** utils/http CompareRoundTrip, for an echo-basic backend. */
-export function compareRoundTrip(request: { scheme: string; path: string }, res: Captured, expected: Record<string, any>, statusCodes: number[]): void {
+export function compareRoundTrip(request: { scheme: string; path: string; method: string }, res: Captured, expected: Record<string, any>, statusCodes: number[]): void {
   if (!statusCodes.includes(res.status)) throw new StepFailure(`expected status code to be one of ${JSON.stringify(statusCodes)}, got ${res.status} (${res.body.slice(0, 200)})`);
   const respHeaders = res.headers;
   if (res.status === 200 || res.status === 204) {
-    // The suite's roundtripper reads the echo only from a JSON answer; any other (a preflight
-    // the proxy answers itself) captures an empty request.
-    let echo: EchoRequest = { path: '', host: '', method: '', headers: {}, namespace: '', pod: '' };
+    // The suite's roundtripper reads the echo only from a JSON answer; from any other (a
+    // preflight the proxy answers itself) it captures only the method it sent.
+    let echo: EchoRequest = { path: '', host: '', method: request.method, headers: {}, namespace: '', pod: '' };
     if ((res.headers['content-type']?.[0] ?? '').startsWith('application/json')) {
       try {
         echo = JSON.parse(res.body) as EchoRequest;
