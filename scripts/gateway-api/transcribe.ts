@@ -209,14 +209,26 @@ export class Transcriber {
 
   setPath(target: Expr, value: Value, scope: Scope): void {
     const path: string[] = [];
+    const typedPath: (string | number)[] = [];
     let x: Expr = target;
     while (x.k === 'sel' || x.k === 'index') {
-      if (x.k === 'sel') path.unshift(x.name);
-      else path.unshift(String(this.eval(x.index, scope)));
+      if (x.k === 'sel') {
+        path.unshift(x.name);
+        typedPath.unshift(x.name);
+      } else {
+        const i = this.eval(x.index, scope);
+        path.unshift(String(i));
+        typedPath.unshift(typeof i === 'number' ? i : String(i));
+      }
       x = x.x;
     }
     if (x.k !== 'ident') return;
     let obj = this.lookup(scope, x.name);
+    if (isRef(obj)) {
+      // mutate.Spec.Rules[0].BackendRefs[0].Name = "...": a change to an object the test fetched
+      this.#record({ call: '$set', receiver: obj.$ref, args: [typedPath, value] });
+      return;
+    }
     if (!obj || typeof obj !== 'object') return;
     for (const p of path.slice(0, -1)) {
       const o = obj as Record<string, Value>;
@@ -254,13 +266,17 @@ export class Transcriber {
           return { $sym: `${pkg}.${x.name}` };
         }
         const base = this.eval(x.x, scope);
-        if (base && typeof base === 'object' && !Array.isArray(base) && x.name in base) return base[x.name];
-        if (isSymbol(base) || isRef(base)) return { $sym: `${symbolName(base)}.${x.name}`, ...(isRef(base) ? { $of: base } : {}) };
+        if (base && typeof base === 'object' && !Array.isArray(base) && !isRef(base) && !isField(base) && x.name in base) return base[x.name];
+        // a field of what a step returned (original.Generation, mutate.Spec.Listeners)
+        if (isRef(base)) return { $of: base, $field: [x.name] };
+        if (isField(base)) return { $of: base.$of, $field: [...base.$field, x.name] };
+        if (isSymbol(base)) return { $sym: `${symbolName(base)}.${x.name}` };
         return { $sym: `.${x.name}` };
       }
       case 'index': {
         const base = this.eval(x.x, scope);
         const i = this.eval(x.index, scope);
+        if (isField(base) && (typeof i === 'number' || typeof i === 'string')) return { $of: base.$of, $field: [...base.$field, i] };
         if (Array.isArray(base) && typeof i === 'number') return base[i];
         if (base && typeof base === 'object' && typeof i === 'string' && i in base) return (base as Record<string, Value>)[i];
         return { $sym: 'index' };
@@ -356,9 +372,16 @@ export class Transcriber {
       }
       if (fn.name === 'append') {
         const [base, ...rest] = args();
-        return [...(Array.isArray(base) ? base : []), ...(x.spread ? (rest[0] as Value[]) : rest)];
+        const added = x.spread ? (rest[0] as Value[]) : rest;
+        if (isField(base)) return { $append: [base, ...added] };
+        return [...(Array.isArray(base) ? base : []), ...added];
       }
-      if (fn.name === 'make' || fn.name === 'new') return {};
+      if (fn.name === 'new') {
+        // new(T) is a zero value; Go 1.26's new(expr) a pointer to the value
+        const [v] = args();
+        return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? v : {};
+      }
+      if (fn.name === 'make') return {};
       if (fn.name === 'panic') return null;
       const local = this.lookup(scope, fn.name);
       if (local && typeof local === 'object' && '$func' in local) return this.invoke(this.closures[Number(String(local.$func).slice(7))], args(), multi);
@@ -405,8 +428,13 @@ export class Transcriber {
         }
         return { $sym: `strings.${name}` };
       }
+      if (fn.x.k === 'ident' && ['require', 'assert'].includes(fn.x.name) && this.lookup(scope, fn.x.name) === undefined && !/^NoError/.test(name)) {
+        // an assertion on what the run gave (require.NotEqual(t, original.Generation, updated.Generation))
+        this.#record({ call: `require.${name}`, args: args() });
+        return null;
+      }
       if (fn.x.k === 'ident' && ['require', 'assert', 'tlog', 'klog', 'log'].includes(fn.x.name)) {
-        // an assertion on a call's result: the call is a step (require.NoError(t, suite.Client.Delete(...)))
+        // require.NoError(t, suite.Client.Delete(...)): the call in it is a step
         args();
         return null;
       }
@@ -429,7 +457,7 @@ export class Transcriber {
           return multi ? (Object.assign([{ $ref: id }, { $sym: 'err' }] as Value[], { $multi: true }) as Value) : { $ref: id };
         }
         if (pkg === 'suite' || pkg === 's') {
-          // suite.Applier.MustApplyWithCleanup, suite.Client.Get, ... on the suite itself
+          // suite.Applier.MustApplyWithCleanup, ... on the suite itself
           const id = this.#record({ call, args: args() });
           return { $ref: id };
         }
@@ -444,6 +472,9 @@ export class Transcriber {
         const base = describe(fn.x);
         if (/^(suite|s)\b/.test(base) || isSymbol(receiver)) {
           const id = this.#record({ call: `${base}.${name}`, args: args() });
+          // s.Client.Get(ctx, nn, obj) fills obj: from here on, obj is what the step fetched
+          if (/\.Client$/.test(base) && name === 'Get' && x.args[2]?.k === 'ident') this.assign(scope, x.args[2].name, { $ref: id }, false);
+          else if (/\.Client$/.test(base) && name === 'Get' && x.args[2]?.k === 'unary' && x.args[2].x.k === 'ident') this.assign(scope, x.args[2].x.name, { $ref: id }, false);
           return { $ref: id };
         }
       }
@@ -484,6 +515,9 @@ function isSymbol(v: unknown): v is { $sym: string } {
 }
 function isRef(v: unknown): v is { $ref: number } {
   return !!v && typeof v === 'object' && '$ref' in (v as object);
+}
+function isField(v: unknown): v is { $of: { $ref: number }; $field: (string | number)[] } {
+  return !!v && typeof v === 'object' && '$field' in (v as object);
 }
 function isConcat(v: unknown): v is { $concat: Value[] } {
   return !!v && typeof v === 'object' && '$concat' in (v as object);

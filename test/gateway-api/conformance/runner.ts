@@ -118,6 +118,13 @@ export class ConformanceRunner {
     return (await res.json()) as Record<string, any>;
   }
 
+  /** A GatewayClass (cluster-scoped: found in the listing). */
+  async #gatewayClass(name: string): Promise<Record<string, any> | undefined> {
+    const res = await fetch(`${this.#api}/api/v1/resources?kind=GatewayClass`);
+    const list = (await res.json()) as { items: Record<string, any>[] };
+    return list.items.find((i) => i.metadata?.name === name);
+  }
+
   async #meshStatus(fresh = false): Promise<MeshStatus> {
     if (!this.#status || fresh) {
       const res = await fetch(`${this.#api}/api/v1/status`);
@@ -148,6 +155,15 @@ export class ConformanceRunner {
       const parts = (v.$concat as Value[]).map((p) => this.#resolve(p, results));
       if (parts.some((p) => typeof p !== 'string' && typeof p !== 'number')) throw new Unsupported(`a value built from what a run gives: ${JSON.stringify(v.$concat)}`);
       return parts.join('');
+    }
+    if ('$field' in v) {
+      let at = this.#resolve(v.$of as Value, results) as unknown;
+      for (const part of v.$field as (string | number)[]) at = goField(at, part);
+      return at as Value;
+    }
+    if ('$append' in v) {
+      const [base, ...added] = (v.$append as Value[]).map((x) => this.#resolve(x, results));
+      return [...((Array.isArray(base) ? base : []) as Value[]), ...added.map((a) => toKubernetes(a as Value))];
     }
     if ('$call' in v) {
       const args = (v.args as Value[]).map((a) => this.#resolve(a, results));
@@ -190,7 +206,55 @@ export class ConformanceRunner {
       if (method === 'MakeRequestAndExpectEventuallyConsistentResponse') return this.#meshRequest(receiver as AppClient, args[1] as Record<string, any>);
       throw new Unsupported(call);
     }
+    // The test's own Kubernetes client calls, on what the API shows.
+    if (/^(s|suite)\.Client\.Get$/.test(call)) {
+      const nn = args[1] as NN;
+      const kind = String((args[2] as Record<string, Value>)?.$type ?? '').split('.').pop()!;
+      const obj = kind === 'GatewayClass' ? await this.#gatewayClass(nn.Name) : await this.#resource(kind, nn);
+      if (!obj) throw new StepFailure(`${kind} ${nn.Namespace ?? ''}/${nn.Name} not found`);
+      results.set(step.id, obj as Value);
+      return;
+    }
+    if (method === 'DeepCopy' && receiver && typeof receiver === 'object') {
+      results.set(step.id, structuredClone(receiver) as Value);
+      return;
+    }
+    if (call === '$set') {
+      const target = receiver as Record<string, unknown>;
+      const [path, value] = args as [(string | number)[], Value];
+      setGoField(target, path, toKubernetes(value));
+      return;
+    }
+    if (/^(s|suite)\.Client\.Patch$/.test(call)) {
+      const obj = args[1] as Record<string, any>;
+      const { status: _status, ...manifest } = obj;
+      void _status;
+      await this.#post('apply', JSON.stringify(manifest));
+      return;
+    }
     switch (call) {
+      case 'require.NotEqual':
+      case 'require.Equal': {
+        const same = JSON.stringify(args[1]) === JSON.stringify(args[2]);
+        if (same !== (call === 'require.Equal')) throw new StepFailure(`${String(args[3] ?? call)}: ${JSON.stringify(args[1])} and ${JSON.stringify(args[2])}`);
+        return;
+      }
+      case 'kubernetes.GWCMustHaveAcceptedConditionAny':
+        return this.#eventually(async () => {
+          const gwc = await this.#gatewayClass(String(args[3]));
+          const accepted = (gwc?.status?.conditions ?? []).find((c: any) => c.type === 'Accepted');
+          if (!accepted) throw new StepFailure(`GatewayClass ${String(args[3])} has no Accepted condition`);
+        });
+      case 'kubernetes.GatewayClassMustHaveLatestConditions': {
+        const name = (args[3] as NN).Name;
+        return this.#eventually(async () => {
+          const gwc = await this.#gatewayClass(name);
+          const conditions = gwc?.status?.conditions ?? [];
+          if (!conditions.length) throw new StepFailure(`GatewayClass ${name} has no conditions`);
+          const stale = conditions.filter((c: any) => c.observedGeneration !== gwc?.metadata?.generation);
+          if (stale.length) throw new StepFailure(`GatewayClass ${name}: conditions of generation ${stale.map((c: any) => c.observedGeneration).join(',')}, the resource is at ${gwc?.metadata?.generation}`);
+        });
+      }
       case 'kubernetes.NamespacesMustBeReady':
         // The namespaces' workloads are ready once `sinew up` says the mesh is up.
         return;
@@ -619,6 +683,48 @@ function expectedRequest(expected: Record<string, any>): Record<string, any> {
   if (!er) return { ...(expected.Request ?? {}) };
   const { Request: embedded, ...rest } = er;
   return { ...(embedded ?? {}), ...rest };
+}
+
+/**
+ * A Go field of a Kubernetes object as the API gives it: ObjectMeta's fields are embedded
+ * (`Generation` is `metadata.generation`), the others are the JSON names (`Spec.Rules` is
+ * `spec.rules`).
+ */
+const OBJECT_META = new Set(['Name', 'Namespace', 'Generation', 'Labels', 'Annotations', 'UID', 'ResourceVersion', 'CreationTimestamp']);
+function jsonName(field: string): string {
+  return field === 'UID' ? 'uid' : field[0].toLowerCase() + field.slice(1);
+}
+function goField(at: unknown, field: string | number): unknown {
+  if (at === undefined || at === null) return undefined;
+  if (typeof field === 'number') return (at as unknown[])[field];
+  const obj = at as Record<string, unknown>;
+  if (OBJECT_META.has(field) && obj.metadata && typeof obj.metadata === 'object') return (obj.metadata as Record<string, unknown>)[jsonName(field)];
+  return obj[jsonName(field)];
+}
+function setGoField(target: Record<string, unknown>, path: (string | number)[], value: unknown): void {
+  let at: any = target;
+  for (let i = 0; i < path.length - 1; i++) {
+    const part = path[i];
+    const key = typeof part === 'number' ? part : OBJECT_META.has(part) && at.metadata ? null : jsonName(part);
+    if (key === null) {
+      at = at.metadata;
+      continue;
+    }
+    at[key] ??= typeof path[i + 1] === 'number' ? [] : {};
+    at = at[key];
+  }
+  const last = path[path.length - 1];
+  if (typeof last === 'number') at[last] = value;
+  else if (OBJECT_META.has(last) && at.metadata) at.metadata[jsonName(last)] = value;
+  else at[jsonName(last)] = value;
+}
+/** A Go value the test built (`v1.Listener{Name: ..., AllowedRoutes: ...}`) as Kubernetes JSON. */
+function toKubernetes(v: Value): Value {
+  if (Array.isArray(v)) return v.map(toKubernetes);
+  if (v === null || typeof v !== 'object') return v;
+  const out: Record<string, Value> = {};
+  for (const [k, x] of Object.entries(v)) if (!k.startsWith('$')) out[jsonName(k)] = toKubernetes(x);
+  return out;
 }
 
 function lower(headers: Record<string, string[]> | undefined): Record<string, string[]> {
