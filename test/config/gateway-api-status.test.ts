@@ -29,3 +29,18 @@ spec:
   assert.deepEqual([accepted('gw')?.status, accepted('gw')?.reason], ['False', 'InvalidParameters']);
   assert.deepEqual([accepted('plain')?.status, accepted('plain')?.reason], ['True', 'Accepted']);
 });
+
+test('regression: an address requested without a value is the one the gateway listens on (it was shown without a value: conformance GatewayOptionalAddressValue)', () => {
+  const resources = parse(`apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: apps}
+spec:
+  gatewayClassName: sinew
+  addresses: [{type: IPAddress}]
+  listeners: [{name: http, port: 8080, protocol: HTTP}]
+`);
+  const statusOf = gatewayApiStatus(resources, [{ namespace: 'apps', gateway: 'gw', synced: true, addresses: ['127.0.0.1'], ports: [8080] }]);
+  const status = statusOf(resources[0]) as { addresses?: { type: string; value?: string }[]; conditions: { type: string; status: string }[] };
+  assert.equal(status.conditions.find((c) => c.type === 'Programmed')?.status, 'True');
+  assert.deepEqual(status.addresses, [{ type: 'IPAddress', value: '127.0.0.1' }]);
+});

@@ -94,8 +94,11 @@ function statusOfGateway(g: GatewayState, rt: GatewayRuntime | undefined, runtim
   else programmed = { status: 'True', reason: 'Programmed', message: `the gateway's proxy (${g.className}) serves it` };
   const byPort = new Map<number, ListenerState[]>();
   for (const l of g.listeners) if (l.usable) byPort.set(l.listener.port, [...(byPort.get(l.listener.port) ?? []), l]);
+  // An address requested without a value (GatewayAddressEmpty) is one the implementation
+  // assigns: the gateway's own.
+  const given = requested.filter((a) => a.value).map((a) => a.value!);
   return {
-    ...(programmed.status === 'True' ? { addresses: (requested.length ? requested.map((a) => a.value!) : listening).map((value) => ({ type: 'IPAddress', value })) } : {}),
+    ...(programmed.status === 'True' ? { addresses: (given.length ? given : listening).map((value) => ({ type: 'IPAddress', value })) } : {}),
     conditions: [condition('Accepted', accepted, r), condition('Programmed', programmed, r)],
     listeners: g.listeners.map((l) => ({
       name: l.listener.name,

@@ -255,6 +255,18 @@ export class ConformanceRunner {
           if (stale.length) throw new StepFailure(`GatewayClass ${name}: conditions of generation ${stale.map((c: any) => c.observedGeneration).join(',')}, the resource is at ${gwc?.metadata?.generation}`);
         });
       }
+      case 'kubernetes.WaitForGatewayAddress': {
+        // the Gateway is programmed and its status names an address
+        const ref = args[3] as unknown as { $gateway: NN; listeners?: string[] };
+        const address = await this.#gatewayAddress(ref.$gateway, ref.listeners);
+        await this.#eventually(async () => {
+          const gw = await this.#resource('Gateway', ref.$gateway);
+          const addresses = (gw?.status?.addresses ?? []) as { value?: string }[];
+          if (!addresses.some((a) => a.value)) throw new StepFailure(`Gateway ${ref.$gateway.Name} has no address in its status (${JSON.stringify(gw?.status?.addresses ?? [])})`);
+        });
+        results.set(step.id, address);
+        return;
+      }
       case 'kubernetes.NamespacesMustBeReady':
         // The namespaces' workloads are ready once `sinew up` says the mesh is up.
         return;
