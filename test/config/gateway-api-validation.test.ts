@@ -185,10 +185,12 @@ describe('Gateway API beside Istio', () => {
 });
 
 describe('the repository\'s Gateway API fixtures', () => {
-  const dir = join(fixtures.istio, '..', 'gateway-api');
-  test('every manifest of the transcribed conformance suite validates', { skip: existsSync(dir) ? false : 'no transcribed conformance fixtures yet' }, async () => {
-    const result = await validateInputs([dir]);
-    assert.deepEqual(errors(result.diagnostics).map(formatDiagnostic), []);
+  const dir = join(fixtures.istio, '..', 'gateway-api', 'conformance');
+  test('every manifest of the transcribed conformance suite validates (placeholders filled in)', { skip: existsSync(dir) ? false : 'no transcribed conformance fixtures yet' }, async () => {
+    const result = await validateInputs(['tests', 'base', 'mesh'].map((d) => join(dir, d)));
+    // {GATEWAY_CONTROLLER_NAME} is filled in when the suite applies the manifest
+    const errs = errors(result.diagnostics).filter((d) => !/\{GATEWAY_CONTROLLER_NAME\}/.test(readFileSync(d.source!.file, 'utf8').split('\n')[d.source!.line - 1] ?? ''));
+    assert.deepEqual(errs.map(formatDiagnostic), []);
     assert.ok(result.resources.length > 50, `${result.resources.length} resources`);
   });
 });
