@@ -147,6 +147,30 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       exitCode = await runGet({ ...opts, kind, name }, io);
     });
 
+  const create = program.command('create').description('create a resource in the running mesh, like kubectl create');
+  const secret = create.command('secret').description('a Secret with TLS credentials, as Istio\'s gateways read them (values are never shown back)');
+  const secretOptions = (cmd: Command) =>
+    connect(cmd)
+      .argument('<name>')
+      .option('-n, --namespace <ns>', 'namespace (Istio\'s ingress gateway reads credentials from istio-system)', 'default')
+      .option('--dry-run', 'print the Secret instead of applying it')
+      .addOption(new Option('-o, --output <format>', 'output format with --dry-run').choices(['yaml', 'json']).default('yaml'));
+  secretOptions(secret.command('tls').description('a kubernetes.io/tls Secret: tls.crt and tls.key (and ca.crt)'))
+    .requiredOption('--cert <file>', 'certificate chain (PEM)')
+    .requiredOption('--key <file>', 'private key (PEM)')
+    .option('--ca-cert <file>', 'CA bundle that MUTUAL servers verify client certificates against (PEM)')
+    .action(async (name: string, opts: { namespace: string; cert: string; key: string; caCert?: string; dryRun?: boolean; output: string; server?: string; stateDir?: string }) => {
+      const { runCreateSecret } = await import('./secret-commands.js');
+      exitCode = await runCreateSecret({ ...opts, type: 'tls', name }, io);
+    });
+  secretOptions(secret.command('generic').description('an Opaque Secret from files and literals (Istio reads cert, key and cacert)'))
+    .option('--from-file <[key=]file>', 'a key from a file (repeatable)', collect, [])
+    .option('--from-literal <key=value>', 'a key from a literal value (repeatable)', collect, [])
+    .action(async (name: string, opts: { namespace: string; fromFile: string[]; fromLiteral: string[]; dryRun?: boolean; output: string; server?: string; stateDir?: string }) => {
+      const { runCreateSecret } = await import('./secret-commands.js');
+      exitCode = await runCreateSecret({ ...opts, type: 'generic', name }, io);
+    });
+
   connect(program.command('exec').description('run a command as a workload: its HTTP calls go through that workload\'s sidecar'))
     .argument('<workload>', 'workload name or replica id')
     .argument('<command...>', 'the command (after --)')

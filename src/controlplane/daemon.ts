@@ -29,6 +29,7 @@ import type { Resource } from '../api/resources/meta.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { FileConfigStore, MemoryConfigStore, type ConfigStore } from '../config/store.js';
+import { gatewayApiStatus, gatewayRuntimeOf } from '../config/gateway-api/status.js';
 import { ServiceRegistry } from '../registry/index.js';
 import { PushServer } from '../xds/server.js';
 import { ProxyConfigBuilder, type MeshSettings } from './compile.js';
@@ -186,6 +187,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     };
   };
 
+  // The Gateway API's status, as its controller would write it: computed for the config in
+  // force and the gateways running (src/config/gateway-api/status.ts).
+  const statusFor = () => gatewayApiStatus(store.list(), gatewayRuntimeOf(status()));
   const apiHandler = createControlPlaneApi({
     credentials,
     store,
@@ -193,6 +197,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     push,
     traces,
     status,
+    statusFor,
     onRegistrationChanged: (key) => {
       syncRegistry();
       push.requestPush(`registration ${key}`);

@@ -103,7 +103,7 @@ export class MeshLauncher {
   app(plan: ReplicaPlan, appPort: number | undefined, outboundProxy: string): ProcessSpec {
     const proxyUrl = `http://${outboundProxy}`;
     return {
-      id: plan.id,
+      id: plan.label,
       command: plan.command,
       args: plan.args,
       cwd: plan.cwd,

@@ -26,6 +26,7 @@ import { ControlPlaneClient } from './control-plane-client.js';
 import { API_TOKEN_FILE } from '../controlplane/credentials.js';
 import { GATEWAY_NAME, GATEWAY_NAMESPACE, planGateway } from './gateway.js';
 import { manifestInputs } from './inputs.js';
+import { GatewayApiGateways } from './gateways.js';
 import { MeshLauncher } from './launch.js';
 import { planReplicas } from './plan.js';
 import { PartWatch, waitFor } from './readiness.js';
@@ -154,6 +155,7 @@ export async function runUp(options: UpOptions): Promise<number> {
   const watches: PartWatch[] = [];
   const replicas: ReplicaRunner[] = [];
   let registrations: RegistrationPublisher | undefined;
+  let gatewayApi: GatewayApiGateways | undefined;
   let stopping = false;
   let resolveStop!: () => void;
   const stopRequested = new Promise<void>((r) => (resolveStop = r));
@@ -185,6 +187,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     for (const w of watches) w.stop();
     for (const r of replicas) r.stopWatching();
     registrations?.close();
+    await gatewayApi?.stop();
     await supervisor.stopAll();
     removeMeshFile(stateDir);
     await rm(join(stateDir, PROCESSES_DIR), { recursive: true, force: true });
@@ -277,6 +280,16 @@ export async function runUp(options: UpOptions): Promise<number> {
       report,
     });
     watches.push(gatewayWatch);
+
+    // A proxy per Gateway API Gateway, now and as Gateways are applied (gateways.ts).
+    gatewayApi = new GatewayApiGateways({
+      client,
+      host,
+      output: out,
+      startProxy: async (label, node, ports) => supervisor.start(launcher.proxy(label, node, ports, await client.proxyCredential(node))),
+      stopProcess: (id) => supervisor.stop(id),
+    });
+    await unlessStopped(gatewayApi.start());
 
     const ctx: ReplicaContext = { host, supervisor, launcher, client, registrations: publisher, controlPlane: () => controlPlane, readyTimeoutMs, step, report };
     for (const { plan, ports } of planned) {

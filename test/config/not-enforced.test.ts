@@ -115,7 +115,6 @@ const examples: Record<string, { yaml: string; path: string }> = {
   },
   SNW0530: { path: 'spec.http[0].retries.retryRemoteLocalities', yaml: vsWithRetries('retryRemoteLocalities: true') },
   SNW0531: { path: 'spec.http[0].retries.retryIgnorePreviousHosts', yaml: vsWithRetries('retryIgnorePreviousHosts: false') },
-  SNW0532: { path: 'spec.http[0].retries.backoff', yaml: vsWithRetries('backoff: 100ms') },
   SNW0533: {
     path: 'spec.http[0].match[0].statPrefix',
     yaml: 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: echo}\nspec:\n  hosts: [echo]\n  http:\n  - match: [{uri: {prefix: /api}, statPrefix: echo-api}]\n    route: [{destination: {host: echo}}]\n  - route: [{destination: {host: echo}}]\n',
