@@ -29,7 +29,9 @@ export interface RequestHeaderMutation {
 export interface HttpFilterContext {
   /**
    * What authorization decides on. Filters may add to it: the JWT filter sets `auth` for the
-   * filters after it, as Envoy's jwt_authn writes dynamic metadata that RBAC reads.
+   * filters after it, as Envoy's jwt_authn writes dynamic metadata that RBAC reads. Its
+   * `headers` must be a live view of `requestHeaders`, so that a header one filter sets is
+   * what the next one matches.
    */
   readonly attributes: RequestAttributes;
   readonly requestHeaders: RequestHeaderMutation;
