@@ -13,13 +13,26 @@ import { namespaceOf, principalOf, type RequestAttributes } from './attributes.j
 import { compileMatcher, type CompiledMatcher } from './match.js';
 import type { AuthorizationConfig, Clause, CompiledPolicy, CompiledRule } from './policy.js';
 
-type Predicate = (attributes: RequestAttributes) => boolean;
+/**
+ * What predicates read: the request's attributes, and values derived from them once per
+ * decision rather than once per clause (the path without its query).
+ */
+interface Request {
+  readonly a: RequestAttributes;
+  readonly path: string | undefined;
+}
+
+type Predicate = (request: Request) => boolean;
+
+function prepare(a: RequestAttributes): Request {
+  return { a, path: a.path === undefined ? undefined : pathOnly(a.path) };
+}
 
 export interface CompiledAuthorizationPolicy {
   readonly name: string;
   readonly action: CompiledPolicy['action'];
   readonly dryRun: boolean;
-  readonly matches: Predicate;
+  matches(attributes: RequestAttributes): boolean;
 }
 
 export interface AuthorizationDecision {
@@ -41,19 +54,19 @@ export interface Authorizer {
 
 /** Compiles a config into an authorizer. Throws (once, at config time) for a matcher that cannot compile. */
 export function compileAuthorization(config: AuthorizationConfig): Authorizer {
-  const policies = compilePolicies(config.policies);
+  const policies = compileInternal(config.policies);
   const enforced = policies.filter((p) => !p.dryRun);
   const dryRun = policies.filter((p) => p.dryRun);
   const audit = enforced.filter((p) => p.action === 'AUDIT');
   return {
     policies,
     authorize(attributes) {
-      const decision = decide(enforced, attributes);
-      const audited: string[] = [];
-      for (const p of audit) if (p.matches(attributes)) audited.push(p.name);
-      const result: AuthorizationDecision = { ...decision, audited };
+      const request = prepare(attributes);
+      const result = decide(enforced, request) as AuthorizationDecision;
+      result.audited = [];
+      for (const p of audit) if (p.rule(request)) result.audited.push(p.name);
       if (dryRun.length > 0) {
-        const shadow = decide(dryRun, attributes);
+        const shadow = decide(dryRun, request);
         result.shadow = { allowed: shadow.allowed, ...(shadow.policy ? { policy: shadow.policy } : {}) };
       }
       return result;
@@ -61,46 +74,70 @@ export function compileAuthorization(config: AuthorizationConfig): Authorizer {
   };
 }
 
-function decide(policies: readonly CompiledAuthorizationPolicy[], attributes: RequestAttributes): { allowed: boolean; policy?: string; reason: string } {
+function decide(policies: readonly InternalPolicy[], request: Request): { allowed: boolean; policy?: string; reason: string } {
   for (const p of policies) {
-    if (p.action === 'DENY' && p.matches(attributes)) return { allowed: false, policy: p.name, reason: `rbac_access_denied_matched_policy[${p.name}]` };
+    if (p.action === 'DENY' && p.rule(request)) return { allowed: false, policy: p.name, reason: `rbac_access_denied_matched_policy[${p.name}]` };
   }
   let anyAllow = false;
   for (const p of policies) {
     if (p.action !== 'ALLOW') continue;
     anyAllow = true;
-    if (p.matches(attributes)) return { allowed: true, policy: p.name, reason: 'allowed' };
+    if (p.rule(request)) return { allowed: true, policy: p.name, reason: 'allowed' };
   }
   if (anyAllow) return { allowed: false, reason: 'rbac_access_denied_matched_policy[none]' };
   return { allowed: true, reason: 'allowed' };
 }
 
+interface InternalPolicy extends CompiledAuthorizationPolicy {
+  /** The policy's rules over a prepared request. */
+  readonly rule: Predicate;
+}
+
 /** Compiles policies of any action into predicates (the ext_authz filter uses it for CUSTOM). */
 export function compilePolicies(policies: readonly CompiledPolicy[]): CompiledAuthorizationPolicy[] {
+  return compileInternal(policies);
+}
+
+function compileInternal(policies: readonly CompiledPolicy[]): InternalPolicy[] {
   return policies.map((p) => {
-    const rules = p.rules.map(compileRule);
-    return Object.freeze({ name: p.name, action: p.action, dryRun: p.dryRun === true, matches: (a: RequestAttributes) => rules.some((r) => r(a)) });
+    const rule = anyOf(p.rules.map(compileRule));
+    return Object.freeze({ name: p.name, action: p.action, dryRun: p.dryRun === true, rule, matches: (a: RequestAttributes) => rule(prepare(a)) });
   });
 }
 
-function compileRule(rule: CompiledRule): Predicate {
-  const from = rule.from?.length ? rule.from.map(allOf) : undefined;
-  const to = rule.to?.length ? rule.to.map(allOf) : undefined;
-  const when = rule.when?.length ? allOf(rule.when) : undefined;
-  return (a) => (!from || from.some((f) => f(a))) && (!to || to.some((t) => t(a))) && (!when || when(a));
+const always: Predicate = () => true;
+
+function anyOf(predicates: readonly Predicate[]): Predicate {
+  if (predicates.length === 1) return predicates[0];
+  return (r) => {
+    for (const p of predicates) if (p(r)) return true;
+    return false;
+  };
 }
 
 function allOf(clauses: readonly Clause[]): Predicate {
   const compiled = clauses.map(compileClause);
-  return (a) => compiled.every((c) => c(a));
+  if (compiled.length === 0) return always;
+  if (compiled.length === 1) return compiled[0];
+  return (r) => {
+    for (const c of compiled) if (!c(r)) return false;
+    return true;
+  };
+}
+
+function compileRule(rule: CompiledRule): Predicate {
+  const from = rule.from?.length ? anyOf(rule.from.map(allOf)) : always;
+  const to = rule.to?.length ? anyOf(rule.to.map(allOf)) : always;
+  const when = rule.when?.length ? allOf(rule.when) : always;
+  return (r) => from(r) && to(r) && when(r);
 }
 
 function compileClause(clause: Clause): Predicate {
   const read = reader(clause);
   const values = clause.values?.map(compileMatcher);
   const notValues = clause.notValues?.map(compileMatcher);
-  return (a) => {
-    const seen = read(a);
+  return (r) => {
+    const seen = read(r);
     if (values && !anyMatch(values, seen)) return false;
     if (notValues && anyMatch(notValues, seen)) return false;
     return true;
@@ -109,50 +146,54 @@ function compileClause(clause: Clause): Predicate {
 
 function anyMatch(matchers: readonly CompiledMatcher[], seen: string | readonly string[] | undefined): boolean {
   if (seen === undefined) return false;
-  if (typeof seen === 'string') return matchers.some((m) => m(seen));
-  return seen.some((v) => matchers.some((m) => m(v)));
+  if (typeof seen === 'string') {
+    for (const m of matchers) if (m(seen)) return true;
+    return false;
+  }
+  for (const v of seen) for (const m of matchers) if (m(v)) return true;
+  return false;
 }
 
 /** The request's value(s) for a clause's attribute; undefined when it has none. */
-function reader(clause: Clause): (a: RequestAttributes) => string | readonly string[] | undefined {
+function reader(clause: Clause): (r: Request) => string | readonly string[] | undefined {
   switch (clause.attribute) {
     case 'source.principal':
-      return principalOf;
+      return (r) => principalOf(r.a);
     case 'source.namespace':
-      return namespaceOf;
+      return (r) => namespaceOf(r.a);
     case 'source.ip':
-      return (a) => a.sourceIp;
+      return ({ a }) => a.sourceIp;
     case 'remote.ip':
-      return (a) => a.remoteIp ?? a.sourceIp;
+      return ({ a }) => a.remoteIp ?? a.sourceIp;
     case 'request.auth.principal':
-      return (a) => a.auth?.principal;
+      return ({ a }) => a.auth?.principal;
     case 'request.auth.audiences':
-      return (a) => a.auth?.audiences;
+      return ({ a }) => a.auth?.audiences;
     case 'request.auth.presenter':
-      return (a) => a.auth?.presenter;
+      return ({ a }) => a.auth?.presenter;
     case 'request.auth.claims': {
       const path = clause.claim ?? [];
-      return (a) => claimValues(a.auth?.claims, path);
+      return ({ a }) => claimValues(a.auth?.claims, path);
     }
     case 'request.headers': {
       const name = (clause.header ?? '').toLowerCase();
-      return (a) => {
+      return ({ a }) => {
         const v = a.headers?.[name];
         return v === undefined ? undefined : typeof v === 'string' ? v : v.join(',');
       };
     }
     case 'request.host':
-      return (a) => a.host;
+      return ({ a }) => a.host;
     case 'request.method':
-      return (a) => a.method;
+      return ({ a }) => a.method;
     case 'request.path':
-      return (a) => (a.path === undefined ? undefined : pathOnly(a.path));
+      return (r) => r.path;
     case 'destination.ip':
-      return (a) => a.destinationIp;
+      return ({ a }) => a.destinationIp;
     case 'destination.port':
-      return (a) => (a.destinationPort === undefined ? undefined : String(a.destinationPort));
+      return ({ a }) => (a.destinationPort === undefined ? undefined : String(a.destinationPort));
     case 'connection.sni':
-      return (a) => a.sni;
+      return ({ a }) => a.sni;
   }
 }
 

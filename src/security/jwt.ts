@@ -11,6 +11,7 @@
  * proxy sends it through the mesh), and time comes from an injected clock.
  */
 import { createLocalJWKSet, decodeJwt, errors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { deepFreeze } from '../core/freeze.js';
 import type { RequestAuth } from './attributes.js';
 import { DEFAULT_CLOCK_SKEW_SECONDS, DEFAULT_JWKS_REFRESH_MS, DEFAULT_JWKS_TIMEOUT_MS, jwtAuthnConfigSchema, type JwtAuthnConfig, type JwtProvider } from './jwt-config.js';
 
@@ -18,6 +19,14 @@ export type { JwtAuthnConfig, JwtProvider } from './jwt-config.js';
 
 /** A token signed by a key the cached set lacks refetches the set, at most this often (jose's cooldown). */
 const JWKS_COOLDOWN_MS = 30_000;
+/**
+ * Verified tokens kept, as Envoy's jwt_authn JWT cache keeps them (`jwt_cache_config`): a
+ * client sends the same token with every request, and verifying a signature costs more than
+ * proxying the request. The key is the whole token, signature included, so only the exact
+ * token that was verified is found; its time claims are checked again on every use, and an
+ * entry lasts no longer than a fetched key set is trusted before it is fetched again.
+ */
+const VERIFIED_CACHE_SIZE = 1000;
 
 // === results ===
 
@@ -69,6 +78,7 @@ export class JwtAuthenticator {
   readonly #deps: JwtDependencies;
   readonly #inline = new Map<JwtProvider, KeySet>();
   readonly #remote: JwksCache;
+  readonly #verified = new Map<string, { auth: RequestAuth; provider: JwtProvider; exp?: number; nbf?: number; cachedAt: number }>();
 
   constructor(config: JwtAuthnConfig, deps: JwtDependencies) {
     this.#config = config;
@@ -135,6 +145,25 @@ export class JwtAuthenticator {
   }
 
   async #verify(token: string, lookedHere: readonly JwtProvider[]): Promise<{ ok: true; auth: RequestAuth; provider: JwtProvider } | { ok: false; failure: JwtFailureText; message: string }> {
+    const cached = this.#verified.get(token);
+    if (cached && lookedHere.includes(cached.provider)) {
+      const now = this.#deps.now() / 1000;
+      const skew = this.#config.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
+      const fresh = now * 1000 - cached.cachedAt < (this.#config.jwksRefreshMs ?? DEFAULT_JWKS_REFRESH_MS);
+      const timely = (cached.exp === undefined || now <= cached.exp + skew) && (cached.nbf === undefined || now >= cached.nbf - skew);
+      if (fresh && timely) return { ok: true, auth: cached.auth, provider: cached.provider };
+      this.#verified.delete(token); // verified again below: an expired one fails with its reason
+    }
+    const result = await this.#verifyUncached(token, lookedHere);
+    if (result.ok) {
+      if (this.#verified.size >= VERIFIED_CACHE_SIZE) this.#verified.delete(this.#verified.keys().next().value!);
+      const { exp, nbf } = result.auth.claims as JWTPayload;
+      this.#verified.set(token, { auth: deepFreeze(result.auth), provider: result.provider, cachedAt: this.#deps.now(), ...(typeof exp === 'number' ? { exp } : {}), ...(typeof nbf === 'number' ? { nbf } : {}) });
+    }
+    return result;
+  }
+
+  async #verifyUncached(token: string, lookedHere: readonly JwtProvider[]): Promise<{ ok: true; auth: RequestAuth; provider: JwtProvider } | { ok: false; failure: JwtFailureText; message: string }> {
     let claims: JWTPayload;
     try {
       claims = decodeJwt(token);

@@ -122,6 +122,19 @@ describe('JWT validation (RequestAuthentication)', () => {
     assert.equal((await authenticator({}, { clockSkewSeconds: 0 }).authenticate({ headers: headers({ authorization: `Bearer ${token}` }).access, path: '/' })).ok, false);
   });
 
+  test('a token verified once is refused once it expires (the verified-token cache checks time on every use)', async () => {
+    const start = clock.now();
+    const token = await sign(key, {}, { iat: start / 1000, exp: start / 1000 + 120 });
+    const a = authenticator({});
+    const use = () => a.authenticate({ headers: headers({ authorization: `Bearer ${token}` }).access, path: '/' });
+    assert.equal((await use()).ok, true);
+    clock.advance(150_000); // past exp, within the 60 s skew
+    assert.equal((await use()).ok, true);
+    clock.advance(60_000); // past exp + skew
+    const out = await use();
+    assert.equal(!out.ok && out.failure, 'Jwt is expired');
+  });
+
   test('audiences: one of the token\'s is enough', async () => {
     const token = await sign(key, { aud: ['a', 'httpbin'] });
     assert.equal((await authenticator({ audiences: ['httpbin'] }).authenticate({ headers: headers({ authorization: `Bearer ${token}` }).access, path: '/' })).ok, true);

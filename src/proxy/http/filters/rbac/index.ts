@@ -67,12 +67,18 @@ export function createNetworkRbacFilterFactory(deps: RbacDependencies = {}): Net
   };
 }
 
+const STAT_NAMES = {
+  http: { allowed: 'http.rbac.allowed', denied: 'http.rbac.denied', shadow_allowed: 'http.rbac.shadow_allowed', shadow_denied: 'http.rbac.shadow_denied' },
+  tcp: { allowed: 'tcp.rbac.allowed', denied: 'tcp.rbac.denied', shadow_allowed: 'tcp.rbac.shadow_allowed', shadow_denied: 'tcp.rbac.shadow_denied' },
+} as const;
+
 function record(decision: AuthorizationDecision, deps: RbacDependencies, kind: 'http' | 'tcp', setMetadata: (key: string, value: string) => void): void {
-  deps.stats?.inc(`${kind}.rbac.${decision.allowed ? 'allowed' : 'denied'}`);
+  const stats = STAT_NAMES[kind];
+  deps.stats?.inc(decision.allowed ? stats.allowed : stats.denied);
   if (decision.audited.length > 0) setMetadata('access_log_hint', 'true');
   if (decision.shadow) {
     const result = decision.shadow.allowed ? 'allowed' : 'denied';
-    deps.stats?.inc(`${kind}.rbac.shadow_${result}`);
+    deps.stats?.inc(decision.shadow.allowed ? stats.shadow_allowed : stats.shadow_denied);
     setMetadata('istio_dry_run_shadow_engine_result', result);
     if (decision.shadow.policy) setMetadata('istio_dry_run_shadow_effective_policy_id', decision.shadow.policy);
     deps.logger?.debug('dry-run authorization', { result, policy: decision.shadow.policy ?? 'none' });
