@@ -30,6 +30,21 @@ const VERIFIED_CACHE_SIZE = 1000;
 
 // === results ===
 
+interface FoundToken {
+  value: string;
+  /** The header it came from, removed unless a provider forwards it. */
+  header?: string;
+  /** The providers that look where it was found. */
+  providers: JwtProvider[];
+}
+
+interface VerifiedToken {
+  auth: RequestAuth;
+  provider: JwtProvider;
+}
+
+const NO_TOKEN: JwtOutcome = Object.freeze({ ok: true as const });
+
 /** Envoy's jwt_authn status texts, used as the 401 body and in the response details. */
 export const JwtFailure = {
   Missing: 'Jwt is missing',
@@ -78,7 +93,8 @@ export class JwtAuthenticator {
   readonly #deps: JwtDependencies;
   readonly #inline = new Map<JwtProvider, KeySet>();
   readonly #remote: JwksCache;
-  readonly #verified = new Map<string, { auth: RequestAuth; provider: JwtProvider; exp?: number; nbf?: number; cachedAt: number }>();
+  /** By `cacheKey(token)`; an entry holds its whole token, compared before use. */
+  readonly #verified = new Map<string, { token: string; auth: RequestAuth; provider: JwtProvider; exp?: number; nbf?: number; cachedAt: number }>();
 
   constructor(config: JwtAuthnConfig, deps: JwtDependencies) {
     this.#config = config;
@@ -95,25 +111,38 @@ export class JwtAuthenticator {
    * first valid one gives the identity. Applies the header outputs of the provider that
    * verified it, and removes tokens from headers unless `forwardOriginalToken`.
    */
-  async authenticate(request: JwtRequest): Promise<JwtOutcome> {
+  authenticate(request: JwtRequest): JwtOutcome | Promise<JwtOutcome> {
     const found = this.#extract(request);
-    if (found.length === 0) return { ok: true };
-    let identity: { auth: RequestAuth; provider: JwtProvider; payloadSegment: string } | undefined;
+    if (found.length === 0) return NO_TOKEN;
+    // The common case, a token verified before: answered without waiting on anything.
+    const known = found.map((t) => this.#fromCache(t.value, t.providers));
+    if (known.every((k) => k !== undefined)) return this.#finish(request, found, known as VerifiedToken[]);
+    return this.#authenticateSlowly(request, found);
+  }
+
+  async #authenticateSlowly(request: JwtRequest, found: FoundToken[]): Promise<JwtOutcome> {
+    const verified: VerifiedToken[] = [];
     for (const token of found) {
       const result = await this.#verify(token.value, token.providers);
       if (!result.ok) return result;
-      identity ??= { auth: result.auth, provider: result.provider, payloadSegment: token.value.split('.')[1] ?? '' };
+      verified.push(result);
     }
+    return this.#finish(request, found, verified);
+  }
+
+  /** Every token is valid: the first gives the identity; headers are written and tokens removed. */
+  #finish(request: JwtRequest, found: readonly FoundToken[], verified: readonly VerifiedToken[]): JwtOutcome {
     for (const token of found) {
       if (token.header && !token.providers.some((p) => p.forwardOriginalToken)) request.headers.remove(token.header);
     }
-    if (identity) applyOutputs(identity.provider, identity.auth, identity.payloadSegment, request.headers);
-    return { ok: true, auth: identity?.auth };
+    const first = verified[0];
+    applyOutputs(first.provider, first.auth, found[0].value, request.headers);
+    return { ok: true, auth: first.auth };
   }
 
   /** The distinct tokens in the request, each with the providers that look where it was found. */
-  #extract(request: JwtRequest): { value: string; header?: string; providers: JwtProvider[] }[] {
-    const out: { value: string; header?: string; providers: JwtProvider[] }[] = [];
+  #extract(request: JwtRequest): FoundToken[] {
+    const out: FoundToken[] = [];
     const add = (value: string | undefined, provider: JwtProvider, header?: string) => {
       if (!value) return;
       const existing = out.find((t) => t.value === value);
@@ -144,21 +173,29 @@ export class JwtAuthenticator {
     return out;
   }
 
-  async #verify(token: string, lookedHere: readonly JwtProvider[]): Promise<{ ok: true; auth: RequestAuth; provider: JwtProvider } | { ok: false; failure: JwtFailureText; message: string }> {
-    const cached = this.#verified.get(token);
-    if (cached && lookedHere.includes(cached.provider)) {
-      const now = this.#deps.now() / 1000;
-      const skew = this.#config.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
-      const fresh = now * 1000 - cached.cachedAt < (this.#config.jwksRefreshMs ?? DEFAULT_JWKS_REFRESH_MS);
-      const timely = (cached.exp === undefined || now <= cached.exp + skew) && (cached.nbf === undefined || now >= cached.nbf - skew);
-      if (fresh && timely) return { ok: true, auth: cached.auth, provider: cached.provider };
-      this.#verified.delete(token); // verified again below: an expired one fails with its reason
-    }
+  /** A token verified before, still within its time claims and the key set's lifetime; undefined otherwise. */
+  #fromCache(token: string, lookedHere: readonly JwtProvider[]): VerifiedToken | undefined {
+    const key = cacheKey(token);
+    const cached = this.#verified.get(key);
+    if (!cached || cached.token !== token || !lookedHere.includes(cached.provider)) return undefined;
+    const nowMs = this.#deps.now();
+    const now = nowMs / 1000;
+    const skew = this.#config.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS;
+    const fresh = nowMs - cached.cachedAt < (this.#config.jwksRefreshMs ?? DEFAULT_JWKS_REFRESH_MS);
+    const timely = (cached.exp === undefined || now <= cached.exp + skew) && (cached.nbf === undefined || now >= cached.nbf - skew);
+    if (fresh && timely) return cached;
+    this.#verified.delete(key); // verified again: an expired one then fails with its reason
+    return undefined;
+  }
+
+  async #verify(token: string, lookedHere: readonly JwtProvider[]): Promise<({ ok: true } & VerifiedToken) | { ok: false; failure: JwtFailureText; message: string }> {
+    const cached = this.#fromCache(token, lookedHere);
+    if (cached) return { ok: true, ...cached };
     const result = await this.#verifyUncached(token, lookedHere);
     if (result.ok) {
       if (this.#verified.size >= VERIFIED_CACHE_SIZE) this.#verified.delete(this.#verified.keys().next().value!);
       const { exp, nbf } = result.auth.claims as JWTPayload;
-      this.#verified.set(token, { auth: deepFreeze(result.auth), provider: result.provider, cachedAt: this.#deps.now(), ...(typeof exp === 'number' ? { exp } : {}), ...(typeof nbf === 'number' ? { nbf } : {}) });
+      this.#verified.set(cacheKey(token), { token, auth: deepFreeze(result.auth), provider: result.provider, cachedAt: this.#deps.now(), ...(typeof exp === 'number' ? { exp } : {}), ...(typeof nbf === 'number' ? { nbf } : {}) });
     }
     return result;
   }
@@ -206,6 +243,15 @@ export class JwtAuthenticator {
   }
 }
 
+/**
+ * The verified-token cache's key: the last 32 characters of the token, which are signature
+ * (192 bits of it). Hashing a whole token (hundreds of characters) for every request costs
+ * more than the rest of the lookup; an entry is used only when its whole token is the same.
+ */
+function cacheKey(token: string): string {
+  return token.length > 32 ? token.slice(-32) : token;
+}
+
 function failureOf(e: unknown): { failure: JwtFailureText; message: string } {
   const message = e instanceof Error ? e.message : String(e);
   if (e instanceof JwksFetchError) return { failure: JwtFailure.JwksFetchFailed, message };
@@ -225,8 +271,8 @@ function audiencesOf(payload: JWTPayload): string[] {
  * (`claim_to_headers`: strings, numbers and booleans; a nested claim is written `a.b`). A
  * header the client sent under one of these names is replaced, so it cannot be forged.
  */
-function applyOutputs(provider: JwtProvider, auth: RequestAuth, payloadSegment: string, headers: HeaderAccess): void {
-  if (provider.outputPayloadToHeader) headers.set(provider.outputPayloadToHeader.toLowerCase(), payloadSegment);
+function applyOutputs(provider: JwtProvider, auth: RequestAuth, token: string, headers: HeaderAccess): void {
+  if (provider.outputPayloadToHeader) headers.set(provider.outputPayloadToHeader.toLowerCase(), token.split('.')[1] ?? '');
   for (const { header, claim } of provider.outputClaimToHeaders ?? []) {
     let value: unknown = auth.claims;
     for (const key of claim.split('.')) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;

@@ -6,8 +6,8 @@
  * request attributes for the filters after it; a request without a token goes on as it is.
  */
 import type { Logger } from '../../../../core/logger.js';
-import { createJwtAuthenticator, type JwtDependencies } from '../../../../security/jwt.js';
-import type { FilterStats, HttpFilterFactory } from '../contract.js';
+import { createJwtAuthenticator, type JwtDependencies, type JwtOutcome } from '../../../../security/jwt.js';
+import type { FilterHeadersStatus, FilterStats, HttpFilterContext, HttpFilterFactory } from '../contract.js';
 
 export const JWT_AUTHN_HTTP_FILTER = 'sinew.filters.http.jwt_authn';
 
@@ -32,26 +32,30 @@ export function createJwtAuthnFilterFactory(deps: JwtAuthnFilterDependencies): H
     name: JWT_AUTHN_HTTP_FILTER,
     compile(raw) {
       const authenticator = createJwtAuthenticator(raw, deps);
-      return {
-        async decodeHeaders(ctx) {
-          const outcome = await authenticator.authenticate({ headers: ctx.requestHeaders, path: ctx.attributes.path ?? '/' });
-          if (outcome.ok) {
-            if (outcome.auth) {
-              ctx.attributes.auth = outcome.auth;
-              deps.stats?.inc('http.jwt_authn.allowed');
-            }
-            return 'continue';
+      const settle = (ctx: HttpFilterContext, outcome: JwtOutcome): FilterHeadersStatus => {
+        if (outcome.ok) {
+          if (outcome.auth) {
+            ctx.attributes.auth = outcome.auth;
+            deps.stats?.inc('http.jwt_authn.allowed');
           }
-          deps.stats?.inc('http.jwt_authn.denied');
-          deps.logger?.debug('jwt rejected', { reason: outcome.failure, detail: outcome.message });
-          return {
-            stop: {
-              status: 401,
-              details: `jwt_authn_access_denied{${outcome.failure.replace(/ /g, '_')}}`,
-              body: outcome.failure,
-              headers: { 'www-authenticate': `Bearer realm="${realm(ctx.attributes.host, ctx.attributes.path)}", error="invalid_token"` },
-            },
-          };
+          return 'continue';
+        }
+        deps.stats?.inc('http.jwt_authn.denied');
+        deps.logger?.debug('jwt rejected', { reason: outcome.failure, detail: outcome.message });
+        return {
+          stop: {
+            status: 401,
+            details: `jwt_authn_access_denied{${outcome.failure.replace(/ /g, '_')}}`,
+            body: outcome.failure,
+            headers: { 'www-authenticate': `Bearer realm="${realm(ctx.attributes.host, ctx.attributes.path)}", error="invalid_token"` },
+          },
+        };
+      };
+      return {
+        decodeHeaders(ctx) {
+          // A token verified before is answered at once; only a new one waits for verification.
+          const outcome = authenticator.authenticate({ headers: ctx.requestHeaders, path: ctx.attributes.path ?? '/' });
+          return outcome instanceof Promise ? outcome.then((o) => settle(ctx, o)) : settle(ctx, outcome);
         },
       };
     },
