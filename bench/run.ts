@@ -12,6 +12,7 @@
  *   console       the graph API over 500 services (target < 200 ms) and the graph page in Chromium
  *   chaos         Bookinfo under fixed-rate load while parts are killed and config changes: requests lost, recovery (needs wrk)
  *   cpmemory      a 15 MB config applied to a real control plane: its RSS against the config's size
+ *   authz         JWT validation and a 10-rule ALLOW policy per request, against one proxy's CPU per request (needs wrk)
  *
  * lb and telemetry are A/B comparisons against 10-15 % targets, and this machine's 2 shared
  * vCPUs move one proxy's CPU per request by tens of percent from one run to the next (there is
@@ -51,7 +52,7 @@ const rate = values.rate === undefined ? undefined : Number(values.rate);
 process.stderr.write('building dist/ ...\n');
 const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'ignore', 'inherit'] });
 if (build.status !== 0) throw new Error('the build failed; benchmarks need dist/');
-const all = ['proxy', 'lb', 'telemetry', 'controlplane', 'cpmemory', 'ca', 'console', 'chaos'];
+const all = ['proxy', 'lb', 'telemetry', 'authz', 'controlplane', 'cpmemory', 'ca', 'console', 'chaos'];
 const wanted = positionals.length ? positionals : all;
 const print = (name: string, json: unknown, text: string) => process.stdout.write(values.json ? JSON.stringify({ bench: name, results: json }) + '\n' : `\n== ${name}\n${text}`);
 
@@ -74,6 +75,12 @@ for (const name of wanted) {
       const { runTelemetryBench, reportTelemetry } = await import('./telemetry.js');
       const results = await runTelemetryBench({ durationS, json: values.json, rounds, modes, rate });
       print(name, results, reportTelemetry(results));
+      break;
+    }
+    case 'authz': {
+      const { runAuthzBench, reportAuthz } = await import('./authz.js');
+      const results = await runAuthzBench({ durationS, json: values.json });
+      print(name, results, reportAuthz(results));
       break;
     }
     case 'controlplane': {

@@ -20,6 +20,7 @@ import { buildGateway } from './gateway.js';
 import { buildGatewayApiGateway } from './gateway-api/gateway.js';
 import { compileTelemetry } from './telemetry.js';
 import { buildSidecarInbound } from './inbound.js';
+import { addSecurityFilters } from './security-filters.js';
 import type { CompileInput } from './inputs.js';
 import { buildServiceOutbound, type OutboundCache } from './outbound-cache.js';
 import { buildOutboundListeners, buildOutboundRouteConfigs, joinRouteConfigs, meshVirtualServices } from './outbound.js';
@@ -110,6 +111,7 @@ export function compileProxyConfig(input: CompileInput, shared?: SharedOutbound)
       config.routeConfigs.push(...routeConfigs);
     }
   }
+  addSecurityFilters(ctx, input, config.listeners);
   if (!outbound) {
     const outboundClusters = buildOutboundClusters(ctx);
     config.clusters.push(...outboundClusters.clusters);
