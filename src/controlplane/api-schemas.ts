@@ -34,6 +34,8 @@ const replicaSchema = z.strictObject({
   ports: z.record(z.string().regex(/^\d{1,5}$/, 'must be a container port number'), z.strictObject({ inbound: port, app: port })),
   host: z.string().min(1).max(255),
   ready: z.boolean(),
+  /** Why the replica is not ready (mesh/replica.ts sends it with its readiness). */
+  reason: z.string().max(4096).optional(),
   restarts: z.number().int().min(0),
   proxy: proxyAddressesSchema,
 }) satisfies z.ZodType<ReplicaRegistration>;
