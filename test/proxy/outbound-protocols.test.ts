@@ -25,6 +25,12 @@ const TCP = 'outbound|9000||tcp-echo.default.svc.cluster.local';
 const DEAD_TCP = 'outbound|9001||dead.default.svc.cluster.local';
 const GRPC = 'outbound|50051||grpc.default.svc.cluster.local';
 const PASSTHROUGH: Cluster = { name: 'PassthroughCluster', kind: 'originalDst', protocol: 'http1', connectTimeoutMs: 1000, lb: { policy: 'PASSTHROUGH' } };
+/**
+ * 16 KiB chunks of the big response: more than the client's stream window and the proxy's
+ * write buffer together (so the proxy pauses), and a tail that fits the proxy's own stream
+ * window (so the trailers arrive while it is paused).
+ */
+const BIG_CHUNKS = 8;
 const BLACKHOLE: Cluster = { name: 'BlackHoleCluster', kind: 'blackhole', protocol: 'http1', connectTimeoutMs: 1000, lb: { policy: 'ROUND_ROBIN' } };
 
 // === unit: the pure pieces ===
@@ -149,7 +155,7 @@ async function startTcpEcho(): Promise<{ port: number; close(): Promise<void> }>
 
 /**
  * An HTTP/2 upstream standing in for a gRPC server: `/pkg.Svc/Unavailable` answers trailers-only
- * with grpc-status 14; `/pkg.Svc/Big` sends 512 KiB then trailers; others echo the grpc-timeout
+ * with grpc-status 14; `/pkg.Svc/Big` sends BIG_CHUNKS x 16 KiB then trailers; others echo the grpc-timeout
  * they were given, in a response header and then an OK status in trailers.
  */
 async function startGrpcStandIn(): Promise<{ port: number; close(): Promise<void> }> {
@@ -168,7 +174,7 @@ async function startGrpcStandIn(): Promise<{ port: number; close(): Promise<void
     stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
     if (path === '/pkg.Svc/Big') {
       const chunk = Buffer.alloc(16 * 1024, 0x61);
-      for (let i = 0; i < 32; i++) stream.write(chunk);
+      for (let i = 0; i < BIG_CHUNKS; i++) stream.write(chunk);
     }
     stream.end();
   });
@@ -195,6 +201,7 @@ function connectVia(port: number, target: string): Promise<{ status: number; hea
       resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), head, socket, rest: buffered.subarray(end + 4) });
     };
     socket.on('data', onData);
+    socket.once('close', () => reject(new Error(`the proxy closed the connection without answering CONNECT ${target}`)));
     socket.setTimeout(10_000, () => socket.destroy(new Error(`no answer to CONNECT ${target}`)));
   });
 }
@@ -397,7 +404,7 @@ describe('the outbound listener: pass-through, CONNECT, gRPC', () => {
 
   test('regression (undici ends HTTP/2 responses on trailers with data unread): a slow client gets the whole response, then its trailers', async () => {
     const res = await grpcCall(allowAny.port, '/pkg.Svc/Big', {}, 300);
-    assert.equal(res.bytes, 32 * 16 * 1024, 'every byte before the trailers');
+    assert.equal(res.bytes, BIG_CHUNKS * 16 * 1024, 'every byte before the trailers');
     assert.equal(res.trailers['grpc-status'], '0');
     // The upstream connection is still usable: the next call on it completes.
     const next = await grpcCall(allowAny.port, '/pkg.Svc/Free');
