@@ -318,6 +318,10 @@ spec:
     await callerHolds('the secure.example TLS route', (c) => JSON.stringify(c.routeConfigs).includes('secure-example/tls/0'));
     const routed = await curl(['--cacert', join(certDir, 'cert.pem'), '-x', `http://${out}`, `https://secure.example:${port}/`]);
     assert.equal(routed.stdout, `tls secure.example:${port}\n`, `curl exited ${routed.code}: ${routed.stderr}`);
+    // As an app runs it: `sinew exec` gives the command the environment apps get, whose
+    // HTTPS_PROXY sends curl through the caller's sidecar with CONNECT.
+    const exec = await sinew(mesh.stateDir, 'exec', 'caller-v1', '--', 'curl', '-sS', '--cacert', join(certDir, 'cert.pem'), `https://secure.example:${port}/`);
+    assert.equal(exec.stdout, `tls secure.example:${port}\n`, `sinew exec curl exited ${exec.status}: ${exec.stderr}`);
     const passed = await curl(['--cacert', join(certDir, 'cert.pem'), '-x', `http://${out}`, `https://localhost:${port}/`]);
     assert.equal(passed.stdout, `tls localhost:${port}\n`, `curl exited ${passed.code}: ${passed.stderr}`);
     await until('the HTTPS pass-through counted as PassthroughCluster TCP', async () => {
