@@ -16,7 +16,8 @@ import { allocatePort } from '../src/mesh/supervisor.js';
 import { PROXY_NODE_FLAGS } from '../src/mesh/up.js';
 
 const repo = join(import.meta.dirname, '..');
-const CONCURRENCY = 50;
+/** Calls kept in flight (SINEW_BENCH_GRPC_CONCURRENCY to change). */
+const CONCURRENCY = Number(process.env.SINEW_BENCH_GRPC_CONCURRENCY) || 50;
 
 export interface GrpcResult {
   name: string;
@@ -125,10 +126,12 @@ export async function runGrpcBench(options: { durationS: number; json?: boolean 
     const serverPort = Number((await line(server, /listening (\d+)/))[1]);
     const inbound = await startProxy(dir, 'greeter', 'inbound', serverPort);
     const outbound = await startProxy(dir, 'caller', 'outbound', inbound);
+    // One proxy alone in front of the server: where between the two hops the cost lies.
+    const single = await startProxy(dir, 'single', 'outbound', serverPort);
     const results: GrpcResult[] = [];
     // Alternated and repeated, so that whatever else the machine does falls on both.
     for (let round = 0; round < 2; round++) {
-      for (const [name, target] of [['direct', `127.0.0.1:${serverPort}`], ['pair', `127.0.0.1:${outbound}`]] as const) {
+      for (const [name, target] of [['direct', `127.0.0.1:${serverPort}`], ['one', `127.0.0.1:${single}`], ['pair', `127.0.0.1:${outbound}`]] as const) {
         if (!options.json) process.stderr.write(`grpc: measuring ${name} (round ${round + 1})...\n`);
         results.push(await load(name, target, options.durationS));
       }
@@ -146,7 +149,7 @@ export function report(results: GrpcResult[]): string {
   const best = (name: string) => results.filter((r) => r.name === name).sort((a, b) => b.callsPerSecond - a.callsPerSecond)[0];
   const direct = best('direct');
   const lines = [`gRPC unary, ${CONCURRENCY} calls in flight (grpc-js load loop); best of each target's rounds`, 'target   calls/s   x direct  p50 ms  p99 ms  +p50 ms  +p99 ms  errors'];
-  for (const name of ['direct', 'pair']) {
+  for (const name of ['direct', 'one', 'pair']) {
     const r = best(name);
     if (!r) continue;
     lines.push(
