@@ -8,6 +8,7 @@ import type { MeshStatus, ReplicaStatus, WorkloadStatus } from '../api/mesh-stat
 import type { ProxyConfig } from '../api/proxy-config.js';
 import { SinewError } from '../core/errors.js';
 import { findLeftovers, isAlive, liveRunnerPid, readMeshFile, removeMeshFile, stopLeftovers } from '../mesh/state.js';
+import { outboundProxyEnv } from '../mesh/launch.js';
 import { callControlPlane, connectControlPlane, stateDir } from './client.js';
 import { table, type Io } from './output.js';
 import type { ConnectOptions } from './config-commands.js';
@@ -117,7 +118,6 @@ export async function runExec(options: ConnectOptions & { workload: string; comm
   const status = await fetchStatus(options);
   const { workload, replica } = findReplica(status, options.workload);
   if (!replica.proxy.outbound) throw new SinewError('SNW_ERR_NO_OUTBOUND', `${replica.id} has no outbound listener`);
-  const proxyUrl = `http://${replica.proxy.outbound}`;
   const [cmd, ...args] = options.command;
   if (!cmd) {
     io.err('usage: sinew exec <workload> -- <command...>\n');
@@ -125,7 +125,7 @@ export async function runExec(options: ConnectOptions & { workload: string; comm
   }
   const child = spawn(cmd, args, {
     stdio: 'inherit',
-    env: { ...process.env, HTTP_PROXY: proxyUrl, http_proxy: proxyUrl, NO_PROXY: '', no_proxy: '', SINEW_WORKLOAD: workload.name, SINEW_NAMESPACE: workload.namespace },
+    env: { ...process.env, ...outboundProxyEnv(replica.proxy.outbound), SINEW_WORKLOAD: workload.name, SINEW_NAMESPACE: workload.namespace },
   });
   return new Promise((resolve) => {
     child.once('error', (err) => {

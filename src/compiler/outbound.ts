@@ -210,7 +210,9 @@ export function buildOutboundListeners(ctx: CompileContext): Listener[] {
           address,
           direction: 'outbound',
           protocol: 'http',
-          http: httpConnectionManager({ routeConfigByPort: true, fallbackRouteConfigName: fallbackName, acceptAbsoluteUri: true }),
+          // Envoy's codec_type AUTO, as Istio's outbound listeners have it: an app may speak
+          // HTTP/2 with prior knowledge (gRPC) as well as HTTP/1.1 to its sidecar.
+          http: httpConnectionManager({ routeConfigByPort: true, fallbackRouteConfigName: fallbackName, acceptAbsoluteUri: true, http2: true }),
         },
       ]
     : [];

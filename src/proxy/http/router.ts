@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { WeightedCluster } from '../../api/proxy-config.js';
+import type { Address, WeightedCluster } from '../../api/proxy-config.js';
 import { ResponseFlag } from '../../api/response-flags.js';
 import type { TimerHandle } from '../../core/clock.js';
 import { hasTraceHeaders } from '../../telemetry/propagation.js';
@@ -24,6 +24,9 @@ import { applyHeaderOps, joinValue, sanitizeResponseHeaders, type HeaderBag } fr
 import { Replies, replyForFailure, type DownstreamResponse, type LocalReply, type UpstreamFailure } from './local-reply.js';
 import type { CompiledRoute, CompiledRouteAction, CompiledWeighted } from './route-table.js';
 import { H1Response } from './h1-server.js';
+import { passthroughTarget } from './passthrough.js';
+import { grpcRequestTimeout } from './grpc-timeout.js';
+import { grpcEndTrailers, grpcHeadStatus, type GrpcHeadStatus } from './grpc-trailers.js';
 import type { DownstreamRequest, HttpStream } from './stream.js';
 
 type Body = Buffer | DownstreamRequest | AsyncIterable<Buffer> | null;
@@ -47,6 +50,10 @@ export class Router implements GeneratedCookies {
   private hash?: number;
   /** A cookie the hash policy generated: `Set-Cookie` for the upstream response. */
   private setCookie?: string;
+  /** PassthroughCluster / PASSTHROUGH: the address the request names (passthrough.ts). */
+  private originalDestination?: Address;
+  /** gRPC: the status the committed response head carried, repeated as trailers at its end (grpc-trailers.ts). */
+  private grpcHead?: GrpcHeadStatus;
   private retriesDone = 0;
   private tried?: Set<string>;
   private attempt?: Attempt;
@@ -73,6 +80,11 @@ export class Router implements GeneratedCookies {
     if (!cluster) return this.finishWith(Replies.noCluster);
     this.cluster = cluster;
     s.destinationService = cluster.config.service?.host;
+    // --- hook: pass-through and REGISTRY_ONLY (passthrough.ts) ---
+    const passthrough = passthroughTarget(s, cluster);
+    if (passthrough.reply) return this.finishWith(passthrough.reply);
+    this.originalDestination = passthrough.destination;
+    // --- end hook ---
     this.path = this.rewritePath();
     let authority = a.rewriteAuthority ?? s.authority;
     authority = applyHeaderOps(s.headers, this.dest.requestHeaders, authority) ?? authority;
@@ -83,7 +95,10 @@ export class Router implements GeneratedCookies {
     if (tel !== undefined && s.lctx.listener.direction !== 'inbound') this.startClientSpan(tel);
     // An upgrade request (no body: upgrade.ts) goes upstream like any other, asking for the
     // upgrade; the route timeout runs until the upstream answers.
-    if (a.timeoutMs > 0 && !s.faultInjected) this.globalTimer = s.runtime.clock.setTimeout(this.onGlobalTimeout, a.timeoutMs);
+    // --- hook: a gRPC request's deadline (grpc-timeout.ts) ---
+    const timeoutMs = s.grpc ? grpcRequestTimeout(s.headers, a.timeoutMs, a.retry?.policy.perTryTimeoutMs) : a.timeoutMs;
+    // --- end hook ---
+    if (timeoutMs > 0 && !s.faultInjected) this.globalTimer = s.runtime.clock.setTimeout(this.onGlobalTimeout, timeoutMs);
     if (!hasBody(s)) {
       this.body = null;
       this.go();
@@ -214,7 +229,7 @@ export class Router implements GeneratedCookies {
     const s = this.stream;
     s.attempts++;
     const retry = this.action.retry;
-    const picked = this.cluster.acquire({ hash: this.hash, exclude: this.tried });
+    const picked = this.cluster.acquire({ hash: this.hash, exclude: this.tried, originalDestination: this.originalDestination });
     if (!picked.ok) {
       this.finishWith(replyForRefusal(picked));
       return;
@@ -259,6 +274,7 @@ export class Router implements GeneratedCookies {
     }
     attempt.clearTimer();
     attempt.committed = true;
+    if (s.grpc && s.h2) this.grpcHead = grpcHeadStatus(headers); // hook: grpc-trailers.ts
     const out = this.downstreamHeaders(attempt, headers);
     if (s.lctx.draining && !s.h2) out['connection'] = 'close';
     if (this.retriesDone > 0 && status >= 500) s.runtime.stats.inc('upstream_rq_retry_limit_exceeded');
@@ -323,6 +339,7 @@ export class Router implements GeneratedCookies {
       const grpc = trailers['grpc-status'];
       if (grpc !== undefined) s.grpcStatus = String(grpc);
     }
+    if (this.grpcHead) trailers = grpcEndTrailers(this.grpcHead, trailers); // hook: grpc-trailers.ts
     // gRPC trailers pass through to HTTP/2 clients; HTTP/1.1 has no place for them by default (Envoy).
     if (s.h2 && trailers && Object.keys(trailers).length) {
       (s.res as { addTrailers(h: IncomingHttpHeaders): void }).addTrailers(trailers);
