@@ -34,6 +34,8 @@ const replicaSchema = z.strictObject({
   ports: z.record(z.string().regex(/^\d{1,5}$/, 'must be a container port number'), z.strictObject({ inbound: port, app: port })),
   host: z.string().min(1).max(255),
   ready: z.boolean(),
+  /** Why it is not ready, as the runner reports it (a probe's answer, a crash, a proxy without config). */
+  reason: z.string().max(4096).optional(),
   restarts: z.number().int().min(0),
   proxy: proxyAddressesSchema,
 }) satisfies z.ZodType<ReplicaRegistration>;
