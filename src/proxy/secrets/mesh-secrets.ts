@@ -71,6 +71,9 @@ export interface SecretDescription {
   roots?: { subject: string; serial: string; fingerprint256: string; notAfter: string }[];
   revocations?: { version: number; serials: number; identities: number };
   renewAt?: string;
+  /** Public material only, as istioctl's -o json shows it: the chain (leaf first) or the bundle. */
+  certificateChainPem?: string;
+  trustedCaPem?: string;
 }
 
 /** The SecretProvider of a proxy that gets its identity from the mesh CA. */
@@ -178,6 +181,7 @@ export class MeshSecrets implements SecretProvider {
         notAfter: iso(cert.notAfter),
         root: cert.rootFingerprint,
         renewAt: this.manager.current() ? iso(this.manager.current()!.renewAt) : undefined,
+        certificateChainPem: cert.certificateChainPem,
       });
     } else if (this.started) {
       out.push({ name: WORKLOAD_CERTIFICATE_SECRET, type: 'Cert Chain', status: 'WARMING', valid: false });
@@ -195,6 +199,7 @@ export class MeshSecrets implements SecretProvider {
         notAfter: roots[0] ? iso(Math.min(...roots.map((r) => r.notAfter))) : undefined,
         roots: roots.map((r) => ({ subject: r.subject.replace(/\n/g, ', '), serial: r.serial, fingerprint256: r.fingerprint256, notAfter: iso(r.notAfter) })),
         revocations: { version: v.revocations.version, serials: this.revocationList?.serials.length ?? 0, identities: this.revocationList?.identities.length ?? 0 },
+        trustedCaPem: v.trustedCaPem,
       });
     }
     const next = this.manager.nextAttempt();
