@@ -28,6 +28,7 @@ import { CertificateAuthority, type CaDescription } from '../ca/authority.js';
 import { CaError } from '../ca/errors.js';
 import { CA_CERT_FILE } from '../ca/signing-bundle.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
+import { deepFreeze } from '../core/freeze.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { splitPemCertificates, summarizeCertificate } from '../core/pki/certificate-info.js';
 import type { ComposedConfig } from '../xds/content.js';
@@ -241,7 +242,7 @@ export class MeshCa {
   }
 
   private computeSecrets(): { json: string; rootCa: Secret; list: readonly Secret[] } {
-    const rootCa = Object.freeze(this.ca.rootCaSecret());
+    const rootCa = deepFreeze(this.ca.rootCaSecret());
     const workload: Secret = Object.freeze({ name: WORKLOAD_CERTIFICATE_SECRET, provider: 'mesh-ca' as const });
     return { json: JSON.stringify(rootCa), rootCa, list: Object.freeze([rootCa, workload]) };
   }

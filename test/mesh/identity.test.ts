@@ -139,7 +139,7 @@ describe('sinew up: every sidecar gets its identity from the mesh CA', { timeout
 
   test('sinew ca revoke: every proxy holds the serial in ROOTCA, and the holder\'s renewal is refused', async () => {
     const echoAdmin = replica('echo-v1').proxy.admin;
-    const serial = (await certs(echoAdmin)).secrets.find((s) => s.name === 'default')!.serial;
+    const serial = (await certs(echoAdmin)).secrets.find((s) => s.name === 'default')!.serial!;
     const revoked = await caCommand('revoke', serial);
     assert.equal(revoked.status, 0, revoked.stderr);
     for (const admin of [echoAdmin, replica('caller-v1').proxy.admin]) {
