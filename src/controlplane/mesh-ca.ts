@@ -124,7 +124,9 @@ export class MeshCa {
       } else {
         ca = await CertificateAuthority.open(caOptions);
       }
-      return new MeshCa(ca as CertificateAuthority, options, temporaryDir);
+      const meshCa = new MeshCa(ca as CertificateAuthority, options, temporaryDir);
+      await meshCa.rememberIssued();
+      return meshCa;
     } catch (err) {
       if (temporaryDir) await rm(temporaryDir, { recursive: true, force: true });
       throw err;
@@ -186,6 +188,16 @@ export class MeshCa {
     } catch (err) {
       this.logger.warn('workload certificate refused', { node: node.id, error: (err as Error).message });
       throw err;
+    }
+  }
+
+  /** After a restart: the certificates the proxies hold are in the issued log, by holder (the node id). */
+  private async rememberIssued(): Promise<void> {
+    const now = this.clock.now();
+    for (const record of await this.ca.issued()) {
+      if (!record.holder || record.notAfter < now) continue;
+      const known = this.issuedTo.get(record.holder);
+      if (!known || known.notBefore <= record.notBefore) this.issuedTo.set(record.holder, { identity: record.identity, serial: record.serial, notBefore: record.notBefore, notAfter: record.notAfter, root: record.root });
     }
   }
 

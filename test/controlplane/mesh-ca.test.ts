@@ -183,6 +183,17 @@ describe('the control plane\'s CA', () => {
     assert.equal(summarizeCertificate(splitPemCertificates(certificateChainPem).at(-1)!).fingerprint256, newRoot);
   });
 
+  test('a restarted control plane still knows which certificate each proxy holds', async () => {
+    const before = cp.status().workloads.find((w) => w.name === 'ratings-v1')!.replicas[0].proxy.certificate;
+    assert.ok(before);
+    const again = await startControlPlane({ stateDir, apiPort: 0, pushPort: 0, monitoringPort: 0, ca: { refreshIntervalMs: 100 } });
+    try {
+      assert.deepEqual(again.status().workloads.find((w) => w.name === 'ratings-v1')!.replicas[0].proxy.certificate, before);
+    } finally {
+      await again.close();
+    }
+  });
+
   test('a root is rotated once less than a fifth of its life is left (Istio\'s grace period)', () => {
     const root = { notBefore: 0, notAfter: 1000 };
     assert.equal(rootRotationDue(root, 799), false);
