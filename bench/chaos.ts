@@ -122,7 +122,7 @@ export class BookinfoMesh {
     const mark = this.log.length;
     await until('the mesh to come up', () => (/^✔ the mesh is up/m.test(this.log.slice(mark)) ? true : runner.exitCode !== null || /^⚠ the mesh is up/m.test(this.log.slice(mark)) ? fail(`sinew up did not bring every replica up:\n${this.log.slice(mark)}`) : undefined), 180_000);
     const mesh = readMeshFile(this.stateDir)!;
-    this.client = new ControlPlaneClient(mesh.controlPlane.api);
+    this.client = new ControlPlaneClient(mesh.controlPlane.api, mesh.controlPlane.tokenFile);
     const status = await this.client.status();
     this.gateway = status.gateways[0].replicas[0].proxy.inbound!;
     return Date.now() - began;
