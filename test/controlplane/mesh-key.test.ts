@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProxyConfig, ProxyNode } from '../../src/api/proxy-config.js';
 import { startControlPlane } from '../../src/controlplane/daemon.js';
+import { within } from './helpers.js';
 import { loadMeshKey, MESH_KEY_FILE } from '../../src/controlplane/mesh-key.js';
 import { PushClient } from '../../src/xds/client.js';
 
@@ -40,11 +41,12 @@ test('every proxy gets the mesh key of the state directory in its config, across
   const configOf = async (): Promise<ProxyConfig> => {
     const cp = await startControlPlane({ stateDir: dir, apiPort: 0, pushPort: 0, monitoringPort: 0, debounceMs: 5 });
     const [host, port] = cp.addresses.push.split(':');
-    const client = new PushClient({ host, port: Number(port), node: gateway, apply: () => undefined, backoff: { initialMs: 5 } });
+    // With the credential the control plane mints for this node: it refuses a proxy without one.
+    const client = new PushClient({ host, port: Number(port), node: gateway, credential: cp.credentials.mintProxyCredential(gateway), apply: () => undefined, backoff: { initialMs: 5 } });
     try {
       const first = once(client, 'config');
       client.start();
-      return (await first)[0] as ProxyConfig;
+      return (await within(first, 30_000, 'the first config'))[0] as ProxyConfig;
     } finally {
       await client.close();
       await cp.close();
