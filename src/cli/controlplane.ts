@@ -8,6 +8,7 @@ import { startControlPlane } from '../controlplane/daemon.js';
 import { createLogger } from '../core/logger.js';
 import { formatDiagnostic } from '../api/diagnostics.js';
 import { loadMeshConfigFile } from '../config/mesh-config.js';
+import { parseDurationMs } from '../config/semantic/rules.js';
 import type { Io } from './output.js';
 
 export interface ControlPlaneCommandOptions {
@@ -22,6 +23,10 @@ export interface ControlPlaneCommandOptions {
   outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
   /** Istio's MeshConfig in a file (src/config/mesh-config.ts reads its forms). */
   meshConfig?: string;
+  /** Istio plug-in certificates for the mesh CA (`sinew ca init --plugin-dir`). */
+  caPluginDir?: string;
+  /** Workload certificate lifetime, a duration (`24h`, `60s`). */
+  workloadCertTtl?: string;
 }
 
 /**
@@ -49,6 +54,14 @@ export async function runControlPlaneCommand(options: ControlPlaneCommandOptions
     const { telemetry, ...rest } = loaded.settings;
     fromFile = { ...rest, meshTelemetry: telemetry };
   }
+  let workloadTtlMs: number | undefined;
+  if (options.workloadCertTtl !== undefined) {
+    workloadTtlMs = parseDurationMs(options.workloadCertTtl);
+    if (workloadTtlMs === undefined || workloadTtlMs < 1000) {
+      io.err(`✘ the workload certificate lifetime "${options.workloadCertTtl}" (--workload-cert-ttl or SINEW_WORKLOAD_CERT_TTL) is not a duration of at least 1s; write it like 24h or 60s\n`);
+      return 2;
+    }
+  }
   const cp = await startControlPlane({
     stateDir: options.stateDir,
     host: options.host,
@@ -57,6 +70,7 @@ export async function runControlPlaneCommand(options: ControlPlaneCommandOptions
     monitoringPort: options.monitoringPort,
     consolePort: options.consolePort,
     logger,
+    ca: { pluginDir: options.caPluginDir, workloadTtlMs },
     mesh: {
       ...fromFile,
       ...(options.tracingSampling !== undefined ? { defaultTracingSampling: options.tracingSampling } : {}),

@@ -73,7 +73,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--fresh', 'start with no config from an earlier run (the state directory keeps what was applied)')
     .option('--ready-timeout <seconds>', 'how long a sidecar, gateway or app may take to become ready before it is reported and restarted', '30')
     .option('--mesh-config <file>', "Istio's MeshConfig (extensionProviders, defaultProviders, access log, ...): the mesh ConfigMap's text, the ConfigMap, or an IstioOperator")
-    .action(async (paths: string[], opts: { stateDir?: string; gatewayPort: string; host: string; consolePort?: string; fresh?: boolean; readyTimeout: string; meshConfig?: string }) => {
+    .option('--ca-plugin-dir <dir>', "the mesh CA signs with Istio plug-in certificates (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)")
+    .action(async (paths: string[], opts: { stateDir?: string; gatewayPort: string; host: string; consolePort?: string; fresh?: boolean; readyTimeout: string; meshConfig?: string; caPluginDir?: string }) => {
       const readyTimeout = Number(opts.readyTimeout);
       if (!(readyTimeout > 0)) {
         io.err(`--ready-timeout must be a number of seconds above 0, not "${opts.readyTimeout}"\n`);
@@ -82,7 +83,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       }
       const { runUp } = await import('../mesh/up.js');
       const { stateDir } = await import('./client.js');
-      exitCode = await runUp({ paths, stateDir: stateDir(opts.stateDir), gatewayPort: Number(opts.gatewayPort), consolePort: opts.consolePort === undefined ? undefined : Number(opts.consolePort), host: opts.host, fresh: opts.fresh, meshConfig: opts.meshConfig, readyTimeoutMs: readyTimeout * 1000, output: (line) => io.out(line + '\n') });
+      exitCode = await runUp({ paths, stateDir: stateDir(opts.stateDir), gatewayPort: Number(opts.gatewayPort), consolePort: opts.consolePort === undefined ? undefined : Number(opts.consolePort), host: opts.host, fresh: opts.fresh, meshConfig: opts.meshConfig, caPluginDir: opts.caPluginDir, readyTimeoutMs: readyTimeout * 1000, output: (line) => io.out(line + '\n') });
     });
 
   program
@@ -186,10 +187,10 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       exitCode = await runProxyStatus(opts, io);
     });
 
-  connect(program.command('proxy-config').description('what a workload\'s proxy holds: listeners, routes, clusters or endpoints'))
+  connect(program.command('proxy-config').description('what a workload\'s proxy holds: listeners, routes, clusters, endpoints or secrets (its certificate and trust bundle)'))
     .argument('<workload>', 'workload name or replica id')
-    .argument('[section]', 'listeners | routes | clusters | endpoints | all', 'all')
-    .addOption(outputOption())
+    .argument('[section]', 'listeners | routes | clusters | endpoints | secrets | all', 'all')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'yaml']).default('text'))
     .action(async (workload: string, section: string, opts: { output: string; server?: string; stateDir?: string }) => {
       const { runProxyConfig } = await import('./mesh-commands.js');
       exitCode = await runProxyConfig({ ...opts, workload, section }, io);
@@ -212,7 +213,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--console-port <port>', 'web console port (behind the mesh\'s token; "off" = no console)', '20001')
     .option('--tracing-sampling <pct>', 'percentage of requests the proxies trace (Istio\'s default is 1; over the mesh config\'s)')
     .option('--mesh-config <file>', "Istio's MeshConfig (extensionProviders, defaultProviders, access log, ...): the mesh ConfigMap's text, the ConfigMap, or an IstioOperator")
-    .action(async (opts: { stateDir?: string; host: string; apiPort: string; pushPort: string; monitoringPort: string; consolePort: string; tracingSampling?: string; meshConfig?: string }) => {
+    .option('--ca-plugin-dir <dir>', "sign with Istio plug-in certificates (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem), as \"sinew ca init --plugin-dir\"")
+    .option('--workload-cert-ttl <duration>', 'lifetime of workload certificates, e.g. 24h or 60s (default 24h, or SINEW_WORKLOAD_CERT_TTL)')
+    .action(async (opts: { stateDir?: string; host: string; apiPort: string; pushPort: string; monitoringPort: string; consolePort: string; tracingSampling?: string; meshConfig?: string; caPluginDir?: string; workloadCertTtl?: string }) => {
       const sampling = opts.tracingSampling === undefined ? undefined : Number(opts.tracingSampling);
       if (sampling !== undefined && !(sampling >= 0 && sampling <= 100)) {
         io.err(`--tracing-sampling must be a percentage from 0 to 100, not "${opts.tracingSampling}"\n`);
@@ -230,6 +233,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
           consolePort: opts.consolePort === 'off' ? undefined : Number(opts.consolePort),
           tracingSampling: sampling,
           meshConfig: opts.meshConfig,
+          caPluginDir: opts.caPluginDir,
+          workloadCertTtl: opts.workloadCertTtl ?? process.env.SINEW_WORKLOAD_CERT_TTL,
         },
         io,
       );

@@ -14,7 +14,7 @@
  * backoff and shown as not ready while the rest of the mesh keeps serving (readiness.ts); only
  * a control plane that cannot start makes `sinew up` give up (exit 1).
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -24,6 +24,7 @@ import { loadMeshConfigFile } from '../config/mesh-config.js';
 import { formatDiagnostic } from '../api/diagnostics.js';
 import { ControlPlaneClient } from './control-plane-client.js';
 import { API_TOKEN_FILE } from '../controlplane/credentials.js';
+import { CA_DIR } from '../controlplane/ca-dir.js';
 import { GATEWAY_NAME, GATEWAY_NAMESPACE, planGateway } from './gateway.js';
 import { manifestInputs } from './inputs.js';
 import { GatewayApiGateways } from './gateways.js';
@@ -48,6 +49,8 @@ export interface UpOptions {
   consolePort?: number;
   /** Istio's MeshConfig in a file, handed to the control plane (`--mesh-config`). */
   meshConfig?: string;
+  /** Istio plug-in certificates for the mesh CA (`--ca-plugin-dir`). */
+  caPluginDir?: string;
   /** Drop the config and registrations an earlier run left in the state directory. */
   fresh?: boolean;
   /** How long a part may take to become ready before it is reported and retried (default 30 s). */
@@ -117,6 +120,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     }
     controlPlaneArgs = ['--mesh-config', resolve(options.meshConfig), ...(meshConfig.settings.defaultTracingSampling === undefined ? ['--tracing-sampling', '100'] : [])];
   }
+  if (options.caPluginDir) controlPlaneArgs.push('--ca-plugin-dir', resolve(options.caPluginDir));
   const resources = validated.resources;
   const plans = planReplicas(resources);
   const sinew = options.sinewBin ?? sinewEntry();
@@ -142,7 +146,8 @@ export async function runUp(options: UpOptions): Promise<number> {
   }
   // Registrations describe the processes of one run; the config in force outlives runs (unless --fresh).
   try {
-    if (options.fresh) await rm(join(stateDir, CONTROL_PLANE_DIR), { recursive: true, force: true });
+    // The mesh CA (control-plane/ca) outlives --fresh: its root is what proxies and operators trust.
+    if (options.fresh) await Promise.all((await readdir(join(stateDir, CONTROL_PLANE_DIR)).catch(() => [] as string[])).filter((name) => name !== CA_DIR).map((name) => rm(join(stateDir, CONTROL_PLANE_DIR, name), { recursive: true, force: true })));
     else await rm(join(stateDir, CONTROL_PLANE_DIR, REGISTRATIONS_FILE), { force: true });
   } catch (err) {
     out(`✘ cannot prepare the state directory ${stateDir}: ${(err as Error).message}; remove it or use another --state-dir`);

@@ -18,6 +18,7 @@ import { silentLogger, type Logger } from '../core/logger.js';
 import { systemRandom, type Random } from '../core/random.js';
 import { ProxyTelemetry, type ProxyTelemetryOptions } from '../telemetry/proxy-telemetry.js';
 import { AdminServer } from './admin.js';
+import type { SecretProvider } from './secrets/secret-provider.js';
 import { ProxyConfigError, ProxyError, ProxyErrorCode } from './errors.js';
 import { channels, ProxyStats } from './events.js';
 import { HttpListener } from './http/listener.js';
@@ -57,6 +58,8 @@ export interface ProxyOptions {
   appMetricsUrl?: string;
   /** Address of the metrics ports (default: adminHost, else 127.0.0.1). */
   metricsHost?: string;
+  /** The proxy's certificates and trust (secrets/), shown on the admin port's /certs. */
+  secrets?: SecretProvider & { describe(): unknown };
 }
 
 export interface Proxy {
@@ -243,6 +246,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
           clusterManager: runtime.clusterManager,
           gauges: () => ({ downstream_cx_active: proxy.connections(), downstream_cx_limit: runtime.downstream.limit, listeners_active: listeners.size }),
           prometheus: telemetryOptions ? () => proxyMetrics.render() : undefined,
+          certificates: options.secrets ? () => options.secrets!.describe() : undefined,
         });
         await admin.listen(options.adminPort, options.adminHost);
       }
