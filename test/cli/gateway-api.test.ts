@@ -13,6 +13,7 @@ import { main } from '../../src/cli/main.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlplane/daemon.js';
 import { makeCa, makeServerCertificate, type Pem } from '../support/tls.js';
 
+import { writeMeshState } from '../controlplane/helpers.js';
 let cp: ControlPlane;
 let dir: string;
 let stateDir: string;
@@ -24,7 +25,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sinew-cli-gwapi-'));
   stateDir = join(dir, '.sinew');
   mkdirSync(stateDir);
-  writeFileSync(join(stateDir, 'mesh.json'), JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString(), controlPlane: cp.addresses }));
+  writeMeshState(cp, stateDir);
   ca = await makeCa();
   server = await makeServerCertificate(ca, ['bookinfo.example.com']);
 });
