@@ -120,7 +120,50 @@ export interface HttpConnectionManager {
   drainTimeoutMs?: number;
   /** Forward client-sent x-forwarded-for instead of replacing it (gateways behind an LB). */
   xffNumTrustedHops?: number;
+  /**
+   * The HTTP filters every request on this listener goes through, in order (Envoy's
+   * http_filters): decoded in this order, the response encoded in reverse. The last must be
+   * the router (`HTTP_FILTERS.router`), and only it may be the router. Each name is a filter
+   * the proxy has a factory for; a name it does not know, or a config its factory refuses,
+   * gets the whole config NACKed. Absent: `DEFAULT_HTTP_FILTERS`.
+   */
+  filters?: HttpFilterConfig[];
 }
+
+/** One HTTP filter and its listener-level config (Envoy's HttpFilter with typed_config). */
+export interface HttpFilterConfig {
+  /** `sinew.filters.http.<name>`: see HTTP_FILTERS. */
+  name: string;
+  /** The filter's own config, JSON; absent for filters that take none. */
+  config?: unknown;
+}
+
+/**
+ * The HTTP filters the proxy has, by name. Authorization (`sinew.filters.http.rbac`,
+ * `...ext_authz`) and JWT (`...jwt_authn`) are added to the chain by registering their
+ * factories (src/proxy/http/filters/registry.ts); they sit before `fault`, as in Istio.
+ */
+export const HTTP_FILTERS = {
+  /** Istio's metadata exchange (peer_metadata), proven with the mesh key. */
+  peerMetadata: 'sinew.filters.http.peer_metadata',
+  /** The server span of an inbound sidecar or a gateway (Envoy's HCM tracing). */
+  serverSpan: 'sinew.filters.http.server_span',
+  /** Per-route config: CorsPolicy. */
+  cors: 'sinew.filters.http.cors',
+  /** Per-route config: FaultInjection. */
+  fault: 'sinew.filters.http.fault',
+  /** The terminal filter: sends the request upstream (or answers it), always last. */
+  router: 'sinew.filters.http.router',
+} as const;
+
+/** The chain a listener without `filters` gets: Istio's sidecar and gateway order. */
+export const DEFAULT_HTTP_FILTERS: readonly HttpFilterConfig[] = Object.freeze([
+  { name: HTTP_FILTERS.peerMetadata },
+  { name: HTTP_FILTERS.serverSpan },
+  { name: HTTP_FILTERS.cors },
+  { name: HTTP_FILTERS.fault },
+  { name: HTTP_FILTERS.router },
+]);
 
 /** Plain TCP proxying (VirtualService `tcp` routes, or a port with no HTTP). */
 export interface TcpProxy {
@@ -186,8 +229,13 @@ export interface Route {
   /** Route-level header changes (VirtualService `headers`). */
   requestHeaders?: HeaderOperations;
   responseHeaders?: HeaderOperations;
-  cors?: CorsPolicy;
-  fault?: FaultInjection;
+  /**
+   * Envoy's typed_per_filter_config: route-level config by filter name
+   * (`HTTP_FILTERS.cors`: a CorsPolicy, `HTTP_FILTERS.fault`: a FaultInjection, ...), checked
+   * by the filter's factory when the config is applied. A filter the listener's chain does
+   * not have ignores it, as in Envoy, where route tables are shared between listeners.
+   */
+  perFilterConfig?: Readonly<Record<string, unknown>>;
 }
 
 /**
