@@ -57,8 +57,19 @@ export interface Listener {
   protocol: 'http' | 'tcp';
   http?: HttpConnectionManager;
   tcp?: TcpProxy;
-  /** Terminate TLS on this listener (gateway SIMPLE/MUTUAL servers, inbound mTLS). */
+  /**
+   * Terminate TLS on this listener (gateway SIMPLE/MUTUAL servers, inbound mTLS): the short
+   * form of one filter chain (two with `permissive`: TLS, and plaintext beside it).
+   */
   tls?: DownstreamTls;
+  /**
+   * Several filter chains on one port, each with its own transport socket (Envoy's
+   * filter_chains): a connection gets the chain whose `match` fits it best, judged by the
+   * server name it asked for (SNI), then the transport protocol, then the protocols it
+   * offered over ALPN, as Envoy's filter_chain_match. A connection no chain matches is closed.
+   * Not together with `tls`. All chains of a listener share its `http` settings.
+   */
+  filterChains?: FilterChain[];
   /**
    * Most connections open at once on this listener (Envoy's per-listener connection limit):
    * past it a new connection is closed as soon as it is accepted and counted
@@ -178,23 +189,46 @@ export interface TcpRoute {
   destinations: WeightedCluster[];
 }
 
+/** One of a listener's filter chains: when it applies, and its transport socket. */
+export interface FilterChain {
+  /** Unique within the listener, for stats and errors (Istio names them after the server or the match). */
+  name: string;
+  match?: FilterChainMatch;
+  /** Terminate TLS with these settings; absent: plaintext. */
+  tls?: DownstreamTls;
+}
+
 /**
- * TLS terminated by an http listener. One certificate per listener: the proxy does not choose
- * among several by SNI (Istio's per-server filter chains), so a port serves one credential.
+ * Envoy's filter_chain_match, for the criteria Sinew reads. Each narrows in turn, the most
+ * specific winning: an exact server name beats the longest matching `*.suffix`, which beats a
+ * chain without server names; then a chain naming the transport protocol beats one that does
+ * not; then one naming an offered ALPN protocol beats one that does not.
  */
+export interface FilterChainMatch {
+  /** SNI names (lower case): `example.com` or `*.example.com`. */
+  serverNames?: string[];
+  /** `tls` (the connection starts with a ClientHello) or `raw_buffer` (anything else). */
+  transportProtocol?: 'tls' | 'raw_buffer';
+  /** ALPN ids the client offered, any of them (`istio-peer-exchange`, `istio`, `h2`...). */
+  applicationProtocols?: string[];
+}
+
+/** TLS terminated by an http listener's filter chain (the listener's `tls`, or a FilterChain's). */
 export interface DownstreamTls {
   /** MUTUAL and ISTIO_MUTUAL require a client certificate signed by `validationContext`. */
   mode: 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
   /** Name of a secret in `ProxyConfig.secrets` with `certificateChainPem` and `privateKeyPem`. */
   certificate: string;
-  /** CA bundle secret (`trustedCaPem`) for verifying clients (MUTUAL, ISTIO_MUTUAL). */
+  /** CA bundle secret (`trustedCaPem`, `revocations`) for verifying clients (MUTUAL, ISTIO_MUTUAL). */
   validationContext?: string;
+  /** MUTUAL, ISTIO_MUTUAL: the client certificate must carry one of these SANs (Istio's subjectAltNames). */
+  subjectAltNames?: string[];
   /** Permissive mTLS: accept plaintext beside TLS on the same port. */
   permissive?: boolean;
   /**
    * Protocols offered over ALPN, `h2` only with `http.http2`. Absent: `h2, http/1.1` when the
-   * listener serves HTTP/2, else `http/1.1`. A connection that negotiates `h2` speaks HTTP/2,
-   * any other (or none) HTTP/1.1.
+   * listener serves HTTP/2, else `http/1.1` (then Istio's `istio-peer-exchange, istio` for
+   * ISTIO_MUTUAL). A connection that negotiates `h2` speaks HTTP/2, any other (or none) HTTP/1.1.
    */
   alpn?: string[];
 }
@@ -459,6 +493,12 @@ export interface OutlierDetection {
   minHealthPercent?: number;
 }
 
+/**
+ * The transport socket of a cluster's connections (src/proxy/transport). ISTIO_MUTUAL offers
+ * ALPN `istio-peer-exchange, istio` and the HTTP protocol; the upstream's certificate must
+ * chain to `validationContext`'s roots, not be revoked there, and carry one of
+ * `subjectAltNames` when given (SIMPLE without them: the SNI host name).
+ */
 export interface UpstreamTls {
   mode: 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
   sni?: string;

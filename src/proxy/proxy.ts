@@ -21,7 +21,7 @@ import { AdminServer } from './admin.js';
 import { ProxyConfigError, ProxyError, ProxyErrorCode } from './errors.js';
 import { channels, ProxyStats } from './events.js';
 import { HttpListener } from './http/listener.js';
-import { downstreamTlsProblems } from './http/tls.js';
+import { filterChainProblems } from './transport/filter-chains.js';
 import type { Problems } from '../semantics/string-match.js';
 import { MetricsServer } from './metrics-server.js';
 import { compileRouteTable, type CompiledRouteTable } from './http/route-table.js';
@@ -410,7 +410,7 @@ export function compile(input: ProxyConfig, previous?: Snapshot, registry: Filte
     const key = `${l.address?.host}:${port}`;
     if (port !== 0 && addresses.has(key)) problems.add(`${p}.address`, `${key} is used by two listeners`);
     addresses.add(key);
-    for (const [field, message] of downstreamTlsProblems(l, config.secrets)) problems.add(`${p}${field}`, message);
+    for (const [field, message] of filterChainProblems(l, config.secrets)) problems.add(`${p}${field}`, message);
     if (l.protocol === 'http') {
       const h = l.http;
       if (!h) problems.add(`${p}.http`, 'an http listener needs http settings');

@@ -117,6 +117,7 @@ export class HttpStream implements RequestView, RouterStream {
   /** The chosen cluster's `service.host`, Istio's `destination_service`. */
   destinationService: string | undefined = undefined;
   grpcStatus: string | undefined = undefined;
+  upstreamTransportFailureReason: string | undefined = undefined;
   /** Envoy's request_timeout, while the request is still arriving. */
   private requestTimer?: TimerHandle;
   /** The HTTP/2 session the request came on (its stream forgets it once destroyed): told how the stream ended. */
@@ -135,7 +136,10 @@ export class HttpStream implements RequestView, RouterStream {
     this.h2 = req.httpVersionMajor === 2;
     this.upgrade = req instanceof H1Request ? req.upgrade : undefined;
     this.method = req.method ?? 'GET';
-    this.scheme = lctx.listener.tls ? 'https' : 'http';
+    // https when the connection's transport socket is TLS (a permissive or multi-chain
+    // listener serves plaintext beside it).
+    const l = lctx.listener;
+    this.scheme = (l.tls !== undefined || l.filterChains !== undefined) && (req.socket as { encrypted?: boolean } | null)?.encrypted === true ? 'https' : 'http';
     this.port = lctx.port;
     const raw = req.headers as Record<string, string | string[] | undefined>;
     // Envoy trusts internal headers only from inside the mesh; a gateway faces the outside.
@@ -532,6 +536,9 @@ export class HttpStream implements RequestView, RouterStream {
         peer: this.peerMetadata,
         // Istio's connection_security_policy: mutual_tls when the peer proved a certificate.
         mtls: this.connection.security === 'mutual_tls',
+        downstreamPeerUriSan: this.connection.peerUriSan,
+        requestedServerName: this.connection.sni,
+        upstreamTransportFailureReason: this.upstreamTransportFailureReason,
         destinationService: this.destinationService,
         grpcStatus: this.grpcStatus,
         userAgent: joinValue(this.headers['user-agent']),

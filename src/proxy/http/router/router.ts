@@ -407,6 +407,7 @@ export class Router implements HttpFilter, UpstreamRequestOwner, GeneratedCookie
       this.scheduleRetry();
       return;
     }
+    if (failure === 'connect-failure') s.upstreamTransportFailureReason = err.message;
     if (this.retries.retriableFailure(failure) && this.reserveRetry()) {
       this.scheduleRetry();
       return;

@@ -41,6 +41,8 @@ export interface RouterStream extends FilterStream {
   status: number;
   grpcStatus: string | undefined;
   clientSpan: ProxySpan | undefined;
+  /** Why the connection to the upstream failed (Envoy's %UPSTREAM_TRANSPORT_FAILURE_REASON%). */
+  upstreamTransportFailureReason: string | undefined;
 
   /** The request body (only when it has one). */
   bodyStream(): Readable;
