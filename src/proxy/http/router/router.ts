@@ -52,7 +52,8 @@ export class Router implements HttpFilter, UpstreamRequestOwner, GeneratedCookie
   private hash?: number;
   /** A cookie the hash policy generated: `Set-Cookie` for the upstream response. */
   private setCookie?: string;
-  private retries!: RetryState;
+  /** Only for routes with a retry policy (most mesh hops have Istio's default one). */
+  private retries: RetryState | undefined;
   private attempt?: UpstreamRequest;
   private globalTimer?: TimerHandle;
   private backoffTimer?: TimerHandle;
@@ -112,7 +113,7 @@ export class Router implements HttpFilter, UpstreamRequestOwner, GeneratedCookie
   private start(): void {
     const s = this.stream;
     const a = this.action;
-    this.retries = new RetryState(a.retry, s.runtime.stats);
+    if (a.retry !== undefined) this.retries = new RetryState(a.retry, s.runtime.stats);
     if (a.hashPolicy) this.hash = hashRequest(a.hashPolicy, s, this);
     this.dest = chooseDestination(a.weighted, a.sticky && this.hash !== undefined ? stickyPoint(this.hash) : s.runtime.random.next());
     s.cluster = this.dest.cluster;
@@ -260,17 +261,18 @@ export class Router implements HttpFilter, UpstreamRequestOwner, GeneratedCookie
     if (this.done) return;
     const s = this.stream;
     s.attempts++;
-    const picked = this.cluster.acquire({ hash: this.hash, exclude: this.retries.tried });
+    const retries = this.retries;
+    const picked = this.cluster.acquire({ hash: this.hash, exclude: retries?.tried });
     if (!picked.ok) {
       this.finishWith(replyForRefusal(picked));
       return;
     }
     const lease = picked.lease;
-    this.retries.onAttempt(lease.key);
+    retries?.onAttempt(lease.key);
     s.upstreamHost = lease.key;
     // Envoy sets x-envoy-attempt-count on every upstream request (Istio's httpbin /headers shows it).
     s.headers['x-envoy-attempt-count'] = String(s.attempts);
-    const attempt = new UpstreamRequest(this, lease, this.retries.done > 0, s.runtime.clock);
+    const attempt = new UpstreamRequest(this, lease, retries !== undefined && retries.done > 0, s.runtime.clock);
     this.attempt = attempt;
     const perTry = this.action.retry?.policy.perTryTimeoutMs;
     if (perTry && perTry > 0 && !s.faultInjected) {
@@ -294,7 +296,7 @@ export class Router implements HttpFilter, UpstreamRequestOwner, GeneratedCookie
   }
 
   private reserveRetry(): boolean {
-    return !this.done && this.retries.reserve(this.cluster, this.replayable, this.stream.faultInjected);
+    return !this.done && this.retries !== undefined && this.retries.reserve(this.cluster, this.replayable, this.stream.faultInjected);
   }
 
   releaseRetry(): void {
@@ -306,7 +308,7 @@ export class Router implements HttpFilter, UpstreamRequestOwner, GeneratedCookie
     if (attempt !== this.attempt || this.done) return;
     const s = this.stream;
     s.upstreamMs ??= s.runtime.clock.monotonic() - s.startMono;
-    if (this.retries.retriableStatus(status, headers) && this.reserveRetry()) {
+    if (this.retries?.retriableStatus(status, headers) && this.reserveRetry()) {
       attempt.discarding = true;
       attempt.status = status;
       return;
@@ -314,7 +316,7 @@ export class Router implements HttpFilter, UpstreamRequestOwner, GeneratedCookie
     attempt.clearTimer();
     attempt.committed = true;
     const out = this.responseHead(attempt, headers);
-    if (this.retries.done > 0 && status >= 500) s.runtime.stats.inc('upstream_rq_retry_limit_exceeded');
+    if (this.retries !== undefined && this.retries.done > 0 && status >= 500) s.runtime.stats.inc('upstream_rq_retry_limit_exceeded');
     if (!s.encodeHeaders(status, out, headers as HeaderBag)) {
       // A filter answered in place of the upstream's response.
       this.done = true;
@@ -408,17 +410,17 @@ export class Router implements HttpFilter, UpstreamRequestOwner, GeneratedCookie
       return;
     }
     if (failure === 'connect-failure') s.upstreamTransportFailureReason = err.message;
-    if (this.retries.retriableFailure(failure) && this.reserveRetry()) {
+    if (this.retries?.retriableFailure(failure) && this.reserveRetry()) {
       this.scheduleRetry();
       return;
     }
-    this.finishWith(replyForFailure(failure), this.retries.done > 0);
+    this.finishWith(replyForFailure(failure), this.retries !== undefined && this.retries.done > 0);
   }
 
   private scheduleRetry(): void {
     if (this.done) return;
     const s = this.stream;
-    const delay = this.retries.nextBackoffMs(s.runtime.random);
+    const delay = this.retries!.nextBackoffMs(s.runtime.random);
     this.attempt = undefined;
     if (delay <= 0) queueMicrotask(() => this.attemptOnce());
     else this.backoffTimer = s.runtime.clock.setTimeout(() => { this.backoffTimer = undefined; this.attemptOnce(); }, delay);
