@@ -181,7 +181,7 @@ describe('HTTP filter chain', () => {
         assert.fail('the config was accepted');
       };
       const bad = { ...config(echo, chain({ name: 'test.a', config: {} }, { name: 'test.b', config: { tag: 'b' } })), version: 'v2' };
-      assert.match(refused(bad).message, /listeners\[0\]\.http\.filters\[0\]\.config: .*test\.a needs a tag|tag: test\.a needs a tag/);
+      assert.match(refused(bad).message, /listeners\[0\]\.http\.filters\[0\]\.config\.tag: test\.a needs a tag/);
       const unknown = { ...config(echo, chain({ name: 'sinew.filters.http.rbac' })), version: 'v3' };
       assert.match(refused(unknown).message, /no HTTP filter named "sinew\.filters\.http\.rbac"/);
       const routerFirst = { ...config(echo, [{ name: HTTP_FILTERS.router }, { name: 'test.a', config: { tag: 'a' } }]), version: 'v4' };

@@ -74,6 +74,7 @@ export function compilePerRouteConfig(registry: FilterRegistry, name: string, co
 
 /** A factory's refusal, with each of its problems; anything else it threw, as one problem. */
 function addFilterProblems(err: unknown, path: string, problems: Problems): void {
-  if (err instanceof FilterConfigError) for (const [p, m] of err.problems) problems.add(p, m);
+  // A factory may name fields relative to its config (`tag`) or give the whole path it was handed.
+  if (err instanceof FilterConfigError) for (const [p, m] of err.problems) problems.add(p.startsWith(path) ? p : `${path}.${p}`, m);
   else problems.add(path, `the filter's factory failed: ${(err as Error)?.message ?? String(err)}`);
 }
