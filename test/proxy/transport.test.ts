@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http2 from 'node:http2';
 import os from 'node:os';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
@@ -131,6 +132,42 @@ describe('transport sockets', () => {
       const r = await client('curl', ['-sS', '--cacert', path.join(pki.dir, 'root.pem'), '--resolve', `${host}:${port}:127.0.0.1`, '-w', '\n%{http_code} %{ssl_verify_result}', `https://${host}:${port}/`]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, 'served\n\n200 0', `curl https://${host}`);
+    }
+  });
+
+  test('an HTTP/2 cluster over TLS connects through the same transport socket (undici\'s connect hook), the SANs checked', async () => {
+    const upstream = http2.createSecureServer({ cert: pki.reviews.cert, key: pki.reviews.key, allowHTTP1: false }, (req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(`h2 ${req.httpVersion}`);
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', () => resolve()));
+    const sessions = new Set<http2.ServerHttp2Session>();
+    upstream.on('session', (session) => { sessions.add(session); session.on('close', () => sessions.delete(session)); });
+    const port = (upstream.address() as { port: number }).port;
+    const manager = createClusterManager();
+    managers.push(manager);
+    const NAME = 'outbound|9080||reviews-h2';
+    const config = (sans: string[], version: string): ProxyConfig => ({
+      version, node, secrets: [{ name: 'ROOTCA', trustedCaPem: pki.root }],
+      listeners: [{ name: 'out', address: { host: '127.0.0.1', port: 0 }, direction: 'outbound', protocol: 'http', http: { routeConfigName: 'out' } }],
+      routeConfigs: [{ name: 'out', virtualHosts: [{ name: 'all', domains: ['*'], routes: [{ name: 'r', match: {}, action: { kind: 'route', destinations: [{ cluster: NAME, weight: 1 }] } }] }] }],
+      clusters: [{ name: NAME, kind: 'eds', protocol: 'http2', connectTimeoutMs: 2000, lb: { policy: 'ROUND_ROBIN' }, tls: { mode: 'SIMPLE', validationContext: 'ROOTCA', subjectAltNames: sans } }],
+      endpoints: [{ clusterName: NAME, endpoints: [{ address: { host: '127.0.0.1', port }, labels: {}, health: 'HEALTHY' }] }],
+    });
+    const proxy = await start(config([REVIEWS], 'v1'), manager);
+    const c = h1Client(proxy.listenerAddresses().out.port);
+    try {
+      const ok = await c.request({ path: '/', host: 'reviews' });
+      assert.equal(ok.status, 200);
+      assert.equal(ok.body, 'h2 2.0');
+      assert.equal(manager.stats().find((x) => x.name === NAME)?.upstreamClient, 'undici');
+      proxy.apply(config([RATINGS], 'v2'));
+      const refused = await c.request({ path: '/', host: 'reviews' });
+      assert.equal(refused.status, 503);
+    } finally {
+      await c.close();
+      for (const session of sessions) session.destroy();
+      await new Promise<void>((resolve) => upstream.close(() => resolve()));
     }
   });
 
