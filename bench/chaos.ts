@@ -122,7 +122,7 @@ export class BookinfoMesh {
     const mark = this.log.length;
     await until('the mesh to come up', () => (/^✔ the mesh is up/m.test(this.log.slice(mark)) ? true : runner.exitCode !== null || /^⚠ the mesh is up/m.test(this.log.slice(mark)) ? fail(`sinew up did not bring every replica up:\n${this.log.slice(mark)}`) : undefined), 180_000);
     const mesh = readMeshFile(this.stateDir)!;
-    this.client = new ControlPlaneClient(mesh.controlPlane.api);
+    this.client = new ControlPlaneClient(mesh.controlPlane.api, { tokenFile: mesh.controlPlane.tokenFile! });
     const status = await this.client.status();
     this.gateway = status.gateways[0].replicas[0].proxy.inbound!;
     return Date.now() - began;
@@ -136,7 +136,7 @@ export class BookinfoMesh {
   }
 
   async apply(text: string): Promise<void> {
-    const res = await this.client.request('/api/v1/apply', { method: 'POST', body: text, timeoutMs: 60_000 });
+    const res = await this.client.request('/api/v1/apply', { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: text, timeoutMs: 60_000 });
     if (res.status !== 200) throw new Error(`apply refused (${res.status}): ${await res.text()}`);
     await res.arrayBuffer();
   }

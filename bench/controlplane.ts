@@ -15,7 +15,7 @@
  * sidecars): ACK p99 under 1 s and RSS under 500 MB.
  *
  *   npx tsx bench/controlplane.ts [--services 1000] [--namespaces 10] [--replicas 2]
- *                                 [--proxy lean|pushclient] [--scoped] [--debounce 100] [--json]
+ *                                 [--proxy lean|pushclient] [--scoped] [--debounce 100] [--no-ca] [--json]
  *   npm run bench -- controlplane
  *
  * Both ends share one event loop and one heap: the figures include what 2000 simulated
@@ -58,6 +58,8 @@ export interface ControlPlaneBenchOptions {
    * affects only the proxies of the changed service's namespace.
    */
   scoped?: boolean;
+  /** Host the mesh CA (default true, as the daemon does); false measures the control plane without it. */
+  ca?: boolean;
   log?: (line: string) => void;
 }
 
@@ -193,6 +195,7 @@ class LeanProxy implements SimProxy {
     private readonly host: string,
     private readonly port: number,
     private readonly node: ProxyNode,
+    private readonly credential: string,
   ) {}
 
   start(): void {
@@ -200,7 +203,7 @@ class LeanProxy implements SimProxy {
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on('error', () => {});
-    socket.on('connect', () => socket.write(encodeFrame({ type: 'hello', protocol: PROTOCOL_VERSION, node: this.node })));
+    socket.on('connect', () => socket.write(encodeFrame({ type: 'hello', protocol: PROTOCOL_VERSION, node: this.node, credential: this.credential })));
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
   }
 
@@ -249,8 +252,8 @@ class LeanProxy implements SimProxy {
 }
 
 /** The real PushClient behind the same small interface. */
-function pushClientProxy(host: string, port: number, node: ProxyNode, seed: number): SimProxy {
-  const client = new PushClient({ host, port, node, apply: () => {}, random: new SeededRandom(seed), keepaliveMs: 0 });
+function pushClientProxy(host: string, port: number, node: ProxyNode, credential: string, seed: number): SimProxy {
+  const client = new PushClient({ host, port, node, credential, apply: () => {}, random: new SeededRandom(seed), keepaliveMs: 0 });
   return {
     start: () => client.start(),
     onConfig: (listener) => client.on('config', (config) => listener(Buffer.byteLength(JSON.stringify(config)))),
@@ -276,8 +279,8 @@ function fdLimit(): string {
   }
 }
 
-async function post(url: string, body: string): Promise<void> {
-  const res = await fetch(url, { method: 'POST', body });
+async function post(url: string, token: string, body: string): Promise<void> {
+  const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/yaml' }, body });
   if (res.status !== 200) throw new Error(`POST ${url}: ${res.status} ${(await res.text()).slice(0, 2000)}`);
 }
 
@@ -320,7 +323,7 @@ export async function runControlPlaneBench(options: ControlPlaneBenchOptions = {
   }
 
   const setupStart = performance.now();
-  const cp = await startControlPlane({ apiPort: 0, pushPort: 0, monitoringPort: 0, debounceMs });
+  const cp = await startControlPlane({ apiPort: 0, pushPort: 0, monitoringPort: 0, debounceMs, ...(options.ca === false ? { ca: false as const } : {}) });
   const api = `http://${cp.addresses.api}/api/v1`;
   const [pushHost, pushPort] = cp.addresses.push.split(':');
   const clients: SimProxy[] = [];
@@ -335,7 +338,7 @@ export async function runControlPlaneBench(options: ControlPlaneBenchOptions = {
     }
     // JSON is YAML: one multi-document body per chunk keeps each request well under the API's limit.
     for (let i = 0; i < mesh.docs.length; i += 500) {
-      await post(`${api}/apply`, mesh.docs.slice(i, i + 500).map((d) => JSON.stringify(d)).join('\n---\n'));
+      await post(`${api}/apply`, cp.credentials.apiToken, mesh.docs.slice(i, i + 500).map((d) => JSON.stringify(d)).join('\n---\n'));
     }
     log(`applied ${mesh.docs.length} resources (${mesh.vs} VirtualServices, ${mesh.dr} DestinationRules)`);
 
@@ -360,7 +363,7 @@ export async function runControlPlaneBench(options: ControlPlaneBenchOptions = {
     for (let i = 0; i < registrations.length; i += 50) {
       await Promise.all(
         registrations.slice(i, i + 50).map(async (r) => {
-          const res = await fetch(r.path, { method: 'PUT', body: r.body });
+          const res = await fetch(r.path, { method: 'PUT', headers: { authorization: `Bearer ${cp.credentials.apiToken}`, 'content-type': 'application/json' }, body: r.body });
           if (res.status !== 200) throw new Error(`PUT ${r.path}: ${res.status}`);
         }),
       );
@@ -376,7 +379,9 @@ export async function runControlPlaneBench(options: ControlPlaneBenchOptions = {
       const batch = nodes.slice(start, start + connectBatch);
       await Promise.all(
         batch.map((node, j) => {
-          const proxy = proxyKind === 'lean' ? new LeanProxy(pushHost!, Number(pushPort), node) : pushClientProxy(pushHost!, Number(pushPort), node, start + j + 1);
+          // Each with its own push credential, as the runner gets one per proxy it starts.
+          const credential = cp.credentials.mintProxyCredential(node);
+          const proxy = proxyKind === 'lean' ? new LeanProxy(pushHost!, Number(pushPort), node, credential) : pushClientProxy(pushHost!, Number(pushPort), node, credential, start + j + 1);
           clients.push(proxy);
           const first = new Promise<void>((resolve) => proxy.onConfig(() => resolve()));
           proxy.start();
@@ -425,7 +430,7 @@ export async function runControlPlaneBench(options: ControlPlaneBenchOptions = {
     const changed = JSON.stringify(virtualService(services[0]!, '7s'));
     measuring = true;
     const changeStart = performance.now();
-    await post(`${api}/apply`, changed);
+    await post(`${api}/apply`, cp.credentials.apiToken, changed);
     await allAcked;
     // Unaffected proxies are compiled and skipped after the last affected one may have
     // ACKed: let the batch finish so its duration is whole.
@@ -510,6 +515,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       debounce: { type: 'string', default: '100' },
       proxy: { type: 'string', default: 'lean' },
       scoped: { type: 'boolean', default: false },
+      'no-ca': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   });
@@ -520,6 +526,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     debounceMs: Number(values.debounce),
     proxyKind: values.proxy === 'pushclient' ? 'pushclient' : 'lean',
     scoped: values.scoped,
+    ca: !values['no-ca'],
     log: values.json ? undefined : (line) => process.stderr.write(`# ${line}\n`),
   });
   if (!values.json) process.stdout.write(report(result));

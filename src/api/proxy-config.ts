@@ -77,7 +77,26 @@ export interface Listener {
    * listener's own (ProxyConfig.overload still bounds all listeners together).
    */
   maxConnections?: number;
+  /**
+   * Network filters run on each new connection before it is proxied, in order (Envoy's
+   * listener filter chain). Today only `sinew.filters.network.rbac` (AuthorizationPolicy on a
+   * TCP listener, src/security/policy.ts): a connection it denies is closed. Absent: none.
+   */
+  networkFilters?: NamedFilterConfig[];
 }
+
+/**
+ * A filter in a chain, named as its factory is registered, with the factory's own config
+ * (plain JSON, checked by the factory when the proxy applies the config, so a bad one is
+ * NACKed and never reaches a request).
+ */
+export interface NamedFilterConfig {
+  name: string;
+  config: Readonly<Record<string, unknown>>;
+}
+
+/** Istio's meshConfig.pathNormalization.normalization (src/security/path-normalization.ts). */
+export type PathNormalizationMode = 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
 
 export interface HttpConnectionManager {
   /** The route table used for every request on this listener. */
@@ -139,6 +158,19 @@ export interface HttpConnectionManager {
    * gets the whole config NACKed. Absent: `DEFAULT_HTTP_FILTERS`.
    */
   filters?: HttpFilterConfig[];
+  /**
+   * HTTP filters run on each request before the router, decoding in order (Envoy's
+   * http_filters; the router is the terminal filter and is not listed). The security filters,
+   * in the order Istio puts them: `sinew.filters.http.jwt_authn` (RequestAuthentication,
+   * src/security/jwt-config.ts), `sinew.filters.http.ext_authz` (CUSTOM AuthorizationPolicy),
+   * `sinew.filters.http.rbac` (ALLOW/DENY/AUDIT, src/security/policy.ts). Absent: none.
+   */
+  httpFilters?: NamedFilterConfig[];
+  /**
+   * How request paths are normalised before routing and authorization
+   * (src/security/path-normalization.ts `normalizePath`). Absent: BASE, Istio's default.
+   */
+  pathNormalization?: PathNormalizationMode;
 }
 
 /** One HTTP filter and its listener-level config (Envoy's HttpFilter with typed_config). */
@@ -617,6 +649,11 @@ export interface TracingCollector {
   timeoutMs?: number;
   /** The extension provider it came from, for status and errors. */
   provider?: string;
+  /**
+   * Marks the control plane's own collector: the proxy sends it its push credential as a
+   * bearer token, and sends it to no other collector.
+   */
+  presentCredential?: boolean;
 }
 
 /** One access log: Envoy's file access log as Istio configures it. */

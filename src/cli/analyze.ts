@@ -9,7 +9,7 @@
  */
 import { analyzeInputs, type InForceConfig } from '../config/analyze/index.js';
 import { SinewError } from '../core/errors.js';
-import { callControlPlane, controlPlaneUrl } from './client.js';
+import { callControlPlane, connectControlPlane, type ControlPlaneConnection } from './client.js';
 import { countLevels, plural, printDiagnostics, type Io, type OutputFormat, resourceJson } from './output.js';
 
 export interface AnalyzeCommandOptions {
@@ -91,11 +91,16 @@ function describeSources(result: Awaited<ReturnType<typeof analyzeInputs>>): str
  * is fine when files were named: they are analysed alone, with a note.
  */
 async function readInForce(options: AnalyzeCommandOptions, io: Io): Promise<{ server: string; config: InForceConfig } | number | undefined> {
-  let server: string;
+  let cp: ControlPlaneConnection;
   try {
-    server = await controlPlaneUrl(options);
+    cp = await connectControlPlane(options);
   } catch (err) {
-    if (!(err instanceof SinewError) || err.code !== 'SNW_ERR_NO_MESH') throw err;
+    if (!(err instanceof SinewError)) throw err;
+    if (err.code !== 'SNW_ERR_NO_MESH') {
+      // A mesh is there but its token cannot be read: say so, as for one that does not answer.
+      io.err(`✘ cannot analyze the config in force: ${err.message}\n  Add --local to analyze the files alone.\n`);
+      return CANNOT_READ_MESH;
+    }
     if (options.files.length === 0) {
       io.err(`✘ nothing to analyze: ${err.message}, or name files with -f (add --local to analyze them without a mesh)\n`);
       return CANNOT_READ_MESH;
@@ -104,7 +109,8 @@ async function readInForce(options: AnalyzeCommandOptions, io: Io): Promise<{ se
     return undefined;
   }
   try {
-    const res = await callControlPlane(server, '/api/v1/resources');
+    const server = cp.base;
+    const res = await callControlPlane(cp, '/api/v1/resources');
     const body = res.body as { revision?: number; items?: unknown[]; error?: string };
     if (res.status !== 200 || !Array.isArray(body.items) || typeof body.revision !== 'number') {
       throw new SinewError('SNW_ERR_CONTROL_PLANE', `the control plane at ${server} did not list its config (HTTP ${res.status}${body.error ? `: ${body.error}` : ''})`);

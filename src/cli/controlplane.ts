@@ -1,8 +1,14 @@
-/** `sinew controlplane`: runs the control-plane daemon in the foreground until SIGINT/SIGTERM. */
+/**
+ * `sinew controlplane`: runs the control-plane daemon in the foreground until SIGINT/SIGTERM.
+ * With `--state-dir` its API token is kept in `<dir>/api-token` (mode 0600); without, it is
+ * made at start and printed once.
+ */
+import { setFlagsFromString } from 'node:v8';
 import { startControlPlane } from '../controlplane/daemon.js';
 import { createLogger } from '../core/logger.js';
 import { formatDiagnostic } from '../api/diagnostics.js';
 import { loadMeshConfigFile } from '../config/mesh-config.js';
+import { parseDurationMs } from '../config/semantic/rules.js';
 import type { Io } from './output.js';
 
 export interface ControlPlaneCommandOptions {
@@ -17,9 +23,25 @@ export interface ControlPlaneCommandOptions {
   outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
   /** Istio's MeshConfig in a file (src/config/mesh-config.ts reads its forms). */
   meshConfig?: string;
+  /** Istio plug-in certificates for the mesh CA (`sinew ca init --plugin-dir`). */
+  caPluginDir?: string;
+  /** Workload certificate lifetime, a duration (`24h`, `60s`). */
+  workloadCertTtl?: string;
 }
 
+/**
+ * V8 flags of the control-plane process. Without allocation-site pretenuring: V8 moves
+ * objects from an allocation site straight into the old generation once most of them have
+ * survived a young collection, and reading a large config made it do so for the parser's and
+ * the validator's short-lived objects too. They then piled up as old-generation garbage until
+ * a full collection: applying a 15 MB config peaked at about 490 MB of RSS with pretenuring
+ * and about 190 MB without (bench/controlplane-memory.ts). The flag is read at each garbage
+ * collection, so setting it at start takes effect.
+ */
+export const CONTROL_PLANE_V8_FLAGS: readonly string[] = ['--no-allocation-site-pretenuring'];
+
 export async function runControlPlaneCommand(options: ControlPlaneCommandOptions, io: Io): Promise<number> {
+  for (const flag of CONTROL_PLANE_V8_FLAGS) setFlagsFromString(flag);
   const logger = createLogger({ scope: 'control-plane' });
   let fromFile = {};
   if (options.meshConfig) {
@@ -32,6 +54,14 @@ export async function runControlPlaneCommand(options: ControlPlaneCommandOptions
     const { telemetry, ...rest } = loaded.settings;
     fromFile = { ...rest, meshTelemetry: telemetry };
   }
+  let workloadTtlMs: number | undefined;
+  if (options.workloadCertTtl !== undefined) {
+    workloadTtlMs = parseDurationMs(options.workloadCertTtl);
+    if (workloadTtlMs === undefined || workloadTtlMs < 1000) {
+      io.err(`✘ the workload certificate lifetime "${options.workloadCertTtl}" (--workload-cert-ttl or SINEW_WORKLOAD_CERT_TTL) is not a duration of at least 1s; write it like 24h or 60s\n`);
+      return 2;
+    }
+  }
   const cp = await startControlPlane({
     stateDir: options.stateDir,
     host: options.host,
@@ -40,6 +70,7 @@ export async function runControlPlaneCommand(options: ControlPlaneCommandOptions
     monitoringPort: options.monitoringPort,
     consolePort: options.consolePort,
     logger,
+    ca: { pluginDir: options.caPluginDir, workloadTtlMs },
     mesh: {
       ...fromFile,
       ...(options.tracingSampling !== undefined ? { defaultTracingSampling: options.tracingSampling } : {}),
@@ -47,6 +78,9 @@ export async function runControlPlaneCommand(options: ControlPlaneCommandOptions
     },
   });
   io.out(`control plane: api ${cp.addresses.api}, push ${cp.addresses.push}, metrics ${cp.addresses.monitoring}${cp.addresses.console ? `, console http://${cp.addresses.console}/` : ''}\n`);
+  // Without a state directory the token lives in memory only: whoever started the control
+  // plane is told it once, as Jupyter prints its token (SINEW_TOKEN=... sinew --server ...).
+  io.out(cp.tokenFile ? `api token: ${cp.tokenFile}\n` : `api token (in memory only; pass it with --token or SINEW_TOKEN): ${cp.credentials.apiToken}\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());

@@ -15,6 +15,7 @@ export interface ProxyCliOptions {
   config?: string;
   xds?: string;
   node?: string;
+  tokenFile?: string;
   adminPort?: string;
   metricsPort?: string;
   mergedMetricsPort?: string;
@@ -35,6 +36,7 @@ export const PROXY_OPTIONS: readonly ProxyOption[] = [
   { flag: '--config <file>', description: 'ProxyConfig JSON file (SIGHUP re-reads it)' },
   { flag: '--xds <host:port>', description: 'control plane push address' },
   { flag: '--node <file>', description: 'JSON file naming this proxy (ProxyNode), with --xds' },
+  { flag: '--token-file <file>', description: "file (mode 0600) holding the proxy's push credential from the control plane, with --xds" },
   { flag: '--admin-port <port>', description: 'admin port: /ready, /config_dump, /clusters, /stats, /stats/prometheus (0 = any free port)' },
   { flag: '--metrics-port <port>', description: "Prometheus port of the proxy's metrics, /stats/prometheus (Istio 15090; 0 = any free port), with --xds" },
   { flag: '--merged-metrics-port <port>', description: "Prometheus port merging the proxy's and the app's metrics (Istio 15020), with --xds" },
@@ -88,7 +90,7 @@ export async function runProxyCli(opts: ProxyCliOptions, io: Io): Promise<number
   }
   if (opts.xds && opts.node) {
     const { runProxyAgentCommand } = await import('./proxy-agent.js');
-    return runProxyAgentCommand({ xds: opts.xds, node: opts.node, adminPort, adminHost: opts.host, metricsPort, mergedMetricsPort, appMetricsUrl: opts.appMetricsUrl }, io);
+    return runProxyAgentCommand({ xds: opts.xds, node: opts.node, tokenFile: opts.tokenFile, adminPort, adminHost: opts.host, metricsPort, mergedMetricsPort, appMetricsUrl: opts.appMetricsUrl }, io);
   }
   io.err('sinew proxy needs --config <file>, or --xds <host:port> with --node <file>\n');
   return 2;

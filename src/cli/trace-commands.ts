@@ -8,7 +8,7 @@
 import type { StoredSpan, StoredTrace } from '../telemetry/trace-store.js';
 import { renderTraceTimeline } from '../telemetry/trace-store.js';
 import { SinewError } from '../core/errors.js';
-import { callControlPlane, controlPlaneUrl } from './client.js';
+import { callControlPlane, connectControlPlane } from './client.js';
 import type { ConnectOptions } from './config-commands.js';
 import { table, type Io } from './output.js';
 
@@ -24,11 +24,11 @@ function spanJson(s: StoredSpan) {
 }
 
 export async function runTraces(options: TracesOptions, io: Io): Promise<number> {
-  const base = await controlPlaneUrl(options);
+  const cp = await connectControlPlane(options);
   const params = new URLSearchParams();
   if (options.service) params.set('service', options.service);
   params.set('limit', String(options.limit ?? 20));
-  const res = await callControlPlane(base, `/api/v1/traces?${params}`);
+  const res = await callControlPlane(cp, `/api/v1/traces?${params}`);
   if (res.status !== 200) throw new SinewError('SNW_ERR_TRACES', `the control plane answered ${res.status} to a trace query`);
   const traces = res.body as StoredTrace[];
   if (options.output === 'json') {
@@ -42,7 +42,7 @@ export async function runTraces(options: TracesOptions, io: Io): Promise<number>
       io.out(`no traces yet; send some requests through the mesh (${wait})\n`);
       return 0;
     }
-    const known = await callControlPlane(base, '/api/v1/services');
+    const known = await callControlPlane(cp, '/api/v1/services');
     const services = known.status === 200 && Array.isArray(known.body) ? (known.body as string[]) : [];
     io.out(`no traces for service ${options.service} yet (${wait})\n`);
     if (services.length) io.out(`services with traces: ${services.join(', ')}\n`);
@@ -57,8 +57,8 @@ export async function runTraces(options: TracesOptions, io: Io): Promise<number>
 }
 
 export async function runTrace(options: ConnectOptions & { id: string; output: string }, io: Io): Promise<number> {
-  const base = await controlPlaneUrl(options);
-  const res = await callControlPlane(base, `/api/v1/traces/${encodeURIComponent(options.id)}`);
+  const cp = await connectControlPlane(options);
+  const res = await callControlPlane(cp, `/api/v1/traces/${encodeURIComponent(options.id)}`);
   if (res.status === 404) {
     io.err(`✘ no trace ${options.id} at the control plane; "sinew traces" lists the recent ones\n`);
     return 1;

@@ -72,6 +72,9 @@ export function retryPolicy(spec: HTTPRetry | undefined): RetryPolicy | undefine
   policy.attempts = spec.attempts;
   const perTry = durationMs(spec.perTryTimeout);
   if (perTry) policy.perTryTimeoutMs = perTry;
+  // Envoy's retry_back_off base_interval (Istio HTTPRetry.backoff; the Gateway API's retry.backoff).
+  const backoff = durationMs(spec.backoff);
+  if (backoff) policy.backoffBaseMs = backoff;
   if (spec.retryOn) {
     // Istio: numeric entries are status codes to retry and imply retriable-status-codes.
     const on: string[] = [];

@@ -8,7 +8,7 @@
  */
 import { readdir, stat, open, type FileHandle } from 'node:fs/promises';
 import { join, extname } from 'node:path';
-import { Lexer, LineCounter, parseAllDocuments, isMap, isNode, isPair, isScalar, isSeq, type Document, type Node as YamlNode } from 'yaml';
+import { Composer, Lexer, LineCounter, Parser, parseDocument, isMap, isNode, isPair, isScalar, isSeq, type Document, type Node as YamlNode } from 'yaml';
 import type { Diagnostic, SourcePosition } from '../api/diagnostics.js';
 import type { FieldPath } from '../core/path.js';
 
@@ -192,24 +192,50 @@ async function readStdin(maxBytes: number): Promise<Uint8Array | 'too-large'> {
  * is only a display name.
  */
 export function parseText(file: string, input: Uint8Array | string, limits: LoadLimits = defaultLoadLimits): LoadResult {
+  const stream = streamText(file, input, limits);
+  const documents = [...stream.documents];
+  return stream.fatal ? { documents: [], diagnostics: [stream.fatal] } : { documents, diagnostics: stream.diagnostics };
+}
+
+/** The documents of an input as they are read, for a caller that handles one at a time. */
+export interface LoadStream {
+  /** Iterate once; each document is read when asked for. */
+  readonly documents: Iterable<RawDocument>;
+  /** Every problem found so far; complete once `documents` has been iterated. */
+  readonly diagnostics: Diagnostic[];
+  /**
+   * Set when reading stopped part-way (the parser failed, or there were too many documents):
+   * the input is refused as a whole, and whatever documents came before it count for nothing.
+   */
+  readonly fatal: Diagnostic | undefined;
+}
+
+/**
+ * Like parseText, but yields each document as soon as it is read, and keeps nothing of it:
+ * a caller that validates each document and lets its value go (validate.ts validateText)
+ * holds one document's value at a time instead of the whole input's, which for a large input
+ * is several times its size (the plain values of a 15 MB config took 70 MB).
+ */
+export function streamText(file: string, input: Uint8Array | string, limits: LoadLimits = defaultLoadLimits): LoadStream {
   const result: LoadResult = { documents: [], diagnostics: [] };
+  const done = (): LoadStream => ({ documents: [], diagnostics: result.diagnostics, fatal: undefined });
   let text: string;
   if (typeof input === 'string') {
     text = input;
     if (Buffer.byteLength(text) > limits.maxBytes) {
       result.diagnostics.push(tooLarge(file, limits, Buffer.byteLength(text)));
-      return result;
+      return done();
     }
   } else {
     if (input.length > limits.maxBytes) {
       result.diagnostics.push(tooLarge(file, limits, input.length));
-      return result;
+      return done();
     }
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(input);
     } catch {
       result.diagnostics.push(at(file, 1, 1, 'SNW0002', 'input is not valid UTF-8 text'));
-      return result;
+      return done();
     }
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
@@ -217,48 +243,99 @@ export function parseText(file: string, input: Uint8Array | string, limits: Load
   if (nul >= 0) {
     const { line, column } = lineColumnOf(text, nul);
     result.diagnostics.push(at(file, line, column, 'SNW0002', 'input contains NUL bytes: binary data, not YAML or JSON'));
-    return result;
+    return done();
   }
   const finding = scanInput(text, limits);
   if (finding?.kind === 'too-deep') {
     const { line, column } = lineColumnOf(text, finding.offset);
     result.diagnostics.push(at(file, line, column, 'SNW0006', tooDeepMessage(limits)));
-    return result;
+    return done();
   }
   if (finding?.kind === 'too-many-documents') {
     result.diagnostics.push(at(file, 1, 1, 'SNW0003', `input holds more than ${limits.maxDocuments} documents, the most that are read; split it`));
-    return result;
+    return done();
   }
   if (text.trim() === '') {
     result.diagnostics.push(at(file, 1, 1, 'SNW0007', 'input is empty', 'warning'));
-    return result;
+    return done();
   }
 
   const lineCounter = new LineCounter();
-  let docs: Document.Parsed[];
-  try {
-    // uniqueKeys is checked below instead: the library compares each key with every earlier
-    // one, so 40 000 keys in one mapping (0.4 MB) took 30 s; a Set makes it linear.
-    docs = parseAllDocuments(text, { lineCounter, uniqueKeys: false, prettyErrors: false }) as Document.Parsed[];
-  } catch (err) {
-    // The pre-scan bounds nesting, so this is a parser failure we did not foresee; report, don't crash.
-    // A stack overflow still means "too deep", whatever shape slipped past the scan.
-    const [code, message] = err instanceof RangeError ? ['SNW0006', tooDeepMessage(limits)] : ['SNW0004', `cannot parse: ${(err as Error).message}`];
-    result.diagnostics.push(at(file, 1, 1, code, message));
-    return result;
-  }
-  if (!Array.isArray(docs)) docs = [docs as unknown as Document.Parsed];
-  if (docs.length > limits.maxDocuments) {
-    result.diagnostics.push(at(file, 1, 1, 'SNW0003', `input holds ${docs.length} documents; at most ${limits.maxDocuments} are read`));
-    return result;
-  }
-
   const pos = (offset: number): SourcePosition => {
     const { line, col } = lineCounter.linePos(offset);
     return { file, line, column: col };
   };
+  // The tree of one document is kept for positions: the one just read (a caller validating
+  // as it reads asks about that one), else the document asked about, read again from its
+  // text (rereadDocument). `base` turns the tree's offsets into offsets of the input.
+  let tree: { start: number; contents: YamlNode | null; base: number } | undefined;
+  const treeAt = (start: number, end: number): { contents: YamlNode | null; base: number } => {
+    if (tree?.start !== start) tree = { start, contents: rereadDocument(text, start, end), base: start };
+    return tree;
+  };
 
-  docs.forEach((doc, index) => {
+  // Documents are composed one at a time (the library's Parser and Composer, as
+  // parseAllDocuments uses them, without collecting them all first): each document's syntax
+  // tree is dropped once its value is read, so what parsing holds at once is one document's
+  // tree, not the whole input's. The trees of a 15 MB input took about 35 times its size.
+  const stream = {
+    documents: { [Symbol.iterator]: () => composeAll() },
+    diagnostics: result.diagnostics,
+    fatal: undefined as Diagnostic | undefined,
+  };
+  const fail = (diagnostic: Diagnostic) => {
+    stream.fatal = diagnostic;
+    result.diagnostics.push(diagnostic);
+  };
+
+  function* composeAll(): Generator<RawDocument> {
+    let index = 0;
+    let read = 0;
+    // The library's own iterators, driven by hand so that a parser failure is caught around
+    // each step without a try around the yield (which would catch the consumer's errors too).
+    let docs: Iterator<Document.Parsed>;
+    try {
+      // uniqueKeys is checked below instead: the library compares each key with every earlier
+      // one, so 40 000 keys in one mapping (0.4 MB) took 30 s; a Set makes it linear.
+      const composer = new Composer({ uniqueKeys: false, prettyErrors: false });
+      docs = composer.compose(new Parser(lineCounter.addNewLine).parse(text)) as Iterator<Document.Parsed>;
+    } catch (err) {
+      fail(parserFailure(err));
+      return;
+    }
+    for (;;) {
+      let next: IteratorResult<Document.Parsed>;
+      let document: RawDocument | undefined;
+      try {
+        next = docs.next();
+        if (next.done) break;
+        if (index >= limits.maxDocuments) {
+          fail(at(file, 1, 1, 'SNW0003', `input holds more than ${limits.maxDocuments} documents; at most ${limits.maxDocuments} are read`));
+          return;
+        }
+        document = readDocument(next.value, index++);
+      } catch (err) {
+        fail(parserFailure(err));
+        return;
+      }
+      if (document) {
+        read++;
+        yield document;
+      }
+    }
+    if (read === 0 && result.diagnostics.length === 0) {
+      result.diagnostics.push(at(file, 1, 1, 'SNW0007', 'input holds no documents', 'warning'));
+    }
+  }
+
+  // The pre-scan bounds nesting, so this is a parser failure we did not foresee; report, don't crash.
+  // A stack overflow still means "too deep", whatever shape slipped past the scan.
+  function parserFailure(err: unknown): Diagnostic {
+    const [code, message] = err instanceof RangeError ? ['SNW0006', tooDeepMessage(limits)] : ['SNW0004', `cannot parse: ${(err as Error).message}`];
+    return at(file, 1, 1, code, message);
+  }
+
+  function readDocument(doc: Document.Parsed, index: number): RawDocument | undefined {
     const errors: { pos: [number, number]; message: string }[] = [...(doc.errors ?? [])];
     if (errors.length === 0) {
       for (const offset of duplicateKeys(doc.contents)) errors.push({ pos: [offset, offset], message: 'Map keys must be unique' });
@@ -273,9 +350,9 @@ export function parseText(file: string, input: Uint8Array | string, limits: Load
         const p = pos(errors[MAX_SYNTAX_ERRORS].pos[0]);
         result.diagnostics.push(at(file, p.line, p.column, 'SNW0004', `${errors.length - MAX_SYNTAX_ERRORS} more syntax errors in this document not shown`));
       }
-      return;
+      return undefined;
     }
-    if (doc.contents === null) return; // an empty document between `---` separators
+    if (doc.contents === null) return undefined; // an empty document between `---` separators
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: limits.maxAliasCount });
@@ -291,29 +368,52 @@ export function parseText(file: string, input: Uint8Array | string, limits: Load
       } else {
         result.diagnostics.push(at(file, start.line, start.column, 'SNW0004', `cannot read document: ${message}`));
       }
-      return;
+      return undefined;
     }
     // `---` with nothing after it (or a bare `null`) is an empty document; kubectl skips those too.
-    if (value === null || value === undefined) return;
-    const contents = doc.contents as YamlNode;
-    const start = pos(contents.range?.[0] ?? 0);
+    if (value === null || value === undefined) return undefined;
+    const contentsStart = (doc.contents as YamlNode).range?.[0] ?? 0;
+    const start = pos(contentsStart);
+    // Offsets are kept, not the tree: [where the document's text starts, where it ends].
+    const docStart = lineStartOf(text, doc.range[0]);
+    const docEnd = doc.range[2];
+    tree = { start: docStart, contents: doc.contents as YamlNode, base: 0 };
     const find = (path: FieldPath, key: boolean): SourcePosition => {
-      const located = locate(contents, path, key);
-      return located ? pos(located) : start;
+      const { contents, base } = treeAt(docStart, docEnd);
+      const located = contents ? locate(contents, path, key) : undefined;
+      return located !== undefined ? pos(base + located) : start;
     };
-    result.documents.push({
+    return {
       file,
       index,
       value,
       start,
       positionOf: (path) => find(path, false),
       keyPositionOf: (path) => find(path, true),
-    });
-  });
-  if (result.documents.length === 0 && result.diagnostics.length === 0) {
-    result.diagnostics.push(at(file, 1, 1, 'SNW0007', 'input holds no documents', 'warning'));
+    };
   }
-  return result;
+  return stream;
+}
+
+/** The offset of the start of the line holding `offset`. */
+function lineStartOf(text: string, offset: number): number {
+  return text.lastIndexOf('\n', offset - 1) + 1;
+}
+
+/**
+ * One document's syntax tree again, from its text `[start, end)` of the input (`start` at the
+ * beginning of a line, so indentation reads as it did), with offsets relative to `start`; null
+ * when the text no longer reads as one document. Diagnostics ask for positions inside a
+ * document rarely (on an error or a warning), so re-reading the document then costs less
+ * than keeping every document's tree for the whole validation.
+ */
+function rereadDocument(text: string, start: number, end: number): YamlNode | null {
+  try {
+    const doc = parseDocument(text.slice(start, end), { uniqueKeys: false, prettyErrors: false });
+    return doc.errors.length === 0 && isNode(doc.contents) ? (doc.contents as YamlNode) : null;
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -8,28 +8,38 @@
  * plane's API, `sinew up`) validates first and refuses the whole batch on any error, so
  * "the last good config stays in force".
  *
+ * Secrets live here too, so the state directory is owner-only: the directory 0700 and every
+ * file 0600, whatever the umask (as kubelet keeps a Secret volume, and ssh its keys).
+ *
+ * Resources are keyed by kind, namespace and name, the kind as `kindKey` gives it: two groups
+ * may share a kind's name (Istio's Gateway and the Gateway API's, stored as
+ * `Gateway.gateway.networking.k8s.io`).
+ *
  * It stamps what the Kubernetes API server stamps (./object-meta.ts): `creationTimestamp` and
  * `uid` on create, kept on update; `generation`, bumped when the spec changes; and
  * `resourceVersion`, the revision of the last change. Creation order decides which of two
  * conflicting resources wins (DESIGN.md behaviour 12), so a later apply is always younger,
  * even when the clock did not move or went back.
  */
-import { mkdir, open, readFile, rename, readdir, unlink } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Resource } from '../api/resources/meta.js';
+import { kindKeyOf, manifestOf } from '../api/resources/index.js';
 import { deepFreeze } from '../core/freeze.js';
 import { creationTime } from '../semantics/creation-order.js';
 import { isStamped, sameContent, stampApplied } from './object-meta.js';
 import { validateText } from './validate.js';
 
 export interface ResourceKey {
+  /** The kind's key (`kindKey`): the kind, or `Kind.group` where two groups share its name. */
   kind: string;
   namespace: string;
   name: string;
 }
 
-export const keyOf = (r: { kind: string; metadata: { namespace?: string; name: string } }): string =>
-  `${r.kind}/${r.metadata.namespace ?? ''}/${r.metadata.name}`;
+/** `kind/namespace/name`, the kind as its key (a resource with a `group` or `apiVersion` is keyed in its group). */
+export const keyOf = (r: { kind: string; group?: string; apiVersion?: string; metadata: { namespace?: string; name: string } }): string =>
+  `${kindKeyOf(r)}/${r.metadata.namespace ?? ''}/${r.metadata.name}`;
 
 export interface ConfigChange {
   revision: number;
@@ -90,7 +100,7 @@ export class MemoryConfigStore implements ConfigStore {
   list(kind?: string, namespace?: string): readonly Resource[] {
     const out: Resource[] = [];
     for (const r of this.resources.values()) {
-      if (kind && r.kind !== kind) continue;
+      if (kind && kindKeyOf(r) !== kind) continue;
       if (namespace !== undefined && r.metadata.namespace !== namespace) continue;
       out.push(r);
     }
@@ -174,7 +184,10 @@ export class FileConfigStore extends MemoryConfigStore {
 
   static async open(dir: string, options: StoreOptions = {}): Promise<FileConfigStore> {
     const store = new FileConfigStore(dir, options);
-    await mkdir(join(dir, HISTORY_DIR), { recursive: true });
+    await mkdir(join(dir, HISTORY_DIR), { recursive: true, mode: 0o700 });
+    // A directory made before the store held Secrets may be group- or world-readable.
+    await chmod(dir, 0o700);
+    await chmod(join(dir, HISTORY_DIR), 0o700);
     let text: string | undefined;
     try {
       text = await readFile(join(dir, STATE_FILE), 'utf8');
@@ -205,17 +218,25 @@ export class FileConfigStore extends MemoryConfigStore {
     // Stamped as if created now: there is no earlier record to keep a creation time from.
     for (const r of unstamped) this.resources.set(keyOf(r), stampApplied(r, undefined, { creationTimestamp: new Date(createdAt).toISOString(), resourceVersion: String(this.rev), newUid: this.newUid }));
     this.youngest = createdAt;
-    await writeAtomic(join(this.dir, STATE_FILE), this.stateText(this.rev));
+    await this.writeState(this.rev);
   }
 
-  private stateText(revision: number): string {
-    const resources = [...this.resources.values()].map((r) => ({ apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec }));
-    return JSON.stringify({ revision, resources }, null, 1);
+  /**
+   * Written one resource at a time: serialising the whole state (and the whole change) into
+   * one string, then one buffer, held about 90 MB at once for a 15 MB config.
+   */
+  private async writeState(revision: number): Promise<void> {
+    const manifest = (r: Resource) => JSON.stringify(manifestOf(r), null, 1);
+    await writeAtomicParts(join(this.dir, STATE_FILE), jsonParts(`{"revision":${revision},"resources":[\n`, this.resources.values(), manifest, '\n]}\n'));
   }
 
   protected override async persist(change: ConfigChange): Promise<void> {
-    await writeAtomic(join(this.dir, STATE_FILE), this.stateText(change.revision));
-    await writeAtomic(join(this.dir, HISTORY_DIR, `${String(change.revision).padStart(8, '0')}.json`), JSON.stringify(change));
+    await this.writeState(change.revision);
+    const { applied, revision: _revision, ...rest } = change;
+    await writeAtomicParts(
+      join(this.dir, HISTORY_DIR, `${String(change.revision).padStart(8, '0')}.json`),
+      jsonParts(`{"revision":${change.revision},"applied":[`, applied, (r) => JSON.stringify(r), `],${JSON.stringify(rest).slice(1)}`),
+    );
     const entries = (await readdir(join(this.dir, HISTORY_DIR))).filter((f) => f.endsWith('.json')).sort();
     for (const old of entries.slice(0, Math.max(0, entries.length - this.historyLimit))) {
       await unlink(join(this.dir, HISTORY_DIR, old)).catch(() => undefined);
@@ -225,11 +246,46 @@ export class FileConfigStore extends MemoryConfigStore {
 
 let tmpCounter = 0;
 
-/** Writes a file so readers see the old or the new content, never a torn one. */
+/** `head`, then each item's JSON separated by commas, then `tail`: a JSON document in pieces. */
+function* jsonParts<T>(head: string, items: Iterable<T>, json: (item: T) => string, tail: string): Generator<string> {
+  yield head;
+  let first = true;
+  for (const item of items) {
+    yield first ? json(item) : ',\n' + json(item);
+    first = false;
+  }
+  yield tail;
+}
+
+/** writeAtomic for content given in pieces, written about a MiB at a time; owner-only too. */
+export async function writeAtomicParts(path: string, parts: Iterable<string>): Promise<void> {
+  const tmp = `${path}.${process.pid}.${++tmpCounter}.tmp`;
+  const handle = await open(tmp, 'w', 0o600);
+  try {
+    let pending = '';
+    for (const part of parts) {
+      pending += part;
+      if (pending.length >= 1 << 20) {
+        await handle.write(pending);
+        pending = '';
+      }
+    }
+    if (pending) await handle.write(pending);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, path);
+}
+
+/**
+ * Writes a file so readers see the old or the new content, never a torn one. The file is
+ * owner-only (0600): state files may hold Secrets.
+ */
 export async function writeAtomic(path: string, content: string): Promise<void> {
   // Unique per write: two writes of the same file in flight must not share a temp file.
   const tmp = `${path}.${process.pid}.${++tmpCounter}.tmp`;
-  const handle = await open(tmp, 'w');
+  const handle = await open(tmp, 'w', 0o600);
   try {
     await handle.writeFile(content);
     await handle.sync();

@@ -8,6 +8,10 @@
  *   DELETE /api/v1/resources/<kind>/<namespace>/<name>
  *   GET    /api/v1/history
  *
+ * The control plane mounts this behind its gate (http-api.ts: Host, Origin, credential,
+ * media type); bodies are read within `maxBodyBytes` as strict UTF-8, and query strings are
+ * checked with their schemas (api-schemas.ts): bad input gets 400 with every problem.
+ *
  * An apply is all or nothing: any validation error refuses the whole batch with every
  * diagnostic (422), and the config in force does not change. Cross-resource references are
  * NOT checked here — a VirtualService may name a subset whose DestinationRule arrives a
@@ -17,15 +21,23 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Diagnostic } from '../api/diagnostics.js';
 import type { Resource } from '../api/resources/meta.js';
-import { findKind } from '../api/resources/index.js';
+import { findKind, groupOf, manifestOf } from '../api/resources/index.js';
+import { ClientGoneError, HttpBodyError, drainAfterRefusal, readText } from '../core/http-body.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import { parseText } from '../config/load.js';
 import { validateText } from '../config/validate.js';
-import type { ConfigStore, ResourceKey } from '../config/store.js';
+import { keyOf, type ConfigStore, type ResourceKey } from '../config/store.js';
+import { namespaceQuerySchema, problemsOf, queryObject, resourceListQuerySchema } from './api-schemas.js';
 
 export interface ConfigApiOptions {
   store: ConfigStore;
+  /**
+   * The status the control plane shows with resources (the Gateway API's, computed for the
+   * config in force and the running gateways): called once per request, it returns the status
+   * of each resource, or undefined for none.
+   */
+  statusFor?: () => (r: Resource) => Record<string, unknown> | undefined;
   logger?: Logger;
   /** Largest request body accepted (default 16 MiB); larger gets 413. */
   maxBodyBytes?: number;
@@ -45,24 +57,25 @@ export function createConfigApiHandler(options: ConfigApiOptions): (req: Incomin
   const logger = options.logger ?? silentLogger;
   const maxBody = options.maxBodyBytes ?? 16 * 1024 * 1024;
 
-  const routes = async (req: IncomingMessage, url: URL): Promise<{ status: number; body: unknown }> => {
+  const routes = async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<{ status: number; body: unknown }> => {
     const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     if (parts[0] !== 'api' || parts[1] !== 'v1') throw new HttpError(404, `no such endpoint ${url.pathname}; see /api/v1/resources`);
     const [, , collection, kind, namespace, name] = parts;
 
     if (collection === 'apply' && req.method === 'POST') {
-      const text = await readBody(req, maxBody);
-      const result = validateText(req.headers['x-sinew-source'] as string ?? '<request>', text, {
-        defaultNamespace: url.searchParams.get('namespace') ?? undefined,
-      });
+      const { namespace: defaultNamespace } = query(namespaceQuerySchema, url);
+      // The text is not kept in a variable: it is garbage once validated, before the store
+      // writes the change (for a 15 MB config, 15 MB less at the peak).
+      const result = validateText(req.headers['x-sinew-source'] as string ?? '<request>', await readText(req, res, { maxBytes: maxBody }), { defaultNamespace });
       const errors = result.diagnostics.filter((d) => d.level === 'error');
       if (errors.length > 0) {
         return { status: 422, body: { error: `refused: ${errors.length} validation error(s); nothing was applied`, diagnostics: result.diagnostics } };
       }
       // kubectl's words: created (new), configured (changed), unchanged.
-      const existed = new Set(result.resources.filter((r) => store.get(r.kind, r.metadata.namespace, r.metadata.name) !== undefined).map((r) => `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`));
+      const inForce = new Set(store.list().map(keyOf));
+      const existed = new Set(result.resources.map(keyOf).filter((k) => inForce.has(k)));
       const change = await store.apply(result.resources, 'apply');
-      const changed = new Set(change.applied.map((r) => `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`));
+      const changed = new Set(change.applied.map(keyOf));
       logger.info('config applied', { revision: change.revision, changed: changed.size });
       const resultOf = (key: string) => (!changed.has(key) ? 'unchanged' : existed.has(key) ? 'configured' : 'created');
       return {
@@ -71,7 +84,7 @@ export function createConfigApiHandler(options: ConfigApiOptions): (req: Incomin
           revision: store.revision,
           resources: result.resources.map((r) => ({
             ...describe(r),
-            result: resultOf(`${r.kind}/${r.metadata.namespace}/${r.metadata.name}`),
+            result: resultOf(keyOf(r)),
           })),
           diagnostics: result.diagnostics,
         },
@@ -79,8 +92,9 @@ export function createConfigApiHandler(options: ConfigApiOptions): (req: Incomin
     }
 
     if (collection === 'delete' && req.method === 'POST') {
-      const text = await readBody(req, maxBody);
-      const keys = keysFromText(text, url.searchParams.get('namespace') ?? 'default');
+      const { namespace: defaultNamespace } = query(namespaceQuerySchema, url);
+      const text = await readText(req, res, { maxBytes: maxBody });
+      const keys = keysFromText(text, defaultNamespace ?? 'default');
       const change = await store.delete(keys, 'delete');
       const deleted = new Set(change.deleted.map((k) => `${k.kind}/${k.namespace}/${k.name}`));
       return {
@@ -95,15 +109,17 @@ export function createConfigApiHandler(options: ConfigApiOptions): (req: Incomin
 
     if (collection === 'resources') {
       if (!kind && req.method === 'GET') {
-        const list = store.list(url.searchParams.get('kind') ?? undefined, url.searchParams.get('namespace') ?? undefined);
-        return { status: 200, body: { revision: store.revision, items: list.map(toManifest) } };
+        const filter = query(resourceListQuerySchema, url);
+        const list = store.list(filter.kind, filter.namespace);
+        const statusOf = options.statusFor?.();
+        return { status: 200, body: { revision: store.revision, items: list.map((r) => toManifest(r, statusOf)) } };
       }
       if (kind && namespace !== undefined && name) {
         if (!findKind(kind)) throw new HttpError(400, `unknown kind "${kind}"`);
         if (req.method === 'GET') {
           const r = store.get(kind, namespace, name);
           if (!r) throw new HttpError(404, `${kind} ${namespace}/${name} not found`);
-          return { status: 200, body: toManifest(r) };
+          return { status: 200, body: toManifest(r, options.statusFor?.()) };
         }
         if (req.method === 'DELETE') {
           const change = await store.delete([{ kind, namespace, name }], 'delete');
@@ -117,28 +133,39 @@ export function createConfigApiHandler(options: ConfigApiOptions): (req: Incomin
 
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://control-plane');
-    routes(req, url).then(
+    routes(req, res, url).then(
       ({ status, body }) => sendJson(res, status, body),
       (err: unknown) => {
+        if (err instanceof ClientGoneError) return;
         if (err instanceof HttpError) sendJson(res, err.status, err.body ?? { error: err.message });
+        else if (err instanceof HttpBodyError) sendJson(res, err.status, { error: err.message, ...err.detail });
         else {
           logger.error('config API failure', { error: (err as Error).message });
           sendJson(res, 500, { error: `internal error: ${(err as Error).message}` });
         }
+        // A refusal may come before the body was read (or while it still arrives).
+        drainAfterRefusal(req);
       },
     );
   };
 }
 
-/** Starts a standalone API server (tests; the daemon mounts the handler on its own server). */
+/**
+ * Starts a standalone config API server without the control plane's gate (tests of the
+ * config routes; the daemon mounts the handler behind http-api.ts).
+ */
 export async function startConfigApi(options: ConfigApiOptions & { port?: number; host?: string }): Promise<{ server: Server; address: AddressInfo }> {
-  const server = createServer(createConfigApiHandler(options));
+  const handler = createConfigApiHandler(options);
+  const server = createServer(handler);
+  server.on('checkContinue', handler);
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
   return { server, address: server.address() as AddressInfo };
 }
 
-export function toManifest(r: Resource): Record<string, unknown> {
-  return { apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec };
+/** A resource as the API shows it: Secrets' values redacted (manifestOf), with its status when it has one. */
+export function toManifest(r: Resource, statusOf?: (r: Resource) => Record<string, unknown> | undefined): Record<string, unknown> {
+  const status = statusOf?.(r);
+  return { ...manifestOf(r, { redact: true }), ...(status ? { status } : {}) };
 }
 
 /** Reads the kinds and names of the documents in `text`, for delete-by-file; content is not validated. */
@@ -150,35 +177,20 @@ function keysFromText(text: string, defaultNamespace: string): ResourceKey[] {
   for (const doc of loaded.documents) {
     const v = doc.value as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
     if (typeof v?.kind !== 'string' || typeof v.metadata?.name !== 'string') continue;
-    const def = findKind(v.kind);
+    // In its group: deleting a Gateway API Gateway must not delete Istio's Gateway of that name.
+    const def = typeof (v as { apiVersion?: unknown }).apiVersion === 'string' ? findKind(v.kind, groupOf((v as { apiVersion: string }).apiVersion)) : findKind(v.kind);
     if (!def) continue;
-    keys.push({ kind: v.kind, name: v.metadata.name, namespace: def.namespaced ? (typeof v.metadata.namespace === 'string' ? v.metadata.namespace : defaultNamespace) : '' });
+    keys.push({ kind: def.key ?? def.kind, name: v.metadata.name, namespace: def.namespaced ? (typeof v.metadata.namespace === 'string' ? v.metadata.namespace : defaultNamespace) : '' });
   }
   return keys;
 }
 
-function readBody(req: IncomingMessage, max: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const length = Number(req.headers['content-length'] ?? 0);
-    if (length > max) {
-      req.resume();
-      reject(new HttpError(413, `request body over ${max} bytes; split the input`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    req.on('data', (chunk: Buffer) => {
-      total += chunk.length;
-      if (total > max) {
-        req.destroy();
-        reject(new HttpError(413, `request body over ${max} bytes; split the input`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
+/** The URL's query checked with `schema`: 400 with every problem. */
+function query<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false; error: import('zod').ZodError } }, url: URL): T {
+  const result = schema.safeParse(queryObject(url.searchParams));
+  if (result.success) return result.data;
+  const problems = problemsOf(result.error);
+  throw new HttpError(400, 'invalid query', { error: `invalid query: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`, problems });
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -6,16 +6,21 @@
  *   replica registered   ─┼─> registry/store updated -> requestPush (debounced, per proxy)
  *                          └─> compile(node) for each connected proxy -> push if changed
  *
- * Ports (DESIGN.md): 15010 push, 15014 monitoring; the HTTP API has no Istio counterpart and
- * defaults to 15080. Each can be 0 (tests).
+ * Ports (DESIGN.md): 15010 push, 15014 monitoring; the HTTP API (http-api.ts) has no Istio
+ * counterpart and defaults to 15080. Each can be 0 (tests).
+ *
+ * Every port asks for a credential (credentials.ts): the API and the monitoring port the API
+ * token, which the daemon creates in its state directory at start (`api-token`, mode 0600);
+ * the push port each proxy's own push credential, which the runner gets for it through the
+ * API; the trace collector either.
  *
  * The API server is also the mesh's trace collector (./traces.ts): unless `collectTraces` is
- * false, every proxy is told to send its spans to `http://<api>/v1/traces`.
+ * false, every proxy is told to send its spans, with its credential, to `http://<api>/v1/traces`.
  *
  * With a `consolePort`, the control plane also scrapes every proxy's metrics and serves the
- * web console on that port (DESIGN.md: 20001), behind the mesh's token (./console/).
+ * web console on that port (DESIGN.md: 20001), behind the same API token (./console/).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { MeshStatus, ReplicaStatus, WorkloadRegistration, WorkloadStatus, ProxySync } from '../api/mesh-status.js';
@@ -23,17 +28,22 @@ import type { ProxyNode } from '../api/proxy-config.js';
 import type { Resource } from '../api/resources/meta.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/logger.js';
-import { FileConfigStore, MemoryConfigStore, writeAtomic, type ConfigStore } from '../config/store.js';
+import { FileConfigStore, MemoryConfigStore, type ConfigStore } from '../config/store.js';
+import { gatewayApiStatus, gatewayRuntimeOf } from '../config/gateway-api/status.js';
 import { ServiceRegistry } from '../registry/index.js';
 import { PushServer } from '../xds/server.js';
-import { createConfigApiHandler } from './api.js';
 import { ProxyConfigBuilder, type MeshSettings } from './compile.js';
+import { ControlPlaneCredentials, loadOrCreateApiToken, newApiToken } from './credentials.js';
+import { createControlPlaneApi } from './http-api.js';
+import { checkHostAndOrigin, ownAuthorities } from './http-guard.js';
 import { createControlPlaneMetrics } from './metrics.js';
-import { createTraceApiHandler, OTLP_TRACES_PATH } from './traces.js';
-import { loadMeshKey } from './mesh-key.js';
+import { Registrations } from './registrations.js';
+import { OTLP_TRACES_PATH } from './traces.js';
 import { TraceStore } from '../telemetry/trace-store.js';
-import { readFile } from 'node:fs/promises';
+import { loadMeshKey } from './mesh-key.js';
 import { startConsole, type Console } from './console/index.js';
+import { CA_DIR } from './ca-dir.js';
+import { MeshCa, type MeshCaOptions } from './mesh-ca.js';
 
 export interface ControlPlaneOptions {
   /** Where config and registrations persist; absent = memory only. */
@@ -48,10 +58,21 @@ export interface ControlPlaneOptions {
   debounceMs?: number;
   /** Receive spans at the API port and name it as every proxy's collector (default true). */
   collectTraces?: boolean;
+  /**
+   * The API token. By default it is read from (or created in) `<stateDir>/api-token`; a
+   * control plane without a state directory makes a random one that lives as long as it does.
+   */
+  apiToken?: string;
   /** Serve the web console on this port (0 = any free port); absent = no console. */
   consolePort?: number;
   /** How often the console's scraper reads every proxy's metrics (default 5 s). */
   scrapeIntervalMs?: number;
+  /**
+   * The mesh CA (mesh-ca.ts), kept in `<stateDir>/ca` (a temporary directory without a state
+   * directory): plug-in certificates, the workload certificate lifetime, how often the
+   * directory is re-read. `false`: no CA (proxies get no trust bundle, certificate requests are refused).
+   */
+  ca?: false | Omit<MeshCaOptions, 'dir' | 'clock' | 'logger'>;
 }
 
 export interface ControlPlane {
@@ -63,11 +84,16 @@ export interface ControlPlane {
   readonly addresses: { api: string; push: string; monitoring: string; console?: string };
   /** The console, when it runs (`consolePort`). */
   readonly console?: Console;
+  /** Its credentials: the API token, and the minting and checking of proxies' push credentials. */
+  readonly credentials: ControlPlaneCredentials;
+  /** Where the API token is kept (`<stateDir>/api-token`); undefined when it lives in memory only. */
+  readonly tokenFile: string | undefined;
+  /** The mesh CA, unless turned off. */
+  readonly ca: MeshCa | undefined;
   status(): MeshStatus;
   close(): Promise<void>;
 }
 
-const REGISTRATIONS_FILE = 'registrations.json';
 /** The resource kinds ServiceRegistry builds services and endpoints from (registry.ts). */
 const REGISTRY_KINDS = new Set(['Service', 'ServiceEntry', 'WorkloadEntry', 'Workload']);
 
@@ -77,24 +103,14 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const clock = options.clock ?? systemClock;
   const store: ConfigStore = options.stateDir ? await FileConfigStore.open(join(options.stateDir, 'config')) : new MemoryConfigStore();
   const registry = new ServiceRegistry();
-  const registrations = new Map<string, WorkloadRegistration>();
+  const registrations = await Registrations.open(options.stateDir, logger.child('registrations'));
+  const token = options.apiToken !== undefined ? { token: options.apiToken, file: undefined } : options.stateDir ? await loadOrCreateApiToken(options.stateDir, logger) : { token: newApiToken(), file: undefined };
+  const credentials = new ControlPlaneCredentials(token.token);
   // Every proxy gets the mesh key they prove their metadata exchange with (mesh-key.ts).
   const mesh: Partial<MeshSettings> = { ...options.mesh, meshKey: options.mesh?.meshKey ?? (await loadMeshKey(options.stateDir)) };
   // Replaced once the API port is bound, when the proxies' collector URL is known.
   let builder = new ProxyConfigBuilder(mesh);
   const traces = new TraceStore();
-  const traceApi = createTraceApiHandler(traces);
-
-  // Registrations survive a control-plane restart: the runner re-sends them too, but until it
-  // does, the endpoints stay known and proxies resync to the same config.
-  if (options.stateDir) {
-    try {
-      const saved = JSON.parse(await readFile(join(options.stateDir, REGISTRATIONS_FILE), 'utf8')) as WorkloadRegistration[];
-      for (const r of saved) registrations.set(`${r.kind}/${r.namespace}/${r.name}`, r);
-    } catch {
-      // First start.
-    }
-  }
 
   // What the registry was last given, so that a sync sends only what changed: re-sending
   // every registration and the whole config on each of a fleet's registrations made
@@ -116,11 +132,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         syncedRevision = store.revision;
       }
       for (const [key, r] of synced) {
-        if (registrations.has(key)) continue;
+        if (registrations.map.has(key)) continue;
         synced.delete(key);
         if (r.kind === 'workload') registry.setWorkloadInstances(`${r.namespace}/${r.name}`, []);
       }
-      for (const [key, r] of registrations) {
+      for (const [key, r] of registrations.map) {
         if (synced.get(key) === r) continue;
         synced.set(key, r);
         if (r.kind !== 'workload') continue;
@@ -146,9 +162,18 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     return listed.resources;
   };
 
+  const ca = options.ca === false ? undefined : await MeshCa.open({ ...options.ca, dir: options.stateDir ? join(options.stateDir, CA_DIR) : undefined, clock, logger: logger.child('ca') });
+
   const push = new PushServer({
     // Composed (own part + class part): the push server diffs and encodes each class's part once.
-    source: (node: ProxyNode) => builder.buildComposed(node, resources(), registry.snapshot(), registrations, String(store.revision)),
+    // Every proxy's own part also carries the mesh CA's trust bundle and revocations (ROOTCA).
+    source: (node: ProxyNode) => {
+      const built = builder.buildComposed(node, resources(), registry.snapshot(), registrations.map, String(store.revision));
+      return ca ? ca.withSecrets(node, built) : built;
+    },
+    authenticate: (node, credential) => credentials.checkProxyCredential(node, credential),
+    // Signed for the node the HELLO's credential proved (mesh-ca.ts).
+    ...(ca ? { issueCertificate: (node: ProxyNode, csrPem: string) => ca.issue(node, csrPem) } : {}),
     clock,
     logger: logger.child('push'),
     debounceMs: options.debounceMs,
@@ -158,16 +183,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     syncRegistry();
     push.requestPush('config');
   });
-
-  // Writes are chained so the file always ends with the latest state, whatever the order
-  // in which concurrent registrations finish.
-  let persisting: Promise<void> = Promise.resolve();
-  const persistRegistrations = (): Promise<void> => {
-    if (!options.stateDir) return Promise.resolve();
-    const file = join(options.stateDir, REGISTRATIONS_FILE);
-    persisting = persisting.catch(() => undefined).then(() => writeAtomic(file, JSON.stringify([...registrations.values()])));
-    return persisting;
-  };
+  ca?.attach(push);
+  ca?.onSecretsChanged((reason) => push.requestPush(reason));
 
   const status = (): MeshStatus => {
     const proxies = push.status();
@@ -177,9 +194,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       namespace: r.namespace,
       labels: r.labels,
       replicas: r.replicas.map((rep): ReplicaStatus => {
-        const p = byId.get(proxyIdOf(r, rep.id));
+        const proxyId = proxyIdOf(r, rep.id);
+        const p = byId.get(proxyId);
         const sync: ProxySync = p ? p.state : 'DISCONNECTED';
-        return { id: rep.id, app: rep.app, ready: rep.ready, ...(rep.reason ? { reason: rep.reason } : {}), restarts: rep.restarts, proxy: { ...rep.proxy, configVersion: p?.ackedVersion, sync } };
+        const issued = ca?.certificateOf(proxyId);
+        const certificate = issued ? { identity: issued.identity, serial: issued.serial, notBefore: new Date(issued.notBefore).toISOString(), notAfter: new Date(issued.notAfter).toISOString(), root: issued.root } : undefined;
+        return { id: rep.id, app: rep.app, ready: rep.ready, ...(rep.reason ? { reason: rep.reason } : {}), restarts: rep.restarts, proxy: { ...rep.proxy, configVersion: p?.ackedVersion, sync, ...(certificate ? { certificate } : {}) } };
       }),
     });
     const all = [...registrations.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -190,43 +210,37 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     };
   };
 
-  const configApi = createConfigApiHandler({ store, logger: logger.child('api') });
-  const handleApi = (req: IncomingMessage, res: ServerResponse): void => {
-    const url = new URL(req.url ?? '/', 'http://cp');
-    if (url.pathname === '/healthz' || url.pathname === '/ready') return sendJson(res, 200, { ok: true, pid: process.pid, revision: store.revision });
-    if (url.pathname === '/api/v1/status' && req.method === 'GET') return sendJson(res, 200, status());
-    if (url.pathname === '/api/v1/proxies' && req.method === 'GET') {
-      return sendJson(
-        res,
-        200,
-        push.status().map((p) => ({ id: p.node.id, workload: p.node.workload, namespace: p.node.namespace, versionSent: p.sentVersion, versionAcked: p.ackedVersion, sync: p.state, lastNack: p.lastNack?.reason })),
-      );
-    }
-    const reg = /^\/api\/v1\/registrations\/(workload|gateway)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
-    if (reg && (req.method === 'PUT' || req.method === 'DELETE')) {
-      const key = `${reg[1]}/${reg[2]}/${reg[3]}`;
-      const change = async () => {
-        if (req.method === 'PUT') {
-          const registration = (await readJson(req)) as WorkloadRegistration;
-          registrations.set(key, { ...registration, kind: reg[1] as WorkloadRegistration['kind'], namespace: reg[2], name: reg[3] });
-        } else registrations.delete(key);
-        syncRegistry();
-        push.requestPush(`registration ${reg[2]}/${reg[3]}`);
-        await persistRegistrations();
-      };
-      change().then(
-        () => sendJson(res, 200, { ok: true }),
-        (err: Error) => sendJson(res, err instanceof SyntaxError || /JSON|over 1 MiB/.test(err.message) ? 400 : 500, { error: err.message }),
-      );
-      return;
-    }
-    if (traceApi(req, res, url)) return;
-    configApi(req, res);
-  };
-  const api = createServer(handleApi);
+  // The Gateway API's status, as its controller would write it: computed for the config in
+  // force and the gateways running (src/config/gateway-api/status.ts).
+  const statusFor = () => gatewayApiStatus(store.list(), gatewayRuntimeOf(status()));
+  const apiHandler = createControlPlaneApi({
+    credentials,
+    store,
+    registrations,
+    push,
+    traces,
+    status,
+    statusFor,
+    onRegistrationChanged: (key) => {
+      syncRegistry();
+      push.requestPush(`registration ${key}`);
+    },
+    logger: logger.child('api'),
+  });
+  const api = createServer(apiHandler);
+  // 100-continue is answered by the body reader, after the gate (core/http-body.ts).
+  api.on('checkContinue', apiHandler);
 
   const metrics = createControlPlaneMetrics(() => ({ push: push.metrics, revision: store.revision }));
+  // Prometheus scrapes this port with the API token as its bearer credential
+  // (scrape_config `authorization: {credentials_file: <state dir>/api-token}`).
+  let monitoringIsOwn: (authority: string) => boolean = () => false;
   const monitoring = createServer((req, res) => {
+    const refused = checkHostAndOrigin(req, monitoringIsOwn);
+    if (refused) return sendJson(res, refused.status, { error: refused.message });
+    if (credentials.authenticate(req)?.kind !== 'operator') {
+      return sendJson(res, 401, { error: 'the monitoring port needs the API token as a bearer credential (Prometheus: authorization.credentials_file)' }, { 'www-authenticate': 'Bearer realm="sinew"' });
+    }
     if (req.url === '/metrics' || req.url === '/stats/prometheus') {
       metrics.metrics().then((body) => {
         res.writeHead(200, { 'content-type': metrics.contentType });
@@ -243,14 +257,17 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       server.listen(port, host, () => resolve(server.address() as AddressInfo));
     });
   const apiAddr = await listen(api, options.apiPort ?? 15080);
+  apiHandler.setOwnAuthorities(ownAuthorities(host, apiAddr.port));
   if (options.collectTraces !== false) {
     // Before the push port opens, so the first config of every proxy names the collector.
     const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
-    const own = { kind: 'otlp-http' as const, url: `http://${reachable}:${apiAddr.port}${OTLP_TRACES_PATH}` };
+    // The proxies present their push credential to this collector, and to no other.
+    const own = { kind: 'otlp-http' as const, url: `http://${reachable}:${apiAddr.port}${OTLP_TRACES_PATH}`, presentCredential: true };
     builder = new ProxyConfigBuilder({ ...mesh, tracingCollectors: [...(options.mesh?.tracingCollectors ?? []), own] });
   }
   const pushAddr = await push.listen(options.pushPort ?? 15010, host);
   const monAddr = await listen(monitoring, options.monitoringPort ?? 15014);
+  monitoringIsOwn = ownAuthorities(host, monAddr.port);
   const addresses: ControlPlane['addresses'] = { api: `${host}:${apiAddr.port}`, push: `${pushAddr.host}:${pushAddr.port}`, monitoring: `${host}:${monAddr.port}` };
   const consoleInstance =
     options.consolePort === undefined
@@ -258,12 +275,13 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       : await startConsole({
           host,
           port: options.consolePort,
-          stateDir: options.stateDir,
+          token: credentials.apiToken,
           clock,
           logger: logger.child('console'),
           scrapeIntervalMs: options.scrapeIntervalMs,
           traces,
-          controlPlaneApi: handleApi,
+          // The console checked the browser's session (or bearer token) and its origin itself.
+          controlPlaneApi: apiHandler.asOperator,
           registrations: () => registrations.values(),
           proxyIdOf,
           inventory: () => {
@@ -292,10 +310,14 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     traces,
     addresses,
     console: consoleInstance,
+    credentials,
+    tokenFile: token.file,
+    ca,
     status,
     async close() {
       await consoleInstance?.close();
       await push.close();
+      await ca?.close();
       await Promise.all([api, monitoring].map((s) => new Promise<void>((resolve) => {
         s.close(() => resolve());
         s.closeAllConnections();
@@ -309,30 +331,8 @@ export function proxyIdOf(registration: Pick<WorkloadRegistration, 'kind' | 'nam
   return `${registration.kind === 'gateway' ? 'router' : 'sidecar'}~${replicaId}.${registration.namespace}`;
 }
 
-function readJson(req: IncomingMessage): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    req.on('data', (c: Buffer) => {
-      total += c.length;
-      if (total > 1024 * 1024) {
-        req.destroy();
-        reject(new Error('registration over 1 MiB'));
-      } else chunks.push(c);
-    });
-    req.on('end', () => {
-      try {
-        resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-      } catch (err) {
-        reject(new Error(`invalid JSON: ${(err as Error).message}`));
-      }
-    });
-    req.on('error', reject);
-  });
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body, null, 2) + '\n';
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }

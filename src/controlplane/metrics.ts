@@ -35,6 +35,7 @@ export function createControlPlaneMetrics(read: () => { push: PushMetrics; revis
   counter('pilot_xds_push_unchanged', 'Proxies affected by a change whose config did not change (not pushed).', (m) => m.skippedUnchanged);
   counter('pilot_push_triggers', 'Push requests (config or registry changes) before debouncing.', (m) => m.pushRequests);
   counter('pilot_xds_protocol_errors', 'Push connections closed for protocol errors.', (m) => m.protocolErrors);
+  counter('sinew_xds_unauthenticated', 'Push connections refused for a missing or wrong credential.', (m) => m.unauthenticated);
   gauge('pilot_xds', 'Proxies connected.', () => read().push.connectedProxies);
   gauge('pilot_push_duration_seconds', 'Time the last debounced push batch took.', () => read().push.lastPushDurationMs / 1000);
   gauge('pilot_proxy_convergence_time_seconds', 'Time from sending the last acknowledged push to its ACK.', () => read().push.lastConvergenceMs / 1000);

@@ -1,10 +1,12 @@
 /**
  * The runner's calls to the control plane's HTTP API (controlplane/daemon.ts, api.ts). Every
- * call goes through `request`, so what each call must carry (a credential, once the control
- * plane asks for one) is added in one place.
+ * call goes through `request`, which adds the API token the control plane keeps in its state
+ * directory (controlplane/credentials.ts): the runner is the mesh's operator.
  */
+import type { ProxyNode } from '../api/proxy-config.js';
 import type { MeshStatus, WorkloadRegistration } from '../api/mesh-status.js';
 import type { Resource } from '../api/resources/meta.js';
+import { readApiTokenFile } from '../controlplane/credentials.js';
 import { SinewError } from '../core/errors.js';
 
 /** What `GET /api/v1/proxies` says about one proxy. */
@@ -28,14 +30,41 @@ export class ControlPlaneClient {
   /** `http://host:port` of the API. */
   readonly base: string;
 
-  constructor(apiAddress: string) {
+  private token: string | undefined;
+
+  /**
+   * @param credential the control plane's API token, or the file it is in (`<its state
+   *   dir>/api-token`, which it writes at its first start and keeps across restarts; read at
+   *   the first call that needs it). Without one, calls go without a credential.
+   */
+  constructor(
+    apiAddress: string,
+    private readonly credential?: { tokenFile: string } | { token: string },
+  ) {
     this.base = `http://${apiAddress}`;
+    if (credential && 'token' in credential) this.token = credential.token;
   }
 
-  /** Every call of the runner to the control plane. */
+  /** Every call of the runner to the control plane, with its credential (RFC 6750 bearer). */
   async request(path: string, init: RequestInit & { timeoutMs?: number } = {}): Promise<Response> {
     const { timeoutMs = 10_000, ...rest } = init;
-    return fetch(`${this.base}${path}`, { ...rest, signal: rest.signal ?? AbortSignal.timeout(timeoutMs) });
+    const headers = new Headers(rest.headers);
+    if (this.credential !== undefined && path !== '/healthz') {
+      this.token ??= await readApiTokenFile((this.credential as { tokenFile: string }).tokenFile);
+      headers.set('authorization', `Bearer ${this.token}`);
+    }
+    return fetch(`${this.base}${path}`, { ...rest, headers, signal: rest.signal ?? AbortSignal.timeout(timeoutMs) });
+  }
+
+  /**
+   * The push credential the control plane mints for one proxy node: bound to that node, so
+   * the proxy that presents it gets that node's config and no other.
+   */
+  async proxyCredential(node: ProxyNode): Promise<string> {
+    const res = await this.request('/api/v1/proxy-credentials', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ node }) });
+    const text = await res.text();
+    if (res.status !== 200) throw new SinewError('SNW_ERR_PROXY_CREDENTIAL', `the control plane gave no credential for ${node.id} (${res.status}): ${text}`);
+    return (JSON.parse(text) as { credential: string }).credential;
   }
 
   /** Whether the API answers its health check (false while it starts or is away). */
@@ -65,14 +94,14 @@ export class ControlPlaneClient {
   /** Applies resources as one change (all or nothing). */
   async apply(resources: readonly Resource[]): Promise<void> {
     const body = resources.map((r) => JSON.stringify({ apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec })).join('\n---\n');
-    const res = await this.request('/api/v1/apply', { method: 'POST', body, timeoutMs: 60_000 });
+    const res = await this.request('/api/v1/apply', { method: 'POST', headers: { 'content-type': 'application/yaml' }, body, timeoutMs: 60_000 });
     if (res.status !== 200) throw new SinewError('SNW_ERR_APPLY', `the control plane refused the manifests: ${await res.text()}`);
     await res.arrayBuffer();
   }
 
   /** Creates or replaces a workload's (or gateway's) registration with every replica it lists. */
   async register(registration: WorkloadRegistration): Promise<void> {
-    const res = await this.request(`/api/v1/registrations/${registration.kind}/${registration.namespace}/${registration.name}`, { method: 'PUT', body: JSON.stringify(registration) });
+    const res = await this.request(`/api/v1/registrations/${registration.kind}/${registration.namespace}/${registration.name}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(registration) });
     const text = await res.text();
     if (res.status !== 200) throw new SinewError('SNW_ERR_REGISTER', `registration of ${registration.name} refused (${res.status}): ${text}`);
   }

@@ -4,7 +4,7 @@
  * of the mesh must carry — the run's marker (state.ts), and a credential for the control
  * plane once it asks for one — is added in one place.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ProxyNode } from '../api/proxy-config.js';
 import type { ReplicaPlan } from './plan.js';
@@ -27,7 +27,18 @@ import type { ProcessSpec } from './supervisor.js';
 export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--v8-pool-size=1'];
 
 /** Proxy variables of the runner's own environment never reach a child: HTTP_PROXY is the mesh's to set. */
-const PROXY_VARIABLES = /^(https?_proxy|HTTPS?_PROXY|NO_PROXY|no_proxy)$/;
+const PROXY_VARIABLES = /^(https?_proxy|HTTPS?_PROXY|NO_PROXY|no_proxy|grpc_proxy|no_grpc_proxy)$/;
+
+/**
+ * What points an app's clients at its sidecar's outbound listener: plain HTTP as absolute-URI
+ * requests (HTTP_PROXY), HTTPS and anything else as CONNECT tunnels (HTTPS_PROXY; curl's
+ * `-p`), gRPC through grpc_proxy (grpc-js and gRPC core tunnel with CONNECT). Nothing bypasses
+ * it (NO_PROXY empty): under REGISTRY_ONLY the sidecar decides what leaves.
+ */
+export function outboundProxyEnv(outboundProxy: string): Record<string, string> {
+  const url = `http://${outboundProxy}`;
+  return { HTTP_PROXY: url, http_proxy: url, HTTPS_PROXY: url, https_proxy: url, grpc_proxy: url, NO_PROXY: '', no_proxy: '' };
+}
 
 export interface ControlPlanePorts {
   api: number;
@@ -76,28 +87,33 @@ export class MeshLauncher {
   /**
    * A proxy that takes its config from the control plane, with its admin port and its
    * Prometheus port (Istio's 15090, `/stats/prometheus`); its log lines are prefixed
-   * `<label>/proxy`. Writes the node file it reads.
+   * `<label>/proxy`. Writes the node file it reads, and its push credential (minted by the
+   * control plane for this node) in a file only its owner can read (`--token-file`).
    */
-  proxy(label: string, node: ProxyNode, ports: { admin: number; metrics: number }): ProcessSpec {
+  proxy(label: string, node: ProxyNode, ports: { admin: number; metrics: number }, credential: string): ProcessSpec {
     const { sinew, stateDir, host } = this.options;
     const dir = join(stateDir, 'proxies');
-    const nodeFile = join(dir, `${node.id.replace(/[^\w.-]/g, '_')}.json`);
-    mkdirSync(dir, { recursive: true });
+    const base = join(dir, node.id.replace(/[^\w.-]/g, '_'));
+    const nodeFile = `${base}.json`;
+    const tokenFile = `${base}.token`;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     writeFileSync(nodeFile, JSON.stringify(node, null, 2));
+    // Created afresh and exclusively, so it is never briefly readable by others.
+    rmSync(tokenFile, { force: true });
+    writeFileSync(tokenFile, credential, { mode: 0o600, flag: 'wx' });
     return {
       id: `${label}/proxy`,
       command: process.execPath,
-      args: [...PROXY_NODE_FLAGS, sinew, 'proxy', '--xds', this.pushAddress, '--node', nodeFile, '--admin-port', String(ports.admin), '--metrics-port', String(ports.metrics), '--host', host],
+      args: [...PROXY_NODE_FLAGS, sinew, 'proxy', '--xds', this.pushAddress, '--node', nodeFile, '--token-file', tokenFile, '--admin-port', String(ports.admin), '--metrics-port', String(ports.metrics), '--host', host],
       cwd: process.cwd(),
       env: this.env({ SINEW_LOG_LEVEL: process.env.SINEW_LOG_LEVEL ?? 'warn' }),
     };
   }
 
-  /** A replica's app: PORT and HOST to listen on, who it is, and HTTP_PROXY pointing at its sidecar. */
+  /** A replica's app: PORT and HOST to listen on, who it is, and HTTP_PROXY (and the rest of outboundProxyEnv) pointing at its sidecar. */
   app(plan: ReplicaPlan, appPort: number | undefined, outboundProxy: string): ProcessSpec {
-    const proxyUrl = `http://${outboundProxy}`;
     return {
-      id: plan.id,
+      id: plan.label,
       command: plan.command,
       args: plan.args,
       cwd: plan.cwd,
@@ -107,10 +123,7 @@ export class MeshLauncher {
         HOST: this.options.host,
         SINEW_WORKLOAD: plan.workload.metadata.name,
         SINEW_NAMESPACE: plan.namespace,
-        HTTP_PROXY: proxyUrl,
-        http_proxy: proxyUrl,
-        NO_PROXY: '',
-        no_proxy: '',
+        ...outboundProxyEnv(outboundProxy),
       }),
     };
   }

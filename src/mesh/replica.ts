@@ -123,8 +123,8 @@ export class ReplicaRunner {
     return Boolean(app && (app.ready || app.reports > 0));
   }
 
-  /** Starts the sidecar; the app follows once the sidecar holds its config. */
-  start(): void {
+  /** Starts the sidecar, with the push credential minted for it; the app follows once the sidecar holds its config. */
+  async start(): Promise<void> {
     const { plan, ports, ctx } = this;
     const node: ProxyNode = {
       id: this.nodeId,
@@ -134,11 +134,12 @@ export class ReplicaRunner {
       labels: plan.labels,
       serviceAccount: plan.serviceAccount,
     };
-    ctx.step(`starting ${plan.id}: sidecar`);
-    const sidecar = ctx.supervisor.start(ctx.launcher.proxy(plan.id, node, { admin: ports.admin, metrics: ports.metrics }));
+    ctx.step(`starting ${plan.label}: sidecar`);
+    const credential = await ctx.client.proxyCredential(node);
+    const sidecar = ctx.supervisor.start(ctx.launcher.proxy(plan.label, node, { admin: ports.admin, metrics: ports.metrics }, credential));
     this.sidecar = sidecar;
     this.sidecarWatch = new PartWatch({
-      name: `${plan.id}'s sidecar`,
+      name: `${plan.label}'s sidecar`,
       process: sidecar,
       check: proxyReadyCheck(ctx.host, ports.admin),
       explain: () => explainProxy(ctx.client, this.nodeId, ctx.controlPlane()),
@@ -154,7 +155,7 @@ export class ReplicaRunner {
   private startApp(): void {
     const { plan, ports, ctx } = this;
     const first = plan.containerPorts[0];
-    ctx.step(`starting ${plan.id}: app`);
+    ctx.step(`starting ${plan.label}: app`);
     try {
       this.app = ctx.supervisor.start(ctx.launcher.app(plan, first !== undefined ? ports.ports[String(first)].app : undefined, `${ctx.host}:${ports.outbound}`));
     } catch (err) {
@@ -172,7 +173,7 @@ export class ReplicaRunner {
       return tcpCheck(ctx.host, appPort(probe.containerPort), probe.timeoutMs);
     };
     this.appWatch = new PartWatch({
-      name: `${plan.id}'s app`,
+      name: `${plan.label}'s app`,
       process: this.app,
       check,
       readyTimeoutMs: ctx.readyTimeoutMs,

@@ -36,7 +36,8 @@ export interface MeshFile {
   /** Unique per run of `sinew up`; every process it starts carries it in MESH_RUN_ENV. */
   runId: string;
   startedAt: string;
-  controlPlane: { api: string; push: string; monitoring?: string };
+  /** `tokenFile`: the control plane's API token (absent in files of older meshes: `<dir>/control-plane/api-token`). */
+  controlPlane: { api: string; push: string; monitoring?: string; tokenFile?: string };
 }
 
 /** What the state directory says about one process the runner started. */

@@ -14,7 +14,7 @@
  * backoff and shown as not ready while the rest of the mesh keeps serving (readiness.ts); only
  * a control plane that cannot start makes `sinew up` give up (exit 1).
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -23,8 +23,11 @@ import { validateInputs } from '../config/validate.js';
 import { loadMeshConfigFile } from '../config/mesh-config.js';
 import { formatDiagnostic } from '../api/diagnostics.js';
 import { ControlPlaneClient } from './control-plane-client.js';
+import { API_TOKEN_FILE } from '../controlplane/credentials.js';
+import { CA_DIR } from '../controlplane/ca-dir.js';
 import { GATEWAY_NAME, GATEWAY_NAMESPACE, planGateway } from './gateway.js';
 import { manifestInputs } from './inputs.js';
+import { GatewayApiGateways } from './gateways.js';
 import { MeshLauncher } from './launch.js';
 import { planReplicas } from './plan.js';
 import { PartWatch, waitFor } from './readiness.js';
@@ -46,6 +49,8 @@ export interface UpOptions {
   consolePort?: number;
   /** Istio's MeshConfig in a file, handed to the control plane (`--mesh-config`). */
   meshConfig?: string;
+  /** Istio plug-in certificates for the mesh CA (`--ca-plugin-dir`). */
+  caPluginDir?: string;
   /** Drop the config and registrations an earlier run left in the state directory. */
   fresh?: boolean;
   /** How long a part may take to become ready before it is reported and retried (default 30 s). */
@@ -115,6 +120,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     }
     controlPlaneArgs = ['--mesh-config', resolve(options.meshConfig), ...(meshConfig.settings.defaultTracingSampling === undefined ? ['--tracing-sampling', '100'] : [])];
   }
+  if (options.caPluginDir) controlPlaneArgs.push('--ca-plugin-dir', resolve(options.caPluginDir));
   const resources = validated.resources;
   const plans = planReplicas(resources);
   const sinew = options.sinewBin ?? sinewEntry();
@@ -140,7 +146,8 @@ export async function runUp(options: UpOptions): Promise<number> {
   }
   // Registrations describe the processes of one run; the config in force outlives runs (unless --fresh).
   try {
-    if (options.fresh) await rm(join(stateDir, CONTROL_PLANE_DIR), { recursive: true, force: true });
+    // The mesh CA (control-plane/ca) outlives --fresh: its root is what proxies and operators trust.
+    if (options.fresh) await Promise.all((await readdir(join(stateDir, CONTROL_PLANE_DIR)).catch(() => [] as string[])).filter((name) => name !== CA_DIR).map((name) => rm(join(stateDir, CONTROL_PLANE_DIR, name), { recursive: true, force: true })));
     else await rm(join(stateDir, CONTROL_PLANE_DIR, REGISTRATIONS_FILE), { force: true });
   } catch (err) {
     out(`✘ cannot prepare the state directory ${stateDir}: ${(err as Error).message}; remove it or use another --state-dir`);
@@ -153,6 +160,7 @@ export async function runUp(options: UpOptions): Promise<number> {
   const watches: PartWatch[] = [];
   const replicas: ReplicaRunner[] = [];
   let registrations: RegistrationPublisher | undefined;
+  let gatewayApi: GatewayApiGateways | undefined;
   let stopping = false;
   let resolveStop!: () => void;
   const stopRequested = new Promise<void>((r) => (resolveStop = r));
@@ -184,6 +192,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     for (const w of watches) w.stop();
     for (const r of replicas) r.stopWatching();
     registrations?.close();
+    await gatewayApi?.stop();
     await supervisor.stopAll();
     removeMeshFile(stateDir);
     await rm(join(stateDir, PROCESSES_DIR), { recursive: true, force: true });
@@ -196,9 +205,12 @@ export async function runUp(options: UpOptions): Promise<number> {
   try {
     // --- 1. control plane ---
     const cpPorts = { api: await allocatePort(host), push: await allocatePort(host), monitoring: await allocatePort(host), console: consolePort || (await allocatePort(host)) };
-    writeMeshFile(stateDir, { pid: process.pid, pidStartTime: processStartTime(process.pid), runId, startedAt: new Date().toISOString(), controlPlane: { api: `${host}:${cpPorts.api}`, push: `${host}:${cpPorts.push}`, monitoring: `${host}:${cpPorts.monitoring}` } });
+    // The control plane makes its API token here at its first start (and keeps it): the runner
+    // and the CLI are its operators and present it on every call (controlplane/credentials.ts).
+    const tokenFile = join(stateDir, CONTROL_PLANE_DIR, API_TOKEN_FILE);
+    writeMeshFile(stateDir, { pid: process.pid, pidStartTime: processStartTime(process.pid), runId, startedAt: new Date().toISOString(), controlPlane: { api: `${host}:${cpPorts.api}`, push: `${host}:${cpPorts.push}`, monitoring: `${host}:${cpPorts.monitoring}`, tokenFile } });
     const launcher = new MeshLauncher({ sinew, stateDir, host, runId, controlPlane: cpPorts, controlPlaneArgs });
-    const client = new ControlPlaneClient(`${host}:${cpPorts.api}`);
+    const client = new ControlPlaneClient(`${host}:${cpPorts.api}`, { tokenFile });
     step('starting the control plane');
     const controlPlane = supervisor.start(launcher.controlPlane());
     // Until it answers, or exits: a control plane that crashes at start (a damaged state
@@ -261,7 +273,8 @@ export async function runUp(options: UpOptions): Promise<number> {
 
     step(`starting the ingress gateway (${GATEWAY_NAMESPACE}/${GATEWAY_NAME})`);
     const gatewayKey = { kind: 'gateway' as const, namespace: GATEWAY_NAMESPACE, name: GATEWAY_NAME };
-    const gatewayProxy = supervisor.start(launcher.proxy(GATEWAY_NAME, gateway.node, { admin: gateway.admin, metrics: gateway.metrics }));
+    const gatewayCredential = await unlessStopped(client.proxyCredential(gateway.node));
+    const gatewayProxy = supervisor.start(launcher.proxy(GATEWAY_NAME, gateway.node, { admin: gateway.admin, metrics: gateway.metrics }, gatewayCredential));
     const gatewayWatch = new PartWatch({
       name: 'the ingress gateway',
       process: gatewayProxy,
@@ -273,11 +286,21 @@ export async function runUp(options: UpOptions): Promise<number> {
     });
     watches.push(gatewayWatch);
 
+    // A proxy per Gateway API Gateway, now and as Gateways are applied (gateways.ts).
+    gatewayApi = new GatewayApiGateways({
+      client,
+      host,
+      output: out,
+      startProxy: async (label, node, ports) => supervisor.start(launcher.proxy(label, node, ports, await client.proxyCredential(node))),
+      stopProcess: (id) => supervisor.stop(id),
+    });
+    await unlessStopped(gatewayApi.start());
+
     const ctx: ReplicaContext = { host, supervisor, launcher, client, registrations: publisher, controlPlane: () => controlPlane, readyTimeoutMs, step, report };
     for (const { plan, ports } of planned) {
       const replica = new ReplicaRunner(plan, ports, ctx);
       replicas.push(replica);
-      replica.start();
+      await unlessStopped(replica.start());
     }
 
     // --- 4. wait: every part ready (and every proxy holding the latest config), or reported late ---
@@ -301,7 +324,7 @@ export async function runUp(options: UpOptions): Promise<number> {
       ),
     );
     const status = await client.status().catch(() => undefined);
-    const token = (await readFile(join(stateDir, CONTROL_PLANE_DIR, 'api-token'), 'utf8').catch(() => '')).trim();
+    const token = (await readFile(tokenFile, 'utf8').catch(() => '')).trim();
     if (status) out(renderSummary(status, host, gateway.port, resources, token));
 
     await stopRequested;

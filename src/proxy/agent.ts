@@ -3,17 +3,24 @@
  * process): it connects to the push port, names itself, applies every pushed ProxyConfig
  * atomically and ACKs, or NACKs and keeps serving the last good one. While the control plane
  * is away it keeps serving and reconnects with backoff.
+ *
+ * It proves who it is with the push credential its runner got for it from the control plane:
+ * in the push HELLO, and as a bearer token to the control plane's trace collector (only that
+ * one; see TelemetrySettings.tracingCollectors).
  */
 import type { ProxyNode } from '../api/proxy-config.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import { PushClient } from '../xds/client.js';
 import { createProxy, type Proxy } from './proxy.js';
+import { MeshSecrets, type MeshSecretsOptions } from './secrets/mesh-secrets.js';
 
 export interface ProxyAgentOptions {
   /** Control plane push address, `host:port`. */
   xds: string;
   node: ProxyNode;
+  /** The push credential for `node` (controlplane/credentials.ts). */
+  credential?: string;
   adminPort?: number;
   adminHost?: string;
   /** Prometheus port of the proxy's metrics, `/stats/prometheus` (Istio's 15090). */
@@ -23,17 +30,29 @@ export interface ProxyAgentOptions {
   /** The application's metrics URL, merged into `mergedMetricsPort`'s answer. */
   appMetricsUrl?: string;
   logger?: Logger;
+  /** Renewal timing and retries of the workload certificate (tests shorten them). */
+  certificates?: Pick<MeshSecretsOptions, 'policy' | 'initialRetryMs' | 'maxRetryMs' | 'clock' | 'random'>;
 }
 
 export interface ProxyAgent {
   proxy: Proxy;
   client: PushClient;
+  /** The proxy's certificate and trust (the SecretProvider transport sockets read). */
+  secrets: MeshSecrets;
   close(opts?: { drainMs?: number }): Promise<void>;
 }
 
 export async function startProxyAgent(options: ProxyAgentOptions): Promise<ProxyAgent> {
   const logger = options.logger ?? silentLogger;
+  // The push client exists only below; the CSR waits for it (and for its connection) there.
+  let client: PushClient | undefined;
+  const secrets = new MeshSecrets({
+    ...options.certificates,
+    logger: logger.child('sds'),
+    requestCertificate: (csrPem) => (client ? client.requestCertificate(csrPem) : Promise.reject(new Error('not connected to the control plane yet'))),
+  });
   const proxy = createProxy({
+    secrets,
     adminPort: options.adminPort ?? 0,
     adminHost: options.adminHost,
     // Telemetry labels name this node from the start, before the first config arrives.
@@ -42,16 +61,21 @@ export async function startProxyAgent(options: ProxyAgentOptions): Promise<Proxy
     mergedMetricsPort: options.mergedMetricsPort,
     appMetricsUrl: options.appMetricsUrl,
     logger,
+    ...(options.credential !== undefined ? { telemetry: { tracer: { credential: options.credential } } } : {}),
   });
   await proxy.start();
   const i = options.xds.lastIndexOf(':');
-  const client = new PushClient({
+  client = new PushClient({
     host: options.xds.slice(0, i),
     port: Number(options.xds.slice(i + 1)),
     node: options.node,
+    credential: options.credential,
     logger: logger.child('push'),
     apply: async (config) => {
+      // A ROOTCA that cannot be read rejects the whole config, before anything changes.
+      const prepared = secrets.prepare(config);
       proxy.apply(config);
+      secrets.commit(prepared);
       // ACK only once the listeners the config names are open (or closed).
       await proxy.settled();
     },
@@ -59,11 +83,14 @@ export async function startProxyAgent(options: ProxyAgentOptions): Promise<Proxy
   client.on('nack', (version, reason) => logger.warn('config rejected; still serving the last good one', { version, reason }));
   client.on('disconnected', () => logger.info('control plane connection lost; serving the last config and reconnecting'));
   client.start();
+  const started = client;
   return {
     proxy,
-    client,
+    client: started,
+    secrets,
     async close(opts) {
-      await client.close();
+      secrets.close();
+      await started.close();
       await proxy.close(opts);
     },
   };

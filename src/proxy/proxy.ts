@@ -18,6 +18,7 @@ import { silentLogger, type Logger } from '../core/logger.js';
 import { systemRandom, type Random } from '../core/random.js';
 import { ProxyTelemetry, type ProxyTelemetryOptions } from '../telemetry/proxy-telemetry.js';
 import { AdminServer } from './admin.js';
+import type { SecretProvider } from './secrets/secret-provider.js';
 import { ProxyConfigError, ProxyError, ProxyErrorCode } from './errors.js';
 import { channels, ProxyStats } from './events.js';
 import { HttpListener } from './http/listener.js';
@@ -65,6 +66,8 @@ export interface ProxyOptions {
    * that name them in `http.filters`.
    */
   httpFilters?: readonly HttpFilterFactory[];
+  /** The proxy's certificates and trust (secrets/), shown on the admin port's /certs. */
+  secrets?: SecretProvider & { describe(): unknown };
 }
 
 export interface Proxy {
@@ -252,6 +255,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
           clusterManager: runtime.clusterManager,
           gauges: () => ({ downstream_cx_active: proxy.connections(), downstream_cx_limit: runtime.downstream.limit, listeners_active: listeners.size }),
           prometheus: telemetryOptions ? () => proxyMetrics.render() : undefined,
+          certificates: options.secrets ? () => options.secrets!.describe() : undefined,
         });
         await admin.listen(options.adminPort, options.adminHost);
       }

@@ -20,6 +20,8 @@ export interface PipelineOptions {
   timeoutMs: number;
   maxExportBatchSize: number;
   scheduledDelayMillis: number;
+  /** Sent as `Authorization: Bearer <credential>` to the collectors marked `presentCredential`. */
+  credential?: string;
 }
 
 /** The tracer's handle on the exporters of one configuration. */
@@ -34,7 +36,7 @@ export function createSpanExport(collectors: readonly CollectorSpec[], serviceNa
   const resource = resourceFromAttributes({ 'service.name': serviceName });
   const pipelines = collectors.map(
     (c) =>
-      new Pipeline(createExporter(c, serviceName, options.timeoutMs), stats, options.maxQueueSize, c.timeoutMs ?? options.timeoutMs, {
+      new Pipeline(createExporter(c, serviceName, options.timeoutMs, options.credential), stats, options.maxQueueSize, c.timeoutMs ?? options.timeoutMs, {
         maxExportBatchSize: options.maxExportBatchSize,
         scheduledDelayMillis: options.scheduledDelayMillis,
       }),
@@ -134,9 +136,12 @@ class Pipeline implements SpanExporter {
   }
 }
 
-function createExporter(spec: CollectorSpec, serviceName: string, timeoutMillis: number): SpanExporter {
-  if (spec.kind === 'zipkin') return new ZipkinExporter({ url: spec.url, serviceName, headers: spec.headers });
-  return new OTLPTraceExporter({ url: spec.url, timeoutMillis: spec.timeoutMs ?? timeoutMillis, headers: spec.headers });
+function createExporter(spec: CollectorSpec, serviceName: string, timeoutMillis: number, credential: string | undefined): SpanExporter {
+  // Only the control plane's own collector gets the credential: a third-party collector
+  // named by a Telemetry resource must never learn it.
+  const headers = spec.presentCredential && credential !== undefined ? { ...spec.headers, authorization: `Bearer ${credential}` } : spec.headers;
+  if (spec.kind === 'zipkin') return new ZipkinExporter({ url: spec.url, serviceName, headers });
+  return new OTLPTraceExporter({ url: spec.url, timeoutMillis: spec.timeoutMs ?? timeoutMillis, headers });
 }
 
 function hrTime(ms: number): HrTime {

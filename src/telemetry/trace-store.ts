@@ -9,6 +9,7 @@
  * Memory is bounded by `maxTraces` and `maxSpans`; the least recently updated trace goes first.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ClientGoneError, HttpBodyError, drainAfterRefusal, readJson } from '../core/http-body.js';
 
 export interface StoredSpan {
   spanId: string;
@@ -258,34 +259,20 @@ export class TraceStore {
     });
   };
 
+  /**
+   * Reads a JSON body within `maxBodyBytes`, as strict UTF-8 (core/http-body.ts): 413 over
+   * the limit (before `100 Continue` when the size is declared), 400 with the byte offset of
+   * invalid UTF-8 or with what is wrong with the JSON.
+   */
   private readJson(req: IncomingMessage, res: ServerResponse, then: (body: unknown) => void): void {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (c: Buffer) => {
-      if (failed) return;
-      size += c.length;
-      if (size > this.maxBodyBytes) {
-        failed = true;
-        res.setHeader('connection', 'close');
-        reply(res, 413, { error: `body larger than ${this.maxBodyBytes} bytes` });
-        req.resume();
+    readJson(req, res, { maxBytes: this.maxBodyBytes }).then(then, (err: unknown) => {
+      if (err instanceof ClientGoneError) return;
+      if (err instanceof HttpBodyError) {
+        reply(res, err.status, { error: err.message, ...err.detail });
+        drainAfterRefusal(req);
         return;
       }
-      chunks.push(c);
-    });
-    req.on('error', () => {
-      failed = true;
-    });
-    req.on('end', () => {
-      if (failed) return;
-      let body: unknown;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch {
-        return reply(res, 400, { error: 'body is not valid JSON' });
-      }
-      then(body);
+      reply(res, 500, { error: `internal error: ${(err as Error).message}` });
     });
   }
 }

@@ -36,6 +36,8 @@ export interface CollectorSpec {
   headers?: Record<string, string>;
   /** Per export (default: the tracer's exportTimeoutMillis). */
   timeoutMs?: number;
+  /** The control plane's own collector: the proxy's credential goes with every export to it (and to no other). */
+  presentCredential?: boolean;
 }
 
 export interface TracerOptions {
@@ -43,6 +45,11 @@ export interface TracerOptions {
   /** 0..100; undefined = never start a sampled trace of our own (keep incoming decisions only). */
   randomSamplingPercentage?: number;
   collectors?: CollectorSpec[];
+  /**
+   * The proxy's push credential, sent as a bearer token to the collectors marked
+   * `presentCredential` (the control plane's collector asks for it).
+   */
+  credential?: string;
   meshId?: string;
   clock?: Clock;
   random?: Random;
@@ -249,7 +256,7 @@ export class Tracer {
       };
       this.exportReady = import('./span-export.js').then(
         ({ createSpanExport }) => {
-          const exp = createSpanExport(collectors, serviceName, this.stats, pipelineOptions);
+          const exp = createSpanExport(collectors, serviceName, this.stats, { ...pipelineOptions, credential: options.credential });
           this.export = exp;
           const early = this.early;
           this.early = [];

@@ -22,7 +22,10 @@ export interface CloseInfo {
 export interface FrameConnectionOptions<In> {
   socket: Socket;
   parse(frame: string): In;
+  /** Largest frame sent: what the peer accepts. */
   maxFrameBytes: number;
+  /** Largest frame read (default `maxFrameBytes`); see `limitInbound`. */
+  maxInboundFrameBytes?: number;
   clock: Clock;
   onMessage(message: In): void;
   onClose(info: CloseInfo): void;
@@ -43,7 +46,7 @@ export class FrameConnection<In extends Message, Out extends Message> {
   constructor(options: FrameConnectionOptions<In>) {
     this.options = options;
     this.socket = options.socket;
-    this.decoder = new FrameDecoder(options.maxFrameBytes);
+    this.decoder = new FrameDecoder(options.maxInboundFrameBytes ?? options.maxFrameBytes);
     this.socket.setNoDelay(true);
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
     this.socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -55,6 +58,15 @@ export class FrameConnection<In extends Message, Out extends Message> {
   /** True until the connection starts closing; sends after that are dropped. */
   get open(): boolean {
     return !this.closing && !this.closed;
+  }
+
+  /**
+   * Changes the largest frame read from now on: a server reads little from a peer it does not
+   * know yet and more once it has said who it is. A frame already buffered past the new limit
+   * fails with the next chunk.
+   */
+  limitInbound(maxFrameBytes: number): void {
+    this.decoder.maxFrameBytes = maxFrameBytes;
   }
 
   /**

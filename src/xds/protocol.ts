@@ -4,13 +4,19 @@
  * A proxy opens a plaintext TCP connection (port 15010, like istiod's plaintext xDS port)
  * and the two sides exchange frames; each frame is one JSON object on one line:
  *
- *   proxy  -> server   hello  {protocol, node, version?}   who I am, what I already hold
+ *   proxy  -> server   hello  {protocol, node, version?, credential?}
+ *                                                          who I am, what I already hold, and the
+ *                                                          credential that proves it
  *   server -> proxy    push   {version, nonce, config}     a whole ProxyConfig (state of the world)
  *   server -> proxy    delta  {version, nonce, base, changes}
  *                                                          what changed since version `base`
  *   proxy  -> server   ack    {version, nonce}             applied; now serving `version`
  *   proxy  -> server   nack   {version, nonce, reason}     rejected; `version` is what I still serve
  *   proxy  -> server   resync {nonce, reason}              cannot use that delta; send the whole config
+ *   proxy  -> server   csr    {id, csr}                    sign a workload certificate on this PKCS#10
+ *                                                          request (the key stays with the proxy)
+ *   server -> proxy    certificate {id, certificateChainPem} | {id, error: {code, message}}
+ *                                                          the answer to csr `id`
  *   either -> other    ping   {id} / pong {id}             keepalive (the proxy pings)
  *   either -> other    close  {code, reason}               the sender is about to close, and why
  *
@@ -72,6 +78,25 @@ export const SUPPORTED_PROTOCOLS: readonly number[] = [1, 2];
  */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
+/**
+ * Largest frame a server reads from a connection that has not said HELLO. A HELLO is a node
+ * (a few labels) and a credential, well under a KiB; anything bigger before the proxy is known
+ * is a peer trying to make the server buffer for it.
+ */
+export const MAX_HELLO_FRAME_BYTES = 64 * 1024;
+
+/**
+ * Largest frame a server reads from a proxy past HELLO: ACKs, pings and NACKs, whose reason the
+ * client cuts to 4096 characters (at most six bytes each once JSON-escaped).
+ */
+export const MAX_PROXY_FRAME_BYTES = 256 * 1024;
+
+/**
+ * Largest CSR a proxy may send: a PKCS#10 request for an RSA 4096 key with one URI SAN is
+ * under 2 KiB of PEM; 16 KiB leaves room and bounds what the CA parses.
+ */
+export const MAX_CSR_CHARS = 16 * 1024;
+
 /** The control plane's plaintext push port (istiod's 15010). */
 export const DEFAULT_PUSH_PORT = 15010;
 
@@ -87,6 +112,8 @@ export const XdsErrorCode = {
   UnexpectedMessage: 'SNW_ERR_XDS_UNEXPECTED_MESSAGE',
   /** The peer speaks another protocol version. */
   ProtocolVersion: 'SNW_ERR_XDS_PROTOCOL_VERSION',
+  /** A HELLO without a valid credential for the node it names: the server closes the connection. */
+  Unauthenticated: 'SNW_ERR_XDS_UNAUTHENTICATED',
   /** A connection did not send HELLO in time. */
   HelloTimeout: 'SNW_ERR_XDS_HELLO_TIMEOUT',
   /** Nothing was heard from the peer for too long (keepalive failed). */
@@ -101,6 +128,10 @@ export const XdsErrorCode = {
   ProxyShutdown: 'SNW_ERR_XDS_PROXY_SHUTDOWN',
   /** A delta does not fit the config the proxy holds (another base, unknown names, a result whose hash is not the version). */
   DeltaMismatch: 'SNW_ERR_XDS_DELTA_MISMATCH',
+  /** The control plane would not sign a proxy's CSR (no CA, a revoked identity, a bad CSR); the proxy keeps its certificate and retries. */
+  CertificateRefused: 'SNW_ERR_XDS_CERTIFICATE_REFUSED',
+  /** A certificate request got no answer in time (or its connection was lost first). */
+  CertificateUnanswered: 'SNW_ERR_XDS_CERTIFICATE_UNANSWERED',
   /** A bug while handling a message; only that connection is closed. */
   Internal: 'SNW_ERR_XDS_INTERNAL',
   /** The connection is closed or was never open. */
@@ -124,6 +155,12 @@ export interface HelloMessage {
   node: ProxyNode;
   /** The version the proxy already serves, if any, so the server can skip an identical push. */
   version?: string;
+  /**
+   * What proves the proxy is `node`: the push credential its runner got from the control plane
+   * for it (controlplane/credentials.ts). A server that checks credentials closes the connection
+   * of a HELLO without a valid one (Unauthenticated).
+   */
+  credential?: string;
 }
 
 export interface PushMessage {
@@ -188,6 +225,27 @@ export interface ResyncMessage {
   reason: string;
 }
 
+/**
+ * A certificate signing request (Istio's CreateCertificate, istio.v1.auth.IstioCertificateService,
+ * which istiod serves beside xDS). Only a proxy past HELLO may send one: the identity of the
+ * certificate comes from the node its credential proved, never from the CSR.
+ */
+export interface CsrMessage {
+  type: 'csr';
+  /** Chosen by the proxy; the answer carries it back. */
+  id: number;
+  /** PEM PKCS#10 request, signed by the key the certificate is for. */
+  csr: string;
+}
+
+/** The answer to a `csr`: the signed chain (leaf first), or why not. */
+export interface CertificateMessage {
+  type: 'certificate';
+  id: number;
+  certificateChainPem?: string;
+  error?: { code: string; message: string };
+}
+
 export interface PingMessage {
   type: 'ping';
   id: number;
@@ -204,8 +262,8 @@ export interface CloseMessage {
   reason: string;
 }
 
-export type ClientMessage = HelloMessage | AckMessage | NackMessage | ResyncMessage | PingMessage | PongMessage | CloseMessage;
-export type ServerMessage = PushMessage | DeltaMessage | PingMessage | PongMessage | CloseMessage;
+export type ClientMessage = HelloMessage | AckMessage | NackMessage | ResyncMessage | CsrMessage | PingMessage | PongMessage | CloseMessage;
+export type ServerMessage = PushMessage | DeltaMessage | CertificateMessage | PingMessage | PongMessage | CloseMessage;
 export type Message = ClientMessage | ServerMessage;
 
 /** Serialises one message as a frame (JSON plus the terminating newline). */
@@ -227,7 +285,8 @@ export class FrameDecoder {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
 
-  constructor(private readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {}
+  /** `maxFrameBytes` may change between chunks (a server reads more once a proxy is known). */
+  constructor(public maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {}
 
   /** Feeds a chunk; returns the complete frames it finished, as strings without the newline. */
   push(chunk: Buffer): string[] {
@@ -276,8 +335,12 @@ export function parseClientMessage(frame: string): ClientMessage {
       const protocol = obj.protocol;
       if (typeof protocol !== 'number' || !Number.isInteger(protocol)) throw malformed('hello.protocol must be an integer');
       const node = parseNode(obj.node);
+      const hello: HelloMessage = { type: 'hello', protocol, node };
       const version = optionalString(obj, 'version', 'hello');
-      return version === undefined ? { type: 'hello', protocol, node } : { type: 'hello', protocol, node, version };
+      const credential = optionalString(obj, 'credential', 'hello');
+      if (version !== undefined) hello.version = version;
+      if (credential !== undefined) hello.credential = credential;
+      return hello;
     }
     case 'ack':
       return { type: 'ack', version: requiredString(obj, 'version', 'ack'), nonce: requiredString(obj, 'nonce', 'ack') };
@@ -290,6 +353,11 @@ export function parseClientMessage(frame: string): ClientMessage {
       };
     case 'resync':
       return { type: 'resync', nonce: requiredString(obj, 'nonce', 'resync'), reason: requiredString(obj, 'reason', 'resync') };
+    case 'csr': {
+      const csr = requiredString(obj, 'csr', 'csr');
+      if (csr.length > MAX_CSR_CHARS) throw malformed(`csr.csr is longer than ${MAX_CSR_CHARS} characters`);
+      return { type: 'csr', id: requiredId(obj, 'csr'), csr };
+    }
     case 'ping':
     case 'pong':
     case 'close':
@@ -326,6 +394,19 @@ export function parseServerMessage(frame: string): ServerMessage {
         changes: changes as ConfigChanges,
       };
     }
+    case 'certificate': {
+      const message: CertificateMessage = { type: 'certificate', id: requiredId(obj, 'certificate') };
+      const chain = optionalString(obj, 'certificateChainPem', 'certificate');
+      if (chain !== undefined) message.certificateChainPem = chain;
+      const error = obj.error;
+      if (error !== undefined && error !== null) {
+        if (typeof error !== 'object' || Array.isArray(error)) throw malformed('certificate.error must be an object');
+        const e = error as Record<string, unknown>;
+        message.error = { code: requiredString(e, 'code', 'certificate.error'), message: requiredString(e, 'message', 'certificate.error') };
+      }
+      if ((chain === undefined) === (message.error === undefined)) throw malformed('certificate needs either certificateChainPem or error');
+      return message;
+    }
     case 'ping':
     case 'pong':
     case 'close':
@@ -342,6 +423,12 @@ function parseCommon(obj: Record<string, unknown>): PingMessage | PongMessage | 
   const id = obj.id;
   if (typeof id !== 'number' || !Number.isFinite(id)) throw malformed(`${String(obj.type)}.id must be a number`);
   return { type: obj.type as 'ping' | 'pong', id };
+}
+
+function requiredId(obj: Record<string, unknown>, where: string): number {
+  const id = obj.id;
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw malformed(`${where}.id must be a non-negative integer`);
+  return id;
 }
 
 function parseObject(frame: string): Record<string, unknown> {

@@ -1,61 +1,61 @@
 /**
- * The push server: the control plane's side of the push protocol (protocol.ts).
+ * The push server: the control plane's side of the push protocol (protocol.ts), made of three
+ * parts so that another transport (an Envoy ADS stream over gRPC) can reuse the first two:
  *
- * Each proxy connects and sends HELLO with its node; the server builds that proxy's config
- * with the injected `ConfigSource` and pushes it at once (as istiod pushes on every new xDS
+ *   push-queue.ts       change requests in, debounced and merged batches out
+ *   session.ts          per proxy: versions, nonces, what was sent and acknowledged, NACKs
+ *   jsonl-transport.ts  today's transport: JSON-lines frames over TCP, with bounded reads
+ *
+ * and this file, which joins them: it authenticates each HELLO, builds a proxy's config with
+ * the injected `ConfigSource` and pushes it at once (as istiod pushes on every new xDS
  * stream), unless the proxy already holds that content. After that, changes arrive through
- * `requestPush(reason, affected?)`. Like Istio's pilot (`PILOT_DEBOUNCE_AFTER` 100 ms,
- * `PILOT_DEBOUNCE_MAX` 10 s), requests are debounced: a push happens once no request has
- * come for `debounceMs`, or `debounceMaxMs` after the first one, and all requests in between
- * merge into one push per proxy. For each affected proxy the server rebuilds the config,
- * hashes its content, and sends it only when the hash differs from what that proxy was last
- * sent, so proxies whose config did not change get nothing.
+ * `requestPush(reason, affected?)`; for each proxy a batch affects the server rebuilds the
+ * config, and the session decides whether anything is to be sent (content hashes differ) and
+ * whether it may go as a delta (only the resources that changed since the version last sent).
+ * The whole config goes out on a new connection, on a proxy's resync request, after a NACK,
+ * and to protocol 1 proxies. A source that returns a `ComposedConfig` (own part + shared
+ * part) lets the server diff and serialise the shared part once per class of proxies
+ * (delta.ts) and write the same bytes to each of them.
  *
- * What it sends is a delta (protocol.ts): only the resources that changed since the version
- * last sent to that proxy. The whole config goes out on a new connection, on a proxy's
- * resync request, after a NACK, and to protocol 1 proxies. A source that returns a
- * `ComposedConfig` (own part + shared part) lets the server diff and serialise the shared
- * part once per class of proxies (delta.ts) and write the same bytes to each of them.
- *
- * Per proxy the server tracks the version sent, the version acknowledged and the last NACK;
  * `status()` reports SYNCED (acked == sent), NACKED (the latest push was rejected) or STALE
- * (a push is unanswered), which is what `istioctl proxy-status` shows for istiod. A NACKed
- * version is not sent again until the content changes, as pilot does.
+ * (a push is unanswered) per proxy, which is what `istioctl proxy-status` shows for istiod. A
+ * NACKed version is not sent again until the content changes, as pilot does.
  *
  * Two choices differ from istiod on purpose: a reconnecting proxy that names a version whose
  * content hash equals what the server would send gets no push (istiod always pushes on a
  * new stream; with whole-config pushes that is wasted work after a control-plane restart),
  * and status is kept per connection, not per node id, so two proxies misconfigured with one
  * id both stay visible instead of evicting each other.
+ *
+ * A server given `authenticate` (the control plane always gives one) closes every connection
+ * whose HELLO does not carry a valid credential for the node it names, before building
+ * anything for it: a proxy gets only its own config.
  */
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
 import type { ProxyConfig, ProxyNode } from '../api/proxy-config.js';
 import { systemClock } from '../core/clock.js';
+import type { Clock } from '../core/clock.js';
 import { deepFreeze } from '../core/freeze.js';
-import type { Clock, TimerHandle } from '../core/clock.js';
 import { silentLogger } from '../core/logger.js';
 import type { Logger } from '../core/logger.js';
-import { FrameConnection } from './connection.js';
 import type { CloseInfo } from './connection.js';
-import { contentHash, contentOf, encodeConfig, segmentsBytes } from './content.js';
+import { contentOf } from './content.js';
 import type { ComposedConfig, ConfigContent } from './content.js';
-import { encodeDelta } from './delta.js';
-import {
-  DEFAULT_MAX_FRAME_BYTES,
-  SUPPORTED_PROTOCOLS,
-  XdsError,
-  XdsErrorCode,
-  formatVersion,
-  parseClientMessage,
-  parseVersion,
-} from './protocol.js';
-import type { ClientMessage, HelloMessage, ServerMessage } from './protocol.js';
+import { JsonLinesTransport } from './jsonl-transport.js';
+import type { HelloRefusal, PushStream, PushStreamHandler } from './jsonl-transport.js';
+import { DEFAULT_MAX_FRAME_BYTES, MAX_HELLO_FRAME_BYTES, MAX_PROXY_FRAME_BYTES, XdsError, XdsErrorCode } from './protocol.js';
+import type { AckMessage, CsrMessage, HelloMessage, NackMessage, ResyncMessage } from './protocol.js';
+import { PushQueue } from './push-queue.js';
+import type { AffectedPredicate, PushBatch } from './push-queue.js';
+import { ProxySession, PushVersions } from './session.js';
+import type { ProxyStatus } from './session.js';
 
 // === public types ===
 
 export { configHash } from './content.js';
 export type { ComposedConfig, SharedConfig } from './content.js';
+export type { AffectedPredicate } from './push-queue.js';
+export type { ProxyStatus, SyncState } from './session.js';
 
 /**
  * Builds one proxy's config; the control plane passes the compiler. May throw (counted as a
@@ -64,46 +64,46 @@ export type { ComposedConfig, SharedConfig } from './content.js';
  */
 export type ConfigSource = (node: ProxyNode) => ProxyConfig | ComposedConfig;
 
-/** Chooses the proxies a change affects. */
-export type AffectedPredicate = (node: ProxyNode) => boolean;
+/**
+ * Checks the credential a proxy presented in HELLO for the node it names: undefined when it
+ * may have that node's config, else why not (sent to the proxy as it is closed).
+ */
+export type PushAuthenticator = (node: ProxyNode, credential: string | undefined) => string | undefined;
+
+/**
+ * Signs a workload certificate for `node` (whose credential the server checked in HELLO) on
+ * `csrPem`; the identity comes from the node, never from the CSR. Rejects with an error whose
+ * `code` and message go back to the proxy.
+ */
+export type CertificateIssuer = (node: ProxyNode, csrPem: string) => Promise<{ certificateChainPem: string }>;
+
+/** Certificate requests one proxy may have in flight; more are refused at once (a proxy needs one). */
+export const MAX_CERTIFICATE_REQUESTS_IN_FLIGHT = 2;
 
 export interface PushServerOptions {
   source: ConfigSource;
+  /** The mesh CA; without it every certificate request is refused. */
+  issueCertificate?: CertificateIssuer;
+  /** Without it every HELLO is believed (tests, tools); the control plane always passes one. */
+  authenticate?: PushAuthenticator;
   clock?: Clock;
   logger?: Logger;
   /** Quiet period before a push (Istio PILOT_DEBOUNCE_AFTER, 100 ms). */
   debounceMs?: number;
   /** Longest a push may be held back by a stream of requests (Istio PILOT_DEBOUNCE_MAX, 10 s). */
   debounceMaxMs?: number;
+  /** Largest frame sent to a proxy (what proxies accept). */
   maxFrameBytes?: number;
+  /** Largest frame read before HELLO (MAX_HELLO_FRAME_BYTES). */
+  maxHelloFrameBytes?: number;
+  /** Largest frame read from a proxy past HELLO (MAX_PROXY_FRAME_BYTES). */
+  maxProxyFrameBytes?: number;
   /** A connection that has not sent HELLO by then is closed. */
   helloTimeoutMs?: number;
   /** A connection silent this long (no frame, not even a ping) is closed; 0 turns it off. */
   idleTimeoutMs?: number;
   /** Proxies pushed per event-loop turn during a batch (100). */
   pushSlice?: number;
-}
-
-export type SyncState = 'SYNCED' | 'STALE' | 'NACKED';
-
-/** One connected proxy, as `sinew proxy-status` shows it. Times are `clock.now()` milliseconds. */
-export interface ProxyStatus {
-  /** Unique per connection: a proxy that reconnects gets a new one. */
-  connectionId: string;
-  node: ProxyNode;
-  /** `host:port` the proxy connects from. */
-  peer: string;
-  connectedSince: number;
-  sentVersion?: string;
-  sentNonce?: string;
-  sentAt?: number;
-  /** Whether the last thing sent was the whole config or a delta, and its frame's size. */
-  sentKind?: 'full' | 'delta';
-  sentBytes?: number;
-  ackedVersion?: string;
-  ackedAt?: number;
-  lastNack?: { version: string; reason: string; at: number };
-  state: SyncState;
 }
 
 /** Counters for telemetry to read; plain numbers, only ever increased (except the gauges). */
@@ -128,11 +128,17 @@ export interface PushMetrics {
   pushRuns: number;
   /** Connections closed for protocol violations or malformed frames. */
   protocolErrors: number;
+  /** HELLOs refused for a missing or wrong credential. */
+  unauthenticated: number;
+  /** Workload certificates signed for proxies. */
+  certificatesIssued: number;
+  /** Certificate requests refused (no CA, revoked, a bad CSR, too many at once). */
+  certificatesRefused: number;
   /** Gauge: proxies connected and past HELLO. */
   connectedProxies: number;
   /** Gauge: wall time of the last batch (build + send), milliseconds by `clock.monotonic()`. */
   lastPushDurationMs: number;
-  /** Gauge: time from send to ACK of the last acknowledged push (Istio pilot_proxy_convergence_time). */
+  /** Gauge: time from sending the last acknowledged push to its ACK (Istio pilot_proxy_convergence_time). */
   lastConvergenceMs: number;
 }
 
@@ -161,41 +167,10 @@ export interface PushServerEvents {
   pushRun: [info: PushRunInfo];
 }
 
-// === internals ===
-
-interface ProxyConnection {
-  id: string;
-  conn: FrameConnection<ClientMessage, ServerMessage>;
-  peer: string;
-  connectedSince: number;
-  node?: ProxyNode;
-  /** The protocol version the proxy spoke in HELLO. */
-  protocol?: number;
-  sentVersion?: string;
-  sentHash?: string;
-  /** The content of `sentVersion`, when the server has it: the base of the next delta. */
-  sent?: ConfigContent;
-  /** False when the next push must be whole: after a NACK or a resync, or for a protocol 1 proxy. */
-  deltaOk?: boolean;
-  sentKind?: 'full' | 'delta';
-  sentBytes?: number;
-  sentNonce?: string;
-  sentAt?: number;
-  sentAtMonotonic?: number;
-  ackedVersion?: string;
-  ackedAt?: number;
-  lastNack?: { version: string; reason: string; at: number };
-  lastSeen: number;
-  helloTimer?: TimerHandle;
-  idleTimer?: TimerHandle;
-}
-
-interface PendingPush {
-  firstAt: number;
-  lastAt: number;
-  reasons: Map<string, number>;
-  /** undefined: every proxy. */
-  predicates: AffectedPredicate[] | undefined;
+/** A proxy past HELLO and the stream it is reached on. */
+interface Connected {
+  session: ProxySession;
+  stream: PushStream;
 }
 
 /** The control plane's push endpoint. */
@@ -212,64 +187,74 @@ export class PushServer extends EventEmitter<PushServerEvents> {
     pushRequests: 0,
     pushRuns: 0,
     protocolErrors: 0,
+    unauthenticated: 0,
+    certificatesIssued: 0,
+    certificatesRefused: 0,
     connectedProxies: 0,
     lastPushDurationMs: 0,
     lastConvergenceMs: 0,
   };
 
   private readonly source: ConfigSource;
+  private readonly authenticate: PushAuthenticator | undefined;
+  private readonly issueCertificate: CertificateIssuer | undefined;
+  /** Certificate requests being signed, per connection id. */
+  private readonly certificatesInFlight = new Map<string, number>();
   private readonly clock: Clock;
   private readonly logger: Logger;
-  private readonly debounceMs: number;
-  private readonly debounceMaxMs: number;
-  private readonly maxFrameBytes: number;
-  private readonly helloTimeoutMs: number;
-  private readonly idleTimeoutMs: number;
-  private readonly server: net.Server;
-  private readonly connections = new Map<string, ProxyConnection>();
-  private pending: PendingPush | undefined;
-  private debounceTimer: TimerHandle | undefined;
-  private versionCounter = 0;
-  private nonceCounter = 0;
-  private connectionCounter = 0;
-  private closed = false;
-  private running = false;
   private readonly pushSlice: number;
+  private readonly queue: PushQueue;
+  private readonly versions = new PushVersions();
+  private readonly transport: JsonLinesTransport;
+  /** By connection id. */
+  private readonly connected = new Map<string, Connected>();
+  private closed = false;
 
   constructor(options: PushServerOptions) {
     super();
     this.source = options.source;
+    this.authenticate = options.authenticate;
+    this.issueCertificate = options.issueCertificate;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
-    this.debounceMs = options.debounceMs ?? 100;
-    this.debounceMaxMs = options.debounceMaxMs ?? 10_000;
-    this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    this.helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
-    this.idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
     this.pushSlice = Math.max(1, options.pushSlice ?? 100);
-    this.server = net.createServer((socket) => this.accept(socket));
-    this.server.on('error', (err) => this.logger.error('push server error', { error: err.message }));
+    this.queue = new PushQueue({
+      clock: this.clock,
+      logger: this.logger,
+      debounceMs: options.debounceMs ?? 100,
+      debounceMaxMs: options.debounceMaxMs ?? 10_000,
+      run: (batch, done) => this.run(batch, done),
+    });
+    const handler: PushStreamHandler = {
+      hello: (stream, hello) => this.onHello(stream, hello),
+      ack: (session, message) => this.onAck(session, message),
+      nack: (session, message) => this.onNack(session, message),
+      resync: (session, stream, message) => this.onResync(session, stream, message),
+      csr: (session, stream, message) => this.onCsr(session, stream, message),
+      closed: (stream, session, info) => this.onClosed(stream, session, info),
+    };
+    this.transport = new JsonLinesTransport({
+      handler,
+      clock: this.clock,
+      logger: this.logger,
+      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      maxHelloFrameBytes: options.maxHelloFrameBytes ?? MAX_HELLO_FRAME_BYTES,
+      maxProxyFrameBytes: options.maxProxyFrameBytes ?? MAX_PROXY_FRAME_BYTES,
+      helloTimeoutMs: options.helloTimeoutMs ?? 10_000,
+      idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
+    });
   }
 
   // === lifecycle ===
 
   /** Starts listening; resolves with the bound address (pass port 0 for an ephemeral port). */
   listen(port: number, host = '127.0.0.1'): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      this.server.once('error', onError);
-      this.server.listen(port, host, () => {
-        this.server.off('error', onError);
-        resolve(this.address());
-      });
-    });
+    return this.transport.listen(port, host);
   }
 
   /** The bound address; throws when not listening. */
   address(): { host: string; port: number } {
-    const addr = this.server.address();
-    if (!addr || typeof addr === 'string') throw new XdsError(XdsErrorCode.NotConnected, 'push server is not listening');
-    return { host: addr.address, port: addr.port };
+    return this.transport.address();
   }
 
   /**
@@ -279,37 +264,21 @@ export class PushServer extends EventEmitter<PushServerEvents> {
    */
   close(): Promise<void> {
     this.closed = true;
-    if (this.debounceTimer) this.clock.clearTimeout(this.debounceTimer);
-    this.debounceTimer = undefined;
-    this.pending = undefined;
-    const done = new Promise<void>((resolve) => {
-      if (!this.server.listening) return resolve();
-      this.server.close(() => resolve());
-    });
-    for (const pc of this.connections.values()) pc.conn.close(XdsErrorCode.ServerShutdown, 'push server shutting down');
-    return done;
+    this.queue.close();
+    return this.transport.close(XdsErrorCode.ServerShutdown, 'push server shutting down');
   }
 
   // === pushing ===
 
   /**
    * Asks for a push. `affected` limits it to the proxies it returns true for; without it,
-   * every proxy is considered. Requests are merged and debounced (see the file comment);
-   * proxies whose config is unchanged are skipped either way.
+   * every proxy is considered. Requests are merged and debounced (push-queue.ts); proxies
+   * whose config is unchanged are skipped either way.
    */
   requestPush(reason: string, affected?: AffectedPredicate): void {
     if (this.closed) return;
     this.metrics.pushRequests++;
-    const now = this.clock.monotonic();
-    if (!this.pending) {
-      this.pending = { firstAt: now, lastAt: now, reasons: new Map(), predicates: [] };
-    }
-    const pending = this.pending;
-    pending.lastAt = now;
-    pending.reasons.set(reason, (pending.reasons.get(reason) ?? 0) + 1);
-    if (!affected) pending.predicates = undefined;
-    else if (pending.predicates) pending.predicates.push(affected);
-    if (!this.debounceTimer) this.armDebounce(this.debounceMs);
+    this.queue.request(reason, affected);
   }
 
   /**
@@ -317,74 +286,43 @@ export class PushServer extends EventEmitter<PushServerEvents> {
    * The first `pushSlice` proxies are pushed before this returns; the rest follow.
    */
   flush(): void {
-    if (this.debounceTimer) this.clock.clearTimeout(this.debounceTimer);
-    this.debounceTimer = undefined;
-    this.runPending();
+    this.queue.flush();
   }
 
   /** Every connected proxy past HELLO, ordered by node id. */
   status(): ProxyStatus[] {
     const out: ProxyStatus[] = [];
-    for (const pc of this.connections.values()) if (pc.node) out.push(this.statusOf(pc));
+    for (const { session } of this.connected.values()) out.push(session.status());
     out.sort((a, b) => (a.node.id < b.node.id ? -1 : a.node.id > b.node.id ? 1 : a.connectionId < b.connectionId ? -1 : 1));
     return out;
   }
 
-  private armDebounce(ms: number): void {
-    this.debounceTimer = this.clock.setTimeout(() => this.onDebounceTimer(), ms).unref();
-  }
-
-  // A single timer re-armed for the remaining quiet time, as pilot's debounce loop does,
-  // instead of resetting a timer on every request.
-  private onDebounceTimer(): void {
-    this.debounceTimer = undefined;
-    const pending = this.pending;
-    if (!pending) return;
-    const now = this.clock.monotonic();
-    const quiet = now - pending.lastAt;
-    const held = now - pending.firstAt;
-    if (quiet >= this.debounceMs || held >= this.debounceMaxMs) {
-      this.runPending();
-      return;
-    }
-    this.armDebounce(Math.min(this.debounceMs - quiet, this.debounceMaxMs - held));
-  }
-
   /**
-   * Runs the merged request: builds and sends each affected proxy's config, `pushSlice`
-   * proxies at a time, yielding to the event loop between slices so ACKs, pings and the
-   * control plane's API are served during a large push (in the spirit of Istio's
-   * PILOT_PUSH_THROTTLE, which bounds concurrent pushes at 100). Requests arriving during a
-   * run are debounced as usual and start their own run when this one ends.
+   * Runs a batch: builds and sends each affected proxy's config, `pushSlice` proxies at a
+   * time, yielding to the event loop between slices so ACKs, pings and the control plane's
+   * API are served during a large push (in the spirit of Istio's PILOT_PUSH_THROTTLE, which
+   * bounds concurrent pushes at 100).
    */
-  private runPending(): void {
-    if (this.running) return; // picked up when the current run ends
-    const pending = this.pending;
-    this.pending = undefined;
-    if (!pending || this.closed) return;
-    this.running = true;
-    const targets = [...this.connections.values()];
+  private run(batch: PushBatch, done: () => void): void {
+    const targets = [...this.connected.values()];
     const started = this.clock.monotonic();
-    const info: PushRunInfo = { reasons: [...pending.reasons.keys()], affected: 0, pushed: 0, deltas: 0, bytes: 0, unchanged: 0, errors: 0, durationMs: 0 };
+    const info: PushRunInfo = { reasons: batch.reasons, affected: 0, pushed: 0, deltas: 0, bytes: 0, unchanged: 0, errors: 0, durationMs: 0 };
     const step = (from: number): void => {
-      if (this.closed) {
-        this.running = false;
-        return;
-      }
+      if (this.closed) return done();
       const end = Math.min(targets.length, from + this.pushSlice);
       for (let i = from; i < end; i++) {
-        const pc = targets[i]!;
-        // Skip proxies that left since the run began (or that a newer connection replaced).
-        if (!pc.node || !pc.conn.open || !this.connections.has(pc.id)) continue;
-        if (pending.predicates && !this.isAffected(pc.node, pending.predicates)) continue;
+        const target = targets[i]!;
+        // Skip proxies that left since the run began.
+        if (!target.stream.open || !this.connected.has(target.stream.id)) continue;
+        if (!batch.affects(target.session.node)) continue;
         info.affected++;
-        const result = this.pushTo(pc);
+        const result = this.pushTo(target);
         if (result === 'unchanged') info.unchanged++;
         else if (result === 'error') info.errors++;
         else {
           info.pushed++;
           if (result === 'delta') info.deltas++;
-          info.bytes += pc.sentBytes ?? 0;
+          info.bytes += target.session.sentBytes ?? 0;
         }
       }
       if (end < targets.length) {
@@ -394,26 +332,11 @@ export class PushServer extends EventEmitter<PushServerEvents> {
       info.durationMs = this.clock.monotonic() - started;
       this.metrics.pushRuns++;
       this.metrics.lastPushDurationMs = info.durationMs;
-      this.running = false;
       this.logger.debug('push run', { ...info });
       this.emit('pushRun', info);
-      // A debounce that fell due during the run found it busy; give it its turn now.
-      if (this.pending && !this.debounceTimer) this.onDebounceTimer();
+      done();
     };
     step(0);
-  }
-
-  private isAffected(node: ProxyNode, predicates: AffectedPredicate[]): boolean {
-    for (const predicate of predicates) {
-      try {
-        if (predicate(node)) return true;
-      } catch (err) {
-        // Pushing too much is safe, missing a proxy is not.
-        this.logger.warn('affected-proxy predicate threw; pushing to be safe', { node: node.id, error: (err as Error).message });
-        return true;
-      }
-    }
-    return false;
   }
 
   /**
@@ -421,86 +344,33 @@ export class PushServer extends EventEmitter<PushServerEvents> {
    * sent, sends it: as a delta from that content when the proxy can take one, else whole.
    * `whole` forces a whole push even of unchanged content (a resync).
    */
-  private pushTo(pc: ProxyConnection, whole = false): 'full' | 'delta' | 'unchanged' | 'error' {
-    const node = pc.node!;
-    let content: ConfigContent;
-    let hash: string;
+  private pushTo({ session, stream }: Connected, whole = false): 'full' | 'delta' | 'unchanged' | 'error' {
+    const node = session.node;
+    let plan: ReturnType<ProxySession['plan']>;
     try {
-      content = contentOf(this.source(node));
-      const sent = pc.sent;
-      // The same objects as last time: nothing to hash (a class the change did not touch).
-      if (!whole && sent && sent.own === content.own && sent.shared === content.shared) {
-        this.metrics.skippedUnchanged++;
-        return 'unchanged';
-      }
-      hash = contentHash(content);
+      const content: ConfigContent = contentOf(this.source(node));
+      plan = session.plan(content, this.versions, whole);
     } catch (err) {
       this.pushFailed(node, new XdsError(XdsErrorCode.ConfigSource, `building config for ${node.id} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
       return 'error';
     }
-    if (!whole && hash === pc.sentHash) {
-      // Equal content in new objects: keep these, so the next build is recognised by identity
-      // (and the proxy, which holds this content, can take the next change as a delta).
-      pc.sent = content;
+    if (plan === 'unchanged') {
       this.metrics.skippedUnchanged++;
       return 'unchanged';
     }
-    const version = formatVersion(++this.versionCounter, hash);
-    const nonce = `n${++this.nonceCounter}`;
-    const versionJson = JSON.stringify(version);
-    const nonceJson = JSON.stringify(nonce);
-    let segments: (string | Buffer)[] | undefined;
-    if (!whole && pc.deltaOk && pc.sent && pc.sentVersion !== undefined) {
-      try {
-        const changes = encodeDelta(pc.sent, content);
-        if (changes) segments = [`{"type":"delta","version":${versionJson},"nonce":${nonceJson},"base":${JSON.stringify(pc.sentVersion)},"changes":`, ...changes, '}\n'];
-      } catch (err) {
-        // A delta is an optimisation: when it cannot be made, the whole config still can.
-        this.logger.warn('could not compute a delta; pushing the whole config', { node: node.id, error: (err as Error).message });
-      }
-    }
-    const kind = segments ? 'delta' : 'full';
-    // The pushed config carries the push version, so a config dump names what was acked.
-    segments ??= [`{"type":"push","version":${versionJson},"nonce":${nonceJson},"config":`, ...encodeConfig(content, version), '}\n'];
-    let bytes: number;
+    let sent: { kind: 'full' | 'delta'; bytes: number };
     try {
-      bytes = this.sendFrame(pc, segments);
+      sent = stream.send(plan);
     } catch (err) {
       this.pushFailed(node, err as Error);
       return 'error';
     }
-    pc.sentVersion = version;
-    pc.sentHash = hash;
-    pc.sent = content;
-    pc.deltaOk = (pc.protocol ?? 1) >= 2;
-    pc.sentNonce = nonce;
-    pc.sentKind = kind;
-    pc.sentBytes = bytes;
-    pc.sentAt = this.clock.now();
-    pc.sentAtMonotonic = this.clock.monotonic();
+    session.sentPush(plan, sent.kind, sent.bytes, this.clock);
     this.metrics.pushes++;
-    if (kind === 'delta') this.metrics.deltaPushes++;
-    this.metrics.pushBytes += bytes;
-    this.emit('push', this.statusOf(pc));
-    return kind;
-  }
-
-  /**
-   * Writes one frame made of segments (the last ends with the newline), with the checks
-   * FrameConnection.sendEncoded makes for a frame given whole: dropped once the connection
-   * is closing, refused when larger than the peer accepts. Returns the frame's size.
-   */
-  private sendFrame(pc: ProxyConnection, segments: (string | Buffer)[]): number {
-    const bytes = segmentsBytes(segments) - 1; // the newline is not part of the frame
-    if (!pc.conn.open) return bytes;
-    if (bytes > this.maxFrameBytes) {
-      throw new XdsError(XdsErrorCode.FrameTooLarge, `push frame of ${bytes} bytes exceeds the ${this.maxFrameBytes}-byte limit`);
-    }
-    const socket = pc.conn.socket;
-    socket.cork();
-    for (const seg of segments) socket.write(seg);
-    socket.uncork();
-    return bytes;
+    if (sent.kind === 'delta') this.metrics.deltaPushes++;
+    this.metrics.pushBytes += sent.bytes;
+    this.emit('push', session.status());
+    return sent.kind;
   }
 
   private pushFailed(node: ProxyNode, err: Error): void {
@@ -509,169 +379,92 @@ export class PushServer extends EventEmitter<PushServerEvents> {
     this.emit('pushError', node, err);
   }
 
-  // === connections ===
+  // === what proxies say ===
 
-  private accept(socket: net.Socket): void {
-    if (this.closed) {
-      socket.on('error', () => {});
-      socket.destroy();
-      return;
+  private onHello(stream: PushStream, hello: HelloMessage): ProxySession | HelloRefusal {
+    if (this.authenticate) {
+      const refused = this.authenticate(hello.node, hello.credential);
+      if (refused !== undefined) {
+        this.metrics.unauthenticated++;
+        this.logger.warn('refused a proxy without a valid credential', { node: hello.node.id, peer: stream.peer, reason: refused });
+        return { code: XdsErrorCode.Unauthenticated, reason: refused };
+      }
     }
-    socket.setKeepAlive(true, 30_000);
-    const id = `c${++this.connectionCounter}`;
-    const pc: ProxyConnection = {
-      id,
-      peer: `${socket.remoteAddress}:${socket.remotePort}`,
-      connectedSince: this.clock.now(),
-      lastSeen: this.clock.monotonic(),
-      conn: new FrameConnection<ClientMessage, ServerMessage>({
-        socket,
-        parse: parseClientMessage,
-        maxFrameBytes: this.maxFrameBytes,
-        clock: this.clock,
-        onMessage: (message) => this.onMessage(pc, message),
-        onClose: (info) => this.onClose(pc, info),
-      }),
-    };
-    this.connections.set(id, pc);
-    pc.helloTimer = this.clock
-      .setTimeout(() => {
-        if (!pc.node) this.reject(pc, XdsErrorCode.HelloTimeout, `no hello within ${this.helloTimeoutMs} ms`);
-      }, this.helloTimeoutMs)
-      .unref();
-    if (this.idleTimeoutMs > 0) this.armIdle(pc, this.idleTimeoutMs);
-  }
-
-  private armIdle(pc: ProxyConnection, ms: number): void {
-    pc.idleTimer = this.clock
-      .setTimeout(() => {
-        const silent = this.clock.monotonic() - pc.lastSeen;
-        if (silent >= this.idleTimeoutMs) pc.conn.close(XdsErrorCode.PeerTimeout, `nothing heard for ${silent} ms`);
-        else this.armIdle(pc, this.idleTimeoutMs - silent);
-      }, ms)
-      .unref();
-  }
-
-  /** Closes a connection that broke the protocol; onClose counts and logs it. */
-  private reject(pc: ProxyConnection, code: XdsErrorCode, reason: string): void {
-    pc.conn.close(code, reason);
-  }
-
-  private onMessage(pc: ProxyConnection, message: ClientMessage): void {
-    pc.lastSeen = this.clock.monotonic();
-    switch (message.type) {
-      case 'hello':
-        this.onHello(pc, message);
-        return;
-      case 'ping':
-        pc.conn.send({ type: 'pong', id: message.id });
-        return;
-      case 'pong':
-        return;
-    }
-    if (!pc.node) {
-      this.reject(pc, XdsErrorCode.UnexpectedMessage, `${message.type} before hello`);
-      return;
-    }
-    if (message.type === 'ack') {
-      this.metrics.acks++;
-      // Answers to an older push are stale: a newer one is on its way (pilot ignores stale nonces).
-      if (message.nonce !== pc.sentNonce) return;
-      pc.ackedVersion = message.version;
-      pc.ackedAt = this.clock.now();
-      if (pc.sentAtMonotonic !== undefined) this.metrics.lastConvergenceMs = this.clock.monotonic() - pc.sentAtMonotonic;
-      this.emit('ack', this.statusOf(pc));
-    } else if (message.type === 'nack') {
-      this.metrics.nacks++;
-      if (message.nonce !== pc.sentNonce) return;
-      pc.lastNack = { version: pc.sentVersion ?? '', reason: message.reason, at: this.clock.now() };
-      // The proxy still holds what it rejected, but a whole push after a NACK leaves no doubt
-      // about what the next version is built on.
-      pc.deltaOk = false;
-      this.logger.warn('proxy rejected config', { node: pc.node.id, version: pc.sentVersion, serving: message.version, reason: message.reason });
-      this.emit('nack', this.statusOf(pc));
-    } else if (message.type === 'resync') {
-      // Answered whatever its nonce: the proxy ignores deltas until a whole config comes, so
-      // an unanswered resync would leave it behind for good. It sends one per whole push.
-      this.metrics.resyncs++;
-      this.logger.info('proxy asked for the whole config', { node: pc.node.id, nonce: message.nonce, reason: message.reason });
-      pc.deltaOk = false;
-      this.pushTo(pc, true);
-    }
-  }
-
-  private onHello(pc: ProxyConnection, hello: HelloMessage): void {
-    if (pc.node) {
-      this.reject(pc, XdsErrorCode.UnexpectedMessage, 'second hello on one connection');
-      return;
-    }
-    if (!SUPPORTED_PROTOCOLS.includes(hello.protocol)) {
-      this.reject(pc, XdsErrorCode.ProtocolVersion, `protocol ${hello.protocol} is not supported; this server speaks ${SUPPORTED_PROTOCOLS.join(' and ')}`);
-      return;
-    }
-    pc.protocol = hello.protocol;
-    if (pc.helloTimer) this.clock.clearTimeout(pc.helloTimer);
     // Frozen: status() hands the node out, and callers must not change who a proxy is.
-    pc.node = deepFreeze(hello.node);
+    const node = deepFreeze(hello.node);
+    const held = hello.version !== undefined ? { version: hello.version, versions: this.versions, at: this.clock.now() } : undefined;
+    const session = new ProxySession(stream.id, stream.peer, this.clock.now(), node, hello.protocol, held);
+    const connected = { session, stream };
+    this.connected.set(stream.id, connected);
     this.metrics.connectedProxies++;
-    // A proxy that held config across a control-plane restart reports its version: keep
-    // versions monotonic past it, and treat its content as already sent and acknowledged so
-    // an identical config is not pushed again. Its content is not known here until a build
-    // hashes the same (pushTo), so until then no delta can be based on it.
-    const held = hello.version !== undefined ? parseVersion(hello.version) : undefined;
-    if (held) {
-      this.versionCounter = Math.max(this.versionCounter, held.counter);
-      pc.sentVersion = hello.version;
-      pc.sentHash = held.hash;
-      pc.ackedVersion = hello.version;
-      pc.ackedAt = this.clock.now();
-    }
-    pc.deltaOk = hello.protocol >= 2;
-    this.logger.info('proxy connected', { node: pc.node.id, peer: pc.peer, version: hello.version });
-    this.emit('connect', this.statusOf(pc));
-    this.pushTo(pc);
+    this.logger.info('proxy connected', { node: node.id, peer: stream.peer, version: hello.version });
+    this.emit('connect', session.status());
+    this.pushTo(connected);
+    return session;
   }
 
-  private onClose(pc: ProxyConnection, info: CloseInfo): void {
-    this.connections.delete(pc.id);
-    if (pc.helloTimer) this.clock.clearTimeout(pc.helloTimer);
-    if (pc.idleTimer) this.clock.clearTimeout(pc.idleTimer);
+  private onAck(session: ProxySession, message: AckMessage): void {
+    this.metrics.acks++;
+    if (!session.acked(message.version, message.nonce, this.clock.now())) return;
+    if (session.sentAtMonotonic !== undefined) this.metrics.lastConvergenceMs = this.clock.monotonic() - session.sentAtMonotonic;
+    this.emit('ack', session.status());
+  }
+
+  private onNack(session: ProxySession, message: NackMessage): void {
+    this.metrics.nacks++;
+    if (!session.nacked(message.nonce, message.reason, this.clock.now())) return;
+    this.logger.warn('proxy rejected config', { node: session.node.id, version: session.sentVersion, serving: message.version, reason: message.reason });
+    this.emit('nack', session.status());
+  }
+
+  private onResync(session: ProxySession, stream: PushStream, message: ResyncMessage): void {
+    // Answered whatever its nonce: the proxy ignores deltas until a whole config comes, so
+    // an unanswered resync would leave it behind for good. It sends one per whole push.
+    this.metrics.resyncs++;
+    this.logger.info('proxy asked for the whole config', { node: session.node.id, nonce: message.nonce, reason: message.reason });
+    session.resyncRequested();
+    this.pushTo({ session, stream }, true);
+  }
+
+  private onCsr(session: ProxySession, stream: PushStream, message: CsrMessage): void {
+    const node = session.node;
+    const refuse = (code: string, reason: string) => {
+      this.metrics.certificatesRefused++;
+      this.logger.warn('refused a certificate request', { node: node.id, peer: stream.peer, code, reason });
+      stream.sendCertificate({ type: 'certificate', id: message.id, error: { code, message: reason } });
+    };
+    if (!this.issueCertificate) return refuse(XdsErrorCode.CertificateRefused, 'this control plane has no certificate authority');
+    const inFlight = this.certificatesInFlight.get(stream.id) ?? 0;
+    if (inFlight >= MAX_CERTIFICATE_REQUESTS_IN_FLIGHT) return refuse(XdsErrorCode.CertificateRefused, `at most ${MAX_CERTIFICATE_REQUESTS_IN_FLIGHT} certificate requests at once per proxy`);
+    this.certificatesInFlight.set(stream.id, inFlight + 1);
+    this.issueCertificate(node, message.csr).then(
+      ({ certificateChainPem }) => {
+        this.metrics.certificatesIssued++;
+        stream.sendCertificate({ type: 'certificate', id: message.id, certificateChainPem });
+      },
+      (err: Error & { code?: unknown }) => refuse(typeof err?.code === 'string' ? err.code : XdsErrorCode.CertificateRefused, err?.message ?? String(err)),
+    ).finally(() => {
+      const left = (this.certificatesInFlight.get(stream.id) ?? 1) - 1;
+      if (left > 0 && stream.open) this.certificatesInFlight.set(stream.id, left);
+      else this.certificatesInFlight.delete(stream.id);
+    });
+  }
+
+  private onClosed(stream: PushStream, session: ProxySession | undefined, info: CloseInfo): void {
+    this.connected.delete(stream.id);
+    this.certificatesInFlight.delete(stream.id);
     if (info.initiator === 'peer' && (info.code === XdsErrorCode.MalformedFrame || info.code === XdsErrorCode.FrameTooLarge)) {
-      this.logger.warn('proxy closed the connection over a bad frame from us', { node: pc.node?.id, ...info });
+      this.logger.warn('proxy closed the connection over a bad frame from us', { node: session?.node.id, ...info });
     }
-    if (info.initiator === 'local' && info.code !== XdsErrorCode.ServerShutdown && info.code !== XdsErrorCode.PeerTimeout) {
+    const expected = info.code === XdsErrorCode.ServerShutdown || info.code === XdsErrorCode.PeerTimeout || info.code === XdsErrorCode.Unauthenticated;
+    if (info.initiator === 'local' && !expected) {
       // Malformed frames are closed by the connection itself; count them with the rest here.
       this.metrics.protocolErrors++;
-      this.logger.warn('closed push connection', { connection: pc.id, node: pc.node?.id, peer: pc.peer, code: info.code, reason: info.reason });
+      this.logger.warn('closed push connection', { connection: stream.id, node: session?.node.id, peer: stream.peer, code: info.code, reason: info.reason });
     }
-    if (!pc.node) return;
+    if (!session) return;
     this.metrics.connectedProxies--;
-    this.logger.info('proxy disconnected', { node: pc.node.id, peer: pc.peer, ...info });
-    this.emit('disconnect', this.statusOf(pc), info);
+    this.logger.info('proxy disconnected', { node: session.node.id, peer: stream.peer, ...info });
+    this.emit('disconnect', session.status(), info);
   }
-
-  private statusOf(pc: ProxyConnection): ProxyStatus {
-    const status: ProxyStatus = {
-      connectionId: pc.id,
-      node: pc.node!,
-      peer: pc.peer,
-      connectedSince: pc.connectedSince,
-      state: syncState(pc),
-    };
-    if (pc.sentVersion !== undefined) status.sentVersion = pc.sentVersion;
-    if (pc.sentNonce !== undefined) status.sentNonce = pc.sentNonce;
-    if (pc.sentAt !== undefined) status.sentAt = pc.sentAt;
-    if (pc.sentKind !== undefined) status.sentKind = pc.sentKind;
-    if (pc.sentBytes !== undefined) status.sentBytes = pc.sentBytes;
-    if (pc.ackedVersion !== undefined) status.ackedVersion = pc.ackedVersion;
-    if (pc.ackedAt !== undefined) status.ackedAt = pc.ackedAt;
-    if (pc.lastNack) status.lastNack = { ...pc.lastNack };
-    return status;
-  }
-}
-
-function syncState(pc: ProxyConnection): SyncState {
-  if (pc.sentVersion !== undefined && pc.ackedVersion === pc.sentVersion) return 'SYNCED';
-  if (pc.lastNack && pc.lastNack.version === pc.sentVersion) return 'NACKED';
-  return 'STALE';
 }

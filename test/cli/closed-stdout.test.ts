@@ -14,6 +14,7 @@ import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startControlPlane, type ControlPlane } from '../../src/controlplane/daemon.js';
+import { OperatorApi } from '../controlplane/helpers.js';
 
 const repo = resolve(import.meta.dirname, '../..');
 const bin = join(repo, 'bin/sinew.js');
@@ -56,7 +57,7 @@ describe('a closed stdout ends the output quietly', { timeout: 240_000 }, () => 
     server = cp.addresses.api;
     // Some config in force, so that `get` has rows to print.
     const body = readFileSync(join(repo, 'examples/bookinfo/bookinfo-gateway.yaml'), 'utf8');
-    const res = await fetch(`http://${server}/api/v1/apply`, { method: 'POST', body });
+    const res = await new OperatorApi(cp).apply(body);
     assert.equal(res.status, 200, await res.text());
   });
 
@@ -65,11 +66,11 @@ describe('a closed stdout ends the output quietly', { timeout: 240_000 }, () => 
   });
 
   const commands: [string, () => string[]][] = [
-    ['status', () => ['status', '--server', server]],
-    ['status -o json', () => ['status', '--server', server, '-o', 'json']],
-    ['proxy-status', () => ['proxy-status', '--server', server]],
-    ['get', () => ['get', 'virtualservices', '-A', '--server', server, '-o', 'yaml']],
-    ['traces', () => ['traces', '--server', server]],
+    ['status', () => ['status', '--server', server, '--token', cp.credentials.apiToken]],
+    ['status -o json', () => ['status', '--server', server, '-o', 'json', '--token', cp.credentials.apiToken]],
+    ['proxy-status', () => ['proxy-status', '--server', server, '--token', cp.credentials.apiToken]],
+    ['get', () => ['get', 'virtualservices', '-A', '--server', server, '-o', 'yaml', '--token', cp.credentials.apiToken]],
+    ['traces', () => ['traces', '--server', server, '--token', cp.credentials.apiToken]],
     ['validate', () => ['validate', '-f', 'examples/bookinfo', '-o', 'json']],
     ['analyze', () => ['analyze', '-f', 'examples/bookinfo']],
     ['--help', () => ['--help']],
@@ -89,7 +90,7 @@ describe('a closed stdout ends the output quietly', { timeout: 240_000 }, () => 
   test('sinew status | head -2 in a shell, five times over', async () => {
     for (let i = 0; i < 5; i++) {
       const run = await new Promise<Run>((done) => {
-        execFile('bash', ['-c', `set -o pipefail; "${process.execPath}" "${bin}" status --server ${server} | head -2`], { cwd: repo, encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+        execFile('bash', ['-c', `set -o pipefail; "${process.execPath}" "${bin}" status --server ${server} | head -2`], { cwd: repo, env: { ...process.env, SINEW_TOKEN: cp.credentials.apiToken }, encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
           done({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
         });
       });

@@ -15,7 +15,7 @@ import { main } from '../../src/cli/main.js';
 import { pointAtInput } from '../../src/cli/config-commands.js';
 import { validateText } from '../../src/config/validate.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlplane/daemon.js';
-import { PushClient } from '../../src/xds/client.js';
+import { OperatorApi, proxyClient, writeMeshState } from '../controlplane/helpers.js';
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, '../compiler/fixtures', name), 'utf8');
 
@@ -29,7 +29,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sinew-cli-config-'));
   stateDir = join(dir, '.sinew');
   mkdirSync(stateDir);
-  writeFileSync(join(stateDir, 'mesh.json'), JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString(), controlPlane: cp.addresses }));
+  writeMeshState(cp, stateDir);
 });
 after(async () => {
   await cp.close();
@@ -187,11 +187,10 @@ spec:
       labels: { app: 'client' },
       replicas: [{ id: 'client-0', host: '127.0.0.1', ports: {}, ready: true, restarts: 0, proxy: { inbound: '127.0.0.1:1', outbound: '127.0.0.1:2', admin: '127.0.0.1:3' } }],
     };
-    const registered = await fetch(`http://${cp.addresses.api}/api/v1/registrations/workload/default/client`, { method: 'PUT', body: JSON.stringify(registration) });
+    const registered = await new OperatorApi(cp).register(registration);
     assert.equal(registered.status, 200);
     const node: ProxyNode = { id: 'sidecar~client-0.default', mode: 'sidecar', workload: 'client', namespace: 'default', labels: { app: 'client' } };
-    const [host, port] = cp.addresses.push.split(':');
-    const client = new PushClient({ host, port: Number(port), node, apply: () => undefined, backoff: { initialMs: 5 } });
+    const client = proxyClient(cp, node);
     try {
       const first = once(client, 'config', { signal: AbortSignal.timeout(20_000) });
       client.start();
@@ -260,7 +259,8 @@ spec:
     const port = await freePort();
     const deadState = join(dir, 'dead');
     mkdirSync(deadState, { recursive: true });
-    writeFileSync(join(deadState, 'mesh.json'), JSON.stringify({ pid: 1, startedAt: new Date().toISOString(), controlPlane: { api: `127.0.0.1:${port}`, push: `127.0.0.1:${port}` } }));
+    writeFileSync(join(deadState, 'api-token'), 'f'.repeat(64) + '\n', { mode: 0o600 });
+    writeFileSync(join(deadState, 'mesh.json'), JSON.stringify({ pid: 1, startedAt: new Date().toISOString(), controlPlane: { api: `127.0.0.1:${port}`, push: `127.0.0.1:${port}`, tokenFile: join(deadState, 'api-token') } }));
     const run = await sinew('analyze', '-f', file('routes.yaml', reviewsVs('v2')), '--state-dir', deadState);
     assert.equal(run.status, 3);
     assert.match(run.stderr, /✘ cannot analyze the config in force: cannot reach the control plane at http:\/\/127\.0\.0\.1:\d+.*\n {2}Add --local to analyze the files alone\./);

@@ -49,3 +49,21 @@ test('the fast path checks its options as the full command line did', async () =
   assert.equal(await main(argv(), none), 2);
   assert.match(none.text(), /needs --config <file>, or --xds <host:port> with --node <file>/);
 });
+
+test('a push credential file that others may read is refused before the proxy starts, with the fix', async () => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'sinew-proxy-token-'));
+  try {
+    const node = join(dir, 'node.json');
+    writeFileSync(node, JSON.stringify({ id: 'sidecar~a-0.default', mode: 'sidecar', workload: 'a', namespace: 'default', labels: {} }));
+    const token = join(dir, 'proxy.token');
+    writeFileSync(token, 'snwp1.x.y.z', { mode: 0o644 });
+    const io = capture();
+    assert.equal(await main(argv('--xds', '127.0.0.1:1', '--node', node, '--token-file', token), io), 1);
+    assert.match(io.text(), /others may read it \(mode 644\); make it owner-only: chmod 600 /);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -23,8 +23,10 @@ interface Reply {
   body: string;
 }
 
+/** A request as the console's page sends it: YAML bodies say so (the API refuses other media types, 415). */
 function call(address: string, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Reply> {
   const [host, port] = address.split(':');
+  if (body !== undefined && path.startsWith('/api/v1/')) headers = { 'content-type': 'application/yaml', ...headers };
   return new Promise((resolve, reject) => {
     const req = request({ host, port: Number(port), method, path, headers: { host: address, ...headers }, agent: false }, (res) => {
       let text = '';

@@ -5,7 +5,8 @@ import { resolve } from 'node:path';
 import { once } from 'node:events';
 import type { ProxyConfig, ProxyNode } from '../../src/api/proxy-config.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlplane/daemon.js';
-import { PushClient } from '../../src/xds/client.js';
+import type { PushClient } from '../../src/xds/client.js';
+import { OperatorApi, proxyClient } from './helpers.js';
 
 const repo = resolve(import.meta.dirname, '../..');
 const samples = resolve(repo, 'samples/bookinfo/networking');
@@ -43,12 +44,12 @@ const clusterOfReviews = (config: ProxyConfig) =>
 
 describe('control plane daemon', () => {
   let cp: ControlPlane;
-  let api: string;
+  let api: OperatorApi;
   let client: PushClient;
 
   before(async () => {
     cp = await startControlPlane({ apiPort: 0, pushPort: 0, monitoringPort: 0, debounceMs: 5 });
-    api = `http://${cp.addresses.api}/api/v1`;
+    api = new OperatorApi(cp);
   });
   after(async () => {
     await client?.close();
@@ -56,17 +57,16 @@ describe('control plane daemon', () => {
   });
 
   test('a registered sidecar receives its config, then every change to it', async () => {
-    assert.equal((await fetch(`${api}/apply`, { method: 'POST', body: bookinfo })).status, 200);
+    assert.equal((await api.apply(bookinfo)).status, 200);
     for (const [name, labels, port] of [
       ['productpage-v1', { app: 'productpage', version: 'v1' }, 20000],
       ['reviews-v1', { app: 'reviews', version: 'v1' }, 20010],
       ['reviews-v2', { app: 'reviews', version: 'v2' }, 20020],
     ] as const) {
-      const res = await fetch(`${api}/registrations/workload/default/${name}`, { method: 'PUT', body: JSON.stringify(registration(name, labels, port)) });
-      assert.equal(res.status, 200);
+      const res = await api.register(registration(name, labels, port));
+      assert.equal(res.status, 200, await res.clone().text());
     }
-    const [host, port] = cp.addresses.push.split(':');
-    client = new PushClient({ host, port: Number(port), node, apply: () => undefined, backoff: { initialMs: 5 } });
+    client = proxyClient(cp, node);
     const first = nextConfig(client);
     client.start();
     const config = await first;
@@ -76,24 +76,24 @@ describe('control plane daemon', () => {
 
     const routed = nextConfig(client);
     const body = readFileSync(resolve(samples, 'destination-rule-all.yaml'), 'utf8') + '\n---\n' + readFileSync(resolve(samples, 'virtual-service-all-v1.yaml'), 'utf8');
-    assert.equal((await fetch(`${api}/apply`, { method: 'POST', body })).status, 200);
+    assert.equal((await api.apply(body)).status, 200);
     assert.deepEqual(clusterOfReviews(await routed), ['outbound|9080|v1|reviews.default.svc.cluster.local']);
   });
 
   test('an invalid apply changes nothing and pushes nothing', async () => {
     const pushesBefore = cp.push.metrics.pushes;
     const bad = readFileSync(resolve(samples, 'virtual-service-reviews-v3.yaml'), 'utf8').replace('host: reviews', 'hosts: reviews');
-    const res = await fetch(`${api}/apply`, { method: 'POST', body: bad });
+    const res = await api.apply(bad);
     assert.equal(res.status, 422);
     cp.push.flush();
     assert.equal(cp.push.metrics.pushes, pushesBefore);
-    const status = (await (await fetch(`${api}/status`)).json()) as { workloads: { name: string; replicas: { proxy: { sync: string } }[] }[] };
+    const status = (await api.json('/api/v1/status')) as { workloads: { name: string; replicas: { proxy: { sync: string } }[] }[] };
     const pp = status.workloads.find((w) => w.name === 'productpage-v1')!;
     assert.equal(pp.replicas[0].proxy.sync, 'SYNCED');
   });
 
   test('the monitoring port serves Prometheus metrics', async () => {
-    const text = await (await fetch(`http://${cp.addresses.monitoring}/metrics`)).text();
+    const text = await (await fetch(`http://${cp.addresses.monitoring}/metrics`, { headers: { authorization: `Bearer ${cp.credentials.apiToken}` } })).text();
     assert.match(text, /^pilot_xds 1$/m);
     assert.match(text, /^pilot_xds_pushes [1-9]/m);
   });

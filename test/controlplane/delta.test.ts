@@ -12,7 +12,8 @@ import type { WorkloadRegistration } from '../../src/api/mesh-status.js';
 import type { ProxyConfig, ProxyNode } from '../../src/api/proxy-config.js';
 import { ProxyConfigBuilder } from '../../src/controlplane/compile.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlplane/daemon.js';
-import { PushClient } from '../../src/xds/client.js';
+import type { PushClient } from '../../src/xds/client.js';
+import { OperatorApi, proxyClient } from './helpers.js';
 
 const repo = resolve(import.meta.dirname, '../..');
 const samples = resolve(repo, 'samples/bookinfo/networking');
@@ -42,9 +43,9 @@ describe('control plane deltas', () => {
     // A known mesh key, so that the whole compile below can be compared with what was pushed.
     const meshKey = Buffer.alloc(32, 3).toString('base64');
     cp = await startControlPlane({ apiPort: 0, pushPort: 0, monitoringPort: 0, debounceMs: 5, collectTraces: false, mesh: { meshKey } });
-    const api = `http://${cp.addresses.api}/api/v1`;
+    const api = new OperatorApi(cp);
     const destinationRules = readFileSync(resolve(samples, 'destination-rule-all.yaml'), 'utf8');
-    assert.equal((await fetch(`${api}/apply`, { method: 'POST', body: bookinfo + '\n---\n' + destinationRules })).status, 200);
+    assert.equal((await api.apply(bookinfo + '\n---\n' + destinationRules)).status, 200);
     const registrations = new Map<string, WorkloadRegistration>();
     for (const [name, labels, port] of [
       ['productpage-v1', { app: 'productpage', version: 'v1' }, 20000],
@@ -53,10 +54,9 @@ describe('control plane deltas', () => {
     ] as const) {
       const r = registration(name, labels, port);
       registrations.set(`workload/default/${name}`, r);
-      assert.equal((await fetch(`${api}/registrations/workload/default/${name}`, { method: 'PUT', body: JSON.stringify(r) })).status, 200);
+      assert.equal((await api.register(r)).status, 200);
     }
-    const [host, port] = cp.addresses.push.split(':');
-    client = new PushClient({ host: host!, port: Number(port), node, apply: () => undefined, backoff: { initialMs: 5 } });
+    client = proxyClient(cp, node);
     const first = once(client, 'config');
     client.start();
     await first;
@@ -64,13 +64,14 @@ describe('control plane deltas', () => {
     assert.equal(whole.sentKind, 'full');
 
     const routed = once(client, 'config');
-    assert.equal((await fetch(`${api}/apply`, { method: 'POST', body: readFileSync(resolve(samples, 'virtual-service-reviews-v3.yaml'), 'utf8') })).status, 200);
+    assert.equal((await api.apply(readFileSync(resolve(samples, 'virtual-service-reviews-v3.yaml'), 'utf8'))).status, 200);
     const [config] = (await routed) as [ProxyConfig];
     const status = cp.push.status()[0]!;
     assert.equal(status.sentKind, 'delta');
     assert.ok(status.sentBytes! * 5 < whole.sentBytes!, `delta of ${status.sentBytes} bytes vs a whole config of ${whole.sentBytes}`);
 
-    const compiled = new ProxyConfigBuilder({ meshKey }).build(node, [...cp.store.list()], cp.registry.snapshot(), registrations, 'x');
+    // The control plane adds its CA's secrets (ROOTCA, default) to what the compiler builds.
+    const compiled = cp.ca!.withSecrets(node, new ProxyConfigBuilder({ meshKey }).build(node, [...cp.store.list()], cp.registry.snapshot(), registrations, 'x'));
     assert.deepEqual(JSON.parse(JSON.stringify(config)), JSON.parse(JSON.stringify({ ...compiled, version: config.version })));
   });
 });

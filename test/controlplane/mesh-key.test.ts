@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProxyConfig, ProxyNode } from '../../src/api/proxy-config.js';
 import { startControlPlane } from '../../src/controlplane/daemon.js';
+import { within } from './helpers.js';
 import { loadMeshKey, MESH_KEY_FILE } from '../../src/controlplane/mesh-key.js';
-import { PushClient } from '../../src/xds/client.js';
+import { proxyClient } from './helpers.js';
 
 const gateway: ProxyNode = { id: 'router~istio-ingressgateway.istio-system', mode: 'router', workload: 'istio-ingressgateway', namespace: 'istio-system', labels: { istio: 'ingressgateway' } };
 
@@ -39,12 +40,12 @@ test('every proxy gets the mesh key of the state directory in its config, across
   const dir = await mkdtemp(join(tmpdir(), 'sinew-mesh-key-'));
   const configOf = async (): Promise<ProxyConfig> => {
     const cp = await startControlPlane({ stateDir: dir, apiPort: 0, pushPort: 0, monitoringPort: 0, debounceMs: 5 });
-    const [host, port] = cp.addresses.push.split(':');
-    const client = new PushClient({ host, port: Number(port), node: gateway, apply: () => undefined, backoff: { initialMs: 5 } });
+    const client = proxyClient(cp, gateway);
     try {
-      const first = once(client, 'config');
+      // Bounded, so that a proxy the control plane refuses fails the test instead of hanging it.
+      const first = once(client, 'config', { signal: AbortSignal.timeout(20_000) });
       client.start();
-      return (await first)[0] as ProxyConfig;
+      return (await within(first, 30_000, 'the first config'))[0] as ProxyConfig;
     } finally {
       await client.close();
       await cp.close();

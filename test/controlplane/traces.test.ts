@@ -12,7 +12,8 @@ import type { Io } from '../../src/cli/output.js';
 import { startControlPlane, type ControlPlane } from '../../src/controlplane/daemon.js';
 import { SeededRandom } from '../../src/core/random.js';
 import { Tracer } from '../../src/telemetry/tracing.js';
-import { PushClient } from '../../src/xds/client.js';
+import type { PushClient } from '../../src/xds/client.js';
+import { OperatorApi, proxyClient } from './helpers.js';
 
 const node: ProxyNode = { id: 'sidecar~productpage-v1-0.default', mode: 'sidecar', workload: 'productpage-v1', namespace: 'default', labels: { app: 'productpage', version: 'v1' } };
 
@@ -39,8 +40,8 @@ describe('control plane trace collector', () => {
 
   before(async () => {
     cp = await startControlPlane({ apiPort: 0, pushPort: 0, monitoringPort: 0, debounceMs: 5, mesh: { defaultTracingSampling: 100 } });
-    const res = await fetch(`http://${cp.addresses.api}/api/v1/registrations/workload/default/productpage-v1`, { method: 'PUT', body: JSON.stringify(registration) });
-    assert.equal(res.status, 200);
+    const res = await new OperatorApi(cp).register(registration);
+    assert.equal(res.status, 200, await res.clone().text());
   });
   after(async () => {
     await client?.close();
@@ -48,13 +49,12 @@ describe('control plane trace collector', () => {
   });
 
   test('proxies are told to send spans to the control plane, at the sampling it was started with', async () => {
-    const [host, port] = cp.addresses.push.split(':');
-    client = new PushClient({ host, port: Number(port), node, apply: (c) => void configs.push(c), backoff: { initialMs: 5 } });
+    client = proxyClient(cp, node, { apply: (c) => void configs.push(c) });
     const first = once(client, 'config');
     client.start();
     const [config] = (await first) as [ProxyConfig];
     assert.equal(config.telemetry?.tracingSamplingPercentage, 100);
-    assert.deepEqual(config.telemetry?.tracingCollectors, [{ kind: 'otlp-http', url: `http://${cp.addresses.api}/v1/traces` }]);
+    assert.deepEqual(config.telemetry?.tracingCollectors, [{ kind: 'otlp-http', url: `http://${cp.addresses.api}/v1/traces`, presentCredential: true }]);
   });
 
   test('Telemetry resources: the workload level overrides the namespace, which overrides the root', async () => {
@@ -65,7 +65,7 @@ describe('control plane trace collector', () => {
       'apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: other, namespace: default}\nspec:\n  selector: {matchLabels: {app: reviews}}\n  tracing: [{randomSamplingPercentage: 0}]',
     ].join('\n---\n');
     const next = once(client, 'config');
-    const res = await fetch(`http://${cp.addresses.api}/api/v1/apply`, { method: 'POST', body: yaml });
+    const res = await new OperatorApi(cp).apply(yaml);
     assert.equal(res.status, 200, await res.clone().text());
     const [config] = (await next) as [ProxyConfig];
     assert.equal(config.telemetry?.tracingSamplingPercentage, 10);
@@ -75,10 +75,11 @@ describe('control plane trace collector', () => {
 
   test('spans sent to the control plane are listed by "sinew traces" and drawn by "sinew trace"', async () => {
     const collectors = configs[0].telemetry!.tracingCollectors!;
-    const tracer = new Tracer({ node, randomSamplingPercentage: 100, collectors, random: new SeededRandom(4) });
+    const tracer = new Tracer({ node, randomSamplingPercentage: 100, collectors, credential: cp.credentials.mintProxyCredential(node), random: new SeededRandom(4) });
     const client1 = tracer.startClientSpan(undefined, { method: 'GET', url: 'http://reviews:9080/reviews/0', upstreamCluster: 'outbound|9080||reviews.default.svc.cluster.local' });
     const headers = client1.headers();
-    const reviewsTracer = new Tracer({ node: { ...node, id: 'sidecar~reviews-v1-0.default', workload: 'reviews-v1', labels: { app: 'reviews', version: 'v1' } }, randomSamplingPercentage: 100, collectors });
+    const reviewsNode = { ...node, id: 'sidecar~reviews-v1-0.default', workload: 'reviews-v1', labels: { app: 'reviews', version: 'v1' } };
+    const reviewsTracer = new Tracer({ node: reviewsNode, randomSamplingPercentage: 100, collectors, credential: cp.credentials.mintProxyCredential(reviewsNode) });
     const server = reviewsTracer.startServerSpan(headers, { method: 'GET', url: 'http://reviews:9080/reviews/0' });
     server.finish({ status: 200 });
     client1.finish({ status: 200 });
@@ -86,7 +87,7 @@ describe('control plane trace collector', () => {
     assert.equal(tracer.stats.exported, 1);
 
     // A Zipkin span of another trace, as a Zipkin-instrumented app would send it.
-    const zipkin = await fetch(`http://${cp.addresses.api}/api/v2/spans`, {
+    const zipkin = await new OperatorApi(cp).fetch('/api/v2/spans', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify([{ traceId: 'b'.repeat(32), id: 'c'.repeat(16), name: 'get /ratings', timestamp: 1_700_000_000_000_000, duration: 1500, kind: 'SERVER', localEndpoint: { serviceName: 'ratings.default' }, tags: { 'http.status_code': '200' } }]),
@@ -94,7 +95,8 @@ describe('control plane trace collector', () => {
     assert.equal(zipkin.status, 202);
 
     const server_ = `--server=${cp.addresses.api}`;
-    const listed = await cli(['traces', '-o', 'json', server_]);
+    const token_ = `--token=${cp.credentials.apiToken}`;
+    const listed = await cli(['traces', '-o', 'json', server_, token_]);
     assert.equal(listed.code, 0, listed.err);
     const traces = JSON.parse(listed.out) as { traceId: string; spans: { spanId: string; parentSpanId?: string; service: string; name: string; startTime: number; duration: number; tags: Record<string, string> }[] }[];
     assert.equal(traces.length, 2);
@@ -105,27 +107,27 @@ describe('control plane trace collector', () => {
     assert.equal(srv.parentSpanId, client1.spanId);
     assert.deepEqual(Object.keys(srv), ['spanId', 'parentSpanId', 'service', 'name', 'startTime', 'duration', 'tags']);
 
-    const filtered = await cli(['traces', '--service', 'ratings.default', '-o', 'json', server_]);
+    const filtered = await cli(['traces', '--service', 'ratings.default', '-o', 'json', server_, token_]);
     assert.deepEqual((JSON.parse(filtered.out) as { traceId: string }[]).map((t) => t.traceId), ['b'.repeat(32)]);
 
     // Regression: short names, as istioctl and Jaeger users type them, find the service.
-    const short = await cli(['traces', '--service', 'ratings', '-o', 'json', server_]);
+    const short = await cli(['traces', '--service', 'ratings', '-o', 'json', server_, token_]);
     assert.deepEqual((JSON.parse(short.out) as { traceId: string }[]).map((t) => t.traceId), ['b'.repeat(32)]);
-    const none = await cli(['traces', '--service', 'details', server_]);
+    const none = await cli(['traces', '--service', 'details', server_, token_]);
     assert.equal(none.code, 0);
     assert.match(none.out, /^no traces for service details yet \(spans reach the control plane within about a second of a request\)\nservices with traces: productpage\.default, ratings\.default, reviews\.default\n$/);
 
-    const text = await cli(['traces', server_, '--limit', '5']);
+    const text = await cli(['traces', server_, token_, '--limit', '5']);
     assert.equal(text.code, 0);
     assert.match(text.out, /^TRACE ID +ROOT +SPANS +DURATION +START\n/);
     assert.match(text.out, new RegExp(`^${client1.traceId} +productpage\\.default reviews:9080/\\* +2 +\\d+\\.\\d\\dms +\\d{4}-`, 'm'));
 
-    const one = await cli(['trace', client1.traceId, server_]);
+    const one = await cli(['trace', client1.traceId, server_, token_]);
     assert.equal(one.code, 0, one.err);
     assert.match(one.out, new RegExp(`^trace ${client1.traceId}  2 spans`));
     assert.match(one.out, /\nproductpage\.default +reviews:9080\/\* .* 200\n {2}reviews\.default +reviews:9080\/\* .* 200\n$/);
 
-    const missing = await cli(['trace', 'd'.repeat(32), server_]);
+    const missing = await cli(['trace', 'd'.repeat(32), server_, token_]);
     assert.equal(missing.code, 1);
     assert.match(missing.err, /no trace/);
   });

@@ -386,7 +386,7 @@ describe('push protocol', () => {
   test('a malformed frame closes only the connection that sent it', TIMEOUT, async () => {
     const clock = new ManualClock();
     const tags = new Map<string, string>();
-    const world = await World.start(taggedSource(tags), { clock, maxFrameBytes: 4096 });
+    const world = await World.start(taggedSource(tags), { clock, maxHelloFrameBytes: 4096 });
     try {
       const good = nodeFor('good');
       const client = await world.synced(good);

@@ -12,9 +12,9 @@
  * port answers to (a loopback name or the address it listens on), so neither a form on another
  * site nor a DNS-rebound page can write config (OWASP's CSRF and DNS-rebinding defences).
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { bearerToken, checkApiToken } from './credentials.js';
+import { bearerToken, sameSecret } from '../credentials.js';
 
 export const SESSION_COOKIE = 'sinew_console';
 
@@ -33,7 +33,7 @@ export class ConsoleAuth {
 
   /** Whether `?token=` holds the token (the login link). */
   tokenMatches(presented: string | null): boolean {
-    return checkApiToken(this.token, presented ?? undefined);
+    return presented !== null && sameSecret(presented, this.token);
   }
 
   /** The Set-Cookie value that logs a browser in. */
@@ -42,12 +42,12 @@ export class ConsoleAuth {
   }
 
   check(req: IncomingMessage): AuthResult {
-    const bearer = bearerToken(req.headers.authorization);
+    const bearer = bearerToken(req);
     if (bearer !== undefined) {
-      return checkApiToken(this.token, bearer) ? { ok: true, via: 'bearer' } : { ok: false, status: 401, reason: 'the bearer token is not the mesh\'s token' };
+      return sameSecret(bearer, this.token) ? { ok: true, via: 'bearer' } : { ok: false, status: 401, reason: 'the bearer token is not the mesh\'s token' };
     }
     const cookie = readCookie(req.headers.cookie, SESSION_COOKIE);
-    if (!cookie || !equal(cookie, this.session)) {
+    if (!cookie || !sameSecret(cookie, this.session)) {
       return { ok: false, status: 401, reason: 'no credential: open the console URL that "sinew up" printed (it carries ?token=...), or send Authorization: Bearer <token> (the token is in the control plane\'s state directory, file api-token)' };
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -68,8 +68,3 @@ function readCookie(header: string | undefined, name: string): string | undefine
   return undefined;
 }
 
-function equal(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}

@@ -7,7 +7,6 @@ import type { WorkloadRegistration } from '../../api/mesh-status.js';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 import type { TraceStore } from '../../telemetry/trace-store.js';
-import { ephemeralApiToken, loadOrCreateApiToken } from './credentials.js';
 import type { Inventory } from './inventory.js';
 import { MetricsScraper, type ScrapeTarget } from './scraper.js';
 import { startConsoleServer, type ConsoleServer } from './server.js';
@@ -15,8 +14,8 @@ import { startConsoleServer, type ConsoleServer } from './server.js';
 export interface ConsoleOptions {
   host: string;
   port: number;
-  /** Where the token lives (`api-token`); absent = a token for this run only. */
-  stateDir?: string;
+  /** The control plane's API token (controlplane/credentials.ts): the console's login and its bearer credential. */
+  token: string;
   clock: Clock;
   logger: Logger;
   scrapeIntervalMs?: number;
@@ -38,7 +37,7 @@ export interface Console {
 }
 
 export async function startConsole(o: ConsoleOptions): Promise<Console> {
-  const token = o.stateDir ? await loadOrCreateApiToken(o.stateDir) : ephemeralApiToken();
+  const token = o.token;
   const scraper = new MetricsScraper({
     clock: o.clock,
     intervalMs: o.scrapeIntervalMs,

@@ -30,6 +30,7 @@ import { H1Connection, H1Request, type H1Limits, type H1ServerHooks } from './h1
 import { buildListenerChains, listenerChainsKey, type ListenerChains } from '../transport/filter-chains.js';
 import { inspectClientHello } from '../transport/tls-inspector.js';
 import { upgradeDisposition } from './upgrade.js';
+import { serveConnect, type TunnelHost } from './connect-tunnel.js';
 import { closeSession, DEFAULT_DRAIN_TIMEOUT_MS, guardSession, MAX_PROBE_INTERVAL_MS, sessionAborted, sessionOf, sessionQuiet, streamEnded } from './h2-sessions.js';
 import { boundAddress, listenOn } from '../local-server.js';
 import { limitListenerConnections } from '../overload.js';
@@ -208,6 +209,7 @@ export class HttpListener {
     h1.maxHeadersCount = maxHeaderCount + 1;
     h1.on('request', this.onNodeRequest);
     h1.on('upgrade', this.onUpgrade);
+    h1.on('connect', this.onConnect);
     h1.on('clientError', this.onClientError);
     // The HTTP/1 server never listens itself (the net.Server in front does), so start node's
     // connection tracking by hand: it is what enforces headersTimeout and closes idle sockets.
@@ -332,6 +334,28 @@ export class HttpListener {
     const request = new H1Request(req.method ?? 'GET', req.url ?? '/', headers, socket);
     request.upgrade = disposition.upgrade;
     this.serveHttp1(socket).adopt(request, disposition.keepAlive, disposition.bodyLength, unread);
+  };
+
+  /**
+   * A CONNECT request node's parser handed over (sinew's codec passes every CONNECT to it):
+   * a tunnel routed as the mesh routes its destination (connect-tunnel.ts).
+   */
+  private onConnect = (req: IncomingMessage, socket: net.Socket, head: Buffer): void => {
+    if (refusedConnections.has(socket)) {
+      socket.destroy();
+      return;
+    }
+    const refusal = this.nodeRequestProblem(req);
+    if (refusal) return this.refuseConnection(socket, refusal.status, refusal.details, refusal.flag);
+    if (!this.runtime.current || this.ctx.draining) return this.refuseConnection(socket, 503, 'no_config');
+    serveConnect(this.runtime, this.ctx, req, socket, head, this.tunnelHost);
+  };
+
+  private readonly tunnelHost: TunnelHost = {
+    refuse: (socket, reply) => this.refuseConnection(socket, reply.status, reply.details, reply.flag),
+    // A tunnel to an HTTP destination carries HTTP/1.1 or, with prior knowledge, HTTP/2 (gRPC
+    // clients behind grpc_proxy): served like a connection accepted by this listener.
+    serveHttp: (socket) => this.serveCleartext(socket),
   };
 
   /** A request node's HTTP/1.1 server parsed: what its parser leaves unchecked first. */

@@ -9,6 +9,7 @@
  * it makes itself goes through `localReply` (local-reply.ts); every finished request is
  * published once.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Http2ServerRequest, Http2ServerResponse, Http2Session } from 'node:http2';
 import { RESPONSE_DETAILS_HEADER, ResponseFlag } from '../../api/response-flags.js';
@@ -141,7 +142,7 @@ export class HttpStream implements RequestView, RouterStream {
     const l = lctx.listener;
     this.scheme = (l.tls !== undefined || l.filterChains !== undefined) && (req.socket as { encrypted?: boolean } | null)?.encrypted === true ? 'https' : 'http';
     this.port = lctx.port;
-    const raw = req.headers as Record<string, string | string[] | undefined>;
+    const raw = distinctHeaders(req);
     // Envoy trusts internal headers only from inside the mesh; a gateway faces the outside.
     const stripInternal = lctx.listener.direction === 'gateway';
     this.headers = upstreamRequestHeaders(raw, stripInternal);
@@ -583,4 +584,19 @@ export function authorityPort(authority: string): number | undefined {
 export function replyNotReady(res: DownstreamResponseObject): void {
   (res as DownstreamResponse).writeHead(503, { 'content-type': 'text/plain; charset=utf-8', [RESPONSE_DETAILS_HEADER]: 'no_config' });
   (res as DownstreamResponse).end('no configuration applied yet\n');
+}
+
+/**
+ * A request's headers with a repeated header kept as its separate values, as Envoy forwards
+ * them: Node's `req.headers` joins repeats with ", ", which would reach the app as one value
+ * (the Gateway API conformance suite checks `X-Header-Add-Append: a` plus an added `b` arrives
+ * as two values, read back as "a,b"). Repeats are rare: `headersDistinct` only when there are any.
+ */
+function distinctHeaders(req: DownstreamRequest): Record<string, string | string[] | undefined> {
+  const joined = req.headers as Record<string, string | string[] | undefined>;
+  // Sinew's own HTTP/1 codec (H1Request) hands a request with a repeated field to node's parser.
+  if (req.httpVersionMajor === 2 || !('rawHeaders' in req) || req.rawHeaders.length / 2 === Object.keys(joined).length) return joined;
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const [name, values] of Object.entries((req as IncomingMessage).headersDistinct)) if (values) out[name] = values.length === 1 ? values[0] : values;
+  return out;
 }

@@ -23,6 +23,7 @@
  * Pools are keyed by address, protocol and every setting above, so an update that changes
  * nothing keeps the pool (and its warm connections) and one that changes a setting replaces it.
  */
+import { H2ResponseBuffer } from './h2-response-buffer.js';
 import { createRequire } from 'node:module';
 import type net from 'node:net';
 import type { Dispatcher, Pool } from 'undici';
@@ -135,12 +136,16 @@ function undiciConnector(transport: UpstreamTransport, settings: Record<string, 
 export function createPool(address: Address, spec: PoolSpec): EndpointPool {
   if (spec.http1) return new Http1Pool(address, spec.http1);
   const host = address.host.includes(':') && !address.host.startsWith('[') ? `[${address.host}]` : address.host;
-  return new UndiciEndpointPool(new (undici().Pool)(`${spec.secure ? 'https' : 'http'}://${host}:${address.port}`, spec.options));
+  return new UndiciEndpointPool(new (undici().Pool)(`${spec.secure ? 'https' : 'http'}://${host}:${address.port}`, spec.options), spec.options.allowH2 === true);
 }
 
 /** An undici Pool as an EndpointPool: the proxy's own header lines become entries of `headers`. */
 class UndiciEndpointPool implements EndpointPool {
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    /** HTTP/2: responses pass through H2ResponseBuffer (h2-response-buffer.ts says why). */
+    private readonly h2: boolean,
+  ) {}
 
   get closed(): boolean {
     return this.pool.closed;
@@ -153,7 +158,7 @@ class UndiciEndpointPool implements EndpointPool {
   dispatch(options: UpstreamDispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const { proxyHeaderLines, ...rest } = options;
     if (proxyHeaderLines) rest.headers = addFieldLines({ ...(rest.headers as Record<string, unknown>) }, proxyHeaderLines) as Dispatcher.DispatchOptions['headers'];
-    return this.pool.dispatch(rest, handler);
+    return this.pool.dispatch(rest, this.h2 ? new H2ResponseBuffer(handler) : handler);
   }
 
   close(): Promise<void> {

@@ -11,7 +11,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { WeightedCluster } from '../../../api/proxy-config.js';
+import type { Address, WeightedCluster } from '../../../api/proxy-config.js';
 import { ResponseFlag } from '../../../api/response-flags.js';
 import type { TimerHandle } from '../../../core/clock.js';
 import { withoutFields } from '../../../core/header-lines.js';
@@ -31,6 +31,9 @@ import { RetryState } from './retry-state.js';
 import { shadowRequest } from './shadow.js';
 import type { RouterStream } from './types.js';
 import { canSwitchProtocols, spliceUpgrade } from './upgrade.js';
+import { passthroughTarget } from '../passthrough.js';
+import { grpcRequestTimeout } from '../grpc-timeout.js';
+import { grpcEndTrailers, grpcHeadStatus, type GrpcHeadStatus } from '../grpc-trailers.js';
 import { UpstreamRequest, type UpstreamRequestOwner } from './upstream-request.js';
 
 type Body = Buffer | Dispatcher.DispatchOptions['body'] | AsyncIterable<Buffer> | null;
@@ -52,6 +55,10 @@ export class Router implements HttpFilter, UpstreamRequestOwner, GeneratedCookie
   private hash?: number;
   /** A cookie the hash policy generated: `Set-Cookie` for the upstream response. */
   private setCookie?: string;
+  /** PassthroughCluster / PASSTHROUGH: the address the request names (passthrough.ts). */
+  private originalDestination?: Address;
+  /** gRPC: the status the committed response head carried, repeated as trailers at its end (grpc-trailers.ts). */
+  private grpcHead?: GrpcHeadStatus;
   /** Only for routes with a retry policy (most mesh hops have Istio's default one). */
   private retries: RetryState | undefined;
   private attempt?: UpstreamRequest;
@@ -121,6 +128,10 @@ export class Router implements HttpFilter, UpstreamRequestOwner, GeneratedCookie
     if (!cluster) return this.finishWith(Replies.noCluster);
     this.cluster = cluster;
     s.destinationService = cluster.config.service?.host;
+    // Pass-through and REGISTRY_ONLY (passthrough.ts).
+    const passthrough = passthroughTarget(s, cluster);
+    if (passthrough.reply) return this.finishWith(passthrough.reply);
+    this.originalDestination = passthrough.destination;
     this.path = this.rewritePath();
     let authority = a.rewriteAuthority ?? s.authority;
     authority = applyHeaderOps(s.headers, this.dest.requestHeaders, authority) ?? authority;
@@ -137,7 +148,9 @@ export class Router implements HttpFilter, UpstreamRequestOwner, GeneratedCookie
     }
     // An upgrade request (no body: upgrade.ts) goes upstream like any other, asking for the
     // upgrade; the route timeout runs until the upstream answers.
-    if (a.timeoutMs > 0 && !s.faultInjected) this.globalTimer = s.runtime.clock.setTimeout(this.onGlobalTimeout, a.timeoutMs);
+    // A gRPC request's deadline caps the route timeout (grpc-timeout.ts).
+    const timeoutMs = s.grpc ? grpcRequestTimeout(s.headers, a.timeoutMs, a.retry?.policy.perTryTimeoutMs) : a.timeoutMs;
+    if (timeoutMs > 0 && !s.faultInjected) this.globalTimer = s.runtime.clock.setTimeout(this.onGlobalTimeout, timeoutMs);
     if (!hasBody(s)) {
       this.body = null;
       this.go();
@@ -262,7 +275,7 @@ export class Router implements HttpFilter, UpstreamRequestOwner, GeneratedCookie
     const s = this.stream;
     s.attempts++;
     const retries = this.retries;
-    const picked = this.cluster.acquire({ hash: this.hash, exclude: retries?.tried });
+    const picked = this.cluster.acquire({ hash: this.hash, exclude: retries?.tried, originalDestination: this.originalDestination });
     if (!picked.ok) {
       this.finishWith(replyForRefusal(picked));
       return;
@@ -315,6 +328,7 @@ export class Router implements HttpFilter, UpstreamRequestOwner, GeneratedCookie
     }
     attempt.clearTimer();
     attempt.committed = true;
+    if (s.grpc && s.h2) this.grpcHead = grpcHeadStatus(headers); // grpc-trailers.ts
     const out = this.responseHead(attempt, headers);
     if (this.retries !== undefined && this.retries.done > 0 && status >= 500) s.runtime.stats.inc('upstream_rq_retry_limit_exceeded');
     if (!s.encodeHeaders(status, out, headers as HeaderBag)) {
@@ -381,6 +395,7 @@ export class Router implements HttpFilter, UpstreamRequestOwner, GeneratedCookie
       const grpc = trailers['grpc-status'];
       if (grpc !== undefined) s.grpcStatus = String(grpc);
     }
+    if (this.grpcHead) trailers = grpcEndTrailers(this.grpcHead, trailers); // grpc-trailers.ts
     // gRPC trailers pass through to HTTP/2 clients; HTTP/1.1 has no place for them by default (Envoy).
     if (s.h2 && trailers && Object.keys(trailers).length) {
       (s.res as { addTrailers(h: IncomingHttpHeaders): void }).addTrailers(trailers);
