@@ -39,6 +39,14 @@ module.exports = {
       from: {},
       to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } },
     },
+    {
+      name: 'no-circular-proxy',
+      severity: 'error',
+      comment:
+        'No import circles among src/proxy files, type-only imports included: the connection manager, the filters and the router know each other only through http/filter-api.ts and http/router/types.ts (docs/architecture.md).',
+      from: { path: '^src/proxy/' },
+      to: { circular: true, viaOnly: { path: '^src/proxy/' } },
+    },
   ]),
   options: {
     doNotFollow: { path: 'node_modules' },

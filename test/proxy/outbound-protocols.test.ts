@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import type { Cluster, HttpConnectionManager, ProxyConfig } from '../../src/api/proxy-config.js';
+import { HTTP_FILTERS, type Cluster, type HttpConnectionManager, type ProxyConfig } from '../../src/api/proxy-config.js';
 import { createProxy, type Proxy } from '../../src/proxy/proxy.js';
 import { createClusterManager } from '../../src/proxy/upstream/cluster-manager.js';
 import { formatGrpcTimeout, grpcRequestTimeout, parseGrpcTimeout } from '../../src/proxy/http/grpc-timeout.js';
@@ -119,7 +119,7 @@ function outboundConfig(mode: 'ALLOW_ANY' | 'REGISTRY_ONLY', ports: { echo: numb
       table('9001', [vhost('dead', ['dead:9001'], [route('default', {}, routeTo(DEAD_TCP))]), fallbackHost]),
       table('50051', [
         vhost('grpc', ['grpc:50051'], [
-          route('abort', { path: { exact: '/pkg.Svc/Abort' } }, routeTo(GRPC), { fault: { abort: { grpcStatus: 14, percentage: 100 } } }),
+          route('abort', { path: { exact: '/pkg.Svc/Abort' } }, routeTo(GRPC), { perFilterConfig: { [HTTP_FILTERS.fault]: { abort: { grpcStatus: 14, percentage: 100 } } } }),
           route('capped', { path: { exact: '/pkg.Svc/Capped' } }, routeTo(GRPC, { timeoutMs: 2000 })),
           route('rest', { path: { prefix: '/' } }, routeTo(GRPC)),
         ]),

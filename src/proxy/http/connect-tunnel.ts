@@ -29,7 +29,7 @@ import { passthroughDestination } from '../upstream/passthrough.js';
 import { proxyTcp } from '../tcp/tcp-proxy.js';
 import { Replies, type LocalReply } from './local-reply.js';
 import { selectVirtualHost, type CompiledRoute } from './route-table.js';
-import { chooseDestination } from './router.js';
+import { chooseDestination } from './router/destination.js';
 
 /** What a CONNECT request becomes. */
 export type TunnelPlan =

@@ -36,6 +36,10 @@ export const Replies = {
   overflow: { status: 503, flag: ResponseFlag.UpstreamOverflow, details: 'upstream_overflow', body: 'upstream connection pool overflow (circuit breaker)' },
   connectFailure: { status: 503, flag: ResponseFlag.UpstreamConnectionFailure, details: 'upstream_connect_failure', body: 'upstream connect error or disconnect/reset before headers. reset reason: connection failure' },
   upstreamReset: { status: 503, flag: ResponseFlag.UpstreamConnectionTermination, details: 'upstream_reset_before_response_started', body: 'upstream connect error or disconnect/reset before headers. reset reason: connection termination' },
+  /** The upstream's response head cannot be written to the client (Envoy's UPE). */
+  upstreamInvalidResponse: { status: 502, flag: ResponseFlag.UpstreamProtocolError, details: 'upstream_response_invalid', body: 'upstream sent an invalid response' },
+  /** An encode filter returned Stop without answering (a filter's bug): the response cannot be completed. */
+  filterStoppedResponse: { status: 500, details: 'filter_stopped_response', body: 'a filter stopped the response without answering' },
   upstreamTimeout: { status: 504, flag: ResponseFlag.UpstreamRequestTimeout, details: 'upstream_response_timeout', body: 'upstream request timeout' },
   perTryTimeout: { status: 504, flag: ResponseFlag.UpstreamRequestTimeout, details: 'upstream_per_try_timeout', body: 'upstream request timeout' },
   badRequest: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'downstream_protocol_error', body: 'bad request' },

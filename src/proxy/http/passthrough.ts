@@ -9,7 +9,7 @@ import type { Address } from '../../api/proxy-config.js';
 import type { UpstreamCluster } from '../upstream/types.js';
 import { passthroughDestination } from '../upstream/passthrough.js';
 import { Replies, type LocalReply } from './local-reply.js';
-import type { HttpStream } from './stream.js';
+import type { RouterStream } from './router/types.js';
 
 export type PassthroughTarget = { destination?: Address; reply?: undefined } | { reply: LocalReply; destination?: undefined };
 
@@ -19,7 +19,7 @@ const NONE: PassthroughTarget = {};
  * What the router needs to reach `cluster` for this request: the original destination for an
  * originalDst cluster, the 502 of a BlackHoleCluster, nothing for every other cluster.
  */
-export function passthroughTarget(stream: HttpStream, cluster: UpstreamCluster): PassthroughTarget {
+export function passthroughTarget(stream: RouterStream, cluster: UpstreamCluster): PassthroughTarget {
   const kind = cluster.config.kind;
   if (kind === 'blackhole') return { reply: Replies.registryOnly };
   if (kind !== 'originalDst' && cluster.config.lb.policy !== 'PASSTHROUGH') return NONE;
