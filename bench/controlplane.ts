@@ -15,7 +15,7 @@
  * sidecars): ACK p99 under 1 s and RSS under 500 MB.
  *
  *   npx tsx bench/controlplane.ts [--services 1000] [--namespaces 10] [--replicas 2]
- *                                 [--proxy lean|pushclient] [--scoped] [--debounce 100] [--json]
+ *                                 [--proxy lean|pushclient] [--scoped] [--debounce 100] [--no-ca] [--json]
  *   npm run bench -- controlplane
  *
  * Both ends share one event loop and one heap: the figures include what 2000 simulated
@@ -58,6 +58,8 @@ export interface ControlPlaneBenchOptions {
    * affects only the proxies of the changed service's namespace.
    */
   scoped?: boolean;
+  /** Host the mesh CA (default true, as the daemon does); false measures the control plane without it. */
+  ca?: boolean;
   log?: (line: string) => void;
 }
 
@@ -321,7 +323,7 @@ export async function runControlPlaneBench(options: ControlPlaneBenchOptions = {
   }
 
   const setupStart = performance.now();
-  const cp = await startControlPlane({ apiPort: 0, pushPort: 0, monitoringPort: 0, debounceMs });
+  const cp = await startControlPlane({ apiPort: 0, pushPort: 0, monitoringPort: 0, debounceMs, ...(options.ca === false ? { ca: false as const } : {}) });
   const api = `http://${cp.addresses.api}/api/v1`;
   const [pushHost, pushPort] = cp.addresses.push.split(':');
   const clients: SimProxy[] = [];
@@ -513,6 +515,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       debounce: { type: 'string', default: '100' },
       proxy: { type: 'string', default: 'lean' },
       scoped: { type: 'boolean', default: false },
+      'no-ca': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   });
@@ -523,6 +526,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     debounceMs: Number(values.debounce),
     proxyKind: values.proxy === 'pushclient' ? 'pushclient' : 'lean',
     scoped: values.scoped,
+    ca: !values['no-ca'],
     log: values.json ? undefined : (line) => process.stderr.write(`# ${line}\n`),
   });
   if (!values.json) process.stdout.write(report(result));

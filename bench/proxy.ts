@@ -293,6 +293,21 @@ export async function runProxyBench(options: Options): Promise<Result[]> {
   }
 }
 
+/**
+ * One sinew proxy in front of the minimal upstream, measured as `proxy` measures it: the
+ * reference for in-process per-request costs (bench/authz.ts), taken in the same run.
+ */
+export async function measureOneProxy(options: Options): Promise<Result> {
+  const dir = mkdtempSync(join(tmpdir(), 'sinew-bench-'));
+  try {
+    const upstream = start(process.execPath, ['-e', UPSTREAM], '0');
+    const upstreamPort = Number((await waitForLine(upstream, /listening ([\d,]+)/))[1].split(',')[0]);
+    return await measure(await startSinew(dir, 'sinew', upstreamPort), options);
+  } finally {
+    await stopAll(dir);
+  }
+}
+
 /** A minimal upstream: 100-byte body, keep-alive; UPSTREAM_PORTS listeners (default 1), ports printed on one line. */
 const UPSTREAM = `
 const body = Buffer.alloc(100, 'x');

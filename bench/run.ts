@@ -13,6 +13,8 @@
  *   chaos         Bookinfo under fixed-rate load while parts are killed and config changes: requests lost, recovery (needs wrk)
  *   cpmemory      a 15 MB config applied to a real control plane: its RSS against the config's size
  *   kube          1000 Services and 2000 pods in a real API server through the informers: change -> every ACK
+ *   authz         JWT validation and a 10-rule ALLOW policy per request, against one proxy's CPU per request (needs wrk)
+ *   grpc          gRPC unary through a sidecar pair (h2c in, HTTP/2 out) vs direct, grpc-js load loop
  *
  * lb and telemetry are A/B comparisons against 10-15 % targets, and this machine's 2 shared
  * vCPUs move one proxy's CPU per request by tens of percent from one run to the next (there is
@@ -52,7 +54,7 @@ const rate = values.rate === undefined ? undefined : Number(values.rate);
 process.stderr.write('building dist/ ...\n');
 const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'ignore', 'inherit'] });
 if (build.status !== 0) throw new Error('the build failed; benchmarks need dist/');
-const all = ['proxy', 'lb', 'telemetry', 'controlplane', 'cpmemory', 'ca', 'console', 'chaos', 'kube'];
+const all = ['proxy', 'lb', 'telemetry', 'authz', 'controlplane', 'cpmemory', 'ca', 'console', 'chaos', 'grpc', 'kube'];
 const wanted = positionals.length ? positionals : all;
 const print = (name: string, json: unknown, text: string) => process.stdout.write(values.json ? JSON.stringify({ bench: name, results: json }) + '\n' : `\n== ${name}\n${text}`);
 
@@ -75,6 +77,12 @@ for (const name of wanted) {
       const { runTelemetryBench, reportTelemetry } = await import('./telemetry.js');
       const results = await runTelemetryBench({ durationS, json: values.json, rounds, modes, rate });
       print(name, results, reportTelemetry(results));
+      break;
+    }
+    case 'authz': {
+      const { runAuthzBench, reportAuthz } = await import('./authz.js');
+      const results = await runAuthzBench({ durationS, json: values.json });
+      print(name, results, reportAuthz(results));
       break;
     }
     case 'controlplane': {
@@ -107,6 +115,12 @@ for (const name of wanted) {
       const { runMemoryBench, report } = await import('./controlplane-memory.js');
       const result = await runMemoryBench({});
       print(name, result, report(result));
+      break;
+    }
+    case 'grpc': {
+      const { runGrpcBench, report } = await import('./grpc.js');
+      const results = await runGrpcBench({ durationS, json: values.json });
+      print(name, results, report(results));
       break;
     }
     case 'kube': {

@@ -20,6 +20,7 @@ const sections: readonly { title: string; from: number; to: number }[] = [
   { title: 'Service registry kinds (SNW03xx)', from: 300, to: 399 },
   { title: 'Security and telemetry semantics (SNW04xx)', from: 400, to: 499 },
   { title: 'Accepted but not enforced yet (SNW05xx)', from: 500, to: 599 },
+  { title: 'Gateway API and credentials (SNW06xx)', from: 600, to: 699 },
   { title: 'Cross-resource analysis, `sinew analyze` (SNW1xxx)', from: 1000, to: 1999 },
 ];
 

@@ -11,6 +11,7 @@
  *   SNW04xx  security and telemetry semantics (PeerAuthentication, AuthorizationPolicy,
  *            RequestAuthentication, Telemetry; SNW045x the mesh config file)
  *   SNW05xx  accepted but not enforced yet (./codes/not-enforced.ts, with SNW1011 and SNW1012)
+ *   SNW06xx  the Kubernetes Gateway API kinds (their CRDs' rules) and credentials (Secrets)
  *   SNW1xxx  cross-resource analysis (`sinew analyze`)
  */
 import { loaderCodes } from './codes/loader.js';
@@ -21,6 +22,7 @@ import { securityCodes } from './codes/security.js';
 import { analysisCodes } from './codes/analysis.js';
 import { notEnforcedCodes } from './codes/not-enforced.js';
 import { meshConfigCodes } from './codes/mesh-config.js';
+import { gatewayApiCodes } from './codes/gateway-api.js';
 
 import type { CodeTable, DiagnosticLevel } from './codes/types.js';
 
@@ -35,6 +37,7 @@ export const diagnosticCodes: CodeTable = Object.freeze({
   ...securityCodes,
   ...meshConfigCodes,
   ...notEnforcedCodes,
+  ...gatewayApiCodes,
   ...analysisCodes,
 });
 

@@ -62,7 +62,20 @@ export interface ReplicaStatus {
   /** Why it is not ready (absent when ready). */
   reason?: string;
   restarts: number;
-  proxy: ProxyAddresses & { configVersion?: string; sync: ProxySync };
+  proxy: ProxyAddresses & { configVersion?: string; sync: ProxySync; certificate?: ProxyCertificateStatus };
+}
+
+/** The workload certificate the mesh CA last issued to a proxy. */
+export interface ProxyCertificateStatus {
+  /** The SPIFFE ID in its URI SAN. */
+  identity: string;
+  /** Lower-case hex, as `sinew ca list` prints it. */
+  serial: string;
+  /** ISO 8601. */
+  notBefore: string;
+  notAfter: string;
+  /** SHA-256 fingerprint of the root it chains to. */
+  root: string;
 }
 
 export interface WorkloadStatus {

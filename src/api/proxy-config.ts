@@ -57,8 +57,19 @@ export interface Listener {
   protocol: 'http' | 'tcp';
   http?: HttpConnectionManager;
   tcp?: TcpProxy;
-  /** Terminate TLS on this listener (gateway SIMPLE/MUTUAL servers, inbound mTLS). */
+  /**
+   * Terminate TLS on this listener (gateway SIMPLE/MUTUAL servers, inbound mTLS): the short
+   * form of one filter chain (two with `permissive`: TLS, and plaintext beside it).
+   */
   tls?: DownstreamTls;
+  /**
+   * Several filter chains on one port, each with its own transport socket (Envoy's
+   * filter_chains): a connection gets the chain whose `match` fits it best, judged by the
+   * server name it asked for (SNI), then the transport protocol, then the protocols it
+   * offered over ALPN, as Envoy's filter_chain_match. A connection no chain matches is closed.
+   * Not together with `tls`. All chains of a listener share its `http` settings.
+   */
+  filterChains?: FilterChain[];
   /**
    * Most connections open at once on this listener (Envoy's per-listener connection limit):
    * past it a new connection is closed as soon as it is accepted and counted
@@ -66,7 +77,26 @@ export interface Listener {
    * listener's own (ProxyConfig.overload still bounds all listeners together).
    */
   maxConnections?: number;
+  /**
+   * Network filters run on each new connection before it is proxied, in order (Envoy's
+   * listener filter chain). Today only `sinew.filters.network.rbac` (AuthorizationPolicy on a
+   * TCP listener, src/security/policy.ts): a connection it denies is closed. Absent: none.
+   */
+  networkFilters?: NamedFilterConfig[];
 }
+
+/**
+ * A filter in a chain, named as its factory is registered, with the factory's own config
+ * (plain JSON, checked by the factory when the proxy applies the config, so a bad one is
+ * NACKed and never reaches a request).
+ */
+export interface NamedFilterConfig {
+  name: string;
+  config: Readonly<Record<string, unknown>>;
+}
+
+/** Istio's meshConfig.pathNormalization.normalization (src/security/path-normalization.ts). */
+export type PathNormalizationMode = 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
 
 export interface HttpConnectionManager {
   /** The route table used for every request on this listener. */
@@ -120,7 +150,63 @@ export interface HttpConnectionManager {
   drainTimeoutMs?: number;
   /** Forward client-sent x-forwarded-for instead of replacing it (gateways behind an LB). */
   xffNumTrustedHops?: number;
+  /**
+   * The HTTP filters every request on this listener goes through, in order (Envoy's
+   * http_filters): decoded in this order, the response encoded in reverse. The last must be
+   * the router (`HTTP_FILTERS.router`), and only it may be the router. Each name is a filter
+   * the proxy has a factory for; a name it does not know, or a config its factory refuses,
+   * gets the whole config NACKed. Absent: `DEFAULT_HTTP_FILTERS`.
+   */
+  filters?: HttpFilterConfig[];
+  /**
+   * HTTP filters run on each request before the router, decoding in order (Envoy's
+   * http_filters; the router is the terminal filter and is not listed). The security filters,
+   * in the order Istio puts them: `sinew.filters.http.jwt_authn` (RequestAuthentication,
+   * src/security/jwt-config.ts), `sinew.filters.http.ext_authz` (CUSTOM AuthorizationPolicy),
+   * `sinew.filters.http.rbac` (ALLOW/DENY/AUDIT, src/security/policy.ts). Absent: none.
+   */
+  httpFilters?: NamedFilterConfig[];
+  /**
+   * How request paths are normalised before routing and authorization
+   * (src/security/path-normalization.ts `normalizePath`). Absent: BASE, Istio's default.
+   */
+  pathNormalization?: PathNormalizationMode;
 }
+
+/** One HTTP filter and its listener-level config (Envoy's HttpFilter with typed_config). */
+export interface HttpFilterConfig {
+  /** `sinew.filters.http.<name>`: see HTTP_FILTERS. */
+  name: string;
+  /** The filter's own config, JSON; absent for filters that take none. */
+  config?: unknown;
+}
+
+/**
+ * The HTTP filters the proxy has, by name. Authorization (`sinew.filters.http.rbac`,
+ * `...ext_authz`) and JWT (`...jwt_authn`) are added to the chain by registering their
+ * factories (src/proxy/http/filters/registry.ts); they sit before `fault`, as in Istio.
+ */
+export const HTTP_FILTERS = {
+  /** Istio's metadata exchange (peer_metadata), proven with the mesh key. */
+  peerMetadata: 'sinew.filters.http.peer_metadata',
+  /** The server span of an inbound sidecar or a gateway (Envoy's HCM tracing). */
+  serverSpan: 'sinew.filters.http.server_span',
+  /** Per-route config: CorsPolicy. */
+  cors: 'sinew.filters.http.cors',
+  /** Per-route config: FaultInjection. */
+  fault: 'sinew.filters.http.fault',
+  /** The terminal filter: sends the request upstream (or answers it), always last. */
+  router: 'sinew.filters.http.router',
+} as const;
+
+/** The chain a listener without `filters` gets: Istio's sidecar and gateway order. */
+export const DEFAULT_HTTP_FILTERS: readonly HttpFilterConfig[] = Object.freeze([
+  { name: HTTP_FILTERS.peerMetadata },
+  { name: HTTP_FILTERS.serverSpan },
+  { name: HTTP_FILTERS.cors },
+  { name: HTTP_FILTERS.fault },
+  { name: HTTP_FILTERS.router },
+]);
 
 /** Plain TCP proxying (VirtualService `tcp` routes, or a port with no HTTP). */
 export interface TcpProxy {
@@ -135,23 +221,46 @@ export interface TcpRoute {
   destinations: WeightedCluster[];
 }
 
+/** One of a listener's filter chains: when it applies, and its transport socket. */
+export interface FilterChain {
+  /** Unique within the listener, for stats and errors (Istio names them after the server or the match). */
+  name: string;
+  match?: FilterChainMatch;
+  /** Terminate TLS with these settings; absent: plaintext. */
+  tls?: DownstreamTls;
+}
+
 /**
- * TLS terminated by an http listener. One certificate per listener: the proxy does not choose
- * among several by SNI (Istio's per-server filter chains), so a port serves one credential.
+ * Envoy's filter_chain_match, for the criteria Sinew reads. Each narrows in turn, the most
+ * specific winning: an exact server name beats the longest matching `*.suffix`, which beats a
+ * chain without server names; then a chain naming the transport protocol beats one that does
+ * not; then one naming an offered ALPN protocol beats one that does not.
  */
+export interface FilterChainMatch {
+  /** SNI names (lower case): `example.com` or `*.example.com`. */
+  serverNames?: string[];
+  /** `tls` (the connection starts with a ClientHello) or `raw_buffer` (anything else). */
+  transportProtocol?: 'tls' | 'raw_buffer';
+  /** ALPN ids the client offered, any of them (`istio-peer-exchange`, `istio`, `h2`...). */
+  applicationProtocols?: string[];
+}
+
+/** TLS terminated by an http listener's filter chain (the listener's `tls`, or a FilterChain's). */
 export interface DownstreamTls {
   /** MUTUAL and ISTIO_MUTUAL require a client certificate signed by `validationContext`. */
   mode: 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
   /** Name of a secret in `ProxyConfig.secrets` with `certificateChainPem` and `privateKeyPem`. */
   certificate: string;
-  /** CA bundle secret (`trustedCaPem`) for verifying clients (MUTUAL, ISTIO_MUTUAL). */
+  /** CA bundle secret (`trustedCaPem`, `revocations`) for verifying clients (MUTUAL, ISTIO_MUTUAL). */
   validationContext?: string;
+  /** MUTUAL, ISTIO_MUTUAL: the client certificate must carry one of these SANs (Istio's subjectAltNames). */
+  subjectAltNames?: string[];
   /** Permissive mTLS: accept plaintext beside TLS on the same port. */
   permissive?: boolean;
   /**
    * Protocols offered over ALPN, `h2` only with `http.http2`. Absent: `h2, http/1.1` when the
-   * listener serves HTTP/2, else `http/1.1`. A connection that negotiates `h2` speaks HTTP/2,
-   * any other (or none) HTTP/1.1.
+   * listener serves HTTP/2, else `http/1.1` (then Istio's `istio-peer-exchange, istio` for
+   * ISTIO_MUTUAL). A connection that negotiates `h2` speaks HTTP/2, any other (or none) HTTP/1.1.
    */
   alpn?: string[];
 }
@@ -186,8 +295,13 @@ export interface Route {
   /** Route-level header changes (VirtualService `headers`). */
   requestHeaders?: HeaderOperations;
   responseHeaders?: HeaderOperations;
-  cors?: CorsPolicy;
-  fault?: FaultInjection;
+  /**
+   * Envoy's typed_per_filter_config: route-level config by filter name
+   * (`HTTP_FILTERS.cors`: a CorsPolicy, `HTTP_FILTERS.fault`: a FaultInjection, ...), checked
+   * by the filter's factory when the config is applied. A filter the listener's chain does
+   * not have ignores it, as in Envoy, where route tables are shared between listeners.
+   */
+  perFilterConfig?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -411,6 +525,12 @@ export interface OutlierDetection {
   minHealthPercent?: number;
 }
 
+/**
+ * The transport socket of a cluster's connections (src/proxy/transport). ISTIO_MUTUAL offers
+ * ALPN `istio-peer-exchange, istio` and the HTTP protocol; the upstream's certificate must
+ * chain to `validationContext`'s roots, not be revoked there, and carry one of
+ * `subjectAltNames` when given (SIMPLE without them: the SNI host name).
+ */
 export interface UpstreamTls {
   mode: 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
   sni?: string;

@@ -67,6 +67,14 @@ export function registerCaCommands(program: Command, { Option, io, setExitCode }
       setExitCode(await runCaUnrevoke({ ...opts, identity }, io));
     });
 
+  dirs(ca.command('rotate-root').description('begin a root rotation: a new root trusted beside the old one (the running control plane completes it once every proxy holds it)'))
+    .option('--complete', 'sign with the new root from now on (for a CA without a running mesh)')
+    .addOption(output())
+    .action(async (opts: DirOptions & { complete?: boolean; output: string }) => {
+      const { runCaRotateRoot } = await import('./ca-commands.js');
+      setExitCode(await runCaRotateRoot(opts, io));
+    });
+
   dirs(ca.command('list').description('the CA\'s roots, the workload certificates it issued, and what is revoked'))
     .addOption(output())
     .action(async (opts: DirOptions & { output: string }) => {

@@ -15,6 +15,8 @@ import { createLogger } from '../core/logger.js';
 import { parseSpiffeId, type WorkloadIdentity } from '../core/pki/spiffe.js';
 import { parseDurationMs } from '../config/semantic/rules.js';
 import { stateDir } from './client.js';
+import { CA_DIR } from '../controlplane/ca-dir.js';
+import { CONTROL_PLANE_DIR } from '../mesh/state.js';
 import { table, type Io } from './output.js';
 
 export interface CaDirOptions {
@@ -22,9 +24,12 @@ export interface CaDirOptions {
   stateDir?: string;
 }
 
-/** `--ca-dir`, else `<state dir>/ca` (the state dir being --state-dir, SINEW_STATE_DIR or .sinew). */
+/**
+ * `--ca-dir`, else the CA of the mesh run from the state directory (--state-dir,
+ * SINEW_STATE_DIR or .sinew): `<state dir>/control-plane/ca`, where its control plane keeps it.
+ */
 export function caDir(options: CaDirOptions): string {
-  return options.caDir ?? join(stateDir(options.stateDir), 'ca');
+  return options.caDir ?? join(stateDir(options.stateDir), CONTROL_PLANE_DIR, CA_DIR);
 }
 
 // The commands print their own outcome; the CA's log lines would only repeat it.
@@ -114,6 +119,31 @@ export async function runCaUnrevoke(options: CaDirOptions & { identity: string }
 // === list ===
 
 type Status = 'valid' | 'expired' | 'revoked';
+
+// === rotate-root ===
+
+/**
+ * Begins a root rotation (a new root trusted beside the old one), or with `complete` makes the
+ * new intermediate sign. A running control plane completes a rotation on its own once every
+ * connected proxy holds the new root; `--complete` is for a CA with no mesh running.
+ */
+export async function runCaRotateRoot(options: CaDirOptions & { complete?: boolean; output: string }, io: Io): Promise<number> {
+  const ca = await CertificateAuthority.load({ dir: caDir(options), logger: logger() });
+  if (options.complete) {
+    const { oldRootTrustedUntil } = await ca.completeRootRotation();
+    if (options.output === 'json') io.out(JSON.stringify({ completed: true, oldRootTrustedUntil: time(oldRootTrustedUntil) }, null, 2) + '\n');
+    else io.out(`✔ root rotation complete: the new root signs; the old root stays trusted until ${time(oldRootTrustedUntil)}\n`);
+    return 0;
+  }
+  const newRoot = await ca.beginRootRotation();
+  if (options.output === 'json') {
+    io.out(JSON.stringify({ begun: true, newRoot: summaryJson(newRoot) }, null, 2) + '\n');
+    return 0;
+  }
+  io.out(`✔ root rotation begun: new root ${newRoot.fingerprint256} is trusted beside the old one\n`);
+  io.out('  a running control plane pushes both roots and completes the rotation once every proxy has them; with no mesh running, finish with "sinew ca rotate-root --complete"\n');
+  return 0;
+}
 
 export async function runCaList(options: CaDirOptions & { output: string }, io: Io, now = Date.now()): Promise<number> {
   const ca = await CertificateAuthority.load({ dir: caDir(options), logger: logger() });

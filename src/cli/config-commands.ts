@@ -5,7 +5,7 @@
  */
 import { stringify } from 'yaml';
 import type { Diagnostic } from '../api/diagnostics.js';
-import { kindDefinitions, type Resource } from '../api/resources/index.js';
+import { findKind, kindDefinitions, manifestOf, type Resource } from '../api/resources/index.js';
 import { lastApplied, validateInputs } from '../config/validate.js';
 import { loadInputs } from '../config/load.js';
 import { callControlPlane, connectControlPlane, type ConnectOptions } from './client.js';
@@ -13,11 +13,11 @@ import { countLevels, plural, printDiagnostics, table, type Io } from './output.
 
 export type { ConnectOptions } from './client.js';
 
-const manifest = (r: Resource) => ({ apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec });
+const manifest = (r: Resource) => manifestOf(r);
 
-/** `virtualservice.networking.istio.io/reviews`, as kubectl prints it. */
-function qualified(kind: string, name: string): string {
-  const def = kindDefinitions.find((d) => d.kind === kind);
+/** `virtualservice.networking.istio.io/reviews`, as kubectl prints it (in `group` when given: two groups share `Gateway`). */
+function qualified(kind: string, name: string, group?: string): string {
+  const def = group !== undefined ? findKind(kind, group) : kindDefinitions.find((d) => d.kind === kind);
   return `${kind.toLowerCase()}${def?.group ? '.' + def.group : ''}/${name}`;
 }
 
@@ -47,7 +47,8 @@ export async function runApply(options: ConnectOptions & { files: string[]; name
   }
   const applied = res.body as { revision: number; resources: { kind: string; name: string; result: string }[] };
   if (options.output === 'json') io.out(JSON.stringify(applied, null, 2) + '\n');
-  else for (const r of applied.resources) io.out(`${qualified(r.kind, r.name)} ${r.result}\n`);
+  // The API answers in the order the resources were sent.
+  else applied.resources.forEach((r, i) => io.out(`${qualified(r.kind, r.name, resources[i]?.kind === r.kind ? resources[i].group : undefined)} ${r.result}\n`));
   return 0;
 }
 
@@ -82,14 +83,26 @@ export async function runDelete(options: ConnectOptions & { files: string[]; nam
   return deleted.resources.some((r) => r.result !== 'deleted') ? 1 : 0;
 }
 
-/** Accepts kubectl's forms: `VirtualService`, `virtualservice`, `virtualservices`, short names. */
+/**
+ * Accepts kubectl's forms: `VirtualService`, `virtualservice`, `virtualservices`, short names,
+ * and names qualified by their group (`gateways.gateway.networking.k8s.io`). Returns the
+ * kind's key: `gateway` is Istio's Gateway, as `gw` is, and the Gateway API's is `gtw` or
+ * `gateways.gateway.networking.k8s.io`, as kubectl resolves them with Istio installed.
+ */
 export function resolveKindName(input: string): string | undefined {
-  const short: Record<string, string> = { vs: 'VirtualService', dr: 'DestinationRule', gw: 'Gateway', se: 'ServiceEntry', we: 'WorkloadEntry', wg: 'WorkloadGroup', pa: 'PeerAuthentication', ap: 'AuthorizationPolicy', ra: 'RequestAuthentication', svc: 'Service', ns: 'Namespace' };
+  const short: Record<string, string> = {
+    vs: 'VirtualService', dr: 'DestinationRule', gw: 'Gateway', se: 'ServiceEntry', we: 'WorkloadEntry', wg: 'WorkloadGroup', pa: 'PeerAuthentication', ap: 'AuthorizationPolicy', ra: 'RequestAuthentication', svc: 'Service', ns: 'Namespace',
+    gtw: 'Gateway.gateway.networking.k8s.io', gc: 'GatewayClass', refgrant: 'ReferenceGrant',
+  };
   const lower = input.toLowerCase();
   if (short[lower]) return short[lower];
+  const dot = lower.indexOf('.');
+  const name = dot < 0 ? lower : lower.slice(0, dot);
+  const group = dot < 0 ? undefined : lower.slice(dot + 1);
   for (const def of kindDefinitions) {
+    if (group !== undefined && def.group !== group) continue;
     const k = def.kind.toLowerCase();
-    if (lower === k || lower === `${k}s` || lower === `${k}es` || lower === k.replace(/y$/, 'ies')) return def.kind;
+    if (name === k || name === `${k}s` || name === `${k}es` || name === k.replace(/y$/, 'ies')) return def.key ?? def.kind;
   }
   return undefined;
 }
@@ -104,14 +117,15 @@ export async function runGet(options: ConnectOptions & { kind: string; name?: st
   const namespace = options.namespace ?? 'default';
   let items: Resource[];
   if (options.name) {
-    const res = await callControlPlane(cp, `/api/v1/resources/${kind}/${encodeURIComponent(kindDefinitions.find((d) => d.kind === kind)?.namespaced ? namespace : '')}/${encodeURIComponent(options.name)}`);
+    const res = await callControlPlane(cp, `/api/v1/resources/${kind}/${encodeURIComponent(findKind(kind)?.namespaced ? namespace : '')}/${encodeURIComponent(options.name)}`);
     if (res.status === 404) {
       io.err(`${kind} ${namespace}/${options.name} not found\n`);
       return 1;
     }
     items = [res.body as Resource];
   } else {
-    const query = options.allNamespaces ? `?kind=${kind}` : `?kind=${kind}&namespace=${encodeURIComponent(namespace)}`;
+    // Cluster-scoped kinds (Namespace, GatewayClass) are listed whole.
+    const query = options.allNamespaces || findKind(kind)?.namespaced === false ? `?kind=${kind}` : `?kind=${kind}&namespace=${encodeURIComponent(namespace)}`;
     const res = await callControlPlane(cp, `/api/v1/resources${query}`);
     items = (res.body as { items: Resource[] }).items;
   }
@@ -120,18 +134,62 @@ export async function runGet(options: ConnectOptions & { kind: string; name?: st
   else if (items.length === 0) io.err(`No ${kind} resources found${options.allNamespaces ? '' : ` in ${namespace} namespace`}.\n`);
   else {
     const now = Date.now();
-    io.out(
-      table(
-        ['NAMESPACE', 'NAME', 'HOSTS', 'AGE'],
-        items.map((i) => {
-          const spec = i.spec as { hosts?: string[]; host?: string };
-          const created = Date.parse(String(i.metadata.creationTimestamp ?? ''));
-          return [i.metadata.namespace || '-', i.metadata.name, (spec.hosts ?? (spec.host ? [spec.host] : [])).join(',') || '-', Number.isNaN(created) ? '-' : age(now - created)];
-        }),
-      ),
-    );
+    const ageOf = (i: Resource) => {
+      const created = Date.parse(String(i.metadata.creationTimestamp ?? ''));
+      return Number.isNaN(created) ? '-' : age(now - created);
+    };
+    const { headers, row } = columnsOf(kind);
+    io.out(table(['NAMESPACE', 'NAME', ...headers, 'AGE'], items.map((i) => [i.metadata.namespace || '-', i.metadata.name, ...row(i), ageOf(i)])));
   }
   return 0;
+}
+
+type Listed = Resource & { status?: { conditions?: { type: string; status: string; reason: string }[]; addresses?: { value: string }[]; parents?: { conditions?: { type: string; status: string; reason: string }[] }[] } };
+
+/** `True`, or `False (Reason)` for a condition of a status; `-` when there is none. */
+function conditionCell(conditions: { type: string; status: string; reason: string }[] | undefined, type: string): string {
+  const c = conditions?.find((x) => x.type === type);
+  if (!c) return '-';
+  return c.status === 'True' ? 'True' : `${c.status} (${c.reason})`;
+}
+
+/** The columns `sinew get` prints for a kind besides namespace, name and age (kubectl's printer columns where the CRD has them). */
+function columnsOf(kind: string): { headers: string[]; row: (i: Listed) => string[] } {
+  switch (kind) {
+    case 'GatewayClass':
+      return { headers: ['CONTROLLER', 'ACCEPTED'], row: (i) => [String((i.spec as { controllerName?: string }).controllerName ?? '-'), conditionCell(i.status?.conditions, 'Accepted')] };
+    case 'Gateway.gateway.networking.k8s.io':
+      return {
+        headers: ['CLASS', 'ADDRESS', 'PROGRAMMED'],
+        row: (i) => [String((i.spec as { gatewayClassName?: string }).gatewayClassName ?? '-'), i.status?.addresses?.map((a) => a.value).join(',') || '-', conditionCell(i.status?.conditions, 'Programmed')],
+      };
+    case 'HTTPRoute':
+    case 'GRPCRoute':
+    case 'TLSRoute':
+    case 'TCPRoute': {
+      // Accepted by every parent, or the first refusal: why a route is not attached.
+      const accepted = (i: Listed) => {
+        const parents = i.status?.parents ?? [];
+        if (parents.length === 0) return '- (no parent of Sinew\'s)';
+        return parents.map((p) => conditionCell(p.conditions, 'Accepted')).find((c) => c !== 'True') ?? 'True';
+      };
+      const refs = (i: Listed) => (i.status?.parents ?? []).map((p) => conditionCell(p.conditions, 'ResolvedRefs')).find((c) => c !== 'True') ?? ((i.status?.parents ?? []).length ? 'True' : '-');
+      if (kind === 'TCPRoute') return { headers: ['ACCEPTED', 'RESOLVED'], row: (i) => [accepted(i), refs(i)] };
+      return { headers: ['HOSTNAMES', 'ACCEPTED', 'RESOLVED'], row: (i) => [((i.spec as { hostnames?: string[] }).hostnames ?? []).join(',') || '*', accepted(i), refs(i)] };
+    }
+    case 'ReferenceGrant':
+      return { headers: [], row: () => [] };
+    case 'Secret':
+      return { headers: ['TYPE', 'DATA'], row: (i) => [String((i as unknown as { type?: string }).type ?? 'Opaque'), String(Object.keys((i as unknown as { data?: object }).data ?? {}).length)] };
+    default:
+      return {
+        headers: ['HOSTS'],
+        row: (i) => {
+          const spec = i.spec as { hosts?: string[]; host?: string };
+          return [(spec.hosts ?? (spec.host ? [spec.host] : [])).join(',') || '-'];
+        },
+      };
+  }
 }
 
 /** kubectl's AGE (apimachinery duration.HumanDuration): `45s`, `3m20s`, `42m`, `5h30m`, `30h`, `2d3h`, `40d`. */

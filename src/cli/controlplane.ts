@@ -8,6 +8,7 @@ import { startControlPlane, type ControlPlane } from '../controlplane/daemon.js'
 import { createLogger } from '../core/logger.js';
 import { formatDiagnostic } from '../api/diagnostics.js';
 import { loadMeshConfigFile } from '../config/mesh-config.js';
+import { parseDurationMs } from '../config/semantic/rules.js';
 import type { Io } from './output.js';
 
 export interface ControlPlaneCommandOptions {
@@ -28,6 +29,10 @@ export interface ControlPlaneCommandOptions {
   context?: string;
   webhookPort?: number;
   webhookCertDir?: string;
+  /** Istio plug-in certificates for the mesh CA (`sinew ca init --plugin-dir`). */
+  caPluginDir?: string;
+  /** Workload certificate lifetime, a duration (`24h`, `60s`). */
+  workloadCertTtl?: string;
 }
 
 /**
@@ -55,6 +60,14 @@ export async function runControlPlaneCommand(options: ControlPlaneCommandOptions
     const { telemetry, ...rest } = loaded.settings;
     fromFile = { ...rest, meshTelemetry: telemetry };
   }
+  let workloadTtlMs: number | undefined;
+  if (options.workloadCertTtl !== undefined) {
+    workloadTtlMs = parseDurationMs(options.workloadCertTtl);
+    if (workloadTtlMs === undefined || workloadTtlMs < 1000) {
+      io.err(`✘ the workload certificate lifetime "${options.workloadCertTtl}" (--workload-cert-ttl or SINEW_WORKLOAD_CERT_TTL) is not a duration of at least 1s; write it like 24h or 60s\n`);
+      return 2;
+    }
+  }
   const common = {
     host: options.host,
     apiPort: options.apiPort,
@@ -62,6 +75,7 @@ export async function runControlPlaneCommand(options: ControlPlaneCommandOptions
     monitoringPort: options.monitoringPort,
     consolePort: options.consolePort,
     logger,
+    ca: { pluginDir: options.caPluginDir, workloadTtlMs },
     mesh: {
       ...fromFile,
       ...(options.tracingSampling !== undefined ? { defaultTracingSampling: options.tracingSampling } : {}),

@@ -74,7 +74,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--fresh', 'start with no config from an earlier run (the state directory keeps what was applied)')
     .option('--ready-timeout <seconds>', 'how long a sidecar, gateway or app may take to become ready before it is reported and restarted', '30')
     .option('--mesh-config <file>', "Istio's MeshConfig (extensionProviders, defaultProviders, access log, ...): the mesh ConfigMap's text, the ConfigMap, or an IstioOperator")
-    .action(async (paths: string[], opts: { stateDir?: string; gatewayPort: string; host: string; consolePort?: string; fresh?: boolean; readyTimeout: string; meshConfig?: string }) => {
+    .option('--ca-plugin-dir <dir>', "the mesh CA signs with Istio plug-in certificates (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)")
+    .action(async (paths: string[], opts: { stateDir?: string; gatewayPort: string; host: string; consolePort?: string; fresh?: boolean; readyTimeout: string; meshConfig?: string; caPluginDir?: string }) => {
       const readyTimeout = Number(opts.readyTimeout);
       if (!(readyTimeout > 0)) {
         io.err(`--ready-timeout must be a number of seconds above 0, not "${opts.readyTimeout}"\n`);
@@ -83,7 +84,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       }
       const { runUp } = await import('../mesh/up.js');
       const { stateDir } = await import('./client.js');
-      exitCode = await runUp({ paths, stateDir: stateDir(opts.stateDir), gatewayPort: Number(opts.gatewayPort), consolePort: opts.consolePort === undefined ? undefined : Number(opts.consolePort), host: opts.host, fresh: opts.fresh, meshConfig: opts.meshConfig, readyTimeoutMs: readyTimeout * 1000, output: (line) => io.out(line + '\n') });
+      exitCode = await runUp({ paths, stateDir: stateDir(opts.stateDir), gatewayPort: Number(opts.gatewayPort), consolePort: opts.consolePort === undefined ? undefined : Number(opts.consolePort), host: opts.host, fresh: opts.fresh, meshConfig: opts.meshConfig, caPluginDir: opts.caPluginDir, readyTimeoutMs: readyTimeout * 1000, output: (line) => io.out(line + '\n') });
     });
 
   program
@@ -148,6 +149,30 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       exitCode = await runGet({ ...opts, kind, name }, io);
     });
 
+  const create = program.command('create').description('create a resource in the running mesh, like kubectl create');
+  const secret = create.command('secret').description('a Secret with TLS credentials, as Istio\'s gateways read them (values are never shown back)');
+  const secretOptions = (cmd: Command) =>
+    connect(cmd)
+      .argument('<name>')
+      .option('-n, --namespace <ns>', 'namespace (Istio\'s ingress gateway reads credentials from istio-system)', 'default')
+      .option('--dry-run', 'print the Secret instead of applying it')
+      .addOption(new Option('-o, --output <format>', 'output format with --dry-run').choices(['yaml', 'json']).default('yaml'));
+  secretOptions(secret.command('tls').description('a kubernetes.io/tls Secret: tls.crt and tls.key (and ca.crt)'))
+    .requiredOption('--cert <file>', 'certificate chain (PEM)')
+    .requiredOption('--key <file>', 'private key (PEM)')
+    .option('--ca-cert <file>', 'CA bundle that MUTUAL servers verify client certificates against (PEM)')
+    .action(async (name: string, opts: { namespace: string; cert: string; key: string; caCert?: string; dryRun?: boolean; output: string; server?: string; stateDir?: string }) => {
+      const { runCreateSecret } = await import('./secret-commands.js');
+      exitCode = await runCreateSecret({ ...opts, type: 'tls', name }, io);
+    });
+  secretOptions(secret.command('generic').description('an Opaque Secret from files and literals (Istio reads cert, key and cacert)'))
+    .option('--from-file <[key=]file>', 'a key from a file (repeatable)', collect, [])
+    .option('--from-literal <key=value>', 'a key from a literal value (repeatable)', collect, [])
+    .action(async (name: string, opts: { namespace: string; fromFile: string[]; fromLiteral: string[]; dryRun?: boolean; output: string; server?: string; stateDir?: string }) => {
+      const { runCreateSecret } = await import('./secret-commands.js');
+      exitCode = await runCreateSecret({ ...opts, type: 'generic', name }, io);
+    });
+
   connect(program.command('exec').description('run a command as a workload: its HTTP calls go through that workload\'s sidecar'))
     .argument('<workload>', 'workload name or replica id')
     .argument('<command...>', 'the command (after --)')
@@ -163,10 +188,10 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       exitCode = await runProxyStatus(opts, io);
     });
 
-  connect(program.command('proxy-config').description('what a workload\'s proxy holds: listeners, routes, clusters or endpoints'))
+  connect(program.command('proxy-config').description('what a workload\'s proxy holds: listeners, routes, clusters, endpoints or secrets (its certificate and trust bundle)'))
     .argument('<workload>', 'workload name or replica id')
-    .argument('[section]', 'listeners | routes | clusters | endpoints | all', 'all')
-    .addOption(outputOption())
+    .argument('[section]', 'listeners | routes | clusters | endpoints | secrets | all', 'all')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'yaml']).default('text'))
     .action(async (workload: string, section: string, opts: { output: string; server?: string; stateDir?: string }) => {
       const { runProxyConfig } = await import('./mesh-commands.js');
       exitCode = await runProxyConfig({ ...opts, workload, section }, io);
@@ -194,7 +219,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--context <name>', 'kubeconfig context')
     .option('--webhook-port <port>', 'with --kubernetes: HTTPS port of the injection and validation webhooks (Istio 15017)')
     .option('--webhook-cert-dir <dir>', 'with --webhook-port: tls.crt and tls.key of the webhooks')
-    .action(async (opts: { stateDir?: string; host: string; apiPort: string; pushPort: string; monitoringPort: string; consolePort: string; tracingSampling?: string; meshConfig?: string; kubernetes?: boolean; kubeconfig?: string; context?: string; webhookPort?: string; webhookCertDir?: string }) => {
+    .option('--ca-plugin-dir <dir>', "sign with Istio plug-in certificates (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem), as \"sinew ca init --plugin-dir\"")
+    .option('--workload-cert-ttl <duration>', 'lifetime of workload certificates, e.g. 24h or 60s (default 24h, or SINEW_WORKLOAD_CERT_TTL)')
+    .action(async (opts: { stateDir?: string; host: string; apiPort: string; pushPort: string; monitoringPort: string; consolePort: string; tracingSampling?: string; meshConfig?: string; kubernetes?: boolean; kubeconfig?: string; context?: string; webhookPort?: string; webhookCertDir?: string; caPluginDir?: string; workloadCertTtl?: string }) => {
       const sampling = opts.tracingSampling === undefined ? undefined : Number(opts.tracingSampling);
       if (sampling !== undefined && !(sampling >= 0 && sampling <= 100)) {
         io.err(`--tracing-sampling must be a percentage from 0 to 100, not "${opts.tracingSampling}"\n`);
@@ -217,6 +244,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
           context: opts.context,
           webhookPort: opts.webhookPort === undefined ? undefined : Number(opts.webhookPort),
           webhookCertDir: opts.webhookCertDir,
+          caPluginDir: opts.caPluginDir,
+          workloadCertTtl: opts.workloadCertTtl ?? process.env.SINEW_WORKLOAD_CERT_TTL,
         },
         io,
       );

@@ -8,7 +8,10 @@ import type { MeshStatus, ReplicaStatus, WorkloadStatus } from '../api/mesh-stat
 import type { ProxyConfig } from '../api/proxy-config.js';
 import { SinewError } from '../core/errors.js';
 import { findLeftovers, isAlive, liveRunnerPid, readMeshFile, removeMeshFile, stopLeftovers } from '../mesh/state.js';
+import { outboundProxyEnv } from '../mesh/launch.js';
 import { callControlPlane, connectControlPlane, stateDir } from './client.js';
+import { stringify as stringifyYaml } from 'yaml';
+import type { SecretsDescription } from '../proxy/secrets/mesh-secrets.js';
 import { table, type Io } from './output.js';
 import type { ConnectOptions } from './config-commands.js';
 
@@ -27,9 +30,10 @@ export async function runStatus(options: ConnectOptions & { output: string }, io
   }
   const rows = (kind: string, list: WorkloadStatus[]) =>
     list.flatMap((w) =>
-      w.replicas.map((r) => [kind, `${w.namespace}/${w.name}`, r.id, r.ready ? 'ready' : 'not ready', String(r.restarts ?? 0), r.app ?? '-', r.proxy.inbound ?? '-', r.proxy.outbound ?? '-', r.proxy.admin, r.proxy.metrics ?? '-', `${r.proxy.sync}${r.proxy.configVersion ? ' ' + r.proxy.configVersion : ''}`]),
+      w.replicas.map((r) => [kind, `${w.namespace}/${w.name}`, r.id, r.ready ? 'ready' : 'not ready', String(r.restarts ?? 0), r.app ?? '-', r.proxy.inbound ?? '-', r.proxy.outbound ?? '-', r.proxy.admin, r.proxy.metrics ?? '-', `${r.proxy.sync}${r.proxy.configVersion ? ' ' + r.proxy.configVersion : ''}`, r.proxy.certificate ? r.proxy.certificate.notAfter.replace(/\.\d{3}Z$/, 'Z') : '-']),
     );
-  io.out(table(['KIND', 'WORKLOAD', 'REPLICA', 'STATUS', 'RESTARTS', 'APP', 'INBOUND', 'OUTBOUND', 'ADMIN', 'METRICS', 'CONFIG'], [...rows('gateway', status.gateways), ...rows('workload', status.workloads)]));
+  // CERT EXPIRES: the workload certificate the mesh CA last issued to the proxy (-o json: its identity, serial and root too).
+  io.out(table(['KIND', 'WORKLOAD', 'REPLICA', 'STATUS', 'RESTARTS', 'APP', 'INBOUND', 'OUTBOUND', 'ADMIN', 'METRICS', 'CONFIG', 'CERT EXPIRES'], [...rows('gateway', status.gateways), ...rows('workload', status.workloads)]));
   const notReady = [...status.gateways, ...status.workloads].flatMap((w) => w.replicas.filter((r) => !r.ready));
   if (notReady.length) io.out(`\nnot ready:\n${notReady.map((r) => `  ${r.id}: ${r.reason ?? 'starting'}`).join('\n')}\n`);
   const cp = status.controlPlane;
@@ -57,11 +61,13 @@ function findReplica(status: MeshStatus, name: string): { workload: WorkloadStat
   throw new SinewError('SNW_ERR_NO_WORKLOAD', `no workload or replica named "${name}"; running: ${known || 'none'}`);
 }
 
-export const proxyConfigSections = ['listeners', 'routes', 'clusters', 'endpoints', 'all'] as const;
+export const proxyConfigSections = ['listeners', 'routes', 'clusters', 'endpoints', 'secrets', 'all'] as const;
 
 export async function runProxyConfig(options: ConnectOptions & { workload: string; section: string; output: string }, io: Io): Promise<number> {
   const status = await fetchStatus(options);
   const { replica } = findReplica(status, options.workload);
+  // istioctl's singular spelling works too.
+  if (options.section === 'secrets' || options.section === 'secret') return printSecrets(replica, options.output, io);
   const res = await fetch(`http://${replica.proxy.admin}/config_dump`);
   const dump = (await res.json()) as { config?: ProxyConfig } & Partial<ProxyConfig>;
   const config = (dump.config ?? dump) as ProxyConfig;
@@ -79,6 +85,10 @@ export async function runProxyConfig(options: ConnectOptions & { workload: strin
   }
   if (options.output === 'json') {
     io.out(JSON.stringify(pick[section], null, 2) + '\n');
+    return 0;
+  }
+  if (options.output === 'yaml') {
+    io.out(stringifyYaml(pick[section]));
     return 0;
   }
   switch (section) {
@@ -110,6 +120,34 @@ export async function runProxyConfig(options: ConnectOptions & { workload: strin
 }
 
 /**
+ * `sinew proxy-config <workload> secrets`, as `istioctl proxy-config secret`: the proxy's
+ * workload certificate and trust bundle as its admin port's /certs shows them (identities,
+ * serials, validity; never a key).
+ */
+async function printSecrets(replica: ReplicaStatus, output: string, io: Io): Promise<number> {
+  const res = await fetch(`http://${replica.proxy.admin}/certs`);
+  if (!res.ok) throw new SinewError('SNW_ERR_PROXY_ADMIN', `${replica.id}'s proxy answered ${res.status} on /certs; is it a current sinew proxy?`);
+  const dump = (await res.json()) as SecretsDescription;
+  if (output === 'json') {
+    io.out(JSON.stringify(dump, null, 2) + '\n');
+    return 0;
+  }
+  if (output === 'yaml') {
+    io.out(stringifyYaml(dump));
+    return 0;
+  }
+  io.out(
+    table(
+      ['RESOURCE NAME', 'TYPE', 'STATUS', 'VALID CERT', 'SERIAL NUMBER', 'NOT AFTER', 'NOT BEFORE', 'IDENTITY'],
+      dump.secrets.map((s) => [s.name, s.type, s.status, s.valid ? 'true' : 'false', s.serial ?? '', s.notAfter ?? '', s.notBefore ?? '', s.identity ?? (s.roots ? `${s.roots.length} root${s.roots.length === 1 ? '' : 's'}` : '')]),
+    ),
+  );
+  if (dump.lastError) io.out(`\nlast certificate request failed at ${dump.lastError.at}: ${dump.lastError.message}\n`);
+  if (!dump.secrets.length) io.out('\nthis proxy holds no secrets: its control plane has no CA, or its first config has not arrived\n');
+  return 0;
+}
+
+/**
  * Runs a command with a workload's environment, so it calls the mesh as that workload
  * (through its sidecar's outbound listener), like `kubectl exec`.
  */
@@ -117,7 +155,6 @@ export async function runExec(options: ConnectOptions & { workload: string; comm
   const status = await fetchStatus(options);
   const { workload, replica } = findReplica(status, options.workload);
   if (!replica.proxy.outbound) throw new SinewError('SNW_ERR_NO_OUTBOUND', `${replica.id} has no outbound listener`);
-  const proxyUrl = `http://${replica.proxy.outbound}`;
   const [cmd, ...args] = options.command;
   if (!cmd) {
     io.err('usage: sinew exec <workload> -- <command...>\n');
@@ -125,7 +162,7 @@ export async function runExec(options: ConnectOptions & { workload: string; comm
   }
   const child = spawn(cmd, args, {
     stdio: 'inherit',
-    env: { ...process.env, HTTP_PROXY: proxyUrl, http_proxy: proxyUrl, NO_PROXY: '', no_proxy: '', SINEW_WORKLOAD: workload.name, SINEW_NAMESPACE: workload.namespace },
+    env: { ...process.env, ...outboundProxyEnv(replica.proxy.outbound), SINEW_WORKLOAD: workload.name, SINEW_NAMESPACE: workload.namespace },
   });
   return new Promise((resolve) => {
     child.once('error', (err) => {

@@ -17,8 +17,10 @@ import { deepFreeze } from '../core/freeze.js';
 import { buildOutboundClusters, joinClusters } from './clusters.js';
 import { CompileContext } from './context.js';
 import { buildGateway } from './gateway.js';
+import { buildGatewayApiGateway } from './gateway-api/gateway.js';
 import { compileTelemetry } from './telemetry.js';
 import { buildSidecarInbound } from './inbound.js';
+import { addSecurityFilters } from './security-filters.js';
 import type { CompileInput } from './inputs.js';
 import { buildServiceOutbound, type OutboundCache } from './outbound-cache.js';
 import { buildOutboundListeners, buildOutboundRouteConfigs, joinRouteConfigs, meshVirtualServices } from './outbound.js';
@@ -90,9 +92,13 @@ export function compileProxyConfig(input: CompileInput, shared?: SharedOutbound)
   };
   let outbound: { routeConfigs: readonly RouteConfiguration[]; clusters: readonly Cluster[]; endpoints: readonly ClusterLoadAssignment[] } | undefined;
   if (ctx.node.mode === 'router') {
-    const gw = buildGateway(ctx);
+    // A Gateway API Gateway's own proxy serves that Gateway; other gateway proxies the Istio
+    // Gateways that select them.
+    const own = ctx.gatewayApiGateway();
+    const gw = own ? buildGatewayApiGateway(ctx, ctx.gatewayApi, own) : buildGateway(ctx);
     config.listeners.push(...gw.listeners);
     config.routeConfigs.push(...gw.routeConfigs);
+    if (gw.secrets?.length) config.secrets = [...gw.secrets];
   } else {
     const inbound = buildSidecarInbound(ctx);
     config.listeners.push(...inbound.listeners, ...buildOutboundListeners(ctx));
@@ -105,6 +111,7 @@ export function compileProxyConfig(input: CompileInput, shared?: SharedOutbound)
       config.routeConfigs.push(...routeConfigs);
     }
   }
+  addSecurityFilters(ctx, input, config.listeners);
   if (!outbound) {
     const outboundClusters = buildOutboundClusters(ctx);
     config.clusters.push(...outboundClusters.clusters);

@@ -13,6 +13,7 @@ import { selectorMatches } from '../semantics/labels.js';
 import { resolveShortName } from '../semantics/names.js';
 import { isExportedTo } from '../semantics/visibility.js';
 import { byCreation } from '../semantics/creation-order.js';
+import { bindGatewayApi, GATEWAY_NAME_LABEL, type GatewayApiBinding, type GatewayState } from '../semantics/gateway-api/binding.js';
 
 export type VirtualServiceResource = Resource<VirtualServiceSpec>;
 export type DestinationRuleResource = Resource<DestinationRuleSpec>;
@@ -54,6 +55,8 @@ interface ConfigIndex {
   proxySelectors: Readonly<Record<string, string>>[];
   /** DestinationRules by namespace and resolved host, per DNS suffix (hosts resolve against it); built on first use. */
   drHosts: Map<string, Map<string, NamespaceRuleHosts>>;
+  /** The Gateway API resources bound (src/semantics/gateway-api); built on first use. */
+  gatewayApi?: GatewayApiBinding;
 }
 
 /** One namespace's DestinationRules by resolved host, each with its position in the namespace's list. */
@@ -107,7 +110,7 @@ function configIndex(resources: readonly Resource[]): ConfigIndex {
   const index: ConfigIndex = {
     virtualServices: of<VirtualServiceSpec>('VirtualService'),
     destinationRules: of<DestinationRuleSpec>('DestinationRule'),
-    gateways: of<GatewaySpec>('Gateway'),
+    gateways: of<GatewaySpec>('Gateway').filter((g) => g.group === 'networking.istio.io'),
     sidecars: of<SidecarSpec>('Sidecar'),
     vsByName: new Map(),
     drByNamespace: new Map(),
@@ -208,6 +211,8 @@ export class CompileContext {
   readonly destinationRules: DestinationRuleResource[];
   readonly gateways: GatewayResource[];
   readonly sidecar: SidecarResource | undefined;
+  /** The config snapshot's resources (every kind). */
+  readonly resources: readonly Resource[];
   readonly #egress: EgressHost[] | undefined;
   readonly #servicesByHost: Map<string, RegistryService[]>;
   readonly #vsByName: Map<string, VirtualServiceResource>;
@@ -223,6 +228,7 @@ export class CompileContext {
     this.ports = input.ports ?? {};
     const index = configIndex(input.config.resources);
     this.#index = index;
+    this.resources = input.config.resources;
     this.virtualServices = index.virtualServices;
     this.destinationRules = index.destinationRules;
     this.gateways = index.gateways;
@@ -456,6 +462,23 @@ export class CompileContext {
       for (const s of dr.spec.subsets ?? []) if (!merged.subsets.some((m) => m.name === s.name)) merged.subsets.push(s);
     }
     return merged;
+  }
+
+  // === the Gateway API ===
+
+  /** The Gateway API resources of the snapshot, bound once per snapshot. */
+  get gatewayApi(): GatewayApiBinding {
+    return (this.#index.gatewayApi ??= bindGatewayApi(this.resources));
+  }
+
+  /**
+   * The Gateway API Gateway this proxy runs for (`sinew up` labels a Gateway's proxy with
+   * `gateway.networking.k8s.io/gateway-name`, in the Gateway's namespace), if any.
+   */
+  gatewayApiGateway(): GatewayState | undefined {
+    if (this.node.mode !== 'router') return undefined;
+    const name = this.node.labels[GATEWAY_NAME_LABEL];
+    return name === undefined ? undefined : this.gatewayApi.gatewayByKey.get(`${this.node.namespace}/${name}`);
   }
 
   // === gateways ===

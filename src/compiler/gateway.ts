@@ -4,7 +4,7 @@
  * to those Gateways whose hosts meet the server's hosts (Istio's buildGatewayHTTPRouteConfig
  * and BuildGatewayVirtualHosts).
  */
-import type { DownstreamTls, Listener, Route, RouteConfiguration, TcpRoute, VirtualHost } from '../api/proxy-config.js';
+import type { DownstreamTls, Listener, Route, RouteConfiguration, Secret, TcpRoute, VirtualHost } from '../api/proxy-config.js';
 import type { CompileContext, GatewayResource, VirtualServiceResource } from './context.js';
 import type { Server } from './istio-types.js';
 import { toAddress } from './inputs.js';
@@ -67,6 +67,8 @@ function downstreamTls(server: Server): DownstreamTls | undefined {
 export interface GatewayResult {
   listeners: Listener[];
   routeConfigs: RouteConfiguration[];
+  /** The credentials its listeners present (only a gateway that names them gets them). */
+  secrets?: Secret[];
 }
 
 export function buildGateway(ctx: CompileContext): GatewayResult {

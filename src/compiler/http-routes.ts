@@ -3,6 +3,7 @@
  * translateRoute, pilot/pkg/networking/core/route/route.go).
  */
 import {
+  HTTP_FILTERS,
   outboundClusterName,
   type CorsPolicy,
   type DirectResponseAction,
@@ -71,6 +72,9 @@ export function retryPolicy(spec: HTTPRetry | undefined): RetryPolicy | undefine
   policy.attempts = spec.attempts;
   const perTry = durationMs(spec.perTryTimeout);
   if (perTry) policy.perTryTimeoutMs = perTry;
+  // Envoy's retry_back_off base_interval (Istio HTTPRetry.backoff; the Gateway API's retry.backoff).
+  const backoff = durationMs(spec.backoff);
+  if (backoff) policy.backoffBaseMs = backoff;
   if (spec.retryOn) {
     // Istio: numeric entries are status codes to retry and imply retriable-status-codes.
     const on: string[] = [];
@@ -284,10 +288,14 @@ function translateRule(ctx: CompileContext, rule: HTTPRoute, namespace: string, 
   if (reqHeaders) out.requestHeaders = reqHeaders;
   const resHeaders = headerOps(rule.headers?.response);
   if (resHeaders) out.responseHeaders = resHeaders;
+  // CORS and fault injection are HTTP filters; a route carries their config by filter name
+  // (Envoy's typed_per_filter_config), as Istio's route generation does.
+  const perFilter: Record<string, unknown> = {};
   const c = cors(rule.corsPolicy);
-  if (c) out.cors = c;
+  if (c) perFilter[HTTP_FILTERS.cors] = c;
   const f = fault(rule.fault);
-  if (f) out.fault = f;
+  if (f) perFilter[HTTP_FILTERS.fault] = f;
+  if (c || f) out.perFilterConfig = perFilter;
   return out;
 }
 

@@ -43,6 +43,8 @@ export interface MeshSettings {
    * control plane generates it once and keeps it in its state directory.
    */
   meshKey?: string;
+  /** MeshConfig's `pathNormalization.normalization` for inbound and gateway listeners; absent: BASE. */
+  pathNormalization?: 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
 }
 
 export const DEFAULT_MESH: MeshSettings = Object.freeze({

@@ -19,6 +19,18 @@ import { buildVirtualServiceRoutes, defaultRoute, destinationCluster, vsGateways
 import { isHttpPort } from './protocols.js';
 import { hostSubsetOf, isWildcardHost } from '../semantics/hosts.js';
 import { httpConnectionManager } from './connection-manager.js';
+import { byCreation } from '../semantics/creation-order.js';
+import { meshRouteSets, meshRuleNames } from './gateway-api/mesh.js';
+
+/** Routes of a VirtualService made from Gateway API routes carry the names of the rules they came from. */
+function namedAfterRules(vs: VirtualServiceResource, routes: Route[]): Route[] {
+  const names = meshRuleNames.get(vs);
+  if (!names) return routes;
+  return routes.map((r) => {
+    const i = Number(/\/(\d+)$/.exec(r.name)?.[1]);
+    return Number.isInteger(i) && names[i] ? { ...r, name: names[i] } : r;
+  });
+}
 
 export const OUTBOUND_LISTENER = 'virtualOutbound';
 export const ALLOW_ANY_ROUTE = 'allow_any';
@@ -117,7 +129,10 @@ export function buildOutboundRouteConfigs(ctx: CompileContext): RouteConfigurati
  */
 export function meshVirtualServices(ctx: CompileContext): (service: RegistryService) => VirtualServiceResource | undefined {
   const meshVirtualServices = ctx.visibleVirtualServices().filter((vs) => vsGateways(vs.spec.gateways, vs.metadata.namespace).includes('mesh'));
-  return virtualServiceIndex(meshVirtualServices, ctx);
+  // GAMMA routes (./gateway-api/mesh.ts): the client namespace's first, the others by age.
+  const gamma = meshRouteSets(ctx, ctx.gatewayApi, ctx.namespace);
+  const candidates = gamma.first.length || gamma.byCreation.length ? [...gamma.first, ...[...meshVirtualServices, ...gamma.byCreation].sort(byCreation)] : meshVirtualServices;
+  return virtualServiceIndex(candidates, ctx);
 }
 
 /**
@@ -132,7 +147,7 @@ export function serviceVirtualHosts(ctx: CompileContext, service: RegistryServic
     if (port.protocol === 'UDP') continue;
     let routes: Route[];
     if (isHttpPort(port.protocol)) {
-      routes = vs ? buildVirtualServiceRoutes(ctx, vs, { gateways: ['mesh'], port: port.port }) : [];
+      routes = vs ? namedAfterRules(vs, buildVirtualServiceRoutes(ctx, vs, { gateways: ['mesh'], port: port.port })) : [];
       // No VirtualService (or none of its rules applies here): the default route
       // ("to get started you do not need any configuration").
       if (routes.length === 0) routes = [defaultRoute(ctx, service.hostname, port.port)];
@@ -195,7 +210,9 @@ export function buildOutboundListeners(ctx: CompileContext): Listener[] {
           address,
           direction: 'outbound',
           protocol: 'http',
-          http: httpConnectionManager({ routeConfigByPort: true, fallbackRouteConfigName: fallbackName, acceptAbsoluteUri: true }),
+          // Envoy's codec_type AUTO, as Istio's outbound listeners have it: an app may speak
+          // HTTP/2 with prior knowledge (gRPC) as well as HTTP/1.1 to its sidecar.
+          http: httpConnectionManager({ routeConfigByPort: true, fallbackRouteConfigName: fallbackName, acceptAbsoluteUri: true, http2: true }),
         },
       ]
     : [];

@@ -22,6 +22,7 @@ import type {
   WorkloadEntrySpec,
 } from '../api/resources/index.js';
 import { formatPath, type FieldPath } from '../core/path.js';
+import { kindKeyOf } from '../api/resources/index.js';
 
 /** One use of something not enforced. */
 export interface NotEnforcedUse {
@@ -193,7 +194,6 @@ const finders: Record<string, Finder> = {
 
   SNW0530: (r) => retriesWith(r, 'retryRemoteLocalities', (v) => set(v), 'retries are not steered to other localities: retryRemoteLocalities is not applied'),
   SNW0531: (r) => retriesWith(r, 'retryIgnorePreviousHosts', (v) => v === false, 'retries always avoid the hosts already tried: retryIgnorePreviousHosts: false is not applied'),
-  SNW0532: (r) => retriesWith(r, 'backoff', (v) => set(v), "retries back off from Envoy's 25 ms base: backoff is not applied"),
   SNW0533: (r) => {
     const out: Omit<NotEnforcedUse, 'code'>[] = [];
     for (const [i, rule] of ((r.spec as VirtualServiceSpec).http ?? []).entries()) {
@@ -339,7 +339,7 @@ const finders: Record<string, Finder> = {
   },
 };
 
-function retriesWith(r: Resource, field: 'retryRemoteLocalities' | 'retryIgnorePreviousHosts' | 'backoff', applies: (v: unknown) => boolean, message: string): Omit<NotEnforcedUse, 'code'>[] {
+function retriesWith(r: Resource, field: 'retryRemoteLocalities' | 'retryIgnorePreviousHosts', applies: (v: unknown) => boolean, message: string): Omit<NotEnforcedUse, 'code'>[] {
   const out: Omit<NotEnforcedUse, 'code'>[] = [];
   for (const [i, rule] of ((r.spec as VirtualServiceSpec).http ?? []).entries()) {
     if (rule.retries && applies(rule.retries[field])) out.push({ path: ['spec', 'http', i, 'retries', field], message });
@@ -380,7 +380,7 @@ export const notEnforcedFinderCodes: readonly string[] = Object.keys(finders);
 
 /** Every use in `r` of something accepted but not enforced yet. */
 export function findNotEnforced(r: Resource): NotEnforcedUse[] {
-  return (byKind.get(r.kind) ?? []).flatMap(({ code, find }) => find(r).map((use) => ({ code, ...use })));
+  return (byKind.get(kindKeyOf(r)) ?? []).flatMap(({ code, find }) => find(r).map((use) => ({ code, ...use })));
 }
 
 /** The uses as warnings; `positionOf` places each at its field. */

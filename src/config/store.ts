@@ -8,28 +8,38 @@
  * plane's API, `sinew up`) validates first and refuses the whole batch on any error, so
  * "the last good config stays in force".
  *
+ * Secrets live here too, so the state directory is owner-only: the directory 0700 and every
+ * file 0600, whatever the umask (as kubelet keeps a Secret volume, and ssh its keys).
+ *
+ * Resources are keyed by kind, namespace and name, the kind as `kindKey` gives it: two groups
+ * may share a kind's name (Istio's Gateway and the Gateway API's, stored as
+ * `Gateway.gateway.networking.k8s.io`).
+ *
  * It stamps what the Kubernetes API server stamps (./object-meta.ts): `creationTimestamp` and
  * `uid` on create, kept on update; `generation`, bumped when the spec changes; and
  * `resourceVersion`, the revision of the last change. Creation order decides which of two
  * conflicting resources wins (DESIGN.md behaviour 12), so a later apply is always younger,
  * even when the clock did not move or went back.
  */
-import { mkdir, open, readFile, rename, readdir, unlink } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Resource } from '../api/resources/meta.js';
+import { kindKeyOf, manifestOf } from '../api/resources/index.js';
 import { deepFreeze } from '../core/freeze.js';
 import { creationTime } from '../semantics/creation-order.js';
 import { isStamped, sameContent, stampApplied } from './object-meta.js';
 import { validateText } from './validate.js';
 
 export interface ResourceKey {
+  /** The kind's key (`kindKey`): the kind, or `Kind.group` where two groups share its name. */
   kind: string;
   namespace: string;
   name: string;
 }
 
-export const keyOf = (r: { kind: string; metadata: { namespace?: string; name: string } }): string =>
-  `${r.kind}/${r.metadata.namespace ?? ''}/${r.metadata.name}`;
+/** `kind/namespace/name`, the kind as its key (a resource with a `group` or `apiVersion` is keyed in its group). */
+export const keyOf = (r: { kind: string; group?: string; apiVersion?: string; metadata: { namespace?: string; name: string } }): string =>
+  `${kindKeyOf(r)}/${r.metadata.namespace ?? ''}/${r.metadata.name}`;
 
 export interface ConfigChange {
   revision: number;
@@ -90,7 +100,7 @@ export class MemoryConfigStore implements ConfigStore {
   list(kind?: string, namespace?: string): readonly Resource[] {
     const out: Resource[] = [];
     for (const r of this.resources.values()) {
-      if (kind && r.kind !== kind) continue;
+      if (kind && kindKeyOf(r) !== kind) continue;
       if (namespace !== undefined && r.metadata.namespace !== namespace) continue;
       out.push(r);
     }
@@ -174,7 +184,10 @@ export class FileConfigStore extends MemoryConfigStore {
 
   static async open(dir: string, options: StoreOptions = {}): Promise<FileConfigStore> {
     const store = new FileConfigStore(dir, options);
-    await mkdir(join(dir, HISTORY_DIR), { recursive: true });
+    await mkdir(join(dir, HISTORY_DIR), { recursive: true, mode: 0o700 });
+    // A directory made before the store held Secrets may be group- or world-readable.
+    await chmod(dir, 0o700);
+    await chmod(join(dir, HISTORY_DIR), 0o700);
     let text: string | undefined;
     try {
       text = await readFile(join(dir, STATE_FILE), 'utf8');
@@ -213,7 +226,7 @@ export class FileConfigStore extends MemoryConfigStore {
    * one string, then one buffer, held about 90 MB at once for a 15 MB config.
    */
   private async writeState(revision: number): Promise<void> {
-    const manifest = (r: Resource) => JSON.stringify({ apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec }, null, 1);
+    const manifest = (r: Resource) => JSON.stringify(manifestOf(r), null, 1);
     await writeAtomicParts(join(this.dir, STATE_FILE), jsonParts(`{"revision":${revision},"resources":[\n`, this.resources.values(), manifest, '\n]}\n'));
   }
 
@@ -244,10 +257,10 @@ function* jsonParts<T>(head: string, items: Iterable<T>, json: (item: T) => stri
   yield tail;
 }
 
-/** writeAtomic for content given in pieces, written about a MiB at a time. */
+/** writeAtomic for content given in pieces, written about a MiB at a time; owner-only too. */
 export async function writeAtomicParts(path: string, parts: Iterable<string>): Promise<void> {
   const tmp = `${path}.${process.pid}.${++tmpCounter}.tmp`;
-  const handle = await open(tmp, 'w');
+  const handle = await open(tmp, 'w', 0o600);
   try {
     let pending = '';
     for (const part of parts) {
@@ -265,11 +278,14 @@ export async function writeAtomicParts(path: string, parts: Iterable<string>): P
   await rename(tmp, path);
 }
 
-/** Writes a file so readers see the old or the new content, never a torn one. */
+/**
+ * Writes a file so readers see the old or the new content, never a torn one. The file is
+ * owner-only (0600): state files may hold Secrets.
+ */
 export async function writeAtomic(path: string, content: string): Promise<void> {
   // Unique per write: two writes of the same file in flight must not share a temp file.
   const tmp = `${path}.${process.pid}.${++tmpCounter}.tmp`;
-  const handle = await open(tmp, 'w');
+  const handle = await open(tmp, 'w', 0o600);
   try {
     await handle.writeFile(content);
     await handle.sync();

@@ -13,7 +13,7 @@
  * resources are still checked.
  */
 import type { Diagnostic, ResourceRef } from '../api/diagnostics.js';
-import { findKind, kindDefinitions, apiVersionOf, objectMetaSchema, type KindDefinition, type Resource } from '../api/resources/index.js';
+import { findKind, kindDefinitions, kindKeyOf, apiVersionOf, objectMetaSchema, GATEWAY_API_GROUP, UNIMPLEMENTED_GATEWAY_API_KINDS, type KindDefinition, type Resource } from '../api/resources/index.js';
 import { formatPath, type FieldPath } from '../core/path.js';
 import { closest, didYouMean } from '../core/suggest.js';
 import { deepFreeze } from '../core/freeze.js';
@@ -39,6 +39,9 @@ export interface ValidationResult {
 
 /** Istio kinds Sinew reads but does not implement. */
 const UNSUPPORTED_ISTIO_KINDS = new Set(['EnvoyFilter', 'WasmPlugin', 'ProxyConfig']);
+
+/** `kind/namespace/name`, the kind as its key (the store's keyOf, which this module may not import: the store imports it). */
+const keyOf = (r: Resource) => `${kindKeyOf(r)}/${r.metadata.namespace}/${r.metadata.name}`;
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -75,7 +78,7 @@ export function validateDocuments(documents: Iterable<RawDocument>, options: Val
     if (checked.skipped) out.skipped++;
     if (!checked.resource) continue;
     const r = checked.resource;
-    const key = `${doc.file}\u0000${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
+    const key = `${doc.file}\u0000${keyOf(r)}`;
     const earlier = seen.get(key);
     if (earlier) {
       out.diagnostics.push({
@@ -103,7 +106,7 @@ export function validateDocuments(documents: Iterable<RawDocument>, options: Val
 export function lastApplied(resources: readonly Resource[]): Resource[] {
   const last = new Map<string, Resource>();
   for (const r of resources) {
-    const key = `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`;
+    const key = keyOf(r);
     last.delete(key); // re-inserted below, so the map keeps the order of application
     last.set(key, r);
   }
@@ -167,18 +170,23 @@ function validateDocument(doc: RawDocument, options: ValidateOptions): DocumentC
   }
 
   const [group, version] = apiVersion.includes('/') ? apiVersion.split('/', 2) : ['', apiVersion];
-  const def = findKind(kind);
+  // The kind in its group first: two groups may share a kind's name (Istio's and the Gateway
+  // API's Gateway). A kind of ours under a misspelt group falls back to the name alone, so that
+  // the apiVersion check below can suggest the right group.
+  const def = findKind(kind, group) ?? (isGatewayApiGroup(group) ? undefined : findKind(kind));
   if (!def) {
     // Not one of ours: a near miss of one of our kinds is an error with a suggestion; other
-    // Kubernetes kinds and Istio kinds Sinew does not implement are skipped with a warning.
-    const near = UNSUPPORTED_ISTIO_KINDS.has(kind) ? undefined : closest(kind, kindDefinitions.map((d) => d.kind));
+    // Kubernetes kinds and Istio or Gateway API kinds Sinew does not implement are skipped
+    // with a warning.
+    const unimplemented = UNSUPPORTED_ISTIO_KINDS.has(kind) || (isGatewayApiGroup(group) && UNIMPLEMENTED_GATEWAY_API_KINDS.has(kind));
+    const near = unimplemented ? undefined : closest(kind, kindDefinitions.map((d) => d.kind));
     ref = name ? { kind, name, namespace: typeof meta?.namespace === 'string' ? meta.namespace : undefined } : undefined;
     if (near) {
       report('error', ['kind'], 'SNW0010', `unknown kind "${kind}"; did you mean "${near}"?`);
       return { diagnostics };
     }
-    if (UNSUPPORTED_ISTIO_KINDS.has(kind) || !isSinewOrIstioGroup(group)) {
-      const why = UNSUPPORTED_ISTIO_KINDS.has(kind) ? 'Sinew does not implement this Istio kind' : 'not a mesh resource';
+    if (unimplemented || !isOurGroup(group)) {
+      const why = unimplemented ? `Sinew does not implement this ${isGatewayApiGroup(group) ? 'Gateway API' : 'Istio'} kind` : 'not a mesh resource';
       report('warning', ['kind'], 'SNW0014', `${kind} (${apiVersion}) skipped: ${why}`);
       return { diagnostics, skipped: true };
     }
@@ -186,10 +194,10 @@ function validateDocument(doc: RawDocument, options: ValidateOptions): DocumentC
     return { diagnostics };
   }
 
-  // The same kind name in another API group (Gateway API's `Gateway`, Knative's `Service`) is
-  // not ours: skip it. A near miss of one of our groups (`networking.stio.io`) is a typo and
-  // falls through to the apiVersion check below, which suggests the right one.
-  if (group !== def.group && group !== '' && !isSinewOrIstioGroup(group) && !closest(group, ourGroups)) {
+  // The same kind name in another API group (Knative's `Service`) is not ours: skip it. A near
+  // miss of one of our groups (`networking.stio.io`) is a typo and falls through to the
+  // apiVersion check below, which suggests the right one.
+  if (group !== def.group && group !== '' && !isOurGroup(group) && !closest(group, ourGroups)) {
     ref = name ? { kind, name, namespace: typeof meta?.namespace === 'string' ? meta.namespace : undefined } : undefined;
     report('warning', ['apiVersion'], 'SNW0014', `${kind} (${apiVersion}) skipped: not a mesh resource`);
     return { diagnostics, skipped: true };
@@ -205,8 +213,9 @@ function validateDocument(doc: RawDocument, options: ValidateOptions): DocumentC
     report('error', ['apiVersion'], 'SNW0009', `unknown apiVersion "${apiVersion}" for ${kind}${hint}`);
   }
 
-  // Top-level fields.
-  const allowedTop = new Set(['apiVersion', 'kind', 'metadata', 'spec', 'status', ...(def.extraTopLevel ?? [])]);
+  // Top-level fields. A kind whose content sits at the top level (a Secret's data) has no spec.
+  const contentFields = def.topLevelSpec ?? ['spec', 'status'];
+  const allowedTop = new Set(['apiVersion', 'kind', 'metadata', ...contentFields, ...(def.extraTopLevel ?? [])]);
   for (const key of Object.keys(obj)) {
     if (!allowedTop.has(key)) report('error', [key], 'SNW0104', `unknown field "${key}"${didYouMean(key, allowedTop)}`, true);
   }
@@ -224,15 +233,20 @@ function validateDocument(doc: RawDocument, options: ValidateOptions): DocumentC
     } else if (meta.name === undefined) {
       report('error', ['metadata', 'name'], 'SNW0011', 'metadata.name is required', true);
     }
-    if (namespaceGiven !== undefined && !DNS1123_LABEL.test(namespaceGiven)) {
+    // A cluster-scoped resource as the store writes it back has an empty namespace: that is none.
+    if (namespaceGiven !== undefined && !(namespaceGiven === '' && !def.namespaced) && !DNS1123_LABEL.test(namespaceGiven)) {
       report('error', ['metadata', 'namespace'], 'SNW0012', `invalid namespace "${namespaceGiven}": use a lower-case RFC 1123 label`);
     }
   }
 
-  // Spec: structure, then Istio's rules.
-  const spec = obj.spec === undefined || obj.spec === null ? {} : obj.spec;
-  const structural = checkStructure(def.spec, spec, ['spec']);
+  // Spec: structure, the API server's defaults, then the kind's rules (Istio's, the CRD's).
+  const topLevel = def.topLevelSpec;
+  const given = topLevel ? Object.fromEntries(topLevel.filter((f) => obj[f] !== undefined).map((f) => [f, obj[f]])) : obj.spec;
+  let spec: unknown = given === undefined || given === null ? {} : given;
+  const specVersion = def.versions.includes(version) ? version : def.versions[0];
+  const structural = checkStructure(def.specByVersion?.[specVersion] ?? def.spec, spec, topLevel ? [] : ['spec']);
   for (const issue of structural) report('error', issue.path, issue.code, issue.message, issue.atKey);
+  if (def.applyDefaults) spec = def.applyDefaults(spec, specVersion);
   runSemantic(def, spec, ref, apiVersion, meta ?? {}, structural.length > 0, report);
 
   const hasError = diagnostics.some((d) => d.level === 'error');
@@ -263,12 +277,13 @@ function runSemantic(
   structureFailed: boolean,
   report: (level: Diagnostic['level'], path: FieldPath, code: string, message: string, atKey?: boolean) => void,
 ): void {
-  const validator = semanticValidators[def.kind];
+  const validator = semanticValidators[def.key ?? def.kind];
   if (!validator) return;
   const ctx: SemanticContext = {
     resource: { ...ref, namespace: ref.namespace ?? '' },
     metadata: meta as SemanticContext['metadata'],
     apiVersion,
+    structureFailed,
     error: (path, code, message) => report('error', path, code, message),
     warn: (path, code, message) => report('warning', path, code, message),
     errorAtKey: (path, code, message) => report('error', path, code, message, true),
@@ -286,6 +301,12 @@ function runSemantic(
 
 const ourGroups = [...new Set(kindDefinitions.map((d) => d.group).filter(Boolean))];
 
-function isSinewOrIstioGroup(group: string): boolean {
-  return group.endsWith('istio.io') || group === 'sinew.dev';
+/** Groups whose kinds Sinew knows of: Istio's, Sinew's and the Gateway API's. */
+function isOurGroup(group: string): boolean {
+  return group.endsWith('istio.io') || group === 'sinew.dev' || isGatewayApiGroup(group);
+}
+
+/** The Gateway API's groups (its experimental kinds are in `gateway.networking.x-k8s.io`). */
+function isGatewayApiGroup(group: string): boolean {
+  return group === GATEWAY_API_GROUP || group === 'gateway.networking.x-k8s.io';
 }

@@ -77,7 +77,12 @@ export const proxyCredentialRequestSchema = z.strictObject({ node: proxyNodeSche
 
 /** `GET /api/v1/resources?kind=&namespace=`. */
 export const resourceListQuerySchema = z.strictObject({
-  kind: z.string().regex(/^[A-Za-z]+$/, 'must be a kind, e.g. VirtualService').optional(),
+  // A kind, or a kind in its API group where two groups share a name (`Gateway.gateway.networking.k8s.io`).
+  kind: z
+    .string()
+    .max(253)
+    .regex(/^[A-Za-z]+(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a kind, e.g. VirtualService, or a kind in its group, e.g. Gateway.gateway.networking.k8s.io')
+    .optional(),
   namespace: namespaceSchema.optional(),
 });
 

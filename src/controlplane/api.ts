@@ -21,17 +21,23 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Diagnostic } from '../api/diagnostics.js';
 import type { Resource } from '../api/resources/meta.js';
-import { findKind } from '../api/resources/index.js';
+import { findKind, groupOf, manifestOf } from '../api/resources/index.js';
 import { ClientGoneError, HttpBodyError, drainAfterRefusal, readText } from '../core/http-body.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import { parseText } from '../config/load.js';
 import { validateText } from '../config/validate.js';
-import type { ConfigStore, ResourceKey } from '../config/store.js';
+import { keyOf, type ConfigStore, type ResourceKey } from '../config/store.js';
 import { namespaceQuerySchema, problemsOf, queryObject, resourceListQuerySchema } from './api-schemas.js';
 
 export interface ConfigApiOptions {
   store: ConfigStore;
+  /**
+   * The status the control plane shows with resources (the Gateway API's, computed for the
+   * config in force and the running gateways): called once per request, it returns the status
+   * of each resource, or undefined for none.
+   */
+  statusFor?: () => (r: Resource) => Record<string, unknown> | undefined;
   logger?: Logger;
   /** Largest request body accepted (default 16 MiB); larger gets 413. */
   maxBodyBytes?: number;
@@ -66,9 +72,10 @@ export function createConfigApiHandler(options: ConfigApiOptions): (req: Incomin
         return { status: 422, body: { error: `refused: ${errors.length} validation error(s); nothing was applied`, diagnostics: result.diagnostics } };
       }
       // kubectl's words: created (new), configured (changed), unchanged.
-      const existed = new Set(result.resources.filter((r) => store.get(r.kind, r.metadata.namespace, r.metadata.name) !== undefined).map((r) => `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`));
+      const inForce = new Set(store.list().map(keyOf));
+      const existed = new Set(result.resources.map(keyOf).filter((k) => inForce.has(k)));
       const change = await store.apply(result.resources, 'apply');
-      const changed = new Set(change.applied.map((r) => `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`));
+      const changed = new Set(change.applied.map(keyOf));
       logger.info('config applied', { revision: change.revision, changed: changed.size });
       const resultOf = (key: string) => (!changed.has(key) ? 'unchanged' : existed.has(key) ? 'configured' : 'created');
       return {
@@ -77,7 +84,7 @@ export function createConfigApiHandler(options: ConfigApiOptions): (req: Incomin
           revision: store.revision,
           resources: result.resources.map((r) => ({
             ...describe(r),
-            result: resultOf(`${r.kind}/${r.metadata.namespace}/${r.metadata.name}`),
+            result: resultOf(keyOf(r)),
           })),
           diagnostics: result.diagnostics,
         },
@@ -104,14 +111,15 @@ export function createConfigApiHandler(options: ConfigApiOptions): (req: Incomin
       if (!kind && req.method === 'GET') {
         const filter = query(resourceListQuerySchema, url);
         const list = store.list(filter.kind, filter.namespace);
-        return { status: 200, body: { revision: store.revision, items: list.map(toManifest) } };
+        const statusOf = options.statusFor?.();
+        return { status: 200, body: { revision: store.revision, items: list.map((r) => toManifest(r, statusOf)) } };
       }
       if (kind && namespace !== undefined && name) {
         if (!findKind(kind)) throw new HttpError(400, `unknown kind "${kind}"`);
         if (req.method === 'GET') {
           const r = store.get(kind, namespace, name);
           if (!r) throw new HttpError(404, `${kind} ${namespace}/${name} not found`);
-          return { status: 200, body: toManifest(r) };
+          return { status: 200, body: toManifest(r, options.statusFor?.()) };
         }
         if (req.method === 'DELETE') {
           const change = await store.delete([{ kind, namespace, name }], 'delete');
@@ -154,8 +162,10 @@ export async function startConfigApi(options: ConfigApiOptions & { port?: number
   return { server, address: server.address() as AddressInfo };
 }
 
-export function toManifest(r: Resource): Record<string, unknown> {
-  return { apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec };
+/** A resource as the API shows it: Secrets' values redacted (manifestOf), with its status when it has one. */
+export function toManifest(r: Resource, statusOf?: (r: Resource) => Record<string, unknown> | undefined): Record<string, unknown> {
+  const status = statusOf?.(r);
+  return { ...manifestOf(r, { redact: true }), ...(status ? { status } : {}) };
 }
 
 /** Reads the kinds and names of the documents in `text`, for delete-by-file; content is not validated. */
@@ -167,9 +177,10 @@ function keysFromText(text: string, defaultNamespace: string): ResourceKey[] {
   for (const doc of loaded.documents) {
     const v = doc.value as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
     if (typeof v?.kind !== 'string' || typeof v.metadata?.name !== 'string') continue;
-    const def = findKind(v.kind);
+    // In its group: deleting a Gateway API Gateway must not delete Istio's Gateway of that name.
+    const def = typeof (v as { apiVersion?: unknown }).apiVersion === 'string' ? findKind(v.kind, groupOf((v as { apiVersion: string }).apiVersion)) : findKind(v.kind);
     if (!def) continue;
-    keys.push({ kind: v.kind, name: v.metadata.name, namespace: def.namespaced ? (typeof v.metadata.namespace === 'string' ? v.metadata.namespace : defaultNamespace) : '' });
+    keys.push({ kind: def.key ?? def.kind, name: v.metadata.name, namespace: def.namespaced ? (typeof v.metadata.namespace === 'string' ? v.metadata.namespace : defaultNamespace) : '' });
   }
   return keys;
 }

@@ -236,7 +236,7 @@ function portsOf(node: ProxyNode, registration: WorkloadRegistration, resources:
     const host = replica?.host ?? '127.0.0.1';
     const gateway: Record<number, Address> = {};
     for (const r of resources) {
-      if (r.kind !== 'Gateway') continue;
+      if (r.kind !== 'Gateway' || r.group !== 'networking.istio.io') continue;
       for (const server of (r.spec as { servers?: { port?: { number?: number } }[] }).servers ?? []) {
         const port = server.port?.number;
         if (port !== undefined) gateway[port] = { host, port: defaultGatewayListenPort(port) };

@@ -29,6 +29,7 @@ import type { Resource } from '../api/resources/meta.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { FileConfigStore, MemoryConfigStore, type ConfigStore } from '../config/store.js';
+import { gatewayApiStatus, gatewayRuntimeOf } from '../config/gateway-api/status.js';
 import { ServiceRegistry } from '../registry/index.js';
 import { PushServer, type PushAuthenticator } from '../xds/server.js';
 import { ProxyConfigBuilder, type MeshSettings } from './compile.js';
@@ -41,6 +42,8 @@ import { OTLP_TRACES_PATH } from './traces.js';
 import { TraceStore } from '../telemetry/trace-store.js';
 import { loadMeshKey } from './mesh-key.js';
 import { startConsole, type Console } from './console/index.js';
+import { CA_DIR } from './ca-dir.js';
+import { MeshCa, type MeshCaOptions } from './mesh-ca.js';
 
 export interface ControlPlaneOptions {
   /** Where config and registrations persist; absent = memory only. */
@@ -79,6 +82,12 @@ export interface ControlPlaneOptions {
    * still checked as one; any other HELLO is this authenticator's to accept or refuse.
    */
   authenticateProxy?: PushAuthenticator;
+  /**
+   * The mesh CA (mesh-ca.ts), kept in `<stateDir>/ca` (a temporary directory without a state
+   * directory): plug-in certificates, the workload certificate lifetime, how often the
+   * directory is re-read. `false`: no CA (proxies get no trust bundle, certificate requests are refused).
+   */
+  ca?: false | Omit<MeshCaOptions, 'dir' | 'clock' | 'logger'>;
 }
 
 export interface ControlPlane {
@@ -94,6 +103,8 @@ export interface ControlPlane {
   readonly credentials: ControlPlaneCredentials;
   /** Where the API token is kept (`<stateDir>/api-token`); undefined when it lives in memory only. */
   readonly tokenFile: string | undefined;
+  /** The mesh CA, unless turned off. */
+  readonly ca: MeshCa | undefined;
   status(): MeshStatus;
   close(): Promise<void>;
 }
@@ -168,13 +179,21 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     return listed.resources;
   };
 
+  const ca = options.ca === false ? undefined : await MeshCa.open({ ...options.ca, dir: options.stateDir ? join(options.stateDir, CA_DIR) : undefined, clock, logger: logger.child('ca') });
+
   const push = new PushServer({
     // Composed (own part + class part): the push server diffs and encodes each class's part once.
-    source: (node: ProxyNode) => builder.buildComposed(node, resources(), registry.snapshot(), layouts, String(store.revision)),
+    // Every proxy's own part also carries the mesh CA's trust bundle and revocations (ROOTCA).
+    source: (node: ProxyNode) => {
+      const built = builder.buildComposed(node, resources(), registry.snapshot(), layouts, String(store.revision));
+      return ca ? ca.withSecrets(node, built) : built;
+    },
     authenticate: (node, credential) =>
       options.authenticateProxy && (credential === undefined || credentials.proxyOf(credential) === undefined)
         ? options.authenticateProxy(node, credential)
         : credentials.checkProxyCredential(node, credential),
+    // Signed for the node the HELLO's credential proved (mesh-ca.ts).
+    ...(ca ? { issueCertificate: (node: ProxyNode, csrPem: string) => ca.issue(node, csrPem) } : {}),
     clock,
     logger: logger.child('push'),
     debounceMs: options.debounceMs,
@@ -184,6 +203,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     syncRegistry();
     push.requestPush('config');
   });
+  ca?.attach(push);
+  ca?.onSecretsChanged((reason) => push.requestPush(reason));
 
   const status = (): MeshStatus => {
     const proxies = push.status();
@@ -193,9 +214,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       namespace: r.namespace,
       labels: r.labels,
       replicas: r.replicas.map((rep): ReplicaStatus => {
-        const p = byId.get(proxyIdOf(r, rep.id));
+        const proxyId = proxyIdOf(r, rep.id);
+        const p = byId.get(proxyId);
         const sync: ProxySync = p ? p.state : 'DISCONNECTED';
-        return { id: rep.id, app: rep.app, ready: rep.ready, ...(rep.reason ? { reason: rep.reason } : {}), restarts: rep.restarts, proxy: { ...rep.proxy, configVersion: p?.ackedVersion, sync } };
+        const issued = ca?.certificateOf(proxyId);
+        const certificate = issued ? { identity: issued.identity, serial: issued.serial, notBefore: new Date(issued.notBefore).toISOString(), notAfter: new Date(issued.notAfter).toISOString(), root: issued.root } : undefined;
+        return { id: rep.id, app: rep.app, ready: rep.ready, ...(rep.reason ? { reason: rep.reason } : {}), restarts: rep.restarts, proxy: { ...rep.proxy, configVersion: p?.ackedVersion, sync, ...(certificate ? { certificate } : {}) } };
       }),
     });
     const all = [...registrations.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -206,6 +230,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     };
   };
 
+  // The Gateway API's status, as its controller would write it: computed for the config in
+  // force and the gateways running (src/config/gateway-api/status.ts).
+  const statusFor = () => gatewayApiStatus(store.list(), gatewayRuntimeOf(status()));
   const apiHandler = createControlPlaneApi({
     credentials,
     store,
@@ -213,6 +240,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     push,
     traces,
     status,
+    statusFor,
     onRegistrationChanged: (key) => {
       syncRegistry();
       push.requestPush(`registration ${key}`);
@@ -304,10 +332,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     console: consoleInstance,
     credentials,
     tokenFile: token.file,
+    ca,
     status,
     async close() {
       await consoleInstance?.close();
       await push.close();
+      await ca?.close();
       await Promise.all([api, monitoring].map((s) => new Promise<void>((resolve) => {
         s.close(() => resolve());
         s.closeAllConnections();

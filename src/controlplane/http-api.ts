@@ -32,7 +32,7 @@ import type { Logger } from '../core/logger.js';
 import type { ConfigStore } from '../config/store.js';
 import type { TraceStore } from '../telemetry/trace-store.js';
 import type { PushServer } from '../xds/server.js';
-import { createConfigApiHandler } from './api.js';
+import { createConfigApiHandler, type ConfigApiOptions } from './api.js';
 import { problemsOf, proxyCredentialRequestSchema, registrationBodySchema, namespaceSchema, nameSchema, type InputProblem } from './api-schemas.js';
 import type { ControlPlaneCredentials, Principal } from './credentials.js';
 import { checkBodyType, checkHostAndOrigin } from './http-guard.js';
@@ -51,6 +51,8 @@ export interface ControlPlaneApiOptions {
   logger: Logger;
   /** Largest config body (default 16 MiB). */
   maxConfigBodyBytes?: number;
+  /** The status shown with resources (the Gateway API's): see ConfigApiOptions.statusFor. */
+  statusFor?: ConfigApiOptions['statusFor'];
 }
 
 /** The API's request handler; mount it for both `request` and `checkContinue` (core/http-body.ts). */
@@ -92,7 +94,7 @@ function parsed<T>(what: string, result: { success: true; data: T } | { success:
 
 export function createControlPlaneApi(options: ControlPlaneApiOptions): ControlPlaneApi {
   const { credentials, registrations, push, logger } = options;
-  const configApi = createConfigApiHandler({ store: options.store, logger: logger.child('config'), maxBodyBytes: options.maxConfigBodyBytes });
+  const configApi = createConfigApiHandler({ store: options.store, logger: logger.child('config'), maxBodyBytes: options.maxConfigBodyBytes, statusFor: options.statusFor });
   const traceApi = createTraceApiHandler(options.traces);
   let isOwn: (authority: string) => boolean = () => false;
 

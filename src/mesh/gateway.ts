@@ -88,7 +88,7 @@ export function gatewayServerPorts(resources: readonly Resource[]): number[] {
   const http: number[] = [];
   const other: number[] = [];
   for (const r of resources) {
-    if (r.kind !== 'Gateway') continue;
+    if (r.kind !== 'Gateway' || r.group !== 'networking.istio.io') continue;
     const spec = r.spec as { selector?: Record<string, string>; servers?: { port?: { number?: number; protocol?: string } }[] };
     if (spec.selector && spec.selector.istio !== 'ingressgateway') continue;
     for (const server of spec.servers ?? []) {

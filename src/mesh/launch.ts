@@ -27,7 +27,18 @@ import type { ProcessSpec } from './supervisor.js';
 export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--v8-pool-size=1'];
 
 /** Proxy variables of the runner's own environment never reach a child: HTTP_PROXY is the mesh's to set. */
-const PROXY_VARIABLES = /^(https?_proxy|HTTPS?_PROXY|NO_PROXY|no_proxy)$/;
+const PROXY_VARIABLES = /^(https?_proxy|HTTPS?_PROXY|NO_PROXY|no_proxy|grpc_proxy|no_grpc_proxy)$/;
+
+/**
+ * What points an app's clients at its sidecar's outbound listener: plain HTTP as absolute-URI
+ * requests (HTTP_PROXY), HTTPS and anything else as CONNECT tunnels (HTTPS_PROXY; curl's
+ * `-p`), gRPC through grpc_proxy (grpc-js and gRPC core tunnel with CONNECT). Nothing bypasses
+ * it (NO_PROXY empty): under REGISTRY_ONLY the sidecar decides what leaves.
+ */
+export function outboundProxyEnv(outboundProxy: string): Record<string, string> {
+  const url = `http://${outboundProxy}`;
+  return { HTTP_PROXY: url, http_proxy: url, HTTPS_PROXY: url, https_proxy: url, grpc_proxy: url, NO_PROXY: '', no_proxy: '' };
+}
 
 export interface ControlPlanePorts {
   api: number;
@@ -99,11 +110,10 @@ export class MeshLauncher {
     };
   }
 
-  /** A replica's app: PORT and HOST to listen on, who it is, and HTTP_PROXY pointing at its sidecar. */
+  /** A replica's app: PORT and HOST to listen on, who it is, and HTTP_PROXY (and the rest of outboundProxyEnv) pointing at its sidecar. */
   app(plan: ReplicaPlan, appPort: number | undefined, outboundProxy: string): ProcessSpec {
-    const proxyUrl = `http://${outboundProxy}`;
     return {
-      id: plan.id,
+      id: plan.label,
       command: plan.command,
       args: plan.args,
       cwd: plan.cwd,
@@ -113,10 +123,7 @@ export class MeshLauncher {
         HOST: this.options.host,
         SINEW_WORKLOAD: plan.workload.metadata.name,
         SINEW_NAMESPACE: plan.namespace,
-        HTTP_PROXY: proxyUrl,
-        http_proxy: proxyUrl,
-        NO_PROXY: '',
-        no_proxy: '',
+        ...outboundProxyEnv(outboundProxy),
       }),
     };
   }

@@ -28,6 +28,12 @@ export interface WorkloadSpecView {
 export interface ReplicaPlan {
   /** `<workload>-<index>`. */
   id: string;
+  /**
+   * The replica's name among the processes `sinew up` runs: its id, or `<id>.<namespace>` when a
+   * workload of the same name runs in another namespace too (the suite's mesh tests have an
+   * `echo-v1` in two namespaces), as two pods of one name live in two namespaces in Kubernetes.
+   */
+  label: string;
   index: number;
   workload: Resource<WorkloadSpecView>;
   namespace: string;
@@ -75,6 +81,7 @@ export function planReplicas(resources: readonly Resource[]): ReplicaPlan[] {
     for (let index = 0; index < replicas; index++) {
       plans.push({
         id: `${workload.metadata.name}-${index}`,
+        label: `${workload.metadata.name}-${index}`,
         index,
         workload,
         namespace: workload.metadata.namespace,
@@ -89,6 +96,9 @@ export function planReplicas(resources: readonly Resource[]): ReplicaPlan[] {
       });
     }
   }
+  const namespacesOf = new Map<string, Set<string>>();
+  for (const p of plans) namespacesOf.set(p.id, (namespacesOf.get(p.id) ?? new Set()).add(p.namespace));
+  for (const p of plans) if (namespacesOf.get(p.id)!.size > 1) p.label = `${p.id}.${p.namespace}`;
   return plans;
 }
 

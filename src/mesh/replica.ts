@@ -134,12 +134,12 @@ export class ReplicaRunner {
       labels: plan.labels,
       serviceAccount: plan.serviceAccount,
     };
-    ctx.step(`starting ${plan.id}: sidecar`);
+    ctx.step(`starting ${plan.label}: sidecar`);
     const credential = await ctx.client.proxyCredential(node);
-    const sidecar = ctx.supervisor.start(ctx.launcher.proxy(plan.id, node, { admin: ports.admin, metrics: ports.metrics }, credential));
+    const sidecar = ctx.supervisor.start(ctx.launcher.proxy(plan.label, node, { admin: ports.admin, metrics: ports.metrics }, credential));
     this.sidecar = sidecar;
     this.sidecarWatch = new PartWatch({
-      name: `${plan.id}'s sidecar`,
+      name: `${plan.label}'s sidecar`,
       process: sidecar,
       check: proxyReadyCheck(ctx.host, ports.admin),
       explain: () => explainProxy(ctx.client, this.nodeId, ctx.controlPlane()),
@@ -155,7 +155,7 @@ export class ReplicaRunner {
   private startApp(): void {
     const { plan, ports, ctx } = this;
     const first = plan.containerPorts[0];
-    ctx.step(`starting ${plan.id}: app`);
+    ctx.step(`starting ${plan.label}: app`);
     try {
       this.app = ctx.supervisor.start(ctx.launcher.app(plan, first !== undefined ? ports.ports[String(first)].app : undefined, `${ctx.host}:${ports.outbound}`));
     } catch (err) {
@@ -173,7 +173,7 @@ export class ReplicaRunner {
       return tcpCheck(ctx.host, appPort(probe.containerPort), probe.timeoutMs);
     };
     this.appWatch = new PartWatch({
-      name: `${plan.id}'s app`,
+      name: `${plan.label}'s app`,
       process: this.app,
       check,
       readyTimeoutMs: ctx.readyTimeoutMs,

@@ -14,7 +14,7 @@
  * backoff and shown as not ready while the rest of the mesh keeps serving (readiness.ts); only
  * a control plane that cannot start makes `sinew up` give up (exit 1).
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -24,8 +24,10 @@ import { loadMeshConfigFile } from '../config/mesh-config.js';
 import { formatDiagnostic } from '../api/diagnostics.js';
 import { ControlPlaneClient } from './control-plane-client.js';
 import { API_TOKEN_FILE } from '../controlplane/credentials.js';
+import { CA_DIR } from '../controlplane/ca-dir.js';
 import { GATEWAY_NAME, GATEWAY_NAMESPACE, planGateway } from './gateway.js';
 import { manifestInputs } from './inputs.js';
+import { GatewayApiGateways } from './gateways.js';
 import { MeshLauncher } from './launch.js';
 import { planReplicas } from './plan.js';
 import { PartWatch, waitFor } from './readiness.js';
@@ -47,6 +49,8 @@ export interface UpOptions {
   consolePort?: number;
   /** Istio's MeshConfig in a file, handed to the control plane (`--mesh-config`). */
   meshConfig?: string;
+  /** Istio plug-in certificates for the mesh CA (`--ca-plugin-dir`). */
+  caPluginDir?: string;
   /** Drop the config and registrations an earlier run left in the state directory. */
   fresh?: boolean;
   /** How long a part may take to become ready before it is reported and retried (default 30 s). */
@@ -116,6 +120,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     }
     controlPlaneArgs = ['--mesh-config', resolve(options.meshConfig), ...(meshConfig.settings.defaultTracingSampling === undefined ? ['--tracing-sampling', '100'] : [])];
   }
+  if (options.caPluginDir) controlPlaneArgs.push('--ca-plugin-dir', resolve(options.caPluginDir));
   const resources = validated.resources;
   const plans = planReplicas(resources);
   const sinew = options.sinewBin ?? sinewEntry();
@@ -141,7 +146,8 @@ export async function runUp(options: UpOptions): Promise<number> {
   }
   // Registrations describe the processes of one run; the config in force outlives runs (unless --fresh).
   try {
-    if (options.fresh) await rm(join(stateDir, CONTROL_PLANE_DIR), { recursive: true, force: true });
+    // The mesh CA (control-plane/ca) outlives --fresh: its root is what proxies and operators trust.
+    if (options.fresh) await Promise.all((await readdir(join(stateDir, CONTROL_PLANE_DIR)).catch(() => [] as string[])).filter((name) => name !== CA_DIR).map((name) => rm(join(stateDir, CONTROL_PLANE_DIR, name), { recursive: true, force: true })));
     else await rm(join(stateDir, CONTROL_PLANE_DIR, REGISTRATIONS_FILE), { force: true });
   } catch (err) {
     out(`✘ cannot prepare the state directory ${stateDir}: ${(err as Error).message}; remove it or use another --state-dir`);
@@ -154,6 +160,7 @@ export async function runUp(options: UpOptions): Promise<number> {
   const watches: PartWatch[] = [];
   const replicas: ReplicaRunner[] = [];
   let registrations: RegistrationPublisher | undefined;
+  let gatewayApi: GatewayApiGateways | undefined;
   let stopping = false;
   let resolveStop!: () => void;
   const stopRequested = new Promise<void>((r) => (resolveStop = r));
@@ -185,6 +192,7 @@ export async function runUp(options: UpOptions): Promise<number> {
     for (const w of watches) w.stop();
     for (const r of replicas) r.stopWatching();
     registrations?.close();
+    await gatewayApi?.stop();
     await supervisor.stopAll();
     removeMeshFile(stateDir);
     await rm(join(stateDir, PROCESSES_DIR), { recursive: true, force: true });
@@ -277,6 +285,16 @@ export async function runUp(options: UpOptions): Promise<number> {
       report,
     });
     watches.push(gatewayWatch);
+
+    // A proxy per Gateway API Gateway, now and as Gateways are applied (gateways.ts).
+    gatewayApi = new GatewayApiGateways({
+      client,
+      host,
+      output: out,
+      startProxy: async (label, node, ports) => supervisor.start(launcher.proxy(label, node, ports, await client.proxyCredential(node))),
+      stopProcess: (id) => supervisor.stop(id),
+    });
+    await unlessStopped(gatewayApi.start());
 
     const ctx: ReplicaContext = { host, supervisor, launcher, client, registrations: publisher, controlPlane: () => controlPlane, readyTimeoutMs, step, report };
     for (const { plan, ports } of planned) {

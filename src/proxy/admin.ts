@@ -1,6 +1,7 @@
 /**
  * The admin port (Istio's 15000): /ready, /config_dump, /clusters, /stats, /stats/prometheus
- * (the same text as the metrics port, for convenience). Read-only; it binds
+ * (the same text as the metrics port, for convenience), /certs (the workload certificate and
+ * the trust bundle, as Envoy's /certs: identities, serials and validity, never a key). Read-only; it binds
  * to loopback unless told otherwise.
  */
 import http from 'node:http';
@@ -17,6 +18,8 @@ export interface AdminSource {
   gauges(): Record<string, number>;
   /** Prometheus text of the proxy's metrics (what the metrics port serves). */
   prometheus?(): Promise<{ contentType: string; text: string }>;
+  /** The proxy's certificates, without keys (secrets/mesh-secrets.ts describe()). */
+  certificates?(): unknown;
 }
 
 export class AdminServer extends LocalHttpServer {
@@ -46,6 +49,8 @@ export class AdminServer extends LocalHttpServer {
         return snapshot ? text(200, 'LIVE\n') : text(503, 'no configuration applied yet\n');
       case '/config_dump':
         return snapshot ? json(200, { version: snapshot.version, config: snapshot.config }) : json(503, { error: 'no configuration applied yet' });
+      case '/certs':
+        return this.source.certificates ? json(200, this.source.certificates()) : json(200, { secrets: [] });
       case '/clusters':
         return json(200, this.source.clusterManager.stats());
       case '/stats': {
@@ -65,7 +70,7 @@ export class AdminServer extends LocalHttpServer {
         return;
       }
       default:
-        return text(404, 'admin endpoints: /ready /config_dump /clusters /stats /stats/prometheus\n');
+        return text(404, 'admin endpoints: /ready /config_dump /certs /clusters /stats /stats/prometheus\n');
     }
   }
 }

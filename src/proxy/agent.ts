@@ -14,6 +14,7 @@ import { silentLogger } from '../core/logger.js';
 import { PushClient } from '../xds/client.js';
 import { createProxy, type Proxy } from './proxy.js';
 import type { CaptureOptions } from './capture.js';
+import { MeshSecrets, type MeshSecretsOptions } from './secrets/mesh-secrets.js';
 
 export interface ProxyAgentOptions {
   /** Control plane push address, `host:port`. */
@@ -37,18 +38,30 @@ export interface ProxyAgentOptions {
   /** Transparent capture (iptables in a pod): see ProxyOptions.capture. */
   capture?: CaptureOptions;
   logger?: Logger;
+  /** Renewal timing and retries of the workload certificate (tests shorten them). */
+  certificates?: Pick<MeshSecretsOptions, 'policy' | 'initialRetryMs' | 'maxRetryMs' | 'clock' | 'random'>;
 }
 
 export interface ProxyAgent {
   proxy: Proxy;
   client: PushClient;
+  /** The proxy's certificate and trust (the SecretProvider transport sockets read). */
+  secrets: MeshSecrets;
   close(opts?: { drainMs?: number }): Promise<void>;
 }
 
 export async function startProxyAgent(options: ProxyAgentOptions): Promise<ProxyAgent> {
   const logger = options.logger ?? silentLogger;
   const tracerCredential = typeof options.credential === 'function' ? options.credential() : options.credential;
+  // The push client exists only below; the CSR waits for it (and for its connection) there.
+  let client: PushClient | undefined;
+  const secrets = new MeshSecrets({
+    ...options.certificates,
+    logger: logger.child('sds'),
+    requestCertificate: (csrPem) => (client ? client.requestCertificate(csrPem) : Promise.reject(new Error('not connected to the control plane yet'))),
+  });
   const proxy = createProxy({
+    secrets,
     adminPort: options.adminPort ?? 0,
     adminHost: options.adminHost,
     metricsHost: options.metricsHost,
@@ -63,14 +76,17 @@ export async function startProxyAgent(options: ProxyAgentOptions): Promise<Proxy
   });
   await proxy.start();
   const i = options.xds.lastIndexOf(':');
-  const client = new PushClient({
+  client = new PushClient({
     host: options.xds.slice(0, i),
     port: Number(options.xds.slice(i + 1)),
     node: options.node,
     credential: options.credential,
     logger: logger.child('push'),
     apply: async (config) => {
+      // A ROOTCA that cannot be read rejects the whole config, before anything changes.
+      const prepared = secrets.prepare(config);
       proxy.apply(config);
+      secrets.commit(prepared);
       // ACK only once the listeners the config names are open (or closed).
       await proxy.settled();
     },
@@ -78,11 +94,14 @@ export async function startProxyAgent(options: ProxyAgentOptions): Promise<Proxy
   client.on('nack', (version, reason) => logger.warn('config rejected; still serving the last good one', { version, reason }));
   client.on('disconnected', () => logger.info('control plane connection lost; serving the last config and reconnecting'));
   client.start();
+  const started = client;
   return {
     proxy,
-    client,
+    client: started,
+    secrets,
     async close(opts) {
-      await client.close();
+      secrets.close();
+      await started.close();
       await proxy.close(opts);
     },
   };

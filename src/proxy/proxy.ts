@@ -18,13 +18,17 @@ import { silentLogger, type Logger } from '../core/logger.js';
 import { systemRandom, type Random } from '../core/random.js';
 import { ProxyTelemetry, type ProxyTelemetryOptions } from '../telemetry/proxy-telemetry.js';
 import { AdminServer } from './admin.js';
+import type { SecretProvider } from './secrets/secret-provider.js';
 import { ProxyConfigError, ProxyError, ProxyErrorCode } from './errors.js';
 import { channels, ProxyStats } from './events.js';
 import { HttpListener } from './http/listener.js';
-import { downstreamTlsProblems } from './http/tls.js';
+import { filterChainProblems } from './transport/filter-chains.js';
 import type { Problems } from '../semantics/string-match.js';
 import { MetricsServer } from './metrics-server.js';
 import { compileRouteTable, type CompiledRouteTable } from './http/route-table.js';
+import type { HttpFilterFactory } from './http/filter-api.js';
+import { compileFilterChain, compilePerRouteConfig, type CompiledFilterChain, type FilterRegistry } from './http/filter-chain.js';
+import { filterRegistry } from './http/filters/registry.js';
 import type { ListenerContext, ProxyRuntime, Snapshot } from './runtime.js';
 import { TcpListener } from './tcp/listener.js';
 import { MIN_MESH_KEY_BYTES, NO_PEER_IDENTITY, peerIdentityFor } from './peer-identity.js';
@@ -64,6 +68,13 @@ export interface ProxyOptions {
    * the outbound one then bind nothing themselves.
    */
   capture?: CaptureOptions;
+  /**
+   * HTTP filter factories beside the built-in ones (http/filters/registry.ts), for listeners
+   * that name them in `http.filters`.
+   */
+  httpFilters?: readonly HttpFilterFactory[];
+  /** The proxy's certificates and trust (secrets/), shown on the admin port's /certs. */
+  secrets?: SecretProvider & { describe(): unknown };
 }
 
 export interface Proxy {
@@ -106,6 +117,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
   const random = options.random ?? systemRandom;
   const logger = options.logger ?? silentLogger;
   const ownsClusterManager = options.clusterManager === undefined;
+  const registry = filterRegistry(options.httpFilters);
   const stats = new ProxyStats();
   const telemetryOptions = options.telemetry === false ? undefined : { clock, random, ...options.telemetry };
   let telemetry: ProxyTelemetry | undefined;
@@ -216,7 +228,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
       if (closed) throw new ProxyError(ProxyErrorCode.Closed, 'the proxy is closed; create a new one');
       let snapshot: Snapshot;
       try {
-        snapshot = compile(config, runtime.current);
+        snapshot = compile(config, runtime.current, registry);
         runtime.clusterManager.update(snapshot.config.clusters, snapshot.config.endpoints, snapshot.config.secrets);
       } catch (err) {
         stats.inc('config_rejected');
@@ -258,6 +270,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
           clusterManager: runtime.clusterManager,
           gauges: () => ({ downstream_cx_active: proxy.connections(), downstream_cx_limit: runtime.downstream.limit, listeners_active: listeners.size }),
           prometheus: telemetryOptions ? () => proxyMetrics.render() : undefined,
+          certificates: options.secrets ? () => options.secrets!.describe() : undefined,
         });
         await admin.listen(options.adminPort, options.adminHost);
       }
@@ -365,7 +378,7 @@ class ProblemList implements Problems {
  * Checks a config as a whole and compiles its route tables. Everything is reported at once.
  * Route tables whose content did not change are reused from the previous snapshot.
  */
-export function compile(input: ProxyConfig, previous?: Snapshot): Snapshot {
+export function compile(input: ProxyConfig, previous?: Snapshot, registry: FilterRegistry = filterRegistry()): Snapshot {
   const problems = new ProblemList();
   if (!input || typeof input !== 'object') throw new ProxyConfigError('?', ['the config is not an object']);
   // A private deep copy: the caller may reuse or mutate its object after apply returns.
@@ -398,7 +411,7 @@ export function compile(input: ProxyConfig, previous?: Snapshot): Snapshot {
       routeTables.set(rc.name, reuse);
       return;
     }
-    routeTables.set(rc.name, compileRouteTable(rc, `routeConfigs[${i}]`, problems, (name) => clusterNames.has(name)));
+    routeTables.set(rc.name, compileRouteTable(rc, `routeConfigs[${i}]`, problems, (name) => clusterNames.has(name), (name, c, path, into) => compilePerRouteConfig(registry, name, c, path, into)));
   });
 
   const secretNames = new Set<string>();
@@ -416,6 +429,7 @@ export function compile(input: ProxyConfig, previous?: Snapshot): Snapshot {
 
   const listenerNames = new Set<string>();
   const addresses = new Set<string>();
+  const filterChains = new Map<string, CompiledFilterChain>();
   config.listeners.forEach((l, i) => {
     const p = `listeners[${i}]`;
     if (listenerNames.has(l.name)) problems.add(`${p}.name`, `duplicate listener ${JSON.stringify(l.name)}`);
@@ -426,7 +440,7 @@ export function compile(input: ProxyConfig, previous?: Snapshot): Snapshot {
     const key = `${l.address?.host}:${port}`;
     if (port !== 0 && addresses.has(key)) problems.add(`${p}.address`, `${key} is used by two listeners`);
     addresses.add(key);
-    for (const [field, message] of downstreamTlsProblems(l, config.secrets)) problems.add(`${p}${field}`, message);
+    for (const [field, message] of filterChainProblems(l, config.secrets)) problems.add(`${p}${field}`, message);
     if (l.protocol === 'http') {
       const h = l.http;
       if (!h) problems.add(`${p}.http`, 'an http listener needs http settings');
@@ -436,6 +450,8 @@ export function compile(input: ProxyConfig, previous?: Snapshot): Snapshot {
         if (h.fallbackRouteConfigName !== undefined && !routeTables.has(h.fallbackRouteConfigName)) problems.add(`${p}.http.fallbackRouteConfigName`, `no route table named ${JSON.stringify(h.fallbackRouteConfigName)}`);
         if (h.maxRequestHeadersKb !== undefined && !(h.maxRequestHeadersKb >= 1 && h.maxRequestHeadersKb <= 8192)) problems.add(`${p}.http.maxRequestHeadersKb`, 'must be in 1..8192');
         if (h.maxBufferedBodyBytes !== undefined && !(h.maxBufferedBodyBytes >= 0)) problems.add(`${p}.http.maxBufferedBodyBytes`, 'must be >= 0');
+        if (h.filters !== undefined && !Array.isArray(h.filters)) problems.add(`${p}.http.filters`, 'must be an array');
+        else filterChains.set(l.name, compileFilterChain(h.filters, registry, `${p}.http.filters`, l.direction, problems));
       }
     } else if (l.protocol === 'tcp') {
       if (!l.tcp) problems.add(`${p}.tcp`, 'a tcp listener needs tcp settings');
@@ -449,5 +465,5 @@ export function compile(input: ProxyConfig, previous?: Snapshot): Snapshot {
     }
   });
   if (problems.items.length) throw new ProxyConfigError(config.version, problems.items);
-  return { version: config.version, config, routeTables };
+  return { version: config.version, config, routeTables, filterChains };
 }

@@ -10,6 +10,7 @@ import type { ProxyTelemetry } from '../telemetry/proxy-telemetry.js';
 import type { ProxyStats } from './events.js';
 import type { DownstreamConnections } from './overload.js';
 import type { PeerIdentity } from './peer-identity.js';
+import type { CompiledFilterChain } from './http/filter-chain.js';
 import type { CompiledRouteTable } from './http/route-table.js';
 import type { ClusterManager } from './upstream/types.js';
 
@@ -18,6 +19,8 @@ export interface Snapshot {
   readonly version: string;
   readonly config: ProxyConfig;
   readonly routeTables: ReadonlyMap<string, CompiledRouteTable>;
+  /** Each http listener's HTTP filter chain, by listener name. */
+  readonly filterChains: ReadonlyMap<string, CompiledFilterChain>;
 }
 
 export interface ProxyRuntime {

@@ -249,6 +249,7 @@ function operatorGetter(name: string, argument: string | undefined): Getter {
     case 'DOWNSTREAM_DIRECT_REMOTE_ADDRESS_WITHOUT_PORT': return (e) => withoutPort(e.downstreamPeer || undefined);
     case 'DOWNSTREAM_REMOTE_PORT': return (e) => portOf(e.downstreamPeer);
     case 'REQUESTED_SERVER_NAME': return (e) => e.requestedServerName;
+    case 'DOWNSTREAM_PEER_URI_SAN': return (e) => e.downstreamPeerUriSan;
     case 'ROUTE_NAME': return (e) => e.route;
     case 'UPSTREAM_REQUEST_ATTEMPT_COUNT': return (e) => e.attempts;
     case 'GRPC_STATUS': return (e) => (e.grpcStatus === undefined ? undefined : (GRPC_STATUS_NAMES[Number(e.grpcStatus)] ?? e.grpcStatus));

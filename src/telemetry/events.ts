@@ -76,6 +76,8 @@ export interface TelemetryRequestEvent {
   peer?: PeerMetadata;
   /** The connection to the peer was mutual TLS (decides `connection_security_policy` and principals). */
   mtls?: boolean;
+  /** The downstream peer certificate's URI SAN (its SPIFFE ID): Envoy's %DOWNSTREAM_PEER_URI_SAN%, Istio's source principal. */
+  downstreamPeerUriSan?: string;
   /** Destination service FQDN when the proxy knows it (else derived from the cluster name or authority). */
   destinationService?: string;
   /** gRPC status from `grpc-status`, when the request was gRPC (`content-type: application/grpc*`). */

@@ -368,7 +368,7 @@ export class MeshMetrics {
 
   private peerLabels(
     direction: string,
-    event: { cluster?: string; authority?: string; destinationService?: string; mtls?: boolean; peer?: PeerMetadata },
+    event: { cluster?: string; authority?: string; destinationService?: string; mtls?: boolean; peer?: PeerMetadata; downstreamPeerUriSan?: string },
     peers: PeerInfo,
     protocol: 'http' | 'tcp',
   ): Record<string, string> {
@@ -391,7 +391,8 @@ export class MeshMetrics {
       reporter: destinationReporter ? 'destination' : 'source',
       source_workload: source?.workload ?? UNKNOWN,
       source_workload_namespace: source?.namespace ?? UNKNOWN,
-      source_principal: principal(source),
+      // The caller's identity as its certificate proved it, when the connection was mutual TLS.
+      source_principal: (destinationReporter && mtls && event.downstreamPeerUriSan) || principal(source),
       source_app: source?.app ?? UNKNOWN,
       source_version: source?.version ?? UNKNOWN,
       source_canonical_service: source?.canonicalService ?? UNKNOWN,

@@ -19,6 +19,10 @@
  * exponential backoff (initial 100 ms, factor 2, capped at 5 s); on reconnect the HELLO
  * names the version it holds, so a server with the same content sends nothing and one with
  * newer content pushes it (resync). A keepalive ping detects a silently dead connection.
+ *
+ * The same connection carries the proxy's certificate requests (`requestCertificate`): a CSR
+ * goes up once the HELLO is sent, and the answer names it by id. The control plane signs for
+ * the node the HELLO's credential proved, so the proxy needs no second credential.
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
@@ -35,7 +39,7 @@ import type { CloseInfo } from './connection.js';
 import { contentHash } from './content.js';
 import { applyDelta } from './delta.js';
 import { DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION, XdsError, XdsErrorCode, parseServerMessage, parseVersion } from './protocol.js';
-import type { ClientMessage, DeltaMessage, HelloMessage, PushMessage, ServerMessage } from './protocol.js';
+import type { CertificateMessage, ClientMessage, DeltaMessage, HelloMessage, PushMessage, ServerMessage } from './protocol.js';
 
 // === public types ===
 
@@ -104,6 +108,9 @@ export function backoffDelay(attempt: number, policy: BackoffPolicy, random: Ran
   return capped / 2 + random.next() * (capped / 2);
 }
 
+/** How long a certificate request waits for a connection and an answer (Istio's CA client: 10 s per attempt, then retries). */
+export const DEFAULT_CERTIFICATE_TIMEOUT_MS = 30_000;
+
 /** Longest NACK reason sent; a huge error message must not make a huge frame. */
 const MAX_REASON_CHARS = 4096;
 
@@ -145,6 +152,9 @@ export class PushClient extends EventEmitter<PushClientEvents> {
   private awaitingWhole = false;
   private applying = false;
   private closedPromise: Promise<void> | undefined;
+  private certificateRequestId = 0;
+  /** Certificate requests sent and not answered yet, by id. */
+  private readonly certificateRequests = new Map<number, { conn?: FrameConnection<ServerMessage, ClientMessage>; settle: (message: CertificateMessage | Error) => void }>();
 
   constructor(options: PushClientOptions) {
     super();
@@ -189,6 +199,7 @@ export class PushClient extends EventEmitter<PushClientEvents> {
     this.currentState = 'closed';
     this.clearTimers();
     this.received = [];
+    for (const request of [...this.certificateRequests.values()]) request.settle(new XdsError(XdsErrorCode.NotConnected, 'the push client was closed before the certificate request was answered'));
     const conn = this.conn;
     this.conn = undefined;
     this.closedPromise = new Promise<void>((resolve) => {
@@ -199,6 +210,45 @@ export class PushClient extends EventEmitter<PushClientEvents> {
       else conn.close(XdsErrorCode.ProxyShutdown, 'proxy shutting down');
     });
     return this.closedPromise;
+  }
+
+  /**
+   * Asks the control plane to sign a workload certificate on `csrPem` (PKCS#10, PEM). Waits for
+   * the connection when there is none yet, and rejects with an XdsError when the control plane
+   * refuses (CertificateRefused, with its reason) or does not answer within `timeoutMs`
+   * (CertificateUnanswered, also when the connection is lost first). The caller retries.
+   */
+  requestCertificate(csrPem: string, timeoutMs = DEFAULT_CERTIFICATE_TIMEOUT_MS): Promise<{ certificateChainPem: string }> {
+    if (this.currentState === 'closed') return Promise.reject(new XdsError(XdsErrorCode.NotConnected, 'the push client is closed'));
+    return new Promise((resolve, reject) => {
+      const id = ++this.certificateRequestId;
+      let done = false;
+      const finish = (outcome: CertificateMessage | Error) => {
+        if (done) return;
+        done = true;
+        this.clock.clearTimeout(timer);
+        this.off('connected', send);
+        this.certificateRequests.delete(id);
+        if (outcome instanceof Error) return reject(outcome);
+        if (outcome.error) return reject(new XdsError(XdsErrorCode.CertificateRefused, `the control plane refused the certificate request: ${outcome.error.code}: ${outcome.error.message}`));
+        resolve({ certificateChainPem: outcome.certificateChainPem ?? '' });
+      };
+      const timer = this.clock
+        .setTimeout(() => finish(new XdsError(XdsErrorCode.CertificateUnanswered, `no answer to the certificate request within ${timeoutMs} ms${this.currentState === 'connected' ? '' : ' (not connected to the control plane)'}`)), timeoutMs)
+        .unref();
+      const request: { conn?: FrameConnection<ServerMessage, ClientMessage>; settle: typeof finish } = { settle: finish };
+      this.certificateRequests.set(id, request);
+      const send = () => {
+        const conn = this.conn;
+        if (done || !conn || !conn.open || this.currentState !== 'connected') return;
+        this.off('connected', send);
+        request.conn = conn;
+        conn.send({ type: 'csr', id, csr: csrPem });
+      };
+      // Sent once HELLO is (the 'connected' event follows it); until then it waits.
+      if (this.currentState === 'connected' && this.conn?.open) send();
+      else this.on('connected', send);
+    });
   }
 
   // === connecting ===
@@ -252,6 +302,9 @@ export class PushClient extends EventEmitter<PushClientEvents> {
 
   private onClose(conn: FrameConnection<ServerMessage, ClientMessage>, info: CloseInfo, established: boolean): void {
     this.received = this.received.filter((r) => r.conn !== conn);
+    for (const request of [...this.certificateRequests.values()]) {
+      if (request.conn === conn) request.settle(new XdsError(XdsErrorCode.CertificateUnanswered, `the connection to the control plane closed before the certificate request was answered (${info.code}: ${info.reason})`));
+    }
     if (this.conn !== conn) return;
     this.conn = undefined;
     this.clearTimers();
@@ -325,6 +378,9 @@ export class PushClient extends EventEmitter<PushClientEvents> {
       case 'delta':
         this.received.push({ message, conn });
         if (!this.applying) void this.drain();
+        return;
+      case 'certificate':
+        this.certificateRequests.get(message.id)?.settle(message);
         return;
       case 'ping':
         conn.send({ type: 'pong', id: message.id });

@@ -18,7 +18,7 @@ import type { CloseInfo } from './connection.js';
 import { encodeConfig, segmentsBytes } from './content.js';
 import { encodeDelta } from './delta.js';
 import { SUPPORTED_PROTOCOLS, XdsError, XdsErrorCode, parseClientMessage } from './protocol.js';
-import type { AckMessage, ClientMessage, HelloMessage, NackMessage, ResyncMessage, ServerMessage } from './protocol.js';
+import type { AckMessage, CertificateMessage, ClientMessage, CsrMessage, HelloMessage, NackMessage, ResyncMessage, ServerMessage } from './protocol.js';
 import type { OutgoingPush, ProxySession } from './session.js';
 
 /** One proxy's stream as the push server sees it, whatever the transport. */
@@ -35,6 +35,8 @@ export interface PushStream {
    * exceeds what the proxy accepts.
    */
   send(push: OutgoingPush): { kind: 'full' | 'delta'; bytes: number };
+  /** Answers a certificate request (dropped once the stream is closing). */
+  sendCertificate(message: CertificateMessage): void;
   /** Tells the proxy why, then closes. */
   close(code: string, reason: string): void;
 }
@@ -52,6 +54,8 @@ export interface PushStreamHandler {
   ack(session: ProxySession, message: AckMessage): void;
   nack(session: ProxySession, message: NackMessage): void;
   resync(session: ProxySession, stream: PushStream, message: ResyncMessage): void;
+  /** A proxy past HELLO asked for a workload certificate. */
+  csr(session: ProxySession, stream: PushStream, message: CsrMessage): void;
   /** The stream ended; `session` is undefined when it never got past HELLO. */
   closed(stream: PushStream, session: ProxySession | undefined, info: CloseInfo): void;
 }
@@ -140,6 +144,10 @@ class JsonLinesStream implements PushStream {
     for (const seg of segments) socket.write(seg);
     socket.uncork();
     return bytes;
+  }
+
+  sendCertificate(message: CertificateMessage): void {
+    if (this.conn.open) this.conn.send(message);
   }
 
   close(code: string, reason: string): void {
@@ -232,12 +240,15 @@ export class JsonLinesTransport {
     }
     const session = stream.session;
     if (!session) {
+      // A certificate is only signed for a node whose credential was checked in HELLO.
+      if (message.type === 'csr') this.options.logger.warn('refused a certificate request without a credential (csr before hello)', { peer: stream.peer });
       stream.close(XdsErrorCode.UnexpectedMessage, `${message.type} before hello`);
       return;
     }
     if (message.type === 'ack') this.options.handler.ack(session, message);
     else if (message.type === 'nack') this.options.handler.nack(session, message);
     else if (message.type === 'resync') this.options.handler.resync(session, stream, message);
+    else if (message.type === 'csr') this.options.handler.csr(session, stream, message);
   }
 
   private onHello(stream: JsonLinesStream, hello: HelloMessage): void {

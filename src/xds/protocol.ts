@@ -13,6 +13,10 @@
  *   proxy  -> server   ack    {version, nonce}             applied; now serving `version`
  *   proxy  -> server   nack   {version, nonce, reason}     rejected; `version` is what I still serve
  *   proxy  -> server   resync {nonce, reason}              cannot use that delta; send the whole config
+ *   proxy  -> server   csr    {id, csr}                    sign a workload certificate on this PKCS#10
+ *                                                          request (the key stays with the proxy)
+ *   server -> proxy    certificate {id, certificateChainPem} | {id, error: {code, message}}
+ *                                                          the answer to csr `id`
  *   either -> other    ping   {id} / pong {id}             keepalive (the proxy pings)
  *   either -> other    close  {code, reason}               the sender is about to close, and why
  *
@@ -87,6 +91,12 @@ export const MAX_HELLO_FRAME_BYTES = 64 * 1024;
  */
 export const MAX_PROXY_FRAME_BYTES = 256 * 1024;
 
+/**
+ * Largest CSR a proxy may send: a PKCS#10 request for an RSA 4096 key with one URI SAN is
+ * under 2 KiB of PEM; 16 KiB leaves room and bounds what the CA parses.
+ */
+export const MAX_CSR_CHARS = 16 * 1024;
+
 /** The control plane's plaintext push port (istiod's 15010). */
 export const DEFAULT_PUSH_PORT = 15010;
 
@@ -118,6 +128,10 @@ export const XdsErrorCode = {
   ProxyShutdown: 'SNW_ERR_XDS_PROXY_SHUTDOWN',
   /** A delta does not fit the config the proxy holds (another base, unknown names, a result whose hash is not the version). */
   DeltaMismatch: 'SNW_ERR_XDS_DELTA_MISMATCH',
+  /** The control plane would not sign a proxy's CSR (no CA, a revoked identity, a bad CSR); the proxy keeps its certificate and retries. */
+  CertificateRefused: 'SNW_ERR_XDS_CERTIFICATE_REFUSED',
+  /** A certificate request got no answer in time (or its connection was lost first). */
+  CertificateUnanswered: 'SNW_ERR_XDS_CERTIFICATE_UNANSWERED',
   /** A bug while handling a message; only that connection is closed. */
   Internal: 'SNW_ERR_XDS_INTERNAL',
   /** The connection is closed or was never open. */
@@ -211,6 +225,27 @@ export interface ResyncMessage {
   reason: string;
 }
 
+/**
+ * A certificate signing request (Istio's CreateCertificate, istio.v1.auth.IstioCertificateService,
+ * which istiod serves beside xDS). Only a proxy past HELLO may send one: the identity of the
+ * certificate comes from the node its credential proved, never from the CSR.
+ */
+export interface CsrMessage {
+  type: 'csr';
+  /** Chosen by the proxy; the answer carries it back. */
+  id: number;
+  /** PEM PKCS#10 request, signed by the key the certificate is for. */
+  csr: string;
+}
+
+/** The answer to a `csr`: the signed chain (leaf first), or why not. */
+export interface CertificateMessage {
+  type: 'certificate';
+  id: number;
+  certificateChainPem?: string;
+  error?: { code: string; message: string };
+}
+
 export interface PingMessage {
   type: 'ping';
   id: number;
@@ -227,8 +262,8 @@ export interface CloseMessage {
   reason: string;
 }
 
-export type ClientMessage = HelloMessage | AckMessage | NackMessage | ResyncMessage | PingMessage | PongMessage | CloseMessage;
-export type ServerMessage = PushMessage | DeltaMessage | PingMessage | PongMessage | CloseMessage;
+export type ClientMessage = HelloMessage | AckMessage | NackMessage | ResyncMessage | CsrMessage | PingMessage | PongMessage | CloseMessage;
+export type ServerMessage = PushMessage | DeltaMessage | CertificateMessage | PingMessage | PongMessage | CloseMessage;
 export type Message = ClientMessage | ServerMessage;
 
 /** Serialises one message as a frame (JSON plus the terminating newline). */
@@ -318,6 +353,11 @@ export function parseClientMessage(frame: string): ClientMessage {
       };
     case 'resync':
       return { type: 'resync', nonce: requiredString(obj, 'nonce', 'resync'), reason: requiredString(obj, 'reason', 'resync') };
+    case 'csr': {
+      const csr = requiredString(obj, 'csr', 'csr');
+      if (csr.length > MAX_CSR_CHARS) throw malformed(`csr.csr is longer than ${MAX_CSR_CHARS} characters`);
+      return { type: 'csr', id: requiredId(obj, 'csr'), csr };
+    }
     case 'ping':
     case 'pong':
     case 'close':
@@ -354,6 +394,19 @@ export function parseServerMessage(frame: string): ServerMessage {
         changes: changes as ConfigChanges,
       };
     }
+    case 'certificate': {
+      const message: CertificateMessage = { type: 'certificate', id: requiredId(obj, 'certificate') };
+      const chain = optionalString(obj, 'certificateChainPem', 'certificate');
+      if (chain !== undefined) message.certificateChainPem = chain;
+      const error = obj.error;
+      if (error !== undefined && error !== null) {
+        if (typeof error !== 'object' || Array.isArray(error)) throw malformed('certificate.error must be an object');
+        const e = error as Record<string, unknown>;
+        message.error = { code: requiredString(e, 'code', 'certificate.error'), message: requiredString(e, 'message', 'certificate.error') };
+      }
+      if ((chain === undefined) === (message.error === undefined)) throw malformed('certificate needs either certificateChainPem or error');
+      return message;
+    }
     case 'ping':
     case 'pong':
     case 'close':
@@ -370,6 +423,12 @@ function parseCommon(obj: Record<string, unknown>): PingMessage | PongMessage | 
   const id = obj.id;
   if (typeof id !== 'number' || !Number.isFinite(id)) throw malformed(`${String(obj.type)}.id must be a number`);
   return { type: obj.type as 'ping' | 'pong', id };
+}
+
+function requiredId(obj: Record<string, unknown>, where: string): number {
+  const id = obj.id;
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) throw malformed(`${where}.id must be a non-negative integer`);
+  return id;
 }
 
 function parseObject(frame: string): Record<string, unknown> {

@@ -44,7 +44,7 @@ import type { ComposedConfig, ConfigContent } from './content.js';
 import { JsonLinesTransport } from './jsonl-transport.js';
 import type { HelloRefusal, PushStream, PushStreamHandler } from './jsonl-transport.js';
 import { DEFAULT_MAX_FRAME_BYTES, MAX_HELLO_FRAME_BYTES, MAX_PROXY_FRAME_BYTES, XdsError, XdsErrorCode } from './protocol.js';
-import type { AckMessage, HelloMessage, NackMessage, ResyncMessage } from './protocol.js';
+import type { AckMessage, CsrMessage, HelloMessage, NackMessage, ResyncMessage } from './protocol.js';
 import { PushQueue } from './push-queue.js';
 import type { AffectedPredicate, PushBatch } from './push-queue.js';
 import { ProxySession, PushVersions } from './session.js';
@@ -71,8 +71,20 @@ export type ConfigSource = (node: ProxyNode) => ProxyConfig | ComposedConfig;
  */
 export type PushAuthenticator = (node: ProxyNode, credential: string | undefined) => string | undefined | Promise<string | undefined>;
 
+/**
+ * Signs a workload certificate for `node` (whose credential the server checked in HELLO) on
+ * `csrPem`; the identity comes from the node, never from the CSR. Rejects with an error whose
+ * `code` and message go back to the proxy.
+ */
+export type CertificateIssuer = (node: ProxyNode, csrPem: string) => Promise<{ certificateChainPem: string }>;
+
+/** Certificate requests one proxy may have in flight; more are refused at once (a proxy needs one). */
+export const MAX_CERTIFICATE_REQUESTS_IN_FLIGHT = 2;
+
 export interface PushServerOptions {
   source: ConfigSource;
+  /** The mesh CA; without it every certificate request is refused. */
+  issueCertificate?: CertificateIssuer;
   /** Without it every HELLO is believed (tests, tools); the control plane always passes one. */
   authenticate?: PushAuthenticator;
   clock?: Clock;
@@ -119,6 +131,10 @@ export interface PushMetrics {
   protocolErrors: number;
   /** HELLOs refused for a missing or wrong credential. */
   unauthenticated: number;
+  /** Workload certificates signed for proxies. */
+  certificatesIssued: number;
+  /** Certificate requests refused (no CA, revoked, a bad CSR, too many at once). */
+  certificatesRefused: number;
   /** Gauge: proxies connected and past HELLO. */
   connectedProxies: number;
   /** Gauge: wall time of the last batch (build + send), milliseconds by `clock.monotonic()`. */
@@ -173,6 +189,8 @@ export class PushServer extends EventEmitter<PushServerEvents> {
     pushRuns: 0,
     protocolErrors: 0,
     unauthenticated: 0,
+    certificatesIssued: 0,
+    certificatesRefused: 0,
     connectedProxies: 0,
     lastPushDurationMs: 0,
     lastConvergenceMs: 0,
@@ -180,6 +198,9 @@ export class PushServer extends EventEmitter<PushServerEvents> {
 
   private readonly source: ConfigSource;
   private readonly authenticate: PushAuthenticator | undefined;
+  private readonly issueCertificate: CertificateIssuer | undefined;
+  /** Certificate requests being signed, per connection id. */
+  private readonly certificatesInFlight = new Map<string, number>();
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly pushSlice: number;
@@ -194,6 +215,7 @@ export class PushServer extends EventEmitter<PushServerEvents> {
     super();
     this.source = options.source;
     this.authenticate = options.authenticate;
+    this.issueCertificate = options.issueCertificate;
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.pushSlice = Math.max(1, options.pushSlice ?? 100);
@@ -209,6 +231,7 @@ export class PushServer extends EventEmitter<PushServerEvents> {
       ack: (session, message) => this.onAck(session, message),
       nack: (session, message) => this.onNack(session, message),
       resync: (session, stream, message) => this.onResync(session, stream, message),
+      csr: (session, stream, message) => this.onCsr(session, stream, message),
       closed: (stream, session, info) => this.onClosed(stream, session, info),
     };
     this.transport = new JsonLinesTransport({
@@ -419,8 +442,33 @@ export class PushServer extends EventEmitter<PushServerEvents> {
     this.pushTo({ session, stream }, true);
   }
 
+  private onCsr(session: ProxySession, stream: PushStream, message: CsrMessage): void {
+    const node = session.node;
+    const refuse = (code: string, reason: string) => {
+      this.metrics.certificatesRefused++;
+      this.logger.warn('refused a certificate request', { node: node.id, peer: stream.peer, code, reason });
+      stream.sendCertificate({ type: 'certificate', id: message.id, error: { code, message: reason } });
+    };
+    if (!this.issueCertificate) return refuse(XdsErrorCode.CertificateRefused, 'this control plane has no certificate authority');
+    const inFlight = this.certificatesInFlight.get(stream.id) ?? 0;
+    if (inFlight >= MAX_CERTIFICATE_REQUESTS_IN_FLIGHT) return refuse(XdsErrorCode.CertificateRefused, `at most ${MAX_CERTIFICATE_REQUESTS_IN_FLIGHT} certificate requests at once per proxy`);
+    this.certificatesInFlight.set(stream.id, inFlight + 1);
+    this.issueCertificate(node, message.csr).then(
+      ({ certificateChainPem }) => {
+        this.metrics.certificatesIssued++;
+        stream.sendCertificate({ type: 'certificate', id: message.id, certificateChainPem });
+      },
+      (err: Error & { code?: unknown }) => refuse(typeof err?.code === 'string' ? err.code : XdsErrorCode.CertificateRefused, err?.message ?? String(err)),
+    ).finally(() => {
+      const left = (this.certificatesInFlight.get(stream.id) ?? 1) - 1;
+      if (left > 0 && stream.open) this.certificatesInFlight.set(stream.id, left);
+      else this.certificatesInFlight.delete(stream.id);
+    });
+  }
+
   private onClosed(stream: PushStream, session: ProxySession | undefined, info: CloseInfo): void {
     this.connected.delete(stream.id);
+    this.certificatesInFlight.delete(stream.id);
     if (info.initiator === 'peer' && (info.code === XdsErrorCode.MalformedFrame || info.code === XdsErrorCode.FrameTooLarge)) {
       this.logger.warn('proxy closed the connection over a bad frame from us', { node: session?.node.id, ...info });
     }

@@ -2,6 +2,7 @@
  * The acceptance suite's configurations (test/fixtures/istio/acceptance/configs) compile for the
  * `curl` sidecar, and a few of them land where the suite expects.
  */
+import { HTTP_FILTERS, type FaultInjection } from '../../src/api/proxy-config.js';
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -99,7 +100,7 @@ describe('acceptance configurations', () => {
     const catchAll = withConfig('routing-go/catch-all-route-short-circuit-the-other-routes.yaml');
     const r = request(catchAll, 'http://echo/anything');
     assert.equal(r.route, 'default/default/0');
-    assert.equal(r.detail?.fault?.abort?.httpStatus, 418);
+    assert.equal((r.detail?.perFilterConfig?.[HTTP_FILTERS.fault] as FaultInjection | undefined)?.abort?.httpStatus, 418);
   });
 
   test('REGISTRY_ONLY from the mesh config file', () => {

@@ -2,6 +2,7 @@
  * VirtualService HTTP semantics: matches, actions, Istio's defaults, delegation, and the
  * Sinew sticky-canary annotation.
  */
+import { HTTP_FILTERS, type CorsPolicy } from '../../src/api/proxy-config.js';
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ProxyConfig, Route, RouteAction } from '../../src/api/proxy-config.js';
@@ -167,11 +168,11 @@ spec:
     assert.deepEqual(a.rewrite, { pathPrefix: '/v2/api', authority: 'reviews-internal' });
     assert.deepEqual(r.requestHeaders, { set: { 'x-a': '1' }, remove: ['x-b'] });
     assert.deepEqual(r.responseHeaders, { add: { 'x-c': '2' } });
-    assert.deepEqual(r.fault, { delay: { fixedDelayMs: 7000, percentage: 100 }, abort: { httpStatus: 500, percentage: 10 } });
+    assert.deepEqual(r.perFilterConfig?.[HTTP_FILTERS.fault], { delay: { fixedDelayMs: 7000, percentage: 100 }, abort: { httpStatus: 500, percentage: 10 } });
     assert.deepEqual(a.mirrors, [{ cluster: `outbound|9080|v3|${REVIEWS}`, percentage: 100 }]);
     assert.deepEqual(a.destinations[0].requestHeaders, { set: { 'x-version': 'v1' } });
-    assert.equal(r.cors?.maxAgeSeconds, 86400);
-    assert.equal(r.cors?.unmatchedPreflights, 'FORWARD');
+    assert.equal((r.perFilterConfig?.[HTTP_FILTERS.cors] as CorsPolicy | undefined)?.maxAgeSeconds, 86400);
+    assert.equal((r.perFilterConfig?.[HTTP_FILTERS.cors] as CorsPolicy | undefined)?.unmatchedPreflights, 'FORWARD');
     assert.equal(request(c, 'http://reviews:9080/teapot').status, 418);
   });
 

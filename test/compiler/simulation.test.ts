@@ -3,6 +3,7 @@
  * one proxy from YAML, send a synthetic request through it, and assert where it lands.
  * Bookinfo's Services and Istio's own bookinfo networking samples are the input.
  */
+import { HTTP_FILTERS, type FaultInjection } from '../../src/api/proxy-config.js';
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -258,9 +259,9 @@ spec:
     assert.equal(r2.route, 'default/ratings/0');
     assert.equal(r3.route, 'default/ratings/1');
     const route2 = v2.routeConfigs.find((c) => c.name === '9080')!.virtualHosts.find((h) => h.name.startsWith('ratings'))!.routes;
-    assert.equal(route2[0].fault?.abort?.httpStatus, 500);
+    assert.equal((route2[0].perFilterConfig?.[HTTP_FILTERS.fault] as FaultInjection | undefined)?.abort?.httpStatus, 500);
     const route3 = v3.routeConfigs.find((c) => c.name === '9080')!.virtualHosts.find((h) => h.name.startsWith('ratings'))!.routes;
-    assert.equal(route3.some((r) => r.fault), false);
+    assert.equal(route3.some((r) => r.perFilterConfig?.[HTTP_FILTERS.fault] !== undefined), false);
   });
 
   test('exportTo "." hides a VirtualService from other namespaces', () => {

@@ -115,7 +115,6 @@ const examples: Record<string, { yaml: string; path: string }> = {
   },
   SNW0530: { path: 'spec.http[0].retries.retryRemoteLocalities', yaml: vsWithRetries('retryRemoteLocalities: true') },
   SNW0531: { path: 'spec.http[0].retries.retryIgnorePreviousHosts', yaml: vsWithRetries('retryIgnorePreviousHosts: false') },
-  SNW0532: { path: 'spec.http[0].retries.backoff', yaml: vsWithRetries('backoff: 100ms') },
   SNW0533: {
     path: 'spec.http[0].match[0].statPrefix',
     yaml: 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: echo}\nspec:\n  hosts: [echo]\n  http:\n  - match: [{uri: {prefix: /api}, statPrefix: echo-api}]\n    route: [{destination: {host: echo}}]\n  - route: [{destination: {host: echo}}]\n',
@@ -282,11 +281,31 @@ spec:
       });
       assert.notDeepEqual(stripped, resources, 'the example must lose something');
       for (const proxy of proxies) {
-        assert.deepEqual(compile([...baseResources, ...stripped], instances, proxy), compile([...baseResources, ...resources], instances, proxy), `${proxy.workload}: ${entry.code} changed the compiled config; is it enforced now? Retire the entry.`);
+        assert.deepEqual(
+          withoutFiltersNotRunYet(compile([...baseResources, ...stripped], instances, proxy)),
+          withoutFiltersNotRunYet(compile([...baseResources, ...resources], instances, proxy)),
+          `${proxy.workload}: ${entry.code} changed the compiled config; is it enforced now? Retire the entry.`,
+        );
       }
     });
   }
 });
+
+/**
+ * The compiler writes AuthorizationPolicy and RequestAuthentication into listeners as named
+ * filters (`httpFilters`, `networkFilters`: src/compiler/security-filters.ts), which the proxy
+ * does not run until its HTTP filter chain does; until then those fields change nothing a
+ * request meets, so the comparison leaves them out. When the proxy runs them, SNW0500,
+ * SNW0501, SNW0502 and SNW0510 are retired and this goes.
+ */
+function withoutFiltersNotRunYet(config: ReturnType<typeof compile>): unknown {
+  const copy = structuredClone(config) as { listeners: { networkFilters?: unknown; http?: { httpFilters?: unknown } }[] };
+  for (const l of copy.listeners) {
+    delete l.networkFilters;
+    if (l.http) delete l.http.httpFilters;
+  }
+  return copy;
+}
 
 describe('regression: accepted security config that did nothing said nothing', () => {
   // An AuthorizationPolicy with `spec: {}` (deny all) and a STRICT PeerAuthentication were

@@ -70,7 +70,8 @@ describe('control plane deltas', () => {
     assert.equal(status.sentKind, 'delta');
     assert.ok(status.sentBytes! * 5 < whole.sentBytes!, `delta of ${status.sentBytes} bytes vs a whole config of ${whole.sentBytes}`);
 
-    const compiled = new ProxyConfigBuilder({ meshKey }).build(node, [...cp.store.list()], cp.registry.snapshot(), registrations, 'x');
+    // The control plane adds its CA's secrets (ROOTCA, default) to what the compiler builds.
+    const compiled = cp.ca!.withSecrets(node, new ProxyConfigBuilder({ meshKey }).build(node, [...cp.store.list()], cp.registry.snapshot(), registrations, 'x'));
     assert.deepEqual(JSON.parse(JSON.stringify(config)), JSON.parse(JSON.stringify({ ...compiled, version: config.version })));
   });
 });

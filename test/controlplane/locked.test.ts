@@ -214,6 +214,13 @@ describe('a locked control plane', () => {
       assert.equal(badPath.status, 400);
     });
 
+    test('regression: a replica\'s not-ready reason was refused as an unknown key, so sinew up could not register anything; now it is kept', async () => {
+      const starting = { ...registration, replicas: [{ ...registration.replicas[0], ready: false, reason: 'sidecar: starting' }] };
+      const res = await api.register(starting);
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.equal(cp.status().workloads.find((w) => w.name === 'reviews-v1')?.replicas[0].reason, 'sidecar: starting');
+    });
+
     test('the runner\'s credential registers', async () => {
       const res = await api.register(registration);
       assert.equal(res.status, 200, await res.clone().text());

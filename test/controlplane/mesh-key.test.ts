@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ProxyConfig, ProxyNode } from '../../src/api/proxy-config.js';
 import { startControlPlane } from '../../src/controlplane/daemon.js';
+import { within } from './helpers.js';
 import { loadMeshKey, MESH_KEY_FILE } from '../../src/controlplane/mesh-key.js';
 import { proxyClient } from './helpers.js';
 
@@ -44,7 +45,7 @@ test('every proxy gets the mesh key of the state directory in its config, across
       // Bounded, so that a proxy the control plane refuses fails the test instead of hanging it.
       const first = once(client, 'config', { signal: AbortSignal.timeout(20_000) });
       client.start();
-      return (await first)[0] as ProxyConfig;
+      return (await within(first, 30_000, 'the first config'))[0] as ProxyConfig;
     } finally {
       await client.close();
       await cp.close();

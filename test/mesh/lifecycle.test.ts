@@ -9,7 +9,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bin, get, processesMentioning, repo, sinew, startMesh, until } from './support.js';
@@ -124,9 +124,11 @@ describe('sinew up / sinew down: every way out stops everything', { timeout: 300
       await second.stop();
       assert.equal(second.process.exitCode, 0);
 
-      // Run 3: --fresh drops it.
+      // Run 3: --fresh drops it, and keeps the mesh CA (its root is what proxies and operators trust).
+      const root = readFileSync(join(stateDir, 'control-plane', 'ca', 'root-cert.pem'), 'utf8');
       const third = await startMesh([one], { stateDir, removeStateDir: false, args: ['--fresh'] });
       assert.doesNotMatch(third.log(), /from the last run/);
+      assert.equal(readFileSync(join(stateDir, 'control-plane', 'ca', 'root-cert.pem'), 'utf8'), root, 'the same root after --fresh');
       const got = await sinew(stateDir, 'get', 'virtualservice', 'extra-route');
       assert.notEqual(got.status, 0, got.stdout);
       assert.match(got.stderr, /not found/);

@@ -6,8 +6,12 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ReplicaRegistration, WorkloadRegistration } from '../../src/api/mesh-status.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startControlPlane } from '../../src/controlplane/daemon.js';
 import { ControlPlaneClient } from '../../src/mesh/control-plane-client.js';
+import { API_TOKEN_FILE } from '../../src/controlplane/credentials.js';
 import { RegistrationPublisher } from '../../src/mesh/registration.js';
 import { allocatePort } from '../../src/mesh/supervisor.js';
 
@@ -26,9 +30,11 @@ const key = { kind: 'workload' as const, namespace: 'default', name: 'echo-v1' }
 
 describe('registrations', () => {
   test('regression: replicas changing at once never drop one another, and the last change wins', async () => {
-    const cp = await startControlPlane({ apiPort: 0, pushPort: 0, monitoringPort: 0, collectTraces: false });
+    // The runner reads the control plane's API token from its state directory (every call carries it).
+    const stateDir = mkdtempSync(join(tmpdir(), 'sinew-registration-'));
+    const cp = await startControlPlane({ stateDir, apiPort: 0, pushPort: 0, monitoringPort: 0, collectTraces: false });
     try {
-      const publisher = new RegistrationPublisher(new ControlPlaneClient(cp.addresses.api, { token: cp.credentials.apiToken }), () => undefined);
+      const publisher = new RegistrationPublisher(new ControlPlaneClient(cp.addresses.api, { tokenFile: join(stateDir, API_TOKEN_FILE) }), () => undefined);
       publisher.add(workload([replica('echo-v1-0', 20000), replica('echo-v1-1', 20010), replica('echo-v1-2', 20020)]));
       await publisher.publishAll();
       // Every replica registered from the start, before any of them is ready.
@@ -45,14 +51,16 @@ describe('registrations', () => {
       ]);
     } finally {
       await cp.close();
+      rmSync(stateDir, { recursive: true, force: true });
     }
   });
 
   test('a change made while the control plane is away lands once it is back', async () => {
     const port = await allocatePort();
-    const apiToken = 'c'.repeat(64);
     const lines: string[] = [];
-    const publisher = new RegistrationPublisher(new ControlPlaneClient(`127.0.0.1:${port}`, { token: apiToken }), (l) => lines.push(l), () => 20);
+    // The token file appears when the control plane first starts.
+    const stateDir = mkdtempSync(join(tmpdir(), 'sinew-registration-'));
+    const publisher = new RegistrationPublisher(new ControlPlaneClient(`127.0.0.1:${port}`, { tokenFile: join(stateDir, API_TOKEN_FILE) }), (l) => lines.push(l), () => 20);
     publisher.add(workload([replica('echo-v1-0', 20000)]));
     publisher.update(key, 'echo-v1-0', { ready: true, reason: undefined });
     const landed = publisher.flush();
@@ -62,7 +70,7 @@ describe('registrations', () => {
       check();
     });
     assert.match(lines[0], /could not update default\/echo-v1 in the control plane .*; retrying/);
-    const cp = await startControlPlane({ apiPort: port, pushPort: 0, monitoringPort: 0, collectTraces: false, apiToken });
+    const cp = await startControlPlane({ stateDir, apiPort: port, pushPort: 0, monitoringPort: 0, collectTraces: false });
     try {
       await landed;
       assert.equal(cp.status().workloads[0].replicas[0].ready, true);
@@ -71,6 +79,7 @@ describe('registrations', () => {
     } finally {
       publisher.close();
       await cp.close();
+      rmSync(stateDir, { recursive: true, force: true });
     }
   });
 });

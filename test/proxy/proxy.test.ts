@@ -34,7 +34,7 @@ describe('virtual host selection (Envoy order)', () => {
     vhost('long-suffix', ['*.example.com'], []),
     vhost('prefix', ['api.*'], []),
     vhost('any', ['*'], []),
-  ]), 't', problems, () => true);
+  ]), 't', problems, () => true, () => undefined);
   const pick = (a: string) => selectVirtualHost(t, a)?.name;
   test('exact, then longest *.suffix, then prefix.*, then *; the port counts as sent', () => {
     assert.equal(pick('api.example.com'), 'exact');

@@ -4,6 +4,7 @@
  * and sticky splits, CORS (vs-echo-cors.yaml). Time and chance are injected (ManualClock,
  * SeededRandom); each runs over HTTP/1.1 and HTTP/2.
  */
+import { HTTP_FILTERS } from '../../src/api/proxy-config.js';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type http from 'node:http';
@@ -66,7 +67,7 @@ for (const proto of protocols) {
     };
 
     test('RS-06: fault abort at 50% over 1000 requests (seeded), 503 share 50% +- 5pp', async () => {
-      await withProxy(config([route('default/echo/0', {}, routeTo(ECHO), { fault: { abort: { httpStatus: 503, percentage: 50 } } })]), { seed: 42 }, async (c) => {
+      await withProxy(config([route('default/echo/0', {}, routeTo(ECHO), { perFilterConfig: { [HTTP_FILTERS.fault]: { abort: { httpStatus: 503, percentage: 50 } } } })]), { seed: 42 }, async (c) => {
         const statuses = await many(c, 1000);
         const aborted = statuses.filter((s) => s === 503).length;
         assert.ok(aborted >= 450 && aborted <= 550, `503 share ${aborted}/1000`);
@@ -222,7 +223,7 @@ for (const proto of protocols) {
         good.override = undefined;
         for (const res of held) res.destroy();
       }
-      await withProxy(config([route('r', {}, routeTo(ECHO, { timeoutMs: 500 }), { fault: { delay: { fixedDelayMs: 2000, percentage: 100 } } })]), { clock }, async (c) => {
+      await withProxy(config([route('r', {}, routeTo(ECHO, { timeoutMs: 500 }), { perFilterConfig: { [HTTP_FILTERS.fault]: { delay: { fixedDelayMs: 2000, percentage: 100 } } } })]), { clock }, async (c) => {
         const pending = c.request({ path: '/' });
         await until(() => clock.pendingTimers() === 1, 'delay timer');
         clock.advance(1999);
@@ -301,7 +302,7 @@ for (const proto of protocols) {
 
     test('CORS (vs-echo-cors.yaml): preflight answered for an allowed origin, forwarded otherwise; actual requests get allow-origin', async () => {
       const cors = { allowOrigins: [{ exact: 'cors.com' }], allowMethods: ['POST', 'GET'], allowHeaders: ['X-Foo-Bar', 'X-Foo-Baz'], exposeHeaders: [], maxAgeSeconds: 86400, allowCredentials: false };
-      await withProxy(config([route('default/echo/0', {}, routeTo(ECHO), { cors })]), {}, async (c) => {
+      await withProxy(config([route('default/echo/0', {}, routeTo(ECHO), { perFilterConfig: { [HTTP_FILTERS.cors]: cors } })]), {}, async (c) => {
         const before = good.seen.length;
         const pre = await c.request({ method: 'OPTIONS', path: '/', headers: { origin: 'cors.com', 'access-control-request-method': 'DELETE' } });
         assert.equal(pre.status, 200);

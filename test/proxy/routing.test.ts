@@ -3,6 +3,7 @@
  * routing-go configs), each Istio config translated by hand into the ProxyConfig the compiler
  * would produce, run over HTTP/1.1 and HTTP/2 against a real echo upstream.
  */
+import { HTTP_FILTERS } from '../../src/api/proxy-config.js';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ProxyConfig, Route } from '../../src/api/proxy-config.js';
@@ -133,7 +134,7 @@ for (const proto of protocols) {
     const abort403: Route['action'] = routeTo(ECHO);
     // Istio's withoutHeaders with a string match: the compiler sets treatMissingAsEmpty (routes.test.ts).
     const withoutHeaders = (match: Route['match']['headers']) => config([
-      route('default/vs/0', { headers: match }, abort403, { fault: { abort: { httpStatus: 403, percentage: 100 } } }),
+      route('default/vs/0', { headers: match }, abort403, { perFilterConfig: { [HTTP_FILTERS.fault]: { abort: { httpStatus: 403, percentage: 100 } } } }),
       route('default/vs/1', {}, routeTo(ECHO)),
     ]);
 
@@ -174,7 +175,7 @@ for (const proto of protocols) {
 
     test('routing-go catch all route short-circuits the later routes (regex .* + abort 418)', async () => {
       await withProxy(config([
-        route('default/default/0', { path: { regex: '.*' } }, routeTo(ECHO), { fault: { abort: { httpStatus: 418, percentage: 100 } } }),
+        route('default/default/0', { path: { regex: '.*' } }, routeTo(ECHO), { perFilterConfig: { [HTTP_FILTERS.fault]: { abort: { httpStatus: 418, percentage: 100 } } } }),
         route('default/default/1', {}, routeTo(ECHO)),
       ]), async (c) => {
         const r = await c.request({ path: '/anything' });
@@ -184,7 +185,7 @@ for (const proto of protocols) {
     });
 
     test('RS-05: fault abort with gRPC status UNAVAILABLE', async () => {
-      await withProxy(config([route('default/default/0', {}, routeTo(ECHO), { fault: { abort: { grpcStatus: 14, percentage: 100 } } })]), async (c) => {
+      await withProxy(config([route('default/default/0', {}, routeTo(ECHO), { perFilterConfig: { [HTTP_FILTERS.fault]: { abort: { grpcStatus: 14, percentage: 100 } } } })]), async (c) => {
         const r = await c.request({ method: 'POST', path: '/echo.Echo/Call', headers: { 'content-type': 'application/grpc', te: 'trailers' }, body: Buffer.alloc(5) });
         assert.equal(r.status, 200);
         assert.equal(r.headers['grpc-status'], '14');

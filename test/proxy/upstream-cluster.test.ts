@@ -458,7 +458,7 @@ describe('pool settings', () => {
     assert.notEqual(poolSpec(echoCluster('c'), new Map()).settingsKey, poolSpec(echoCluster('c', { connectTimeoutMs: 1 }), new Map()).settingsKey);
   });
 
-  test('HTTP/2 and TLS clusters get undici pools, their settings mapped onto its options', () => {
+  test('HTTP/2 clusters get undici pools, their settings mapped onto its options; TLS HTTP/1.1 clusters keep sinew\'s client', () => {
     const spec = poolSpec(
       echoCluster('c', {
         protocol: 'http2',
@@ -479,8 +479,10 @@ describe('pool settings', () => {
     const h2 = poolSpec(echoCluster('c', { protocol: 'http2' }), new Map()).options as Record<string, unknown> & { connect: Record<string, unknown> };
     assert.equal(h2.connections, 1);
     const tls = poolSpec(echoCluster('c', { tls: { mode: 'SIMPLE', insecureSkipVerify: true } }), new Map());
-    assert.equal(tls.http1, undefined, 'TLS upstreams stay on undici');
+    assert.ok(tls.http1, 'a TLS HTTP/1.1 upstream keeps the fast client');
+    assert.equal(tls.http1.transport?.secure, true, 'connecting through the TLS transport socket');
     assert.equal(tls.secure, true);
+    assert.notEqual(tls.settingsKey, poolSpec(echoCluster('c'), new Map()).settingsKey);
   });
 
 });

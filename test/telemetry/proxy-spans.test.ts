@@ -4,6 +4,7 @@
  * reaching a collector promptly without anyone flushing. Real sockets, a real collector (the
  * control plane's trace store behind node:http).
  */
+import { HTTP_FILTERS } from '../../src/api/proxy-config.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -55,7 +56,7 @@ test('regression: a fault-injected delay is drawn inside the sidecar\'s client s
       version: 'v1',
       node: productpage,
       listeners: [httpListener('virtualOutbound', { routeConfigName: '9080', acceptAbsoluteUri: true })],
-      routeConfigs: [table('9080', [vhost('ratings:9080', ['ratings', 'ratings:9080'], [route('ratings', {}, routeTo(RATINGS), { fault: { delay: { fixedDelayMs: delayMs, percentage: 100 } } })])])],
+      routeConfigs: [table('9080', [vhost('ratings:9080', ['ratings', 'ratings:9080'], [route('ratings', {}, routeTo(RATINGS), { perFilterConfig: { [HTTP_FILTERS.fault]: { delay: { fixedDelayMs: delayMs, percentage: 100 } } } })])])],
       clusters: [cluster(RATINGS, { service: { host: 'ratings.default.svc.cluster.local', port: 9080 } })],
       endpoints: [{ clusterName: RATINGS, endpoints: [endpoint(app.port)] }],
       telemetry,

@@ -69,4 +69,28 @@ export const analysisCodes: CodeTable = {
     description:
       "A Service port's targetPort (a number, a port name, or the Service port when absent) is not among the ports of a Workload the Service selects. Kubernetes looks a name up among the container ports; a Workload replica is reachable only on the ports it declares, so it is not an endpoint of that Service port and requests to it never reach the replica. Declare the port in the Workload, or point targetPort at one it declares.",
   },
+  SNW1015: {
+    level: 'warning',
+    name: 'AuthorizationNamespaceNotFound',
+    description:
+      'An AuthorizationPolicy names a source namespace (`from.source.namespaces`, `notNamespaces`, or a `source.namespace` condition) in which nothing of the mesh lives (Kiali KIA0101), so the rule can never match a caller from it. Fix the name, or remove the namespace.',
+  },
+  SNW1016: {
+    level: 'warning',
+    name: 'AuthorizationPrincipalNotFound',
+    description:
+      'An AuthorizationPolicy names a principal `<trust domain>/ns/<namespace>/sa/<service account>` that no Workload of the mesh runs as (Kiali KIA0106), so the rule never matches it. Fix the namespace or service account, or give the Workload that serviceAccount.',
+  },
+  SNW1017: {
+    level: 'warning',
+    name: 'AuthorizationHostNotFound',
+    description:
+      'An AuthorizationPolicy operation names a host (`to.operation.hosts`, `notHosts`) that no Service, ServiceEntry, Gateway or VirtualService of the mesh has (Kiali KIA0104); requests carry the host they are sent to, so the rule never matches it. Fix the host (the Host header a client sends, such as `httpbin.foo` or `httpbin.foo.svc.cluster.local`).',
+  },
+  SNW1018: {
+    level: 'warning',
+    name: 'AuthorizationHttpFieldsOnTcpWorkload',
+    description:
+      'An AuthorizationPolicy uses HTTP-only fields (methods, paths, hosts, requestPrincipals, request.* conditions) for workloads that serve only TCP ports. Istio cannot check them on TCP: an ALLOW rule with them is ignored (so the policy allows less), and a DENY rule is applied without them (so it denies every connection it otherwise covers). Drop those fields, or name the port protocol (`http-...`) if the port is HTTP.',
+  },
 };

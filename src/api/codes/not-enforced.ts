@@ -168,6 +168,7 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     field: 'spec.http[].retries.backoff',
     effect: 'ignored',
     description: 'Retries back off from Envoy\'s default 25 ms base interval; a configured backoff is ignored.',
+    retired: 'the route\'s retry policy backs off from the configured interval (Envoy\'s retry_back_off base_interval), as the Gateway API\'s retry.backoff needs it too',
   },
   {
     code: 'SNW0533',

@@ -44,8 +44,33 @@ export interface KindDefinition {
   spec: z.ZodType;
   /** Top-level fields besides apiVersion/kind/metadata/spec the kind allows (`status`, Service `spec` only...). */
   extraTopLevel?: readonly string[];
+  /** Where the schema differs between versions (the Gateway API's TLSRoute v1alpha2 and v1): the spec schema of each. */
+  specByVersion?: Readonly<Record<string, z.ZodType>>;
+  /**
+   * The API server's defaulting, for kinds whose schema has defaults (the Gateway API's CRDs):
+   * applied to a structurally valid spec before its rules are checked and before it is stored.
+   */
+  applyDefaults?: (spec: unknown, version: string) => unknown;
+  /**
+   * Kinds whose content is not under `spec` (a Secret's `type`, `data`, `stringData`): those
+   * top-level fields, validated and kept as the resource's `spec`, and written back at the top
+   * level (`manifestOf`).
+   */
+  topLevelSpec?: readonly string[];
+  /**
+   * The name the kind is stored, listed and asked for under when another group has a kind of
+   * the same name, as kubectl names it (`Gateway.gateway.networking.k8s.io` beside Istio's
+   * `Gateway`); absent, the kind itself.
+   */
+  key?: string;
 }
 
 export function apiVersionOf(def: KindDefinition, version: string): string {
   return def.group ? `${def.group}/${version}` : version;
+}
+
+/** The group of an apiVersion: `networking.istio.io/v1` -> `networking.istio.io`, `v1` -> `` (core). */
+export function groupOf(apiVersion: string): string {
+  const slash = apiVersion.indexOf('/');
+  return slash < 0 ? '' : apiVersion.slice(0, slash);
 }

@@ -15,6 +15,7 @@ import type {
   WorkloadSpec,
 } from '../../api/resources/index.js';
 import { formatPath, type FieldPath } from '../../core/path.js';
+import { kindKeyOf } from '../../api/resources/index.js';
 
 /** One cross-resource check: pure, it sees every valid resource and returns its findings. */
 export type Analyzer = (resources: readonly Resource[]) => Diagnostic[];
@@ -32,9 +33,9 @@ export type ServiceEntry = Resource<ServiceEntrySpec>;
 export type PeerAuthentication = Resource<PeerAuthenticationSpec>;
 export type Workload = Resource<WorkloadSpec>;
 
-/** The resources of one kind, typed by the caller (validation guarantees the shape). */
+/** The resources of one kind (by its key: `Gateway` is Istio's), typed by the caller (validation guarantees the shape). */
 export function ofKind<T extends Resource>(resources: readonly Resource[], kind: string): T[] {
-  return resources.filter((r) => r.kind === kind) as T[];
+  return resources.filter((r) => kindKeyOf(r) === kind) as T[];
 }
 
 /** Every destination a VirtualService sends traffic to (routes and mirrors), with its path. */

@@ -34,6 +34,7 @@ import { analyzeOrphanWorkloads } from './orphan-workloads.js';
 import { analyzeVirtualServiceHosts } from './virtual-service-hosts.js';
 import { analyzeUnexpandedHosts } from './unexpanded-hosts.js';
 import { analyzeServiceTargetPorts } from './service-target-ports.js';
+import { analyzeAuthorizationPolicies } from './authorization-policies.js';
 
 export type { Analyzer } from './common.js';
 
@@ -50,6 +51,7 @@ export const analyzers: readonly { name: string; codes: readonly string[]; run: 
   { name: 'virtual-service-hosts', codes: ['SNW1010'], run: analyzeVirtualServiceHosts },
   { name: 'unexpanded-hosts', codes: ['SNW1013'], run: analyzeUnexpandedHosts },
   { name: 'service-target-ports', codes: ['SNW1014'], run: analyzeServiceTargetPorts },
+  { name: 'authorization-policies', codes: ['SNW1015', 'SNW1016', 'SNW1017', 'SNW1018'], run: analyzeAuthorizationPolicies },
 ]);
 
 /** Runs every analyzer over valid resources; findings come back in input order. */

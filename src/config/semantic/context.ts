@@ -13,6 +13,8 @@ export interface SemanticContext {
   readonly metadata: Readonly<ObjectMeta>;
   /** The full apiVersion as written, e.g. `networking.istio.io/v1beta1`. */
   readonly apiVersion: string;
+  /** Whether the structure had errors (already reported): rules that need a sound shape may stay quiet. */
+  readonly structureFailed?: boolean;
   error(path: FieldPath, code: string, message: string): void;
   warn(path: FieldPath, code: string, message: string): void;
   /** Reports at the key of a mapping entry instead of its value (unknown or misplaced keys). */

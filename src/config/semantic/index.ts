@@ -1,4 +1,4 @@
-/** The semantic validator of each kind. */
+/** The semantic validator of each kind, by its key (the Gateway API's Gateway is `Gateway.gateway.networking.k8s.io`). */
 import type { SemanticValidator } from './context.js';
 import { validateVirtualService } from './virtual-service.js';
 import { validateDestinationRule } from './destination-rule.js';
@@ -12,6 +12,8 @@ import { validateRequestAuthentication } from './request-authentication.js';
 import { validateTelemetry } from './telemetry.js';
 import { validateService, validateNamespace } from './kubernetes.js';
 import { validateWorkload } from './workload.js';
+import { gatewayApiValidators } from './gateway-api.js';
+import { validateSecret } from './secret.js';
 
 export type { SemanticContext, SemanticValidator } from './context.js';
 
@@ -30,4 +32,12 @@ export const semanticValidators: Readonly<Record<string, SemanticValidator>> = O
   Service: validateService,
   Namespace: validateNamespace,
   Workload: validateWorkload,
+  Secret: validateSecret,
+  GatewayClass: gatewayApiValidators.GatewayClass,
+  'Gateway.gateway.networking.k8s.io': gatewayApiValidators.Gateway,
+  HTTPRoute: gatewayApiValidators.HTTPRoute,
+  GRPCRoute: gatewayApiValidators.GRPCRoute,
+  TLSRoute: gatewayApiValidators.TLSRoute,
+  TCPRoute: gatewayApiValidators.TCPRoute,
+  ReferenceGrant: gatewayApiValidators.ReferenceGrant,
 });

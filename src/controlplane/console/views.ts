@@ -9,6 +9,7 @@ import type { ConfigItem, Detail, DetailKind, NamespaceOverview, Overview, Traff
 import { ACTION_LABEL } from '../../api/console.js';
 import type { Diagnostic } from '../../api/diagnostics.js';
 import type { Resource } from '../../api/resources/meta.js';
+import { manifestOf } from '../../api/resources/index.js';
 import { stringify } from 'yaml';
 import { analyze } from '../../config/analyze/index.js';
 import { buildGraph, counted, isError, type GraphMemo } from './graph.js';
@@ -74,7 +75,8 @@ export function configItem(r: Resource, findings: readonly Diagnostic[]): Config
     namespace: ns,
     name: r.metadata.name,
     apiVersion: r.apiVersion,
-    yaml: stringify({ apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec }),
+    // Secrets' values never leave the control plane (manifestOf's redaction).
+    yaml: stringify(manifestOf(r, { redact: true })),
     findings: findings.filter((d) => d.resource?.kind === r.kind && d.resource.name === r.metadata.name && (d.resource.namespace ?? '') === ns),
     action: r.metadata.labels?.[ACTION_LABEL],
   };

@@ -3,8 +3,10 @@
  * knowledge (h2c) in plaintext, by ALPN over TLS. Node's `http2.createServer({allowHTTP1})`
  * only negotiates over TLS ALPN, so the listener sniffs the client connection preface
  * (RFC 9113 3.4, `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`) on a net.Server and hands the socket to
- * the HTTP/2 or the HTTP/1.1 server. A listener with `tls` terminates it first (tls.ts), and
- * a permissive one tells TLS from plaintext by the first byte. HTTP/1.1 connections start on
+ * the HTTP/2 or the HTTP/1.1 server. A listener's filter chains (transport/filter-chains.ts)
+ * decide the transport socket: where the chains need it, the TLS inspector reads the
+ * ClientHello (SNI, ALPN) first, and the chosen chain terminates TLS with its own certificate
+ * (transport/transport-socket.ts). HTTP/1.1 connections start on
  * sinew's own codec (h1-server.ts), which hands anything unusual to node's server; an upgrade
  * request node parsed comes back to it (upgrade.ts). Limits: connections per listener and in
  * all (overload.ts), request header size and count (431, over HTTP/1.1 and HTTP/2), header
@@ -25,8 +27,10 @@ import type { ListenerContext, ProxyRuntime } from '../runtime.js';
 import { Replies, writeLocalReply, type DownstreamResponse, type LocalReply } from './local-reply.js';
 import { HttpStream, replyNotReady, type DownstreamRequest, type DownstreamResponseObject } from './stream.js';
 import { H1Connection, H1Request, type H1Limits, type H1ServerHooks } from './h1-server.js';
-import { createDownstreamTlsServer, TLS_HANDSHAKE_RECORD, tlsFingerprint } from './tls.js';
+import { buildListenerChains, listenerChainsKey, type ListenerChains } from '../transport/filter-chains.js';
+import { inspectClientHello } from '../transport/tls-inspector.js';
 import { upgradeDisposition } from './upgrade.js';
+import { serveConnect, type TunnelHost } from './connect-tunnel.js';
 import { closeSession, DEFAULT_DRAIN_TIMEOUT_MS, guardSession, MAX_PROBE_INTERVAL_MS, sessionAborted, sessionOf, sessionQuiet, streamEnded } from './h2-sessions.js';
 import { boundAddress, listenOn } from '../local-server.js';
 import { limitListenerConnections } from '../overload.js';
@@ -104,9 +108,8 @@ export class HttpListener {
   };
   private ctx: ListenerContext;
   private closing?: Promise<void>;
-  /** Terminates TLS for new connections; replaced when the settings or certificates change. */
-  private tlsServer?: tls.Server;
-  private tlsKey = '';
+  /** The filter chains for new connections; replaced when the settings or certificates change. */
+  private chains!: ListenerChains;
   /** Permissive listeners: the context plaintext requests see (no `tls`, so scheme http). */
   private cleartext?: { of: ListenerContext; ctx: ListenerContext };
   private maxHeaderBytes = DEFAULT_MAX_HEADERS_KB * 1024;
@@ -172,26 +175,23 @@ export class HttpListener {
   }
 
   /**
-   * (Re)builds the TLS server when the listener's TLS settings or the certificates they name
+   * (Re)builds the filter chains when the listener's chains or the certificates they name
    * changed. Connections already accepted keep the TLS session they negotiated; only new
    * ones use the new certificate (Envoy's SDS rotation). The secrets are those of the config
    * being applied: the proxy sets `runtime.current` before it opens or updates listeners.
    */
   private buildTls(): void {
-    const l = this.ctx.listener;
+    // A slow handshake is bounded like slow request headers (transport-socket.ts has the default).
     const secrets = this.runtime.current?.config.secrets;
-    // A slow handshake is bounded like slow request headers (tls.ts has the default).
     const handshakeTimeoutMs = this.ctx.http.requestHeadersTimeoutMs;
-    const key = `${handshakeTimeoutMs}|${tlsFingerprint(l, secrets)}`;
-    if (key === this.tlsKey) return;
-    this.tlsKey = key;
-    this.tlsServer = l.tls
-      ? createDownstreamTlsServer(l, secrets, {
-          handshakeTimeoutMs,
-          onSecure: this.onSecure,
-          onHandshakeError: () => this.runtime.stats.inc('ssl_connection_error'),
-        })
-      : undefined;
+    if (this.chains !== undefined && this.chains.key === listenerChainsKey(this.ctx.listener, secrets, handshakeTimeoutMs)) return;
+    this.chains = buildListenerChains(this.ctx.listener, secrets, handshakeTimeoutMs, {
+      onSecure: this.onSecure,
+      onError: (err, chain) => {
+        this.runtime.stats.inc('ssl_connection_error');
+        this.runtime.logger.debug('TLS handshake failed', { listener: this.ctx.listener.name, chain, error: err.message });
+      },
+    });
   }
 
   private buildServers(): void {
@@ -217,6 +217,7 @@ export class HttpListener {
     h1.maxHeadersCount = maxHeaderCount + 1;
     h1.on('request', this.onNodeRequest);
     h1.on('upgrade', this.onUpgrade);
+    h1.on('connect', this.onConnect);
     h1.on('clientError', this.onClientError);
     // The HTTP/1 server never listens itself (the net.Server in front does), so start node's
     // connection tracking by hand: it is what enforces headersTimeout and closes idle sockets.
@@ -266,19 +267,31 @@ export class HttpListener {
       socket.destroy();
       return;
     }
-    const tlsServer = this.tlsServer;
-    if (!tlsServer) return this.serveCleartext(socket);
-    if (!this.ctx.listener.tls?.permissive) return this.serveTls(tlsServer, socket);
-    // Permissive (Envoy's tls_inspector + a plaintext filter chain): a TLS connection starts
-    // with a handshake record, anything else is served in the clear.
-    this.sniff(socket, (seen) => (seen[0] === TLS_HANDSHAKE_RECORD ? (s) => this.serveTls(tlsServer, s) : (s) => this.serveCleartext(s)));
+    const chains = this.chains;
+    if (!chains.inspect) return this.serveChain(chains.chains[0], socket);
+    // Envoy's tls_inspector: the ClientHello's server name and ALPN (or its absence: plaintext)
+    // choose the filter chain; the bytes read are put back for the chosen transport.
+    this.sniff(socket, (seen) => {
+      const hello = inspectClientHello(seen);
+      if (hello.kind === 'need-more') return undefined;
+      const chain =
+        hello.kind === 'raw_buffer'
+          ? chains.select({ transportProtocol: 'raw_buffer' })
+          : chains.select(hello.kind === 'tls' ? { transportProtocol: 'tls', serverName: hello.serverName, alpn: hello.alpn } : { transportProtocol: 'tls' });
+      if (chain === undefined) {
+        // Envoy closes a connection no filter chain matches.
+        this.runtime.stats.inc('listener_no_filter_chain_match');
+        return (s) => s.destroy();
+      }
+      return (s) => this.serveChain(chain, s);
+    });
   };
 
-  private serveTls(tlsServer: tls.Server, socket: net.Socket): void {
-    // TLS ends a connection with close_notify and the TCP FIN together; with the listener's
-    // half-open sockets a client's FIN would otherwise leave this side open for good.
-    socket.allowHalfOpen = false;
-    tlsServer.emit('connection', socket);
+  /** The chosen chain's transport socket: TLS (then ALPN picks the codec) or plaintext. */
+  private serveChain(chain: ListenerChains['chains'][number], socket: net.Socket): void {
+    const transport = chain.transport;
+    if (transport === undefined) return this.serveCleartext(socket);
+    transport.accept(socket);
   }
 
   /** A TLS handshake completed: ALPN picks the codec (Envoy's codec_type AUTO). */
@@ -329,6 +342,28 @@ export class HttpListener {
     const request = new H1Request(req.method ?? 'GET', req.url ?? '/', headers, socket);
     request.upgrade = disposition.upgrade;
     this.serveHttp1(socket).adopt(request, disposition.keepAlive, disposition.bodyLength, unread);
+  };
+
+  /**
+   * A CONNECT request node's parser handed over (sinew's codec passes every CONNECT to it):
+   * a tunnel routed as the mesh routes its destination (connect-tunnel.ts).
+   */
+  private onConnect = (req: IncomingMessage, socket: net.Socket, head: Buffer): void => {
+    if (refusedConnections.has(socket)) {
+      socket.destroy();
+      return;
+    }
+    const refusal = this.nodeRequestProblem(req);
+    if (refusal) return this.refuseConnection(socket, refusal.status, refusal.details, refusal.flag);
+    if (!this.runtime.current || this.ctx.draining) return this.refuseConnection(socket, 503, 'no_config');
+    serveConnect(this.runtime, this.ctx, req, socket, head, this.tunnelHost);
+  };
+
+  private readonly tunnelHost: TunnelHost = {
+    refuse: (socket, reply) => this.refuseConnection(socket, reply.status, reply.details, reply.flag),
+    // A tunnel to an HTTP destination carries HTTP/1.1 or, with prior knowledge, HTTP/2 (gRPC
+    // clients behind grpc_proxy): served like a connection accepted by this listener.
+    serveHttp: (socket) => this.serveCleartext(socket),
   };
 
   /** A request node's HTTP/1.1 server parsed: what its parser leaves unchecked first. */
@@ -421,7 +456,7 @@ export class HttpListener {
 
   /**
    * Permissive listeners serve plaintext beside TLS; stream.ts derives the scheme (and
-   * x-forwarded-proto) from `listener.tls`, so a plaintext request gets a context without it.
+   * x-forwarded-proto) from the connection, and a plaintext request gets a context without `tls`.
    * The context inherits from the listener's own, whose `port` and `draining` keep changing.
    */
   private contextFor(req: DownstreamRequest): ListenerContext {

@@ -5,6 +5,7 @@
  * gRPC callers get the same reason as a gRPC status with HTTP 200, as Envoy's local replies do.
  */
 import { RESPONSE_DETAILS_HEADER, RESPONSE_FLAGS_HEADER, ResponseFlag, type ResponseFlagCode } from '../../api/response-flags.js';
+import { sendTrailersOnly } from './grpc-trailers.js';
 
 export interface LocalReply {
   status: number;
@@ -23,9 +24,22 @@ export const Replies = {
   noHealthyUpstream: { status: 503, flag: ResponseFlag.NoHealthyUpstream, details: 'no_healthy_upstream', body: 'no healthy upstream' },
   /** The cluster waits for TLS secrets that were not pushed (endpoint-pool.ts `unavailable`), as an Envoy cluster warming on SDS. */
   clusterWarming: { status: 503, flag: ResponseFlag.NoHealthyUpstream, details: 'cluster_warming', body: 'no healthy upstream: the cluster is waiting for TLS credentials' },
+  /**
+   * DESIGN.md behaviour 10: under REGISTRY_ONLY a host outside the registry gets 502 (Istio's
+   * block_all route answers 502; its BlackHoleCluster names the traffic in metrics).
+   */
+  registryOnly: { status: 502, details: 'outbound_traffic_policy_registry_only', body: 'the destination is not in the service registry and outbound traffic is REGISTRY_ONLY' },
+  /** A pass-through request whose authority names no destination (upstream/passthrough.ts). */
+  noOriginalDestination: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'no_original_destination', body: 'the request names no host:port to pass through to' },
+  /** A pass-through back to the listener it came in on would loop (upstream/passthrough.ts). */
+  passthroughToSelf: { status: 508, flag: ResponseFlag.NoRouteFound, details: 'passthrough_to_self', body: 'the destination is this proxy\'s own listener: passing the request through would loop' },
   overflow: { status: 503, flag: ResponseFlag.UpstreamOverflow, details: 'upstream_overflow', body: 'upstream connection pool overflow (circuit breaker)' },
   connectFailure: { status: 503, flag: ResponseFlag.UpstreamConnectionFailure, details: 'upstream_connect_failure', body: 'upstream connect error or disconnect/reset before headers. reset reason: connection failure' },
   upstreamReset: { status: 503, flag: ResponseFlag.UpstreamConnectionTermination, details: 'upstream_reset_before_response_started', body: 'upstream connect error or disconnect/reset before headers. reset reason: connection termination' },
+  /** The upstream's response head cannot be written to the client (Envoy's UPE). */
+  upstreamInvalidResponse: { status: 502, flag: ResponseFlag.UpstreamProtocolError, details: 'upstream_response_invalid', body: 'upstream sent an invalid response' },
+  /** An encode filter returned Stop without answering (a filter's bug): the response cannot be completed. */
+  filterStoppedResponse: { status: 500, details: 'filter_stopped_response', body: 'a filter stopped the response without answering' },
   upstreamTimeout: { status: 504, flag: ResponseFlag.UpstreamRequestTimeout, details: 'upstream_response_timeout', body: 'upstream request timeout' },
   perTryTimeout: { status: 504, flag: ResponseFlag.UpstreamRequestTimeout, details: 'upstream_per_try_timeout', body: 'upstream request timeout' },
   badRequest: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'downstream_protocol_error', body: 'bad request' },
@@ -106,17 +120,13 @@ export function writeLocalReply(
     headers['content-type'] = 'application/grpc';
     headers['grpc-status'] = String(reply.grpcStatus ?? httpToGrpcStatus(reply.status));
     headers['grpc-message'] = encodeURIComponent(reply.body);
-    res.writeHead(200, headers);
-    res.end();
-    return 200;
+    return writeTrailersOnly(res, headers);
   }
   if (reply.grpcStatus !== undefined) {
     headers['content-type'] = 'application/grpc';
     headers['grpc-status'] = String(reply.grpcStatus);
     headers['grpc-message'] = encodeURIComponent(reply.body);
-    res.writeHead(200, headers);
-    res.end();
-    return 200;
+    return writeTrailersOnly(res, headers);
   }
   const body = reply.body ? reply.body + '\n' : '';
   headers['content-type'] = 'text/plain; charset=utf-8';
@@ -124,4 +134,12 @@ export function writeLocalReply(
   res.writeHead(reply.status, headers);
   res.end(body);
   return reply.status;
+}
+
+/** A gRPC answer with no message: trailers-only on HTTP/2 (grpc-trailers.ts), a bare head on HTTP/1.1. */
+function writeTrailersOnly(res: DownstreamResponse, headers: Record<string, string | string[] | number>): number {
+  if (sendTrailersOnly(res, headers)) return 200;
+  res.writeHead(200, headers);
+  res.end();
+  return 200;
 }

@@ -7,8 +7,6 @@
  */
 import type { RE2JS } from 're2js';
 import type {
-  CorsPolicy,
-  FaultInjection,
   HashPolicy,
   HeaderOperations,
   MirrorPolicy,
@@ -19,7 +17,7 @@ import type {
   WeightedCluster,
 } from '../../api/proxy-config.js';
 import { compileRouteMatch, selectRoute as firstMatchingRoute, type CompiledRouteMatch, type RequestView } from '../../semantics/route-match.js';
-import { compileRegex, compileStringMatch, type Problems, type ValueMatcher } from '../../semantics/string-match.js';
+import { compileRegex, type Problems } from '../../semantics/string-match.js';
 import { compileVirtualHosts, selectByDomain, type DomainIndex, type MatchingVirtualHost } from '../../semantics/virtual-hosts.js';
 
 // === compiled forms ===
@@ -52,14 +50,6 @@ export interface CompiledRouteAction {
   readonly needsBody: boolean;
 }
 
-export interface CompiledCors {
-  readonly policy: CorsPolicy;
-  readonly origins: readonly ValueMatcher[];
-  readonly allowMethods: string;
-  readonly allowHeaders: string;
-  readonly exposeHeaders: string;
-}
-
 export interface CompiledRoute {
   readonly name: string;
   readonly config: Route;
@@ -68,9 +58,12 @@ export interface CompiledRoute {
   readonly action: CompiledRouteAction | RedirectAction | { kind: 'direct'; status: number; body?: string };
   readonly requestHeaders?: HeaderOperations;
   readonly responseHeaders?: HeaderOperations;
-  readonly cors?: CompiledCors;
-  readonly fault?: FaultInjection;
+  /** Envoy's typed_per_filter_config, each entry compiled by its filter's factory. */
+  readonly perFilterConfig: ReadonlyMap<string, unknown> | undefined;
 }
+
+/** Compiles a route's config for the named filter (filter-chain.ts compilePerRouteConfig with the proxy's registry). */
+export type PerFilterCompiler = (name: string, config: unknown, path: string, problems: Problems) => unknown;
 
 export type CompiledVirtualHost = MatchingVirtualHost<CompiledRoute>;
 
@@ -89,8 +82,8 @@ const RETRY_ON = new Set([
 
 // === compile ===
 
-export function compileRouteTable(rc: RouteConfiguration, path: string, problems: Problems, clusterExists: (name: string) => boolean): CompiledRouteTable {
-  return { name: rc.name, virtualHosts: compileVirtualHosts(rc, path, problems, (r, p) => compileRoute(r, p, problems, clusterExists)) };
+export function compileRouteTable(rc: RouteConfiguration, path: string, problems: Problems, clusterExists: (name: string) => boolean, perFilter: PerFilterCompiler): CompiledRouteTable {
+  return { name: rc.name, virtualHosts: compileVirtualHosts(rc, path, problems, (r, p) => compileRoute(r, p, problems, clusterExists, perFilter)) };
 }
 
 /** The virtual host for the request's (lower-cased) authority: exact, then longest `*.suffix`, then longest `prefix.*`, then `*`. */
@@ -103,7 +96,7 @@ export function selectRoute(vh: CompiledVirtualHost, req: RequestView): { route:
   return firstMatchingRoute(vh.routes, req);
 }
 
-function compileRoute(r: Route, path: string, problems: Problems, clusterExists: (name: string) => boolean): CompiledRoute {
+function compileRoute(r: Route, path: string, problems: Problems, clusterExists: (name: string) => boolean, perFilter: PerFilterCompiler): CompiledRoute {
   const match = compileRouteMatch(r.match, `${path}.match`, problems);
 
   let action: CompiledRoute['action'];
@@ -123,21 +116,16 @@ function compileRoute(r: Route, path: string, problems: Problems, clusterExists:
     action = { kind: 'direct', status: 500 };
   }
 
-  let cors: CompiledCors | undefined;
-  if (r.cors) {
-    const c = r.cors;
-    cors = {
-      policy: c,
-      origins: c.allowOrigins.map((o, i) => compileStringMatch(o, `${path}.cors.allowOrigins[${i}]`, problems)),
-      allowMethods: c.allowMethods.join(','),
-      allowHeaders: c.allowHeaders.join(','),
-      exposeHeaders: c.exposeHeaders.join(','),
-    };
+  let perFilterConfig: Map<string, unknown> | undefined;
+  if (r.perFilterConfig !== undefined) {
+    perFilterConfig = new Map();
+    for (const [name, config] of Object.entries(r.perFilterConfig)) {
+      perFilterConfig.set(name, perFilter(name, config, `${path}.perFilterConfig[${JSON.stringify(name)}]`, problems));
+    }
   }
-  if (r.fault) checkFault(r.fault, `${path}.fault`, problems);
   checkHeaderOps(r.requestHeaders, `${path}.requestHeaders`, problems);
   checkHeaderOps(r.responseHeaders, `${path}.responseHeaders`, problems);
-  return { name: r.name, config: r, match, action, requestHeaders: r.requestHeaders, responseHeaders: r.responseHeaders, cors, fault: r.fault };
+  return { name: r.name, config: r, match, action, requestHeaders: r.requestHeaders, responseHeaders: r.responseHeaders, perFilterConfig };
 }
 
 function compileRouteAction(a: Extract<Route['action'], { kind: 'route' }>, path: string, problems: Problems, clusterExists: (name: string) => boolean): CompiledRouteAction {
@@ -195,19 +183,6 @@ function compileRouteAction(a: Extract<Route['action'], { kind: 'route' }>, path
     sticky: a.stickyWeightedHash === true,
     needsBody: retry !== undefined || mirrors.length > 0,
   };
-}
-
-function checkFault(f: FaultInjection, path: string, problems: Problems): void {
-  const pct = (v: number, p: string) => { if (!(v >= 0 && v <= 100)) problems.add(p, `${v} is not in 0..100`); };
-  if (f.delay) {
-    pct(f.delay.percentage, `${path}.delay.percentage`);
-    if (!(f.delay.fixedDelayMs >= 0)) problems.add(`${path}.delay.fixedDelayMs`, 'must be >= 0');
-  }
-  if (f.abort) {
-    pct(f.abort.percentage, `${path}.abort.percentage`);
-    if (f.abort.httpStatus === undefined && f.abort.grpcStatus === undefined) problems.add(`${path}.abort`, 'needs httpStatus or grpcStatus');
-    if (f.abort.httpStatus !== undefined && !(f.abort.httpStatus >= 200 && f.abort.httpStatus <= 599)) problems.add(`${path}.abort.httpStatus`, `${f.abort.httpStatus} is not in 200..599`);
-  }
 }
 
 const TOKEN = /^:?[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/;

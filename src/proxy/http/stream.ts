@@ -1,38 +1,41 @@
 /**
  * The HTTP connection manager, one `HttpStream` per request (Envoy's ActiveStream): it
  * normalises the request (authority, path, x-request-id, x-forwarded-*, hop-by-hop and
- * internal headers), selects the route table, virtual host and route, runs the route's filters
- * (CORS, fault injection) and hands the request to the router. Every reply it makes itself
- * goes through `localReply` (local-reply.ts); every finished request is published once.
+ * internal headers), selects the route table, virtual host and route, then runs the listener's
+ * HTTP filter chain (filter-api.ts): decode filters in order, ending with the router, and the
+ * response head back through the encode filters in reverse. It implements the filters' view
+ * of a request (FilterStream) and the router's (RouterStream), and imports neither the router
+ * nor any filter: the chain is compiled from the config with the proxy's registry. Every reply
+ * it makes itself goes through `localReply` (local-reply.ts); every finished request is
+ * published once.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse, Http2Session } from 'node:http2';
 import { RESPONSE_DETAILS_HEADER, ResponseFlag } from '../../api/response-flags.js';
 import type { TimerHandle } from '../../core/clock.js';
 import { RandomHex } from '../../core/random-hex.js';
-import type { RedirectAction } from '../../api/proxy-config.js';
-import { PEER_METADATA_HEADER, PEER_METADATA_ID_HEADER, type PeerMetadata } from '../../telemetry/peer-metadata.js';
-import { hasTraceHeaders } from '../../telemetry/propagation.js';
-import { withoutTraceHeaders, type ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
+import type { PeerMetadata } from '../../telemetry/peer-metadata.js';
 import { withoutFields } from '../../core/header-lines.js';
-import { PEER_EXCHANGE_HEADERS, PEER_SIGNATURE_HEADER } from '../peer-identity.js';
+import { PEER_EXCHANGE_HEADERS } from '../peer-identity.js';
 import type { ProxySpan, SpanRequest } from '../../telemetry/tracing.js';
-import { channels, isPeerHealthCheck, type RequestEvent } from '../events.js';
+import { channels, type RequestEvent } from '../events.js';
 import type { ListenerContext, ProxyRuntime, Snapshot } from '../runtime.js';
-import { runFilters } from './filters.js';
+import { connectionInfoOf, type ConnectionInfo } from '../transport/connection-info.js';
+import type { DownstreamRequest, DownstreamResponseObject } from './downstream.js';
+import { FilterStatus, type HttpFilter } from './filter-api.js';
 import { PREMATURE_RESET_MIN_STREAM_LIFETIME_MS, streamEnded } from './h2-sessions.js';
 import { H1Request, H1Response } from './h1-server.js';
 import { joinValue, upstreamRequestHeaders, type HeaderBag } from './headers.js';
 import { Replies, writeLocalReply, type DownstreamResponse, type LocalReply } from './local-reply.js';
 import { normalizeRequestPath } from './path.js';
-import { Router } from './router.js';
+import { splitAuthority } from './router/redirect.js';
+import type { RouterStream } from './router/types.js';
 import type { RequestView } from '../../semantics/route-match.js';
-import { selectRoute, selectVirtualHost, type CompiledRoute, type CompiledRouteTable } from './route-table.js';
+import { selectRoute, selectVirtualHost, type CompiledRoute, type CompiledRouteTable, type CompiledVirtualHost } from './route-table.js';
 
-/** node's HTTP/1.1 and HTTP/2 requests, or sinew's own HTTP/1.1 codec's (h1-server.ts: never with a body). */
-export type DownstreamRequest = IncomingMessage | Http2ServerRequest | H1Request;
-export type DownstreamResponseObject = ServerResponse | Http2ServerResponse | H1Response;
+export type { DownstreamRequest, DownstreamResponseObject } from './downstream.js';
+export { splitAuthority } from './router/redirect.js';
 
 /** x-request-id values for requests that come without one (core/random-hex.ts says why not randomUUID). */
 const requestIds = new RandomHex();
@@ -42,10 +45,15 @@ const NGHTTP2_NO_ERROR = 0x0;
 const NGHTTP2_INTERNAL_ERROR = 0x2;
 
 const ABSOLUTE = /^(https?):\/\/([^/?#]*)([^#]*)/i;
-/** What a server span reads when the request carries no trace context. */
-const NO_HEADERS: Readonly<Record<string, undefined>> = Object.freeze({});
 
-export class HttpStream implements RequestView {
+/** A local reply a filter made while encoding (it replaces the response once the filter returns Stop). */
+interface PendingReply {
+  reply: LocalReply;
+  headers: Record<string, string> | undefined;
+  configured: boolean;
+}
+
+export class HttpStream implements RequestView, RouterStream {
   readonly startTime: number;
   readonly startMono: number;
   readonly h2: boolean;
@@ -65,43 +73,52 @@ export class HttpStream implements RequestView {
   readonly grpc: boolean;
   readonly snapshot: Snapshot;
 
-  route?: CompiledRoute;
+  virtualHost: CompiledVirtualHost | undefined = undefined;
+  routeEntry: CompiledRoute | undefined = undefined;
   matchedLength = 0;
-  cluster?: string;
-  upstreamHost?: string;
+  cluster: string | undefined = undefined;
+  upstreamHost: string | undefined = undefined;
   flags: string[] = [];
   details?: string;
   status = 0;
   attempts = 0;
   requestBytes = 0;
   responseBytes = 0;
-  upstreamMs?: number;
+  upstreamMs: number | undefined = undefined;
   /** A fault filter delayed or aborted this request: retries and timeouts are off (Istio). */
   faultInjected = false;
-  /** Response headers the filters add to whatever answer goes back (CORS). */
-  extraResponseHeaders?: Record<string, string>;
   finished = false;
-  router?: Router;
+  /** This request's filter instances, in decode order (the router last); set once routed. */
+  private filters: HttpFilter[] | undefined = undefined;
+  /** The next filter to decode. */
+  private decodeIndex = 0;
+  /** The filter whose encodeHeaders runs now, or -1. */
+  private encodingAt = -1;
+  private pendingReply: PendingReply | undefined = undefined;
+  private connectionInfo: ConnectionInfo | undefined = undefined;
   /** The protocol an HTTP/1.1 upgrade request asks for (`websocket`): the router asks the upstream for it. */
   readonly upgrade: string | undefined;
 
   // --- telemetry (left unset when telemetry is off) ---
-  /** Inbound or gateway: the span of this proxy receiving the request. */
-  serverSpan?: ProxySpan;
+  /** Inbound or gateway: the span of this proxy receiving the request (the server_span filter). */
+  serverSpan: ProxySpan | undefined = undefined;
   /** Outbound or gateway: the span of the upstream call, started once the cluster is picked. */
-  clientSpan?: ProxySpan;
+  clientSpan: ProxySpan | undefined = undefined;
   /**
    * The fields this proxy adds to the upstream request itself (trace context, peer metadata),
    * as ready-to-send lines; `headers` never carries them (UpstreamDispatchOptions).
    */
   proxyHeaderLines = '';
   /** The other sidecar's metadata: from the request (inbound) or the response (outbound, gateway). */
-  peerMetadata?: PeerMetadata;
+  peerMetadata: PeerMetadata | undefined = undefined;
   /** Inbound: the caller proved its metadata-exchange headers (peer-identity.ts): the reply carries this proxy's. */
   peerProven = false;
+  /** Outbound: the peer_metadata filter asks the router to send this proxy's exchange headers. */
+  sendPeerMetadata = false;
   /** The chosen cluster's `service.host`, Istio's `destination_service`. */
-  destinationService?: string;
-  grpcStatus?: string;
+  destinationService: string | undefined = undefined;
+  grpcStatus: string | undefined = undefined;
+  upstreamTransportFailureReason: string | undefined = undefined;
   /** Envoy's request_timeout, while the request is still arriving. */
   private requestTimer?: TimerHandle;
   /** The HTTP/2 session the request came on (its stream forgets it once destroyed): told how the stream ended. */
@@ -120,9 +137,12 @@ export class HttpStream implements RequestView {
     this.h2 = req.httpVersionMajor === 2;
     this.upgrade = req instanceof H1Request ? req.upgrade : undefined;
     this.method = req.method ?? 'GET';
-    this.scheme = lctx.listener.tls ? 'https' : 'http';
+    // https when the connection's transport socket is TLS (a permissive or multi-chain
+    // listener serves plaintext beside it).
+    const l = lctx.listener;
+    this.scheme = (l.tls !== undefined || l.filterChains !== undefined) && (req.socket as { encrypted?: boolean } | null)?.encrypted === true ? 'https' : 'http';
     this.port = lctx.port;
-    const raw = req.headers as Record<string, string | string[] | undefined>;
+    const raw = distinctHeaders(req);
     // Envoy trusts internal headers only from inside the mesh; a gateway faces the outside.
     const stripInternal = lctx.listener.direction === 'gateway';
     this.headers = upstreamRequestHeaders(raw, stripInternal);
@@ -133,18 +153,33 @@ export class HttpStream implements RequestView {
     const ct = raw['content-type'];
     this.grpc = typeof ct === 'string' && ct.startsWith('application/grpc');
     if (lctx.listener.direction === 'inbound') {
-      // Istio's metadata exchange: the calling sidecar says who it is, and proves it
-      // (peer-identity.ts); what a caller cannot prove is ignored, and the request served as
-      // from an unknown peer. The app never sees any of it.
-      if (runtime.telemetry !== undefined) {
-        const peer = runtime.peers.verify(this.headers);
-        if (peer !== undefined) {
-          this.peerMetadata = peer;
-          this.peerProven = true;
-        }
-      }
+      // Istio's metadata exchange fields never reach the app; the peer_metadata filter reads
+      // (and verifies) them from the request as it came (downstreamHeaders).
       this.headers = withoutFields(this.headers, PEER_EXCHANGE_HEADERS);
     }
+  }
+
+  get direction(): RouterStream['direction'] {
+    return this.lctx.listener.direction;
+  }
+
+  /** FilterStream: the headers as the client sent them. */
+  get downstreamHeaders(): Readonly<Record<string, string | string[] | undefined>> {
+    return this.req.headers as Record<string, string | string[] | undefined>;
+  }
+
+  get userAgent(): string | undefined {
+    return joinValue(this.headers['user-agent']);
+  }
+
+  /** FilterStream: the matched route (its name and per-filter config). */
+  get route(): CompiledRoute | undefined {
+    return this.routeEntry;
+  }
+
+  /** What the connection's transport socket knows about the peer. */
+  get connection(): ConnectionInfo {
+    return (this.connectionInfo ??= connectionInfoOf(this.h2 ? (this.req as Http2ServerRequest).stream?.session?.socket : this.req.socket));
   }
 
   /**
@@ -174,7 +209,7 @@ export class HttpStream implements RequestView {
     this.requestTimer = undefined;
     if (this.finished || this.res.headersSent) return;
     this.runtime.stats.inc('downstream_rq_timeout');
-    this.router?.onDownstreamGone();
+    this.resetFilters();
     this.answerEarly(Replies.requestTimeout);
   }
 
@@ -188,7 +223,7 @@ export class HttpStream implements RequestView {
     this.runtime.stats.inc('downstream_rq_idle_timeout');
     this.addFlag(ResponseFlag.StreamIdleTimeout);
     const complete = this.requestComplete();
-    this.router?.onDownstreamGone();
+    this.resetFilters();
     if (this.res.headersSent) this.abortDownstream(ResponseFlag.StreamIdleTimeout);
     else this.answerEarly(complete ? Replies.streamIdleTimeoutRequestIn : Replies.streamIdleTimeout);
   }
@@ -269,40 +304,93 @@ export class HttpStream implements RequestView {
     }
     this.authority = authority.toLowerCase();
 
-    const tel = this.runtime.telemetry;
-    // Envoy does not trace health checks (its health_check filter marks them); neither do we.
-    const direction = this.lctx.listener.direction;
-    if (tel !== undefined && direction !== 'outbound' && !isPeerHealthCheck(direction, this.method, joinValue(this.headers['user-agent']), this.peerMetadata)) this.startServerSpan(tel);
-
     this.setForwardedHeaders();
 
+    // The route is matched once, before the filters (Envoy caches it for them); the router
+    // answers a request without one (404 NR), so the filters see every request.
     const table = this.selectTable();
     const vh = table ? selectVirtualHost(table, this.authority) : undefined;
-    if (!vh) return this.localReply(Replies.noRoute);
-    if (vh.requireTls && this.scheme !== 'https') {
-      // Gateway tls.httpsRedirect: Envoy's require_tls ALL answers 301 to the https URL.
-      return this.redirect({ kind: 'redirect', scheme: 'https', responseCode: 301 });
+    this.virtualHost = vh;
+    if (vh !== undefined) {
+      const selected = selectRoute(vh, this);
+      if (selected !== undefined) {
+        this.routeEntry = selected.route;
+        this.matchedLength = selected.matchedLength;
+      }
     }
-    const selected = selectRoute(vh, this);
-    if (!selected) return this.localReply(Replies.noRoute);
-    this.route = selected.route;
-    this.matchedLength = selected.matchedLength;
-    runFilters(this, () => this.dispatchAction());
+    this.startFilters();
+  }
+
+  // === the filter chain ===
+
+  /** Makes this request's filter instances (in the listener's order) and decodes. */
+  private startFilters(): void {
+    const chain = this.snapshot.filterChains.get(this.lctx.listener.name);
+    if (chain === undefined) return this.localReply(Replies.noRoute); // (every http listener has one)
+    const compiled = chain.filters;
+    const filters: HttpFilter[] = [];
+    for (let i = 0; i < compiled.length; i++) {
+      const f = compiled[i].create(this);
+      if (f !== undefined) filters.push(f);
+    }
+    this.filters = filters;
+    this.continueDecoding();
+  }
+
+  /** FilterStream: decodes from the filter after the one that stopped. */
+  continueDecoding(): void {
+    const filters = this.filters;
+    if (filters === undefined) return;
+    while (!this.finished && this.decodeIndex < filters.length) {
+      const f = filters[this.decodeIndex++];
+      if (f.decodeHeaders !== undefined && f.decodeHeaders(this) === FilterStatus.Stop) return;
+    }
   }
 
   /**
-   * The SERVER span of an inbound sidecar or a gateway (Envoy's HCM starts it on the request
-   * headers). Inbound, the app gets headers naming this span as its parent; a gateway's client
-   * span (router.ts) becomes this span's child and sets the upstream's headers itself.
+   * RouterStream: the upstream's response head through the encode filters, last listed first.
+   * False when a filter answered instead: its local reply went out (through the filters
+   * listed before it), and the upstream response is dropped.
    */
-  private startServerSpan(tel: ProxyTelemetry): void {
-    const tracer = tel.tracer;
-    if (tracer === undefined) return;
-    const incoming = hasTraceHeaders(this.headers);
-    const span = tracer.startServerSpan(incoming ? this.headers : NO_HEADERS, this);
-    this.serverSpan = span;
-    if (incoming) this.headers = withoutTraceHeaders(this.headers);
-    if (this.lctx.listener.direction === 'inbound') this.proxyHeaderLines = span.headerLines();
+  encodeHeaders(status: number, headers: HeaderBag, upstream: Readonly<HeaderBag>): boolean {
+    const filters = this.filters;
+    if (filters === undefined) return true;
+    const stoppedAt = this.runEncoders(status, headers, upstream, filters.length - 1);
+    if (stoppedAt < 0) return true;
+    const pending = this.pendingReply ?? { reply: Replies.filterStoppedResponse, headers: undefined, configured: false };
+    this.pendingReply = undefined;
+    this.writeReply(pending.reply, pending.headers, pending.configured, stoppedAt - 1);
+    return false;
+  }
+
+  /** Runs encodeHeaders from filter `from` down to the first; the index of a filter that stopped an upstream response, or -1. */
+  private runEncoders(status: number, headers: HeaderBag, upstream: Readonly<HeaderBag> | undefined, from: number): number {
+    const filters = this.filters;
+    if (filters === undefined) return -1;
+    for (let i = from; i >= 0; i--) {
+      const f = filters[i];
+      if (f.encodeHeaders === undefined) continue;
+      this.encodingAt = i;
+      const result = f.encodeHeaders(this, status, headers, upstream);
+      this.encodingAt = -1;
+      if (result === FilterStatus.Stop && upstream !== undefined) return i;
+    }
+    return -1;
+  }
+
+  /** Tells every filter the request ended early (the client left, a timeout). */
+  private resetFilters(): void {
+    const filters = this.filters;
+    if (filters === undefined) return;
+    for (let i = 0; i < filters.length; i++) filters[i].onReset?.();
+  }
+
+  /** FilterStream: ready field lines for the response head, when sinew's HTTP/1.1 codec writes it. */
+  addResponseLines(lines: string): boolean {
+    const res = this.res;
+    if (!(res instanceof H1Response)) return false;
+    if (lines.length > 0 && !res.proxyLines.includes(lines)) res.proxyLines += lines;
+    return true;
   }
 
   /** SpanRequestSource: what the server span records, asked only when it is sampled. */
@@ -341,47 +429,21 @@ export class HttpStream implements RequestView {
     if (gateway || this.headers['x-forwarded-proto'] === undefined) this.headers['x-forwarded-proto'] = this.scheme;
   }
 
-  private dispatchAction(): void {
-    if (this.finished) return;
-    const route = this.route!;
-    const action = route.action;
-    switch (action.kind) {
-      case 'redirect':
-        return this.redirect(action);
-      case 'direct':
-        return this.localReply({ status: action.status, details: 'direct_response', body: action.body ?? '' }, undefined, true);
-      case 'route':
-        this.router = new Router(this, route, action);
-        this.router.start();
-        return;
-    }
-  }
-
-  /** Envoy's redirect (RouteEntryImplBase::newUri): scheme, host, port and path pieces replaced. */
-  private redirect(a: RedirectAction): void {
-    const scheme = a.scheme ?? this.scheme;
-    const { host: reqHost, port: reqPort } = splitAuthority(this.authority);
-    let host = a.host ?? reqHost;
-    let port: string | undefined;
-    if (a.port !== undefined) port = String(a.port);
-    else if (a.derivePort === 'FROM_REQUEST_PORT') port = String(reqPort ?? this.port);
-    else if (a.derivePort === 'FROM_PROTOCOL_DEFAULT') port = undefined;
-    else if (a.host === undefined && reqPort !== undefined) {
-      // Envoy strips the original scheme's default port when the scheme changes.
-      const dropped = scheme !== this.scheme && ((this.scheme === 'http' && reqPort === 80) || (this.scheme === 'https' && reqPort === 443));
-      port = dropped ? undefined : String(reqPort);
-    }
-    if (host.includes(':') && !host.startsWith('[')) host = `[${host}]`;
-    let path = this.path;
-    if (a.path !== undefined) path = a.path;
-    else if (a.prefixRewrite !== undefined) path = a.prefixRewrite + this.path.slice(this.matchedLength);
-    const query = this.query && !path.includes('?') ? `?${this.query}` : '';
-    const location = `${scheme}://${host}${port ? `:${port}` : ''}${path}${query}`;
-    this.localReply({ status: a.responseCode || 301, details: 'redirect', body: '' }, { location }, true);
-  }
-
-  /** The one way the connection manager answers by itself. */
+  /**
+   * The one way the connection manager and the filters answer by themselves. The reply goes
+   * back through the encode filters; one a filter makes while encoding replaces the response
+   * it was given (encodeHeaders).
+   */
   localReply(reply: LocalReply, headers?: Record<string, string>, configured = false): void {
+    if (this.finished) return;
+    if (this.encodingAt >= 0) {
+      this.pendingReply = { reply, headers, configured };
+      return;
+    }
+    this.writeReply(reply, headers, configured, (this.filters?.length ?? 0) - 1);
+  }
+
+  private writeReply(reply: LocalReply, headers: Record<string, string> | undefined, configured: boolean, encodeFrom: number): void {
     if (this.finished) return;
     if (this.res.headersSent) {
       this.abortDownstream(reply.flag);
@@ -389,35 +451,14 @@ export class HttpStream implements RequestView {
     }
     if (reply.flag) this.addFlag(reply.flag);
     this.details = reply.details;
-    const extra: Record<string, string> = { ...this.extraResponseHeaders, ...headers };
-    // An inbound sidecar tells the caller who answered, on its own replies too (metadata exchange).
-    this.answerPeerExchange(extra);
+    const extra: HeaderBag = { ...headers };
+    this.runEncoders(reply.status, extra, undefined, encodeFrom);
     // A draining listener tells HTTP/1.1 clients to go elsewhere (Envoy's drain sets Connection: close).
     if (this.lctx.draining && !this.h2) extra['connection'] = 'close';
     const flags = configured ? undefined : this.flags.join(',') || undefined;
     this.status = writeLocalReply(this.res as unknown as DownstreamResponse, reply, this.grpc, extra, flags);
     if (!configured && reply.flag) this.runtime.stats.inc(`downstream_rq_local_reply_${reply.flag}`);
     this.finish();
-  }
-
-  /**
-   * Inbound: tells the caller who answered, with the proof, on proxied and local replies
-   * alike. As Istio's peer_metadata filter answers only callers that took part in the
-   * exchange, this answers only callers that proved theirs: one outside the mesh learns nothing.
-   */
-  answerPeerExchange(headers: Record<string, string | string[] | number | undefined>): void {
-    if (!this.peerProven) return;
-    const tel = this.runtime.telemetry;
-    if (tel === undefined) return;
-    // Sinew's HTTP/1.1 codec takes them as the ready lines they already are (no checks per field).
-    if (this.res instanceof H1Response) {
-      this.res.proxyLines = this.runtime.peerHeaderLines;
-      return;
-    }
-    headers[PEER_METADATA_ID_HEADER] = tel.localPeerHeaders[PEER_METADATA_ID_HEADER];
-    headers[PEER_METADATA_HEADER] = tel.localPeerHeaders[PEER_METADATA_HEADER];
-    const proof = this.runtime.peers.proofHeaders[PEER_SIGNATURE_HEADER];
-    if (proof !== undefined) headers[PEER_SIGNATURE_HEADER] = proof;
   }
 
   addFlag(flag: string): void {
@@ -441,7 +482,7 @@ export class HttpStream implements RequestView {
     if (this.status === 101) return this.finish(); // a spliced upgrade ends when either side closes
     // The client went away first (Envoy's DC): stop the upstream work it asked for.
     this.addFlag('DC');
-    this.router?.onDownstreamGone();
+    this.resetFilters();
     this.finish();
   };
 
@@ -494,8 +535,11 @@ export class HttpStream implements RequestView {
         durationMs: this.runtime.clock.monotonic() - this.startMono,
         node: this.runtime.nodeId,
         peer: this.peerMetadata,
-        // No mTLS between sidecars yet: Istio reports such traffic as connection_security_policy "none".
-        mtls: false,
+        // Istio's connection_security_policy: mutual_tls when the peer proved a certificate.
+        mtls: this.connection.security === 'mutual_tls',
+        downstreamPeerUriSan: this.connection.peerUriSan,
+        requestedServerName: this.connection.sni,
+        upstreamTransportFailureReason: this.upstreamTransportFailureReason,
         destinationService: this.destinationService,
         grpcStatus: this.grpcStatus,
         userAgent: joinValue(this.headers['user-agent']),
@@ -536,21 +580,23 @@ export function authorityPort(authority: string): number | undefined {
   return port;
 }
 
-export function splitAuthority(authority: string): { host: string; port?: number } {
-  if (authority.startsWith('[')) {
-    const end = authority.indexOf(']');
-    const host = authority.slice(1, end);
-    const rest = authority.slice(end + 1);
-    return rest.startsWith(':') ? { host, port: Number(rest.slice(1)) || undefined } : { host };
-  }
-  const colon = authority.lastIndexOf(':');
-  if (colon < 0) return { host: authority };
-  const port = Number(authority.slice(colon + 1));
-  return Number.isInteger(port) && port > 0 && port < 65536 ? { host: authority.slice(0, colon), port } : { host: authority };
-}
-
 /** Answers a request that arrived before any config was applied (Envoy would not listen yet). */
 export function replyNotReady(res: DownstreamResponseObject): void {
   (res as DownstreamResponse).writeHead(503, { 'content-type': 'text/plain; charset=utf-8', [RESPONSE_DETAILS_HEADER]: 'no_config' });
   (res as DownstreamResponse).end('no configuration applied yet\n');
+}
+
+/**
+ * A request's headers with a repeated header kept as its separate values, as Envoy forwards
+ * them: Node's `req.headers` joins repeats with ", ", which would reach the app as one value
+ * (the Gateway API conformance suite checks `X-Header-Add-Append: a` plus an added `b` arrives
+ * as two values, read back as "a,b"). Repeats are rare: `headersDistinct` only when there are any.
+ */
+function distinctHeaders(req: DownstreamRequest): Record<string, string | string[] | undefined> {
+  const joined = req.headers as Record<string, string | string[] | undefined>;
+  // Sinew's own HTTP/1 codec (H1Request) hands a request with a repeated field to node's parser.
+  if (req.httpVersionMajor === 2 || !('rawHeaders' in req) || req.rawHeaders.length / 2 === Object.keys(joined).length) return joined;
+  const out: Record<string, string | string[] | undefined> = {};
+  for (const [name, values] of Object.entries((req as IncomingMessage).headersDistinct)) if (values) out[name] = values.length === 1 ? values[0] : values;
+  return out;
 }

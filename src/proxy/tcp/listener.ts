@@ -1,15 +1,14 @@
 /**
  * TCP listeners (Envoy's tcp_proxy): the first TcpRoute whose port matches picks a weighted
- * cluster, the cluster picks an endpoint, and bytes flow both ways. Half-closes propagate
- * (allowHalfOpen + pipe end), and either side closing or failing tears down both.
+ * cluster; tcp-proxy.ts connects it and splices the bytes.
  */
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { TcpRoute } from '../../api/proxy-config.js';
-import { channels, type TcpConnectionEvent } from '../events.js';
 import type { ListenerContext, ProxyRuntime } from '../runtime.js';
 import { boundAddress, listenOn } from '../local-server.js';
 import { limitListenerConnections } from '../overload.js';
+import { proxyTcp } from './tcp-proxy.js';
 
 export class TcpListener {
   private readonly server: net.Server;
@@ -63,35 +62,10 @@ export class TcpListener {
       return;
     }
     this.sockets.add(downstream);
-    const start = rt.clock.monotonic();
-    let cluster: string | undefined;
-    let upstreamHost: string | undefined;
-    let destinationService: string | undefined;
-    let flags = '-';
-    let done = false;
-    const event = (phase: 'open' | 'close'): TcpConnectionEvent => ({
-      listener: ctx.listener.name, cluster, upstreamHost, flags, downstreamPeer: downstream.remoteAddress ?? '',
-      bytesReceived: downstream.bytesRead, bytesSent: downstream.bytesWritten, durationMs: rt.clock.monotonic() - start,
-      node: rt.nodeId, direction: ctx.listener.direction, phase, mtls: false, destinationService,
-    });
-    // Counted open when it closes if nobody heard it open (a subscriber that came later).
-    let openPublished = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      rt.stats.inc('downstream_cx_tcp_total');
-      if (flags !== '-') rt.stats.inc(`downstream_cx_tcp_flag_${flags}`);
-      if (channels.tcp.hasSubscribers) {
-        const e = event('close');
-        if (!openPublished) delete e.phase;
-        channels.tcp.publish(e);
-      }
-    };
     downstream.on('error', () => downstream.destroy());
     downstream.on('close', () => {
       this.sockets.delete(downstream);
       admitted.release();
-      finish();
     });
     if (ctx.draining || !rt.current) {
       downstream.destroy();
@@ -100,60 +74,7 @@ export class TcpListener {
     const routes = ctx.listener.tcp?.routes ?? [];
     const route = routes.find((r) => r.port === undefined || r.port === ctx.port);
     const dest = route && chooseTcp(route, rt.random.next());
-    if (!dest) {
-      flags = 'NR';
-      downstream.destroy();
-      return;
-    }
-    cluster = dest;
-    const upstreamCluster = rt.clusterManager.get(dest);
-    if (!upstreamCluster) {
-      flags = 'NC';
-      downstream.destroy();
-      return;
-    }
-    const picked = upstreamCluster.acquire({});
-    if (!picked.ok) {
-      flags = picked.flag;
-      downstream.destroy();
-      return;
-    }
-    const lease = picked.lease;
-    upstreamHost = lease.key;
-    destinationService = upstreamCluster.config.service?.host;
-    // Istio counts a TCP connection as opened when it is accepted and proxied, not when it ends.
-    if (channels.tcp.hasSubscribers) {
-      openPublished = true;
-      channels.tcp.publish(event('open'));
-    }
-    const upstream = net.connect({ host: lease.endpoint.address.host, port: lease.endpoint.address.port, allowHalfOpen: true });
-    let connected = false;
-    let released = false;
-    const teardown = () => {
-      if (!released) {
-        released = true;
-        lease.release(connected ? { status: 200 } : { failure: 'connect-failure' });
-      }
-      upstream.destroy();
-      downstream.destroy();
-    };
-    upstream.on('connect', () => {
-      connected = true;
-    });
-    upstream.on('error', () => {
-      if (!connected) flags = 'UF';
-      teardown();
-    });
-    upstream.on('close', teardown);
-    downstream.on('close', teardown);
-    const idle = ctx.listener.tcp?.idleTimeoutMs;
-    if (idle && idle > 0) {
-      // Envoy's tcp_proxy idle_timeout: no bytes either way for this long closes both sides.
-      downstream.setTimeout(idle, teardown);
-      upstream.setTimeout(idle, teardown);
-    }
-    downstream.pipe(upstream);
-    upstream.pipe(downstream);
+    proxyTcp(rt, ctx.listener, downstream, dest, { idleTimeoutMs: ctx.listener.tcp?.idleTimeoutMs });
   };
 
   close(drainMs: number): Promise<void> {

@@ -462,6 +462,8 @@ export class ClusterImpl implements UpstreamCluster {
     return {
       name: this.name,
       ...(this.spec.unavailable !== undefined ? { unavailable: this.spec.unavailable } : {}),
+      upstreamClient: this.spec.http1 !== undefined ? 'sinew-http1' : 'undici',
+      transport: this.spec.secure ? 'tls' : 'plaintext',
       activeRequests: this.running,
       pendingRequests: this.waiting.length,
       overflows: this.overflows,

@@ -4,7 +4,7 @@
  *
  * The router asks a cluster for an endpoint with `acquire`; it gets a lease holding a
  * dispatcher for that endpoint (its pool, honouring the cluster's connection-pool settings:
- * sinew's own HTTP/1.1 client for plaintext HTTP/1.1, an undici Pool for HTTP/2 and TLS),
+ * sinew's own HTTP/1.1 client for HTTP/1.1, plaintext or TLS, an undici Pool for HTTP/2),
  * or a failure with Envoy's
  * response flag (UH: no healthy endpoint, UO: a circuit-breaker limit would overflow). Every
  * lease is released exactly once with the outcome, which feeds LEAST_REQUEST counts, outlier
@@ -95,6 +95,10 @@ export interface ClusterStats {
   name: string;
   /** Set while the cluster cannot connect (a TLS secret it names was not pushed): why. */
   unavailable?: string;
+  /** Which client carries its requests: sinew's HTTP/1.1 client (plaintext or TLS) or undici (HTTP/2). */
+  upstreamClient?: 'sinew-http1' | 'undici';
+  /** Its connections' transport socket. */
+  transport?: 'plaintext' | 'tls';
   activeRequests: number;
   pendingRequests: number;
   /** Requests refused with UO (any limit). */

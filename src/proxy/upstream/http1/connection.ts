@@ -8,8 +8,9 @@
  * socket and body listeners are bound once per connection, so a request costs no closure,
  * promise or timer (the idle timer is one per connection, refreshed).
  */
-import net from 'node:net';
+import type net from 'node:net';
 import type { Readable } from 'node:stream';
+import type { UpstreamTransport } from '../../transport/transport-socket.js';
 import { SinewError } from '../../../core/errors.js';
 import { ResponseParser, keepAliveIdleMs, type Fields, type ResponseSink } from './parser.js';
 import { BODY_BUFFER, BODY_NONE, BODY_STREAM, DONE, RUNNING, type Http1Request } from './request.js';
@@ -31,6 +32,8 @@ export interface ConnectionSettings {
   readonly maxDurationMs: number;
   /** Monotonic milliseconds. */
   readonly now: () => number;
+  /** The connect hook: plaintext TCP, or the cluster's TLS transport socket. */
+  readonly transport: UpstreamTransport;
 }
 
 /** What a connection tells its pool. */
@@ -96,15 +99,14 @@ export class Connection implements ResponseSink {
   ) {
     this.createdAt = s.now();
     this.idleMs = s.idleTimeoutMs;
-    const socket = net.connect({
-      host: s.host,
-      port: s.port,
+    const socket = s.transport.connect(s.host, s.port, {
       noDelay: true,
       keepAlive: s.tcpKeepalive,
       keepAliveInitialDelay: s.tcpKeepaliveInitialDelayMs,
     });
     this.socket = socket;
-    socket.on('connect', this.onConnect);
+    // TLS: usable once the handshake is done ('secureConnect') and the peer passed.
+    socket.on(s.transport.readyEvent, this.onConnect);
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
@@ -493,6 +495,10 @@ export class Connection implements ResponseSink {
       this.connectTimer = undefined;
     }
     if (this.state !== CONNECTING) return;
+    if (this.s.transport.secure) {
+      const refused = this.s.transport.verifyPeer(this.socket);
+      if (refused !== undefined) return this.destroy(refused);
+    }
     this.state = IDLE;
     this.owner.connected(this);
   };
@@ -533,7 +539,8 @@ export class Connection implements ResponseSink {
   };
 
   private onError = (err: Error): void => {
-    if (this.state === CONNECTING) this.destroy(this.connectFailed(err));
+    // The transport's own refusal of the upstream's certificate (a SAN mismatch) keeps its code.
+    if (this.state === CONNECTING) this.destroy(err instanceof SinewError ? err : this.connectFailed(err));
     else this.destroy(this.reset(`the connection to upstream ${this.s.key} failed mid-request (${(err as NodeJS.ErrnoException).code ?? err.message})`, err));
   };
 
@@ -566,7 +573,7 @@ export class Connection implements ResponseSink {
   }
 
   private connectFailed(err: Error | null): SinewError {
-    const code = err === null ? 'closed' : ((err as NodeJS.ErrnoException).code ?? err.message);
+    const code = err === null ? 'closed' : (err as NodeJS.ErrnoException).code === undefined ? err.message : `${(err as NodeJS.ErrnoException).code}${this.s.transport.secure ? ` (${err.message})` : ''}`;
     return new SinewError('SNW_ERR_UPSTREAM_CONNECT_FAILED', `could not connect to upstream ${this.s.key}: ${code}`, err === null ? undefined : { cause: err });
   }
 

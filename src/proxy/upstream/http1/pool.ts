@@ -1,8 +1,9 @@
 /**
- * Sinew's HTTP/1.1 connection pool for one plaintext endpoint: the undici `dispatch(options,
- * handler)` contract (controller-style handlers) on raw `net` sockets, without loading undici.
- * It exists for cost: at a fixed 1000 req/s undici's Pool spent 40-60 us more CPU per request
- * than this, and importing it ~25 MB RSS. HTTP/2 and TLS endpoints still use undici.
+ * Sinew's HTTP/1.1 connection pool for one endpoint: the undici `dispatch(options, handler)`
+ * contract (controller-style handlers) on raw sockets, plaintext or through the cluster's TLS
+ * transport socket (the connect hook, ../../transport), without loading undici. It exists for
+ * cost: at a fixed 1000 req/s undici's Pool spent 40-60 us more CPU per request than this, and
+ * importing it ~25 MB RSS. HTTP/2 endpoints use undici.
  *
  * Envoy's connection-pool semantics: at most `connections` sockets, requests over it wait in
  * FIFO order; the most recently used idle socket is reused first (LIFO keeps few sockets warm
@@ -16,6 +17,7 @@ import { SinewError } from '../../../core/errors.js';
 import { Connection, type ConnectionOwner, type ConnectionSettings } from './connection.js';
 import { Http1Request, QUEUED } from './request.js';
 import type { UpstreamDispatchOptions } from '../types.js';
+import { PLAINTEXT_UPSTREAM, type UpstreamTransport } from '../../transport/transport-socket.js';
 
 export interface Http1PoolOptions {
   /** Max connections to this endpoint; undefined = unlimited. Requests over it wait in FIFO order in the pool. */
@@ -32,6 +34,8 @@ export interface Http1PoolOptions {
   maxConnectionDurationMs?: number;
   /** Monotonic milliseconds for maxConnectionDurationMs (default performance.now); tests inject a clock (STYLE.md 19). */
   now?: () => number;
+  /** How connections are made (the connect hook): TLS or Istio mutual TLS; absent: plaintext TCP. */
+  transport?: UpstreamTransport;
 }
 
 /** undici's keepAliveTimeout default. */
@@ -80,6 +84,7 @@ export class Http1Pool implements ConnectionOwner {
       maxRequests: options.maxRequestsPerConnection ?? 0,
       maxDurationMs: options.maxConnectionDurationMs ?? 0,
       now: options.now ?? (() => performance.now()),
+      transport: options.transport ?? PLAINTEXT_UPSTREAM,
     });
     this.limit = options.connections ?? Infinity;
   }

@@ -8,7 +8,13 @@ import type { Dispatcher } from 'undici';
 import { SinewError } from '../../../core/errors.js';
 import { INVALID_FIELD_CHAR, isToken, TOKEN_CHARS_ONLY } from '../../../core/header-lines.js';
 import type { UpstreamDispatchOptions } from '../types.js';
-import type { Connection } from './connection.js';
+
+/** What a running request needs of its connection (connection.ts implements it). */
+export interface RequestRunner {
+  abort(req: Http1Request, reason: Error): void;
+  pauseReading(): void;
+  resumeReading(): void;
+}
 
 export const BODY_NONE = 0;
 export const BODY_BUFFER = 1;
@@ -44,7 +50,8 @@ export class Http1Request implements Dispatcher.DispatchController {
   readonly body: Body;
   /** For stream and iterable bodies: the caller's Content-Length, or -1 to send chunked. */
   readonly contentLength: number;
-  conn: Connection | null = null;
+  /** The connection running it (connection.ts), told when the handler aborts. */
+  conn: RequestRunner | null = null;
   state = QUEUED;
   private _aborted = false;
   private _paused = false;

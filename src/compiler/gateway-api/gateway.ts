@@ -1,0 +1,157 @@
+/**
+ * The proxy of a Gateway API Gateway (Istio deploys one per Gateway; `sinew up` starts it with
+ * the label `gateway.networking.k8s.io/gateway-name`): a listener per port of its usable
+ * listeners, as Istio's Gateway servers become Envoy listeners:
+ *
+ *   HTTP, HTTPS  route table `http.<port>`: a virtual host per hostname the attached HTTPRoutes
+ *                and GRPCRoutes serve, their rules sorted by the Gateway API's precedence
+ *                (./convert.ts); HTTPS terminates TLS with the listeners' certificate
+ *   TCP          the TCPRoute's weighted backends
+ *
+ * Each port listens where the runner mapped it (`ProxyPorts.gateway`); a port it has not mapped
+ * yet is left out rather than bound on 0.0.0.0.
+ *
+ * What the proxy cannot do yet leaves a port out, as Envoy keeps a listener it cannot build
+ * warming: TLS listeners (TLSRoute: routing by SNI), and an HTTPS port whose listeners present
+ * different certificates (a certificate per SNI name; the proxy holds one per listener).
+ */
+import type { Listener, RouteConfiguration, Secret, TcpRoute, VirtualHost } from '../../api/proxy-config.js';
+import type { SecretSpec } from '../../api/resources/secret.js';
+import type { Resource } from '../../api/resources/meta.js';
+import type { GatewayApiBinding, GatewayState, ListenerState, RouteState } from '../../semantics/gateway-api/binding.js';
+import { credentialOf } from '../../semantics/credentials.js';
+import type { CompileContext, VirtualServiceResource } from '../context.js';
+import { toAddress } from '../inputs.js';
+import { buildVirtualServiceRoutes, destinationCluster } from '../http-routes.js';
+import { convertRoutes, type ConvertedRule } from './convert.js';
+
+export interface GatewayApiGatewayResult {
+  listeners: Listener[];
+  routeConfigs: RouteConfiguration[];
+  secrets: Secret[];
+}
+
+/** The name a Secret is pushed under (Istio's SDS names credentials `kubernetes://<name>`). */
+export const secretResourceName = (namespace: string, name: string) => `kubernetes://${namespace}/${name}`;
+
+/**
+ * Routes through the rule translation VirtualServices use, named after the Gateway API rules
+ * they came from. `scopeGateways` is what the routes are built for (`mesh` or the Gateway).
+ */
+export function routesOf(ctx: CompileContext, rules: ConvertedRule[], namespace: string, hosts: string[], scopeGateways: string[], port: number) {
+  const vs: VirtualServiceResource = {
+    apiVersion: 'networking.istio.io/v1',
+    group: 'networking.istio.io',
+    kind: 'VirtualService',
+    metadata: { name: 'gateway-api', namespace },
+    spec: { hosts, gateways: scopeGateways, http: rules.map((r) => r.rule) },
+  };
+  const routes = buildVirtualServiceRoutes(ctx, vs, { gateways: scopeGateways, port });
+  // One route per rule (each has a single match, that applies everywhere): name them after the
+  // Gateway API rule rather than the synthetic VirtualService.
+  return routes.map((route) => {
+    const index = Number(/\/(\d+)$/.exec(route.name)?.[1]);
+    return Number.isInteger(index) && rules[index] ? { ...route, name: rules[index].name } : route;
+  });
+}
+
+export function buildGatewayApiGateway(ctx: CompileContext, binding: GatewayApiBinding, gateway: GatewayState): GatewayApiGatewayResult {
+  const out: GatewayApiGatewayResult = { listeners: [], routeConfigs: [], secrets: [] };
+  const ref = gateway.key;
+  const byPort = new Map<number, ListenerState[]>();
+  for (const l of gateway.listeners) {
+    if (!l.usable) continue;
+    const list = byPort.get(l.listener.port) ?? [];
+    list.push(l);
+    byPort.set(l.listener.port, list);
+  }
+  const secrets = new Map(ctx.resources.filter((r) => r.kind === 'Secret' && r.group === '').map((r) => [`${r.metadata.namespace}/${r.metadata.name}`, r as Resource<SecretSpec>]));
+
+  for (const port of [...byPort.keys()].sort((a, b) => a - b)) {
+    const listeners = byPort.get(port)!;
+    const mapped = ctx.ports.gateway?.[port];
+    if (mapped === undefined) continue;
+    const address = toAddress(mapped);
+    const name = `${address.host}_${address.port}`;
+    const protocol = listeners[0].protocol;
+
+    if (protocol === 'TCP') {
+      out.listeners.push({ name, address: { ...address }, direction: 'gateway', protocol: 'tcp', tcp: { routes: tcpRoutes(ctx, binding, gateway, listeners[0], port) } });
+      continue;
+    }
+    if (protocol === 'TLS') continue; // routing by SNI: not in the proxy yet
+
+    let tls: Listener['tls'];
+    if (protocol === 'HTTPS') {
+      // The certificates the port's listeners present: the proxy presents one per listener.
+      const certs = new Set<string>();
+      for (const l of listeners) {
+        const first = l.certificates[0];
+        if (first && !first.problem && l.resolvedRefs.status === 'True') certs.add(`${first.namespace}/${first.name}`);
+      }
+      if (certs.size !== 1) continue;
+      const [key] = [...certs];
+      const secret = secrets.get(key);
+      const credential = secret ? credentialOf(secret.spec) : undefined;
+      if (!credential?.certificateChainPem || !credential.privateKeyPem) continue;
+      const [ns, secretName] = key.split('/');
+      const sdsName = secretResourceName(ns, secretName);
+      if (!out.secrets.some((s) => s.name === sdsName)) out.secrets.push({ name: sdsName, certificateChainPem: credential.certificateChainPem, privateKeyPem: credential.privateKeyPem });
+      tls = { mode: 'SIMPLE', certificate: sdsName };
+    }
+
+    const routeName = `http.${port}`;
+    const hosts = new Map<string, RouteState[]>();
+    for (const l of listeners) {
+      for (const route of binding.routes) {
+        if (route.kind !== 'HTTPRoute' && route.kind !== 'GRPCRoute') continue;
+        for (const parent of route.parents) {
+          for (const a of parent.listeners) {
+            if (a.gateway !== gateway || a.listener !== l) continue;
+            for (const h of a.hostnames) {
+              const list = hosts.get(h) ?? [];
+              if (!list.includes(route)) list.push(route);
+              hosts.set(h, list);
+            }
+          }
+        }
+      }
+    }
+    const virtualHosts: VirtualHost[] = [];
+    for (const [host, routes] of hosts) {
+      const rules = convertRoutes(routes, { port, domainSuffix: ctx.mesh.domainSuffix });
+      virtualHosts.push({ name: `${host}:${port}`, domains: host === '*' ? ['*'] : [host, `${host}:*`], routes: routesOf(ctx, rules, gateway.resource.metadata.namespace, [host], [ref], port) });
+    }
+    // Listener isolation: a listener's hostname is its own even when no route serves it there,
+    // so its requests never fall through to a less specific listener's routes (404 instead).
+    for (const l of listeners) {
+      const h = l.listener.hostname?.toLowerCase();
+      if (h && !hosts.has(h)) virtualHosts.push({ name: `${h}:${port}`, domains: [h, `${h}:*`], routes: [] });
+    }
+    // Istio's empty gateway route table has a `blackhole:<port>` host: everything gets 404.
+    if (virtualHosts.length === 0) virtualHosts.push({ name: `blackhole:${port}`, domains: ['*'], routes: [] });
+    out.routeConfigs.push({ name: routeName, virtualHosts });
+    // HTTP/2 with prior knowledge beside HTTP/1.1: gRPC clients of a GRPCRoute speak it.
+    out.listeners.push({ name, address: { ...address }, direction: 'gateway', protocol: 'http', http: { routeConfigName: routeName, http2: true }, ...(tls ? { tls } : {}) });
+  }
+  return out;
+}
+
+/** A TCP listener's routes: the oldest TCPRoute attached to it (the spec leaves several to the implementation; Istio takes the first). */
+function tcpRoutes(ctx: CompileContext, binding: GatewayApiBinding, gateway: GatewayState, listener: ListenerState, port: number): TcpRoute[] {
+  for (const route of binding.routes) {
+    if (route.kind !== 'TCPRoute') continue;
+    if (!route.parents.some((p) => p.listeners.some((a) => a.gateway === gateway && a.listener === listener))) continue;
+    const backends = (route.rules[0] ?? []).filter((b) => b.weight > 0 && b.service && !b.problem);
+    if (backends.length === 0) return [];
+    return [
+      {
+        destinations: backends.map((b) => ({
+          cluster: destinationCluster(ctx, { host: `${b.service!.name}.${b.service!.namespace}.svc.${ctx.mesh.domainSuffix}`, port: { number: b.service!.port } }, b.namespace, port).cluster,
+          weight: b.weight,
+        })),
+      },
+    ];
+  }
+  return [];
+}

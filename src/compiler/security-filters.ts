@@ -1,0 +1,51 @@
+/**
+ * Puts the security filters into a proxy's listeners: a sidecar's inbound listeners and a
+ * gateway's listeners (Istio applies authorization and request authentication where traffic
+ * enters a workload, never on a sidecar's outbound side). HTTP listeners get
+ * `httpFilters` (jwt_authn, ext_authz, rbac, in Istio's order) and the mesh's path
+ * normalisation; TCP listeners get the network rbac filter.
+ */
+import type { ExtensionProvider } from '../api/mesh-config.js';
+import type { Listener, NamedFilterConfig } from '../api/proxy-config.js';
+import type { AuthorizationPolicySpec } from '../api/resources/authorization-policy.js';
+import type { RequestAuthenticationSpec } from '../api/resources/request-authentication.js';
+import { applicablePolicies, compileAuthorization, EXT_AUTHZ_HTTP_FILTER, RBAC_HTTP_FILTER, RBAC_NETWORK_FILTER } from './authz.js';
+import type { CompileContext } from './context.js';
+import type { CompileInput } from './inputs.js';
+import { toAddress } from './inputs.js';
+import { compileJwtAuthn, JWT_AUTHN_HTTP_FILTER } from './jwt.js';
+
+/** Adds the filters to `listeners` in place (they are the proxy's own, not yet frozen). */
+export function addSecurityFilters(ctx: CompileContext, input: CompileInput, listeners: Listener[]): void {
+  const resources = input.config.resources;
+  const root = ctx.mesh.rootNamespace;
+  const authz = applicablePolicies<AuthorizationPolicySpec>(resources, 'AuthorizationPolicy', ctx.node, root);
+  const authn = applicablePolicies<RequestAuthenticationSpec>(resources, 'RequestAuthentication', ctx.node, root);
+  const providers: readonly ExtensionProvider[] = ctx.mesh.meshTelemetry?.extensionProviders ?? [];
+  const filters = compileAuthorization(authz as Parameters<typeof compileAuthorization>[0], providers, ctx.registry);
+  const jwt = compileJwtAuthn(authn as Parameters<typeof compileJwtAuthn>[0]);
+  const normalization = ctx.mesh.pathNormalization;
+  for (const listener of listeners) {
+    if (listener.direction === 'outbound') continue;
+    const destinationPort = logicalPort(ctx, listener);
+    const withPort = <T extends object>(c: T) => (destinationPort !== listener.address.port ? { ...c, destinationPort } : c);
+    if (listener.http) {
+      const http: NamedFilterConfig[] = [];
+      if (jwt) http.push({ name: JWT_AUTHN_HTTP_FILTER, config: jwt });
+      if (filters.extAuthz) http.push({ name: EXT_AUTHZ_HTTP_FILTER, config: { ...filters.extAuthz, ...(destinationPort !== listener.address.port ? { destinationPort } : {}) } });
+      if (filters.rbac) http.push({ name: RBAC_HTTP_FILTER, config: withPort(filters.rbac) });
+      if (http.length > 0) listener.http.httpFilters = http;
+      if (normalization !== undefined && normalization !== 'BASE') listener.http.pathNormalization = normalization;
+    } else if (listener.tcp && filters.networkRbac) {
+      listener.networkFilters = [{ name: RBAC_NETWORK_FILTER, config: withPort(filters.networkRbac) }];
+    }
+  }
+}
+
+/** The port policies name for a listener: a sidecar's containerPort, a gateway server's port. */
+function logicalPort(ctx: CompileContext, listener: Listener): number {
+  const same = (a: { host: string; port: number }) => a.host === listener.address.host && a.port === listener.address.port;
+  if (listener.direction === 'inbound') return ctx.ports.inbound?.find((p) => same(p.listen))?.containerPort ?? listener.address.port;
+  for (const [port, mapped] of Object.entries(ctx.ports.gateway ?? {})) if (same(toAddress(mapped))) return Number(port);
+  return listener.address.port;
+}

@@ -1,0 +1,117 @@
+/**
+ * The Gateway API conformance runner (test/gateway-api/conformance/): the suite as the
+ * repository carries it, the report in the suite's format, and — against a real `sinew up` —
+ * one gateway test and one mesh (GAMMA) test of the suite, plus the proof that the runner fails
+ * a test whose expectation the mesh does not meet. The whole suite runs with
+ * `npm run conformance` (a few minutes); its report is in the README.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { casesJson, transcribeSuite } from '../../scripts/gen-gateway-api-conformance.js';
+import { referenceCorpus } from '../support/reference-corpus.js';
+import { ConformanceRunner } from './conformance/runner.js';
+import { PROFILES, sinewDeclaration } from './conformance/declaration.js';
+import { buildReport, fixturesDir, loadSuite, profilesOf, reportTable, skipReason, type ConformanceTest, type Outcome } from './conformance/suite.js';
+
+const suite = loadSuite();
+const named = (name: string): ConformanceTest => {
+  const t = suite.tests.find((x) => x.shortName === name);
+  assert.ok(t, `no test ${name}`);
+  return t;
+};
+
+describe('the suite as the repository carries it', () => {
+  test('every test of the gateway and mesh profiles, with its steps worked out', () => {
+    assert.ok(suite.tests.length >= 150, `${suite.tests.length} tests`);
+    const simple = named('HTTPRouteSimpleSameNamespace');
+    assert.deepEqual(simple.features, ['Gateway', 'HTTPRoute']);
+    assert.deepEqual(
+      simple.steps.map((s) => s.call),
+      ['kubernetes.GatewayAndHTTPRoutesMustBeAccepted', 'kubernetes.HTTPRouteMustHaveResolvedRefsConditionsTrue', 'http.MakeRequestAndExpectEventuallyConsistentResponse'],
+    );
+    const request = simple.steps[2].args?.[4] as Record<string, unknown>;
+    assert.deepEqual(request, { Request: { Path: '/' }, Response: { StatusCode: 200 }, Backend: 'infra-backend-v1', Namespace: 'gateway-conformance-infra' });
+  });
+
+  test('profiles count a test where all its features are, as extended when one of them is', () => {
+    assert.deepEqual(profilesOf(suite, named('HTTPRouteSimpleSameNamespace')).find((p) => p.profile === 'GATEWAY-HTTP'), { profile: 'GATEWAY-HTTP', extended: false });
+    assert.deepEqual(profilesOf(suite, named('HTTPRouteMethodMatching')).map((p) => p.profile + (p.extended ? ' extended' : ' core')), ['GATEWAY-HTTP extended']);
+    assert.deepEqual(profilesOf(suite, named('MeshHTTPRouteRedirectPort')).map((p) => p.profile + (p.extended ? ' extended' : ' core')), ['MESH-HTTP extended']);
+    assert.deepEqual(profilesOf(suite, named('TLSRouteSimpleSameNamespace')).map((p) => p.profile), ['GATEWAY-TLS']);
+  });
+
+  test('TLS-dependent tests are skipped with the reason; the others run', () => {
+    const declaration = sinewDeclaration(suite);
+    assert.match(String(skipReason(named('TLSRouteSimpleSameNamespace'), declaration)), /TLSRoute/);
+    assert.match(String(skipReason(named('HTTPRouteHTTPSListener'), declaration)), /TLS transport sockets/);
+    assert.equal(skipReason(named('HTTPRouteSimpleSameNamespace'), declaration), undefined);
+    assert.equal(skipReason(named('MeshHTTPRouteWeight'), declaration), undefined);
+  });
+
+  test('the report counts passed, failed and skipped per profile, core and extended, in the suite format', () => {
+    const outcomes = new Map<string, Outcome>([
+      ['HTTPRouteSimpleSameNamespace', { result: 'passed' }],
+      ['HTTPRouteMethodMatching', { result: 'failed', reason: 'x' }],
+      ['TLSRouteSimpleSameNamespace', { result: 'skipped', reason: 'y' }],
+    ]);
+    const report = buildReport(suite, PROFILES, outcomes, sinewDeclaration(suite), { organization: 'sinew', project: 'sinew', version: 'test' });
+    const profiles = report.profiles as { name: string; core: Record<string, any>; extended: Record<string, any> }[];
+    const http = profiles.find((p) => p.name === 'GATEWAY-HTTP')!;
+    assert.deepEqual(http.core.statistics, { Passed: 1, Failed: 0, Skipped: 0 });
+    assert.deepEqual(http.extended.statistics, { Passed: 0, Failed: 1, Skipped: 0 });
+    assert.deepEqual(http.extended.failedTests, ['HTTPRouteMethodMatching']);
+    assert.equal(http.extended.result, 'failure');
+    assert.ok(http.extended.supportedFeatures.includes('HTTPRouteMethodMatching'));
+    assert.ok(http.extended.unsupportedFeatures.includes('BackendTLSPolicy'));
+    const tls = profiles.find((p) => p.name === 'GATEWAY-TLS')!;
+    // HTTPRouteSimpleSameNamespace needs HTTPRoute, which is no feature of GATEWAY-TLS: it does not count there
+    assert.deepEqual(tls.core.statistics, { Passed: 0, Failed: 0, Skipped: 1 });
+    assert.match(reportTable(report), /\| GATEWAY-HTTP \| 1 \/ 0 \/ 0 \| 0 \/ 1 \/ 0 \|/);
+  });
+
+  test('cases.json is what the generator writes from the upstream suite', { skip: referenceCorpus.skip }, () => {
+    const transcribed = transcribeSuite(referenceCorpus.path('gateway-api'), suite.source.commit);
+    assert.deepEqual(transcribed.problems, []);
+    assert.ok(casesJson(transcribed) === readFileSync(join(fixturesDir, 'cases.json'), 'utf8'), 'stale: run npx tsx scripts/gen-gateway-api-conformance.ts <gateway-api checkout> --commit <commit>');
+  });
+});
+
+describe('the runner against sinew up', { timeout: 300_000 }, () => {
+  // Only the backends these tests use: infra-backend-v1 for the gateway test, and the mesh's
+  // echo-v1 and echo-v2 (echo-v1 exists in two namespaces, as in the suite).
+  const runner = new ConformanceRunner({ backends: ['infra-backend-v1', 'echo-v1', 'echo-v2'], timeoutMs: 20_000 });
+  before(() => runner.start());
+  after(() => runner.stop());
+
+  test('HTTPRouteSimpleSameNamespace passes: the route is accepted, its refs resolved, its request answered by infra-backend-v1', async () => {
+    const outcome = await runner.run(named('HTTPRouteSimpleSameNamespace'));
+    assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
+  test('MeshHTTPRouteSimpleSameNamespace passes: the HTTPRoute on Service echo sends its mesh traffic to echo-v1 only', async () => {
+    const outcome = await runner.run(named('MeshHTTPRouteSimpleSameNamespace'));
+    assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
+  test('regression: a header a route adds to one the client sent reaches the backend as a second value (the sidecar joined them into one: HTTPRouteRequestHeaderModifier)', async () => {
+    const outcome = await runner.run(named('HTTPRouteRequestHeaderModifier'));
+    assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
+  test('a test whose expectation the mesh does not meet fails, saying why', async () => {
+    const original = named('HTTPRouteSimpleSameNamespace');
+    const wrong: ConformanceTest = JSON.parse(JSON.stringify(original));
+    (wrong.steps[2].args![4] as Record<string, unknown>).Backend = 'infra-backend-v2';
+    const saved = runner.timeoutMs;
+    runner.timeoutMs = 3000;
+    try {
+      const outcome = await runner.run(wrong);
+      assert.equal(outcome.result, 'failed');
+      assert.match((outcome as { reason: string }).reason, /expected pod name to start with infra-backend-v2, got infra-backend-v1/);
+    } finally {
+      runner.timeoutMs = saved;
+    }
+  });
+});

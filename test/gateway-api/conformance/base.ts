@@ -1,0 +1,96 @@
+/**
+ * The suite's base manifests (conformance/base/manifests.yaml, conformance/mesh/manifests.yaml)
+ * made runnable by `sinew up`: the namespaces, Gateways and Services as they are, and each
+ * backend Deployment as a Sinew Workload of the same name, namespace and pod labels that runs
+ * test/gateway-api/echo-server.ts, the suite's echo server (echo-basic's JSON for the gateway
+ * backends, Istio echo's text for the mesh's `echo-advanced` ones). Its first container port
+ * (the Service's targetPort, 3000 for echo-basic, 8080 for the mesh's echo) is the one it serves.
+ *
+ * Left out, each with the reason: the TLS backends (they need the TLS transport sockets), the
+ * UDP backend (CoreDNS), the gRPC and TCP echo backends (only their profiles use them), and the
+ * ConfigMap CoreDNS reads.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments, stringify } from 'yaml';
+import { repoRoot } from '../../support/reference-corpus.js';
+import { fixturesDir } from './suite.js';
+
+const echoServer = join(repoRoot, 'test/gateway-api/echo-server.ts');
+
+type Doc = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; spec?: Record<string, unknown> };
+
+/** The GatewayClass the tests' Gateways name, and its controller (the suite fills these placeholders in when it applies a manifest). */
+export const GATEWAY_CLASS_NAME = 'sinew';
+export const GATEWAY_CONTROLLER_NAME = 'sinew.dev/gateway-controller';
+
+/** A manifest of the suite as it is applied: its placeholders filled in. */
+export function fillPlaceholders(text: string): string {
+  return text.replaceAll('{GATEWAY_CLASS_NAME}', GATEWAY_CLASS_NAME).replaceAll('{GATEWAY_CONTROLLER_NAME}', GATEWAY_CONTROLLER_NAME);
+}
+
+/** Backends not started, and why (the runner skips the tests that need them). */
+export const BACKENDS_LEFT_OUT: Record<string, string> = {
+  'tls-backend': 'a TLS backend: needs TLS transport sockets',
+  'tls-backend-2': 'a TLS backend: needs TLS transport sockets',
+  coredns: 'a UDP backend (CoreDNS): no UDPRoute support',
+  'tcp-backend': 'a TCP echo backend: the GATEWAY-TCP profile is not run',
+  'grpc-infra-backend-v1': 'a gRPC echo backend: the GATEWAY-GRPC profile is not run',
+  'grpc-infra-backend-v2': 'a gRPC echo backend: the GATEWAY-GRPC profile is not run',
+  'grpc-infra-backend-v3': 'a gRPC echo backend: the GATEWAY-GRPC profile is not run',
+};
+
+export interface BaseOptions {
+  /** Include the gateway profiles' base (conformance/base) — default true. */
+  gateway?: boolean;
+  /** Include the mesh profile's base (conformance/mesh) — default true. */
+  mesh?: boolean;
+  /** Only these backend Deployments (by name), when given. */
+  backends?: readonly string[];
+}
+
+/** The base manifests as `sinew up` reads them, one YAML stream. */
+export function runnableBase(options: BaseOptions = {}): string {
+  const files = [...(options.gateway !== false ? ['base/manifests.yaml'] : []), ...(options.mesh !== false ? ['mesh/manifests.yaml'] : [])];
+  const out: Doc[] = [];
+  for (const file of files) {
+    const isMesh = file.startsWith('mesh/');
+    for (const d of parseAllDocuments(fillPlaceholders(readFileSync(join(fixturesDir, file), 'utf8')))) {
+      const doc = d.toJS() as Doc | null;
+      if (!doc) continue;
+      if (doc.kind === 'ConfigMap') continue;
+      if (doc.kind === 'Deployment') {
+        if (BACKENDS_LEFT_OUT[doc.metadata.name] && !isMesh) continue;
+        if (options.backends && !options.backends.includes(doc.metadata.name)) continue;
+        out.push(workloadOf(doc, isMesh));
+        continue;
+      }
+      if (doc.kind === 'Service' && BACKENDS_LEFT_OUT[doc.metadata.name] && !isMesh) continue;
+      out.push(doc);
+    }
+  }
+  return out.map((d) => stringify(d)).join('---\n');
+}
+
+function workloadOf(deployment: Doc, isMesh: boolean): Doc {
+  const template = (deployment.spec as { template: { metadata: { labels: Record<string, string> }; spec: { containers: { ports?: { containerPort: number }[] }[] } } }).template;
+  const labels = template.metadata.labels;
+  const port = template.spec.containers[0].ports?.[0]?.containerPort ?? 3000;
+  return {
+    apiVersion: 'sinew.dev/v1alpha1',
+    kind: 'Workload',
+    metadata: { name: deployment.metadata.name, namespace: deployment.metadata.namespace, labels },
+    spec: {
+      replicas: 1,
+      command: [process.execPath, '--import', 'tsx', echoServer],
+      // from the repository, where `--import tsx` resolves
+      workingDir: repoRoot,
+      env: [
+        ...(isMesh ? [{ name: 'ECHO_FORMAT', value: 'istio' }] : []),
+        ...(labels.version ? [{ name: 'SERVICE_VERSION', value: labels.version }] : []),
+      ],
+      ports: [{ name: 'http', containerPort: port }],
+      readinessProbe: { httpGet: { path: '/health', port } },
+    },
+  };
+}

@@ -1,0 +1,747 @@
+/**
+ * Runs the Gateway API conformance tests (./suite.ts) against a real `sinew up`: the suite's
+ * base (./base.ts) is brought up once, with echo servers as the backends; each test then
+ * applies its manifests through the control plane's API, takes its steps, and deletes them, as
+ * the upstream suite does against a cluster.
+ *
+ * The steps are the upstream helpers (conformance/utils/kubernetes, utils/http, utils/echo)
+ * carried out here: status checks read the status the control plane shows with each resource
+ * (what `sinew get -o yaml` prints), requests go to the gateway's listener (its address from
+ * `sinew status`) or, for the mesh, out through the client workload's sidecar, and responses
+ * are compared as utils/http CompareRoundTrip and utils/echo compareRequest compare them. Every
+ * wait is "eventually": polled until it holds (requests: three consecutive matching answers,
+ * as the suite requires) or a deadline passes. A helper the runner does not implement fails
+ * the test, naming it.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MeshStatus } from '../../../src/api/mesh-status.js';
+import { GATEWAY_NAME_LABEL } from '../../../src/semantics/gateway-api/binding.js';
+import { startMesh, type Mesh } from '../../mesh/support.js';
+import { fillPlaceholders, runnableBase, type BaseOptions } from './base.js';
+import { fixturesDir, type ConformanceTest, type Outcome, type Step, type Value } from './suite.js';
+
+export interface RunnerOptions extends BaseOptions {
+  /** How long an "eventually" check may take (default 15 s; the suite allows 30 to 60 s on a cluster). */
+  timeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+type NN = { Name: string; Namespace: string };
+interface GatewayAddress {
+  $gateway: NN;
+  /** The listener port the test names (a NewGatewayRef's listeners, or the Gateway's first). */
+  port?: number;
+}
+interface AppClient {
+  $app: { namespace: string; labels: Record<string, string> };
+  Address: string;
+}
+type Resolved = Value | GatewayAddress | AppClient | undefined;
+
+class StepFailure extends Error {}
+class Unsupported extends Error {}
+
+const REQUIRED_CONSECUTIVE_SUCCESSES = 3;
+
+export class ConformanceRunner {
+  readonly #options: RunnerOptions;
+  #mesh: Mesh | undefined;
+  #dir: string | undefined;
+  #api = '';
+  #status: MeshStatus | undefined;
+
+  constructor(options: RunnerOptions = {}) {
+    this.#options = options;
+    this.timeoutMs = options.timeoutMs ?? 15_000;
+  }
+
+  /** How long an "eventually" check may take. */
+  timeoutMs: number;
+
+  async start(): Promise<void> {
+    this.#dir = mkdtempSync(join(tmpdir(), 'sinew-conformance-'));
+    const base = join(this.#dir, 'base.yaml');
+    writeFileSync(base, runnableBase(this.#options));
+    this.#mesh = await startMesh([base], 240_000);
+    const status = await this.#mesh.status();
+    this.#api = `http://${status.controlPlane.api}`;
+  }
+
+  async stop(): Promise<void> {
+    await this.#mesh?.stop();
+    if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
+  }
+
+  log(): string {
+    return this.#mesh?.log() ?? '';
+  }
+
+  /** Runs one test: applies its manifests, takes its steps, deletes its manifests. */
+  async run(test: ConformanceTest): Promise<Outcome> {
+    const unsupported = test.steps.find((s) => s.unsupported);
+    if (unsupported) return { result: 'failed', reason: `the runner cannot take a step of this test: ${unsupported.unsupported}` };
+    const manifests = test.manifests.map((m) => fillPlaceholders(readFileSync(join(fixturesDir, m), 'utf8')));
+    try {
+      for (const m of manifests) await this.#post('apply', m);
+      const results = new Map<number, Resolved>();
+      for (const step of test.steps) {
+        try {
+          await this.#step(step, results);
+        } catch (err) {
+          const where = step.subtest?.length ? ` (subtest "${step.subtest.join(' / ')}")` : '';
+          if (err instanceof Unsupported) return { result: 'failed', reason: `${step.call}: not implemented by the runner (${err.message})${where}` };
+          return { result: 'failed', reason: `${step.call}${where}: ${(err as Error).message}` };
+        }
+      }
+      return { result: 'passed' };
+    } catch (err) {
+      return { result: 'failed', reason: (err as Error).message };
+    } finally {
+      for (const m of manifests.reverse()) await this.#post('delete', m).catch(() => undefined);
+    }
+  }
+
+  async #post(action: 'apply' | 'delete', body: string): Promise<void> {
+    const res = await fetch(`${this.#api}/api/v1/${action}`, { method: 'POST', body, headers: { 'content-type': 'application/yaml' } });
+    if (!res.ok) throw new Error(`${action} refused (${res.status}): ${(await res.text()).slice(0, 2000)}`);
+  }
+
+  async #resource(kind: string, nn: NN): Promise<Record<string, any> | undefined> {
+    // Istio's Gateway has the name too: the Gateway API's is stored under its qualified key.
+    const key = kind === 'Gateway' ? 'Gateway.gateway.networking.k8s.io' : kind;
+    const res = await fetch(`${this.#api}/api/v1/resources/${key}/${encodeURIComponent(nn.Namespace)}/${encodeURIComponent(nn.Name)}`);
+    if (res.status === 404) return undefined;
+    if (!res.ok) throw new Error(`GET ${kind} ${nn.Namespace}/${nn.Name}: ${res.status}`);
+    return (await res.json()) as Record<string, any>;
+  }
+
+  /** A GatewayClass (cluster-scoped: found in the listing). */
+  async #gatewayClass(name: string): Promise<Record<string, any> | undefined> {
+    const res = await fetch(`${this.#api}/api/v1/resources?kind=GatewayClass`);
+    const list = (await res.json()) as { items: Record<string, any>[] };
+    return list.items.find((i) => i.metadata?.name === name);
+  }
+
+  async #meshStatus(fresh = false): Promise<MeshStatus> {
+    if (!this.#status || fresh) {
+      const res = await fetch(`${this.#api}/api/v1/status`);
+      this.#status = (await res.json()) as MeshStatus;
+    }
+    return this.#status;
+  }
+
+  /** Polls `check` (it throws while the condition does not hold) until it holds or the deadline passes. */
+  async #eventually<T>(check: () => Promise<T>, timeoutMs = this.timeoutMs): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return await check();
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+      }
+      // A multi-process mesh converging: look again shortly.
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  #resolve(v: Value | undefined, results: Map<number, Resolved>): Resolved {
+    if (v === null || typeof v !== 'object') return v;
+    if (Array.isArray(v)) return v.map((x) => this.#resolve(x, results) as Value);
+    if ('$ref' in v) return results.get(Number(v.$ref));
+    if ('$concat' in v) {
+      const parts = (v.$concat as Value[]).map((p) => this.#resolve(p, results));
+      if (parts.some((p) => typeof p !== 'string' && typeof p !== 'number')) throw new Unsupported(`a value built from what a run gives: ${JSON.stringify(v.$concat)}`);
+      return parts.join('');
+    }
+    if ('$field' in v) {
+      let at = this.#resolve(v.$of as Value, results) as unknown;
+      for (const part of v.$field as (string | number)[]) at = goField(at, part);
+      return at as Value;
+    }
+    if ('$append' in v) {
+      const [base, ...added] = (v.$append as Value[]).map((x) => this.#resolve(x, results));
+      return [...((Array.isArray(base) ? base : []) as Value[]), ...added.map((a) => toKubernetes(a as Value))];
+    }
+    if ('$call' in v) {
+      const args = (v.args as Value[]).map((a) => this.#resolve(a, results));
+      if (v.$call === 'kubernetes.NewGatewayRef') {
+        const listeners = args.slice(1).filter((a): a is string => typeof a === 'string');
+        return { $gateway: args[0] as NN, ...(listeners.length ? { listeners } : {}) } as unknown as Value;
+      }
+      if (v.$call === 'http.Ipv6SafeHost') return args[0];
+      throw new Unsupported(String(v.$call));
+    }
+    if ('$sym' in v) {
+      if ('$of' in v) {
+        const of = this.#resolve(v.$of as Value, results) as Record<string, unknown> | undefined;
+        const field = String(v.$sym).split('.').pop()!;
+        if (of && field in of) return of[field] as Value;
+      }
+      return v;
+    }
+    const out: Record<string, Value> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = this.#resolve(x, results) as Value;
+    return out;
+  }
+
+  async #step(step: Step, results: Map<number, Resolved>): Promise<void> {
+    const call = step.call!;
+    if (call === 'weight.NewFunctionBasedSender' || call === 'weight.NewBatchFunctionBasedSender') {
+      // The closure is kept as transcribed: its steps say where it sends; TestWeightedDistribution sends.
+      results.set(step.id, { $sender: (step.args?.[0] as Record<string, Value>)?.steps ?? [] } as unknown as Value);
+      return;
+    }
+    if (call === 'weight.TestWeightedDistribution' || call === 'weight.TestWeightedDistributionBatch') {
+      const sender = this.#resolve(step.args?.[0], results) as unknown as { $sender: Step[] } | undefined;
+      const weights = step.args?.[1] as Record<string, number>;
+      return this.#weightedDistribution(this.#senderOf(sender?.$sender ?? [], results), weights);
+    }
+    const args = (step.args ?? []).map((a) => this.#resolve(a, results));
+    const method = call.split('.').pop()!;
+    const receiver = step.receiver !== undefined ? results.get(step.receiver) : undefined;
+    if (receiver && typeof receiver === 'object' && '$app' in receiver) {
+      if (method === 'MakeRequestAndExpectEventuallyConsistentResponse') return this.#meshRequest(receiver as AppClient, args[1] as Record<string, any>);
+      throw new Unsupported(call);
+    }
+    // The test's own Kubernetes client calls, on what the API shows.
+    if (/^(s|suite)\.Client\.Get$/.test(call)) {
+      const nn = args[1] as NN;
+      const kind = String((args[2] as Record<string, Value>)?.$type ?? '').split('.').pop()!;
+      const obj = kind === 'GatewayClass' ? await this.#gatewayClass(nn.Name) : await this.#resource(kind, nn);
+      if (!obj) throw new StepFailure(`${kind} ${nn.Namespace ?? ''}/${nn.Name} not found`);
+      results.set(step.id, obj as Value);
+      return;
+    }
+    if (method === 'DeepCopy' && receiver && typeof receiver === 'object') {
+      results.set(step.id, structuredClone(receiver) as Value);
+      return;
+    }
+    if (call === '$set') {
+      const target = receiver as Record<string, unknown>;
+      const [path, value] = args as [(string | number)[], Value];
+      setGoField(target, path, toKubernetes(value));
+      return;
+    }
+    if (/^(s|suite)\.Client\.Patch$/.test(call)) {
+      const obj = args[1] as Record<string, any>;
+      const { status: _status, ...manifest } = obj;
+      void _status;
+      await this.#post('apply', JSON.stringify(manifest));
+      return;
+    }
+    switch (call) {
+      case 'require.NotEqual':
+      case 'require.Equal': {
+        const same = JSON.stringify(args[1]) === JSON.stringify(args[2]);
+        if (same !== (call === 'require.Equal')) throw new StepFailure(`${String(args[3] ?? call)}: ${JSON.stringify(args[1])} and ${JSON.stringify(args[2])}`);
+        return;
+      }
+      case 'kubernetes.GWCMustHaveAcceptedConditionAny':
+        return this.#eventually(async () => {
+          const gwc = await this.#gatewayClass(String(args[3]));
+          const accepted = (gwc?.status?.conditions ?? []).find((c: any) => c.type === 'Accepted');
+          if (!accepted) throw new StepFailure(`GatewayClass ${String(args[3])} has no Accepted condition`);
+        });
+      case 'kubernetes.GatewayClassMustHaveLatestConditions': {
+        const name = (args[3] as NN).Name;
+        return this.#eventually(async () => {
+          const gwc = await this.#gatewayClass(name);
+          const conditions = gwc?.status?.conditions ?? [];
+          if (!conditions.length) throw new StepFailure(`GatewayClass ${name} has no conditions`);
+          const stale = conditions.filter((c: any) => c.observedGeneration !== gwc?.metadata?.generation);
+          if (stale.length) throw new StepFailure(`GatewayClass ${name}: conditions of generation ${stale.map((c: any) => c.observedGeneration).join(',')}, the resource is at ${gwc?.metadata?.generation}`);
+        });
+      }
+      case 'kubernetes.WaitForGatewayAddress': {
+        // the Gateway is programmed and its status names an address
+        const ref = args[3] as unknown as { $gateway: NN; listeners?: string[] };
+        const address = await this.#gatewayAddress(ref.$gateway, ref.listeners);
+        await this.#eventually(async () => {
+          const gw = await this.#resource('Gateway', ref.$gateway);
+          const addresses = (gw?.status?.addresses ?? []) as { value?: string }[];
+          if (!addresses.some((a) => a.value)) throw new StepFailure(`Gateway ${ref.$gateway.Name} has no address in its status (${JSON.stringify(gw?.status?.addresses ?? [])})`);
+        });
+        results.set(step.id, address);
+        return;
+      }
+      case 'kubernetes.NamespacesMustBeReady':
+        // The namespaces' workloads are ready once `sinew up` says the mesh is up.
+        return;
+      case 'kubernetes.GatewayAndHTTPRoutesMustBeAccepted':
+      case 'kubernetes.GatewayAndRoutesMustBeAccepted': {
+        const routeKind = call === 'kubernetes.GatewayAndHTTPRoutesMustBeAccepted' ? 'HTTPRoute' : String(((args[5] as Record<string, Value>)?.$type ?? 'v1.HTTPRoute')).split('.').pop()!;
+        const ref = args[4] as unknown as { $gateway: NN; listeners?: string[] };
+        const routes = (call === 'kubernetes.GatewayAndHTTPRoutesMustBeAccepted' ? args.slice(5) : args.slice(6)).flat() as NN[];
+        const address = await this.#gatewayAddress(ref.$gateway, ref.listeners);
+        for (const route of routes) await this.#eventually(() => this.#routeParentCondition(routeKind, route, ref.$gateway, { Type: 'Accepted', Status: 'True' }));
+        results.set(step.id, address);
+        return;
+      }
+      case 'kubernetes.HTTPRouteMustHaveResolvedRefsConditionsTrue':
+        return this.#eventually(() => this.#routeParentCondition('HTTPRoute', args[3] as NN, args[4] as NN, { Type: 'ResolvedRefs', Status: 'True' }));
+      case 'kubernetes.HTTPRouteMustHaveCondition':
+        return this.#eventually(() => this.#routeParentCondition('HTTPRoute', args[3] as NN, args[4] as NN, args[5] as Record<string, string>));
+      case 'kubernetes.HTTPRouteMustHaveNoAcceptedParents':
+        return this.#eventually(async () => {
+          const route = await this.#resource('HTTPRoute', args[3] as NN);
+          const accepted = (route?.status?.parents ?? []).filter((p: any) => (p.conditions ?? []).some((c: any) => c.type === 'Accepted' && c.status === 'True'));
+          if (accepted.length) throw new StepFailure(`route has accepted parents: ${JSON.stringify(accepted.map((p: any) => p.parentRef))}`);
+        });
+      case 'kubernetes.HTTPRouteMustHaveParents':
+        return this.#eventually(() => this.#routeParents('HTTPRoute', args[3] as NN, args[4] as Record<string, any>[], args[5] === true));
+      case 'kubernetes.GatewayMustHaveCondition':
+        return this.#eventually(async () => {
+          const gw = await this.#resource('Gateway', args[3] as NN);
+          this.#hasCondition(gw?.status?.conditions, args[4] as Record<string, string>, `Gateway ${(args[3] as NN).Name}`);
+        });
+      case 'kubernetes.GatewayMustHaveZeroRoutes':
+        return this.#eventually(async () => {
+          const gw = await this.#resource('Gateway', args[3] as NN);
+          const attached = (gw?.status?.listeners ?? []).reduce((n: number, l: any) => n + (l.attachedRoutes ?? 0), 0);
+          if (attached !== 0) throw new StepFailure(`Gateway has ${attached} attached routes, expected 0`);
+        });
+      case 'kubernetes.GatewayStatusMustHaveListeners':
+        return this.#eventually(async () => {
+          const gw = await this.#resource('Gateway', args[3] as NN);
+          this.#listenersMatch(gw?.status?.listeners ?? [], args[4] as Record<string, any>[]);
+        });
+      case 'kubernetes.GatewayMustHaveLatestConditions':
+      case 'kubernetes.HTTPRouteMustHaveLatestConditions': {
+        const kind = call.includes('HTTPRoute') ? 'HTTPRoute' : 'Gateway';
+        const nn = (args.find((a) => a && typeof a === 'object' && 'Name' in (a as object)) ?? args[args.length - 1]) as NN;
+        return this.#eventually(async () => {
+          const r = await this.#resource(kind, nn);
+          const generation = r?.metadata?.generation;
+          const conditions = kind === 'Gateway' ? (r?.status?.conditions ?? []) : (r?.status?.parents ?? []).flatMap((p: any) => p.conditions ?? []);
+          if (!conditions.length) throw new StepFailure(`${kind} ${nn.Name} has no conditions`);
+          const stale = conditions.filter((c: any) => c.observedGeneration !== generation);
+          if (stale.length) throw new StepFailure(`${kind} ${nn.Name}: conditions of generation ${stale.map((c: any) => c.observedGeneration).join(',')}, the resource is at ${generation}`);
+        });
+      }
+      case 'suite.Client.Delete':
+      case 's.Client.Delete': {
+        // the test deletes one of its objects mid-way (a ReferenceGrant)
+        const obj = args[1] as Record<string, any>;
+        const kind = String(obj?.$type ?? '').split('.').pop();
+        const meta = obj?.ObjectMeta ?? {};
+        if (!kind || !meta.Name) throw new Unsupported(`deleting ${JSON.stringify(obj)}`);
+        const res = await fetch(`${this.#api}/api/v1/resources/${kind === 'Gateway' ? 'Gateway.gateway.networking.k8s.io' : kind}/${encodeURIComponent(meta.Namespace ?? 'default')}/${encodeURIComponent(meta.Name)}`, { method: 'DELETE' });
+        if (!res.ok) throw new StepFailure(`deleting ${kind} ${meta.Namespace}/${meta.Name}: ${res.status} ${await res.text()}`);
+        return;
+      }
+      case 'http.MakeRequestAndExpectEventuallyConsistentResponse':
+        return this.#gatewayRequest(args[3] as unknown as GatewayAddress, args[4] as Record<string, any>);
+      case 'echo.ConnectToApp':
+      case 'echo.ConnectToAppInNamespace': {
+        const selector = String(args[2]);
+        const namespace = call === 'echo.ConnectToAppInNamespace' ? String(args[3]) : 'gateway-conformance-mesh';
+        const labels = Object.fromEntries(selector.split(',').map((kv) => kv.split('=')));
+        const replica = await this.#appReplica(namespace, labels);
+        results.set(step.id, { $app: { namespace, labels }, Address: replica.app?.split(':')[0] ?? '' });
+        return;
+      }
+      default:
+        throw new Unsupported(call);
+    }
+  }
+
+  // === weighted distribution (utils/weight) ===
+
+  /** What a sender closure does, as one request that answers with the pod that served it. */
+  #senderOf(steps: Step[], results: Map<number, Resolved>): () => Promise<string> {
+    const gateway = steps.find((s) => s.call === 'http.MakeRequest');
+    if (gateway) {
+      const expected = this.#resolve(gateway.args?.[1], results) as Record<string, any>;
+      const address = this.#resolve(gateway.args?.[2], results) as unknown as GatewayAddress;
+      return async () => {
+        const local = await this.#localAddress(address);
+        const req = expected.Request ?? {};
+        // AddEntropy: a random header, so that no cache or hash pins the answers
+        const res = await send(local, req.Method || 'GET', req.Path || '/', { host: req.Host || '127.0.0.1', ...(req.Headers ?? {}), 'X-Jitter': String(Math.random()) });
+        compareRoundTrip({ scheme: 'http', path: req.Path || '/', method: req.Method || 'GET' }, res, expected, [200]);
+        return (JSON.parse(res.body) as EchoRequest).pod;
+      };
+    }
+    const mesh = steps.find((s) => s.call?.endsWith('.RequestBatch'));
+    if (mesh && mesh.receiver !== undefined) {
+      const client = results.get(mesh.receiver) as AppClient;
+      const expected = this.#resolve(mesh.args?.[1], results) as Record<string, any>;
+      return async () => {
+        const replica = await this.#appReplica(client.$app.namespace, client.$app.labels);
+        const req = expected.Request ?? {};
+        const host = req.Host || 'echo';
+        const res = await send(replica.proxy.outbound!, 'GET', `http://${host}${req.Path || '/'}`, { host });
+        compareMesh(res, { ...expected, Backend: '' }, [200]);
+        return /^Hostname=(.*)$/m.exec(res.body)?.[1] ?? '';
+      };
+    }
+    throw new Unsupported('a sender that makes neither a gateway request nor a mesh batch');
+  }
+
+  /**
+   * weight.TestWeightedDistribution: 500 requests, 10 at a time; each backend's share within
+   * 5 percentage points of its weight, a backend of weight 0 never seen; tried up to 3 times
+   * (MaxTestRetries), as the suite does.
+   */
+  async #weightedDistribution(send1: () => Promise<string>, weights: Record<string, number>): Promise<void> {
+    const TOTAL = 500;
+    const CONCURRENCY = 10;
+    const TOLERANCE = 0.05;
+    const total = Object.values(weights).reduce((a, b) => a + b, 0);
+    let last = '';
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const seen = new Map<string, number>();
+      let sent = 0;
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (sent < TOTAL) {
+            sent++;
+            const pod = await send1();
+            const backend = Object.keys(weights).find((b) => pod.startsWith(b));
+            if (!backend) throw new StepFailure(`a request reached ${pod}, which is none of ${Object.keys(weights).join(', ')}`);
+            seen.set(backend, (seen.get(backend) ?? 0) + 1);
+          }
+        }),
+      );
+      const problems: string[] = [];
+      for (const [backend, weight] of Object.entries(weights)) {
+        const share = (seen.get(backend) ?? 0) / TOTAL;
+        const want = weight / total;
+        if (want === 0 ? share > 0 : Math.abs(share - want) > TOLERANCE) problems.push(`${backend}: ${(share * 100).toFixed(1)}% of requests, expected ${(want * 100).toFixed(1)}%`);
+      }
+      if (!problems.length) return;
+      last = problems.join('; ');
+    }
+    throw new StepFailure(`traffic distribution off after 3 tries: ${last}`);
+  }
+
+  // === status ===
+
+  #hasCondition(conditions: any[] | undefined, want: Record<string, string>, what: string): void {
+    const found = (conditions ?? []).find((c) => c.type === want.Type);
+    if (!found) throw new StepFailure(`${what} has no ${want.Type} condition (has ${JSON.stringify(conditions ?? [])})`);
+    if (want.Status && found.status !== want.Status) throw new StepFailure(`${what}: ${want.Type} is ${found.status} (${found.reason}: ${found.message ?? ''}), expected ${want.Status}`);
+    if (want.Reason && found.reason !== want.Reason) throw new StepFailure(`${what}: ${want.Type} reason is ${found.reason}, expected ${want.Reason}`);
+  }
+
+  async #routeParentCondition(kind: string, route: NN, gateway: NN, want: Record<string, string>): Promise<void> {
+    const r = await this.#resource(kind, route);
+    if (!r) throw new StepFailure(`${kind} ${route.Namespace}/${route.Name} not found`);
+    const parent = (r.status?.parents ?? []).find((p: any) => p.parentRef?.name === gateway.Name && (p.parentRef?.namespace ?? r.metadata.namespace) === gateway.Namespace);
+    if (!parent) throw new StepFailure(`${kind} ${route.Name} has no status for parent ${gateway.Namespace}/${gateway.Name} (parents: ${JSON.stringify(r.status?.parents ?? [])})`);
+    this.#hasCondition(parent.conditions, want, `${kind} ${route.Name} parent ${gateway.Name}`);
+  }
+
+  async #routeParents(kind: string, route: NN, want: Record<string, any>[], namespaceRequired: boolean): Promise<void> {
+    const r = await this.#resource(kind, route);
+    const got = (r?.status?.parents ?? []) as any[];
+    if (got.length !== want.length) throw new StepFailure(`${kind} ${route.Name}: ${got.length} parents, expected ${want.length}`);
+    for (const w of want) {
+      const ref = w.ParentRef ?? {};
+      const p = got.find((g) => g.parentRef?.name === ref.Name && (!ref.SectionName || g.parentRef?.sectionName === ref.SectionName) && (!namespaceRequired || !ref.Namespace || g.parentRef?.namespace === ref.Namespace));
+      if (!p) throw new StepFailure(`${kind} ${route.Name}: no parent ${JSON.stringify(ref)} in ${JSON.stringify(got.map((g) => g.parentRef))}`);
+      for (const c of w.Conditions ?? []) this.#hasCondition(p.conditions, c, `${kind} ${route.Name} parent ${ref.Name}`);
+    }
+  }
+
+  #listenersMatch(got: any[], want: Record<string, any>[]): void {
+    if (got.length !== want.length) throw new StepFailure(`${got.length} listeners in status (${got.map((g) => g.name).join(', ')}), expected ${want.length}`);
+    for (const w of want) {
+      const l = got.find((g) => g.name === w.Name);
+      if (!l) throw new StepFailure(`no listener status ${w.Name} (have ${got.map((g) => g.name).join(', ')})`);
+      if (typeof w.AttachedRoutes === 'number' && l.attachedRoutes !== w.AttachedRoutes) throw new StepFailure(`listener ${w.Name}: ${l.attachedRoutes} attached routes, expected ${w.AttachedRoutes}`);
+      // utils/kubernetes listenersMatch: the expected kinds must be among the supported ones
+      // ("the implementation might support more Kinds than defined in the test"); none expected, none supported.
+      if (Array.isArray(w.SupportedKinds)) {
+        const kinds = (l.supportedKinds ?? []).map((k: any) => k.kind);
+        const wantKinds = w.SupportedKinds.map((k: any) => k.Kind);
+        if (!wantKinds.length && kinds.length) throw new StepFailure(`listener ${w.Name}: supported kinds ${kinds}, expected none`);
+        const missing = wantKinds.filter((k: string) => !kinds.includes(k));
+        if (missing.length) throw new StepFailure(`listener ${w.Name}: supported kinds ${kinds}, expected ${wantKinds}`);
+      }
+      for (const c of w.Conditions ?? []) this.#hasCondition(l.conditions, c, `listener ${w.Name}`);
+    }
+  }
+
+  // === addresses ===
+
+  async #gatewayAddress(gateway: NN, listeners?: string[]): Promise<GatewayAddress> {
+    const gw = await this.#eventually(async () => {
+      const r = await this.#resource('Gateway', gateway);
+      if (!r) throw new StepFailure(`Gateway ${gateway.Namespace}/${gateway.Name} not found`);
+      this.#hasCondition(r.status?.conditions, { Type: 'Programmed', Status: 'True' }, `Gateway ${gateway.Name}`);
+      return r;
+    });
+    const specListeners = (gw.spec?.listeners ?? []) as { name: string; port: number }[];
+    const listener = listeners?.length ? specListeners.find((l) => l.name === listeners[0]) : specListeners[0];
+    return { $gateway: gateway, port: listener?.port };
+  }
+
+  async #localAddress(address: GatewayAddress): Promise<string> {
+    return this.#eventually(async () => {
+      const status = await this.#meshStatus(true);
+      // The Gateway's proxy carries its name as a label, as Istio's Deployment does.
+      const gw = status.gateways.find((g) => g.labels[GATEWAY_NAME_LABEL] === address.$gateway.Name && g.namespace === address.$gateway.Namespace);
+      const servers = gw?.replicas.find((r) => r.ready)?.proxy.servers;
+      const local = servers?.[String(address.port ?? 80)];
+      if (!local) throw new StepFailure(`no running gateway proxy serves ${address.$gateway.Namespace}/${address.$gateway.Name} port ${address.port} (gateways: ${status.gateways.map((g) => `${g.namespace}/${g.name}`).join(', ')})`);
+      return local;
+    });
+  }
+
+  async #appReplica(namespace: string, labels: Record<string, string>) {
+    return this.#eventually(async () => {
+      const status = await this.#meshStatus(true);
+      const w = status.workloads.find((x) => x.namespace === namespace && Object.entries(labels).every(([k, v]) => x.labels[k] === v));
+      const replica = w?.replicas.find((r) => r.ready && r.proxy.outbound);
+      if (!replica) throw new StepFailure(`no ready workload with ${JSON.stringify(labels)} in ${namespace}`);
+      return replica;
+    });
+  }
+
+  // === requests ===
+
+  /** http.MakeRequestAndExpectEventuallyConsistentResponse: to the gateway, compared as CompareRoundTrip does. */
+  async #gatewayRequest(address: GatewayAddress, expected: Record<string, any>): Promise<void> {
+    if (!address || typeof address !== 'object' || !('$gateway' in address)) throw new Unsupported(`a request to an address the runner cannot place: ${JSON.stringify(address)}`);
+    const local = await this.#localAddress(address);
+    const req = expected.Request ?? {};
+    const port = address.port ?? 80;
+    // The Host a client of the cluster's gateway would send: its address, without :80.
+    const host = req.Host || (port === 80 ? '127.0.0.1' : `127.0.0.1:${port}`);
+    const statusCodes: number[] = [...(expected.Response?.StatusCodes ?? [])];
+    if (expected.Response?.StatusCode && !statusCodes.includes(expected.Response.StatusCode)) statusCodes.push(expected.Response.StatusCode);
+    if (!statusCodes.length) statusCodes.push(200);
+    const headers: Record<string, string> = { host, ...(req.Headers ?? {}) };
+    const backendSet = Object.entries(expected.BackendSetResponseHeaders ?? {}).map(([k, v]) => `${k}:${v}`);
+    headers['X-Echo-Set-Header'] = backendSet.join(',');
+    await this.#consistently(async () => {
+      const res = await send(local, req.Method || 'GET', req.Path || '/', headers, req.Body);
+      compareRoundTrip({ scheme: 'http', path: (req.Path || '/').split('?')[0], method: req.Method || 'GET' }, res, expected, statusCodes);
+    });
+  }
+
+  /** A mesh client's request (utils/echo MeshPod): out through its sidecar, compared as compareRequest does. */
+  async #meshRequest(client: AppClient, expected: Record<string, any>): Promise<void> {
+    const replica = await this.#appReplica(client.$app.namespace, client.$app.labels);
+    const req = expected.Request ?? {};
+    const statusCodes: number[] = [...(expected.Response?.StatusCodes ?? [])];
+    if (expected.Response?.StatusCode && !statusCodes.includes(expected.Response.StatusCode)) statusCodes.push(expected.Response.StatusCode);
+    if (!statusCodes.length) statusCodes.push(200);
+    // utils/echo makeRequest: the host defaults to the `echo` Service
+    const host = req.Host || 'echo';
+    const url = `http://${host}${req.Path || '/'}`;
+    await this.#consistently(async () => {
+      const res = await send(replica.proxy.outbound!, req.Method || 'GET', url, { host, ...(req.Headers ?? {}) });
+      compareMesh(res, expected, statusCodes);
+    });
+  }
+
+  /** Eventually, the same answer several times in a row (the suite's RequiredConsecutiveSuccesses). */
+  async #consistently(attempt: () => Promise<void>): Promise<void> {
+    const deadline = Date.now() + this.timeoutMs;
+    let streak = 0;
+    let last: Error | undefined;
+    while (streak < REQUIRED_CONSECUTIVE_SUCCESSES) {
+      try {
+        await attempt();
+        streak++;
+      } catch (err) {
+        streak = 0;
+        last = err as Error;
+        if (Date.now() > deadline) throw new StepFailure(last.message);
+        // Config still propagating: try again shortly.
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  }
+}
+
+// === one request and its comparison ===
+
+export interface Captured {
+  status: number;
+  headers: Record<string, string[]>;
+  body: string;
+}
+
+export function send(address: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Captured> {
+  const [hostname, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  return new Promise((resolvePromise, reject) => {
+    const req = httpRequest({ host: hostname, port, method, path, headers, agent: false, timeout: 10_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        const h: Record<string, string[]> = {};
+        for (let i = 0; i < res.rawHeaders.length; i += 2) (h[res.rawHeaders[i].toLowerCase()] ??= []).push(res.rawHeaders[i + 1]);
+        resolvePromise({ status: res.statusCode ?? 0, headers: h, body: text });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${address} within 10 s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+interface EchoRequest {
+  path: string;
+  host: string;
+  method: string;
+  headers: Record<string, string[]>;
+  namespace: string;
+  pod: string;
+}
+
+/** utils/http CompareRoundTrip, for an echo-basic backend. */
+export function compareRoundTrip(request: { scheme: string; path: string; method: string }, res: Captured, expected: Record<string, any>, statusCodes: number[]): void {
+  if (!statusCodes.includes(res.status)) throw new StepFailure(`expected status code to be one of ${JSON.stringify(statusCodes)}, got ${res.status} (${res.body.slice(0, 200)})`);
+  const respHeaders = res.headers;
+  if (res.status === 200 || res.status === 204) {
+    // The suite's roundtripper reads the echo only from a JSON answer; from any other (a
+    // preflight the proxy answers itself) it captures only the method it sent.
+    let echo: EchoRequest = { path: '', host: '', method: request.method, headers: {}, namespace: '', pod: '' };
+    if ((res.headers['content-type']?.[0] ?? '').startsWith('application/json')) {
+      try {
+        echo = JSON.parse(res.body) as EchoRequest;
+      } catch {
+        throw new StepFailure(`the answer says it is JSON but is not: ${res.body.slice(0, 200)}`);
+      }
+    }
+    const want = expectedRequest(expected);
+    const method = want.Method || 'GET';
+    if (want.Host && want.Host !== echo.host) throw new StepFailure(`expected host to be ${want.Host}, got ${echo.host}`);
+    if ((want.Path ?? '') !== echo.path) throw new StepFailure(`expected path to be ${want.Path}, got ${echo.path}`);
+    if (method !== echo.method) throw new StepFailure(`expected method to be ${method}, got ${echo.method}`);
+    if ((expected.Namespace ?? '') !== echo.namespace) throw new StepFailure(`expected namespace to be ${expected.Namespace}, got ${echo.namespace}`);
+    const reqHeaders = lower(echo.headers);
+    for (const [name, value] of Object.entries((want.Headers ?? {}) as Record<string, string>)) {
+      const actual = reqHeaders[name.toLowerCase()];
+      if (!actual) throw new StepFailure(`expected ${name} header to be set, actual headers: ${JSON.stringify(echo.headers)}`);
+      if (actual.join(',') !== value) throw new StepFailure(`expected ${name} header to be set to ${value}, got ${actual.join(',')}`);
+    }
+    for (const [name, values] of Object.entries((expected.Response?.ValidHeaderValues ?? {}) as Record<string, string[]>)) {
+      const actual = respHeaders[name.toLowerCase()];
+      if (!actual) throw new StepFailure(`expected ${name} header to be set`);
+      const ws = (s: string) => (expected.Response?.IgnoreWhitespace ? s.replace(/ /g, '') : s);
+      if (!values.map(ws).includes(ws(actual.join(',')))) throw new StepFailure(`expected ${name} header to be one of ${JSON.stringify(values)}, got ${actual.join(',')}`);
+    }
+    for (const [name, value] of Object.entries((expected.Response?.Headers ?? {}) as Record<string, string>)) {
+      const actual = respHeaders[name.toLowerCase()];
+      if (!actual) throw new StepFailure(`expected ${name} header to be set, actual headers: ${JSON.stringify(respHeaders)}`);
+      const ws = (s: string) => (expected.Response?.IgnoreWhitespace ? s.replace(/ /g, '') : s);
+      if (ws(actual.join(',')) !== ws(value)) throw new StepFailure(`expected ${name} header to be set to ${value}, got ${actual.join(',')}`);
+    }
+    for (const name of (expected.Response?.AbsentHeaders ?? []) as string[]) if (respHeaders[name.toLowerCase()]) throw new StepFailure(`expected ${name} header to not be set, got ${respHeaders[name.toLowerCase()]}`);
+    for (const name of (want.AbsentHeaders ?? []) as string[]) if (reqHeaders[name.toLowerCase()]) throw new StepFailure(`expected ${name} request header to not be set, got ${reqHeaders[name.toLowerCase()]}`);
+    if (!echo.pod.startsWith(expected.Backend ?? '')) throw new StepFailure(`expected pod name to start with ${expected.Backend}, got ${echo.pod}`);
+  } else if (res.status >= 300 && res.status < 400 && expected.RedirectRequest) {
+    const location = respHeaders.location?.[0];
+    if (!location) throw new StepFailure(`a ${res.status} without Location`);
+    const u = new URL(location, `${request.scheme}://placeholder`);
+    const got = { Scheme: u.protocol.replace(':', ''), Host: u.hostname, Port: u.port, Path: u.pathname };
+    const want = { ...expected.RedirectRequest } as Record<string, string>;
+    want.Host ||= got.Host;
+    want.Scheme ||= request.scheme;
+    want.Path ||= request.path;
+    if (want.Host !== got.Host) throw new StepFailure(`expected redirected hostname to be ${want.Host}, got ${got.Host}`);
+    if (!want.Port) {
+      if (got.Scheme === 'http' && got.Port && got.Port !== '80') throw new StepFailure(`for http scheme, expected redirected port to be 80 or not set, got ${got.Port}`);
+      if (got.Scheme === 'https' && got.Port && got.Port !== '443') throw new StepFailure(`for https scheme, expected redirected port to be 443 or not set, got ${got.Port}`);
+    } else if (String(want.Port) !== got.Port) throw new StepFailure(`expected redirected port to be ${want.Port}, got ${got.Port || '(none)'}`);
+    if (want.Scheme !== got.Scheme) throw new StepFailure(`expected redirected scheme to be ${want.Scheme}, got ${got.Scheme}`);
+    if (want.Path !== got.Path) throw new StepFailure(`expected redirected path to be ${want.Path}, got ${got.Path}`);
+  }
+}
+
+/** utils/echo compareRequest, for Istio echo's text answer. */
+export function compareMesh(res: Captured, expected: Record<string, any>, statusCodes: number[]): void {
+  if (!statusCodes.includes(res.status)) throw new StepFailure(`wanted status code to be one of ${JSON.stringify(statusCodes)}, got ${res.status} (${res.body.slice(0, 200)})`);
+  const fields: Record<string, string[]> = {};
+  for (const line of res.body.split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) (fields[line.slice(0, i)] ??= []).push(line.slice(i + 1));
+  }
+  const reqHeaders: Record<string, string[]> = {};
+  for (const h of fields.RequestHeader ?? []) {
+    const i = h.indexOf(':');
+    (reqHeaders[h.slice(0, i).toLowerCase()] ??= []).push(h.slice(i + 1));
+  }
+  const want = expected.ExpectedRequest ? expectedRequest(expected) : {};
+  for (const [name, value] of Object.entries((want.Headers ?? {}) as Record<string, string>)) {
+    const actual = reqHeaders[name.toLowerCase()];
+    if (!actual) throw new StepFailure(`expected ${name} header to be set, actual headers: ${JSON.stringify(reqHeaders)}`);
+    if (actual.join(',') !== value) throw new StepFailure(`expected ${name} header to be set to ${value}, got ${actual.join(',')}`);
+  }
+  for (const name of (want.AbsentHeaders ?? []) as string[]) if (reqHeaders[name.toLowerCase()]) throw new StepFailure(`expected ${name} header to not be set, got ${reqHeaders[name.toLowerCase()]}`);
+  for (const name of (expected.Response?.AbsentHeaders ?? []) as string[]) if (res.headers[name.toLowerCase()]) throw new StepFailure(`expected no header ${name}, got ${res.headers[name.toLowerCase()]}`);
+  for (const [name, value] of Object.entries((expected.Response?.Headers ?? {}) as Record<string, string>)) {
+    const got = res.headers[name.toLowerCase()]?.[0] ?? '';
+    if (got !== value) throw new StepFailure(`expected header ${name}=${value}, got ${got}`);
+  }
+  const hostname = fields.Hostname?.[0] ?? '';
+  if (!hostname.startsWith(expected.Backend ?? '')) throw new StepFailure(`expected pod name to start with ${expected.Backend}, got ${hostname || '(no echo)'}`);
+}
+
+/**
+ * What the backend must see: ExpectedRequest, whose `Request` is an embedded struct in Go (its
+ * fields are ExpectedRequest's own), or the request sent when the test gives none.
+ */
+function expectedRequest(expected: Record<string, any>): Record<string, any> {
+  const er = expected.ExpectedRequest as Record<string, any> | undefined | null;
+  if (!er) return { ...(expected.Request ?? {}) };
+  const { Request: embedded, ...rest } = er;
+  return { ...(embedded ?? {}), ...rest };
+}
+
+/**
+ * A Go field of a Kubernetes object as the API gives it: ObjectMeta's fields are embedded
+ * (`Generation` is `metadata.generation`), the others are the JSON names (`Spec.Rules` is
+ * `spec.rules`).
+ */
+const OBJECT_META = new Set(['Name', 'Namespace', 'Generation', 'Labels', 'Annotations', 'UID', 'ResourceVersion', 'CreationTimestamp']);
+function jsonName(field: string): string {
+  return field === 'UID' ? 'uid' : field[0].toLowerCase() + field.slice(1);
+}
+function goField(at: unknown, field: string | number): unknown {
+  if (at === undefined || at === null) return undefined;
+  if (typeof field === 'number') return (at as unknown[])[field];
+  const obj = at as Record<string, unknown>;
+  if (OBJECT_META.has(field) && obj.metadata && typeof obj.metadata === 'object') return (obj.metadata as Record<string, unknown>)[jsonName(field)];
+  return obj[jsonName(field)];
+}
+function setGoField(target: Record<string, unknown>, path: (string | number)[], value: unknown): void {
+  let at: any = target;
+  for (let i = 0; i < path.length - 1; i++) {
+    const part = path[i];
+    const key = typeof part === 'number' ? part : OBJECT_META.has(part) && at.metadata ? null : jsonName(part);
+    if (key === null) {
+      at = at.metadata;
+      continue;
+    }
+    at[key] ??= typeof path[i + 1] === 'number' ? [] : {};
+    at = at[key];
+  }
+  const last = path[path.length - 1];
+  if (typeof last === 'number') at[last] = value;
+  else if (OBJECT_META.has(last) && at.metadata) at.metadata[jsonName(last)] = value;
+  else at[jsonName(last)] = value;
+}
+/** A Go value the test built (`v1.Listener{Name: ..., AllowedRoutes: ...}`) as Kubernetes JSON. */
+function toKubernetes(v: Value): Value {
+  if (Array.isArray(v)) return v.map(toKubernetes);
+  if (v === null || typeof v !== 'object') return v;
+  const out: Record<string, Value> = {};
+  for (const [k, x] of Object.entries(v)) if (!k.startsWith('$')) out[jsonName(k)] = toKubernetes(x);
+  return out;
+}
+
+function lower(headers: Record<string, string[]> | undefined): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) out[k.toLowerCase()] = v;
+  return out;
+}
+

@@ -1,0 +1,48 @@
+/**
+ * A request through a listener's security filters, as the connection manager will send it:
+ * headers in a map the filters may change, response headers collected, the filters' verdict.
+ */
+import type { HttpFilter, HttpFilterContext } from '../../src/proxy/http/filters/contract.js';
+import { decodeHeadersThrough } from '../../src/proxy/http/filters/security-chain.js';
+import type { RequestAttributes } from '../../src/security/attributes.js';
+
+export interface ChainResult {
+  status: number;
+  body?: string;
+  details?: string;
+  /** The request headers the upstream would get (when it went on). */
+  upstreamHeaders: Record<string, string>;
+  responseHeaders: Record<string, string>;
+  attributes: RequestAttributes;
+  metadata: Record<string, string>;
+}
+
+export async function through(filters: readonly HttpFilter[], req: { method?: string; path?: string; host?: string; headers?: Record<string, string> } & Partial<RequestAttributes>): Promise<ChainResult> {
+  const headers = new Map(Object.entries(req.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+  const responseHeaders: Record<string, string> = {};
+  const metadata: Record<string, string> = {};
+  const attributes: RequestAttributes = {
+    sourceIp: '127.0.0.1',
+    ...req,
+    method: req.method ?? 'GET',
+    path: req.path ?? '/',
+    host: req.host ?? 'httpbin.foo:8000',
+    // A live view: a filter that changes a header changes what the filters after it read.
+    headers: new Proxy({}, { get: (_, n) => (typeof n === 'string' ? headers.get(n) : undefined) }),
+  };
+  const ctx: HttpFilterContext = {
+    attributes,
+    requestHeaders: {
+      get: (n) => headers.get(n),
+      set: (n, v) => void headers.set(n, v),
+      remove: (n) => void headers.delete(n),
+      entries: () => headers.entries(),
+    },
+    addResponseHeader: (n, v) => void (responseHeaders[n] = v),
+    setMetadata: (f, k, v) => void (metadata[`${f}:${k}`] = v),
+    signal: new AbortController().signal,
+  };
+  const status = await decodeHeadersThrough(filters, ctx);
+  if (status === 'continue') return { status: 200, upstreamHeaders: Object.fromEntries(headers), responseHeaders, attributes, metadata };
+  return { status: status.stop.status, body: status.stop.body, details: status.stop.details, upstreamHeaders: {}, responseHeaders: { ...responseHeaders, ...(status.stop.headers ?? {}) }, attributes, metadata };
+}

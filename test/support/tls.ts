@@ -1,0 +1,48 @@
+/**
+ * Certificates for tests, made by openssl (an independent implementation, as CI installs it):
+ * a CA, and server certificates it signs for the names asked for. Each call makes fresh keys.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface Pem {
+  cert: string;
+  key: string;
+}
+
+function run(args: string[], cwd: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('openssl', args, { cwd, timeout: 30_000 }, (err, _stdout, stderr) => (err ? reject(new Error(`openssl ${args[0]} failed: ${stderr || err.message}`)) : resolve()));
+  });
+}
+
+/** A self-signed CA (EC P-256). */
+export async function makeCa(commonName = 'Sinew test CA'): Promise<Pem> {
+  const dir = await mkdtemp(join(tmpdir(), 'sinew-tls-'));
+  try {
+    await run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', `/CN=${commonName}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+    return { cert: await readFile(join(dir, 'ca.crt'), 'utf8'), key: await readFile(join(dir, 'ca.key'), 'utf8') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A server certificate for `names` (DNS SANs; the first is the CN), signed by `ca`. */
+export async function makeServerCertificate(ca: Pem, names: string[]): Promise<Pem> {
+  const dir = await mkdtemp(join(tmpdir(), 'sinew-tls-'));
+  try {
+    await writeFile(join(dir, 'ca.crt'), ca.cert);
+    await writeFile(join(dir, 'ca.key'), ca.key);
+    await writeFile(join(dir, 'ext.cnf'), `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\nextendedKeyUsage=serverAuth\n`);
+    await run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', `/CN=${names[0]}`], dir);
+    await run(['x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'tls.crt', '-days', '2', '-extfile', 'ext.cnf'], dir);
+    return { cert: await readFile(join(dir, 'tls.crt'), 'utf8'), key: await readFile(join(dir, 'tls.key'), 'utf8') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** base64 of a string, as a Secret's `data` holds it. */
+export const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
