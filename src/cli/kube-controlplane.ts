@@ -79,6 +79,10 @@ export async function startKubeControlPlane(options: KubeControlPlaneOptions): P
       ...options,
       mesh: { ...options.mesh, meshKey },
       source: { store: source.store, registry, registrations: source.registrations },
+      // No mesh CA in a cluster yet: without a state directory its root would be made anew by
+      // every replica and every restart (and pushed to every proxy). It waits for the root to
+      // live in a Secret, as Istio's istio-ca-secret, written once by the Lease holder.
+      ca: false,
       // Proxies in pods have no runner to get them a push credential: they present their
       // projected service-account token, which the API server vouches for.
       authenticateProxy: (node, token) => tokens.authenticate(node, token),

@@ -1,7 +1,23 @@
 /** Names the installation, the injector and the control plane agree on. */
 import { readFileSync } from 'node:fs';
 
-const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/**
+ * The package's version, from its package.json: two folders up from this module in the
+ * sources (src/kube), three in the build (dist/src/kube), which `npm ci` makes and bin/sinew.js
+ * runs.
+ */
+function packageVersion(): string {
+  for (const up of ['../../package.json', '../../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { version: string }).version;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  throw new Error('sinew: cannot find its package.json above src/kube');
+}
+
+const version = packageVersion();
 
 export const SINEW_VERSION = version;
 /** The image the manifests name: build it with the repository's Dockerfile (README, "Kubernetes"). */
