@@ -100,13 +100,13 @@ const TARGET_RSS_MIB = 500;
 
 // === the mesh ===
 
-interface Svc {
+export interface Svc {
   name: string;
   namespace: string;
   grpc: boolean;
 }
 
-function meshServices(count: number, namespaces: number): Svc[] {
+export function meshServices(count: number, namespaces: number): Svc[] {
   return Array.from({ length: count }, (_, i) => ({ name: `svc-${i}`, namespace: `ns-${i % namespaces}`, grpc: i % 3 === 0 }));
 }
 
@@ -152,7 +152,7 @@ function meshDocuments(services: Svc[], replicasPer: number, routedEvery: number
   return { docs, vs, dr };
 }
 
-function virtualService(s: Svc, timeout: string): object {
+export function virtualService(s: Svc, timeout: string): object {
   return {
     apiVersion: 'networking.istio.io/v1',
     kind: 'VirtualService',
@@ -170,7 +170,7 @@ function virtualService(s: Svc, timeout: string): object {
 // === simulated proxies ===
 
 /** What the bench needs of a proxy: start, a callback per applied config, close. */
-interface SimProxy {
+export interface SimProxy {
   start(): void;
   onConfig(listener: (bytes: number) => void): void;
   close(): Promise<void>;
@@ -185,7 +185,7 @@ const PUSH_HEAD = /^\{"type":"(?:push|delta)","version":("(?:[^"\\]|\\.)*"),"non
  * frame's newline arrives. What it costs is the kernel's copy of the bytes, so the bench
  * measures the control plane rather than 2000 JSON parsers sharing its event loop.
  */
-class LeanProxy implements SimProxy {
+export class LeanProxy implements SimProxy {
   private socket: net.Socket | undefined;
   private head = '';
   private frameBytes = 0;
@@ -263,7 +263,7 @@ function pushClientProxy(host: string, port: number, node: ProxyNode, credential
 
 // === measuring ===
 
-function percentile(sorted: number[], p: number): number {
+export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }

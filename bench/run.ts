@@ -12,6 +12,7 @@
  *   console       the graph API over 500 services (target < 200 ms) and the graph page in Chromium
  *   chaos         Bookinfo under fixed-rate load while parts are killed and config changes: requests lost, recovery (needs wrk)
  *   cpmemory      a 15 MB config applied to a real control plane: its RSS against the config's size
+ *   kube          1000 Services and 2000 pods in a real API server through the informers: change -> every ACK
  *   authz         JWT validation and a 10-rule ALLOW policy per request, against one proxy's CPU per request (needs wrk)
  *   grpc          gRPC unary through a sidecar pair (h2c in, HTTP/2 out) vs direct, grpc-js load loop
  *
@@ -53,7 +54,7 @@ const rate = values.rate === undefined ? undefined : Number(values.rate);
 process.stderr.write('building dist/ ...\n');
 const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: join(import.meta.dirname, '..'), stdio: ['ignore', 'ignore', 'inherit'] });
 if (build.status !== 0) throw new Error('the build failed; benchmarks need dist/');
-const all = ['proxy', 'lb', 'telemetry', 'authz', 'controlplane', 'cpmemory', 'ca', 'console', 'chaos', 'grpc'];
+const all = ['proxy', 'lb', 'telemetry', 'authz', 'controlplane', 'cpmemory', 'ca', 'console', 'chaos', 'grpc', 'kube'];
 const wanted = positionals.length ? positionals : all;
 const print = (name: string, json: unknown, text: string) => process.stdout.write(values.json ? JSON.stringify({ bench: name, results: json }) + '\n' : `\n== ${name}\n${text}`);
 
@@ -120,6 +121,12 @@ for (const name of wanted) {
       const { runGrpcBench, report } = await import('./grpc.js');
       const results = await runGrpcBench({ durationS, json: values.json });
       print(name, results, report(results));
+      break;
+    }
+    case 'kube': {
+      const { runKubeBench, report } = await import('./kube.js');
+      const result = await runKubeBench({ log: (line) => process.stderr.write(line + '\n') });
+      print(name, result, report(result));
       break;
     }
     default:

@@ -4,7 +4,7 @@
  * made at start and printed once.
  */
 import { setFlagsFromString } from 'node:v8';
-import { startControlPlane } from '../controlplane/daemon.js';
+import { startControlPlane, type ControlPlane } from '../controlplane/daemon.js';
 import { createLogger } from '../core/logger.js';
 import { formatDiagnostic } from '../api/diagnostics.js';
 import { loadMeshConfigFile } from '../config/mesh-config.js';
@@ -23,6 +23,12 @@ export interface ControlPlaneCommandOptions {
   outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
   /** Istio's MeshConfig in a file (src/config/mesh-config.ts reads its forms). */
   meshConfig?: string;
+  /** Config and workloads from a cluster (src/kube) instead of `sinew up`. */
+  kubernetes?: boolean;
+  kubeconfig?: string;
+  context?: string;
+  webhookPort?: number;
+  webhookCertDir?: string;
   /** Istio plug-in certificates for the mesh CA (`sinew ca init --plugin-dir`). */
   caPluginDir?: string;
   /** Workload certificate lifetime, a duration (`24h`, `60s`). */
@@ -62,8 +68,7 @@ export async function runControlPlaneCommand(options: ControlPlaneCommandOptions
       return 2;
     }
   }
-  const cp = await startControlPlane({
-    stateDir: options.stateDir,
+  const common = {
     host: options.host,
     apiPort: options.apiPort,
     pushPort: options.pushPort,
@@ -76,7 +81,32 @@ export async function runControlPlaneCommand(options: ControlPlaneCommandOptions
       ...(options.tracingSampling !== undefined ? { defaultTracingSampling: options.tracingSampling } : {}),
       ...(options.outboundTrafficPolicy ? { outboundTrafficPolicy: options.outboundTrafficPolicy } : {}),
     },
-  });
+  };
+  let cp: ControlPlane;
+  let close: () => Promise<void>;
+  if (options.kubernetes) {
+    if (options.stateDir) {
+      io.err('--state-dir and --kubernetes do not go together: with --kubernetes the config lives in the cluster\n');
+      return 2;
+    }
+    const { startKubeControlPlane } = await import('./kube-controlplane.js');
+    const { hostname } = await import('node:os');
+    const kube = await startKubeControlPlane({
+      ...common,
+      kubeconfig: options.kubeconfig,
+      context: options.context,
+      webhook: options.webhookPort === undefined ? undefined : { port: options.webhookPort, certDir: options.webhookCertDir },
+      // Replicas share the work; one, chosen by a Lease in the control plane's namespace, writes status.
+      leaderElection: { namespace: process.env.POD_NAMESPACE ?? 'sinew-system', name: 'sinew-controlplane', identity: process.env.POD_NAME ?? `${hostname()}-${process.pid}` },
+    });
+    cp = kube.controlPlane;
+    close = kube.close;
+    io.out(`kubernetes: ${kube.client.server}, watching ${kube.source.watching.length} kinds; ${kube.source.store.list().length} resources, ${kube.source.rejected.size} refused\n`);
+    if (kube.webhookAddress) io.out(`webhooks: https://${kube.webhookAddress}\n`);
+  } else {
+    cp = await startControlPlane({ ...common, stateDir: options.stateDir });
+    close = () => cp.close();
+  }
   io.out(`control plane: api ${cp.addresses.api}, push ${cp.addresses.push}, metrics ${cp.addresses.monitoring}${cp.addresses.console ? `, console http://${cp.addresses.console}/` : ''}\n`);
   // Without a state directory the token lives in memory only: whoever started the control
   // plane is told it once, as Jupyter prints its token (SINEW_TOKEN=... sinew --server ...).
@@ -85,6 +115,6 @@ export async function runControlPlaneCommand(options: ControlPlaneCommandOptions
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
   });
-  await cp.close();
+  await close();
   return 0;
 }

@@ -9,6 +9,7 @@ import { SinewError } from '../core/errors.js';
 import { analyzeExitCodes } from './exit-codes.js';
 import { parseProxyArgs, PROXY_COMMAND_DESCRIPTION, PROXY_OPTIONS, runProxyCli, type ProxyCliOptions } from './proxy-command.js';
 import { registerCaCommands } from './ca-cli.js';
+import { registerKubeCommands } from './kube-cli.js';
 
 const collect = (value: string, previous: string[] = []) => previous.concat(value);
 
@@ -213,9 +214,14 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--console-port <port>', 'web console port (behind the mesh\'s token; "off" = no console)', '20001')
     .option('--tracing-sampling <pct>', 'percentage of requests the proxies trace (Istio\'s default is 1; over the mesh config\'s)')
     .option('--mesh-config <file>', "Istio's MeshConfig (extensionProviders, defaultProviders, access log, ...): the mesh ConfigMap's text, the ConfigMap, or an IstioOperator")
+    .option('--kubernetes', 'take config and workloads from a Kubernetes cluster (in-cluster, or --kubeconfig)')
+    .option('--kubeconfig <file>', 'kubeconfig of the cluster (default: in a pod its service account, else $KUBECONFIG or ~/.kube/config)')
+    .option('--context <name>', 'kubeconfig context')
+    .option('--webhook-port <port>', 'with --kubernetes: HTTPS port of the injection and validation webhooks (Istio 15017)')
+    .option('--webhook-cert-dir <dir>', 'with --webhook-port: tls.crt and tls.key of the webhooks')
     .option('--ca-plugin-dir <dir>', "sign with Istio plug-in certificates (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem), as \"sinew ca init --plugin-dir\"")
     .option('--workload-cert-ttl <duration>', 'lifetime of workload certificates, e.g. 24h or 60s (default 24h, or SINEW_WORKLOAD_CERT_TTL)')
-    .action(async (opts: { stateDir?: string; host: string; apiPort: string; pushPort: string; monitoringPort: string; consolePort: string; tracingSampling?: string; meshConfig?: string; caPluginDir?: string; workloadCertTtl?: string }) => {
+    .action(async (opts: { stateDir?: string; host: string; apiPort: string; pushPort: string; monitoringPort: string; consolePort: string; tracingSampling?: string; meshConfig?: string; kubernetes?: boolean; kubeconfig?: string; context?: string; webhookPort?: string; webhookCertDir?: string; caPluginDir?: string; workloadCertTtl?: string }) => {
       const sampling = opts.tracingSampling === undefined ? undefined : Number(opts.tracingSampling);
       if (sampling !== undefined && !(sampling >= 0 && sampling <= 100)) {
         io.err(`--tracing-sampling must be a percentage from 0 to 100, not "${opts.tracingSampling}"\n`);
@@ -233,6 +239,11 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
           consolePort: opts.consolePort === 'off' ? undefined : Number(opts.consolePort),
           tracingSampling: sampling,
           meshConfig: opts.meshConfig,
+          kubernetes: opts.kubernetes || opts.kubeconfig !== undefined,
+          kubeconfig: opts.kubeconfig,
+          context: opts.context,
+          webhookPort: opts.webhookPort === undefined ? undefined : Number(opts.webhookPort),
+          webhookCertDir: opts.webhookCertDir,
           caPluginDir: opts.caPluginDir,
           workloadCertTtl: opts.workloadCertTtl ?? process.env.SINEW_WORKLOAD_CERT_TTL,
         },
@@ -241,6 +252,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     });
 
   registerCaCommands(program, { Option, io, setExitCode: (code) => (exitCode = code) });
+  registerKubeCommands(program, { io, setExitCode: (code) => (exitCode = code) });
 
   return reportErrors(async () => {
     try {

@@ -21,6 +21,11 @@ export interface ProxyCliOptions {
   mergedMetricsPort?: string;
   appMetricsUrl?: string;
   host: string;
+  capture?: boolean;
+  nodeFromEnv?: boolean;
+  router?: boolean;
+  healthPort?: string;
+  metricsHost?: string;
 }
 
 interface ProxyOption {
@@ -36,18 +41,27 @@ export const PROXY_OPTIONS: readonly ProxyOption[] = [
   { flag: '--config <file>', description: 'ProxyConfig JSON file (SIGHUP re-reads it)' },
   { flag: '--xds <host:port>', description: 'control plane push address' },
   { flag: '--node <file>', description: 'JSON file naming this proxy (ProxyNode), with --xds' },
-  { flag: '--token-file <file>', description: "file (mode 0600) holding the proxy's push credential from the control plane, with --xds" },
+  { flag: '--token-file <file>', description: "file (mode 0600) holding the proxy's push credential from the control plane, or in a pod its service-account token (/var/run/secrets/tokens/istio-token), with --xds; read again at every reconnect" },
   { flag: '--admin-port <port>', description: 'admin port: /ready, /config_dump, /clusters, /stats, /stats/prometheus (0 = any free port)' },
   { flag: '--metrics-port <port>', description: "Prometheus port of the proxy's metrics, /stats/prometheus (Istio 15090; 0 = any free port), with --xds" },
   { flag: '--merged-metrics-port <port>', description: "Prometheus port merging the proxy's and the app's metrics (Istio 15020), with --xds" },
   { flag: '--app-metrics-url <url>', description: "the application's metrics URL, merged into --merged-metrics-port" },
   { flag: '--host <address>', description: 'address of the admin and metrics ports', default: '127.0.0.1' },
+  { flag: '--node-from-env', description: 'name this proxy from the pod (POD_NAME, POD_NAMESPACE, ISTIO_META_WORKLOAD_NAME, SERVICE_ACCOUNT, labels in /etc/istio/pod/labels), instead of --node' },
+  { flag: '--router', description: 'with --node-from-env: a gateway, not a sidecar' },
+  { flag: '--capture', description: 'serve the connections iptables captured (sinew iptables) on 15001 and 15006, by their original destination' },
+  { flag: '--metrics-host <address>', description: 'address of the metrics and health ports (default: --host); admin stays on --host' },
+  { flag: '--health-port <port>', description: 'readiness (/healthz/ready) and the app\'s rewritten probes (/app-health/...), Istio 15021' },
 ];
 
 /** `--admin-port <port>` -> `admin-port`. */
 function longName(option: ProxyOption): string {
-  return option.flag.slice(2, option.flag.indexOf(' '));
+  const space = option.flag.indexOf(' ');
+  return option.flag.slice(2, space < 0 ? undefined : space);
 }
+
+/** `--capture` and the like take no value. */
+const isSwitch = (option: ProxyOption) => !option.flag.includes(' ');
 
 function camelCase(name: string): string {
   return name.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
@@ -59,18 +73,18 @@ function camelCase(name: string): string {
  */
 export function parseProxyArgs(argv: readonly string[]): ProxyCliOptions | undefined {
   if (argv[2] !== 'proxy') return undefined;
-  const spec: Record<string, { type: 'string' }> = {};
-  for (const option of PROXY_OPTIONS) spec[longName(option)] = { type: 'string' };
+  const spec: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const option of PROXY_OPTIONS) spec[longName(option)] = { type: isSwitch(option) ? 'boolean' : 'string' };
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({ args: argv.slice(3), options: spec, strict: true, allowPositionals: false }));
   } catch {
     return undefined;
   }
-  const out: Record<string, string> = {};
+  const out: Record<string, string | boolean> = {};
   for (const option of PROXY_OPTIONS) {
     const value = values[longName(option)] ?? option.default;
-    if (typeof value === 'string') out[camelCase(longName(option))] = value;
+    if (typeof value === 'string' || typeof value === 'boolean') out[camelCase(longName(option))] = value;
   }
   return out as unknown as ProxyCliOptions;
 }
@@ -88,10 +102,26 @@ export async function runProxyCli(opts: ProxyCliOptions, io: Io): Promise<number
     const { runProxyCommand } = await import('./proxy.js');
     return runProxyCommand({ config: opts.config, adminPort, adminHost: opts.host }, io);
   }
-  if (opts.xds && opts.node) {
+  if (opts.xds && (opts.node || opts.nodeFromEnv)) {
     const { runProxyAgentCommand } = await import('./proxy-agent.js');
-    return runProxyAgentCommand({ xds: opts.xds, node: opts.node, tokenFile: opts.tokenFile, adminPort, adminHost: opts.host, metricsPort, mergedMetricsPort, appMetricsUrl: opts.appMetricsUrl }, io);
+    return runProxyAgentCommand(
+      {
+        xds: opts.xds,
+        node: opts.node,
+        tokenFile: opts.tokenFile,
+        nodeFromEnv: opts.nodeFromEnv ? { router: opts.router === true } : undefined,
+        adminPort,
+        adminHost: opts.host,
+        metricsPort,
+        mergedMetricsPort,
+        appMetricsUrl: opts.appMetricsUrl,
+        capture: opts.capture === true,
+        healthPort: opts.healthPort === undefined ? undefined : Number(opts.healthPort),
+        metricsHost: opts.metricsHost,
+      },
+      io,
+    );
   }
-  io.err('sinew proxy needs --config <file>, or --xds <host:port> with --node <file>\n');
+  io.err('sinew proxy needs --config <file>, or --xds <host:port> with --node <file> (or --node-from-env)\n');
   return 2;
 }

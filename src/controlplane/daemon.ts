@@ -31,7 +31,7 @@ import { silentLogger, type Logger } from '../core/logger.js';
 import { FileConfigStore, MemoryConfigStore, type ConfigStore } from '../config/store.js';
 import { gatewayApiStatus, gatewayRuntimeOf } from '../config/gateway-api/status.js';
 import { ServiceRegistry } from '../registry/index.js';
-import { PushServer } from '../xds/server.js';
+import { PushServer, type PushAuthenticator } from '../xds/server.js';
 import { ProxyConfigBuilder, type MeshSettings } from './compile.js';
 import { ControlPlaneCredentials, loadOrCreateApiToken, newApiToken } from './credentials.js';
 import { createControlPlaneApi } from './http-api.js';
@@ -68,6 +68,21 @@ export interface ControlPlaneOptions {
   /** How often the console's scraper reads every proxy's metrics (default 5 s). */
   scrapeIntervalMs?: number;
   /**
+   * Config and workloads kept elsewhere (the Kubernetes source, src/kube): its store instead of
+   * the state directory's, its registry, and the port layout of the proxies it knows (looked up
+   * by `<kind>/<namespace>/<workload>`, as the runner's registrations are). The caller fills
+   * them before the control plane starts and asks for pushes (`push.requestPush`) when what the
+   * store does not show changes.
+   */
+  source?: { store: ConfigStore; registry: ServiceRegistry; registrations: ReadonlyMap<string, WorkloadRegistration> };
+  /**
+   * Another way for proxies to prove who they are, for those no runner got a push credential
+   * for (in a cluster: their service-account token, checked with a TokenReview,
+   * src/kube/token-review.ts). A HELLO carrying a credential this control plane minted is
+   * still checked as one; any other HELLO is this authenticator's to accept or refuse.
+   */
+  authenticateProxy?: PushAuthenticator;
+  /**
    * The mesh CA (mesh-ca.ts), kept in `<stateDir>/ca` (a temporary directory without a state
    * directory): plug-in certificates, the workload certificate lifetime, how often the
    * directory is re-read. `false`: no CA (proxies get no trust bundle, certificate requests are refused).
@@ -101,9 +116,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const host = options.host ?? '127.0.0.1';
   const logger = options.logger ?? silentLogger;
   const clock = options.clock ?? systemClock;
-  const store: ConfigStore = options.stateDir ? await FileConfigStore.open(join(options.stateDir, 'config')) : new MemoryConfigStore();
-  const registry = new ServiceRegistry();
+  const store: ConfigStore = options.source?.store ?? (options.stateDir ? await FileConfigStore.open(join(options.stateDir, 'config')) : new MemoryConfigStore());
+  const registry = options.source?.registry ?? new ServiceRegistry();
   const registrations = await Registrations.open(options.stateDir, logger.child('registrations'));
+  // Proxies' port layouts: the source's (a cluster's pods), else the runner's registrations.
+  const layouts: ReadonlyMap<string, WorkloadRegistration> = options.source?.registrations ?? registrations.map;
   const token = options.apiToken !== undefined ? { token: options.apiToken, file: undefined } : options.stateDir ? await loadOrCreateApiToken(options.stateDir, logger) : { token: newApiToken(), file: undefined };
   const credentials = new ControlPlaneCredentials(token.token);
   // Every proxy gets the mesh key they prove their metadata exchange with (mesh-key.ts).
@@ -168,10 +185,13 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     // Composed (own part + class part): the push server diffs and encodes each class's part once.
     // Every proxy's own part also carries the mesh CA's trust bundle and revocations (ROOTCA).
     source: (node: ProxyNode) => {
-      const built = builder.buildComposed(node, resources(), registry.snapshot(), registrations.map, String(store.revision));
+      const built = builder.buildComposed(node, resources(), registry.snapshot(), layouts, String(store.revision));
       return ca ? ca.withSecrets(node, built) : built;
     },
-    authenticate: (node, credential) => credentials.checkProxyCredential(node, credential),
+    authenticate: (node, credential) =>
+      options.authenticateProxy && (credential === undefined || credentials.proxyOf(credential) === undefined)
+        ? options.authenticateProxy(node, credential)
+        : credentials.checkProxyCredential(node, credential),
     // Signed for the node the HELLO's credential proved (mesh-ca.ts).
     ...(ca ? { issueCertificate: (node: ProxyNode, csrPem: string) => ca.issue(node, csrPem) } : {}),
     clock,

@@ -13,22 +13,30 @@ import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import { PushClient } from '../xds/client.js';
 import { createProxy, type Proxy } from './proxy.js';
+import type { CaptureOptions } from './capture.js';
 import { MeshSecrets, type MeshSecretsOptions } from './secrets/mesh-secrets.js';
 
 export interface ProxyAgentOptions {
   /** Control plane push address, `host:port`. */
   xds: string;
   node: ProxyNode;
-  /** The push credential for `node` (controlplane/credentials.ts). */
-  credential?: string;
+  /**
+   * The push credential for `node` (controlplane/credentials.ts), or in a pod its
+   * service-account token; a function is asked at every connect (see PushClientOptions).
+   */
+  credential?: string | (() => string | undefined);
   adminPort?: number;
   adminHost?: string;
+  /** Address of the metrics ports (default: adminHost): in a pod, reachable by Prometheus while admin stays on loopback. */
+  metricsHost?: string;
   /** Prometheus port of the proxy's metrics, `/stats/prometheus` (Istio's 15090). */
   metricsPort?: number;
   /** Prometheus port merging the proxy's and the app's metrics (Istio's 15020). */
   mergedMetricsPort?: number;
   /** The application's metrics URL, merged into `mergedMetricsPort`'s answer. */
   appMetricsUrl?: string;
+  /** Transparent capture (iptables in a pod): see ProxyOptions.capture. */
+  capture?: CaptureOptions;
   logger?: Logger;
   /** Renewal timing and retries of the workload certificate (tests shorten them). */
   certificates?: Pick<MeshSecretsOptions, 'policy' | 'initialRetryMs' | 'maxRetryMs' | 'clock' | 'random'>;
@@ -44,6 +52,7 @@ export interface ProxyAgent {
 
 export async function startProxyAgent(options: ProxyAgentOptions): Promise<ProxyAgent> {
   const logger = options.logger ?? silentLogger;
+  const tracerCredential = typeof options.credential === 'function' ? options.credential() : options.credential;
   // The push client exists only below; the CSR waits for it (and for its connection) there.
   let client: PushClient | undefined;
   const secrets = new MeshSecrets({
@@ -55,13 +64,15 @@ export async function startProxyAgent(options: ProxyAgentOptions): Promise<Proxy
     secrets,
     adminPort: options.adminPort ?? 0,
     adminHost: options.adminHost,
+    metricsHost: options.metricsHost,
     // Telemetry labels name this node from the start, before the first config arrives.
     node: options.node,
     metricsPort: options.metricsPort,
     mergedMetricsPort: options.mergedMetricsPort,
     appMetricsUrl: options.appMetricsUrl,
+    capture: options.capture,
     logger,
-    ...(options.credential !== undefined ? { telemetry: { tracer: { credential: options.credential } } } : {}),
+    ...(tracerCredential !== undefined ? { telemetry: { tracer: { credential: tracerCredential } } } : {}),
   });
   await proxy.start();
   const i = options.xds.lastIndexOf(':');

@@ -14,6 +14,8 @@ export const ProxyErrorCode = {
   Closed: 'SNW_ERR_PROXY_CLOSED',
   /** The config file given to `sinew proxy` could not be read. */
   ConfigFile: 'SNW_ERR_PROXY_CONFIG_FILE',
+  /** Transparent capture cannot run here (no original-destination addon). */
+  Capture: 'SNW_ERR_PROXY_CAPTURE',
 } as const;
 
 export class ProxyConfigError extends SinewError {

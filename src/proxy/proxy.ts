@@ -34,6 +34,7 @@ import { TcpListener } from './tcp/listener.js';
 import { MIN_MESH_KEY_BYTES, NO_PEER_IDENTITY, peerIdentityFor } from './peer-identity.js';
 import { defaultMaxDownstreamConnections, DownstreamConnections, fileDescriptorLimit } from './overload.js';
 import { createClusterManager } from './upstream/cluster-manager.js';
+import { CaptureServers, type CaptureOptions } from './capture.js';
 import type { ClusterManager } from './upstream/types.js';
 
 export interface ProxyOptions {
@@ -61,6 +62,12 @@ export interface ProxyOptions {
   appMetricsUrl?: string;
   /** Address of the metrics ports (default: adminHost, else 127.0.0.1). */
   metricsHost?: string;
+  /**
+   * Transparent capture (iptables, in a pod): accept on these ports and hand each connection
+   * to the listener its original destination names (capture.ts). The inbound listeners and
+   * the outbound one then bind nothing themselves.
+   */
+  capture?: CaptureOptions;
   /**
    * HTTP filter factories beside the built-in ones (http/filters/registry.ts), for listeners
    * that name them in `http.filters`.
@@ -147,10 +154,18 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
   let pending: Promise<void> = Promise.resolve();
   let last: Promise<void> = Promise.resolve();
 
+  const captured = (l: Listener) => options.capture !== undefined && (l.direction === 'inbound' || l.direction === 'outbound');
+  let capture: CaptureServers | undefined;
+
   const open = (l: Listener): ActiveListener => {
     const ctx: ListenerContext = { listener: l, http: l.http ?? {}, port: l.address.port, draining: false };
     const impl: AnyListener = l.protocol === 'http' ? new HttpListener(runtime, ctx) : new TcpListener(runtime, ctx);
     const active: ActiveListener = { config: l, ctx, impl, opened: Promise.resolve() };
+    // Captured listeners take connections from the capture ports only (Envoy's bind_to_port: false).
+    if (captured(l)) {
+      stats.inc('listener_added');
+      return active;
+    }
     active.opened = impl.listen().then(
       (addr) => {
         // Port 0 binds anywhere; route matching uses the port actually bound.
@@ -268,6 +283,16 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
         mergedMetricsServer = new MetricsServer({ metrics: () => telemetry?.metrics, merged: true, appMetricsUrl: options.appMetricsUrl });
         await mergedMetricsServer.listen(options.mergedMetricsPort, metricsHost);
       }
+      if (options.capture) {
+        const find = (pick: (l: Listener) => boolean) => [...listeners.values()].find((a) => pick(a.config))?.impl;
+        capture = new CaptureServers(options.capture, {
+          inbound: (port) => find((l) => l.direction === 'inbound' && l.address.port === port),
+          outboundHttp: () => find((l) => l.direction === 'outbound' && l.protocol === 'http'),
+          logger: runtime.logger,
+          count: (stat) => stats.inc(stat),
+        });
+        await capture.listen();
+      }
       if (runtime.current) await reconcile(runtime.current.config);
     },
 
@@ -280,6 +305,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
       if (closed) return;
       closed = true;
       const drainMs = opts.drainMs ?? 5_000;
+      await capture?.close();
       const all = [...listeners.values()].map((a) => retire(a, drainMs));
       listeners.clear();
       await Promise.all([...all, ...draining]);

@@ -34,6 +34,12 @@ export interface WorkloadInstance {
   /** Extra labels of this replica (merged over the Workload's). */
   labels?: Readonly<Record<string, string>>;
   locality?: string;
+  /**
+   * The workload this instance belongs to when that is not the resource's name: a Kubernetes
+   * pod is a Workload resource of its own (its labels are its own), yet belongs to its
+   * Deployment, whose name Istio reports (`destination_workload`).
+   */
+  workload?: string;
 }
 
 export interface RegistryOptions {
@@ -169,7 +175,7 @@ interface EndpointSource {
   /** A Workload's declared container ports: the only ports its replicas can be reached on. */
   declaredPorts: readonly DeclaredPort[];
   kind: 'Workload' | 'WorkloadEntry';
-  replicas: { address: string; ports?: Readonly<Record<number, number>>; health: RegistryEndpoint['health']; labels: Record<string, string>; locality?: string; weight?: number }[];
+  replicas: { address: string; ports?: Readonly<Record<number, number>>; health: RegistryEndpoint['health']; labels: Record<string, string>; locality?: string; weight?: number; workload?: string }[];
   probe?: ProbeSpec;
 }
 
@@ -221,6 +227,7 @@ function endpointSources(resources: readonly Resource[], instances: ReadonlyMap<
           health: i.health ?? 'HEALTHY',
           labels: { ...labels, ...(i.labels ?? {}) },
           locality: i.locality,
+          workload: i.workload,
         })),
       });
     } else if (r.kind === 'WorkloadEntry') {
@@ -327,7 +334,7 @@ function sourceEndpoints(src: EndpointSource, port: RegistryServicePort, trustDo
       labels: rep.labels,
       health: rep.health,
       identity: spiffeIdentity(src.namespace, src.serviceAccount, trustDomain),
-      workload: { name: src.workloadName, namespace: src.namespace },
+      workload: { name: rep.workload ?? src.workloadName, namespace: src.namespace },
     };
     if (rep.locality) ep.locality = rep.locality;
     if (rep.weight !== undefined) ep.weight = rep.weight;

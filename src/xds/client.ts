@@ -63,9 +63,11 @@ export interface PushClientOptions {
   node: ProxyNode;
   /**
    * The push credential the proxy's runner got for this node from the control plane, sent in
-   * HELLO; a control plane that checks credentials refuses a proxy without a valid one.
+   * HELLO; a control plane that checks credentials refuses a proxy without a valid one. A
+   * function is asked at every connect: a pod's service-account token is renewed by kubelet
+   * in its file while the proxy runs.
    */
-  credential?: string;
+  credential?: string | (() => string | undefined);
   apply: ApplyConfig;
   clock?: Clock;
   random?: Random;
@@ -283,7 +285,8 @@ export class PushClient extends EventEmitter<PushClientEvents> {
       this.awaitingWhole = false;
       const hello: HelloMessage = { type: 'hello', protocol: PROTOCOL_VERSION, node: this.options.node };
       if (this.lastGoodVersion !== undefined) hello.version = this.lastGoodVersion;
-      if (this.options.credential !== undefined) hello.credential = this.options.credential;
+      const credential = typeof this.options.credential === 'function' ? this.options.credential() : this.options.credential;
+      if (credential !== undefined) hello.credential = credential;
       try {
         conn.send(hello);
       } catch (err) {

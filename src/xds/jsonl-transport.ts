@@ -49,8 +49,8 @@ export interface HelloRefusal {
 
 /** What a transport calls on the push server. */
 export interface PushStreamHandler {
-  /** A proxy said who it is: the session for it, or why it is refused. */
-  hello(stream: PushStream, hello: HelloMessage): ProxySession | HelloRefusal;
+  /** A proxy said who it is: the session for it, or why it is refused (at once, or once its credential is checked). */
+  hello(stream: PushStream, hello: HelloMessage): ProxySession | HelloRefusal | Promise<ProxySession | HelloRefusal>;
   ack(session: ProxySession, message: AckMessage): void;
   nack(session: ProxySession, message: NackMessage): void;
   resync(session: ProxySession, stream: PushStream, message: ResyncMessage): void;
@@ -79,6 +79,8 @@ export interface JsonLinesTransportOptions {
 /** One accepted connection. */
 class JsonLinesStream implements PushStream {
   session: ProxySession | undefined;
+  /** HELLO arrived (its credential may still be being checked). */
+  helloSeen = false;
   lastSeen: number;
   helloTimer: TimerHandle | undefined;
   idleTimer: TimerHandle | undefined;
@@ -250,7 +252,7 @@ export class JsonLinesTransport {
   }
 
   private onHello(stream: JsonLinesStream, hello: HelloMessage): void {
-    if (stream.session) {
+    if (stream.helloSeen) {
       stream.close(XdsErrorCode.UnexpectedMessage, 'second hello on one connection');
       return;
     }
@@ -260,7 +262,18 @@ export class JsonLinesTransport {
     }
     if (stream.helloTimer) this.options.clock.clearTimeout(stream.helloTimer);
     stream.helloTimer = undefined;
+    stream.helloSeen = true;
     const result = this.options.handler.hello(stream, hello);
+    if (result instanceof Promise) {
+      // Only pings are answered until the credential is checked: the proxy sends nothing
+      // else before its first config.
+      void result.then((r) => this.helloAnswered(stream, r));
+      return;
+    }
+    this.helloAnswered(stream, result);
+  }
+
+  private helloAnswered(stream: JsonLinesStream, result: ProxySession | HelloRefusal): void {
     if ('code' in result) {
       stream.close(result.code, result.reason);
       return;

@@ -66,9 +66,10 @@ export type ConfigSource = (node: ProxyNode) => ProxyConfig | ComposedConfig;
 
 /**
  * Checks the credential a proxy presented in HELLO for the node it names: undefined when it
- * may have that node's config, else why not (sent to the proxy as it is closed).
+ * may have that node's config, else why not (sent to the proxy as it is closed). May answer
+ * later (a Kubernetes TokenReview): the connection waits, and nothing is built for it until then.
  */
-export type PushAuthenticator = (node: ProxyNode, credential: string | undefined) => string | undefined;
+export type PushAuthenticator = (node: ProxyNode, credential: string | undefined) => string | undefined | Promise<string | undefined>;
 
 /**
  * Signs a workload certificate for `node` (whose credential the server checked in HELLO) on
@@ -381,15 +382,30 @@ export class PushServer extends EventEmitter<PushServerEvents> {
 
   // === what proxies say ===
 
-  private onHello(stream: PushStream, hello: HelloMessage): ProxySession | HelloRefusal {
-    if (this.authenticate) {
-      const refused = this.authenticate(hello.node, hello.credential);
-      if (refused !== undefined) {
-        this.metrics.unauthenticated++;
-        this.logger.warn('refused a proxy without a valid credential', { node: hello.node.id, peer: stream.peer, reason: refused });
-        return { code: XdsErrorCode.Unauthenticated, reason: refused };
-      }
+  private onHello(stream: PushStream, hello: HelloMessage): ProxySession | HelloRefusal | Promise<ProxySession | HelloRefusal> {
+    if (!this.authenticate) return this.accept(stream, hello);
+    let checked: string | undefined | Promise<string | undefined>;
+    try {
+      checked = this.authenticate(hello.node, hello.credential);
+    } catch (err) {
+      checked = `the credential could not be checked: ${(err as Error).message}`;
     }
+    if (!(checked instanceof Promise)) return checked === undefined ? this.accept(stream, hello) : this.refuse(stream, hello, checked);
+    return checked.then(
+      (refused) => (refused === undefined ? this.accept(stream, hello) : this.refuse(stream, hello, refused)),
+      (err: Error) => this.refuse(stream, hello, `the credential could not be checked: ${err.message}`),
+    );
+  }
+
+  private refuse(stream: PushStream, hello: HelloMessage, reason: string): HelloRefusal {
+    this.metrics.unauthenticated++;
+    this.logger.warn('refused a proxy without a valid credential', { node: hello.node.id, peer: stream.peer, reason });
+    return { code: XdsErrorCode.Unauthenticated, reason };
+  }
+
+  private accept(stream: PushStream, hello: HelloMessage): ProxySession | HelloRefusal {
+    // The proxy may have gone, or the server closed, while its credential was checked.
+    if (!stream.open || this.closed) return { code: XdsErrorCode.ServerShutdown, reason: 'closed while the credential was checked' };
     // Frozen: status() hands the node out, and callers must not change who a proxy is.
     const node = deepFreeze(hello.node);
     const held = hello.version !== undefined ? { version: hello.version, versions: this.versions, at: this.clock.now() } : undefined;

@@ -67,3 +67,50 @@ test('a push credential file that others may read is refused before the proxy st
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a pod's service-account token (a JWT, mode 0644 as kubelet writes it) is presented, and read again at every reconnect", async () => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const { PushServer } = await import('../../src/xds/server.js');
+  const jwt = (sub: string) => `${Buffer.from(JSON.stringify({ alg: 'RS256' })).toString('base64url')}.${Buffer.from(JSON.stringify({ sub })).toString('base64url')}.c2lnbmF0dXJl`;
+  const dir = mkdtempSync(join(tmpdir(), 'sinew-proxy-sa-token-'));
+  const presented: (string | undefined)[] = [];
+  // A real push server that refuses the first token and accepts the renewed one.
+  const server = new PushServer({
+    source: () => ({ version: 'v1', listeners: [], routeConfigs: [], clusters: [], endpoints: [] }) as never,
+    authenticate: (_node, credential) => {
+      presented.push(credential);
+      return credential === jwt('renewed') ? undefined : 'expired';
+    },
+  });
+  const child = { current: undefined as import('node:child_process').ChildProcess | undefined };
+  try {
+    const { port } = await server.listen(0, '127.0.0.1');
+    const node = join(dir, 'node.json');
+    writeFileSync(node, JSON.stringify({ id: 'sidecar~a-0.default', mode: 'sidecar', workload: 'a', namespace: 'default', labels: {}, serviceAccount: 'a' }));
+    const token = join(dir, 'istio-token');
+    writeFileSync(token, jwt('first') + '\n', { mode: 0o644 });
+    const repo = fileURLToPath(new URL('../../', import.meta.url));
+    child.current = spawn(process.execPath, [join(repo, 'bin/sinew.js'), 'proxy', '--xds', `127.0.0.1:${port}`, '--node', node, '--token-file', token, '--admin-port', '0'], { stdio: 'ignore' });
+    const deadline = Date.now() + 60_000;
+    while (presented.length === 0) {
+      assert.ok(Date.now() < deadline && child.current.exitCode === null, 'the proxy started and said HELLO');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(presented[0], jwt('first'));
+    // kubelet renews the token in place; the proxy's next HELLO carries the new one.
+    writeFileSync(token, jwt('renewed') + '\n', { mode: 0o644 });
+    while (server.status().length === 0) {
+      assert.ok(Date.now() < deadline && child.current.exitCode === null, `the proxy reconnected with the renewed token (presented: ${presented.length})`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(presented.at(-1), jwt('renewed'));
+  } finally {
+    child.current?.kill('SIGKILL');
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -37,6 +37,15 @@ async function start(authenticate?: PushAuthenticator): Promise<{ server: PushSe
   return { server, port };
 }
 
+/** Polls `check` until it holds (5 s at most). */
+async function waitForCondition(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met within 5 s');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 const hello = (node: ProxyNode, credential?: string) => JSON.stringify({ type: 'hello', protocol: 2, node, ...(credential !== undefined ? { credential } : {}) }) + '\n';
 
 describe('push port: credentials', () => {
@@ -92,6 +101,34 @@ describe('push port: credentials', () => {
     } finally {
       await client.close();
       await server.close();
+    }
+  });
+
+  test('a credential checked later (a TokenReview): nothing is built until it is accepted, and a second HELLO meanwhile is refused', TIMEOUT, async () => {
+    let answer: ((refused: string | undefined) => void) | undefined;
+    const { server } = await start(() => new Promise<string | undefined>((resolve) => (answer = resolve)));
+    const peer = await RawPeer.connect(server.address().port);
+    try {
+      peer.send(hello(reviews, 'token-of-reviews'));
+      await waitForCondition(() => answer !== undefined);
+      assert.deepEqual(server.status(), [], 'no session while the credential is checked');
+      answer!(undefined);
+      await within(peer.frame('push'), 5000, 'the config once accepted');
+      assert.deepEqual(server.status().map((s) => s.node.id), [reviews.id]);
+    } finally {
+      await peer.destroy();
+      await server.close();
+    }
+    const { server: second } = await start(() => new Promise<string | undefined>(() => {}));
+    const twice = await RawPeer.connect(second.address().port);
+    try {
+      twice.send(hello(reviews, 'a') + hello(reviews, 'b'));
+      const close = await within(twice.frame('close'), 5000, 'the close frame');
+      assert.equal(close.code, XdsErrorCode.UnexpectedMessage);
+      assert.match(String(close.reason), /second hello/);
+    } finally {
+      await twice.destroy();
+      await second.close();
     }
   });
 

@@ -26,6 +26,14 @@ export class TcpListener {
     limitListenerConnections(this.server, ctx.listener.maxConnections, runtime.stats);
   }
 
+  /**
+   * Serves a connection accepted elsewhere: a transparent-capture port hands over the
+   * connections whose original destination this listener serves (proxy/capture.ts).
+   */
+  accept(socket: net.Socket): void {
+    this.server.emit('connection', socket);
+  }
+
   listen(): Promise<AddressInfo> {
     const { host, port } = this.ctx.listener.address;
     return listenOn(this.server, host, port);
