@@ -51,6 +51,7 @@ export class ConformanceRunner {
   #mesh: Mesh | undefined;
   #dir: string | undefined;
   #api = '';
+  #token = '';
   #status: MeshStatus | undefined;
 
   constructor(options: RunnerOptions = {}) {
@@ -68,6 +69,15 @@ export class ConformanceRunner {
     this.#mesh = await startMesh([base], 240_000);
     const status = await this.#mesh.status();
     this.#api = `http://${status.controlPlane.api}`;
+    // The control plane's API asks for its token, which `sinew up` keeps in its state directory.
+    this.#token = readFileSync(join(this.#mesh.stateDir, 'control-plane', 'api-token'), 'utf8').trim();
+  }
+
+  /** A call to the control plane's API as its operator. */
+  #call(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${this.#token}`);
+    return fetch(`${this.#api}${path}`, { ...init, headers });
   }
 
   async stop(): Promise<void> {
@@ -105,14 +115,14 @@ export class ConformanceRunner {
   }
 
   async #post(action: 'apply' | 'delete', body: string): Promise<void> {
-    const res = await fetch(`${this.#api}/api/v1/${action}`, { method: 'POST', body, headers: { 'content-type': 'application/yaml' } });
+    const res = await this.#call(`/api/v1/${action}`, { method: 'POST', body, headers: { 'content-type': 'application/yaml' } });
     if (!res.ok) throw new Error(`${action} refused (${res.status}): ${(await res.text()).slice(0, 2000)}`);
   }
 
   async #resource(kind: string, nn: NN): Promise<Record<string, any> | undefined> {
     // Istio's Gateway has the name too: the Gateway API's is stored under its qualified key.
     const key = kind === 'Gateway' ? 'Gateway.gateway.networking.k8s.io' : kind;
-    const res = await fetch(`${this.#api}/api/v1/resources/${key}/${encodeURIComponent(nn.Namespace)}/${encodeURIComponent(nn.Name)}`);
+    const res = await this.#call(`/api/v1/resources/${key}/${encodeURIComponent(nn.Namespace)}/${encodeURIComponent(nn.Name)}`);
     if (res.status === 404) return undefined;
     if (!res.ok) throw new Error(`GET ${kind} ${nn.Namespace}/${nn.Name}: ${res.status}`);
     return (await res.json()) as Record<string, any>;
@@ -120,14 +130,14 @@ export class ConformanceRunner {
 
   /** A GatewayClass (cluster-scoped: found in the listing). */
   async #gatewayClass(name: string): Promise<Record<string, any> | undefined> {
-    const res = await fetch(`${this.#api}/api/v1/resources?kind=GatewayClass`);
+    const res = await this.#call(`/api/v1/resources?kind=GatewayClass`);
     const list = (await res.json()) as { items: Record<string, any>[] };
     return list.items.find((i) => i.metadata?.name === name);
   }
 
   async #meshStatus(fresh = false): Promise<MeshStatus> {
     if (!this.#status || fresh) {
-      const res = await fetch(`${this.#api}/api/v1/status`);
+      const res = await this.#call(`/api/v1/status`);
       this.#status = (await res.json()) as MeshStatus;
     }
     return this.#status;
@@ -328,7 +338,7 @@ export class ConformanceRunner {
         const kind = String(obj?.$type ?? '').split('.').pop();
         const meta = obj?.ObjectMeta ?? {};
         if (!kind || !meta.Name) throw new Unsupported(`deleting ${JSON.stringify(obj)}`);
-        const res = await fetch(`${this.#api}/api/v1/resources/${kind === 'Gateway' ? 'Gateway.gateway.networking.k8s.io' : kind}/${encodeURIComponent(meta.Namespace ?? 'default')}/${encodeURIComponent(meta.Name)}`, { method: 'DELETE' });
+        const res = await this.#call(`/api/v1/resources/${kind === 'Gateway' ? 'Gateway.gateway.networking.k8s.io' : kind}/${encodeURIComponent(meta.Namespace ?? 'default')}/${encodeURIComponent(meta.Name)}`, { method: 'DELETE' });
         if (!res.ok) throw new StepFailure(`deleting ${kind} ${meta.Namespace}/${meta.Name}: ${res.status} ${await res.text()}`);
         return;
       }
