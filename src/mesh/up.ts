@@ -14,7 +14,7 @@
  * backoff and shown as not ready while the rest of the mesh keeps serving (readiness.ts); only
  * a control plane that cannot start makes `sinew up` give up (exit 1).
  */
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -23,7 +23,7 @@ import { validateInputs } from '../config/validate.js';
 import { loadMeshConfigFile } from '../config/mesh-config.js';
 import { formatDiagnostic } from '../api/diagnostics.js';
 import { ControlPlaneClient } from './control-plane-client.js';
-import { API_TOKEN_FILE } from '../controlplane/credentials.js';
+import { API_TOKEN_FILE, readApiTokenFile } from '../controlplane/credentials.js';
 import { CA_DIR } from '../controlplane/ca-dir.js';
 import { GATEWAY_NAME, GATEWAY_NAMESPACE, planGateway } from './gateway.js';
 import { manifestInputs } from './inputs.js';
@@ -324,7 +324,7 @@ export async function runUp(options: UpOptions): Promise<number> {
       ),
     );
     const status = await client.status().catch(() => undefined);
-    const token = (await readFile(tokenFile, 'utf8').catch(() => '')).trim();
+    const token = await readApiTokenFile(tokenFile).catch(() => '');
     if (status) out(renderSummary(status, host, gateway.port, resources, token));
 
     await stopRequested;

@@ -20,6 +20,8 @@ import { join } from 'node:path';
 import type { MeshStatus } from '../../../src/api/mesh-status.js';
 import { GATEWAY_NAME_LABEL } from '../../../src/semantics/gateway-api/binding.js';
 import { startMesh, type Mesh } from '../../mesh/support.js';
+import { readApiTokenFile } from '../../../src/controlplane/credentials.js';
+import { readMeshFile } from '../../../src/mesh/state.js';
 import { fillPlaceholders, runnableBase, type BaseOptions } from './base.js';
 import { fixturesDir, type ConformanceTest, type Outcome, type Step, type Value } from './suite.js';
 
@@ -70,7 +72,7 @@ export class ConformanceRunner {
     const status = await this.#mesh.status();
     this.#api = `http://${status.controlPlane.api}`;
     // The control plane's API asks for its token, which `sinew up` keeps in its state directory.
-    this.#token = readFileSync(join(this.#mesh.stateDir, 'control-plane', 'api-token'), 'utf8').trim();
+    this.#token = await readApiTokenFile(readMeshFile(this.#mesh.stateDir)!.controlPlane.tokenFile!);
   }
 
   /** A call to the control plane's API as its operator. */
