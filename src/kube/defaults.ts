@@ -1,23 +1,9 @@
 /** Names the installation, the injector and the control plane agree on. */
 import { readFileSync } from 'node:fs';
+import { installPath } from '../core/install-root.js';
 
-/**
- * The package's version, from its package.json: two folders up from this module in the
- * sources (src/kube), three in the build (dist/src/kube), which `npm ci` makes and bin/sinew.js
- * runs.
- */
-function packageVersion(): string {
-  for (const up of ['../../package.json', '../../../package.json']) {
-    try {
-      return (JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { version: string }).version;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-  }
-  throw new Error('sinew: cannot find its package.json above src/kube');
-}
-
-const version = packageVersion();
+/** The package's version, from this installation's package.json. */
+const version = (JSON.parse(readFileSync(installPath('package.json'), 'utf8')) as { version: string }).version;
 
 export const SINEW_VERSION = version;
 /** The image the manifests name: build it with the repository's Dockerfile (README, "Kubernetes"). */

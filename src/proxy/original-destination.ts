@@ -5,11 +5,11 @@
  */
 import { createRequire } from 'node:module';
 import type net from 'node:net';
-import { fileURLToPath } from 'node:url';
 import type { Address } from '../api/proxy-config.js';
+import { installPath } from '../core/install-root.js';
 import { ProxyError, ProxyErrorCode } from './errors.js';
 
-export const ORIGINAL_DST_ADDON = fileURLToPath(new URL('../../native/original-dst/build/Release/original_dst.node', import.meta.url));
+export const ORIGINAL_DST_ADDON = installPath('native', 'original-dst', 'build', 'Release', 'original_dst.node');
 
 type Addon = { originalDst(fd: number): { address: string; port: number } | null };
 let addon: Addon | undefined;

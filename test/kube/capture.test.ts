@@ -56,8 +56,21 @@ describe('transparent capture in network namespaces', { skip: captureSkip }, () 
   let clusterIp = '';
   let tokenDir: string | undefined;
 
+  // The sidecar runs as UID 1337, whose own traffic the capture rules let out. The checkout
+  // may sit under a directory only root may enter (a CI workspace under a 0700 home), where
+  // UID 1337 could not load the proxy's code, so the proxy sees the repository through a bind
+  // mount at /mnt/sinew instead. `ip netns exec` runs each command in a mount namespace of its
+  // own, so the mount is private to that proxy and goes away with it.
+  const proxyRepo = '/mnt/sinew';
+  const asUid1337 = (args: string[]) => [
+    'sh',
+    '-c',
+    `mount -t tmpfs -o mode=0755 sinew-capture /mnt && mkdir ${proxyRepo} && mount --bind "$0" ${proxyRepo} && exec setpriv --reuid 1337 --regid 1337 --clear-groups "$@"`,
+    repo,
+    ...args,
+  ];
   const inNs = (ns: string, args: string[], asProxy = false, env: NodeJS.ProcessEnv = {}) => {
-    const command = asProxy ? ['setpriv', '--reuid', '1337', '--regid', '1337', '--clear-groups', ...args] : args;
+    const command = asProxy ? asUid1337(args) : args;
     const child = spawn('ip', ['netns', 'exec', ns, ...command], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
@@ -120,7 +133,7 @@ describe('transparent capture in network namespaces', { skip: captureSkip }, () 
       await mkdir(`/etc/netns/${p.ns}`, { recursive: true });
       await writeFile(`/etc/netns/${p.ns}/hosts`, `127.0.0.1 localhost\n${clusterIp} web web.default web.default.svc web.default.svc.cluster.local\n`);
       const pod = name === 'client' ? 'client-7d9c8b5f4-aaaaa' : 'web-v1-7d9c8b5f4-bbbbb';
-      inNs(p.ns, [process.execPath, sinew, 'proxy', '--xds', kube.controlPlane.addresses.push, '--node-from-env', '--capture', '--admin-port', '15000', '--metrics-port', '15090', '--health-port', '15021', '--metrics-host', '0.0.0.0', '--token-file', join(tokenDir, name)], true, {
+      inNs(p.ns, [process.execPath, join(proxyRepo, 'bin/sinew.js'), 'proxy', '--xds', kube.controlPlane.addresses.push, '--node-from-env', '--capture', '--admin-port', '15000', '--metrics-port', '15090', '--health-port', '15021', '--metrics-host', '0.0.0.0', '--token-file', join(tokenDir, name)], true, {
         POD_NAME: pod,
         POD_NAMESPACE: 'default',
         ISTIO_META_WORKLOAD_NAME: name === 'client' ? 'client' : 'web-v1',

@@ -11,11 +11,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, extname, join, normalize, sep } from 'node:path';
+import { extname, join, normalize, sep } from 'node:path';
 import { GRAPH_TYPES, type ActionRequest, type GraphType } from '../../api/console.js';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 import { silentLogger } from '../../core/logger.js';
+import { installPath } from '../../core/install-root.js';
 import { analyze } from '../../config/analyze/index.js';
 import { traceQueryFromParams, type StoredTrace, type TraceStore } from '../../telemetry/trace-store.js';
 import { ActionError, listActions, previewAction, undoPlan } from './actions.js';
@@ -72,15 +73,10 @@ class HttpError extends Error {
   }
 }
 
-/** dist/console of this installation, found from here whether running from src/ or dist/src/. */
+/** dist/console of this installation, when it has been built. */
 export function defaultStaticDir(): string | undefined {
-  let dir = import.meta.dirname;
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, 'dist', 'console');
-    if (existsSync(join(candidate, 'index.html'))) return candidate;
-    dir = dirname(dir);
-  }
-  return undefined;
+  const dir = installPath('dist', 'console');
+  return existsSync(join(dir, 'index.html')) ? dir : undefined;
 }
 
 export async function startConsoleServer(o: ConsoleServerOptions): Promise<ConsoleServer> {
