@@ -29,6 +29,14 @@ export interface InformerOptions<T> {
   /** Page size of lists (500, client-go's default). */
   pageSize?: number;
   backoff?: { initialMs: number; maxMs: number };
+  /** A field selector for the list and the watch (e.g. `type!=kubernetes.io/service-account-token`). */
+  fieldSelector?: string;
+  /**
+   * Trims each object as it arrives, before the cache keeps it (after `slim`): the Secrets
+   * informer drops the values of Secrets that are not mesh credentials, so the control plane
+   * neither holds nor could leak them.
+   */
+  trim?: (object: T) => T;
 }
 
 /**
@@ -44,14 +52,18 @@ function slim<O>(object: O): O {
 
 /** A watch that asks the server for bookmarks (client-node's ListWatch does not). */
 class BookmarkWatch extends Watch {
-  constructor(config: KubeConfig) {
+  constructor(
+    config: KubeConfig,
+    private readonly extraParams: Record<string, string>,
+    private readonly trim: (object: any) => any,
+  ) {
     super(config);
   }
 
   override watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: (phase: string, apiObj: any, watchObj?: any) => void, done: (err: any) => void): Promise<AbortController> {
     // A server-side timeout (client-go picks 5-10 min) rotates long watches; the informer
     // then resumes from the last resourceVersion (or bookmark) it saw.
-    return super.watch(path, { ...queryParams, allowWatchBookmarks: true, timeoutSeconds: 300 + Math.floor(Math.random() * 300) }, (phase, obj, watchObj) => callback(phase, slim(obj), watchObj), done);
+    return super.watch(path, { ...queryParams, ...this.extraParams, allowWatchBookmarks: true, timeoutSeconds: 300 + Math.floor(Math.random() * 300) }, (phase, obj, watchObj) => callback(phase, this.trim(slim(obj)), watchObj), done);
   }
 }
 
@@ -92,7 +104,7 @@ export class KubeInformer<T extends object> {
   }
 
   start(): void {
-    const lw = new ListWatch<KubernetesObject>(this.path, new BookmarkWatch(this.#options.client.config), () => this.#listAll(), false);
+    const lw = new ListWatch<KubernetesObject>(this.path, new BookmarkWatch(this.#options.client.config, this.#selector(), (o) => this.#trim(o)), () => this.#listAll(), false);
     lw.on('add', (o) => this.#deliver('add', o as unknown as T));
     lw.on('update', (o) => this.#deliver('update', o as unknown as T));
     lw.on('delete', (o) => this.#deliver('delete', o as unknown as T));
@@ -105,6 +117,15 @@ export class KubeInformer<T extends object> {
     this.#stopped = true;
     if (this.#retry) this.#clock.clearTimeout(this.#retry);
     await this.#listWatch?.stop();
+  }
+
+  #selector(): Record<string, string> {
+    return this.#options.fieldSelector ? { fieldSelector: this.#options.fieldSelector } : {};
+  }
+
+  #trim<O>(object: O): O {
+    // A watch's BOOKMARK and ERROR events carry no object of the kind: only objects are trimmed.
+    return this.#options.trim && (object as { metadata?: unknown } | undefined)?.metadata ? (this.#options.trim(object as unknown as T) as unknown as O) : object;
   }
 
   #deliver(event: InformerEvent, object: T): void {
@@ -121,8 +142,8 @@ export class KubeInformer<T extends object> {
     let continueToken: string | undefined;
     let resourceVersion = '';
     do {
-      const page = await this.#options.client.get<KubernetesListObject<KubernetesObject>>(this.path, { limit: String(this.#options.pageSize ?? 500), continue: continueToken });
-      for (const item of page.items) items.push(slim(item));
+      const page = await this.#options.client.get<KubernetesListObject<KubernetesObject>>(this.path, { ...this.#selector(), limit: String(this.#options.pageSize ?? 500), continue: continueToken });
+      for (const item of page.items) items.push(this.#trim(slim(item)));
       // The server's JSON says `continue` (client-node's typed models rename it `_continue`).
       continueToken = (page.metadata as { continue?: string } | undefined)?.continue || undefined;
       // Every page of one list is read at the first page's resourceVersion.

@@ -21,7 +21,7 @@
 import { stringify } from 'yaml';
 import { SinewError } from '../core/errors.js';
 import { x509, webcrypto } from './x509.js';
-import { ISTIO_KINDS } from './objects.js';
+import { GATEWAY_API_GROUP, ISTIO_KINDS } from './objects.js';
 import { MESH_KEY_SECRET } from './mesh-key.js';
 import { CONTROL_PLANE_SERVICE, DEFAULT_IMAGE, GATEWAY_SERVICE_ACCOUNT, PROXY_TOKEN_MOUNT, PROXY_TOKEN_PATH, SYSTEM_NAMESPACE, WEBHOOK_PORT, proxyTokenVolume } from './defaults.js';
 
@@ -83,6 +83,10 @@ export async function installObjects(values: InstallValues, options: { certifica
       { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: istioGroups, resources: ['*'], verbs: ['get', 'list', 'watch'] },
       { apiGroups: istioGroups, resources: ['*/status'], verbs: ['get', 'update', 'patch'] },
+      { apiGroups: [GATEWAY_API_GROUP], resources: ['*'], verbs: ['get', 'list', 'watch'] },
+      // Gateway credentials (credentialName, certificateRefs), as istiod reads them; only
+      // Secrets with a credential's keys keep their values in the control plane.
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch'] },
       // Proxies present their service-account tokens; the API server says whose they are.
       { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
     ],

@@ -14,6 +14,7 @@
 import type { Diagnostic } from '../api/diagnostics.js';
 import type { Resource } from '../api/resources/meta.js';
 import { kindDefinitions } from '../api/resources/index.js';
+import { GENERIC_SECRET_KEYS, SECRET_TOP_LEVEL_FIELDS, TLS_SECRET_KEYS } from '../api/resources/secret.js';
 import { deepFreeze } from '../core/freeze.js';
 import { validateText } from '../config/validate.js';
 import type { WorkloadInstance } from '../registry/index.js';
@@ -41,12 +42,47 @@ const PLURALS: Record<string, string> = {
   AuthorizationPolicy: 'authorizationpolicies',
   RequestAuthentication: 'requestauthentications',
   Telemetry: 'telemetries',
+  GatewayClass: 'gatewayclasses',
+  HTTPRoute: 'httproutes',
+  GRPCRoute: 'grpcroutes',
+  TLSRoute: 'tlsroutes',
+  TCPRoute: 'tcproutes',
+  ReferenceGrant: 'referencegrants',
 };
 
+/**
+ * Kubernetes' version priority (apimachinery's version.CompareKubeAwareVersionStrings): GA
+ * before beta before alpha, and a higher number first within each (v1, v1beta2, v1beta1,
+ * v1alpha3, v1alpha2).
+ */
+export function newestVersionFirst(versions: readonly string[]): string[] {
+  const rank = (v: string): [number, number, number] => {
+    const m = /^v(\d+)(?:(alpha|beta)(\d+))?$/.exec(v);
+    if (!m) return [-1, 0, 0];
+    return [m[2] === undefined ? 2 : m[2] === 'beta' ? 1 : 0, Number(m[1]), Number(m[3] ?? 0)];
+  };
+  return [...versions].sort((a, b) => {
+    const [ra, rb] = [rank(a), rank(b)];
+    return rb[0] - ra[0] || rb[1] - ra[1] || rb[2] - ra[2];
+  });
+}
+
+const watched = (group: (g: string) => boolean): WatchedKind[] =>
+  kindDefinitions
+    .filter((d) => group(d.group))
+    .map((d) => ({ kind: d.kind, group: d.group, versions: newestVersionFirst(d.versions), plural: PLURALS[d.kind] ?? `${d.kind.toLowerCase()}s`, namespaced: d.namespaced }));
+
 /** Every Istio kind Sinew reads (api/resources), as the cluster serves it. */
-export const ISTIO_KINDS: readonly WatchedKind[] = kindDefinitions
-  .filter((d) => d.group.endsWith('istio.io'))
-  .map((d) => ({ kind: d.kind, group: d.group, versions: [...d.versions].reverse(), plural: PLURALS[d.kind] ?? `${d.kind.toLowerCase()}s`, namespaced: d.namespaced }));
+export const ISTIO_KINDS: readonly WatchedKind[] = watched((g) => g.endsWith('istio.io'));
+
+export const GATEWAY_API_GROUP = 'gateway.networking.k8s.io';
+
+/**
+ * The Kubernetes Gateway API kinds Sinew reads. Their CRDs are the Gateway API project's
+ * (`kubectl apply -f standard-install.yaml`, or experimental for TLSRoute and TCPRoute), as
+ * with Istio: `sinew install` does not install them.
+ */
+export const GATEWAY_API_KINDS: readonly WatchedKind[] = watched((g) => g === GATEWAY_API_GROUP);
 
 // === metadata ===
 
@@ -101,12 +137,40 @@ export interface Checked {
  * `origin` names it in diagnostics (no file: it came from the API server).
  */
 export function checkObject(obj: KubeObject, origin = 'kubernetes'): Checked {
-  const doc = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: storedMetadata(obj.metadata), spec: obj.spec ?? {} };
+  // A Secret's content sits at the top level (type, data), every other kind's under spec.
+  const content = obj.kind === 'Secret' && !obj.apiVersion?.includes('/') ? pick(obj as Record<string, unknown>, SECRET_TOP_LEVEL_FIELDS) : { spec: obj.spec ?? {} };
+  const doc = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: storedMetadata(obj.metadata), ...content };
   const result = validateText(`${origin}:${obj.kind}/${objectKey(obj)}`, JSON.stringify(doc), { defaultNamespace: obj.metadata?.namespace ?? 'default' });
   const resource = result.resources[0];
   // No file and line here: the position inside a JSON rendering means nothing to the user.
   const diagnostics = result.diagnostics.map((d) => ({ ...d, source: undefined }));
   return resource ? { resource, diagnostics } : { diagnostics };
+}
+
+function pick(o: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+}
+
+// === secrets ===
+
+/** Secrets that are never mesh credentials, left out by the informer's field selector. */
+export const SECRETS_FIELD_SELECTOR = 'type!=kubernetes.io/service-account-token,type!=helm.sh/release.v1';
+
+/**
+ * Whether a Secret has the shape of a gateway credential as Istio reads one
+ * (pilot/pkg/credentials/kube/secrets.go): `kubernetes.io/tls` with tls.crt and tls.key, or a
+ * generic Secret with cert and key, or with only a CA (`cacert`, or `ca.crt`).
+ */
+export function isCredentialSecret(secret: { type?: string; data?: Record<string, string> }): boolean {
+  const keys = new Set(Object.keys(secret.data ?? {}));
+  const has = (...k: string[]) => k.every((x) => keys.has(x));
+  return has(TLS_SECRET_KEYS.cert, TLS_SECRET_KEYS.key) || has(GENERIC_SECRET_KEYS.cert, GENERIC_SECRET_KEYS.key) || has(GENERIC_SECRET_KEYS.ca) || has(TLS_SECRET_KEYS.ca);
+}
+
+/** The informer's trim for Secrets: only credentials keep their values in the control plane. */
+export function trimSecret<T extends KubeObject & { data?: Record<string, string> }>(secret: T): T {
+  if (!isCredentialSecret(secret) && secret.data !== undefined) delete secret.data;
+  return secret;
 }
 
 // === pods ===

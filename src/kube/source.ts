@@ -22,6 +22,7 @@
 import type { WorkloadRegistration, ReplicaRegistration } from '../api/mesh-status.js';
 import type { Diagnostic } from '../api/diagnostics.js';
 import type { Resource } from '../api/resources/meta.js';
+import { kindKey, kindKeyOf } from '../api/resources/index.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { SinewError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
@@ -29,10 +30,14 @@ import { MemoryConfigStore, keyOf, type ConfigChange, type ResourceKey } from '.
 import type { ServiceRegistry } from '../registry/index.js';
 import type { KubeClient } from './api.js';
 import { KubeApiError } from './api.js';
-import { KubeInformer, type InformerEvent } from './informer.js';
+import { KubeInformer, type InformerEvent, type InformerOptions } from './informer.js';
 import {
+  GATEWAY_API_KINDS,
   ISTIO_KINDS,
+  SECRETS_FIELD_SELECTOR,
   checkObject,
+  isCredentialSecret,
+  trimSecret,
   endpointsEndpoints,
   hasSelector,
   nodeLocality,
@@ -153,8 +158,8 @@ export class KubeSource {
     if (this.#started) throw new SinewError('SNW_ERR_STARTED', 'the Kubernetes source is already started');
     this.#started = true;
     const client = this.#options.client;
-    const add = (path: string, handler: (event: InformerEvent, o: Informed) => void) => {
-      const informer = new KubeInformer<Informed>({ client, path, onEvent: handler, clock: this.#clock, logger: this.#logger.child('informer'), backoff: this.#options.backoff, pageSize: this.#options.pageSize });
+    const add = (path: string, handler: (event: InformerEvent, o: Informed) => void, extra: Pick<InformerOptions<Informed>, 'fieldSelector' | 'trim'> = {}) => {
+      const informer = new KubeInformer<Informed>({ client, path, onEvent: handler, clock: this.#clock, logger: this.#logger.child('informer'), backoff: this.#options.backoff, pageSize: this.#options.pageSize, ...extra });
       this.informers.push(informer);
       this.watching.push(path);
     };
@@ -165,8 +170,20 @@ export class KubeSource {
         this.#logger.warn('not watched: the cluster does not serve this kind (install the CRDs: sinew install)', { kind: kind.kind, group: kind.group });
         continue;
       }
-      add(`/apis/${kind.group}/${version}/${kind.plural}`, (event, o) => this.#onConfig(kind, event, o));
+      add(`/apis/${kind.group}/${version}/${kind.plural}`, (event, o) => this.#onConfig(kind, `${kind.group}/${version}`, event, o));
     }
+    // The Gateway API is optional in a cluster (its CRDs are the Gateway API project's): the
+    // kinds it serves are read, the rest named once.
+    const unserved: string[] = [];
+    for (const kind of GATEWAY_API_KINDS) {
+      const version = await servedVersion(client, kind.group, kind.versions);
+      if (!version) unserved.push(kind.kind);
+      else add(`/apis/${kind.group}/${version}/${kind.plural}`, (event, o) => this.#onConfig(kind, `${kind.group}/${version}`, event, o));
+    }
+    if (unserved.length) this.#logger.info('Gateway API kinds not served by this cluster are not read (install the Gateway API CRDs to use them)', { kinds: unserved.join(', ') });
+    // Gateway credentials (credentialName, certificateRefs): Secrets, of which only those with
+    // a credential's shape keep their values here.
+    add('/api/v1/secrets', (event, o) => this.#onSecret(event, o), { fieldSelector: SECRETS_FIELD_SELECTOR, trim: trimSecret });
     add('/api/v1/namespaces', (event, o) => this.#onNamespace(event, o));
     add('/api/v1/services', (event, o) => this.#onService(event, o));
     add('/api/v1/nodes', (event, o) => this.#onNode(event, o));
@@ -210,14 +227,16 @@ export class KubeSource {
 
   // === informer handlers: record, mark dirty, schedule ===
 
-  #onConfig(kind: WatchedKind, event: InformerEvent, o: Informed): void {
-    const key = `${kind.kind}/${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+  #onConfig(kind: WatchedKind, apiVersion: string, event: InformerEvent, o: Informed): void {
+    // Keyed as the store keys it: Istio's Gateway and the Gateway API's share a kind name.
+    const key = `${kindKey(kind.kind, kind.group)}/${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
     this.#dirtyKeys.add(key);
     if (event === 'delete') {
       this.#config.delete(key);
       this.#setRejected(key, undefined);
     } else {
-      const checked = checkObject({ ...o, kind: kind.kind });
+      // List items of a kind may come without apiVersion and kind: the watched ones are meant.
+      const checked = checkObject({ ...o, apiVersion, kind: kind.kind });
       if (checked.resource) {
         this.#config.set(key, checked.resource);
         this.#setRejected(key, undefined);
@@ -234,6 +253,20 @@ export class KubeSource {
     if (entry) this.rejected.set(key, entry);
     else this.rejected.delete(key);
     for (const l of this.#rejectedListeners) l(key, entry);
+  }
+
+  #onSecret(event: InformerEvent, o: Informed & { data?: Record<string, string> }): void {
+    const key = `Secret/${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
+    if (event === 'delete' || !isCredentialSecret(o)) {
+      // Not (or no longer) a credential: not in the store.
+      if (this.#config.delete(key)) this.#dirtyKeys.add(key);
+    } else {
+      const checked = checkObject({ ...o, apiVersion: 'v1', kind: 'Secret' });
+      if (checked.resource) this.#config.set(key, checked.resource);
+      else this.#logger.warn('a Secret with a credential\'s keys was not read', { secret: key, errors: checked.diagnostics.map((d) => d.message).join('; ') });
+      this.#dirtyKeys.add(key);
+    }
+    this.#schedule();
   }
 
   #onNamespace(event: InformerEvent, o: Informed): void {
@@ -318,7 +351,7 @@ export class KubeSource {
       const current = this.store.get(...(splitKey(key) as [string, string, string]));
       if (resource) {
         if (current !== resource) applied.push(resource);
-      } else if (current) deleted.push({ kind: current.kind, namespace: current.metadata.namespace, name: current.metadata.name });
+      } else if (current) deleted.push({ kind: kindKeyOf(current), namespace: current.metadata.namespace, name: current.metadata.name });
     };
 
     for (const key of this.#dirtyKeys) if (!key.startsWith('Service/')) want(key, this.#config.get(key));

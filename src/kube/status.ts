@@ -63,6 +63,12 @@ export class StatusWriter {
       await this.#patch(path, true, []);
       return;
     }
+    // Istio's status shape on Istio's kinds only: the Gateway API's status (conditions per
+    // parent) is not written to the cluster yet; a refused Gateway API object is logged.
+    if (!entry.kind.group.endsWith('istio.io')) {
+      this.#logger.warn('refused, the last valid version stays in force', { resource: key, errors: entry.diagnostics.filter((d) => d.level === 'error').map(formatDiagnostic).join('; ') });
+      return;
+    }
     const meta = entry.object.metadata ?? {};
     const apiVersion = entry.object.apiVersion ?? `${entry.kind.group}/${entry.kind.versions[0]}`;
     const path = `/apis/${apiVersion}/namespaces/${meta.namespace}/${entry.kind.plural}/${meta.name}/status`;

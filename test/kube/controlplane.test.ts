@@ -17,8 +17,11 @@ import { startKubeControlPlane, type KubeControlPlane } from '../../src/cli/kube
 import { KubeClient, loadKubeConfig } from '../../src/kube/api.js';
 import { Watch } from '@kubernetes/client-node';
 import { clusterSkip, freePort, startCluster, type TestCluster } from './support/cluster.js';
-import { applyObjects, clientFor, createBookinfo, createPod, createServiceAccount, installCrds, kubectlApply, requestServiceAccountToken, setPodStatus, startRelay, until } from './support/objects.js';
+import { applyObjects, clientFor, createBookinfo, createPod, createServiceAccount, installCrds, installGatewayApiCrds, kubectlApply, requestServiceAccountToken, setPodStatus, startRelay, until } from './support/objects.js';
 import { fixtures } from '../support/reference-corpus.js';
+import { b64, makeCa, makeServerCertificate } from '../support/tls.js';
+import { kindKey } from '../../src/api/resources/index.js';
+import { GATEWAY_API_GROUP } from '../../src/kube/objects.js';
 
 const NS = 'default';
 const productpage: ProxyNode = { id: `sidecar~productpage-v1-7d9c8b5f4-abcde.${NS}`, mode: 'sidecar', workload: 'productpage-v1', namespace: NS, labels: { app: 'productpage', version: 'v1' }, serviceAccount: 'bookinfo-productpage' };
@@ -50,6 +53,7 @@ describe('control plane on a real Kubernetes API server', { skip: clusterSkip },
     cluster = await startCluster({ apiExtraArgs: ['--watch-cache=false'] });
     client = clientFor(cluster);
     await installCrds(client);
+    await installGatewayApiCrds(client);
     // A node (no kubelet: just the object) whose topology labels give its pods their locality.
     await client.request('POST', '/api/v1/nodes', { body: { apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-a', labels: { 'topology.kubernetes.io/region': 'eu-west', 'topology.kubernetes.io/zone': 'eu-west-2b' } } } });
     await createBookinfo(client, NS, 'node-a');
@@ -179,5 +183,55 @@ describe('control plane on a real Kubernetes API server', { skip: clusterSkip },
     assert.equal(pushes, pushesBefore, 'no config was pushed');
     assert.equal(kube.controlPlane.push.metrics.pushes, 0);
     assert.equal(JSON.stringify(latest), held);
+  });
+
+  // Regression: the control plane in a cluster read no Gateway API kind at all (only Istio's),
+  // so an HTTPRoute applied with kubectl did nothing; and Istio's Gateway and the Gateway API's
+  // share a kind name, so they must not share a key.
+  it('a GAMMA HTTPRoute applied in the cluster steers the mesh; a Gateway API Gateway and an Istio Gateway of one name both count', async () => {
+    await applyObjects(client, [
+      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'reviews-v2', namespace: NS }, spec: { selector: { app: 'reviews', version: 'v2' }, ports: [{ name: 'http', port: 9080 }] } },
+      {
+        apiVersion: 'gateway.networking.k8s.io/v1',
+        kind: 'HTTPRoute',
+        metadata: { name: 'reviews', namespace: NS },
+        spec: { parentRefs: [{ group: '', kind: 'Service', name: 'reviews', port: 9080 }], rules: [{ backendRefs: [{ name: 'reviews-v2', port: 9080 }] }] },
+      },
+      { apiVersion: 'networking.istio.io/v1beta1', kind: 'Gateway', metadata: { name: 'edge', namespace: NS }, spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] } },
+      { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'edge', namespace: NS }, spec: { gatewayClassName: 'istio', listeners: [{ name: 'http', port: 80, protocol: 'HTTP' }] } },
+    ]);
+    // GAMMA takes precedence over the VirtualService for reviews (the earlier tests left one).
+    await until(() => reviewsRoute(latest).join() === `outbound|9080||reviews-v2.${NS}.svc.cluster.local`, 10_000, `reviews routed by the HTTPRoute (now ${reviewsRoute(latest).join()})`);
+    const store = kube!.source.store;
+    await until(() => store.get(kindKey('Gateway', GATEWAY_API_GROUP), NS, 'edge') !== undefined, 10_000, 'the Gateway API Gateway in the store');
+    assert.ok(store.get('Gateway', NS, 'edge'), "Istio's Gateway of the same name is kept beside it");
+
+    // Deleting the route gives reviews back to the VirtualService.
+    await client.request('DELETE', `/apis/gateway.networking.k8s.io/v1/namespaces/${NS}/httproutes/reviews`);
+    await until(() => reviewsRoute(latest).join() === `outbound|9080|v3|${REVIEWS}`, 10_000, `reviews routed by the VirtualService again (now ${reviewsRoute(latest).join()})`);
+  });
+
+  it('TLS Secrets are read as gateway credentials; other Secrets are neither stored nor kept', async () => {
+    const ca = await makeCa();
+    const server = await makeServerCertificate(ca, ['bookinfo.example.com']);
+    await applyObjects(client, [
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'bookinfo-credential', namespace: NS }, type: 'kubernetes.io/tls', data: { 'tls.crt': b64(server.cert), 'tls.key': b64(server.key), 'ca.crt': b64(ca.cert) } },
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'db-password', namespace: NS }, type: 'Opaque', data: { password: b64('hunter2') } },
+    ]);
+    const store = kube!.source.store;
+    await until(() => store.get('Secret', NS, 'bookinfo-credential') !== undefined, 10_000, 'the credential in the store');
+    const spec = store.get('Secret', NS, 'bookinfo-credential')!.spec as { type: string; data: Record<string, string> };
+    assert.equal(spec.type, 'kubernetes.io/tls');
+    assert.equal(Buffer.from(spec.data['tls.crt']!, 'base64').toString(), server.cert);
+    // The other Secret: not in the store, and its value not in the informer's cache either.
+    const secrets = kube!.source.informers.find((i) => i.path === '/api/v1/secrets')!;
+    await until(() => secrets.get('db-password', NS) !== undefined, 10_000, 'the informer saw db-password');
+    assert.equal(store.get('Secret', NS, 'db-password'), undefined);
+    assert.equal((secrets.get('db-password', NS) as { data?: unknown }).data, undefined, 'the password is not held by the control plane');
+    // Nor are service-account token Secrets listed at all (the field selector).
+    assert.ok(secrets.list().every((o) => (o as { type?: string }).type !== 'kubernetes.io/service-account-token'));
+
+    await client.request('DELETE', `/api/v1/namespaces/${NS}/secrets/bookinfo-credential`);
+    await until(() => store.get('Secret', NS, 'bookinfo-credential') === undefined, 10_000, 'the credential gone from the store');
   });
 });

@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { KubeApiError, KubeClient, loadKubeConfig } from '../../../src/kube/api.js';
-import { ISTIO_KINDS } from '../../../src/kube/objects.js';
+import { GATEWAY_API_KINDS, ISTIO_KINDS } from '../../../src/kube/objects.js';
 import { installObjects, installValues } from '../../../src/kube/install.js';
 import type { TestCluster } from './cluster.js';
 
@@ -22,8 +22,8 @@ const CORE: Record<string, string> = { Namespace: 'namespaces', Service: 'servic
 
 /** The REST collection path of an object. */
 export function collectionPath(obj: { apiVersion: string; kind: string; metadata?: { namespace?: string } }, namespace = obj.metadata?.namespace ?? 'default'): string {
-  const istio = ISTIO_KINDS.find((k) => k.kind === obj.kind && obj.apiVersion.startsWith(k.group + '/'));
-  if (istio) return `/apis/${obj.apiVersion}/namespaces/${namespace}/${istio.plural}`;
+  const custom = [...ISTIO_KINDS, ...GATEWAY_API_KINDS].find((k) => k.kind === obj.kind && obj.apiVersion.startsWith(k.group + '/'));
+  if (custom) return custom.namespaced ? `/apis/${obj.apiVersion}/namespaces/${namespace}/${custom.plural}` : `/apis/${obj.apiVersion}/${custom.plural}`;
   if (obj.kind === 'EndpointSlice') return `/apis/${obj.apiVersion}/namespaces/${namespace}/endpointslices`;
   const plural = CORE[obj.kind];
   if (!plural) throw new Error(`collectionPath: add ${obj.kind}`);
@@ -75,6 +75,44 @@ export async function installCrds(client: KubeClient): Promise<void> {
       const got = await client.get<any>(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
       return (got.status?.conditions ?? []).some((c: any) => c.type === 'Established' && c.status === 'True');
     }, 30_000, `CRD ${name} established`);
+  }
+}
+
+/**
+ * CRDs serving the Gateway API kinds at the versions Sinew reads. The Gateway API project's own
+ * CRDs carry full schemas with CEL rules (x-kubernetes-validations), which this v1.20 server
+ * does not run; these serve the same groups, kinds and versions with the schema left open, as a
+ * cluster that has them installed does to a reader (Sinew validates what it reads itself).
+ */
+export async function installGatewayApiCrds(client: KubeClient): Promise<void> {
+  const crds = GATEWAY_API_KINDS.map((kind) => ({
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    // *.k8s.io groups are protected: the Gateway API's CRDs carry the approval (its KEP's PR).
+    metadata: { name: `${kind.plural}.${kind.group}`, annotations: { 'api-approved.kubernetes.io': 'https://github.com/kubernetes-sigs/gateway-api/pull/2466' } },
+    spec: {
+      group: kind.group,
+      names: { kind: kind.kind, listKind: `${kind.kind}List`, plural: kind.plural, singular: kind.kind.toLowerCase() },
+      scope: kind.namespaced ? 'Namespaced' : 'Cluster',
+      versions: kind.versions.map((v, i) => ({
+        name: v,
+        served: true,
+        storage: i === 0,
+        subresources: { status: {} },
+        schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true }, status: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } } },
+      })),
+    },
+  }));
+  for (const crd of crds) {
+    await client.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body: crd }).catch((err) => {
+      if (!(err instanceof KubeApiError) || err.status !== 409) throw err;
+    });
+  }
+  for (const crd of crds) {
+    await until(async () => {
+      const got = await client.get<any>(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`);
+      return (got.status?.conditions ?? []).some((c: any) => c.type === 'Established' && c.status === 'True');
+    }, 30_000, `CRD ${crd.metadata.name} established`);
   }
 }
 
