@@ -729,6 +729,17 @@ async function readPluginDir(dir: string): Promise<SigningBundleFiles> {
 }
 
 /** A new self-signed root and an intermediate under it, in the cacerts layout plus the root's key. */
+/**
+ * New signing material for a CA kept somewhere other than a directory of its own (a cluster's
+ * Secret): a root and an intermediate, as Istio's `cacerts` files, without the root's key. The
+ * intermediate lives as long as the root, because no process keeps the root's key to renew it,
+ * as istiod's self-signed root in `istio-ca-secret` signs for its whole life.
+ */
+export async function generateSigningFiles(now: number, trustDomain = DEFAULT_TRUST_DOMAIN, rootTtlMs = DEFAULT_ROOT_TTL_MS): Promise<SigningBundleFiles> {
+  const { rootKeyPem: _rootKey, ...files } = await generateRootAndIntermediate(trustDomain, now, { dir: '', rootTtlMs, intermediateTtlMs: rootTtlMs });
+  return files;
+}
+
 async function generateRootAndIntermediate(trustDomain: string, now: number, options: CertificateAuthorityOptions): Promise<SigningBundleFiles & { rootKeyPem: string }> {
   const rootKeys = await generateCaKeyPair();
   const root = await createRootCertificate(rootKeys, trustDomain, { notBefore: new Date(now), notAfter: new Date(now + (options.rootTtlMs ?? DEFAULT_ROOT_TTL_MS)) });

@@ -7,8 +7,13 @@ import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '
 import { ServiceRegistry } from '../registry/index.js';
 import { KubeClient, loadKubeConfig, type KubeConfigOptions } from '../kube/api.js';
 import { KubeSource, type KubeSourceOptions } from '../kube/source.js';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateSigningFiles } from '../ca/authority.js';
+import { ensurePrivateDir, writePrivateFile } from '../ca/state-dir.js';
+import { systemClock } from '../core/clock.js';
+import { clusterCaFiles } from '../kube/ca-secret.js';
 import type { AddressInfo } from 'node:net';
 import { startWebhookServer, type WebhookServer } from '../kube/webhook.js';
 import { DEFAULT_CONTROL_PLANE_ADDRESS, DEFAULT_IMAGE, SYSTEM_NAMESPACE } from '../kube/defaults.js';
@@ -72,23 +77,36 @@ export async function startKubeControlPlane(options: KubeControlPlaneOptions): P
   }
   const tokens = new TokenReviewer({ ...options.tokenReview, client, clock: options.clock, logger: options.logger?.child('tokenreview') });
   let controlPlane: ControlPlane;
+  let caFilesDir: string | undefined;
   try {
+    const namespace = options.meshKeyNamespace ?? options.leaderElection?.namespace ?? SYSTEM_NAMESPACE;
     // One mesh key for every replica and restart (kube/mesh-key.ts).
-    const meshKey = options.mesh?.meshKey ?? (await sharedMeshKey(client, options.meshKeyNamespace ?? options.leaderElection?.namespace ?? SYSTEM_NAMESPACE));
+    const meshKey = options.mesh?.meshKey ?? (await sharedMeshKey(client, namespace));
+    // One CA root for every replica and restart: its files live in a Secret (kube/ca-secret.ts)
+    // and reach the CA as Istio plug-in files, from a private directory of this process.
+    if (options.ca !== false) {
+      const now = (options.clock ?? systemClock).now();
+      const clusterCa = await clusterCaFiles(client, namespace, async () => {
+        const f = await generateSigningFiles(now);
+        return { 'ca-cert.pem': f.caCertPem, 'ca-key.pem': f.caKeyPem, 'root-cert.pem': f.rootCertPem, ...(f.certChainPem ? { 'cert-chain.pem': f.certChainPem } : {}) };
+      });
+      caFilesDir = await mkdtemp(join(tmpdir(), 'sinew-ca-files-'));
+      await ensurePrivateDir(caFilesDir);
+      for (const [file, pem] of Object.entries(clusterCa.files)) await writePrivateFile(join(caFilesDir, file), pem as string);
+      options.logger?.info(clusterCa.created ? 'made the mesh CA root' : 'signing with the mesh CA from the cluster', { secret: `${namespace}/${clusterCa.secret}` });
+    }
     controlPlane = await startControlPlane({
       ...options,
       mesh: { ...options.mesh, meshKey },
       source: { store: source.store, registry, registrations: source.registrations },
-      // No mesh CA in a cluster yet: without a state directory its root would be made anew by
-      // every replica and every restart (and pushed to every proxy). It waits for the root to
-      // live in a Secret, as Istio's istio-ca-secret, written once by the Lease holder.
-      ca: false,
+      ca: caFilesDir ? { ...(options.ca || {}), pluginDir: caFilesDir } : false,
       // Proxies in pods have no runner to get them a push credential: they present their
       // projected service-account token, which the API server vouches for.
       authenticateProxy: (node, token) => tokens.authenticate(node, token),
     });
   } catch (err) {
     await source.stop();
+    if (caFilesDir) await rm(caFilesDir, { recursive: true, force: true });
     throw err;
   }
   const unsubscribe = source.onChange((reason) => controlPlane.push.requestPush(reason));
@@ -120,6 +138,7 @@ export async function startKubeControlPlane(options: KubeControlPlaneOptions): P
       await leader?.stop();
       await source.stop();
       await controlPlane.close();
+      if (caFilesDir) await rm(caFilesDir, { recursive: true, force: true });
       throw err;
     }
   }
@@ -141,6 +160,7 @@ export async function startKubeControlPlane(options: KubeControlPlaneOptions): P
       await webhook?.close();
       await source.stop();
       await controlPlane.close();
+      if (caFilesDir) await rm(caFilesDir, { recursive: true, force: true });
     },
   };
 }

@@ -22,6 +22,7 @@ import { stringify } from 'yaml';
 import { SinewError } from '../core/errors.js';
 import { x509, webcrypto } from './x509.js';
 import { GATEWAY_API_GROUP, ISTIO_KINDS } from './objects.js';
+import { PLUGIN_CA_SECRET, SELF_SIGNED_CA_SECRET } from './ca-secret.js';
 import { MESH_KEY_SECRET } from './mesh-key.js';
 import { CONTROL_PLANE_SERVICE, DEFAULT_IMAGE, GATEWAY_SERVICE_ACCOUNT, PROXY_TOKEN_MOUNT, PROXY_TOKEN_PATH, SYSTEM_NAMESPACE, WEBHOOK_PORT, proxyTokenVolume } from './defaults.js';
 
@@ -111,13 +112,14 @@ export async function installObjects(values: InstallValues, options: { certifica
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'sinew-leader-election' },
     subjects: [{ kind: 'ServiceAccount', name: CONTROL_PLANE_SERVICE, namespace: ns }],
   });
-  // The mesh key every replica gives the proxies lives in a Secret the first replica creates (kube/mesh-key.ts).
+  // The mesh key and the CA's signing material every replica uses live in Secrets the first
+  // replica creates (kube/mesh-key.ts, kube/ca-secret.ts; `cacerts` is the operator's).
   out.push({
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'Role',
     metadata: { name: 'sinew-mesh-key', namespace: ns, labels },
     rules: [
-      { apiGroups: [''], resources: ['secrets'], resourceNames: [MESH_KEY_SECRET], verbs: ['get'] },
+      { apiGroups: [''], resources: ['secrets'], resourceNames: [MESH_KEY_SECRET, SELF_SIGNED_CA_SECRET, PLUGIN_CA_SECRET], verbs: ['get'] },
       { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
     ],
   });

@@ -7,7 +7,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -22,6 +23,10 @@ import { fixtures } from '../support/reference-corpus.js';
 import { b64, makeCa, makeServerCertificate } from '../support/tls.js';
 import { kindKey } from '../../src/api/resources/index.js';
 import { GATEWAY_API_GROUP } from '../../src/kube/objects.js';
+import { splitPemCertificates, summarizeCertificate } from '../../src/core/pki/certificate-info.js';
+import { generateKeyAndCsr } from '../../src/core/pki/workload-key.js';
+import { opensslVerify } from '../ca/support.js';
+import { generateSigningFiles } from '../../src/ca/authority.js';
 
 const NS = 'default';
 const productpage: ProxyNode = { id: `sidecar~productpage-v1-7d9c8b5f4-abcde.${NS}`, mode: 'sidecar', workload: 'productpage-v1', namespace: NS, labels: { app: 'productpage', version: 'v1' }, serviceAccount: 'bookinfo-productpage' };
@@ -233,5 +238,49 @@ describe('control plane on a real Kubernetes API server', { skip: clusterSkip },
 
     await client.request('DELETE', `/api/v1/namespaces/${NS}/secrets/bookinfo-credential`);
     await until(() => store.get('Secret', NS, 'bookinfo-credential') === undefined, 10_000, 'the credential gone from the store');
+  });
+
+  // Regression: in a cluster the control plane ran without a CA (each replica and restart would
+  // have made a root of its own), so no proxy in a pod could get a workload certificate.
+  it('the mesh CA signs under one root kept in istio-ca-secret: a proxy gets its identity, and another replica signs under the same root', async () => {
+    const secret = await client.get<{ type: string; data: Record<string, string> }>(`/api/v1/namespaces/sinew-system/secrets/istio-ca-secret`);
+    assert.equal(secret.type, 'istio.io/ca-root');
+    const rootPem = Buffer.from(secret.data['root-cert.pem']!, 'base64').toString();
+    const rootFingerprint = summarizeCertificate(rootPem).fingerprint256;
+    // The restarted control plane of the test before read the root rather than making one.
+    assert.deepEqual(kube!.controlPlane.ca!.ca.describe().roots.map((r) => r.fingerprint256), [rootFingerprint]);
+    assert.ok(latest!.secrets?.some((s) => s.name === 'ROOTCA' && s.trustedCaPem?.includes(rootPem.trim())), 'the proxy trusts the root');
+
+    const { csrPem } = await generateKeyAndCsr();
+    const issued = await proxy!.requestCertificate(csrPem);
+    const [leaf, ...chain] = splitPemCertificates(issued.certificateChainPem);
+    assert.deepEqual(summarizeCertificate(leaf!).identities, [`spiffe://cluster.local/ns/${NS}/sa/bookinfo-productpage`]);
+    const dir = await mkdtemp(join(tmpdir(), 'sinew-kube-ca-'));
+    try {
+      const verified = await opensslVerify(dir, rootPem, chain.join(''), leaf!);
+      assert.equal(verified.code, 0, verified.stderr);
+      // A second replica, started while the first runs, signs under the same root.
+      const second = await startKubeControlPlane({ kubeconfig: cluster.kubeconfig, apiPort: 0, pushPort: 0, monitoringPort: 0, collectTraces: false });
+      try {
+        assert.deepEqual(second.controlPlane.ca!.ca.describe().roots.map((r) => r.fingerprint256), [rootFingerprint]);
+      } finally {
+        await second.close();
+      }
+      // An operator's plug-in Secret `cacerts` (istio.io "Plug in CA certificates") wins over it.
+      const plugin = await generateSigningFiles(Date.now());
+      await applyObjects(client, [
+        { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'cacerts', namespace: 'sinew-system' }, data: { 'ca-cert.pem': b64(plugin.caCertPem), 'ca-key.pem': b64(plugin.caKeyPem), 'cert-chain.pem': b64(plugin.certChainPem!), 'root-cert.pem': b64(plugin.rootCertPem) } },
+      ]);
+      const third = await startKubeControlPlane({ kubeconfig: cluster.kubeconfig, apiPort: 0, pushPort: 0, monitoringPort: 0, collectTraces: false });
+      try {
+        assert.deepEqual(third.controlPlane.ca!.ca.describe().roots.map((r) => r.fingerprint256), [summarizeCertificate(plugin.rootCertPem).fingerprint256]);
+        assert.equal(third.controlPlane.ca!.ca.describe().source, 'plugin');
+      } finally {
+        await third.close();
+        await client.request('DELETE', '/api/v1/namespaces/sinew-system/secrets/cacerts');
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
