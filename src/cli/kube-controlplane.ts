@@ -103,6 +103,8 @@ export async function startKubeControlPlane(options: KubeControlPlaneOptions): P
       // Proxies in pods have no runner to get them a push credential: they present their
       // projected service-account token, which the API server vouches for.
       authenticateProxy: (node, token) => tokens.authenticate(node, token),
+      // And the same token with their spans to the trace collector.
+      authenticateCollectorToken: (token) => tokens.serviceAccountOf(token),
     });
   } catch (err) {
     await source.stop();

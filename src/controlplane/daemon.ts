@@ -83,6 +83,12 @@ export interface ControlPlaneOptions {
    */
   authenticateProxy?: PushAuthenticator;
   /**
+   * Who a bearer token that this control plane did not mint belongs to, for the trace
+   * collector only (in a cluster: a proxy's service-account token, reviewed by the API server);
+   * undefined refuses it. Without it, only minted credentials and the API token are taken.
+   */
+  authenticateCollectorToken?: (token: string) => Promise<string | undefined>;
+  /**
    * The mesh CA (mesh-ca.ts), kept in `<stateDir>/ca` (a temporary directory without a state
    * directory): plug-in certificates, the workload certificate lifetime, how often the
    * directory is re-read. `false`: no CA (proxies get no trust bundle, certificate requests are refused).
@@ -245,6 +251,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       syncRegistry();
       push.requestPush(`registration ${key}`);
     },
+    authenticateCollectorToken: options.authenticateCollectorToken,
     logger: logger.child('api'),
   });
   const api = createServer(apiHandler);

@@ -34,7 +34,7 @@ import type { TraceStore } from '../telemetry/trace-store.js';
 import type { PushServer } from '../xds/server.js';
 import { createConfigApiHandler, type ConfigApiOptions } from './api.js';
 import { problemsOf, proxyCredentialRequestSchema, registrationBodySchema, namespaceSchema, nameSchema, type InputProblem } from './api-schemas.js';
-import type { ControlPlaneCredentials, Principal } from './credentials.js';
+import { bearerToken, type ControlPlaneCredentials, type Principal } from './credentials.js';
 import { checkBodyType, checkHostAndOrigin } from './http-guard.js';
 import { registrationKey, type Registrations } from './registrations.js';
 import { createTraceApiHandler, isCollectorPath } from './traces.js';
@@ -53,6 +53,8 @@ export interface ControlPlaneApiOptions {
   maxConfigBodyBytes?: number;
   /** The status shown with resources (the Gateway API's): see ConfigApiOptions.statusFor. */
   statusFor?: ConfigApiOptions['statusFor'];
+  /** Tokens from elsewhere the trace collector takes (ControlPlaneOptions.authenticateCollectorToken). */
+  authenticateCollectorToken?: (token: string) => Promise<string | undefined>;
 }
 
 /** The API's request handler; mount it for both `request` and `checkContinue` (core/http-body.ts). */
@@ -150,7 +152,14 @@ export function createControlPlaneApi(options: ControlPlaneApiOptions): ControlP
       sendJson(res, 200, { ok: true, pid: process.pid });
       return;
     }
-    const principal: Principal | undefined = gatedElsewhere ? { kind: 'operator' } : credentials.authenticate(req);
+    const collector = isCollectorPath(url.pathname);
+    let principal: Principal | undefined = gatedElsewhere ? { kind: 'operator' } : credentials.authenticate(req);
+    if (!principal && collector && options.authenticateCollectorToken) {
+      // A proxy in a pod sends its service-account token, which only the API server can vouch for.
+      const token = bearerToken(req);
+      const who = token === undefined ? undefined : await options.authenticateCollectorToken(token);
+      if (who !== undefined) principal = { kind: 'proxy', nodeId: who };
+    }
     if (!principal) {
       const presented = req.headers.authorization !== undefined;
       throw new ApiError(
@@ -162,7 +171,6 @@ export function createControlPlaneApi(options: ControlPlaneApiOptions): ControlP
         { 'www-authenticate': `Bearer realm="sinew", error="${presented ? 'invalid_token' : 'invalid_request'}"` },
       );
     }
-    const collector = isCollectorPath(url.pathname);
     if (!collector && principal.kind !== 'operator') throw forbidden(principal, url.pathname);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       const refused = checkBodyType(req, collector ? ['application/json'] : undefined);

@@ -109,6 +109,16 @@ export class TokenReviewer {
   }
 
   /**
+   * The service account a token belongs to (`system:serviceaccount:<ns>:<sa>`), or undefined
+   * when the API server does not vouch for it or it is not a service account's. For the trace
+   * collector, which takes spans from any proxy of the mesh.
+   */
+  async serviceAccountOf(token: string): Promise<string | undefined> {
+    const result = await this.review(token);
+    return result.authenticated && SERVICE_ACCOUNT_USER.test(result.username) ? result.username : undefined;
+  }
+
+  /**
    * Checks a HELLO: undefined when `token` is a service-account token of the namespace and
    * service account the node names (and of its pod, when the token is bound to one), else why
    * not. For the push server's `authenticate`.

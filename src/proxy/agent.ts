@@ -52,7 +52,6 @@ export interface ProxyAgent {
 
 export async function startProxyAgent(options: ProxyAgentOptions): Promise<ProxyAgent> {
   const logger = options.logger ?? silentLogger;
-  const tracerCredential = typeof options.credential === 'function' ? options.credential() : options.credential;
   // The push client exists only below; the CSR waits for it (and for its connection) there.
   let client: PushClient | undefined;
   const secrets = new MeshSecrets({
@@ -72,7 +71,7 @@ export async function startProxyAgent(options: ProxyAgentOptions): Promise<Proxy
     appMetricsUrl: options.appMetricsUrl,
     capture: options.capture,
     logger,
-    ...(tracerCredential !== undefined ? { telemetry: { tracer: { credential: tracerCredential } } } : {}),
+    ...(options.credential !== undefined ? { telemetry: { tracer: { credential: options.credential } } } : {}),
   });
   await proxy.start();
   const i = options.xds.lastIndexOf(':');

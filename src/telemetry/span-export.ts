@@ -21,8 +21,14 @@ export interface PipelineOptions {
   maxExportBatchSize: number;
   scheduledDelayMillis: number;
   /** Sent as `Authorization: Bearer <credential>` to the collectors marked `presentCredential`. */
-  credential?: string;
+  credential?: ProxyCredential;
 }
+
+/**
+ * The proxy's credential, or how to read its current value: a pod's service-account token is
+ * renewed in place by kubelet, so each export reads it again.
+ */
+export type ProxyCredential = string | (() => string | undefined);
 
 /** The tracer's handle on the exporters of one configuration. */
 export interface SpanExport {
@@ -136,12 +142,17 @@ class Pipeline implements SpanExporter {
   }
 }
 
-function createExporter(spec: CollectorSpec, serviceName: string, timeoutMillis: number, credential: string | undefined): SpanExporter {
+function createExporter(spec: CollectorSpec, serviceName: string, timeoutMillis: number, credential: ProxyCredential | undefined): SpanExporter {
   // Only the control plane's own collector gets the credential: a third-party collector
   // named by a Telemetry resource must never learn it.
-  const headers = spec.presentCredential && credential !== undefined ? { ...spec.headers, authorization: `Bearer ${credential}` } : spec.headers;
-  if (spec.kind === 'zipkin') return new ZipkinExporter({ url: spec.url, serviceName, headers });
-  return new OTLPTraceExporter({ url: spec.url, timeoutMillis: spec.timeoutMs ?? timeoutMillis, headers });
+  const present = spec.presentCredential && credential !== undefined;
+  const withCredential = (): Record<string, string> | undefined => {
+    const value = typeof credential === 'function' ? credential() : credential;
+    return present && value !== undefined ? { ...spec.headers, authorization: `Bearer ${value}` } : spec.headers;
+  };
+  if (spec.kind === 'zipkin') return new ZipkinExporter({ url: spec.url, serviceName, headers: withCredential() });
+  // OTLP asks for its headers at every export: the current credential goes with each.
+  return new OTLPTraceExporter({ url: spec.url, timeoutMillis: spec.timeoutMs ?? timeoutMillis, headers: present ? async () => withCredential() ?? {} : spec.headers });
 }
 
 function hrTime(ms: number): HrTime {

@@ -26,7 +26,7 @@ import { systemRandom, type Random } from '../core/random.js';
 import { RandomHex } from '../core/random-hex.js';
 import { peerMetadataFromNode } from './peer-metadata.js';
 import { extractTraceContext, injectTraceContext, traceContextLines, type HeaderBag, type TraceContext } from './propagation.js';
-import type { SpanExport } from './span-export.js';
+import type { ProxyCredential, SpanExport } from './span-export.js';
 
 export interface CollectorSpec {
   kind: 'otlp-http' | 'zipkin';
@@ -49,7 +49,7 @@ export interface TracerOptions {
    * The proxy's push credential, sent as a bearer token to the collectors marked
    * `presentCredential` (the control plane's collector asks for it).
    */
-  credential?: string;
+  credential?: ProxyCredential;
   meshId?: string;
   clock?: Clock;
   random?: Random;

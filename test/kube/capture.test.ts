@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,7 +124,7 @@ describe('transparent capture in network namespaces', { skip: captureSkip }, () 
       },
     ]);
     // The control plane on the client's host-side address: both pods reach it.
-    kube = await startKubeControlPlane({ client, host: pods.client.hostIp, apiPort: 0, pushPort: 0, monitoringPort: 0, collectTraces: false, debounceMs: 20 });
+    kube = await startKubeControlPlane({ client, host: pods.client.hostIp, apiPort: 0, pushPort: 0, monitoringPort: 0, debounceMs: 20 });
 
     // Each pod: the capture rules, the app, the sidecar.
     const sinew = join(repo, 'bin/sinew.js');
@@ -194,6 +195,15 @@ describe('transparent capture in network namespaces', { skip: captureSkip }, () 
       assert.match(l, /destination_workload="web-v1"/);
       assert.match(l, /destination_service="web\.default\.svc\.cluster\.local"/);
     }
+  });
+
+  it("both sidecars send their spans of a sampled request to the control plane's collector, with their service-account tokens", async () => {
+    const traceId = randomBytes(16).toString('hex');
+    await curl(['-o', '/dev/null', '-H', `traceparent: 00-${traceId}-${randomBytes(8).toString('hex')}-01`, 'http://web:8080/traced']);
+    // Each sidecar's exporter sends its batch within its scheduled delay.
+    await until(() => (kube.controlPlane.traces.get(traceId)?.spans.length ?? 0) >= 2, 30_000, 'spans from both sidecars');
+    const services = new Set(kube.controlPlane.traces.get(traceId)!.spans.map((s) => s.service));
+    assert.deepEqual([...services].sort(), ['client.default', 'web-v1.default'], "a span from each pod's sidecar");
   });
 
   it('a non-HTTP connection to a destination outside the mesh passes through unchanged', async () => {

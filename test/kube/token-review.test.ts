@@ -40,7 +40,7 @@ describe('proxies authenticated by their service-account token (TokenReview on a
     await client.request('POST', `/api/v1/namespaces/${NS}/services`, { body: { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 8080 }] } } });
     await createPod(client, NS, { name: POD_A, workload: 'web-v1', labels: { app: 'web', version: 'v1' }, ip: '10.244.0.21', serviceAccount: 'web', port: 8080 });
     await createPod(client, NS, { name: POD_B, workload: 'web-v1', labels: { app: 'web', version: 'v1' }, ip: '10.244.0.22', serviceAccount: 'web', port: 8080 });
-    kube = await startKubeControlPlane({ client, apiPort: 0, pushPort: 0, monitoringPort: 0, collectTraces: false, debounceMs: 20, logger: createLogger({ level: 'warn', write: (line) => logLines.push(line) }) });
+    kube = await startKubeControlPlane({ client, apiPort: 0, pushPort: 0, monitoringPort: 0, debounceMs: 20, logger: createLogger({ level: 'warn', write: (line) => logLines.push(line) }) });
   });
 
   after(async () => {
@@ -142,5 +142,26 @@ describe('proxies authenticated by their service-account token (TokenReview on a
     clock.advance(31_000);
     await reviewer.review(token);
     assert.equal(reviewer.reviews, 4, 'the cached answer did not outlive the token');
+  });
+
+  // Regression: the trace collector took only credentials the control plane minted, so a
+  // proxy in a pod, which presents its service-account token, had every span export refused.
+  it("the trace collector takes spans with a pod's service-account token, and refuses another audience's or a garbage one", async () => {
+    const post = async (token: string) => {
+      const res = await fetch(`http://${kube!.controlPlane.addresses.api}/v1/traces`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ resourceSpans: [] }),
+      });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    assert.equal(await post(await requestServiceAccountToken(client, NS, 'web', { pod: POD_A })), 200);
+    assert.equal(await post(await requestServiceAccountToken(client, NS, 'web', { audience: 'somewhere-else' })), 401);
+    assert.equal(await post('not.a.token'), 401);
+    // The queries stay the operator's: a proxy's token reads no traces.
+    const res = await fetch(`http://${kube!.controlPlane.addresses.api}/api/v1/traces`, { headers: { authorization: `Bearer ${await requestServiceAccountToken(client, NS, 'web', { pod: POD_A })}` } });
+    await res.arrayBuffer();
+    assert.equal(res.status, 401);
   });
 });
