@@ -145,7 +145,8 @@ function buildCluster(
   if (tls) cluster.tls = tls;
   // Istio's auto mTLS: without a DestinationRule tls, sidecar-backed endpoints get Istio
   // mutual TLS and the others plaintext (the endpoints' tlsMode says which).
-  if (autoMtls && kind !== 'originalDst' && endpoints.some((e) => e.tlsMode === 'istio')) {
+  // TCP ports: sidecars terminate TLS on HTTP listeners only, so TCP stays plaintext.
+  if (autoMtls && kind !== 'originalDst' && protocol !== 'tcp' && endpoints.some((e) => e.tlsMode === 'istio')) {
     cluster.autoMtls = istioMutualTls({ sni: mesh.sni, identities: [...new Set(endpoints.flatMap((e) => (e.tlsMode === 'istio' && e.identity ? [e.identity] : [])))].sort() });
   }
   return cluster;
