@@ -3,7 +3,7 @@
  * and mtls-migration) through `sinew up`, over real processes: httpbin and sleep with sidecars
  * in namespaces foo and bar, and the test itself as the "legacy" client without a sidecar,
  * connecting to the sidecars' inbound ports in plaintext. The PeerAuthentications are the
- * tasks' own (transcribed below from ../shared/istio/data/istio.io/security/authentication/,
+ * tasks' own (transcribed below from istio.io's snippets of those tasks, commit d05e3aaf,
  * namespaces written into metadata where the task passes `-n`).
  *
  * What istio.io says should happen, as counts of 100 requests: a plaintext client gets 0
