@@ -474,6 +474,13 @@ export interface Cluster {
   connectionPool?: ConnectionPool;
   outlierDetection?: OutlierDetection;
   tls?: UpstreamTls;
+  /**
+   * Istio's automatic mutual TLS (Envoy's transport_socket_matches on the endpoint's
+   * `tlsMode`): endpoints whose `tlsMode` is `istio` (a sidecar is in front of them) are
+   * reached with this transport, the others with `tls` (absent: plaintext). Only without
+   * a DestinationRule `tls`, which decides for every endpoint.
+   */
+  autoMtls?: UpstreamTls;
 }
 
 export type LbPolicy = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'PASSTHROUGH' | 'RING_HASH' | 'MAGLEV';
@@ -527,7 +534,8 @@ export interface OutlierDetection {
 
 /**
  * The transport socket of a cluster's connections (src/proxy/transport). ISTIO_MUTUAL offers
- * ALPN `istio-peer-exchange, istio` and the HTTP protocol; the upstream's certificate must
+ * ALPN `istio-peer-exchange`, Istio's id of the protocol (`istio-http/1.1`, `istio-h2`),
+ * `istio` and the HTTP protocol; the upstream's certificate must
  * chain to `validationContext`'s roots, not be revoked there, and carry one of
  * `subjectAltNames` when given (SIMPLE without them: the SNI host name).
  */
@@ -556,6 +564,11 @@ export interface Endpoint {
   locality?: string;
   /** SPIFFE identity of the workload behind it, when in the mesh. */
   identity?: string;
+  /**
+   * `istio`: a sidecar that accepts Istio mutual TLS is in front of it (Istio's endpoint label
+   * `security.istio.io/tlsMode`), so a cluster's `autoMtls` applies.
+   */
+  tlsMode?: 'istio';
   workload?: { name: string; namespace: string };
   /** Active health check the proxy runs itself (Workloads with a readinessProbe). */
   healthCheck?: { httpPath?: string; port?: number; intervalMs: number; timeoutMs: number; unhealthyThreshold: number; healthyThreshold: number };

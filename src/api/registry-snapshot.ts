@@ -40,6 +40,14 @@ export interface RegistryEndpoint {
   health: 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' | 'UNKNOWN';
   /** `spiffe://<trust domain>/ns/<ns>/sa/<sa>`. */
   identity?: string;
+  /**
+   * `istio` when a sidecar is in front of the endpoint (Istio's label
+   * `security.istio.io/tlsMode: istio`): every replica the embedded runner starts, a pod the
+   * injector labelled, a WorkloadEntry labelled so. Sidecars call it with Istio mutual TLS.
+   */
+  tlsMode?: 'istio';
+  /** The workload's own port behind `port` (its containerPort): what PeerAuthentication's portLevelMtls names. */
+  targetPort?: number;
   workload?: { name: string; namespace: string };
   /** `region/zone/subzone`. */
   locality?: string;

@@ -13,7 +13,7 @@ import {
 } from '../api/proxy-config.js';
 import type { RegistryService, RegistryServicePort, ServiceProtocol } from '../api/registry-snapshot.js';
 import type { CompileContext } from './context.js';
-import { clusterPolicy, connectionPool, loadBalancer, outlierDetection, upstreamTls, DEFAULT_CONNECT_TIMEOUT_MS } from './policy.js';
+import { clusterPolicy, connectionPool, istioClusterSni, istioMutualTls, loadBalancer, outlierDetection, upstreamTls, DEFAULT_CONNECT_TIMEOUT_MS } from './policy.js';
 import { selectorMatches } from '../semantics/labels.js';
 
 /** Upstream protocol of a service port: HTTP/2 for http2 and gRPC, raw bytes for TCP-like ports. */
@@ -91,8 +91,10 @@ export function serviceClusters(ctx: CompileContext, service: RegistryService): 
     for (const s of dr?.subsets ?? []) variants.push({ subset: s.name, labels: s.labels, policy: clusterPolicy(dr?.trafficPolicy, s.trafficPolicy, port.port) });
     for (const v of variants) {
       const name = outboundClusterName(port.port, v.subset, service.hostname);
-      const cluster = buildCluster(ctx, name, service, port, v.subset, v.policy);
-      out.push(cluster.kind === 'eds' || cluster.kind === 'dns' ? { cluster, endpoints: { clusterName: name, endpoints: endpointsFor(service, port, v.labels) } } : { cluster });
+      const autoMtls = ctx.mesh.mtls === true && !v.policy?.tls;
+      const endpoints = endpointsFor(service, port, v.labels, autoMtls ? ctx : undefined);
+      const cluster = buildCluster(ctx, name, service, port, v.subset, v.policy, endpoints, autoMtls);
+      out.push(cluster.kind === 'eds' || cluster.kind === 'dns' ? { cluster, endpoints: { clusterName: name, endpoints } } : { cluster });
     }
   }
   return out;
@@ -105,6 +107,8 @@ function buildCluster(
   port: RegistryServicePort,
   subset: string | undefined,
   policy: ReturnType<typeof clusterPolicy>,
+  endpoints: readonly Endpoint[],
+  autoMtls: boolean,
 ): Cluster {
   const pool = connectionPool(policy?.connectionPool);
   const lb = loadBalancer(policy?.loadBalancer, ctx.locality());
@@ -136,8 +140,15 @@ function buildCluster(
     const self = ctx.locality();
     lb.locality = { enabled: true, ...(self ? { self } : {}) };
   }
-  const tls = upstreamTls(policy?.tls, service.hostname);
+  const mesh = { sni: istioClusterSni(port.port, subset, service.hostname), identities: [...new Set(endpoints.flatMap((e) => (e.identity ? [e.identity] : [])))].sort() };
+  const tls = upstreamTls(policy?.tls, service.hostname, mesh);
   if (tls) cluster.tls = tls;
+  // Istio's auto mTLS: without a DestinationRule tls, sidecar-backed endpoints get Istio
+  // mutual TLS and the others plaintext (the endpoints' tlsMode says which).
+  // TCP ports: sidecars terminate TLS on HTTP listeners only, so TCP stays plaintext.
+  if (autoMtls && kind !== 'originalDst' && protocol !== 'tcp' && endpoints.some((e) => e.tlsMode === 'istio')) {
+    cluster.autoMtls = istioMutualTls({ sni: mesh.sni, identities: [...new Set(endpoints.flatMap((e) => (e.tlsMode === 'istio' && e.identity ? [e.identity] : [])))].sort() });
+  }
   return cluster;
 }
 
@@ -152,8 +163,18 @@ export function proxyLocality(labels: Readonly<Record<string, string>>): string 
   return [region, labels['topology.kubernetes.io/zone'] ?? '', labels['topology.istio.io/subzone'] ?? ''].join('/').replace(/\/+$/, '');
 }
 
-/** Endpoints of a service port, narrowed to a subset's labels (DESIGN.md behaviour 4). */
-export function endpointsFor(service: RegistryService, port: RegistryServicePort, subsetLabels?: Readonly<Record<string, string>>): Endpoint[] {
+/**
+ * Endpoints of a service port, narrowed to a subset's labels (DESIGN.md behaviour 4). With
+ * `autoMtls` (auto mTLS on for the cluster), a sidecar-backed endpoint keeps `tlsMode: istio`
+ * unless its workload's PeerAuthentication DISABLEs mutual TLS on that port (Istio's EDS
+ * builder drops the label then, so that clients send plaintext to it).
+ */
+export function endpointsFor(
+  service: RegistryService,
+  port: RegistryServicePort,
+  subsetLabels?: Readonly<Record<string, string>>,
+  autoMtls?: Pick<CompileContext, 'peerMode'>,
+): Endpoint[] {
   const list = service.endpoints[String(port.port)] ?? [];
   return list
     .filter((e) => selectorMatches(subsetLabels, e.labels))
@@ -162,6 +183,7 @@ export function endpointsFor(service: RegistryService, port: RegistryServicePort
       if (e.weight !== undefined) ep.weight = e.weight;
       if (e.locality) ep.locality = e.locality;
       if (e.identity) ep.identity = e.identity;
+      if (autoMtls && e.tlsMode === 'istio' && autoMtls.peerMode(e.workload?.namespace ?? service.namespace, e.labels, e.targetPort) !== 'DISABLE') ep.tlsMode = 'istio';
       if (e.workload) ep.workload = { ...e.workload };
       if (e.healthCheck) ep.healthCheck = { ...e.healthCheck };
       return ep;

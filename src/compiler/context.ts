@@ -13,6 +13,7 @@ import { selectorMatches } from '../semantics/labels.js';
 import { resolveShortName } from '../semantics/names.js';
 import { isExportedTo } from '../semantics/visibility.js';
 import { byCreation } from '../semantics/creation-order.js';
+import { composePeerAuthentication, peerModeForPort, type ComposedPeerAuthentication, type EffectivePeerMode, type PeerAuthenticationResource } from '../semantics/peer-authentication.js';
 import { bindGatewayApi, GATEWAY_NAME_LABEL, type GatewayApiBinding, type GatewayState } from '../semantics/gateway-api/binding.js';
 
 export type VirtualServiceResource = Resource<VirtualServiceSpec>;
@@ -48,6 +49,7 @@ interface ConfigIndex {
   destinationRules: DestinationRuleResource[];
   gateways: GatewayResource[];
   sidecars: SidecarResource[];
+  peerAuthentications: PeerAuthenticationResource[];
   vsByName: Map<string, VirtualServiceResource>;
   /** DestinationRules by namespace, in the order of `destinationRules`. */
   drByNamespace: Map<string, DestinationRuleResource[]>;
@@ -86,7 +88,8 @@ export type ContextRead =
   | { kind: 'virtualService'; name: string; namespace: string; value: VirtualServiceResource | undefined }
   | { kind: 'labels'; selector: Readonly<Record<string, string>>; value: boolean }
   | { kind: 'namespace'; namespace: string; value: boolean }
-  | { kind: 'locality'; value: string | undefined };
+  | { kind: 'locality'; value: string | undefined }
+  | { kind: 'peerMode'; namespace: string; labels: Readonly<Record<string, string>>; port: number | undefined; value: EffectivePeerMode };
 
 function sameRule(a: EffectiveDestinationRule | undefined, b: EffectiveDestinationRule | undefined): boolean {
   if (a === b) return true;
@@ -112,6 +115,7 @@ function configIndex(resources: readonly Resource[]): ConfigIndex {
     destinationRules: of<DestinationRuleSpec>('DestinationRule'),
     gateways: of<GatewaySpec>('Gateway').filter((g) => g.group === 'networking.istio.io'),
     sidecars: of<SidecarSpec>('Sidecar'),
+    peerAuthentications: resources.filter((r) => r.kind === 'PeerAuthentication') as PeerAuthenticationResource[],
     vsByName: new Map(),
     drByNamespace: new Map(),
     proxySelectors: [],
@@ -300,6 +304,9 @@ export class CompileContext {
           case 'locality':
             if (this.locality() !== r.value) return false;
             break;
+          case 'peerMode':
+            if (this.peerMode(r.namespace, r.labels, r.port) !== r.value) return false;
+            break;
         }
       }
       return true;
@@ -320,6 +327,22 @@ export class CompileContext {
   isNodeNamespace(namespace: string): boolean {
     const value = this.node.namespace === namespace;
     this.#reads?.push({ kind: 'namespace', namespace, value });
+    return value;
+  }
+
+  /** The PeerAuthentication in force for a workload (semantics/peer-authentication.ts). */
+  peerAuthentication(workload: { namespace: string; labels: Readonly<Record<string, string>> }): ComposedPeerAuthentication {
+    return composePeerAuthentication(this.#index.peerAuthentications, this.mesh.rootNamespace, workload);
+  }
+
+  /**
+   * The PeerAuthentication mode of a workload on one of its container ports (the workload's
+   * own mode when `port` is undefined): what auto mTLS asks of an endpoint.
+   */
+  peerMode(namespace: string, labels: Readonly<Record<string, string>>, port: number | undefined): EffectivePeerMode {
+    const composed = this.peerAuthentication({ namespace, labels });
+    const value = port === undefined ? composed.mode : peerModeForPort(composed, port);
+    this.#reads?.push({ kind: 'peerMode', namespace, labels, port, value });
     return value;
   }
 

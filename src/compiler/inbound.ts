@@ -8,7 +8,8 @@
  * puts it in the inbound cluster's `istio.services` metadata: the destination reporter's
  * `destination_service` is that service's FQDN, not the Host header the client sent.
  */
-import { inboundClusterName, type Cluster, type ClusterLoadAssignment, type Listener, type RouteConfiguration } from '../api/proxy-config.js';
+import { inboundClusterName, ROOT_CA_SECRET, WORKLOAD_CERTIFICATE_SECRET, type Cluster, type ClusterLoadAssignment, type DownstreamTls, type Listener, type RouteConfiguration } from '../api/proxy-config.js';
+import { peerModeForPort, type EffectivePeerMode } from '../semantics/peer-authentication.js';
 import type { RegistryService, RegistryServicePort } from '../api/registry-snapshot.js';
 import type { CompileContext } from './context.js';
 import type { InboundPort } from './inputs.js';
@@ -25,7 +26,9 @@ export interface InboundResult {
 
 export function buildSidecarInbound(ctx: CompileContext): InboundResult {
   const out: InboundResult = { listeners: [], routeConfigs: [], clusters: [], endpoints: [] };
+  const peerAuthentication = ctx.peerAuthentication({ namespace: ctx.node.namespace, labels: ctx.node.labels });
   for (const port of ctx.ports.inbound ?? []) {
+    const tls = inboundTls(peerModeForPort(peerAuthentication, port.containerPort), ctx.mesh.mtls === true);
     const cluster = inboundClusterName(port.containerPort);
     const served = servedBy(ctx, port.listen.port);
     const protocol = port.protocol ?? inboundProtocol(served);
@@ -36,7 +39,10 @@ export function buildSidecarInbound(ctx: CompileContext): InboundResult {
         address: { ...port.listen },
         direction: 'inbound',
         protocol: 'tcp',
-        tcp: { routes: [{ destinations: [{ cluster, weight: 100 }] }] },
+        // Sidecars terminate TLS on HTTP ports only so far: a TCP port is plaintext under
+        // PERMISSIVE, and under STRICT, which admits no plaintext, it has no route and every
+        // connection is closed (fail closed rather than accept what the policy forbids).
+        tcp: { routes: tls && !tls.permissive ? [] : [{ destinations: [{ cluster, weight: 100 }] }] },
       });
     } else {
       out.listeners.push({
@@ -45,6 +51,7 @@ export function buildSidecarInbound(ctx: CompileContext): InboundResult {
         direction: 'inbound',
         protocol: 'http',
         http: httpConnectionManager({ routeConfigName: cluster, ...(protocol === 'http2' ? { http2: true } : {}) }),
+        ...(tls ? { tls } : {}),
       });
       out.routeConfigs.push({
         name: cluster,
@@ -72,6 +79,22 @@ export function buildSidecarInbound(ctx: CompileContext): InboundResult {
     });
   }
   return out;
+}
+
+/**
+ * The transport of an inbound port under its PeerAuthentication mode (Istio's inbound filter
+ * chains, pilot/pkg/networking/core/listener_inbound.go): STRICT terminates Istio mutual TLS
+ * only, the client's certificate required and verified against the mesh roots, so a
+ * plaintext connection finds no chain and is closed; PERMISSIVE adds a plaintext chain, the
+ * two told apart by the connection's first bytes (a TLS ClientHello or not); DISABLE is
+ * plaintext only. Without workload certificates (`mtls` off) PERMISSIVE is plaintext, while
+ * STRICT still asks for the certificate the proxy does not have, so it admits nothing.
+ */
+export function inboundTls(mode: EffectivePeerMode, mtls: boolean): DownstreamTls | undefined {
+  if (mode === 'DISABLE' || (mode === 'PERMISSIVE' && !mtls)) return undefined;
+  const tls: DownstreamTls = { mode: 'ISTIO_MUTUAL', certificate: WORKLOAD_CERTIFICATE_SECRET, validationContext: ROOT_CA_SECRET };
+  if (mode === 'PERMISSIVE') tls.permissive = true;
+  return tls;
 }
 
 /**

@@ -43,6 +43,14 @@ export interface MeshSettings {
    * control plane generates it once and keeps it in its state directory.
    */
   meshKey?: string;
+  /**
+   * The mesh CA hands every proxy a workload certificate (the control plane runs one): sidecars
+   * and gateways then call sidecar-backed endpoints with Istio mutual TLS unless a
+   * DestinationRule says otherwise (Istio's meshConfig.enableAutoMtls, on by default there),
+   * and inbound ports accept it beside plaintext (PERMISSIVE). STRICT needs no flag: it admits
+   * mutual TLS only, and without certificates nothing.
+   */
+  mtls?: boolean;
   /** MeshConfig's `pathNormalization.normalization` for inbound and gateway listeners; absent: BASE. */
   pathNormalization?: 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
 }

@@ -185,19 +185,49 @@ export function outlierDetection(od: OutlierDetectionSpec | undefined): OutlierD
  * and the mesh root (`ROOTCA`), the SDS names Istio uses; SIMPLE/MUTUAL with a
  * credentialName use that secret (Istio: `<name>` and `<name>-cacert`).
  */
-export function upstreamTls(tls: ClientTLSSettings | undefined, defaultSni: string | undefined): UpstreamTls | undefined {
+export function upstreamTls(tls: ClientTLSSettings | undefined, defaultSni: string | undefined, mesh?: MeshPeer): UpstreamTls | undefined {
   if (!tls || !tls.mode || tls.mode === 'DISABLE') return undefined;
-  const out: UpstreamTls = { mode: tls.mode };
   if (tls.mode === 'ISTIO_MUTUAL') {
-    out.certificate = 'default';
-    out.validationContext = 'ROOTCA';
-  } else if (tls.credentialName) {
+    const out = istioMutualTls(mesh ?? { sni: undefined, identities: [] });
+    // A DestinationRule's own sni and subjectAltNames replace Istio's (buildIstioMutualTLS).
+    if (tls.sni) out.sni = tls.sni;
+    if (tls.subjectAltNames?.length) out.subjectAltNames = [...tls.subjectAltNames];
+    return out;
+  }
+  const out: UpstreamTls = { mode: tls.mode };
+  if (tls.credentialName) {
     if (tls.mode === 'MUTUAL') out.certificate = tls.credentialName;
     out.validationContext = `${tls.credentialName}-cacert`;
   }
-  const sni = tls.sni ?? (tls.mode === 'ISTIO_MUTUAL' ? undefined : defaultSni);
+  const sni = tls.sni ?? defaultSni;
   if (sni) out.sni = sni;
   if (tls.subjectAltNames?.length) out.subjectAltNames = [...tls.subjectAltNames];
   if (tls.insecureSkipVerify) out.insecureSkipVerify = true;
   return out;
+}
+
+/** What Istio's mutual TLS to a mesh cluster is built from: its SNI and its endpoints' identities. */
+export interface MeshPeer {
+  /** Istio's `outbound_.<port>_.<subset>_.<host>` (model.BuildDNSSrvSubsetKey). */
+  sni: string | undefined;
+  /** The SPIFFE IDs of the cluster's endpoints, sorted: the server must prove one of them. */
+  identities: readonly string[];
+}
+
+/**
+ * Istio mutual TLS with the mesh's own credentials (Istio's buildIstioMutualTLS): the
+ * workload certificate `default`, the roots `ROOTCA`, Istio's SNI for the cluster, and the
+ * endpoints' service accounts as the SANs the server must carry (none known: any mesh
+ * certificate, the chain having been verified).
+ */
+export function istioMutualTls(peer: MeshPeer): UpstreamTls {
+  const out: UpstreamTls = { mode: 'ISTIO_MUTUAL', certificate: 'default', validationContext: 'ROOTCA' };
+  if (peer.sni) out.sni = peer.sni;
+  if (peer.identities.length) out.subjectAltNames = [...peer.identities];
+  return out;
+}
+
+/** Istio's SNI for a mesh cluster (model.BuildDNSSrvSubsetKey with TrafficDirectionOutbound). */
+export function istioClusterSni(port: number, subset: string | undefined, host: string): string {
+  return `outbound_.${port}_.${subset ?? ''}_.${host}`;
 }

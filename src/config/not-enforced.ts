@@ -10,7 +10,6 @@ import type {
   AuthorizationPolicySpec,
   DestinationRuleSpec,
   GatewaySpec,
-  PeerAuthenticationSpec,
   PortTrafficPolicy,
   RequestAuthenticationSpec,
   Resource,
@@ -101,16 +100,6 @@ const finders: Record<string, Finder> = {
     if (spec.action !== 'AUDIT') return [];
     return [{ path: ['spec', 'action'], message: 'AUDIT policies record nothing yet: no audit log is written', without: 'resource' }];
   },
-  SNW0505: (r) => {
-    const spec = r.spec as PeerAuthenticationSpec;
-    const out: Omit<NotEnforcedUse, 'code'>[] = [];
-    const consequence = 'the mesh has no mutual TLS yet, so sidecars accept plaintext from anyone';
-    if (spec.mtls?.mode === 'STRICT') out.push({ path: ['spec', 'mtls', 'mode'], message: `STRICT mutual TLS ${NOT_YET}: ${consequence}` });
-    for (const [port, mtls] of Object.entries(spec.portLevelMtls ?? {})) {
-      if (mtls?.mode === 'STRICT') out.push({ path: ['spec', 'portLevelMtls', port, 'mode'], message: `STRICT mutual TLS on port ${port} ${NOT_YET}: ${consequence}` });
-    }
-    return out;
-  },
   SNW0510: (r) => {
     const rules = (r.spec as RequestAuthenticationSpec).jwtRules ?? [];
     if (rules.length === 0) return [];
@@ -160,7 +149,8 @@ const finders: Record<string, Finder> = {
   SNW1012: drFinder((policy, path) => {
     const tls = policy.tls;
     if (!tls) return [];
-    const needs = tls.mode === 'ISTIO_MUTUAL' ? "the mesh's workload certificates" : tls.mode !== 'DISABLE' && tls.credentialName ? `credential ${tls.credentialName}` : undefined;
+    // ISTIO_MUTUAL uses the workload certificates every sidecar now holds (retired from this warning).
+    const needs = tls.mode !== 'ISTIO_MUTUAL' && tls.mode !== 'DISABLE' && tls.credentialName ? `credential ${tls.credentialName}` : undefined;
     if (!needs) return [];
     return [{ path: [...path, 'tls'], message: `${tls.mode} needs ${needs}, which the mesh cannot provide yet: requests through this policy get 503 (no healthy upstream)` }];
   }),

@@ -59,7 +59,7 @@ export class ProxyConfigBuilder {
   /** Each proxy's last own part, what it was built from, and its JSON without the version. */
   readonly #lastBuilt = new WeakMap<
     ProxyNode,
-    { registration: WorkloadRegistration | undefined; registry: RegistrySnapshot; policy: SharedOutbound['outboundTrafficPolicy']; own: ProxyConfig; ownJson: string }
+    { registration: WorkloadRegistration | undefined; registry: RegistrySnapshot; policy: SharedOutbound['outboundTrafficPolicy']; peerAuthentications: readonly Resource[]; own: ProxyConfig; ownJson: string }
   >();
   /** Services' outbound parts across builds and classes. */
   readonly #outbound: OutboundCache;
@@ -114,7 +114,9 @@ export class ProxyConfigBuilder {
     // policy and the Telemetry resources: with those unchanged, only the version differs
     // from its last config. A routing change then costs each proxy nothing but the check.
     const last = this.#lastBuilt.get(node);
-    if (last && last.registration === registration && last.registry === registry && last.policy === shared.outboundTrafficPolicy) {
+    // PeerAuthentications decide the inbound listeners' transport: a change to any builds the own part again.
+    const peerAuthentications = peerAuthenticationsOf(resources);
+    if (last && last.registration === registration && last.registry === registry && last.policy === shared.outboundTrafficPolicy && sameItems(last.peerAuthentications, peerAuthentications)) {
       // Telemetry resources select proxies by namespace and labels of their own, which the
       // class key does not cover: they are checked on every build (a cheap lookup).
       const telemetry = compileTelemetry(input);
@@ -129,7 +131,7 @@ export class ProxyConfigBuilder {
     // A change to the class's part usually leaves the own part as it was: keep the old
     // object then, so the push server sees it unchanged without looking inside.
     const kept = last && last.ownJson === ownJson ? last.own : own;
-    if (Object.isFrozen(node)) this.#lastBuilt.set(node, { registration, registry, policy: shared.outboundTrafficPolicy, own: kept, ownJson });
+    if (Object.isFrozen(node)) this.#lastBuilt.set(node, { registration, registry, policy: shared.outboundTrafficPolicy, peerAuthentications, own: kept, ownJson });
     return { own: kept, shared };
   }
 
@@ -162,6 +164,24 @@ export class ProxyConfigBuilder {
     }
     return shared;
   }
+}
+
+// === PeerAuthentications of a snapshot ===
+
+const peerAuthenticationLists = new WeakMap<readonly Resource[], readonly Resource[]>();
+
+/** The PeerAuthentication resources of a snapshot, listed once per (frozen) snapshot. */
+function peerAuthenticationsOf(resources: readonly Resource[]): readonly Resource[] {
+  let list = peerAuthenticationLists.get(resources);
+  if (!list) {
+    list = resources.filter((r) => r.kind === 'PeerAuthentication');
+    if (Object.isFrozen(resources)) peerAuthenticationLists.set(resources, list);
+  }
+  return list;
+}
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 // === keeping unchanged objects ===

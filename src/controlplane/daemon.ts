@@ -130,7 +130,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const token = options.apiToken !== undefined ? { token: options.apiToken, file: undefined } : options.stateDir ? await loadOrCreateApiToken(options.stateDir, logger) : { token: newApiToken(), file: undefined };
   const credentials = new ControlPlaneCredentials(token.token);
   // Every proxy gets the mesh key they prove their metadata exchange with (mesh-key.ts).
-  const mesh: Partial<MeshSettings> = { ...options.mesh, meshKey: options.mesh?.meshKey ?? (await loadMeshKey(options.stateDir)) };
+  // With the mesh CA every proxy gets a workload certificate, so sidecars speak Istio mutual
+  // TLS to one another (auto mTLS) and accept it on their inbound ports.
+  const mesh: Partial<MeshSettings> = { mtls: options.ca !== false, ...options.mesh, meshKey: options.mesh?.meshKey ?? (await loadMeshKey(options.stateDir)) };
   // Replaced once the API port is bound, when the proxies' collector URL is known.
   let builder = new ProxyConfigBuilder(mesh);
   const traces = new TraceStore();
@@ -170,6 +172,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
             address: rep.host,
             ports: Object.fromEntries(Object.entries(rep.ports).map(([containerPort, p]) => [Number(containerPort), p.inbound])),
             health: rep.ready ? 'HEALTHY' : 'UNHEALTHY',
+            // The runner starts a sidecar beside every replica it registers.
+            sidecar: true,
           })),
         );
       }

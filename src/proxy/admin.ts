@@ -20,6 +20,14 @@ export interface AdminSource {
   prometheus?(): Promise<{ contentType: string; text: string }>;
   /** The proxy's certificates, without keys (secrets/mesh-secrets.ts describe()). */
   certificates?(): unknown;
+  /** What the proxy still waits for before it can serve its config (the workload certificate), if anything. */
+  waitingFor?(): string | undefined;
+}
+
+/** The config as /config_dump shows it: private keys redacted, as Envoy's config dump does. */
+function redacted(config: Snapshot['config']): unknown {
+  if (!config.secrets?.some((s) => s.privateKeyPem !== undefined)) return config;
+  return { ...config, secrets: config.secrets.map((s) => (s.privateKeyPem === undefined ? s : { ...s, privateKeyPem: '[redacted]' })) };
 }
 
 export class AdminServer extends LocalHttpServer {
@@ -45,10 +53,13 @@ export class AdminServer extends LocalHttpServer {
     };
     switch (path) {
       case '/ready':
-      case '/healthz/ready':
-        return snapshot ? text(200, 'LIVE\n') : text(503, 'no configuration applied yet\n');
+      case '/healthz/ready': {
+        if (!snapshot) return text(503, 'no configuration applied yet\n');
+        const waiting = this.source.waitingFor?.();
+        return waiting ? text(503, `waiting for ${waiting}\n`) : text(200, 'LIVE\n');
+      }
       case '/config_dump':
-        return snapshot ? json(200, { version: snapshot.version, config: snapshot.config }) : json(503, { error: 'no configuration applied yet' });
+        return snapshot ? json(200, { version: snapshot.version, config: redacted(snapshot.config) }) : json(503, { error: 'no configuration applied yet' });
       case '/certs':
         return this.source.certificates ? json(200, this.source.certificates()) : json(200, { secrets: [] });
       case '/clusters':

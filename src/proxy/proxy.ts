@@ -11,7 +11,7 @@
  * 15090) and the merged port (15020, with the app's own metrics) serve Prometheus text.
  */
 import type { AddressInfo } from 'node:net';
-import type { Listener, ProxyConfig, ProxyNode } from '../api/proxy-config.js';
+import { WORKLOAD_CERTIFICATE_SECRET, type Listener, type ProxyConfig, type ProxyNode, type Secret } from '../api/proxy-config.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { deepFreeze } from '../core/freeze.js';
 import { silentLogger, type Logger } from '../core/logger.js';
@@ -73,7 +73,11 @@ export interface ProxyOptions {
    * that name them in `http.filters`.
    */
   httpFilters?: readonly HttpFilterFactory[];
-  /** The proxy's certificates and trust (secrets/), shown on the admin port's /certs. */
+  /**
+   * The proxy's certificates and trust (secrets/): the workload certificate and key, and the
+   * mesh roots, that the config's `default` (provider mesh-ca) and `ROOTCA` secrets name.
+   * Shown on the admin port's /certs (without the key).
+   */
   secrets?: SecretProvider & { describe(): unknown };
 }
 
@@ -154,6 +158,35 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
   let pending: Promise<void> = Promise.resolve();
   let last: Promise<void> = Promise.resolve();
 
+  /** The last config applied as it was pushed (before the SecretProvider's material was merged in). */
+  let pushed: ProxyConfig | undefined;
+  const provider = options.secrets;
+
+  /**
+   * A certificate was renewed or the roots or revocations changed: the config in force is
+   * built again with the new material (Envoy's SDS update). Listeners keep their sockets and
+   * give new connections the new certificate; clusters whose material changed get new pools,
+   * the old ones draining, so no open connection is cut.
+   */
+  const refreshSecrets = () => {
+    if (closed || pushed === undefined || runtime.current === undefined) return;
+    try {
+      const snapshot = compile(withProvidedSecrets(pushed, provider), runtime.current, registry);
+      runtime.clusterManager.update(snapshot.config.clusters, snapshot.config.endpoints, snapshot.config.secrets);
+      runtime.current = snapshot;
+      stats.inc('secrets_updated');
+      if (started) {
+        const next = reconcile(snapshot.config);
+        pending = pending.then(() => next).catch((err: Error) => { runtime.logger.error(err.message); });
+      }
+    } catch (err) {
+      // The material was checked when it was made; a failure here keeps the previous one serving.
+      stats.inc('secrets_update_failed');
+      runtime.logger.warn('new certificates could not be applied; the previous ones keep serving', { error: (err as Error).message });
+    }
+  };
+  const unsubscribeSecrets = provider?.onChange(() => refreshSecrets());
+
   const captured = (l: Listener) => options.capture !== undefined && (l.direction === 'inbound' || l.direction === 'outbound');
   let capture: CaptureServers | undefined;
 
@@ -228,7 +261,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
       if (closed) throw new ProxyError(ProxyErrorCode.Closed, 'the proxy is closed; create a new one');
       let snapshot: Snapshot;
       try {
-        snapshot = compile(config, runtime.current, registry);
+        snapshot = compile(withProvidedSecrets(config, provider), runtime.current, registry);
         runtime.clusterManager.update(snapshot.config.clusters, snapshot.config.endpoints, snapshot.config.secrets);
       } catch (err) {
         stats.inc('config_rejected');
@@ -239,6 +272,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
         throw new ProxyConfigError(String(config?.version), [message]);
       }
       runtime.current = snapshot;
+      pushed = config;
       runtime.downstream.limit = snapshot.config.overload?.maxDownstreamConnections ?? defaultConnectionLimit;
       stats.inc('config_applied');
       const tel = ensureTelemetry(options.node ?? snapshot.config.node);
@@ -271,6 +305,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
           gauges: () => ({ downstream_cx_active: proxy.connections(), downstream_cx_limit: runtime.downstream.limit, listeners_active: listeners.size }),
           prometheus: telemetryOptions ? () => proxyMetrics.render() : undefined,
           certificates: options.secrets ? () => options.secrets!.describe() : undefined,
+          waitingFor: () => (awaitingWorkloadCertificate(runtime.current?.config) ? 'the workload certificate from the mesh CA' : undefined),
         });
         await admin.listen(options.adminPort, options.adminHost);
       }
@@ -304,6 +339,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
     async close(opts: { drainMs?: number } = {}): Promise<void> {
       if (closed) return;
       closed = true;
+      unsubscribeSecrets?.();
       const drainMs = opts.drainMs ?? 5_000;
       await capture?.close();
       const all = [...listeners.values()].map((a) => retire(a, drainMs));
@@ -363,6 +399,36 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
  */
 function sameSocket(a: Listener, b: Listener): boolean {
   return a.protocol === b.protocol && a.address.host === b.address.host && a.address.port === b.address.port;
+}
+
+// === secrets ===
+
+/**
+ * The config with the SecretProvider's material in the secrets it names (Envoy's SDS): the
+ * workload certificate chain and key in `default` (pushed with `provider: mesh-ca` and no
+ * key, which never leaves this process). `ROOTCA` is used as pushed (the provider reads its
+ * roots and revocations from the same secret). Without a provider, or before it has a
+ * certificate, the pushed secrets stay as they are.
+ */
+export function withProvidedSecrets(config: ProxyConfig, provider: SecretProvider | undefined): ProxyConfig {
+  if (!provider || !Array.isArray(config?.secrets)) return config;
+  let changed = false;
+  const secrets = config.secrets.map((s): Secret => {
+    if (s.name === WORKLOAD_CERTIFICATE_SECRET && s.provider === 'mesh-ca') {
+      const cert = provider.tlsCertificate(s.name);
+      if (!cert) return s;
+      changed = true;
+      return { ...s, certificateChainPem: cert.certificateChainPem, privateKeyPem: cert.privateKeyPem };
+    }
+    return s;
+  });
+  return changed ? { ...config, secrets } : config;
+}
+
+/** The config names the workload certificate from the mesh CA and the proxy has none yet (it is not ready). */
+function awaitingWorkloadCertificate(config: ProxyConfig | undefined): boolean {
+  const cert = config?.secrets?.find((s) => s.name === WORKLOAD_CERTIFICATE_SECRET);
+  return cert?.provider === 'mesh-ca' && !cert.privateKeyPem;
 }
 
 // === validation and compilation ===

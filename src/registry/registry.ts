@@ -40,7 +40,16 @@ export interface WorkloadInstance {
    * Deployment, whose name Istio reports (`destination_workload`).
    */
   workload?: string;
+  /**
+   * A sidecar that accepts Istio mutual TLS is in front of this instance (the embedded runner
+   * starts one beside every replica). Pods and WorkloadEntries say so with Istio's label
+   * `security.istio.io/tlsMode: istio` instead.
+   */
+  sidecar?: boolean;
 }
+
+/** Istio's endpoint label saying a sidecar terminates Istio mutual TLS in front of it (pkg/model TLSModeLabelName). */
+export const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
 
 export interface RegistryOptions {
   domainSuffix?: string;
@@ -175,7 +184,7 @@ interface EndpointSource {
   /** A Workload's declared container ports: the only ports its replicas can be reached on. */
   declaredPorts: readonly DeclaredPort[];
   kind: 'Workload' | 'WorkloadEntry';
-  replicas: { address: string; ports?: Readonly<Record<number, number>>; health: RegistryEndpoint['health']; labels: Record<string, string>; locality?: string; weight?: number; workload?: string }[];
+  replicas: { address: string; ports?: Readonly<Record<number, number>>; health: RegistryEndpoint['health']; labels: Record<string, string>; locality?: string; weight?: number; workload?: string; sidecar?: boolean }[];
   probe?: ProbeSpec;
 }
 
@@ -228,6 +237,7 @@ function endpointSources(resources: readonly Resource[], instances: ReadonlyMap<
           labels: { ...labels, ...(i.labels ?? {}) },
           locality: i.locality,
           workload: i.workload,
+          sidecar: i.sidecar,
         })),
       });
     } else if (r.kind === 'WorkloadEntry') {
@@ -336,6 +346,8 @@ function sourceEndpoints(src: EndpointSource, port: RegistryServicePort, trustDo
       identity: spiffeIdentity(src.namespace, src.serviceAccount, trustDomain),
       workload: { name: rep.workload ?? src.workloadName, namespace: src.namespace },
     };
+    if (rep.sidecar || rep.labels[TLS_MODE_LABEL] === 'istio') ep.tlsMode = 'istio';
+    ep.targetPort = containerPort;
     if (rep.locality) ep.locality = rep.locality;
     if (rep.weight !== undefined) ep.weight = rep.weight;
     const hc = src.probe ? probeToHealthCheck(src, src.probe, rep.ports) : undefined;
@@ -405,6 +417,7 @@ function serviceEntryServices(r: Resource<ServiceEntrySpec>, sources: EndpointSo
             health: 'HEALTHY',
           };
           if (we.serviceAccount) ep.identity = spiffeIdentity(ns, we.serviceAccount, trustDomain);
+          if (we.labels?.[TLS_MODE_LABEL] === 'istio') ep.tlsMode = 'istio';
           if (we.locality) ep.locality = we.locality;
           if (we.weight !== undefined) ep.weight = we.weight;
           list.push(ep);

@@ -125,11 +125,12 @@ spec:
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout, 'authorizationpolicy.security.istio.io/deny-all created\npeerauthentication.security.istio.io/default created\n');
     assert.match(run.stderr, new RegExp(`^warning \\[SNW0500\\] \\(AuthorizationPolicy default/deny-all\\) ${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:1:1 AuthorizationPolicy is not enforced yet`, 'm'));
-    assert.match(run.stderr, /^warning \[SNW0505\] \(PeerAuthentication default\/default\) .*policies\.yaml:10:16 spec\.mtls\.mode: STRICT mutual TLS is not enforced yet/m);
+    // STRICT is enforced now (SNW0505 retired): no warning for the PeerAuthentication.
+    assert.doesNotMatch(run.stderr, /SNW0505/);
     const validated = await sinew('validate', '-f', f);
     assert.equal(validated.status, 0);
-    assert.match(validated.stderr, /SNW0500[\s\S]*SNW0505/);
-    assert.match(validated.stdout, /✔ 2 resources valid, 2 warnings/);
+    assert.match(validated.stderr, /SNW0500/);
+    assert.match(validated.stdout, /✔ 2 resources valid, 1 warning/);
     assert.equal((await sinew('delete', '-f', f)).status, 0);
   });
 });

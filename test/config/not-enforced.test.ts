@@ -83,7 +83,6 @@ const examples: Record<string, { yaml: string; path: string }> = {
     yaml: 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: ext-authz}\nspec:\n  action: CUSTOM\n  provider: {name: ext-authz}\n  rules: [{to: [{operation: {paths: ["/admin"]}}]}]\n',
   },
   SNW0502: { path: 'spec.action', yaml: 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: audit}\nspec:\n  action: AUDIT\n  rules: [{to: [{operation: {paths: ["/admin"]}}]}]\n' },
-  SNW0505: { path: 'spec.mtls.mode', yaml: 'apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default}\nspec:\n  mtls: {mode: STRICT}\n' },
   SNW0510: {
     path: 'spec.jwtRules',
     yaml: 'apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: jwt}\nspec:\n  selector: {matchLabels: {app: echo}}\n  jwtRules: [{issuer: "https://issuer.example.com", jwksUri: "https://issuer.example.com/jwks.json"}]\n',
@@ -100,7 +99,7 @@ const examples: Record<string, { yaml: string; path: string }> = {
     path: 'spec.servers[0].tls',
     yaml: 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: secure, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 8443, name: https, protocol: HTTPS}\n    hosts: ["*"]\n    tls: {mode: SIMPLE, credentialName: edge-credential}\n',
   },
-  SNW1012: { path: 'spec.trafficPolicy.tls', yaml: 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: echo}\nspec:\n  host: echo\n  trafficPolicy:\n    tls: {mode: ISTIO_MUTUAL}\n' },
+  SNW1012: { path: 'spec.trafficPolicy.tls', yaml: 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: echo}\nspec:\n  host: api.example.com\n  trafficPolicy:\n    tls: {mode: SIMPLE, credentialName: client-credential}\n' },
   SNW0525: {
     path: 'spec.servers[0].bind',
     yaml: 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: bound, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 8081, name: http, protocol: HTTP}\n    bind: 127.0.0.2\n    hosts: ["*"]\n',
@@ -327,13 +326,11 @@ spec:
     assert.equal(result.resources.length, 2, 'still accepted');
     assert.deepEqual(
       result.diagnostics.map((d) => [d.level, d.code, d.resource?.name, `${d.source?.line}:${d.source?.column}`, d.path]),
-      [
-        ['warning', 'SNW0500', 'deny-all', '1:1', undefined],
-        ['warning', 'SNW0505', 'default', '10:16', 'spec.mtls.mode'],
-      ],
+      // SNW0505 retired: STRICT is enforced (test/compiler/peer-authentication.test.ts,
+      // test/mesh/authentication.test.ts), so it is no longer reported.
+      [['warning', 'SNW0500', 'deny-all', '1:1', undefined]],
     );
     assert.match(result.diagnostics[0].message, /AuthorizationPolicy is not enforced yet: an ALLOW policy without rules denies every request in Istio, and here every request passes/);
-    assert.match(result.diagnostics[1].message, /STRICT mutual TLS is not enforced yet: .*sidecars accept plaintext/);
   });
 
   test('analyze reports them too', async () => {
@@ -342,7 +339,7 @@ spec:
       const file = join(dir, 'policies.yaml');
       writeFileSync(file, policies);
       const result = await analyzeInputs([file]);
-      assert.deepEqual(result.validation.map((d) => d.code), ['SNW0500', 'SNW0505']);
+      assert.deepEqual(result.validation.map((d) => d.code), ['SNW0500']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -375,7 +372,7 @@ describe('moved from analysis: TLS the mesh cannot provide yet', () => {
     assert.deepEqual(passthrough.warnings, []);
   });
 
-  test('ISTIO_MUTUAL, or a credentialName at port level or in a subset, warns; DISABLE and plain SIMPLE do not', () => {
+  test('a credentialName at port level or in a subset warns; ISTIO_MUTUAL (enforced now), DISABLE and plain SIMPLE do not', () => {
     // The shape of Istio's samples/bookinfo/networking/destination-rule-all-mtls.yaml (istio/istio @ 86c9f01fd735).
     const mtls = valid(`apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -388,8 +385,8 @@ spec:
   subsets:
   - {name: v1, labels: {version: v1}}
 `);
-    assert.deepEqual(mtls.warnings.map((d) => [d.code, d.path]), [['SNW1012', 'spec.trafficPolicy.tls']]);
-    assert.match(mtls.warnings[0].message, /ISTIO_MUTUAL needs the mesh's workload certificates.* 503/);
+    // Sidecars hold workload certificates and speak ISTIO_MUTUAL (test/compiler/peer-authentication.test.ts).
+    assert.deepEqual(mtls.warnings, []);
     const ext = valid(`apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: ext}

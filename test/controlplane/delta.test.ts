@@ -71,7 +71,7 @@ describe('control plane deltas', () => {
     assert.ok(status.sentBytes! * 5 < whole.sentBytes!, `delta of ${status.sentBytes} bytes vs a whole config of ${whole.sentBytes}`);
 
     // The control plane adds its CA's secrets (ROOTCA, default) to what the compiler builds.
-    const compiled = cp.ca!.withSecrets(node, new ProxyConfigBuilder({ meshKey }).build(node, [...cp.store.list()], cp.registry.snapshot(), registrations, 'x'));
+    const compiled = cp.ca!.withSecrets(node, new ProxyConfigBuilder({ meshKey, mtls: true }).build(node, [...cp.store.list()], cp.registry.snapshot(), registrations, 'x'));
     assert.deepEqual(JSON.parse(JSON.stringify(config)), JSON.parse(JSON.stringify({ ...compiled, version: config.version })));
   });
 });

@@ -68,6 +68,8 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     effect: 'ignored',
     description:
       'STRICT mutual TLS is not enforced yet: the mesh has no workload certificates, sidecars talk plaintext and accept plaintext from anyone. (PERMISSIVE and DISABLE already behave as written.)',
+    retired:
+      "PeerAuthentication is enforced (src/semantics/peer-authentication.ts, compiler/inbound.ts): a STRICT sidecar port terminates Istio mutual TLS only and closes plaintext connections; TCP ports, which sidecars do not terminate TLS on yet, admit no connection under STRICT",
   },
   {
     code: 'SNW0510',
@@ -110,10 +112,10 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     code: 'SNW1012',
     name: 'UpstreamTlsNotAvailable',
     kind: 'DestinationRule',
-    field: 'trafficPolicy.tls.mode: ISTIO_MUTUAL, or tls.credentialName (at any level)',
+    field: 'tls.credentialName (at any level)',
     effect: 'degraded',
     description:
-      'A DestinationRule asks for ISTIO_MUTUAL, or TLS with a credentialName, but the mesh has no workload certificates or credentials yet: the clusters it shapes stay warming and their requests get 503 UH, while everything else is served. Remove the tls settings (or use DISABLE) until mutual TLS is supported.',
+      'A DestinationRule asks for TLS with a credentialName, but the mesh has no credentials yet: the clusters it shapes stay warming and their requests get 503 UH, while everything else is served. Remove the tls settings (or use DISABLE) until credentials are supported. (ISTIO_MUTUAL uses the workload certificates every sidecar holds, and is no longer reported.)',
   },
 
   // === gateways ===

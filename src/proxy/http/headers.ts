@@ -24,9 +24,9 @@ const INTERNAL_PREFIXES = ['x-envoy-', 'x-sinew-'];
 /**
  * Envoy removes a client's x-forwarded-client-cert unless the connection is mutual TLS (its
  * forward_client_cert_details: SANITIZE, Istio's setting at gateways, and APPEND_FORWARD at
- * sidecars, both drop it from a peer without a client certificate). No listener verifies a
- * mesh peer's certificate yet, so it never passes: a client cannot forge the identity an app
- * reads from it. The identity work sets it from the peer certificate.
+ * sidecars, both drop it from a peer without a client certificate). It never passes here: the
+ * inbound sidecar sets Istio's own from the verified client certificate (stream.ts,
+ * connection-info.ts `forwardedClientCert`), so a client cannot forge the identity an app reads.
  */
 const FORWARDED_CLIENT_CERT = 'x-forwarded-client-cert';
 

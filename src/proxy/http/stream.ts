@@ -21,7 +21,7 @@ import { PEER_EXCHANGE_HEADERS } from '../peer-identity.js';
 import type { ProxySpan, SpanRequest } from '../../telemetry/tracing.js';
 import { channels, type RequestEvent } from '../events.js';
 import type { ListenerContext, ProxyRuntime, Snapshot } from '../runtime.js';
-import { connectionInfoOf, type ConnectionInfo } from '../transport/connection-info.js';
+import { connectionInfoOf, forwardedClientCert, type ConnectionInfo } from '../transport/connection-info.js';
 import type { DownstreamRequest, DownstreamResponseObject } from './downstream.js';
 import { FilterStatus, type HttpFilter } from './filter-api.js';
 import { PREMATURE_RESET_MIN_STREAM_LIFETIME_MS, streamEnded } from './h2-sessions.js';
@@ -156,6 +156,9 @@ export class HttpStream implements RequestView, RouterStream {
       // Istio's metadata exchange fields never reach the app; the peer_metadata filter reads
       // (and verifies) them from the request as it came (downstreamHeaders).
       this.headers = withoutFields(this.headers, PEER_EXCHANGE_HEADERS);
+      // What the client sent was dropped above (headers.ts); a mutual TLS peer gets Istio's own.
+      const xfcc = forwardedClientCert(this.connection);
+      if (xfcc !== undefined) this.headers['x-forwarded-client-cert'] = xfcc;
     }
   }
 

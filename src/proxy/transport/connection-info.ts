@@ -15,6 +15,8 @@ export interface ConnectionInfo {
   readonly security: 'none' | 'tls' | 'mutual_tls';
   /** The peer certificate's first URI SAN (a SPIFFE ID in the mesh): Istio's principal. */
   readonly peerUriSan?: string;
+  /** This side's certificate's first URI SAN (the proxy's own SPIFFE ID): XFCC's `By`. */
+  readonly localUriSan?: string;
   /** SHA-256 of the peer certificate (DER), hex: Envoy's %DOWNSTREAM_PEER_FINGERPRINT_256%. */
   readonly peerCertificateSha256?: string;
   /** The server name the client asked for (SNI). */
@@ -48,9 +50,12 @@ export function tlsConnectionInfo(socket: tls.TLSSocket): ConnectionInfo {
   const hasPeer = peer !== undefined && peer !== null && Object.keys(peer).length > 0 && socket.authorized !== false;
   const sni = (socket as tls.TLSSocket & { servername?: string | false }).servername;
   const alpn = socket.alpnProtocol;
+  const local = socket.getCertificate?.();
+  const localUriSan = local && 'subjectaltname' in local ? firstUriSan(local.subjectaltname) : undefined;
   return Object.freeze({
     security: hasPeer && socket.authorized ? 'mutual_tls' : 'tls',
     ...(hasPeer ? { peerUriSan: firstUriSan(peer.subjectaltname), peerCertificateSha256: peer.fingerprint256?.replace(/:/g, '').toLowerCase() } : {}),
+    ...(localUriSan ? { localUriSan } : {}),
     ...(typeof sni === 'string' && sni ? { sni } : {}),
     ...(typeof alpn === 'string' && alpn ? { alpn } : {}),
     tlsVersion: socket.getProtocol?.() ?? undefined,
@@ -67,4 +72,16 @@ export function firstUriSan(subjectAltName: string | undefined): string | undefi
 /** Remembers what a transport socket established (the TLS server verifies before it is known). */
 export function setConnectionInfo(socket: object, info: ConnectionInfo): void {
   known.set(socket, info);
+}
+
+/**
+ * Istio's x-forwarded-client-cert for a mutual TLS connection (Envoy's
+ * set_current_client_cert_details with subject and uri, as Istio's sidecars set it):
+ * `By=<own SPIFFE ID>;Hash=<peer certificate SHA-256>;Subject="";URI=<peer SPIFFE ID>`.
+ * Undefined without a verified client certificate.
+ */
+export function forwardedClientCert(info: ConnectionInfo): string | undefined {
+  if (info.security !== 'mutual_tls' || info.peerCertificateSha256 === undefined) return undefined;
+  // Istio's workload certificates have an empty subject; Envoy writes it quoted.
+  return `${info.localUriSan ? `By=${info.localUriSan};` : ''}Hash=${info.peerCertificateSha256};Subject="";URI=${info.peerUriSan ?? ''}`;
 }

@@ -26,7 +26,7 @@
 import { createRequire } from 'node:module';
 import type net from 'node:net';
 import type tls from 'node:tls';
-import type { DownstreamTls, Secret, UpstreamTls } from '../../api/proxy-config.js';
+import { ROOT_CA_SECRET, WORKLOAD_CERTIFICATE_SECRET, type DownstreamTls, type Secret, type UpstreamTls } from '../../api/proxy-config.js';
 import { SinewError } from '../../core/errors.js';
 import { hashString } from '../upstream/hash.js';
 import { uriSans, type NodeX509 } from '../../core/pki/certificate-info.js';
@@ -36,6 +36,20 @@ import { setConnectionInfo, tlsConnectionInfo } from './connection-info.js';
 
 /** Istio's ALPN for in-mesh mutual TLS with metadata exchange (pilot's util.ALPNInMeshWithMxc). */
 export const ISTIO_ALPN: readonly string[] = Object.freeze(['istio-peer-exchange', 'istio']);
+
+/**
+ * What an Istio mutual TLS client offers over ALPN for each upstream protocol: Istio's ids
+ * (istio-peer-exchange, then the protocol's own `istio-http/1.1` / `istio-h2` as istio's alpn
+ * filter sets them, then `istio`), and the plain protocol last so that a server picks it and
+ * the codec follows the ALPN it negotiated. A sidecar's inbound chain is matched by the istio ids.
+ */
+export function istioMutualAlpn(protocol: 'http1' | 'http2' | 'tcp'): string[] {
+  if (protocol === 'tcp') return [...ISTIO_ALPN];
+  return protocol === 'http2' ? ['istio-peer-exchange', 'istio-h2', 'istio', 'h2'] : ['istio-peer-exchange', 'istio-http/1.1', 'istio', 'http/1.1'];
+}
+
+/** Istio's inbound match for mesh mutual TLS (the ids an Istio client may offer). */
+export const ISTIO_INBOUND_ALPN: readonly string[] = Object.freeze(['istio-peer-exchange', 'istio-h2', 'istio-http/1.1', 'istio-http/1.0', 'istio']);
 
 /** Istio's minimum TLS version (TLSV1_2) for gateways and the mesh. */
 const MIN_TLS_VERSION = 'TLSv1.2';
@@ -91,7 +105,7 @@ export function upstreamTransport(t: UpstreamTls | undefined, secrets: ReadonlyM
     ...(cert ? { cert: cert.certificateChainPem, key: cert.privateKeyPem } : {}),
     minVersion: MIN_TLS_VERSION,
   });
-  const alpn = t.alpn ?? [...(t.mode === 'ISTIO_MUTUAL' ? ISTIO_ALPN : []), protocol === 'http2' ? 'h2' : 'http/1.1'];
+  const alpn = t.alpn ?? (t.mode === 'ISTIO_MUTUAL' ? istioMutualAlpn(protocol) : [protocol === 'http2' ? 'h2' : 'http/1.1']);
   const sans = t.insecureSkipVerify ? undefined : t.subjectAltNames;
   const revocations = new RevocationChecker(ca?.revocations);
   const verifyHostname = !t.insecureSkipVerify && !sans?.length && t.mode !== 'ISTIO_MUTUAL';
@@ -168,7 +182,22 @@ export function alpnProtocols(t: DownstreamTls, http2: boolean): string[] {
   const http = http2 ? ['h2', 'http/1.1'] : ['http/1.1'];
   // A mesh client may offer only Istio's ids (Envoy does): selecting one keeps the handshake
   // going (RFC 7301 §3.2 would otherwise end it), and the connection speaks HTTP/1.1.
-  return t.mode === 'ISTIO_MUTUAL' ? [...http, ...ISTIO_ALPN] : http;
+  return t.mode === 'ISTIO_MUTUAL' ? [...http, ...ISTIO_INBOUND_ALPN.filter((p) => http2 || p !== 'istio-h2')] : http;
+}
+
+/**
+ * Whether a chain's material is the proxy's own identity not issued yet: the workload
+ * certificate (`default`) without its key, or the mesh roots (`ROOTCA`) not pushed. Like a
+ * listener Envoy keeps warming until SDS delivers them, such a chain is accepted and closes
+ * the connections it gets (`ssl_context_warming`) until the certificate arrives, rather than
+ * refusing the whole config.
+ */
+export function awaitingMeshIdentity(t: DownstreamTls, secrets: readonly Secret[] | undefined): boolean {
+  const byName = new Map((secrets ?? []).map((s) => [s.name, s]));
+  const cert = byName.get(t.certificate);
+  const certMissing = t.certificate === WORKLOAD_CERTIFICATE_SECRET && (!cert?.certificateChainPem || !cert.privateKeyPem);
+  const caMissing = t.validationContext === ROOT_CA_SECRET && !byName.get(ROOT_CA_SECRET)?.trustedCaPem;
+  return certMissing || caMissing;
 }
 
 /**
@@ -177,6 +206,7 @@ export function alpnProtocols(t: DownstreamTls, http2: boolean): string[] {
  */
 export function downstreamTlsProblems(t: DownstreamTls, secrets: readonly Secret[] | undefined, http2: boolean): [string, string][] {
   const out: [string, string][] = [];
+  if (mutual(t) && awaitingMeshIdentity(t, secrets)) return out;
   const byName = new Map((secrets ?? []).map((s) => [s.name, s]));
   if (t.mode !== 'SIMPLE' && t.mode !== 'MUTUAL' && t.mode !== 'ISTIO_MUTUAL') out.push(['.tls.mode', `unknown mode ${JSON.stringify(t.mode)}`]);
   const cert = byName.get(t.certificate);
@@ -223,6 +253,15 @@ function serverContextOptions(t: DownstreamTls, cert: Secret, ca: Secret | undef
  * connection (and may have peeked at it) and hands it over here.
  */
 export function downstreamTransport(t: DownstreamTls, secrets: readonly Secret[] | undefined, opts: DownstreamTransportOptions): DownstreamTransport {
+  if (mutual(t) && awaitingMeshIdentity(t, secrets)) {
+    return {
+      key: JSON.stringify(['warming', t]),
+      accept(socket) {
+        opts.onError(new SinewError('SNW_ERR_TLS_WARMING', 'the workload certificate has not been issued yet'));
+        socket.destroy();
+      },
+    };
+  }
   const byName = new Map((secrets ?? []).map((s) => [s.name, s]));
   const cert = byName.get(t.certificate);
   if (!cert) throw new Error(`secret ${t.certificate} missing after validation`);

@@ -8,7 +8,7 @@ import type { Clock } from '../../core/clock.js';
 import { SinewError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { Random } from '../../core/random.js';
-import { createPool, type PoolSpec } from './endpoint-pool.js';
+import { createPool, endpointSpec, type PoolSpec } from './endpoint-pool.js';
 import { HealthChecker, type HealthCheckResult } from './health-check.js';
 import { createBalancer, OriginalDstBalancer, type Balancer, type LbHost } from './lb/index.js';
 import { planLocality, type LocalityPlan } from './locality.js';
@@ -227,7 +227,9 @@ export class ClusterImpl implements UpstreamCluster {
         this.retireHost(host);
       }
     }
-    if (specChanged) for (const host of next) this.dropPool(host);
+    // A host keeps its pool while the transport it connects with stays (with auto mTLS, the
+    // spec of its tlsMode: a renewed certificate replaces the pools of sidecar-backed hosts only).
+    for (const host of next) if (host.pool && host.poolKey !== endpointSpec(spec, host.endpoint).settingsKey) this.dropPool(host);
     this.hosts = next;
 
     const od = config.outlierDetection;
@@ -287,11 +289,14 @@ export class ClusterImpl implements UpstreamCluster {
       }
     }
 
+    const spec = endpointSpec(this.spec, host.endpoint);
+    // Auto mTLS before the workload certificate is issued: no mutual TLS connection can be made.
+    if (spec.unavailable !== undefined) return { ok: false, flag: 'UH', detail: 'cluster_warming' };
     let pool = host.pool;
     if (!pool || pool.closed || pool.destroyed) {
-      pool = createPool(host.address, this.spec);
+      pool = createPool(host.address, spec);
       host.pool = pool;
-      host.poolKey = this.spec.settingsKey;
+      host.poolKey = spec.settingsKey;
     }
     host.activeRequests++;
     host.totalRequests++;
@@ -384,7 +389,10 @@ export class ClusterImpl implements UpstreamCluster {
     // Keep a running checker unless its settings changed, or the control plane has just
     // vouched for a host the checker still holds as failing (the app became ready after the
     // first check ran): then start over, healthy.
-    if (current && hc && JSON.stringify(current.config) === JSON.stringify(hc) && !(vouched && !current.healthy && !current.vouched)) return;
+    // Checks go over the host's own transport (TLS to a sidecar that requires it); a renewed
+    // certificate starts a new checker with it.
+    const transport = endpointSpec(this.spec, host.endpoint).transport;
+    if (current && hc && JSON.stringify(current.config) === JSON.stringify(hc) && current.transport?.key === transport?.key && !(vouched && !current.healthy && !current.vouched)) return;
     current?.stop();
     host.checker = undefined;
     if (!hc) return;
@@ -392,7 +400,7 @@ export class ClusterImpl implements UpstreamCluster {
       if (host.checker !== checker) return;
       if (result.changed) this.plan = undefined;
       this.deps.onEvent?.({ type: 'health-check', cluster: this.name, key: host.key, ...result });
-    }, vouched);
+    }, vouched, transport);
     host.checker = checker;
     checker.start();
   }

@@ -55,10 +55,28 @@ export interface PoolSpec {
    * but answers every request 503 UH, while the rest of the config applies.
    */
   unavailable?: string;
+  /**
+   * The cluster's `autoMtls`: the spec of the endpoints a sidecar fronts (`tlsMode: istio`),
+   * whose connections are Istio mutual TLS while the others' follow this spec.
+   */
+  mesh?: PoolSpec;
+  /** The TLS transport its connections use (absent: plaintext), for health checks. */
+  transport?: UpstreamTransport;
+}
+
+/** The spec an endpoint connects with: the mesh one for sidecar-backed endpoints of an auto mTLS cluster. */
+export function endpointSpec(spec: PoolSpec, endpoint: { tlsMode?: 'istio' }): PoolSpec {
+  return spec.mesh !== undefined && endpoint.tlsMode === 'istio' ? spec.mesh : spec;
 }
 
 /** Builds the pool options for a cluster once per update (Fastify/undici: compose once). */
 export function poolSpec(cluster: Cluster, secrets: ReadonlyMap<string, Secret>): PoolSpec {
+  const spec = transportPoolSpec(cluster, secrets);
+  if (cluster.autoMtls !== undefined) spec.mesh = transportPoolSpec({ ...cluster, tls: cluster.autoMtls }, secrets);
+  return spec;
+}
+
+function transportPoolSpec(cluster: Cluster, secrets: ReadonlyMap<string, Secret>): PoolSpec {
   const cp = cluster.connectionPool ?? {};
   const h2 = cluster.protocol === 'http2' || cp.h2UpgradePolicy === 'UPGRADE';
   const connectTimeoutMs = cluster.connectTimeoutMs > 0 ? cluster.connectTimeoutMs : 10_000;
@@ -76,7 +94,7 @@ export function poolSpec(cluster: Cluster, secrets: ReadonlyMap<string, Secret>)
     if (cp.maxConnectionDurationMs !== undefined && cp.maxConnectionDurationMs > 0) http1.maxConnectionDurationMs = cp.maxConnectionDurationMs;
     const settingsKey = JSON.stringify({ p: cluster.protocol, http1, t: transport.key });
     if (transport.secure) http1.transport = transport;
-    return { settingsKey, http1, options: {}, secure: transport.secure };
+    return { settingsKey, http1, options: {}, secure: transport.secure, ...(transport.secure ? { transport } : {}) };
   }
   // HTTP/2: an undici Pool.
   const connect: Record<string, unknown> = { timeout: connectTimeoutMs };
@@ -102,7 +120,7 @@ export function poolSpec(cluster: Cluster, secrets: ReadonlyMap<string, Secret>)
   }
   const settingsKey = JSON.stringify({ p: cluster.protocol, h2, connect, options, t: transport.key });
   options.connect = transport.secure ? undiciConnector(transport, connect) : (connect as Pool.Options['connect']);
-  return { settingsKey, options, secure: transport.secure };
+  return { settingsKey, options, secure: transport.secure, ...(transport.secure ? { transport } : {}) };
 }
 
 /**

@@ -21,6 +21,7 @@ import net from 'node:net';
 import type { Address, Endpoint } from '../../api/proxy-config.js';
 import type { Clock, TimerHandle } from '../../core/clock.js';
 import { HEALTH_CHECK_USER_AGENT } from '../events.js';
+import type { UpstreamTransport } from '../transport/transport-socket.js';
 
 export type HealthCheckConfig = NonNullable<Endpoint['healthCheck']>;
 
@@ -54,6 +55,12 @@ export class HealthChecker {
      * endpoints do), so the active check only has to notice when it stops answering.
      */
     readonly vouched = false,
+    /**
+     * The transport the host's traffic uses, when it is TLS: a sidecar that requires mutual
+     * TLS (STRICT) answers checks only over it, as Envoy's health checks use the host's
+     * transport socket. Absent: plaintext.
+     */
+    readonly transport?: UpstreamTransport,
   ) {
     this.healthy = vouched;
   }
@@ -100,8 +107,8 @@ export class HealthChecker {
       this.onResult({ ok, healthy: this.healthy, changed: before !== this.healthy, ...(detail ? { detail } : {}) });
     };
     this.inflight = this.config.httpPath !== undefined
-      ? probeHttp(this.address.host, port, this.config.httpPath, this.config.timeoutMs, this.clock, finish)
-      : probeTcp(this.address.host, port, this.config.timeoutMs, this.clock, finish);
+      ? probeHttp(this.address.host, port, this.config.httpPath, this.config.timeoutMs, this.clock, finish, this.transport)
+      : probeTcp(this.address.host, port, this.config.timeoutMs, this.clock, finish, this.transport);
   }
 
   private everHealthy = false;
@@ -118,11 +125,12 @@ function once(finish: Finish): Finish {
   };
 }
 
-function probeHttp(host: string, port: number, path: string, timeoutMs: number, clock: Clock, finish: Finish): { cancel(): void } {
+function probeHttp(host: string, port: number, path: string, timeoutMs: number, clock: Clock, finish: Finish, transport: UpstreamTransport | undefined): { cancel(): void } {
   const done = once(finish);
   const req = http.request({
     host,
     port,
+    ...(transport ? { createConnection: () => transport.connect(host, port, { noDelay: true }) } : {}),
     path: path.startsWith('/') ? path : `/${path}`,
     method: 'GET',
     agent: false,
@@ -152,14 +160,14 @@ function probeHttp(host: string, port: number, path: string, timeoutMs: number, 
   };
 }
 
-function probeTcp(host: string, port: number, timeoutMs: number, clock: Clock, finish: Finish): { cancel(): void } {
+function probeTcp(host: string, port: number, timeoutMs: number, clock: Clock, finish: Finish, transport: UpstreamTransport | undefined): { cancel(): void } {
   const done = once(finish);
-  const socket = net.connect({ host, port });
+  const socket = transport ? transport.connect(host, port, {}) : net.connect({ host, port });
   const timer = clock.setTimeout(() => {
     done(false, 'timeout');
     socket.destroy();
   }, timeoutMs).unref();
-  socket.on('connect', () => {
+  socket.on(transport?.readyEvent ?? 'connect', () => {
     clock.clearTimeout(timer);
     socket.destroy();
     done(true);

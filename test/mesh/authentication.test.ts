@@ -1,0 +1,202 @@
+/**
+ * istio.io's authentication tasks (content/en/docs/tasks/security/authentication/authn-policy
+ * and mtls-migration) through `sinew up`, over real processes: httpbin and sleep with sidecars
+ * in namespaces foo and bar, and the test itself as the "legacy" client without a sidecar,
+ * connecting to the sidecars' inbound ports in plaintext. The PeerAuthentications are the
+ * tasks' own (transcribed below from istio.io's snippets of those tasks, commit d05e3aaf,
+ * namespaces written into metadata where the task passes `-n`).
+ *
+ * What istio.io says should happen, as counts of 100 requests: a plaintext client gets 0
+ * through a STRICT sidecar and 100 through a PERMISSIVE one; a sidecar client gets 100 in
+ * both, with Istio's x-forwarded-client-cert naming both identities. `openssl s_client`
+ * against a STRICT port shows the workload certificate, chained to the mesh root.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { MeshStatus } from '../../src/api/mesh-status.js';
+import { bin, configDump, get, repo, sinew, startMesh, until, viaProxy, type Mesh } from './support.js';
+
+const N = 100;
+
+// snip_globally_enabling_istio_mutual_tls_in_strict_mode_1 (authn-policy) and
+// snip_lock_down_mutual_tls_for_the_entire_mesh_1 (mtls-migration): the same policy.
+const MESH_STRICT = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: "default"
+  namespace: "istio-system"
+spec:
+  mtls:
+    mode: STRICT
+`;
+// snip_namespacewide_policy_1 / snip_lock_down_to_mutual_tls_by_namespace_1.
+const FOO_STRICT = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: "default"
+  namespace: "foo"
+spec:
+  mtls:
+    mode: STRICT
+`;
+// snip_enable_mutual_tls_per_workload_4 (namespace bar): STRICT, but port 80 (httpbin's
+// containerPort here; the task's httpbin listens on 8080) DISABLEd.
+const BAR_HTTPBIN_PORT_DISABLE = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: "httpbin"
+  namespace: "bar"
+spec:
+  selector:
+    matchLabels:
+      app: httpbin
+  mtls:
+    mode: STRICT
+  portLevelMtls:
+    80:
+      mode: DISABLE
+`;
+// snip_policy_precedence_1 (namespace foo): a workload policy overrides the namespace's.
+const FOO_HTTPBIN_DISABLE = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  name: "overwrite-example"
+  namespace: "foo"
+spec:
+  selector:
+    matchLabels:
+      app: httpbin
+  mtls:
+    mode: DISABLE
+`;
+
+describe('istio.io authentication tasks through sinew up', { timeout: 300_000 }, () => {
+  let mesh: Mesh;
+  let status: MeshStatus;
+  const replica = (namespace: string, workload: string) => status.workloads.find((w) => w.name === workload && w.namespace === namespace)!.replicas[0];
+  const inbound = (namespace: string) => replica(namespace, 'httpbin').proxy.inbound!;
+  const sleepProxy = () => replica('foo', 'sleep').proxy.outbound!;
+
+  /** Successes of N plaintext requests straight to a sidecar's inbound port (a client without a sidecar). */
+  const plaintext = async (address: string) => {
+    let ok = 0;
+    for (let i = 0; i < N; i++) {
+      const reply = await get(`http://${address}/headers`).catch(() => undefined);
+      if (reply?.status === 200) ok++;
+    }
+    return ok;
+  };
+  /** Successes of N requests from sleep's sidecar to a service. */
+  const fromSidecar = async (url: string) => {
+    let ok = 0;
+    for (let i = 0; i < N; i++) if ((await viaProxy(sleepProxy(), url).catch(() => undefined))?.status === 200) ok++;
+    return ok;
+  };
+  const apply = async (name: string, yaml: string) => {
+    const file = join(mesh.stateDir, `${name}.yaml`);
+    writeFileSync(file, yaml);
+    const res = await sinew(mesh.stateDir, 'apply', '-f', file);
+    assert.equal(res.status, 0, res.stderr);
+  };
+  const remove = async (name: string) => {
+    const res = await sinew(mesh.stateDir, 'delete', '-f', join(mesh.stateDir, `${name}.yaml`));
+    assert.equal(res.status, 0, res.stderr);
+  };
+  /** Waits until the httpbin sidecar of `namespace` holds inbound TLS settings that `want` accepts. */
+  const inboundSettled = (namespace: string, want: (tls: { permissive?: boolean } | undefined) => boolean) =>
+    until(`${namespace}/httpbin's inbound listener to take the policy`, async () => {
+      const config = await configDump(replica(namespace, 'httpbin').proxy.admin);
+      const listener = config.listeners.find((l) => l.direction === 'inbound');
+      return listener && want(listener.tls) ? true : undefined;
+    });
+
+  before(async () => {
+    mesh = await startMesh(['test/mesh/fixtures/authn']);
+    status = await until('every proxy\'s certificate', async () => {
+      const s = await mesh.status();
+      return s.workloads.every((w) => w.replicas.every((r) => r.proxy.certificate)) ? s : undefined;
+    });
+  });
+
+  after(async () => {
+    await mesh?.stop();
+  });
+
+  test('with no policy (PERMISSIVE): a plaintext client gets 100 of 100 through, a sidecar client 100 of 100 over mutual TLS', async () => {
+    await inboundSettled('foo', (tls) => tls?.permissive === true);
+    assert.equal(await plaintext(inbound('foo')), N);
+    assert.equal(await fromSidecar('http://httpbin.foo:8000/headers'), N);
+    const reply = await viaProxy(sleepProxy(), 'http://httpbin.foo:8000/headers', { 'x-forwarded-client-cert': 'By=spiffe://cluster.local/ns/foo/sa/admin;URI=spiffe://cluster.local/ns/foo/sa/admin' });
+    const seen = JSON.parse(reply.body) as { headers: Record<string, string> };
+    // Istio's sidecar sets it from the client certificate, replacing what the client sent.
+    assert.match(seen.headers['x-forwarded-client-cert'] ?? '', /^By=spiffe:\/\/cluster\.local\/ns\/foo\/sa\/httpbin;Hash=[0-9a-f]{64};Subject="";URI=spiffe:\/\/cluster\.local\/ns\/foo\/sa\/sleep$/);
+    const plain = JSON.parse((await get(`http://${inbound('foo')}/headers`, { 'x-forwarded-client-cert': 'URI=spiffe://cluster.local/ns/foo/sa/admin' })).body) as { headers: Record<string, string> };
+    assert.equal(plain.headers['x-forwarded-client-cert'], undefined, 'no client certificate, no XFCC');
+  });
+
+  test('mesh-wide STRICT: a plaintext client gets 0 of 100 through, a sidecar client 100 of 100', async () => {
+    await apply('mesh-strict', MESH_STRICT);
+    try {
+      await inboundSettled('foo', (tls) => tls !== undefined && !tls.permissive);
+      await inboundSettled('bar', (tls) => tls !== undefined && !tls.permissive);
+      assert.equal(await plaintext(inbound('foo')), 0);
+      assert.equal(await plaintext(inbound('bar')), 0);
+      assert.equal(await fromSidecar('http://httpbin.foo:8000/headers'), N);
+      assert.equal(await fromSidecar('http://httpbin.bar:8000/headers'), N);
+      const root = await execText(process.execPath, [bin, 'ca', 'root', '--state-dir', mesh.stateDir], '');
+      assert.equal(root.status, 0, root.stderr);
+      const rootFile = join(mesh.stateDir, 'mesh-root.pem');
+      writeFileSync(rootFile, root.stdout);
+      const shown = await execText('openssl', ['s_client', '-connect', inbound('foo'), '-showcerts', '-CAfile', rootFile, '-alpn', 'istio-peer-exchange,istio-http/1.1,istio'], '');
+      // The chain the sidecar presents verifies up to the mesh root...
+      assert.match(shown.stdout, /Verify return code: 0 \(ok\)/, shown.stdout);
+      // ...and its leaf is the workload certificate, its SPIFFE ID the URI SAN.
+      const leaf = /-----BEGIN CERTIFICATE-----[^]*?-----END CERTIFICATE-----/.exec(shown.stdout)![0];
+      const text = await execText('openssl', ['x509', '-noout', '-ext', 'subjectAltName'], leaf);
+      assert.match(text.stdout, /URI:spiffe:\/\/cluster\.local\/ns\/foo\/sa\/httpbin/);
+    } finally {
+      await remove('mesh-strict');
+    }
+  });
+
+  test('namespace-wide STRICT in foo: foo refuses plaintext, bar still takes it; a workload policy overrides the namespace', async () => {
+    await apply('foo-strict', FOO_STRICT);
+    try {
+      await inboundSettled('foo', (tls) => tls !== undefined && !tls.permissive);
+      await inboundSettled('bar', (tls) => tls?.permissive === true);
+      assert.equal(await plaintext(inbound('foo')), 0);
+      assert.equal(await plaintext(inbound('bar')), N);
+      assert.equal(await fromSidecar('http://httpbin.foo:8000/headers'), N);
+      await apply('foo-httpbin-disable', FOO_HTTPBIN_DISABLE);
+      await inboundSettled('foo', (tls) => tls === undefined);
+      assert.equal(await plaintext(inbound('foo')), N);
+      // Auto mTLS follows the server: sleep's sidecar now calls httpbin in plaintext.
+      assert.equal(await fromSidecar('http://httpbin.foo:8000/headers'), N);
+      await remove('foo-httpbin-disable');
+    } finally {
+      await remove('foo-strict');
+    }
+  });
+
+  test('port-level: STRICT for the workload with its port DISABLEd takes plaintext on that port', async () => {
+    await apply('bar-port', BAR_HTTPBIN_PORT_DISABLE);
+    try {
+      await inboundSettled('bar', (tls) => tls === undefined);
+      assert.equal(await plaintext(inbound('bar')), N);
+      assert.equal(await fromSidecar('http://httpbin.bar:8000/headers'), N);
+    } finally {
+      await remove('bar-port');
+    }
+  });
+
+});
+
+function execText(cmd: string, args: string[], input: string): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const child = execFile(cmd, args, { cwd: repo, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => done({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    child.stdin?.end(input);
+  });
+}
