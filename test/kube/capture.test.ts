@@ -105,8 +105,10 @@ describe('transparent capture in network namespaces', { skip: captureSkip }, () 
       body: { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 8080 }] } },
     });
     clusterIp = svc.spec.clusterIP;
-    await createPod(client, 'default', { name: 'client-7d9c8b5f4-aaaaa', workload: 'client', labels: { app: 'client' }, ip: pods.client.ip, serviceAccount: 'client' });
-    await createPod(client, 'default', { name: 'web-v1-7d9c8b5f4-bbbbb', workload: 'web-v1', labels: { app: 'web', version: 'v1' }, ip: pods.web.ip, serviceAccount: 'web', port: 8080 });
+    // Labelled as the injector labels a pod with a sidecar: its endpoints take mutual TLS.
+    const injected = { 'security.istio.io/tlsMode': 'istio' };
+    await createPod(client, 'default', { name: 'client-7d9c8b5f4-aaaaa', workload: 'client', labels: { app: 'client', ...injected }, ip: pods.client.ip, serviceAccount: 'client' });
+    await createPod(client, 'default', { name: 'web-v1-7d9c8b5f4-bbbbb', workload: 'web-v1', labels: { app: 'web', version: 'v1', ...injected }, ip: pods.web.ip, serviceAccount: 'web', port: 8080 });
     // Each pod's projected service-account token (audience istio-ca, bound to the pod), in a
     // file of the mode kubelet gives it (0644) that the proxy, UID 1337, presents.
     tokenDir = await mkdtemp(join(tmpdir(), 'sinew-tokens-'));
@@ -141,7 +143,7 @@ describe('transparent capture in network namespaces', { skip: captureSkip }, () 
         SERVICE_ACCOUNT: name,
       });
     }
-    inNs(pods.web.ns, [process.execPath, '-e', "require('http').createServer((q, s) => s.end('web-v1 says hello to ' + q.url)).listen(8080, '0.0.0.0')"]);
+    inNs(pods.web.ns, [process.execPath, '-e', "require('http').createServer((q, s) => s.end('web-v1 says hello to ' + q.url + '\\nxfcc: ' + (q.headers['x-forwarded-client-cert'] || '(none)'))).listen(8080, '0.0.0.0')"]);
     for (const p of Object.values(pods)) {
       await until(async () => (await run('ip', ['netns', 'exec', p.ns, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', 'http://127.0.0.1:15021/healthz/ready']).catch(() => ({ stdout: '' }))).stdout === '200', 60_000, `the ${p.ns} sidecar ready`);
     }
@@ -195,6 +197,25 @@ describe('transparent capture in network namespaces', { skip: captureSkip }, () 
       assert.match(l, /destination_workload="web-v1"/);
       assert.match(l, /destination_service="web\.default\.svc\.cluster\.local"/);
     }
+  });
+
+  it("the sidecars speak Istio mutual TLS with the cluster's CA: the web app sees the client pod's identity", async () => {
+    const out = await curl(['http://web:8080/who']);
+    // Set by the web pod's sidecar from the client certificate the client pod's sidecar showed.
+    assert.match(out, /xfcc: By=spiffe:\/\/cluster\.local\/ns\/default\/sa\/web;Hash=[0-9a-f]{64};Subject="";URI=spiffe:\/\/cluster\.local\/ns\/default\/sa\/client$/m, out);
+  });
+
+  it('a STRICT PeerAuthentication in the cluster shuts out plaintext from outside the mesh, not the client pod', async () => {
+    const fromHost = () => run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', `http://${pods.web.ip}:8080/`]).then((r) => r.stdout, (err: { stdout?: string }) => err.stdout || 'refused');
+    assert.equal(await fromHost(), '200', 'PERMISSIVE takes plaintext');
+    await applyObjects(client, [{ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: 'default' }, spec: { mtls: { mode: 'STRICT' } } }]);
+    try {
+      await until(async () => (await fromHost()) !== '200', 15_000, 'STRICT in force at the web pod');
+      assert.match(await curl(['-s', 'http://web:8080/strict']), /web-v1 says hello to \/strict/);
+    } finally {
+      await client.request('DELETE', '/apis/security.istio.io/v1/namespaces/default/peerauthentications/default');
+    }
+    await until(async () => (await fromHost()) === '200', 15_000, 'PERMISSIVE again');
   });
 
   it("both sidecars send their spans of a sampled request to the control plane's collector, with their service-account tokens", async () => {
