@@ -77,30 +77,6 @@ const isTrue = (v: unknown) => v === true || v === 'true';
 // === the finders, one per entry ===
 
 const finders: Record<string, Finder> = {
-  SNW0500: (r) => {
-    const spec = r.spec as AuthorizationPolicySpec;
-    const action = spec.action ?? 'ALLOW';
-    if (action !== 'ALLOW' && action !== 'DENY') return [];
-    const dryRun = isTrue(r.metadata.annotations?.['istio.io/dry-run']) ? ' (it is marked dry-run: nothing records what it would have decided either)' : '';
-    const what =
-      action === 'DENY'
-        ? 'requests its rules deny pass anyway'
-        : (spec.rules ?? []).length === 0
-          ? 'an ALLOW policy without rules denies every request in Istio, and here every request passes'
-          : 'requests its rules do not allow pass anyway';
-    return [{ path: spec.action ? ['spec', 'action'] : [], message: `AuthorizationPolicy ${NOT_YET}: ${what}${dryRun}`, without: 'resource' }];
-  },
-  SNW0501: (r) => {
-    const spec = r.spec as AuthorizationPolicySpec;
-    if (spec.action !== 'CUSTOM') return [];
-    const provider = spec.provider?.name ? ` ${spec.provider.name}` : '';
-    return [{ path: ['spec', 'action'], message: `external authorization ${NOT_YET}: provider${provider} is never called, and requests its rules match pass`, without: 'resource' }];
-  },
-  SNW0502: (r) => {
-    const spec = r.spec as AuthorizationPolicySpec;
-    if (spec.action !== 'AUDIT') return [];
-    return [{ path: ['spec', 'action'], message: 'AUDIT policies record nothing yet: no audit log is written', without: 'resource' }];
-  },
   SNW0505: (r) => {
     const spec = r.spec as PeerAuthenticationSpec;
     const out: Omit<NotEnforcedUse, 'code'>[] = [];
@@ -110,19 +86,6 @@ const finders: Record<string, Finder> = {
       if (mtls?.mode === 'STRICT') out.push({ path: ['spec', 'portLevelMtls', port, 'mode'], message: `STRICT mutual TLS on port ${port} ${NOT_YET}: ${consequence}` });
     }
     return out;
-  },
-  SNW0510: (r) => {
-    const rules = (r.spec as RequestAuthenticationSpec).jwtRules ?? [];
-    if (rules.length === 0) return [];
-    const issuers = [...new Set(rules.map((j) => j.issuer).filter((i): i is string => Boolean(i)))];
-    const from = issuers.length ? ` from ${issuers.join(', ')}` : '';
-    return [
-      {
-        path: ['spec', 'jwtRules'],
-        message: `JWT validation ${NOT_YET}: requests with an invalid or expired token${from} pass (Istio answers 401), and no request.auth identity is extracted`,
-        without: 'resource',
-      },
-    ];
   },
   SNW0515: (r) => {
     const spec = r.spec as ServiceEntrySpec;

@@ -2,6 +2,7 @@
  * A request through a listener's security filters, as the connection manager will send it:
  * headers in a map the filters may change, response headers collected, the filters' verdict.
  */
+import type { Listener } from '../../src/api/proxy-config.js';
 import type { HttpFilter, HttpFilterContext } from '../../src/proxy/http/filters/contract.js';
 import { decodeHeadersThrough } from '../../src/proxy/http/filters/security-chain.js';
 import type { RequestAttributes } from '../../src/security/attributes.js';
@@ -45,4 +46,11 @@ export async function through(filters: readonly HttpFilter[], req: { method?: st
   const status = await decodeHeadersThrough(filters, ctx);
   if (status === 'continue') return { status: 200, upstreamHeaders: Object.fromEntries(headers), responseHeaders, attributes, metadata };
   return { status: status.stop.status, body: status.stop.body, details: status.stop.details, upstreamHeaders: {}, responseHeaders: { ...responseHeaders, ...(status.stop.headers ?? {}) }, attributes, metadata };
+}
+
+const SECURITY_FILTERS = new Set(['sinew.filters.http.jwt_authn', 'sinew.filters.http.ext_authz', 'sinew.filters.http.rbac']);
+
+/** The security filters of a listener's chain (`http.filters`), in order, with their configs. */
+export function securityFiltersOf(listener: Listener | undefined): { name: string; config: Record<string, unknown> }[] {
+  return (listener?.http?.filters ?? []).filter((f) => SECURITY_FILTERS.has(f.name)).map((f) => ({ name: f.name, config: f.config as Record<string, unknown> }));
 }
