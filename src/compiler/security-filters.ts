@@ -55,7 +55,12 @@ function withSecurityFilters(chain: readonly HttpFilterConfig[], security: HttpF
 /** The port policies name for a listener: a sidecar's containerPort, a gateway server's port. */
 function logicalPort(ctx: CompileContext, listener: Listener): number {
   const same = (a: { host: string; port: number }) => a.host === listener.address.host && a.port === listener.address.port;
-  if (listener.direction === 'inbound') return ctx.ports.inbound?.find((p) => same(p.listen))?.containerPort ?? listener.address.port;
+  if (listener.direction === 'inbound') {
+    // By the listener's name first (inbound.ts names it after its containerPort): several
+    // inbound ports may listen on port 0 when the proxy picks free ports itself.
+    const ports = ctx.ports.inbound ?? [];
+    return (ports.find((p) => same(p.listen) && listener.name === `inbound|${p.containerPort}`) ?? ports.find((p) => same(p.listen)))?.containerPort ?? listener.address.port;
+  }
   for (const [port, mapped] of Object.entries(ctx.ports.gateway ?? {})) if (same(toAddress(mapped))) return Number(port);
   return listener.address.port;
 }
