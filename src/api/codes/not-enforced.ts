@@ -421,6 +421,15 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     description: 'A Telemetry resource that targets a Service or Gateway by reference is not applied to any proxy; use a selector or none.',
     retired: 'targetRefs attach as Istio attaches policies (src/semantics/policy-attachment.ts): to the proxies of the Gateway API gateway named, never to sidecars (Service targets are for waypoints, in Istio too)',
   },
+  {
+    code: 'SNW0579',
+    name: 'JwtClaimRouteNotMatched',
+    kind: 'VirtualService',
+    field: 'spec.http[].match[].headers | withoutHeaders with a key `@request.auth.claims.<name>`',
+    effect: 'degraded',
+    description:
+      'Routing on a JWT claim (istio.io\'s jwt-route task) is not done yet: the gateway chooses the route before the token is validated, so a match on `@request.auth.claims.*` never holds (and a withoutHeaders on one always does); requests fall through to the next route. Authorize on claims with an AuthorizationPolicy `when: request.auth.claims[...]` meanwhile, which is enforced.',
+  },
 ]);
 
 /** The entries as diagnostic codes (warnings); a retired entry is documented as such. */
