@@ -10,11 +10,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Listener, ProxyConfig } from '../../src/api/proxy-config.js';
 import type { Resource } from '../../src/api/resources/meta.js';
-import { compileHttpFilters, securityFilterFactories } from '../../src/proxy/http/filters/security-chain.js';
+import { securityFilterFactories } from '../../src/proxy/http/filters/security-chain.js';
 import { createNetworkRbacFilterFactory } from '../../src/proxy/http/filters/rbac/index.js';
 import type { RequestAttributes } from '../../src/security/attributes.js';
 import { bookinfo, compile, parse, repoRoot, workload, type ProxyOptions } from './support/mesh.js';
-import { securityFiltersOf, through } from '../security/chain-support.js';
+import { compileHttpFilters, securityFiltersOf, through } from '../security/chain-support.js';
 
 const TASKS = path.join(repoRoot, 'test/fixtures/istio/data/istio.io/security');
 const task = (file: string, vars: Record<string, string> = {}) => {

@@ -10,9 +10,9 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ExtensionProvider } from '../../src/api/mesh-config.js';
 import { directCheck } from '../../src/proxy/http/filters/ext-authz/index.js';
-import { compileHttpFilters, securityFilterFactories } from '../../src/proxy/http/filters/security-chain.js';
+import { securityFilterFactories } from '../../src/proxy/http/filters/security-chain.js';
 import { compile, parse, workload } from '../compiler/support/mesh.js';
-import { securityFiltersOf, through } from './chain-support.js';
+import { compileHttpFilters, securityFiltersOf, through } from './chain-support.js';
 
 class Authorizer {
   checks: { method: string; url: string; headers: IncomingMessage['headers'] }[] = [];

@@ -25,7 +25,6 @@ import type { Random } from '../../core/random.js';
 import type { PeerMetadata } from '../../telemetry/peer-metadata.js';
 import type { ProxyTelemetry } from '../../telemetry/proxy-telemetry.js';
 import type { ProxySpan, SpanRequest } from '../../telemetry/tracing.js';
-import type { RequestAuth } from '../../security/attributes.js';
 import type { ProxyStats } from '../events.js';
 import type { PeerIdentity } from '../peer-identity.js';
 import type { ConnectionInfo } from '../transport/connection-info.js';
@@ -108,10 +107,10 @@ export interface FilterStream {
   /** Outbound: send this proxy's exchange headers to mesh destinations (the router adds them). */
   sendPeerMetadata: boolean;
   /**
-   * The end-user identity of a valid JWT (the jwt_authn filter sets it for the filters after
-   * it, as Envoy's jwt_authn writes dynamic metadata that RBAC reads).
+   * What the security filters of this request share, made by the first of them
+   * (filters/security-chain.ts): the request's attributes, the JWT identity among them.
    */
-  requestAuth: RequestAuth | undefined;
+  securityRequest: object | undefined;
   /** Per-request facts filters leave for the access log (Envoy's dynamic metadata), `filter:key`. */
   dynamicMetadata: Record<string, string> | undefined;
 

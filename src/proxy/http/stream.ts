@@ -16,7 +16,6 @@ import { RESPONSE_DETAILS_HEADER, ResponseFlag } from '../../api/response-flags.
 import type { TimerHandle } from '../../core/clock.js';
 import { RandomHex } from '../../core/random-hex.js';
 import type { PeerMetadata } from '../../telemetry/peer-metadata.js';
-import type { RequestAuth } from '../../security/attributes.js';
 import { isAcceptedMethod, normalizePath } from '../../security/path-normalization.js';
 import { withoutFields } from '../../core/header-lines.js';
 import { PEER_EXCHANGE_HEADERS } from '../peer-identity.js';
@@ -116,8 +115,8 @@ export class HttpStream implements RequestView, RouterStream {
   peerProven = false;
   /** Outbound: the peer_metadata filter asks the router to send this proxy's exchange headers. */
   sendPeerMetadata = false;
-  /** FilterStream: the identity of a valid JWT (the jwt_authn filter). */
-  requestAuth: RequestAuth | undefined = undefined;
+  /** FilterStream: the security filters' shared state (filters/security-chain.ts). */
+  securityRequest: object | undefined = undefined;
   /** FilterStream: what filters left for the access log. */
   dynamicMetadata: Record<string, string> | undefined = undefined;
   /** The chosen cluster's `service.host`, Istio's `destination_service`. */

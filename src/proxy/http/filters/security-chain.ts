@@ -10,8 +10,9 @@
  * query, authority, the request headers as they will go upstream (live: a header jwt_authn or
  * ext_authz sets is what rbac matches), the peer and original client addresses, the local
  * address, the SNI and the peer's SPIFFE ID, only when the peer proved a certificate (without
- * mutual TLS principals and namespaces match nothing, as in Istio). What jwt_authn learns
- * travels to rbac in the stream's `requestAuth` (Envoy's dynamic metadata).
+ * mutual TLS principals and namespaces match nothing, as in Istio). They are built once per
+ * request and shared by its security filters: what jwt_authn learns (`attributes.auth`) is
+ * what rbac matches, as Envoy's jwt_authn writes dynamic metadata that RBAC reads.
  *
  * A filter that answers at once costs no turn of the event loop; one that waits (a JWKS
  * fetch, an ext_authz call) returns Stop and resumes the chain with `continueDecoding`, or
@@ -22,7 +23,7 @@ import type { RequestAttributes } from '../../../security/attributes.js';
 import { FilterConfigError, FilterStatus, type CompiledHttpFilter, type FilterStream, type HttpFilter as ChainFilter, type HttpFilterFactory as ChainFilterFactory } from '../filter-api.js';
 import type { HeaderBag } from '../headers.js';
 import { withoutFields } from '../../../core/header-lines.js';
-import type { FilterHeadersStatus, HttpFilter, HttpFilterContext, HttpFilterFactory, NetworkFilter, NetworkFilterFactory } from './contract.js';
+import type { FilterHeadersStatus, HttpFilter, HttpFilterContext, HttpFilterFactory, NetworkFilter, NetworkFilterFactory, RequestHeaderMutation } from './contract.js';
 import { createExtAuthzFilterFactory, type ExtAuthzDependencies } from './ext-authz/index.js';
 import { createJwtAuthnFilterFactory, type JwtAuthnFilterDependencies } from './jwt-authn/index.js';
 import { createNetworkRbacFilterFactory, createRbacFilterFactory, type RbacDependencies } from './rbac/index.js';
@@ -91,102 +92,130 @@ function configProblems(e: unknown, path: string): [string, string][] {
   return issues.map((i) => [[path, ...i.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`))].join('').replace(/\.\[/g, '['), i.message]);
 }
 
+/**
+ * What the security filters of one request share (made by the first of them, kept in the
+ * stream's `securityRequest`): the request's attributes, built once (the JWT identity is
+ * written into them for rbac), the header view, and the response headers and wait they add.
+ */
+class SecurityRequest implements HttpFilterContext {
+  readonly attributes: RequestAttributes;
+  readonly requestHeaders: RequestHeaderMutation;
+  /** Headers for the client's response (ext_authz's headersToDownstreamOnAllow). */
+  responseHeaders: Record<string, string> | undefined = undefined;
+  private controller: AbortController | undefined = undefined;
+
+  constructor(readonly stream: FilterStream) {
+    const connection = stream.connection;
+    const local = stream.localAddress;
+    this.attributes = {
+      method: stream.method,
+      path: stream.query ? `${stream.path}?${stream.query}` : stream.path,
+      host: stream.authority,
+      headers: stream.headers,
+      sourceIp: bareIp(stream.peer),
+      remoteIp: bareIp(stream.remoteAddress()),
+      destinationIp: local === undefined ? undefined : bareIp(local.slice(0, local.lastIndexOf(':'))),
+      destinationPort: stream.port,
+      // Istio: principals and namespaces come only from a peer certificate the proxy verified.
+      peerPrincipal: connection.security === 'mutual_tls' ? connection.peerUriSan : undefined,
+      sni: connection.sni,
+      auth: undefined,
+    };
+    this.requestHeaders = new StreamHeaders(this);
+  }
+
+  addResponseHeader(name: string, value: string): void {
+    (this.responseHeaders ??= {})[name] = value;
+  }
+
+  setMetadata(filter: string, key: string, value: string): void {
+    (this.stream.dynamicMetadata ??= {})[`${filter}:${key}`] = value;
+  }
+
+  /** Made only for the filters that wait on something. */
+  get signal(): AbortSignal {
+    return (this.controller ??= new AbortController()).signal;
+  }
+
+  abort(): void {
+    this.controller?.abort();
+  }
+}
+
+/** The request's headers as they go upstream; what a filter changes, the filters after it match. */
+class StreamHeaders implements RequestHeaderMutation {
+  constructor(private readonly request: SecurityRequest) {}
+
+  get(name: string): string | undefined {
+    const v = this.request.stream.headers[name];
+    return Array.isArray(v) ? v.join(',') : v;
+  }
+
+  set(name: string, value: string): void {
+    this.request.stream.headers[name] = value;
+  }
+
+  remove(name: string): void {
+    // Replaced, not deleted from (withoutFields says why); the attributes follow the new bag.
+    const stream = this.request.stream;
+    stream.headers = withoutFields(stream.headers, [name]);
+    this.request.attributes.headers = stream.headers;
+  }
+
+  entries(): Iterable<[string, string]> {
+    return headerEntries(this.request.stream.headers);
+  }
+}
+
 /** One request's run of a security filter. */
 class SecurityFilterInstance implements ChainFilter {
-  /** Aborted when the request ends early, so that a JWKS fetch or a check is given up. */
-  private waiting: AbortController | undefined = undefined;
-  /** Headers for the client's response (ext_authz's headersToDownstreamOnAllow). */
-  private responseHeaders: Record<string, string> | undefined = undefined;
+  private request: SecurityRequest | undefined = undefined;
 
   constructor(private readonly filter: HttpFilter) {}
 
   decodeHeaders(stream: FilterStream): FilterStatus {
-    const ctx = this.context(stream);
+    const request = (this.request = (stream.securityRequest ??= new SecurityRequest(stream)) as SecurityRequest);
     let status: FilterHeadersStatus | Promise<FilterHeadersStatus>;
     try {
-      status = this.filter.decodeHeaders(ctx);
+      status = this.filter.decodeHeaders(request);
     } catch (e) {
-      return this.failed(stream, e);
+      return failed(stream, e);
     }
-    if (!(status instanceof Promise)) return this.settle(stream, ctx, status);
+    if (!(status instanceof Promise)) return settle(stream, status);
     status.then(
       (s) => {
-        this.waiting = undefined;
-        if (stream.finished) return;
-        if (this.settle(stream, ctx, s) === FilterStatus.Continue) stream.continueDecoding();
+        if (!stream.finished && settle(stream, s) === FilterStatus.Continue) stream.continueDecoding();
       },
       (e) => {
-        this.waiting = undefined;
-        if (!stream.finished) this.failed(stream, e);
+        if (!stream.finished) failed(stream, e);
       },
     );
     return FilterStatus.Stop;
   }
 
   encodeHeaders(_stream: FilterStream, _status: number, headers: HeaderBag): FilterStatus {
-    if (this.responseHeaders !== undefined) Object.assign(headers, this.responseHeaders);
+    const add = this.request?.responseHeaders;
+    if (add !== undefined) Object.assign(headers, add);
     return FilterStatus.Continue;
   }
 
   onReset(): void {
-    this.waiting?.abort();
+    this.request?.abort();
   }
+}
 
-  private settle(stream: FilterStream, ctx: HttpFilterContext, status: FilterHeadersStatus): FilterStatus {
-    if (ctx.attributes.auth !== undefined) stream.requestAuth = ctx.attributes.auth;
-    if (status === 'continue') return FilterStatus.Continue;
-    const { headers, ...reply } = status.stop;
-    stream.localReply(reply, headers === undefined ? undefined : { ...headers });
-    return FilterStatus.Stop;
-  }
+function settle(stream: FilterStream, status: FilterHeadersStatus): FilterStatus {
+  if (status === 'continue') return FilterStatus.Continue;
+  const { headers, ...reply } = status.stop;
+  stream.localReply(reply, headers === undefined ? undefined : { ...headers });
+  return FilterStatus.Stop;
+}
 
-  /** A filter that threw (a bug, never a verdict): the request is refused, never let through. */
-  private failed(stream: FilterStream, e: unknown): FilterStatus {
-    stream.runtime.logger.error('security filter failed', { error: (e as Error)?.message ?? String(e) });
-    stream.localReply({ status: 500, details: 'security_filter_failed', body: 'the request could not be authorized' });
-    return FilterStatus.Stop;
-  }
-
-  private context(stream: FilterStream): HttpFilterContext {
-    const self = this;
-    const connection = stream.connection;
-    const local = stream.localAddress;
-    const attributes: RequestAttributes = {
-      method: stream.method,
-      path: stream.query ? `${stream.path}?${stream.query}` : stream.path,
-      host: stream.authority,
-      // Read when matched: a header an earlier filter set (or removed) is what is matched.
-      get headers() {
-        return stream.headers;
-      },
-      sourceIp: bareIp(stream.peer),
-      remoteIp: bareIp(stream.remoteAddress()),
-      ...(local !== undefined ? { destinationIp: bareIp(local.slice(0, local.lastIndexOf(':'))) } : {}),
-      destinationPort: stream.port,
-      // Istio: principals and namespaces come only from a peer certificate the proxy verified.
-      ...(connection.security === 'mutual_tls' && connection.peerUriSan !== undefined ? { peerPrincipal: connection.peerUriSan } : {}),
-      ...(connection.sni !== undefined ? { sni: connection.sni } : {}),
-      ...(stream.requestAuth !== undefined ? { auth: stream.requestAuth } : {}),
-    };
-    return {
-      attributes,
-      requestHeaders: {
-        get: (name) => {
-          const v = stream.headers[name];
-          return Array.isArray(v) ? v.join(',') : v;
-        },
-        set: (name, value) => void (stream.headers[name] = value),
-        // Replaced, not deleted from (withoutFields says why).
-        remove: (name) => void (stream.headers = withoutFields(stream.headers, [name])),
-        entries: () => headerEntries(stream.headers),
-      },
-      addResponseHeader: (name, value) => void ((this.responseHeaders ??= {})[name] = value),
-      setMetadata: (filter, key, value) => void ((stream.dynamicMetadata ??= {})[`${filter}:${key}`] = value),
-      get signal() {
-        return (self.waiting ??= new AbortController()).signal;
-      },
-    };
-  }
+/** A filter that threw (a bug, never a verdict): the request is refused, never let through. */
+function failed(stream: FilterStream, e: unknown): FilterStatus {
+  stream.runtime.logger.error('security filter failed', { error: (e as Error)?.message ?? String(e) });
+  stream.localReply({ status: 500, details: 'security_filter_failed', body: 'the request could not be authorized' });
+  return FilterStatus.Stop;
 }
 
 function* headerEntries(headers: HeaderBag): Iterable<[string, string]> {
@@ -199,27 +228,4 @@ function* headerEntries(headers: HeaderBag): Iterable<[string, string]> {
 /** An IPv4 peer as node gives it on a dual-stack socket (`::ffff:10.0.0.1`) in its own form. */
 function bareIp(ip: string): string {
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
-}
-
-/** For unit tests and the in-process benchmark: compiles a list of security filters by name. */
-export function compileHttpFilters(list: readonly NamedFilterConfig[], factories: ReadonlyMap<string, HttpFilterFactory>): HttpFilter[] {
-  return list.map(({ name, config }) => {
-    const factory = factories.get(name);
-    if (!factory) throw new TypeError(`unknown HTTP filter ${name}`);
-    try {
-      return factory.compile(config);
-    } catch (e) {
-      throw new TypeError(`HTTP filter ${name}: ${(e as Error).message}`);
-    }
-  });
-}
-
-/** For unit tests and the in-process benchmark: a request's headers through `filters` in order; the first stop ends it. */
-export function decodeHeadersThrough(filters: readonly HttpFilter[], ctx: HttpFilterContext, from = 0): FilterHeadersStatus | Promise<FilterHeadersStatus> {
-  for (let i = from; i < filters.length; i++) {
-    const status = filters[i].decodeHeaders(ctx);
-    if (status instanceof Promise) return status.then((s) => (s === 'continue' ? decodeHeadersThrough(filters, ctx, i + 1) : s));
-    if (status !== 'continue') return status;
-  }
-  return 'continue';
 }
