@@ -1,100 +1,164 @@
 /**
- * Cost of authorization and JWT validation per request (issue 18: "a 10-rule ALLOW policy and
- * JWT validation on ... at most 10% more CPU per request").
+ * What authorization and JWT validation cost a proxy per request (issue 18: "the proxy
+ * benchmark with a 10-rule ALLOW policy and JWT validation on, against the same proxy without
+ * them, paired in one run: at most 10% more CPU per request").
  *
- * Until the connection manager runs the security filters, the paired proxy A/B of that target
- * cannot be taken; this measures what the filters add, in-process (the filters exactly as the
- * proxy will build them from compiled config: jwt_authn with an RS256 token and an inline
- * JWKS, rbac with a 10-rule ALLOW policy), as CPU microseconds per request, and in the same
- * run one sinew proxy's CPU per request under wrk (bench/proxy.ts), and reports the ratio.
+ * Two proxies of this build, each in its own process with an inbound listener in front of the
+ * same upstream, measured PAIRED (bench/paired.ts: at the same time on core 1, each under its
+ * own wrk, started together; the figure of each round is the ratio B/A):
  *
- *   npm run bench -- authz [--duration 5]
+ *   A  no security filters
+ *   B  jwt_authn (RS256 token, the JWKS inline) and rbac with a 10-rule ALLOW policy whose
+ *      last rule is the one the request matches (every rule is evaluated), compiled from
+ *      RequestAuthentication and AuthorizationPolicy by the compiler
+ *
+ * Both get the same request, token included. Fixed-rate at 1000 req/s each by default (the
+ * target's load; --mode saturated|both for closed-loop too).
+ *
+ *   npm run bench -- authz [--duration 5] [--rounds 6] [--mode fixed-rate|saturated|both] [--rate 1000]
  */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { compileHttpFilters, decodeHeadersThrough, securityFilterFactories } from '../src/proxy/http/filters/security-chain.js';
-import type { HttpFilter, HttpFilterContext } from '../src/proxy/http/filters/contract.js';
-import { compileAuthorization } from '../src/compiler/authz.js';
+import type { ProxyConfig } from '../src/api/proxy-config.js';
 import type { Resource } from '../src/api/resources/meta.js';
-import { measureOneProxy } from './proxy.js';
+import { compileAuthorization } from '../src/compiler/authz.js';
+import { compileJwtAuthn } from '../src/compiler/jwt.js';
+import { DEFAULT_HTTP_FILTERS, HTTP_FILTERS } from '../src/api/proxy-config.js';
+import { PROXY_NODE_FLAGS } from '../src/mesh/up.js';
+import { LOAD_CPU, PROXY_CPU, PairedLoad, detailLine, summarize, verdictLine, type LoadTarget, type PairedMode, type PairedSummary } from './paired.js';
 
-export interface AuthzBenchResult {
-  name: string;
-  usPerRequest: number;
+const repo = resolve(import.meta.dirname, '..');
+const ISSUER = 'bench@sinew';
+const AUTHZ_TARGET = { maxCpuRatio: 1.1, text: '<=10% more CPU/request' };
+
+export interface AuthzBenchOptions {
+  durationS: number;
+  json: boolean;
+  rounds?: number;
+  /** Default: fixed-rate only. */
+  modes?: PairedMode[];
+  /** Fixed-rate requests/s for each side (default 1000). */
+  rate?: number;
 }
 
-const ISSUER = 'bench@sinew';
+export interface AuthzBenchResult {
+  mode: PairedMode;
+  rate?: number;
+  /** Median B/A CPU per request. */
+  cpuRatio: number;
+  met: boolean;
+  summary: PairedSummary;
+}
 
-async function filters(): Promise<Record<string, HttpFilter[]>> {
+/** The security part of B's listener, as the compiler makes it, and a token it accepts. */
+async function security(): Promise<{ filters: { name: string; config: unknown }[]; token: string }> {
   const { privateKey, publicKey } = await generateKeyPair('RS256');
   const jwk = { ...(await exportJWK(publicKey)), kid: 'k', alg: 'RS256' };
   const token = await new SignJWT({ iss: ISSUER, sub: 'user', groups: ['g9'] }).setProtectedHeader({ alg: 'RS256', kid: 'k' }).setExpirationTime('2h').sign(privateKey);
   // Ten rules; the request matches the last, so every one is evaluated.
   const rules = Array.from({ length: 10 }, (_, i) => ({ from: [{ source: { requestPrincipals: [`${ISSUER}/*`] } }], to: [{ operation: { methods: ['GET'], paths: [`/api/v${i}/*`] } }] }));
-  const policy = { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'ten', namespace: 'bench' }, spec: { action: 'ALLOW', rules } } as unknown as Resource;
+  const meta = { namespace: 'bench', creationTimestamp: '2026-01-01T00:00:00Z' };
+  const policy = { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'ten', ...meta }, spec: { action: 'ALLOW', rules } } as unknown as Resource;
+  const authn = { apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', metadata: { name: 'jwt', ...meta }, spec: { jwtRules: [{ issuer: ISSUER, jwks: JSON.stringify({ keys: [jwk] }), forwardOriginalToken: true }] } } as unknown as Resource;
   const rbac = compileAuthorization([policy as never], [], { revision: 0, services: [] }).rbac!;
-  const jwt = { providers: [{ issuer: ISSUER, jwks: JSON.stringify({ keys: [jwk] }), fromHeaders: [{ name: 'authorization', prefix: 'Bearer ' }], fromParams: [], fromCookies: [], forwardOriginalToken: true }] };
-  const factories = securityFilterFactories({ jwt: { fetchJwks: () => Promise.reject(new Error('inline')), now: Date.now }, extAuthz: { check: () => Promise.reject(new Error('unused')) } });
-  const build = (list: { name: string; config: Record<string, unknown> }[]) => compileHttpFilters(list, factories);
-  (globalThis as { benchToken?: string }).benchToken = token;
+  const jwt = compileJwtAuthn([authn as never])!;
+  return { filters: [{ name: HTTP_FILTERS.jwtAuthn, config: jwt }, { name: HTTP_FILTERS.rbac, config: rbac }], token };
+}
+
+function config(upstreamPort: number, filters: { name: string; config: unknown }[]): ProxyConfig {
+  const cluster = 'inbound|9080||';
+  const chain = filters.length === 0 ? undefined : [...DEFAULT_HTTP_FILTERS.slice(0, 2), ...filters, ...DEFAULT_HTTP_FILTERS.slice(2)];
   return {
-    'rbac (10 rules)': build([{ name: 'sinew.filters.http.rbac', config: rbac }]),
-    'jwt_authn (RS256)': build([{ name: 'sinew.filters.http.jwt_authn', config: jwt }]),
-    'jwt_authn + rbac': build([{ name: 'sinew.filters.http.jwt_authn', config: jwt }, { name: 'sinew.filters.http.rbac', config: rbac }]),
+    version: 'bench',
+    node: { id: 'sidecar~api-v1-0.bench', mode: 'sidecar', workload: 'api-v1', namespace: 'bench', labels: { app: 'api' } },
+    listeners: [{ name: 'bench', address: { host: '127.0.0.1', port: 0 }, direction: 'inbound', protocol: 'http', http: { routeConfigName: 'bench', streamIdleTimeoutMs: 300_000, ...(chain ? { filters: chain } : {}) } }],
+    routeConfigs: [{ name: 'bench', virtualHosts: [{ name: 'all', domains: ['*'], routes: [{ name: 'bench/all', match: {}, action: { kind: 'route', destinations: [{ cluster, weight: 1 }] } }] }] }],
+    clusters: [{ name: cluster, kind: 'eds', service: { host: 'api.bench.svc.cluster.local', port: 9080 }, protocol: 'http1', connectTimeoutMs: 1000, lb: { policy: 'ROUND_ROBIN' } }],
+    endpoints: [{ clusterName: cluster, endpoints: [{ address: { host: '127.0.0.1', port: upstreamPort }, labels: {}, health: 'HEALTHY' }] }],
   };
 }
 
-/** A request as the connection manager would hand it over; `authenticated`: as the JWT filter leaves it (for rbac alone). */
-function context(token: string, authenticated: boolean): HttpFilterContext {
-  const headers = new Map([['authorization', `Bearer ${token}`], ['host', 'api.bench'], ['user-agent', 'wrk']]);
-  return {
-    attributes: { method: 'GET', path: '/api/v9/items?x=1', host: 'api.bench', headers: Object.fromEntries(headers), sourceIp: '127.0.0.1', destinationPort: 8080, ...(authenticated ? { auth: { principal: `${ISSUER}/user`, audiences: [], claims: { iss: ISSUER, sub: 'user' } } } : {}) },
-    requestHeaders: { get: (n) => headers.get(n), set: (n, v) => void headers.set(n, v), remove: (n) => void headers.delete(n), entries: () => headers.entries() },
-    addResponseHeader: () => {},
-    setMetadata: () => {},
-    signal: new AbortController().signal,
-  };
+const RUNNER = (repoDir: string) => `
+import { existsSync, readFileSync } from 'node:fs';
+const built = ${JSON.stringify(join(repoDir, 'dist/src/proxy/proxy.js'))};
+let createProxy;
+if (existsSync(built) && process.env.SINEW_FROM_SOURCE !== '1') ({ createProxy } = await import(built));
+else {
+  const { register } = await import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))});
+  register();
+  ({ createProxy } = await import(${JSON.stringify(pathToFileURL(join(repoDir, 'src/proxy/proxy.ts')).href)}));
+}
+const proxy = createProxy({ config: JSON.parse(readFileSync(process.argv[2], 'utf8')), telemetry: false });
+await proxy.start();
+console.log('listening ' + proxy.listenerAddresses().bench.port);
+process.stdin.resume();
+process.stdin.on('end', async () => { await proxy.close({ drainMs: 0 }); process.exit(0); });
+`;
+
+const UPSTREAM = `
+const body = Buffer.alloc(100, 'x');
+require('node:http').createServer((req, res) => { req.resume(); res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 100 }); res.end(body); })
+  .listen(0, '127.0.0.1', function () { console.log('listening ' + this.address().port); });
+`;
+
+function start(children: ChildProcess[], cpu: string, args: string[]): { child: ChildProcess; port: Promise<number> } {
+  const child = spawn('taskset', ['-c', cpu, process.execPath, ...args], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, SINEW_LOG_LEVEL: 'warn' } });
+  children.push(child);
+  const port = new Promise<number>((resolvePort, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c;
+      const m = /listening (\d+)/.exec(out);
+      if (m) resolvePort(Number(m[1]));
+    });
+    child.on('exit', () => reject(new Error(`exited before listening: ${out}`)));
+  });
+  return { child, port };
 }
 
-export async function runAuthzBench(options: { durationS: number; json: boolean }): Promise<AuthzBenchResult[]> {
-  const chains = await filters();
-  const token = (globalThis as { benchToken?: string }).benchToken!;
-  const out: AuthzBenchResult[] = [];
-  for (const [name, chain] of Object.entries({ 'no filters (the harness)': [], ...chains })) {
-    // One request context, reused: the harness should cost nothing beside the filters.
-    const jwt = name.includes('jwt');
-    const ctx = context(token, !jwt);
-    const check = (status: Awaited<ReturnType<typeof decodeHeadersThrough>>) => {
-      if (status !== 'continue') throw new Error(`${name}: the request was refused (${status.stop.details})`);
+export async function runAuthzBench(options: AuthzBenchOptions): Promise<AuthzBenchResult[]> {
+  if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is not installed: apt-get install wrk');
+  const rounds = options.rounds ?? 6;
+  const modes = options.modes ?? ['fixed-rate'];
+  const rate = options.rate ?? 1000;
+  const dir = mkdtempSync(join(tmpdir(), 'sinew-bench-authz-'));
+  const load = new PairedLoad();
+  const children: ChildProcess[] = [];
+  const log = (line: string) => options.json || process.stderr.write(line + '\n');
+  try {
+    const { filters, token } = await security();
+    const upstream = start(children, LOAD_CPU, ['-e', UPSTREAM]);
+    const upstreamPort = await upstream.port;
+    const runner = join(dir, 'runner.mjs');
+    writeFileSync(runner, RUNNER(repo));
+    const side = async (name: string, list: { name: string; config: unknown }[]): Promise<LoadTarget> => {
+      const file = join(dir, `${name}.json`);
+      writeFileSync(file, JSON.stringify(config(upstreamPort, list)));
+      const proxy = start(children, PROXY_CPU, [...PROXY_NODE_FLAGS, runner, file]);
+      // The same request to both: the token is read (and ignored) by A too.
+      return { name, url: `http://127.0.0.1:${await proxy.port}/api/v9/items?x=1`, pids: [proxy.child.pid!], request: `wrk.headers["Authorization"] = "Bearer ${token}"` };
     };
-    // As the connection manager will: a filter that answers at once is not waited for.
-    const once = (): void | Promise<void> => {
-      if (jwt) ctx.attributes.auth = undefined; // not `delete`: that would turn the object into a slow dictionary
-      const status = decodeHeadersThrough(chain, ctx);
-      return status instanceof Promise ? status.then(check) : check(status);
-    };
-    const run = async (n: number): Promise<number> => {
-      const before = process.cpuUsage();
-      for (let i = 0; i < n; i++) {
-        const pending = once();
-        if (pending) await pending;
-      }
-      const used = process.cpuUsage(before);
-      return (used.user + used.system) / n;
-    };
-    await run(20_000); // warm-up (JIT tiers)
-    // The median of 7 rounds: on a shared machine one round can be slowed by anything.
-    const rounds: number[] = [];
-    for (let r = 0; r < 7; r++) rounds.push(await run(20_000));
-    rounds.sort((a, b) => a - b);
-    out.push({ name, usPerRequest: rounds[3] });
+    const a = await side('plain', []);
+    const b = await side('jwt+rbac', filters);
+    const measured = await load.measurePair(a, b, { label: 'no policy vs jwt_authn + 10-rule ALLOW', rounds, modes, durationS: options.durationS, rate, log });
+    return modes.map((mode) => {
+      const summary = summarize('plain', 'jwt+rbac', mode, options.durationS, measured.runs.get(mode)!, measured.rate);
+      return { mode, ...(mode === 'fixed-rate' ? { rate: measured.rate } : {}), cpuRatio: summary.cpuRatio.median, met: summary.cpuRatio.median <= AUTHZ_TARGET.maxCpuRatio, summary };
+    });
+  } finally {
+    load.close();
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? once(c, 'exit') : undefined)));
+    rmSync(dir, { recursive: true, force: true });
   }
-  const proxy = await measureOneProxy({ durationS: options.durationS, json: options.json });
-  out.push({ name: 'reference: one sinew proxy', usPerRequest: (proxy.cpuSecondsPer10k ?? NaN) * 100 });
-  return out;
 }
 
 export function reportAuthz(results: AuthzBenchResult[]): string {
-  const proxy = results.find((r) => r.name.startsWith('reference'))!.usPerRequest;
-  const lines = results.map((r) => `${r.name.padEnd(28)} ${r.usPerRequest.toFixed(1).padStart(8)} us/request${r === results.at(-1) ? '' : `   ${((r.usPerRequest / proxy) * 100).toFixed(1).padStart(5)} % of the proxy's`}`);
-  return lines.join('\n') + '\n(target: jwt_authn + rbac at most 10 % of the proxy\'s CPU per request)\n';
+  const lines = results.flatMap((r) => [verdictLine(`${r.mode}${r.rate ? ` ${r.rate}/s` : ''}`, r.summary, AUTHZ_TARGET), '  ' + detailLine(r.mode, r.summary)]);
+  return lines.join('\n') + '\n';
 }

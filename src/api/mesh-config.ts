@@ -62,7 +62,10 @@ export const fileAccessLogProviderSchema = z.strictObject({
 
 /** The provider kinds Sinew sends telemetry to. */
 export const APPLIED_PROVIDER_KINDS = ['opentelemetry', 'zipkin', 'envoyFileAccessLog', 'prometheus'] as const;
-/** Istio's other provider kinds: read and checked for shape, not applied (SNW0452). */
+/**
+ * Istio's other provider kinds: read and checked for shape. envoyExtAuthzHttp is applied by the
+ * CUSTOM AuthorizationPolicies that name it (src/compiler/authz.ts); the rest are not (SNW0452).
+ */
 export const OTHER_PROVIDER_KINDS = [
   'envoyExtAuthzHttp',
   'envoyExtAuthzGrpc',
@@ -111,6 +114,8 @@ export const meshConfigSchema = z.looseObject({
   defaultConfig: z.looseObject({ tracing: z.looseObject({ sampling: z.number().optional() }).optional() }).optional(),
   defaultProviders: defaultProvidersSchema.optional(),
   extensionProviders: z.array(extensionProviderSchema).optional(),
+  /** Istio's ProxyPathNormalization: how inbound and gateway listeners normalise request paths. */
+  pathNormalization: z.strictObject({ normalization: z.enum(['DEFAULT', 'NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES']).optional() }).optional(),
 });
 
 /** Every top-level field of Istio's MeshConfig (config.proto), as protojson writes them. */
@@ -129,7 +134,7 @@ export const MESH_CONFIG_FIELDS: readonly string[] = Object.freeze([
 /** The top-level fields Sinew applies; the others are read and reported as not applied. */
 export const APPLIED_MESH_CONFIG_FIELDS: ReadonlySet<string> = new Set([
   'rootNamespace', 'outboundTrafficPolicy', 'enableTracing', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat',
-  'defaultConfig', 'defaultProviders', 'extensionProviders',
+  'defaultConfig', 'defaultProviders', 'extensionProviders', 'pathNormalization',
 ]);
 
 /** The telemetry part of a mesh config, as the compiler reads it. */

@@ -78,9 +78,11 @@ export interface Listener {
    */
   maxConnections?: number;
   /**
-   * Network filters run on each new connection before it is proxied, in order (Envoy's
-   * listener filter chain). Today only `sinew.filters.network.rbac` (AuthorizationPolicy on a
-   * TCP listener, src/security/policy.ts): a connection it denies is closed. Absent: none.
+   * TCP listeners only: network filters run on each new connection before it is proxied, in
+   * order (Envoy's network filters before tcp_proxy). Today only `sinew.filters.network.rbac`
+   * (AuthorizationPolicy on a TCP listener, src/security/policy.ts): a connection it denies is
+   * closed before any byte goes upstream. An HTTP listener lists its authorization in
+   * `http.filters`; `networkFilters` on one is refused. Absent: none.
    */
   networkFilters?: NamedFilterConfig[];
 }
@@ -159,16 +161,9 @@ export interface HttpConnectionManager {
    */
   filters?: HttpFilterConfig[];
   /**
-   * HTTP filters run on each request before the router, decoding in order (Envoy's
-   * http_filters; the router is the terminal filter and is not listed). The security filters,
-   * in the order Istio puts them: `sinew.filters.http.jwt_authn` (RequestAuthentication,
-   * src/security/jwt-config.ts), `sinew.filters.http.ext_authz` (CUSTOM AuthorizationPolicy),
-   * `sinew.filters.http.rbac` (ALLOW/DENY/AUDIT, src/security/policy.ts). Absent: none.
-   */
-  httpFilters?: NamedFilterConfig[];
-  /**
-   * How request paths are normalised before routing and authorization
-   * (src/security/path-normalization.ts `normalizePath`). Absent: BASE, Istio's default.
+   * How request paths are normalised, once, before routing and the filters: the normalised
+   * path is what is routed, authorized and forwarded (src/security/path-normalization.ts
+   * `normalizePath`, Envoy's order). Absent: BASE, Istio's default.
    */
   pathNormalization?: PathNormalizationMode;
 }
@@ -182,15 +177,20 @@ export interface HttpFilterConfig {
 }
 
 /**
- * The HTTP filters the proxy has, by name. Authorization (`sinew.filters.http.rbac`,
- * `...ext_authz`) and JWT (`...jwt_authn`) are added to the chain by registering their
- * factories (src/proxy/http/filters/registry.ts); they sit before `fault`, as in Istio.
+ * The HTTP filters the proxy has, by name (src/proxy/http/filters/registry.ts). The security
+ * filters sit after the telemetry ones and before `cors` and `fault`, in Istio's order.
  */
 export const HTTP_FILTERS = {
   /** Istio's metadata exchange (peer_metadata), proven with the mesh key. */
   peerMetadata: 'sinew.filters.http.peer_metadata',
   /** The server span of an inbound sidecar or a gateway (Envoy's HCM tracing). */
   serverSpan: 'sinew.filters.http.server_span',
+  /** RequestAuthentication: a JwtAuthnConfig (src/security/jwt-config.ts). */
+  jwtAuthn: 'sinew.filters.http.jwt_authn',
+  /** CUSTOM AuthorizationPolicy: an ExtAuthzConfig (src/security/ext-authz-config.ts). */
+  extAuthz: 'sinew.filters.http.ext_authz',
+  /** ALLOW, DENY and AUDIT AuthorizationPolicy: an AuthorizationConfig (src/security/policy.ts). */
+  rbac: 'sinew.filters.http.rbac',
   /** Per-route config: CorsPolicy. */
   cors: 'sinew.filters.http.cors',
   /** Per-route config: FaultInjection. */

@@ -1,12 +1,14 @@
 /**
  * Puts the security filters into a proxy's listeners: a sidecar's inbound listeners and a
  * gateway's listeners (Istio applies authorization and request authentication where traffic
- * enters a workload, never on a sidecar's outbound side). HTTP listeners get
- * `httpFilters` (jwt_authn, ext_authz, rbac, in Istio's order) and the mesh's path
- * normalisation; TCP listeners get the network rbac filter.
+ * enters a workload, never on a sidecar's outbound side). An HTTP listener's filter chain
+ * (`http.filters`) gets jwt_authn, ext_authz (CUSTOM) and rbac (DENY/ALLOW/AUDIT) in Istio's
+ * order, after the telemetry filters (a denied request is still counted and traced) and
+ * before cors, fault and the router (a denied request is neither delayed nor aborted), and
+ * the mesh's path normalisation; a TCP listener gets the network rbac filter.
  */
 import type { ExtensionProvider } from '../api/mesh-config.js';
-import type { Listener, NamedFilterConfig } from '../api/proxy-config.js';
+import { DEFAULT_HTTP_FILTERS, HTTP_FILTERS, type HttpFilterConfig, type Listener } from '../api/proxy-config.js';
 import type { AuthorizationPolicySpec } from '../api/resources/authorization-policy.js';
 import type { RequestAuthenticationSpec } from '../api/resources/request-authentication.js';
 import { applicablePolicies, compileAuthorization, EXT_AUTHZ_HTTP_FILTER, RBAC_HTTP_FILTER, RBAC_NETWORK_FILTER } from './authz.js';
@@ -30,11 +32,11 @@ export function addSecurityFilters(ctx: CompileContext, input: CompileInput, lis
     const destinationPort = logicalPort(ctx, listener);
     const withPort = <T extends object>(c: T) => (destinationPort !== listener.address.port ? { ...c, destinationPort } : c);
     if (listener.http) {
-      const http: NamedFilterConfig[] = [];
-      if (jwt) http.push({ name: JWT_AUTHN_HTTP_FILTER, config: jwt });
-      if (filters.extAuthz) http.push({ name: EXT_AUTHZ_HTTP_FILTER, config: { ...filters.extAuthz, ...(destinationPort !== listener.address.port ? { destinationPort } : {}) } });
-      if (filters.rbac) http.push({ name: RBAC_HTTP_FILTER, config: withPort(filters.rbac) });
-      if (http.length > 0) listener.http.httpFilters = http;
+      const security: HttpFilterConfig[] = [];
+      if (jwt) security.push({ name: JWT_AUTHN_HTTP_FILTER, config: jwt });
+      if (filters.extAuthz) security.push({ name: EXT_AUTHZ_HTTP_FILTER, config: withPort(filters.extAuthz) });
+      if (filters.rbac) security.push({ name: RBAC_HTTP_FILTER, config: withPort(filters.rbac) });
+      if (security.length > 0) listener.http.filters = withSecurityFilters(listener.http.filters ?? DEFAULT_HTTP_FILTERS, security);
       if (normalization !== undefined && normalization !== 'BASE') listener.http.pathNormalization = normalization;
     } else if (listener.tcp && filters.networkRbac) {
       listener.networkFilters = [{ name: RBAC_NETWORK_FILTER, config: withPort(filters.networkRbac) }];
@@ -42,10 +44,23 @@ export function addSecurityFilters(ctx: CompileContext, input: CompileInput, lis
   }
 }
 
+/** `chain` with `security` placed before the first of cors, fault and the router. */
+function withSecurityFilters(chain: readonly HttpFilterConfig[], security: HttpFilterConfig[]): HttpFilterConfig[] {
+  const after = new Set<string>([HTTP_FILTERS.cors, HTTP_FILTERS.fault, HTTP_FILTERS.router]);
+  let at = chain.findIndex((f) => after.has(f.name));
+  if (at < 0) at = chain.length;
+  return [...chain.slice(0, at), ...security, ...chain.slice(at)];
+}
+
 /** The port policies name for a listener: a sidecar's containerPort, a gateway server's port. */
 function logicalPort(ctx: CompileContext, listener: Listener): number {
   const same = (a: { host: string; port: number }) => a.host === listener.address.host && a.port === listener.address.port;
-  if (listener.direction === 'inbound') return ctx.ports.inbound?.find((p) => same(p.listen))?.containerPort ?? listener.address.port;
+  if (listener.direction === 'inbound') {
+    // By the listener's name first (inbound.ts names it after its containerPort): several
+    // inbound ports may listen on port 0 when the proxy picks free ports itself.
+    const ports = ctx.ports.inbound ?? [];
+    return (ports.find((p) => same(p.listen) && listener.name === `inbound|${p.containerPort}`) ?? ports.find((p) => same(p.listen)))?.containerPort ?? listener.address.port;
+  }
   for (const [port, mapped] of Object.entries(ctx.ports.gateway ?? {})) if (same(toAddress(mapped))) return Number(port);
   return listener.address.port;
 }

@@ -38,6 +38,8 @@ export interface MeshConfigSettings {
   outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
   /** defaultConfig.tracing.sampling, 0..100. */
   defaultTracingSampling?: number;
+  /** pathNormalization.normalization (DEFAULT is BASE, as in Istio). */
+  pathNormalization?: 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
   telemetry: MeshTelemetryConfig;
 }
 
@@ -141,6 +143,16 @@ function checkMeshConfig(mesh: Record<string, unknown>, doc: RawDocument, base: 
     }
     const kind = kinds[0];
     const body = p[kind] as Record<string, unknown>;
+    if (kind === 'envoyExtAuthzHttp') {
+      // Called by the proxies for the CUSTOM AuthorizationPolicies that name it.
+      if (typeof body.service !== 'string' || body.service.trim() === '') report('error', 'SNW0450', [...at, kind, 'service'], 'service names the authorizer: a host in the registry, or `namespace/host`');
+      if (typeof body.port !== 'number' || body.port < 1 || body.port > 65535) report('error', 'SNW0450', [...at, kind, 'port'], 'port is the authorizer service\'s port (1-65535)');
+      return;
+    }
+    if (kind === 'envoyExtAuthzGrpc') {
+      report('warning', 'SNW0452', [...at, kind], `gRPC external authorizers are not supported: a CUSTOM AuthorizationPolicy that names ${name} denies every request it covers. Serve the authorizer over HTTP (envoyExtAuthzHttp)`, true);
+      return;
+    }
     if ((OTHER_PROVIDER_KINDS as readonly string[]).includes(kind)) {
       report('warning', 'SNW0452', [...at, kind], `${kind} providers are not supported: Telemetry that names ${name} sends it nothing`, true);
       return;
@@ -208,6 +220,7 @@ function settingsOf(mesh: Record<string, unknown>): MeshConfigSettings {
     defaultConfig?: { tracing?: { sampling?: number } };
     defaultProviders?: MeshTelemetryConfig['defaultProviders'];
     extensionProviders?: ExtensionProvider[];
+    pathNormalization?: { normalization?: 'DEFAULT' | NonNullable<MeshConfigSettings['pathNormalization']> };
   };
   const providers: ExtensionProvider[] = DEFAULT_EXTENSION_PROVIDERS.map((p) => ({ ...p }));
   for (const p of m.extensionProviders ?? []) {
@@ -225,5 +238,7 @@ function settingsOf(mesh: Record<string, unknown>): MeshConfigSettings {
   if (m.rootNamespace) out.rootNamespace = m.rootNamespace;
   if (m.outboundTrafficPolicy?.mode) out.outboundTrafficPolicy = m.outboundTrafficPolicy.mode;
   if (typeof m.defaultConfig?.tracing?.sampling === 'number') out.defaultTracingSampling = m.defaultConfig.tracing.sampling;
+  const normalization = m.pathNormalization?.normalization;
+  if (normalization !== undefined) out.pathNormalization = normalization === 'DEFAULT' ? 'BASE' : normalization;
   return out;
 }

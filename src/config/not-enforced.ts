@@ -69,50 +69,9 @@ const drFinder =
 
 const set = (v: unknown) => v !== undefined && v !== null;
 
-const isTrue = (v: unknown) => v === true || v === 'true';
-
-/** `Kind ns/name` of a policy target reference. */
-
 // === the finders, one per entry ===
 
 const finders: Record<string, Finder> = {
-  SNW0500: (r) => {
-    const spec = r.spec as AuthorizationPolicySpec;
-    const action = spec.action ?? 'ALLOW';
-    if (action !== 'ALLOW' && action !== 'DENY') return [];
-    const dryRun = isTrue(r.metadata.annotations?.['istio.io/dry-run']) ? ' (it is marked dry-run: nothing records what it would have decided either)' : '';
-    const what =
-      action === 'DENY'
-        ? 'requests its rules deny pass anyway'
-        : (spec.rules ?? []).length === 0
-          ? 'an ALLOW policy without rules denies every request in Istio, and here every request passes'
-          : 'requests its rules do not allow pass anyway';
-    return [{ path: spec.action ? ['spec', 'action'] : [], message: `AuthorizationPolicy ${NOT_YET}: ${what}${dryRun}`, without: 'resource' }];
-  },
-  SNW0501: (r) => {
-    const spec = r.spec as AuthorizationPolicySpec;
-    if (spec.action !== 'CUSTOM') return [];
-    const provider = spec.provider?.name ? ` ${spec.provider.name}` : '';
-    return [{ path: ['spec', 'action'], message: `external authorization ${NOT_YET}: provider${provider} is never called, and requests its rules match pass`, without: 'resource' }];
-  },
-  SNW0502: (r) => {
-    const spec = r.spec as AuthorizationPolicySpec;
-    if (spec.action !== 'AUDIT') return [];
-    return [{ path: ['spec', 'action'], message: 'AUDIT policies record nothing yet: no audit log is written', without: 'resource' }];
-  },
-  SNW0510: (r) => {
-    const rules = (r.spec as RequestAuthenticationSpec).jwtRules ?? [];
-    if (rules.length === 0) return [];
-    const issuers = [...new Set(rules.map((j) => j.issuer).filter((i): i is string => Boolean(i)))];
-    const from = issuers.length ? ` from ${issuers.join(', ')}` : '';
-    return [
-      {
-        path: ['spec', 'jwtRules'],
-        message: `JWT validation ${NOT_YET}: requests with an invalid or expired token${from} pass (Istio answers 401), and no request.auth identity is extracted`,
-        without: 'resource',
-      },
-    ];
-  },
   SNW0515: (r) => {
     const spec = r.spec as ServiceEntrySpec;
     if (!spec.subjectAltNames?.length) return [];
@@ -184,6 +143,19 @@ const finders: Record<string, Finder> = {
 
   SNW0530: (r) => retriesWith(r, 'retryRemoteLocalities', (v) => set(v), 'retries are not steered to other localities: retryRemoteLocalities is not applied'),
   SNW0531: (r) => retriesWith(r, 'retryIgnorePreviousHosts', (v) => v === false, 'retries always avoid the hosts already tried: retryIgnorePreviousHosts: false is not applied'),
+  SNW0579: (r) => {
+    const out: Omit<NotEnforcedUse, 'code'>[] = [];
+    for (const [i, rule] of ((r.spec as VirtualServiceSpec).http ?? []).entries()) {
+      for (const [j, match] of (rule.match ?? []).entries()) {
+        for (const field of ['headers', 'withoutHeaders'] as const) {
+          for (const key of Object.keys(match[field] ?? {})) {
+            if (key.startsWith('@request.auth.claims')) out.push({ path: ['spec', 'http', i, 'match', j, field, key], message: `routing on the JWT claim ${key} is not done yet: ${field === 'headers' ? 'this match never holds' : 'this condition always holds'}, and requests go on to the next route` });
+          }
+        }
+      }
+    }
+    return out;
+  },
   SNW0533: (r) => {
     const out: Omit<NotEnforcedUse, 'code'>[] = [];
     for (const [i, rule] of ((r.spec as VirtualServiceSpec).http ?? []).entries()) {

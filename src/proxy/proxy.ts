@@ -29,6 +29,10 @@ import { compileRouteTable, type CompiledRouteTable } from './http/route-table.j
 import type { HttpFilterFactory } from './http/filter-api.js';
 import { compileFilterChain, compilePerRouteConfig, type CompiledFilterChain, type FilterRegistry } from './http/filter-chain.js';
 import { filterRegistry } from './http/filters/registry.js';
+import { directCheck } from './http/filters/ext-authz/index.js';
+import { fetchJwksDirectly } from './http/filters/jwt-authn/index.js';
+import { compileNetworkFilters, networkFilterFactories, type SecurityFilterDependencies } from './http/filters/security-chain.js';
+import type { NetworkFilter, NetworkFilterFactory } from './http/filters/contract.js';
 import type { ListenerContext, ProxyRuntime, Snapshot } from './runtime.js';
 import { TcpListener } from './tcp/listener.js';
 import { MIN_MESH_KEY_BYTES, NO_PEER_IDENTITY, peerIdentityFor } from './peer-identity.js';
@@ -121,7 +125,6 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
   const random = options.random ?? systemRandom;
   const logger = options.logger ?? silentLogger;
   const ownsClusterManager = options.clusterManager === undefined;
-  const registry = filterRegistry(options.httpFilters);
   const stats = new ProxyStats();
   const telemetryOptions = options.telemetry === false ? undefined : { clock, random, ...options.telemetry };
   let telemetry: ProxyTelemetry | undefined;
@@ -138,6 +141,16 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
     peerHeaderLines: '',
     downstream: new DownstreamConnections(Infinity),
   };
+  const securityLogger = runtime.logger.child('security');
+  const security: SecurityFilterDependencies = {
+    // JWKS and ext_authz go straight to the addresses the config gives (the authorizer's
+    // cluster endpoints), not yet through the cluster manager's pools and transport sockets.
+    jwt: { fetchJwks: fetchJwksDirectly, now: () => clock.now(), stats, logger: securityLogger },
+    extAuthz: { check: directCheck((cluster) => healthyEndpoint(runtime.current, cluster)), stats, logger: securityLogger },
+    rbac: { stats, logger: securityLogger },
+  };
+  const registry = filterRegistry(options.httpFilters, security);
+  const networkRegistry = networkFilterFactories(security.rbac);
   const defaultConnectionLimit = defaultMaxDownstreamConnections(fileDescriptorLimit());
   /** Telemetry starts with the node: given up front, or named by the first config. */
   const ensureTelemetry = (node: ProxyNode | undefined): ProxyTelemetry | undefined => {
@@ -261,7 +274,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
       if (closed) throw new ProxyError(ProxyErrorCode.Closed, 'the proxy is closed; create a new one');
       let snapshot: Snapshot;
       try {
-        snapshot = compile(withProvidedSecrets(config, provider), runtime.current, registry);
+        snapshot = compile(withProvidedSecrets(config, provider), runtime.current, registry, networkRegistry);
         runtime.clusterManager.update(snapshot.config.clusters, snapshot.config.endpoints, snapshot.config.secrets);
       } catch (err) {
         stats.inc('config_rejected');
@@ -444,7 +457,7 @@ class ProblemList implements Problems {
  * Checks a config as a whole and compiles its route tables. Everything is reported at once.
  * Route tables whose content did not change are reused from the previous snapshot.
  */
-export function compile(input: ProxyConfig, previous?: Snapshot, registry: FilterRegistry = filterRegistry()): Snapshot {
+export function compile(input: ProxyConfig, previous?: Snapshot, registry: FilterRegistry = filterRegistry(), networkRegistry: ReadonlyMap<string, NetworkFilterFactory> = networkFilterFactories()): Snapshot {
   const problems = new ProblemList();
   if (!input || typeof input !== 'object') throw new ProxyConfigError('?', ['the config is not an object']);
   // A private deep copy: the caller may reuse or mutate its object after apply returns.
@@ -496,6 +509,7 @@ export function compile(input: ProxyConfig, previous?: Snapshot, registry: Filte
   const listenerNames = new Set<string>();
   const addresses = new Set<string>();
   const filterChains = new Map<string, CompiledFilterChain>();
+  const networkFilters = new Map<string, readonly NetworkFilter[]>();
   config.listeners.forEach((l, i) => {
     const p = `listeners[${i}]`;
     if (listenerNames.has(l.name)) problems.add(`${p}.name`, `duplicate listener ${JSON.stringify(l.name)}`);
@@ -507,6 +521,12 @@ export function compile(input: ProxyConfig, previous?: Snapshot, registry: Filte
     if (port !== 0 && addresses.has(key)) problems.add(`${p}.address`, `${key} is used by two listeners`);
     addresses.add(key);
     for (const [field, message] of filterChainProblems(l, config.secrets)) problems.add(`${p}${field}`, message);
+    if (l.networkFilters !== undefined) {
+      // Refused rather than ignored: a policy that is not run must not look as if it were.
+      if (!Array.isArray(l.networkFilters)) problems.add(`${p}.networkFilters`, 'must be an array');
+      else if (l.protocol !== 'tcp') problems.add(`${p}.networkFilters`, 'network filters run on tcp listeners; an http listener lists its filters (authorization too) in http.filters');
+      else if (l.networkFilters.length > 0) networkFilters.set(l.name, compileNetworkFilters(l.networkFilters, networkRegistry, `${p}.networkFilters`, problems));
+    }
     if (l.protocol === 'http') {
       const h = l.http;
       if (!h) problems.add(`${p}.http`, 'an http listener needs http settings');
@@ -531,5 +551,11 @@ export function compile(input: ProxyConfig, previous?: Snapshot, registry: Filte
     }
   });
   if (problems.items.length) throw new ProxyConfigError(config.version, problems.items);
-  return { version: config.version, config, routeTables, filterChains };
+  return { version: config.version, config, routeTables, filterChains, networkFilters };
+}
+
+/** A healthy (else any) endpoint of a cluster in the config in force, for the ext_authz check. */
+function healthyEndpoint(snapshot: Snapshot | undefined, cluster: string): { host: string; port: number } | undefined {
+  const endpoints = snapshot?.config.endpoints.find((e) => e.clusterName === cluster)?.endpoints ?? [];
+  return (endpoints.find((e) => e.health === 'HEALTHY' || e.health === 'UNKNOWN') ?? endpoints[0])?.address;
 }

@@ -11,6 +11,7 @@ import type { ProxyStats } from './events.js';
 import type { DownstreamConnections } from './overload.js';
 import type { PeerIdentity } from './peer-identity.js';
 import type { CompiledFilterChain } from './http/filter-chain.js';
+import type { NetworkFilter } from './http/filters/contract.js';
 import type { CompiledRouteTable } from './http/route-table.js';
 import type { ClusterManager } from './upstream/types.js';
 
@@ -21,6 +22,8 @@ export interface Snapshot {
   readonly routeTables: ReadonlyMap<string, CompiledRouteTable>;
   /** Each http listener's HTTP filter chain, by listener name. */
   readonly filterChains: ReadonlyMap<string, CompiledFilterChain>;
+  /** Each tcp listener's network filters (authorization), by listener name; absent: none. */
+  readonly networkFilters: ReadonlyMap<string, readonly NetworkFilter[]>;
 }
 
 export interface ProxyRuntime {

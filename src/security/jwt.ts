@@ -161,8 +161,8 @@ export class JwtAuthenticator {
         if (prefix && !raw.startsWith(prefix) && !(prefix.toLowerCase() === 'bearer ' && raw.toLowerCase().startsWith('bearer '))) continue;
         add(raw.slice(prefix.length).trim(), p, h.name.toLowerCase());
       }
-      if (p.fromParams.length > 0) {
-        query ??= new URLSearchParams(request.path.includes('?') ? request.path.slice(request.path.indexOf('?') + 1) : '');
+      if (p.fromParams.length > 0 && mayHoldParams(request.path, p.fromParams)) {
+        query ??= new URLSearchParams(request.path.slice(request.path.indexOf('?') + 1));
         for (const name of p.fromParams) add(query.get(name) ?? undefined, p);
       }
       if (p.fromCookies.length > 0) {
@@ -248,6 +248,19 @@ export class JwtAuthenticator {
  * (192 bits of it). Hashing a whole token (hundreds of characters) for every request costs
  * more than the rest of the lookup; an entry is used only when its whole token is the same.
  */
+/**
+ * Whether the query of `target` may hold one of `names`: parsing it is left out (on every
+ * request with a query and no token parameter) only when no name appears in it literally
+ * and nothing in it is percent-encoded, so no encoded name can be missed.
+ */
+function mayHoldParams(target: string, names: readonly string[]): boolean {
+  const q = target.indexOf('?');
+  if (q < 0) return false;
+  if (target.includes('%', q) || target.includes('+', q)) return true;
+  for (const name of names) if (target.includes(name, q)) return true;
+  return false;
+}
+
 function cacheKey(token: string): string {
   return token.length > 32 ? token.slice(-32) : token;
 }

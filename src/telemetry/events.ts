@@ -78,6 +78,12 @@ export interface TelemetryRequestEvent {
   mtls?: boolean;
   /** The downstream peer certificate's URI SAN (its SPIFFE ID): Envoy's %DOWNSTREAM_PEER_URI_SAN%, Istio's source principal. */
   downstreamPeerUriSan?: string;
+  /**
+   * What the request's filters recorded (Envoy's dynamic metadata), `<filter>:<key>`: e.g.
+   * `envoy.filters.http.rbac:istio_dry_run_shadow_engine_result` for a dry-run policy, or
+   * `...:access_log_hint` for an AUDIT one. Access logs read it with %DYNAMIC_METADATA(ns:key)%.
+   */
+  dynamicMetadata?: Readonly<Record<string, string>>;
   /** Destination service FQDN when the proxy knows it (else derived from the cluster name or authority). */
   destinationService?: string;
   /** gRPC status from `grpc-status`, when the request was gRPC (`content-type: application/grpc*`). */

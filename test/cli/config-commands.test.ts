@@ -119,18 +119,18 @@ spec:
 `;
 
   // Regression: both were "created" without a word, and every request still passed.
-  test('apply still applies, and prints a coded warning for each, with file and line', async () => {
+  test('apply applies both, and warns about neither: both are enforced now', async () => {
     const f = file('policies.yaml', policies);
     const run = await sinew('apply', '-f', f);
     assert.equal(run.status, 0, run.stderr);
     assert.equal(run.stdout, 'authorizationpolicy.security.istio.io/deny-all created\npeerauthentication.security.istio.io/default created\n');
-    assert.match(run.stderr, new RegExp(`^warning \\[SNW0500\\] \\(AuthorizationPolicy default/deny-all\\) ${f.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:1:1 AuthorizationPolicy is not enforced yet`, 'm'));
-    // STRICT is enforced now (SNW0505 retired): no warning for the PeerAuthentication.
-    assert.doesNotMatch(run.stderr, /SNW0505/);
+    // Both are enforced now (SNW0500 and SNW0505 retired): applied without a warning.
+    assert.doesNotMatch(run.stderr, /SNW05\d\d/);
     const validated = await sinew('validate', '-f', f);
     assert.equal(validated.status, 0);
-    assert.match(validated.stderr, /SNW0500/);
-    assert.match(validated.stdout, /✔ 2 resources valid, 1 warning/);
+    assert.doesNotMatch(validated.stderr, /SNW05\d\d/);
+    assert.match(validated.stdout, /✔ 2 resources valid/);
+    assert.doesNotMatch(validated.stdout, /warning/);
     assert.equal((await sinew('delete', '-f', f)).status, 0);
   });
 });

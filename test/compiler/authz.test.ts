@@ -10,11 +10,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Listener, ProxyConfig } from '../../src/api/proxy-config.js';
 import type { Resource } from '../../src/api/resources/meta.js';
-import { compileHttpFilters, securityFilterFactories } from '../../src/proxy/http/filters/security-chain.js';
+import { securityFilterFactories } from '../../src/proxy/http/filters/security-chain.js';
 import { createNetworkRbacFilterFactory } from '../../src/proxy/http/filters/rbac/index.js';
 import type { RequestAttributes } from '../../src/security/attributes.js';
 import { bookinfo, compile, parse, repoRoot, workload, type ProxyOptions } from './support/mesh.js';
-import { through } from '../security/chain-support.js';
+import { compileHttpFilters, securityFiltersOf, through } from '../security/chain-support.js';
 
 const TASKS = path.join(repoRoot, 'test/fixtures/istio/data/istio.io/security');
 const task = (file: string, vars: Record<string, string> = {}) => {
@@ -27,7 +27,7 @@ const factories = securityFilterFactories({ jwt: { fetchJwks: () => Promise.reje
 
 /** The HTTP filters of a listener, built as the proxy builds them. */
 function httpFilters(listener: Listener) {
-  return compileHttpFilters(listener.http?.httpFilters ?? [], factories);
+  return compileHttpFilters(securityFiltersOf(listener), factories);
 }
 
 /** The status a request to a proxy's first inbound (or gateway) HTTP listener gets from its filters (200: on to the router). */
@@ -57,7 +57,7 @@ describe("istio.io authz-http on Bookinfo", () => {
   test('allow-nothing: "RBAC: access denied" everywhere in default, the outbound side untouched', async () => {
     const config = compile([...resources, ...step1], instances, productpage);
     assert.equal(await statusOf(config, { method: 'GET', path: '/productpage' }), 403);
-    for (const l of config.listeners.filter((x) => x.direction === 'outbound')) assert.equal(l.http?.httpFilters, undefined);
+    for (const l of config.listeners.filter((x) => x.direction === 'outbound')) assert.deepEqual(securityFiltersOf(l), []);
   });
 
   test('productpage-viewer: GET allowed, POST still denied; details still denied', async () => {
@@ -123,7 +123,7 @@ describe('istio.io authz-deny on httpbin', () => {
 
 describe('which proxies a policy attaches to', () => {
   const policy = (meta: string, spec = 'action: DENY\n  rules: [{}]') => parse(`apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {${meta}}\nspec:\n  ${spec}\n`);
-  const hasRbac = (c: ProxyConfig) => c.listeners.some((l) => l.http?.httpFilters?.some((f) => f.name === 'sinew.filters.http.rbac'));
+  const hasRbac = (c: ProxyConfig) => c.listeners.some((l) => securityFiltersOf(l).some((f) => f.name === 'sinew.filters.http.rbac'));
 
   test('root namespace without selector: every workload of the mesh', () => {
     assert.ok(hasRbac(httpbin(policy('name: p, namespace: istio-system'))));
@@ -233,7 +233,7 @@ spec:
   });
   test('the policy names the gateway server port, not the port the proxy listens on', () => {
     const c = gateway(parse(`apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: istio-system}\nspec:\n  selector: {matchLabels: {istio: ingressgateway}}\n  rules: [{to: [{operation: {ports: ["80"]}}]}]\n`));
-    const rbac = c.listeners.find((l) => l.direction === 'gateway')!.http!.httpFilters!.find((f) => f.name === 'sinew.filters.http.rbac')!;
+    const rbac = securityFiltersOf(c.listeners.find((l) => l.direction === 'gateway')).find((f) => f.name === 'sinew.filters.http.rbac')!;
     assert.equal(rbac.config.destinationPort, 80);
   });
   test('the mesh path normalisation reaches gateway and inbound listeners only', () => {
@@ -252,7 +252,7 @@ describe('istio.io authn-policy: require a token at the ingress, per path', () =
     const c = compile([...parse(HTTPBIN + '---\n' + GATEWAY), httpbinWorkload, ...task('authentication/authn-policy/snip_enduser_authentication_5.yaml'), ...task('authentication/authn-policy/snip_require_valid_tokens_perpath_1.yaml')], httpbinInstances, {
       mode: 'router', workload: 'istio-ingressgateway', namespace: 'istio-system', labels: { istio: 'ingressgateway' }, ports: { gateway: { 80: 18080 } },
     });
-    const names = c.listeners.find((l) => l.direction === 'gateway')!.http!.httpFilters!.map((f) => f.name);
+    const names = securityFiltersOf(c.listeners.find((l) => l.direction === 'gateway')).map((f) => f.name);
     assert.deepEqual(names, ['sinew.filters.http.jwt_authn', 'sinew.filters.http.rbac']);
     assert.equal(await statusOf(c, { path: '/headers' }), 403);
     assert.equal(await statusOf(c, { path: '/ip' }), 200);

@@ -77,16 +77,6 @@ const proxies: ProxyOptions[] = [
 
 /** One example per entry: resources that ask for it, and the path of the first finding. */
 const examples: Record<string, { yaml: string; path: string }> = {
-  SNW0500: { path: '', yaml: 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: deny-all}\nspec: {}\n' },
-  SNW0501: {
-    path: 'spec.action',
-    yaml: 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: ext-authz}\nspec:\n  action: CUSTOM\n  provider: {name: ext-authz}\n  rules: [{to: [{operation: {paths: ["/admin"]}}]}]\n',
-  },
-  SNW0502: { path: 'spec.action', yaml: 'apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: audit}\nspec:\n  action: AUDIT\n  rules: [{to: [{operation: {paths: ["/admin"]}}]}]\n' },
-  SNW0510: {
-    path: 'spec.jwtRules',
-    yaml: 'apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: jwt}\nspec:\n  selector: {matchLabels: {app: echo}}\n  jwtRules: [{issuer: "https://issuer.example.com", jwksUri: "https://issuer.example.com/jwks.json"}]\n',
-  },
   SNW0515: {
     path: 'spec.subjectAltNames',
     yaml: 'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: api}\nspec:\n  hosts: [api.example.com]\n  ports: [{number: 443, name: https, protocol: HTTPS}]\n  resolution: DNS\n  subjectAltNames: ["spiffe://example.com/ns/api/sa/api"]\n',
@@ -111,6 +101,10 @@ const examples: Record<string, { yaml: string; path: string }> = {
   SNW0527: {
     path: 'spec.tls',
     yaml: 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: sni}\nspec:\n  hosts: [echo.example.com]\n  gateways: [istio-system/edge]\n  tls:\n  - match: [{port: 443, sniHosts: [echo.example.com]}]\n    route: [{destination: {host: echo}}]\n',
+  },
+  SNW0579: {
+    path: 'spec.http[0].match[0].headers["@request.auth.claims.groups"]',
+    yaml: 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: httpbin, namespace: foo}\nspec:\n  hosts: ["*"]\n  gateways: [httpbin-gateway]\n  http:\n  - match: [{uri: {prefix: /headers}, headers: {"@request.auth.claims.groups": {exact: group1}}}]\n    route: [{destination: {host: httpbin, port: {number: 8000}}}]\n',
   },
   SNW0530: { path: 'spec.http[0].retries.retryRemoteLocalities', yaml: vsWithRetries('retryRemoteLocalities: true') },
   SNW0531: { path: 'spec.http[0].retries.retryIgnorePreviousHosts', yaml: vsWithRetries('retryIgnorePreviousHosts: false') },
@@ -281,30 +275,14 @@ spec:
       assert.notDeepEqual(stripped, resources, 'the example must lose something');
       for (const proxy of proxies) {
         assert.deepEqual(
-          withoutFiltersNotRunYet(compile([...baseResources, ...stripped], instances, proxy)),
-          withoutFiltersNotRunYet(compile([...baseResources, ...resources], instances, proxy)),
+          compile([...baseResources, ...stripped], instances, proxy),
+          compile([...baseResources, ...resources], instances, proxy),
           `${proxy.workload}: ${entry.code} changed the compiled config; is it enforced now? Retire the entry.`,
         );
       }
     });
   }
 });
-
-/**
- * The compiler writes AuthorizationPolicy and RequestAuthentication into listeners as named
- * filters (`httpFilters`, `networkFilters`: src/compiler/security-filters.ts), which the proxy
- * does not run until its HTTP filter chain does; until then those fields change nothing a
- * request meets, so the comparison leaves them out. When the proxy runs them, SNW0500,
- * SNW0501, SNW0502 and SNW0510 are retired and this goes.
- */
-function withoutFiltersNotRunYet(config: ReturnType<typeof compile>): unknown {
-  const copy = structuredClone(config) as { listeners: { networkFilters?: unknown; http?: { httpFilters?: unknown } }[] };
-  for (const l of copy.listeners) {
-    delete l.networkFilters;
-    if (l.http) delete l.http.httpFilters;
-  }
-  return copy;
-}
 
 describe('regression: accepted security config that did nothing said nothing', () => {
   // An AuthorizationPolicy with `spec: {}` (deny all) and a STRICT PeerAuthentication were
@@ -321,25 +299,33 @@ spec:
   mtls: {mode: STRICT}
 `;
 
-  test('validate warns about both, with codes, at their fields', () => {
+  test('validate says nothing about either: the deny-all policy and STRICT mTLS are both enforced now', () => {
     const result = validateText('policies.yaml', policies);
     assert.equal(result.resources.length, 2, 'still accepted');
     assert.deepEqual(
       result.diagnostics.map((d) => [d.level, d.code, d.resource?.name, `${d.source?.line}:${d.source?.column}`, d.path]),
-      // SNW0505 retired: STRICT is enforced (test/compiler/peer-authentication.test.ts,
-      // test/mesh/authentication.test.ts), so it is no longer reported.
-      [['warning', 'SNW0500', 'deny-all', '1:1', undefined]],
+      // Both are enforced now: SNW0505 retired (test/compiler/peer-authentication.test.ts,
+      // test/mesh/authentication.test.ts), SNW0500 retired (test/proxy/authorization.test.ts).
+      [],
     );
-    assert.match(result.diagnostics[0].message, /AuthorizationPolicy is not enforced yet: an ALLOW policy without rules denies every request in Istio, and here every request passes/);
+    // `spec: {}` reaches every inbound listener as an RBAC filter that allows nothing
+    // (test/proxy/authorization.test.ts sends the requests it denies).
+    const config = compile([...baseResources, ...result.resources], instances, proxies[1]);
+    const inbound = config.listeners.filter((l) => l.direction === 'inbound' && l.http);
+    assert.ok(inbound.length > 0);
+    for (const l of inbound) {
+      const rbac = l.http!.filters?.find((f) => f.name === 'sinew.filters.http.rbac');
+      assert.deepEqual(rbac?.config, { policies: [{ name: 'ns[default]-policy[deny-all]', action: 'ALLOW', rules: [] }], destinationPort: 8080 });
+    }
   });
 
-  test('analyze reports them too', async () => {
+  test('analyze reports neither', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sinew-not-enforced-'));
     try {
       const file = join(dir, 'policies.yaml');
       writeFileSync(file, policies);
       const result = await analyzeInputs([file]);
-      assert.deepEqual(result.validation.map((d) => d.code), ['SNW0500']);
+      assert.deepEqual(result.validation.map((d) => d.code), []);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

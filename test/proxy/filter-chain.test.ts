@@ -182,8 +182,11 @@ describe('HTTP filter chain', () => {
       };
       const bad = { ...config(echo, chain({ name: 'test.a', config: {} }, { name: 'test.b', config: { tag: 'b' } })), version: 'v2' };
       assert.match(refused(bad).message, /listeners\[0\]\.http\.filters\[0\]\.config\.tag: test\.a needs a tag/);
-      const unknown = { ...config(echo, chain({ name: 'sinew.filters.http.rbac' })), version: 'v3' };
-      assert.match(refused(unknown).message, /no HTTP filter named "sinew\.filters\.http\.rbac"/);
+      const unknown = { ...config(echo, chain({ name: 'sinew.filters.http.ratelimit' })), version: 'v3' };
+      assert.match(refused(unknown).message, /no HTTP filter named "sinew\.filters\.http\.ratelimit"/);
+      // A security filter whose config cannot be used is refused, never run as "allow all".
+      const rbacWithoutPolicies = { ...config(echo, chain({ name: 'sinew.filters.http.rbac' })), version: 'v3b' };
+      assert.match(refused(rbacWithoutPolicies).message, /listeners\[0\]\.http\.filters\[0\]\.config: .*expected object/);
       const routerFirst = { ...config(echo, [{ name: HTTP_FILTERS.router }, { name: 'test.a', config: { tag: 'a' } }]), version: 'v4' };
       assert.match(refused(routerFirst).message, /terminal filter: it must be last/);
       const badFault = { ...config(echo, chain(), [route('default/echo/0', {}, routeTo(ECHO), { perFilterConfig: { [HTTP_FILTERS.fault]: { abort: { httpStatus: 503, percentage: 150 } } } })]), version: 'v5' };

@@ -2,8 +2,8 @@
  * A request through a listener's security filters, as the connection manager will send it:
  * headers in a map the filters may change, response headers collected, the filters' verdict.
  */
-import type { HttpFilter, HttpFilterContext } from '../../src/proxy/http/filters/contract.js';
-import { decodeHeadersThrough } from '../../src/proxy/http/filters/security-chain.js';
+import type { Listener } from '../../src/api/proxy-config.js';
+import type { FilterHeadersStatus, HttpFilter, HttpFilterContext, HttpFilterFactory } from '../../src/proxy/http/filters/contract.js';
 import type { RequestAttributes } from '../../src/security/attributes.js';
 
 export interface ChainResult {
@@ -45,4 +45,34 @@ export async function through(filters: readonly HttpFilter[], req: { method?: st
   const status = await decodeHeadersThrough(filters, ctx);
   if (status === 'continue') return { status: 200, upstreamHeaders: Object.fromEntries(headers), responseHeaders, attributes, metadata };
   return { status: status.stop.status, body: status.stop.body, details: status.stop.details, upstreamHeaders: {}, responseHeaders: { ...responseHeaders, ...(status.stop.headers ?? {}) }, attributes, metadata };
+}
+
+const SECURITY_FILTERS = new Set(['sinew.filters.http.jwt_authn', 'sinew.filters.http.ext_authz', 'sinew.filters.http.rbac']);
+
+/** The security filters of a listener's chain (`http.filters`), in order, with their configs. */
+export function securityFiltersOf(listener: Listener | undefined): { name: string; config: Record<string, unknown> }[] {
+  return (listener?.http?.filters ?? []).filter((f) => SECURITY_FILTERS.has(f.name)).map((f) => ({ name: f.name, config: f.config as Record<string, unknown> }));
+}
+
+/** Compiles a list of security filters by name (their contract, without the proxy). */
+export function compileHttpFilters(list: readonly { name: string; config: unknown }[], factories: ReadonlyMap<string, HttpFilterFactory>): HttpFilter[] {
+  return list.map(({ name, config }) => {
+    const factory = factories.get(name);
+    if (!factory) throw new TypeError(`unknown HTTP filter ${name}`);
+    try {
+      return factory.compile(config);
+    } catch (e) {
+      throw new TypeError(`HTTP filter ${name}: ${(e as Error).message}`);
+    }
+  });
+}
+
+/** A request's headers through `filters` in order, as the connection manager chains them; the first stop ends it. */
+export function decodeHeadersThrough(filters: readonly HttpFilter[], ctx: HttpFilterContext, from = 0): FilterHeadersStatus | Promise<FilterHeadersStatus> {
+  for (let i = from; i < filters.length; i++) {
+    const status = filters[i].decodeHeaders(ctx);
+    if (status instanceof Promise) return status.then((s) => (s === 'continue' ? decodeHeadersThrough(filters, ctx, i + 1) : s));
+    if (status !== 'continue') return status;
+  }
+  return 'continue';
 }

@@ -10,9 +10,9 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ExtensionProvider } from '../../src/api/mesh-config.js';
 import { directCheck } from '../../src/proxy/http/filters/ext-authz/index.js';
-import { compileHttpFilters, securityFilterFactories } from '../../src/proxy/http/filters/security-chain.js';
+import { securityFilterFactories } from '../../src/proxy/http/filters/security-chain.js';
 import { compile, parse, workload } from '../compiler/support/mesh.js';
-import { through } from './chain-support.js';
+import { compileHttpFilters, securityFiltersOf, through } from './chain-support.js';
 
 class Authorizer {
   checks: { method: string; url: string; headers: IncomingMessage['headers'] }[] = [];
@@ -93,7 +93,7 @@ describe('CUSTOM authorization with an HTTP authorizer (envoyExtAuthzHttp)', () 
       ports: { inbound: [{ containerPort: 80, listen: { host: '127.0.0.1', port: 28000 }, app: { host: '127.0.0.1', port: 38000 } }] },
       mesh: { meshTelemetry: { extensionProviders: providers } },
     });
-    const list = config.listeners.find((l) => l.direction === 'inbound')!.http!.httpFilters!;
+    const list = securityFiltersOf(config.listeners.find((l) => l.direction === 'inbound'));
     const check = directCheck((cluster) => (cluster === 'outbound|8000||ext-authz.foo.svc.cluster.local' ? { host: '127.0.0.1', port: port() } : undefined));
     return { list, filters: compileHttpFilters(list, securityFilterFactories({ jwt: { fetchJwks: () => Promise.reject(new Error('unused')), now: Date.now }, extAuthz: { check } })) };
   }

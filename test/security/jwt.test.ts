@@ -13,9 +13,9 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'j
 import { ManualClock } from '../../src/core/clock.js';
 import { createJwtAuthenticator } from '../../src/security/jwt.js';
 import { createJwtAuthnFilterFactory, fetchJwksDirectly } from '../../src/proxy/http/filters/jwt-authn/index.js';
-import { compileHttpFilters, securityFilterFactories } from '../../src/proxy/http/filters/security-chain.js';
+import { securityFilterFactories } from '../../src/proxy/http/filters/security-chain.js';
 import { compile, parse, repoRoot, workload } from '../compiler/support/mesh.js';
-import { through } from './chain-support.js';
+import { compileHttpFilters, securityFiltersOf, through } from './chain-support.js';
 
 const ISSUER = 'testing@secure.istio.io';
 const NOW = Date.parse('2026-01-01T00:00:00Z');
@@ -246,7 +246,7 @@ describe('JWT validation (RequestAuthentication)', () => {
         labels: { app: 'httpbin' },
         ports: { inbound: [{ containerPort: 80, listen: { host: '127.0.0.1', port: 28000 }, app: { host: '127.0.0.1', port: 38000 } }] },
       });
-      const list = config.listeners.find((l) => l.direction === 'inbound')!.http!.httpFilters!;
+      const list = securityFiltersOf(config.listeners.find((l) => l.direction === 'inbound'));
       return compileHttpFilters(list, securityFilterFactories({ jwt: { fetchJwks: viaLocalServer, now: () => clock.now() }, extAuthz: { check: () => Promise.reject(new Error('no authorizer in this test')) } }));
     };
 

@@ -2,21 +2,23 @@
  * Path normalisation cannot be used to slip past a path policy, in the modes where Istio says
  * it cannot (https://istio.io/latest/docs/reference/config/security/normalization/, the
  * bulletins ISTIO-SECURITY-2021-005 and -008, istio/istio tests/integration/security/
- * normalization_test.go). Each request is normalised as the connection manager does
- * (`normalizePath` with the listener's mode) and then goes through the RBAC filter built from
- * the config the compiler makes of the policy and the mesh's `pathNormalization`.
+ * normalization_test.go). Each request is sent, byte for byte, to a running proxy whose
+ * inbound listener is the one the compiler makes of the policy and the mesh's
+ * `pathNormalization`, in front of a real echo server.
  *
- * Outcomes: 400 (refused before authorization), 403 (denied), or the path the upstream gets.
+ * Outcomes: 400 (refused before authorization), 403 (denied), or the path the upstream got.
  * Where a mode lets an odd form through, that is Istio's documented behaviour for that mode
  * (NONE normalises nothing; BASE does not merge slashes; only DECODE_AND_MERGE_SLASHES decodes
  * escaped slashes), which is why the table is per mode.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import { compile, parse, workload } from '../compiler/support/mesh.js';
-import { createRbacFilterFactory } from '../../src/proxy/http/filters/rbac/index.js';
-import type { HttpFilterContext } from '../../src/proxy/http/filters/contract.js';
-import { isAcceptedMethod, normalizePath, PATH_NORMALIZATIONS, type PathNormalization } from '../../src/security/path-normalization.js';
+import { createProxy, type Proxy } from '../../src/proxy/proxy.js';
+import { normalizePath, PATH_NORMALIZATIONS, type PathNormalization } from '../../src/security/path-normalization.js';
+import { startEcho, type EchoServer } from '../proxy/support/echo.js';
 
 const mesh = `
 apiVersion: v1
@@ -39,35 +41,41 @@ spec:
         paths: ${JSON.stringify(paths)}
 `;
 
-/** Builds what a request on httpbin's inbound listener meets: the listener's mode and its RBAC filter. */
-function httpbinInbound(policyYaml: string, mode: PathNormalization) {
+/** httpbin's sidecar, compiled from the policy with the mesh's mode: its inbound listener only, in front of `app`. */
+async function startHttpbinSidecar(policyYaml: string, mode: PathNormalization, app: EchoServer): Promise<{ proxy: Proxy; port: number }> {
   const resources = [...parse(mesh + '---' + policyYaml), workload('httpbin', { namespace: 'foo', labels: { app: 'httpbin' }, ports: [{ name: 'http', containerPort: 80 }] })];
-  const config = compile(resources, new Map([['foo/httpbin', [{ name: 'httpbin-0', address: '127.0.0.1', ports: { 80: 28000 } }]]]), {
+  const config = compile(resources, new Map([['foo/httpbin', [{ name: 'httpbin-0', address: '127.0.0.1', ports: { 80: 0 } }]]]), {
     workload: 'httpbin',
     namespace: 'foo',
     labels: { app: 'httpbin' },
-    ports: { inbound: [{ containerPort: 80, listen: { host: '127.0.0.1', port: 28000 }, app: { host: '127.0.0.1', port: 38000 } }] },
+    ports: { inbound: [{ containerPort: 80, listen: { host: '127.0.0.1', port: 0 }, app: { host: '127.0.0.1', port: app.port } }] },
     mesh: { pathNormalization: mode },
   });
-  const http = config.listeners.find((l) => l.direction === 'inbound')!.http!;
-  const rbac = http.httpFilters?.find((f) => f.name === 'sinew.filters.http.rbac');
-  assert.ok(rbac, 'the inbound listener has an RBAC filter');
-  return { mode: http.pathNormalization ?? 'BASE', filter: createRbacFilterFactory().compile(rbac.config) };
+  const inbound = config.listeners.filter((l) => l.direction === 'inbound');
+  assert.equal(inbound[0]?.http?.pathNormalization ?? 'BASE', mode);
+  assert.ok(inbound[0]?.http?.filters?.some((f) => f.name === 'sinew.filters.http.rbac'), 'the inbound listener has an RBAC filter');
+  const proxy = createProxy({ config: { ...config, listeners: inbound }, telemetry: false });
+  await proxy.start();
+  return { proxy, port: proxy.listenerAddresses()[inbound[0].name].port };
 }
 
-async function send(inbound: ReturnType<typeof httpbinInbound>, method: string, target: string): Promise<number | string> {
-  if (!isAcceptedMethod(method)) return 400;
-  const normalized = normalizePath(target, inbound.mode);
-  if (!normalized.ok) return 400;
-  const ctx: HttpFilterContext = {
-    attributes: { method, path: normalized.path, host: 'httpbin.foo:8000', headers: {} },
-    requestHeaders: { get: () => undefined, set: () => {}, remove: () => {}, entries: () => [] },
-    addResponseHeader: () => {},
-    setMetadata: () => {},
-    signal: new AbortController().signal,
-  };
-  const status = await inbound.filter.decodeHeaders(ctx);
-  return status === 'continue' ? normalized.path : status.stop.status;
+/** One request written as given (no client normalises it), on its own connection. */
+async function send(port: number, method: string, target: string): Promise<number | string> {
+  const socket = net.connect(port, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  socket.on('error', () => {});
+  try {
+    await once(socket, 'connect');
+    socket.write(`${method} ${target} HTTP/1.1\r\nHost: httpbin.foo:8000\r\nConnection: close\r\n\r\n`);
+    await once(socket, 'close');
+  } finally {
+    socket.destroy();
+  }
+  const text = Buffer.concat(chunks).toString('latin1');
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+  if (status !== 200) return status;
+  return (JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as { path: string }).path;
 }
 
 type Row = [method: string, target: string, outcomes: Record<PathNormalization, number | string>];
@@ -123,13 +131,20 @@ for (const [name, yaml, rows] of [
   describe(`path normalisation under ${name}`, () => {
     for (const mode of PATH_NORMALIZATIONS) {
       test(mode, async () => {
-        const inbound = httpbinInbound(yaml, mode);
-        assert.equal(inbound.mode, mode);
-        const got = await Promise.all(rows.map(([method, target]) => send(inbound, method, target)));
-        assert.deepEqual(
-          rows.map(([method, target], i) => `${method} ${target} -> ${got[i]}`),
-          rows.map(([method, target, outcomes]) => `${method} ${target} -> ${outcomes[mode]}`),
-        );
+        const app = await startEcho('httpbin');
+        let sidecar: { proxy: Proxy; port: number } | undefined;
+        try {
+          sidecar = await startHttpbinSidecar(yaml, mode, app);
+          const port = sidecar.port;
+          const got = await Promise.all(rows.map(([method, target]) => send(port, method, target)));
+          assert.deepEqual(
+            rows.map(([method, target], i) => `${method} ${target} -> ${got[i]}`),
+            rows.map(([method, target, outcomes]) => `${method} ${target} -> ${outcomes[mode]}`),
+          );
+        } finally {
+          await sidecar?.proxy.close({ drainMs: 0 });
+          await app.close();
+        }
       });
     }
   });

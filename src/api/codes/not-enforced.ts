@@ -43,6 +43,8 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     effect: 'ignored',
     description:
       'Authorization is not enforced yet: every request passes whatever an ALLOW or DENY policy says (an ALLOW policy with no rules, `spec: {}`, does not deny everything, a DENY policy denies nothing). Do not rely on it to block traffic until authorization lands.',
+    retired:
+      'the proxies enforce ALLOW and DENY policies: the compiler puts them in the `sinew.filters.http.rbac` filter of every inbound and gateway HTTP listener\'s chain (403 `RBAC: access denied`) and the `sinew.filters.network.rbac` filter of TCP listeners (the connection is closed)',
   },
   {
     code: 'SNW0501',
@@ -51,6 +53,8 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     field: 'spec.action: CUSTOM',
     effect: 'ignored',
     description: 'A CUSTOM policy delegates to an external authorization provider, which is never called yet: every request it covers passes.',
+    retired:
+      'CUSTOM policies call their envoyExtAuthzHttp provider from the `sinew.filters.http.ext_authz` filter; a provider that is missing, of another kind, or not in the registry makes the policy deny what it covers',
   },
   {
     code: 'SNW0502',
@@ -59,6 +63,8 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     field: 'spec.action: AUDIT',
     effect: 'ignored',
     description: 'An AUDIT policy marks requests for an audit log; nothing is recorded yet.',
+    retired:
+      'AUDIT policies mark the requests they match in the access log: %DYNAMIC_METADATA(envoy.filters.http.rbac:access_log_hint)% is `true` for them',
   },
   {
     code: 'SNW0505',
@@ -79,6 +85,8 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     effect: 'ignored',
     description:
       'JWTs are not validated yet: a request with an invalid or expired token passes (Istio answers 401), no identity is extracted for request.auth conditions, and outputClaimToHeaders / forwardOriginalToken do nothing.',
+    retired:
+      'RequestAuthentication is enforced by the `sinew.filters.http.jwt_authn` filter: an invalid token gets 401, a valid one gives the request its request.auth identity and claims',
   },
   {
     code: 'SNW0515',
@@ -414,6 +422,15 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     effect: 'ignored',
     description: 'A Telemetry resource that targets a Service or Gateway by reference is not applied to any proxy; use a selector or none.',
     retired: 'targetRefs attach as Istio attaches policies (src/semantics/policy-attachment.ts): to the proxies of the Gateway API gateway named, never to sidecars (Service targets are for waypoints, in Istio too)',
+  },
+  {
+    code: 'SNW0579',
+    name: 'JwtClaimRouteNotMatched',
+    kind: 'VirtualService',
+    field: 'spec.http[].match[].headers | withoutHeaders with a key `@request.auth.claims.<name>`',
+    effect: 'degraded',
+    description:
+      'Routing on a JWT claim (istio.io\'s jwt-route task) is not done yet: the gateway chooses the route before the token is validated, so a match on `@request.auth.claims.*` never holds (and a withoutHeaders on one always does); requests fall through to the next route. Authorize on claims with an AuthorizationPolicy `when: request.auth.claims[...]` meanwhile, which is enforced.',
   },
 ]);
 

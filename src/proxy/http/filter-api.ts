@@ -78,6 +78,16 @@ export interface FilterStream {
   readonly userAgent: string | undefined;
   /** The downstream peer's address. */
   readonly peer: string;
+  /** The port the request came in on (the listener's), or the destination port an outbound request names. */
+  readonly port: number;
+  /** This end of the downstream connection, `ip:port` (Istio's `destination.ip`). */
+  readonly localAddress: string | undefined;
+  /**
+   * The original client's address (Envoy's downstream remote address, Istio's `remote.ip`):
+   * at a gateway the X-Forwarded-For entry `xffNumTrustedHops` from the right, in a sidecar
+   * the rightmost entry (Envoy with use_remote_address off); the peer when there is none.
+   */
+  remoteAddress(): string;
   /** What the connection's transport knows about its peer (transport/connection-info.ts). */
   readonly connection: ConnectionInfo;
   /** The matched route (the connection manager matches it before the filters run), if any. */
@@ -96,6 +106,13 @@ export interface FilterStream {
   peerProven: boolean;
   /** Outbound: send this proxy's exchange headers to mesh destinations (the router adds them). */
   sendPeerMetadata: boolean;
+  /**
+   * What the security filters of this request share, made by the first of them
+   * (filters/security-chain.ts): the request's attributes, the JWT identity among them.
+   */
+  securityRequest: object | undefined;
+  /** Per-request facts filters leave for the access log (Envoy's dynamic metadata), `filter:key`. */
+  dynamicMetadata: Record<string, string> | undefined;
 
   addFlag(flag: string): void;
   /** Answers the request here (the reply goes back through the encode filters). */

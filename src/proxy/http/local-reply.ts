@@ -44,6 +44,8 @@ export const Replies = {
   perTryTimeout: { status: 504, flag: ResponseFlag.UpstreamRequestTimeout, details: 'upstream_per_try_timeout', body: 'upstream request timeout' },
   badRequest: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'downstream_protocol_error', body: 'bad request' },
   absoluteUriRejected: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'absolute_path_rejected', body: 'absolute-form request targets are not accepted on this listener' },
+  /** A method that is not an upper-case token where authorization applies (security/path-normalization.ts isAcceptedMethod). */
+  methodNotAccepted: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'invalid_method', body: 'the request method must be an upper-case token' },
   /** The path cannot be normalised (path.ts): Envoy's `path_normalization_failed`. */
   pathNormalizationFailed: { status: 400, flag: ResponseFlag.DownstreamProtocolError, details: 'path_normalization_failed', body: 'the request path could not be normalized' },
   /** HTTP/2 request headers past the listener's limit (listener.ts explains the two bounds). */

@@ -16,6 +16,7 @@ import { RESPONSE_DETAILS_HEADER, ResponseFlag } from '../../api/response-flags.
 import type { TimerHandle } from '../../core/clock.js';
 import { RandomHex } from '../../core/random-hex.js';
 import type { PeerMetadata } from '../../telemetry/peer-metadata.js';
+import { isAcceptedMethod, normalizePath } from '../../security/path-normalization.js';
 import { withoutFields } from '../../core/header-lines.js';
 import { PEER_EXCHANGE_HEADERS } from '../peer-identity.js';
 import type { ProxySpan, SpanRequest } from '../../telemetry/tracing.js';
@@ -28,7 +29,6 @@ import { PREMATURE_RESET_MIN_STREAM_LIFETIME_MS, streamEnded } from './h2-sessio
 import { H1Request, H1Response } from './h1-server.js';
 import { joinValue, upstreamRequestHeaders, type HeaderBag } from './headers.js';
 import { Replies, writeLocalReply, type DownstreamResponse, type LocalReply } from './local-reply.js';
-import { normalizeRequestPath } from './path.js';
 import { splitAuthority } from './router/redirect.js';
 import type { RouterStream } from './router/types.js';
 import type { RequestView } from '../../semantics/route-match.js';
@@ -115,6 +115,10 @@ export class HttpStream implements RequestView, RouterStream {
   peerProven = false;
   /** Outbound: the peer_metadata filter asks the router to send this proxy's exchange headers. */
   sendPeerMetadata = false;
+  /** FilterStream: the security filters' shared state (filters/security-chain.ts). */
+  securityRequest: object | undefined = undefined;
+  /** FilterStream: what filters left for the access log. */
+  dynamicMetadata: Record<string, string> | undefined = undefined;
   /** The chosen cluster's `service.host`, Istio's `destination_service`. */
   destinationService: string | undefined = undefined;
   grpcStatus: string | undefined = undefined;
@@ -178,6 +182,23 @@ export class HttpStream implements RequestView, RouterStream {
   /** FilterStream: the matched route (its name and per-filter config). */
   get route(): CompiledRoute | undefined {
     return this.routeEntry;
+  }
+
+  /** FilterStream: this end of the downstream connection. */
+  get localAddress(): string | undefined {
+    return localAddress(this.req);
+  }
+
+  /** FilterStream: the original client (Envoy's downstream remote address; see filter-api.ts). */
+  remoteAddress(): string {
+    const xff = joinValue(this.downstreamHeaders['x-forwarded-for']);
+    if (xff === undefined || xff.length === 0) return this.peer;
+    const entries = xff.split(',');
+    // Envoy: with use_remote_address (gateways) the client is xff_num_trusted_hops from the
+    // right, or the peer when there are not that many; without it (sidecars), the rightmost.
+    const hops = this.direction === 'gateway' ? (this.lctx.http.xffNumTrustedHops ?? 0) : 1;
+    if (hops === 0 || hops > entries.length) return this.peer;
+    return entries[entries.length - hops].trim() || this.peer;
   }
 
   /** What the connection's transport socket knows about the peer. */
@@ -298,10 +319,19 @@ export class HttpStream implements RequestView, RouterStream {
     const hash = rawPath.indexOf('#');
     if (hash >= 0) rawPath = rawPath.slice(0, hash); // Envoy strips the fragment from :path.
     const q = rawPath.indexOf('?');
-    const path = normalizeRequestPath(q >= 0 ? rawPath.slice(0, q) : rawPath); // Istio's default BASE normalisation (path.ts)
-    if (path === undefined) return this.localReply(Replies.pathNormalizationFailed);
+    let path = q >= 0 ? rawPath.slice(0, q) : rawPath;
+    if (path.charCodeAt(0) === 47) {
+      // Istio's meshConfig.pathNormalization, once, before routing and the filters: what is
+      // routed, authorized and forwarded is the same path (Envoy's maybeNormalizePath).
+      const normalized = normalizePath(path, this.lctx.http.pathNormalization ?? 'BASE');
+      if (!normalized.ok) return this.localReply(Replies.pathNormalizationFailed);
+      path = normalized.path;
+    }
     this.path = path;
     this.query = q >= 0 ? rawPath.slice(q + 1) : '';
+    // Methods match case-sensitively in AuthorizationPolicy: where traffic enters a workload, a
+    // method that is not an upper-case token (`get`) is refused rather than let past `methods: ["GET"]`.
+    if (this.direction !== 'outbound' && !isAcceptedMethod(this.method)) return this.localReply(Replies.methodNotAccepted);
     if (this.path.length === 0 || (this.path.charCodeAt(0) !== 47 && this.method !== 'OPTIONS')) {
       return this.localReply(Replies.badRequest);
     }
@@ -541,6 +571,7 @@ export class HttpStream implements RequestView, RouterStream {
         // Istio's connection_security_policy: mutual_tls when the peer proved a certificate.
         mtls: this.connection.security === 'mutual_tls',
         downstreamPeerUriSan: this.connection.peerUriSan,
+        dynamicMetadata: this.dynamicMetadata,
         requestedServerName: this.connection.sni,
         upstreamTransportFailureReason: this.upstreamTransportFailureReason,
         destinationService: this.destinationService,

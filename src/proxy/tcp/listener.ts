@@ -9,6 +9,9 @@ import type { ListenerContext, ProxyRuntime } from '../runtime.js';
 import { boundAddress, listenOn } from '../local-server.js';
 import { limitListenerConnections } from '../overload.js';
 import { proxyTcp } from './tcp-proxy.js';
+import type { NetworkFilter } from '../http/filters/contract.js';
+import type { RequestAttributes } from '../../security/attributes.js';
+import { connectionInfoOf } from '../transport/connection-info.js';
 
 export class TcpListener {
   private readonly server: net.Server;
@@ -71,6 +74,13 @@ export class TcpListener {
       downstream.destroy();
       return;
     }
+    const filters = rt.current.networkFilters.get(ctx.listener.name);
+    if (filters !== undefined && !admittedByFilters(filters, downstream, ctx.port)) {
+      // Envoy's network RBAC: a denied connection is closed before anything goes upstream.
+      rt.stats.inc('downstream_cx_rbac_denied');
+      downstream.destroy();
+      return;
+    }
     const routes = ctx.listener.tcp?.routes ?? [];
     const route = routes.find((r) => r.port === undefined || r.port === ctx.port);
     const dest = route && chooseTcp(route, rt.random.next());
@@ -94,6 +104,29 @@ export class TcpListener {
     });
     return this.closing;
   }
+}
+
+/** Runs a new connection through the listener's network filters; false when one closes it. */
+function admittedByFilters(filters: readonly NetworkFilter[], socket: net.Socket, port: number): boolean {
+  const connection = connectionInfoOf(socket);
+  const sourceIp = bareIp(socket.remoteAddress ?? '');
+  const attributes: RequestAttributes = {
+    sourceIp,
+    remoteIp: sourceIp,
+    ...(socket.remotePort !== undefined ? { sourcePort: socket.remotePort } : {}),
+    ...(socket.localAddress !== undefined ? { destinationIp: bareIp(socket.localAddress) } : {}),
+    destinationPort: port,
+    // Istio: principals and namespaces come only from a peer certificate the proxy verified.
+    ...(connection.security === 'mutual_tls' && connection.peerUriSan !== undefined ? { peerPrincipal: connection.peerUriSan } : {}),
+    ...(connection.sni !== undefined ? { sni: connection.sni } : {}),
+  };
+  for (const filter of filters) if (filter.onNewConnection(attributes) !== 'continue') return false;
+  return true;
+}
+
+/** An IPv4 peer as node gives it on a dual-stack socket (`::ffff:10.0.0.1`) in its own form. */
+function bareIp(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
 
 function chooseTcp(route: TcpRoute, point: number): string | undefined {
