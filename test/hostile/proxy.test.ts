@@ -76,7 +76,7 @@ async function attack(port: number, n: number, head: string, trickle?: { bit: st
   return conns;
 }
 
-/** Waits (up to CLOSE_DEADLINE_MS) until every connection is closed; returns how long each stayed open. */
+/** Waits (up to CLOSE_DEADLINE_MS) until every connection is closed; returns how long each stayed open as this process saw it. */
 async function allClosed(name: string, conns: AttackConnection[]): Promise<number[]> {
   try {
     await eventually(() => conns.every((c) => c.closedAt !== undefined), `${name}: every attack connection to close`, CLOSE_DEADLINE_MS);
@@ -88,7 +88,9 @@ async function allClosed(name: string, conns: AttackConnection[]): Promise<numbe
 
 /**
  * Every connection closed by the proxy's `timeoutMs` timeout: none sooner than it, and each
- * answered as `expect` says (the status, flag and details that name the timeout).
+ * answered as `expect` says (the status, flag and details that name the timeout). The lower
+ * bound holds however busy this process is: a connection's start is taken as its first bytes
+ * are written, before the proxy can start the timeout, and a late 'close' only adds time.
  */
 async function allClosedByTimeout(name: string, conns: AttackConnection[], timeoutMs: number, expect: RegExp): Promise<void> {
   const open = await allClosed(name, conns);
@@ -161,12 +163,12 @@ describe('slow attacks against a proxy process', { timeout: 300_000 }, () => {
   test('a connection flood past the gateway\'s limit: refused at once and counted; the ones let in close after the headers timeout', async () => {
     const before = await stat('downstream_cx_overflow');
     const conns = await attack(ports.gateway, 500, '');
-    const open = await allClosed('connection flood', conns);
+    // Closed before the deadline, which is under the 60 s default: the headers timeout
+    // closed the ones let in. (No lower bound here: these connections send nothing, so the
+    // proxy may accept one and start its timer before this busy process sees it connect.)
+    await allClosed('connection flood', conns);
     const refused = (await stat('downstream_cx_overflow')) - before;
     assert.ok(refused >= 500 - GATEWAY_MAX_CONNECTIONS, `${refused} refused`);
-    // The ones let in were closed by the headers timeout, so none of them sooner than it.
-    const closedByTimeout = open.filter((ms) => ms >= HEADERS_MS - TIMER_TOLERANCE_MS).length;
-    assert.ok(closedByTimeout >= 500 - refused, `${500 - refused} connections were let in, but only ${closedByTimeout} stayed open for the ${HEADERS_MS} ms headers timeout`);
   });
 
   test('the proxy still serves, and normal clients were served throughout', async (t) => {
