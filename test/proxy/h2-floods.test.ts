@@ -89,8 +89,13 @@ describe('HTTP/2 floods', () => {
         await eventually(() => reached(path) === 300, 'the streams to reach the app');
         c.socket.write(Buffer.concat(ids.map((id) => rstStream(id))));
         await eventually(() => c.isClosed(), 'the proxy to close the connection', 5_000);
-        assert.ok(c.frames().some((f) => f.type === FRAME.GOAWAY && f.payload.readUInt32BE(4) === http2.constants.NGHTTP2_ENHANCE_YOUR_CALM), 'GOAWAY ENHANCE_YOUR_CALM');
+        // The proxy's counter says why it closed. Its GOAWAY may not be read here: closing a
+        // socket with unread bytes (resets still arriving) makes the kernel send a reset,
+        // which can discard the GOAWAY before a busy test process reads it. When read, the
+        // first is ENHANCE_YOUR_CALM (node's own NO_ERROR one may follow).
         assert.equal(timed.proxy.stats.get('downstream_rq_too_many_premature_resets'), 1);
+        const codes = c.frames().filter((f) => f.type === FRAME.GOAWAY).map((f) => f.payload.readUInt32BE(4));
+        assert.ok(codes.length === 0 || codes[0] === http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, `GOAWAY codes ${codes.join(', ')}`);
       } finally {
         await timed.close();
       }
