@@ -116,6 +116,7 @@ for (const name of wanted) {
       const { runMemoryBench, report } = await import('./controlplane-memory.js');
       const result = await runMemoryBench({});
       print(name, result, report(result));
+      if (!result.met) process.exitCode = 1;
       break;
     }
     case 'grpc': {

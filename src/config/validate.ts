@@ -251,17 +251,19 @@ function validateDocument(doc: RawDocument, options: ValidateOptions): DocumentC
 
   const hasError = diagnostics.some((d) => d.level === 'error');
   if (hasError) return { diagnostics };
-  // metadata and spec are copied through JSON: what the store keeps is JSON data anyway (it
-  // is written, served and read back as JSON), V8 builds JSON.parse's objects compactly with
-  // short strings shared (the resources of a 15 MB config took 28 MB so, about 60 MB as
-  // structured clones), and the copy holds no substring of the input, which can then go.
-  const { metadata, spec: copied } = JSON.parse(JSON.stringify({ metadata: { ...(meta as Record<string, unknown>), name: name as string, namespace }, spec })) as { metadata: Resource['metadata']; spec: unknown };
+  // apiVersion, metadata and spec are copied through JSON: what the store keeps is JSON data
+  // anyway (it is written, served and read back as JSON), V8 builds JSON.parse's objects
+  // compactly with short strings shared (the resources of a 15 MB config took 28 MB so, about
+  // 60 MB as structured clones), and the copy holds no substring of the input, which can then
+  // go. Every string taken from the parsed document is a slice of the whole input text in V8,
+  // so one such string kept (apiVersion was) keeps all of the input alive.
+  const copy = JSON.parse(JSON.stringify({ apiVersion, metadata: { ...(meta as Record<string, unknown>), name: name as string, namespace }, spec })) as Pick<Resource, 'apiVersion' | 'metadata' | 'spec'>;
   const resource: Resource = deepFreeze({
-    apiVersion,
+    apiVersion: copy.apiVersion,
     group: def.group,
     kind: def.kind,
-    metadata,
-    spec: copied,
+    metadata: copy.metadata,
+    spec: copy.spec,
     source: doc.start,
   }) as Resource;
   diagnostics.push(...notEnforcedWarnings(resource, (path) => doc.positionOf(path)));

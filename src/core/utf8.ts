@@ -49,3 +49,52 @@ export function decodeUtf8Strict(bytes: Buffer): string {
   if (offset >= 0) throw new Utf8Error(offset);
   return bytes.toString('utf8');
 }
+
+/**
+ * Strict UTF-8 decoding of text that arrives in pieces: `write` each piece, then `end` for
+ * the text. Throws `Utf8Error` with the offset in the whole input, as decodeUtf8Strict does.
+ * Nothing of a piece is kept but its text and a copy of its last 3 bytes: a bad sequence
+ * (at most 4 bytes) that began in an earlier piece began in those.
+ */
+export class StrictUtf8Stream {
+  // The WHATWG decoder with `fatal` refuses what RFC 3629 refuses (overlong forms,
+  // surrogates, past U+10FFFF, truncated sequences); invalidUtf8Offset then says where.
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+  private readonly parts: string[] = [];
+  /** The input's last (up to) 3 bytes so far. */
+  private tail: Uint8Array = new Uint8Array(0);
+  private total = 0;
+
+  write(bytes: Uint8Array): void {
+    try {
+      this.parts.push(this.decoder.decode(bytes, { stream: true }));
+    } catch {
+      throw new Utf8Error(this.offsetOfError(bytes));
+    }
+    this.total += bytes.length;
+    this.tail = Uint8Array.from((bytes.length >= 3 ? bytes : Buffer.concat([this.tail, bytes])).subarray(-3));
+  }
+
+  end(): string {
+    try {
+      this.parts.push(this.decoder.decode());
+    } catch {
+      // A sequence cut short by the end of the input, within its last 3 bytes.
+      throw new Utf8Error(this.offsetOfError(new Uint8Array(0)));
+    }
+    const text = this.parts.join('');
+    this.parts.length = 0;
+    return text;
+  }
+
+  /** Where the first bad sequence is, `bytes` being the piece the decoder refused. */
+  private offsetOfError(bytes: Uint8Array): number {
+    // Continuation bytes at the start of the tail end a sequence that began before it, and
+    // was valid (the decoder took it).
+    let start = 0;
+    while (start < this.tail.length && (this.tail[start]! & 0xc0) === 0x80) start++;
+    const joined = Buffer.concat([this.tail.subarray(start), bytes]);
+    const offset = invalidUtf8Offset(joined);
+    return this.total - this.tail.length + start + (offset >= 0 ? offset : joined.length);
+  }
+}

@@ -7,6 +7,8 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseText, streamText } from '../../src/config/load.js';
 import { validateText } from '../../src/config/validate.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 const service = (name: string, extra = '') => `apiVersion: v1\nkind: Service\nmetadata:\n  name: ${name}\nspec:\n  ports:\n  - name: http\n    port: 9080${extra}\n`;
 
@@ -55,5 +57,32 @@ describe('streamText', () => {
     assert.ok(Object.isFrozen(resource.spec));
     assert.deepEqual(resource.spec, { ports: [{ name: 'http', port: 9080, appProtocol: 'http' }] });
     assert.deepEqual(resource.metadata, { name: 'a', namespace: 'default' });
+  });
+});
+
+/** A full garbage collection, in this process (the flag set at run time, as node's own tests do). */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+describe('what resources keep of their input', () => {
+  test('regression: the resources read from a large input do not keep its text alive', () => {
+    // Strings read from a parsed document are slices of the whole input in V8: one such
+    // string in a kept resource (its apiVersion was) kept all 16 MB of the input alive for as
+    // long as the config was in force. Long comments make the text large and the resources small.
+    const comment = `# ${'x'.repeat(4000)}\n`;
+    const rule = (name: string) => `apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: ${name}\nspec:\n  host: ${name}\n`;
+    const build = () => Array.from({ length: 4000 }, (_, i) => comment + rule(`r${i}`)).join('---\n');
+    collectGarbage();
+    const before = process.memoryUsage().heapUsed;
+    let text: string | undefined = build();
+    const textBytes = text.length;
+    const { resources } = validateText('big.yaml', text);
+    text = undefined;
+    collectGarbage();
+    const kept = process.memoryUsage().heapUsed - before;
+    assert.equal(resources.length, 4000);
+    assert.ok(kept < textBytes / 4, `the resources keep ${(kept / 1048576).toFixed(1)} MB for ${(textBytes / 1048576).toFixed(1)} MB of input`);
   });
 });

@@ -8,6 +8,12 @@
  * clients keep being served throughout (their success rate and latency are reported). The
  * same attacks against the defaults (60 s for a head, 5 minutes of idle stream) are bounded
  * the same way, only slower.
+ *
+ * What shows that a timeout closed a connection does not depend on how busy the machine is:
+ * the proxy's own answer says which timeout it was (408 with its flag and details), and no
+ * connection closes sooner than its timeout (a loaded machine only makes closes later). The
+ * deadline for every close is generous, only there to end a hang, and shorter than the
+ * defaults, so a short timeout that is not enforced still fails the test.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,11 +32,13 @@ const IDLE_MS = 1_500;
 const REQUEST_MS = 4_000;
 const GATEWAY_MAX_CONNECTIONS = 300;
 /**
- * What a loaded machine may add to a timeout before the close is seen: as much again, and a
- * second (480 connections at once on two shared cores lag the proxy's timers by seconds). A
- * connection the proxy never closed still fails by far.
+ * How long every attack connection may take to close: tens of times the timeouts above, as
+ * 480 connections at once on a loaded machine can lag the proxy's timers by seconds, yet under
+ * the 60 s default for a head, so a configured timeout that is not enforced still fails.
  */
-const slack = (timeoutMs: number) => timeoutMs + 1_000;
+const CLOSE_DEADLINE_MS = 45_000;
+/** Timers may fire this early against the test's own clock (rounding). */
+const TIMER_TOLERANCE_MS = 20;
 
 interface AttackConnection {
   socket: net.Socket;
@@ -45,12 +53,12 @@ async function attack(port: number, n: number, head: string, trickle?: { bit: st
     Array.from({ length: n }, () =>
       new Promise<AttackConnection>((resolve) => {
         const socket = net.connect(port, '127.0.0.1');
-        const c: AttackConnection = { socket, started: Date.now(), text: '' };
+        const c: AttackConnection = { socket, started: performance.now(), text: '' };
         socket.on('error', () => {});
         socket.on('data', (d: Buffer) => (c.text += d.toString('latin1')));
-        socket.on('close', () => (c.closedAt = Date.now()));
+        socket.on('close', () => (c.closedAt = performance.now()));
         socket.on('connect', () => {
-          c.started = Date.now();
+          c.started = performance.now();
           if (head) socket.write(head);
           resolve(c);
         });
@@ -68,16 +76,27 @@ async function attack(port: number, n: number, head: string, trickle?: { bit: st
   return conns;
 }
 
-/** Waits until every connection is closed; asserts each closed within `boundMs` of its start and answered as `expect` says. */
-async function allClosedWithin(name: string, conns: AttackConnection[], boundMs: number, expect?: RegExp): Promise<void> {
+/** Waits (up to CLOSE_DEADLINE_MS) until every connection is closed; returns how long each stayed open as this process saw it. */
+async function allClosed(name: string, conns: AttackConnection[]): Promise<number[]> {
   try {
-    await eventually(() => conns.every((c) => c.closedAt !== undefined), `${name}: every attack connection to close`, boundMs + slack(boundMs) + 5_000);
+    await eventually(() => conns.every((c) => c.closedAt !== undefined), `${name}: every attack connection to close`, CLOSE_DEADLINE_MS);
   } finally {
     for (const c of conns) c.socket.destroy();
   }
-  const slowest = Math.max(...conns.map((c) => c.closedAt! - c.started));
-  assert.ok(slowest <= boundMs + slack(boundMs), `${name}: the slowest attack connection closed after ${slowest} ms (timeout ${boundMs} ms)`);
-  if (expect) for (const c of conns) assert.match(c.text, expect, `${name}: ${c.text.slice(0, 120)}`);
+  return conns.map((c) => c.closedAt! - c.started);
+}
+
+/**
+ * Every connection closed by the proxy's `timeoutMs` timeout: none sooner than it, and each
+ * answered as `expect` says (the status, flag and details that name the timeout). The lower
+ * bound holds however busy this process is: a connection's start is taken as its first bytes
+ * are written, before the proxy can start the timeout, and a late 'close' only adds time.
+ */
+async function allClosedByTimeout(name: string, conns: AttackConnection[], timeoutMs: number, expect: RegExp): Promise<void> {
+  const open = await allClosed(name, conns);
+  const soonest = Math.min(...open);
+  assert.ok(soonest >= timeoutMs - TIMER_TOLERANCE_MS, `${name}: an attack connection closed after ${Math.round(soonest)} ms, before the ${timeoutMs} ms timeout`);
+  for (const c of conns) assert.match(c.text, expect, `${name}: ${c.text.slice(0, 120)}`);
 }
 
 describe('slow attacks against a proxy process', { timeout: 300_000 }, () => {
@@ -122,11 +141,11 @@ describe('slow attacks against a proxy process', { timeout: 300_000 }, () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  test('slowloris: 400 heads that never end are answered 408 within the headers timeout', async () => {
+  test('slowloris: 400 heads that never end are answered 408 by the headers timeout', async () => {
     const head = 'GET /api/slowloris HTTP/1.1\r\nHost: app\r\n';
     const conns = [...(await attack(ports.gateway, 200, head, { bit: 'x-a: b\r\n', everyMs: 200 })), ...(await attack(ports.inbound, 200, head, { bit: 'x-a: b\r\n', everyMs: 200 }))];
     // (200 on the gateway: under its connection limit, every one is let in.)
-    await allClosedWithin('slowloris', conns, HEADERS_MS, /^HTTP\/1\.1 408 /);
+    await allClosedByTimeout('slowloris', conns, HEADERS_MS, /^HTTP\/1\.1 408 [^]*x-sinew-response-details: request_headers_timeout\r\n/);
     assert.equal(app.paths().filter((p) => p.startsWith('/api/slowloris')).length, 0);
   });
 
@@ -135,8 +154,8 @@ describe('slow attacks against a proxy process', { timeout: 300_000 }, () => {
     // Together under the gateway's connection limit: every one of them is let in.
     const stalled = [...(await attack(ports.gateway, 120, head('stalled'))), ...(await attack(ports.inbound, 120, head('stalled')))];
     const trickled = [...(await attack(ports.gateway, 120, head('trickled'), { bit: 'x', everyMs: 300 })), ...(await attack(ports.inbound, 120, head('trickled'), { bit: 'x', everyMs: 300 }))];
-    await allClosedWithin('stalled bodies', stalled, IDLE_MS, /^HTTP\/1\.1 408 [^]*x-sinew-response-flags: SI\r\n/);
-    await allClosedWithin('trickled bodies', trickled, REQUEST_MS, /^HTTP\/1\.1 408 [^]*x-sinew-response-details: request_overall_timeout\r\n/);
+    await allClosedByTimeout('stalled bodies', stalled, IDLE_MS, /^HTTP\/1\.1 408 [^]*x-sinew-response-flags: SI\r\n/);
+    await allClosedByTimeout('trickled bodies', trickled, REQUEST_MS, /^HTTP\/1\.1 408 [^]*x-sinew-response-details: request_overall_timeout\r\n/);
     const whole = app.heads.filter((h) => /^\/api\/(stalled|trickled)/.test(h.path) && h.complete);
     assert.equal(whole.length, 0, 'no attack body reached the app whole');
   });
@@ -144,7 +163,10 @@ describe('slow attacks against a proxy process', { timeout: 300_000 }, () => {
   test('a connection flood past the gateway\'s limit: refused at once and counted; the ones let in close after the headers timeout', async () => {
     const before = await stat('downstream_cx_overflow');
     const conns = await attack(ports.gateway, 500, '');
-    await allClosedWithin('connection flood', conns, HEADERS_MS);
+    // Closed before the deadline, which is under the 60 s default: the headers timeout
+    // closed the ones let in. (No lower bound here: these connections send nothing, so the
+    // proxy may accept one and start its timer before this busy process sees it connect.)
+    await allClosed('connection flood', conns);
     const refused = (await stat('downstream_cx_overflow')) - before;
     assert.ok(refused >= 500 - GATEWAY_MAX_CONNECTIONS, `${refused} refused`);
   });

@@ -86,11 +86,17 @@ describe('HTTP/2 floods', () => {
         const c = await rawH2(timed.port(listener));
         const ids = Array.from({ length: 300 }, (_, i) => 1 + 2 * i);
         c.socket.write(Buffer.concat(ids.map((id) => frame(FRAME.HEADERS, FLAG.END_STREAM | FLAG.END_HEADERS, id, requestBlock(path, 'app')))));
-        await eventually(() => reached(path) === 300, 'the streams to reach the app');
+        // Only to end a hang: 300 streams through the proxy take seconds on a loaded machine.
+        await eventually(() => reached(path) === 300, 'the streams to reach the app', 60_000);
         c.socket.write(Buffer.concat(ids.map((id) => rstStream(id))));
         await eventually(() => c.isClosed(), 'the proxy to close the connection', 5_000);
-        assert.ok(c.frames().some((f) => f.type === FRAME.GOAWAY && f.payload.readUInt32BE(4) === http2.constants.NGHTTP2_ENHANCE_YOUR_CALM), 'GOAWAY ENHANCE_YOUR_CALM');
+        // The proxy's counter says why it closed. Its GOAWAY may not be read here: closing a
+        // socket with unread bytes (resets still arriving) makes the kernel send a reset,
+        // which can discard the GOAWAY before a busy test process reads it. When read, the
+        // first is ENHANCE_YOUR_CALM (node's own NO_ERROR one may follow).
         assert.equal(timed.proxy.stats.get('downstream_rq_too_many_premature_resets'), 1);
+        const codes = c.frames().filter((f) => f.type === FRAME.GOAWAY).map((f) => f.payload.readUInt32BE(4));
+        assert.ok(codes.length === 0 || codes[0] === http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, `GOAWAY codes ${codes.join(', ')}`);
       } finally {
         await timed.close();
       }
@@ -114,15 +120,24 @@ describe('HTTP/2 floods', () => {
       assert.equal(reached(path), 0);
     });
 
-    test(`${listener}: after the peer's GOAWAY a session whose stream never ends is closed within the drain timeout`, async () => {
-      const c = await rawH2(h.port(listener));
-      const path = `/api/hang-goaway-${listener}`;
-      c.socket.write(frame(FRAME.HEADERS, FLAG.END_STREAM | FLAG.END_HEADERS, 1, requestBlock(path, 'app')));
-      await eventually(() => reached(path) === 1, 'the stream to reach the app');
-      const started = Date.now();
-      c.socket.write(goaway(1));
-      await eventually(() => c.isClosed(), 'the proxy to close the connection', 5_000);
-      assert.ok(Date.now() - started < DRAIN_MS + 1_000, `closed after ${Date.now() - started} ms`);
+    test(`${listener}: after the peer's GOAWAY a session whose stream never ends is closed`, async () => {
+      // Node ends such a session at once (its stream ends DC); the drain timeout is the bound
+      // behind that. The stream idle timeout here cannot end the stream first, and no bound
+      // is measured against the clock: a session left open (the bug) fails the deadline, which
+      // only ends the wait, on a machine of any load.
+      const drained = await startProxy(edgeConfig(app.port, { drainTimeoutMs: DRAIN_MS, streamIdleTimeoutMs: 120_000 }));
+      try {
+        const c = await rawH2(drained.port(listener));
+        const path = `/api/hang-goaway-${listener}`;
+        c.socket.write(frame(FRAME.HEADERS, FLAG.END_STREAM | FLAG.END_HEADERS, 1, requestBlock(path, 'app')));
+        await eventually(() => reached(path) === 1, 'the stream to reach the app');
+        c.socket.write(goaway(1));
+        await eventually(() => c.isClosed(), 'the proxy to close the connection', 30_000);
+        const endedByProxy = drained.proxy.stats.get('downstream_rq_flag_DC') + drained.proxy.stats.get('downstream_cx_drain_close');
+        assert.ok(endedByProxy >= 1, 'the proxy ended the session (its stream flagged DC, or the drain timeout)');
+      } finally {
+        await drained.close();
+      }
     });
   }
 
