@@ -324,5 +324,17 @@ for (const proto of protocols) {
         assert.equal(nope.headers['access-control-allow-origin'], undefined);
       });
     });
+
+    test('cors_wildcard_lists_echo_the_preflight: allowMethods and allowHeaders `*` answer with the method and headers asked for', async () => {
+      const cors = { allowOrigins: [{ regex: '.*' }], allowMethods: ['*'], allowHeaders: ['*'], exposeHeaders: [], allowCredentials: true };
+      await withProxy(config([route('default/echo/0', {}, routeTo(ECHO), { perFilterConfig: { [HTTP_FILTERS.cors]: cors } })]), {}, async (c) => {
+        const pre = await c.request({ method: 'OPTIONS', path: '/', headers: { origin: 'https://other.foo.com', 'access-control-request-method': 'PUT', 'access-control-request-headers': 'x-header-1, x-header-2' } });
+        assert.equal(pre.status, 200);
+        // With credentials a browser reads `*` as a literal name: the answer must echo.
+        assert.equal(pre.headers['access-control-allow-methods'], 'PUT');
+        assert.equal(pre.headers['access-control-allow-headers'], 'x-header-1, x-header-2');
+        assert.equal(pre.headers['access-control-allow-credentials'], 'true');
+      });
+    });
   });
 }

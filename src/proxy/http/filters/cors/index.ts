@@ -46,8 +46,16 @@ class CorsInstance implements HttpFilter {
         return FilterStatus.Continue;
       }
       const headers: Record<string, string> = { 'access-control-allow-origin': origin };
-      if (cors.allowMethods) headers['access-control-allow-methods'] = cors.allowMethods;
-      if (cors.allowHeaders) headers['access-control-allow-headers'] = cors.allowHeaders;
+      // A `*` list answers with what the preflight asked for: with credentials the Fetch
+      // standard reads `*` as a literal name, and the Gateway API expects the echo either way.
+      const requested = (name: string) => {
+        const v = stream.headers[name];
+        return typeof v === 'string' && v.length > 0 ? v : undefined;
+      };
+      const methods = cors.allowMethods === '*' ? (requested('access-control-request-method') ?? '*') : cors.allowMethods;
+      const allowHeaders = cors.allowHeaders === '*' ? (requested('access-control-request-headers') ?? '*') : cors.allowHeaders;
+      if (methods) headers['access-control-allow-methods'] = methods;
+      if (allowHeaders) headers['access-control-allow-headers'] = allowHeaders;
       // Envoy's preflight answer carries expose-headers too (and the Gateway API's HTTPRouteCORS
       // expects it there); browsers read it from the actual response, which gets it below.
       if (cors.exposeHeaders) headers['access-control-expose-headers'] = cors.exposeHeaders;
