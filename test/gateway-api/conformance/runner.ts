@@ -264,6 +264,12 @@ export class ConformanceRunner {
         if (same !== (call === 'require.Equal')) throw new StepFailure(`${String(args[3] ?? call)}: ${JSON.stringify(args[1])} and ${JSON.stringify(args[2])}`);
         return;
       }
+      case 'require.Len':
+      case 'require.Lenf': {
+        if (!Array.isArray(args[1])) throw new Unsupported(`${call} of ${JSON.stringify(args[1])}, not a list`);
+        if (args[1].length !== args[2]) throw new StepFailure(`${String(args[3] ?? call)}: ${args[1].length} items, not ${String(args[2])}`);
+        return;
+      }
       case 'kubernetes.GWCMustHaveAcceptedConditionAny':
         return this.#eventually(async () => {
           const gwc = await this.#gatewayClass(String(args[3]));
