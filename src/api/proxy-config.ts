@@ -67,7 +67,8 @@ export interface Listener {
    * filter_chains): a connection gets the chain whose `match` fits it best, judged by the
    * server name it asked for (SNI), then the transport protocol, then the protocols it
    * offered over ALPN, as Envoy's filter_chain_match. A connection no chain matches is closed.
-   * Not together with `tls`. All chains of a listener share its `http` settings.
+   * Not together with `tls`. All chains of a listener share its `http` settings but the route
+   * table, which a chain may name for itself.
    */
   filterChains?: FilterChain[];
   /**
@@ -228,6 +229,13 @@ export interface FilterChain {
   match?: FilterChainMatch;
   /** Terminate TLS with these settings; absent: plaintext. */
   tls?: DownstreamTls;
+  /**
+   * http listeners: the route table for requests on this chain's connections, in place of the
+   * listener's `http.routeConfigName` (Istio gives each gateway HTTPS server a table of its own,
+   * so a client that asked for one server's name cannot reach another server's routes by
+   * sending that server's Host).
+   */
+  routeConfigName?: string;
 }
 
 /**
@@ -245,6 +253,9 @@ export interface FilterChainMatch {
   applicationProtocols?: string[];
 }
 
+/** A TLS protocol version, as OpenSSL and node name it. */
+export type TlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+
 /** TLS terminated by an http listener's filter chain (the listener's `tls`, or a FilterChain's). */
 export interface DownstreamTls {
   /** MUTUAL and ISTIO_MUTUAL require a client certificate signed by `validationContext`. */
@@ -257,6 +268,20 @@ export interface DownstreamTls {
   subjectAltNames?: string[];
   /** Permissive mTLS: accept plaintext beside TLS on the same port. */
   permissive?: boolean;
+  /**
+   * MUTUAL: ask for a client certificate but let clients without one in (Istio's
+   * OPTIONAL_MUTUAL); a certificate that is presented must still pass.
+   */
+  clientCertificateOptional?: boolean;
+  /** Oldest and newest TLS versions accepted (`TLSv1.2`, ...); absent: TLS 1.2 to 1.3, Istio's gateway default. */
+  minProtocolVersion?: TlsVersion;
+  maxProtocolVersion?: TlsVersion;
+  /**
+   * OpenSSL names of the cipher suites offered for TLS 1.2 and below (Envoy's cipher_suites);
+   * TLS 1.3 suites (`TLS_AES_...`) listed here replace the defaults for TLS 1.3 too. Absent:
+   * node's defaults.
+   */
+  cipherSuites?: string[];
   /**
    * Protocols offered over ALPN, `h2` only with `http.http2`. Absent: `h2, http/1.1` when the
    * listener serves HTTP/2, else `http/1.1` (then Istio's `istio-peer-exchange, istio` for

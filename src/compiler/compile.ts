@@ -121,7 +121,8 @@ export function compileProxyConfig(input: CompileInput, shared?: SharedOutbound)
   const meshKey = ctx.mesh.meshKey;
   if (meshKey !== undefined) {
     // Every proxy, sidecar or gateway, signs and checks the metadata exchange with it.
-    config.secrets = [{ name: MESH_KEY_SECRET, genericSecret: meshKey }];
+    // Beside a gateway's credentials, never in their place.
+    config.secrets = [...(config.secrets ?? []), { name: MESH_KEY_SECRET, genericSecret: meshKey }];
     config.peerMetadataKey = MESH_KEY_SECRET;
   }
   // The proxy's own part is cloned (it must share nothing with the caller's inputs); the

@@ -93,14 +93,16 @@ const finders: Record<string, Finder> = {
   }),
   SNW1011: (r) => {
     const spec = r.spec as GatewaySpec;
-    const terminating = new Set(['SIMPLE', 'MUTUAL', 'OPTIONAL_MUTUAL', 'ISTIO_MUTUAL']);
+    const terminating = new Set(['SIMPLE', 'MUTUAL', 'OPTIONAL_MUTUAL']);
     const out: Omit<NotEnforcedUse, 'code'>[] = [];
     for (const [i, server] of (spec.servers ?? []).entries()) {
-      if (server.port.protocol.toUpperCase() !== 'HTTPS' || !terminating.has(server.tls?.mode ?? 'SIMPLE')) continue;
-      const credential = server.tls?.credentialName ? ` (credentialName ${server.tls.credentialName})` : '';
+      const tls = server.tls;
+      if (server.port.protocol.toUpperCase() !== 'HTTPS' || !terminating.has(tls?.mode ?? 'SIMPLE')) continue;
+      // A credentialName is served (src/compiler/gateway.ts); certificates named by file are not.
+      if (tls?.credentialName || tls?.credentialNames?.length) continue;
       out.push({
         path: ['spec', 'servers', i, 'tls'],
-        message: `port ${server.port.number} terminates TLS${credential}, but the mesh cannot load TLS credentials yet: this port is not served; the gateway's other ports are`,
+        message: `port ${server.port.number} names its certificate by file, which the gateway does not read: this server is not served; put the certificate in a Secret (sinew create secret tls) and name it with credentialName`,
       });
     }
     return out;

@@ -6,6 +6,7 @@
 import type { ProxyNode } from '../api/proxy-config.js';
 import type { MeshStatus, WorkloadRegistration } from '../api/mesh-status.js';
 import type { Resource } from '../api/resources/meta.js';
+import { manifestOf } from '../api/resources/index.js';
 import { readApiTokenFile } from '../controlplane/credentials.js';
 import { SinewError } from '../core/errors.js';
 
@@ -93,7 +94,8 @@ export class ControlPlaneClient {
 
   /** Applies resources as one change (all or nothing). */
   async apply(resources: readonly Resource[]): Promise<void> {
-    const body = resources.map((r) => JSON.stringify({ apiVersion: r.apiVersion, kind: r.kind, metadata: r.metadata, spec: r.spec })).join('\n---\n');
+    // As written (a Secret's type and data at the top level, not under spec); values not redacted.
+    const body = resources.map((r) => JSON.stringify(manifestOf(r))).join('\n---\n');
     const res = await this.request('/api/v1/apply', { method: 'POST', headers: { 'content-type': 'application/yaml' }, body, timeoutMs: 60_000 });
     if (res.status !== 200) throw new SinewError('SNW_ERR_APPLY', `the control plane refused the manifests: ${await res.text()}`);
     await res.arrayBuffer();

@@ -533,6 +533,9 @@ export function compile(input: ProxyConfig, previous?: Snapshot, registry: Filte
       else {
         if (!h.routeConfigByPort && h.routeConfigName === undefined) problems.add(`${p}.http`, 'needs routeConfigName or routeConfigByPort');
         if (h.routeConfigName !== undefined && !routeTables.has(h.routeConfigName)) problems.add(`${p}.http.routeConfigName`, `no route table named ${JSON.stringify(h.routeConfigName)}`);
+        (l.filterChains ?? []).forEach((c, j) => {
+          if (c.routeConfigName !== undefined && !routeTables.has(c.routeConfigName)) problems.add(`${p}.filterChains[${j}].routeConfigName`, `no route table named ${JSON.stringify(c.routeConfigName)}`);
+        });
         if (h.fallbackRouteConfigName !== undefined && !routeTables.has(h.fallbackRouteConfigName)) problems.add(`${p}.http.fallbackRouteConfigName`, `no route table named ${JSON.stringify(h.fallbackRouteConfigName)}`);
         if (h.maxRequestHeadersKb !== undefined && !(h.maxRequestHeadersKb >= 1 && h.maxRequestHeadersKb <= 8192)) problems.add(`${p}.http.maxRequestHeadersKb`, 'must be in 1..8192');
         if (h.maxBufferedBodyBytes !== undefined && !(h.maxBufferedBodyBytes >= 0)) problems.add(`${p}.http.maxBufferedBodyBytes`, 'must be >= 0');

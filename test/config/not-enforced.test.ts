@@ -87,7 +87,7 @@ const examples: Record<string, { yaml: string; path: string }> = {
   },
   SNW1011: {
     path: 'spec.servers[0].tls',
-    yaml: 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: secure, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 8443, name: https, protocol: HTTPS}\n    hosts: ["*"]\n    tls: {mode: SIMPLE, credentialName: edge-credential}\n',
+    yaml: 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: secure, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 8443, name: https, protocol: HTTPS}\n    hosts: ["*"]\n    tls: {mode: SIMPLE, serverCertificate: /etc/istio/certs/tls.crt, privateKey: /etc/istio/certs/tls.key}\n',
   },
   SNW1012: { path: 'spec.trafficPolicy.tls', yaml: 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: echo}\nspec:\n  host: api.example.com\n  trafficPolicy:\n    tls: {mode: SIMPLE, credentialName: client-credential}\n' },
   SNW0525: {
@@ -333,7 +333,7 @@ spec:
 });
 
 describe('moved from analysis: TLS the mesh cannot provide yet', () => {
-  test('a Gateway HTTPS server with SIMPLE or MUTUAL TLS warns at its tls field; PASSTHROUGH and plain HTTP do not', () => {
+  test('a Gateway HTTPS server whose certificate is named by file warns at its tls field; credentialName, PASSTHROUGH and plain HTTP do not', () => {
     const gateway = (servers: string) =>
       `apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: edge, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n${servers}`;
     const { warnings } = valid(
@@ -341,11 +341,14 @@ describe('moved from analysis: TLS the mesh cannot provide yet', () => {
     hosts: ["*"]
   - port: {number: 443, name: https, protocol: HTTPS}
     hosts: ["*"]
-    tls: {mode: SIMPLE, credentialName: edge-credential}
+    tls: {mode: SIMPLE, serverCertificate: /etc/istio/certs/tls.crt, privateKey: /etc/istio/certs/tls.key}
+  - port: {number: 8443, name: https-credential, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: MUTUAL, credentialName: edge-credential}
 `),
     );
     assert.deepEqual(warnings.map((d) => [d.code, d.path]), [['SNW1011', 'spec.servers[1].tls']]);
-    assert.match(warnings[0].message, /port 443 terminates TLS \(credentialName edge-credential\).*not served/);
+    assert.match(warnings[0].message, /port 443 names its certificate by file.*not served/);
     const passthrough = valid(
       gateway(`  - port: {number: 443, name: tls, protocol: TLS}
     hosts: ["*"]

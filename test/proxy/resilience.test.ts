@@ -301,7 +301,7 @@ for (const proto of protocols) {
     });
 
     test('CORS (vs-echo-cors.yaml): preflight answered for an allowed origin, forwarded otherwise; actual requests get allow-origin', async () => {
-      const cors = { allowOrigins: [{ exact: 'cors.com' }], allowMethods: ['POST', 'GET'], allowHeaders: ['X-Foo-Bar', 'X-Foo-Baz'], exposeHeaders: [], maxAgeSeconds: 86400, allowCredentials: false };
+      const cors = { allowOrigins: [{ exact: 'cors.com' }], allowMethods: ['POST', 'GET'], allowHeaders: ['X-Foo-Bar', 'X-Foo-Baz'], exposeHeaders: ['X-Trace'], maxAgeSeconds: 86400, allowCredentials: false };
       await withProxy(config([route('default/echo/0', {}, routeTo(ECHO), { perFilterConfig: { [HTTP_FILTERS.cors]: cors } })]), {}, async (c) => {
         const before = good.seen.length;
         const pre = await c.request({ method: 'OPTIONS', path: '/', headers: { origin: 'cors.com', 'access-control-request-method': 'DELETE' } });
@@ -310,14 +310,30 @@ for (const proto of protocols) {
         assert.equal(pre.headers['access-control-allow-methods'], 'POST,GET');
         assert.equal(pre.headers['access-control-allow-headers'], 'X-Foo-Bar,X-Foo-Baz');
         assert.equal(pre.headers['access-control-max-age'], '86400');
+        // cors_preflight_expose_headers: the preflight answer names the exposed headers, as the
+        // Gateway API's HTTPRouteCORS expects (it was sent on actual responses only).
+        assert.equal(pre.headers['access-control-expose-headers'], 'X-Trace');
         assert.equal(good.seen.length, before, 'an allowed preflight never reaches the app');
         const other = await c.request({ method: 'OPTIONS', path: '/', headers: { origin: 'bad.com', 'access-control-request-method': 'GET' } });
         assert.equal(other.headers['access-control-allow-origin'], undefined);
         assert.equal(good.seen.at(-1)?.method, 'OPTIONS', 'a non-matching preflight is forwarded');
         const get = await c.request({ path: '/', headers: { origin: 'cors.com' } });
         assert.equal(get.headers['access-control-allow-origin'], 'cors.com');
+        assert.equal(get.headers['access-control-expose-headers'], 'X-Trace');
         const nope = await c.request({ path: '/', headers: { origin: 'bad.com' } });
         assert.equal(nope.headers['access-control-allow-origin'], undefined);
+      });
+    });
+
+    test('cors_wildcard_lists_echo_the_preflight: allowMethods and allowHeaders `*` answer with the method and headers asked for', async () => {
+      const cors = { allowOrigins: [{ regex: '.*' }], allowMethods: ['*'], allowHeaders: ['*'], exposeHeaders: [], allowCredentials: true };
+      await withProxy(config([route('default/echo/0', {}, routeTo(ECHO), { perFilterConfig: { [HTTP_FILTERS.cors]: cors } })]), {}, async (c) => {
+        const pre = await c.request({ method: 'OPTIONS', path: '/', headers: { origin: 'https://other.foo.com', 'access-control-request-method': 'PUT', 'access-control-request-headers': 'x-header-1, x-header-2' } });
+        assert.equal(pre.status, 200);
+        // With credentials a browser reads `*` as a literal name: the answer must echo.
+        assert.equal(pre.headers['access-control-allow-methods'], 'PUT');
+        assert.equal(pre.headers['access-control-allow-headers'], 'x-header-1, x-header-2');
+        assert.equal(pre.headers['access-control-allow-credentials'], 'true');
       });
     });
   });

@@ -29,13 +29,36 @@ export async function makeCa(commonName = 'Sinew test CA'): Promise<Pem> {
   }
 }
 
+/**
+ * A self-signed certificate for `names` (DNS SANs; the first is the CN) that is its own CA, as
+ * the Gateway API suite's MustCreateSelfSignedCertSecret makes: clients trust it directly.
+ */
+export async function makeSelfSignedCertificate(names: string[]): Promise<Pem> {
+  const dir = await mkdtemp(join(tmpdir(), 'sinew-tls-'));
+  try {
+    await run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'tls.key', '-out', 'tls.crt', '-days', '2', '-subj', `/CN=${names[0]}`, '-addext', `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`, '-addext', 'basicConstraints=critical,CA:TRUE'], dir);
+    return { cert: await readFile(join(dir, 'tls.crt'), 'utf8'), key: await readFile(join(dir, 'tls.key'), 'utf8') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 /** A server certificate for `names` (DNS SANs; the first is the CN), signed by `ca`. */
-export async function makeServerCertificate(ca: Pem, names: string[]): Promise<Pem> {
+export function makeServerCertificate(ca: Pem, names: string[]): Promise<Pem> {
+  return makeLeaf(ca, names, 'serverAuth');
+}
+
+/** A client certificate for `name` (CN and DNS SAN), signed by `ca`, as curl --cert presents it. */
+export function makeClientCertificate(ca: Pem, name: string): Promise<Pem> {
+  return makeLeaf(ca, [name], 'clientAuth');
+}
+
+async function makeLeaf(ca: Pem, names: string[], usage: 'serverAuth' | 'clientAuth'): Promise<Pem> {
   const dir = await mkdtemp(join(tmpdir(), 'sinew-tls-'));
   try {
     await writeFile(join(dir, 'ca.crt'), ca.cert);
     await writeFile(join(dir, 'ca.key'), ca.key);
-    await writeFile(join(dir, 'ext.cnf'), `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\nextendedKeyUsage=serverAuth\n`);
+    await writeFile(join(dir, 'ext.cnf'), `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\nextendedKeyUsage=${usage}\n`);
     await run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', `/CN=${names[0]}`], dir);
     await run(['x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'tls.crt', '-days', '2', '-extfile', 'ext.cnf'], dir);
     return { cert: await readFile(join(dir, 'tls.crt'), 'utf8'), key: await readFile(join(dir, 'tls.key'), 'utf8') };

@@ -111,10 +111,10 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     code: 'SNW1011',
     name: 'GatewayTlsNotServed',
     kind: 'Gateway',
-    field: 'spec.servers[].tls with protocol HTTPS and mode SIMPLE | MUTUAL | OPTIONAL_MUTUAL | ISTIO_MUTUAL',
+    field: 'spec.servers[].tls with protocol HTTPS, mode SIMPLE | MUTUAL | OPTIONAL_MUTUAL and no credentialName',
     effect: 'degraded',
     description:
-      'A Gateway server terminates TLS, but the mesh cannot load TLS credentials yet, so that port is not served (like a listener Envoy keeps warming while its secret is missing); the other servers are. Use tls mode PASSTHROUGH, or plain HTTP, until credentials are supported.',
+      'A Gateway server terminates TLS with a certificate named by file (serverCertificate, privateKey, caCertificates), which the gateway does not read, so that server is not served (like a filter chain Envoy keeps warming while its secret is missing); the other servers are. Put the certificate in a Secret (`sinew create secret tls`) and name it with credentialName.',
   },
   {
     code: 'SNW1012',

@@ -181,7 +181,7 @@ function headerOperations(f: HTTPHeaderFilter | undefined): HeaderOperationsSpec
   return Object.keys(out).length ? out : undefined;
 }
 
-/** The Gateway API's CORS filter as Istio's corsPolicy: `*` any origin, `https://*.x.com` a pattern. */
+/** The Gateway API's CORS filter as Istio's corsPolicy: `*` any origin, `https://*.x.com` a pattern; unmatched preflights answered here. */
 function corsPolicy(f: HTTPCORSFilter): CorsPolicySpec {
   const origins = (f.allowOrigins ?? []).map((o) => {
     if (o === '*') return { regex: '.*' };
@@ -195,6 +195,9 @@ function corsPolicy(f: HTTPCORSFilter): CorsPolicySpec {
     ...(f.exposeHeaders?.length ? { exposeHeaders: f.exposeHeaders } : {}),
     ...(f.maxAge !== undefined ? { maxAge: `${f.maxAge}s` } : {}),
     ...(f.allowCredentials !== undefined ? { allowCredentials: f.allowCredentials } : {}),
+    // Istio's conversion answers a preflight from another origin itself, without CORS headers,
+    // rather than forwarding it (the Gateway API expects it not to reach the backend).
+    unmatchedPreflights: 'IGNORE',
   };
 }
 

@@ -3,19 +3,20 @@
  * the label `gateway.networking.k8s.io/gateway-name`): a listener per port of its usable
  * listeners, as Istio's Gateway servers become Envoy listeners:
  *
- *   HTTP, HTTPS  route table `http.<port>`: a virtual host per hostname the attached HTTPRoutes
+ *   HTTP         route table `http.<port>`: a virtual host per hostname the attached HTTPRoutes
  *                and GRPCRoutes serve, their rules sorted by the Gateway API's precedence
- *                (./convert.ts); HTTPS terminates TLS with the listeners' certificate
+ *                (./convert.ts)
+ *   HTTPS        a filter chain per listener, chosen by SNI (its hostname), terminating TLS with
+ *                its certificate, with a route table of its own (`https.<port>.<listener>`)
  *   TCP          the TCPRoute's weighted backends
  *
  * Each port listens where the runner mapped it (`ProxyPorts.gateway`); a port it has not mapped
  * yet is left out rather than bound on 0.0.0.0.
  *
  * What the proxy cannot do yet leaves a port out, as Envoy keeps a listener it cannot build
- * warming: TLS listeners (TLSRoute: routing by SNI), and an HTTPS port whose listeners present
- * different certificates (a certificate per SNI name; the proxy holds one per listener).
+ * warming: TLS listeners (TLSRoute: routing by SNI).
  */
-import type { Listener, RouteConfiguration, Secret, TcpRoute, VirtualHost } from '../../api/proxy-config.js';
+import type { FilterChain, Listener, RouteConfiguration, Secret, TcpRoute, VirtualHost } from '../../api/proxy-config.js';
 import type { SecretSpec } from '../../api/resources/secret.js';
 import type { Resource } from '../../api/resources/meta.js';
 import type { GatewayApiBinding, GatewayState, ListenerState, RouteState } from '../../semantics/gateway-api/binding.js';
@@ -57,7 +58,6 @@ export function routesOf(ctx: CompileContext, rules: ConvertedRule[], namespace:
 
 export function buildGatewayApiGateway(ctx: CompileContext, binding: GatewayApiBinding, gateway: GatewayState): GatewayApiGatewayResult {
   const out: GatewayApiGatewayResult = { listeners: [], routeConfigs: [], secrets: [] };
-  const ref = gateway.key;
   const byPort = new Map<number, ListenerState[]>();
   for (const l of gateway.listeners) {
     if (!l.usable) continue;
@@ -81,60 +81,73 @@ export function buildGatewayApiGateway(ctx: CompileContext, binding: GatewayApiB
     }
     if (protocol === 'TLS') continue; // routing by SNI: not in the proxy yet
 
-    let tls: Listener['tls'];
     if (protocol === 'HTTPS') {
-      // The certificates the port's listeners present: the proxy presents one per listener.
-      const certs = new Set<string>();
+      // A filter chain per HTTPS listener, chosen by SNI (the listener's hostname; none: any
+      // name), with the listener's certificate and a route table of its own, as Istio builds a
+      // server per listener: a session for one hostname is routed by that listener's routes only.
+      const chains: FilterChain[] = [];
+      const claimed = new Set<string>();
       for (const l of listeners) {
         const first = l.certificates[0];
-        if (first && !first.problem && l.resolvedRefs.status === 'True') certs.add(`${first.namespace}/${first.name}`);
+        if (!first || first.problem || l.resolvedRefs.status !== 'True') continue;
+        const secret = secrets.get(`${first.namespace}/${first.name}`);
+        const credential = secret ? credentialOf(secret.spec) : undefined;
+        if (!credential?.certificateChainPem || !credential.privateKeyPem) continue;
+        const hostname = l.listener.hostname?.toLowerCase() ?? '';
+        if (claimed.has(hostname)) continue;
+        claimed.add(hostname);
+        const sdsName = secretResourceName(first.namespace, first.name);
+        if (!out.secrets.some((s) => s.name === sdsName)) out.secrets.push({ name: sdsName, certificateChainPem: credential.certificateChainPem, privateKeyPem: credential.privateKeyPem });
+        const routeName = `https.${port}.${l.listener.name}`;
+        out.routeConfigs.push({ name: routeName, virtualHosts: virtualHostsOf(ctx, binding, gateway, [l], port) });
+        chains.push({ name: routeName, ...(hostname ? { match: { serverNames: [hostname] } } : {}), tls: { mode: 'SIMPLE', certificate: sdsName }, routeConfigName: routeName });
       }
-      if (certs.size !== 1) continue;
-      const [key] = [...certs];
-      const secret = secrets.get(key);
-      const credential = secret ? credentialOf(secret.spec) : undefined;
-      if (!credential?.certificateChainPem || !credential.privateKeyPem) continue;
-      const [ns, secretName] = key.split('/');
-      const sdsName = secretResourceName(ns, secretName);
-      if (!out.secrets.some((s) => s.name === sdsName)) out.secrets.push({ name: sdsName, certificateChainPem: credential.certificateChainPem, privateKeyPem: credential.privateKeyPem });
-      tls = { mode: 'SIMPLE', certificate: sdsName };
+      if (chains.length === 0) continue;
+      out.listeners.push({ name, address: { ...address }, direction: 'gateway', protocol: 'http', http: { routeConfigName: chains[0].routeConfigName!, http2: true }, filterChains: chains });
+      continue;
     }
 
     const routeName = `http.${port}`;
-    const hosts = new Map<string, RouteState[]>();
-    for (const l of listeners) {
-      for (const route of binding.routes) {
-        if (route.kind !== 'HTTPRoute' && route.kind !== 'GRPCRoute') continue;
-        for (const parent of route.parents) {
-          for (const a of parent.listeners) {
-            if (a.gateway !== gateway || a.listener !== l) continue;
-            for (const h of a.hostnames) {
-              const list = hosts.get(h) ?? [];
-              if (!list.includes(route)) list.push(route);
-              hosts.set(h, list);
-            }
+    out.routeConfigs.push({ name: routeName, virtualHosts: virtualHostsOf(ctx, binding, gateway, listeners, port) });
+    // HTTP/2 with prior knowledge beside HTTP/1.1: gRPC clients of a GRPCRoute speak it.
+    out.listeners.push({ name, address: { ...address }, direction: 'gateway', protocol: 'http', http: { routeConfigName: routeName, http2: true } });
+  }
+  return out;
+}
+
+/** The virtual hosts of `listeners` (one port): a host per hostname their attached HTTPRoutes and GRPCRoutes serve. */
+function virtualHostsOf(ctx: CompileContext, binding: GatewayApiBinding, gateway: GatewayState, listeners: ListenerState[], port: number): VirtualHost[] {
+  const ref = gateway.key;
+  const hosts = new Map<string, RouteState[]>();
+  for (const l of listeners) {
+    for (const route of binding.routes) {
+      if (route.kind !== 'HTTPRoute' && route.kind !== 'GRPCRoute') continue;
+      for (const parent of route.parents) {
+        for (const a of parent.listeners) {
+          if (a.gateway !== gateway || a.listener !== l) continue;
+          for (const h of a.hostnames) {
+            const list = hosts.get(h) ?? [];
+            if (!list.includes(route)) list.push(route);
+            hosts.set(h, list);
           }
         }
       }
     }
-    const virtualHosts: VirtualHost[] = [];
-    for (const [host, routes] of hosts) {
-      const rules = convertRoutes(routes, { port, domainSuffix: ctx.mesh.domainSuffix });
-      virtualHosts.push({ name: `${host}:${port}`, domains: host === '*' ? ['*'] : [host, `${host}:*`], routes: routesOf(ctx, rules, gateway.resource.metadata.namespace, [host], [ref], port) });
-    }
-    // Listener isolation: a listener's hostname is its own even when no route serves it there,
-    // so its requests never fall through to a less specific listener's routes (404 instead).
-    for (const l of listeners) {
-      const h = l.listener.hostname?.toLowerCase();
-      if (h && !hosts.has(h)) virtualHosts.push({ name: `${h}:${port}`, domains: [h, `${h}:*`], routes: [] });
-    }
-    // Istio's empty gateway route table has a `blackhole:<port>` host: everything gets 404.
-    if (virtualHosts.length === 0) virtualHosts.push({ name: `blackhole:${port}`, domains: ['*'], routes: [] });
-    out.routeConfigs.push({ name: routeName, virtualHosts });
-    // HTTP/2 with prior knowledge beside HTTP/1.1: gRPC clients of a GRPCRoute speak it.
-    out.listeners.push({ name, address: { ...address }, direction: 'gateway', protocol: 'http', http: { routeConfigName: routeName, http2: true }, ...(tls ? { tls } : {}) });
   }
-  return out;
+  const virtualHosts: VirtualHost[] = [];
+  for (const [host, routes] of hosts) {
+    const rules = convertRoutes(routes, { port, domainSuffix: ctx.mesh.domainSuffix });
+    virtualHosts.push({ name: `${host}:${port}`, domains: host === '*' ? ['*'] : [host, `${host}:*`], routes: routesOf(ctx, rules, gateway.resource.metadata.namespace, [host], [ref], port) });
+  }
+  // Listener isolation: a listener's hostname is its own even when no route serves it there,
+  // so its requests never fall through to a less specific listener's routes (404 instead).
+  for (const l of listeners) {
+    const h = l.listener.hostname?.toLowerCase();
+    if (h && !hosts.has(h)) virtualHosts.push({ name: `${h}:${port}`, domains: [h, `${h}:*`], routes: [] });
+  }
+  // Istio's empty gateway route table has a `blackhole:<port>` host: everything gets 404.
+  if (virtualHosts.length === 0) virtualHosts.push({ name: `blackhole:${port}`, domains: ['*'], routes: [] });
+  return virtualHosts;
 }
 
 /** A TCP listener's routes: the oldest TCPRoute attached to it (the spec leaves several to the implementation; Istio takes the first). */

@@ -5,6 +5,7 @@
  */
 import type { FieldPath } from '../../core/path.js';
 import type { SemanticContext } from './context.js';
+import { VALID_CIPHER_SUITES } from '../../semantics/tls.js';
 import {
   asArray,
   asObject,
@@ -171,15 +172,6 @@ function checkHostnamePart(host: string, isGateway: boolean): string[] {
 
 // === server TLS (validateTLSOptions; also Sidecar ingress) ===
 
-/** Cipher suites Envoy accepts (security.IsValidCipherSuite). */
-const VALID_CIPHERS = new Set([
-  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384',
-  'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305', 'ECDHE-PSK-CHACHA20-POLY1305', 'ECDHE-ECDSA-AES128-SHA',
-  'ECDHE-RSA-AES128-SHA', 'ECDHE-PSK-AES128-CBC-SHA', 'ECDHE-ECDSA-AES256-SHA', 'ECDHE-RSA-AES256-SHA', 'ECDHE-PSK-AES256-CBC-SHA',
-  'AES128-GCM-SHA256', 'AES256-GCM-SHA384', 'AES128-SHA', 'PSK-AES128-CBC-SHA', 'AES256-SHA', 'PSK-AES256-CBC-SHA', 'DES-CBC3-SHA',
-  'ECDHE-ECDSA-AES128-SHA256', 'ECDHE-RSA-AES128-SHA256', 'ECDHE-ECDSA-AES256-SHA384', 'ECDHE-RSA-AES256-SHA384',
-  'AES128-SHA256', 'AES256-SHA256', 'TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256',
-]);
 
 /** validateTLSOptions: certificate sources and the fields each mode needs. */
 export function validateServerTLS(ctx: SemanticContext, tls: unknown, path: FieldPath): void {
@@ -196,7 +188,7 @@ export function validateServerTLS(ctx: SemanticContext, tls: unknown, path: Fiel
   const seen = new Set<string>();
   const duplicate = new Set<string>();
   for (const c of ciphers) {
-    if (!VALID_CIPHERS.has(c)) invalid.add(c);
+    if (!VALID_CIPHER_SUITES.has(c)) invalid.add(c);
     else if (seen.has(c)) duplicate.add(c);
     else seen.add(c);
   }

@@ -112,6 +112,15 @@ export class HttpListener {
   private chains!: ListenerChains;
   /** Permissive listeners: the context plaintext requests see (no `tls`, so scheme http). */
   private cleartext?: { of: ListenerContext; ctx: ListenerContext };
+  /**
+   * Connections whose filter chain names its own route table: the table, by the connection's
+   * socket (HTTP/1.1) or HTTP/2 session (the socket a request shows for HTTP/2 is node's proxy of it).
+   */
+  private readonly chainTables = new WeakMap<object, string>();
+  /** The chain table of the HTTP/2 connection being handed to the server (its session starts synchronously). */
+  private pendingH2Table: string | undefined;
+  /** The contexts of chains with their own route table, by table name (rebuilt with the listener's context). */
+  private chainContexts?: { of: ListenerContext; byTable: Map<string, ListenerContext> };
   private maxHeaderBytes = DEFAULT_MAX_HEADERS_KB * 1024;
   private maxHeaderCount = DEFAULT_MAX_HEADERS_COUNT;
 
@@ -232,6 +241,7 @@ export class HttpListener {
       });
       h2.on('request', this.onRequest);
       h2.on('session', (session: http2.Http2Session) => {
+        if (this.pendingH2Table !== undefined) this.chainTables.set(session, this.pendingH2Table);
         this.sessions.add(session);
         session.on('close', () => this.sessions.delete(session));
         session.on('error', () => {});
@@ -295,19 +305,26 @@ export class HttpListener {
   }
 
   /** A TLS handshake completed: ALPN picks the codec (Envoy's codec_type AUTO). */
-  private onSecure = (socket: tls.TLSSocket): void => {
+  private onSecure = (socket: tls.TLSSocket, chain: ListenerChains['chains'][number]): void => {
     socket.on('error', () => {});
     if (this.ctx.draining) {
       socket.destroy();
       return;
     }
+    const table = chain.routeConfigName;
     if (socket.alpnProtocol === 'h2') {
       // Validation keeps h2 out of ALPN without http.http2; an update that turned HTTP/2 off
       // can still race a handshake in flight.
-      if (this.h2) this.h2.emit('connection', socket);
-      else socket.destroy();
+      if (!this.h2) return void socket.destroy();
+      this.pendingH2Table = table;
+      try {
+        this.h2.emit('connection', socket);
+      } finally {
+        this.pendingH2Table = undefined;
+      }
       return;
     }
+    if (table !== undefined) this.chainTables.set(socket, table);
     this.serveHttp1(socket);
   };
 
@@ -459,14 +476,29 @@ export class HttpListener {
    * x-forwarded-proto) from the connection, and a plaintext request gets a context without `tls`.
    * The context inherits from the listener's own, whose `port` and `draining` keep changing.
    */
-  private contextFor(req: DownstreamRequest): ListenerContext {
+  private contextFor(req: DownstreamRequest, session: http2.Http2Session | undefined): ListenerContext {
     const ctx = this.ctx;
+    const table = this.chainTables.get(session ?? (req.socket as object));
+    if (table !== undefined) return this.chainContext(table);
     if (!ctx.listener.tls?.permissive || (req.socket as Partial<tls.TLSSocket> | null)?.encrypted) return ctx;
     if (this.cleartext?.of !== ctx) {
       const listener = { ...ctx.listener, tls: undefined };
       this.cleartext = { of: ctx, ctx: Object.create(ctx, { listener: { value: listener, enumerable: true } }) as ListenerContext };
     }
     return this.cleartext.ctx;
+  }
+
+  /** The context of a chain with its own route table: the listener's, with that table. */
+  private chainContext(table: string): ListenerContext {
+    const ctx = this.ctx;
+    if (this.chainContexts?.of !== ctx) this.chainContexts = { of: ctx, byTable: new Map() };
+    let found = this.chainContexts.byTable.get(table);
+    if (found === undefined) {
+      const http = { ...ctx.http, routeConfigName: table };
+      found = Object.create(ctx, { http: { value: http, enumerable: true } }) as ListenerContext;
+      this.chainContexts.byTable.set(table, found);
+    }
+    return found;
   }
 
   private drainTimeoutMs = (): number => this.ctx.http.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
@@ -518,7 +550,7 @@ export class HttpListener {
       }
     }
     try {
-      const stream = new HttpStream(this.runtime, this.contextFor(req), req, res, snapshot);
+      const stream = new HttpStream(this.runtime, this.contextFor(req, session), req, res, snapshot);
       stream.h2Session = session;
       stream.run();
     } catch (err) {

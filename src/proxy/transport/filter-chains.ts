@@ -10,6 +10,8 @@ import { downstreamTlsProblems, downstreamTransport, type DownstreamTransport } 
 
 export interface CompiledFilterChain {
   readonly name: string;
+  /** The route table of this chain's requests (http listeners), when it has its own. */
+  readonly routeConfigName?: string;
   /** Absent: plaintext. */
   readonly transport: DownstreamTransport | undefined;
   readonly match: FilterChainMatch;
@@ -81,19 +83,22 @@ export function filterChainProblems(l: Listener, secrets: readonly Secret[] | un
 
 /** Builds the chains of a validated listener. */
 export interface ChainHandlers {
-  /** A handshake completed (and the client passed): serve the TLS socket. */
-  onSecure(socket: tls.TLSSocket): void;
+  /** A handshake completed (and the client passed): serve the TLS socket, on `chain`. */
+  onSecure(socket: tls.TLSSocket, chain: CompiledFilterChain): void;
   /** A handshake failed, or the client was refused: `chain` names the chain. */
   onError(err: Error, chain: string): void;
 }
 
 export function buildListenerChains(l: Listener, secrets: readonly Secret[] | undefined, handshakeTimeoutMs: number | undefined, handlers: ChainHandlers): ListenerChains {
   const http2 = Boolean(l.http?.http2);
-  const chains: CompiledFilterChain[] = chainsOf(l).map((c) => ({
-    name: c.name,
-    match: c.match ?? {},
-    transport: c.tls === undefined ? undefined : downstreamTransport(c.tls, secrets, { http2, handshakeTimeoutMs, onSecure: handlers.onSecure, onError: (err) => handlers.onError(err, c.name) }),
-  }));
+  const chains: CompiledFilterChain[] = chainsOf(l).map((c) => {
+    const chain: { -readonly [K in keyof CompiledFilterChain]: CompiledFilterChain[K] } = { name: c.name, match: c.match ?? {}, transport: undefined };
+    if (c.routeConfigName !== undefined) chain.routeConfigName = c.routeConfigName;
+    if (c.tls !== undefined) {
+      chain.transport = downstreamTransport(c.tls, secrets, { http2, handshakeTimeoutMs, onSecure: (socket) => handlers.onSecure(socket, chain), onError: (err) => handlers.onError(err, c.name) });
+    }
+    return chain;
+  });
   const only = chains.length === 1 ? chains[0] : undefined;
   const inspect = !(only !== undefined && isEmptyMatch(only.match));
   const key = listenerChainsKey(l, secrets, handshakeTimeoutMs);

@@ -221,6 +221,14 @@ export function downstreamTlsProblems(t: DownstreamTls, secrets: readonly Secret
       else if (!ca.trustedCaPem) out.push(['.tls.validationContext', `secret ${JSON.stringify(t.validationContext)} needs trustedCaPem`]);
     }
   }
+  for (const field of ['minProtocolVersion', 'maxProtocolVersion'] as const) {
+    const v = t[field];
+    if (v !== undefined && !TLS_VERSIONS.includes(v)) out.push([`.tls.${field}`, `${JSON.stringify(v)} is not one of ${TLS_VERSIONS.join(', ')}`]);
+  }
+  if (t.minProtocolVersion && t.maxProtocolVersion && TLS_VERSIONS.indexOf(t.minProtocolVersion) > TLS_VERSIONS.indexOf(t.maxProtocolVersion)) {
+    out.push(['.tls.maxProtocolVersion', `${t.maxProtocolVersion} is older than minProtocolVersion ${t.minProtocolVersion}`]);
+  }
+  if (t.clientCertificateOptional && t.mode !== 'MUTUAL') out.push(['.tls.clientCertificateOptional', 'applies to MUTUAL only']);
   for (const p of t.alpn ?? []) {
     if (typeof p !== 'string' || p.length === 0 || p.length > 255) out.push(['.tls.alpn', `${JSON.stringify(p)} is not an ALPN protocol id`]);
     else if (p === 'h2' && !http2) out.push(['.tls.alpn', 'offers h2 but the listener does not serve HTTP/2 (http.http2)']);
@@ -243,8 +251,23 @@ function serverContextOptions(t: DownstreamTls, cert: Secret, ca: Secret | undef
     cert: cert.certificateChainPem,
     key: cert.privateKeyPem,
     ...(mutual(t) && ca?.trustedCaPem ? { ca: ca.trustedCaPem } : {}),
-    minVersion: MIN_TLS_VERSION,
+    minVersion: t.minProtocolVersion ?? MIN_TLS_VERSION,
+    ...(t.maxProtocolVersion ? { maxVersion: t.maxProtocolVersion } : {}),
+    ...(t.cipherSuites?.length ? { ciphers: cipherList(t.cipherSuites) } : {}),
   };
+}
+
+const TLS_VERSIONS: readonly string[] = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+
+/**
+ * Node's `ciphers` from Envoy's cipher_suites. Envoy's list governs TLS 1.2 and below only;
+ * node would turn TLS 1.3 off for a list without any TLS 1.3 suite, so its default TLS 1.3
+ * suites are kept unless the list names some.
+ */
+function cipherList(suites: readonly string[]): string {
+  if (suites.some((s) => s.startsWith('TLS_'))) return suites.join(':');
+  const tls13 = loadTls().DEFAULT_CIPHERS.split(':').filter((s) => s.startsWith('TLS_'));
+  return [...tls13, ...suites].join(':');
 }
 
 /**
@@ -267,6 +290,10 @@ export function downstreamTransport(t: DownstreamTls, secrets: readonly Secret[]
   if (!cert) throw new Error(`secret ${t.certificate} missing after validation`);
   const ca = mutual(t) && t.validationContext !== undefined ? byName.get(t.validationContext) : undefined;
   const requestCert = mutual(t);
+  // OPTIONAL_MUTUAL: the TLS stack asks for a certificate but lets the handshake finish without
+  // one; one that does not chain to the CA is refused below (Envoy's ACCEPT_UNTRUSTED is not it:
+  // Istio's OPTIONAL_MUTUAL verifies what it gets).
+  const optional = requestCert && t.clientCertificateOptional === true;
   const revocations = new RevocationChecker(ca?.revocations);
   const sans = t.subjectAltNames;
   const handshakeTimeoutMs = opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
@@ -276,7 +303,7 @@ export function downstreamTransport(t: DownstreamTls, secrets: readonly Secret[]
     // MUTUAL: a client without a certificate, or with one the trust bundle does not sign,
     // fails the handshake (TLS 1.3 clients learn it on their first read: the alert follows Finished).
     requestCert,
-    rejectUnauthorized: requestCert,
+    rejectUnauthorized: requestCert && !optional,
     handshakeTimeout: handshakeTimeoutMs,
   });
   server.on('secureConnection', (secure: tls.TLSSocket) => {
@@ -284,8 +311,12 @@ export function downstreamTransport(t: DownstreamTls, secrets: readonly Secret[]
       // The chain was verified by the TLS stack; then the mesh CA's revocations and the SANs.
       const peer = secure.getPeerX509Certificate?.();
       const refused = !peer
-        ? new SinewError('SNW_ERR_CLIENT_CERTIFICATE_MISSING', 'the client presented no certificate')
-        : revocations.reason(peer as NodeX509) !== undefined
+        ? optional
+          ? undefined
+          : new SinewError('SNW_ERR_CLIENT_CERTIFICATE_MISSING', 'the client presented no certificate')
+        : optional && !secure.authorized
+          ? new SinewError('SNW_ERR_CLIENT_CERTIFICATE_UNTRUSTED', `the client's certificate is refused: ${String(secure.authorizationError)}`)
+          : revocations.reason(peer as NodeX509) !== undefined
           ? new SinewError('SNW_ERR_CLIENT_CERTIFICATE_REVOKED', `the client's certificate is refused: ${revocations.reason(peer as NodeX509)}`)
           : sans?.length
             ? checkSubjectAltNames(peer.subjectAltName, sans, 'client')

@@ -15,6 +15,7 @@
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MeshStatus } from '../../../src/api/mesh-status.js';
@@ -24,6 +25,7 @@ import { readApiTokenFile } from '../../../src/controlplane/credentials.js';
 import { readMeshFile } from '../../../src/mesh/state.js';
 import { fillPlaceholders, runnableBase, type BaseOptions } from './base.js';
 import { fixturesDir, type ConformanceTest, type Outcome, type Step, type Value } from './suite.js';
+import { b64, makeSelfSignedCertificate, type Pem } from '../../support/tls.js';
 
 export interface RunnerOptions extends BaseOptions {
   /** How long an "eventually" check may take (default 15 s; the suite allows 30 to 60 s on a cluster). */
@@ -52,6 +54,8 @@ export class ConformanceRunner {
   readonly #options: RunnerOptions;
   #mesh: Mesh | undefined;
   #dir: string | undefined;
+  /** The TLS Secrets the suite's setup makes, by `namespace/name`. */
+  readonly #tlsSecrets = new Map<string, Pem>();
   #api = '';
   #token = '';
   #status: MeshStatus | undefined;
@@ -67,7 +71,16 @@ export class ConformanceRunner {
   async start(): Promise<void> {
     this.#dir = mkdtempSync(join(tmpdir(), 'sinew-conformance-'));
     const base = join(this.#dir, 'base.yaml');
-    writeFileSync(base, runnableBase(this.#options));
+    // The suite's setup makes these certificates (MustCreateSelfSignedCertSecret): for the HTTPS
+    // listeners of its base Gateways (tests read it back with GetTLSSecret to trust the
+    // gateway), and the one the ReferenceGrant tests refer to across namespaces.
+    this.#tlsSecrets.set('gateway-conformance-infra/tls-validity-checks-certificate', await makeSelfSignedCertificate(['*', '*.org']));
+    this.#tlsSecrets.set('gateway-conformance-web-backend/certificate', await makeSelfSignedCertificate(['*']));
+    const secrets = [...this.#tlsSecrets].map(([key, pem]) => {
+      const [namespace, name] = key.split('/');
+      return `apiVersion: v1\nkind: Secret\nmetadata: {name: ${name}, namespace: ${namespace}}\ntype: kubernetes.io/tls\ndata:\n  tls.crt: ${b64(pem.cert)}\n  tls.key: ${b64(pem.key)}\n`;
+    });
+    writeFileSync(base, [runnableBase(this.#options), ...secrets].join('---\n'));
     this.#mesh = await startMesh([base], 240_000);
     const status = await this.#mesh.status();
     this.#api = `http://${status.controlPlane.api}`;
@@ -251,6 +264,12 @@ export class ConformanceRunner {
         if (same !== (call === 'require.Equal')) throw new StepFailure(`${String(args[3] ?? call)}: ${JSON.stringify(args[1])} and ${JSON.stringify(args[2])}`);
         return;
       }
+      case 'require.Len':
+      case 'require.Lenf': {
+        if (!Array.isArray(args[1])) throw new Unsupported(`${call} of ${JSON.stringify(args[1])}, not a list`);
+        if (args[1].length !== args[2]) throw new StepFailure(`${String(args[3] ?? call)}: ${args[1].length} items, not ${String(args[2])}`);
+        return;
+      }
       case 'kubernetes.GWCMustHaveAcceptedConditionAny':
         return this.#eventually(async () => {
           const gwc = await this.#gatewayClass(String(args[3]));
@@ -346,6 +365,20 @@ export class ConformanceRunner {
       }
       case 'http.MakeRequestAndExpectEventuallyConsistentResponse':
         return this.#gatewayRequest(args[3] as unknown as GatewayAddress, args[4] as Record<string, any>);
+      case 'kubernetes.GetTLSSecret': {
+        const ref = args[1] as NN;
+        const pem = this.#tlsSecrets.get(`${ref.Namespace}/${ref.Name}`);
+        if (!pem) throw new Unsupported(`the TLS secret ${ref.Namespace}/${ref.Name}, which the runner does not make`);
+        results.set(step.id, { $pem: pem.cert });
+        return;
+      }
+      case 'tls.MakeTLSRequestAndExpectEventuallyConsistentResponse': {
+        // (t, roundTripper, timeouts, gwAddr, serverCertPem, clientCertPem, clientKeyPem, serverName, expected)
+        if (args[5] !== null || args[6] !== null) throw new Unsupported('a TLS request with a client certificate');
+        const ca = (args[4] as { $pem?: string } | null)?.$pem;
+        if (!ca) throw new Unsupported('a TLS request without the server certificate to trust');
+        return this.#gatewayRequest(args[3] as unknown as GatewayAddress, args[8] as Record<string, any>, { ca, servername: String(args[7]) });
+      }
       case 'echo.ConnectToApp':
       case 'echo.ConnectToAppInNamespace': {
         const selector = String(args[2]);
@@ -517,7 +550,7 @@ export class ConformanceRunner {
   // === requests ===
 
   /** http.MakeRequestAndExpectEventuallyConsistentResponse: to the gateway, compared as CompareRoundTrip does. */
-  async #gatewayRequest(address: GatewayAddress, expected: Record<string, any>): Promise<void> {
+  async #gatewayRequest(address: GatewayAddress, expected: Record<string, any>, tls?: TlsClient): Promise<void> {
     if (!address || typeof address !== 'object' || !('$gateway' in address)) throw new Unsupported(`a request to an address the runner cannot place: ${JSON.stringify(address)}`);
     const local = await this.#localAddress(address);
     const req = expected.Request ?? {};
@@ -531,8 +564,8 @@ export class ConformanceRunner {
     const backendSet = Object.entries(expected.BackendSetResponseHeaders ?? {}).map(([k, v]) => `${k}:${v}`);
     headers['X-Echo-Set-Header'] = backendSet.join(',');
     await this.#consistently(async () => {
-      const res = await send(local, req.Method || 'GET', req.Path || '/', headers, req.Body);
-      compareRoundTrip({ scheme: 'http', path: (req.Path || '/').split('?')[0], method: req.Method || 'GET' }, res, expected, statusCodes);
+      const res = await send(local, req.Method || 'GET', req.Path || '/', headers, req.Body, tls);
+      compareRoundTrip({ scheme: tls ? 'https' : 'http', path: (req.Path || '/').split('?')[0], method: req.Method || 'GET' }, res, expected, statusCodes);
     });
   }
 
@@ -580,10 +613,34 @@ export interface Captured {
   body: string;
 }
 
-export function send(address: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Captured> {
+/**
+ * The suite's client is Go's: crypto/x509 matches `*.org` against `example.org` (a wildcard
+ * stands for one leftmost label, whatever follows), where node refuses a wildcard over a
+ * top-level domain. The suite's certificate is `*, *.org`, so the runner checks as Go does.
+ */
+function goHostnameCheck(host: string, cert: { subjectaltname?: string }): Error | undefined {
+  const name = host.toLowerCase().replace(/\.$/, '');
+  const sans = (cert.subjectaltname ?? '').split(', ').filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4).toLowerCase());
+  const matches = (pattern: string) => {
+    if (pattern === name) return true;
+    const p = pattern.split('.');
+    const n = name.split('.');
+    return p[0] === '*' && p.length > 1 && p.length === n.length && p.slice(1).every((label, i) => label === n[i + 1]);
+  };
+  return sans.some(matches) ? undefined : new Error(`x509: certificate is valid for ${sans.join(', ')}, not ${name}`);
+}
+
+/** How a TLS request trusts the gateway and which name it asks for (SNI, and the name checked). */
+export interface TlsClient {
+  ca: string;
+  servername: string;
+}
+
+export function send(address: string, method: string, path: string, headers: Record<string, string>, body?: string, tls?: TlsClient): Promise<Captured> {
   const [hostname, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
   return new Promise((resolvePromise, reject) => {
-    const req = httpRequest({ host: hostname, port, method, path, headers, agent: false, timeout: 10_000 }, (res) => {
+    const options = { host: hostname, port, method, path, headers, agent: false, timeout: 10_000 };
+    const onResponse = (res: import('node:http').IncomingMessage) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
@@ -592,7 +649,8 @@ export function send(address: string, method: string, path: string, headers: Rec
         for (let i = 0; i < res.rawHeaders.length; i += 2) (h[res.rawHeaders[i].toLowerCase()] ??= []).push(res.rawHeaders[i + 1]);
         resolvePromise({ status: res.statusCode ?? 0, headers: h, body: text });
       });
-    });
+    };
+    const req = tls ? httpsRequest({ ...options, ca: tls.ca, servername: tls.servername, checkServerIdentity: goHostnameCheck }, onResponse) : httpRequest(options, onResponse);
     req.on('timeout', () => req.destroy(new Error(`no answer from ${address} within 10 s`)));
     req.on('error', reject);
     req.end(body);

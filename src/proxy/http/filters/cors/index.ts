@@ -3,7 +3,8 @@
  * (`Route.perFilterConfig[HTTP_FILTERS.cors]`, a CorsPolicy). A preflight (OPTIONS with Origin
  * and Access-Control-Request-Method) whose origin is allowed is answered here; a non-matching
  * preflight is forwarded (Istio's default, `unmatchedPreflights: FORWARD`) or answered without
- * CORS headers (IGNORE). Responses to actual requests from an allowed origin get allow-origin,
+ * CORS headers (IGNORE); an allowed preflight's answer lists the exposed headers as well.
+ * Responses to actual requests from an allowed origin get allow-origin,
  * expose-headers and allow-credentials on the way back (encodeHeaders), whoever answered.
  */
 import { HTTP_FILTERS, type CorsPolicy } from '../../../../api/proxy-config.js';
@@ -45,8 +46,19 @@ class CorsInstance implements HttpFilter {
         return FilterStatus.Continue;
       }
       const headers: Record<string, string> = { 'access-control-allow-origin': origin };
-      if (cors.allowMethods) headers['access-control-allow-methods'] = cors.allowMethods;
-      if (cors.allowHeaders) headers['access-control-allow-headers'] = cors.allowHeaders;
+      // A `*` list answers with what the preflight asked for: with credentials the Fetch
+      // standard reads `*` as a literal name, and the Gateway API expects the echo either way.
+      const requested = (name: string) => {
+        const v = stream.headers[name];
+        return typeof v === 'string' && v.length > 0 ? v : undefined;
+      };
+      const methods = cors.allowMethods === '*' ? (requested('access-control-request-method') ?? '*') : cors.allowMethods;
+      const allowHeaders = cors.allowHeaders === '*' ? (requested('access-control-request-headers') ?? '*') : cors.allowHeaders;
+      if (methods) headers['access-control-allow-methods'] = methods;
+      if (allowHeaders) headers['access-control-allow-headers'] = allowHeaders;
+      // Envoy's preflight answer carries expose-headers too (and the Gateway API's HTTPRouteCORS
+      // expects it there); browsers read it from the actual response, which gets it below.
+      if (cors.exposeHeaders) headers['access-control-expose-headers'] = cors.exposeHeaders;
       if (policy.maxAgeSeconds !== undefined) headers['access-control-max-age'] = String(policy.maxAgeSeconds);
       if (policy.allowCredentials) headers['access-control-allow-credentials'] = 'true';
       stream.localReply({ status: 200, details: 'cors_preflight', body: '' }, headers, true);
