@@ -250,6 +250,8 @@ function operatorGetter(name: string, argument: string | undefined): Getter {
     case 'DOWNSTREAM_REMOTE_PORT': return (e) => portOf(e.downstreamPeer);
     case 'REQUESTED_SERVER_NAME': return (e) => e.requestedServerName;
     case 'DOWNSTREAM_PEER_URI_SAN': return (e) => e.downstreamPeerUriSan;
+    case 'UPSTREAM_PEER_URI_SAN': return (e) => e.upstreamPeerUriSan;
+    case 'UPSTREAM_LOCAL_URI_SAN': return (e) => e.upstreamLocalUriSan;
     case 'ROUTE_NAME': return (e) => e.route;
     case 'UPSTREAM_REQUEST_ATTEMPT_COUNT': return (e) => e.attempts;
     case 'GRPC_STATUS': return (e) => (e.grpcStatus === undefined ? undefined : (GRPC_STATUS_NAMES[Number(e.grpcStatus)] ?? e.grpcStatus));

@@ -78,6 +78,10 @@ export interface TelemetryRequestEvent {
   mtls?: boolean;
   /** The downstream peer certificate's URI SAN (its SPIFFE ID): Envoy's %DOWNSTREAM_PEER_URI_SAN%, Istio's source principal. */
   downstreamPeerUriSan?: string;
+  /** The upstream connection's peer certificate URI SAN, when it was mutual TLS: %UPSTREAM_PEER_URI_SAN%, the source reporter's destination principal. */
+  upstreamPeerUriSan?: string;
+  /** This proxy's own certificate URI SAN on that connection: %UPSTREAM_LOCAL_URI_SAN%, the source reporter's source principal. */
+  upstreamLocalUriSan?: string;
   /** Destination service FQDN when the proxy knows it (else derived from the cluster name or authority). */
   destinationService?: string;
   /** gRPC status from `grpc-status`, when the request was gRPC (`content-type: application/grpc*`). */

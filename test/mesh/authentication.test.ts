@@ -192,6 +192,45 @@ describe('istio.io authentication tasks through sinew up', { timeout: 300_000 },
     }
   });
 
+  test('istio_requests_total names both principals under mutual TLS on both reporters, and none in plaintext', async () => {
+    /** The istio_requests_total series of a proxy with these labels, as label maps. */
+    const series = async (namespace: string, workload: string, match: Record<string, string>) => {
+      const text = (await get(`http://${replica(namespace, workload).proxy.metrics}/stats/prometheus`)).body;
+      return text
+        .split('\n')
+        .filter((line) => line.startsWith('istio_requests_total{'))
+        .map((line) => Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]])))
+        .filter((labels) => Object.entries(match).every(([k, v]) => labels[k] === v));
+    };
+    const SLEEP = 'spiffe://cluster.local/ns/foo/sa/sleep';
+    const HTTPBIN = 'spiffe://cluster.local/ns/foo/sa/httpbin';
+    await inboundSettled('foo', (tls) => tls?.permissive === true);
+    assert.equal(await fromSidecar('http://httpbin.foo:8000/headers'), N);
+    assert.equal((await get(`http://${inbound('foo')}/headers`)).status, 200);
+    // Istio's destination reporter: the caller's and its own SPIFFE IDs, mutual_tls...
+    const destination = await series('foo', 'httpbin', { reporter: 'destination', source_workload: 'sleep' });
+    assert.deepEqual(destination.map((l) => [l.source_principal, l.destination_principal, l.connection_security_policy]), [[SLEEP, HTTPBIN, 'mutual_tls']]);
+    // ...and for the plaintext client, unknown principals and `none`.
+    const plain = await series('foo', 'httpbin', { reporter: 'destination', source_workload: 'unknown' });
+    assert.deepEqual(plain.map((l) => [l.source_principal, l.destination_principal, l.connection_security_policy]), [['unknown', 'unknown', 'none']]);
+    // The source reporter reads them off its upstream connection; it cannot know the server's
+    // policy, so connection_security_policy stays `unknown` there, as in Istio.
+    const source = await series('foo', 'sleep', { reporter: 'source', destination_workload: 'httpbin', destination_workload_namespace: 'foo' });
+    assert.deepEqual(source.map((l) => [l.source_principal, l.destination_principal, l.connection_security_policy]), [[SLEEP, HTTPBIN, 'unknown']]);
+
+    // httpbin DISABLEd: auto mTLS calls it in plaintext, and both reporters lose the principals.
+    await apply('foo-httpbin-disable', FOO_HTTPBIN_DISABLE);
+    try {
+      await inboundSettled('foo', (tls) => tls === undefined);
+      assert.equal(await fromSidecar('http://httpbin.foo:8000/headers'), N);
+      const after = await series('foo', 'sleep', { reporter: 'source', destination_workload: 'httpbin', destination_workload_namespace: 'foo' });
+      assert.deepEqual(after.map((l) => [l.source_principal, l.destination_principal]).sort(), [[SLEEP, HTTPBIN], ['unknown', 'unknown']].sort());
+      const plainFromSleep = await series('foo', 'httpbin', { reporter: 'destination', source_workload: 'sleep', connection_security_policy: 'none' });
+      assert.deepEqual(plainFromSleep.map((l) => [l.source_principal, l.destination_principal]), [['unknown', 'unknown']]);
+    } finally {
+      await remove('foo-httpbin-disable');
+    }
+  });
 });
 
 function execText(cmd: string, args: string[], input: string): Promise<{ status: number; stdout: string; stderr: string }> {
