@@ -327,6 +327,19 @@ spec:
     assert.deepEqual(found(service('reviews') + pa('mesh', 'istio-system', 'PERMISSIVE') + pa('default', 'default', 'UNSET') + drTls('DISABLE'), 'SNW1008'), []);
     assert.deepEqual(found(service('reviews') + pa('other', 'default', 'STRICT', 'app: ratings') + drTls('DISABLE'), 'SNW1008'), []);
   });
+
+  // Regression: the analyzer kept its own copy of the precedence rule, deciding between two
+  // policies of one level by their order in the input, and skipping an UNSET one to the next of
+  // its level. Istio (and the compiler, through src/semantics/peer-authentication.ts) takes the
+  // oldest of a level, and an UNSET one inherits from the level above.
+  test('of two namespace-wide policies the oldest decides, whatever the input order; an UNSET one inherits from the mesh', () => {
+    const stamped = (yaml: string, at: string) => yaml.replace(/metadata: \{name: (\S+), namespace: (\S+)\}/, `metadata: {name: $1, namespace: $2, creationTimestamp: "${at}"}`);
+    const newerStrict = stamped(pa('newer', 'default', 'STRICT'), '2024-02-01T00:00:00Z');
+    assert.deepEqual(found(service('reviews') + newerStrict + stamped(pa('older', 'default', 'PERMISSIVE'), '2024-01-01T00:00:00Z') + drTls('DISABLE'), 'SNW1008'), []);
+    assert.deepEqual(found(service('reviews') + newerStrict + stamped(pa('older', 'default', 'UNSET'), '2024-01-01T00:00:00Z') + drTls('DISABLE'), 'SNW1008'), []);
+    const d = only(service('reviews') + stamped(pa('older', 'default', 'STRICT'), '2024-01-01T00:00:00Z') + stamped(pa('newer', 'default', 'PERMISSIVE'), '2024-02-01T00:00:00Z') + drTls('DISABLE'), 'SNW1008');
+    assert.match(d.message, /mode set by PeerAuthentication default\/older/);
+  });
 });
 
 describe('SNW1009 workload without a service', () => {
