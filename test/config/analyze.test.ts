@@ -342,6 +342,50 @@ spec:
   });
 });
 
+describe('SNW1019 STRICT on a TCP port', () => {
+  const pa = (name: string, ns: string, mode: string, extra = '') => `---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  mtls: {mode: ${mode}}${extra}
+`;
+  // Istio's tcp-echo sample: a TCP port, and an HTTP one beside it.
+  const tcpEcho = `---
+apiVersion: v1
+kind: Service
+metadata: {name: tcp-echo, namespace: default}
+spec:
+  selector: {app: tcp-echo}
+  ports: [{name: tcp, port: 9000, targetPort: echo}, {name: http, port: 8080}]
+---
+apiVersion: sinew.dev/v1alpha1
+kind: Workload
+metadata: {name: tcp-echo, namespace: default, labels: {app: tcp-echo}}
+spec:
+  command: [node, echo.js]
+  ports: [{name: echo, containerPort: 9001}, {name: http, containerPort: 8080}]
+`;
+
+  test('a mesh-wide STRICT covering a TCP port warns on the policy, naming the port and what to do', () => {
+    const d = only(tcpEcho + pa('default', 'istio-system', 'STRICT'), 'SNW1019');
+    assert.equal(d.level, 'warning');
+    assert.equal(d.resource!.kind, 'PeerAuthentication');
+    assert.equal(d.path, 'spec.mtls.mode');
+    assert.match(d.message, /port tcp 9000 of Service default\/tcp-echo \(TCP, containerPort 9001 of Workload tcp-echo\).*admits no connection.*give Workload tcp-echo a PeerAuthentication with portLevelMtls \{9001: \{mode: PERMISSIVE\}\}/);
+  });
+
+  test('a workload policy STRICT on the TCP port warns at its portLevelMtls; PERMISSIVE or DISABLE there, or no STRICT, is quiet', () => {
+    const selector = '\n  selector: {matchLabels: {app: tcp-echo}}';
+    assert.deepEqual(found(tcpEcho + pa('echo', 'default', 'PERMISSIVE', `${selector}\n  portLevelMtls: {9001: {mode: STRICT}}`), 'SNW1019'), [['echo', 'spec.portLevelMtls["9001"].mode']]);
+    assert.deepEqual(found(tcpEcho + pa('echo', 'default', 'STRICT', `${selector}\n  portLevelMtls: {9001: {mode: PERMISSIVE}}`), 'SNW1019'), []);
+    assert.deepEqual(found(tcpEcho + pa('default', 'default', 'STRICT') + pa('echo', 'default', 'DISABLE', selector), 'SNW1019'), []);
+    assert.deepEqual(found(tcpEcho + pa('default', 'default', 'PERMISSIVE'), 'SNW1019'), []);
+    // STRICT on HTTP ports only is what sidecars enforce: no warning.
+    assert.deepEqual(found(service('reviews') + pa('default', 'istio-system', 'STRICT'), 'SNW1019'), []);
+  });
+});
+
 describe('SNW1009 workload without a service', () => {
   const workload = (name: string, labels: string) => `---
 apiVersion: sinew.dev/v1alpha1

@@ -11,57 +11,10 @@ import type { Diagnostic } from '../../api/diagnostics.js';
 import type { ClientTLSSettings, Resource, TrafficPolicy } from '../../api/resources/index.js';
 import type { FieldPath } from '../../core/path.js';
 import { hostSubsetOf, isWildcardHost } from '../../semantics/hosts.js';
-import { serviceSelects, type Labels } from '../../semantics/labels.js';
 import { resolveShortName, serviceFqdn } from '../../semantics/names.js';
-import { composePeerAuthentication, type ComposedPeerAuthentication, type EffectivePeerMode } from '../../semantics/peer-authentication.js';
-import { ROOT_NAMESPACE, finding, nameOf, ofKind, type Analyzer, type DestinationRule, type PeerAuthentication, type Service, type Workload } from './common.js';
-
-/**
- * PeerAuthentications and Workloads grouped once, so that each Service composes its policy
- * from the few that can apply to it (thousands of Services stay linear).
- */
-class PolicyIndex {
-  /** Policies without a selector, per namespace. */
-  private readonly wide = new Map<string, PeerAuthentication[]>();
-  /** Policies with a selector, by `namespace|label=value` of their first selector label (a policy selects only labels including it). */
-  private readonly selecting = new Map<string, PeerAuthentication[]>();
-  /** Workloads by `namespace|label=value`, for every label they carry. */
-  private readonly workloads = new Map<string, Workload[]>();
-
-  constructor(resources: readonly Resource[]) {
-    for (const pa of ofKind<PeerAuthentication>(resources, 'PeerAuthentication')) {
-      const first = Object.entries(pa.spec.selector?.matchLabels ?? {})[0];
-      if (first) push(this.selecting, `${pa.metadata.namespace}|${first[0]}=${first[1]}`, pa);
-      else push(this.wide, pa.metadata.namespace, pa);
-    }
-    for (const w of ofKind<Workload>(resources, 'Workload')) {
-      for (const [k, v] of Object.entries(w.metadata.labels ?? {})) push(this.workloads, `${w.metadata.namespace}|${k}=${v}`, w);
-    }
-  }
-
-  /** The distinct composed policies of the workloads behind a Service. */
-  serverModes(service: Service): ComposedPeerAuthentication[] {
-    const namespace = service.metadata.namespace;
-    const selector = service.spec.selector ?? undefined;
-    const first = Object.entries(selector ?? {})[0];
-    const selected = first ? (this.workloads.get(`${namespace}|${first[0]}=${first[1]}`) ?? []).filter((w) => serviceSelects(selector, w.metadata.labels)) : [];
-    const labelSets: Labels[] = selected.length ? selected.map((w) => w.metadata.labels ?? {}) : [selector ?? {}];
-    const wide = [...(this.wide.get(ROOT_NAMESPACE) ?? []), ...(namespace === ROOT_NAMESPACE ? [] : (this.wide.get(namespace) ?? []))];
-    const distinct = new Map<string, ComposedPeerAuthentication>();
-    for (const labels of labelSets) {
-      const candidates = [...wide, ...Object.entries(labels).flatMap(([k, v]) => this.selecting.get(`${namespace}|${k}=${v}`) ?? [])];
-      const composed = composePeerAuthentication(candidates, ROOT_NAMESPACE, { namespace, labels });
-      distinct.set(`${composed.mode}|${composed.decidedBy ?? ''}`, composed);
-    }
-    return [...distinct.values()];
-  }
-}
-
-function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
-  const list = map.get(key);
-  if (list) list.push(value);
-  else map.set(key, [value]);
-}
+import type { ComposedPeerAuthentication, EffectivePeerMode } from '../../semantics/peer-authentication.js';
+import { finding, nameOf, ofKind, type Analyzer, type DestinationRule, type Service } from './common.js';
+import { PeerPolicyIndex } from './peer-policies.js';
 
 /** Every client TLS setting of a DestinationRule (top level, per port, per subset), with its path. */
 function* tlsSettingsOf(dr: DestinationRule): Generator<{ tls: ClientTLSSettings; path: FieldPath }> {
@@ -86,13 +39,17 @@ export const analyzeMtlsConflicts: Analyzer = (resources: readonly Resource[]) =
   const out: Diagnostic[] = [];
   const rules = ofKind<DestinationRule>(resources, 'DestinationRule');
   if (rules.length === 0) return out;
-  const policies = new PolicyIndex(resources);
+  const policies = new PeerPolicyIndex(resources);
   const services = ofKind<Service>(resources, 'Service').map((svc) => ({ svc, fqdn: serviceFqdn(svc.metadata.name, svc.metadata.namespace) }));
   const byHost = new Map(services.map((s) => [s.fqdn, s.svc]));
   const modes = new Map<Service, ComposedPeerAuthentication[]>();
   const modesOf = (svc: Service) => {
     let found = modes.get(svc);
-    if (!found) modes.set(svc, (found = policies.serverModes(svc)));
+    if (!found) {
+      // One finding per distinct policy of the workloads behind the Service.
+      const distinct = new Map(policies.behind(svc).map(({ composed }) => [`${composed.mode}|${composed.decidedBy ?? ''}`, composed]));
+      modes.set(svc, (found = [...distinct.values()]));
+    }
     return found;
   };
   for (const dr of rules) {
