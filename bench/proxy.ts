@@ -27,6 +27,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { once } from 'node:events';
+import { request as httpRequest } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { DownstreamTls, LbPolicy, ProxyConfig, Secret, UpstreamTls } from '../src/api/proxy-config.js';
@@ -335,9 +336,16 @@ export async function runProxyBench(options: Options): Promise<Result[]> {
     for (const t of targets) {
       if (!options.json) process.stderr.write(`measuring ${t.name}...\n`);
       // wrk counts error statuses as requests: a target must answer 200 before its figures mean anything.
-      const probe = await fetch(`http://127.0.0.1:${t.port}/`);
-      await probe.arrayBuffer();
-      if (probe.status !== 200) throw new Error(`${t.name} answers ${probe.status} (${probe.headers.get('x-sinew-response-flags') ?? ''}), not 200: nothing to measure`);
+      // A connection of its own (fetch's pool may hold one the target has since closed).
+      const probe = await new Promise<{ status: number; flags: string }>((done, fail) => {
+        httpRequest({ host: '127.0.0.1', port: t.port, path: '/', agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => done({ status: res.statusCode ?? 0, flags: String(res.headers['x-sinew-response-flags'] ?? '') }));
+        })
+          .on('error', fail)
+          .end();
+      });
+      if (probe.status !== 200) throw new Error(`${t.name} answers ${probe.status} (${probe.flags}), not 200: nothing to measure`);
       results.push(await measure(t, options));
     }
     return results;
