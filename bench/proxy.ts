@@ -5,6 +5,8 @@
  *   direct   wrk -> upstream
  *   sinew    wrk -> sinew proxy -> upstream
  *   pair     wrk -> sinew (client side) -> sinew (server side) -> upstream   (sidecar to sidecar)
+ *   pair-mtls   the same pair, the hop between them Istio mutual TLS (ISTIO_MUTUAL both ways,
+ *               workload certificates from a mesh CA made for the run), as auto mTLS makes it
  *   nginx    wrk -> nginx (1 worker, keep-alive upstream pool) -> upstream  (reference, if installed)
  *   node-relay  wrk -> a Node.js TCP relay -> upstream      (the floor of any proxy written in Node)
  *   node-http   wrk -> node:http + undici, no routing -> upstream (the floor of an HTTP proxy on that stack)
@@ -25,9 +27,12 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { once } from 'node:events';
+import { request as httpRequest } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { LbPolicy, ProxyConfig } from '../src/api/proxy-config.js';
+import type { DownstreamTls, LbPolicy, ProxyConfig, Secret, UpstreamTls } from '../src/api/proxy-config.js';
+import { CertificateAuthority } from '../src/ca/authority.js';
+import { generateKeyAndCsr } from '../src/core/pki/workload-key.js';
 import { allocatePort } from '../src/mesh/supervisor.js';
 import { cpuSeconds, LOAD_CPU, PAIRED_MODES, PairedLoad, parseModes, pct, summarize, detailLine, verdictLine, type LoadTarget, type PairedMode, type PairedRound, type PairedSummary } from './paired.js';
 import { PROXY_NODE_FLAGS } from '../src/mesh/up.js';
@@ -100,6 +105,21 @@ async function waitForHttp(port: number, path = '/'): Promise<void> {
   throw new Error(`nothing answers on port ${port}`);
 }
 
+/** Waits until a port accepts TCP connections (a mutual TLS listener answers no plain request). */
+async function waitForPort(port: number): Promise<void> {
+  const { connect } = await import('node:net');
+  for (let i = 0; i < 200; i++) {
+    const open = await new Promise<boolean>((done) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => (socket.destroy(), done(true)));
+      socket.once('error', () => done(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on port ${port}`);
+}
+
 /**
  * Starts VmHWM over from the current RSS (`echo 5 > /proc/PID/clear_refs`, Linux 4.0+). Where
  * that is not allowed, the peak keeps counting from the process start (and says so: false).
@@ -126,12 +146,20 @@ function wrk(args: string[]): string {
   return out.stdout;
 }
 
-function proxyConfig(name: string, listenPort: number, upstreamPort: number | number[], lb: LbPolicy = 'ROUND_ROBIN', outlier = false): ProxyConfig {
+/** Mutual TLS for one side of the pair: its workload certificate, and what it sets on its listener or cluster. */
+interface BenchTls {
+  secrets: Secret[];
+  listener?: DownstreamTls;
+  cluster?: UpstreamTls;
+}
+
+function proxyConfig(name: string, listenPort: number, upstreamPort: number | number[], lb: LbPolicy = 'ROUND_ROBIN', outlier = false, tls?: BenchTls): ProxyConfig {
   const ports = Array.isArray(upstreamPort) ? upstreamPort : [upstreamPort];
   return {
+    ...(tls ? { secrets: tls.secrets } : {}),
     version: 'bench',
     node: { id: `router~${name}.bench`, mode: 'router', workload: name, namespace: 'bench', labels: {} },
-    listeners: [{ name: 'bench', address: { host: '127.0.0.1', port: listenPort }, direction: 'inbound', protocol: 'http', http: { routeConfigName: 'bench' } }],
+    listeners: [{ name: 'bench', address: { host: '127.0.0.1', port: listenPort }, direction: 'inbound', protocol: 'http', http: { routeConfigName: 'bench' }, ...(tls?.listener ? { tls: tls.listener } : {}) }],
     routeConfigs: [
       {
         name: 'bench',
@@ -151,6 +179,7 @@ function proxyConfig(name: string, listenPort: number, upstreamPort: number | nu
         protocol: 'http1',
         connectTimeoutMs: 1000,
         lb: { policy: lb },
+        ...(tls?.cluster ? { tls: tls.cluster } : {}),
         ...(outlier ? { outlierDetection: { consecutive5xxErrors: 5, intervalMs: 10_000, baseEjectionTimeMs: 30_000, maxEjectionPercent: 10 } } : {}),
       },
     ],
@@ -158,13 +187,14 @@ function proxyConfig(name: string, listenPort: number, upstreamPort: number | nu
   };
 }
 
-async function startSinew(dir: string, name: string, upstreamPort: number | number[], lb: LbPolicy = 'ROUND_ROBIN', outlier = false): Promise<Target> {
+async function startSinew(dir: string, name: string, upstreamPort: number | number[], lb: LbPolicy = 'ROUND_ROBIN', outlier = false, tls?: BenchTls): Promise<Target> {
   const port = await allocatePort();
   const file = join(dir, `${name}.json`);
-  writeFileSync(file, JSON.stringify(proxyConfig(name, port, upstreamPort, lb, outlier)));
+  writeFileSync(file, JSON.stringify(proxyConfig(name, port, upstreamPort, lb, outlier, tls)));
+  const ready = tls?.listener ? waitForPort : waitForHttp;
   // The V8 flags `sinew up` gives its sidecars (src/mesh/up.ts): what users run is what is measured.
   const child = start(process.execPath, [...PROXY_NODE_FLAGS, join(repo, 'bin/sinew.js'), 'proxy', '--config', file], '1', { SINEW_LOG_LEVEL: 'warn' });
-  await waitForHttp(port);
+  await ready(port);
   return { name, port, pids: [child.pid!] };
 }
 
@@ -275,6 +305,26 @@ export async function runProxyBench(options: Options): Promise<Result[]> {
     const server = await startSinew(dir, 'pair-server', upstreamPort);
     const client = await startSinew(dir, 'pair-client', server.port);
     targets.push({ name: 'pair', port: client.port, pids: [client.pids[0], server.pids[0]] });
+    // The pair again, the hop between the sidecars Istio mutual TLS, with the certificates and
+    // settings the compiler gives sidecars (names `default` and `ROOTCA`, ISTIO_MUTUAL).
+    const ca = await CertificateAuthority.open({ dir: join(dir, 'ca') });
+    const workloadSecrets = async (serviceAccount: string): Promise<Secret[]> => {
+      const { csrPem, privateKeyPem } = await generateKeyAndCsr();
+      const issued = await ca.sign({ csrPem, identity: { namespace: 'bench', serviceAccount } });
+      return [
+        { name: 'default', certificateChainPem: issued.certificateChainPem, privateKeyPem },
+        { name: 'ROOTCA', trustedCaPem: issued.trustBundlePem },
+      ];
+    };
+    const mtlsServer = await startSinew(dir, 'pair-mtls-server', upstreamPort, 'ROUND_ROBIN', false, {
+      secrets: await workloadSecrets('server'),
+      listener: { mode: 'ISTIO_MUTUAL', certificate: 'default', validationContext: 'ROOTCA' },
+    });
+    const mtlsClient = await startSinew(dir, 'pair-mtls-client', mtlsServer.port, 'ROUND_ROBIN', false, {
+      secrets: await workloadSecrets('client'),
+      cluster: { mode: 'ISTIO_MUTUAL', certificate: 'default', validationContext: 'ROOTCA' },
+    });
+    targets.push({ name: 'pair-mtls', port: mtlsClient.port, pids: [mtlsClient.pids[0], mtlsServer.pids[0]] });
     const nginx = await startNginx(dir, upstreamPort);
     if (nginx) targets.push(nginx);
     // What Node.js itself costs, for reading sinew's figures: the least any Node proxy can do
@@ -285,6 +335,17 @@ export async function runProxyBench(options: Options): Promise<Result[]> {
     const results: Result[] = [];
     for (const t of targets) {
       if (!options.json) process.stderr.write(`measuring ${t.name}...\n`);
+      // wrk counts error statuses as requests: a target must answer 200 before its figures mean anything.
+      // A connection of its own (fetch's pool may hold one the target has since closed).
+      const probe = await new Promise<{ status: number; flags: string }>((done, fail) => {
+        httpRequest({ host: '127.0.0.1', port: t.port, path: '/', agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => done({ status: res.statusCode ?? 0, flags: String(res.headers['x-sinew-response-flags'] ?? '') }));
+        })
+          .on('error', fail)
+          .end();
+      });
+      if (probe.status !== 200) throw new Error(`${t.name} answers ${probe.status} (${probe.flags}), not 200: nothing to measure`);
       results.push(await measure(t, options));
     }
     return results;
@@ -512,6 +573,18 @@ export function report(results: Result[]): string {
         fmt(r.peakRssMb, 1).padStart(12),
         fmt(r.peakPrivateMb, 1).padStart(11),
       ].join(' '),
+    );
+  }
+  // Issue 17's goal for mutual TLS: at most 25 % more CPU per request for the pair, at most
+  // 0.2 ms more p50, connections warm (wrk and the pair keep theirs open). At a fixed rate, CPU
+  // per request is proportional to cores@1k.
+  const pair = results.find((r) => r.name === 'pair');
+  const mtls = results.find((r) => r.name === 'pair-mtls');
+  if (pair && mtls) {
+    const cpu = pair.cpuCoresAt1000 && mtls.cpuCoresAt1000 ? mtls.cpuCoresAt1000 / pair.cpuCoresAt1000 - 1 : undefined;
+    lines.push(
+      `mTLS between the pair vs plaintext: CPU per request at 1000 req/s ${cpu === undefined ? '-' : `${cpu >= 0 ? '+' : ''}${(cpu * 100).toFixed(1)} %`} (goal <= +25 %), ` +
+        `p50 ${fmt(mtls.p50 - pair.p50, 3)} ms (goal <= +0.2 ms), p99 ${fmt(mtls.p99 - pair.p99, 3)} ms`,
     );
   }
   return lines.join('\n') + '\n';

@@ -33,6 +33,8 @@ export interface ComposedPeerAuthentication {
   ports: ReadonlyMap<number, EffectivePeerMode>;
   /** `namespace/name` of the policies that decided, for explanations: mesh, namespace, workload. */
   from: { mesh?: string; namespace?: string; workload?: string };
+  /** `namespace/name` of the policy whose mode is in force (the most specific one that sets one); none: the PERMISSIVE default. */
+  decidedBy?: string;
 }
 
 const set = (mode: MutualTLSMode | undefined): EffectivePeerMode | undefined => (mode && mode !== 'UNSET' ? mode : undefined);
@@ -63,9 +65,11 @@ export function composePeerAuthentication(
     }
   }
   let mode: EffectivePeerMode = 'PERMISSIVE';
-  mode = set(mesh?.spec?.mtls?.mode) ?? mode;
-  mode = set(namespace?.spec?.mtls?.mode) ?? mode;
-  mode = set(selected?.spec?.mtls?.mode) ?? mode;
+  let decider: PeerAuthenticationResource | undefined;
+  for (const level of [mesh, namespace, selected]) {
+    const levelMode = set(level?.spec?.mtls?.mode);
+    if (levelMode !== undefined) [mode, decider] = [levelMode, level];
+  }
   const ports = new Map<number, EffectivePeerMode>();
   for (const [port, mtls] of Object.entries(selected?.spec?.portLevelMtls ?? {})) {
     const n = Number(port);
@@ -76,7 +80,7 @@ export function composePeerAuthentication(
   if (mesh) from.mesh = name(mesh);
   if (namespace) from.namespace = name(namespace);
   if (selected) from.workload = name(selected);
-  return { mode, ports, from };
+  return decider ? { mode, ports, from, decidedBy: name(decider) } : { mode, ports, from };
 }
 
 /** The mode on one container port of a composed policy. */

@@ -252,6 +252,8 @@ function operatorGetter(name: string, argument: string | undefined): Getter {
     case 'DOWNSTREAM_PEER_URI_SAN': return (e) => e.downstreamPeerUriSan;
     // Envoy's %DYNAMIC_METADATA(namespace:key)%: one value a filter recorded (the RBAC filter's dry-run result, AUDIT's hint).
     case 'DYNAMIC_METADATA': return (e) => (argument === undefined ? undefined : e.dynamicMetadata?.[argument]);
+    case 'UPSTREAM_PEER_URI_SAN': return (e) => e.upstreamPeerUriSan;
+    case 'UPSTREAM_LOCAL_URI_SAN': return (e) => e.upstreamLocalUriSan;
     case 'ROUTE_NAME': return (e) => e.route;
     case 'UPSTREAM_REQUEST_ATTEMPT_COUNT': return (e) => e.attempts;
     case 'GRPC_STATUS': return (e) => (e.grpcStatus === undefined ? undefined : (GRPC_STATUS_NAMES[Number(e.grpcStatus)] ?? e.grpcStatus));

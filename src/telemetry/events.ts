@@ -84,6 +84,10 @@ export interface TelemetryRequestEvent {
    * `...:access_log_hint` for an AUDIT one. Access logs read it with %DYNAMIC_METADATA(ns:key)%.
    */
   dynamicMetadata?: Readonly<Record<string, string>>;
+  /** The upstream connection's peer certificate URI SAN, when it was mutual TLS: %UPSTREAM_PEER_URI_SAN%, the source reporter's destination principal. */
+  upstreamPeerUriSan?: string;
+  /** This proxy's own certificate URI SAN on that connection: %UPSTREAM_LOCAL_URI_SAN%, the source reporter's source principal. */
+  upstreamLocalUriSan?: string;
   /** Destination service FQDN when the proxy knows it (else derived from the cluster name or authority). */
   destinationService?: string;
   /** gRPC status from `grpc-status`, when the request was gRPC (`content-type: application/grpc*`). */

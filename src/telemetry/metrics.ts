@@ -197,7 +197,7 @@ export class MeshMetrics {
     const flags = event.flags || '-';
     // The series is looked up by the values its labels derive from (no label object, no
     // prom-client hashing); only the first request of a combination builds its labels.
-    const level = this.peerLevel(this.httpLookup, event.direction, mtls, remote, peers, service);
+    const level = this.peerLevel(this.httpLookup, event.direction, event.direction === 'inbound' ? mtls : event.upstreamPeerUriSan, remote, peers, service);
     const byStatus = child(child(level, grpcStatus), status);
     let series = byStatus.get(flags) as HttpSeries | undefined;
     if (series === undefined) {
@@ -339,7 +339,8 @@ export class MeshMetrics {
   private peerLevel(
     root: Level,
     direction: string,
-    mtls: boolean | undefined,
+    /** Inbound: whether the connection was mutual TLS; outbound: the upstream connection's peer URI SAN. */
+    mtls: boolean | string | undefined,
     remote: PeerMetadata | undefined,
     peers: PeerInfo,
     service: string | undefined,
@@ -368,7 +369,7 @@ export class MeshMetrics {
 
   private peerLabels(
     direction: string,
-    event: { cluster?: string; authority?: string; destinationService?: string; mtls?: boolean; peer?: PeerMetadata; downstreamPeerUriSan?: string },
+    event: { cluster?: string; authority?: string; destinationService?: string; mtls?: boolean; peer?: PeerMetadata; downstreamPeerUriSan?: string; upstreamPeerUriSan?: string; upstreamLocalUriSan?: string },
     peers: PeerInfo,
     protocol: 'http' | 'tcp',
   ): Record<string, string> {
@@ -391,8 +392,10 @@ export class MeshMetrics {
       reporter: destinationReporter ? 'destination' : 'source',
       source_workload: source?.workload ?? UNKNOWN,
       source_workload_namespace: source?.namespace ?? UNKNOWN,
-      // The caller's identity as its certificate proved it, when the connection was mutual TLS.
-      source_principal: (destinationReporter && mtls && event.downstreamPeerUriSan) || principal(source),
+      // istio/proxy's stats filter: the destination reporter reads both principals from the
+      // downstream connection (the caller's certificate, its own), the source reporter from
+      // the upstream one (its own certificate, the callee's); `unknown` without mutual TLS.
+      source_principal: destinationReporter ? (mtls && event.downstreamPeerUriSan) || principal(source) : event.upstreamLocalUriSan || UNKNOWN,
       source_app: source?.app ?? UNKNOWN,
       source_version: source?.version ?? UNKNOWN,
       source_canonical_service: source?.canonicalService ?? UNKNOWN,
@@ -400,7 +403,7 @@ export class MeshMetrics {
       source_cluster: source?.cluster ?? UNKNOWN,
       destination_workload: dest?.workload ?? UNKNOWN,
       destination_workload_namespace: dest?.namespace ?? UNKNOWN,
-      destination_principal: principal(dest),
+      destination_principal: destinationReporter ? principal(dest) : event.upstreamPeerUriSan || UNKNOWN,
       destination_app: dest?.app ?? UNKNOWN,
       destination_version: dest?.version ?? UNKNOWN,
       destination_service: service ?? fallback,

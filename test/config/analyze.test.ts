@@ -327,6 +327,63 @@ spec:
     assert.deepEqual(found(service('reviews') + pa('mesh', 'istio-system', 'PERMISSIVE') + pa('default', 'default', 'UNSET') + drTls('DISABLE'), 'SNW1008'), []);
     assert.deepEqual(found(service('reviews') + pa('other', 'default', 'STRICT', 'app: ratings') + drTls('DISABLE'), 'SNW1008'), []);
   });
+
+  // Regression: the analyzer kept its own copy of the precedence rule, deciding between two
+  // policies of one level by their order in the input, and skipping an UNSET one to the next of
+  // its level. Istio (and the compiler, through src/semantics/peer-authentication.ts) takes the
+  // oldest of a level, and an UNSET one inherits from the level above.
+  test('of two namespace-wide policies the oldest decides, whatever the input order; an UNSET one inherits from the mesh', () => {
+    const stamped = (yaml: string, at: string) => yaml.replace(/metadata: \{name: (\S+), namespace: (\S+)\}/, `metadata: {name: $1, namespace: $2, creationTimestamp: "${at}"}`);
+    const newerStrict = stamped(pa('newer', 'default', 'STRICT'), '2024-02-01T00:00:00Z');
+    assert.deepEqual(found(service('reviews') + newerStrict + stamped(pa('older', 'default', 'PERMISSIVE'), '2024-01-01T00:00:00Z') + drTls('DISABLE'), 'SNW1008'), []);
+    assert.deepEqual(found(service('reviews') + newerStrict + stamped(pa('older', 'default', 'UNSET'), '2024-01-01T00:00:00Z') + drTls('DISABLE'), 'SNW1008'), []);
+    const d = only(service('reviews') + stamped(pa('older', 'default', 'STRICT'), '2024-01-01T00:00:00Z') + stamped(pa('newer', 'default', 'PERMISSIVE'), '2024-02-01T00:00:00Z') + drTls('DISABLE'), 'SNW1008');
+    assert.match(d.message, /mode set by PeerAuthentication default\/older/);
+  });
+});
+
+describe('SNW1019 STRICT on a TCP port', () => {
+  const pa = (name: string, ns: string, mode: string, extra = '') => `---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: ${name}, namespace: ${ns}}
+spec:
+  mtls: {mode: ${mode}}${extra}
+`;
+  // Istio's tcp-echo sample: a TCP port, and an HTTP one beside it.
+  const tcpEcho = `---
+apiVersion: v1
+kind: Service
+metadata: {name: tcp-echo, namespace: default}
+spec:
+  selector: {app: tcp-echo}
+  ports: [{name: tcp, port: 9000, targetPort: echo}, {name: http, port: 8080}]
+---
+apiVersion: sinew.dev/v1alpha1
+kind: Workload
+metadata: {name: tcp-echo, namespace: default, labels: {app: tcp-echo}}
+spec:
+  command: [node, echo.js]
+  ports: [{name: echo, containerPort: 9001}, {name: http, containerPort: 8080}]
+`;
+
+  test('a mesh-wide STRICT covering a TCP port warns on the policy, naming the port and what to do', () => {
+    const d = only(tcpEcho + pa('default', 'istio-system', 'STRICT'), 'SNW1019');
+    assert.equal(d.level, 'warning');
+    assert.equal(d.resource!.kind, 'PeerAuthentication');
+    assert.equal(d.path, 'spec.mtls.mode');
+    assert.match(d.message, /port tcp 9000 of Service default\/tcp-echo \(TCP, containerPort 9001 of Workload tcp-echo\).*admits no connection.*give Workload tcp-echo a PeerAuthentication with portLevelMtls \{9001: \{mode: PERMISSIVE\}\}/);
+  });
+
+  test('a workload policy STRICT on the TCP port warns at its portLevelMtls; PERMISSIVE or DISABLE there, or no STRICT, is quiet', () => {
+    const selector = '\n  selector: {matchLabels: {app: tcp-echo}}';
+    assert.deepEqual(found(tcpEcho + pa('echo', 'default', 'PERMISSIVE', `${selector}\n  portLevelMtls: {9001: {mode: STRICT}}`), 'SNW1019'), [['echo', 'spec.portLevelMtls["9001"].mode']]);
+    assert.deepEqual(found(tcpEcho + pa('echo', 'default', 'STRICT', `${selector}\n  portLevelMtls: {9001: {mode: PERMISSIVE}}`), 'SNW1019'), []);
+    assert.deepEqual(found(tcpEcho + pa('default', 'default', 'STRICT') + pa('echo', 'default', 'DISABLE', selector), 'SNW1019'), []);
+    assert.deepEqual(found(tcpEcho + pa('default', 'default', 'PERMISSIVE'), 'SNW1019'), []);
+    // STRICT on HTTP ports only is what sidecars enforce: no warning.
+    assert.deepEqual(found(service('reviews') + pa('default', 'istio-system', 'STRICT'), 'SNW1019'), []);
+  });
 });
 
 describe('SNW1009 workload without a service', () => {

@@ -9,14 +9,18 @@
  * What istio.io says should happen, as counts of 100 requests: a plaintext client gets 0
  * through a STRICT sidecar and 100 through a PERMISSIVE one; a sidecar client gets 100 in
  * both, with Istio's x-forwarded-client-cert naming both identities. `openssl s_client`
- * against a STRICT port shows the workload certificate, chained to the mesh root.
+ * against a STRICT port shows the workload certificate, chained to the mesh root, and a client
+ * certificate from another CA, an expired one or a revoked one gets no request through. The
+ * standard metrics name both principals over mutual TLS, on both reporters.
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { join } from 'node:path';
 import type { MeshStatus } from '../../src/api/mesh-status.js';
+import { generateKeyAndCsr } from '../../src/core/pki/workload-key.js';
 import { bin, configDump, get, repo, sinew, startMesh, until, viaProxy, type Mesh } from './support.js';
 
 const N = 100;
@@ -192,6 +196,128 @@ describe('istio.io authentication tasks through sinew up', { timeout: 300_000 },
     }
   });
 
+  test('STRICT refuses a client certificate from another CA, an expired one and a revoked one; the mesh CA\'s valid one gets through', async () => {
+    const ca = (command: string, ...args: string[]) => execText(process.execPath, [bin, 'ca', command, '--state-dir', mesh.stateDir, ...args], '');
+    const file = (name: string, text: string) => {
+      const path = join(mesh.stateDir, name);
+      writeFileSync(path, text);
+      return path;
+    };
+    const root = await ca('root');
+    assert.equal(root.status, 0, root.stderr);
+    /** A certificate the mesh CA issues for foo/sleep, with the key the test made. */
+    const issue = async (ttl: string) => {
+      const { csrPem, privateKeyPem } = await generateKeyAndCsr();
+      const signed = await ca('sign', '--csr', file('client.csr', csrPem), '--identity', 'foo/sleep', '--ttl', ttl, '-o', 'json');
+      assert.equal(signed.status, 0, signed.stderr);
+      const { serial, notAfter, certificateChainPem } = JSON.parse(signed.stdout) as { serial: string; notAfter: string; certificateChainPem: string };
+      return { serial, notAfter: Date.parse(notAfter), cert: certificateChainPem, key: privateKeyPem };
+    };
+    /** One request over mutual TLS with this client certificate, as a sidecar would make it: its status, or why it got none. */
+    const call = (client: { cert: string; key: string }) =>
+      new Promise<string>((done) => {
+        const [host, port] = inbound('foo').split(':');
+        const options: https.RequestOptions & { ALPNProtocols: string[] } = {
+          host,
+          port: Number(port),
+          path: '/headers',
+          agent: false,
+          cert: client.cert,
+          key: client.key,
+          ca: root.stdout,
+          ALPNProtocols: ['istio-peer-exchange', 'istio-http/1.1', 'istio'],
+          // The sidecar's certificate names a SPIFFE ID, no host name.
+          checkServerIdentity: () => undefined,
+          timeout: 10_000,
+        };
+        const req = https.request(options, (res) => {
+          res.resume();
+          res.on('end', () => done(String(res.statusCode)));
+        });
+        req.on('timeout', () => req.destroy(new Error('timed out')));
+        req.on('error', (err: NodeJS.ErrnoException) => done(`refused (${err.code ?? err.message})`));
+        req.end();
+      });
+
+    await apply('foo-strict', FOO_STRICT);
+    try {
+      await inboundSettled('foo', (tls) => tls !== undefined && !tls.permissive);
+      // The control: the mesh CA's certificate for foo/sleep gets through.
+      const valid = await issue('1h');
+      assert.equal(await call(valid), '200');
+
+      // Another CA, the same SPIFFE ID (made with openssl, as someone outside the mesh would).
+      const other = join(mesh.stateDir, 'other');
+      const openssl = async (...args: string[]) => {
+        const res = await execText('openssl', args, '');
+        assert.equal(res.status, 0, res.stderr);
+      };
+      await openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${other}-ca.key`, '-out', `${other}-ca.pem`, '-subj', '/O=not the mesh', '-days', '1');
+      await openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${other}.key`, '-out', `${other}.csr`, '-subj', '/O=impostor');
+      await openssl('x509', '-req', '-in', `${other}.csr`, '-CA', `${other}-ca.pem`, '-CAkey', `${other}-ca.key`, '-CAcreateserial', '-out', `${other}.pem`, '-days', '1', '-extfile', file('other.ext', 'subjectAltName=URI:spiffe://cluster.local/ns/foo/sa/sleep\n'));
+      assert.match(await call({ cert: readFileSync(`${other}.pem`, 'utf8'), key: readFileSync(`${other}.key`, 'utf8') }), /^refused/);
+
+      // Expired: issued for a second by the mesh CA itself, used once it has expired.
+      const expired = await issue('1s');
+      await until('the short certificate to expire', async () => (Date.now() > expired.notAfter + 1000 ? true : undefined), 10_000);
+      assert.match(await call(expired), /^refused/);
+
+      // Revoked: a certificate that verifies, refused once `sinew ca revoke` reaches the sidecar.
+      const revoked = await issue('1h');
+      assert.equal(await call(revoked), '200');
+      const done = await ca('revoke', revoked.serial);
+      assert.equal(done.status, 0, done.stderr);
+      await until('httpbin\'s sidecar to hold the revocation', async () => {
+        const config = await configDump(replica('foo', 'httpbin').proxy.admin);
+        return config.secrets?.find((s) => s.name === 'ROOTCA')?.revocations?.serials.some((r) => r.serial === revoked.serial) ? true : undefined;
+      });
+      assert.match(await call(revoked), /^refused/);
+      assert.equal(await call(valid), '200', 'the revocation refuses that certificate only');
+    } finally {
+      await remove('foo-strict');
+    }
+  });
+
+  test('istio_requests_total names both principals under mutual TLS on both reporters, and none in plaintext', async () => {
+    /** The istio_requests_total series of a proxy with these labels, as label maps. */
+    const series = async (namespace: string, workload: string, match: Record<string, string>) => {
+      const text = (await get(`http://${replica(namespace, workload).proxy.metrics}/stats/prometheus`)).body;
+      return text
+        .split('\n')
+        .filter((line) => line.startsWith('istio_requests_total{'))
+        .map((line) => Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]])))
+        .filter((labels) => Object.entries(match).every(([k, v]) => labels[k] === v));
+    };
+    const SLEEP = 'spiffe://cluster.local/ns/foo/sa/sleep';
+    const HTTPBIN = 'spiffe://cluster.local/ns/foo/sa/httpbin';
+    await inboundSettled('foo', (tls) => tls?.permissive === true);
+    assert.equal(await fromSidecar('http://httpbin.foo:8000/headers'), N);
+    assert.equal((await get(`http://${inbound('foo')}/headers`)).status, 200);
+    // Istio's destination reporter: the caller's and its own SPIFFE IDs, mutual_tls...
+    // (Series the other tests left, plaintext calls among them, are told apart by their labels.)
+    const destination = await series('foo', 'httpbin', { reporter: 'destination', source_workload: 'sleep', connection_security_policy: 'mutual_tls' });
+    assert.deepEqual(destination.map((l) => [l.source_principal, l.destination_principal]), [[SLEEP, HTTPBIN]]);
+    // ...and for the plaintext client, unknown principals and `none`.
+    const plain = await series('foo', 'httpbin', { reporter: 'destination', connection_security_policy: 'none' });
+    assert.deepEqual([...new Set(plain.map((l) => `${l.source_principal} ${l.destination_principal}`))], ['unknown unknown']);
+    // The source reporter reads them off its upstream connection; it cannot know the server's
+    // policy, so connection_security_policy stays `unknown` there, as in Istio.
+    const source = await series('foo', 'sleep', { reporter: 'source', destination_workload: 'httpbin', destination_workload_namespace: 'foo', source_principal: SLEEP });
+    assert.deepEqual(source.map((l) => [l.destination_principal, l.connection_security_policy]), [[HTTPBIN, 'unknown']]);
+
+    // httpbin DISABLEd: auto mTLS calls it in plaintext, and both reporters lose the principals.
+    await apply('foo-httpbin-disable', FOO_HTTPBIN_DISABLE);
+    try {
+      await inboundSettled('foo', (tls) => tls === undefined);
+      assert.equal(await fromSidecar('http://httpbin.foo:8000/headers'), N);
+      const after = await series('foo', 'sleep', { reporter: 'source', destination_workload: 'httpbin', destination_workload_namespace: 'foo' });
+      assert.deepEqual([...new Set(after.map((l) => `${l.source_principal} ${l.destination_principal}`))].sort(), [`${SLEEP} ${HTTPBIN}`, 'unknown unknown'].sort());
+      const plainFromSleep = await series('foo', 'httpbin', { reporter: 'destination', source_workload: 'sleep', connection_security_policy: 'none' });
+      assert.deepEqual(plainFromSleep.map((l) => [l.source_principal, l.destination_principal]), [['unknown', 'unknown']]);
+    } finally {
+      await remove('foo-httpbin-disable');
+    }
+  });
 });
 
 function execText(cmd: string, args: string[], input: string): Promise<{ status: number; stdout: string; stderr: string }> {

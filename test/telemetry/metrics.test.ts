@@ -123,7 +123,12 @@ test('one request, both reporters: source and destination labels filled through 
     event({ listener: 'virtualInbound', direction: 'inbound', cluster: 'inbound|9080||', authority: 'reviews.default.svc.cluster.local:9080', durationMs: 7 }),
     { local: reviews, remote: fromClient, mtls: true },
   );
-  clientMetrics.recordRequest(event({ durationMs: 12 }), { local: productpage, remote: fromServer, mtls: true });
+  // The client sidecar knows the principals from its upstream connection's certificates, as
+  // Envoy's upstream SSL info gives them to istio/proxy's stats filter.
+  clientMetrics.recordRequest(
+    event({ durationMs: 12, upstreamLocalUriSan: 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage', upstreamPeerUriSan: 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews' }),
+    { local: productpage, remote: fromServer },
+  );
 
   const expectedPeers = {
     source_workload: 'productpage-v1',
@@ -191,6 +196,8 @@ test('unknown peers, plaintext and gRPC requests get Istio\'s fallback values', 
   assert.equal(inbound.labels.response_code, '503');
   assert.equal(inbound.labels.response_flags, 'UF,URX');
   const [grpc] = find(text, 'istio_requests_total', { reporter: 'source' });
+  assert.equal(grpc.labels.source_principal, 'unknown', 'a plaintext upstream connection proves no identity');
+  assert.equal(grpc.labels.destination_principal, 'unknown');
   assert.equal(grpc.labels.request_protocol, 'grpc');
   assert.equal(grpc.labels.grpc_response_status, '14');
   assert.equal(grpc.labels.destination_workload, 'unknown');
@@ -356,4 +363,15 @@ test('label values from a peer cannot make two series one', async () => {
       ['a', 'b\nc', 2],
     ],
   );
+});
+
+test('the source reporter keeps a plaintext and a mutual TLS call to the same peer apart', async () => {
+  const m = new MeshMetrics();
+  const remote = decodePeerMetadata(encodePeerMetadata(reviews));
+  const mtls = { upstreamLocalUriSan: 'spiffe://cluster.local/ns/default/sa/bookinfo-productpage', upstreamPeerUriSan: 'spiffe://cluster.local/ns/default/sa/bookinfo-reviews' };
+  m.recordRequest(event({}), { local: productpage, remote });
+  m.recordRequest(event(mtls), { local: productpage, remote });
+  m.recordRequest(event(mtls), { local: productpage, remote });
+  const seen = find(await m.render(), 'istio_requests_total', { reporter: 'source' }).map((s) => [s.labels.source_principal, s.labels.destination_principal, s.value]);
+  assert.deepEqual(seen.sort(), [['unknown', 'unknown', 1], [mtls.upstreamLocalUriSan, mtls.upstreamPeerUriSan, 2]].sort());
 });

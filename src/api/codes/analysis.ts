@@ -93,4 +93,10 @@ export const analysisCodes: CodeTable = {
     description:
       'An AuthorizationPolicy uses HTTP-only fields (methods, paths, hosts, requestPrincipals, request.* conditions) for workloads that serve only TCP ports. Istio cannot check them on TCP: an ALLOW rule with them is ignored (so the policy allows less), and a DENY rule is applied without them (so it denies every connection it otherwise covers). Drop those fields, or name the port protocol (`http-...`) if the port is HTTP.',
   },
+  SNW1019: {
+    level: 'warning',
+    name: 'StrictMtlsOnTcpPort',
+    description:
+      'A STRICT PeerAuthentication covers a TCP port (tcp, tls, https, mongo, redis, mysql). Sidecars terminate mutual TLS on HTTP ports only so far, and STRICT admits no plaintext, so that port admits no connection at all, from sidecars or not. Set the port to PERMISSIVE or DISABLE with portLevelMtls until TCP ports carry mutual TLS.',
+  },
 };

@@ -123,6 +123,8 @@ export class HttpStream implements RequestView, RouterStream {
   destinationService: string | undefined = undefined;
   grpcStatus: string | undefined = undefined;
   upstreamTransportFailureReason: string | undefined = undefined;
+  upstreamPeerUriSan: string | undefined = undefined;
+  upstreamLocalUriSan: string | undefined = undefined;
   /** Envoy's request_timeout, while the request is still arriving. */
   private requestTimer?: TimerHandle;
   /** The HTTP/2 session the request came on (its stream forgets it once destroyed): told how the stream ended. */
@@ -574,6 +576,8 @@ export class HttpStream implements RequestView, RouterStream {
         dynamicMetadata: this.dynamicMetadata,
         requestedServerName: this.connection.sni,
         upstreamTransportFailureReason: this.upstreamTransportFailureReason,
+        upstreamPeerUriSan: this.upstreamPeerUriSan,
+        upstreamLocalUriSan: this.upstreamLocalUriSan,
         destinationService: this.destinationService,
         grpcStatus: this.grpcStatus,
         userAgent: joinValue(this.headers['user-agent']),

@@ -308,6 +308,14 @@ export class Router implements HttpFilter, UpstreamRequestOwner, GeneratedCookie
     );
   }
 
+  /** The identities of the committed try's connection, when it was mutual TLS (Istio's source-reporter principals). */
+  private recordUpstreamPeer(attempt: UpstreamRequest): void {
+    const connection = attempt.connection;
+    if (connection?.security !== 'mutual_tls') return;
+    this.stream.upstreamPeerUriSan = connection.peerUriSan;
+    this.stream.upstreamLocalUriSan = connection.localUriSan;
+  }
+
   private reserveRetry(): boolean {
     return !this.done && this.retries !== undefined && this.retries.reserve(this.cluster, this.replayable, this.stream.faultInjected);
   }
@@ -328,6 +336,7 @@ export class Router implements HttpFilter, UpstreamRequestOwner, GeneratedCookie
     }
     attempt.clearTimer();
     attempt.committed = true;
+    this.recordUpstreamPeer(attempt);
     if (s.grpc && s.h2) this.grpcHead = grpcHeadStatus(headers); // grpc-trailers.ts
     const out = this.responseHead(attempt, headers);
     if (this.retries !== undefined && this.retries.done > 0 && status >= 500) s.runtime.stats.inc('upstream_rq_retry_limit_exceeded');
@@ -455,6 +464,7 @@ export class Router implements HttpFilter, UpstreamRequestOwner, GeneratedCookie
     s.upstreamMs ??= s.runtime.clock.monotonic() - s.startMono;
     attempt.clearTimer();
     attempt.committed = true;
+    this.recordUpstreamPeer(attempt);
     this.done = true;
     this.clearTimers();
     const out = this.responseHead(attempt, headers);

@@ -43,6 +43,9 @@ export interface RouterStream extends FilterStream {
   clientSpan: ProxySpan | undefined;
   /** Why the connection to the upstream failed (Envoy's %UPSTREAM_TRANSPORT_FAILURE_REASON%). */
   upstreamTransportFailureReason: string | undefined;
+  /** The peer and local URI SANs of the upstream connection the response came on (mutual TLS only). */
+  upstreamPeerUriSan: string | undefined;
+  upstreamLocalUriSan: string | undefined;
 
   /** The request body (only when it has one). */
   bodyStream(): Readable;

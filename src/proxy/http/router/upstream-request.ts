@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Clock, TimerHandle } from '../../../core/clock.js';
+import type { ConnectionInfo } from '../../transport/connection-info.js';
 import type { UpstreamLease, UpstreamOutcome } from '../../upstream/types.js';
 import type { UpstreamFailure } from '../local-reply.js';
 
@@ -30,6 +31,12 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler {
   committed = false;
   discarding = false;
   status?: number;
+  /**
+   * What the connection this try runs on knows of its peer, when the pool tells (sinew's
+   * HTTP/1.1 client does, in onRequestStart's context): Envoy's upstream SSL info, the source
+   * of the source reporter's principals (%UPSTREAM_PEER_URI_SAN%, %UPSTREAM_LOCAL_URI_SAN%).
+   */
+  connection?: ConnectionInfo;
   cancelReason?: CancelReason;
   timer?: TimerHandle;
   /** When this try was handed to the pool (monotonic ms). */
@@ -85,9 +92,10 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler {
     return 'reset';
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
+  onRequestStart(controller: Dispatcher.DispatchController, context?: { connection?: ConnectionInfo }): void {
     this.controller = controller;
     this.started = true;
+    this.connection = context?.connection;
     if (this.cancelReason) controller.abort(new Error(`request cancelled: ${this.cancelReason}`));
   }
 

@@ -10,6 +10,7 @@
  */
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
+import { connectionInfoOf } from '../../transport/connection-info.js';
 import type { UpstreamTransport } from '../../transport/transport-socket.js';
 import { SinewError } from '../../../core/errors.js';
 import { ResponseParser, keepAliveIdleMs, type Fields, type ResponseSink } from './parser.js';
@@ -147,7 +148,9 @@ export class Connection implements ResponseSink {
     this.bodyDone = true;
     this.parser.begin(req.isHead, req.upgrade !== null);
     try {
-      req.handler.onRequestStart?.(req, {});
+      // The context carries the connection's TLS facts (its peer's SPIFFE ID), which undici's
+      // own context has no field for: the source reporter's principals come from them.
+      req.handler.onRequestStart?.(req, { connection: connectionInfoOf(this.socket) });
     } catch (err) {
       if (this.req === req) {
         this.req = null;
