@@ -17,7 +17,7 @@
  *
  *   npm run bench -- authz [--duration 5] [--rounds 6] [--mode fixed-rate|saturated|both] [--rate 1000]
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +30,7 @@ import { compileAuthorization } from '../src/compiler/authz.js';
 import { compileJwtAuthn } from '../src/compiler/jwt.js';
 import { DEFAULT_HTTP_FILTERS, HTTP_FILTERS } from '../src/api/proxy-config.js';
 import { PROXY_NODE_FLAGS } from '../src/mesh/up.js';
-import { LOAD_CPU, PROXY_CPU, PairedLoad, detailLine, summarize, verdictLine, type LoadTarget, type PairedMode, type PairedSummary } from './paired.js';
+import { LOAD_CPU, PROXY_CPU, PairedLoad, detailLine, startPinned, summarize, verdictLine, type LoadTarget, type PairedMode, type PairedSummary } from './paired.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const ISSUER = 'bench@sinew';
@@ -106,20 +106,8 @@ require('node:http').createServer((req, res) => { req.resume(); res.writeHead(20
   .listen(0, '127.0.0.1', function () { console.log('listening ' + this.address().port); });
 `;
 
-function start(children: ChildProcess[], cpu: string, args: string[]): { child: ChildProcess; port: Promise<number> } {
-  const child = spawn('taskset', ['-c', cpu, process.execPath, ...args], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, SINEW_LOG_LEVEL: 'warn' } });
-  children.push(child);
-  const port = new Promise<number>((resolvePort, reject) => {
-    let out = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c;
-      const m = /listening (\d+)/.exec(out);
-      if (m) resolvePort(Number(m[1]));
-    });
-    child.on('exit', () => reject(new Error(`exited before listening: ${out}`)));
-  });
-  return { child, port };
-}
+const benchEnv = { ...process.env, SINEW_LOG_LEVEL: 'warn' };
+const start = (children: ChildProcess[], cpu: string, args: string[]) => startPinned(children, cpu, args, benchEnv);
 
 export async function runAuthzBench(options: AuthzBenchOptions): Promise<AuthzBenchResult[]> {
   if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is not installed: apt-get install wrk');

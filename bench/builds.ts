@@ -13,7 +13,7 @@
  * Reports, per direction and mode, B/A proxy CPU per request and B/A requests/s: median
  * (min..max) over the rounds.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,7 +23,7 @@ import type { ProxyConfig } from '../src/api/proxy-config.js';
 import { PROXY_NODE_FLAGS } from '../src/mesh/up.js';
 import { NO_PEER_IDENTITY, peerIdentityFor } from '../src/proxy/peer-identity.js';
 import { peerMetadataHeaders } from '../src/telemetry/peer-metadata.js';
-import { LOAD_CPU, PROXY_CPU, PairedLoad, detailLine, parseModes, summarize, verdictLine, type LoadTarget } from './paired.js';
+import { LOAD_CPU, PROXY_CPU, PairedLoad, detailLine, parseModes, startPinned, summarize, verdictLine, type LoadTarget } from './paired.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const MESH_KEY = Buffer.alloc(32, 0x42).toString('base64');
@@ -74,20 +74,7 @@ require('node:http').createServer((req, res) => { req.resume(); req.on('end', ()
 
 const children: ChildProcess[] = [];
 
-function start(cpu: string, args: string[]): { child: ChildProcess; port: Promise<number> } {
-  const child = spawn('taskset', ['-c', cpu, process.execPath, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-  children.push(child);
-  const port = new Promise<number>((resolvePort, reject) => {
-    let out = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c;
-      const m = /listening (\d+)/.exec(out);
-      if (m) resolvePort(Number(m[1]));
-    });
-    child.on('exit', () => reject(new Error(`exited before listening: ${out}`)));
-  });
-  return { child, port };
-}
+const start = (cpu: string, args: string[]) => startPinned(children, cpu, args);
 
 const { values } = parseArgs({
   options: { base: { type: 'string' }, duration: { type: 'string', default: '5' }, rounds: { type: 'string', default: '6' }, mode: { type: 'string' }, rate: { type: 'string' } },

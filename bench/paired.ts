@@ -38,7 +38,7 @@
  *               load each request costs more (less batching), so the same added microseconds
  *               are a smaller percentage than in saturated mode.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -47,6 +47,26 @@ import { join, resolve } from 'node:path';
 export const PROXY_CPU = '1';
 /** The core for load generators, upstreams and collectors. */
 export const LOAD_CPU = '0';
+
+/**
+ * Starts `node <args>` pinned to `cpu` (taskset), added to `children` for the caller to stop;
+ * `port` resolves with the port it prints as `listening <port>` (the benches' proxy runners and
+ * upstreams print that once they listen).
+ */
+export function startPinned(children: ChildProcess[], cpu: string, args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; port: Promise<number> } {
+  const child = spawn('taskset', ['-c', cpu, process.execPath, ...args], { stdio: ['pipe', 'pipe', 'inherit'], env });
+  children.push(child);
+  const port = new Promise<number>((resolvePort, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c;
+      const m = /listening (\d+)/.exec(out);
+      if (m) resolvePort(Number(m[1]));
+    });
+    child.on('exit', () => reject(new Error(`exited before listening: ${out}`)));
+  });
+  return { child, port };
+}
 
 export const fixedRateScript = resolve(import.meta.dirname, 'wrk-fixed-rate.lua');
 

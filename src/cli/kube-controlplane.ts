@@ -14,6 +14,7 @@ import { generateSigningFiles } from '../ca/authority.js';
 import { ensurePrivateDir, writePrivateFile } from '../ca/state-dir.js';
 import { systemClock } from '../core/clock.js';
 import { clusterCaFiles } from '../kube/ca-secret.js';
+import { CA_CERT_FILE, CA_KEY_FILE, CERT_CHAIN_FILE, ROOT_CERT_FILE } from '../ca/signing-bundle.js';
 import type { AddressInfo } from 'node:net';
 import { startWebhookServer, type WebhookServer } from '../kube/webhook.js';
 import { DEFAULT_CONTROL_PLANE_ADDRESS, DEFAULT_IMAGE, SYSTEM_NAMESPACE } from '../kube/defaults.js';
@@ -88,7 +89,7 @@ export async function startKubeControlPlane(options: KubeControlPlaneOptions): P
       const now = (options.clock ?? systemClock).now();
       const clusterCa = await clusterCaFiles(client, namespace, async () => {
         const f = await generateSigningFiles(now);
-        return { 'ca-cert.pem': f.caCertPem, 'ca-key.pem': f.caKeyPem, 'root-cert.pem': f.rootCertPem, ...(f.certChainPem ? { 'cert-chain.pem': f.certChainPem } : {}) };
+        return { [CA_CERT_FILE]: f.caCertPem, [CA_KEY_FILE]: f.caKeyPem, [ROOT_CERT_FILE]: f.rootCertPem, ...(f.certChainPem ? { [CERT_CHAIN_FILE]: f.certChainPem } : {}) };
       });
       caFilesDir = await mkdtemp(join(tmpdir(), 'sinew-ca-files-'));
       await ensurePrivateDir(caFilesDir);

@@ -33,17 +33,8 @@ export const ATTRIBUTE_KEYS = [
 ] as const;
 export type AttributeKey = (typeof ATTRIBUTE_KEYS)[number];
 
-/** Attributes only an HTTP request has: a TCP-only filter cannot read them. */
-export const HTTP_ONLY_ATTRIBUTES: ReadonlySet<AttributeKey> = new Set([
-  'request.auth.principal',
-  'request.auth.audiences',
-  'request.auth.presenter',
-  'request.auth.claims',
-  'request.headers',
-  'request.host',
-  'request.method',
-  'request.path',
-]);
+/** Attributes only an HTTP request has (Istio's `request.*` keys): a TCP-only filter cannot read them. */
+export const HTTP_ONLY_ATTRIBUTES: ReadonlySet<AttributeKey> = new Set(ATTRIBUTE_KEYS.filter((k) => k.startsWith('request.')));
 
 const valueMatcherSchema = z.union([
   z.strictObject({ exact: z.string(), ignoreCase: z.boolean().optional() }),
