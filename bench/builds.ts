@@ -30,26 +30,25 @@ const MESH_KEY = Buffer.alloc(32, 0x42).toString('base64');
 const caller = { id: 'sidecar~productpage-v1-0.bench', mode: 'sidecar' as const, workload: 'productpage-v1', namespace: 'bench', labels: { app: 'productpage', version: 'v1' } };
 
 /**
- * A sidecar's listener as each build's compiler writes it: this one adds Envoy's stream idle
- * timeout and the mesh key; the base gets them only if it knows them (extra fields are ignored).
+ * A sidecar's listener as the compiler writes it, with Envoy's stream idle timeout and the mesh
+ * key. Both builds get the same config: a base that predates a field ignores it (extra fields
+ * are ignored), and one that knows it does the same work as this build. (Giving the key to this
+ * build only once charged this build for verifying the signed exchange the base also verifies.)
  */
-function config(direction: 'outbound' | 'inbound', upstreamPort: number, collectorPort: number, current: boolean): ProxyConfig {
+function config(direction: 'outbound' | 'inbound', upstreamPort: number, collectorPort: number): ProxyConfig {
   const service = { host: 'reviews.default.svc.cluster.local', port: 9080 };
   const cluster = direction === 'inbound' ? 'inbound|9080||' : 'outbound|9080||reviews.default.svc.cluster.local';
-  const c: ProxyConfig = {
+  return {
     version: 'bench',
     node: { id: 'sidecar~reviews-v1-0.bench', mode: 'sidecar', workload: 'reviews-v1', namespace: 'bench', labels: { app: 'reviews', version: 'v1' } },
-    listeners: [{ name: 'bench', address: { host: '127.0.0.1', port: 0 }, direction, protocol: 'http', http: { routeConfigName: 'bench', ...(current ? { streamIdleTimeoutMs: 300_000 } : {}) } }],
+    listeners: [{ name: 'bench', address: { host: '127.0.0.1', port: 0 }, direction, protocol: 'http', http: { routeConfigName: 'bench', streamIdleTimeoutMs: 300_000 } }],
     routeConfigs: [{ name: 'bench', virtualHosts: [{ name: 'all', domains: ['*'], routes: [{ name: 'bench/all', match: {}, action: { kind: 'route', destinations: [{ cluster, weight: 1 }] } }] }] }],
     clusters: [{ name: cluster, kind: 'eds', service, protocol: 'http1', connectTimeoutMs: 1000, lb: { policy: 'ROUND_ROBIN' } }],
     endpoints: [{ clusterName: cluster, endpoints: [{ address: { host: '127.0.0.1', port: upstreamPort }, labels: {}, health: 'HEALTHY' }] }],
     telemetry: { tracingSamplingPercentage: 1, tracingCollectors: [{ kind: 'otlp-http', url: `http://127.0.0.1:${collectorPort}/v1/traces` }] },
+    secrets: [{ name: 'sinew-mesh-key', genericSecret: MESH_KEY }],
+    peerMetadataKey: 'sinew-mesh-key',
   };
-  if (current) {
-    c.secrets = [{ name: 'sinew-mesh-key', genericSecret: MESH_KEY }];
-    c.peerMetadataKey = 'sinew-mesh-key';
-  }
-  return c;
 }
 
 const RUNNER = (checkout: string) => `
@@ -95,20 +94,20 @@ try {
   const collector = start(LOAD_CPU, ['-e', COLLECTOR]);
   const [upstreamPort, collectorPort] = await Promise.all([upstream.port, collector.port]);
   // The inbound's callers are sidecars: their exchange headers, signed with the mesh key.
-  const exchange = { ...peerMetadataHeaders(caller), ...peerIdentityFor(config('outbound', 0, 0, true), peerMetadataHeaders(caller), NO_PEER_IDENTITY).proofHeaders };
+  const exchange = { ...peerMetadataHeaders(caller), ...peerIdentityFor(config('outbound', 0, 0), peerMetadataHeaders(caller), NO_PEER_IDENTITY).proofHeaders };
   const headersHook = `wrk.headers = wrk.headers or {}\n` + Object.entries(exchange).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`).join('\n');
   const lines: string[] = [];
   for (const direction of ['outbound', 'inbound'] as const) {
-    const side = async (name: string, checkout: string, current: boolean): Promise<LoadTarget> => {
+    const side = async (name: string, checkout: string): Promise<LoadTarget> => {
       const file = join(dir, `${name}-${direction}.json`);
-      writeFileSync(file, JSON.stringify(config(direction, upstreamPort, collectorPort, current)));
+      writeFileSync(file, JSON.stringify(config(direction, upstreamPort, collectorPort)));
       const runner = join(dir, `${name}-runner.mjs`);
       writeFileSync(runner, RUNNER(checkout));
       const proxy = start(PROXY_CPU, [...PROXY_NODE_FLAGS, runner, file]);
       return { name, url: `http://127.0.0.1:${await proxy.port}/reviews/0`, pids: [proxy.child.pid!], request: direction === 'inbound' ? headersHook : undefined };
     };
-    const a = await side('base', base, false);
-    const b = await side('this', repo, true);
+    const a = await side('base', base);
+    const b = await side('this', repo);
     const measured = await load.measurePair(a, b, { label: direction, rounds, modes, durationS, rate, log });
     for (const mode of modes) {
       const s = summarize('base', 'this', mode, durationS, measured.runs.get(mode)!, measured.rate);
