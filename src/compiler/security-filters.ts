@@ -33,7 +33,9 @@ export function addSecurityFilters(ctx: CompileContext, input: CompileInput, lis
     const withPort = <T extends object>(c: T) => (destinationPort !== listener.address.port ? { ...c, destinationPort } : c);
     if (listener.http) {
       const security: HttpFilterConfig[] = [];
-      if (jwt) security.push({ name: JWT_AUTHN_HTTP_FILTER, config: jwt });
+      // Istio clears the route cache after verification at gateways only (authn BuildHTTP with
+      // the gateway listener class), where VirtualServices may route on the token's claims.
+      if (jwt) security.push({ name: JWT_AUTHN_HTTP_FILTER, config: listener.direction === 'gateway' ? { ...jwt, clearRouteCache: true } : jwt });
       if (filters.extAuthz) security.push({ name: EXT_AUTHZ_HTTP_FILTER, config: withPort(filters.extAuthz) });
       if (filters.rbac) security.push({ name: RBAC_HTTP_FILTER, config: withPort(filters.rbac) });
       if (security.length > 0) listener.http.filters = withSecurityFilters(listener.http.filters ?? DEFAULT_HTTP_FILTERS, security);

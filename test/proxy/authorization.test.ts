@@ -356,6 +356,41 @@ describe('a running sidecar validates JWTs (istio.io authz-jwt)', () => {
 
 // === authn-policy at the ingress gateway: per-path tokens ===
 
+/** httpbin's Gateway (port 80, every host), as istio.io's ingress tasks make it. */
+const HTTPBIN_GATEWAY = `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: httpbin-gateway, namespace: foo}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+`;
+
+/** A VirtualService routing everything at httpbin-gateway to httpbin. */
+const HTTPBIN_ROUTE_ALL = `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: httpbin, namespace: foo}
+spec:
+  hosts: ["*"]
+  gateways: [httpbin-gateway]
+  http:
+  - route: [{destination: {host: httpbin, port: {number: 8000}}}]
+`;
+
+/** The ingress gateway's config (istio-system, `istio: ingressgateway`) with httpbin behind it. */
+function ingressGateway(app: EchoServer, resources: Resource[]): ProxyConfig {
+  return compile([...parse(HTTPBIN), httpbinWorkload, ...resources], new Map([['foo/httpbin', [{ name: 'httpbin-0', address: '127.0.0.1', ports: { 80: app.port } }]]]), {
+    mode: 'router',
+    workload: 'istio-ingressgateway',
+    namespace: 'istio-system',
+    labels: { app: 'istio-ingressgateway', istio: 'ingressgateway' },
+    ports: { gateway: { 80: 0 } },
+  });
+}
+
 describe('a running ingress gateway requires a token on /headers only (istio.io authn-policy)', () => {
   let app: EchoServer;
   let issuer: Issuer;
@@ -367,40 +402,13 @@ describe('a running ingress gateway requires a token on /headers only (istio.io 
     await issuer.close();
     await app.close();
   });
-  const GATEWAY = `
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: httpbin-gateway, namespace: foo}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 80, name: http, protocol: HTTP}
-    hosts: ["*"]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: httpbin, namespace: foo}
-spec:
-  hosts: ["*"]
-  gateways: [httpbin-gateway]
-  http:
-  - route: [{destination: {host: httpbin, port: {number: 8000}}}]
-`;
 
   test('frontend-ingress: /headers without a token 403, with one 200; /ip 200 either way; a bad token 401 everywhere', async () => {
-    const resources = [
-      ...parse(HTTPBIN + '---' + GATEWAY),
-      httpbinWorkload,
+    const config = ingressGateway(app, [
+      ...parse(HTTPBIN_GATEWAY + '---' + HTTPBIN_ROUTE_ALL),
       ...task('authentication/authn-policy/snip_enduser_authentication_5.yaml', { [ISTIO_SAMPLE_JWKS]: issuer.jwksUri }),
       ...task('authentication/authn-policy/snip_require_valid_tokens_perpath_1.yaml'),
-    ];
-    const config = compile(resources, new Map([['foo/httpbin', [{ name: 'httpbin-0', address: '127.0.0.1', ports: { 80: app.port } }]]]), {
-      mode: 'router',
-      workload: 'istio-ingressgateway',
-      namespace: 'istio-system',
-      labels: { app: 'istio-ingressgateway', istio: 'ingressgateway' },
-      ports: { gateway: { 80: 0 } },
-    });
+    ]);
     const gateway = await run(config, 'gateway');
     try {
       const token = await issuer.token({});
@@ -409,6 +417,103 @@ spec:
       assert.equal((await request(gateway.port, { path: '/ip' })).status, 200);
       assert.equal((await request(gateway.port, { path: '/ip', headers: { authorization: 'Bearer deadbeef' } })).status, 401);
       assert.equal((await request(gateway.port, { path: '/headers', headers: { authorization: 'Bearer deadbeef' } })).status, 401);
+    } finally {
+      await gateway.close();
+    }
+  });
+});
+
+// === jwt-route: routing on JWT claims at the ingress gateway ===
+
+/** Sends `head` as written (a header name no HTTP client would send) and returns the status line's code. */
+async function rawStatus(port: number, head: string): Promise<number> {
+  const socket = net.connect(port, '127.0.0.1');
+  try {
+    socket.setEncoding('latin1');
+    let got = '';
+    socket.on('data', (c: string) => (got += c));
+    socket.on('error', () => undefined);
+    socket.write(head);
+    while (!/^HTTP\/1\.1 \d{3}/.test(got)) await once(socket, 'data');
+    return Number(got.slice(9, 12));
+  } finally {
+    socket.destroy();
+  }
+}
+
+describe('a running ingress gateway routes on JWT claims (istio.io jwt-route)', () => {
+  let app: EchoServer;
+  let issuer: Issuer;
+  before(async () => {
+    app = await startEcho('httpbin');
+    issuer = await startIssuer();
+  });
+  after(async () => {
+    await issuer.close();
+    await app.close();
+  });
+  const jwtRoute = () =>
+    ingressGateway(app, [
+      ...parse(HTTPBIN_GATEWAY),
+      ...task('authentication/jwt-route/snip_configuring_ingress_routing_based_on_jwt_claims_1.yaml', { [ISTIO_SAMPLE_JWKS]: issuer.jwksUri }),
+      ...task('authentication/jwt-route/snip_configuring_ingress_routing_based_on_jwt_claims_2.yaml'),
+    ]);
+
+  test('regression: no token 404; groups holding group1 200; a token without it 404; an invalid token 401 (the claim route never matched)', async () => {
+    const gateway = await run(jwtRoute(), 'gateway');
+    try {
+      const none = await request(gateway.port, { path: '/headers' });
+      assert.deepEqual([none.status, none.headers['x-sinew-response-flags']], [404, 'NR']);
+      const group1 = await request(gateway.port, { path: '/headers', headers: { authorization: `Bearer ${await issuer.token({ groups: ['group1', 'group2'] })}` } });
+      assert.equal(group1.status, 200);
+      assert.equal((JSON.parse(group1.body) as { path: string }).path, '/headers', 'the backend answered');
+      assert.equal((await request(gateway.port, { path: '/headers', headers: { authorization: `Bearer ${await issuer.token({})}` } })).status, 404);
+      assert.equal((await request(gateway.port, { path: '/headers', headers: { authorization: `Bearer ${await issuer.token({ groups: ['group2'] })}` } })).status, 404);
+      assert.equal((await request(gateway.port, { path: '/headers', headers: { authorization: 'Bearer some.invalid.token' } })).status, 401);
+      // The claim condition is ANDed with the uri prefix of the same match.
+      assert.equal((await request(gateway.port, { path: '/ip', headers: { authorization: `Bearer ${await issuer.token({ groups: ['group1'] })}` } })).status, 404);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  test('the route chosen after the token is verified brings its own filters: a fault on the claim route aborts, the catch-all passes', async () => {
+    const config = ingressGateway(app, [
+      ...parse(HTTPBIN_GATEWAY),
+      ...task('authentication/jwt-route/snip_configuring_ingress_routing_based_on_jwt_claims_1.yaml', { [ISTIO_SAMPLE_JWKS]: issuer.jwksUri }),
+      ...parse(`
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: httpbin, namespace: foo}
+spec:
+  hosts: ["*"]
+  gateways: [httpbin-gateway]
+  http:
+  - match: [{headers: {"@request.auth.claims[team]": {exact: blue}}}]
+    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+    route: [{destination: {host: httpbin, port: {number: 8000}}}]
+  - route: [{destination: {host: httpbin, port: {number: 8000}}}]
+`),
+    ]);
+    const gateway = await run(config, 'gateway');
+    try {
+      assert.equal((await request(gateway.port, { path: '/get' })).status, 200);
+      assert.equal((await request(gateway.port, { path: '/get', headers: { authorization: `Bearer ${await issuer.token({ team: 'red' })}` } })).status, 200);
+      const blue = await request(gateway.port, { path: '/get', headers: { authorization: `Bearer ${await issuer.token({ team: 'blue' })}` } });
+      assert.deepEqual([blue.status, blue.headers['x-sinew-response-flags']], [418, 'FI']);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  test('a header named @request.auth.claims.groups from the client never satisfies the claim match', async () => {
+    const gateway = await run(jwtRoute(), 'gateway');
+    try {
+      const reached = app.seen.length;
+      const forged = (extra: string) => `GET /headers HTTP/1.1\r\nhost: httpbin.foo:8000\r\n@request.auth.claims.groups: group1\r\n${extra}connection: close\r\n\r\n`;
+      assert.notEqual(await rawStatus(gateway.port, forged('')), 200);
+      assert.notEqual(await rawStatus(gateway.port, forged(`authorization: Bearer ${await issuer.token({ groups: ['group2'] })}\r\n`)), 200);
+      assert.equal(app.seen.length, reached, 'nothing reached httpbin');
     } finally {
       await gateway.close();
     }
