@@ -381,13 +381,14 @@ spec:
 `;
 
 /** The ingress gateway's config (istio-system, `istio: ingressgateway`) with httpbin behind it. */
-function ingressGateway(app: EchoServer, resources: Resource[]): ProxyConfig {
+function ingressGateway(app: EchoServer, resources: Resource[], mesh?: ProxyOptions['mesh']): ProxyConfig {
   return compile([...parse(HTTPBIN), httpbinWorkload, ...resources], new Map([['foo/httpbin', [{ name: 'httpbin-0', address: '127.0.0.1', ports: { 80: app.port } }]]]), {
     mode: 'router',
     workload: 'istio-ingressgateway',
     namespace: 'istio-system',
     labels: { app: 'istio-ingressgateway', istio: 'ingressgateway' },
     ports: { gateway: { 80: 0 } },
+    ...(mesh ? { mesh } : {}),
   });
 }
 
@@ -420,6 +421,55 @@ describe('a running ingress gateway requires a token on /headers only (istio.io 
     } finally {
       await gateway.close();
     }
+  });
+});
+
+// === authz-ingress: IP-based allow and deny lists at the ingress gateway ===
+
+describe('a running ingress gateway applies IP allow and deny lists (istio.io authz-ingress)', () => {
+  let app: EchoServer;
+  before(async () => {
+    app = await startEcho('httpbin');
+  });
+  after(async () => {
+    await app.close();
+  });
+  /** The gateway with httpbin routed and the task's policy, `$CLIENT_IP` replaced by `client`. */
+  const gatewayWith = (snip: number, client: string, mesh?: ProxyOptions['mesh']) =>
+    ingressGateway(app, [...parse(HTTPBIN_GATEWAY + '---' + HTTPBIN_ROUTE_ALL), ...task(`authorization/authz-ingress/snip_ipbased_allow_list_and_deny_list_${snip}.yaml`, { $CLIENT_IP: client })], mesh);
+  const statusVia = async (config: ProxyConfig, xff?: string) => {
+    const gateway = await run(config, 'gateway');
+    try {
+      return denied(await request(gateway.port, { path: '/headers', headers: xff === undefined ? {} : { 'x-forwarded-for': xff } }));
+    } finally {
+      await gateway.close();
+    }
+  };
+
+  test('ipBlocks (a load balancer that keeps the client address): 403 without the client, 200 with it; the DENY form 403', async () => {
+    // The test's client connects from 127.0.0.1: that is the gateway's peer (`source.ip`).
+    assert.deepEqual(await statusVia(gatewayWith(1, '127.0.0.1')), RBAC_DENIED);
+    assert.equal((await statusVia(gatewayWith(10, '127.0.0.1')))[0], 200);
+    assert.deepEqual(await statusVia(gatewayWith(15, '127.0.0.1')), RBAC_DENIED);
+    // ipBlocks never read X-Forwarded-For, trusted hops or not.
+    assert.deepEqual(await statusVia(gatewayWith(1, '127.0.0.1', { gatewayNumTrustedProxies: 1 }), '5.6.7.8'), RBAC_DENIED);
+  });
+
+  test('regression: remoteIpBlocks behind an HTTP load balancer (numTrustedProxies: 1) ignored meshConfig\'s gatewayTopology', async () => {
+    const lb = { gatewayNumTrustedProxies: 1 };
+    // The load balancer appends the client it saw: 10.0.0.9.
+    assert.deepEqual(await statusVia(gatewayWith(2, '10.0.0.9', lb), '10.0.0.9'), RBAC_DENIED);
+    assert.equal((await statusVia(gatewayWith(11, '10.0.0.9', lb), '10.0.0.9'))[0], 200);
+    assert.equal((await statusVia(gatewayWith(11, '10.0.0.9', lb), '1.1.1.1, 10.0.0.9'))[0], 200, 'only the trusted hop counts');
+    assert.deepEqual(await statusVia(gatewayWith(11, '10.0.0.9', lb), '10.0.0.9, 1.1.1.1'), RBAC_DENIED);
+    assert.deepEqual(await statusVia(gatewayWith(11, '10.0.0.9', lb)), RBAC_DENIED, 'no X-Forwarded-For: the peer is the client');
+    assert.deepEqual(await statusVia(gatewayWith(16, '10.0.0.9', lb), '10.0.0.9'), RBAC_DENIED);
+    assert.equal((await statusVia(gatewayWith(16, '10.0.0.9', lb), '10.0.0.8'))[0], 200);
+  });
+
+  test('without trusted proxies a client\'s own X-Forwarded-For is not believed', async () => {
+    assert.deepEqual(await statusVia(gatewayWith(11, '10.0.0.9'), '10.0.0.9'), RBAC_DENIED);
+    assert.equal((await statusVia(gatewayWith(16, '10.0.0.9'), '10.0.0.9'))[0], 200);
   });
 });
 
