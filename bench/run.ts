@@ -41,6 +41,7 @@ const { values, positionals } = parseArgs({
     mode: { type: 'string' },
     rate: { type: 'string' },
     json: { type: 'boolean', default: false },
+    'route-again': { type: 'boolean', default: false },
   },
 });
 const durationS = Number(values.duration);
@@ -82,7 +83,7 @@ for (const name of wanted) {
     case 'authz': {
       const { runAuthzBench, reportAuthz } = await import('./authz.js');
       // The target is set at 1000 req/s: fixed-rate unless --mode says otherwise.
-      const results = await runAuthzBench({ durationS, json: values.json, rounds, modes: values.mode === undefined ? undefined : modes, rate });
+      const results = await runAuthzBench({ durationS, json: values.json, rounds, modes: values.mode === undefined ? undefined : modes, rate, routeAgain: values['route-again'] });
       print(name, results, reportAuthz(results));
       break;
     }

@@ -294,7 +294,9 @@ export class HttpStream implements RequestView, RouterStream {
   };
 
   /** RequestView: a claim of the verified token, for routes' `@request.auth.claims` conditions; never a header. */
-  claim = (path: readonly string[]): string | readonly string[] | undefined => claimValues(this.verifiedClaims, path);
+  claim(path: readonly string[]): string | readonly string[] | undefined {
+    return claimValues(this.verifiedClaims, path);
+  }
 
   run(): void {
     const res = this.res;
@@ -388,8 +390,8 @@ export class HttpStream implements RequestView, RouterStream {
   /**
    * FilterStream: Envoy's clearRouteCache(), called by jwt_authn at a gateway once a token is
    * verified (its clear_route_cache): the route is chosen again in the same virtual host, now
-   * with the token's claims, and may be none (404 NR from the router). The filters after the
-   * one decoding now have not run: they are made again for the new route.
+   * with the token's claims, and may be none (404 NR from the router). When it is another
+   * route, the filters after the one decoding now, which have not run, are made again for it.
    */
   clearRouteCache(claims: Readonly<Record<string, unknown>> | undefined): void {
     const filters = this.filters;
@@ -397,6 +399,8 @@ export class HttpStream implements RequestView, RouterStream {
     this.verifiedClaims = claims;
     const vh = this.virtualHost;
     const selected = vh === undefined ? undefined : selectRoute(vh, this);
+    // The same route (no claim condition decided it): the filters made for it stay.
+    if (selected?.route === this.routeEntry) return;
     this.routeEntry = selected?.route;
     this.matchedLength = selected?.matchedLength ?? 0;
     const chain = this.snapshot.filterChains.get(this.lctx.listener.name);
