@@ -15,7 +15,13 @@
  * Both get the same request, token included. Fixed-rate at 1000 req/s each by default (the
  * target's load; --mode saturated|both for closed-loop too).
  *
- *   npm run bench -- authz [--duration 5] [--rounds 6] [--mode fixed-rate|saturated|both] [--rate 1000]
+ * --route-again measures what routing on JWT claims adds at a gateway (istio.io jwt-route):
+ * A is B above, and B the same with jwt_authn's clearRouteCache on (the compiler's setting at
+ * gateways), so that each verified token has the route chosen again and the filters after
+ * jwt_authn made again. Both route tables start with a route on `groups` (which the token's
+ * claims do not satisfy) before the catch-all, as the jwt-route task's VirtualService does.
+ *
+ *   npm run bench -- authz [--duration 5] [--rounds 6] [--mode fixed-rate|saturated|both] [--rate 1000] [--route-again]
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -44,6 +50,8 @@ export interface AuthzBenchOptions {
   modes?: PairedMode[];
   /** Fixed-rate requests/s for each side (default 1000). */
   rate?: number;
+  /** A: jwt_authn + rbac; B: the same choosing the route again after the token (see above). */
+  routeAgain?: boolean;
 }
 
 export interface AuthzBenchResult {
@@ -77,7 +85,10 @@ function config(upstreamPort: number, filters: { name: string; config: unknown }
     version: 'bench',
     node: { id: 'sidecar~api-v1-0.bench', mode: 'sidecar', workload: 'api-v1', namespace: 'bench', labels: { app: 'api' } },
     listeners: [{ name: 'bench', address: { host: '127.0.0.1', port: 0 }, direction: 'inbound', protocol: 'http', http: { routeConfigName: 'bench', streamIdleTimeoutMs: 300_000, ...(chain ? { filters: chain } : {}) } }],
-    routeConfigs: [{ name: 'bench', virtualHosts: [{ name: 'all', domains: ['*'], routes: [{ name: 'bench/all', match: {}, action: { kind: 'route', destinations: [{ cluster, weight: 1 }] } }] }] }],
+    routeConfigs: [{ name: 'bench', virtualHosts: [{ name: 'all', domains: ['*'], routes: [
+      { name: 'bench/group1', match: { path: { prefix: '/api' }, claims: [{ path: ['groups'], match: { exact: 'group1' } }] }, action: { kind: 'route', destinations: [{ cluster, weight: 1 }] } },
+      { name: 'bench/all', match: {}, action: { kind: 'route', destinations: [{ cluster, weight: 1 }] } },
+    ] }] }],
     clusters: [{ name: cluster, kind: 'eds', service: { host: 'api.bench.svc.cluster.local', port: 9080 }, protocol: 'http1', connectTimeoutMs: 1000, lb: { policy: 'ROUND_ROBIN' } }],
     endpoints: [{ clusterName: cluster, endpoints: [{ address: { host: '127.0.0.1', port: upstreamPort }, labels: {}, health: 'HEALTHY' }] }],
   };
@@ -131,11 +142,14 @@ export async function runAuthzBench(options: AuthzBenchOptions): Promise<AuthzBe
       // The same request to both: the token is read (and ignored) by A too.
       return { name, url: `http://127.0.0.1:${await proxy.port}/api/v9/items?x=1`, pids: [proxy.child.pid!], request: `wrk.headers["Authorization"] = "Bearer ${token}"` };
     };
-    const a = await side('plain', []);
-    const b = await side('jwt+rbac', filters);
-    const measured = await load.measurePair(a, b, { label: 'no policy vs jwt_authn + 10-rule ALLOW', rounds, modes, durationS: options.durationS, rate, log });
+    const names = options.routeAgain ? (['jwt+rbac', 'jwt+rbac+route-again'] as const) : (['plain', 'jwt+rbac'] as const);
+    const routingAgain = filters.map((f) => (f.name === HTTP_FILTERS.jwtAuthn ? { ...f, config: { ...(f.config as object), clearRouteCache: true } } : f));
+    const a = await side(names[0], options.routeAgain ? filters : []);
+    const b = await side(names[1], options.routeAgain ? routingAgain : filters);
+    const label = options.routeAgain ? 'jwt_authn + 10-rule ALLOW vs the same choosing the route again after the token' : 'no policy vs jwt_authn + 10-rule ALLOW';
+    const measured = await load.measurePair(a, b, { label, rounds, modes, durationS: options.durationS, rate, log });
     return modes.map((mode) => {
-      const summary = summarize('plain', 'jwt+rbac', mode, options.durationS, measured.runs.get(mode)!, measured.rate);
+      const summary = summarize(names[0], names[1], mode, options.durationS, measured.runs.get(mode)!, measured.rate);
       return { mode, ...(mode === 'fixed-rate' ? { rate: measured.rate } : {}), cpuRatio: summary.cpuRatio.median, met: summary.cpuRatio.median <= AUTHZ_TARGET.maxCpuRatio, summary };
     });
   } finally {

@@ -14,6 +14,7 @@
  *   cpmemory      a 15 MB config applied to a real control plane: its RSS against the config's size
  *   kube          1000 Services and 2000 pods in a real API server through the informers: change -> every ACK
  *   authz         JWT validation and a 10-rule ALLOW policy vs none, paired, 1000 req/s: added proxy CPU per request, target <= 10 % (needs wrk)
+ *                 --route-again: the same vs choosing the route again after the token, as gateways do for claim routes
  *   grpc          gRPC unary through a sidecar pair (h2c in, HTTP/2 out) vs direct, grpc-js load loop
  *
  * lb and telemetry are A/B comparisons against 10-15 % targets, and this machine's 2 shared
@@ -41,6 +42,7 @@ const { values, positionals } = parseArgs({
     mode: { type: 'string' },
     rate: { type: 'string' },
     json: { type: 'boolean', default: false },
+    'route-again': { type: 'boolean', default: false },
   },
 });
 const durationS = Number(values.duration);
@@ -82,7 +84,7 @@ for (const name of wanted) {
     case 'authz': {
       const { runAuthzBench, reportAuthz } = await import('./authz.js');
       // The target is set at 1000 req/s: fixed-rate unless --mode says otherwise.
-      const results = await runAuthzBench({ durationS, json: values.json, rounds, modes: values.mode === undefined ? undefined : modes, rate });
+      const results = await runAuthzBench({ durationS, json: values.json, rounds, modes: values.mode === undefined ? undefined : modes, rate, routeAgain: values['route-again'] });
       print(name, results, reportAuthz(results));
       break;
     }

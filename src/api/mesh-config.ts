@@ -111,7 +111,13 @@ export const meshConfigSchema = z.looseObject({
   accessLogFile: z.string().optional(),
   accessLogEncoding: z.enum(['TEXT', 'JSON']).optional(),
   accessLogFormat: z.string().optional(),
-  defaultConfig: z.looseObject({ tracing: z.looseObject({ sampling: z.number().optional() }).optional() }).optional(),
+  defaultConfig: z
+    .looseObject({
+      tracing: z.looseObject({ sampling: z.number().optional() }).optional(),
+      /** Istio's ProxyConfig.gatewayTopology: how many proxies in front of a gateway add X-Forwarded-For entries. */
+      gatewayTopology: z.looseObject({ numTrustedProxies: z.number().int().min(0).optional() }).optional(),
+    })
+    .optional(),
   defaultProviders: defaultProvidersSchema.optional(),
   extensionProviders: z.array(extensionProviderSchema).optional(),
   /** Istio's ProxyPathNormalization: how inbound and gateway listeners normalise request paths. */

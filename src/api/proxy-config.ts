@@ -345,6 +345,25 @@ export interface RouteMatch {
   queryParams?: QueryParamMatcher[];
   /** The port the request arrived on (listener port or destination port for outbound). */
   port?: number;
+  /**
+   * Conditions on the claims of the request's verified JWT (Istio's `@request.auth.claims.*`
+   * header keys, Envoy's dynamic-metadata matchers on jwt_authn's payload). They hold only for
+   * a token the jwt_authn filter verified, never for anything the client sent as a header.
+   */
+  claims?: ClaimMatcher[];
+}
+
+/**
+ * One claim condition (Istio's MetadataMatcherForJWTClaims): the claim at `path` is a string
+ * that matches, or a list with an element that matches. Other values match nothing.
+ */
+export interface ClaimMatcher {
+  /** The path into the token's payload: `["group", "id"]` for `@request.auth.claims.group.id`. */
+  path: string[];
+  /** Absent means "the claim is present". */
+  match?: StringMatch;
+  /** withoutHeaders: the condition holds when the claim does not match, or there is no verified token. */
+  invert?: boolean;
 }
 
 export interface HeaderMatcher {

@@ -5,6 +5,7 @@
 import {
   HTTP_FILTERS,
   outboundClusterName,
+  type ClaimMatcher,
   type CorsPolicy,
   type DirectResponseAction,
   type FaultInjection,
@@ -26,6 +27,7 @@ import type { CompileContext, VirtualServiceResource } from './context.js';
 import type { Destination, HTTPMatchRequest, HTTPRetry, HTTPRoute, HeaderOperationsSpec, StringMatchSpec } from './istio-types.js';
 import { clusterPolicy, hashPolicy } from './policy.js';
 import { isExportedTo } from '../semantics/visibility.js';
+import { routingClaimPath } from '../semantics/jwt-claim-route.js';
 import { durationMs, stringMatch } from './util.js';
 
 /**
@@ -149,7 +151,12 @@ function headerStringMatch(sm: StringMatchSpec | undefined): StringMatch | undef
   return stringMatch(sm);
 }
 
-/** Istio HTTPMatchRequest -> RouteMatch. Header names are lower-cased; `{}` means present. */
+/**
+ * Istio HTTPMatchRequest -> RouteMatch. Header names are lower-cased; `{}` means present. A
+ * key `@request.auth.claims.<name>` is a condition on the verified JWT's claims instead
+ * (Istio's TranslateRouteMatch: the metadata matcher takes precedence over the header one),
+ * its claim names kept as written.
+ */
 export function routeMatch(m: HTTPMatchRequest | undefined): RouteMatch {
   const out: RouteMatch = {};
   if (!m) return out;
@@ -164,17 +171,24 @@ export function routeMatch(m: HTTPMatchRequest | undefined): RouteMatch {
   const authority = stringMatch(m.authority);
   if (authority) out.authority = authority;
   const headers: HeaderMatcher[] = [];
+  const claims: ClaimMatcher[] = [];
   for (const [name, sm] of Object.entries(m.headers ?? {})) {
     const match = headerStringMatch(sm);
-    headers.push(match ? { name: name.toLowerCase(), match } : { name: name.toLowerCase() });
+    const claim = routingClaimPath(name);
+    if (claim) claims.push(match ? { path: claim, match } : { path: claim });
+    else headers.push(match ? { name: name.toLowerCase(), match } : { name: name.toLowerCase() });
   }
   // withoutHeaders: the inverted matcher, with a missing header read as empty so that
   // "requests without end-user: jason" includes requests with no end-user at all, while
-  // `regex: ".*"` (which matches the empty value) excludes everyone.
+  // `regex: ".*"` (which matches the empty value) excludes everyone. An inverted claim
+  // condition holds for a request without a verified token (Envoy's MetadataMatcher invert).
   for (const [name, sm] of Object.entries(m.withoutHeaders ?? {})) {
     const match = headerStringMatch(sm);
-    headers.push(match ? { name: name.toLowerCase(), match, invert: true, treatMissingAsEmpty: true } : { name: name.toLowerCase(), invert: true });
+    const claim = routingClaimPath(name);
+    if (claim) claims.push(match ? { path: claim, match, invert: true } : { path: claim, invert: true });
+    else headers.push(match ? { name: name.toLowerCase(), match, invert: true, treatMissingAsEmpty: true } : { name: name.toLowerCase(), invert: true });
   }
+  if (claims.length) out.claims = claims;
   if (headers.length) out.headers = headers;
   const qp: QueryParamMatcher[] = [];
   for (const [name, sm] of Object.entries(m.queryParams ?? {})) {

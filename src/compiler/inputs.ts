@@ -51,6 +51,12 @@ export interface MeshSettings {
    * mutual TLS only, and without certificates nothing.
    */
   mtls?: boolean;
+  /**
+   * MeshConfig's `defaultConfig.gatewayTopology.numTrustedProxies`: at gateways, the client is
+   * the X-Forwarded-For entry this many from the right (Envoy's xff_num_trusted_hops), which
+   * `remote.ip` and `remoteIpBlocks` match; absent or 0: the connection's peer.
+   */
+  gatewayNumTrustedProxies?: number;
   /** MeshConfig's `pathNormalization.normalization` for inbound and gateway listeners; absent: BASE. */
   pathNormalization?: 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
 }

@@ -5,7 +5,8 @@
  * (`http.filters`) gets jwt_authn, ext_authz (CUSTOM) and rbac (DENY/ALLOW/AUDIT) in Istio's
  * order, after the telemetry filters (a denied request is still counted and traced) and
  * before cors, fault and the router (a denied request is neither delayed nor aborted), and
- * the mesh's path normalisation; a TCP listener gets the network rbac filter.
+ * the mesh's path normalisation and, at gateways, the trusted X-Forwarded-For hops that
+ * decide `remote.ip`; a TCP listener gets the network rbac filter.
  */
 import type { ExtensionProvider } from '../api/mesh-config.js';
 import { DEFAULT_HTTP_FILTERS, HTTP_FILTERS, type HttpFilterConfig, type Listener } from '../api/proxy-config.js';
@@ -27,17 +28,23 @@ export function addSecurityFilters(ctx: CompileContext, input: CompileInput, lis
   const filters = compileAuthorization(authz as Parameters<typeof compileAuthorization>[0], providers, ctx.registry);
   const jwt = compileJwtAuthn(authn as Parameters<typeof compileJwtAuthn>[0]);
   const normalization = ctx.mesh.pathNormalization;
+  const trustedHops = ctx.mesh.gatewayNumTrustedProxies;
   for (const listener of listeners) {
     if (listener.direction === 'outbound') continue;
     const destinationPort = logicalPort(ctx, listener);
     const withPort = <T extends object>(c: T) => (destinationPort !== listener.address.port ? { ...c, destinationPort } : c);
     if (listener.http) {
       const security: HttpFilterConfig[] = [];
-      if (jwt) security.push({ name: JWT_AUTHN_HTTP_FILTER, config: jwt });
+      // Istio clears the route cache after verification at gateways only (authn BuildHTTP with
+      // the gateway listener class), where VirtualServices may route on the token's claims.
+      if (jwt) security.push({ name: JWT_AUTHN_HTTP_FILTER, config: listener.direction === 'gateway' ? { ...jwt, clearRouteCache: true } : jwt });
       if (filters.extAuthz) security.push({ name: EXT_AUTHZ_HTTP_FILTER, config: withPort(filters.extAuthz) });
       if (filters.rbac) security.push({ name: RBAC_HTTP_FILTER, config: withPort(filters.rbac) });
       if (security.length > 0) listener.http.filters = withSecurityFilters(listener.http.filters ?? DEFAULT_HTTP_FILTERS, security);
       if (normalization !== undefined && normalization !== 'BASE') listener.http.pathNormalization = normalization;
+      // Istio's gatewayTopology.numTrustedProxies: a gateway uses the remote address (Envoy's
+      // use_remote_address) and trusts that many X-Forwarded-For hops, which decide `remote.ip`.
+      if (listener.direction === 'gateway' && trustedHops !== undefined && trustedHops > 0) listener.http.xffNumTrustedHops = trustedHops;
     } else if (listener.tcp && filters.networkRbac) {
       listener.networkFilters = [{ name: RBAC_NETWORK_FILTER, config: withPort(filters.networkRbac) }];
     }

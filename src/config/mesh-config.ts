@@ -38,6 +38,8 @@ export interface MeshConfigSettings {
   outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
   /** defaultConfig.tracing.sampling, 0..100. */
   defaultTracingSampling?: number;
+  /** defaultConfig.gatewayTopology.numTrustedProxies: the gateways' trusted X-Forwarded-For hops. */
+  gatewayNumTrustedProxies?: number;
   /** pathNormalization.normalization (DEFAULT is BASE, as in Istio). */
   pathNormalization?: 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
   telemetry: MeshTelemetryConfig;
@@ -118,7 +120,11 @@ function checkMeshConfig(mesh: Record<string, unknown>, doc: RawDocument, base: 
   }
   const defaultConfig = mesh.defaultConfig as Record<string, unknown> | undefined;
   if (defaultConfig && typeof defaultConfig === 'object') {
-    for (const key of Object.keys(defaultConfig)) if (key !== 'tracing') report('warning', 'SNW0452', ['defaultConfig', key], `defaultConfig.${key} is not applied: of the proxy defaults Sinew applies tracing.sampling`, true);
+    for (const key of Object.keys(defaultConfig)) if (key !== 'tracing' && key !== 'gatewayTopology') report('warning', 'SNW0452', ['defaultConfig', key], `defaultConfig.${key} is not applied: of the proxy defaults Sinew applies tracing.sampling and gatewayTopology.numTrustedProxies`, true);
+    const topology = defaultConfig.gatewayTopology as Record<string, unknown> | undefined;
+    if (topology && typeof topology === 'object') {
+      for (const key of Object.keys(topology)) if (key !== 'numTrustedProxies') report('warning', 'SNW0452', ['defaultConfig', 'gatewayTopology', key], `defaultConfig.gatewayTopology.${key} is not applied: of the gateway topology Sinew applies numTrustedProxies`, true);
+    }
     const tracing = defaultConfig.tracing as Record<string, unknown> | undefined;
     if (tracing && typeof tracing === 'object') {
       for (const key of Object.keys(tracing)) if (key !== 'sampling') report('warning', 'SNW0452', ['defaultConfig', 'tracing', key], `defaultConfig.tracing.${key} is not applied: spans go to the extension providers and the control plane`, true);
@@ -217,7 +223,7 @@ function settingsOf(mesh: Record<string, unknown>): MeshConfigSettings {
     accessLogFile?: string;
     accessLogEncoding?: 'TEXT' | 'JSON';
     accessLogFormat?: string;
-    defaultConfig?: { tracing?: { sampling?: number } };
+    defaultConfig?: { tracing?: { sampling?: number }; gatewayTopology?: { numTrustedProxies?: number } };
     defaultProviders?: MeshTelemetryConfig['defaultProviders'];
     extensionProviders?: ExtensionProvider[];
     pathNormalization?: { normalization?: 'DEFAULT' | NonNullable<MeshConfigSettings['pathNormalization']> };
@@ -238,6 +244,7 @@ function settingsOf(mesh: Record<string, unknown>): MeshConfigSettings {
   if (m.rootNamespace) out.rootNamespace = m.rootNamespace;
   if (m.outboundTrafficPolicy?.mode) out.outboundTrafficPolicy = m.outboundTrafficPolicy.mode;
   if (typeof m.defaultConfig?.tracing?.sampling === 'number') out.defaultTracingSampling = m.defaultConfig.tracing.sampling;
+  if (typeof m.defaultConfig?.gatewayTopology?.numTrustedProxies === 'number') out.gatewayNumTrustedProxies = m.defaultConfig.gatewayTopology.numTrustedProxies;
   const normalization = m.pathNormalization?.normalization;
   if (normalization !== undefined) out.pathNormalization = normalization === 'DEFAULT' ? 'BASE' : normalization;
   return out;

@@ -145,19 +145,6 @@ const finders: Record<string, Finder> = {
 
   SNW0530: (r) => retriesWith(r, 'retryRemoteLocalities', (v) => set(v), 'retries are not steered to other localities: retryRemoteLocalities is not applied'),
   SNW0531: (r) => retriesWith(r, 'retryIgnorePreviousHosts', (v) => v === false, 'retries always avoid the hosts already tried: retryIgnorePreviousHosts: false is not applied'),
-  SNW0579: (r) => {
-    const out: Omit<NotEnforcedUse, 'code'>[] = [];
-    for (const [i, rule] of ((r.spec as VirtualServiceSpec).http ?? []).entries()) {
-      for (const [j, match] of (rule.match ?? []).entries()) {
-        for (const field of ['headers', 'withoutHeaders'] as const) {
-          for (const key of Object.keys(match[field] ?? {})) {
-            if (key.startsWith('@request.auth.claims')) out.push({ path: ['spec', 'http', i, 'match', j, field, key], message: `routing on the JWT claim ${key} is not done yet: ${field === 'headers' ? 'this match never holds' : 'this condition always holds'}, and requests go on to the next route` });
-          }
-        }
-      }
-    }
-    return out;
-  },
   SNW0533: (r) => {
     const out: Omit<NotEnforcedUse, 'code'>[] = [];
     for (const [i, rule] of ((r.spec as VirtualServiceSpec).http ?? []).entries()) {

@@ -62,3 +62,21 @@ export function namespaceOf(attributes: RequestAttributes): string | undefined {
   const at = parts.indexOf('ns');
   return at >= 0 && at + 1 < parts.length ? parts[at + 1] : undefined;
 }
+
+/**
+ * A claim's value(s) at a path into the payload (`request.auth.claims[a][b]`): a string, or a
+ * list of strings (any element may match). Other types match nothing, as Envoy's metadata
+ * matcher compares strings only. AuthorizationPolicy's `request.auth.claims[...]` and the
+ * routes' `@request.auth.claims.*` conditions both read claims with it.
+ */
+export function claimValues(claims: Readonly<Record<string, unknown>> | undefined, path: readonly string[]): string | readonly string[] | undefined {
+  let at: unknown = claims;
+  for (const key of path) {
+    // Own fields only: a claim named `constructor` or `__proto__` is not the object's prototype.
+    if (at === null || typeof at !== 'object' || Array.isArray(at) || !Object.hasOwn(at, key)) return undefined;
+    at = (at as Record<string, unknown>)[key];
+  }
+  if (typeof at === 'string') return at;
+  if (Array.isArray(at)) return at.filter((v): v is string => typeof v === 'string');
+  return undefined;
+}

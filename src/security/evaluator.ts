@@ -9,7 +9,7 @@
  * `compileAuthorization` turns the JSON config into closures once; `authorize` is then a
  * walk over them with no allocation beyond the result.
  */
-import { namespaceOf, principalOf, type RequestAttributes } from './attributes.js';
+import { claimValues, namespaceOf, principalOf, type RequestAttributes } from './attributes.js';
 import { compileMatcher, type CompiledMatcher } from './match.js';
 import type { AuthorizationConfig, Clause, CompiledPolicy, CompiledRule } from './policy.js';
 
@@ -218,22 +218,6 @@ function reader(clause: Clause): (r: Request) => string | readonly string[] | un
     case 'connection.sni':
       return ({ a }) => a.sni;
   }
-}
-
-/**
- * A claim's value(s) at a path into the payload (`request.auth.claims[a][b]`): a string, or a
- * list of strings (any element may match). Other types match nothing, as Envoy's metadata
- * matcher compares strings only.
- */
-function claimValues(claims: Readonly<Record<string, unknown>> | undefined, path: readonly string[]): string | readonly string[] | undefined {
-  let at: unknown = claims;
-  for (const key of path) {
-    if (at === null || typeof at !== 'object' || Array.isArray(at)) return undefined;
-    at = (at as Record<string, unknown>)[key];
-  }
-  if (typeof at === 'string') return at;
-  if (Array.isArray(at)) return at.filter((v): v is string => typeof v === 'string');
-  return undefined;
 }
 
 /** The path without its query and fragment: Istio matches paths on Envoy's `url_path`. */

@@ -29,6 +29,12 @@ export const jwtAuthnConfigSchema = z.strictObject({
   clockSkewSeconds: z.number().int().min(0).optional(),
   /** How long a fetched JWKS is used before it is fetched again (Istio's default: 20 minutes). */
   jwksRefreshMs: z.number().int().positive().optional(),
+  /**
+   * Envoy's clear_route_cache: once a token is verified, the route is chosen again with its
+   * claims, for VirtualService matches on `@request.auth.claims.*`. Istio sets it at gateways,
+   * the only place it allows those matches.
+   */
+  clearRouteCache: z.boolean().optional(),
 });
 export type JwtAuthnConfig = z.infer<typeof jwtAuthnConfigSchema>;
 

@@ -106,6 +106,11 @@ export class JwtAuthenticator {
     this.#remote = new JwksCache(deps, config.jwksRefreshMs ?? DEFAULT_JWKS_REFRESH_MS);
   }
 
+  /** Envoy's clear_route_cache: route again once a token is verified (jwt-config.ts). */
+  get clearRouteCache(): boolean {
+    return this.#config.clearRouteCache === true;
+  }
+
   /**
    * Authenticates one request: every token found is verified by the provider of its issuer; the
    * first valid one gives the identity. Applies the header outputs of the provider that

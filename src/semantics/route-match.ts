@@ -5,7 +5,7 @@
  * disagree. Conditions of one match are ANDed; routes are tried in order and the first match
  * wins (DESIGN.md behaviour 1).
  */
-import type { HeaderMatcher, QueryParamMatcher, RouteMatch } from '../api/proxy-config.js';
+import type { ClaimMatcher, HeaderMatcher, QueryParamMatcher, RouteMatch } from '../api/proxy-config.js';
 import { compileStringMatch, type Problems } from './string-match.js';
 
 // === the request as routing sees it ===
@@ -28,7 +28,15 @@ export interface RequestView {
   port: number;
   /** Lower-case names; `:method`, `:path`, `:authority`, `:scheme` and `host` included. */
   header: HeaderLookup;
+  /**
+   * The value(s) of a claim of the request's verified JWT (jwt_authn's payload), undefined
+   * when there is no such claim or no verified token. Absent: the request has no token.
+   */
+  claim?: ClaimLookup;
 }
+
+/** Reads a claim at a path into the verified token's payload: a string or a list of strings. */
+export type ClaimLookup = (path: readonly string[]) => string | readonly string[] | undefined;
 
 /** The request's query parameters, parsed on first use (most routes never ask). */
 export type LazyParams = () => URLSearchParams;
@@ -42,6 +50,8 @@ export type CompiledRouteMatch = (req: RequestView, params: LazyParams) => numbe
 export type CompiledHeaderMatcher = (lookup: HeaderLookup) => boolean;
 
 export type CompiledQueryMatcher = (params: URLSearchParams) => boolean;
+
+export type CompiledClaimMatcher = (req: RequestView) => boolean;
 
 // === compile ===
 
@@ -90,6 +100,27 @@ export function compileQueryMatcher(q: QueryParamMatcher, path: string, problems
 }
 
 /**
+ * A claim condition, as Istio compiles `@request.auth.claims.<name>` (MetadataMatcherForJWTClaims:
+ * a string claim that matches, or a list claim with any element that matches; a claim of
+ * another type, or none, matches nothing), inverted for withoutHeaders as Envoy's
+ * MetadataMatcher `invert`: then a request without a verified token satisfies it. The value
+ * comes only from the verified token (`RequestView.claim`), never from a header.
+ */
+export function compileClaimMatcher(c: ClaimMatcher, path: string, problems: Problems): CompiledClaimMatcher {
+  const claim = [...c.path];
+  if (claim.length === 0 || claim.some((k) => k.length === 0)) problems.add(`${path}.path`, `claim path ${JSON.stringify(claim)} has an empty name`);
+  const invert = c.invert === true;
+  const matches = c.match ? compileStringMatch(c.match, `${path}.match`, problems) : () => true;
+  const holds = (value: string | readonly string[] | undefined): boolean => {
+    if (value === undefined) return false;
+    if (typeof value === 'string') return matches(value);
+    for (const v of value) if (matches(v)) return true;
+    return false;
+  };
+  return (req) => holds(req.claim?.(claim)) !== invert;
+}
+
+/**
  * Compiles a RouteMatch. The path condition is Envoy's `path`, `prefix` or `safe_regex`;
  * `ignorePathCase` (Istio's ignoreUriCase) applies to exact and prefix only, as Envoy's
  * `case_sensitive` is ignored for regexes. Without a path condition the route behaves as
@@ -128,6 +159,8 @@ export function compileRouteMatch(m: RouteMatch, path: string, problems: Problem
   if (headers.length) checks.push((req) => headers.every((h) => h(req.header)));
   const query = (m.queryParams ?? []).map((q, i) => compileQueryMatcher(q, `${path}.queryParams[${i}]`, problems));
   if (query.length) checks.push((_req, params) => { const p = params(); return query.every((q) => q(p)); });
+  const claims = (m.claims ?? []).map((c, i) => compileClaimMatcher(c, `${path}.claims[${i}]`, problems));
+  if (claims.length) checks.push((req) => claims.every((c) => c(req)));
 
   return (req, params) => {
     const n = pathMatch ? pathMatch(req.path) : req.path.startsWith('/') ? 1 : 0;

@@ -259,3 +259,30 @@ describe('istio.io authn-policy: require a token at the ingress, per path', () =
     assert.equal(await statusOf(c, { path: '/ip', headers: { authorization: 'Bearer deadbeef' } }), 401);
   });
 });
+
+// === jwt-route: routing on JWT claims at the ingress ===
+
+describe('istio.io jwt-route: a claim match at the gateway', () => {
+  const GATEWAY = `apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: httpbin-gateway, namespace: foo}\nspec:\n  selector: {istio: ingressgateway}\n  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]\n`;
+  const resources = () => [
+    ...parse(HTTPBIN + '---\n' + GATEWAY),
+    httpbinWorkload,
+    ...task('authentication/jwt-route/snip_configuring_ingress_routing_based_on_jwt_claims_1.yaml'),
+    ...task('authentication/jwt-route/snip_configuring_ingress_routing_based_on_jwt_claims_2.yaml'),
+  ];
+
+  test('`@request.auth.claims.groups` becomes a claim condition, not a header match, and the gateway\'s jwt_authn routes again after verifying', () => {
+    const c = compile(resources(), httpbinInstances, { mode: 'router', workload: 'istio-ingressgateway', namespace: 'istio-system', labels: { istio: 'ingressgateway' }, ports: { gateway: { 80: 18080 } } });
+    const routes = c.routeConfigs.flatMap((rc) => rc.virtualHosts.flatMap((vh) => vh.routes));
+    assert.deepEqual(routes.map((r) => r.match), [{ path: { prefix: '/headers' }, claims: [{ path: ['groups'], match: { exact: 'group1' } }] }]);
+    const jwt = securityFiltersOf(c.listeners.find((l) => l.direction === 'gateway')).find((f) => f.name === 'sinew.filters.http.jwt_authn')!;
+    assert.equal(jwt.config.clearRouteCache, true);
+  });
+
+  test('a sidecar\'s jwt_authn does not route again (Istio clears the route cache at gateways only)', () => {
+    const sidecarAuthn = parse(`apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: jwt, namespace: foo}\nspec:\n  selector: {matchLabels: {app: httpbin}}\n  jwtRules: [{issuer: testing@secure.istio.io, jwksUri: "http://127.0.0.1:1/jwks.json"}]\n`);
+    const c = compile([...parse(HTTPBIN), httpbinWorkload, ...sidecarAuthn], httpbinInstances, httpbinProxy);
+    const jwt = securityFiltersOf(c.listeners.find((l) => l.direction === 'inbound')).find((f) => f.name === 'sinew.filters.http.jwt_authn')!;
+    assert.equal(jwt.config.clearRouteCache, undefined);
+  });
+});

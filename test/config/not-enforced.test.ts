@@ -102,10 +102,6 @@ const examples: Record<string, { yaml: string; path: string }> = {
     path: 'spec.tls',
     yaml: 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: sni}\nspec:\n  hosts: [echo.example.com]\n  gateways: [istio-system/edge]\n  tls:\n  - match: [{port: 443, sniHosts: [echo.example.com]}]\n    route: [{destination: {host: echo}}]\n',
   },
-  SNW0579: {
-    path: 'spec.http[0].match[0].headers["@request.auth.claims.groups"]',
-    yaml: 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: httpbin, namespace: foo}\nspec:\n  hosts: ["*"]\n  gateways: [httpbin-gateway]\n  http:\n  - match: [{uri: {prefix: /headers}, headers: {"@request.auth.claims.groups": {exact: group1}}}]\n    route: [{destination: {host: httpbin, port: {number: 8000}}}]\n',
-  },
   SNW0530: { path: 'spec.http[0].retries.retryRemoteLocalities', yaml: vsWithRetries('retryRemoteLocalities: true') },
   SNW0531: { path: 'spec.http[0].retries.retryIgnorePreviousHosts', yaml: vsWithRetries('retryIgnorePreviousHosts: false') },
   SNW0533: {

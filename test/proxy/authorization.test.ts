@@ -356,18 +356,8 @@ describe('a running sidecar validates JWTs (istio.io authz-jwt)', () => {
 
 // === authn-policy at the ingress gateway: per-path tokens ===
 
-describe('a running ingress gateway requires a token on /headers only (istio.io authn-policy)', () => {
-  let app: EchoServer;
-  let issuer: Issuer;
-  before(async () => {
-    app = await startEcho('httpbin');
-    issuer = await startIssuer();
-  });
-  after(async () => {
-    await issuer.close();
-    await app.close();
-  });
-  const GATEWAY = `
+/** httpbin's Gateway (port 80, every host), as istio.io's ingress tasks make it. */
+const HTTPBIN_GATEWAY = `
 apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: httpbin-gateway, namespace: foo}
@@ -376,7 +366,10 @@ spec:
   servers:
   - port: {number: 80, name: http, protocol: HTTP}
     hosts: ["*"]
----
+`;
+
+/** A VirtualService routing everything at httpbin-gateway to httpbin. */
+const HTTPBIN_ROUTE_ALL = `
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: httpbin, namespace: foo}
@@ -387,20 +380,58 @@ spec:
   - route: [{destination: {host: httpbin, port: {number: 8000}}}]
 `;
 
+/** The ingress gateway's config (istio-system, `istio: ingressgateway`) with httpbin behind it. */
+function ingressGateway(app: EchoServer, resources: Resource[], mesh?: ProxyOptions['mesh']): ProxyConfig {
+  return compile([...parse(HTTPBIN), httpbinWorkload, ...resources], new Map([['foo/httpbin', [{ name: 'httpbin-0', address: '127.0.0.1', ports: { 80: app.port } }]]]), {
+    mode: 'router',
+    workload: 'istio-ingressgateway',
+    namespace: 'istio-system',
+    labels: { app: 'istio-ingressgateway', istio: 'ingressgateway' },
+    ports: { gateway: { 80: 0 } },
+    ...(mesh ? { mesh } : {}),
+  });
+}
+
+describe('a running ingress gateway authenticates end users (istio.io authn-policy: end-user, require a valid token, per path)', () => {
+  let app: EchoServer;
+  let issuer: Issuer;
+  before(async () => {
+    app = await startEcho('httpbin');
+    issuer = await startIssuer();
+  });
+  after(async () => {
+    await issuer.close();
+    await app.close();
+  });
+
+  test('end-user authentication: an invalid token 401, none or a valid one 200; then require-a-valid-token: none 403 (DENY notRequestPrincipals)', async () => {
+    const authn = task('authentication/authn-policy/snip_enduser_authentication_5.yaml', { [ISTIO_SAMPLE_JWKS]: issuer.jwksUri });
+    const routes = parse(HTTPBIN_GATEWAY + '---' + HTTPBIN_ROUTE_ALL);
+    const token = await issuer.token({});
+    let gateway = await run(ingressGateway(app, [...routes, ...authn]), 'gateway');
+    try {
+      assert.deepEqual(denied(await request(gateway.port, { path: '/headers', headers: { authorization: 'Bearer deadbeef' } })), [401, 'Jwt is not in the form of Header.Payload.Signature']);
+      assert.equal((await request(gateway.port, { path: '/headers' })).status, 200);
+      assert.equal((await request(gateway.port, { path: '/headers', headers: { authorization: `Bearer ${token}` } })).status, 200);
+    } finally {
+      await gateway.close();
+    }
+    gateway = await run(ingressGateway(app, [...routes, ...authn, ...task('authentication/authn-policy/snip_require_a_valid_token_1.yaml')]), 'gateway');
+    try {
+      assert.deepEqual(denied(await request(gateway.port, { path: '/headers' })), RBAC_DENIED);
+      assert.equal((await request(gateway.port, { path: '/headers', headers: { authorization: `Bearer ${token}` } })).status, 200);
+      assert.equal((await request(gateway.port, { path: '/headers', headers: { authorization: 'Bearer deadbeef' } })).status, 401);
+    } finally {
+      await gateway.close();
+    }
+  });
+
   test('frontend-ingress: /headers without a token 403, with one 200; /ip 200 either way; a bad token 401 everywhere', async () => {
-    const resources = [
-      ...parse(HTTPBIN + '---' + GATEWAY),
-      httpbinWorkload,
+    const config = ingressGateway(app, [
+      ...parse(HTTPBIN_GATEWAY + '---' + HTTPBIN_ROUTE_ALL),
       ...task('authentication/authn-policy/snip_enduser_authentication_5.yaml', { [ISTIO_SAMPLE_JWKS]: issuer.jwksUri }),
       ...task('authentication/authn-policy/snip_require_valid_tokens_perpath_1.yaml'),
-    ];
-    const config = compile(resources, new Map([['foo/httpbin', [{ name: 'httpbin-0', address: '127.0.0.1', ports: { 80: app.port } }]]]), {
-      mode: 'router',
-      workload: 'istio-ingressgateway',
-      namespace: 'istio-system',
-      labels: { app: 'istio-ingressgateway', istio: 'ingressgateway' },
-      ports: { gateway: { 80: 0 } },
-    });
+    ]);
     const gateway = await run(config, 'gateway');
     try {
       const token = await issuer.token({});
@@ -409,6 +440,154 @@ spec:
       assert.equal((await request(gateway.port, { path: '/ip' })).status, 200);
       assert.equal((await request(gateway.port, { path: '/ip', headers: { authorization: 'Bearer deadbeef' } })).status, 401);
       assert.equal((await request(gateway.port, { path: '/headers', headers: { authorization: 'Bearer deadbeef' } })).status, 401);
+    } finally {
+      await gateway.close();
+    }
+  });
+});
+
+// === authz-ingress: IP-based allow and deny lists at the ingress gateway ===
+
+describe('a running ingress gateway applies IP allow and deny lists (istio.io authz-ingress)', () => {
+  let app: EchoServer;
+  before(async () => {
+    app = await startEcho('httpbin');
+  });
+  after(async () => {
+    await app.close();
+  });
+  /** The gateway with httpbin routed and the task's policy, `$CLIENT_IP` replaced by `client`. */
+  const gatewayWith = (snip: number, client: string, mesh?: ProxyOptions['mesh']) =>
+    ingressGateway(app, [...parse(HTTPBIN_GATEWAY + '---' + HTTPBIN_ROUTE_ALL), ...task(`authorization/authz-ingress/snip_ipbased_allow_list_and_deny_list_${snip}.yaml`, { $CLIENT_IP: client })], mesh);
+  const statusVia = async (config: ProxyConfig, xff?: string) => {
+    const gateway = await run(config, 'gateway');
+    try {
+      return denied(await request(gateway.port, { path: '/headers', headers: xff === undefined ? {} : { 'x-forwarded-for': xff } }));
+    } finally {
+      await gateway.close();
+    }
+  };
+
+  test('ipBlocks (a load balancer that keeps the client address): 403 without the client, 200 with it; the DENY form 403', async () => {
+    // The test's client connects from 127.0.0.1: that is the gateway's peer (`source.ip`).
+    assert.deepEqual(await statusVia(gatewayWith(1, '127.0.0.1')), RBAC_DENIED);
+    assert.equal((await statusVia(gatewayWith(10, '127.0.0.1')))[0], 200);
+    assert.deepEqual(await statusVia(gatewayWith(15, '127.0.0.1')), RBAC_DENIED);
+    // ipBlocks never read X-Forwarded-For, trusted hops or not.
+    assert.deepEqual(await statusVia(gatewayWith(1, '127.0.0.1', { gatewayNumTrustedProxies: 1 }), '5.6.7.8'), RBAC_DENIED);
+  });
+
+  test('regression: remoteIpBlocks behind an HTTP load balancer (numTrustedProxies: 1) ignored meshConfig\'s gatewayTopology', async () => {
+    const lb = { gatewayNumTrustedProxies: 1 };
+    // The load balancer appends the client it saw: 10.0.0.9.
+    assert.deepEqual(await statusVia(gatewayWith(2, '10.0.0.9', lb), '10.0.0.9'), RBAC_DENIED);
+    assert.equal((await statusVia(gatewayWith(11, '10.0.0.9', lb), '10.0.0.9'))[0], 200);
+    assert.equal((await statusVia(gatewayWith(11, '10.0.0.9', lb), '1.1.1.1, 10.0.0.9'))[0], 200, 'only the trusted hop counts');
+    assert.deepEqual(await statusVia(gatewayWith(11, '10.0.0.9', lb), '10.0.0.9, 1.1.1.1'), RBAC_DENIED);
+    assert.deepEqual(await statusVia(gatewayWith(11, '10.0.0.9', lb)), RBAC_DENIED, 'no X-Forwarded-For: the peer is the client');
+    assert.deepEqual(await statusVia(gatewayWith(16, '10.0.0.9', lb), '10.0.0.9'), RBAC_DENIED);
+    assert.equal((await statusVia(gatewayWith(16, '10.0.0.9', lb), '10.0.0.8'))[0], 200);
+  });
+
+  test('without trusted proxies a client\'s own X-Forwarded-For is not believed', async () => {
+    assert.deepEqual(await statusVia(gatewayWith(11, '10.0.0.9'), '10.0.0.9'), RBAC_DENIED);
+    assert.equal((await statusVia(gatewayWith(16, '10.0.0.9'), '10.0.0.9'))[0], 200);
+  });
+});
+
+// === jwt-route: routing on JWT claims at the ingress gateway ===
+
+/** Sends `head` as written (a header name no HTTP client would send) and returns the status line's code. */
+async function rawStatus(port: number, head: string): Promise<number> {
+  const socket = net.connect(port, '127.0.0.1');
+  try {
+    socket.setEncoding('latin1');
+    let got = '';
+    socket.on('data', (c: string) => (got += c));
+    socket.on('error', () => undefined);
+    socket.write(head);
+    while (!/^HTTP\/1\.1 \d{3}/.test(got)) await once(socket, 'data');
+    return Number(got.slice(9, 12));
+  } finally {
+    socket.destroy();
+  }
+}
+
+describe('a running ingress gateway routes on JWT claims (istio.io jwt-route)', () => {
+  let app: EchoServer;
+  let issuer: Issuer;
+  before(async () => {
+    app = await startEcho('httpbin');
+    issuer = await startIssuer();
+  });
+  after(async () => {
+    await issuer.close();
+    await app.close();
+  });
+  const jwtRoute = () =>
+    ingressGateway(app, [
+      ...parse(HTTPBIN_GATEWAY),
+      ...task('authentication/jwt-route/snip_configuring_ingress_routing_based_on_jwt_claims_1.yaml', { [ISTIO_SAMPLE_JWKS]: issuer.jwksUri }),
+      ...task('authentication/jwt-route/snip_configuring_ingress_routing_based_on_jwt_claims_2.yaml'),
+    ]);
+
+  test('regression: no token 404; groups holding group1 200; a token without it 404; an invalid token 401 (the claim route never matched)', async () => {
+    const gateway = await run(jwtRoute(), 'gateway');
+    try {
+      const none = await request(gateway.port, { path: '/headers' });
+      assert.deepEqual([none.status, none.headers['x-sinew-response-flags']], [404, 'NR']);
+      const group1 = await request(gateway.port, { path: '/headers', headers: { authorization: `Bearer ${await issuer.token({ groups: ['group1', 'group2'] })}` } });
+      assert.equal(group1.status, 200);
+      assert.equal((JSON.parse(group1.body) as { path: string }).path, '/headers', 'the backend answered');
+      assert.equal((await request(gateway.port, { path: '/headers', headers: { authorization: `Bearer ${await issuer.token({})}` } })).status, 404);
+      assert.equal((await request(gateway.port, { path: '/headers', headers: { authorization: `Bearer ${await issuer.token({ groups: ['group2'] })}` } })).status, 404);
+      assert.equal((await request(gateway.port, { path: '/headers', headers: { authorization: 'Bearer some.invalid.token' } })).status, 401);
+      // The claim condition is ANDed with the uri prefix of the same match.
+      assert.equal((await request(gateway.port, { path: '/ip', headers: { authorization: `Bearer ${await issuer.token({ groups: ['group1'] })}` } })).status, 404);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  test('the route chosen after the token is verified brings its own filters: a fault on the claim route aborts, the catch-all passes', async () => {
+    const config = ingressGateway(app, [
+      ...parse(HTTPBIN_GATEWAY),
+      ...task('authentication/jwt-route/snip_configuring_ingress_routing_based_on_jwt_claims_1.yaml', { [ISTIO_SAMPLE_JWKS]: issuer.jwksUri }),
+      ...parse(`
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: httpbin, namespace: foo}
+spec:
+  hosts: ["*"]
+  gateways: [httpbin-gateway]
+  http:
+  - match: [{headers: {"@request.auth.claims[team]": {exact: blue}}}]
+    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+    route: [{destination: {host: httpbin, port: {number: 8000}}}]
+  - route: [{destination: {host: httpbin, port: {number: 8000}}}]
+`),
+    ]);
+    const gateway = await run(config, 'gateway');
+    try {
+      assert.equal((await request(gateway.port, { path: '/get' })).status, 200);
+      assert.equal((await request(gateway.port, { path: '/get', headers: { authorization: `Bearer ${await issuer.token({ team: 'red' })}` } })).status, 200);
+      const blue = await request(gateway.port, { path: '/get', headers: { authorization: `Bearer ${await issuer.token({ team: 'blue' })}` } });
+      assert.deepEqual([blue.status, blue.headers['x-sinew-response-flags']], [418, 'FI']);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  test('a header named @request.auth.claims.groups from the client never satisfies the claim match', async () => {
+    const gateway = await run(jwtRoute(), 'gateway');
+    try {
+      const reached = app.seen.length;
+      const forged = (extra: string) => `GET /headers HTTP/1.1\r\nhost: httpbin.foo:8000\r\n@request.auth.claims.groups: group1\r\n${extra}connection: close\r\n\r\n`;
+      // `@` is not a token character (RFC 9110 5.1): the codec refuses the request outright, and
+      // the route's claim condition reads only the verified token in any case (route-match.test.ts).
+      assert.equal(await rawStatus(gateway.port, forged('')), 400);
+      assert.equal(await rawStatus(gateway.port, forged(`authorization: Bearer ${await issuer.token({ groups: ['group2'] })}\r\n`)), 400);
+      assert.equal(app.seen.length, reached, 'nothing reached httpbin');
     } finally {
       await gateway.close();
     }

@@ -41,6 +41,8 @@ export async function through(filters: readonly HttpFilter[], req: { method?: st
     addResponseHeader: (n, v) => void (responseHeaders[n] = v),
     setMetadata: (f, k, v) => void (metadata[`${f}:${k}`] = v),
     signal: new AbortController().signal,
+    // Without a connection manager there is no route to choose again.
+    clearRouteCache: () => undefined,
   };
   const status = await decodeHeadersThrough(filters, ctx);
   if (status === 'continue') return { status: 200, upstreamHeaders: Object.fromEntries(headers), responseHeaders, attributes, metadata };

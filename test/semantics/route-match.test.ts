@@ -6,6 +6,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { HeaderMatcher, Route, RouteConfiguration, RouteMatch, StringMatch } from '../../src/api/proxy-config.js';
 import { compileHeaderMatcher, compileRouteMatch, selectRoute, type RequestView } from '../../src/semantics/route-match.js';
+import { routingClaimPath } from '../../src/semantics/jwt-claim-route.js';
+import { claimValues } from '../../src/security/attributes.js';
 import { compileStringMatch, type Problems } from '../../src/semantics/string-match.js';
 import { compileVirtualHosts, selectByDomain } from '../../src/semantics/virtual-hosts.js';
 
@@ -16,7 +18,7 @@ function collect(): Problems & { all: string[] } {
   return { all, add: (path, message) => all.push(`${path}: ${message}`) };
 }
 
-function view(path: string, init: Partial<Omit<RequestView, 'header'>> & { headers?: Record<string, string> } = {}): RequestView {
+function view(path: string, init: Partial<Omit<RequestView, 'header' | 'claim'>> & { headers?: Record<string, string>; claims?: Record<string, unknown> } = {}): RequestView {
   const q = path.indexOf('?');
   const headers = new Map(Object.entries(init.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
   const method = init.method ?? 'GET';
@@ -31,6 +33,8 @@ function view(path: string, init: Partial<Omit<RequestView, 'header'>> & { heade
     query: q >= 0 ? path.slice(q + 1) : '',
     port: init.port ?? 9080,
     header: (name) => headers.get(name),
+    // The proxy reads claims of the verified token the way authorization does.
+    ...(init.claims ? { claim: (p: readonly string[]) => claimValues(init.claims, p) } : {}),
   };
 }
 
@@ -126,6 +130,65 @@ describe('the other conditions, ANDed', () => {
     assert.equal(selectRoute(routes, view('/', { headers: { 'end-user': 'jason' } }))?.route.name, 'jason');
     assert.equal(selectRoute(routes, view('/'))?.route.name, 'rest');
     assert.equal(selectRoute(routes.slice(0, 1), view('/')), undefined);
+  });
+});
+
+describe('JWT claim conditions (Istio `@request.auth.claims.<name>`)', () => {
+  test('the key names a claim path with `.` or `[]`, the prefix in any case (Istio ToRoutingClaim); anything else is a header', () => {
+    assert.deepEqual(routingClaimPath('@request.auth.claims.groups'), ['groups']);
+    assert.deepEqual(routingClaimPath('@request.auth.claims.group.id'), ['group', 'id']);
+    assert.deepEqual(routingClaimPath('@request.auth.claims[group][id]'), ['group', 'id']);
+    assert.deepEqual(routingClaimPath('@Request.Auth.Claims.Groups'), ['Groups']);
+    for (const header of ['@request.auth.claims', '@request.auth.claims.', '@request.auth.claims[]', '@request.auth.claimsx', 'request.auth.claims.groups', 'end-user']) {
+      assert.equal(routingClaimPath(header), undefined, header);
+    }
+  });
+
+  const groups: RouteMatch = { claims: [{ path: ['groups'], match: { exact: 'group1' } }] };
+
+  test('a string claim matches by value; a list claim when any element matches; other types, a missing claim and no token never', () => {
+    assert.equal(run(groups, view('/headers', { claims: { groups: 'group1' } })), 1);
+    assert.equal(run(groups, view('/headers', { claims: { groups: ['group2', 'group1'] } })), 1);
+    assert.equal(run(groups, view('/headers', { claims: { groups: ['group2'] } })), -1);
+    assert.equal(run(groups, view('/headers', { claims: { groups: 1 } })), -1);
+    assert.equal(run(groups, view('/headers', { claims: { groups: { group1: true } } })), -1);
+    assert.equal(run(groups, view('/headers', { claims: {} })), -1);
+    assert.equal(run(groups, view('/headers')), -1, 'no verified token');
+  });
+
+  test('regression: a header named like the claim never satisfies it (only the verified token does)', () => {
+    assert.equal(run(groups, view('/headers', { headers: { '@request.auth.claims.groups': 'group1' } })), -1);
+    assert.equal(run(groups, view('/headers', { headers: { '@request.auth.claims.groups': 'group1' }, claims: { groups: ['group2'] } })), -1);
+  });
+
+  test('nested claims; prefix and regex as for headers; no match = present; claim names are case-sensitive', () => {
+    const nested: RouteMatch = { claims: [{ path: ['org', 'team'], match: { prefix: 'plat' } }] };
+    assert.equal(run(nested, view('/', { claims: { org: { team: 'platform' } } })), 1);
+    assert.equal(run(nested, view('/', { claims: { org: { team: 'web' } } })), -1);
+    assert.equal(run(nested, view('/', { claims: { 'org.team': 'platform' } })), -1);
+    const regex: RouteMatch = { claims: [{ path: ['scope'], match: { regex: 'read|write' } }] };
+    assert.equal(run(regex, view('/', { claims: { scope: ['admin', 'write'] } })), 1);
+    assert.equal(run(regex, view('/', { claims: { scope: 'readwrite' } })), -1, 'the regex matches the whole value');
+    assert.equal(run({ claims: [{ path: ['sub'] }] }, view('/', { claims: { sub: 'alice' } })), 1);
+    assert.equal(run({ claims: [{ path: ['Sub'] }] }, view('/', { claims: { sub: 'alice' } })), -1);
+  });
+
+  test('invert (withoutHeaders) holds for a request without a verified token, and for a claim that does not match', () => {
+    const without: RouteMatch = { claims: [{ path: ['groups'], match: { exact: 'group1' }, invert: true }] };
+    assert.equal(run(without, view('/')), 1);
+    assert.equal(run(without, view('/', { claims: { groups: ['group2'] } })), 1);
+    assert.equal(run(without, view('/', { claims: { groups: ['group1'] } })), -1);
+  });
+
+  test('claim conditions are ANDed with the rest of the match; an empty claim name is a problem', () => {
+    const both: RouteMatch = { path: { prefix: '/headers' }, claims: [{ path: ['groups'], match: { exact: 'group1' } }, { path: ['iss'], match: { exact: 'testing@secure.istio.io' } }] };
+    const claims = { iss: 'testing@secure.istio.io', groups: ['group1'] };
+    assert.equal(run(both, view('/headers', { claims })), 8);
+    assert.equal(run(both, view('/ip', { claims })), -1);
+    assert.equal(run(both, view('/headers', { claims: { ...claims, iss: 'other' } })), -1);
+    const problems = collect();
+    compileRouteMatch({ claims: [{ path: ['a', ''] }] }, 'm', problems);
+    assert.deepEqual(problems.all, ['m.claims[0].path: claim path ["a",""] has an empty name']);
   });
 });
 

@@ -301,6 +301,15 @@ describe('the mesh config file', () => {
     assert.match(r.diagnostics[5].message, /%NOT_AN_OPERATOR% at position 0 is not a command operator Envoy has/);
   });
 
+  test('defaultConfig.gatewayTopology.numTrustedProxies is applied (istio.io authz-ingress); its other fields warn, a bad count is refused', () => {
+    const ok = parseMeshConfig('mesh.yaml', 'defaultConfig:\n  gatewayTopology: {numTrustedProxies: 2, forwardClientCertDetails: SANITIZE}\n');
+    assert.equal(ok.settings?.gatewayNumTrustedProxies, 2);
+    assert.deepEqual(ok.diagnostics.map((d) => `${d.level} ${d.code} ${d.path}`), ['warning SNW0452 defaultConfig.gatewayTopology.forwardClientCertDetails']);
+    const bad = parseMeshConfig('mesh.yaml', 'defaultConfig:\n  gatewayTopology: {numTrustedProxies: -1}\n');
+    assert.equal(bad.settings, undefined);
+    assert.deepEqual(bad.diagnostics.map((d) => `${d.level} ${d.path}`), ['error defaultConfig.gatewayTopology.numTrustedProxies']);
+  });
+
   test('the istio ConfigMap and Helm values are read as istiod reads them', () => {
     const cm = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\ndata:\n  mesh: |-\n    rootNamespace: mesh-root\n    defaultConfig:\n      tracing: {sampling: 25}\n';
     const fromCm = parseMeshConfig('istio-cm.yaml', cm);

@@ -431,6 +431,8 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     effect: 'degraded',
     description:
       'Routing on a JWT claim (istio.io\'s jwt-route task) is not done yet: the gateway chooses the route before the token is validated, so a match on `@request.auth.claims.*` never holds (and a withoutHeaders on one always does); requests fall through to the next route. Authorize on claims with an AuthorizationPolicy `when: request.auth.claims[...]` meanwhile, which is enforced.',
+    retired:
+      'gateways route on the claims of the verified token: the compiler turns a `@request.auth.claims.<name>` key into a claim condition of the route (never a header match), and the `sinew.filters.http.jwt_authn` filter of a gateway chooses the route again once it has verified a token (Envoy\'s clear_route_cache). Sidecars never see such a match: SNW0223 refuses it outside VirtualServices bound only to gateways, as Istio does',
   },
 ]);
 

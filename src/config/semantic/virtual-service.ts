@@ -6,6 +6,7 @@
 import { RE2JS } from 're2js';
 import type { FieldPath } from '../../core/path.js';
 import { hostSubsetOf, hostsOverlap } from '../../semantics/hosts.js';
+import { routingClaimPath } from '../../semantics/jwt-claim-route.js';
 import type { SemanticContext } from './context.js';
 import {
   asArray,
@@ -149,12 +150,9 @@ function validateStringMatch(ctx: SemanticContext, sm: unknown, where: string, p
 const PSEUDO_HEADERS = new Set([':method', ':scheme', ':authority', ':path', ':status']);
 const TOKEN = /^[!#$%&'*+\-.^_`|~A-Za-z0-9]+$/;
 
-/** jwt.ToRoutingClaim(...).Match: `@request.auth.claims.<name>` or `@request.auth.claims[<name>]`. */
+/** jwt.ToRoutingClaim(...).Match: `@request.auth.claims.<name>` or `@request.auth.claims[<name>]` (semantics/jwt-claim-route.ts). */
 export function isJwtClaimRoute(key: string): boolean {
-  const prefix = '@request.auth.claims';
-  if (!key.startsWith(prefix)) return false;
-  const rest = key.slice(prefix.length);
-  return (rest.startsWith('.') && rest.length > 1) || /^(\[[^\]]+\])+$/.test(rest);
+  return routingClaimPath(key) !== undefined;
 }
 
 /** ValidateHTTPHeaderNameOrJwtClaimRoute. */

@@ -92,6 +92,13 @@ export interface FilterStream {
   readonly connection: ConnectionInfo;
   /** The matched route (the connection manager matches it before the filters run), if any. */
   readonly route: FilterRoute | undefined;
+  /**
+   * Envoy's clearRouteCache(): chooses the route again now, with `claims` (the payload of the
+   * token jwt_authn verified) for the routes' claim conditions. The filters that have not run
+   * yet are made again for the new route (cors and fault read their per-route config when
+   * made), and the router uses it.
+   */
+  clearRouteCache(claims: Readonly<Record<string, unknown>> | undefined): void;
   readonly finished: boolean;
 
   // --- what filters record about the request (telemetry reads it when the request ends) ---

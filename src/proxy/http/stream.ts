@@ -17,6 +17,7 @@ import type { TimerHandle } from '../../core/clock.js';
 import { RandomHex } from '../../core/random-hex.js';
 import type { PeerMetadata } from '../../telemetry/peer-metadata.js';
 import { isAcceptedMethod, normalizePath } from '../../security/path-normalization.js';
+import { claimValues } from '../../security/attributes.js';
 import { withoutFields } from '../../core/header-lines.js';
 import { PEER_EXCHANGE_HEADERS } from '../peer-identity.js';
 import type { ProxySpan, SpanRequest } from '../../telemetry/tracing.js';
@@ -90,6 +91,10 @@ export class HttpStream implements RequestView, RouterStream {
   finished = false;
   /** This request's filter instances, in decode order (the router last); set once routed. */
   private filters: HttpFilter[] | undefined = undefined;
+  /** For each instance, the index of its filter in the listener's chain (clearRouteCache remakes those after). */
+  private filterOrigins: number[] = [];
+  /** The payload of the token jwt_authn verified, once it cleared the route cache (route claim conditions read it). */
+  private verifiedClaims: Readonly<Record<string, unknown>> | undefined = undefined;
   /** The next filter to decode. */
   private decodeIndex = 0;
   /** The filter whose encodeHeaders runs now, or -1. */
@@ -288,6 +293,11 @@ export class HttpStream implements RequestView, RouterStream {
     return joinValue(this.headers[name]);
   };
 
+  /** RequestView: a claim of the verified token, for routes' `@request.auth.claims` conditions; never a header. */
+  claim(path: readonly string[]): string | readonly string[] | undefined {
+    return claimValues(this.verifiedClaims, path);
+  }
+
   run(): void {
     const res = this.res;
     res.on('close', this.onDownstreamClose);
@@ -364,12 +374,49 @@ export class HttpStream implements RequestView, RouterStream {
     if (chain === undefined) return this.localReply(Replies.noRoute); // (every http listener has one)
     const compiled = chain.filters;
     const filters: HttpFilter[] = [];
+    const origins: number[] = [];
     for (let i = 0; i < compiled.length; i++) {
       const f = compiled[i].create(this);
-      if (f !== undefined) filters.push(f);
+      if (f !== undefined) {
+        filters.push(f);
+        origins.push(i);
+      }
     }
     this.filters = filters;
+    this.filterOrigins = origins;
     this.continueDecoding();
+  }
+
+  /**
+   * FilterStream: Envoy's clearRouteCache(), called by jwt_authn at a gateway once a token is
+   * verified (its clear_route_cache): the route is chosen again in the same virtual host, now
+   * with the token's claims, and may be none (404 NR from the router). When it is another
+   * route, the filters after the one decoding now, which have not run, are made again for it.
+   */
+  clearRouteCache(claims: Readonly<Record<string, unknown>> | undefined): void {
+    const filters = this.filters;
+    if (this.finished || filters === undefined) return;
+    this.verifiedClaims = claims;
+    const vh = this.virtualHost;
+    const selected = vh === undefined ? undefined : selectRoute(vh, this);
+    // The same route (no claim condition decided it): the filters made for it stay.
+    if (selected?.route === this.routeEntry) return;
+    this.routeEntry = selected?.route;
+    this.matchedLength = selected?.matchedLength ?? 0;
+    const chain = this.snapshot.filterChains.get(this.lctx.listener.name);
+    if (chain === undefined) return;
+    // decodeIndex is past the filter decoding now (continueDecoding advances it first).
+    const started = this.decodeIndex;
+    const from = started > 0 ? this.filterOrigins[started - 1] + 1 : 0;
+    filters.length = started;
+    this.filterOrigins.length = started;
+    for (let i = from; i < chain.filters.length; i++) {
+      const f = chain.filters[i].create(this);
+      if (f !== undefined) {
+        filters.push(f);
+        this.filterOrigins.push(i);
+      }
+    }
   }
 
   /** FilterStream: decodes from the filter after the one that stopped. */

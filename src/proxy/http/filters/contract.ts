@@ -41,6 +41,12 @@ export interface HttpFilterContext {
   setMetadata(filter: string, key: string, value: string): void;
   /** Aborted when the client goes away; a filter waiting on I/O gives up then. */
   readonly signal: AbortSignal;
+  /**
+   * Envoy's clearRouteCache(): the route is chosen again now, with the verified claims in
+   * `attributes.auth` (jwt_authn's payload metadata) for `@request.auth.claims` matches; the
+   * filters after this one and the router see the route chosen then.
+   */
+  clearRouteCache(): void;
 }
 
 export interface HttpFilter {

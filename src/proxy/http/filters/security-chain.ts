@@ -132,6 +132,10 @@ class SecurityRequest implements HttpFilterContext {
     (this.stream.dynamicMetadata ??= {})[`${filter}:${key}`] = value;
   }
 
+  clearRouteCache(): void {
+    this.stream.clearRouteCache(this.attributes.auth?.claims);
+  }
+
   /** Made only for the filters that wait on something. */
   get signal(): AbortSignal {
     return (this.controller ??= new AbortController()).signal;

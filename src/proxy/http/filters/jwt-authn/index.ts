@@ -32,11 +32,14 @@ export function createJwtAuthnFilterFactory(deps: JwtAuthnFilterDependencies): H
     name: JWT_AUTHN_HTTP_FILTER,
     compile(raw) {
       const authenticator = createJwtAuthenticator(raw, deps);
+      const clearRouteCache = authenticator.clearRouteCache;
       const settle = (ctx: HttpFilterContext, outcome: JwtOutcome): FilterHeadersStatus => {
         if (outcome.ok) {
           if (outcome.auth) {
             ctx.attributes.auth = outcome.auth;
             deps.stats?.inc('http.jwt_authn.allowed');
+            // Envoy's clear_route_cache: only a verified token changes what routing may see.
+            if (clearRouteCache) ctx.clearRouteCache();
           }
           return 'continue';
         }
