@@ -5,7 +5,7 @@
  */
 import type { Address, ProxyConfig, ProxyNode, RouteConfiguration, VirtualHost } from '../api/proxy-config.js';
 import type { Resource } from '../api/resources/meta.js';
-import type { RegistrySnapshot } from '../api/registry-snapshot.js';
+import type { RegistryService, RegistrySnapshot } from '../api/registry-snapshot.js';
 import type { WorkloadRegistration } from '../api/mesh-status.js';
 import { OutboundCache, compileProxyConfig, compileSharedOutbound, compileTelemetry, proxyClassKey, type SharedOutbound } from '../compiler/index.js';
 import { DEFAULT_MESH, type MeshSettings, type ProxyPorts } from '../compiler/index.js';
@@ -59,8 +59,9 @@ export class ProxyConfigBuilder {
   /** Each proxy's last own part, what it was built from, and its JSON without the version. */
   readonly #lastBuilt = new WeakMap<
     ProxyNode,
-    { registration: WorkloadRegistration | undefined; registry: RegistrySnapshot; policy: SharedOutbound['outboundTrafficPolicy']; peerAuthentications: readonly Resource[]; own: ProxyConfig; ownJson: string }
+    { registration: WorkloadRegistration | undefined; registryOutline: object; policy: SharedOutbound['outboundTrafficPolicy']; peerAuthentications: readonly Resource[]; own: ProxyConfig; ownJson: string }
   >();
+  readonly #outlines = new RegistryOutlines();
   /** Services' outbound parts across builds and classes. */
   readonly #outbound: OutboundCache;
   #ownCompiled = 0;
@@ -109,14 +110,16 @@ export class ProxyConfigBuilder {
     const shared = this.#sharedFor(input);
     if (!shared) return compileProxyConfig(input, shared);
     // A sidecar's own part (inbound listeners and clusters, the capture listener, telemetry)
-    // depends on its node, its registration (ports), the registry (inbound protocols), the
-    // mesh settings (this builder's), and of the config only on its class's outbound traffic
-    // policy and the Telemetry resources: with those unchanged, only the version differs
-    // from its last config. A routing change then costs each proxy nothing but the check.
+    // depends on its node, its registration (ports), the registry's outline (inbound
+    // protocols: RegistryOutlines), the mesh settings (this builder's), and of the config
+    // only on its class's outbound traffic policy and the Telemetry resources: with those
+    // unchanged, only the version differs from its last config. A routing change, or an
+    // endpoint turning ready or unready, then costs each proxy nothing but the check.
     const last = this.#lastBuilt.get(node);
     // PeerAuthentications decide the inbound listeners' transport: a change to any builds the own part again.
     const peerAuthentications = peerAuthenticationsOf(resources);
-    if (last && last.registration === registration && last.registry === registry && last.policy === shared.outboundTrafficPolicy && sameItems(last.peerAuthentications, peerAuthentications)) {
+    const registryOutline = this.#outlines.of(registry);
+    if (last && last.registration === registration && last.registryOutline === registryOutline && last.policy === shared.outboundTrafficPolicy && sameItems(last.peerAuthentications, peerAuthentications)) {
       // Telemetry resources select proxies by namespace and labels of their own, which the
       // class key does not cover: they are checked on every build (a cheap lookup).
       const telemetry = compileTelemetry(input);
@@ -131,7 +134,7 @@ export class ProxyConfigBuilder {
     // A change to the class's part usually leaves the own part as it was: keep the old
     // object then, so the push server sees it unchanged without looking inside.
     const kept = last && last.ownJson === ownJson ? last.own : own;
-    if (Object.isFrozen(node)) this.#lastBuilt.set(node, { registration, registry, policy: shared.outboundTrafficPolicy, peerAuthentications, own: kept, ownJson });
+    if (Object.isFrozen(node)) this.#lastBuilt.set(node, { registration, registryOutline, policy: shared.outboundTrafficPolicy, peerAuthentications, own: kept, ownJson });
     return { own: kept, shared };
   }
 
@@ -163,6 +166,70 @@ export class ProxyConfigBuilder {
       this.#shared.byClass.set(key, shared);
     }
     return shared;
+  }
+}
+
+// === what a sidecar's own part reads of the registry ===
+
+/**
+ * Tokens naming the outline of registry snapshots: two snapshots with the same token build
+ * the same own part for every sidecar, so a snapshot that differs from the last only in what
+ * the own part does not read (an endpoint's health, address, labels or locality; a replica
+ * more or less of a workload already behind the port) leaves every own part as it was, and
+ * an endpoint change costs each proxy no compile (Istio's incremental EDS push likewise
+ * rebuilds no listener for it).
+ *
+ * The own part reads the registry in two places, and the outline holds what they read:
+ *  - the inbound listeners' protocol and their cluster's service (compiler/inbound.ts
+ *    `servedBy`): per service in registry order, its host, namespace, name and ports, and for
+ *    each port which workloads have an endpoint on which port;
+ *  - a CUSTOM AuthorizationPolicy's provider (compiler/authz.ts): whether a service with that
+ *    host and port exists.
+ * Telemetry also reads the registry (a tracing provider's collector address), and is
+ * compiled and compared on every build instead (`buildComposed`).
+ * Keep this in step with those reads: test/controlplane/compile.test.ts builds own parts
+ * from scratch after each kind of registry change and compares.
+ */
+class RegistryOutlines {
+  /** Per service object (frozen, kept by the registry while it is unchanged): its outline. */
+  readonly #services = new WeakMap<RegistryService, string>();
+  readonly #tokens = new WeakMap<RegistrySnapshot, object>();
+  #last: { registry: RegistrySnapshot; token: object } | undefined;
+
+  of(registry: RegistrySnapshot): object {
+    const known = this.#tokens.get(registry);
+    if (known) return known;
+    const last = this.#last;
+    const token = last && this.#sameOutline(last.registry, registry) ? last.token : {};
+    // Only a frozen snapshot cannot change under its token.
+    if (Object.isFrozen(registry)) {
+      this.#tokens.set(registry, token);
+      this.#last = { registry, token };
+    }
+    return token;
+  }
+
+  #sameOutline(a: RegistrySnapshot, b: RegistrySnapshot): boolean {
+    if (a.services.length !== b.services.length) return false;
+    for (let i = 0; i < a.services.length; i++) {
+      const x = a.services[i]!;
+      const y = b.services[i]!;
+      if (x !== y && this.#outline(x) !== this.#outline(y)) return false;
+    }
+    return true;
+  }
+
+  #outline(service: RegistryService): string {
+    let outline = this.#services.get(service);
+    if (outline !== undefined) return outline;
+    const ports = service.ports.map((port) => {
+      const served = new Set<string>();
+      for (const e of service.endpoints[String(port.port)] ?? []) served.add(`${e.port} ${e.workload?.namespace ?? ''}/${e.workload?.name ?? ''}`);
+      return [port.name, port.port, port.targetPort, port.protocol, [...served].sort()];
+    });
+    outline = JSON.stringify([service.hostname, service.namespace, service.name, service.source, ports]);
+    if (Object.isFrozen(service)) this.#services.set(service, outline);
+    return outline;
   }
 }
 
