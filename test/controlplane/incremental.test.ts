@@ -347,6 +347,41 @@ spec:
 `),
   },
   { name: 'sourceLabels VirtualService deleted', change: (m) => m.delete('VirtualService', 'books', 'details-by-source') },
+  {
+    name: 'an AuthorizationPolicy for one workload (its inbound listeners get rbac)',
+    change: (m) =>
+      m.apply(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reviews-viewers, namespace: shop}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  action: ALLOW
+  rules: [{from: [{source: {namespaces: [shop]}}]}]
+`),
+  },
+  {
+    name: 'a RequestAuthentication for a namespace (its sidecars get jwt_authn)',
+    change: (m) =>
+      m.apply(`
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: books}
+spec:
+  jwtRules: [{issuer: "https://issuer.example", jwks: '{"keys":[]}'}]
+`),
+  },
+  {
+    name: 'a Telemetry for one namespace (its sidecars sample every request)',
+    change: (m) =>
+      m.apply(`
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: sampling, namespace: ops}
+spec:
+  tracing: [{randomSamplingPercentage: 100}]
+`),
+  },
   // Registry changes without a config change: what an endpoint's own proxy reads (its inbound
   // listeners' protocol and service) must follow them, and a kept own part must still be right.
   { name: 'a replica turns unready', change: (m) => m.setInstances('reviews-v1', (i) => [{ ...i[0]!, health: 'UNHEALTHY' }]) },
@@ -438,6 +473,50 @@ spec:
     mesh.setInstances('catalog-v1', (i) => [{ ...i[0]!, ports: { ...i[0]!.ports, 9090: 21_999 } }]);
     assertSame(buildAll(builder, mesh), compileAll(mesh), 'after a port change');
     assert.ok(builder.stats.ownCompiled > ownBefore, 'a port change compiles own parts again');
+  });
+
+  test('an AuthorizationPolicy applied after a sidecar’s first config reaches its inbound listeners (regression: the builder kept the own part without it)', () => {
+    const mesh = new Mesh(BASE);
+    const builder = new ProxyConfigBuilder();
+    buildAll(builder, mesh);
+    mesh.apply(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-all, namespace: shop}
+spec: {}
+`);
+    const reviews = buildAll(builder, mesh)[NODES.findIndex((n) => n.workload === 'reviews-v1')]!;
+    const inbound = reviews.listeners.filter((l) => l.direction === 'inbound' && l.http);
+    assert.ok(inbound.length > 0);
+    for (const l of inbound) assert.ok(l.http!.filters?.some((f) => f.name === 'sinew.filters.http.rbac'), `${l.name} enforces the policy`);
+  });
+
+  test('a VirtualService change compiles no sidecar’s telemetry; a Telemetry change does', () => {
+    const mesh = new Mesh(BASE);
+    const builder = new ProxyConfigBuilder();
+    buildAll(builder, mesh);
+    const before = builder.stats.telemetryCompiled;
+    mesh.apply(`
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{destination: {host: reviews, subset: v1}}]
+    timeout: 2s
+`);
+    assertSame(buildAll(builder, mesh), compileAll(mesh), 'after the VirtualService change');
+    assert.equal(builder.stats.telemetryCompiled, before);
+    mesh.apply(`
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: sampling, namespace: shop}
+spec:
+  tracing: [{randomSamplingPercentage: 100}]
+`);
+    assertSame(buildAll(builder, mesh), compileAll(mesh), 'after the Telemetry change');
+    assert.ok(builder.stats.telemetryCompiled > before);
   });
 
   test('a change that no route reads compiles nothing', () => {
