@@ -5,7 +5,7 @@
  */
 import type { Address, ProxyConfig, ProxyNode, RouteConfiguration, VirtualHost } from '../api/proxy-config.js';
 import type { Resource } from '../api/resources/meta.js';
-import type { RegistrySnapshot } from '../api/registry-snapshot.js';
+import type { RegistryService, RegistrySnapshot } from '../api/registry-snapshot.js';
 import type { WorkloadRegistration } from '../api/mesh-status.js';
 import { OutboundCache, compileProxyConfig, compileSharedOutbound, compileTelemetry, proxyClassKey, type SharedOutbound } from '../compiler/index.js';
 import { DEFAULT_MESH, type MeshSettings, type ProxyPorts } from '../compiler/index.js';
@@ -59,11 +59,13 @@ export class ProxyConfigBuilder {
   /** Each proxy's last own part, what it was built from, and its JSON without the version. */
   readonly #lastBuilt = new WeakMap<
     ProxyNode,
-    { registration: WorkloadRegistration | undefined; registry: RegistrySnapshot; policy: SharedOutbound['outboundTrafficPolicy']; peerAuthentications: readonly Resource[]; own: ProxyConfig; ownJson: string }
+    { registration: WorkloadRegistration | undefined; registry: RegistrySnapshot; registryOutline: object; telemetries: readonly Resource[]; policy: SharedOutbound['outboundTrafficPolicy']; securityPolicies: readonly Resource[]; own: ProxyConfig; ownJson: string }
   >();
+  readonly #outlines = new RegistryOutlines();
   /** Services' outbound parts across builds and classes. */
   readonly #outbound: OutboundCache;
   #ownCompiled = 0;
+  #telemetryCompiled = 0;
 
   constructor(mesh: Partial<MeshSettings> = {}, options: { onServiceCompiled?: (hostname: string, classKey: string) => void } = {}) {
     this.mesh = { ...DEFAULT_MESH, ...mesh };
@@ -80,8 +82,8 @@ export class ProxyConfigBuilder {
    * Work done so far (for tests and metrics): services' outbound parts compiled and reused
    * across all classes, and sidecars' own parts compiled.
    */
-  get stats(): { servicesCompiled: number; servicesReused: number; ownCompiled: number } {
-    return { servicesCompiled: this.#outbound.compiled, servicesReused: this.#outbound.reused, ownCompiled: this.#ownCompiled };
+  get stats(): { servicesCompiled: number; servicesReused: number; ownCompiled: number; telemetryCompiled: number } {
+    return { servicesCompiled: this.#outbound.compiled, servicesReused: this.#outbound.reused, ownCompiled: this.#ownCompiled, telemetryCompiled: this.#telemetryCompiled };
   }
 
   /** A proxy's whole config. */
@@ -109,18 +111,31 @@ export class ProxyConfigBuilder {
     const shared = this.#sharedFor(input);
     if (!shared) return compileProxyConfig(input, shared);
     // A sidecar's own part (inbound listeners and clusters, the capture listener, telemetry)
-    // depends on its node, its registration (ports), the registry (inbound protocols), the
-    // mesh settings (this builder's), and of the config only on its class's outbound traffic
-    // policy and the Telemetry resources: with those unchanged, only the version differs
-    // from its last config. A routing change then costs each proxy nothing but the check.
+    // depends on its node, its registration (ports), the registry's outline (inbound
+    // protocols: RegistryOutlines), the mesh settings (this builder's), and of the config
+    // only on its class's outbound traffic policy, the security policies and the Telemetry
+    // resources: with those unchanged, only the version differs from its last config. A
+    // routing change, or an endpoint turning ready or unready, then costs each proxy nothing
+    // but the check.
     const last = this.#lastBuilt.get(node);
-    // PeerAuthentications decide the inbound listeners' transport: a change to any builds the own part again.
-    const peerAuthentications = peerAuthenticationsOf(resources);
-    if (last && last.registration === registration && last.registry === registry && last.policy === shared.outboundTrafficPolicy && sameItems(last.peerAuthentications, peerAuthentications)) {
+    // PeerAuthentications decide the inbound listeners' transport, AuthorizationPolicies and
+    // RequestAuthentications their filters: a change to any builds the own part again.
+    const securityPolicies = securityPoliciesOf(resources);
+    const registryOutline = this.#outlines.of(registry);
+    const telemetries = telemetriesOf(resources);
+    if (last && last.registration === registration && last.registryOutline === registryOutline && last.policy === shared.outboundTrafficPolicy && sameItems(last.securityPolicies, securityPolicies)) {
       // Telemetry resources select proxies by namespace and labels of their own, which the
-      // class key does not cover: they are checked on every build (a cheap lookup).
+      // class key does not cover, and a tracing provider's collector is looked up in the
+      // registry: with the same Telemetry resources and the same registry snapshot the
+      // telemetry is the one built last time (a routing change then costs no compile of it),
+      // else it is compiled and compared.
+      if (sameItems(last.telemetries, telemetries) && last.registry === registry) return { own: last.own, shared };
+      this.#telemetryCompiled++;
       const telemetry = compileTelemetry(input);
-      if (JSON.stringify(telemetry) === JSON.stringify(last.own.telemetry)) return { own: last.own, shared };
+      if (JSON.stringify(telemetry) === JSON.stringify(last.own.telemetry)) {
+        this.#lastBuilt.set(node, { ...last, registry, telemetries });
+        return { own: last.own, shared };
+      }
     }
     // The own part alone: compiled with an empty outbound part, compileProxyConfig returns
     // just the proxy's own items (it appends the shared ones after them), sparing a copy of
@@ -131,7 +146,7 @@ export class ProxyConfigBuilder {
     // A change to the class's part usually leaves the own part as it was: keep the old
     // object then, so the push server sees it unchanged without looking inside.
     const kept = last && last.ownJson === ownJson ? last.own : own;
-    if (Object.isFrozen(node)) this.#lastBuilt.set(node, { registration, registry, policy: shared.outboundTrafficPolicy, peerAuthentications, own: kept, ownJson });
+    if (Object.isFrozen(node)) this.#lastBuilt.set(node, { registration, registry, registryOutline, telemetries, policy: shared.outboundTrafficPolicy, securityPolicies, own: kept, ownJson });
     return { own: kept, shared };
   }
 
@@ -166,18 +181,96 @@ export class ProxyConfigBuilder {
   }
 }
 
-// === PeerAuthentications of a snapshot ===
+// === what a sidecar's own part reads of the registry ===
 
-const peerAuthenticationLists = new WeakMap<readonly Resource[], readonly Resource[]>();
+/**
+ * Tokens naming the outline of registry snapshots: two snapshots with the same token build
+ * the same own part for every sidecar, so a snapshot that differs from the last only in what
+ * the own part does not read (an endpoint's health, address, labels or locality; a replica
+ * more or less of a workload already behind the port) leaves every own part as it was, and
+ * an endpoint change costs each proxy no compile (Istio's incremental EDS push likewise
+ * rebuilds no listener for it).
+ *
+ * The own part reads the registry in two places, and the outline holds what they read:
+ *  - the inbound listeners' protocol and their cluster's service (compiler/inbound.ts
+ *    `servedBy`): per service in registry order, its host, namespace, name and ports, and for
+ *    each port which workloads have an endpoint on which port;
+ *  - a CUSTOM AuthorizationPolicy's provider (compiler/authz.ts): whether a service with that
+ *    host and port exists.
+ * Telemetry also reads the registry (a tracing provider's collector address), and is
+ * compiled and compared on every build instead (`buildComposed`).
+ * Keep this in step with those reads: test/controlplane/incremental.test.ts builds own parts
+ * from scratch after each kind of registry change and compares.
+ */
+class RegistryOutlines {
+  /** Per service object (frozen, kept by the registry while it is unchanged): its outline. */
+  readonly #services = new WeakMap<RegistryService, string>();
+  readonly #tokens = new WeakMap<RegistrySnapshot, object>();
+  #last: { registry: RegistrySnapshot; token: object } | undefined;
 
-/** The PeerAuthentication resources of a snapshot, listed once per (frozen) snapshot. */
-function peerAuthenticationsOf(resources: readonly Resource[]): readonly Resource[] {
-  let list = peerAuthenticationLists.get(resources);
+  of(registry: RegistrySnapshot): object {
+    const known = this.#tokens.get(registry);
+    if (known) return known;
+    const last = this.#last;
+    const token = last && this.#sameOutline(last.registry, registry) ? last.token : {};
+    // Only a frozen snapshot cannot change under its token.
+    if (Object.isFrozen(registry)) {
+      this.#tokens.set(registry, token);
+      this.#last = { registry, token };
+    }
+    return token;
+  }
+
+  #sameOutline(a: RegistrySnapshot, b: RegistrySnapshot): boolean {
+    if (a.services.length !== b.services.length) return false;
+    for (let i = 0; i < a.services.length; i++) {
+      const x = a.services[i]!;
+      const y = b.services[i]!;
+      if (x !== y && this.#outline(x) !== this.#outline(y)) return false;
+    }
+    return true;
+  }
+
+  #outline(service: RegistryService): string {
+    let outline = this.#services.get(service);
+    if (outline !== undefined) return outline;
+    const ports = service.ports.map((port) => {
+      const served = new Set<string>();
+      for (const e of service.endpoints[String(port.port)] ?? []) served.add(`${e.port} ${e.workload?.namespace ?? ''}/${e.workload?.name ?? ''}`);
+      return [port.name, port.port, port.targetPort, port.protocol, [...served].sort()];
+    });
+    outline = JSON.stringify([service.hostname, service.namespace, service.name, service.source, ports]);
+    if (Object.isFrozen(service)) this.#services.set(service, outline);
+    return outline;
+  }
+}
+
+// === the resources a sidecar's own part reads ===
+
+const securityPolicyLists = new WeakMap<readonly Resource[], readonly Resource[]>();
+const telemetryLists = new WeakMap<readonly Resource[], readonly Resource[]>();
+
+/** The resources of some kinds in a snapshot, listed once per (frozen) snapshot. */
+function kindsOf(resources: readonly Resource[], kinds: ReadonlySet<string>, lists: WeakMap<readonly Resource[], readonly Resource[]>): readonly Resource[] {
+  let list = lists.get(resources);
   if (!list) {
-    list = resources.filter((r) => r.kind === 'PeerAuthentication');
-    if (Object.isFrozen(resources)) peerAuthenticationLists.set(resources, list);
+    list = resources.filter((r) => kinds.has(r.kind));
+    if (Object.isFrozen(resources)) lists.set(resources, list);
   }
   return list;
+}
+
+/** The kinds that shape a sidecar's inbound listeners (compiler/inbound.ts, compiler/security-filters.ts). */
+const SECURITY_POLICY_KINDS: ReadonlySet<string> = new Set(['PeerAuthentication', 'AuthorizationPolicy', 'RequestAuthentication']);
+
+/** The PeerAuthentication, AuthorizationPolicy and RequestAuthentication resources of a snapshot. */
+function securityPoliciesOf(resources: readonly Resource[]): readonly Resource[] {
+  return kindsOf(resources, SECURITY_POLICY_KINDS, securityPolicyLists);
+}
+
+/** The Telemetry resources of a snapshot. */
+function telemetriesOf(resources: readonly Resource[]): readonly Resource[] {
+  return kindsOf(resources, new Set(['Telemetry']), telemetryLists);
 }
 
 function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {

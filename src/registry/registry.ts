@@ -70,6 +70,11 @@ export class ServiceRegistry {
   #snapshot: RegistrySnapshot | undefined;
   /** The last snapshot built: its unchanged services are reused by the next one. */
   #previous: RegistrySnapshot | undefined;
+  /** What the last snapshot was built from, for the next one to rebuild only what changed. */
+  #built: BuiltFrom | undefined;
+  /** Workloads whose instances changed since the last snapshot; undefined: the resources did. */
+  #changedWorkloads: Set<string> | undefined = new Set();
+  #servicesBuilt = 0;
   #batchDepth = 0;
   #pending = false;
 
@@ -83,6 +88,7 @@ export class ServiceRegistry {
   /** Replaces the resources the registry is built from (kinds other than the source kinds are ignored). */
   setResources(resources: readonly Resource[]): void {
     this.#resources = resources.filter((r) => SOURCE_KINDS.has(r.kind));
+    this.#changedWorkloads = undefined;
     this.#changed();
   }
 
@@ -90,7 +96,13 @@ export class ServiceRegistry {
   setWorkloadInstances(workloadKey: string, instances: readonly WorkloadInstance[]): void {
     if (instances.length === 0) this.#instances.delete(workloadKey);
     else this.#instances.set(workloadKey, deepFreeze(instances.map((i) => ({ ...i }))));
+    this.#changedWorkloads?.add(workloadKey);
     this.#changed();
+  }
+
+  /** Services built so far (for tests): an instance change rebuilds only those that select its workload. */
+  get servicesBuilt(): number {
+    return this.#servicesBuilt;
   }
 
   /**
@@ -124,11 +136,54 @@ export class ServiceRegistry {
    */
   snapshot(): RegistrySnapshot {
     if (!this.#snapshot) {
-      const next = buildRegistrySnapshot(this.#resources, this.#instances, this.#revision, this.#options);
-      this.#snapshot = this.#previous ? keepUnchangedServices(this.#previous, next) : next;
+      const changed = this.#changedWorkloads;
+      const patched = this.#previous && this.#built && changed ? this.#rebuildServicesOf(this.#previous, this.#built, changed) : undefined;
+      if (patched) this.#snapshot = patched;
+      else {
+        this.#built = builtFrom(this.#resources, this.#instances, this.#options);
+        this.#servicesBuilt += this.#built.owners.length;
+        if (this.#previous) keepUnchangedServices(this.#previous, this.#built);
+        this.#snapshot = deepFreeze({ revision: this.#revision, services: sortServices(this.#built.owners.flatMap((o) => o.services)) });
+      }
+      this.#changedWorkloads = new Set();
       this.#previous = this.#snapshot;
     }
     return this.#snapshot;
+  }
+
+  /**
+   * The next snapshot when only some workloads' instances changed (a replica turned ready,
+   * a pod came or went): only the services and ServiceEntries that select those workloads
+   * are built again, as Istio's EDS update recomputes the endpoints of the services a pod
+   * belongs to; the rest keep their objects and their place in the order.
+   */
+  #rebuildServicesOf(previous: RegistrySnapshot, built: BuiltFrom, changed: ReadonlySet<string>): RegistrySnapshot | undefined {
+    // Many workloads at once (a resync, a fleet coming up): one whole build is cheaper.
+    if (changed.size > built.owners.length / 4) return undefined;
+    const owners = new Set<BuiltFrom['owners'][number]>();
+    for (const key of changed) {
+      // Instances of a Workload the resources do not have give no endpoints.
+      for (const source of built.workloadSources.get(key) ?? []) {
+        source.replicas = workloadReplicas(source, this.#instances.get(key));
+        for (const owner of built.owners) if (selectsSource(owner.resource, source)) owners.add(owner);
+      }
+    }
+    const replaced = new Map<RegistryService, RegistryService>();
+    const rebuilt: [BuiltFrom['owners'][number], RegistryService[]][] = [];
+    for (const owner of owners) {
+      const before = owner.services;
+      const after = servicesOfResource(owner.resource, built.sources, this.#options);
+      this.#servicesBuilt++;
+      // Same hosts in the same order (endpoints are all that an instance change can alter);
+      // anything else is built whole.
+      if (after.length !== before.length || after.some((s, i) => s.hostname !== before[i]!.hostname || s.namespace !== before[i]!.namespace)) return undefined;
+      const kept = after.map((s, i) => (JSON.stringify(before[i]) === JSON.stringify(s) ? before[i]! : deepFreeze(s)));
+      kept.forEach((s, i) => s !== before[i] && replaced.set(before[i]!, s));
+      rebuilt.push([owner, kept]);
+    }
+    for (const [owner, services] of rebuilt) owner.services = services;
+    if (replaced.size === 0) return deepFreeze({ revision: this.#revision, services: previous.services });
+    return deepFreeze({ revision: this.#revision, services: previous.services.map((s) => replaced.get(s) ?? s) });
   }
 
   /** Resolves a host name as a client in `fromNamespace` would (Kubernetes DNS search path). */
@@ -159,18 +214,11 @@ export class ServiceRegistry {
 
 // === snapshot building (pure) ===
 
-/** `next` with every service that equals one of `previous` replaced by that (frozen) object. */
-export function keepUnchangedServices(previous: RegistrySnapshot, next: RegistrySnapshot): RegistrySnapshot {
+/** Replaces every service of `built` that equals one of `previous` with that (frozen) object. */
+function keepUnchangedServices(previous: RegistrySnapshot, built: BuiltFrom): void {
   const before = new Map<string, RegistryService>();
   for (const s of previous.services) before.set(JSON.stringify(s), s);
-  let reused = 0;
-  const services = next.services.map((s) => {
-    const same = before.get(JSON.stringify(s));
-    if (same) reused++;
-    return same ?? s;
-  });
-  if (reused === 0) return next;
-  return deepFreeze({ revision: next.revision, services });
+  for (const owner of built.owners) owner.services = owner.services.map((s) => before.get(JSON.stringify(s)) ?? s);
 }
 
 /** A source of endpoints: a Workload's replicas or one WorkloadEntry. */
@@ -198,16 +246,62 @@ export function buildRegistrySnapshot(
   revision: number,
   options: RegistryOptions = {},
 ): RegistrySnapshot {
+  return deepFreeze({ revision, services: sortServices(builtFrom(resources, instances, options).owners.flatMap((o) => o.services)) });
+}
+
+/** The services of a build with what they were built from, for the next build to redo only what changed. */
+interface BuiltFrom {
+  sources: EndpointSource[];
+  /** Workload key (`<namespace>/<name>`) -> its endpoint sources (objects of `sources`; one, unless a list repeats a Workload). */
+  workloadSources: Map<string, EndpointSource[]>;
+  /** Each Service and ServiceEntry resource with its services, in resource order. */
+  owners: { resource: Resource; services: RegistryService[] }[];
+}
+
+function builtFrom(resources: readonly Resource[], instances: ReadonlyMap<string, readonly WorkloadInstance[]>, options: RegistryOptions): BuiltFrom {
+  const sources = endpointSources(resources, instances);
+  const workloadSources = new Map<string, EndpointSource[]>();
+  for (const s of sources) {
+    if (s.kind !== 'Workload') continue;
+    const key = `${s.namespace}/${s.workloadName}`;
+    workloadSources.set(key, [...(workloadSources.get(key) ?? []), s]);
+  }
+  const owners: BuiltFrom['owners'] = [];
+  for (const r of resources) if (r.kind === 'Service' || r.kind === 'ServiceEntry') owners.push({ resource: r, services: servicesOfResource(r, sources, options) });
+  return { sources, workloadSources, owners };
+}
+
+function servicesOfResource(r: Resource, sources: EndpointSource[], options: RegistryOptions): RegistryService[] {
   const suffix = options.domainSuffix ?? DEFAULT_DOMAIN_SUFFIX;
   const trustDomain = options.trustDomain ?? DEFAULT_DOMAIN_SUFFIX;
-  const sources = endpointSources(resources, instances);
-  const services: RegistryService[] = [];
-  for (const r of resources) {
-    if (r.kind === 'Service') services.push(kubeService(r as Resource<KubeServiceSpec>, sources, suffix, trustDomain));
-    else if (r.kind === 'ServiceEntry') services.push(...serviceEntryServices(r as Resource<ServiceEntrySpec>, sources, trustDomain));
+  return r.kind === 'Service' ? [kubeService(r as Resource<KubeServiceSpec>, sources, suffix, trustDomain)] : serviceEntryServices(r as Resource<ServiceEntrySpec>, sources, trustDomain);
+}
+
+function sortServices(services: RegistryService[]): RegistryService[] {
+  return services.sort((a, b) => (a.hostname === b.hostname ? a.namespace.localeCompare(b.namespace) : a.hostname.localeCompare(b.hostname)));
+}
+
+/** Whether a Service or ServiceEntry takes endpoints from this source (the rules of kubeService and serviceEntryServices). */
+function selectsSource(owner: Resource, source: EndpointSource): boolean {
+  if (owner.metadata.namespace !== source.namespace) return false;
+  if (owner.kind === 'Service') {
+    const spec = (owner.spec ?? {}) as KubeServiceSpec;
+    return spec.type !== 'ExternalName' && serviceSelects(spec.selector, source.labels);
   }
-  services.sort((a, b) => (a.hostname === b.hostname ? a.namespace.localeCompare(b.namespace) : a.hostname.localeCompare(b.hostname)));
-  return deepFreeze({ revision, services });
+  const spec = (owner.spec ?? {}) as ServiceEntrySpec;
+  return !(spec.endpoints && spec.endpoints.length > 0) && spec.workloadSelector !== undefined && selectorMatches(spec.workloadSelector.labels, source.labels);
+}
+
+function workloadReplicas(source: Pick<EndpointSource, 'labels'>, reported: readonly WorkloadInstance[] = []): EndpointSource['replicas'] {
+  return reported.map((i) => ({
+    address: i.address,
+    ports: i.ports,
+    health: i.health ?? 'HEALTHY',
+    labels: { ...source.labels, ...(i.labels ?? {}) },
+    locality: i.locality,
+    workload: i.workload,
+    sidecar: i.sidecar,
+  }));
 }
 
 function endpointSources(resources: readonly Resource[], instances: ReadonlyMap<string, readonly WorkloadInstance[]>): EndpointSource[] {
@@ -220,7 +314,6 @@ function endpointSources(resources: readonly Resource[], instances: ReadonlyMap<
       const labels = { ...(r.metadata.labels ?? {}) };
       const namedPorts: Record<string, number> = {};
       for (const p of spec.ports ?? []) if (p.name) namedPorts[p.name] = p.containerPort;
-      const reported = instances.get(`${ns}/${r.metadata.name}`) ?? [];
       out.push({
         namespace: ns,
         workloadName: r.metadata.name,
@@ -230,15 +323,7 @@ function endpointSources(resources: readonly Resource[], instances: ReadonlyMap<
         declaredPorts: spec.ports ?? [],
         kind: 'Workload',
         probe: spec.readinessProbe,
-        replicas: reported.map((i) => ({
-          address: i.address,
-          ports: i.ports,
-          health: i.health ?? 'HEALTHY',
-          labels: { ...labels, ...(i.labels ?? {}) },
-          locality: i.locality,
-          workload: i.workload,
-          sidecar: i.sidecar,
-        })),
+        replicas: workloadReplicas({ labels }, instances.get(`${ns}/${r.metadata.name}`)),
       });
     } else if (r.kind === 'WorkloadEntry') {
       const spec = (r.spec ?? {}) as WorkloadEntrySpec;

@@ -13,7 +13,7 @@ import type { ProxyConfig, ProxyNode } from '../../src/api/proxy-config.js';
 import type { Resource } from '../../src/api/resources/meta.js';
 import { compileProxyConfig } from '../../src/compiler/index.js';
 import { ProxyConfigBuilder } from '../../src/controlplane/compile.js';
-import { ServiceRegistry } from '../../src/registry/index.js';
+import { ServiceRegistry, type WorkloadInstance } from '../../src/registry/index.js';
 import { parse } from '../compiler/support/mesh.js';
 
 // === the mesh ===
@@ -164,14 +164,24 @@ class Mesh {
   #listed: readonly Resource[] = Object.freeze([]);
   #registrySources: readonly Resource[] = [];
 
+  readonly #instances = new Map<string, readonly WorkloadInstance[]>();
+
   constructor(yaml: string) {
     this.apply(yaml);
-    for (const r of this.registrations.values()) {
-      this.registry.setWorkloadInstances(
-        `${r.namespace}/${r.name}`,
-        r.replicas.map((rep) => ({ name: rep.id, address: rep.host, ports: Object.fromEntries(Object.entries(rep.ports).map(([c, p]) => [Number(c), p.inbound])), health: 'HEALTHY' as const })),
-      );
-    }
+    for (const r of this.registrations.values()) this.setInstances(r.name, () => this.instancesOf(r));
+  }
+
+  instancesOf(r: WorkloadRegistration): WorkloadInstance[] {
+    return r.replicas.map((rep) => ({ name: rep.id, address: rep.host, ports: Object.fromEntries(Object.entries(rep.ports).map(([c, p]) => [Number(c), p.inbound])), health: 'HEALTHY' as const }));
+  }
+
+  /** Replaces the running replicas of a workload (by name) with what `change` makes of them. */
+  setInstances(workload: string, change: (current: readonly WorkloadInstance[]) => WorkloadInstance[]): void {
+    const r = [...this.registrations.values()].find((x) => x.name === workload)!;
+    const key = `${r.namespace}/${r.name}`;
+    const next = change(this.#instances.get(key) ?? []);
+    this.#instances.set(key, next);
+    this.registry.setWorkloadInstances(key, next);
   }
 
   apply(yaml: string): void {
@@ -337,6 +347,50 @@ spec:
 `),
   },
   { name: 'sourceLabels VirtualService deleted', change: (m) => m.delete('VirtualService', 'books', 'details-by-source') },
+  {
+    name: 'an AuthorizationPolicy for one workload (its inbound listeners get rbac)',
+    change: (m) =>
+      m.apply(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reviews-viewers, namespace: shop}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  action: ALLOW
+  rules: [{from: [{source: {namespaces: [shop]}}]}]
+`),
+  },
+  {
+    name: 'a RequestAuthentication for a namespace (its sidecars get jwt_authn)',
+    change: (m) =>
+      m.apply(`
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: books}
+spec:
+  jwtRules: [{issuer: "https://issuer.example", jwks: '{"keys":[]}'}]
+`),
+  },
+  {
+    name: 'a Telemetry for one namespace (its sidecars sample every request)',
+    change: (m) =>
+      m.apply(`
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: sampling, namespace: ops}
+spec:
+  tracing: [{randomSamplingPercentage: 100}]
+`),
+  },
+  // Registry changes without a config change: what an endpoint's own proxy reads (its inbound
+  // listeners' protocol and service) must follow them, and a kept own part must still be right.
+  { name: 'a replica turns unready', change: (m) => m.setInstances('reviews-v1', (i) => [{ ...i[0]!, health: 'UNHEALTHY' }]) },
+  { name: 'a workload scales up (a second replica)', change: (m) => m.setInstances('reviews-v1', (i) => [...i, { ...i[0]!, name: 'reviews-v1-1', address: '127.0.0.2' }]) },
+  { name: 'a replica moves to another address', change: (m) => m.setInstances('details-v1', (i) => [{ ...i[0]!, address: '127.0.0.3' }]) },
+  { name: 'a replica reports another port', change: (m) => m.setInstances('catalog-v1', (i) => [{ ...i[0]!, ports: { ...i[0]!.ports, 9090: 21_999 } }]) },
+  { name: 'a workload loses its replicas', change: (m) => m.setInstances('ratings-v1', () => []) },
+  { name: 'a workload gets its replica back', change: (m) => m.setInstances('ratings-v1', () => m.instancesOf(m.registrations.get('workload/shop/ratings-v1')!)) },
+  { name: 'a Service port turns to gRPC (the inbound protocol of the pods it selects)', change: (m) => m.apply(service('catalog', 'books', '[{name: http, port: 9080}, {name: tcp-rpc, port: 9090}]')) },
 ];
 
 describe('incremental builds', () => {
@@ -401,6 +455,68 @@ spec:
     assert.deepEqual(new Set(compiled), new Set(['reviews.shop.svc.cluster.local', 'front.shop.svc.cluster.local']), 'only what reads the changed service was compiled');
     assert.ok(mesh.registry.snapshot().services.length > 4);
     assertSame(after, compileAll(mesh), 'after the readiness change');
+  });
+
+  test('endpoint changes compile no sidecar’s own part: readiness, scaling, addresses (regression: every proxy was compiled again)', () => {
+    const mesh = new Mesh(BASE);
+    const builder = new ProxyConfigBuilder();
+    buildAll(builder, mesh);
+    const ownBefore = builder.stats.ownCompiled;
+    mesh.setInstances('reviews-v1', (i) => [{ ...i[0]!, health: 'UNHEALTHY' }]);
+    assertSame(buildAll(builder, mesh), compileAll(mesh), 'after the readiness change');
+    mesh.setInstances('reviews-v1', (i) => [...i, { ...i[0]!, name: 'reviews-v1-1', address: '127.0.0.2' }]);
+    assertSame(buildAll(builder, mesh), compileAll(mesh), 'after scaling up');
+    mesh.setInstances('details-v1', (i) => [{ ...i[0]!, address: '127.0.0.3' }]);
+    assertSame(buildAll(builder, mesh), compileAll(mesh), 'after an address change');
+    assert.equal(builder.stats.ownCompiled, ownBefore, 'no own part was compiled again');
+    // What the own part does read: the port an endpoint of the workload is on.
+    mesh.setInstances('catalog-v1', (i) => [{ ...i[0]!, ports: { ...i[0]!.ports, 9090: 21_999 } }]);
+    assertSame(buildAll(builder, mesh), compileAll(mesh), 'after a port change');
+    assert.ok(builder.stats.ownCompiled > ownBefore, 'a port change compiles own parts again');
+  });
+
+  test('an AuthorizationPolicy applied after a sidecar’s first config reaches its inbound listeners (regression: the builder kept the own part without it)', () => {
+    const mesh = new Mesh(BASE);
+    const builder = new ProxyConfigBuilder();
+    buildAll(builder, mesh);
+    mesh.apply(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-all, namespace: shop}
+spec: {}
+`);
+    const reviews = buildAll(builder, mesh)[NODES.findIndex((n) => n.workload === 'reviews-v1')]!;
+    const inbound = reviews.listeners.filter((l) => l.direction === 'inbound' && l.http);
+    assert.ok(inbound.length > 0);
+    for (const l of inbound) assert.ok(l.http!.filters?.some((f) => f.name === 'sinew.filters.http.rbac'), `${l.name} enforces the policy`);
+  });
+
+  test('a VirtualService change compiles no sidecar’s telemetry; a Telemetry change does', () => {
+    const mesh = new Mesh(BASE);
+    const builder = new ProxyConfigBuilder();
+    buildAll(builder, mesh);
+    const before = builder.stats.telemetryCompiled;
+    mesh.apply(`
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{destination: {host: reviews, subset: v1}}]
+    timeout: 2s
+`);
+    assertSame(buildAll(builder, mesh), compileAll(mesh), 'after the VirtualService change');
+    assert.equal(builder.stats.telemetryCompiled, before);
+    mesh.apply(`
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: sampling, namespace: shop}
+spec:
+  tracing: [{randomSamplingPercentage: 100}]
+`);
+    assertSame(buildAll(builder, mesh), compileAll(mesh), 'after the Telemetry change');
+    assert.ok(builder.stats.telemetryCompiled > before);
   });
 
   test('a change that no route reads compiles nothing', () => {

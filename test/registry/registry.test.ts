@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { validateText } from '../../src/config/validate.js';
 import { deepFreeze } from '../../src/core/freeze.js';
 import type { Resource } from '../../src/api/resources/meta.js';
-import { ServiceRegistry, kubeServicePortProtocol, protocolFromPortName, type RegistrySnapshot } from '../../src/registry/index.js';
+import { ServiceRegistry, buildRegistrySnapshot, kubeServicePortProtocol, protocolFromPortName, type RegistrySnapshot, type WorkloadInstance } from '../../src/registry/index.js';
 
 function parse(yaml: string): Resource[] {
   const r = validateText('registry.yaml', yaml);
@@ -364,5 +364,116 @@ describe('protocol detection (Istio ConvertProtocol)', () => {
     ];
     for (const [port, expected] of cases) assert.equal(kubeServicePortProtocol(port), expected, JSON.stringify(port));
     assert.equal(protocolFromPortName('httpx'), 'UNSUPPORTED');
+  });
+});
+
+describe('instance changes build only the services that select the workload', () => {
+  const resources = [
+    ...parse(`
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: default}
+spec:
+  selector: {app: reviews}
+  ports: [{name: http, port: 9080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: all-apps, namespace: default}
+spec:
+  selector: {tier: app}
+  ports: [{name: http, port: 9080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: other}
+spec:
+  selector: {app: reviews}
+  ports: [{name: http, port: 9080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ratings, namespace: default}
+spec:
+  selector: {app: ratings}
+  ports: [{name: http, port: 9080}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: vm-reviews, namespace: default}
+spec:
+  hosts: [reviews.vm.example]
+  ports: [{number: 9080, name: http, protocol: HTTP}]
+  resolution: STATIC
+  workloadSelector: {labels: {app: reviews}}
+`),
+    workload('reviews-v1', { app: 'reviews', tier: 'app' }, { ports: [{ name: 'http', containerPort: 9080 }] }),
+    workload('reviews-v1', { app: 'reviews' }, { ports: [{ name: 'http', containerPort: 9080 }] }, 'other'),
+    workload('ratings-v1', { app: 'ratings', tier: 'app' }, { ports: [{ name: 'http', containerPort: 9080 }] }),
+  ];
+  const instance = (name: string, address: string, health: 'HEALTHY' | 'UNHEALTHY' = 'HEALTHY') => ({ name, address, health });
+  /** What a registry was given, kept beside it to build the same snapshot from scratch. */
+  class Given {
+    resources: readonly Resource[] = resources;
+    readonly instances = new Map<string, WorkloadInstance[]>();
+    constructor(readonly registry: ServiceRegistry) {
+      registry.setResources(resources);
+    }
+    setInstances(key: string, list: WorkloadInstance[]): void {
+      if (list.length) this.instances.set(key, list);
+      else this.instances.delete(key);
+      this.registry.setWorkloadInstances(key, list);
+    }
+    setResources(list: readonly Resource[]): void {
+      this.resources = list;
+      this.registry.setResources(list);
+    }
+  }
+  const steps: [string, (g: Given) => void][] = [
+    ['a replica turns unready', (g) => g.setInstances('default/reviews-v1', [instance('reviews-v1-0', '10.0.0.1', 'UNHEALTHY'), instance('reviews-v1-1', '10.0.0.2')])],
+    ['a replica joins', (g) => g.setInstances('default/reviews-v1', [instance('reviews-v1-0', '10.0.0.1', 'UNHEALTHY'), instance('reviews-v1-1', '10.0.0.2'), instance('reviews-v1-2', '10.0.0.3')])],
+    ['the same replicas again', (g) => g.setInstances('default/reviews-v1', [instance('reviews-v1-0', '10.0.0.1', 'UNHEALTHY'), instance('reviews-v1-1', '10.0.0.2'), instance('reviews-v1-2', '10.0.0.3')])],
+    ['instances of a Workload the resources do not have', (g) => g.setInstances('default/ghost', [instance('ghost-0', '10.0.0.9')])],
+    ['the workload in another namespace', (g) => g.setInstances('other/reviews-v1', [instance('reviews-v1-0', '10.1.0.1')])],
+    ['a workload loses every replica', (g) => g.setInstances('default/ratings-v1', [])],
+    ['the resources change (a Service removed)', (g) => g.setResources(resources.filter((x) => !(x.kind === 'Service' && x.metadata.name === 'ratings')))],
+    ['a replica turns ready after the resources changed', (g) => g.setInstances('default/reviews-v1', [instance('reviews-v1-0', '10.0.0.1')])],
+    ['two workloads change in one batch', (g) => g.registry.batch(() => {
+      g.setInstances('default/reviews-v1', [instance('reviews-v1-0', '10.0.0.1', 'UNHEALTHY')]);
+      g.setInstances('default/ratings-v1', [instance('ratings-v1-0', '10.0.0.5')]);
+    })],
+  ];
+
+  test('each snapshot equals one built from scratch, and unchanged services keep their objects', () => {
+    const given = new Given(new ServiceRegistry());
+    given.setInstances('default/reviews-v1', [instance('reviews-v1-0', '10.0.0.1'), instance('reviews-v1-1', '10.0.0.2')]);
+    given.setInstances('default/ratings-v1', [instance('ratings-v1-0', '10.0.0.5')]);
+    let before = given.registry.snapshot();
+    for (const [step, change] of steps) {
+      change(given);
+      const after = given.registry.snapshot();
+      const scratch = buildRegistrySnapshot(given.resources, given.instances, after.revision);
+      assert.equal(JSON.stringify(after), JSON.stringify(scratch), step);
+      for (const s of after.services) {
+        const old = before.services.find((o) => o.hostname === s.hostname && o.namespace === s.namespace);
+        if (old && JSON.stringify(old) === JSON.stringify(s)) assert.equal(s, old, `${step}: ${s.hostname} keeps its object`);
+      }
+      assert.ok(Object.isFrozen(after) && after.services.every((s) => Object.isFrozen(s)), `${step}: frozen`);
+      before = after;
+    }
+  });
+
+  test('a replica turning unready builds the services that select it, no others (regression: every service was built again)', () => {
+    const registry = new ServiceRegistry();
+    registry.setResources(resources);
+    registry.setWorkloadInstances('default/reviews-v1', [instance('reviews-v1-0', '10.0.0.1'), instance('reviews-v1-1', '10.0.0.2')]);
+    registry.snapshot();
+    const built = registry.servicesBuilt;
+    registry.setWorkloadInstances('default/reviews-v1', [instance('reviews-v1-0', '10.0.0.1', 'UNHEALTHY'), instance('reviews-v1-1', '10.0.0.2')]);
+    const snap = registry.snapshot();
+    // reviews and all-apps in default, and the ServiceEntry selecting app=reviews there.
+    assert.equal(registry.servicesBuilt - built, 3);
+    assert.equal(service(snap, 'reviews.default.svc.cluster.local').endpoints['9080']![0]!.health, 'UNHEALTHY');
+    assert.equal(service(snap, 'reviews.vm.example').endpoints['9080']![0]!.health, 'UNHEALTHY');
   });
 });
