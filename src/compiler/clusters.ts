@@ -127,6 +127,9 @@ function buildCluster(
     lb,
   };
   if (subset) cluster.subset = subset;
+  // Istio's DNS is Envoy's STRICT_DNS (every address a host), DNS_ROUND_ROBIN its LOGICAL_DNS
+  // (new connections to the first address of the latest answer); the proxy resolves.
+  if (kind === 'dns') cluster.dns = { mode: service.resolution === 'DNS_ROUND_ROBIN' ? 'logical' : 'strict' };
   if (pool.pool) cluster.connectionPool = pool.pool;
   const od = outlierDetection(policy?.outlierDetection);
   if (od) cluster.outlierDetection = od;
