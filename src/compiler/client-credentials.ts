@@ -1,17 +1,18 @@
 /**
- * The credentials a proxy's clusters originate TLS with (DestinationRule `tls` SIMPLE or
- * MUTUAL with `credentialName`), as Istio's SDS serves `kubernetes://<name>` to the proxy
- * that uses it: the Secret is looked up in the proxy's own namespace (Istio: "the secret must
- * exist in the namespace of the proxy using the certificates"), and only a proxy whose
- * clusters name it receives it.
+ * The credentials a proxy originates TLS with (DestinationRule `tls` SIMPLE or MUTUAL with
+ * `credentialName`), as Istio's SDS serves `kubernetes://<name>` to the proxy that uses it:
+ * the Secret is looked up in the proxy's own namespace (Istio: "the secret must exist in the
+ * namespace of the proxy using the certificates"), and only a proxy for which such a rule is
+ * in force (the DestinationRule the compiler picks for one of the services it sees) receives it.
  *
- * The cluster (policy.ts `upstreamTls`) names `<credentialName>` as its client certificate
- * (MUTUAL) and `<credentialName>-cacert` as the roots it verifies the server against. The
+ * The clusters (policy.ts `upstreamTls`) name `<credentialName>` as their client certificate
+ * (MUTUAL) and `<credentialName>-cacert` as the roots they verify the server against. The
  * roots are the Secret's own `ca.crt` / `cacert`, else the `<credentialName>-cacert` Secret's
  * (Istio's two layouts). A Secret that is missing or lacks a part sends nothing for it: the
  * cluster then waits for it (503 UH, `cluster_warming`) rather than connect unverified.
  */
-import type { Cluster, Secret } from '../api/proxy-config.js';
+import type { Secret } from '../api/proxy-config.js';
+import type { ClientTLSSettings, DestinationRuleSpec, TrafficPolicy } from '../api/resources/destination-rule.js';
 import type { Resource } from '../api/resources/meta.js';
 import type { SecretSpec } from '../api/resources/secret.js';
 import { credentialOf } from '../semantics/credentials.js';
@@ -19,17 +20,44 @@ import type { CompileContext } from './context.js';
 
 const CA_SUFFIX = '-cacert';
 
-/** The Secrets the clusters' TLS origination names, from the proxy's namespace; those in `present` are left out. */
-export function clientCredentialSecrets(ctx: CompileContext, clusters: readonly Cluster[], present: readonly Secret[]): Secret[] {
+/** Every `tls` of a rule: its policy's, its port-level settings', its subsets' (and theirs). */
+function tlsSettings(spec: Pick<DestinationRuleSpec, 'trafficPolicy' | 'subsets'>): ClientTLSSettings[] {
+  const out: ClientTLSSettings[] = [];
+  const policy = (p: TrafficPolicy | undefined) => {
+    if (p?.tls) out.push(p.tls);
+    for (const port of p?.portLevelSettings ?? []) if (port.tls) out.push(port.tls);
+  };
+  policy(spec.trafficPolicy);
+  for (const subset of spec.subsets ?? []) policy(subset.trafficPolicy);
+  return out;
+}
+
+const originates = (tls: ClientTLSSettings) => (tls.mode === 'SIMPLE' || tls.mode === 'MUTUAL') && Boolean(tls.credentialName);
+
+/**
+ * The resources a proxy's credentials are made from: Secrets, and DestinationRules that
+ * originate TLS with a credentialName. While they are the same objects, so are the credentials
+ * (the control plane keeps a sidecar's own part on that).
+ */
+export function credentialSources(resources: readonly Resource[]): Resource[] {
+  return resources.filter((r) => r.kind === 'Secret' || (r.kind === 'DestinationRule' && tlsSettings((r.spec ?? {}) as DestinationRuleSpec).some(originates)));
+}
+
+/** The credentials and roots the proxy's TLS origination names, from its namespace; names in `present` are left out. */
+export function clientCredentialSecrets(ctx: CompileContext, present: readonly Secret[]): Secret[] {
+  // Most meshes name none: skip the walk over the services.
+  if (!ctx.resources.some((r) => r.kind === 'DestinationRule' && tlsSettings((r.spec ?? {}) as DestinationRuleSpec).some(originates))) return [];
   const certificates = new Set<string>();
   const roots = new Set<string>();
-  for (const c of clusters) {
-    const t = c.tls;
-    if (!t || t.mode === 'ISTIO_MUTUAL') continue;
-    if (t.certificate) certificates.add(t.certificate);
-    if (t.validationContext?.endsWith(CA_SUFFIX)) roots.add(t.validationContext);
+  for (const service of ctx.visibleServices()) {
+    const rule = ctx.destinationRule(service);
+    if (!rule) continue;
+    for (const tls of tlsSettings(rule)) {
+      if (!originates(tls)) continue;
+      roots.add(`${tls.credentialName}${CA_SUFFIX}`);
+      if (tls.mode === 'MUTUAL') certificates.add(tls.credentialName!);
+    }
   }
-  if (certificates.size === 0 && roots.size === 0) return [];
   const namespace = ctx.node.namespace;
   const byName = new Map<string, Resource<SecretSpec>>();
   for (const r of ctx.resources) {

@@ -119,7 +119,7 @@ export function compileProxyConfig(input: CompileInput, shared?: SharedOutbound)
     config.endpoints.push(...outboundClusters.endpoints);
   }
   // DestinationRule credentialName: the client credentials and roots its clusters originate TLS with.
-  const credentials = clientCredentialSecrets(ctx, [...config.clusters, ...(outbound?.clusters ?? [])], config.secrets ?? []);
+  const credentials = clientCredentialSecrets(ctx, config.secrets ?? []);
   if (credentials.length) config.secrets = [...(config.secrets ?? []), ...credentials];
   config.telemetry = compileTelemetry(input);
   const meshKey = ctx.mesh.meshKey;

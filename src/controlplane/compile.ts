@@ -7,7 +7,7 @@ import type { Address, ProxyConfig, ProxyNode, RouteConfiguration, VirtualHost }
 import type { Resource } from '../api/resources/meta.js';
 import type { RegistrySnapshot } from '../api/registry-snapshot.js';
 import type { WorkloadRegistration } from '../api/mesh-status.js';
-import { OutboundCache, compileProxyConfig, compileSharedOutbound, compileTelemetry, proxyClassKey, type SharedOutbound } from '../compiler/index.js';
+import { OutboundCache, compileProxyConfig, compileSharedOutbound, compileTelemetry, credentialSources, proxyClassKey, type SharedOutbound } from '../compiler/index.js';
 import { DEFAULT_MESH, type MeshSettings, type ProxyPorts } from '../compiler/index.js';
 import { SinewError } from '../core/errors.js';
 import type { ComposedConfig } from '../xds/server.js';
@@ -59,7 +59,7 @@ export class ProxyConfigBuilder {
   /** Each proxy's last own part, what it was built from, and its JSON without the version. */
   readonly #lastBuilt = new WeakMap<
     ProxyNode,
-    { registration: WorkloadRegistration | undefined; registry: RegistrySnapshot; policy: SharedOutbound['outboundTrafficPolicy']; peerAuthentications: readonly Resource[]; own: ProxyConfig; ownJson: string }
+    { registration: WorkloadRegistration | undefined; registry: RegistrySnapshot; policy: SharedOutbound['outboundTrafficPolicy']; peerAuthentications: readonly Resource[]; credentials: readonly Resource[]; own: ProxyConfig; ownJson: string }
   >();
   /** Services' outbound parts across builds and classes. */
   readonly #outbound: OutboundCache;
@@ -116,7 +116,9 @@ export class ProxyConfigBuilder {
     const last = this.#lastBuilt.get(node);
     // PeerAuthentications decide the inbound listeners' transport: a change to any builds the own part again.
     const peerAuthentications = peerAuthenticationsOf(resources);
-    if (last && last.registration === registration && last.registry === registry && last.policy === shared.outboundTrafficPolicy && sameItems(last.peerAuthentications, peerAuthentications)) {
+    // So do the Secrets and the DestinationRules that originate TLS with one (the credentials it carries).
+    const credentials = credentialSourcesOf(resources);
+    if (last && last.registration === registration && last.registry === registry && last.policy === shared.outboundTrafficPolicy && sameItems(last.peerAuthentications, peerAuthentications) && sameItems(last.credentials, credentials)) {
       // Telemetry resources select proxies by namespace and labels of their own, which the
       // class key does not cover: they are checked on every build (a cheap lookup).
       const telemetry = compileTelemetry(input);
@@ -131,7 +133,7 @@ export class ProxyConfigBuilder {
     // A change to the class's part usually leaves the own part as it was: keep the old
     // object then, so the push server sees it unchanged without looking inside.
     const kept = last && last.ownJson === ownJson ? last.own : own;
-    if (Object.isFrozen(node)) this.#lastBuilt.set(node, { registration, registry, policy: shared.outboundTrafficPolicy, peerAuthentications, own: kept, ownJson });
+    if (Object.isFrozen(node)) this.#lastBuilt.set(node, { registration, registry, policy: shared.outboundTrafficPolicy, peerAuthentications, credentials, own: kept, ownJson });
     return { own: kept, shared };
   }
 
@@ -176,6 +178,17 @@ function peerAuthenticationsOf(resources: readonly Resource[]): readonly Resourc
   if (!list) {
     list = resources.filter((r) => r.kind === 'PeerAuthentication');
     if (Object.isFrozen(resources)) peerAuthenticationLists.set(resources, list);
+  }
+  return list;
+}
+
+const credentialSourceLists = new WeakMap<readonly Resource[], readonly Resource[]>();
+
+function credentialSourcesOf(resources: readonly Resource[]): readonly Resource[] {
+  let list = credentialSourceLists.get(resources);
+  if (!list) {
+    list = credentialSources(resources);
+    if (Object.isFrozen(resources)) credentialSourceLists.set(resources, list);
   }
   return list;
 }
