@@ -22,73 +22,20 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
 import { parseDocument } from 'yaml';
 import { fixtures } from '../support/reference-corpus.js';
 import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
-import { b64, makeCa, makeClientCertificate, makeServerCertificate, type Pem } from '../support/tls.js';
+import { b64, makeCa, makeClientCertificate, type Pem } from '../support/tls.js';
+import { curlVia, headerOf, statusOf, tlsStandIn, type TlsStandIn } from './egress-support.js';
 import { repo, sinew, startMesh, until, type Mesh } from './support.js';
 
 const here = join(repo, 'test/mesh/fixtures/egress');
 const egressControl = join(fixtures.istio, 'data/istio.io/traffic-management/egress/egress-control');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(command, args, { encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-/** What a TLS stand-in saw of each connection that finished its handshake. */
-interface Seen {
-  servername: string | false;
-  alpn: string | false | null;
-  clientCn?: string;
-}
-
-interface TlsStandIn {
-  port: number;
-  seen: Seen[];
-  /** Handshakes that failed (the client refused the certificate, or sent no TLS). */
-  failures: number;
-  close(): Promise<void>;
-}
-
-/** An HTTPS server on loopback for `names`, with a certificate from `ca`; asks for client certificates signed by `clientCa`. */
-async function tlsStandIn(ca: Pem, clientCa: Pem, names: string[], body: string): Promise<TlsStandIn> {
-  const cert = await makeServerCertificate(ca, names);
-  const state: TlsStandIn = { port: 0, seen: [], failures: 0, close: async () => {} };
-  const server = https.createServer({ cert: cert.cert, key: cert.key, ca: clientCa.cert, requestCert: true, rejectUnauthorized: false }, (req, res) => {
-    const socket = req.socket as TLSSocket;
-    const peer = socket.getPeerCertificate();
-    state.seen.push({ servername: (socket as TLSSocket & { servername: string | false }).servername, alpn: socket.alpnProtocol, ...(socket.authorized && peer.subject ? { clientCn: String(peer.subject.CN) } : {}) });
-    res.writeHead(200, { 'content-type': 'text/plain' }).end(body);
-  });
-  server.on('tlsClientError', () => state.failures++);
-  server.listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  state.port = (server.address() as AddressInfo).port;
-  state.close = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
-  return state;
-}
 
 let dir: string;
 let dns: TestDnsServer;
@@ -122,11 +69,7 @@ async function apply(name: string, text: string): Promise<void> {
 }
 
 /** curl from the curl workload: through its sidecar's outbound listener, as HTTP_PROXY / HTTPS_PROXY send it. */
-function curl(url: string, extra: string[] = []): Promise<Run> {
-  return run('curl', ['-sS', '--max-time', '15', '-x', `http://${outbound}`, '-D', '-', '-o', '-', ...extra, url]);
-}
-const statusOf = (r: Run) => Number(/^HTTP\/[\d.]+ (\d{3})/m.exec(r.stdout.split(/\r?\n\r?\n/).filter((b) => /^HTTP\//.test(b)).at(-1) ?? '')?.[1] ?? 0);
-const headerOf = (r: Run, name: string) => new RegExp(`^${name}: *(.*?)\\r?$`, 'im').exec(r.stdout)?.[1];
+const curl = (url: string, extra: string[] = []) => curlVia(outbound, url, extra);
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sinew-egress-'));
