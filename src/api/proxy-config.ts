@@ -519,6 +519,13 @@ export interface Cluster {
   outlierDetection?: OutlierDetection;
   tls?: UpstreamTls;
   /**
+   * `dns` clusters: how the proxy resolves the endpoints' hostnames (src/proxy/upstream/dns.ts).
+   * `strict` (ServiceEntry DNS, Envoy's STRICT_DNS): every address of every name is a host;
+   * `logical` (DNS_ROUND_ROBIN, Envoy's LOGICAL_DNS): new connections go to the first address
+   * of the first name. Resolved again every `refreshMs` (absent: 60 s, Istio's dnsRefreshRate).
+   */
+  dns?: { mode: 'strict' | 'logical'; refreshMs?: number };
+  /**
    * Istio's automatic mutual TLS (Envoy's transport_socket_matches on the endpoint's
    * `tlsMode`): endpoints whose `tlsMode` is `istio` (a sidecar is in front of them) are
    * reached with this transport, the others with `tls` (absent: plaintext). Only without

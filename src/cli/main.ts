@@ -75,7 +75,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--ready-timeout <seconds>', 'how long a sidecar, gateway or app may take to become ready before it is reported and restarted', '30')
     .option('--mesh-config <file>', "Istio's MeshConfig (extensionProviders, defaultProviders, access log, ...): the mesh ConfigMap's text, the ConfigMap, or an IstioOperator")
     .option('--ca-plugin-dir <dir>', "the mesh CA signs with Istio plug-in certificates (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem)")
-    .action(async (paths: string[], opts: { stateDir?: string; gatewayPort: string; host: string; consolePort?: string; fresh?: boolean; readyTimeout: string; meshConfig?: string; caPluginDir?: string }) => {
+    .option('--egress-gateway', "run Istio's egress gateway (istio-system/istio-egressgateway) even when no Gateway in the manifests selects it")
+    .action(async (paths: string[], opts: { stateDir?: string; gatewayPort: string; host: string; consolePort?: string; fresh?: boolean; readyTimeout: string; meshConfig?: string; caPluginDir?: string; egressGateway?: boolean }) => {
       const readyTimeout = Number(opts.readyTimeout);
       if (!(readyTimeout > 0)) {
         io.err(`--ready-timeout must be a number of seconds above 0, not "${opts.readyTimeout}"\n`);
@@ -84,7 +85,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       }
       const { runUp } = await import('../mesh/up.js');
       const { stateDir } = await import('./client.js');
-      exitCode = await runUp({ paths, stateDir: stateDir(opts.stateDir), gatewayPort: Number(opts.gatewayPort), consolePort: opts.consolePort === undefined ? undefined : Number(opts.consolePort), host: opts.host, fresh: opts.fresh, meshConfig: opts.meshConfig, caPluginDir: opts.caPluginDir, readyTimeoutMs: readyTimeout * 1000, output: (line) => io.out(line + '\n') });
+      exitCode = await runUp({ paths, stateDir: stateDir(opts.stateDir), gatewayPort: Number(opts.gatewayPort), consolePort: opts.consolePort === undefined ? undefined : Number(opts.consolePort), host: opts.host, fresh: opts.fresh, egressGateway: opts.egressGateway, meshConfig: opts.meshConfig, caPluginDir: opts.caPluginDir, readyTimeoutMs: readyTimeout * 1000, output: (line) => io.out(line + '\n') });
     });
 
   program

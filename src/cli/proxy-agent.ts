@@ -32,6 +32,8 @@ export interface ProxyAgentCommandOptions {
   healthPort?: number;
   /** Address of the metrics and health ports (default: adminHost). */
   metricsHost?: string;
+  /** DNS servers for ServiceEntry DNS resolution (`--dns-resolver`). */
+  dnsResolvers?: string[];
 }
 
 /**
@@ -132,6 +134,7 @@ export async function runProxyAgentCommand(opts: ProxyAgentCommandOptions, io: I
     mergedMetricsPort: opts.mergedMetricsPort,
     appMetricsUrl: opts.appMetricsUrl,
     capture,
+    dnsResolvers: opts.dnsResolvers,
     logger,
   });
   const health = opts.healthPort === undefined ? undefined : await startHealthServer(agent, opts.healthPort, opts.metricsHost ?? opts.adminHost ?? '127.0.0.1', process.env.ISTIO_KUBE_APP_PROBERS);

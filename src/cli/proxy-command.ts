@@ -26,6 +26,7 @@ export interface ProxyCliOptions {
   router?: boolean;
   healthPort?: string;
   metricsHost?: string;
+  dnsResolver?: string;
 }
 
 interface ProxyOption {
@@ -51,6 +52,7 @@ export const PROXY_OPTIONS: readonly ProxyOption[] = [
   { flag: '--router', description: 'with --node-from-env: a gateway, not a sidecar' },
   { flag: '--capture', description: 'serve the connections iptables captured (sinew iptables) on 15001 and 15006, by their original destination' },
   { flag: '--metrics-host <address>', description: 'address of the metrics and health ports (default: --host); admin stays on --host' },
+  { flag: '--dns-resolver <host:port,...>', description: 'DNS servers that resolve ServiceEntry DNS hosts, instead of the system resolver (default: $SINEW_DNS_RESOLVERS)' },
   { flag: '--health-port <port>', description: 'readiness (/healthz/ready) and the app\'s rewritten probes (/app-health/...), Istio 15021' },
 ];
 
@@ -89,6 +91,12 @@ export function parseProxyArgs(argv: readonly string[]): ProxyCliOptions | undef
   return out as unknown as ProxyCliOptions;
 }
 
+/** `127.0.0.1:5353,[::1]:53` -> its servers; none for an absent or empty value. */
+function dnsResolvers(value: string | undefined): string[] | undefined {
+  const servers = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return servers.length > 0 ? servers : undefined;
+}
+
 /** Runs the proxy the options describe; resolves with the exit code when it stops. */
 export async function runProxyCli(opts: ProxyCliOptions, io: Io): Promise<number> {
   const adminPort = opts.adminPort === undefined ? undefined : Number(opts.adminPort);
@@ -118,6 +126,7 @@ export async function runProxyCli(opts: ProxyCliOptions, io: Io): Promise<number
         capture: opts.capture === true,
         healthPort: opts.healthPort === undefined ? undefined : Number(opts.healthPort),
         metricsHost: opts.metricsHost,
+        dnsResolvers: dnsResolvers(opts.dnsResolver ?? process.env.SINEW_DNS_RESOLVERS),
       },
       io,
     );

@@ -127,6 +127,9 @@ function buildCluster(
     lb,
   };
   if (subset) cluster.subset = subset;
+  // Istio's DNS is Envoy's STRICT_DNS (every address a host), DNS_ROUND_ROBIN its LOGICAL_DNS
+  // (new connections to the first address of the latest answer); the proxy resolves.
+  if (kind === 'dns') cluster.dns = { mode: service.resolution === 'DNS_ROUND_ROBIN' ? 'logical' : 'strict' };
   if (pool.pool) cluster.connectionPool = pool.pool;
   const od = outlierDetection(policy?.outlierDetection);
   if (od) cluster.outlierDetection = od;
@@ -142,6 +145,9 @@ function buildCluster(
   }
   const mesh = { sni: istioClusterSni(port.port, subset, service.hostname), identities: [...new Set(endpoints.flatMap((e) => (e.identity ? [e.identity] : [])))].sort() };
   const tls = upstreamTls(policy?.tls, service.hostname, mesh);
+  // TLS origination offers ALPN h2 to an HTTP/2 cluster and nothing otherwise (Istio's
+  // buildUpstreamTLSContext for SIMPLE and MUTUAL: "This is HTTP/2 cluster, advertise it with ALPN").
+  if (tls && tls.mode !== 'ISTIO_MUTUAL' && tls.alpn === undefined) tls.alpn = protocol === 'http2' ? ['h2'] : [];
   if (tls) cluster.tls = tls;
   // Istio's auto mTLS: without a DestinationRule tls, sidecar-backed endpoints get Istio
   // mutual TLS and the others plaintext (the endpoints' tlsMode says which).

@@ -14,6 +14,7 @@
  */
 import type { Cluster, ClusterLoadAssignment, ProxyConfig, RouteConfiguration } from '../api/proxy-config.js';
 import { deepFreeze } from '../core/freeze.js';
+import { clientCredentialSecrets } from './client-credentials.js';
 import { buildOutboundClusters, joinClusters } from './clusters.js';
 import { CompileContext } from './context.js';
 import { buildGateway } from './gateway.js';
@@ -117,6 +118,9 @@ export function compileProxyConfig(input: CompileInput, shared?: SharedOutbound)
     config.clusters.push(...outboundClusters.clusters);
     config.endpoints.push(...outboundClusters.endpoints);
   }
+  // DestinationRule credentialName: the client credentials and roots its clusters originate TLS with.
+  const credentials = clientCredentialSecrets(ctx, config.secrets ?? []);
+  if (credentials.length) config.secrets = [...(config.secrets ?? []), ...credentials];
   config.telemetry = compileTelemetry(input);
   const meshKey = ctx.mesh.meshKey;
   if (meshKey !== undefined) {

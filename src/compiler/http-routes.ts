@@ -268,8 +268,14 @@ export function buildVirtualServiceRoutes(ctx: CompileContext, vs: VirtualServic
     const applicable = combined.filter((m) => !m || matchApplies(ctx, m, scope, ns));
     if (hasMatches && applicable.length === 0) continue; // every block excludes this proxy
     const base = translateRule(ctx, src.rule, src.namespace, scope, sticky);
+    // A gateway's route table serves one server port, which matchApplies has checked: the
+    // proxy may listen on another (sinew up maps server ports to free ones), so the route
+    // keeps no port of its own, as Envoy's routes have none in Istio's gateway config.
+    const atGateway = !scope.gateways.includes('mesh');
     applicable.forEach((m, j) => {
-      routes.push({ ...base, name: applicable.length > 1 ? `${src.name}.${j}` : src.name, match: routeMatch(m) });
+      const match = routeMatch(m);
+      if (atGateway) delete match.port;
+      routes.push({ ...base, name: applicable.length > 1 ? `${src.name}.${j}` : src.name, match });
     });
     // A rule without conditions matches everything: later rules can never be reached.
     if (!hasMatches) break;

@@ -12,6 +12,7 @@
  *   explain.ts     a request through a compiled config, by the proxy's own matcher (src/semantics)
  */
 export { compileProxyConfig, compileSharedOutbound } from './compile.js';
+export { credentialSources } from './client-credentials.js';
 export { compileTelemetry } from './telemetry.js';
 export type { SharedOutbound } from './compile.js';
 export { OutboundCache } from './outbound-cache.js';

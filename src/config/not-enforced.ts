@@ -107,14 +107,6 @@ const finders: Record<string, Finder> = {
     }
     return out;
   },
-  SNW1012: drFinder((policy, path) => {
-    const tls = policy.tls;
-    if (!tls) return [];
-    // ISTIO_MUTUAL uses the workload certificates every sidecar now holds (retired from this warning).
-    const needs = tls.mode !== 'ISTIO_MUTUAL' && tls.mode !== 'DISABLE' && tls.credentialName ? `credential ${tls.credentialName}` : undefined;
-    if (!needs) return [];
-    return [{ path: [...path, 'tls'], message: `${tls.mode} needs ${needs}, which the mesh cannot provide yet: requests through this policy get 503 (no healthy upstream)` }];
-  }),
 
   SNW0525: (r) => {
     const out: Omit<NotEnforcedUse, 'code'>[] = [];

@@ -7,7 +7,7 @@ import type { Address, ProxyConfig, ProxyNode, RouteConfiguration, VirtualHost }
 import type { Resource } from '../api/resources/meta.js';
 import type { RegistryService, RegistrySnapshot } from '../api/registry-snapshot.js';
 import type { WorkloadRegistration } from '../api/mesh-status.js';
-import { OutboundCache, compileProxyConfig, compileSharedOutbound, compileTelemetry, proxyClassKey, type SharedOutbound } from '../compiler/index.js';
+import { OutboundCache, compileProxyConfig, compileSharedOutbound, compileTelemetry, credentialSources, proxyClassKey, type SharedOutbound } from '../compiler/index.js';
 import { DEFAULT_MESH, type MeshSettings, type ProxyPorts } from '../compiler/index.js';
 import { SinewError } from '../core/errors.js';
 import type { ComposedConfig } from '../xds/server.js';
@@ -59,7 +59,7 @@ export class ProxyConfigBuilder {
   /** Each proxy's last own part, what it was built from, and its JSON without the version. */
   readonly #lastBuilt = new WeakMap<
     ProxyNode,
-    { registration: WorkloadRegistration | undefined; registry: RegistrySnapshot; registryOutline: object; telemetries: readonly Resource[]; policy: SharedOutbound['outboundTrafficPolicy']; securityPolicies: readonly Resource[]; own: ProxyConfig; ownJson: string }
+    { registration: WorkloadRegistration | undefined; registry: RegistrySnapshot; registryOutline: object; telemetries: readonly Resource[]; policy: SharedOutbound['outboundTrafficPolicy']; securityPolicies: readonly Resource[]; credentials: readonly Resource[]; own: ProxyConfig; ownJson: string }
   >();
   readonly #outlines = new RegistryOutlines();
   /** Services' outbound parts across builds and classes. */
@@ -121,9 +121,11 @@ export class ProxyConfigBuilder {
     // PeerAuthentications decide the inbound listeners' transport, AuthorizationPolicies and
     // RequestAuthentications their filters: a change to any builds the own part again.
     const securityPolicies = securityPoliciesOf(resources);
+    // So do the Secrets and the DestinationRules that originate TLS with one (the credentials it carries).
+    const credentials = credentialSourcesOf(resources);
     const registryOutline = this.#outlines.of(registry);
     const telemetries = telemetriesOf(resources);
-    if (last && last.registration === registration && last.registryOutline === registryOutline && last.policy === shared.outboundTrafficPolicy && sameItems(last.securityPolicies, securityPolicies)) {
+    if (last && last.registration === registration && last.registryOutline === registryOutline && last.policy === shared.outboundTrafficPolicy && sameItems(last.securityPolicies, securityPolicies) && sameItems(last.credentials, credentials)) {
       // Telemetry resources select proxies by namespace and labels of their own, which the
       // class key does not cover, and a tracing provider's collector is looked up in the
       // registry: with the same Telemetry resources and the same registry snapshot the
@@ -146,7 +148,7 @@ export class ProxyConfigBuilder {
     // A change to the class's part usually leaves the own part as it was: keep the old
     // object then, so the push server sees it unchanged without looking inside.
     const kept = last && last.ownJson === ownJson ? last.own : own;
-    if (Object.isFrozen(node)) this.#lastBuilt.set(node, { registration, registry, registryOutline, telemetries, policy: shared.outboundTrafficPolicy, securityPolicies, own: kept, ownJson });
+    if (Object.isFrozen(node)) this.#lastBuilt.set(node, { registration, registry, registryOutline, telemetries, policy: shared.outboundTrafficPolicy, securityPolicies, credentials, own: kept, ownJson });
     return { own: kept, shared };
   }
 
@@ -271,6 +273,18 @@ function securityPoliciesOf(resources: readonly Resource[]): readonly Resource[]
 /** The Telemetry resources of a snapshot. */
 function telemetriesOf(resources: readonly Resource[]): readonly Resource[] {
   return kindsOf(resources, new Set(['Telemetry']), telemetryLists);
+}
+
+const credentialSourceLists = new WeakMap<readonly Resource[], readonly Resource[]>();
+
+/** The Secrets and the DestinationRules that originate TLS with one (compiler/client-credentials.ts). */
+function credentialSourcesOf(resources: readonly Resource[]): readonly Resource[] {
+  let list = credentialSourceLists.get(resources);
+  if (!list) {
+    list = credentialSources(resources);
+    if (Object.isFrozen(resources)) credentialSourceLists.set(resources, list);
+  }
+  return list;
 }
 
 function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {

@@ -25,6 +25,7 @@ import { formatDiagnostic } from '../api/diagnostics.js';
 import { ControlPlaneClient } from './control-plane-client.js';
 import { API_TOKEN_FILE, readApiTokenFile } from '../controlplane/credentials.js';
 import { CA_DIR } from '../controlplane/ca-dir.js';
+import { EGRESS_GATEWAY_NAME, EGRESS_GATEWAY_NAMESPACE, planEgressGateway, selectsEgressGateway, type EgressGatewayPlan } from './egress-gateway.js';
 import { GATEWAY_NAME, GATEWAY_NAMESPACE, planGateway } from './gateway.js';
 import { manifestInputs } from './inputs.js';
 import { GatewayApiGateways } from './gateways.js';
@@ -47,6 +48,8 @@ export interface UpOptions {
   gatewayPort?: number;
   /** The web console's port; default 20001, or a free port when `gatewayPort` is 0. `0` = a free port. */
   consolePort?: number;
+  /** Run Istio's egress gateway (istio-system/istio-egressgateway) even when no Gateway in the manifests selects it. */
+  egressGateway?: boolean;
   /** Istio's MeshConfig in a file, handed to the control plane (`--mesh-config`). */
   meshConfig?: string;
   /** Istio plug-in certificates for the mesh CA (`--ca-plugin-dir`). */
@@ -230,12 +233,19 @@ export async function runUp(options: UpOptions): Promise<number> {
     step(`applying ${resources.length} resources`);
     if (leftover) step(leftover);
     await unlessStopped(client.apply(resources));
+    // Istio's egress gateway, when asked for: its Service and the WorkloadEntry standing for its pod.
+    let egress: EgressGatewayPlan | undefined;
+    if (options.egressGateway || selectsEgressGateway(resources)) {
+      egress = await planEgressGateway(resources, host);
+      await unlessStopped(client.apply(egress.resources));
+    }
 
     // --- 3. registrations, gateway, replicas ---
     const publisher = new RegistrationPublisher(client, out);
     registrations = publisher;
     const gateway = await planGateway(resources, host, options.gatewayPort);
     publisher.add(gateway.registration);
+    if (egress) publisher.add(egress.registration);
     const planned = await Promise.all(plans.map(async (plan) => ({ plan, ports: await allocateReplicaPorts(plan, host) })));
     const byWorkload = new Map<string, typeof planned>();
     for (const p of planned) {
@@ -286,6 +296,25 @@ export async function runUp(options: UpOptions): Promise<number> {
     });
     watches.push(gatewayWatch);
 
+    let egressWatch: PartWatch | undefined;
+    if (egress) {
+      const plan = egress;
+      step(`starting the egress gateway (${EGRESS_GATEWAY_NAMESPACE}/${EGRESS_GATEWAY_NAME})`);
+      const key = { kind: 'gateway' as const, namespace: EGRESS_GATEWAY_NAMESPACE, name: EGRESS_GATEWAY_NAME };
+      const credential = await unlessStopped(client.proxyCredential(plan.node));
+      const proxy = supervisor.start(launcher.proxy(EGRESS_GATEWAY_NAME, plan.node, { admin: plan.admin, metrics: plan.metrics }, credential));
+      egressWatch = new PartWatch({
+        name: 'the egress gateway',
+        process: proxy,
+        check: proxyReadyCheck(host, plan.admin),
+        explain: () => explainProxy(client, plan.node.id, controlPlane),
+        readyTimeoutMs,
+        onChange: (ready, reason) => publisher.update(key, EGRESS_GATEWAY_NAME, { ready, reason, restarts: proxy.restarts }),
+        report,
+      });
+      watches.push(egressWatch);
+    }
+
     // A proxy per Gateway API Gateway, now and as Gateways are applied (gateways.ts).
     gatewayApi = new GatewayApiGateways({
       client,
@@ -309,14 +338,14 @@ export async function runUp(options: UpOptions): Promise<number> {
     await unlessStopped(
       waitFor(
         async () => {
-          const settled = (gatewayWatch.ready || gatewayWatch.reports > 0) && replicas.every((r) => r.settled);
+          const settled = [gatewayWatch, egressWatch].every((w) => !w || w.ready || w.reports > 0) && replicas.every((r) => r.settled);
           if (!settled) return false;
           settledAt ??= Date.now();
           await publisher.flush();
           const status = await client.status();
           const synced = [...status.workloads, ...status.gateways].every((w) => w.replicas.every((r) => !r.ready || r.proxy.sync === 'SYNCED'));
           // Parts that are late do not hold up the summary for long: they are retried meanwhile.
-          const allReady = gatewayWatch.ready && replicas.every((r) => r.ready);
+          const allReady = gatewayWatch.ready && (egressWatch?.ready ?? true) && replicas.every((r) => r.ready);
           return synced || (!allReady && Date.now() - settledAt > 5000);
         },
         // Every part settles on its own (ready, or reported late): this bound is never the one that acts.

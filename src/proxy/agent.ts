@@ -37,6 +37,8 @@ export interface ProxyAgentOptions {
   appMetricsUrl?: string;
   /** Transparent capture (iptables in a pod): see ProxyOptions.capture. */
   capture?: CaptureOptions;
+  /** DNS servers for `dns` clusters (ProxyOptions.dnsResolvers). */
+  dnsResolvers?: readonly string[];
   logger?: Logger;
   /** Renewal timing and retries of the workload certificate (tests shorten them). */
   certificates?: Pick<MeshSecretsOptions, 'policy' | 'initialRetryMs' | 'maxRetryMs' | 'clock' | 'random'>;
@@ -70,6 +72,7 @@ export async function startProxyAgent(options: ProxyAgentOptions): Promise<Proxy
     mergedMetricsPort: options.mergedMetricsPort,
     appMetricsUrl: options.appMetricsUrl,
     capture: options.capture,
+    dnsResolvers: options.dnsResolvers,
     logger,
     ...(options.credential !== undefined ? { telemetry: { tracer: { credential: options.credential } } } : {}),
   });

@@ -38,6 +38,7 @@ import { TcpListener } from './tcp/listener.js';
 import { MIN_MESH_KEY_BYTES, NO_PEER_IDENTITY, peerIdentityFor } from './peer-identity.js';
 import { defaultMaxDownstreamConnections, DownstreamConnections, fileDescriptorLimit } from './overload.js';
 import { createClusterManager } from './upstream/cluster-manager.js';
+import { serverLookup } from './upstream/dns.js';
 import { CaptureServers, type CaptureOptions } from './capture.js';
 import type { ClusterManager } from './upstream/types.js';
 
@@ -83,6 +84,11 @@ export interface ProxyOptions {
    * Shown on the admin port's /certs (without the key).
    */
   secrets?: SecretProvider & { describe(): unknown };
+  /**
+   * DNS servers (`host:port`) that resolve the names of `dns` clusters (ServiceEntry DNS and
+   * DNS_ROUND_ROBIN), in place of the system's resolver (upstream/dns.ts).
+   */
+  dnsResolvers?: readonly string[];
 }
 
 export interface Proxy {
@@ -130,7 +136,13 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
   let telemetry: ProxyTelemetry | undefined;
   const runtime: ProxyRuntime = {
     current: undefined,
-    clusterManager: options.clusterManager ?? createClusterManager({ clock, random, logger, onEvent: (e) => telemetry?.metrics.recordUpstreamEvent(e) }),
+    clusterManager: options.clusterManager ?? createClusterManager({
+        clock,
+        random,
+        logger,
+        onEvent: (e) => telemetry?.metrics.recordUpstreamEvent(e),
+        ...(options.dnsResolvers?.length ? { dnsLookup: serverLookup(options.dnsResolvers) } : {}),
+      }),
     clock,
     random,
     logger: logger.child('proxy'),

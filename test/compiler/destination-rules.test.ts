@@ -267,8 +267,23 @@ spec:
   hosts: [api.example.com]
   ports: [{number: 443, name: https, protocol: HTTPS}]
   resolution: NONE
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: round-robin, namespace: default}
+spec:
+  hosts: [rr.example.com]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS_ROUND_ROBIN
 `);
   const config = compile(rs, new Map(), { mesh: { outboundTrafficPolicy: 'REGISTRY_ONLY' } });
+
+  test('DNS resolves strictly (every address a host), DNS_ROUND_ROBIN logically (one host), as Envoy STRICT_DNS / LOGICAL_DNS', () => {
+    assert.deepEqual(cluster(config, 'outbound|80||httpbin.org').dns, { mode: 'strict' });
+    assert.deepEqual(cluster(config, 'outbound|80||rr.example.com').dns, { mode: 'logical' });
+    assert.equal(cluster(config, 'outbound|80||rr.example.com').kind, 'dns');
+    assert.equal(cluster(config, 'outbound|5432||db.internal').dns, undefined);
+  });
 
   test('DNS -> dns cluster whose endpoint is the host name', () => {
     const c = cluster(config, 'outbound|80||httpbin.org');

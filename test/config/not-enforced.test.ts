@@ -89,7 +89,6 @@ const examples: Record<string, { yaml: string; path: string }> = {
     path: 'spec.servers[0].tls',
     yaml: 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: secure, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 8443, name: https, protocol: HTTPS}\n    hosts: ["*"]\n    tls: {mode: SIMPLE, serverCertificate: /etc/istio/certs/tls.crt, privateKey: /etc/istio/certs/tls.key}\n',
   },
-  SNW1012: { path: 'spec.trafficPolicy.tls', yaml: 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: echo}\nspec:\n  host: api.example.com\n  trafficPolicy:\n    tls: {mode: SIMPLE, credentialName: client-credential}\n' },
   SNW0525: {
     path: 'spec.servers[0].bind',
     yaml: 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: bound, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 8081, name: http, protocol: HTTP}\n    bind: 127.0.0.2\n    hosts: ["*"]\n',
@@ -357,7 +356,7 @@ describe('moved from analysis: TLS the mesh cannot provide yet', () => {
     assert.deepEqual(passthrough.warnings, []);
   });
 
-  test('a credentialName at port level or in a subset warns; ISTIO_MUTUAL (enforced now), DISABLE and plain SIMPLE do not', () => {
+  test('no DestinationRule tls warns: ISTIO_MUTUAL and credentialName (SIMPLE, MUTUAL) are enforced now, DISABLE and plain SIMPLE ask nothing', () => {
     // The shape of Istio's samples/bookinfo/networking/destination-rule-all-mtls.yaml (istio/istio @ 86c9f01fd735).
     const mtls = valid(`apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -387,6 +386,7 @@ spec:
     labels: {v: "1"}
     trafficPolicy: {tls: {mode: DISABLE}}
 `);
-    assert.deepEqual(ext.warnings.map((d) => [d.code, d.path]), [['SNW1012', 'spec.trafficPolicy.portLevelSettings[0].tls']]);
+    // TLS origination from a Secret (SNW1012 retired): test/compiler/client-credentials.test.ts, test/mesh/egress.test.ts.
+    assert.deepEqual(ext.warnings.map((d) => [d.code, d.path]), []);
   });
 });

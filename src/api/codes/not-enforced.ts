@@ -105,7 +105,7 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     field: 'trafficPolicy.tls.clientCertificate | privateKey | caCertificates | caCrl (at any level)',
     effect: 'ignored',
     description:
-      'Certificates named by file path are not read: the proxy presents no client certificate, verifies the server against the system\'s CAs and checks no CRL. Use credentialName once credentials are supported (SNW1012).',
+      'Certificates named by file path are not read: the proxy presents no client certificate, verifies the server against the system\'s CAs and checks no CRL. Put them in a Secret and name it with credentialName.',
   },
   {
     code: 'SNW1011',
@@ -124,6 +124,8 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     effect: 'degraded',
     description:
       'A DestinationRule asks for TLS with a credentialName, but the mesh has no credentials yet: the clusters it shapes stay warming and their requests get 503 UH, while everything else is served. Remove the tls settings (or use DISABLE) until credentials are supported. (ISTIO_MUTUAL uses the workload certificates every sidecar holds, and is no longer reported.)',
+    retired:
+      'SIMPLE and MUTUAL originate TLS with the Secret credentialName names in the proxy\'s namespace (its ca.crt or the `<name>-cacert` Secret verifies the server; MUTUAL presents its tls.crt), pushed to the proxies for which such a rule is in force (src/compiler/client-credentials.ts); a cluster whose Secret is missing waits for it (503 UH)',
   },
 
   // === gateways ===

@@ -11,6 +11,7 @@ import { SinewError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import { systemRandom, type Random } from '../../core/random.js';
 import { ClusterImpl, type UpstreamEvent } from './cluster.js';
+import { DnsResolution, systemLookup, type DnsLookup } from './dns.js';
 import { poolSpec, type PoolSpec } from './endpoint-pool.js';
 import { isPrime } from './lb/index.js';
 import type { ClusterManager, ClusterStats, EndpointPool, UpstreamCluster } from './types.js';
@@ -27,10 +28,14 @@ export interface ClusterManagerOptions {
   onEvent?: (event: UpstreamEvent) => void;
   /** How long close() lets in-flight requests finish before destroying their pools (5 s). */
   drainTimeoutMs?: number;
+  /** How `dns` clusters resolve their endpoints' names (dns.ts; default: the system's getaddrinfo). */
+  dnsLookup?: DnsLookup;
 }
 
 export interface UpstreamClusterManager extends ClusterManager {
   get(name: string): (UpstreamCluster & { sweepOutliers(): void }) | undefined;
+  /** Resolves when the first DNS resolution of every `dns` cluster is done. */
+  dnsSettled(): Promise<void>;
 }
 
 /** Creates a cluster manager. Nothing connects until a request acquires an endpoint. */
@@ -56,6 +61,18 @@ export function createClusterManager(options: ClusterManagerOptions = {}): Upstr
     closing.add(p);
   };
   const deps = { clock, random, logger, localLabels: options.localLabels ?? {}, onEvent: options.onEvent, retirePool };
+  // `dns` clusters get the addresses their names resolve to, and new ones as the answers change.
+  const specs = new Map<string, PoolSpec>();
+  const dns = new DnsResolution({
+    lookup: options.dnsLookup ?? systemLookup,
+    clock,
+    logger,
+    onResolved: (name, endpoints) => {
+      const cluster = clusters.get(name);
+      const spec = specs.get(name);
+      if (cluster && spec) cluster.apply(cluster.config, endpoints, spec);
+    },
+  });
 
   return {
     update(next, assignments, secrets = []) {
@@ -82,7 +99,10 @@ export function createClusterManager(options: ClusterManagerOptions = {}): Upstr
         planned.push({ config, spec: poolSpec(config, secretMap), endpoints: byCluster.get(config.name) ?? [] });
       }
       // Swap: nothing below throws on valid input.
-      for (const { config, spec, endpoints } of planned) {
+      for (const planItem of planned) {
+        const { config, spec } = planItem;
+        const endpoints = config.kind === 'dns' ? dns.endpoints(config, planItem.endpoints) : planItem.endpoints;
+        specs.set(config.name, spec);
         if (spec.unavailable !== undefined) logger.warn('cluster warming: requests get 503 UH until its TLS secrets arrive', { cluster: config.name, reason: spec.unavailable });
         const existing = clusters.get(config.name);
         if (existing) existing.apply(config, endpoints, spec);
@@ -91,9 +111,15 @@ export function createClusterManager(options: ClusterManagerOptions = {}): Upstr
       for (const [name, cluster] of clusters) {
         if (!names.has(name)) {
           clusters.delete(name);
+          specs.delete(name);
           cluster.close();
         }
       }
+      dns.retain(new Set(planned.filter((p) => p.config.kind === 'dns').map((p) => p.config.name)));
+    },
+
+    dnsSettled() {
+      return dns.settled();
     },
 
     get(name) {
@@ -106,6 +132,7 @@ export function createClusterManager(options: ClusterManagerOptions = {}): Upstr
 
     async close() {
       closed = true;
+      dns.close();
       for (const cluster of clusters.values()) cluster.close();
       clusters.clear();
       // In-flight requests get drainTimeoutMs (on the injected clock) to finish; then their
