@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- <name>...] [--duration S] [--rounds N] [--mode saturated|fixed-rate|both] [--rate N] [--json]`:
+ * `npm run bench [-- <name>...] [--duration S] [--rounds N] [--mode saturated|fixed-rate|both] [--rate N] [--targets a,b] [--json]`:
  * runs the benchmarks (all by default) and prints each one's figures beside its reference, as
  * ratios. Benchmarks are never part of `npm test`: their figures depend on the machine and are
  * read by people, not asserted.
@@ -40,6 +40,7 @@ const { values, positionals } = parseArgs({
     rounds: { type: 'string' },
     mode: { type: 'string' },
     rate: { type: 'string' },
+    targets: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -61,7 +62,7 @@ const print = (name: string, json: unknown, text: string) => process.stdout.writ
 for (const name of wanted) {
   switch (name) {
     case 'proxy': {
-      const results = await runProxyBench({ durationS, json: values.json });
+      const results = await runProxyBench({ durationS, json: values.json, ...(values.targets ? { targets: values.targets.split(',') } : {}) });
       print(name, results, proxyReport(results));
       break;
     }

@@ -306,6 +306,8 @@ export class HttpListener {
 
   /** A TLS handshake completed: ALPN picks the codec (Envoy's codec_type AUTO). */
   private onSecure = (socket: tls.TLSSocket, chain: ListenerChains['chains'][number]): void => {
+    // Envoy's listener ssl.handshake: full handshakes are the cost connection reuse saves.
+    this.runtime.stats.inc('ssl_handshake');
     socket.on('error', () => {});
     if (this.ctx.draining) {
       socket.destroy();

@@ -131,6 +131,12 @@ export function upstreamTransport(t: UpstreamTls | undefined, secrets: ReadonlyM
         rejectUnauthorized: !t.insecureSkipVerify,
         checkServerIdentity,
       });
+      // tls.connect ignores net's `noDelay` and `keepAlive` options (Node 20: only net.connect
+      // applies them), so a TLS upstream kept Nagle's algorithm on: a write behind an
+      // unacknowledged one waited for the peer's delayed ACK (~40 ms). Set on the socket
+      // itself, before it connects, as net.connect would.
+      if (opts.noDelay) socket.setNoDelay(true);
+      if (opts.keepAlive) socket.setKeepAlive(true, opts.keepAliveInitialDelay ?? 0);
       return socket;
     },
     verifyPeer(socket) {
