@@ -80,7 +80,8 @@ function transportPoolSpec(cluster: Cluster, secrets: ReadonlyMap<string, Secret
   const cp = cluster.connectionPool ?? {};
   const h2 = cluster.protocol === 'http2' || cp.h2UpgradePolicy === 'UPGRADE';
   const connectTimeoutMs = cluster.connectTimeoutMs > 0 ? cluster.connectTimeoutMs : 10_000;
-  const transport = upstreamTransport(cluster.tls, secrets, h2 ? 'http2' : 'http1');
+  // A TCP cluster's TLS offers Istio's TCP ALPN ids (tcp-proxy.ts connects through it).
+  const transport = upstreamTransport(cluster.tls, secrets, cluster.protocol === 'tcp' ? 'tcp' : h2 ? 'http2' : 'http1');
   if ('unavailable' in transport) {
     const unavailable = transport.unavailable;
     return { settingsKey: JSON.stringify({ unavailable }), options: {}, secure: true, unavailable };
