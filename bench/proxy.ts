@@ -17,7 +17,7 @@
  * (anonymous) memory; then ratios to direct and to nginx. Needs `wrk` (apt-get install wrk) and
  * optionally nginx (apt-get install nginx-light).
  *
- *   npm run bench -- proxy [--duration 10] [--json]
+ *   npm run bench -- proxy [--duration 10] [--targets pair,pair-mtls] [--json]
  *
  * The load-balancing benchmark (runLbBench, further down) is an A/B comparison against a 10 %
  * target and is measured differently: both proxies side by side on core 1 at once (bench/paired.ts).
@@ -43,6 +43,8 @@ const fixedRateScript = resolve(repo, 'bench/wrk-fixed-rate.lua');
 export interface Options {
   durationS: number;
   json: boolean;
+  /** Only these targets (`pair,pair-mtls`); all when absent. */
+  targets?: readonly string[];
 }
 
 interface Target {
@@ -334,6 +336,7 @@ export async function runProxyBench(options: Options): Promise<Result[]> {
     targets.push(await startNodeReference('node-http', NODE_HTTP_PROXY, upstreamPort));
     const results: Result[] = [];
     for (const t of targets) {
+      if (options.targets && !options.targets.includes(t.name)) continue;
       if (!options.json) process.stderr.write(`measuring ${t.name}...\n`);
       // wrk counts error statuses as requests: a target must answer 200 before its figures mean anything.
       // A connection of its own (fetch's pool may hold one the target has since closed).
@@ -596,11 +599,11 @@ export function report(results: Result[]): string {
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { duration: { type: 'string', default: '10' }, rounds: { type: 'string' }, mode: { type: 'string' }, rate: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: { duration: { type: 'string', default: '10' }, rounds: { type: 'string' }, mode: { type: 'string' }, rate: { type: 'string' }, targets: { type: 'string' }, json: { type: 'boolean', default: false } },
   });
   const durationS = Number(values.duration);
   if (positionals[0] === 'proxy') {
-    const results = await runProxyBench({ durationS, json: values.json });
+    const results = await runProxyBench({ durationS, json: values.json, ...(values.targets ? { targets: values.targets.split(',') } : {}) });
     process.stdout.write(values.json ? JSON.stringify({ bench: 'proxy', results }) + '\n' : report(results));
   } else {
     const results = await runLbBench({ durationS, json: values.json, rounds: values.rounds === undefined ? undefined : Number(values.rounds), modes: parseModes(values.mode), rate: values.rate === undefined ? undefined : Number(values.rate) });

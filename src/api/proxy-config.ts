@@ -236,6 +236,12 @@ export interface FilterChain {
    * sending that server's Host).
    */
   routeConfigName?: string;
+  /**
+   * tcp listeners: this chain's TCP routes, in place of the listener's `tcp` (Envoy: each filter
+   * chain has its own tcp_proxy). With `match.serverNames` and no `tls`, connections are routed
+   * by the name they asked for without being decrypted (Istio's TLS PASSTHROUGH, TLSRoute).
+   */
+  tcp?: TcpProxy;
 }
 
 /**
@@ -256,7 +262,7 @@ export interface FilterChainMatch {
 /** A TLS protocol version, as OpenSSL and node name it. */
 export type TlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
 
-/** TLS terminated by an http listener's filter chain (the listener's `tls`, or a FilterChain's). */
+/** TLS terminated by a listener's filter chain (the listener's `tls`, or a FilterChain's), HTTP or TCP. */
 export interface DownstreamTls {
   /** MUTUAL and ISTIO_MUTUAL require a client certificate signed by `validationContext`. */
   mode: 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';

@@ -150,9 +150,9 @@ function buildCluster(
   if (tls && tls.mode !== 'ISTIO_MUTUAL' && tls.alpn === undefined) tls.alpn = protocol === 'http2' ? ['h2'] : [];
   if (tls) cluster.tls = tls;
   // Istio's auto mTLS: without a DestinationRule tls, sidecar-backed endpoints get Istio
-  // mutual TLS and the others plaintext (the endpoints' tlsMode says which).
-  // TCP ports: sidecars terminate TLS on HTTP listeners only, so TCP stays plaintext.
-  if (autoMtls && kind !== 'originalDst' && protocol !== 'tcp' && endpoints.some((e) => e.tlsMode === 'istio')) {
+  // mutual TLS and the others plaintext (the endpoints' tlsMode says which), on TCP ports as on
+  // HTTP ones (the TCP proxy connects through the same transport socket).
+  if (autoMtls && kind !== 'originalDst' && endpoints.some((e) => e.tlsMode === 'istio')) {
     cluster.autoMtls = istioMutualTls({ sni: mesh.sni, identities: [...new Set(endpoints.flatMap((e) => (e.tlsMode === 'istio' && e.identity ? [e.identity] : [])))].sort() });
   }
   return cluster;

@@ -39,10 +39,10 @@ export function buildSidecarInbound(ctx: CompileContext): InboundResult {
         address: { ...port.listen },
         direction: 'inbound',
         protocol: 'tcp',
-        // Sidecars terminate TLS on HTTP ports only so far: a TCP port is plaintext under
-        // PERMISSIVE, and under STRICT, which admits no plaintext, it has no route and every
-        // connection is closed (fail closed rather than accept what the policy forbids).
-        tcp: { routes: tls && !tls.permissive ? [] : [{ destinations: [{ cluster, weight: 100 }] }] },
+        // The same transport as an HTTP port's (Istio's inbound TCP filter chains): STRICT
+        // terminates Istio mutual TLS only, PERMISSIVE beside plaintext, DISABLE plaintext.
+        tcp: { routes: [{ destinations: [{ cluster, weight: 100 }] }] },
+        ...(tls ? { tls } : {}),
       });
     } else {
       out.listeners.push({

@@ -555,11 +555,14 @@ export function compile(input: ProxyConfig, previous?: Snapshot, registry: Filte
         else filterChains.set(l.name, compileFilterChain(h.filters, registry, `${p}.http.filters`, l.direction, problems));
       }
     } else if (l.protocol === 'tcp') {
-      if (!l.tcp) problems.add(`${p}.tcp`, 'a tcp listener needs tcp settings');
-      else l.tcp.routes.forEach((r, j) => {
+      // Each chain may carry its own TCP routes (FilterChain.tcp); the listener's serve the others.
+      const chainTcp = (l.filterChains ?? []).flatMap((c, i) => (c.tcp ? [{ at: `${p}.filterChains[${i}].tcp`, tcp: c.tcp }] : []));
+      const everyChainRouted = l.filterChains !== undefined && l.filterChains.length > 0 && l.filterChains.every((c) => c.tcp !== undefined);
+      if (!l.tcp && !everyChainRouted) problems.add(`${p}.tcp`, 'a tcp listener needs tcp settings (or every filter chain its own)');
+      for (const { at, tcp } of [...(l.tcp ? [{ at: `${p}.tcp`, tcp: l.tcp }] : []), ...chainTcp]) tcp.routes.forEach((r, j) => {
         const total = r.destinations.reduce((n, d) => n + (d.weight > 0 ? d.weight : 0), 0);
-        if (total <= 0) problems.add(`${p}.tcp.routes[${j}].destinations`, 'the weights add up to 0');
-        r.destinations.forEach((d, k) => { if (!(d.weight >= 0)) problems.add(`${p}.tcp.routes[${j}].destinations[${k}].weight`, 'must be >= 0'); });
+        if (total <= 0) problems.add(`${at}.routes[${j}].destinations`, 'the weights add up to 0');
+        r.destinations.forEach((d, k) => { if (!(d.weight >= 0)) problems.add(`${at}.routes[${j}].destinations[${k}].weight`, 'must be >= 0'); });
       });
     } else {
       problems.add(`${p}.protocol`, `unknown protocol ${JSON.stringify(l.protocol)}`);

@@ -133,6 +133,14 @@ export interface TelemetryTcpEvent {
   peer?: PeerMetadata;
   mtls?: boolean;
   destinationService?: string;
+  /** The downstream peer certificate's URI SAN (mutual TLS): the destination reporter's source_principal. */
+  downstreamPeerUriSan?: string;
+  /** This proxy's own URI SAN on the downstream connection: the destination reporter's destination_principal. */
+  downstreamLocalUriSan?: string;
+  /** The upstream connection's peer URI SAN (mutual TLS): the source reporter's destination_principal. */
+  upstreamPeerUriSan?: string;
+  /** This proxy's own URI SAN on the upstream connection: the source reporter's source_principal. */
+  upstreamLocalUriSan?: string;
 }
 
 export interface TelemetryConfigEvent {

@@ -232,7 +232,9 @@ export class MeshMetrics {
     const direction = event.direction ?? (/inbound/i.test(event.listener) ? 'inbound' : 'outbound');
     const mtls = peers.mtls ?? event.mtls;
     const flags = event.flags || '-';
-    const level = this.peerLevel(this.tcpLookup, direction, mtls, peers.remote ?? event.peer, peers, serviceKey(event));
+    // Keyed by what the principals come from: TCP has no peer metadata to tell callers apart.
+    const identity = direction === 'inbound' ? (mtls ? (event.downstreamPeerUriSan ?? true) : mtls) : event.upstreamPeerUriSan;
+    const level = this.peerLevel(this.tcpLookup, direction, identity, peers.remote ?? event.peer, peers, serviceKey(event));
     let series = level.get(flags) as TcpSeries | undefined;
     if (series === undefined) {
       const labels = this.peerLabels(direction, event, peers, 'tcp');
@@ -369,7 +371,7 @@ export class MeshMetrics {
 
   private peerLabels(
     direction: string,
-    event: { cluster?: string; authority?: string; destinationService?: string; mtls?: boolean; peer?: PeerMetadata; downstreamPeerUriSan?: string; upstreamPeerUriSan?: string; upstreamLocalUriSan?: string },
+    event: { cluster?: string; authority?: string; destinationService?: string; mtls?: boolean; peer?: PeerMetadata; downstreamPeerUriSan?: string; downstreamLocalUriSan?: string; upstreamPeerUriSan?: string; upstreamLocalUriSan?: string },
     peers: PeerInfo,
     protocol: 'http' | 'tcp',
   ): Record<string, string> {
@@ -403,7 +405,7 @@ export class MeshMetrics {
       source_cluster: source?.cluster ?? UNKNOWN,
       destination_workload: dest?.workload ?? UNKNOWN,
       destination_workload_namespace: dest?.namespace ?? UNKNOWN,
-      destination_principal: destinationReporter ? principal(dest) : event.upstreamPeerUriSan || UNKNOWN,
+      destination_principal: destinationReporter ? (mtls && event.downstreamLocalUriSan) || principal(dest) : event.upstreamPeerUriSan || UNKNOWN,
       destination_app: dest?.app ?? UNKNOWN,
       destination_version: dest?.version ?? UNKNOWN,
       destination_service: service ?? fallback,

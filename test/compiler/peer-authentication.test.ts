@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import type { Cluster, ClusterLoadAssignment, ProxyConfig } from '../../src/api/proxy-config.js';
 import type { Resource } from '../../src/api/resources/meta.js';
 import { composePeerAuthentication, type PeerAuthenticationResource } from '../../src/semantics/peer-authentication.js';
-import { bookinfo, compile, parse, sample } from './support/mesh.js';
+import { bookinfo, compile, parse, sample, workload } from './support/mesh.js';
 
 const pa = (yaml: string) => parse(yaml) as PeerAuthenticationResource[];
 const stamp = (r: Resource, at: string) => ({ ...r, metadata: { ...r.metadata, creationTimestamp: at } }) as PeerAuthenticationResource;
@@ -102,6 +102,22 @@ describe('a sidecar\'s inbound ports follow its PeerAuthentication', () => {
     assert.equal(inbound(strict('DISABLE')).tls, undefined);
   });
 
+  test('a TCP port gets the same chains as an HTTP one: STRICT terminates Istio mutual TLS and routes to the app', () => {
+    const tcpInbound = (extra: Resource[]) =>
+      compile([...resources, ...extra], instances, {
+        workload: 'reviews-v1',
+        labels: { app: 'reviews', version: 'v1' },
+        mesh: { mtls: true },
+        ports: { outbound: 15001, inbound: [{ containerPort: 9080, listen: { host: '127.0.0.1', port: 21000 }, app: { host: '127.0.0.1', port: 22000 }, protocol: 'tcp' }] },
+      }).listeners.find((l) => l.direction === 'inbound')!;
+    const strictTcp = tcpInbound(strict('STRICT'));
+    assert.equal(strictTcp.protocol, 'tcp');
+    assert.deepEqual(strictTcp.tls, { mode: 'ISTIO_MUTUAL', certificate: 'default', validationContext: 'ROOTCA' });
+    assert.deepEqual(strictTcp.tcp?.routes, [{ destinations: [{ cluster: 'inbound|9080||', weight: 100 }] }]);
+    assert.equal(tcpInbound([]).tls?.permissive, true);
+    assert.equal(tcpInbound(strict('DISABLE')).tls, undefined);
+  });
+
   test('without workload certificates PERMISSIVE is plaintext, and STRICT still admits no plaintext', () => {
     assert.equal(inbound([], { mtls: false }).tls, undefined);
     assert.equal(inbound(strict('STRICT'), { mtls: false }).tls?.permissive, undefined);
@@ -123,6 +139,16 @@ describe('auto mTLS and DestinationRule tls on the outbound side', () => {
     assert.equal(cluster.autoMtls?.sni, 'outbound_.9080_._.reviews.default.svc.cluster.local');
     assert.deepEqual(cluster.autoMtls?.subjectAltNames, ['spiffe://cluster.local/ns/default/sa/bookinfo-reviews']);
     assert.ok(endpointsOf(config, reviews).endpoints.every((e) => e.tlsMode === 'istio'));
+  });
+
+  test('a TCP port of a sidecar-backed service is called with Istio mutual TLS too (auto mTLS)', () => {
+    const mongo = parse(`apiVersion: v1\nkind: Service\nmetadata: {name: mongodb, namespace: default}\nspec:\n  selector: {app: mongodb}\n  ports: [{name: mongo, port: 27017}]\n`);
+    const db = new Map([...withSidecars, ['default/mongodb', [{ name: 'mongodb-0', address: '127.0.0.1', ports: { 27017: 27017 }, sidecar: true }]]]);
+    const config = compile([...resources, ...mongo, workload('mongodb', { labels: { app: 'mongodb' }, serviceAccount: 'mongodb', ports: [{ name: 'mongo', containerPort: 27017 }] })], db as never, { mesh: { mtls: true } });
+    const cluster = clusterOf(config, 'outbound|27017||mongodb.default.svc.cluster.local');
+    assert.equal(cluster.protocol, 'tcp');
+    assert.equal(cluster.autoMtls?.mode, 'ISTIO_MUTUAL');
+    assert.equal(cluster.autoMtls?.sni, 'outbound_.27017_._.mongodb.default.svc.cluster.local');
   });
 
   test('endpoints without a sidecar, or without the mesh CA, are called in plaintext', () => {

@@ -342,7 +342,7 @@ spec:
   });
 });
 
-describe('SNW1019 STRICT on a TCP port', () => {
+describe('SNW1019 STRICT on a TCP port (retired)', () => {
   const pa = (name: string, ns: string, mode: string, extra = '') => `---
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
@@ -367,22 +367,9 @@ spec:
   ports: [{name: echo, containerPort: 9001}, {name: http, containerPort: 8080}]
 `;
 
-  test('a mesh-wide STRICT covering a TCP port warns on the policy, naming the port and what to do', () => {
-    const d = only(tcpEcho + pa('default', 'istio-system', 'STRICT'), 'SNW1019');
-    assert.equal(d.level, 'warning');
-    assert.equal(d.resource!.kind, 'PeerAuthentication');
-    assert.equal(d.path, 'spec.mtls.mode');
-    assert.match(d.message, /port tcp 9000 of Service default\/tcp-echo \(TCP, containerPort 9001 of Workload tcp-echo\).*admits no connection.*give Workload tcp-echo a PeerAuthentication with portLevelMtls \{9001: \{mode: PERMISSIVE\}\}/);
-  });
-
-  test('a workload policy STRICT on the TCP port warns at its portLevelMtls; PERMISSIVE or DISABLE there, or no STRICT, is quiet', () => {
-    const selector = '\n  selector: {matchLabels: {app: tcp-echo}}';
-    assert.deepEqual(found(tcpEcho + pa('echo', 'default', 'PERMISSIVE', `${selector}\n  portLevelMtls: {9001: {mode: STRICT}}`), 'SNW1019'), [['echo', 'spec.portLevelMtls["9001"].mode']]);
-    assert.deepEqual(found(tcpEcho + pa('echo', 'default', 'STRICT', `${selector}\n  portLevelMtls: {9001: {mode: PERMISSIVE}}`), 'SNW1019'), []);
-    assert.deepEqual(found(tcpEcho + pa('default', 'default', 'STRICT') + pa('echo', 'default', 'DISABLE', selector), 'SNW1019'), []);
-    assert.deepEqual(found(tcpEcho + pa('default', 'default', 'PERMISSIVE'), 'SNW1019'), []);
-    // STRICT on HTTP ports only is what sidecars enforce: no warning.
-    assert.deepEqual(found(service('reviews') + pa('default', 'istio-system', 'STRICT'), 'SNW1019'), []);
+  test('retired: sidecars terminate mutual TLS on TCP ports, so a STRICT TCP port is no longer reported', () => {
+    assert.deepEqual(found(tcpEcho + pa('default', 'istio-system', 'STRICT'), 'SNW1019'), []);
+    assert.ok(!analyzers.some((a) => a.codes.includes('SNW1019')), 'no analyzer reports a retired code');
   });
 });
 

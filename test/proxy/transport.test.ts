@@ -156,15 +156,27 @@ describe('transport sockets', () => {
     });
     const proxy = await start(config([REVIEWS], 'v1'), manager);
     const c = h1Client(proxy.listenerAddresses().out.port);
+    const events: RequestEvent[] = [];
+    const onEvent = (e: unknown) => events.push(e as RequestEvent);
+    diagnosticsChannel.subscribe('sinew:proxy:request', onEvent);
     try {
       const ok = await c.request({ path: '/', host: 'reviews' });
       assert.equal(ok.status, 200);
       assert.equal(ok.body, 'h2 2.0');
       assert.equal(manager.stats().find((x) => x.name === NAME)?.upstreamClient, 'undici');
+      // undici's pools expose no connection: the pool hands on what its TLS connection
+      // established, so the source side knows the callee's SPIFFE ID (%UPSTREAM_PEER_URI_SAN%,
+      // destination_principal) over HTTP/2 as over HTTP/1.1 (regression: h2-upstream-principals).
+      const second = await c.request({ path: '/again', host: 'reviews' });
+      assert.equal(second.status, 200);
+      const served = events.filter((e) => e.cluster === NAME);
+      assert.equal(served.length, 2);
+      assert.ok(served.every((e) => e.upstreamPeerUriSan === REVIEWS), JSON.stringify(served.map((e) => e.upstreamPeerUriSan)));
       proxy.apply(config([RATINGS], 'v2'));
       const refused = await c.request({ path: '/', host: 'reviews' });
       assert.equal(refused.status, 503);
     } finally {
+      diagnosticsChannel.unsubscribe('sinew:proxy:request', onEvent);
       await c.close();
       for (const session of sessions) session.destroy();
       await new Promise<void>((resolve) => upstream.close(() => resolve()));

@@ -97,6 +97,6 @@ export const analysisCodes: CodeTable = {
     level: 'warning',
     name: 'StrictMtlsOnTcpPort',
     description:
-      'A STRICT PeerAuthentication covers a TCP port (tcp, tls, https, mongo, redis, mysql). Sidecars terminate mutual TLS on HTTP ports only so far, and STRICT admits no plaintext, so that port admits no connection at all, from sidecars or not. Set the port to PERMISSIVE or DISABLE with portLevelMtls until TCP ports carry mutual TLS.',
+      'Retired: sidecars terminate Istio mutual TLS on TCP ports as on HTTP ones (compiler/inbound.ts, proxy/tcp/listener.ts), so a STRICT TCP port admits sidecars and closes plaintext clients, as in Istio. It used to warn that a STRICT PeerAuthentication covering a TCP port (tcp, tls, https, mongo, redis, mysql) admitted no connection at all.',
   },
 };

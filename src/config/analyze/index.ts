@@ -35,7 +35,6 @@ import { analyzeVirtualServiceHosts } from './virtual-service-hosts.js';
 import { analyzeUnexpandedHosts } from './unexpanded-hosts.js';
 import { analyzeServiceTargetPorts } from './service-target-ports.js';
 import { analyzeAuthorizationPolicies } from './authorization-policies.js';
-import { analyzeStrictTcpPorts } from './strict-tcp-ports.js';
 
 export type { Analyzer } from './common.js';
 
@@ -53,7 +52,6 @@ export const analyzers: readonly { name: string; codes: readonly string[]; run: 
   { name: 'unexpanded-hosts', codes: ['SNW1013'], run: analyzeUnexpandedHosts },
   { name: 'service-target-ports', codes: ['SNW1014'], run: analyzeServiceTargetPorts },
   { name: 'authorization-policies', codes: ['SNW1015', 'SNW1016', 'SNW1017', 'SNW1018'], run: analyzeAuthorizationPolicies },
-  { name: 'strict-tcp-ports', codes: ['SNW1019'], run: analyzeStrictTcpPorts },
 ]);
 
 /** Runs every analyzer over valid resources; findings come back in input order. */

@@ -1,6 +1,6 @@
 /**
  * The composed PeerAuthentication of the workloads behind a Service, for the analyzers that
- * compare it with other resources (SNW1008, SNW1019). The rule is Istio's, written once in
+ * compare it with other resources (SNW1008). The rule is Istio's, written once in
  * src/semantics/peer-authentication.ts; this index only hands it the few policies that can
  * apply to a workload, so that thousands of Services stay linear.
  */

@@ -27,8 +27,8 @@ import type { ListenerContext, ProxyRuntime } from '../runtime.js';
 import { Replies, writeLocalReply, type DownstreamResponse, type LocalReply } from './local-reply.js';
 import { HttpStream, replyNotReady, type DownstreamRequest, type DownstreamResponseObject } from './stream.js';
 import { H1Connection, H1Request, type H1Limits, type H1ServerHooks } from './h1-server.js';
-import { buildListenerChains, listenerChainsKey, type ListenerChains } from '../transport/filter-chains.js';
-import { inspectClientHello } from '../transport/tls-inspector.js';
+import { buildListenerChains, listenerChainsKey, selectByFirstBytes, type ListenerChains } from '../transport/filter-chains.js';
+import { peekFirstBytes } from '../transport/first-bytes.js';
 import { upgradeDisposition } from './upgrade.js';
 import { serveConnect, type TunnelHost } from './connect-tunnel.js';
 import { closeSession, DEFAULT_DRAIN_TIMEOUT_MS, guardSession, MAX_PROBE_INTERVAL_MS, sessionAborted, sessionOf, sessionQuiet, streamEnded } from './h2-sessions.js';
@@ -282,12 +282,8 @@ export class HttpListener {
     // Envoy's tls_inspector: the ClientHello's server name and ALPN (or its absence: plaintext)
     // choose the filter chain; the bytes read are put back for the chosen transport.
     this.sniff(socket, (seen) => {
-      const hello = inspectClientHello(seen);
-      if (hello.kind === 'need-more') return undefined;
-      const chain =
-        hello.kind === 'raw_buffer'
-          ? chains.select({ transportProtocol: 'raw_buffer' })
-          : chains.select(hello.kind === 'tls' ? { transportProtocol: 'tls', serverName: hello.serverName, alpn: hello.alpn } : { transportProtocol: 'tls' });
+      const chain = selectByFirstBytes(chains, seen);
+      if (chain === 'need-more') return undefined;
       if (chain === undefined) {
         // Envoy closes a connection no filter chain matches.
         this.runtime.stats.inc('listener_no_filter_chain_match');
@@ -306,6 +302,8 @@ export class HttpListener {
 
   /** A TLS handshake completed: ALPN picks the codec (Envoy's codec_type AUTO). */
   private onSecure = (socket: tls.TLSSocket, chain: ListenerChains['chains'][number]): void => {
+    // Envoy's listener ssl.handshake: full handshakes are the cost connection reuse saves.
+    this.runtime.stats.inc('ssl_handshake');
     socket.on('error', () => {});
     if (this.ctx.draining) {
       socket.destroy();
@@ -447,28 +445,7 @@ export class HttpListener {
    * while still undecided, is closed.
    */
   private sniff(socket: net.Socket, decide: (seen: Buffer) => ((socket: net.Socket) => void) | undefined): void {
-    let seen: Buffer = Buffer.alloc(0);
-    const timer = setTimeout(() => socket.destroy(), this.ctx.http.requestHeadersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS);
-    const stop = () => {
-      clearTimeout(timer);
-      socket.removeListener('data', onData);
-      socket.removeListener('end', onEnd);
-      socket.removeListener('close', stop);
-    };
-    const onEnd = () => socket.destroy();
-    const onData = (chunk: Buffer) => {
-      seen = seen.length ? Buffer.concat([seen, chunk]) : chunk;
-      const serve = decide(seen);
-      if (serve === undefined) return;
-      stop();
-      socket.pause();
-      socket.unshift(seen);
-      serve(socket);
-    };
-    socket.on('data', onData);
-    socket.once('end', onEnd);
-    socket.once('close', stop);
-    if (socket.isPaused()) socket.resume(); // the permissive sniff paused it before handing it on
+    peekFirstBytes(socket, this.ctx.http.requestHeadersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS, decide);
   }
 
   /**

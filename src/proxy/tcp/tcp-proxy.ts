@@ -3,9 +3,16 @@
  * flow both ways, half-closes propagate (allowHalfOpen + pipe end), and either side closing or
  * failing tears down both. TCP listeners (listener.ts) and CONNECT tunnels on HTTP listeners
  * (http/connect-tunnel.ts) both end here, so both publish the same `istio_tcp_*` events.
+ *
+ * The upstream connects through the endpoint's transport socket (the lease's: Istio mutual
+ * TLS to a sidecar-backed endpoint under auto mTLS, SNI `outbound_.<port>_._.<host>`, ALPN
+ * `istio-peer-exchange, istio`), so bytes between sidecars are encrypted on TCP ports as on
+ * HTTP ones. Both sides' identities reach the events as Istio's stats filter reports them: the
+ * downstream peer's (destination reporter) and the upstream connection's (source reporter).
  */
-import net from 'node:net';
+import type net from 'node:net';
 import type { Address, Listener } from '../../api/proxy-config.js';
+import { connectionInfoOf, type ConnectionInfo } from '../transport/connection-info.js';
 import { channels, type TcpConnectionEvent } from '../events.js';
 import type { ProxyRuntime } from '../runtime.js';
 
@@ -39,10 +46,17 @@ export function proxyTcp(rt: ProxyRuntime, listener: Listener, downstream: net.S
   let destinationService: string | undefined;
   let flags = '-';
   let done = false;
+  // What the downstream's transport established (mutual TLS on a sidecar's inbound port).
+  const downstreamInfo = connectionInfoOf(downstream);
+  let upstreamInfo: ConnectionInfo | undefined;
   const event = (phase: 'open' | 'close'): TcpConnectionEvent => ({
     listener: listener.name, cluster, upstreamHost, flags, downstreamPeer: downstream.remoteAddress ?? '',
     bytesReceived: downstream.bytesRead, bytesSent: downstream.bytesWritten, durationMs: rt.clock.monotonic() - start,
-    node: rt.nodeId, direction: listener.direction, phase, mtls: false, destinationService,
+    node: rt.nodeId, direction: listener.direction, phase, mtls: downstreamInfo.security === 'mutual_tls', destinationService,
+    ...(downstreamInfo.peerUriSan !== undefined ? { downstreamPeerUriSan: downstreamInfo.peerUriSan } : {}),
+    ...(downstreamInfo.localUriSan !== undefined ? { downstreamLocalUriSan: downstreamInfo.localUriSan } : {}),
+    ...(upstreamInfo?.peerUriSan !== undefined ? { upstreamPeerUriSan: upstreamInfo.peerUriSan } : {}),
+    ...(upstreamInfo?.localUriSan !== undefined ? { upstreamLocalUriSan: upstreamInfo.localUriSan } : {}),
   });
   // Counted open when it closes if nobody heard it open (a subscriber that came later).
   let openPublished = false;
@@ -72,12 +86,16 @@ export function proxyTcp(rt: ProxyRuntime, listener: Listener, downstream: net.S
   const lease = picked.lease;
   upstreamHost = lease.key;
   destinationService = upstreamCluster.config.service?.host;
+  const transport = lease.transport;
   // Istio counts a TCP connection as opened when it is accepted and proxied, not when it ends.
-  if (channels.tcp.hasSubscribers) {
+  // Over mutual TLS the open is published once the upstream's identity is known (its principals).
+  const publishOpen = () => {
+    if (openPublished || !channels.tcp.hasSubscribers) return;
     openPublished = true;
     channels.tcp.publish(event('open'));
-  }
-  const upstream = net.connect({ host: lease.endpoint.address.host, port: lease.endpoint.address.port, allowHalfOpen: true, noDelay: true });
+  };
+  if (!transport.secure) publishOpen();
+  const upstream = transport.connect(lease.endpoint.address.host, lease.endpoint.address.port, { allowHalfOpen: true, noDelay: true });
   let connected = false;
   let released = false;
   let refused = false;
@@ -89,8 +107,15 @@ export function proxyTcp(rt: ProxyRuntime, listener: Listener, downstream: net.S
     upstream.destroy();
     if (!refused) downstream.destroy();
   };
-  upstream.on('connect', () => {
+  upstream.on(transport.readyEvent, () => {
+    // A TLS upstream's chain and SANs were checked in the handshake; then the mesh CA's revocations.
+    const refusedPeer = transport.verifyPeer(upstream);
+    if (refusedPeer !== undefined) return void upstream.destroy(refusedPeer);
     connected = true;
+    if (transport.secure) {
+      upstreamInfo = connectionInfoOf(upstream);
+      publishOpen();
+    }
     if (opts.onConnected && !opts.onConnected()) return teardown();
     if (opts.early && opts.early.length > 0) upstream.write(opts.early);
     downstream.pipe(upstream);

@@ -2,16 +2,22 @@
  * A listener's filter chains (Envoy's filter_chains with filter_chain_match): which chain a new
  * connection gets, from what the TLS inspector read of it, and each chain's transport socket.
  * Built once per applied config (and rebuilt when the certificates it uses change); the
- * listener only asks `select`.
+ * listener only asks `select`. HTTP and TCP listeners share them: a TCP chain may terminate
+ * TLS (a sidecar's inbound TCP port under mutual TLS) or only match on the ClientHello's
+ * server name and pass the bytes on encrypted (`FilterChain.tcp` without `tls`: TLS
+ * passthrough by SNI).
  */
-import type { DownstreamTls, FilterChain, FilterChainMatch, Listener, Secret } from '../../api/proxy-config.js';
+import type { DownstreamTls, FilterChain, FilterChainMatch, Listener, Secret, TcpProxy } from '../../api/proxy-config.js';
 import type tls from 'node:tls';
 import { downstreamTlsProblems, downstreamTransport, type DownstreamTransport } from './transport-socket.js';
+import { inspectClientHello } from './tls-inspector.js';
 
 export interface CompiledFilterChain {
   readonly name: string;
   /** The route table of this chain's requests (http listeners), when it has its own. */
   readonly routeConfigName?: string;
+  /** The TCP routes of this chain's connections (tcp listeners), when it has its own. */
+  readonly tcp?: TcpProxy;
   /** Absent: plaintext. */
   readonly transport: DownstreamTransport | undefined;
   readonly match: FilterChainMatch;
@@ -54,11 +60,6 @@ export function filterChainProblems(l: Listener, secrets: readonly Secret[] | un
     return out;
   }
   const chains = chainsOf(l);
-  const uses = chains.some((c) => c.tls !== undefined);
-  if (uses && l.protocol !== 'http') {
-    out.push([l.filterChains ? '.filterChains' : '.tls', 'TLS termination is supported on http listeners only']);
-    return out;
-  }
   const names = new Set<string>();
   const matches = new Set<string>();
   chains.forEach((c, i) => {
@@ -72,11 +73,14 @@ export function filterChainProblems(l: Listener, secrets: readonly Secret[] | un
     }
     if (m.transportProtocol !== undefined && m.transportProtocol !== 'tls' && m.transportProtocol !== 'raw_buffer') out.push([`${at}.match.transportProtocol`, 'must be tls or raw_buffer']);
     if (c.tls !== undefined && m.transportProtocol === 'raw_buffer') out.push([`${at}.match.transportProtocol`, 'a chain that terminates TLS cannot match raw_buffer connections']);
+    if (c.tcp !== undefined && l.protocol !== 'tcp') out.push([`${at}.tcp`, 'TCP routes belong to the chains of tcp listeners']);
+    if (c.routeConfigName !== undefined && l.protocol !== 'http') out.push([`${at}.routeConfigName`, 'a route table belongs to the chains of http listeners']);
+    if (l.protocol === 'tcp' && m.applicationProtocols?.length && c.tls === undefined && m.transportProtocol !== 'tls') out.push([`${at}.match.applicationProtocols`, 'ALPN is only known of TLS connections: match transportProtocol tls too']);
     // Envoy refuses two chains with the same match: the choice between them would be arbitrary.
     const key = JSON.stringify([[...(m.serverNames ?? [])].sort(), m.transportProtocol ?? '', [...(m.applicationProtocols ?? [])].sort()]);
     if (matches.has(key)) out.push([`${at}.match`, 'another filter chain has the same match']);
     matches.add(key);
-    if (c.tls !== undefined) for (const [field, message] of downstreamTlsProblems(c.tls, secrets, Boolean(l.http?.http2))) out.push([`${at || ''}${field}`, message]);
+    if (c.tls !== undefined) for (const [field, message] of downstreamTlsProblems(c.tls, secrets, l.protocol === 'http' && Boolean(l.http?.http2))) out.push([`${at || ''}${field}`, message]);
   });
   return out;
 }
@@ -90,12 +94,14 @@ export interface ChainHandlers {
 }
 
 export function buildListenerChains(l: Listener, secrets: readonly Secret[] | undefined, handshakeTimeoutMs: number | undefined, handlers: ChainHandlers): ListenerChains {
-  const http2 = Boolean(l.http?.http2);
+  const tcp = l.protocol === 'tcp';
+  const http2 = !tcp && Boolean(l.http?.http2);
   const chains: CompiledFilterChain[] = chainsOf(l).map((c) => {
     const chain: { -readonly [K in keyof CompiledFilterChain]: CompiledFilterChain[K] } = { name: c.name, match: c.match ?? {}, transport: undefined };
     if (c.routeConfigName !== undefined) chain.routeConfigName = c.routeConfigName;
+    if (c.tcp !== undefined) chain.tcp = c.tcp;
     if (c.tls !== undefined) {
-      chain.transport = downstreamTransport(c.tls, secrets, { http2, handshakeTimeoutMs, onSecure: (socket) => handlers.onSecure(socket, chain), onError: (err) => handlers.onError(err, c.name) });
+      chain.transport = downstreamTransport(c.tls, secrets, { http2, tcp, handshakeTimeoutMs, onSecure: (socket) => handlers.onSecure(socket, chain), onError: (err) => handlers.onError(err, c.name) });
     }
     return chain;
   });
@@ -113,7 +119,19 @@ export function listenerChainsKey(l: Listener, secrets: readonly Secret[] | unde
   const named = new Set<string>();
   for (const c of chainsOf(l)) if (c.tls) for (const n of [c.tls.certificate, c.tls.validationContext]) if (n !== undefined) named.add(n);
   const used = (secrets ?? []).filter((s) => named.has(s.name));
-  return JSON.stringify([chainsOf(l), Boolean(l.http?.http2), handshakeTimeoutMs ?? null, used]);
+  return JSON.stringify([chainsOf(l), l.protocol, Boolean(l.http?.http2), handshakeTimeoutMs ?? null, used]);
+}
+
+/**
+ * Envoy's tls_inspector then filter_chain_match, from a connection's first bytes: the chain
+ * for them, `'need-more'` while the ClientHello is incomplete, `undefined` when no chain
+ * matches (Envoy then closes the connection: listener_no_filter_chain_match).
+ */
+export function selectByFirstBytes(chains: ListenerChains, seen: Buffer): CompiledFilterChain | 'need-more' | undefined {
+  const hello = inspectClientHello(seen);
+  if (hello.kind === 'need-more') return 'need-more';
+  if (hello.kind === 'raw_buffer') return chains.select({ transportProtocol: 'raw_buffer' });
+  return chains.select(hello.kind === 'tls' ? { transportProtocol: 'tls', serverName: hello.serverName, alpn: hello.alpn } : { transportProtocol: 'tls' });
 }
 
 const isEmptyMatch = (m: FilterChainMatch) => !m.serverNames?.length && m.transportProtocol === undefined && !m.applicationProtocols?.length;

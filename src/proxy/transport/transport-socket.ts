@@ -56,6 +56,14 @@ const MIN_TLS_VERSION = 'TLSv1.2';
 
 // === upstream ===
 
+export interface UpstreamConnectOptions {
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+  /** TCP proxying: a FIN (TLS: close_notify) from the peer ends reading only (tcp-proxy.ts propagates it). */
+  allowHalfOpen?: boolean;
+}
+
 export interface UpstreamTransport {
   readonly secure: boolean;
   /** Settings and secret contents that decide the connections: pools keep warm connections while it stays. */
@@ -63,7 +71,7 @@ export interface UpstreamTransport {
   /** The event of the socket `connect()` returns once it can carry requests. */
   readonly readyEvent: 'connect' | 'secureConnect';
   /** Opens a connection (plaintext, or TLS with this transport's context and ALPN). */
-  connect(host: string, port: number, opts: { noDelay?: boolean; keepAlive?: boolean; keepAliveInitialDelay?: number }): net.Socket;
+  connect(host: string, port: number, opts: UpstreamConnectOptions): net.Socket;
   /** After the handshake: an error when the upstream's certificate is refused (revoked). */
   verifyPeer(socket: net.Socket): Error | undefined;
 }
@@ -73,7 +81,7 @@ export const PLAINTEXT_UPSTREAM: UpstreamTransport = Object.freeze({
   secure: false,
   key: 'plaintext',
   readyEvent: 'connect' as const,
-  connect: (host: string, port: number, opts: { noDelay?: boolean; keepAlive?: boolean; keepAliveInitialDelay?: number }) => loadNet().connect({ host, port, ...opts }),
+  connect: (host: string, port: number, opts: UpstreamConnectOptions) => loadNet().connect({ host, port, ...opts }),
   verifyPeer: () => undefined,
 });
 
@@ -131,6 +139,12 @@ export function upstreamTransport(t: UpstreamTls | undefined, secrets: ReadonlyM
         rejectUnauthorized: !t.insecureSkipVerify,
         checkServerIdentity,
       });
+      // tls.connect ignores net's `noDelay` and `keepAlive` options (Node 20: only net.connect
+      // applies them), so a TLS upstream kept Nagle's algorithm on: a write behind an
+      // unacknowledged one waited for the peer's delayed ACK (~40 ms). Set on the socket
+      // itself, before it connects, as net.connect would.
+      if (opts.noDelay) socket.setNoDelay(true);
+      if (opts.keepAlive) socket.setKeepAlive(true, opts.keepAliveInitialDelay ?? 0);
       return socket;
     },
     verifyPeer(socket) {
@@ -165,6 +179,12 @@ export interface DownstreamTransport {
 export interface DownstreamTransportOptions {
   /** The listener serves HTTP/2 (ALPN then offers `h2` first). */
   http2: boolean;
+  /**
+   * A TCP listener's chain: no HTTP protocols offered over ALPN (Istio's ids only, for
+   * ISTIO_MUTUAL), and a client's close_notify ends its direction only, as a FIN does in
+   * plaintext (tcp-proxy.ts propagates each end to the other side).
+   */
+  tcp?: boolean;
   /** Bound on the handshake (default 10 s). */
   handshakeTimeoutMs?: number;
   onSecure(socket: tls.TLSSocket): void;
@@ -176,9 +196,14 @@ const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 const mutual = (t: DownstreamTls) => t.mode === 'MUTUAL' || t.mode === 'ISTIO_MUTUAL';
 
-/** The protocols a listener offers over ALPN (mesh clients' `istio*` ids are accepted after them, for HTTP/1.1). */
-export function alpnProtocols(t: DownstreamTls, http2: boolean): string[] {
+/**
+ * The protocols a listener offers over ALPN (mesh clients' `istio*` ids are accepted after them,
+ * for HTTP/1.1). A TCP listener offers none but Istio's ids on ISTIO_MUTUAL chains (Istio's
+ * sidecars offer `istio-peer-exchange, istio` for TCP): any other client is served whatever it offers.
+ */
+export function alpnProtocols(t: DownstreamTls, http2: boolean, tcp = false): string[] {
   if (t.alpn && t.alpn.length > 0) return [...t.alpn];
+  if (tcp) return t.mode === 'ISTIO_MUTUAL' ? [...ISTIO_INBOUND_ALPN] : [];
   const http = http2 ? ['h2', 'http/1.1'] : ['http/1.1'];
   // A mesh client may offer only Istio's ids (Envoy does): selecting one keeps the handshake
   // going (RFC 7301 §3.2 would otherwise end it), and the connection speaks HTTP/1.1.
@@ -299,7 +324,7 @@ export function downstreamTransport(t: DownstreamTls, secrets: readonly Secret[]
   const handshakeTimeoutMs = opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
   const server = loadTls().createServer({
     ...serverContextOptions(t, cert, ca),
-    ALPNProtocols: alpnProtocols(t, opts.http2),
+    ...(alpnProtocols(t, opts.http2, opts.tcp).length ? { ALPNProtocols: alpnProtocols(t, opts.http2, opts.tcp) } : {}),
     // MUTUAL: a client without a certificate, or with one the trust bundle does not sign,
     // fails the handshake (TLS 1.3 clients learn it on their first read: the alert follows Finished).
     requestCert,
@@ -338,13 +363,14 @@ export function downstreamTransport(t: DownstreamTls, secrets: readonly Secret[]
     // hold the connection (nor, through it, the listener's drain) open.
     socket.destroy();
   });
-  const key = JSON.stringify([t, opts.http2, handshakeTimeoutMs, cert.certificateChainPem, cert.privateKeyPem, ca?.trustedCaPem, ca?.revocations]);
+  const key = JSON.stringify([t, opts.http2, opts.tcp === true, handshakeTimeoutMs, cert.certificateChainPem, cert.privateKeyPem, ca?.trustedCaPem, ca?.revocations]);
   return {
     key,
     accept(socket) {
       // TLS ends a connection with close_notify and the TCP FIN together; with the listener's
-      // half-open sockets a client's FIN would otherwise leave this side open for good.
-      socket.allowHalfOpen = false;
+      // half-open sockets a client's FIN would otherwise leave this side open for good. A TCP
+      // chain keeps half-open (the TLS socket inherits it): its proxy closes what the peer ended.
+      socket.allowHalfOpen = opts.tcp === true;
       server.emit('connection', socket);
     },
   };

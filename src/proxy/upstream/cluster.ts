@@ -9,6 +9,7 @@ import { SinewError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { Random } from '../../core/random.js';
 import { createPool, endpointSpec, type PoolSpec } from './endpoint-pool.js';
+import { PLAINTEXT_UPSTREAM, type UpstreamTransport } from '../transport/transport-socket.js';
 import { HealthChecker, type HealthCheckResult } from './health-check.js';
 import { createBalancer, OriginalDstBalancer, type Balancer, type LbHost } from './lb/index.js';
 import { planLocality, type LocalityPlan } from './locality.js';
@@ -105,6 +106,10 @@ class Lease implements UpstreamLease {
 
   get endpoint(): Endpoint {
     return this.host.endpoint;
+  }
+
+  get transport(): UpstreamTransport {
+    return this.cluster.transportOf(this.host.endpoint);
   }
 
   get key(): string {
@@ -251,6 +256,11 @@ export class ClusterImpl implements UpstreamCluster {
   }
 
   // === picking ===
+
+  /** The transport an endpoint connects with (its spec's: auto mTLS picks by its tlsMode). */
+  transportOf(endpoint: Endpoint): UpstreamTransport {
+    return endpointSpec(this.spec, endpoint).transport ?? PLAINTEXT_UPSTREAM;
+  }
 
   acquire(ctx: PickContext): AcquireResult {
     if (this.closed) return { ok: false, flag: 'UH', detail: 'cluster_removed' };

@@ -30,6 +30,7 @@ import type { Dispatcher, Pool } from 'undici';
 import type { Address, Cluster, Secret } from '../../api/proxy-config.js';
 import { addFieldLines } from '../../core/header-lines.js';
 import { upstreamTransport, type UpstreamTransport } from '../transport/transport-socket.js';
+import { connectionInfoOf, type ConnectionInfo } from '../transport/connection-info.js';
 import { Http1Pool, type Http1PoolOptions } from './http1/pool.js';
 import type { EndpointPool, UpstreamDispatchOptions } from './types.js';
 
@@ -80,7 +81,8 @@ function transportPoolSpec(cluster: Cluster, secrets: ReadonlyMap<string, Secret
   const cp = cluster.connectionPool ?? {};
   const h2 = cluster.protocol === 'http2' || cp.h2UpgradePolicy === 'UPGRADE';
   const connectTimeoutMs = cluster.connectTimeoutMs > 0 ? cluster.connectTimeoutMs : 10_000;
-  const transport = upstreamTransport(cluster.tls, secrets, h2 ? 'http2' : 'http1');
+  // A TCP cluster's TLS offers Istio's TCP ALPN ids (tcp-proxy.ts connects through it).
+  const transport = upstreamTransport(cluster.tls, secrets, cluster.protocol === 'tcp' ? 'tcp' : h2 ? 'http2' : 'http1');
   if ('unavailable' in transport) {
     const unavailable = transport.unavailable;
     return { settingsKey: JSON.stringify({ unavailable }), options: {}, secure: true, unavailable };
@@ -154,15 +156,35 @@ function undiciConnector(transport: UpstreamTransport, settings: Record<string, 
 export function createPool(address: Address, spec: PoolSpec): EndpointPool {
   if (spec.http1) return new Http1Pool(address, spec.http1);
   const host = address.host.includes(':') && !address.host.startsWith('[') ? `[${address.host}]` : address.host;
-  return new UndiciEndpointPool(new (undici().Pool)(`${spec.secure ? 'https' : 'http'}://${host}:${address.port}`, spec.options), spec.options.allowH2 === true);
+  const url = `${spec.secure ? 'https' : 'http'}://${host}:${address.port}`;
+  if (!spec.secure) return new UndiciEndpointPool(new (undici().Pool)(url, spec.options), spec.options.allowH2 === true);
+  // undici hands requests no connection, so the pool keeps what its TLS connections established
+  // (each is to this endpoint, which has one identity) for the requests it carries.
+  const connect = spec.options.connect as unknown as (opts: unknown, callback: (err: Error | null, socket: net.Socket | null) => void) => net.Socket;
+  let pool: UndiciEndpointPool | undefined = undefined;
+  const remembering = ((opts: unknown, callback: (err: Error | null, socket: net.Socket | null) => void) =>
+    connect(opts, (err, socket) => {
+      if (socket && pool) pool.connection = connectionInfoOf(socket);
+      callback(err, socket);
+    })) as unknown as Pool.Options['connect'];
+  pool = new UndiciEndpointPool(new (undici().Pool)(url, { ...spec.options, connect: remembering }), spec.options.allowH2 === true, true);
+  return pool;
 }
 
 /** An undici Pool as an EndpointPool: the proxy's own header lines become entries of `headers`. */
 class UndiciEndpointPool implements EndpointPool {
+  /**
+   * What this pool's latest TLS connection established (the upstream's SPIFFE ID, this proxy's
+   * own): given to each request's onRequestStart as sinew's HTTP/1.1 client gives its own.
+   */
+  connection: ConnectionInfo | undefined;
+
   constructor(
     private readonly pool: Pool,
     /** HTTP/2: responses pass through H2ResponseBuffer (h2-response-buffer.ts says why). */
     private readonly h2: boolean,
+    /** Its connections are TLS, whose info it keeps (`connection`). */
+    private readonly remembers = false,
   ) {}
 
   get closed(): boolean {
@@ -176,7 +198,9 @@ class UndiciEndpointPool implements EndpointPool {
   dispatch(options: UpstreamDispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const { proxyHeaderLines, ...rest } = options;
     if (proxyHeaderLines) rest.headers = addFieldLines({ ...(rest.headers as Record<string, unknown>) }, proxyHeaderLines) as Dispatcher.DispatchOptions['headers'];
-    return this.pool.dispatch(rest, this.h2 ? new H2ResponseBuffer(handler) : handler);
+    // TLS pools only: the connection a request starts on is known once it starts (undici may connect for it).
+    const inner = this.remembers ? new WithConnection(handler, this) : handler;
+    return this.pool.dispatch(rest, this.h2 ? new H2ResponseBuffer(inner) : inner);
   }
 
   close(): Promise<void> {
@@ -185,6 +209,39 @@ class UndiciEndpointPool implements EndpointPool {
 
   destroy(err?: Error | null): Promise<void> {
     return this.pool.destroy(err ?? null);
+  }
+}
+
+/** Passes a request's events on, adding the connection's info to onRequestStart's context. */
+class WithConnection implements Dispatcher.DispatchHandler {
+  constructor(
+    private readonly handler: Dispatcher.DispatchHandler,
+    private readonly pool: { readonly connection: ConnectionInfo | undefined },
+  ) {}
+
+  onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
+    const connection = this.pool.connection;
+    this.handler.onRequestStart?.(controller, connection ? { ...(context as object), connection } : context);
+  }
+
+  onRequestUpgrade(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>, socket: import('node:stream').Duplex): void {
+    this.handler.onRequestUpgrade?.(controller, statusCode, headers as never, socket);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[]>, statusMessage?: string): void {
+    this.handler.onResponseStart?.(controller, statusCode, headers as never, statusMessage);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.handler.onResponseData?.(controller, chunk);
+  }
+
+  onResponseEnd(controller: Dispatcher.DispatchController, trailers: Record<string, string | string[]>): void {
+    this.handler.onResponseEnd?.(controller, trailers as never);
+  }
+
+  onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
+    this.handler.onResponseError?.(controller, error);
   }
 }
 

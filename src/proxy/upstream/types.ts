@@ -12,6 +12,7 @@
  */
 import type { Dispatcher } from 'undici';
 import type { Address, Cluster, ClusterLoadAssignment, Endpoint, EndpointHealth, Secret } from '../../api/proxy-config.js';
+import type { UpstreamTransport } from '../transport/transport-socket.js';
 
 /** What the router knows about a request when it asks for an endpoint. */
 export interface PickContext {
@@ -68,6 +69,12 @@ export interface UpstreamLease {
    * only, and never close it (the cluster owns the pool).
    */
   readonly dispatcher: UpstreamDispatcher;
+  /**
+   * The transport socket this endpoint is reached with (plaintext, the cluster's TLS, or Istio
+   * mutual TLS for a sidecar-backed endpoint of an auto mTLS cluster): what the TCP proxy
+   * connects with, as the pool's clients do.
+   */
+  readonly transport: UpstreamTransport;
   /** Reports the outcome once. Later calls are ignored. */
   release(outcome: UpstreamOutcome): void;
 }

@@ -5,6 +5,7 @@
  */
 import type { Cluster, ClusterLoadAssignment, Endpoint } from '../../../src/api/proxy-config.js';
 import { createPool, poolSpec } from '../../../src/proxy/upstream/endpoint-pool.js';
+import { PLAINTEXT_UPSTREAM } from '../../../src/proxy/transport/transport-socket.js';
 import type { AcquireResult, ClusterManager, ClusterStats, EndpointPool, PickContext, UpstreamCluster, UpstreamOutcome } from '../../../src/proxy/upstream/types.js';
 
 export class TestClusterManager implements ClusterManager {
@@ -79,6 +80,7 @@ class TestCluster implements UpstreamCluster {
         endpoint,
         key: k,
         dispatcher: this.manager.pool(this.config, k),
+        transport: PLAINTEXT_UPSTREAM,
         release: (outcome) => {
           if (released) return;
           released = true;
