@@ -30,6 +30,13 @@ export type Stmt =
   | { k: 'defer'; x: Expr }
   | { k: 'other'; text: string };
 
+/** A function of the file: its parameters' names, its named results' (none when unnamed), its body. */
+export interface GoFunc {
+  params: string[];
+  results: string[];
+  body: Stmt[];
+}
+
 interface Token {
   t: 'ident' | 'int' | 'float' | 'string' | 'char' | 'op' | ';' | 'eof';
   v: string;
@@ -524,8 +531,7 @@ export class Parser {
       return { k: 'defer', x };
     }
     if (this.is('break') || this.is('continue')) {
-      this.next();
-      return { k: 'other', text: 'break' };
+      return { k: 'other', text: this.next().v };
     }
     // simple statement
     const lhs = [this.expr()];
@@ -601,12 +607,12 @@ export interface GoConformanceTest {
  * The ConformanceTest literals of a Go file, and its top-level helper functions (a test body
  * may call them). Each test's fields are kept as expressions.
  */
-export function parseSuiteFile(src: string): { tests: GoConformanceTest[]; funcs: Map<string, { params: string[]; body: Stmt[] }>; vars: Stmt[]; errors: string[] } {
+export function parseSuiteFile(src: string): { tests: GoConformanceTest[]; funcs: Map<string, GoFunc>; vars: Stmt[]; errors: string[] } {
   const p = new Parser(tokenize(src), src);
   const tests: GoConformanceTest[] = [];
   /** The file's other package-level `var` and `const` declarations, in order (a test may use them). */
   const vars: Stmt[] = [];
-  const funcs = new Map<string, { params: string[]; body: Stmt[] }>();
+  const funcs = new Map<string, GoFunc>();
   const errors: string[] = [];
   while (p.peek().t !== 'eof') {
     const t = p.peek();
@@ -646,9 +652,10 @@ export function parseSuiteFile(src: string): { tests: GoConformanceTest[]; funcs
         p.next();
         p.next();
         const params = p.params();
-        if (p.is('(')) p.skipBalanced('(', ')');
-        else if (!p.is('{')) p.type();
-        funcs.set(name, { params, body: p.block() });
+        // named results (`(newAddrs []v1.GatewaySpecAddress)`) are variables a bare return gives back
+        const results = p.is('(') ? p.params() : [];
+        if (!p.is('{')) p.type();
+        funcs.set(name, { params, results, body: p.block() });
       } catch (err) {
         errors.push(`func ${name}: ${(err as Error).message}`);
         p.i = save + 1;

@@ -13,7 +13,7 @@
  * `{ unsupported: why }`, so the runner reports the test as failed with that reason instead of
  * running half of it.
  */
-import type { Expr, GoConformanceTest, Stmt } from './go.js';
+import type { Expr, GoConformanceTest, GoFunc, Stmt } from './go.js';
 
 export type Value =
   | string
@@ -32,6 +32,10 @@ export interface Step {
   /** The `t.Run` names the step is inside, outermost first. */
   subtest?: string[];
   unsupported?: string;
+  /** `$each`: the id the element is known by, the steps run per element, the elements skipped. */
+  elem?: number;
+  steps?: Step[];
+  unless?: Value;
   id: number;
 }
 
@@ -86,7 +90,7 @@ export class Transcriber {
   readonly closures: { params: string[]; body: Stmt[]; scope: Scope }[] = [];
 
   constructor(
-    readonly funcs: Map<string, { params: string[]; body: Stmt[] }>,
+    readonly funcs: Map<string, GoFunc>,
     readonly features: Map<string, string>,
   ) {}
 
@@ -155,6 +159,10 @@ export class Transcriber {
         return;
       case 'range': {
         const x = this.eval(s.x, scope);
+        if (isRef(x) || isField(x)) {
+          this.#rangeOverRun(s, x, scope);
+          return;
+        }
         const entries: [Value, Value][] = Array.isArray(x)
           ? x.map((v, i) => [i, v])
           : typeof x === 'number'
@@ -192,6 +200,64 @@ export class Transcriber {
       case 'other':
         if (/^(switch|select|go)/.test(s.text)) this.#record({ unsupported: `a ${s.text.split(/\s/)[0]} statement` });
         return;
+    }
+  }
+
+  /**
+   * A `for ... range` over a list only the run gives (a Gateway's listeners or status addresses
+   * as fetched): the element is a value of its own (`{ $ref: elem }`, no step), and the loop
+   * becomes what the runner works out once it has the list —
+   *
+   *   - `if <cond on e> { acc = append(acc, e) }` alone: `acc` is `{ $filter: list, elem, $where: cond }`
+   *     (gateway-modify-listeners.go keeps the "http" listener; filterAddr drops an address);
+   *   - `acc = append(acc, <value of e>)`: `acc` is `{ $map: list, elem, $value }`
+   *     (gateway-static-addresses.go's extractStatusAddresses);
+   *   - steps in the body: a step `$each` running them per element, skipping those a leading
+   *     `if <cond> { continue }` names (`$unless`).
+   *
+   * Anything else in such a loop (a branch on the element that takes steps) cannot be followed.
+   */
+  #rangeOverRun(s: Extract<Stmt, { k: 'range' }>, list: Value, scope: Scope): void {
+    const elemId = this.#next++;
+    const inner: Scope = { vars: new Map(), parent: scope };
+    if (s.key && s.key !== '_') inner.vars.set(s.key, { $sym: 'index' });
+    if (s.value && s.value !== '_') inner.vars.set(s.value, { $ref: elemId });
+    let body = s.body;
+    // if <cond> { acc = append(acc, e) }
+    const [first] = body;
+    if (body.length === 1 && first.k === 'if' && !first.init && !first.else && first.cond && first.body.length === 1) {
+      const appended = appendTo(first.body[0]);
+      if (appended && appended.value.k === 'ident' && appended.value.name === s.value) {
+        this.assign(scope, appended.acc, { $filter: list, elem: elemId, $where: this.eval(first.cond, inner) }, false);
+        return;
+      }
+    }
+    // if <cond> { continue }
+    let unless: Value | undefined;
+    if (first?.k === 'if' && !first.init && !first.else && first.cond && first.body.length === 1 && first.body[0].k === 'other' && first.body[0].text === 'continue') {
+      unless = this.eval(first.cond, inner);
+      body = body.slice(1);
+    }
+    const accumulated: { acc: string; value: Value }[] = [];
+    const rest: Stmt[] = [];
+    for (const st of body) {
+      const appended = appendTo(st);
+      if (appended && this.lookup(scope, appended.acc) !== undefined) accumulated.push({ acc: appended.acc, value: appended.value as unknown as Value });
+      else rest.push(st);
+    }
+    this.#sink.push([]);
+    try {
+      this.block(rest, inner);
+      for (const a of accumulated) a.value = this.eval(a.value as unknown as Expr, inner);
+    } finally {
+      const steps = this.#sink.pop()!;
+      if (steps.some((st) => st.unsupported)) this.#record({ unsupported: steps.find((st) => st.unsupported)!.unsupported });
+      else if (steps.length) this.#record({ call: '$each', args: [list], elem: elemId, steps, ...(unless !== undefined ? { unless } : {}) });
+    }
+    for (const a of accumulated) {
+      const before = this.lookup(scope, a.acc);
+      if (Array.isArray(before) && before.length) this.#record({ unsupported: `appending to a list that already has items in a loop over a value of the run: ${describe(s.x)}` });
+      this.assign(scope, a.acc, { $map: list, elem: elemId, $value: a.value, ...(unless !== undefined ? { $unless: unless } : {}) }, false);
     }
   }
 
@@ -301,6 +367,8 @@ export class Transcriber {
           if (ops[x.op]) return ops[x.op](a, b);
         }
         if ((x.op === '==' || x.op === '!=') && !isSymbol(a) && !isSymbol(b) && !isRef(a) && !isRef(b) && (typeof a !== 'object' || a === null) && (typeof b !== 'object' || b === null)) return x.op === '==' ? a === b : a !== b;
+        // a comparison with what the run gives (`addr.Value != filter.Value`, `len(gw.Status.Addresses) == 1`): the runner decides it
+        if (['==', '!=', '<', '>', '<=', '>='].includes(x.op) && (fromRun(a) || fromRun(b))) return { $cmp: x.op, x: a, y: b };
         if (x.op === '&&' && (a === false || b === false)) return false;
         if (x.op === '||' && (a === true || b === true)) return true;
         if ((x.op === '&&' || x.op === '||') && typeof a === 'boolean' && typeof b === 'boolean') return x.op === '&&' ? a && b : a || b;
@@ -323,14 +391,17 @@ export class Transcriber {
     this.#sink.push([]);
     const saved = this.#subtest;
     this.#subtest = [];
+    let returned: Value[] | undefined;
     try {
-      this.run(x.body, { vars: new Map(x.params.map((p) => [p, { $sym: p }])), parent: scope });
+      returned = this.run(x.body, { vars: new Map(x.params.map((p) => [p, { $sym: p }])), parent: scope });
     } catch {
       // the body's own failure modes are the runner's to find
     }
     this.#subtest = saved;
     const steps = this.#sink.pop()!;
-    return { $func: id, steps: steps as unknown as Value };
+    // what it returns, when that is worked out from its steps (require.Eventually's condition)
+    const last = returned?.[returned.length - 1];
+    return { $func: id, steps: steps as unknown as Value, ...(last !== undefined && fromRun(last) ? { returns: last } : {}) };
   }
 
   composite(x: Extract<Expr, { k: 'composite' }>, scope: Scope): Value {
@@ -368,6 +439,7 @@ export class Transcriber {
     if (fn.k === 'ident') {
       if (fn.name === 'len') {
         const v = this.eval(x.args[0], scope);
+        if (isRef(v) || isField(v)) return { $len: v };
         return Array.isArray(v) ? v.length : typeof v === 'string' ? v.length : v && typeof v === 'object' && !isSymbol(v) ? Object.keys(v).length : { $sym: 'len' };
       }
       if (fn.name === 'append') {
@@ -483,9 +555,11 @@ export class Transcriber {
     return { $sym: 'call' };
   }
 
-  invoke(f: { params: string[]; body: Stmt[]; scope: Scope }, args: Value[], multi: boolean): Value {
+  invoke(f: { params: string[]; results?: string[]; body: Stmt[]; scope: Scope }, args: Value[], multi: boolean): Value {
     const vars = new Map<string, Value>(f.params.map((p, i) => [p, args[i] ?? null]));
-    const result = this.run(f.body, { vars, parent: f.scope });
+    for (const r of f.results ?? []) vars.set(r, null);
+    let result = this.run(f.body, { vars, parent: f.scope });
+    if (!result?.length && f.results?.length) result = f.results.map((r) => vars.get(r) ?? null);
     if (!result || result.length === 0) return null;
     if (result.length === 1 || !multi) return result[0];
     return Object.assign(result, { $multi: true });
@@ -509,6 +583,21 @@ function apiConstant(pkg: string, name: string): Value | undefined {
   return m ? m[1] : undefined;
 }
 
+
+/** `acc = append(acc, x)`: the list's name and what is appended. */
+function appendTo(st: Stmt): { acc: string; value: Expr } | undefined {
+  if (st.k !== 'assign' || st.lhs.length !== 1 || st.lhs[0].k !== 'ident' || st.rhs.length !== 1 || (st.op !== '=' && st.op !== ':=')) return undefined;
+  const call = st.rhs[0];
+  const acc = st.lhs[0].name;
+  if (call.k !== 'call' || call.fn.k !== 'ident' || call.fn.name !== 'append' || call.args.length !== 2 || call.spread) return undefined;
+  if (call.args[0].k !== 'ident' || call.args[0].name !== acc) return undefined;
+  return { acc, value: call.args[1] };
+}
+
+/** A value the run gives: a step's result, a field or length of one, a comparison of them. */
+function fromRun(v: unknown): boolean {
+  return isRef(v) || isField(v) || (!!v && typeof v === 'object' && ('$len' in v || '$cmp' in v));
+}
 
 function isSymbol(v: unknown): v is { $sym: string } {
   return !!v && typeof v === 'object' && '$sym' in (v as object);
@@ -590,7 +679,7 @@ function describeValue(v: Value): string {
 /** Transcribes one parsed test. */
 export function transcribeTest(
   test: GoConformanceTest,
-  funcs: Map<string, { params: string[]; body: Stmt[] }>,
+  funcs: Map<string, GoFunc>,
   vars: Stmt[],
   features: Map<string, string>,
   source: string,

@@ -35,6 +35,24 @@ describe('the suite as the repository carries it', () => {
     assert.deepEqual(request, { Request: { Path: '/' }, Response: { StatusCode: 200 }, Backend: 'infra-backend-v1', Namespace: 'gateway-conformance-infra' });
   });
 
+  test('a loop of the test over what the run fetched is transcribed as a value the runner works out, not dropped', () => {
+    // gateway-modify-listeners.go keeps the "http" listener of the fetched Gateway
+    const removing = named('GatewayModifyListeners').steps.filter((s) => s.subtest?.[0].startsWith('should be able to remove'));
+    const copy = removing.find((s) => s.call === 'original.DeepCopy')!;
+    const set = removing.find((s) => s.call === '$set')!;
+    const elem = (set.args?.[1] as { elem: number }).elem;
+    assert.equal(set.receiver, copy.id);
+    assert.deepEqual(set.args?.[1], { $filter: { $of: { $ref: copy.id }, $field: ['Spec', 'Listeners'] }, elem, $where: { $cmp: '==', x: { $of: { $ref: elem }, $field: ['Name'] }, y: 'http' } });
+    // gateway-static-addresses.go's filterAddr returns its named result: the addresses but one
+    const [patch] = named('GatewayStaticAddresses').steps.filter((s) => s.call === '$set');
+    assert.ok(patch.args?.[1] && typeof patch.args[1] === 'object' && '$filter' in (patch.args[1] as object), JSON.stringify(patch.args?.[1]));
+    // require.Eventually's closure: it fetches the Gateway and returns len(Status.Addresses) == 1
+    const eventually = named('GatewayStaticAddresses').steps.find((s) => s.call === 'require.Eventually');
+    const closure = eventually?.args?.[1] as { steps: { id: number; call: string }[]; returns?: unknown };
+    assert.equal(closure.steps[0].call, 's.Client.Get');
+    assert.deepEqual(closure.returns, { $cmp: '==', x: { $len: { $of: { $ref: closure.steps[0].id }, $field: ['Status', 'Addresses'] } }, y: 1 });
+  });
+
   test('profiles count a test where all its features are, as extended when one of them is', () => {
     assert.deepEqual(profilesOf(suite, named('HTTPRouteSimpleSameNamespace')).find((p) => p.profile === 'GATEWAY-HTTP'), { profile: 'GATEWAY-HTTP', extended: false });
     assert.deepEqual(profilesOf(suite, named('HTTPRouteMethodMatching')).map((p) => p.profile + (p.extended ? ' extended' : ' core')), ['GATEWAY-HTTP extended']);
@@ -99,6 +117,13 @@ describe('the runner against sinew up', { timeout: 300_000 }, () => {
   test('regression: a header a route adds to one the client sent reaches the backend as a second value (the sidecar joined them into one: HTTPRouteRequestHeaderModifier)', async () => {
     const outcome = await runner.run(named('HTTPRouteRequestHeaderModifier'));
     assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
+  test('regression: the Patch step writes the patched Gateway (GatewayModifyListeners and GatewayStaticAddresses were refused: the loops that change it were lost)', async () => {
+    for (const name of ['GatewayModifyListeners', 'GatewayStaticAddresses']) {
+      const outcome = await runner.run(named(name));
+      assert.deepEqual(outcome, { result: 'passed' }, `${name}: ${runner.log().slice(-3000)}`);
+    }
   });
 
   test('a test whose expectation the mesh does not meet fails, saying why', async () => {

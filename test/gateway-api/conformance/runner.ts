@@ -23,7 +23,7 @@ import { GATEWAY_NAME_LABEL } from '../../../src/semantics/gateway-api/binding.j
 import { startMesh, type Mesh } from '../../mesh/support.js';
 import { readApiTokenFile } from '../../../src/controlplane/credentials.js';
 import { readMeshFile } from '../../../src/mesh/state.js';
-import { fillPlaceholders, runnableBase, type BaseOptions } from './base.js';
+import { prepareManifest, runnableBase, type BaseOptions } from './base.js';
 import { fixturesDir, type ConformanceTest, type Outcome, type Step, type Value } from './suite.js';
 import { b64, makeSelfSignedCertificate, type Pem } from '../../support/tls.js';
 
@@ -108,7 +108,7 @@ export class ConformanceRunner {
   async run(test: ConformanceTest): Promise<Outcome> {
     const unsupported = test.steps.find((s) => s.unsupported);
     if (unsupported) return { result: 'failed', reason: `the runner cannot take a step of this test: ${unsupported.unsupported}` };
-    const manifests = test.manifests.map((m) => fillPlaceholders(readFileSync(join(fixturesDir, m), 'utf8')));
+    const manifests = test.manifests.map((m) => prepareManifest(readFileSync(join(fixturesDir, m), 'utf8')));
     try {
       for (const m of manifests) await this.#post('apply', m);
       const results = new Map<number, Resolved>();
@@ -190,6 +190,39 @@ export class ConformanceRunner {
       const [base, ...added] = (v.$append as Value[]).map((x) => this.#resolve(x, results));
       return [...((Array.isArray(base) ? base : []) as Value[]), ...added.map((a) => toKubernetes(a as Value))];
     }
+    if ('$filter' in v || '$map' in v) {
+      // a loop of the test over a list the run gave (scripts/gateway-api/transcribe.ts #rangeOverRun)
+      const list = this.#resolve(('$filter' in v ? v.$filter : v.$map) as Value, results);
+      const items = Array.isArray(list) ? (list as Value[]) : [];
+      const elem = Number(v.elem);
+      const out: Value[] = [];
+      for (const item of items) {
+        results.set(elem, item);
+        if ('$filter' in v) {
+          if (this.#resolve(v.$where as Value, results) === true) out.push(item);
+        } else if (!('$unless' in v) || this.#resolve(v.$unless as Value, results) !== true) out.push(this.#resolve(v.$value as Value, results) as Value);
+      }
+      results.delete(elem);
+      return out;
+    }
+    if ('$cmp' in v) {
+      const [a, b] = [this.#resolve(v.x as Value, results), this.#resolve(v.y as Value, results)];
+      const same = JSON.stringify(a) === JSON.stringify(b);
+      switch (v.$cmp) {
+        case '==':
+          return same;
+        case '!=':
+          return !same;
+        default:
+          if (typeof a !== 'number' || typeof b !== 'number') throw new Unsupported(`${String(v.$cmp)} of ${JSON.stringify(a)} and ${JSON.stringify(b)}`);
+          return v.$cmp === '<' ? a < b : v.$cmp === '>' ? a > b : v.$cmp === '<=' ? a <= b : a >= b;
+      }
+    }
+    if ('$len' in v) {
+      const x = this.#resolve(v.$len as Value, results);
+      // a nil slice (a field the API leaves out) has length 0, as in Go
+      return Array.isArray(x) ? x.length : typeof x === 'string' ? x.length : x && typeof x === 'object' ? Object.keys(x).length : 0;
+    }
     if ('$call' in v) {
       const args = (v.args as Value[]).map((a) => this.#resolve(a, results));
       if (v.$call === 'kubernetes.NewGatewayRef') {
@@ -224,6 +257,26 @@ export class ConformanceRunner {
       const weights = step.args?.[1] as Record<string, number>;
       return this.#weightedDistribution(this.#senderOf(sender?.$sender ?? [], results), weights);
     }
+    if (call === '$each') {
+      // a loop of the test over a list the run gave: its steps, per element
+      const list = this.#resolve(step.args?.[0], results);
+      for (const item of Array.isArray(list) ? (list as Value[]) : []) {
+        results.set(step.elem!, item);
+        if (step.unless !== undefined && this.#resolve(step.unless, results) === true) continue;
+        for (const inner of step.steps ?? []) await this.#step(inner, results);
+      }
+      results.delete(step.elem!);
+      return;
+    }
+    if (call === 'require.Eventually') {
+      // (t, condition, waitFor, tick, msg): the closure's steps, until what it returns is true
+      const condition = step.args?.[1] as { steps?: Step[]; returns?: Value } | undefined;
+      if (condition?.returns === undefined) throw new Unsupported('require.Eventually with a condition the transcription could not work out');
+      return this.#eventually(async () => {
+        for (const inner of condition.steps ?? []) await this.#step(inner, results);
+        if (this.#resolve(condition.returns, results) !== true) throw new StepFailure(String(step.args?.[4] ?? 'condition never held'));
+      });
+    }
     const args = (step.args ?? []).map((a) => this.#resolve(a, results));
     const method = call.split('.').pop()!;
     const receiver = step.receiver !== undefined ? results.get(step.receiver) : undefined;
@@ -234,7 +287,9 @@ export class ConformanceRunner {
     // The test's own Kubernetes client calls, on what the API shows.
     if (/^(s|suite)\.Client\.Get$/.test(call)) {
       const nn = args[1] as NN;
-      const kind = String((args[2] as Record<string, Value>)?.$type ?? '').split('.').pop()!;
+      // into a new object of a type (`&v1.Gateway{}`), or again into one fetched before
+      const into = args[2] as Record<string, Value> | undefined;
+      const kind = String(into?.$type ?? into?.kind ?? '').split('.').pop()!;
       const obj = kind === 'GatewayClass' ? await this.#gatewayClass(nn.Name) : await this.#resource(kind, nn);
       if (!obj) throw new StepFailure(`${kind} ${nn.Namespace ?? ''}/${nn.Name} not found`);
       results.set(step.id, obj as Value);
@@ -251,10 +306,14 @@ export class ConformanceRunner {
       return;
     }
     if (/^(s|suite)\.Client\.Patch$/.test(call)) {
+      // client.MergeFrom(original): the patch is the difference between the fetched object and
+      // the changed copy, so the object the API holds afterwards is the changed copy — spec and
+      // metadata as the test left them (a field set to Go's nil is left out, as JSON omits it).
+      // It is applied as a user applies a changed manifest, through `sinew apply`.
       const obj = args[1] as Record<string, any>;
       const { status: _status, ...manifest } = obj;
       void _status;
-      await this.#post('apply', JSON.stringify(manifest));
+      await this.#post('apply', JSON.stringify(withoutNulls(manifest)));
       return;
     }
     switch (call) {
@@ -262,6 +321,13 @@ export class ConformanceRunner {
       case 'require.Equal': {
         const same = JSON.stringify(args[1]) === JSON.stringify(args[2]);
         if (same !== (call === 'require.Equal')) throw new StepFailure(`${String(args[3] ?? call)}: ${JSON.stringify(args[1])} and ${JSON.stringify(args[2])}`);
+        return;
+      }
+      case 'require.Contains':
+      case 'require.NotContains': {
+        if (!Array.isArray(args[1])) throw new Unsupported(`${call} in ${JSON.stringify(args[1])}, not a list`);
+        const found = (args[1] as Value[]).some((x) => JSON.stringify(x) === JSON.stringify(args[2]));
+        if (found !== (call === 'require.Contains')) throw new StepFailure(`${String(args[3] ?? call)}: ${JSON.stringify(args[2])} in ${JSON.stringify(args[1])}`);
         return;
       }
       case 'require.Len':
@@ -807,6 +873,13 @@ function toKubernetes(v: Value): Value {
   const out: Record<string, Value> = {};
   for (const [k, x] of Object.entries(v)) if (!k.startsWith('$')) out[jsonName(k)] = toKubernetes(x);
   return out;
+}
+
+/** A value as Go's encoding/json writes it with omitempty: nil fields left out. */
+function withoutNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutNulls);
+  if (!v || typeof v !== 'object') return v;
+  return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, withoutNulls(x)]));
 }
 
 function lower(headers: Record<string, string[]> | undefined): Record<string, string[]> {
