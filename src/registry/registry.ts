@@ -1,7 +1,7 @@
 /**
- * The service registry: services and their endpoints, built from Kubernetes `Service`,
- * Istio `ServiceEntry` / `WorkloadEntry` and Sinew `Workload` resources plus the replicas
- * the runner reports at run time. Like Istio's aggregate registry it answers "which hosts
+ * The service registry: services and their endpoints, built from Kubernetes `Service` and
+ * `EndpointSlice`, Istio `ServiceEntry` / `WorkloadEntry` and Sinew `Workload` resources plus
+ * the replicas the runner reports at run time. Like Istio's aggregate registry it answers "which hosts
  * exist, on which ports, and which endpoints serve each port"; the compiler reads only the
  * immutable snapshots it hands out.
  */
@@ -14,11 +14,12 @@ import type {
   ServiceResolution,
 } from '../api/registry-snapshot.js';
 import { deepFreeze } from '../core/freeze.js';
+import { ENDPOINT_SLICE_SERVICE_LABEL } from '../api/resources/kubernetes.js';
 import { kubeServicePortProtocol, parseProtocol, protocolFromPortName } from './protocol.js';
 import { selectorMatches, serviceSelects } from '../semantics/labels.js';
 import { DEFAULT_DOMAIN_SUFFIX, resolveClientHost, serviceFqdn, spiffeIdentity } from '../semantics/names.js';
 import { workloadTargetPort, type DeclaredPort } from '../semantics/target-port.js';
-import type { KubeServiceSpec, ProbeSpec, ServiceEntrySpec, WorkloadEntrySpec, WorkloadSpec } from './spec-types.js';
+import type { EndpointSliceSpec, KubeServiceSpec, ProbeSpec, ServiceEntrySpec, WorkloadEntrySpec, WorkloadSpec } from './spec-types.js';
 
 /** One running replica of a Workload, as the embedded runner (or a Kubernetes source) reports it. */
 export interface WorkloadInstance {
@@ -59,7 +60,7 @@ export interface RegistryOptions {
 export type RegistryListener = (snapshot: RegistrySnapshot) => void;
 
 /** Source kinds the registry reads; other resources are ignored. */
-const SOURCE_KINDS = new Set(['Service', 'ServiceEntry', 'WorkloadEntry', 'Workload']);
+const SOURCE_KINDS = new Set(['Service', 'ServiceEntry', 'WorkloadEntry', 'Workload', 'EndpointSlice']);
 
 export class ServiceRegistry {
   readonly #options: Required<RegistryOptions>;
@@ -184,7 +185,7 @@ interface EndpointSource {
   /** A Workload's declared container ports: the only ports its replicas can be reached on. */
   declaredPorts: readonly DeclaredPort[];
   kind: 'Workload' | 'WorkloadEntry';
-  replicas: { address: string; ports?: Readonly<Record<number, number>>; health: RegistryEndpoint['health']; labels: Record<string, string>; locality?: string; weight?: number; workload?: string; sidecar?: boolean }[];
+  replicas: { name?: string; address: string; ports?: Readonly<Record<number, number>>; health: RegistryEndpoint['health']; labels: Record<string, string>; locality?: string; weight?: number; workload?: string; sidecar?: boolean }[];
   probe?: ProbeSpec;
 }
 
@@ -201,9 +202,10 @@ export function buildRegistrySnapshot(
   const suffix = options.domainSuffix ?? DEFAULT_DOMAIN_SUFFIX;
   const trustDomain = options.trustDomain ?? DEFAULT_DOMAIN_SUFFIX;
   const sources = endpointSources(resources, instances);
+  const slices = resources.filter((r) => r.kind === 'EndpointSlice') as Resource<EndpointSliceSpec>[];
   const services: RegistryService[] = [];
   for (const r of resources) {
-    if (r.kind === 'Service') services.push(kubeService(r as Resource<KubeServiceSpec>, sources, suffix, trustDomain));
+    if (r.kind === 'Service') services.push(kubeService(r as Resource<KubeServiceSpec>, sources, slices, suffix, trustDomain));
     else if (r.kind === 'ServiceEntry') services.push(...serviceEntryServices(r as Resource<ServiceEntrySpec>, sources, trustDomain));
   }
   services.sort((a, b) => (a.hostname === b.hostname ? a.namespace.localeCompare(b.namespace) : a.hostname.localeCompare(b.hostname)));
@@ -231,6 +233,7 @@ function endpointSources(resources: readonly Resource[], instances: ReadonlyMap<
         kind: 'Workload',
         probe: spec.readinessProbe,
         replicas: reported.map((i) => ({
+          name: i.name,
           address: i.address,
           ports: i.ports,
           health: i.health ?? 'HEALTHY',
@@ -265,7 +268,7 @@ function exportToAnnotation(r: Resource): string[] | undefined {
   return value.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-function kubeService(r: Resource<KubeServiceSpec>, sources: EndpointSource[], suffix: string, trustDomain: string): RegistryService {
+function kubeService(r: Resource<KubeServiceSpec>, sources: EndpointSource[], slices: readonly Resource<EndpointSliceSpec>[], suffix: string, trustDomain: string): RegistryService {
   const spec = r.spec ?? {};
   const ns = r.metadata.namespace;
   const ports: RegistryServicePort[] = (spec.ports ?? []).map((p) => ({
@@ -292,12 +295,19 @@ function kubeService(r: Resource<KubeServiceSpec>, sources: EndpointSource[], su
       endpoints,
     };
   }
-  // A Service without a selector has its endpoints managed elsewhere (EndpointSlices); none here.
+  // A Service without a selector has its endpoints managed elsewhere: the EndpointSlices that
+  // name it (written by hand, as Kubernetes lets a user do). Headless or not, the same rule.
+  const selectorless = !spec.selector || Object.keys(spec.selector).length === 0;
+  const ownSlices = selectorless ? slices.filter((s) => s.metadata.namespace === ns && s.metadata.labels?.[ENDPOINT_SLICE_SERVICE_LABEL] === r.metadata.name) : [];
   for (const port of ports) {
     const list: RegistryEndpoint[] = [];
-    for (const src of sources) {
-      if (src.namespace !== ns || !serviceSelects(spec.selector, src.labels)) continue;
-      list.push(...sourceEndpoints(src, port, trustDomain));
+    if (selectorless) {
+      for (const slice of ownSlices) list.push(...sliceEndpoints(slice, port, sources, trustDomain));
+    } else {
+      for (const src of sources) {
+        if (src.namespace !== ns || !serviceSelects(spec.selector, src.labels)) continue;
+        list.push(...sourceEndpoints(src, port, trustDomain));
+      }
     }
     endpoints[String(port.port)] = list;
   }
@@ -355,6 +365,47 @@ function sourceEndpoints(src: EndpointSource, port: RegistryServicePort, trustDo
     out.push(ep);
   }
   return out;
+}
+
+/**
+ * The endpoints an EndpointSlice gives a Service port: the slice's port of the same name (how
+ * Kubernetes pairs them; the empty name for a single unnamed port), and every endpoint not
+ * marked unready (an unset `ready` means ready). An endpoint whose targetRef names a running
+ * replica — or, without one, whose address is that of exactly one replica — is that replica,
+ * reached as the replica's own endpoints are (through its sidecar, with its labels and
+ * identity), as Istio looks the pod up behind a slice's endpoint (kube/controller
+ * endpointslice.go); any other address is reached as written.
+ */
+function sliceEndpoints(slice: Resource<EndpointSliceSpec>, port: RegistryServicePort, sources: EndpointSource[], trustDomain: string): RegistryEndpoint[] {
+  const spec = slice.spec;
+  if (spec.addressType === 'FQDN') return [];
+  const slicePort = (spec.ports ?? []).find((p) => (p.name ?? '') === (port.name ?? ''));
+  if (slicePort?.port === undefined) return [];
+  const ns = slice.metadata.namespace;
+  const out: RegistryEndpoint[] = [];
+  for (const endpoint of spec.endpoints ?? []) {
+    if (endpoint.conditions?.ready === false) continue;
+    for (const address of endpoint.addresses) {
+      const replica = replicaBehind(sources, endpoint.targetRef?.kind === 'Pod' ? (endpoint.targetRef.namespace ?? ns) : ns, endpoint.targetRef?.kind === 'Pod' ? endpoint.targetRef.name : undefined, address);
+      if (replica) {
+        const [ep] = sourceEndpoints({ ...replica.src, replicas: [replica.rep] }, { ...port, targetPort: slicePort.port }, trustDomain);
+        if (ep) {
+          out.push(ep);
+          continue;
+        }
+      }
+      out.push({ address, port: slicePort.port, labels: {}, health: 'HEALTHY', targetPort: slicePort.port });
+    }
+  }
+  return out;
+}
+
+/** The running replica an EndpointSlice endpoint stands for: by its pod's name, else by an address only it has. */
+function replicaBehind(sources: EndpointSource[], namespace: string, podName: string | undefined, address: string): { src: EndpointSource; rep: EndpointSource['replicas'][number] } | undefined {
+  const candidates = sources.filter((s) => s.kind === 'Workload' && s.namespace === namespace).flatMap((src) => src.replicas.map((rep) => ({ src, rep })));
+  if (podName) return candidates.find((c) => c.rep.name === podName && c.rep.address === address);
+  const byAddress = candidates.filter((c) => c.rep.address === address);
+  return byAddress.length === 1 ? byAddress[0] : undefined;
 }
 
 /**
