@@ -69,7 +69,12 @@ const SUITE_CONSTANTS: Record<string, Value> = {
 /** Packages whose calls are steps the runner carries out. */
 const STEP_PACKAGES = new Set(['kubernetes', 'http', 'tls', 'grpc', 'tcp', 'weight', 'echo', 'roundtripper']);
 /** Calls that only build a value: evaluated into the step arguments, not steps themselves. */
-const PURE_CALLS = new Set(['kubernetes.NewGatewayRef', 'kubernetes.NewResourceRef', 'http.Ipv6SafeHost', 'kubernetes.NewListenerSetRef']);
+const PURE_CALLS = new Set(['kubernetes.NewGatewayRef', 'kubernetes.NewResourceRef', 'http.Ipv6SafeHost', 'kubernetes.NewListenerSetRef', 'metav1.LabelSelectorAsSelector', 'client.InNamespace']);
+/**
+ * Helper functions of a test's own file that the runner carries out itself, as it does the
+ * suite's helpers: they loop over what the cluster gives (pods, their IPs) to write objects.
+ */
+const FILE_HELPER_STEPS = new Set(['setupEndpointSlices']);
 
 class Return {
   constructor(readonly values: Value[]) {}
@@ -457,6 +462,7 @@ export class Transcriber {
       if (fn.name === 'panic') return null;
       const local = this.lookup(scope, fn.name);
       if (local && typeof local === 'object' && '$func' in local) return this.invoke(this.closures[Number(String(local.$func).slice(7))], args(), multi);
+      if (FILE_HELPER_STEPS.has(fn.name)) return { $ref: this.#record({ call: `tests.${fn.name}`, args: args() }) };
       const top = this.funcs.get(fn.name);
       if (top) return this.invoke({ ...top, scope: { vars: new Map() } }, args(), multi);
       return { $sym: `${fn.name}()` };
@@ -545,8 +551,10 @@ export class Transcriber {
         if (/^(suite|s)\b/.test(base) || isSymbol(receiver)) {
           const id = this.#record({ call: `${base}.${name}`, args: args() });
           // s.Client.Get(ctx, nn, obj) fills obj: from here on, obj is what the step fetched
-          if (/\.Client$/.test(base) && name === 'Get' && x.args[2]?.k === 'ident') this.assign(scope, x.args[2].name, { $ref: id }, false);
-          else if (/\.Client$/.test(base) && name === 'Get' && x.args[2]?.k === 'unary' && x.args[2].x.k === 'ident') this.assign(scope, x.args[2].x.name, { $ref: id }, false);
+          // and s.Client.List(ctx, list, options...) fills list
+          const filled = name === 'Get' ? x.args[2] : name === 'List' ? x.args[1] : undefined;
+          if (/\.Client$/.test(base) && filled?.k === 'ident') this.assign(scope, filled.name, { $ref: id }, false);
+          else if (/\.Client$/.test(base) && filled?.k === 'unary' && filled.x.k === 'ident') this.assign(scope, filled.x.name, { $ref: id }, false);
           return { $ref: id };
         }
       }

@@ -126,6 +126,11 @@ describe('the runner against sinew up', { timeout: 300_000 }, () => {
     }
   });
 
+  test('regression: a route reaches Services without a selector through the EndpointSlices written for them, headless or not (HTTPRouteServiceTypes: the slices were skipped)', async () => {
+    const outcome = await runner.run(named('HTTPRouteServiceTypes'));
+    assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
   test('a test whose expectation the mesh does not meet fails, saying why', async () => {
     const original = named('HTTPRouteSimpleSameNamespace');
     const wrong: ConformanceTest = JSON.parse(JSON.stringify(original));

@@ -15,6 +15,7 @@
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { isIP } from 'node:net';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +45,10 @@ interface AppClient {
   Address: string;
 }
 type Resolved = Value | GatewayAddress | AppClient | undefined;
+interface Pod {
+  metadata: { name: string; namespace: string; labels: Record<string, string> };
+  status: { podIP: string; podIPs: { ip: string }[] };
+}
 
 class StepFailure extends Error {}
 class Unsupported extends Error {}
@@ -230,6 +235,9 @@ export class ConformanceRunner {
         return { $gateway: args[0] as NN, ...(listeners.length ? { listeners } : {}) } as unknown as Value;
       }
       if (v.$call === 'http.Ipv6SafeHost') return args[0];
+      // a Deployment's selector (its matchLabels) and a namespace, for suite.Client.List
+      if (v.$call === 'metav1.LabelSelectorAsSelector') return args[0] as Value;
+      if (v.$call === 'client.InNamespace') return { $namespace: args[0] as Value };
       throw new Unsupported(String(v.$call));
     }
     if ('$sym' in v) {
@@ -290,11 +298,21 @@ export class ConformanceRunner {
       // into a new object of a type (`&v1.Gateway{}`), or again into one fetched before
       const into = args[2] as Record<string, Value> | undefined;
       const kind = String(into?.$type ?? into?.kind ?? '').split('.').pop()!;
-      const obj = kind === 'GatewayClass' ? await this.#gatewayClass(nn.Name) : await this.#resource(kind, nn);
+      const obj = kind === 'GatewayClass' ? await this.#gatewayClass(nn.Name) : kind === 'Deployment' ? await this.#deployment(nn) : await this.#resource(kind, nn);
       if (!obj) throw new StepFailure(`${kind} ${nn.Namespace ?? ''}/${nn.Name} not found`);
       results.set(step.id, obj as Value);
       return;
     }
+    if (/^(s|suite)\.Client\.List$/.test(call)) {
+      const kind = String((args[1] as Record<string, Value>)?.$type ?? '').split('.').pop();
+      if (kind !== 'PodList') throw new Unsupported(`listing ${kind}`);
+      const options = args.slice(2) as Record<string, any>[];
+      const selector = (options.find((o) => o && 'Selector' in o)?.Selector ?? {}) as { matchLabels?: Record<string, string> };
+      const namespace = options.find((o) => o && '$namespace' in o)?.$namespace as string | undefined;
+      results.set(step.id, { items: await this.#pods(namespace, selector.matchLabels ?? {}) } as unknown as Value);
+      return;
+    }
+    if (call === 'tests.setupEndpointSlices') return this.#setupEndpointSlices(args[2] as string[], String(args[3]), args[4] as unknown as { items: Pod[] });
     if (method === 'DeepCopy' && receiver && typeof receiver === 'object') {
       results.set(step.id, structuredClone(receiver) as Value);
       return;
@@ -321,6 +339,12 @@ export class ConformanceRunner {
       case 'require.Equal': {
         const same = JSON.stringify(args[1]) === JSON.stringify(args[2]);
         if (same !== (call === 'require.Equal')) throw new StepFailure(`${String(args[3] ?? call)}: ${JSON.stringify(args[1])} and ${JSON.stringify(args[2])}`);
+        return;
+      }
+      case 'require.NotEmpty': {
+        const list = args[1] as unknown as { items?: unknown[] } | unknown[] | undefined;
+        const items = Array.isArray(list) ? list : list?.items;
+        if (!items?.length) throw new StepFailure(String(args[2] ?? 'expected a list with items'));
         return;
       }
       case 'require.Contains':
@@ -456,6 +480,62 @@ export class ConformanceRunner {
       }
       default:
         throw new Unsupported(call);
+    }
+  }
+
+  // === the cluster's objects behind the mesh's ===
+
+  /**
+   * A Deployment of the suite is a Sinew Workload of the same name (./base.ts): its selector is
+   * the Workload's pod labels, as the Deployment's is its template's.
+   */
+  async #deployment(nn: NN): Promise<Record<string, any> | undefined> {
+    const workload = await this.#resource('Workload', nn);
+    if (!workload) return undefined;
+    const labels = workload.metadata?.labels ?? {};
+    return { apiVersion: 'apps/v1', kind: 'Deployment', metadata: workload.metadata, spec: { replicas: workload.spec?.replicas ?? 1, selector: { matchLabels: labels }, template: { metadata: { labels } } } };
+  }
+
+  /** The running replicas of the workloads a selector picks, as the Pods a cluster would list. */
+  async #pods(namespace: string | undefined, matchLabels: Record<string, string>): Promise<Pod[]> {
+    const status = await this.#meshStatus(true);
+    return status.workloads
+      .filter((w) => (!namespace || w.namespace === namespace) && Object.entries(matchLabels).every(([k, v]) => w.labels[k] === v))
+      .flatMap((w) =>
+        w.replicas
+          .filter((r) => r.ready && r.app)
+          .map((r) => {
+            const ip = r.app!.slice(0, r.app!.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+            return { apiVersion: 'v1', kind: 'Pod', metadata: { name: r.id, namespace: w.namespace, labels: { ...w.labels } }, spec: {}, status: { podIP: ip, podIPs: [{ ip }] } };
+          }),
+      );
+  }
+
+  /**
+   * httproute-service-types.go setupEndpointSlices: for each IP family and each prefix, the
+   * EndpointSlice `<prefix>-ip4|ip6` the test's manifest made, given an endpoint per pod IP of
+   * that family (ready, its pod as targetRef), and patched; a slice with none is left alone.
+   */
+  async #setupEndpointSlices(prefixes: string[], namespace: string, pods: { items: Pod[] }): Promise<void> {
+    for (const family of [{ suffix: 'ip4', version: 4 }, { suffix: 'ip6', version: 6 }]) {
+      for (const prefix of prefixes) {
+        const name = `${prefix}-${family.suffix}`;
+        const slice = await this.#resource('EndpointSlice', { Name: name, Namespace: namespace });
+        if (!slice) throw new StepFailure(`Unable to fetch EndpointSlice "${name}"`);
+        const endpoints = pods.items.flatMap((pod) =>
+          pod.status.podIPs
+            .filter((p) => isIP(p.ip) === family.version)
+            .map((p) => ({
+              addresses: [p.ip],
+              conditions: { ready: true, serving: true, terminating: false },
+              targetRef: { kind: 'Pod', name: pod.metadata.name, namespace: pod.metadata.namespace },
+            })),
+        );
+        if (!endpoints.length) continue;
+        const { status: _status, ...manifest } = slice;
+        void _status;
+        await this.#post('apply', JSON.stringify({ ...manifest, endpoints }));
+      }
     }
   }
 
