@@ -24,6 +24,7 @@ export type Stmt =
   | { k: 'expr'; x: Expr }
   | { k: 'range'; key?: string; value?: string; x: Expr; body: Stmt[] }
   | { k: 'for'; body: Stmt[]; text: string }
+  | { k: 'switch'; tag?: Expr; cases: { values?: Expr[]; body: Stmt[] }[]; text: string }
   | { k: 'if'; cond: Expr | undefined; init?: Stmt; body: Stmt[]; else?: Stmt[] }
   | { k: 'block'; body: Stmt[] }
   | { k: 'return'; values: Expr[] }
@@ -438,6 +439,32 @@ export class Parser {
 
   // === statements ===
 
+  /** A switch's `{ case a, b: ... default: ... }`: each clause's values (none for default) and body. */
+  switchCases(): { values?: Expr[]; body: Stmt[] }[] {
+    this.expect('{');
+    const cases: { values?: Expr[]; body: Stmt[] }[] = [];
+    this.skipSemis();
+    while (!this.is('}')) {
+      let values: Expr[] | undefined;
+      if (this.accept('default')) values = undefined;
+      else {
+        this.expect('case');
+        values = [this.expr()];
+        while (this.accept(',')) values.push(this.expr());
+      }
+      this.expect(':');
+      const body: Stmt[] = [];
+      this.skipSemis();
+      while (!this.is('case') && !this.is('default') && !this.is('}')) {
+        body.push(this.stmt());
+        this.skipSemis();
+      }
+      cases.push({ ...(values ? { values } : {}), body });
+    }
+    this.expect('}');
+    return cases;
+  }
+
   block(): Stmt[] {
     this.expect('{');
     const out: Stmt[] = [];
@@ -518,6 +545,19 @@ export class Parser {
       this.next();
       const x = this.expr();
       return { k: 'other', text: 'go statement', ...{ x } };
+    }
+    if (this.is('switch')) {
+      // an expression switch (`switch x { case "a", "b": ...; default: ... }`, or with no tag);
+      // a type switch or one with an init statement is kept as text, not evaluated
+      const save = this.i;
+      this.next();
+      try {
+        const tag = this.is('{') ? undefined : this.expr(true);
+        if (this.is('{')) return { k: 'switch', tag, cases: this.switchCases(), text: this.src.slice(start, this.toks[this.i - 1].pos + 1) };
+      } catch (err) {
+        if (!(err instanceof GoParseError)) throw err;
+      }
+      this.i = save;
     }
     if (this.is('switch') || this.is('select') || this.is('goto')) {
       this.next();

@@ -202,6 +202,29 @@ export class Transcriber {
         if (this.#hasSteps(s.body, inner) || (s.else && this.#hasSteps(s.else, inner))) this.#record({ unsupported: `a branch on a value of the run (${describe(s.cond)})` });
         return;
       }
+      case 'switch': {
+        // the clause whose value equals the tag (or, tagless, whose condition is true); a switch
+        // on what only a run gives is fine when no clause takes a step of its own
+        const tag = s.tag ? this.eval(s.tag, scope) : true;
+        const known = (v: Value) => v === null || typeof v !== 'object';
+        const chosen = (): Stmt[] | undefined | false => {
+          if (!known(tag)) return false;
+          for (const c of s.cases) {
+            if (!c.values) continue;
+            const values = c.values.map((v) => this.eval(v, scope));
+            if (!values.every(known)) return false;
+            if (values.includes(tag)) return c.body;
+          }
+          return s.cases.find((c) => !c.values)?.body;
+        };
+        const body = chosen();
+        if (body === false) {
+          if (s.cases.some((c) => this.#hasSteps(c.body, scope))) this.#record({ unsupported: `a switch on a value of the run (${s.text.split('\n')[0]})` });
+          return;
+        }
+        if (body) this.block(body, { vars: new Map(), parent: scope });
+        return;
+      }
       case 'other':
         if (/^(switch|select|go)/.test(s.text)) this.#record({ unsupported: `a ${s.text.split(/\s/)[0]} statement` });
         return;
@@ -503,6 +526,7 @@ export class Transcriber {
           if (name === 'ToUpper') return s.toUpperCase();
           if (name === 'HasPrefix') return s.startsWith(p);
           if (name === 'Join') return s;
+          if (name === 'Split') return s.split(p);
         }
         return { $sym: `strings.${name}` };
       }

@@ -53,6 +53,16 @@ describe('the suite as the repository carries it', () => {
     assert.deepEqual(closure.returns, { $cmp: '==', x: { $len: { $of: { $ref: closure.steps[0].id }, $field: ['Status', 'Addresses'] } }, y: 1 });
   });
 
+  test('an expression switch is followed where its tag is known (HTTPRouteListenerPortMatching picks the gateway address by the Host port)', () => {
+    const steps = named('HTTPRouteListenerPortMatching').steps;
+    assert.ok(steps.every((s) => !s.unsupported), JSON.stringify(steps.filter((s) => s.unsupported)));
+    const accepted = steps.filter((s) => s.call === 'kubernetes.GatewayAndHTTPRoutesMustBeAccepted').map((s) => s.id);
+    const requests = steps.filter((s) => s.call === 'http.MakeRequestAndExpectEventuallyConsistentResponse');
+    const target = (host: string) => (requests.find((r) => (r.args?.[4] as { Request: { Host: string } }).Request.Host === host)?.args?.[3] as { $ref: number }).$ref;
+    // listener-1 (port 80) for foo.com, listener-2 (8080) and listener-4 (8090) by the port in the Host
+    assert.deepEqual([target('foo.com'), target('foo.com:8080'), target('bar.com:8090')], accepted);
+  });
+
   test('profiles count a test where all its features are, as extended when one of them is', () => {
     assert.deepEqual(profilesOf(suite, named('HTTPRouteSimpleSameNamespace')).find((p) => p.profile === 'GATEWAY-HTTP'), { profile: 'GATEWAY-HTTP', extended: false });
     assert.deepEqual(profilesOf(suite, named('HTTPRouteMethodMatching')).map((p) => p.profile + (p.extended ? ' extended' : ' core')), ['GATEWAY-HTTP extended']);
