@@ -141,6 +141,11 @@ describe('the runner against sinew up', { timeout: 300_000 }, () => {
     assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
   });
 
+  test('HTTPRouteBackendProtocolH2C passes: an h2c request reaches the Service port that targets the backend\'s second container port (its app told where by PORT_3001)', async () => {
+    const outcome = await runner.run(named('HTTPRouteBackendProtocolH2C'));
+    assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
   test('a test whose expectation the mesh does not meet fails, saying why', async () => {
     const original = named('HTTPRouteSimpleSameNamespace');
     const wrong: ConformanceTest = JSON.parse(JSON.stringify(original));

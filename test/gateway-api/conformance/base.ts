@@ -110,7 +110,11 @@ export function runnableBase(options: BaseOptions = {}): string {
 function workloadOf(deployment: Doc, isMesh: boolean): Doc {
   const template = (deployment.spec as { template: { metadata: { labels: Record<string, string> }; spec: { containers: { ports?: { containerPort: number }[] }[] } } }).template;
   const labels = template.metadata.labels;
-  const port = template.spec.containers[0].ports?.[0]?.containerPort ?? 3000;
+  const declared = template.spec.containers[0].ports?.[0]?.containerPort;
+  const port = declared ?? 3000;
+  // echo-basic (no ports declared) serves HTTP on 3000 and h2c on 3001, which the Services'
+  // second ports target
+  const ports = declared !== undefined ? [{ name: 'http', containerPort: port }] : [{ name: 'http', containerPort: 3000 }, { name: 'h2c', containerPort: 3001 }];
   return {
     apiVersion: 'sinew.dev/v1alpha1',
     kind: 'Workload',
@@ -124,7 +128,7 @@ function workloadOf(deployment: Doc, isMesh: boolean): Doc {
         ...(isMesh ? [{ name: 'ECHO_FORMAT', value: 'istio' }] : []),
         ...(labels.version ? [{ name: 'SERVICE_VERSION', value: labels.version }] : []),
       ],
-      ports: [{ name: 'http', containerPort: port }],
+      ports,
       readinessProbe: { httpGet: { path: '/health', port } },
     },
   };

@@ -17,6 +17,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { isIP } from 'node:net';
 import { request as httpsRequest } from 'node:https';
+import { connect as connectHttp2 } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MeshStatus } from '../../../src/api/mesh-status.js';
@@ -710,7 +711,9 @@ export class ConformanceRunner {
     const backendSet = Object.entries(expected.BackendSetResponseHeaders ?? {}).map(([k, v]) => `${k}:${v}`);
     headers['X-Echo-Set-Header'] = backendSet.join(',');
     await this.#consistently(async () => {
-      const res = await send(local, req.Method || 'GET', req.Path || '/', headers, req.Body, tls);
+      // roundtripper.H2CPriorKnowledgeProtocol: HTTP/2 without TLS, with prior knowledge (RFC 9113 3.3)
+      const h2c = String((req.Protocol as { $sym?: string } | undefined)?.$sym ?? req.Protocol ?? '').endsWith('H2CPriorKnowledgeProtocol');
+      const res = h2c ? await sendH2c(local, req.Method || 'GET', req.Path || '/', headers, req.Body) : await send(local, req.Method || 'GET', req.Path || '/', headers, req.Body, tls);
       compareRoundTrip({ scheme: tls ? 'https' : 'http', path: (req.Path || '/').split('?')[0], method: req.Method || 'GET' }, res, expected, statusCodes);
     });
   }
@@ -800,6 +803,35 @@ export function send(address: string, method: string, path: string, headers: Rec
     req.on('timeout', () => req.destroy(new Error(`no answer from ${address} within 10 s`)));
     req.on('error', reject);
     req.end(body);
+  });
+}
+
+/** A request over HTTP/2 with prior knowledge (h2c): the client starts with the HTTP/2 preface. */
+export function sendH2c(address: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Captured> {
+  return new Promise((resolvePromise, reject) => {
+    const session = connectHttp2(`http://${address}`);
+    const done = (err?: Error, captured?: Captured) => {
+      session.close();
+      if (err) reject(err);
+      else resolvePromise(captured!);
+    };
+    session.on('error', (err) => done(err));
+    session.setTimeout(10_000, () => session.destroy(new Error(`no answer from ${address} within 10 s`)));
+    // HTTP/2 has :authority instead of Host (RFC 9113 8.3.1)
+    const { host, ...rest } = headers;
+    const stream = session.request({ ':method': method, ':path': path, ':authority': host ?? address, ':scheme': 'http', ...rest });
+    let text = '';
+    let status = 0;
+    const h: Record<string, string[]> = {};
+    stream.on('response', (head) => {
+      status = Number(head[':status']);
+      for (const [k, v] of Object.entries(head)) if (!k.startsWith(':') && v !== undefined) h[k] = Array.isArray(v) ? v : [String(v)];
+    });
+    stream.setEncoding('utf8');
+    stream.on('data', (c: string) => (text += c));
+    stream.on('end', () => done(undefined, { status, headers: h, body: text }));
+    stream.on('error', (err) => done(err));
+    stream.end(body);
   });
 }
 
