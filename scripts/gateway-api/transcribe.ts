@@ -199,7 +199,16 @@ export class Transcriber {
         }
         // A condition on what only a run gives (an error, a response): fine when neither branch
         // takes a step of its own (error handling), otherwise the runner cannot follow it.
-        if (this.#hasSteps(s.body, inner) || (s.else && this.#hasSteps(s.else, inner))) this.#record({ unsupported: `a branch on a value of the run (${describe(s.cond)})` });
+        if (this.#hasSteps(s.body, inner) || (s.else && this.#hasSteps(s.else, inner))) {
+          this.#record({ unsupported: `a branch on a value of the run (${describe(s.cond)})` });
+          return;
+        }
+        // `if <check of what the run gave> { t.Fatalf(...) }`: an assertion the runner makes
+        const fatal = !s.else && fromRun(cond) ? s.body.find((b) => b.k === 'expr' && b.x.k === 'call' && b.x.fn.k === 'sel' && b.x.fn.x.k === 'ident' && b.x.fn.x.name === 't' && /^(Fatal|Fatalf|Error|Errorf|FailNow)$/.test(b.x.fn.name)) : undefined;
+        if (fatal && fatal.k === 'expr' && fatal.x.k === 'call') {
+          const [message] = fatal.x.args.map((a) => this.eval(a, inner));
+          this.#record({ call: '$failIf', args: [cond, typeof message === 'string' ? message : describe(s.cond)] });
+        }
         return;
       }
       case 'switch': {
@@ -384,6 +393,7 @@ export class Transcriber {
         if (x.op === '&' || x.op === '*') return v;
         if (x.op === '!' && typeof v === 'boolean') return !v;
         if (x.op === '-' && typeof v === 'number') return -v;
+        if (x.op === '!' && fromRun(v)) return { $not: v };
         return { $sym: `${x.op}expr` };
       }
       case 'binary': {
@@ -528,6 +538,8 @@ export class Transcriber {
           if (name === 'Join') return s;
           if (name === 'Split') return s.split(p);
         }
+        // on what the run gives (strings.HasPrefix(cReq.Pod, ...)): the runner works it out
+        if (name === 'HasPrefix' && a.some(fromRun)) return { $call: `strings.${name}`, args: a };
         return { $sym: `strings.${name}` };
       }
       if (fn.x.k === 'ident' && ['require', 'assert'].includes(fn.x.name) && this.lookup(scope, fn.x.name) === undefined && !/^NoError/.test(name)) {
@@ -570,6 +582,7 @@ export class Transcriber {
         const id = this.#record({ call: `${fn.x.k === 'ident' ? fn.x.name : 'value'}.${name}`, receiver: Number(receiver.$ref), args: args() });
         return { $ref: id };
       }
+      if (isSymbol(receiver) && name === 'Error' && x.args.length === 0) return { $sym: `${symbolName(receiver)}.Error()` };
       if (isSymbol(receiver) || receiver === undefined) {
         const base = describe(fn.x);
         if (/^(suite|s)\b/.test(base) || isSymbol(receiver)) {
@@ -628,7 +641,7 @@ function appendTo(st: Stmt): { acc: string; value: Expr } | undefined {
 
 /** A value the run gives: a step's result, a field or length of one, a comparison of them. */
 function fromRun(v: unknown): boolean {
-  return isRef(v) || isField(v) || (!!v && typeof v === 'object' && ('$len' in v || '$cmp' in v));
+  return isRef(v) || isField(v) || (!!v && typeof v === 'object' && ('$len' in v || '$cmp' in v || '$not' in v || ('$call' in v && Array.isArray((v as { args?: unknown }).args) && (v as unknown as { args: unknown[] }).args.some(fromRun))));
 }
 
 function isSymbol(v: unknown): v is { $sym: string } {

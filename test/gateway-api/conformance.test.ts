@@ -108,9 +108,9 @@ describe('the suite as the repository carries it', () => {
 });
 
 describe('the runner against sinew up', { timeout: 300_000 }, () => {
-  // Only the backends these tests use: infra-backend-v1 for the gateway test, and the mesh's
-  // echo-v1 and echo-v2 (echo-v1 exists in two namespaces, as in the suite).
-  const runner = new ConformanceRunner({ backends: ['infra-backend-v1', 'echo-v1', 'echo-v2'], timeoutMs: 20_000 });
+  // Only the backends these tests use: infra-backend-v1 and -v2 for the gateway tests, and the
+  // mesh's echo-v1 and echo-v2 (echo-v1 exists in two namespaces, as in the suite).
+  const runner = new ConformanceRunner({ backends: ['infra-backend-v1', 'infra-backend-v2', 'echo-v1', 'echo-v2'], timeoutMs: 20_000 });
   before(() => runner.start());
   after(() => runner.stop());
 
@@ -144,6 +144,21 @@ describe('the runner against sinew up', { timeout: 300_000 }, () => {
   test('HTTPRouteBackendProtocolH2C passes: an h2c request reaches the Service port that targets the backend\'s second container port (its app told where by PORT_3001)', async () => {
     const outcome = await runner.run(named('HTTPRouteBackendProtocolH2C'));
     assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
+  test('a check the test makes with t.Fatalf on what the backend saw is carried out: it passes as the route is written, and fails when it does not hold', async () => {
+    // HTTPRouteRequestHeaderModifierBackendWeights: each backendRef sets a Backend header naming its pod
+    const original = named('HTTPRouteRequestHeaderModifierBackendWeights');
+    const firstCapture = original.steps.findIndex((st) => st.call?.endsWith('.CaptureRoundTrip'));
+    const short: ConformanceTest = { ...original, steps: original.steps.slice(0, firstCapture + 3) };
+    assert.deepEqual(await runner.run(short), { result: 'passed' }, runner.log().slice(-3000));
+    const wrong: ConformanceTest = JSON.parse(JSON.stringify(short));
+    // the pod must now start with a name no backend has
+    const check = wrong.steps.find((st) => st.call === '$failIf' && JSON.stringify(st.args).includes('strings.HasPrefix'))!;
+    ((check.args![0] as { $not: { args: unknown[] } }).$not.args)[1] = 'no-such-backend';
+    const outcome = await runner.run(wrong);
+    assert.equal(outcome.result, 'failed');
+    assert.match((outcome as { reason: string }).reason, /expected the backendRef to have set the correct headers/);
   });
 
   test('a test whose expectation the mesh does not meet fails, saying why', async () => {

@@ -224,8 +224,15 @@ export class ConformanceRunner {
           return v.$cmp === '<' ? a < b : v.$cmp === '>' ? a > b : v.$cmp === '<=' ? a <= b : a >= b;
       }
     }
+    if ('$not' in v) {
+      const x = this.#resolve(v.$not as Value, results);
+      if (typeof x !== 'boolean') throw new Unsupported(`not of ${JSON.stringify(x)}`);
+      return !x;
+    }
     if ('$len' in v) {
-      const x = this.#resolve(v.$len as Value, results);
+      const resolved = this.#resolve(v.$len as Value, results) as unknown;
+      // a PEM the suite's GetTLSSecret gave is a []byte in Go
+      const x = resolved && typeof resolved === 'object' && '$pem' in resolved ? (resolved as { $pem: string }).$pem : resolved;
       // a nil slice (a field the API leaves out) has length 0, as in Go
       return Array.isArray(x) ? x.length : typeof x === 'string' ? x.length : x && typeof x === 'object' ? Object.keys(x).length : 0;
     }
@@ -239,6 +246,7 @@ export class ConformanceRunner {
       // a Deployment's selector (its matchLabels) and a namespace, for suite.Client.List
       if (v.$call === 'metav1.LabelSelectorAsSelector') return args[0] as Value;
       if (v.$call === 'client.InNamespace') return { $namespace: args[0] as Value };
+      if (v.$call === 'strings.HasPrefix') return typeof args[0] === 'string' && typeof args[1] === 'string' ? args[0].startsWith(args[1]) : false;
       throw new Unsupported(String(v.$call));
     }
     if ('$sym' in v) {
@@ -275,6 +283,26 @@ export class ConformanceRunner {
         for (const inner of step.steps ?? []) await this.#step(inner, results);
       }
       results.delete(step.elem!);
+      return;
+    }
+    if (call === '$failIf') {
+      // `if <check> { t.Fatalf(...) }` of the test: fails when the check holds
+      if (this.#resolve(step.args?.[0], results) === true) throw new StepFailure(String(step.args?.[1] ?? 'a check of the test failed'));
+      return;
+    }
+    if (call === 'http.MakeRequest') {
+      // (t, &expected, gwAddr, protocol, scheme): the request, sent later by CaptureRoundTrip
+      results.set(step.id, { $request: this.#resolve(step.args?.[1], results), address: this.#resolve(step.args?.[2], results) } as unknown as Value);
+      return;
+    }
+    if (call.endsWith('.CaptureRoundTrip')) {
+      // the request the backend saw (echo-basic's answer: Path, Host, Method, Headers, Namespace, Pod), and the response beside it
+      const made = this.#resolve(step.args?.[0], results) as unknown as { $request?: Record<string, any>; address?: GatewayAddress } | undefined;
+      if (!made?.$request || !made.address) throw new Unsupported(`CaptureRoundTrip of ${JSON.stringify(made)}`);
+      const res = await this.#gatewayOnce(made.address, made.$request);
+      let echo: Record<string, unknown> = {};
+      if ((res.headers['content-type']?.[0] ?? '').startsWith('application/json')) echo = JSON.parse(res.body) as Record<string, unknown>;
+      results.set(step.id, { ...echo, $response: res } as unknown as Value);
       return;
     }
     if (call === 'require.Eventually') {
@@ -718,6 +746,15 @@ export class ConformanceRunner {
     });
   }
 
+  /** One request to the gateway as the suite's roundtripper makes it (no comparison). */
+  async #gatewayOnce(address: GatewayAddress, expected: Record<string, any>): Promise<Captured> {
+    const local = await this.#localAddress(address);
+    const req = expected.Request ?? {};
+    const port = address.port ?? 80;
+    const host = req.Host || (port === 80 ? '127.0.0.1' : `127.0.0.1:${port}`);
+    return send(local, req.Method || 'GET', req.Path || '/', { host, ...(req.Headers ?? {}) }, req.Body);
+  }
+
   /** A mesh client's request (utils/echo MeshPod): out through its sidecar, compared as compareRequest does. */
   async #meshRequest(client: AppClient, expected: Record<string, any>): Promise<void> {
     const replica = await this.#appReplica(client.$app.namespace, client.$app.labels);
@@ -958,6 +995,8 @@ function goField(at: unknown, field: string | number): unknown {
   if (at === undefined || at === null) return undefined;
   if (typeof field === 'number') return (at as unknown[])[field];
   const obj = at as Record<string, unknown>;
+  // a map's key (an echoed request's Headers["Backend"]) is as written
+  if (Object.hasOwn(obj, field)) return obj[field];
   if (OBJECT_META.has(field) && obj.metadata && typeof obj.metadata === 'object') return (obj.metadata as Record<string, unknown>)[jsonName(field)];
   return obj[jsonName(field)];
 }
