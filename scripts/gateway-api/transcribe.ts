@@ -69,7 +69,7 @@ const SUITE_CONSTANTS: Record<string, Value> = {
 /** Packages whose calls are steps the runner carries out. */
 const STEP_PACKAGES = new Set(['kubernetes', 'http', 'tls', 'grpc', 'tcp', 'weight', 'echo', 'roundtripper']);
 /** Calls that only build a value: evaluated into the step arguments, not steps themselves. */
-const PURE_CALLS = new Set(['kubernetes.NewGatewayRef', 'kubernetes.NewResourceRef', 'http.Ipv6SafeHost', 'kubernetes.NewListenerSetRef', 'metav1.LabelSelectorAsSelector', 'client.InNamespace']);
+const PURE_CALLS = new Set(['kubernetes.NewGatewayRef', 'kubernetes.NewResourceRef', 'http.Ipv6SafeHost', 'kubernetes.NewListenerSetRef', 'metav1.LabelSelectorAsSelector', 'client.InNamespace', 'uuid.New']);
 /**
  * Helper functions of a test's own file that the runner carries out itself, as it does the
  * suite's helpers: they loop over what the cluster gives (pods, their IPs) to write objects.
@@ -562,6 +562,17 @@ export class Transcriber {
         return `${i} request to '${typeof req.Host === 'string' ? req.Host : ''}${typeof req.Path === 'string' ? req.Path : ''}'`;
       }
       if (name === 'String' && receiver && typeof receiver === 'object' && 'Name' in receiver) return `${receiver.Namespace}/${receiver.Name}`;
+      // uuid.New().String(): a fresh one each time the runner makes the request
+      if (name === 'String' && receiver && typeof receiver === 'object' && (receiver as Record<string, Value>).$call === 'uuid.New') return { $uuid: true };
+      // url.Values the test built: Set a key, Encode them as a query (sorted by key, as Go does)
+      if (receiver && typeof receiver === 'object' && !Array.isArray(receiver) && !isRef(receiver) && !isSymbol(receiver) && !isField(receiver)) {
+        if (name === 'Set') {
+          const [key, value] = args();
+          if (typeof key === 'string') (receiver as Record<string, Value>)[key] = [value];
+          return null;
+        }
+        if (name === 'Encode') return { $urlencode: structuredClone(receiver) };
+      }
       if (fn.x.k === 'ident' && receiver === undefined) {
         const pkg = fn.x.name;
         const call = `${pkg}.${name}`;

@@ -63,6 +63,14 @@ describe('the suite as the repository carries it', () => {
     assert.deepEqual([target('foo.com'), target('foo.com:8080'), target('bar.com:8090')], accepted);
   });
 
+  test('HTTPRouteRetry: each probe of AwaitConvergence asks the retry simulation with its url.Values and a fresh uuid', () => {
+    const awaits = named('HTTPRouteRetry').steps.filter((st) => st.call === 'http.AwaitConvergence');
+    assert.equal(awaits.length, 11);
+    const probe = (awaits[0].args?.[2] as { steps: { call: string; args: unknown[] }[] }).steps;
+    assert.deepEqual(probe.map((st) => st.call), ['http.MakeRequest', 'suite.RoundTripper.CaptureRoundTrip', 'http.CompareRoundTrip']);
+    assert.deepEqual((probe[0].args[1] as { Request: unknown }).Request, { Path: { $concat: ['/retry/code-500-attempts-3?', { $urlencode: { responseCode: ['500'], succeedAfter: ['2'], uuid: [{ $uuid: true }] } }] } });
+  });
+
   test('profiles count a test where all its features are, as extended when one of them is', () => {
     assert.deepEqual(profilesOf(suite, named('HTTPRouteSimpleSameNamespace')).find((p) => p.profile === 'GATEWAY-HTTP'), { profile: 'GATEWAY-HTTP', extended: false });
     assert.deepEqual(profilesOf(suite, named('HTTPRouteMethodMatching')).map((p) => p.profile + (p.extended ? ' extended' : ' core')), ['GATEWAY-HTTP extended']);
@@ -108,9 +116,9 @@ describe('the suite as the repository carries it', () => {
 });
 
 describe('the runner against sinew up', { timeout: 300_000 }, () => {
-  // Only the backends these tests use: infra-backend-v1 and -v2 for the gateway tests, and the
+  // Only the backends these tests use: infra-backend-v1 to -v3 for the gateway tests, and the
   // mesh's echo-v1 and echo-v2 (echo-v1 exists in two namespaces, as in the suite).
-  const runner = new ConformanceRunner({ backends: ['infra-backend-v1', 'infra-backend-v2', 'echo-v1', 'echo-v2'], timeoutMs: 20_000 });
+  const runner = new ConformanceRunner({ backends: ['infra-backend-v1', 'infra-backend-v2', 'infra-backend-v3', 'echo-v1', 'echo-v2'], timeoutMs: 20_000 });
   before(() => runner.start());
   after(() => runner.stop());
 
@@ -159,6 +167,11 @@ describe('the runner against sinew up', { timeout: 300_000 }, () => {
     const outcome = await runner.run(wrong);
     assert.equal(outcome.result, 'failed');
     assert.match((outcome as { reason: string }).reason, /expected the backendRef to have set the correct headers/);
+  });
+
+  test('HTTPRouteRetry passes: a route retries 500s up to its attempts, and not the codes it does not name', async () => {
+    const outcome = await runner.run(named('HTTPRouteRetry'));
+    assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
   });
 
   test('a test whose expectation the mesh does not meet fails, saying why', async () => {

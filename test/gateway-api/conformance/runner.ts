@@ -19,6 +19,7 @@ import { isIP } from 'node:net';
 import { request as httpsRequest } from 'node:https';
 import { connect as connectHttp2 } from 'node:http2';
 import { tmpdir } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { MeshStatus } from '../../../src/api/mesh-status.js';
 import { GATEWAY_NAME_LABEL } from '../../../src/semantics/gateway-api/binding.js';
@@ -65,6 +66,8 @@ export class ConformanceRunner {
   #api = '';
   #token = '';
   #status: MeshStatus | undefined;
+  /** The uuid of the current attempt (`uuid.New()` in a test's convergence function). */
+  #attemptUuid: string | undefined;
 
   constructor(options: RunnerOptions = {}) {
     this.#options = options;
@@ -182,6 +185,16 @@ export class ConformanceRunner {
     if (v === null || typeof v !== 'object') return v;
     if (Array.isArray(v)) return v.map((x) => this.#resolve(x, results) as Value);
     if ('$ref' in v) return results.get(Number(v.$ref));
+    // a fresh uuid per attempt of an AwaitConvergence (the same within the attempt)
+    if ('$uuid' in v) return (this.#attemptUuid ??= randomUUID());
+    if ('$urlencode' in v) {
+      // url.Values.Encode: keys sorted, each value escaped as a query component
+      const values = this.#resolve(v.$urlencode as Value, results) as Record<string, Value[]>;
+      return Object.keys(values)
+        .sort()
+        .flatMap((k) => values[k].map((x) => `${encodeURIComponent(k)}=${encodeURIComponent(String(x))}`))
+        .join('&');
+    }
     if ('$concat' in v) {
       const parts = (v.$concat as Value[]).map((p) => this.#resolve(p, results));
       if (parts.some((p) => typeof p !== 'string' && typeof p !== 'number')) throw new Unsupported(`a value built from what a run gives: ${JSON.stringify(v.$concat)}`);
@@ -283,6 +296,24 @@ export class ConformanceRunner {
         for (const inner of step.steps ?? []) await this.#step(inner, results);
       }
       results.delete(step.elem!);
+      return;
+    }
+    if (call === 'http.AwaitConvergence') {
+      // (t, timeoutConfig, fn): fn's steps until they pass RequiredConsecutiveSuccesses times in a row
+      const fn = step.args?.[2] as { steps?: Step[] } | undefined;
+      if (!fn?.steps) throw new Unsupported('AwaitConvergence without the steps of its function');
+      return this.#consistently(async () => {
+        this.#attemptUuid = undefined;
+        for (const inner of fn.steps!) await this.#step(inner, results);
+      });
+    }
+    if (call === 'http.CompareRoundTrip') {
+      // (t, &req, cReq, cRes, expected): the captured round trip against the expectation
+      const captured = this.#resolve(step.args?.[2], results) as unknown as { $response?: Captured } | undefined;
+      const expected = this.#resolve(step.args?.[4], results) as Record<string, any>;
+      if (!captured?.$response) throw new Unsupported('CompareRoundTrip of a round trip the runner did not capture');
+      const req = expected.Request ?? {};
+      compareRoundTrip({ scheme: 'http', path: String(req.Path || '/').split('?')[0], method: req.Method || 'GET' }, captured.$response, expected, statusCodesOf(expected));
       return;
     }
     if (call === '$failIf') {
@@ -879,6 +910,13 @@ interface EchoRequest {
   headers: Record<string, string[]>;
   namespace: string;
   pod: string;
+}
+
+/** The status codes an expectation accepts (Response.StatusCodes and StatusCode; 200 when neither). */
+function statusCodesOf(expected: Record<string, any>): number[] {
+  const codes: number[] = [...(expected.Response?.StatusCodes ?? [])];
+  if (expected.Response?.StatusCode && !codes.includes(expected.Response.StatusCode)) codes.push(expected.Response.StatusCode);
+  return codes.length ? codes : [200];
 }
 
 /** utils/http CompareRoundTrip, for an echo-basic backend. */
