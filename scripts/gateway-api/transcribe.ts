@@ -203,12 +203,14 @@ export class Transcriber {
           this.#record({ unsupported: `a branch on a value of the run (${describe(s.cond)})` });
           return;
         }
-        // `if <check of what the run gave> { t.Fatalf(...) }`: an assertion the runner makes
+        // `if <check of what the run gave> { t.Fatalf(...) }`, or `{ ...; return false }` in a
+        // function AwaitConvergence polls: an assertion the runner makes
         const fatal = !s.else && fromRun(cond) ? s.body.find((b) => b.k === 'expr' && b.x.k === 'call' && b.x.fn.k === 'sel' && b.x.fn.x.k === 'ident' && b.x.fn.x.name === 't' && /^(Fatal|Fatalf|Error|Errorf|FailNow)$/.test(b.x.fn.name)) : undefined;
+        const notYet = !s.else && fromRun(cond) && this.#sink.length > 0 && s.body.some((b) => b.k === 'return' && b.values.length === 1 && b.values[0].k === 'lit' && b.values[0].value === false);
         if (fatal && fatal.k === 'expr' && fatal.x.k === 'call') {
           const [message] = fatal.x.args.map((a) => this.eval(a, inner));
           this.#record({ call: '$failIf', args: [cond, typeof message === 'string' ? message : describe(s.cond)] });
-        }
+        } else if (notYet) this.#record({ call: '$failIf', args: [cond, `not yet: ${describe(s.cond)}`] });
         return;
       }
       case 'switch': {
@@ -406,7 +408,8 @@ export class Transcriber {
         }
         if ((x.op === '==' || x.op === '!=') && !isSymbol(a) && !isSymbol(b) && !isRef(a) && !isRef(b) && (typeof a !== 'object' || a === null) && (typeof b !== 'object' || b === null)) return x.op === '==' ? a === b : a !== b;
         // a comparison with what the run gives (`addr.Value != filter.Value`, `len(gw.Status.Addresses) == 1`): the runner decides it
-        if (['==', '!=', '<', '>', '<=', '>='].includes(x.op) && (fromRun(a) || fromRun(b))) return { $cmp: x.op, x: a, y: b };
+        // (a comparison with nil is an error check: a failing step throws in the runner instead)
+        if (['==', '!=', '<', '>', '<=', '>='].includes(x.op) && (fromRun(a) || fromRun(b)) && a !== null && b !== null) return { $cmp: x.op, x: a, y: b };
         if (x.op === '&&' && (a === false || b === false)) return false;
         if (x.op === '||' && (a === true || b === true)) return true;
         if ((x.op === '&&' || x.op === '||') && typeof a === 'boolean' && typeof b === 'boolean') return x.op === '&&' ? a && b : a || b;
@@ -527,6 +530,10 @@ export class Transcriber {
         return null;
       }
       if (fn.x.k === 'ident' && fn.x.name === 'fmt' && name === 'Sprintf') return sprintf(args());
+      if (fn.x.k === 'ident' && fn.x.name === 'bytes' && name === 'Equal') {
+        const a = args();
+        if (a.some(fromRun)) return { $call: 'bytes.Equal', args: a };
+      }
       if (fn.x.k === 'ident' && fn.x.name === 'strings' && this.lookup(scope, 'strings') === undefined) {
         const a = args();
         if (name === 'Repeat' && typeof a[0] === 'string' && typeof a[1] === 'number') return a[0].repeat(a[1]);
@@ -603,6 +610,8 @@ export class Transcriber {
           const filled = name === 'Get' ? x.args[2] : name === 'List' ? x.args[1] : undefined;
           if (/\.Client$/.test(base) && filled?.k === 'ident') this.assign(scope, filled.name, { $ref: id }, false);
           else if (/\.Client$/.test(base) && filled?.k === 'unary' && filled.x.k === 'ident') this.assign(scope, filled.x.name, { $ref: id }, false);
+          // websocket.Message.Receive(ws, &reply) fills reply
+          if (base === 'websocket.Message' && name === 'Receive' && x.args[1]?.k === 'unary' && x.args[1].x.k === 'ident') this.assign(scope, x.args[1].x.name, { $ref: id }, false);
           return { $ref: id };
         }
       }

@@ -174,6 +174,14 @@ describe('the runner against sinew up', { timeout: 300_000 }, () => {
     assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
   });
 
+  test('HTTPRouteBackendProtocolWebSocket passes: a text and a binary frame come back through the gateway as sent', async () => {
+    const steps = (named('HTTPRouteBackendProtocolWebSocket').steps.find((st) => st.call === 'http.AwaitConvergence')?.args?.[2] as { steps: { call: string }[] }).steps;
+    // the frames' comparisons are steps of the attempt, not lost
+    assert.equal(steps.filter((st) => st.call === '$failIf').length, 2);
+    const outcome = await runner.run(named('HTTPRouteBackendProtocolWebSocket'));
+    assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
   test('a test whose expectation the mesh does not meet fails, saying why', async () => {
     const original = named('HTTPRouteSimpleSameNamespace');
     const wrong: ConformanceTest = JSON.parse(JSON.stringify(original));

@@ -16,6 +16,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { isIP } from 'node:net';
+import { WebSocket } from 'ws';
 import { request as httpsRequest } from 'node:https';
 import { connect as connectHttp2 } from 'node:http2';
 import { tmpdir } from 'node:os';
@@ -47,6 +48,11 @@ interface AppClient {
   Address: string;
 }
 type Resolved = Value | GatewayAddress | AppClient | undefined;
+interface WebSocketConnection {
+  socket: WebSocket;
+  /** The next frame the server sent. */
+  next(): Promise<{ data: Buffer; binary: boolean }>;
+}
 interface Pod {
   metadata: { name: string; namespace: string; labels: Record<string, string> };
   status: { podIP: string; podIPs: { ip: string }[] };
@@ -68,6 +74,8 @@ export class ConformanceRunner {
   #status: MeshStatus | undefined;
   /** The uuid of the current attempt (`uuid.New()` in a test's convergence function). */
   #attemptUuid: string | undefined;
+  /** The WebSockets a test opened (closed after each attempt and at the test's end). */
+  readonly #sockets = new Set<WebSocket>();
 
   constructor(options: RunnerOptions = {}) {
     this.#options = options;
@@ -134,7 +142,15 @@ export class ConformanceRunner {
     } catch (err) {
       return { result: 'failed', reason: (err as Error).message };
     } finally {
+      this.#closeSockets();
       for (const m of manifests.reverse()) await this.#post('delete', m).catch(() => undefined);
+      // The next test must not meet this one's routes: wait until the gateways hold the config
+      // without them (on a cluster the suite's cleanup races the next test; here it need not).
+      await this.#eventually(async () => {
+        const status = await this.#meshStatus(true);
+        const stale = status.gateways.flatMap((g) => g.replicas.filter((r) => r.ready && r.proxy.sync !== 'SYNCED').map((r) => r.id));
+        if (stale.length) throw new StepFailure(`gateways not synced yet: ${stale.join(', ')}`);
+      }, 10_000).catch(() => undefined);
     }
   }
 
@@ -259,6 +275,7 @@ export class ConformanceRunner {
       // a Deployment's selector (its matchLabels) and a namespace, for suite.Client.List
       if (v.$call === 'metav1.LabelSelectorAsSelector') return args[0] as Value;
       if (v.$call === 'client.InNamespace') return { $namespace: args[0] as Value };
+      if (v.$call === 'bytes.Equal') return JSON.stringify(args[0]) === JSON.stringify(args[1]);
       if (v.$call === 'strings.HasPrefix') return typeof args[0] === 'string' && typeof args[1] === 'string' ? args[0].startsWith(args[1]) : false;
       throw new Unsupported(String(v.$call));
     }
@@ -304,7 +321,12 @@ export class ConformanceRunner {
       if (!fn?.steps) throw new Unsupported('AwaitConvergence without the steps of its function');
       return this.#consistently(async () => {
         this.#attemptUuid = undefined;
-        for (const inner of fn.steps!) await this.#step(inner, results);
+        try {
+          for (const inner of fn.steps!) await this.#step(inner, results);
+        } finally {
+          // the function's deferred Close of what it opened
+          this.#closeSockets();
+        }
       });
     }
     if (call === 'http.CompareRoundTrip') {
@@ -314,6 +336,26 @@ export class ConformanceRunner {
       if (!captured?.$response) throw new Unsupported('CompareRoundTrip of a round trip the runner did not capture');
       const req = expected.Request ?? {};
       compareRoundTrip({ scheme: 'http', path: String(req.Path || '/').split('?')[0], method: req.Method || 'GET' }, captured.$response, expected, statusCodesOf(expected));
+      return;
+    }
+    if (call === 'suite.WebSocketDialer.Dial') {
+      // (url, protocol, origin): the url is "ws://" + the gateway's address + path
+      const parts = ((step.args?.[0] as { $concat?: Value[] })?.$concat ?? [step.args?.[0] as Value]).map((p) => this.#resolve(p, results));
+      const url = (await Promise.all(parts.map(async (p) => (p && typeof p === 'object' && '$gateway' in p ? this.#localAddress(p as GatewayAddress) : String(p ?? ''))))).join('');
+      results.set(step.id, { $ws: await this.#dialWebSocket(url) } as unknown as Value);
+      return;
+    }
+    if (call === 'websocket.Message.Send' || call === 'websocket.Message.Receive') {
+      const conn = (this.#resolve(step.args?.[0], results) as unknown as { $ws?: WebSocketConnection })?.$ws;
+      if (!conn) throw new Unsupported(`${call} on no WebSocket`);
+      if (call === 'websocket.Message.Send') {
+        // a string is a text frame, a []byte a binary one (golang.org/x/net/websocket Message)
+        const message = step.args?.[1];
+        conn.socket.send(Array.isArray(message) ? Buffer.from(message as number[]) : String(message));
+        return;
+      }
+      const frame = await conn.next();
+      results.set(step.id, (frame.binary ? [...frame.data] : frame.data.toString('utf8')) as Value);
       return;
     }
     if (call === '$failIf') {
@@ -775,6 +817,44 @@ export class ConformanceRunner {
       const res = h2c ? await sendH2c(local, req.Method || 'GET', req.Path || '/', headers, req.Body) : await send(local, req.Method || 'GET', req.Path || '/', headers, req.Body, tls);
       compareRoundTrip({ scheme: tls ? 'https' : 'http', path: (req.Path || '/').split('?')[0], method: req.Method || 'GET' }, res, expected, statusCodes);
     });
+  }
+
+  /** A WebSocket to the gateway, its frames queued for Receive; closed when the attempt or the test ends. */
+  async #dialWebSocket(url: string): Promise<WebSocketConnection> {
+    const socket = new WebSocket(url, { handshakeTimeout: 10_000 });
+    this.#sockets.add(socket);
+    const frames: { data: Buffer; binary: boolean }[] = [];
+    const waiting: ((f: { data: Buffer; binary: boolean } | Error) => void)[] = [];
+    const deliver = (f: { data: Buffer; binary: boolean } | Error) => {
+      const w = waiting.shift();
+      if (w) w(f);
+      else if (!(f instanceof Error)) frames.push(f);
+    };
+    socket.on('message', (data, binary) => deliver({ data: Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]), binary }));
+    socket.on('close', () => deliver(new StepFailure('the WebSocket closed')));
+    await new Promise<void>((resolveOpen, reject) => {
+      socket.once('open', () => resolveOpen());
+      socket.once('error', (err) => reject(new StepFailure(`failed to dial ${url}: ${err.message}`)));
+    });
+    return {
+      socket,
+      next: () =>
+        new Promise((resolveFrame, reject) => {
+          const queued = frames.shift();
+          if (queued) return resolveFrame(queued);
+          const timer = setTimeout(() => reject(new StepFailure('no WebSocket frame within 10 s')), 10_000);
+          waiting.push((f) => {
+            clearTimeout(timer);
+            if (f instanceof Error) reject(f);
+            else resolveFrame(f);
+          });
+        }),
+    };
+  }
+
+  #closeSockets(): void {
+    for (const s of this.#sockets) s.terminate();
+    this.#sockets.clear();
   }
 
   /** One request to the gateway as the suite's roundtripper makes it (no comparison). */
