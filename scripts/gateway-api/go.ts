@@ -24,11 +24,19 @@ export type Stmt =
   | { k: 'expr'; x: Expr }
   | { k: 'range'; key?: string; value?: string; x: Expr; body: Stmt[] }
   | { k: 'for'; body: Stmt[]; text: string }
+  | { k: 'switch'; tag?: Expr; cases: { values?: Expr[]; body: Stmt[] }[]; text: string }
   | { k: 'if'; cond: Expr | undefined; init?: Stmt; body: Stmt[]; else?: Stmt[] }
   | { k: 'block'; body: Stmt[] }
   | { k: 'return'; values: Expr[] }
   | { k: 'defer'; x: Expr }
   | { k: 'other'; text: string };
+
+/** A function of the file: its parameters' names, its named results' (none when unnamed), its body. */
+export interface GoFunc {
+  params: string[];
+  results: string[];
+  body: Stmt[];
+}
 
 interface Token {
   t: 'ident' | 'int' | 'float' | 'string' | 'char' | 'op' | ';' | 'eof';
@@ -431,6 +439,32 @@ export class Parser {
 
   // === statements ===
 
+  /** A switch's `{ case a, b: ... default: ... }`: each clause's values (none for default) and body. */
+  switchCases(): { values?: Expr[]; body: Stmt[] }[] {
+    this.expect('{');
+    const cases: { values?: Expr[]; body: Stmt[] }[] = [];
+    this.skipSemis();
+    while (!this.is('}')) {
+      let values: Expr[] | undefined;
+      if (this.accept('default')) values = undefined;
+      else {
+        this.expect('case');
+        values = [this.expr()];
+        while (this.accept(',')) values.push(this.expr());
+      }
+      this.expect(':');
+      const body: Stmt[] = [];
+      this.skipSemis();
+      while (!this.is('case') && !this.is('default') && !this.is('}')) {
+        body.push(this.stmt());
+        this.skipSemis();
+      }
+      cases.push({ ...(values ? { values } : {}), body });
+    }
+    this.expect('}');
+    return cases;
+  }
+
   block(): Stmt[] {
     this.expect('{');
     const out: Stmt[] = [];
@@ -512,6 +546,19 @@ export class Parser {
       const x = this.expr();
       return { k: 'other', text: 'go statement', ...{ x } };
     }
+    if (this.is('switch')) {
+      // an expression switch (`switch x { case "a", "b": ...; default: ... }`, or with no tag);
+      // a type switch or one with an init statement is kept as text, not evaluated
+      const save = this.i;
+      this.next();
+      try {
+        const tag = this.is('{') ? undefined : this.expr(true);
+        if (this.is('{')) return { k: 'switch', tag, cases: this.switchCases(), text: this.src.slice(start, this.toks[this.i - 1].pos + 1) };
+      } catch (err) {
+        if (!(err instanceof GoParseError)) throw err;
+      }
+      this.i = save;
+    }
     if (this.is('switch') || this.is('select') || this.is('goto')) {
       this.next();
       while (!this.is('{') && this.peek().t !== ';') this.next();
@@ -524,8 +571,7 @@ export class Parser {
       return { k: 'defer', x };
     }
     if (this.is('break') || this.is('continue')) {
-      this.next();
-      return { k: 'other', text: 'break' };
+      return { k: 'other', text: this.next().v };
     }
     // simple statement
     const lhs = [this.expr()];
@@ -601,12 +647,12 @@ export interface GoConformanceTest {
  * The ConformanceTest literals of a Go file, and its top-level helper functions (a test body
  * may call them). Each test's fields are kept as expressions.
  */
-export function parseSuiteFile(src: string): { tests: GoConformanceTest[]; funcs: Map<string, { params: string[]; body: Stmt[] }>; vars: Stmt[]; errors: string[] } {
+export function parseSuiteFile(src: string): { tests: GoConformanceTest[]; funcs: Map<string, GoFunc>; vars: Stmt[]; errors: string[] } {
   const p = new Parser(tokenize(src), src);
   const tests: GoConformanceTest[] = [];
   /** The file's other package-level `var` and `const` declarations, in order (a test may use them). */
   const vars: Stmt[] = [];
-  const funcs = new Map<string, { params: string[]; body: Stmt[] }>();
+  const funcs = new Map<string, GoFunc>();
   const errors: string[] = [];
   while (p.peek().t !== 'eof') {
     const t = p.peek();
@@ -646,9 +692,10 @@ export function parseSuiteFile(src: string): { tests: GoConformanceTest[]; funcs
         p.next();
         p.next();
         const params = p.params();
-        if (p.is('(')) p.skipBalanced('(', ')');
-        else if (!p.is('{')) p.type();
-        funcs.set(name, { params, body: p.block() });
+        // named results (`(newAddrs []v1.GatewaySpecAddress)`) are variables a bare return gives back
+        const results = p.is('(') ? p.params() : [];
+        if (!p.is('{')) p.type();
+        funcs.set(name, { params, results, body: p.block() });
       } catch (err) {
         errors.push(`func ${name}: ${(err as Error).message}`);
         p.i = save + 1;

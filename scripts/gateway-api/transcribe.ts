@@ -13,7 +13,7 @@
  * `{ unsupported: why }`, so the runner reports the test as failed with that reason instead of
  * running half of it.
  */
-import type { Expr, GoConformanceTest, Stmt } from './go.js';
+import type { Expr, GoConformanceTest, GoFunc, Stmt } from './go.js';
 
 export type Value =
   | string
@@ -32,6 +32,10 @@ export interface Step {
   /** The `t.Run` names the step is inside, outermost first. */
   subtest?: string[];
   unsupported?: string;
+  /** `$each`: the id the element is known by, the steps run per element, the elements skipped. */
+  elem?: number;
+  steps?: Step[];
+  unless?: Value;
   id: number;
 }
 
@@ -65,7 +69,12 @@ const SUITE_CONSTANTS: Record<string, Value> = {
 /** Packages whose calls are steps the runner carries out. */
 const STEP_PACKAGES = new Set(['kubernetes', 'http', 'tls', 'grpc', 'tcp', 'weight', 'echo', 'roundtripper']);
 /** Calls that only build a value: evaluated into the step arguments, not steps themselves. */
-const PURE_CALLS = new Set(['kubernetes.NewGatewayRef', 'kubernetes.NewResourceRef', 'http.Ipv6SafeHost', 'kubernetes.NewListenerSetRef']);
+const PURE_CALLS = new Set(['kubernetes.NewGatewayRef', 'kubernetes.NewResourceRef', 'http.Ipv6SafeHost', 'kubernetes.NewListenerSetRef', 'metav1.LabelSelectorAsSelector', 'client.InNamespace', 'uuid.New']);
+/**
+ * Helper functions of a test's own file that the runner carries out itself, as it does the
+ * suite's helpers: they loop over what the cluster gives (pods, their IPs) to write objects.
+ */
+const FILE_HELPER_STEPS = new Set(['setupEndpointSlices']);
 
 class Return {
   constructor(readonly values: Value[]) {}
@@ -86,7 +95,7 @@ export class Transcriber {
   readonly closures: { params: string[]; body: Stmt[]; scope: Scope }[] = [];
 
   constructor(
-    readonly funcs: Map<string, { params: string[]; body: Stmt[] }>,
+    readonly funcs: Map<string, GoFunc>,
     readonly features: Map<string, string>,
   ) {}
 
@@ -155,6 +164,10 @@ export class Transcriber {
         return;
       case 'range': {
         const x = this.eval(s.x, scope);
+        if (isRef(x) || isField(x)) {
+          this.#rangeOverRun(s, x, scope);
+          return;
+        }
         const entries: [Value, Value][] = Array.isArray(x)
           ? x.map((v, i) => [i, v])
           : typeof x === 'number'
@@ -186,12 +199,104 @@ export class Transcriber {
         }
         // A condition on what only a run gives (an error, a response): fine when neither branch
         // takes a step of its own (error handling), otherwise the runner cannot follow it.
-        if (this.#hasSteps(s.body, inner) || (s.else && this.#hasSteps(s.else, inner))) this.#record({ unsupported: `a branch on a value of the run (${describe(s.cond)})` });
+        if (this.#hasSteps(s.body, inner) || (s.else && this.#hasSteps(s.else, inner))) {
+          this.#record({ unsupported: `a branch on a value of the run (${describe(s.cond)})` });
+          return;
+        }
+        // `if <check of what the run gave> { t.Fatalf(...) }`, or `{ ...; return false }` in a
+        // function AwaitConvergence polls: an assertion the runner makes
+        const fatal = !s.else && fromRun(cond) ? s.body.find((b) => b.k === 'expr' && b.x.k === 'call' && b.x.fn.k === 'sel' && b.x.fn.x.k === 'ident' && b.x.fn.x.name === 't' && /^(Fatal|Fatalf|Error|Errorf|FailNow)$/.test(b.x.fn.name)) : undefined;
+        const notYet = !s.else && fromRun(cond) && this.#sink.length > 0 && s.body.some((b) => b.k === 'return' && b.values.length === 1 && b.values[0].k === 'lit' && b.values[0].value === false);
+        if (fatal && fatal.k === 'expr' && fatal.x.k === 'call') {
+          const [message] = fatal.x.args.map((a) => this.eval(a, inner));
+          this.#record({ call: '$failIf', args: [cond, typeof message === 'string' ? message : describe(s.cond)] });
+        } else if (notYet) this.#record({ call: '$failIf', args: [cond, `not yet: ${describe(s.cond)}`] });
+        return;
+      }
+      case 'switch': {
+        // the clause whose value equals the tag (or, tagless, whose condition is true); a switch
+        // on what only a run gives is fine when no clause takes a step of its own
+        const tag = s.tag ? this.eval(s.tag, scope) : true;
+        const known = (v: Value) => v === null || typeof v !== 'object';
+        const chosen = (): Stmt[] | undefined | false => {
+          if (!known(tag)) return false;
+          for (const c of s.cases) {
+            if (!c.values) continue;
+            const values = c.values.map((v) => this.eval(v, scope));
+            if (!values.every(known)) return false;
+            if (values.includes(tag)) return c.body;
+          }
+          return s.cases.find((c) => !c.values)?.body;
+        };
+        const body = chosen();
+        if (body === false) {
+          if (s.cases.some((c) => this.#hasSteps(c.body, scope))) this.#record({ unsupported: `a switch on a value of the run (${s.text.split('\n')[0]})` });
+          return;
+        }
+        if (body) this.block(body, { vars: new Map(), parent: scope });
         return;
       }
       case 'other':
         if (/^(switch|select|go)/.test(s.text)) this.#record({ unsupported: `a ${s.text.split(/\s/)[0]} statement` });
         return;
+    }
+  }
+
+  /**
+   * A `for ... range` over a list only the run gives (a Gateway's listeners or status addresses
+   * as fetched): the element is a value of its own (`{ $ref: elem }`, no step), and the loop
+   * becomes what the runner works out once it has the list —
+   *
+   *   - `if <cond on e> { acc = append(acc, e) }` alone: `acc` is `{ $filter: list, elem, $where: cond }`
+   *     (gateway-modify-listeners.go keeps the "http" listener; filterAddr drops an address);
+   *   - `acc = append(acc, <value of e>)`: `acc` is `{ $map: list, elem, $value }`
+   *     (gateway-static-addresses.go's extractStatusAddresses);
+   *   - steps in the body: a step `$each` running them per element, skipping those a leading
+   *     `if <cond> { continue }` names (`$unless`).
+   *
+   * Anything else in such a loop (a branch on the element that takes steps) cannot be followed.
+   */
+  #rangeOverRun(s: Extract<Stmt, { k: 'range' }>, list: Value, scope: Scope): void {
+    const elemId = this.#next++;
+    const inner: Scope = { vars: new Map(), parent: scope };
+    if (s.key && s.key !== '_') inner.vars.set(s.key, { $sym: 'index' });
+    if (s.value && s.value !== '_') inner.vars.set(s.value, { $ref: elemId });
+    let body = s.body;
+    // if <cond> { acc = append(acc, e) }
+    const [first] = body;
+    if (body.length === 1 && first.k === 'if' && !first.init && !first.else && first.cond && first.body.length === 1) {
+      const appended = appendTo(first.body[0]);
+      if (appended && appended.value.k === 'ident' && appended.value.name === s.value) {
+        this.assign(scope, appended.acc, { $filter: list, elem: elemId, $where: this.eval(first.cond, inner) }, false);
+        return;
+      }
+    }
+    // if <cond> { continue }
+    let unless: Value | undefined;
+    if (first?.k === 'if' && !first.init && !first.else && first.cond && first.body.length === 1 && first.body[0].k === 'other' && first.body[0].text === 'continue') {
+      unless = this.eval(first.cond, inner);
+      body = body.slice(1);
+    }
+    const accumulated: { acc: string; value: Value }[] = [];
+    const rest: Stmt[] = [];
+    for (const st of body) {
+      const appended = appendTo(st);
+      if (appended && this.lookup(scope, appended.acc) !== undefined) accumulated.push({ acc: appended.acc, value: appended.value as unknown as Value });
+      else rest.push(st);
+    }
+    this.#sink.push([]);
+    try {
+      this.block(rest, inner);
+      for (const a of accumulated) a.value = this.eval(a.value as unknown as Expr, inner);
+    } finally {
+      const steps = this.#sink.pop()!;
+      if (steps.some((st) => st.unsupported)) this.#record({ unsupported: steps.find((st) => st.unsupported)!.unsupported });
+      else if (steps.length) this.#record({ call: '$each', args: [list], elem: elemId, steps, ...(unless !== undefined ? { unless } : {}) });
+    }
+    for (const a of accumulated) {
+      const before = this.lookup(scope, a.acc);
+      if (Array.isArray(before) && before.length) this.#record({ unsupported: `appending to a list that already has items in a loop over a value of the run: ${describe(s.x)}` });
+      this.assign(scope, a.acc, { $map: list, elem: elemId, $value: a.value, ...(unless !== undefined ? { $unless: unless } : {}) }, false);
     }
   }
 
@@ -290,6 +395,7 @@ export class Transcriber {
         if (x.op === '&' || x.op === '*') return v;
         if (x.op === '!' && typeof v === 'boolean') return !v;
         if (x.op === '-' && typeof v === 'number') return -v;
+        if (x.op === '!' && fromRun(v)) return { $not: v };
         return { $sym: `${x.op}expr` };
       }
       case 'binary': {
@@ -301,6 +407,9 @@ export class Transcriber {
           if (ops[x.op]) return ops[x.op](a, b);
         }
         if ((x.op === '==' || x.op === '!=') && !isSymbol(a) && !isSymbol(b) && !isRef(a) && !isRef(b) && (typeof a !== 'object' || a === null) && (typeof b !== 'object' || b === null)) return x.op === '==' ? a === b : a !== b;
+        // a comparison with what the run gives (`addr.Value != filter.Value`, `len(gw.Status.Addresses) == 1`): the runner decides it
+        // (a comparison with nil is an error check: a failing step throws in the runner instead)
+        if (['==', '!=', '<', '>', '<=', '>='].includes(x.op) && (fromRun(a) || fromRun(b)) && a !== null && b !== null) return { $cmp: x.op, x: a, y: b };
         if (x.op === '&&' && (a === false || b === false)) return false;
         if (x.op === '||' && (a === true || b === true)) return true;
         if ((x.op === '&&' || x.op === '||') && typeof a === 'boolean' && typeof b === 'boolean') return x.op === '&&' ? a && b : a || b;
@@ -323,14 +432,17 @@ export class Transcriber {
     this.#sink.push([]);
     const saved = this.#subtest;
     this.#subtest = [];
+    let returned: Value[] | undefined;
     try {
-      this.run(x.body, { vars: new Map(x.params.map((p) => [p, { $sym: p }])), parent: scope });
+      returned = this.run(x.body, { vars: new Map(x.params.map((p) => [p, { $sym: p }])), parent: scope });
     } catch {
       // the body's own failure modes are the runner's to find
     }
     this.#subtest = saved;
     const steps = this.#sink.pop()!;
-    return { $func: id, steps: steps as unknown as Value };
+    // what it returns, when that is worked out from its steps (require.Eventually's condition)
+    const last = returned?.[returned.length - 1];
+    return { $func: id, steps: steps as unknown as Value, ...(last !== undefined && fromRun(last) ? { returns: last } : {}) };
   }
 
   composite(x: Extract<Expr, { k: 'composite' }>, scope: Scope): Value {
@@ -368,6 +480,7 @@ export class Transcriber {
     if (fn.k === 'ident') {
       if (fn.name === 'len') {
         const v = this.eval(x.args[0], scope);
+        if (isRef(v) || isField(v)) return { $len: v };
         return Array.isArray(v) ? v.length : typeof v === 'string' ? v.length : v && typeof v === 'object' && !isSymbol(v) ? Object.keys(v).length : { $sym: 'len' };
       }
       if (fn.name === 'append') {
@@ -385,6 +498,7 @@ export class Transcriber {
       if (fn.name === 'panic') return null;
       const local = this.lookup(scope, fn.name);
       if (local && typeof local === 'object' && '$func' in local) return this.invoke(this.closures[Number(String(local.$func).slice(7))], args(), multi);
+      if (FILE_HELPER_STEPS.has(fn.name)) return { $ref: this.#record({ call: `tests.${fn.name}`, args: args() }) };
       const top = this.funcs.get(fn.name);
       if (top) return this.invoke({ ...top, scope: { vars: new Map() } }, args(), multi);
       return { $sym: `${fn.name}()` };
@@ -416,6 +530,10 @@ export class Transcriber {
         return null;
       }
       if (fn.x.k === 'ident' && fn.x.name === 'fmt' && name === 'Sprintf') return sprintf(args());
+      if (fn.x.k === 'ident' && fn.x.name === 'bytes' && name === 'Equal') {
+        const a = args();
+        if (a.some(fromRun)) return { $call: 'bytes.Equal', args: a };
+      }
       if (fn.x.k === 'ident' && fn.x.name === 'strings' && this.lookup(scope, 'strings') === undefined) {
         const a = args();
         if (name === 'Repeat' && typeof a[0] === 'string' && typeof a[1] === 'number') return a[0].repeat(a[1]);
@@ -425,7 +543,10 @@ export class Transcriber {
           if (name === 'ToUpper') return s.toUpperCase();
           if (name === 'HasPrefix') return s.startsWith(p);
           if (name === 'Join') return s;
+          if (name === 'Split') return s.split(p);
         }
+        // on what the run gives (strings.HasPrefix(cReq.Pod, ...)): the runner works it out
+        if (name === 'HasPrefix' && a.some(fromRun)) return { $call: `strings.${name}`, args: a };
         return { $sym: `strings.${name}` };
       }
       if (fn.x.k === 'ident' && ['require', 'assert'].includes(fn.x.name) && this.lookup(scope, fn.x.name) === undefined && !/^NoError/.test(name)) {
@@ -448,6 +569,17 @@ export class Transcriber {
         return `${i} request to '${typeof req.Host === 'string' ? req.Host : ''}${typeof req.Path === 'string' ? req.Path : ''}'`;
       }
       if (name === 'String' && receiver && typeof receiver === 'object' && 'Name' in receiver) return `${receiver.Namespace}/${receiver.Name}`;
+      // uuid.New().String(): a fresh one each time the runner makes the request
+      if (name === 'String' && receiver && typeof receiver === 'object' && (receiver as Record<string, Value>).$call === 'uuid.New') return { $uuid: true };
+      // url.Values the test built: Set a key, Encode them as a query (sorted by key, as Go does)
+      if (receiver && typeof receiver === 'object' && !Array.isArray(receiver) && !isRef(receiver) && !isSymbol(receiver) && !isField(receiver)) {
+        if (name === 'Set') {
+          const [key, value] = args();
+          if (typeof key === 'string') (receiver as Record<string, Value>)[key] = [value];
+          return null;
+        }
+        if (name === 'Encode') return { $urlencode: structuredClone(receiver) };
+      }
       if (fn.x.k === 'ident' && receiver === undefined) {
         const pkg = fn.x.name;
         const call = `${pkg}.${name}`;
@@ -468,13 +600,18 @@ export class Transcriber {
         const id = this.#record({ call: `${fn.x.k === 'ident' ? fn.x.name : 'value'}.${name}`, receiver: Number(receiver.$ref), args: args() });
         return { $ref: id };
       }
+      if (isSymbol(receiver) && name === 'Error' && x.args.length === 0) return { $sym: `${symbolName(receiver)}.Error()` };
       if (isSymbol(receiver) || receiver === undefined) {
         const base = describe(fn.x);
         if (/^(suite|s)\b/.test(base) || isSymbol(receiver)) {
           const id = this.#record({ call: `${base}.${name}`, args: args() });
           // s.Client.Get(ctx, nn, obj) fills obj: from here on, obj is what the step fetched
-          if (/\.Client$/.test(base) && name === 'Get' && x.args[2]?.k === 'ident') this.assign(scope, x.args[2].name, { $ref: id }, false);
-          else if (/\.Client$/.test(base) && name === 'Get' && x.args[2]?.k === 'unary' && x.args[2].x.k === 'ident') this.assign(scope, x.args[2].x.name, { $ref: id }, false);
+          // and s.Client.List(ctx, list, options...) fills list
+          const filled = name === 'Get' ? x.args[2] : name === 'List' ? x.args[1] : undefined;
+          if (/\.Client$/.test(base) && filled?.k === 'ident') this.assign(scope, filled.name, { $ref: id }, false);
+          else if (/\.Client$/.test(base) && filled?.k === 'unary' && filled.x.k === 'ident') this.assign(scope, filled.x.name, { $ref: id }, false);
+          // websocket.Message.Receive(ws, &reply) fills reply
+          if (base === 'websocket.Message' && name === 'Receive' && x.args[1]?.k === 'unary' && x.args[1].x.k === 'ident') this.assign(scope, x.args[1].x.name, { $ref: id }, false);
           return { $ref: id };
         }
       }
@@ -483,9 +620,11 @@ export class Transcriber {
     return { $sym: 'call' };
   }
 
-  invoke(f: { params: string[]; body: Stmt[]; scope: Scope }, args: Value[], multi: boolean): Value {
+  invoke(f: { params: string[]; results?: string[]; body: Stmt[]; scope: Scope }, args: Value[], multi: boolean): Value {
     const vars = new Map<string, Value>(f.params.map((p, i) => [p, args[i] ?? null]));
-    const result = this.run(f.body, { vars, parent: f.scope });
+    for (const r of f.results ?? []) vars.set(r, null);
+    let result = this.run(f.body, { vars, parent: f.scope });
+    if (!result?.length && f.results?.length) result = f.results.map((r) => vars.get(r) ?? null);
     if (!result || result.length === 0) return null;
     if (result.length === 1 || !multi) return result[0];
     return Object.assign(result, { $multi: true });
@@ -509,6 +648,21 @@ function apiConstant(pkg: string, name: string): Value | undefined {
   return m ? m[1] : undefined;
 }
 
+
+/** `acc = append(acc, x)`: the list's name and what is appended. */
+function appendTo(st: Stmt): { acc: string; value: Expr } | undefined {
+  if (st.k !== 'assign' || st.lhs.length !== 1 || st.lhs[0].k !== 'ident' || st.rhs.length !== 1 || (st.op !== '=' && st.op !== ':=')) return undefined;
+  const call = st.rhs[0];
+  const acc = st.lhs[0].name;
+  if (call.k !== 'call' || call.fn.k !== 'ident' || call.fn.name !== 'append' || call.args.length !== 2 || call.spread) return undefined;
+  if (call.args[0].k !== 'ident' || call.args[0].name !== acc) return undefined;
+  return { acc, value: call.args[1] };
+}
+
+/** A value the run gives: a step's result, a field or length of one, a comparison of them. */
+function fromRun(v: unknown): boolean {
+  return isRef(v) || isField(v) || (!!v && typeof v === 'object' && ('$len' in v || '$cmp' in v || '$not' in v || ('$call' in v && Array.isArray((v as { args?: unknown }).args) && (v as unknown as { args: unknown[] }).args.some(fromRun))));
+}
 
 function isSymbol(v: unknown): v is { $sym: string } {
   return !!v && typeof v === 'object' && '$sym' in (v as object);
@@ -590,7 +744,7 @@ function describeValue(v: Value): string {
 /** Transcribes one parsed test. */
 export function transcribeTest(
   test: GoConformanceTest,
-  funcs: Map<string, { params: string[]; body: Stmt[] }>,
+  funcs: Map<string, GoFunc>,
   vars: Stmt[],
   features: Map<string, string>,
   source: string,

@@ -116,7 +116,7 @@ export interface ControlPlane {
 }
 
 /** The resource kinds ServiceRegistry builds services and endpoints from (registry.ts). */
-const REGISTRY_KINDS = new Set(['Service', 'ServiceEntry', 'WorkloadEntry', 'Workload']);
+const REGISTRY_KINDS = new Set(['Service', 'ServiceEntry', 'WorkloadEntry', 'Workload', 'EndpointSlice']);
 
 export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const host = options.host ?? '127.0.0.1';

@@ -110,8 +110,12 @@ export class MeshLauncher {
     };
   }
 
-  /** A replica's app: PORT and HOST to listen on, who it is, and HTTP_PROXY (and the rest of outboundProxyEnv) pointing at its sidecar. */
-  app(plan: ReplicaPlan, appPort: number | undefined, outboundProxy: string): ProcessSpec {
+  /**
+   * A replica's app: PORT and HOST to listen on, who it is, and HTTP_PROXY (and the rest of
+   * outboundProxyEnv) pointing at its sidecar. An app with several container ports learns
+   * where each is as PORT_<containerPort> (PORT is the first one's).
+   */
+  app(plan: ReplicaPlan, appPort: number | undefined, outboundProxy: string, appPorts: Readonly<Record<string, number>> = {}): ProcessSpec {
     return {
       id: plan.label,
       command: plan.command,
@@ -119,6 +123,7 @@ export class MeshLauncher {
       cwd: plan.cwd,
       env: this.env({
         ...plan.env,
+        ...Object.fromEntries(Object.entries(appPorts).map(([containerPort, port]) => [`PORT_${containerPort}`, String(port)])),
         PORT: appPort !== undefined ? String(appPort) : '',
         HOST: this.options.host,
         SINEW_WORKLOAD: plan.workload.metadata.name,

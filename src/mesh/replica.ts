@@ -157,7 +157,8 @@ export class ReplicaRunner {
     const first = plan.containerPorts[0];
     ctx.step(`starting ${plan.label}: app`);
     try {
-      this.app = ctx.supervisor.start(ctx.launcher.app(plan, first !== undefined ? ports.ports[String(first)].app : undefined, `${ctx.host}:${ports.outbound}`));
+      const appPorts = Object.fromEntries(Object.entries(ports.ports).map(([containerPort, p]) => [containerPort, p.app]));
+      this.app = ctx.supervisor.start(ctx.launcher.app(plan, first !== undefined ? ports.ports[String(first)].app : undefined, `${ctx.host}:${ports.outbound}`, appPorts));
     } catch (err) {
       if (err instanceof SupervisorClosedError) return;
       throw err;

@@ -1,7 +1,7 @@
 /**
- * The service registry: services and their endpoints, built from Kubernetes `Service`,
- * Istio `ServiceEntry` / `WorkloadEntry` and Sinew `Workload` resources plus the replicas
- * the runner reports at run time. Like Istio's aggregate registry it answers "which hosts
+ * The service registry: services and their endpoints, built from Kubernetes `Service` and
+ * `EndpointSlice`, Istio `ServiceEntry` / `WorkloadEntry` and Sinew `Workload` resources plus
+ * the replicas the runner reports at run time. Like Istio's aggregate registry it answers "which hosts
  * exist, on which ports, and which endpoints serve each port"; the compiler reads only the
  * immutable snapshots it hands out.
  */
@@ -14,11 +14,12 @@ import type {
   ServiceResolution,
 } from '../api/registry-snapshot.js';
 import { deepFreeze } from '../core/freeze.js';
+import { ENDPOINT_SLICE_SERVICE_LABEL } from '../api/resources/kubernetes.js';
 import { kubeServicePortProtocol, parseProtocol, protocolFromPortName } from './protocol.js';
 import { selectorMatches, serviceSelects } from '../semantics/labels.js';
 import { DEFAULT_DOMAIN_SUFFIX, resolveClientHost, serviceFqdn, spiffeIdentity } from '../semantics/names.js';
 import { workloadTargetPort, type DeclaredPort } from '../semantics/target-port.js';
-import type { KubeServiceSpec, ProbeSpec, ServiceEntrySpec, WorkloadEntrySpec, WorkloadSpec } from './spec-types.js';
+import type { EndpointSliceSpec, KubeServiceSpec, ProbeSpec, ServiceEntrySpec, WorkloadEntrySpec, WorkloadSpec } from './spec-types.js';
 
 /** One running replica of a Workload, as the embedded runner (or a Kubernetes source) reports it. */
 export interface WorkloadInstance {
@@ -59,7 +60,7 @@ export interface RegistryOptions {
 export type RegistryListener = (snapshot: RegistrySnapshot) => void;
 
 /** Source kinds the registry reads; other resources are ignored. */
-const SOURCE_KINDS = new Set(['Service', 'ServiceEntry', 'WorkloadEntry', 'Workload']);
+const SOURCE_KINDS = new Set(['Service', 'ServiceEntry', 'WorkloadEntry', 'Workload', 'EndpointSlice']);
 
 export class ServiceRegistry {
   readonly #options: Required<RegistryOptions>;
@@ -172,7 +173,7 @@ export class ServiceRegistry {
     const rebuilt: [BuiltFrom['owners'][number], RegistryService[]][] = [];
     for (const owner of owners) {
       const before = owner.services;
-      const after = servicesOfResource(owner.resource, built.sources, this.#options);
+      const after = servicesOfResource(owner.resource, built.sources, built.slices, this.#options);
       this.#servicesBuilt++;
       // Same hosts in the same order (endpoints are all that an instance change can alter);
       // anything else is built whole.
@@ -232,7 +233,7 @@ interface EndpointSource {
   /** A Workload's declared container ports: the only ports its replicas can be reached on. */
   declaredPorts: readonly DeclaredPort[];
   kind: 'Workload' | 'WorkloadEntry';
-  replicas: { address: string; ports?: Readonly<Record<number, number>>; health: RegistryEndpoint['health']; labels: Record<string, string>; locality?: string; weight?: number; workload?: string; sidecar?: boolean }[];
+  replicas: { name?: string; address: string; ports?: Readonly<Record<number, number>>; health: RegistryEndpoint['health']; labels: Record<string, string>; locality?: string; weight?: number; workload?: string; sidecar?: boolean }[];
   probe?: ProbeSpec;
 }
 
@@ -252,6 +253,8 @@ export function buildRegistrySnapshot(
 /** The services of a build with what they were built from, for the next build to redo only what changed. */
 interface BuiltFrom {
   sources: EndpointSource[];
+  /** The EndpointSlices, for the Services without a selector that take endpoints from them. */
+  slices: readonly Resource<EndpointSliceSpec>[];
   /** Workload key (`<namespace>/<name>`) -> its endpoint sources (objects of `sources`; one, unless a list repeats a Workload). */
   workloadSources: Map<string, EndpointSource[]>;
   /** Each Service and ServiceEntry resource with its services, in resource order. */
@@ -266,15 +269,16 @@ function builtFrom(resources: readonly Resource[], instances: ReadonlyMap<string
     const key = `${s.namespace}/${s.workloadName}`;
     workloadSources.set(key, [...(workloadSources.get(key) ?? []), s]);
   }
+  const slices = resources.filter((r) => r.kind === 'EndpointSlice') as Resource<EndpointSliceSpec>[];
   const owners: BuiltFrom['owners'] = [];
-  for (const r of resources) if (r.kind === 'Service' || r.kind === 'ServiceEntry') owners.push({ resource: r, services: servicesOfResource(r, sources, options) });
-  return { sources, workloadSources, owners };
+  for (const r of resources) if (r.kind === 'Service' || r.kind === 'ServiceEntry') owners.push({ resource: r, services: servicesOfResource(r, sources, slices, options) });
+  return { sources, slices, workloadSources, owners };
 }
 
-function servicesOfResource(r: Resource, sources: EndpointSource[], options: RegistryOptions): RegistryService[] {
+function servicesOfResource(r: Resource, sources: EndpointSource[], slices: readonly Resource<EndpointSliceSpec>[], options: RegistryOptions): RegistryService[] {
   const suffix = options.domainSuffix ?? DEFAULT_DOMAIN_SUFFIX;
   const trustDomain = options.trustDomain ?? DEFAULT_DOMAIN_SUFFIX;
-  return r.kind === 'Service' ? [kubeService(r as Resource<KubeServiceSpec>, sources, suffix, trustDomain)] : serviceEntryServices(r as Resource<ServiceEntrySpec>, sources, trustDomain);
+  return r.kind === 'Service' ? [kubeService(r as Resource<KubeServiceSpec>, sources, slices, suffix, trustDomain)] : serviceEntryServices(r as Resource<ServiceEntrySpec>, sources, trustDomain);
 }
 
 function sortServices(services: RegistryService[]): RegistryService[] {
@@ -283,6 +287,10 @@ function sortServices(services: RegistryService[]): RegistryService[] {
 
 /** Whether a Service or ServiceEntry takes endpoints from this source (the rules of kubeService and serviceEntryServices). */
 function selectsSource(owner: Resource, source: EndpointSource): boolean {
+  // A Service without a selector reaches replicas through its EndpointSlices' targetRefs and
+  // addresses (sliceEndpoints), which may name any namespace: such Services are few, so any
+  // instance change builds them again.
+  if (owner.kind === 'Service' && isSelectorless(owner.spec as KubeServiceSpec | undefined)) return true;
   if (owner.metadata.namespace !== source.namespace) return false;
   if (owner.kind === 'Service') {
     const spec = (owner.spec ?? {}) as KubeServiceSpec;
@@ -294,6 +302,7 @@ function selectsSource(owner: Resource, source: EndpointSource): boolean {
 
 function workloadReplicas(source: Pick<EndpointSource, 'labels'>, reported: readonly WorkloadInstance[] = []): EndpointSource['replicas'] {
   return reported.map((i) => ({
+    name: i.name,
     address: i.address,
     ports: i.ports,
     health: i.health ?? 'HEALTHY',
@@ -350,7 +359,7 @@ function exportToAnnotation(r: Resource): string[] | undefined {
   return value.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-function kubeService(r: Resource<KubeServiceSpec>, sources: EndpointSource[], suffix: string, trustDomain: string): RegistryService {
+function kubeService(r: Resource<KubeServiceSpec>, sources: EndpointSource[], slices: readonly Resource<EndpointSliceSpec>[], suffix: string, trustDomain: string): RegistryService {
   const spec = r.spec ?? {};
   const ns = r.metadata.namespace;
   const ports: RegistryServicePort[] = (spec.ports ?? []).map((p) => ({
@@ -377,12 +386,19 @@ function kubeService(r: Resource<KubeServiceSpec>, sources: EndpointSource[], su
       endpoints,
     };
   }
-  // A Service without a selector has its endpoints managed elsewhere (EndpointSlices); none here.
+  // A Service without a selector has its endpoints managed elsewhere: the EndpointSlices that
+  // name it (written by hand, as Kubernetes lets a user do). Headless or not, the same rule.
+  const selectorless = isSelectorless(spec);
+  const ownSlices = selectorless ? slices.filter((s) => s.metadata.namespace === ns && s.metadata.labels?.[ENDPOINT_SLICE_SERVICE_LABEL] === r.metadata.name) : [];
   for (const port of ports) {
     const list: RegistryEndpoint[] = [];
-    for (const src of sources) {
-      if (src.namespace !== ns || !serviceSelects(spec.selector, src.labels)) continue;
-      list.push(...sourceEndpoints(src, port, trustDomain));
+    if (selectorless) {
+      for (const slice of ownSlices) list.push(...sliceEndpoints(slice, port, sources, trustDomain));
+    } else {
+      for (const src of sources) {
+        if (src.namespace !== ns || !serviceSelects(spec.selector, src.labels)) continue;
+        list.push(...sourceEndpoints(src, port, trustDomain));
+      }
     }
     endpoints[String(port.port)] = list;
   }
@@ -440,6 +456,52 @@ function sourceEndpoints(src: EndpointSource, port: RegistryServicePort, trustDo
     out.push(ep);
   }
   return out;
+}
+
+/** A Service whose endpoints are managed elsewhere (its EndpointSlices), as Kubernetes reads an empty selector. */
+function isSelectorless(spec: KubeServiceSpec | undefined): boolean {
+  return !spec?.selector || Object.keys(spec.selector).length === 0;
+}
+
+/**
+ * The endpoints an EndpointSlice gives a Service port: the slice's port of the same name (how
+ * Kubernetes pairs them; the empty name for a single unnamed port), and every endpoint not
+ * marked unready (an unset `ready` means ready). An endpoint whose targetRef names a running
+ * replica — or, without one, whose address is that of exactly one replica — is that replica,
+ * reached as the replica's own endpoints are (through its sidecar, with its labels and
+ * identity), as Istio looks the pod up behind a slice's endpoint (kube/controller
+ * endpointslice.go); any other address is reached as written.
+ */
+function sliceEndpoints(slice: Resource<EndpointSliceSpec>, port: RegistryServicePort, sources: EndpointSource[], trustDomain: string): RegistryEndpoint[] {
+  const spec = slice.spec;
+  if (spec.addressType === 'FQDN') return [];
+  const slicePort = (spec.ports ?? []).find((p) => (p.name ?? '') === (port.name ?? ''));
+  if (slicePort?.port === undefined) return [];
+  const ns = slice.metadata.namespace;
+  const out: RegistryEndpoint[] = [];
+  for (const endpoint of spec.endpoints ?? []) {
+    if (endpoint.conditions?.ready === false) continue;
+    for (const address of endpoint.addresses) {
+      const replica = replicaBehind(sources, endpoint.targetRef?.kind === 'Pod' ? (endpoint.targetRef.namespace ?? ns) : ns, endpoint.targetRef?.kind === 'Pod' ? endpoint.targetRef.name : undefined, address);
+      if (replica) {
+        const [ep] = sourceEndpoints({ ...replica.src, replicas: [replica.rep] }, { ...port, targetPort: slicePort.port }, trustDomain);
+        if (ep) {
+          out.push(ep);
+          continue;
+        }
+      }
+      out.push({ address, port: slicePort.port, labels: {}, health: 'HEALTHY', targetPort: slicePort.port });
+    }
+  }
+  return out;
+}
+
+/** The running replica an EndpointSlice endpoint stands for: by its pod's name, else by an address only it has. */
+function replicaBehind(sources: EndpointSource[], namespace: string, podName: string | undefined, address: string): { src: EndpointSource; rep: EndpointSource['replicas'][number] } | undefined {
+  const candidates = sources.filter((s) => s.kind === 'Workload' && s.namespace === namespace).flatMap((src) => src.replicas.map((rep) => ({ src, rep })));
+  if (podName) return candidates.find((c) => c.rep.name === podName && c.rep.address === address);
+  const byAddress = candidates.filter((c) => c.rep.address === address);
+  return byAddress.length === 1 ? byAddress[0] : undefined;
 }
 
 /**

@@ -35,6 +35,42 @@ describe('the suite as the repository carries it', () => {
     assert.deepEqual(request, { Request: { Path: '/' }, Response: { StatusCode: 200 }, Backend: 'infra-backend-v1', Namespace: 'gateway-conformance-infra' });
   });
 
+  test('a loop of the test over what the run fetched is transcribed as a value the runner works out, not dropped', () => {
+    // gateway-modify-listeners.go keeps the "http" listener of the fetched Gateway
+    const removing = named('GatewayModifyListeners').steps.filter((s) => s.subtest?.[0].startsWith('should be able to remove'));
+    const copy = removing.find((s) => s.call === 'original.DeepCopy')!;
+    const set = removing.find((s) => s.call === '$set')!;
+    const elem = (set.args?.[1] as { elem: number }).elem;
+    assert.equal(set.receiver, copy.id);
+    assert.deepEqual(set.args?.[1], { $filter: { $of: { $ref: copy.id }, $field: ['Spec', 'Listeners'] }, elem, $where: { $cmp: '==', x: { $of: { $ref: elem }, $field: ['Name'] }, y: 'http' } });
+    // gateway-static-addresses.go's filterAddr returns its named result: the addresses but one
+    const [patch] = named('GatewayStaticAddresses').steps.filter((s) => s.call === '$set');
+    assert.ok(patch.args?.[1] && typeof patch.args[1] === 'object' && '$filter' in (patch.args[1] as object), JSON.stringify(patch.args?.[1]));
+    // require.Eventually's closure: it fetches the Gateway and returns len(Status.Addresses) == 1
+    const eventually = named('GatewayStaticAddresses').steps.find((s) => s.call === 'require.Eventually');
+    const closure = eventually?.args?.[1] as { steps: { id: number; call: string }[]; returns?: unknown };
+    assert.equal(closure.steps[0].call, 's.Client.Get');
+    assert.deepEqual(closure.returns, { $cmp: '==', x: { $len: { $of: { $ref: closure.steps[0].id }, $field: ['Status', 'Addresses'] } }, y: 1 });
+  });
+
+  test('an expression switch is followed where its tag is known (HTTPRouteListenerPortMatching picks the gateway address by the Host port)', () => {
+    const steps = named('HTTPRouteListenerPortMatching').steps;
+    assert.ok(steps.every((s) => !s.unsupported), JSON.stringify(steps.filter((s) => s.unsupported)));
+    const accepted = steps.filter((s) => s.call === 'kubernetes.GatewayAndHTTPRoutesMustBeAccepted').map((s) => s.id);
+    const requests = steps.filter((s) => s.call === 'http.MakeRequestAndExpectEventuallyConsistentResponse');
+    const target = (host: string) => (requests.find((r) => (r.args?.[4] as { Request: { Host: string } }).Request.Host === host)?.args?.[3] as { $ref: number }).$ref;
+    // listener-1 (port 80) for foo.com, listener-2 (8080) and listener-4 (8090) by the port in the Host
+    assert.deepEqual([target('foo.com'), target('foo.com:8080'), target('bar.com:8090')], accepted);
+  });
+
+  test('HTTPRouteRetry: each probe of AwaitConvergence asks the retry simulation with its url.Values and a fresh uuid', () => {
+    const awaits = named('HTTPRouteRetry').steps.filter((st) => st.call === 'http.AwaitConvergence');
+    assert.equal(awaits.length, 11);
+    const probe = (awaits[0].args?.[2] as { steps: { call: string; args: unknown[] }[] }).steps;
+    assert.deepEqual(probe.map((st) => st.call), ['http.MakeRequest', 'suite.RoundTripper.CaptureRoundTrip', 'http.CompareRoundTrip']);
+    assert.deepEqual((probe[0].args[1] as { Request: unknown }).Request, { Path: { $concat: ['/retry/code-500-attempts-3?', { $urlencode: { responseCode: ['500'], succeedAfter: ['2'], uuid: [{ $uuid: true }] } }] } });
+  });
+
   test('profiles count a test where all its features are, as extended when one of them is', () => {
     assert.deepEqual(profilesOf(suite, named('HTTPRouteSimpleSameNamespace')).find((p) => p.profile === 'GATEWAY-HTTP'), { profile: 'GATEWAY-HTTP', extended: false });
     assert.deepEqual(profilesOf(suite, named('HTTPRouteMethodMatching')).map((p) => p.profile + (p.extended ? ' extended' : ' core')), ['GATEWAY-HTTP extended']);
@@ -80,9 +116,9 @@ describe('the suite as the repository carries it', () => {
 });
 
 describe('the runner against sinew up', { timeout: 300_000 }, () => {
-  // Only the backends these tests use: infra-backend-v1 for the gateway test, and the mesh's
-  // echo-v1 and echo-v2 (echo-v1 exists in two namespaces, as in the suite).
-  const runner = new ConformanceRunner({ backends: ['infra-backend-v1', 'echo-v1', 'echo-v2'], timeoutMs: 20_000 });
+  // Only the backends these tests use: infra-backend-v1 to -v3 for the gateway tests, and the
+  // mesh's echo-v1 and echo-v2 (echo-v1 exists in two namespaces, as in the suite).
+  const runner = new ConformanceRunner({ backends: ['infra-backend-v1', 'infra-backend-v2', 'infra-backend-v3', 'echo-v1', 'echo-v2'], timeoutMs: 20_000 });
   before(() => runner.start());
   after(() => runner.stop());
 
@@ -98,6 +134,51 @@ describe('the runner against sinew up', { timeout: 300_000 }, () => {
 
   test('regression: a header a route adds to one the client sent reaches the backend as a second value (the sidecar joined them into one: HTTPRouteRequestHeaderModifier)', async () => {
     const outcome = await runner.run(named('HTTPRouteRequestHeaderModifier'));
+    assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
+  test('regression: the Patch step writes the patched Gateway (GatewayModifyListeners and GatewayStaticAddresses were refused: the loops that change it were lost)', async () => {
+    for (const name of ['GatewayModifyListeners', 'GatewayStaticAddresses']) {
+      const outcome = await runner.run(named(name));
+      assert.deepEqual(outcome, { result: 'passed' }, `${name}: ${runner.log().slice(-3000)}`);
+    }
+  });
+
+  test('regression: a route reaches Services without a selector through the EndpointSlices written for them, headless or not (HTTPRouteServiceTypes: the slices were skipped)', async () => {
+    const outcome = await runner.run(named('HTTPRouteServiceTypes'));
+    assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
+  test('HTTPRouteBackendProtocolH2C passes: an h2c request reaches the Service port that targets the backend\'s second container port (its app told where by PORT_3001)', async () => {
+    const outcome = await runner.run(named('HTTPRouteBackendProtocolH2C'));
+    assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
+  test('a check the test makes with t.Fatalf on what the backend saw is carried out: it passes as the route is written, and fails when it does not hold', async () => {
+    // HTTPRouteRequestHeaderModifierBackendWeights: each backendRef sets a Backend header naming its pod
+    const original = named('HTTPRouteRequestHeaderModifierBackendWeights');
+    const firstCapture = original.steps.findIndex((st) => st.call?.endsWith('.CaptureRoundTrip'));
+    const short: ConformanceTest = { ...original, steps: original.steps.slice(0, firstCapture + 3) };
+    assert.deepEqual(await runner.run(short), { result: 'passed' }, runner.log().slice(-3000));
+    const wrong: ConformanceTest = JSON.parse(JSON.stringify(short));
+    // the pod must now start with a name no backend has
+    const check = wrong.steps.find((st) => st.call === '$failIf' && JSON.stringify(st.args).includes('strings.HasPrefix'))!;
+    ((check.args![0] as { $not: { args: unknown[] } }).$not.args)[1] = 'no-such-backend';
+    const outcome = await runner.run(wrong);
+    assert.equal(outcome.result, 'failed');
+    assert.match((outcome as { reason: string }).reason, /expected the backendRef to have set the correct headers/);
+  });
+
+  test('HTTPRouteRetry passes: a route retries 500s up to its attempts, and not the codes it does not name', async () => {
+    const outcome = await runner.run(named('HTTPRouteRetry'));
+    assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
+  test('HTTPRouteBackendProtocolWebSocket passes: a text and a binary frame come back through the gateway as sent', async () => {
+    const steps = (named('HTTPRouteBackendProtocolWebSocket').steps.find((st) => st.call === 'http.AwaitConvergence')?.args?.[2] as { steps: { call: string }[] }).steps;
+    // the frames' comparisons are steps of the attempt, not lost
+    assert.equal(steps.filter((st) => st.call === '$failIf').length, 2);
+    const outcome = await runner.run(named('HTTPRouteBackendProtocolWebSocket'));
     assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
   });
 

@@ -20,7 +20,8 @@
  * It speaks HTTP/1.1 and, on the same port, HTTP/2 with prior knowledge (h2c), as echo-basic
  * does (golang.org/x/net/http2/h2c).
  *
- *   PORT, HOST        where to listen (the runner's Workload sets them)
+ *   PORT, HOST        where to listen (the runner's Workload sets them); PORT_3001, when
+ *                     set, a second port served alike (echo-basic's H2C_PORT)
  *   SINEW_WORKLOAD, SINEW_NAMESPACE   who it is (the pod name is `<workload>-<pid>`, so it
  *                     starts with the backend's name, as the suite's checks expect)
  *   SERVICE_VERSION   Istio echo's ServiceVersion (mesh tests)
@@ -177,7 +178,14 @@ const server = createNetServer((socket: Socket) => {
   });
 });
 server.listen(port, host, () => process.stdout.write(`echo server (${format}) ${pod} listening on ${host}:${port}\n`));
+// echo-basic also listens on its H2C_PORT (3001): the Service's second port targets it
+const second = process.env.PORT_3001 && Number(process.env.PORT_3001) !== port ? Number(process.env.PORT_3001) : undefined;
+const secondServer = second ? createNetServer((socket) => server.emit('connection', socket)) : undefined;
+secondServer?.listen(second, host);
 
-const shutdown = () => server.close(() => process.exit(0));
+const shutdown = () => {
+  secondServer?.close();
+  server.close(() => process.exit(0));
+};
 process.on('SIGTERM', shutdown);
 process.on('SIGINT', shutdown);

@@ -477,3 +477,124 @@ spec:
     assert.equal(service(snap, 'reviews.vm.example').endpoints['9080']![0]!.health, 'UNHEALTHY');
   });
 });
+
+describe('Services without a selector take their endpoints from the EndpointSlices that name them', () => {
+  // As in the Gateway API suite's HTTPRouteServiceTypes (conformance/tests/httproute-service-types.yaml):
+  // a Service without a selector, headless or not, and slices written by hand for it.
+  const resources = [
+    ...parse(`
+apiVersion: v1
+kind: Service
+metadata: {name: manual, namespace: infra}
+spec:
+  ports: [{name: first-port, port: 8080, targetPort: 3000}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: headless-manual, namespace: infra}
+spec:
+  clusterIP: None
+  ports: [{name: first-port, port: 8080, targetPort: 3000}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: headless, namespace: infra}
+spec:
+  clusterIP: None
+  selector: {app: backend}
+  ports: [{name: first-port, port: 8080, targetPort: 3000}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: manual-ip4, namespace: infra, labels: {kubernetes.io/service-name: manual}}
+addressType: IPv4
+ports: [{name: first-port, port: 3000, protocol: TCP}]
+endpoints:
+- addresses: [127.0.0.1]
+  conditions: {ready: true}
+  targetRef: {kind: Pod, name: backend-0, namespace: infra}
+- addresses: [192.0.2.7]
+- addresses: [192.0.2.8]
+  conditions: {ready: false}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: manual-ip6, namespace: infra, labels: {kubernetes.io/service-name: manual}}
+addressType: IPv6
+ports: [{name: first-port, port: 3000, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: headless-manual-ip4, namespace: infra, labels: {kubernetes.io/service-name: headless-manual}}
+addressType: IPv4
+ports: [{name: other-port, port: 3000}]
+endpoints:
+- addresses: [127.0.0.1]
+  targetRef: {kind: Pod, name: backend-0, namespace: infra}
+`),
+    workload('backend', { app: 'backend' }, { ports: [{ name: 'http', containerPort: 3000 }] }, 'infra'),
+  ];
+  const registry = new ServiceRegistry();
+  registry.setResources(resources);
+  // the embedded runner's replica: containerPort 3000 reached through its sidecar on 41000
+  registry.setWorkloadInstances('infra/backend', [{ name: 'backend-0', address: '127.0.0.1', ports: { 3000: 41000 }, sidecar: true }]);
+  const snap = registry.snapshot();
+
+  test('an endpoint naming a running pod is that replica, through its sidecar; another address is reached as written; an unready one is left out', () => {
+    const eps = service(snap, 'manual.infra.svc.cluster.local').endpoints['8080'];
+    assert.deepEqual(
+      eps.map((e) => [e.address, e.port, e.tlsMode ?? 'none', e.workload?.name ?? '-']),
+      [
+        ['127.0.0.1', 41000, 'istio', 'backend'],
+        ['192.0.2.7', 3000, 'none', '-'],
+      ],
+    );
+  });
+
+  test('a slice port pairs with the Service port of its name: another name gives no endpoints', () => {
+    assert.deepEqual(service(snap, 'headless-manual.infra.svc.cluster.local').endpoints['8080'], []);
+  });
+
+  test('a headless Service with a selector selects its workloads as any other', () => {
+    const eps = service(snap, 'headless.infra.svc.cluster.local').endpoints['8080'];
+    assert.deepEqual(eps.map((e) => [e.address, e.port]), [['127.0.0.1', 41000]]);
+  });
+
+  test('a slice of a Service with a selector adds nothing to it', () => {
+    const withSlice = new ServiceRegistry();
+    withSlice.setResources([...resources, ...parse(`
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: headless-extra, namespace: infra, labels: {kubernetes.io/service-name: headless}}
+addressType: IPv4
+ports: [{name: first-port, port: 3000}]
+endpoints: [{addresses: [192.0.2.9]}]
+`)]);
+    withSlice.setWorkloadInstances('infra/backend', [{ name: 'backend-0', address: '127.0.0.1', ports: { 3000: 41000 }, sidecar: true }]);
+    assert.deepEqual(service(withSlice.snapshot(), 'headless.infra.svc.cluster.local').endpoints['8080'].map((e) => e.address), ['127.0.0.1']);
+  });
+
+  test('a replica behind a slice changing is seen by the incremental build as by a build from scratch (its sidecar port moved)', () => {
+    // Enough other Services that one workload's change is built incrementally (a quarter or more rebuilds all).
+    const others = Array.from({ length: 8 }, (_, i) => parse(`
+apiVersion: v1
+kind: Service
+metadata: {name: other-${i}, namespace: default}
+spec:
+  selector: {app: other-${i}}
+  ports: [{name: http, port: 80}]
+`)).flat();
+    const all = [...resources, ...others];
+    const registry = new ServiceRegistry();
+    registry.setResources(all);
+    const before: WorkloadInstance[] = [{ name: 'backend-0', address: '127.0.0.1', ports: { 3000: 41000 }, sidecar: true }];
+    registry.setWorkloadInstances('infra/backend', before);
+    registry.snapshot();
+    const after: WorkloadInstance[] = [{ name: 'backend-0', address: '127.0.0.1', ports: { 3000: 42000 }, sidecar: true }];
+    registry.setWorkloadInstances('infra/backend', after);
+    const incremental = registry.snapshot();
+    const scratch = buildRegistrySnapshot(all, new Map([['infra/backend', after]]), incremental.revision);
+    assert.equal(JSON.stringify(incremental), JSON.stringify(scratch));
+    assert.ok(service(incremental, 'manual.infra.svc.cluster.local').endpoints['8080'].some((e) => e.port === 42000));
+  });
+});

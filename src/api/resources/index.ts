@@ -13,7 +13,7 @@ import { peerAuthenticationSpecSchema } from './peer-authentication.js';
 import { authorizationPolicySpecSchema } from './authorization-policy.js';
 import { requestAuthenticationSpecSchema } from './request-authentication.js';
 import { telemetrySpecSchema } from './telemetry.js';
-import { serviceSpecSchema, namespaceSpecSchema } from './kubernetes.js';
+import { serviceSpecSchema, namespaceSpecSchema, endpointSliceSpecSchema, ENDPOINT_SLICE_TOP_LEVEL_FIELDS } from './kubernetes.js';
 import { workloadSpecSchema } from './workload.js';
 import { redactSecret, secretSpecSchema, SECRET_TOP_LEVEL_FIELDS, type SecretSpec } from './secret.js';
 import { gatewayApiKindDefinitions } from './gateway-api/index.js';
@@ -55,6 +55,7 @@ export const kindDefinitions: readonly KindDefinition[] = Object.freeze([
   { kind: 'Telemetry', group: 'telemetry.istio.io', versions: ['v1alpha1', 'v1'], namespaced: true, spec: telemetrySpecSchema },
   { kind: 'Service', group: '', versions: ['v1'], namespaced: true, spec: serviceSpecSchema, extraTopLevel: ['status'] },
   { kind: 'Namespace', group: '', versions: ['v1'], namespaced: false, spec: namespaceSpecSchema, extraTopLevel: ['status'] },
+  { kind: 'EndpointSlice', group: 'discovery.k8s.io', versions: ['v1'], namespaced: true, spec: endpointSliceSpecSchema, topLevelSpec: ENDPOINT_SLICE_TOP_LEVEL_FIELDS },
   { kind: 'Workload', group: 'sinew.dev', versions: ['v1alpha1'], namespaced: true, spec: workloadSpecSchema },
   { kind: 'Secret', group: '', versions: ['v1'], namespaced: true, spec: secretSpecSchema, topLevelSpec: SECRET_TOP_LEVEL_FIELDS },
   ...gatewayApiKindDefinitions,

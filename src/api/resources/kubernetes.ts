@@ -1,6 +1,7 @@
 /**
  * Kubernetes core v1 kinds Sinew reads: Service (a name, a selector and ports) and
- * Namespace. The Service spec is strict where Sinew uses it (ports, selector, type) and
+ * Namespace; and discovery.k8s.io v1 EndpointSlice, the endpoints of a Service without a
+ * selector (written by hand or by another controller). The Service spec is strict where Sinew uses it (ports, selector, type) and
  * lets the many other real ServiceSpec fields through, so `kubectl get svc -o yaml` output
  * validates.
  */
@@ -48,3 +49,37 @@ export const namespaceSpecSchema = z.looseObject({
   finalizers: z.array(z.string()).optional(),
 });
 export type NamespaceSpec = z.infer<typeof namespaceSpecSchema>;
+
+/** The label naming the Service an EndpointSlice belongs to (discovery.k8s.io LabelServiceName). */
+export const ENDPOINT_SLICE_SERVICE_LABEL = 'kubernetes.io/service-name';
+
+/** discovery.k8s.io/v1 EndpointPort. */
+export const endpointPortSchema = z.looseObject({
+  /** The Service port's name it serves (empty for a Service's single unnamed port). */
+  name: z.string().optional(),
+  protocol: z.enum(serviceProtocols).optional(),
+  appProtocol: z.string().optional(),
+  port: z.number().int().min(1).max(65535).optional(),
+});
+
+/** discovery.k8s.io/v1 Endpoint: the addresses of one backend (a pod, usually, named by targetRef). */
+export const endpointSchema = z.looseObject({
+  addresses: z.array(z.string()).min(1),
+  conditions: z.looseObject({ ready: z.boolean().nullable().optional(), serving: z.boolean().nullable().optional(), terminating: z.boolean().nullable().optional() }).optional(),
+  hostname: z.string().optional(),
+  nodeName: z.string().optional(),
+  zone: z.string().optional(),
+  targetRef: z.looseObject({ kind: z.string().optional(), name: z.string().optional(), namespace: z.string().optional(), uid: z.string().optional() }).optional(),
+});
+
+/**
+ * An EndpointSlice's content, which Kubernetes keeps at the top level of the object (no
+ * `spec`): its address type, endpoints and ports.
+ */
+export const endpointSliceSpecSchema = z.strictObject({
+  addressType: z.enum(['IPv4', 'IPv6', 'FQDN']),
+  endpoints: z.array(endpointSchema).nullable().optional(),
+  ports: z.array(endpointPortSchema).nullable().optional(),
+});
+export type EndpointSliceSpec = z.infer<typeof endpointSliceSpecSchema>;
+export const ENDPOINT_SLICE_TOP_LEVEL_FIELDS = ['addressType', 'endpoints', 'ports'] as const;

@@ -29,6 +29,41 @@ export function fillPlaceholders(text: string): string {
   return text.replaceAll('{GATEWAY_CLASS_NAME}', GATEWAY_CLASS_NAME).replaceAll('{GATEWAY_CONTROLLER_NAME}', GATEWAY_CONTROLLER_NAME);
 }
 
+/**
+ * The addresses the suite's caller provides for GatewayStaticAddresses (suite options
+ * UsableNetworkAddresses and UnusableNetworkAddresses): a gateway of `sinew up` listens on
+ * loopback, so 127.0.0.1 is usable; 192.0.2.1 (TEST-NET-1, RFC 5737) is no address of this
+ * machine.
+ */
+export const USABLE_ADDRESSES = [{ type: 'IPAddress', value: '127.0.0.1' }];
+export const UNUSABLE_ADDRESSES = [{ type: 'IPAddress', value: '192.0.2.1' }];
+
+/**
+ * A test's manifest as the suite's Applier applies it (utils/kubernetes/apply.go prepareGateway):
+ * its placeholders filled in, and a Gateway's `PLACEHOLDER_UNUSABLE_ADDRS` and
+ * `PLACEHOLDER_USABLE_ADDRS` addresses replaced by the caller's addresses, after the addresses
+ * of the type "test/fake-invalid-type" (kept; all others dropped).
+ */
+export function prepareManifest(text: string): string {
+  const filled = fillPlaceholders(text);
+  if (!filled.includes('PLACEHOLDER_')) return filled;
+  return parseAllDocuments(filled)
+    .map((d) => {
+      const doc = d.toJS() as (Doc & { spec?: { addresses?: { type?: string; value?: string }[] } }) | null;
+      const addresses = doc?.kind === 'Gateway' ? doc.spec?.addresses : undefined;
+      if (!doc) return '';
+      if (!addresses?.length) return stringify(doc);
+      const values = addresses.map((a) => a.value);
+      doc.spec!.addresses = [
+        ...addresses.filter((a) => a.type === 'test/fake-invalid-type'),
+        ...(values.includes('PLACEHOLDER_UNUSABLE_ADDRS') ? UNUSABLE_ADDRESSES : []),
+        ...(values.includes('PLACEHOLDER_USABLE_ADDRS') ? USABLE_ADDRESSES : []),
+      ];
+      return stringify(doc);
+    })
+    .join('---\n');
+}
+
 /** Backends not started, and why (the runner skips the tests that need them). */
 export const BACKENDS_LEFT_OUT: Record<string, string> = {
   'tls-backend': 'a TLS backend: needs TLS transport sockets',
@@ -75,7 +110,11 @@ export function runnableBase(options: BaseOptions = {}): string {
 function workloadOf(deployment: Doc, isMesh: boolean): Doc {
   const template = (deployment.spec as { template: { metadata: { labels: Record<string, string> }; spec: { containers: { ports?: { containerPort: number }[] }[] } } }).template;
   const labels = template.metadata.labels;
-  const port = template.spec.containers[0].ports?.[0]?.containerPort ?? 3000;
+  const declared = template.spec.containers[0].ports?.[0]?.containerPort;
+  const port = declared ?? 3000;
+  // echo-basic (no ports declared) serves HTTP on 3000 and h2c on 3001, which the Services'
+  // second ports target
+  const ports = declared !== undefined ? [{ name: 'http', containerPort: port }] : [{ name: 'http', containerPort: 3000 }, { name: 'h2c', containerPort: 3001 }];
   return {
     apiVersion: 'sinew.dev/v1alpha1',
     kind: 'Workload',
@@ -89,7 +128,7 @@ function workloadOf(deployment: Doc, isMesh: boolean): Doc {
         ...(isMesh ? [{ name: 'ECHO_FORMAT', value: 'istio' }] : []),
         ...(labels.version ? [{ name: 'SERVICE_VERSION', value: labels.version }] : []),
       ],
-      ports: [{ name: 'http', containerPort: port }],
+      ports,
       readinessProbe: { httpGet: { path: '/health', port } },
     },
   };

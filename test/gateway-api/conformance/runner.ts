@@ -15,15 +15,19 @@
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { isIP } from 'node:net';
+import { WebSocket } from 'ws';
 import { request as httpsRequest } from 'node:https';
+import { connect as connectHttp2 } from 'node:http2';
 import { tmpdir } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { MeshStatus } from '../../../src/api/mesh-status.js';
 import { GATEWAY_NAME_LABEL } from '../../../src/semantics/gateway-api/binding.js';
 import { startMesh, type Mesh } from '../../mesh/support.js';
 import { readApiTokenFile } from '../../../src/controlplane/credentials.js';
 import { readMeshFile } from '../../../src/mesh/state.js';
-import { fillPlaceholders, runnableBase, type BaseOptions } from './base.js';
+import { prepareManifest, runnableBase, type BaseOptions } from './base.js';
 import { fixturesDir, type ConformanceTest, type Outcome, type Step, type Value } from './suite.js';
 import { b64, makeSelfSignedCertificate, type Pem } from '../../support/tls.js';
 
@@ -44,6 +48,15 @@ interface AppClient {
   Address: string;
 }
 type Resolved = Value | GatewayAddress | AppClient | undefined;
+interface WebSocketConnection {
+  socket: WebSocket;
+  /** The next frame the server sent. */
+  next(): Promise<{ data: Buffer; binary: boolean }>;
+}
+interface Pod {
+  metadata: { name: string; namespace: string; labels: Record<string, string> };
+  status: { podIP: string; podIPs: { ip: string }[] };
+}
 
 class StepFailure extends Error {}
 class Unsupported extends Error {}
@@ -59,6 +72,10 @@ export class ConformanceRunner {
   #api = '';
   #token = '';
   #status: MeshStatus | undefined;
+  /** The uuid of the current attempt (`uuid.New()` in a test's convergence function). */
+  #attemptUuid: string | undefined;
+  /** The WebSockets a test opened (closed after each attempt and at the test's end). */
+  readonly #sockets = new Set<WebSocket>();
 
   constructor(options: RunnerOptions = {}) {
     this.#options = options;
@@ -108,7 +125,7 @@ export class ConformanceRunner {
   async run(test: ConformanceTest): Promise<Outcome> {
     const unsupported = test.steps.find((s) => s.unsupported);
     if (unsupported) return { result: 'failed', reason: `the runner cannot take a step of this test: ${unsupported.unsupported}` };
-    const manifests = test.manifests.map((m) => fillPlaceholders(readFileSync(join(fixturesDir, m), 'utf8')));
+    const manifests = test.manifests.map((m) => prepareManifest(readFileSync(join(fixturesDir, m), 'utf8')));
     try {
       for (const m of manifests) await this.#post('apply', m);
       const results = new Map<number, Resolved>();
@@ -125,7 +142,15 @@ export class ConformanceRunner {
     } catch (err) {
       return { result: 'failed', reason: (err as Error).message };
     } finally {
+      this.#closeSockets();
       for (const m of manifests.reverse()) await this.#post('delete', m).catch(() => undefined);
+      // The next test must not meet this one's routes: wait until the gateways hold the config
+      // without them (on a cluster the suite's cleanup races the next test; here it need not).
+      await this.#eventually(async () => {
+        const status = await this.#meshStatus(true);
+        const stale = status.gateways.flatMap((g) => g.replicas.filter((r) => r.ready && r.proxy.sync !== 'SYNCED').map((r) => r.id));
+        if (stale.length) throw new StepFailure(`gateways not synced yet: ${stale.join(', ')}`);
+      }, 10_000).catch(() => undefined);
     }
   }
 
@@ -176,6 +201,16 @@ export class ConformanceRunner {
     if (v === null || typeof v !== 'object') return v;
     if (Array.isArray(v)) return v.map((x) => this.#resolve(x, results) as Value);
     if ('$ref' in v) return results.get(Number(v.$ref));
+    // a fresh uuid per attempt of an AwaitConvergence (the same within the attempt)
+    if ('$uuid' in v) return (this.#attemptUuid ??= randomUUID());
+    if ('$urlencode' in v) {
+      // url.Values.Encode: keys sorted, each value escaped as a query component
+      const values = this.#resolve(v.$urlencode as Value, results) as Record<string, Value[]>;
+      return Object.keys(values)
+        .sort()
+        .flatMap((k) => values[k].map((x) => `${encodeURIComponent(k)}=${encodeURIComponent(String(x))}`))
+        .join('&');
+    }
     if ('$concat' in v) {
       const parts = (v.$concat as Value[]).map((p) => this.#resolve(p, results));
       if (parts.some((p) => typeof p !== 'string' && typeof p !== 'number')) throw new Unsupported(`a value built from what a run gives: ${JSON.stringify(v.$concat)}`);
@@ -190,6 +225,46 @@ export class ConformanceRunner {
       const [base, ...added] = (v.$append as Value[]).map((x) => this.#resolve(x, results));
       return [...((Array.isArray(base) ? base : []) as Value[]), ...added.map((a) => toKubernetes(a as Value))];
     }
+    if ('$filter' in v || '$map' in v) {
+      // a loop of the test over a list the run gave (scripts/gateway-api/transcribe.ts #rangeOverRun)
+      const list = this.#resolve(('$filter' in v ? v.$filter : v.$map) as Value, results);
+      const items = Array.isArray(list) ? (list as Value[]) : [];
+      const elem = Number(v.elem);
+      const out: Value[] = [];
+      for (const item of items) {
+        results.set(elem, item);
+        if ('$filter' in v) {
+          if (this.#resolve(v.$where as Value, results) === true) out.push(item);
+        } else if (!('$unless' in v) || this.#resolve(v.$unless as Value, results) !== true) out.push(this.#resolve(v.$value as Value, results) as Value);
+      }
+      results.delete(elem);
+      return out;
+    }
+    if ('$cmp' in v) {
+      const [a, b] = [this.#resolve(v.x as Value, results), this.#resolve(v.y as Value, results)];
+      const same = JSON.stringify(a) === JSON.stringify(b);
+      switch (v.$cmp) {
+        case '==':
+          return same;
+        case '!=':
+          return !same;
+        default:
+          if (typeof a !== 'number' || typeof b !== 'number') throw new Unsupported(`${String(v.$cmp)} of ${JSON.stringify(a)} and ${JSON.stringify(b)}`);
+          return v.$cmp === '<' ? a < b : v.$cmp === '>' ? a > b : v.$cmp === '<=' ? a <= b : a >= b;
+      }
+    }
+    if ('$not' in v) {
+      const x = this.#resolve(v.$not as Value, results);
+      if (typeof x !== 'boolean') throw new Unsupported(`not of ${JSON.stringify(x)}`);
+      return !x;
+    }
+    if ('$len' in v) {
+      const resolved = this.#resolve(v.$len as Value, results) as unknown;
+      // a PEM the suite's GetTLSSecret gave is a []byte in Go
+      const x = resolved && typeof resolved === 'object' && '$pem' in resolved ? (resolved as { $pem: string }).$pem : resolved;
+      // a nil slice (a field the API leaves out) has length 0, as in Go
+      return Array.isArray(x) ? x.length : typeof x === 'string' ? x.length : x && typeof x === 'object' ? Object.keys(x).length : 0;
+    }
     if ('$call' in v) {
       const args = (v.args as Value[]).map((a) => this.#resolve(a, results));
       if (v.$call === 'kubernetes.NewGatewayRef') {
@@ -197,6 +272,11 @@ export class ConformanceRunner {
         return { $gateway: args[0] as NN, ...(listeners.length ? { listeners } : {}) } as unknown as Value;
       }
       if (v.$call === 'http.Ipv6SafeHost') return args[0];
+      // a Deployment's selector (its matchLabels) and a namespace, for suite.Client.List
+      if (v.$call === 'metav1.LabelSelectorAsSelector') return args[0] as Value;
+      if (v.$call === 'client.InNamespace') return { $namespace: args[0] as Value };
+      if (v.$call === 'bytes.Equal') return JSON.stringify(args[0]) === JSON.stringify(args[1]);
+      if (v.$call === 'strings.HasPrefix') return typeof args[0] === 'string' && typeof args[1] === 'string' ? args[0].startsWith(args[1]) : false;
       throw new Unsupported(String(v.$call));
     }
     if ('$sym' in v) {
@@ -224,6 +304,89 @@ export class ConformanceRunner {
       const weights = step.args?.[1] as Record<string, number>;
       return this.#weightedDistribution(this.#senderOf(sender?.$sender ?? [], results), weights);
     }
+    if (call === '$each') {
+      // a loop of the test over a list the run gave: its steps, per element
+      const list = this.#resolve(step.args?.[0], results);
+      for (const item of Array.isArray(list) ? (list as Value[]) : []) {
+        results.set(step.elem!, item);
+        if (step.unless !== undefined && this.#resolve(step.unless, results) === true) continue;
+        for (const inner of step.steps ?? []) await this.#step(inner, results);
+      }
+      results.delete(step.elem!);
+      return;
+    }
+    if (call === 'http.AwaitConvergence') {
+      // (t, timeoutConfig, fn): fn's steps until they pass RequiredConsecutiveSuccesses times in a row
+      const fn = step.args?.[2] as { steps?: Step[] } | undefined;
+      if (!fn?.steps) throw new Unsupported('AwaitConvergence without the steps of its function');
+      return this.#consistently(async () => {
+        this.#attemptUuid = undefined;
+        try {
+          for (const inner of fn.steps!) await this.#step(inner, results);
+        } finally {
+          // the function's deferred Close of what it opened
+          this.#closeSockets();
+        }
+      });
+    }
+    if (call === 'http.CompareRoundTrip') {
+      // (t, &req, cReq, cRes, expected): the captured round trip against the expectation
+      const captured = this.#resolve(step.args?.[2], results) as unknown as { $response?: Captured } | undefined;
+      const expected = this.#resolve(step.args?.[4], results) as Record<string, any>;
+      if (!captured?.$response) throw new Unsupported('CompareRoundTrip of a round trip the runner did not capture');
+      const req = expected.Request ?? {};
+      compareRoundTrip({ scheme: 'http', path: String(req.Path || '/').split('?')[0], method: req.Method || 'GET' }, captured.$response, expected, statusCodesOf(expected));
+      return;
+    }
+    if (call === 'suite.WebSocketDialer.Dial') {
+      // (url, protocol, origin): the url is "ws://" + the gateway's address + path
+      const parts = ((step.args?.[0] as { $concat?: Value[] })?.$concat ?? [step.args?.[0] as Value]).map((p) => this.#resolve(p, results));
+      const url = (await Promise.all(parts.map(async (p) => (p && typeof p === 'object' && '$gateway' in p ? this.#localAddress(p as GatewayAddress) : String(p ?? ''))))).join('');
+      results.set(step.id, { $ws: await this.#dialWebSocket(url) } as unknown as Value);
+      return;
+    }
+    if (call === 'websocket.Message.Send' || call === 'websocket.Message.Receive') {
+      const conn = (this.#resolve(step.args?.[0], results) as unknown as { $ws?: WebSocketConnection })?.$ws;
+      if (!conn) throw new Unsupported(`${call} on no WebSocket`);
+      if (call === 'websocket.Message.Send') {
+        // a string is a text frame, a []byte a binary one (golang.org/x/net/websocket Message)
+        const message = step.args?.[1];
+        conn.socket.send(Array.isArray(message) ? Buffer.from(message as number[]) : String(message));
+        return;
+      }
+      const frame = await conn.next();
+      results.set(step.id, (frame.binary ? [...frame.data] : frame.data.toString('utf8')) as Value);
+      return;
+    }
+    if (call === '$failIf') {
+      // `if <check> { t.Fatalf(...) }` of the test: fails when the check holds
+      if (this.#resolve(step.args?.[0], results) === true) throw new StepFailure(String(step.args?.[1] ?? 'a check of the test failed'));
+      return;
+    }
+    if (call === 'http.MakeRequest') {
+      // (t, &expected, gwAddr, protocol, scheme): the request, sent later by CaptureRoundTrip
+      results.set(step.id, { $request: this.#resolve(step.args?.[1], results), address: this.#resolve(step.args?.[2], results) } as unknown as Value);
+      return;
+    }
+    if (call.endsWith('.CaptureRoundTrip')) {
+      // the request the backend saw (echo-basic's answer: Path, Host, Method, Headers, Namespace, Pod), and the response beside it
+      const made = this.#resolve(step.args?.[0], results) as unknown as { $request?: Record<string, any>; address?: GatewayAddress } | undefined;
+      if (!made?.$request || !made.address) throw new Unsupported(`CaptureRoundTrip of ${JSON.stringify(made)}`);
+      const res = await this.#gatewayOnce(made.address, made.$request);
+      let echo: Record<string, unknown> = {};
+      if ((res.headers['content-type']?.[0] ?? '').startsWith('application/json')) echo = JSON.parse(res.body) as Record<string, unknown>;
+      results.set(step.id, { ...echo, $response: res } as unknown as Value);
+      return;
+    }
+    if (call === 'require.Eventually') {
+      // (t, condition, waitFor, tick, msg): the closure's steps, until what it returns is true
+      const condition = step.args?.[1] as { steps?: Step[]; returns?: Value } | undefined;
+      if (condition?.returns === undefined) throw new Unsupported('require.Eventually with a condition the transcription could not work out');
+      return this.#eventually(async () => {
+        for (const inner of condition.steps ?? []) await this.#step(inner, results);
+        if (this.#resolve(condition.returns, results) !== true) throw new StepFailure(String(step.args?.[4] ?? 'condition never held'));
+      });
+    }
     const args = (step.args ?? []).map((a) => this.#resolve(a, results));
     const method = call.split('.').pop()!;
     const receiver = step.receiver !== undefined ? results.get(step.receiver) : undefined;
@@ -234,12 +397,24 @@ export class ConformanceRunner {
     // The test's own Kubernetes client calls, on what the API shows.
     if (/^(s|suite)\.Client\.Get$/.test(call)) {
       const nn = args[1] as NN;
-      const kind = String((args[2] as Record<string, Value>)?.$type ?? '').split('.').pop()!;
-      const obj = kind === 'GatewayClass' ? await this.#gatewayClass(nn.Name) : await this.#resource(kind, nn);
+      // into a new object of a type (`&v1.Gateway{}`), or again into one fetched before
+      const into = args[2] as Record<string, Value> | undefined;
+      const kind = String(into?.$type ?? into?.kind ?? '').split('.').pop()!;
+      const obj = kind === 'GatewayClass' ? await this.#gatewayClass(nn.Name) : kind === 'Deployment' ? await this.#deployment(nn) : await this.#resource(kind, nn);
       if (!obj) throw new StepFailure(`${kind} ${nn.Namespace ?? ''}/${nn.Name} not found`);
       results.set(step.id, obj as Value);
       return;
     }
+    if (/^(s|suite)\.Client\.List$/.test(call)) {
+      const kind = String((args[1] as Record<string, Value>)?.$type ?? '').split('.').pop();
+      if (kind !== 'PodList') throw new Unsupported(`listing ${kind}`);
+      const options = args.slice(2) as Record<string, any>[];
+      const selector = (options.find((o) => o && 'Selector' in o)?.Selector ?? {}) as { matchLabels?: Record<string, string> };
+      const namespace = options.find((o) => o && '$namespace' in o)?.$namespace as string | undefined;
+      results.set(step.id, { items: await this.#pods(namespace, selector.matchLabels ?? {}) } as unknown as Value);
+      return;
+    }
+    if (call === 'tests.setupEndpointSlices') return this.#setupEndpointSlices(args[2] as string[], String(args[3]), args[4] as unknown as { items: Pod[] });
     if (method === 'DeepCopy' && receiver && typeof receiver === 'object') {
       results.set(step.id, structuredClone(receiver) as Value);
       return;
@@ -251,10 +426,14 @@ export class ConformanceRunner {
       return;
     }
     if (/^(s|suite)\.Client\.Patch$/.test(call)) {
+      // client.MergeFrom(original): the patch is the difference between the fetched object and
+      // the changed copy, so the object the API holds afterwards is the changed copy — spec and
+      // metadata as the test left them (a field set to Go's nil is left out, as JSON omits it).
+      // It is applied as a user applies a changed manifest, through `sinew apply`.
       const obj = args[1] as Record<string, any>;
       const { status: _status, ...manifest } = obj;
       void _status;
-      await this.#post('apply', JSON.stringify(manifest));
+      await this.#post('apply', JSON.stringify(withoutNulls(manifest)));
       return;
     }
     switch (call) {
@@ -262,6 +441,19 @@ export class ConformanceRunner {
       case 'require.Equal': {
         const same = JSON.stringify(args[1]) === JSON.stringify(args[2]);
         if (same !== (call === 'require.Equal')) throw new StepFailure(`${String(args[3] ?? call)}: ${JSON.stringify(args[1])} and ${JSON.stringify(args[2])}`);
+        return;
+      }
+      case 'require.NotEmpty': {
+        const list = args[1] as unknown as { items?: unknown[] } | unknown[] | undefined;
+        const items = Array.isArray(list) ? list : list?.items;
+        if (!items?.length) throw new StepFailure(String(args[2] ?? 'expected a list with items'));
+        return;
+      }
+      case 'require.Contains':
+      case 'require.NotContains': {
+        if (!Array.isArray(args[1])) throw new Unsupported(`${call} in ${JSON.stringify(args[1])}, not a list`);
+        const found = (args[1] as Value[]).some((x) => JSON.stringify(x) === JSON.stringify(args[2]));
+        if (found !== (call === 'require.Contains')) throw new StepFailure(`${String(args[3] ?? call)}: ${JSON.stringify(args[2])} in ${JSON.stringify(args[1])}`);
         return;
       }
       case 'require.Len':
@@ -390,6 +582,62 @@ export class ConformanceRunner {
       }
       default:
         throw new Unsupported(call);
+    }
+  }
+
+  // === the cluster's objects behind the mesh's ===
+
+  /**
+   * A Deployment of the suite is a Sinew Workload of the same name (./base.ts): its selector is
+   * the Workload's pod labels, as the Deployment's is its template's.
+   */
+  async #deployment(nn: NN): Promise<Record<string, any> | undefined> {
+    const workload = await this.#resource('Workload', nn);
+    if (!workload) return undefined;
+    const labels = workload.metadata?.labels ?? {};
+    return { apiVersion: 'apps/v1', kind: 'Deployment', metadata: workload.metadata, spec: { replicas: workload.spec?.replicas ?? 1, selector: { matchLabels: labels }, template: { metadata: { labels } } } };
+  }
+
+  /** The running replicas of the workloads a selector picks, as the Pods a cluster would list. */
+  async #pods(namespace: string | undefined, matchLabels: Record<string, string>): Promise<Pod[]> {
+    const status = await this.#meshStatus(true);
+    return status.workloads
+      .filter((w) => (!namespace || w.namespace === namespace) && Object.entries(matchLabels).every(([k, v]) => w.labels[k] === v))
+      .flatMap((w) =>
+        w.replicas
+          .filter((r) => r.ready && r.app)
+          .map((r) => {
+            const ip = r.app!.slice(0, r.app!.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+            return { apiVersion: 'v1', kind: 'Pod', metadata: { name: r.id, namespace: w.namespace, labels: { ...w.labels } }, spec: {}, status: { podIP: ip, podIPs: [{ ip }] } };
+          }),
+      );
+  }
+
+  /**
+   * httproute-service-types.go setupEndpointSlices: for each IP family and each prefix, the
+   * EndpointSlice `<prefix>-ip4|ip6` the test's manifest made, given an endpoint per pod IP of
+   * that family (ready, its pod as targetRef), and patched; a slice with none is left alone.
+   */
+  async #setupEndpointSlices(prefixes: string[], namespace: string, pods: { items: Pod[] }): Promise<void> {
+    for (const family of [{ suffix: 'ip4', version: 4 }, { suffix: 'ip6', version: 6 }]) {
+      for (const prefix of prefixes) {
+        const name = `${prefix}-${family.suffix}`;
+        const slice = await this.#resource('EndpointSlice', { Name: name, Namespace: namespace });
+        if (!slice) throw new StepFailure(`Unable to fetch EndpointSlice "${name}"`);
+        const endpoints = pods.items.flatMap((pod) =>
+          pod.status.podIPs
+            .filter((p) => isIP(p.ip) === family.version)
+            .map((p) => ({
+              addresses: [p.ip],
+              conditions: { ready: true, serving: true, terminating: false },
+              targetRef: { kind: 'Pod', name: pod.metadata.name, namespace: pod.metadata.namespace },
+            })),
+        );
+        if (!endpoints.length) continue;
+        const { status: _status, ...manifest } = slice;
+        void _status;
+        await this.#post('apply', JSON.stringify({ ...manifest, endpoints }));
+      }
     }
   }
 
@@ -564,9 +812,58 @@ export class ConformanceRunner {
     const backendSet = Object.entries(expected.BackendSetResponseHeaders ?? {}).map(([k, v]) => `${k}:${v}`);
     headers['X-Echo-Set-Header'] = backendSet.join(',');
     await this.#consistently(async () => {
-      const res = await send(local, req.Method || 'GET', req.Path || '/', headers, req.Body, tls);
+      // roundtripper.H2CPriorKnowledgeProtocol: HTTP/2 without TLS, with prior knowledge (RFC 9113 3.3)
+      const h2c = String((req.Protocol as { $sym?: string } | undefined)?.$sym ?? req.Protocol ?? '').endsWith('H2CPriorKnowledgeProtocol');
+      const res = h2c ? await sendH2c(local, req.Method || 'GET', req.Path || '/', headers, req.Body) : await send(local, req.Method || 'GET', req.Path || '/', headers, req.Body, tls);
       compareRoundTrip({ scheme: tls ? 'https' : 'http', path: (req.Path || '/').split('?')[0], method: req.Method || 'GET' }, res, expected, statusCodes);
     });
+  }
+
+  /** A WebSocket to the gateway, its frames queued for Receive; closed when the attempt or the test ends. */
+  async #dialWebSocket(url: string): Promise<WebSocketConnection> {
+    const socket = new WebSocket(url, { handshakeTimeout: 10_000 });
+    this.#sockets.add(socket);
+    const frames: { data: Buffer; binary: boolean }[] = [];
+    const waiting: ((f: { data: Buffer; binary: boolean } | Error) => void)[] = [];
+    const deliver = (f: { data: Buffer; binary: boolean } | Error) => {
+      const w = waiting.shift();
+      if (w) w(f);
+      else if (!(f instanceof Error)) frames.push(f);
+    };
+    socket.on('message', (data, binary) => deliver({ data: Buffer.isBuffer(data) ? data : Buffer.concat(data as Buffer[]), binary }));
+    socket.on('close', () => deliver(new StepFailure('the WebSocket closed')));
+    await new Promise<void>((resolveOpen, reject) => {
+      socket.once('open', () => resolveOpen());
+      socket.once('error', (err) => reject(new StepFailure(`failed to dial ${url}: ${err.message}`)));
+    });
+    return {
+      socket,
+      next: () =>
+        new Promise((resolveFrame, reject) => {
+          const queued = frames.shift();
+          if (queued) return resolveFrame(queued);
+          const timer = setTimeout(() => reject(new StepFailure('no WebSocket frame within 10 s')), 10_000);
+          waiting.push((f) => {
+            clearTimeout(timer);
+            if (f instanceof Error) reject(f);
+            else resolveFrame(f);
+          });
+        }),
+    };
+  }
+
+  #closeSockets(): void {
+    for (const s of this.#sockets) s.terminate();
+    this.#sockets.clear();
+  }
+
+  /** One request to the gateway as the suite's roundtripper makes it (no comparison). */
+  async #gatewayOnce(address: GatewayAddress, expected: Record<string, any>): Promise<Captured> {
+    const local = await this.#localAddress(address);
+    const req = expected.Request ?? {};
+    const port = address.port ?? 80;
+    const host = req.Host || (port === 80 ? '127.0.0.1' : `127.0.0.1:${port}`);
+    return send(local, req.Method || 'GET', req.Path || '/', { host, ...(req.Headers ?? {}) }, req.Body);
   }
 
   /** A mesh client's request (utils/echo MeshPod): out through its sidecar, compared as compareRequest does. */
@@ -657,6 +954,35 @@ export function send(address: string, method: string, path: string, headers: Rec
   });
 }
 
+/** A request over HTTP/2 with prior knowledge (h2c): the client starts with the HTTP/2 preface. */
+export function sendH2c(address: string, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Captured> {
+  return new Promise((resolvePromise, reject) => {
+    const session = connectHttp2(`http://${address}`);
+    const done = (err?: Error, captured?: Captured) => {
+      session.close();
+      if (err) reject(err);
+      else resolvePromise(captured!);
+    };
+    session.on('error', (err) => done(err));
+    session.setTimeout(10_000, () => session.destroy(new Error(`no answer from ${address} within 10 s`)));
+    // HTTP/2 has :authority instead of Host (RFC 9113 8.3.1)
+    const { host, ...rest } = headers;
+    const stream = session.request({ ':method': method, ':path': path, ':authority': host ?? address, ':scheme': 'http', ...rest });
+    let text = '';
+    let status = 0;
+    const h: Record<string, string[]> = {};
+    stream.on('response', (head) => {
+      status = Number(head[':status']);
+      for (const [k, v] of Object.entries(head)) if (!k.startsWith(':') && v !== undefined) h[k] = Array.isArray(v) ? v : [String(v)];
+    });
+    stream.setEncoding('utf8');
+    stream.on('data', (c: string) => (text += c));
+    stream.on('end', () => done(undefined, { status, headers: h, body: text }));
+    stream.on('error', (err) => done(err));
+    stream.end(body);
+  });
+}
+
 interface EchoRequest {
   path: string;
   host: string;
@@ -664,6 +990,13 @@ interface EchoRequest {
   headers: Record<string, string[]>;
   namespace: string;
   pod: string;
+}
+
+/** The status codes an expectation accepts (Response.StatusCodes and StatusCode; 200 when neither). */
+function statusCodesOf(expected: Record<string, any>): number[] {
+  const codes: number[] = [...(expected.Response?.StatusCodes ?? [])];
+  if (expected.Response?.StatusCode && !codes.includes(expected.Response.StatusCode)) codes.push(expected.Response.StatusCode);
+  return codes.length ? codes : [200];
 }
 
 /** utils/http CompareRoundTrip, for an echo-basic backend. */
@@ -780,6 +1113,8 @@ function goField(at: unknown, field: string | number): unknown {
   if (at === undefined || at === null) return undefined;
   if (typeof field === 'number') return (at as unknown[])[field];
   const obj = at as Record<string, unknown>;
+  // a map's key (an echoed request's Headers["Backend"]) is as written
+  if (Object.hasOwn(obj, field)) return obj[field];
   if (OBJECT_META.has(field) && obj.metadata && typeof obj.metadata === 'object') return (obj.metadata as Record<string, unknown>)[jsonName(field)];
   return obj[jsonName(field)];
 }
@@ -807,6 +1142,13 @@ function toKubernetes(v: Value): Value {
   const out: Record<string, Value> = {};
   for (const [k, x] of Object.entries(v)) if (!k.startsWith('$')) out[jsonName(k)] = toKubernetes(x);
   return out;
+}
+
+/** A value as Go's encoding/json writes it with omitempty: nil fields left out. */
+function withoutNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutNulls);
+  if (!v || typeof v !== 'object') return v;
+  return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, withoutNulls(x)]));
 }
 
 function lower(headers: Record<string, string[]> | undefined): Record<string, string[]> {

@@ -24,6 +24,10 @@ export interface Step {
   args?: Value[];
   subtest?: string[];
   unsupported?: string;
+  /** `$each`: the id the element is known by, the steps run per element, the elements skipped. */
+  elem?: number;
+  steps?: Step[];
+  unless?: Value;
 }
 
 export interface ConformanceTest {
