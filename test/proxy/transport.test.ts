@@ -10,6 +10,8 @@ import { execFile, execFileSync } from 'node:child_process';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
+import { once } from 'node:events';
+import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
@@ -17,6 +19,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Cluster, FilterChain, ProxyConfig, Secret } from '../../src/api/proxy-config.js';
 import type { RequestEvent } from '../../src/proxy/events.js';
 import { createProxy, type Proxy } from '../../src/proxy/proxy.js';
+import { MESH_CONNECTION_IDLE_TIMEOUT_MS } from '../../src/proxy/transport/transport-socket.js';
 import { createClusterManager } from '../../src/proxy/upstream/cluster-manager.js';
 import type { ClusterManager } from '../../src/proxy/upstream/types.js';
 import { h1Client } from './support/client.js';
@@ -239,6 +242,32 @@ describe('transport sockets', () => {
         assert.equal(seen?.downstreamPeerUriSan, PRODUCTPAGE);
       } finally {
         await c.close();
+      }
+    });
+
+    test('a caller that proved a mesh identity is told to keep its connection for Envoy\'s idle timeout, not node\'s 5 s (regression: a handshake per burst)', async () => {
+      const server = await start(inbound('s1', pki.reviews));
+      const socket = tls.connect({
+        host: '127.0.0.1',
+        port: server.listenerAddresses().virtualInbound.port,
+        cert: pki.productpage.cert,
+        key: pki.productpage.key,
+        ca: pki.root,
+        ALPNProtocols: ['istio-peer-exchange', 'istio-http/1.1'],
+        checkServerIdentity: () => undefined,
+      });
+      try {
+        await once(socket, 'secureConnect');
+        socket.write('GET /reviews/3 HTTP/1.1\r\nhost: reviews:9080\r\n\r\n');
+        let head = '';
+        for await (const chunk of socket) {
+          head += String(chunk);
+          if (head.includes('\r\n\r\n')) break;
+        }
+        assert.match(head, /^HTTP\/1\.1 200/);
+        assert.match(head, new RegExp(`\r\nkeep-alive: timeout=${MESH_CONNECTION_IDLE_TIMEOUT_MS / 1000}\r\n`, 'i'));
+      } finally {
+        socket.destroy();
       }
     });
 

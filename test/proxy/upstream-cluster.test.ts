@@ -9,6 +9,9 @@ import { ManualClock } from '../../src/core/clock.js';
 import { SeededRandom } from '../../src/core/random.js';
 import { createClusterManager } from '../../src/proxy/upstream/cluster-manager.js';
 import { poolSpec } from '../../src/proxy/upstream/endpoint-pool.js';
+import { MESH_CONNECTION_IDLE_TIMEOUT_MS } from '../../src/proxy/transport/transport-socket.js';
+import type { Secret } from '../../src/api/proxy-config.js';
+import { makeCa, makeClientCertificate } from '../support/tls.js';
 import { hashRequest } from '../../src/proxy/http/hash-policy.js';
 import type { UpstreamLease } from '../../src/proxy/upstream/types.js';
 import { countBy, echoCluster, send, sendVia, startEcho, type EchoServer } from './upstream-fixtures.js';
@@ -456,6 +459,21 @@ describe('pool settings', () => {
     });
     assert.equal(poolSpec(echoCluster('c'), new Map()).settingsKey, poolSpec(echoCluster('other'), new Map()).settingsKey);
     assert.notEqual(poolSpec(echoCluster('c'), new Map()).settingsKey, poolSpec(echoCluster('c', { connectTimeoutMs: 1 }), new Map()).settingsKey);
+  });
+
+  test('connections to another sidecar stay idle as long as Envoy keeps them (1 h), others as long as undici does, unless the DestinationRule says (regression: a mutual-TLS handshake per burst)', async () => {
+    const ca = await makeCa();
+    const leaf = await makeClientCertificate(ca, 'productpage');
+    const secrets = new Map<string, Secret>([
+      ['default', { name: 'default', certificateChainPem: leaf.cert, privateKeyPem: leaf.key }],
+      ['ROOTCA', { name: 'ROOTCA', trustedCaPem: ca.cert }],
+    ]);
+    const autoMtls = { mode: 'ISTIO_MUTUAL' as const, certificate: 'default', validationContext: 'ROOTCA' };
+    const spec = poolSpec(echoCluster('c', { autoMtls }), secrets);
+    assert.equal(spec.http1?.idleTimeoutMs, undefined, 'plaintext endpoints: the client\'s default');
+    assert.equal(spec.mesh?.http1?.idleTimeoutMs, MESH_CONNECTION_IDLE_TIMEOUT_MS, 'sidecar endpoints: Envoy\'s idle timeout');
+    assert.equal(poolSpec(echoCluster('c', { tls: autoMtls }), secrets).http1?.idleTimeoutMs, MESH_CONNECTION_IDLE_TIMEOUT_MS, 'a DestinationRule\'s ISTIO_MUTUAL too');
+    assert.equal(poolSpec(echoCluster('c', { autoMtls, connectionPool: { idleTimeoutMs: 30_000 } }), secrets).mesh?.http1?.idleTimeoutMs, 30_000, 'the DestinationRule\'s idleTimeout wins');
   });
 
   test('HTTP/2 clusters get undici pools, their settings mapped onto its options; TLS HTTP/1.1 clusters keep sinew\'s client', () => {

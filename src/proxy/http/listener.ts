@@ -29,6 +29,8 @@ import { HttpStream, replyNotReady, type DownstreamRequest, type DownstreamRespo
 import { H1Connection, H1Request, type H1Limits, type H1ServerHooks } from './h1-server.js';
 import { buildListenerChains, listenerChainsKey, selectByFirstBytes, type ListenerChains } from '../transport/filter-chains.js';
 import { peekFirstBytes } from '../transport/first-bytes.js';
+import { connectionInfoOf } from '../transport/connection-info.js';
+import { MESH_CONNECTION_IDLE_TIMEOUT_MS } from '../transport/transport-socket.js';
 import { upgradeDisposition } from './upgrade.js';
 import { serveConnect, type TunnelHost } from './connect-tunnel.js';
 import { closeSession, DEFAULT_DRAIN_TIMEOUT_MS, guardSession, MAX_PROBE_INTERVAL_MS, sessionAborted, sessionOf, sessionQuiet, streamEnded } from './h2-sessions.js';
@@ -95,6 +97,8 @@ export class HttpListener {
   /** HTTP/1.1 connections served by sinew's own codec (h1-server.ts), not yet handed to node's. */
   private readonly h1Connections = new Set<H1Connection>();
   private h1Limits!: H1Limits;
+  /** The same for a caller that proved a mesh identity (a sidecar): kept idle as long as Envoy keeps them. */
+  private h1MeshLimits!: H1Limits;
   private readonly h1Hooks: H1ServerHooks = {
     limits: () => this.h1Limits,
     draining: () => this.ctx.draining === true,
@@ -233,6 +237,10 @@ export class HttpListener {
     h1.emit('listening');
     this.h1 = h1;
     this.h1Limits = { maxHeaderBytes: maxHeaderSize, maxHeaderCount, headersTimeoutMs: headersTimeout, idleTimeoutMs: h1.timeout, keepAliveTimeoutMs: KEEP_ALIVE_TIMEOUT_MS };
+    // What the connection is told is what it gets: a stream idle timeout under Envoy's
+    // connection idle timeout closes the connection first.
+    const meshKeepAliveMs = h1.timeout > 0 ? Math.min(h1.timeout, MESH_CONNECTION_IDLE_TIMEOUT_MS) : MESH_CONNECTION_IDLE_TIMEOUT_MS;
+    this.h1MeshLimits = { ...this.h1Limits, keepAliveTimeoutMs: meshKeepAliveMs };
     if (hcm.http2) {
       const h2 = loadHttp2().createServer({
         settings: { maxHeaderListSize: h2HardHeaderLimit(maxHeaderSize) },
@@ -323,12 +331,15 @@ export class HttpListener {
       return;
     }
     if (table !== undefined) this.chainTables.set(socket, table);
-    this.serveHttp1(socket);
+    this.serveHttp1(socket, connectionInfoOf(socket).peerUriSan !== undefined ? this.h1MeshHooks : this.h1Hooks);
   };
 
+  /** A sidecar's connection: everything as for any client but the keep-alive (h1MeshLimits). */
+  private readonly h1MeshHooks: H1ServerHooks = { ...this.h1Hooks, limits: () => this.h1MeshLimits };
+
   /** HTTP/1.1: sinew's codec first; it hands the connection to node's server when it must. */
-  private serveHttp1(socket: net.Socket): H1Connection {
-    const connection = new H1Connection(socket, this.h1Hooks);
+  private serveHttp1(socket: net.Socket, hooks: H1ServerHooks = this.h1Hooks): H1Connection {
+    const connection = new H1Connection(socket, hooks);
     this.h1Connections.add(connection);
     socket.once('close', () => this.h1Connections.delete(connection));
     return connection;

@@ -38,6 +38,16 @@ import { setConnectionInfo, tlsConnectionInfo } from './connection-info.js';
 export const ISTIO_ALPN: readonly string[] = Object.freeze(['istio-peer-exchange', 'istio']);
 
 /**
+ * How long a connection between two sidecars may sit idle, on both ends: Envoy's default
+ * idle_timeout (1 h, upstream and downstream), which Istio keeps. Sidecars pool their
+ * connections to each other, and each new one costs a full mutual-TLS handshake (milliseconds
+ * of CPU on each side) where plaintext costs a TCP connect. With Node's 5 s keep-alive, a pair
+ * of sidecars at 1000 req/s closed the connections a burst had opened and paid handshakes on
+ * the request path again at the next burst (p99 153 ms against 1.1 ms in plaintext).
+ */
+export const MESH_CONNECTION_IDLE_TIMEOUT_MS = 3_600_000;
+
+/**
  * What an Istio mutual TLS client offers over ALPN for each upstream protocol: Istio's ids
  * (istio-peer-exchange, then the protocol's own `istio-http/1.1` / `istio-h2` as istio's alpn
  * filter sets them, then `istio`), and the plain protocol last so that a server picks it and

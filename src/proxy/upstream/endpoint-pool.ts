@@ -29,7 +29,7 @@ import type net from 'node:net';
 import type { Dispatcher, Pool } from 'undici';
 import type { Address, Cluster, Secret } from '../../api/proxy-config.js';
 import { addFieldLines } from '../../core/header-lines.js';
-import { upstreamTransport, type UpstreamTransport } from '../transport/transport-socket.js';
+import { MESH_CONNECTION_IDLE_TIMEOUT_MS, upstreamTransport, type UpstreamTransport } from '../transport/transport-socket.js';
 import { connectionInfoOf, type ConnectionInfo } from '../transport/connection-info.js';
 import { Http1Pool, type Http1PoolOptions } from './http1/pool.js';
 import type { EndpointPool, UpstreamDispatchOptions } from './types.js';
@@ -92,6 +92,9 @@ function transportPoolSpec(cluster: Cluster, secrets: ReadonlyMap<string, Secret
     if (cp.maxConnections !== undefined && cp.maxConnections > 0) http1.connections = cp.maxConnections;
     if (cp.tcpKeepalive) http1.tcpKeepalive = cp.tcpKeepalive.timeMs !== undefined ? { initialDelayMs: cp.tcpKeepalive.timeMs } : {};
     if (cp.idleTimeoutMs !== undefined && cp.idleTimeoutMs > 0) http1.idleTimeoutMs = cp.idleTimeoutMs;
+    // To another sidecar, Envoy's idle timeout rather than undici's 4 s (the server's
+    // `keep-alive: timeout` still lowers it).
+    else if (cluster.tls?.mode === 'ISTIO_MUTUAL') http1.idleTimeoutMs = MESH_CONNECTION_IDLE_TIMEOUT_MS;
     if (cp.maxRequestsPerConnection !== undefined && cp.maxRequestsPerConnection > 0) http1.maxRequestsPerConnection = cp.maxRequestsPerConnection;
     if (cp.maxConnectionDurationMs !== undefined && cp.maxConnectionDurationMs > 0) http1.maxConnectionDurationMs = cp.maxConnectionDurationMs;
     const settingsKey = JSON.stringify({ p: cluster.protocol, http1, t: transport.key });
