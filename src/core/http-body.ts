@@ -134,6 +134,26 @@ export async function readText(req: IncomingMessage, res: ServerResponse, limits
   }
 }
 
+/**
+ * Reads the body as strict UTF-8 text handed to `onText` a piece at a time as it arrives
+ * (a character split between chunks comes whole with the later piece): for a reader that
+ * parses as it goes (the control plane's apply) and never needs the whole text. Limits and
+ * refusals as readText; an error `onText` throws refuses the body.
+ */
+export async function readTextPieces(req: IncomingMessage, res: ServerResponse, limits: BodyLimits, onText: (piece: string) => void): Promise<void> {
+  const decoder = new StrictUtf8Stream();
+  try {
+    await readChunks(req, res, limits, (chunk) => onText(decoder.decode(chunk)));
+    const rest = decoder.finish();
+    if (rest) onText(rest);
+  } catch (err) {
+    if (err instanceof Utf8Error) {
+      throw new HttpBodyError('SNW_ERR_INVALID_UTF8', 400, `request body is not valid UTF-8: the bytes at offset ${err.offset} are not a UTF-8 character`, { offset: err.offset });
+    }
+    throw err;
+  }
+}
+
 /** Reads the body as JSON (strict UTF-8 first): 400 naming what is wrong. */
 export async function readJson(req: IncomingMessage, res: ServerResponse, limits: BodyLimits): Promise<unknown> {
   const text = await readText(req, res, limits);
