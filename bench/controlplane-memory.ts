@@ -1,6 +1,7 @@
 /**
  * What one large valid config costs the control plane in memory: a real `sinew controlplane`
- * process (the compiled build, with a state directory, as `sinew up` runs it) is sent one
+ * process (the compiled build, with a state directory and the V8 flags `sinew up` gives it,
+ * CONTROL_PLANE_NODE_FLAGS in src/mesh/launch.ts) is sent one
  * config of about `--megabytes` MB through its API, and its resident memory is read from
  * /proc before, at the peak (VmHWM) and once the apply has been answered and the process has
  * settled. The figure that counts is the ratio of resident memory to the config's size: issue
@@ -10,8 +11,11 @@
  * DestinationRule with subsets (what a large mesh holds), generated from a seed so that every
  * run sends the same bytes.
  *
- *   npx tsx bench/controlplane-memory.ts [--megabytes 15] [--json]
+ *   npx tsx bench/controlplane-memory.ts [--megabytes 15] [--node-flags="<flags>"] [--json]
  *   npm run bench -- cpmemory
+ *
+ * `--node-flags` replaces the V8 flags the control plane is started with, to compare others
+ * side by side (`--node-flags=`: V8's defaults).
  *
  * (Run on its own it uses dist/ as it is: `npm run build` first after changing src/, or
  * bin/sinew.js runs the sources through tsx, which costs tens of MB more.)
@@ -31,15 +35,20 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SeededRandom } from '../src/core/random.js';
+import { CONTROL_PLANE_NODE_FLAGS } from '../src/mesh/up.js';
 
 export interface MemoryBenchOptions {
   megabytes?: number;
   heapProf?: boolean;
   heapSnapshot?: boolean;
+  /** Node/V8 flags of the control-plane process (default: those `sinew up` starts it with). */
+  nodeFlags?: readonly string[];
 }
 
 export interface MemoryBenchResult {
   configBytes: number;
+  /** The V8 flags the control plane ran with. */
+  nodeFlags: readonly string[];
   documents: number;
   idleRssMb: number;
   peakRssMb: number;
@@ -178,7 +187,8 @@ export async function runMemoryBench(options: MemoryBenchOptions = {}): Promise<
   const configBytes = Buffer.byteLength(text);
   const stateDir = mkdtempSync(join(tmpdir(), 'sinew-cpmem-'));
   const nodeFlags = options.heapProf ? [`--heap-prof`, `--heap-prof-dir=${stateDir}`] : options.heapSnapshot ? [`--heapsnapshot-signal=SIGUSR2`, `--diagnostic-dir=${stateDir}`] : [];
-  const child = spawn(process.execPath, [...nodeFlags, join(repo, 'bin/sinew.js'), 'controlplane', '--state-dir', join(stateDir, 'cp'), '--api-port', '0', '--push-port', '0', '--monitoring-port', '0', '--console-port', '0'], {
+  const v8Flags = options.nodeFlags ?? CONTROL_PLANE_NODE_FLAGS;
+  const child = spawn(process.execPath, [...v8Flags, ...nodeFlags, join(repo, 'bin/sinew.js'), 'controlplane', '--state-dir', join(stateDir, 'cp'), '--api-port', '0', '--push-port', '0', '--monitoring-port', '0', '--console-port', '0'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, SINEW_LOG_LEVEL: 'warn' },
   });
@@ -214,6 +224,7 @@ export async function runMemoryBench(options: MemoryBenchOptions = {}): Promise<
     const mb = configBytes / 1024 / 1024;
     return {
       configBytes,
+      nodeFlags: v8Flags,
       documents,
       idleRssMb: round(idle),
       peakRssMb: round(peak),
@@ -247,7 +258,7 @@ const round = (n: number) => Math.round(n * 10) / 10;
 export function report(r: MemoryBenchResult): string {
   const mb = round(r.configBytes / 1024 / 1024);
   return [
-    `config: ${mb} MB, ${r.documents} documents; apply answered in ${r.applyMs} ms`,
+    `config: ${mb} MB, ${r.documents} documents; apply answered in ${r.applyMs} ms; control plane flags: ${r.nodeFlags.join(' ') || "V8's defaults"}`,
     `control plane RSS: idle ${r.idleRssMb} MB, peak ${r.peakRssMb} MB (${r.peakRatio}x the config; ${r.aboveIdleRatio}x above idle), settled ${r.settledRssMb} MB (${r.settledRatio}x)`,
     `settled RSS by mapping: file-backed ${r.settledSplitMb.file} MB, malloc heap ${r.settledSplitMb.mallocHeap} MB, anonymous (V8 heap, large buffers) ${r.settledSplitMb.anonymous} MB`,
     r.met
@@ -259,8 +270,8 @@ export function report(r: MemoryBenchResult): string {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { values } = parseArgs({ options: { megabytes: { type: 'string' }, json: { type: 'boolean' }, 'heap-prof': { type: 'boolean' }, 'heap-snapshot': { type: 'boolean' } } });
-  const result = await runMemoryBench({ megabytes: values.megabytes ? Number(values.megabytes) : undefined, heapProf: values['heap-prof'], heapSnapshot: values['heap-snapshot'] });
+  const { values } = parseArgs({ options: { megabytes: { type: 'string' }, json: { type: 'boolean' }, 'heap-prof': { type: 'boolean' }, 'heap-snapshot': { type: 'boolean' }, 'node-flags': { type: 'string' } } });
+  const result = await runMemoryBench({ megabytes: values.megabytes ? Number(values.megabytes) : undefined, heapProf: values['heap-prof'], heapSnapshot: values['heap-snapshot'], nodeFlags: values['node-flags']?.split(/\s+/).filter(Boolean) });
   process.stdout.write(values.json ? JSON.stringify(result) + '\n' : report(result));
   if (!result.met) process.exitCode = 1;
 }

@@ -8,7 +8,7 @@
  */
 import { readdir, stat, open, type FileHandle } from 'node:fs/promises';
 import { join, extname } from 'node:path';
-import { Composer, Lexer, LineCounter, Parser, parseDocument, isMap, isNode, isPair, isScalar, isSeq, type Document, type Node as YamlNode } from 'yaml';
+import { Composer, Lexer, Parser, parseDocument, isMap, isNode, isPair, isScalar, isSeq, type Document, type Node as YamlNode } from 'yaml';
 import type { Diagnostic, SourcePosition } from '../api/diagnostics.js';
 import type { FieldPath } from '../core/path.js';
 
@@ -214,128 +214,202 @@ export interface LoadStream {
  * Like parseText, but yields each document as soon as it is read, and keeps nothing of it:
  * a caller that validates each document and lets its value go (validate.ts validateText)
  * holds one document's value at a time instead of the whole input's, which for a large input
- * is several times its size (the plain values of a 15 MB config took 70 MB).
+ * is several times its size (the plain values of a 15 MB config took 70 MB). Positions inside
+ * any document stay exact: the text is at hand, so a document asked about after others were
+ * read is read again.
  */
 export function streamText(file: string, input: Uint8Array | string, limits: LoadLimits = defaultLoadLimits): LoadStream {
-  const result: LoadResult = { documents: [], diagnostics: [] };
-  const done = (): LoadStream => ({ documents: [], diagnostics: result.diagnostics, fatal: undefined });
+  const refused = (diagnostic: Diagnostic): LoadStream => ({ documents: [], diagnostics: [diagnostic], fatal: undefined });
   let text: string;
   if (typeof input === 'string') {
     text = input;
-    if (Buffer.byteLength(text) > limits.maxBytes) {
-      result.diagnostics.push(tooLarge(file, limits, Buffer.byteLength(text)));
-      return done();
-    }
+    if (Buffer.byteLength(text) > limits.maxBytes) return refused(tooLarge(file, limits, Buffer.byteLength(text)));
   } else {
-    if (input.length > limits.maxBytes) {
-      result.diagnostics.push(tooLarge(file, limits, input.length));
-      return done();
-    }
+    if (input.length > limits.maxBytes) return refused(tooLarge(file, limits, input.length));
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(input);
     } catch {
-      result.diagnostics.push(at(file, 1, 1, 'SNW0002', 'input is not valid UTF-8 text'));
-      return done();
+      return refused(at(file, 1, 1, 'SNW0002', 'input is not valid UTF-8 text'));
     }
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  const nul = text.indexOf('\u0000');
-  if (nul >= 0) {
-    const { line, column } = lineColumnOf(text, nul);
-    result.diagnostics.push(at(file, line, column, 'SNW0002', 'input contains NUL bytes: binary data, not YAML or JSON'));
-    return done();
-  }
-  const finding = scanInput(text, limits);
-  if (finding?.kind === 'too-deep') {
-    const { line, column } = lineColumnOf(text, finding.offset);
-    result.diagnostics.push(at(file, line, column, 'SNW0006', tooDeepMessage(limits)));
-    return done();
-  }
-  if (finding?.kind === 'too-many-documents') {
-    result.diagnostics.push(at(file, 1, 1, 'SNW0003', `input holds more than ${limits.maxDocuments} documents, the most that are read; split it`));
-    return done();
-  }
-  if (text.trim() === '') {
-    result.diagnostics.push(at(file, 1, 1, 'SNW0007', 'input is empty', 'warning'));
-    return done();
-  }
-
-  const lineCounter = new LineCounter();
-  const pos = (offset: number): SourcePosition => {
-    const { line, col } = lineCounter.linePos(offset);
-    return { file, line, column: col };
-  };
-  // The tree of one document is kept for positions: the one just read (a caller validating
-  // as it reads asks about that one), else the document asked about, read again from its
-  // text (rereadDocument). `base` turns the tree's offsets into offsets of the input.
-  let tree: { start: number; contents: YamlNode | null; base: number } | undefined;
-  const treeAt = (start: number, end: number): { contents: YamlNode | null; base: number } => {
-    if (tree?.start !== start) tree = { start, contents: rereadDocument(text, start, end), base: start };
-    return tree;
-  };
-
-  // Documents are composed one at a time (the library's Parser and Composer, as
-  // parseAllDocuments uses them, without collecting them all first): each document's syntax
-  // tree is dropped once its value is read, so what parsing holds at once is one document's
-  // tree, not the whole input's. The trees of a 15 MB input took about 35 times its size.
+  const reader = new DocumentReader(file, limits, { text });
   const stream = {
-    documents: { [Symbol.iterator]: () => composeAll() },
-    diagnostics: result.diagnostics,
+    documents: { [Symbol.iterator]: () => readAll() },
+    diagnostics: reader.diagnostics,
     fatal: undefined as Diagnostic | undefined,
   };
-  const fail = (diagnostic: Diagnostic) => {
-    stream.fatal = diagnostic;
-    result.diagnostics.push(diagnostic);
-  };
+  function* readAll(): Generator<RawDocument> {
+    yield* reader.write(text);
+    yield* reader.end();
+    stream.fatal = reader.fatal;
+  }
+  return stream;
+}
 
-  function* composeAll(): Generator<RawDocument> {
-    let index = 0;
-    let read = 0;
-    // The library's own iterators, driven by hand so that a parser failure is caught around
-    // each step without a try around the yield (which would catch the consumer's errors too).
-    let docs: Iterator<Document.Parsed>;
-    try {
-      // uniqueKeys is checked below instead: the library compares each key with every earlier
-      // one, so 40 000 keys in one mapping (0.4 MB) took 30 s; a Set makes it linear.
-      const composer = new Composer({ uniqueKeys: false, prettyErrors: false });
-      docs = composer.compose(new Parser(lineCounter.addNewLine).parse(text)) as Iterator<Document.Parsed>;
-    } catch (err) {
-      fail(parserFailure(err));
+/**
+ * Reads YAML/JSON documents from text that arrives in pieces (a request body as it comes off
+ * the socket): `write` each piece and take the documents it completes, then `end` for the
+ * rest. What it holds at once is the piece being read, the syntax tree of the document being
+ * composed, and the line starts since that document began: never the whole input. The
+ * control plane's apply reads a 15 MB config this way instead of holding its text, its line
+ * table and the text being parsed all at once (bench/controlplane-memory.ts).
+ *
+ * The same bounds as for text read whole: each piece is checked for NUL bytes and pre-scanned
+ * for nesting and document count (InputScanner, one lexer carried across pieces) before
+ * the parser sees it; a finding, or a parser failure, stops reading and sets `fatal`, and the
+ * input is refused as a whole. The documents a piece completes come lazily: iterate them
+ * before writing the next piece.
+ *
+ * Positions (`positionOf`) are exact for the document just read; a document asked about
+ * later is read again from `options.text` when the whole text is at hand, and otherwise
+ * answers with where it starts. (validate.ts asks only about the document it is checking.)
+ */
+export class DocumentReader {
+  /** Every problem found so far. */
+  readonly diagnostics: Diagnostic[] = [];
+  /** Set when reading stopped part-way; the input is then refused as a whole. */
+  fatal: Diagnostic | undefined;
+  private readonly scanner: InputScanner;
+  private readonly lines = new LineTable();
+  private readonly parser: Parser;
+  // uniqueKeys is checked below instead (duplicateKeys): the library compares each key with
+  // every earlier one, so 40 000 keys in one mapping (0.4 MB) took 30 s; a Set makes it linear.
+  private readonly composer = new Composer({ uniqueKeys: false, prettyErrors: false });
+  private bytes = 0;
+  private index = 0;
+  private documentsRead = 0;
+  /** The input since its last newline. */
+  private unfinishedLine = '';
+  private sawText = false;
+  /** Offset, line and line start of the raw input so far, for the pre-checks' positions. */
+  private rawOffset = 0;
+  private rawLine = 1;
+  private rawLineStart = 0;
+  /** The tree of the document just read (or read again), for positions. */
+  private tree: { start: number; contents: YamlNode | null; base: number } | undefined;
+
+  constructor(
+    private readonly file: string,
+    private readonly limits: LoadLimits = defaultLoadLimits,
+    private readonly options: { text?: string } = {},
+  ) {
+    this.scanner = new InputScanner(limits);
+    this.parser = new Parser((offset) => this.lines.add(offset));
+  }
+
+  /** Reads `piece`; yields the documents it completes. */
+  *write(piece: string): Generator<RawDocument> {
+    if (this.fatal) return;
+    if (this.bytes === 0 && piece.charCodeAt(0) === 0xfeff) piece = piece.slice(1);
+    this.bytes += Buffer.byteLength(piece);
+    if (this.bytes > this.limits.maxBytes) return this.refuse(tooLarge(this.file, this.limits));
+    if (!this.sawText && /\S/.test(piece)) this.sawText = true;
+    const nul = piece.indexOf('\u0000');
+    if (nul >= 0) {
+      const { line, column } = this.rawPosition(piece, nul);
+      return this.refuse(at(this.file, line, column, 'SNW0002', 'input contains NUL bytes: binary data, not YAML or JSON'));
+    }
+    this.advanceRaw(piece);
+    // Only whole lines go on to the lexers: given the start of a line, the library's lexer
+    // reads it again from its start with each further piece, which made one long line (a
+    // minified JSON config, or 16 MB of spaces) cost time in the square of its length.
+    const lastNewline = piece.lastIndexOf('\n');
+    if (lastNewline < 0) {
+      this.unfinishedLine += piece;
       return;
     }
+    const lines = this.unfinishedLine + piece.slice(0, lastNewline + 1);
+    this.unfinishedLine = piece.slice(lastNewline + 1);
+    yield* this.read(lines, true);
+  }
+
+  /** The end of the input: yields the documents still to come. */
+  *end(): Generator<RawDocument> {
+    if (this.fatal) return;
+    const rest = this.unfinishedLine;
+    this.unfinishedLine = '';
+    yield* this.read(rest, false);
+  }
+
+  private *read(text: string, incomplete: boolean): Generator<RawDocument> {
+    if (!this.prescan(text, incomplete)) return;
+    if (incomplete) {
+      yield* this.compose(this.parser.parse(text, true), false);
+      return;
+    }
+    if (!this.sawText) {
+      this.diagnostics.push(at(this.file, 1, 1, 'SNW0007', 'input is empty', 'warning'));
+      return;
+    }
+    yield* this.compose(this.parser.parse(text, false), true);
+    if (this.fatal) return;
+    if (this.documentsRead === 0 && this.diagnostics.length === 0) {
+      this.diagnostics.push(at(this.file, 1, 1, 'SNW0007', 'input holds no documents', 'warning'));
+    }
+  }
+
+  private refuse(diagnostic: Diagnostic): void {
+    this.fatal = diagnostic;
+    this.diagnostics.push(diagnostic);
+  }
+
+  /** Runs the nesting and document-count pre-scan over `piece`; false (and refused) on a finding. */
+  private prescan(piece: string, incomplete: boolean): boolean {
+    const finding = this.scanner.scan(piece, incomplete);
+    if (!finding) return true;
+    if (finding.kind === 'too-deep') {
+      this.refuse(at(this.file, finding.line, finding.column, 'SNW0006', tooDeepMessage(this.limits)));
+    } else {
+      this.refuse(at(this.file, 1, 1, 'SNW0003', `input holds more than ${this.limits.maxDocuments} documents, the most that are read; split it`));
+    }
+    return false;
+  }
+
+  /** Composes the parser's tokens into documents, driven by hand so that a parser failure is caught around each step, not around the consumer's code. */
+  private *compose(tokens: Generator<import('yaml').CST.Token>, atEnd: boolean): Generator<RawDocument> {
+    const composer = this.composer;
+    const docs = (function* () {
+      for (const token of tokens) yield* composer.next(token);
+      if (atEnd) yield* composer.end();
+    })() as Iterator<Document.Parsed>;
     for (;;) {
-      let next: IteratorResult<Document.Parsed>;
       let document: RawDocument | undefined;
       try {
-        next = docs.next();
+        const next = docs.next();
         if (next.done) break;
-        if (index >= limits.maxDocuments) {
-          fail(at(file, 1, 1, 'SNW0003', `input holds more than ${limits.maxDocuments} documents; at most ${limits.maxDocuments} are read`));
+        if (this.index >= this.limits.maxDocuments) {
+          this.refuse(at(this.file, 1, 1, 'SNW0003', `input holds more than ${this.limits.maxDocuments} documents; at most ${this.limits.maxDocuments} are read`));
           return;
         }
-        document = readDocument(next.value, index++);
+        document = this.readDocument(next.value, this.index++);
       } catch (err) {
-        fail(parserFailure(err));
+        this.refuse(this.parserFailure(err));
         return;
       }
       if (document) {
-        read++;
+        this.documentsRead++;
         yield document;
       }
-    }
-    if (read === 0 && result.diagnostics.length === 0) {
-      result.diagnostics.push(at(file, 1, 1, 'SNW0007', 'input holds no documents', 'warning'));
     }
   }
 
   // The pre-scan bounds nesting, so this is a parser failure we did not foresee; report, don't crash.
   // A stack overflow still means "too deep", whatever shape slipped past the scan.
-  function parserFailure(err: unknown): Diagnostic {
-    const [code, message] = err instanceof RangeError ? ['SNW0006', tooDeepMessage(limits)] : ['SNW0004', `cannot parse: ${(err as Error).message}`];
-    return at(file, 1, 1, code, message);
+  private parserFailure(err: unknown): Diagnostic {
+    const [code, message] = err instanceof RangeError ? ['SNW0006', tooDeepMessage(this.limits)] : ['SNW0004', `cannot parse: ${(err as Error).message}`];
+    return at(this.file, 1, 1, code, message);
   }
 
-  function readDocument(doc: Document.Parsed, index: number): RawDocument | undefined {
+  private pos(offset: number): SourcePosition {
+    const { line, column } = this.lines.position(offset);
+    return { file: this.file, line, column };
+  }
+
+  private readDocument(doc: Document.Parsed, index: number): RawDocument | undefined {
+    const { file, limits } = this;
+    // Without the text, nothing before this document is asked about again: its line starts go.
+    if (this.options.text === undefined) this.lines.forgetBefore(doc.range[0]);
     const errors: { pos: [number, number]; message: string }[] = [...(doc.errors ?? [])];
     if (errors.length === 0) {
       for (const offset of duplicateKeys(doc.contents)) errors.push({ pos: [offset, offset], message: 'Map keys must be unique' });
@@ -343,12 +417,12 @@ export function streamText(file: string, input: Uint8Array | string, limits: Loa
     if (errors.length > 0) {
       // Garbage input yields an error per line; the first few say what is wrong.
       for (const error of errors.slice(0, MAX_SYNTAX_ERRORS)) {
-        const p = pos(error.pos[0]);
-        result.diagnostics.push(at(file, p.line, p.column, 'SNW0004', cleanYamlMessage(error.message)));
+        const p = this.pos(error.pos[0]);
+        this.diagnostics.push(at(file, p.line, p.column, 'SNW0004', cleanYamlMessage(error.message)));
       }
       if (errors.length > MAX_SYNTAX_ERRORS) {
-        const p = pos(errors[MAX_SYNTAX_ERRORS].pos[0]);
-        result.diagnostics.push(at(file, p.line, p.column, 'SNW0004', `${errors.length - MAX_SYNTAX_ERRORS} more syntax errors in this document not shown`));
+        const p = this.pos(errors[MAX_SYNTAX_ERRORS].pos[0]);
+        this.diagnostics.push(at(file, p.line, p.column, 'SNW0004', `${errors.length - MAX_SYNTAX_ERRORS} more syntax errors in this document not shown`));
       }
       return undefined;
     }
@@ -358,30 +432,41 @@ export function streamText(file: string, input: Uint8Array | string, limits: Loa
       value = doc.toJS({ maxAliasCount: limits.maxAliasCount });
     } catch (err) {
       const message = (err as Error).message;
-      const start = pos(doc.range?.[0] ?? 0);
+      const start = this.pos(doc.range?.[0] ?? 0);
       if (err instanceof RangeError) {
-        result.diagnostics.push(at(file, start.line, start.column, 'SNW0006', tooDeepMessage(limits)));
+        this.diagnostics.push(at(file, start.line, start.column, 'SNW0006', tooDeepMessage(limits)));
       } else if (/alias/i.test(message)) {
-        result.diagnostics.push(
+        this.diagnostics.push(
           at(file, start.line, start.column, 'SNW0005', `document expands more than ${limits.maxAliasCount} YAML aliases (an alias bomb?); write the values out instead`),
         );
       } else {
-        result.diagnostics.push(at(file, start.line, start.column, 'SNW0004', `cannot read document: ${message}`));
+        this.diagnostics.push(at(file, start.line, start.column, 'SNW0004', `cannot read document: ${message}`));
       }
       return undefined;
     }
     // `---` with nothing after it (or a bare `null`) is an empty document; kubectl skips those too.
     if (value === null || value === undefined) return undefined;
     const contentsStart = (doc.contents as YamlNode).range?.[0] ?? 0;
-    const start = pos(contentsStart);
+    const start = this.pos(contentsStart);
     // Offsets are kept, not the tree: [where the document's text starts, where it ends].
-    const docStart = lineStartOf(text, doc.range[0]);
+    const docStart = this.lines.lineStartOf(doc.range[0]);
     const docEnd = doc.range[2];
-    tree = { start: docStart, contents: doc.contents as YamlNode, base: 0 };
+    this.tree = { start: docStart, contents: doc.contents as YamlNode, base: 0 };
+    // The tree of one document is kept for positions: the one just read (a caller validating
+    // as it reads asks about that one), else the document asked about, read again from the
+    // text when there is one (rereadDocument). `base` turns the tree's offsets into offsets
+    // of the input.
+    const treeAt = (): { contents: YamlNode | null; base: number } | undefined => {
+      if (this.tree?.start === docStart) return this.tree;
+      const text = this.options.text;
+      if (text === undefined) return undefined;
+      this.tree = { start: docStart, contents: rereadDocument(text, docStart, docEnd), base: docStart };
+      return this.tree;
+    };
     const find = (path: FieldPath, key: boolean): SourcePosition => {
-      const { contents, base } = treeAt(docStart, docEnd);
-      const located = contents ? locate(contents, path, key) : undefined;
-      return located !== undefined ? pos(base + located) : start;
+      const tree = treeAt();
+      const located = tree?.contents ? locate(tree.contents, path, key) : undefined;
+      return located !== undefined && tree ? this.pos(tree.base + located) : start;
     };
     return {
       file,
@@ -392,12 +477,77 @@ export function streamText(file: string, input: Uint8Array | string, limits: Loa
       keyPositionOf: (path) => find(path, true),
     };
   }
-  return stream;
+
+  /** Line and column of `offset` in `piece`, the raw input so far being counted. */
+  private rawPosition(piece: string, offset: number): { line: number; column: number } {
+    let line = this.rawLine;
+    let lineStart = this.rawLineStart;
+    for (let i = piece.indexOf('\n'); i >= 0 && i < offset; i = piece.indexOf('\n', i + 1)) {
+      line++;
+      lineStart = this.rawOffset + i + 1;
+    }
+    return { line, column: this.rawOffset + offset - lineStart + 1 };
+  }
+
+  private advanceRaw(piece: string): void {
+    for (let i = piece.indexOf('\n'); i >= 0; i = piece.indexOf('\n', i + 1)) {
+      this.rawLine++;
+      this.rawLineStart = this.rawOffset + i + 1;
+    }
+    this.rawOffset += piece.length;
+  }
 }
 
-/** The offset of the start of the line holding `offset`. */
-function lineStartOf(text: string, offset: number): number {
-  return text.lastIndexOf('\n', offset - 1) + 1;
+/**
+ * The offsets where lines start, from the document being read on (the parser reports each
+ * newline): what positions need, without a table of every line of a large input.
+ */
+class LineTable {
+  /** Lines forgotten before `starts[0]`. */
+  private forgotten = 0;
+  private starts: number[] = [];
+
+  add(offset: number): void {
+    // The parser reports offset 0 at the start of every piece until it has consumed text.
+    if (this.starts.length > 0 && offset <= this.starts[this.starts.length - 1]!) return;
+    this.starts.push(offset);
+  }
+
+  /** Drops the line starts before the line holding `offset`. */
+  forgetBefore(offset: number): void {
+    const i = this.indexOf(offset);
+    if (i <= 0) return;
+    this.starts = this.starts.slice(i);
+    this.forgotten += i;
+  }
+
+  lineStartOf(offset: number): number {
+    return this.starts[Math.max(0, this.indexOf(offset))] ?? 0;
+  }
+
+  /** 1-based line and column of `offset`. */
+  position(offset: number): { line: number; column: number } {
+    const i = this.indexOf(offset);
+    if (i < 0) return { line: this.forgotten + 1, column: 1 };
+    return { line: this.forgotten + i + 1, column: offset - this.starts[i]! + 1 };
+  }
+
+  /** Index of the last line start at or before `offset` (-1 when none is kept). */
+  private indexOf(offset: number): number {
+    let low = 0;
+    let high = this.starts.length - 1;
+    let found = -1;
+    while (low <= high) {
+      const mid = (low + high) >>> 1;
+      if (this.starts[mid]! <= offset) {
+        found = mid;
+        low = mid + 1;
+      } else {
+        high = mid - 1;
+      }
+    }
+    return found;
+  }
 }
 
 /**
@@ -503,7 +653,7 @@ function locate(root: YamlNode, path: FieldPath, wantKey: boolean): number | und
 }
 
 /** What the pre-scan found that makes an input too costly to parse. */
-type ScanFinding = { kind: 'too-deep'; offset: number } | { kind: 'too-many-documents'; count: number };
+type ScanFinding = { kind: 'too-deep'; line: number; column: number } | { kind: 'too-many-documents'; count: number };
 
 /**
  * Bounds an input before it is composed: the composer recurses once per nesting level, so
@@ -519,46 +669,48 @@ type ScanFinding = { kind: 'too-deep'; offset: number } | { kind: 'too-many-docu
  * takes at most one level per column, so a token past column 2 x maxDepth is reported; the
  * composer copes easily with the few hundred levels this lets through.
  */
-function scanInput(text: string, limits: LoadLimits): ScanFinding | undefined {
-  let offset = 0;
-  let lineStart = 0;
-  let flowDepth = 0;
-  let inIndent = true;
-  let documents = 0;
-  for (const token of new Lexer().lex(text)) {
-    const first = token.charCodeAt(0);
-    if (token.length === 1 && (first === 0x02 || first === 0x18 || first === 0x1f)) continue; // zero-width markers
-    if (token === '---' && ++documents > limits.maxDocuments) return { kind: 'too-many-documents', count: documents };
-    if (token === '[' || token === '{') {
-      if (++flowDepth > limits.maxDepth) return { kind: 'too-deep', offset };
-    } else if ((token === ']' || token === '}') && flowDepth > 0) {
-      flowDepth--;
-    } else if (flowDepth === 0 && inIndent && first !== 0x20 && first !== 0x0a && first !== 0x0d && first !== 0x23 /* # */) {
-      if (offset - lineStart > 2 * limits.maxDepth) return { kind: 'too-deep', offset };
-      // Only the indentation and the indicators that follow it (`- - x`, `? x`, `&anchor`,
-      // `!tag`) open levels; a value after a long key sits far right without nesting.
-      inIndent = token === '-' || token === '?' || token === ':' || first === 0x26 /* & */ || first === 0x21; /* ! */
-    }
-    const newline = token.lastIndexOf('\n');
-    if (newline >= 0) {
-      lineStart = offset + newline + 1;
-      inIndent = true;
-    }
-    offset += token.length;
-  }
-  return undefined;
-}
+class InputScanner {
+  // The YAML library's lexer, fed piece by piece (it holds back an unfinished line).
+  private readonly lexer = new Lexer();
+  private offset = 0;
+  private line = 1;
+  private lineStart = 0;
+  private flowDepth = 0;
+  private inIndent = true;
+  private documents = 0;
 
-function lineColumnOf(text: string, offset: number): { line: number; column: number } {
-  let line = 1;
-  let lastNewline = -1;
-  for (let i = 0; i < offset; i++) {
-    if (text.charCodeAt(i) === 10) {
-      line++;
-      lastNewline = i;
+  constructor(private readonly limits: LoadLimits) {}
+
+  /** Scans `piece` (more to come when `incomplete`); the first finding, if any. */
+  scan(piece: string, incomplete: boolean): ScanFinding | undefined {
+    const { limits } = this;
+    for (const token of this.lexer.lex(piece, incomplete)) {
+      const first = token.charCodeAt(0);
+      if (token.length === 1 && (first === 0x02 || first === 0x18 || first === 0x1f)) continue; // zero-width markers
+      if (token === '---' && ++this.documents > limits.maxDocuments) return { kind: 'too-many-documents', count: this.documents };
+      if (token === '[' || token === '{') {
+        if (++this.flowDepth > limits.maxDepth) return this.tooDeep();
+      } else if ((token === ']' || token === '}') && this.flowDepth > 0) {
+        this.flowDepth--;
+      } else if (this.flowDepth === 0 && this.inIndent && first !== 0x20 && first !== 0x0a && first !== 0x0d && first !== 0x23 /* # */) {
+        if (this.offset - this.lineStart > 2 * limits.maxDepth) return this.tooDeep();
+        // Only the indentation and the indicators that follow it (`- - x`, `? x`, `&anchor`,
+        // `!tag`) open levels; a value after a long key sits far right without nesting.
+        this.inIndent = token === '-' || token === '?' || token === ':' || first === 0x26 /* & */ || first === 0x21; /* ! */
+      }
+      for (let i = token.indexOf('\n'); i >= 0; i = token.indexOf('\n', i + 1)) {
+        this.line++;
+        this.lineStart = this.offset + i + 1;
+        this.inIndent = true;
+      }
+      this.offset += token.length;
     }
+    return undefined;
   }
-  return { line, column: offset - lastNewline };
+
+  private tooDeep(): ScanFinding {
+    return { kind: 'too-deep', line: this.line, column: this.offset - this.lineStart + 1 };
+  }
 }
 
 function cleanYamlMessage(message: string): string {

@@ -17,7 +17,7 @@ import { findKind, kindDefinitions, kindKeyOf, apiVersionOf, objectMetaSchema, G
 import { formatPath, type FieldPath } from '../core/path.js';
 import { closest, didYouMean } from '../core/suggest.js';
 import { deepFreeze } from '../core/freeze.js';
-import { loadInputs, streamText, defaultLoadLimits, type LoadLimits, type RawDocument } from './load.js';
+import { DocumentReader, loadInputs, defaultLoadLimits, type LoadLimits, type RawDocument } from './load.js';
 import { checkStructure } from './structure.js';
 import { semanticValidators } from './semantic/index.js';
 import { notEnforcedWarnings } from './not-enforced.js';
@@ -54,32 +54,69 @@ export async function validateInputs(inputs: readonly string[], options: Validat
 }
 
 /**
- * Validates text already in memory (the control plane's apply API, tests). Each document is
- * validated as soon as it is read and its plain value let go, so a large input costs its
- * resources, not its resources and all its documents' values at once.
+ * Validates text already in memory (stored state, tests): as TextValidator, one piece. Each
+ * document is validated as soon as it is read and its plain value let go, so a large input
+ * costs its resources, not its resources and all its documents' values at once.
  */
 export function validateText(file: string, text: string, options: ValidateOptions = {}): ValidationResult {
-  const loaded = streamText(file, text, options.limits ?? defaultLoadLimits);
-  const result = validateDocuments(loaded.documents, options);
-  if (loaded.fatal) return { resources: [], diagnostics: [loaded.fatal], skipped: 0 };
-  result.diagnostics.unshift(...loaded.diagnostics);
-  return result;
+  const validator = new TextValidator(file, options);
+  validator.write(text);
+  return validator.end();
 }
 
 export function validateDocuments(documents: Iterable<RawDocument>, options: ValidateOptions = {}): ValidationResult {
-  const out: ValidationResult = { resources: [], diagnostics: [], skipped: 0 };
+  const collected = new ValidationCollector(options);
+  for (const doc of documents) collected.add(doc);
+  return collected.result;
+}
+
+/**
+ * Validates text as it arrives, a piece at a time (the control plane's apply reads a request
+ * body so): each document is validated as soon as it is complete, and the text itself is not
+ * kept (load.ts DocumentReader). The same result as validateText on the whole text.
+ */
+export class TextValidator {
+  private readonly reader: DocumentReader;
+  private readonly collected: ValidationCollector;
+
+  constructor(file: string, options: ValidateOptions = {}) {
+    this.reader = new DocumentReader(file, options.limits ?? defaultLoadLimits);
+    this.collected = new ValidationCollector(options);
+  }
+
+  write(piece: string): void {
+    for (const doc of this.reader.write(piece)) this.collected.add(doc);
+  }
+
+  end(): ValidationResult {
+    for (const doc of this.reader.end()) this.collected.add(doc);
+    // A failure part-way refuses the input as a whole: what was read before it counts for nothing.
+    if (this.reader.fatal) return { resources: [], diagnostics: [this.reader.fatal], skipped: 0 };
+    const result = this.collected.result;
+    result.diagnostics.unshift(...this.reader.diagnostics);
+    return result;
+  }
+}
+
+/** Validates documents one at a time, gathering the resources and every diagnostic. */
+class ValidationCollector {
+  readonly result: ValidationResult = { resources: [], diagnostics: [], skipped: 0 };
   // Duplicates count within one file only: a directory of alternatives (Istio's bookinfo
   // networking samples define `reviews` in a dozen files) is not an error to validate; when
   // applied, later documents replace earlier ones, as with kubectl apply -f.
-  const seen = new Map<string, RawDocument['start']>();
-  for (const doc of documents) {
-    const checked = validateDocument(doc, options);
+  private readonly seen = new Map<string, RawDocument['start']>();
+
+  constructor(private readonly options: ValidateOptions) {}
+
+  add(doc: RawDocument): void {
+    const out = this.result;
+    const checked = validateDocument(doc, this.options);
     out.diagnostics.push(...dropEchoes(checked.diagnostics));
     if (checked.skipped) out.skipped++;
-    if (!checked.resource) continue;
+    if (!checked.resource) return;
     const r = checked.resource;
     const key = `${doc.file}\u0000${keyOf(r)}`;
-    const earlier = seen.get(key);
+    const earlier = this.seen.get(key);
     if (earlier) {
       out.diagnostics.push({
         level: 'error',
@@ -88,12 +125,11 @@ export function validateDocuments(documents: Iterable<RawDocument>, options: Val
         resource: { kind: r.kind, namespace: r.metadata.namespace, name: r.metadata.name },
         source: doc.start,
       });
-      continue;
+      return;
     }
-    seen.set(key, doc.start);
+    this.seen.set(key, doc.start);
     if (!checked.diagnostics.some((d) => d.level === 'error')) out.resources.push(r);
   }
-  return out;
 }
 
 /**

@@ -127,11 +127,42 @@ export async function readText(req: IncomingMessage, res: ServerResponse, limits
     await readChunks(req, res, limits, (chunk) => decoder.write(chunk));
     return decoder.end();
   } catch (err) {
-    if (err instanceof Utf8Error) {
-      throw new HttpBodyError('SNW_ERR_INVALID_UTF8', 400, `request body is not valid UTF-8: the bytes at offset ${err.offset} are not a UTF-8 character`, { offset: err.offset });
-    }
+    if (err instanceof Utf8Error) throw invalidUtf8(err);
     throw err;
   }
+}
+
+/**
+ * Reads the whole body as strict UTF-8, then gives its text a piece at a time (a character
+ * split between chunks comes whole with the later piece), letting go of each piece once it
+ * has been taken: for a reader that parses as it goes (the control plane's apply), which then
+ * never holds the text joined, and holds less and less of it as it reads. Each chunk is
+ * decoded as it arrives, so its bytes are garbage at once (young garbage, which V8 frees at
+ * its next scavenge; bytes kept until the end went to the old generation, and malloc kept
+ * their pages). The body is received in full before any of it is handed on, so the time spent
+ * parsing does not count against the server's request timeout. Limits and refusals as readText.
+ */
+export async function readTextPieces(req: IncomingMessage, res: ServerResponse, limits: BodyLimits): Promise<Iterable<string>> {
+  const decoder = new StrictUtf8Stream();
+  const pieces: (string | undefined)[] = [];
+  try {
+    await readChunks(req, res, limits, (chunk) => pieces.push(decoder.decode(chunk)));
+    pieces.push(decoder.finish());
+  } catch (err) {
+    if (err instanceof Utf8Error) throw invalidUtf8(err);
+    throw err;
+  }
+  return (function* () {
+    for (let i = 0; i < pieces.length; i++) {
+      const piece = pieces[i]!;
+      pieces[i] = undefined;
+      yield piece;
+    }
+  })();
+}
+
+function invalidUtf8(err: Utf8Error): HttpBodyError {
+  return new HttpBodyError('SNW_ERR_INVALID_UTF8', 400, `request body is not valid UTF-8: the bytes at offset ${err.offset} are not a UTF-8 character`, { offset: err.offset });
 }
 
 /** Reads the body as JSON (strict UTF-8 first): 400 naming what is wrong. */

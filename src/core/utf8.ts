@@ -52,7 +52,7 @@ export function decodeUtf8Strict(bytes: Buffer): string {
 
 /**
  * Strict UTF-8 decoding of text that arrives in pieces: `write` each piece, then `end` for
- * the text. Throws `Utf8Error` with the offset in the whole input, as decodeUtf8Strict does.
+ * the text (or `decode` each piece and `finish`, to take the text piece by piece). Throws `Utf8Error` with the offset in the whole input, as decodeUtf8Strict does.
  * Nothing of a piece is kept but its text and a copy of its last 3 bytes: a bad sequence
  * (at most 4 bytes) that began in an earlier piece began in those.
  */
@@ -66,25 +66,37 @@ export class StrictUtf8Stream {
   private total = 0;
 
   write(bytes: Uint8Array): void {
+    this.parts.push(this.decode(bytes));
+  }
+
+  end(): string {
+    this.parts.push(this.finish());
+    const text = this.parts.join('');
+    this.parts.length = 0;
+    return text;
+  }
+
+  /** The text of `bytes` (a character cut at its end comes with the next piece), for a caller that reads the text piece by piece instead of whole; nothing is kept. */
+  decode(bytes: Uint8Array): string {
+    let text: string;
     try {
-      this.parts.push(this.decoder.decode(bytes, { stream: true }));
+      text = this.decoder.decode(bytes, { stream: true });
     } catch {
       throw new Utf8Error(this.offsetOfError(bytes));
     }
     this.total += bytes.length;
     this.tail = Uint8Array.from((bytes.length >= 3 ? bytes : Buffer.concat([this.tail, bytes])).subarray(-3));
+    return text;
   }
 
-  end(): string {
+  /** The end of the input, after `decode`: the text still held (empty unless the input ends inside a character, which throws). */
+  finish(): string {
     try {
-      this.parts.push(this.decoder.decode());
+      return this.decoder.decode();
     } catch {
       // A sequence cut short by the end of the input, within its last 3 bytes.
       throw new Utf8Error(this.offsetOfError(new Uint8Array(0)));
     }
-    const text = this.parts.join('');
-    this.parts.length = 0;
-    return text;
   }
 
   /** Where the first bad sequence is, `bytes` being the piece the decoder refused. */

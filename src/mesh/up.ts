@@ -38,7 +38,7 @@ import { CONTROL_PLANE_DIR, findLeftovers, liveRunnerPid, newRunId, PROCESSES_DI
 import { leftoverConfigLine, renderSummary } from './summary.js';
 import { Supervisor, SupervisorClosedError, allocatePort, describeExit, type ManagedProcess } from './supervisor.js';
 
-export { PROXY_NODE_FLAGS } from './launch.js';
+export { CONTROL_PLANE_NODE_FLAGS, PROXY_NODE_FLAGS } from './launch.js';
 
 export interface UpOptions {
   paths: string[];

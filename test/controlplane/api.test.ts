@@ -64,6 +64,37 @@ describe('control plane config API', () => {
     assert.equal(reviews.spec.ports[0].port, 9080, 'the last good config stays in force');
   });
 
+  test('a large apply read as it arrives: an invalid document in the middle refuses it whole, at its line, and the last good config stays', async () => {
+    const before = store.revision;
+    const service = (name: string, port: string) => `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec:\n  selector: {app: ${name}}\n  ports: [{name: http, port: ${port}}]\n`;
+    const docs = Array.from({ length: 8000 }, (_, i) => service(i === 0 ? 'reviews' : `bulk-${i}`, '9999'));
+    docs[5000] = service('broken', '"not-a-port"');
+    const body = docs.join('---\n');
+    const brokenLine = body.split('\n').findIndex((l) => l.includes('"not-a-port"')) + 1;
+    // Sent in small pieces as a chunked body, so that it reaches the API in many reads.
+    const pieces = Array.from({ length: Math.ceil(body.length / 4096) }, (_, i) => body.slice(i * 4096, (i + 1) * 4096));
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const piece = pieces.shift();
+        if (piece === undefined) controller.close();
+        else controller.enqueue(new TextEncoder().encode(piece));
+      },
+    });
+    const res = await fetch(`${base}/apply`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit);
+    assert.equal(res.status, 422);
+    const answer = (await res.json()) as { diagnostics: { level: string; source?: { line: number }; resource?: { name: string } }[] };
+    const errors = answer.diagnostics.filter((d) => d.level === 'error');
+    assert.ok(errors.length > 0, JSON.stringify(answer.diagnostics));
+    for (const error of errors) {
+      assert.equal(error.resource?.name, 'broken', JSON.stringify(error));
+      assert.equal(error.source?.line, brokenLine, JSON.stringify(error));
+    }
+    assert.ok(brokenLine > 30_000, `line ${brokenLine}`);
+    assert.equal(store.revision, before, 'nothing was applied');
+    assert.equal(store.get('Service', 'default', 'bulk-1'), undefined);
+    assert.equal((store.get('Service', 'default', 'reviews') as { spec: { ports: { port: number }[] } }).spec.ports[0]!.port, 9080, 'the last good config stays in force');
+  });
+
   test('get, list and delete', async () => {
     const list = (await (await fetch(`${base}/resources?kind=Service`)).json()) as { items: { metadata: { name: string } }[] };
     assert.deepEqual(list.items.map((i) => i.metadata.name), ['ratings', 'reviews']);
