@@ -146,10 +146,16 @@ export class ConformanceRunner {
       for (const m of manifests.reverse()) await this.#post('delete', m).catch(() => undefined);
       // The next test must not meet this one's routes: wait until the gateways hold the config
       // without them (on a cluster the suite's cleanup races the next test; here it need not).
+      // SYNCED alone is not enough: until the debounced push goes out, a gateway is SYNCED on
+      // the config from before the deletes. Its acknowledged version must carry the config
+      // revision the deletes made (`<config revision>.<registry revision>`).
+      const revision = Number((await this.#meshStatus(true)).controlPlane.configRevision);
       await this.#eventually(async () => {
         const status = await this.#meshStatus(true);
-        const stale = status.gateways.flatMap((g) => g.replicas.filter((r) => r.ready && r.proxy.sync !== 'SYNCED').map((r) => r.id));
-        if (stale.length) throw new StepFailure(`gateways not synced yet: ${stale.join(', ')}`);
+        const behind = status.gateways.flatMap((g) =>
+          g.replicas.filter((r) => r.ready && (r.proxy.sync !== 'SYNCED' || !(Number(String(r.proxy.configVersion ?? '').split('.')[0]) >= revision))).map((r) => r.id),
+        );
+        if (behind.length) throw new StepFailure(`gateways not synced with config revision ${revision} yet: ${behind.join(', ')}`);
       }, 10_000).catch(() => undefined);
     }
   }
