@@ -8,6 +8,8 @@
  *   pair-mtls   the same pair, the hop between them Istio mutual TLS (ISTIO_MUTUAL both ways,
  *               workload certificates from a mesh CA made for the run), as auto mTLS makes it
  *   nginx    wrk -> nginx (1 worker, keep-alive upstream pool) -> upstream  (reference, if installed)
+ *   sinew-tls   wrk -https-> sinew terminating TLS (a gateway's SIMPLE server) -> upstream
+ *   nginx-tls   wrk -https-> nginx terminating TLS, the same certificate and key (reference, if installed)
  *   node-relay  wrk -> a Node.js TCP relay -> upstream      (the floor of any proxy written in Node)
  *   node-http   wrk -> node:http + undici, no routing -> upstream (the floor of an HTTP proxy on that stack)
  *
@@ -28,6 +30,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { DownstreamTls, LbPolicy, ProxyConfig, Secret, UpstreamTls } from '../src/api/proxy-config.js';
@@ -50,6 +53,8 @@ export interface Options {
 interface Target {
   name: string;
   port: number;
+  /** Clients speak TLS to it (wrk's https; connections stay open, so handshakes are not what is measured). */
+  tls?: boolean;
   /** Processes whose CPU and memory count as "the proxy". */
   pids: number[];
 }
@@ -207,23 +212,27 @@ async function startNodeReference(name: string, script: string, upstreamPort: nu
   return { name, port, pids: [child.pid!] };
 }
 
-async function startNginx(dir: string, upstreamPort: number): Promise<Target | undefined> {
+/** nginx as the reference; with `tls`, terminating TLS with that certificate and key (PEM files). */
+async function startNginx(dir: string, upstreamPort: number, tls?: { certFile: string; keyFile: string }): Promise<Target | undefined> {
   const nginx = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
   if (!nginx) return undefined;
+  const name = tls ? 'nginx-tls' : 'nginx';
   const port = await allocatePort();
-  const conf = join(dir, 'nginx.conf');
+  const conf = join(dir, `${name}.conf`);
+  const listen = tls ? `listen 127.0.0.1:${port} ssl; ssl_certificate ${tls.certFile}; ssl_certificate_key ${tls.keyFile}; ssl_protocols TLSv1.2 TLSv1.3;` : `listen 127.0.0.1:${port};`;
   writeFileSync(
     conf,
-    `worker_processes 1; daemon off; master_process off; pid ${dir}/nginx.pid; error_log ${dir}/nginx-error.log;
+    `worker_processes 1; daemon off; master_process off; pid ${dir}/${name}.pid; error_log ${dir}/${name}-error.log;
 events { worker_connections 1024; }
 http { access_log off;
   upstream up { server 127.0.0.1:${upstreamPort}; keepalive 64; }
-  server { listen 127.0.0.1:${port};
+  server { ${listen}
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }\n`,
   );
   const child = start(nginx, ['-c', conf, '-p', dir], '1');
-  await waitForHttp(port);
-  return { name: 'nginx', port, pids: [child.pid!] };
+  if (tls) await waitForPort(port);
+  else await waitForHttp(port);
+  return { name, port, pids: [child.pid!], ...(tls ? { tls: true } : {}) };
 }
 
 /**
@@ -255,7 +264,7 @@ process.stdin.on('end', () => { clearInterval(timer); sample(); process.stdout.w
 }
 
 async function measure(target: Target, options: Options & { fixedRate?: boolean }): Promise<Result> {
-  const url = `http://127.0.0.1:${target.port}/`;
+  const url = `${target.tls ? 'https' : 'http'}://127.0.0.1:${target.port}/`;
   const sampler = target.pids.length ? samplePrivateMemory(target.pids) : undefined;
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
   const result: Result = { name: target.name, rps: NaN, p50: NaN, p90: NaN, p99: NaN };
@@ -329,6 +338,20 @@ export async function runProxyBench(options: Options): Promise<Result[]> {
     targets.push({ name: 'pair-mtls', port: mtlsClient.port, pids: [mtlsClient.pids[0], mtlsServer.pids[0]] });
     const nginx = await startNginx(dir, upstreamPort);
     if (nginx) targets.push(nginx);
+    // TLS at the edge (issue 19's cost): one sinew terminating TLS as a gateway's SIMPLE server
+    // does, against nginx with the same certificate and key (the mesh CA's, ECDSA P-256).
+    const edge = (await workloadSecrets('edge'))[0]!;
+    targets.push(await startSinew(dir, 'sinew-tls', upstreamPort, 'ROUND_ROBIN', false, {
+      secrets: [edge],
+      listener: { mode: 'SIMPLE', certificate: 'default' },
+    }));
+    targets.at(-1)!.tls = true;
+    const certFile = join(dir, 'edge.pem');
+    const keyFile = join(dir, 'edge.key');
+    writeFileSync(certFile, edge.certificateChainPem!);
+    writeFileSync(keyFile, edge.privateKeyPem!, { mode: 0o600 });
+    const nginxTls = await startNginx(dir, upstreamPort, { certFile, keyFile });
+    if (nginxTls) targets.push(nginxTls);
     // What Node.js itself costs, for reading sinew's figures: the least any Node proxy can do
     // (bytes relayed, no HTTP at all) and the least an HTTP proxy built on node:http + undici
     // does (no routing, headers passed as they come).
@@ -341,7 +364,8 @@ export async function runProxyBench(options: Options): Promise<Result[]> {
       // wrk counts error statuses as requests: a target must answer 200 before its figures mean anything.
       // A connection of its own (fetch's pool may hold one the target has since closed).
       const probe = await new Promise<{ status: number; flags: string }>((done, fail) => {
-        httpRequest({ host: '127.0.0.1', port: t.port, path: '/', agent: false }, (res) => {
+        // The probe checks the route, not the certificate (wrk verifies none either).
+        (t.tls ? httpsRequest : httpRequest)({ host: '127.0.0.1', port: t.port, path: '/', agent: false, ...(t.tls ? { rejectUnauthorized: false } : {}) }, (res) => {
           res.resume();
           res.on('end', () => done({ status: res.statusCode ?? 0, flags: String(res.headers['x-sinew-response-flags'] ?? '') }));
         })
@@ -588,6 +612,17 @@ export function report(results: Result[]): string {
     lines.push(
       `mTLS between the pair vs plaintext: CPU per request at 1000 req/s ${cpu === undefined ? '-' : `${cpu >= 0 ? '+' : ''}${(cpu * 100).toFixed(1)} %`} (goal <= +25 %), ` +
         `p50 ${fmt(mtls.p50 - pair.p50, 3)} ms (goal <= +0.2 ms), p99 ${fmt(mtls.p99 - pair.p99, 3)} ms`,
+    );
+  }
+  // Issue 19's cost: a gateway terminating TLS against nginx terminating TLS, CPU per request
+  // at 1000 req/s and the p50 each adds to a direct connection.
+  const sinewTls = results.find((r) => r.name === 'sinew-tls');
+  const nginxTls = results.find((r) => r.name === 'nginx-tls');
+  if (sinewTls && nginxTls) {
+    const cpu = sinewTls.cpuCoresAt1000 && nginxTls.cpuCoresAt1000 ? sinewTls.cpuCoresAt1000 / nginxTls.cpuCoresAt1000 : undefined;
+    lines.push(
+      `TLS at the edge, sinew vs nginx: CPU per request at 1000 req/s x${fmt(cpu)}, ` +
+        `added p50 ${fmt(direct ? sinewTls.p50 - direct.p50 : undefined, 3)} ms vs ${fmt(direct ? nginxTls.p50 - direct.p50 : undefined, 3)} ms`,
     );
   }
   return lines.join('\n') + '\n';
