@@ -22,6 +22,7 @@ import { SinewError } from '../core/errors.js';
 import { validateInputs } from '../config/validate.js';
 import { loadMeshConfigFile } from '../config/mesh-config.js';
 import { formatDiagnostic } from '../api/diagnostics.js';
+import type { ProxyNode } from '../api/proxy-config.js';
 import { ControlPlaneClient } from './control-plane-client.js';
 import { API_TOKEN_FILE, readApiTokenFile } from '../controlplane/credentials.js';
 import { CA_DIR } from '../controlplane/ca-dir.js';
@@ -281,39 +282,26 @@ export async function runUp(options: UpOptions): Promise<number> {
     });
     watches.push(controlPlaneWatch);
 
-    step(`starting the ingress gateway (${GATEWAY_NAMESPACE}/${GATEWAY_NAME})`);
-    const gatewayKey = { kind: 'gateway' as const, namespace: GATEWAY_NAMESPACE, name: GATEWAY_NAME };
-    const gatewayCredential = await unlessStopped(client.proxyCredential(gateway.node));
-    const gatewayProxy = supervisor.start(launcher.proxy(GATEWAY_NAME, gateway.node, { admin: gateway.admin, metrics: gateway.metrics }, gatewayCredential));
-    const gatewayWatch = new PartWatch({
-      name: 'the ingress gateway',
-      process: gatewayProxy,
-      check: proxyReadyCheck(host, gateway.admin),
-      explain: () => explainProxy(client, gateway.node.id, controlPlane),
-      readyTimeoutMs,
-      onChange: (ready, reason) => publisher.update(gatewayKey, GATEWAY_NAME, { ready, reason, restarts: gatewayProxy.restarts }),
-      report,
-    });
-    watches.push(gatewayWatch);
-
-    let egressWatch: PartWatch | undefined;
-    if (egress) {
-      const plan = egress;
-      step(`starting the egress gateway (${EGRESS_GATEWAY_NAMESPACE}/${EGRESS_GATEWAY_NAME})`);
-      const key = { kind: 'gateway' as const, namespace: EGRESS_GATEWAY_NAMESPACE, name: EGRESS_GATEWAY_NAME };
+    /** Starts an Istio gateway's proxy (the ingress gateway, the egress gateway) and watches it like a replica. */
+    const startGateway = async (label: string, namespace: string, name: string, plan: { node: ProxyNode; admin: number; metrics: number }): Promise<PartWatch> => {
+      step(`starting ${label} (${namespace}/${name})`);
+      const key = { kind: 'gateway' as const, namespace, name };
       const credential = await unlessStopped(client.proxyCredential(plan.node));
-      const proxy = supervisor.start(launcher.proxy(EGRESS_GATEWAY_NAME, plan.node, { admin: plan.admin, metrics: plan.metrics }, credential));
-      egressWatch = new PartWatch({
-        name: 'the egress gateway',
+      const proxy = supervisor.start(launcher.proxy(name, plan.node, { admin: plan.admin, metrics: plan.metrics }, credential));
+      const watch = new PartWatch({
+        name: label,
         process: proxy,
         check: proxyReadyCheck(host, plan.admin),
         explain: () => explainProxy(client, plan.node.id, controlPlane),
         readyTimeoutMs,
-        onChange: (ready, reason) => publisher.update(key, EGRESS_GATEWAY_NAME, { ready, reason, restarts: proxy.restarts }),
+        onChange: (ready, reason) => publisher.update(key, name, { ready, reason, restarts: proxy.restarts }),
         report,
       });
-      watches.push(egressWatch);
-    }
+      watches.push(watch);
+      return watch;
+    };
+    const gatewayWatch = await startGateway('the ingress gateway', GATEWAY_NAMESPACE, GATEWAY_NAME, gateway);
+    const egressWatch = egress ? await startGateway('the egress gateway', EGRESS_GATEWAY_NAMESPACE, EGRESS_GATEWAY_NAME, egress) : undefined;
 
     // A proxy per Gateway API Gateway, now and as Gateways are applied (gateways.ts).
     gatewayApi = new GatewayApiGateways({
