@@ -36,7 +36,7 @@ import { compileAuthorization } from '../src/compiler/authz.js';
 import { compileJwtAuthn } from '../src/compiler/jwt.js';
 import { DEFAULT_HTTP_FILTERS, HTTP_FILTERS } from '../src/api/proxy-config.js';
 import { PROXY_NODE_FLAGS } from '../src/mesh/up.js';
-import { LOAD_CPU, PROXY_CPU, PairedLoad, detailLine, startPinned, summarize, verdictLine, type LoadTarget, type PairedMode, type PairedSummary } from './paired.js';
+import { LOAD_CPU, UPSTREAM_SCRIPT, PROXY_CPU, PairedLoad, detailLine, startPinned, summarize, verdictLine, type LoadTarget, type PairedMode, type PairedSummary } from './paired.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const ISSUER = 'bench@sinew';
@@ -111,12 +111,6 @@ process.stdin.resume();
 process.stdin.on('end', async () => { await proxy.close({ drainMs: 0 }); process.exit(0); });
 `;
 
-const UPSTREAM = `
-const body = Buffer.alloc(100, 'x');
-require('node:http').createServer((req, res) => { req.resume(); res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 100 }); res.end(body); })
-  .listen(0, '127.0.0.1', function () { console.log('listening ' + this.address().port); });
-`;
-
 const benchEnv = { ...process.env, SINEW_LOG_LEVEL: 'warn' };
 const start = (children: ChildProcess[], cpu: string, args: string[]) => startPinned(children, cpu, args, benchEnv);
 
@@ -131,7 +125,7 @@ export async function runAuthzBench(options: AuthzBenchOptions): Promise<AuthzBe
   const log = (line: string) => options.json || process.stderr.write(line + '\n');
   try {
     const { filters, token } = await security();
-    const upstream = start(children, LOAD_CPU, ['-e', UPSTREAM]);
+    const upstream = start(children, LOAD_CPU, ['-e', UPSTREAM_SCRIPT]);
     const upstreamPort = await upstream.port;
     const runner = join(dir, 'runner.mjs');
     writeFileSync(runner, RUNNER(repo));

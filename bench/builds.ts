@@ -23,7 +23,7 @@ import type { ProxyConfig } from '../src/api/proxy-config.js';
 import { PROXY_NODE_FLAGS } from '../src/mesh/up.js';
 import { NO_PEER_IDENTITY, peerIdentityFor } from '../src/proxy/peer-identity.js';
 import { peerMetadataHeaders } from '../src/telemetry/peer-metadata.js';
-import { LOAD_CPU, PROXY_CPU, PairedLoad, detailLine, parseModes, startPinned, summarize, verdictLine, type LoadTarget } from './paired.js';
+import { LOAD_CPU, UPSTREAM_SCRIPT, PROXY_CPU, PairedLoad, detailLine, parseModes, startPinned, summarize, verdictLine, type LoadTarget } from './paired.js';
 
 const repo = resolve(import.meta.dirname, '..');
 const MESH_KEY = Buffer.alloc(32, 0x42).toString('base64');
@@ -61,11 +61,6 @@ process.stdin.resume();
 process.stdin.on('end', async () => { await proxy.close({ drainMs: 0 }); process.exit(0); });
 `;
 
-const UPSTREAM = `
-const body = Buffer.alloc(100, 'x');
-require('node:http').createServer((req, res) => { req.resume(); res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 100 }); res.end(body); })
-  .listen(0, '127.0.0.1', function () { console.log('listening ' + this.address().port); });
-`;
 const COLLECTOR = `
 require('node:http').createServer((req, res) => { req.resume(); req.on('end', () => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{}'); }); })
   .listen(0, '127.0.0.1', function () { console.log('listening ' + this.address().port); });
@@ -90,7 +85,7 @@ const dir = mkdtempSync(join(tmpdir(), 'sinew-bench-builds-'));
 const load = new PairedLoad();
 const log = (line: string) => process.stderr.write(line + '\n');
 try {
-  const upstream = start(LOAD_CPU, ['-e', UPSTREAM]);
+  const upstream = start(LOAD_CPU, ['-e', UPSTREAM_SCRIPT]);
   const collector = start(LOAD_CPU, ['-e', COLLECTOR]);
   const [upstreamPort, collectorPort] = await Promise.all([upstream.port, collector.port]);
   // The inbound's callers are sidecars: their exchange headers, signed with the mesh key.

@@ -49,6 +49,16 @@ export const PROXY_CPU = '1';
 export const LOAD_CPU = '0';
 
 /**
+ * The upstream the paired benches put behind the proxies (`node -e`): a 100-byte 200 to every
+ * request, so that what is measured is the proxies. Prints `listening <port>` (startPinned).
+ */
+export const UPSTREAM_SCRIPT = `
+const body = Buffer.alloc(100, 'x');
+require('node:http').createServer((req, res) => { req.resume(); res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 100 }); res.end(body); })
+  .listen(0, '127.0.0.1', function () { console.log('listening ' + this.address().port); });
+`;
+
+/**
  * Starts `node <args>` pinned to `cpu` (taskset), added to `children` for the caller to stop;
  * `port` resolves with the port it prints as `listening <port>` (the benches' proxy runners and
  * upstreams print that once they listen).

@@ -36,7 +36,7 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import type { ProxyConfig } from '../src/api/proxy-config.js';
 import { PROXY_NODE_FLAGS } from '../src/mesh/up.js';
-import { LOAD_CPU, PAIRED_MODES, PROXY_CPU, PairedLoad, parseModes, pct, summarize, detailLine, verdictLine, type LoadTarget, type PairedMode, type PairedRound, type PairedSummary } from './paired.js';
+import { LOAD_CPU, UPSTREAM_SCRIPT, PAIRED_MODES, PROXY_CPU, PairedLoad, parseModes, pct, summarize, detailLine, verdictLine, type LoadTarget, type PairedMode, type PairedRound, type PairedSummary } from './paired.js';
 
 const repo = resolve(import.meta.dirname, '..');
 
@@ -200,7 +200,7 @@ export async function runTelemetryBench(options: TelemetryBenchOptions): Promise
   const load = new PairedLoad();
   const log = (line: string) => options.json || process.stderr.write(line + '\n');
   try {
-    const upstream = start(process.execPath, ['-e', UPSTREAM], LOAD_CPU);
+    const upstream = start(process.execPath, ['-e', UPSTREAM_SCRIPT], LOAD_CPU);
     const upstreamPort = Number((await waitForLine(upstream, /listening (\d+)/))[1]);
     const collector = start(process.execPath, ['-e', COLLECTOR], LOAD_CPU);
     const collectorPort = Number((await waitForLine(collector, /listening (\d+)/))[1]);
@@ -255,12 +255,6 @@ export async function runTelemetryBench(options: TelemetryBenchOptions): Promise
 }
 
 /** A minimal upstream: 100-byte body, keep-alive (the same as bench/proxy.ts). */
-const UPSTREAM = `
-const body = Buffer.alloc(100, 'x');
-require('node:http').createServer((req, res) => { req.resume(); res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 100 }); res.end(body); })
-  .listen(0, '127.0.0.1', function () { console.log('listening ' + this.address().port); });
-`;
-
 /** A span sink answering OTLP/HTTP JSON exports with an empty ExportTraceServiceResponse. */
 const COLLECTOR = `
 require('node:http').createServer((req, res) => { req.resume(); req.on('end', () => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{}'); }); })
