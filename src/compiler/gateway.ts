@@ -171,7 +171,10 @@ export function buildGateway(ctx: CompileContext): GatewayResult {
         address: { ...address },
         direction: 'gateway',
         protocol: 'http',
-        http: httpConnectionManager({ routeConfigName: routeName, ...(first.port.protocol.toUpperCase() !== 'HTTP' ? { http2: true } : {}) }),
+        // Istio's gateway connection managers take codec AUTO whatever the server's protocol:
+        // HTTP/2 with prior knowledge is served beside HTTP/1.1 (a sidecar calls the egress
+        // gateway's port 80, named http2, that way).
+        http: httpConnectionManager({ routeConfigName: routeName, http2: true }),
       };
       out.listeners.push(listener);
     } else {
