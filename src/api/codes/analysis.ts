@@ -99,6 +99,12 @@ export const analysisCodes: CodeTable = {
     description:
       'A Gateway server or a DestinationRule names a certificate, key or CA by file path (serverCertificate, clientCertificate, privateKey, caCertificates) that the machine the mesh runs on cannot read. Proxies read such files themselves: until it can be read, the gateway does not serve that server and the rule\'s clusters wait (503 UH). Reported by `sinew apply` when the control plane shares its machine with the proxies (`sinew up`); write the file, or fix its path or its permissions.',
   },
+  SNW1021: {
+    level: 'warning',
+    name: 'GatewayCredentialInOtherNamespace',
+    description:
+      'A Gateway server\'s credentialName names a Secret that exists, but not in the namespace of the gateway proxies its selector picks (istio-system for Istio\'s istio-ingressgateway and istio-egressgateway). Gateways read credentialName from their own namespace only, as Istio\'s do, so that server is not served. Create the Secret in the gateway\'s namespace.',
+  },
   SNW1019: {
     level: 'warning',
     name: 'StrictMtlsOnTcpPort',
