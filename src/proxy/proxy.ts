@@ -188,10 +188,11 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
   let pushed: ProxyConfig | undefined;
   const provider = options.secrets;
   const fileSecrets = new FileSecrets({ logger: runtime.logger.child('secrets') });
+  const reportedUnservable = new Set<string>();
   /** The pushed config with its secrets' material: the SecretProvider's, and what the files it names hold. */
   const withMaterial = (config: ProxyConfig): ProxyConfig => {
     const { config: resolved, unavailable } = fileSecrets.resolve(withProvidedSecrets(config, provider));
-    return withoutUnservableChains(resolved, unavailable, runtime.logger);
+    return withoutUnservableChains(resolved, unavailable, runtime.logger, reportedUnservable);
   };
 
   /**

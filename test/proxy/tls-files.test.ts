@@ -192,6 +192,17 @@ spec:
     assert.ok(logLines.some((l) => l.includes(file('absent.crt')) && /cannot read/.test(l)), logLines.join('\n'));
   });
 
+  test('the missing files written later: the server is served from then on, with no new config', async () => {
+    const late = await makeServerCertificate(ca, ['missing.example.com']);
+    writeAtomically('absent.key', late.key);
+    writeAtomically('absent.crt', late.cert);
+    const r = await until('the server to be served once its files exist', async () => {
+      const got = await run('curl', ['-sS', '--max-time', '5', '--cacert', file('ca.crt'), '--resolve', `missing.example.com:${ports.missing}:127.0.0.1`, `https://missing.example.com:${ports.missing}/late`]);
+      return got.code === 0 ? got : undefined;
+    }, 15_000);
+    assert.match(r.stdout, /backend saw missing\.example\.com.*\/late/);
+  });
+
   test('the files rewritten: new connections get the new certificate, an open connection carries on', async () => {
     const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: ca.cert, servername: 'simple.example.com' });
     const get = (path: string) =>

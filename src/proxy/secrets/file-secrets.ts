@@ -189,15 +189,27 @@ function readMaterial(files: NonNullable<Secret['files']>): { material: Material
  * Envoy keeps such a chain warming), and a listener left with no chain is left out. Clusters
  * keep naming it: a cluster without its material warms (503 UH) until the files can be read.
  */
-export function withoutUnservableChains(config: ProxyConfig, unavailable: ReadonlyMap<string, string>, logger: Logger): ProxyConfig {
-  if (unavailable.size === 0 || !Array.isArray(config.listeners)) return config;
+export function withoutUnservableChains(config: ProxyConfig, unavailable: ReadonlyMap<string, string>, logger: Logger, reported: Set<string> = new Set()): ProxyConfig {
+  const left = new Set<string>();
+  // Each chain left out is logged once, when it is first left out, not at every config push.
+  const report = (what: Record<string, string | undefined>) => {
+    const key = JSON.stringify(what);
+    left.add(key);
+    if (!reported.has(key)) logger.warn('a TLS server is not served: its files cannot be used', what);
+  };
+  const done = (out: ProxyConfig) => {
+    reported.clear();
+    for (const key of left) reported.add(key);
+    return out;
+  };
+  if (unavailable.size === 0 || !Array.isArray(config.listeners)) return done(config);
   const names = (t: { certificate?: string; validationContext?: string } | undefined) => [t?.certificate, t?.validationContext].filter((n): n is string => n !== undefined);
+  const blocked = (t: { certificate?: string; validationContext?: string } | undefined) => names(t).find((n) => unavailable.has(n));
   const listeners = config.listeners.flatMap((l) => {
-    const blocked = (t: { certificate?: string; validationContext?: string } | undefined) => names(t).find((n) => unavailable.has(n));
     if (l.filterChains?.length) {
       const kept = l.filterChains.filter((c) => {
         const secret = blocked(c.tls);
-        if (secret) logger.warn('a TLS server is not served: its files cannot be used', { listener: l.name, chain: c.name, secret, error: unavailable.get(secret) });
+        if (secret) report({ listener: l.name, chain: c.name, secret, error: unavailable.get(secret) });
         return secret === undefined;
       });
       if (kept.length === l.filterChains.length) return [l];
@@ -205,8 +217,8 @@ export function withoutUnservableChains(config: ProxyConfig, unavailable: Readon
     }
     const secret = blocked(l.tls);
     if (secret === undefined) return [l];
-    logger.warn('a TLS listener is not served: its files cannot be used', { listener: l.name, secret, error: unavailable.get(secret) });
+    report({ listener: l.name, secret, error: unavailable.get(secret) });
     return [];
   });
-  return { ...config, listeners };
+  return done({ ...config, listeners });
 }
