@@ -266,6 +266,12 @@ spec:
     const missing = await sinew(mesh.stateDir, 'apply', '-f', file('files-gateway-missing.yaml', config.replace(crt, join(dir, 'absent.crt'))));
     assert.equal(missing.status, 0, missing.stderr);
     assert.match(missing.stderr, /warning \[SNW1020\].*absent\.crt cannot be read/);
+    // The gateway says why it does not serve the server.
+    const secrets = await until('the gateway to report the unreadable file', async () => {
+      const r = await sinew(mesh.stateDir, 'proxy-config', 'istio-ingressgateway', 'secrets');
+      return /UNREADABLE/.test(r.stdout) ? r.stdout : undefined;
+    }, 20_000);
+    assert.match(secrets, /file-cert:.*absent\.crt.*UNREADABLE.*no such file/);
   });
 
   test('minProtocolVersion TLSV1_3: a TLS 1.2 client is refused, TLS 1.3 gets through', async () => {

@@ -85,7 +85,7 @@ after(async () => {
 
 async function startProxy(config: ProxyConfig): Promise<Proxy> {
   const logger = createLogger({ level: 'warn', write: (line) => logLines.push(line) });
-  const proxy = createProxy({ config, logger });
+  const proxy = createProxy({ config, logger, adminPort: 0, adminHost: '127.0.0.1' });
   proxies.push(proxy);
   await proxy.start();
   await proxy.settled();
@@ -190,6 +190,13 @@ spec:
     const r = await run('curl', ['-sS', '--max-time', '5', '-k', '--resolve', `missing.example.com:${ports.missing}:127.0.0.1`, `https://missing.example.com:${ports.missing}/`]);
     assert.notEqual(r.code, 0, 'no TLS without a certificate');
     assert.ok(logLines.some((l) => l.includes(file('absent.crt')) && /cannot read/.test(l)), logLines.join('\n'));
+    // The admin port's /certs (what `sinew proxy-config <gateway> secrets` prints) says which and why, never a key.
+    const certs = (await (await fetch(`http://127.0.0.1:${proxy.adminAddress()!.port}/certs`)).json()) as { files: { name: string; loaded: boolean; error?: string }[] };
+    const absent = certs.files.find((f) => f.name.includes('absent.crt'))!;
+    assert.equal(absent.loaded, false);
+    assert.match(absent.error!, /cannot read .*absent\.crt: no such file/);
+    assert.ok(certs.files.some((f) => f.name.includes('tls.crt') && f.loaded && !f.error));
+    assert.ok(!JSON.stringify(certs).includes('PRIVATE KEY'));
   });
 
   test('the missing files written later: the server is served from then on, with no new config', async () => {
