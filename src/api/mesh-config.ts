@@ -122,6 +122,8 @@ export const meshConfigSchema = z.looseObject({
   extensionProviders: z.array(extensionProviderSchema).optional(),
   /** Istio's ProxyPathNormalization: how inbound and gateway listeners normalise request paths. */
   pathNormalization: z.strictObject({ normalization: z.enum(['DEFAULT', 'NONE', 'BASE', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES']).optional() }).optional(),
+  /** How often proxies resolve the names of DNS ServiceEntries again when the answer has no TTL (Istio's default 60s). */
+  dnsRefreshRate: durationSchema.optional(),
 });
 
 /** Every top-level field of Istio's MeshConfig (config.proto), as protojson writes them. */
@@ -140,7 +142,7 @@ export const MESH_CONFIG_FIELDS: readonly string[] = Object.freeze([
 /** The top-level fields Sinew applies; the others are read and reported as not applied. */
 export const APPLIED_MESH_CONFIG_FIELDS: ReadonlySet<string> = new Set([
   'rootNamespace', 'outboundTrafficPolicy', 'enableTracing', 'accessLogFile', 'accessLogEncoding', 'accessLogFormat',
-  'defaultConfig', 'defaultProviders', 'extensionProviders', 'pathNormalization',
+  'defaultConfig', 'defaultProviders', 'extensionProviders', 'pathNormalization', 'dnsRefreshRate',
 ]);
 
 /** The telemetry part of a mesh config, as the compiler reads it. */

@@ -667,6 +667,34 @@ export interface Secret {
   revocations?: RevocationList;
   /** Opaque key material, base64 (Envoy's generic_secret): the mesh key of `peerMetadataKey`. */
   genericSecret?: string;
+  /**
+   * Material the proxy reads from its own file system instead of carrying it here (Istio's
+   * certificates named by path: a Gateway server's `serverCertificate` / `privateKey` /
+   * `caCertificates`, a DestinationRule's `clientCertificate` / `privateKey` /
+   * `caCertificates`; Istio's agent serves them over SDS as `file-cert:<chain>~<key>` and
+   * `file-root:<ca>`, the names used here too). The proxy reads the files when the config
+   * arrives and again whenever they change, so a key never travels in a push; until they can
+   * be read, what names the secret is not served (a listener's chain is left out, a cluster
+   * warms).
+   */
+  files?: SecretFiles;
+}
+
+/** Paths on the proxy's machine; `certificateChain` and `privateKey` together, or `trustedCa`. */
+export interface SecretFiles {
+  certificateChain?: string;
+  privateKey?: string;
+  trustedCa?: string;
+}
+
+/** Istio's SDS name of a certificate and key read from files (its `file-cert:` FileCredentialNameSpecifier). */
+export function fileCertificateSecretName(certificateChain: string, privateKey: string): string {
+  return `file-cert:${certificateChain}~${privateKey}`;
+}
+
+/** Istio's SDS name of roots read from a file (its `file-root:` FileRootCredentialNameSpecifier). */
+export function fileRootSecretName(trustedCa: string): string {
+  return `file-root:${trustedCa}`;
 }
 
 /**

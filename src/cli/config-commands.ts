@@ -45,7 +45,11 @@ export async function runApply(options: ConnectOptions & { files: string[]; name
     io.err(`✘ the control plane refused the change: ${refused.error ?? res.status}\n`);
     return 1;
   }
-  const applied = res.body as { revision: number; resources: { kind: string; name: string; result: string }[] };
+  const applied = res.body as { revision: number; resources: { kind: string; name: string; result: string }[]; diagnostics?: Diagnostic[] };
+  // What only the control plane can tell (a certificate file its machine cannot read, SNW1020);
+  // the validation findings were printed above.
+  const seen = new Set(result.diagnostics.map((d) => `${d.code} ${d.resource?.kind}/${d.resource?.name} ${d.path}`));
+  printDiagnostics(io, (applied.diagnostics ?? []).filter((d) => !seen.has(`${d.code} ${d.resource?.kind}/${d.resource?.name} ${d.path}`)).map((d) => pointAtInput(d, resources)));
   if (options.output === 'json') io.out(JSON.stringify(applied, null, 2) + '\n');
   // The API answers in the order the resources were sent.
   else applied.resources.forEach((r, i) => io.out(`${qualified(r.kind, r.name, resources[i]?.kind === r.kind ? resources[i].group : undefined)} ${r.result}\n`));

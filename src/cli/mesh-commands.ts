@@ -143,7 +143,18 @@ async function printSecrets(replica: ReplicaStatus, output: string, io: Io): Pro
     ),
   );
   if (dump.lastError) io.out(`\nlast certificate request failed at ${dump.lastError.at}: ${dump.lastError.message}\n`);
-  if (!dump.secrets.length) io.out('\nthis proxy holds no secrets: its control plane has no CA, or its first config has not arrived\n');
+  const files = dump.files ?? [];
+  if (files.length) {
+    // Certificates named by file: what uses one that cannot be read is not served (the error says why).
+    io.out(
+      '\n' +
+        table(
+          ['FILE SECRET', 'STATUS', 'FILES', 'ERROR'],
+          files.map((f) => [f.name, f.loaded ? (f.error ? 'ACTIVE (last good)' : 'ACTIVE') : 'UNREADABLE', [f.files.certificateChain, f.files.privateKey, f.files.trustedCa].filter(Boolean).join(' '), f.error ?? '']),
+        ),
+    );
+  }
+  if (!dump.secrets.length && !files.length) io.out('\nthis proxy holds no secrets: its control plane has no CA, or its first config has not arrived\n');
   return 0;
 }
 

@@ -10,8 +10,12 @@
  * roots are the Secret's own `ca.crt` / `cacert`, else the `<credentialName>-cacert` Secret's
  * (Istio's two layouts). A Secret that is missing or lacks a part sends nothing for it: the
  * cluster then waits for it (503 UH, `cluster_warming`) rather than connect unverified.
+ *
+ * Without a credentialName, `clientCertificate`, `privateKey` and `caCertificates` name files
+ * on the proxy's machine (Istio's older egress tasks mount them into the gateway): the proxy
+ * gets their paths, as Istio's `file-cert:` and `file-root:` SDS names, and reads them itself.
  */
-import type { Secret } from '../api/proxy-config.js';
+import { fileCertificateSecretName, fileRootSecretName, type Secret } from '../api/proxy-config.js';
 import type { ClientTLSSettings, DestinationRuleSpec, TrafficPolicy } from '../api/resources/destination-rule.js';
 import type { Resource } from '../api/resources/meta.js';
 import type { SecretSpec } from '../api/resources/secret.js';
@@ -32,7 +36,22 @@ function tlsSettings(spec: Pick<DestinationRuleSpec, 'trafficPolicy' | 'subsets'
   return out;
 }
 
-const originates = (tls: ClientTLSSettings) => (tls.mode === 'SIMPLE' || tls.mode === 'MUTUAL') && Boolean(tls.credentialName);
+const originatesFromSecret = (tls: ClientTLSSettings) => (tls.mode === 'SIMPLE' || tls.mode === 'MUTUAL') && Boolean(tls.credentialName);
+const originatesFromFiles = (tls: ClientTLSSettings) =>
+  (tls.mode === 'SIMPLE' || tls.mode === 'MUTUAL') && !tls.credentialName && Boolean(tls.caCertificates || (tls.mode === 'MUTUAL' && tls.clientCertificate && tls.privateKey));
+const originates = (tls: ClientTLSSettings) => originatesFromSecret(tls) || originatesFromFiles(tls);
+
+/**
+ * The secrets a `tls` without credentialName names by file (Istio's `file-cert:<chain>~<key>`
+ * for MUTUAL's clientCertificate and privateKey, `file-root:<ca>` for caCertificates). The
+ * proxy reads the files itself: only the paths are pushed.
+ */
+export function fileCredentialNames(tls: ClientTLSSettings): { certificate?: string; validationContext?: string } {
+  const out: { certificate?: string; validationContext?: string } = {};
+  if (tls.mode === 'MUTUAL' && tls.clientCertificate && tls.privateKey) out.certificate = fileCertificateSecretName(tls.clientCertificate, tls.privateKey);
+  if (tls.caCertificates) out.validationContext = fileRootSecretName(tls.caCertificates);
+  return out;
+}
 
 /**
  * The resources a proxy's credentials are made from: Secrets, and DestinationRules that
@@ -49,11 +68,18 @@ export function clientCredentialSecrets(ctx: CompileContext, present: readonly S
   if (!ctx.resources.some((r) => r.kind === 'DestinationRule' && tlsSettings((r.spec ?? {}) as DestinationRuleSpec).some(originates))) return [];
   const certificates = new Set<string>();
   const roots = new Set<string>();
+  const files = new Map<string, Secret>();
   for (const service of ctx.visibleServices()) {
     const rule = ctx.destinationRule(service);
     if (!rule) continue;
     for (const tls of tlsSettings(rule)) {
-      if (!originates(tls)) continue;
+      if (originatesFromFiles(tls)) {
+        const names = fileCredentialNames(tls);
+        if (names.certificate) files.set(names.certificate, { name: names.certificate, files: { certificateChain: tls.clientCertificate!, privateKey: tls.privateKey! } });
+        if (names.validationContext) files.set(names.validationContext, { name: names.validationContext, files: { trustedCa: tls.caCertificates! } });
+        continue;
+      }
+      if (!originatesFromSecret(tls)) continue;
       roots.add(`${tls.credentialName}${CA_SUFFIX}`);
       if (tls.mode === 'MUTUAL') certificates.add(tls.credentialName!);
     }
@@ -79,5 +105,6 @@ export function clientCredentialSecrets(ctx: CompileContext, present: readonly S
     if (taken.has(name) || !ca) continue;
     out.push({ name, trustedCaPem: ca });
   }
+  for (const name of [...files.keys()].sort()) if (!taken.has(name)) out.push(files.get(name)!);
   return out;
 }

@@ -129,7 +129,9 @@ function buildCluster(
   if (subset) cluster.subset = subset;
   // Istio's DNS is Envoy's STRICT_DNS (every address a host), DNS_ROUND_ROBIN its LOGICAL_DNS
   // (new connections to the first address of the latest answer); the proxy resolves.
-  if (kind === 'dns') cluster.dns = { mode: service.resolution === 'DNS_ROUND_ROBIN' ? 'logical' : 'strict' };
+  // Istio sets dns_refresh_rate from meshConfig.dnsRefreshRate and respect_dns_ttl, which the
+  // proxy always honours (upstream/dns.ts).
+  if (kind === 'dns') cluster.dns = { mode: service.resolution === 'DNS_ROUND_ROBIN' ? 'logical' : 'strict', ...(ctx.mesh.dnsRefreshRateMs !== undefined ? { refreshMs: ctx.mesh.dnsRefreshRateMs } : {}) };
   if (pool.pool) cluster.connectionPool = pool.pool;
   const od = outlierDetection(policy?.outlierDetection);
   if (od) cluster.outlierDetection = od;

@@ -10,10 +10,11 @@
  * `https.<port>.<port name>.<gateway>.<namespace>` (Istio's gatewayRDSRouteName): a client that
  * asked for one server's name reaches that server's routes only. Credentials come from the
  * Secret named by `credentialName` in the gateway's namespace (Istio's `kubernetes://<name>`),
- * and are pushed to the gateway proxies that use them only.
+ * and are pushed to the gateway proxies that use them only; or from files on the gateway's
+ * machine (`serverCertificate`, ...), which the gateway reads itself.
  */
 import type { DownstreamTls, FilterChain, Listener, Route, RouteConfiguration, Secret, TcpRoute, VirtualHost } from '../api/proxy-config.js';
-import { ROOT_CA_SECRET, WORKLOAD_CERTIFICATE_SECRET } from '../api/proxy-config.js';
+import { ROOT_CA_SECRET, WORKLOAD_CERTIFICATE_SECRET, fileCertificateSecretName, fileRootSecretName } from '../api/proxy-config.js';
 import type { Resource } from '../api/resources/meta.js';
 import type { SecretSpec } from '../api/resources/secret.js';
 import type { CompileContext, GatewayResource, VirtualServiceResource } from './context.js';
@@ -93,9 +94,7 @@ function serverCredential(ctx: CompileContext, server: Server, secrets: (name: s
   if (t.subjectAltNames?.length) settings.subjectAltNames = [...t.subjectAltNames];
   if (t.mode === 'ISTIO_MUTUAL') return { tls: { mode: 'ISTIO_MUTUAL', certificate: WORKLOAD_CERTIFICATE_SECRET, validationContext: ROOT_CA_SECRET, ...settings }, secrets: [] };
   const name = t.credentialName ?? t.credentialNames?.[0];
-  // Certificates named by file are files of the gateway's own host in Istio; Sinew's gateway
-  // reads no files (`sinew analyze` says so).
-  if (name === undefined) return { problem: 'names its certificate by file (serverCertificate), which the gateway does not read; use credentialName' };
+  if (name === undefined) return fileCredential(t, settings);
   const namespace = ctx.node.namespace;
   const secret = secrets(name);
   const credential = secret ? credentialOf(secret.spec) : undefined;
@@ -107,6 +106,25 @@ function serverCredential(ctx: CompileContext, server: Server, secrets: (name: s
   if (!caPem) return { problem: `${t.mode} needs a CA to verify clients: neither ${namespace}/${name} (ca.crt) nor ${namespace}/${name}-cacert holds one` };
   const validationContext = `${certificate}-cacert`;
   out.push({ name: validationContext, trustedCaPem: caPem });
+  const tls: DownstreamTls = { mode: 'MUTUAL', certificate, validationContext, ...settings };
+  if (t.mode === 'OPTIONAL_MUTUAL') tls.clientCertificateOptional = true;
+  return { tls, secrets: out };
+}
+
+/**
+ * A server whose certificate is named by file (`serverCertificate`, `privateKey`, and
+ * `caCertificates` for MUTUAL): paths on the gateway's own machine, which the gateway proxy
+ * reads and watches itself (Istio's `file-cert:` / `file-root:` SDS names); the push carries
+ * the paths only.
+ */
+function fileCredential(t: NonNullable<Server['tls']>, settings: Omit<DownstreamTls, 'mode' | 'certificate'>): ServerCredential {
+  if (!t.serverCertificate || !t.privateKey) return { problem: 'names neither a credentialName nor both serverCertificate and privateKey' };
+  const certificate = fileCertificateSecretName(t.serverCertificate, t.privateKey);
+  const out: Secret[] = [{ name: certificate, files: { certificateChain: t.serverCertificate, privateKey: t.privateKey } }];
+  if (t.mode !== 'MUTUAL' && t.mode !== 'OPTIONAL_MUTUAL') return { tls: { mode: 'SIMPLE', certificate, ...settings }, secrets: out };
+  if (!t.caCertificates) return { problem: `${t.mode} needs caCertificates to verify clients` };
+  const validationContext = fileRootSecretName(t.caCertificates);
+  out.push({ name: validationContext, files: { trustedCa: t.caCertificates } });
   const tls: DownstreamTls = { mode: 'MUTUAL', certificate, validationContext, ...settings };
   if (t.mode === 'OPTIONAL_MUTUAL') tls.clientCertificateOptional = true;
   return { tls, secrets: out };
@@ -171,7 +189,10 @@ export function buildGateway(ctx: CompileContext): GatewayResult {
         address: { ...address },
         direction: 'gateway',
         protocol: 'http',
-        http: httpConnectionManager({ routeConfigName: routeName, ...(first.port.protocol.toUpperCase() !== 'HTTP' ? { http2: true } : {}) }),
+        // Istio's gateway connection managers take codec AUTO whatever the server's protocol:
+        // HTTP/2 with prior knowledge is served beside HTTP/1.1 (a sidecar calls the egress
+        // gateway's port 80, named http2, that way).
+        http: httpConnectionManager({ routeConfigName: routeName, http2: true }),
       };
       out.listeners.push(listener);
     } else {

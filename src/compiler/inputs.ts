@@ -59,6 +59,11 @@ export interface MeshSettings {
   gatewayNumTrustedProxies?: number;
   /** MeshConfig's `pathNormalization.normalization` for inbound and gateway listeners; absent: BASE. */
   pathNormalization?: 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
+  /**
+   * MeshConfig's `dnsRefreshRate` (ms): how often the proxies resolve a DNS ServiceEntry's names
+   * again when the answer carries no TTL; absent: Istio's 60 s.
+   */
+  dnsRefreshRateMs?: number;
 }
 
 export const DEFAULT_MESH: MeshSettings = Object.freeze({

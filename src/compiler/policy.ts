@@ -5,6 +5,7 @@
 import type { ConnectionPool, HashPolicy, LoadBalancer, OutlierDetection, UpstreamTls } from '../api/proxy-config.js';
 import type { ConnectionPoolSettings, LoadBalancerSettings, OutlierDetectionSpec, ClientTLSSettings, TrafficPolicy } from './istio-types.js';
 import { durationMs } from './util.js';
+import { fileCredentialNames } from './client-credentials.js';
 
 /** Istio's default connect timeout (meshConfig.connectTimeout, 10 s). */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -183,7 +184,8 @@ export function outlierDetection(od: OutlierDetectionSpec | undefined): OutlierD
 /**
  * Upstream TLS. ISTIO_MUTUAL uses the proxy's own workload certificate (secret `default`)
  * and the mesh root (`ROOTCA`), the SDS names Istio uses; SIMPLE/MUTUAL with a
- * credentialName use that secret (Istio: `<name>` and `<name>-cacert`).
+ * credentialName use that secret (Istio: `<name>` and `<name>-cacert`), and without one the
+ * files they name (`file-cert:<chain>~<key>`, `file-root:<ca>`).
  */
 export function upstreamTls(tls: ClientTLSSettings | undefined, defaultSni: string | undefined, mesh?: MeshPeer): UpstreamTls | undefined {
   if (!tls || !tls.mode || tls.mode === 'DISABLE') return undefined;
@@ -198,6 +200,11 @@ export function upstreamTls(tls: ClientTLSSettings | undefined, defaultSni: stri
   if (tls.credentialName) {
     if (tls.mode === 'MUTUAL') out.certificate = tls.credentialName;
     out.validationContext = `${tls.credentialName}-cacert`;
+  } else {
+    // Certificates named by file: the proxy reads them itself (client-credentials.ts).
+    const files = fileCredentialNames(tls);
+    if (files.certificate) out.certificate = files.certificate;
+    if (files.validationContext) out.validationContext = files.validationContext;
   }
   const sni = tls.sni ?? defaultSni;
   if (sni) out.sni = sni;

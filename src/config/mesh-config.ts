@@ -31,6 +31,7 @@ import { formatPath } from '../core/path.js';
 import { didYouMean } from '../core/suggest.js';
 import { parseText, type RawDocument } from './load.js';
 import { checkStructure } from './structure.js';
+import { parseDurationMs } from './semantic/rules.js';
 
 /** The mesh-wide settings a mesh config file gives the control plane. */
 export interface MeshConfigSettings {
@@ -42,6 +43,8 @@ export interface MeshConfigSettings {
   gatewayNumTrustedProxies?: number;
   /** pathNormalization.normalization (DEFAULT is BASE, as in Istio). */
   pathNormalization?: 'NONE' | 'BASE' | 'MERGE_SLASHES' | 'DECODE_AND_MERGE_SLASHES';
+  /** dnsRefreshRate, in milliseconds. */
+  dnsRefreshRateMs?: number;
   telemetry: MeshTelemetryConfig;
 }
 
@@ -192,6 +195,12 @@ function checkMeshConfig(mesh: Record<string, unknown>, doc: RawDocument, base: 
     } else checkFormat(() => parseEnvoyFormat(text), ['accessLogFormat']);
   }
 
+  if (mesh.dnsRefreshRate !== undefined) {
+    // Istio's ValidateMeshConfig (ValidateDuration): at least 1ms, in whole milliseconds.
+    const ms = parseDurationMs(mesh.dnsRefreshRate);
+    if (ms === undefined || ms < 1 || !Number.isInteger(ms)) report('error', 'SNW0436', ['dnsRefreshRate'], `${JSON.stringify(mesh.dnsRefreshRate)} is not a duration of at least 1ms in whole milliseconds (write it like 60s or 500ms)`);
+  }
+
   const known = new Set([...names.keys(), ...DEFAULT_EXTENSION_PROVIDERS.map((p) => p.name)]);
   const defaults = mesh.defaultProviders as Record<string, unknown> | undefined;
   for (const kind of ['tracing', 'metrics', 'accessLogging'] as const) {
@@ -247,5 +256,7 @@ function settingsOf(mesh: Record<string, unknown>): MeshConfigSettings {
   if (typeof m.defaultConfig?.gatewayTopology?.numTrustedProxies === 'number') out.gatewayNumTrustedProxies = m.defaultConfig.gatewayTopology.numTrustedProxies;
   const normalization = m.pathNormalization?.normalization;
   if (normalization !== undefined) out.pathNormalization = normalization === 'DEFAULT' ? 'BASE' : normalization;
+  const dnsRefreshRateMs = parseDurationMs(mesh.dnsRefreshRate);
+  if (dnsRefreshRateMs !== undefined) out.dnsRefreshRateMs = dnsRefreshRateMs;
   return out;
 }

@@ -78,32 +78,11 @@ const finders: Record<string, Finder> = {
     return [{ path: ['spec', 'subjectAltNames'], message: 'subjectAltNames are not verified: the mesh has no mutual TLS yet' }];
   },
 
-  SNW0520: drFinder((policy, path) => {
-    const tls = policy.tls;
-    if (!tls) return [];
-    const consequences: Record<string, string> = {
-      clientCertificate: 'no client certificate is presented',
-      privateKey: 'no client certificate is presented',
-      caCertificates: "the server is verified against the system's CAs instead",
-      caCrl: 'no revocation list is checked',
-    };
-    return Object.entries(consequences)
-      .filter(([field]) => set(tls[field as keyof typeof tls]))
-      .map(([field, consequence]) => ({ path: [...path, 'tls', field], message: `tls.${field} names a file, which the proxy does not read: ${consequence}` }));
-  }),
-  SNW1011: (r) => {
-    const spec = r.spec as GatewaySpec;
-    const terminating = new Set(['SIMPLE', 'MUTUAL', 'OPTIONAL_MUTUAL']);
+  SNW0580: drFinder((policy, path) => (set(policy.tls?.caCrl) ? [{ path: [...path, 'tls', 'caCrl'], message: `tls.caCrl names a file, which the proxy does not read: no revocation list is checked` }] : [])),
+  SNW0581: (r) => {
     const out: Omit<NotEnforcedUse, 'code'>[] = [];
-    for (const [i, server] of (spec.servers ?? []).entries()) {
-      const tls = server.tls;
-      if (server.port.protocol.toUpperCase() !== 'HTTPS' || !terminating.has(tls?.mode ?? 'SIMPLE')) continue;
-      // A credentialName is served (src/compiler/gateway.ts); certificates named by file are not.
-      if (tls?.credentialName || tls?.credentialNames?.length) continue;
-      out.push({
-        path: ['spec', 'servers', i, 'tls'],
-        message: `port ${server.port.number} names its certificate by file, which the gateway does not read: this server is not served; put the certificate in a Secret (sinew create secret tls) and name it with credentialName`,
-      });
+    for (const [i, server] of ((r.spec as GatewaySpec).servers ?? []).entries()) {
+      if (set(server.tls?.caCrl)) out.push({ path: ['spec', 'servers', i, 'tls', 'caCrl'], message: `port ${server.port.number}: tls.caCrl names a file, which the gateway does not read: client certificates it revokes are accepted` });
     }
     return out;
   },

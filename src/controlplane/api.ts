@@ -39,6 +39,12 @@ export interface ConfigApiOptions {
    */
   statusFor?: () => (r: Resource) => Record<string, unknown> | undefined;
   logger?: Logger;
+  /**
+   * Warnings about the machine the proxies share with the control plane (certificate files
+   * named by path that cannot be read there, SNW1020), added to an apply's diagnostics. Absent
+   * when the proxies run elsewhere (Kubernetes).
+   */
+  localDiagnostics?: (resources: readonly Resource[]) => Diagnostic[];
   /** Largest request body accepted (default 16 MiB); larger gets 413. */
   maxBodyBytes?: number;
 }
@@ -89,7 +95,7 @@ export function createConfigApiHandler(options: ConfigApiOptions): (req: Incomin
             ...describe(r),
             result: resultOf(keyOf(r)),
           })),
-          diagnostics: result.diagnostics,
+          diagnostics: [...result.diagnostics, ...(options.localDiagnostics?.(result.resources) ?? [])],
         },
       };
     }

@@ -30,6 +30,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { FileConfigStore, MemoryConfigStore, type ConfigStore } from '../config/store.js';
 import { gatewayApiStatus, gatewayRuntimeOf } from '../config/gateway-api/status.js';
+import { unreadableTlsFiles } from '../config/tls-files.js';
 import { ServiceRegistry } from '../registry/index.js';
 import { PushServer, type PushAuthenticator } from '../xds/server.js';
 import { ProxyConfigBuilder, type MeshSettings } from './compile.js';
@@ -251,6 +252,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     traces,
     status,
     statusFor,
+    // Proxies started by this machine (not Kubernetes') read certificate files from it: an
+    // apply that names one it cannot read is told so.
+    ...(options.source ? {} : { localDiagnostics: (resources: readonly Resource[]) => unreadableTlsFiles(resources) }),
     onRegistrationChanged: (key) => {
       syncRegistry();
       push.requestPush(`registration ${key}`);

@@ -53,6 +53,8 @@ export interface ControlPlaneApiOptions {
   maxConfigBodyBytes?: number;
   /** The status shown with resources (the Gateway API's): see ConfigApiOptions.statusFor. */
   statusFor?: ConfigApiOptions['statusFor'];
+  /** Warnings about the proxies' own machine added to an apply's: see ConfigApiOptions.localDiagnostics. */
+  localDiagnostics?: ConfigApiOptions['localDiagnostics'];
   /** Tokens from elsewhere the trace collector takes (ControlPlaneOptions.authenticateCollectorToken). */
   authenticateCollectorToken?: (token: string) => Promise<string | undefined>;
 }
@@ -96,7 +98,7 @@ function parsed<T>(what: string, result: { success: true; data: T } | { success:
 
 export function createControlPlaneApi(options: ControlPlaneApiOptions): ControlPlaneApi {
   const { credentials, registrations, push, logger } = options;
-  const configApi = createConfigApiHandler({ store: options.store, logger: logger.child('config'), maxBodyBytes: options.maxConfigBodyBytes, statusFor: options.statusFor });
+  const configApi = createConfigApiHandler({ store: options.store, logger: logger.child('config'), maxBodyBytes: options.maxConfigBodyBytes, statusFor: options.statusFor, localDiagnostics: options.localDiagnostics });
   const traceApi = createTraceApiHandler(options.traces);
   let isOwn: (authority: string) => boolean = () => false;
 

@@ -23,12 +23,14 @@ export const EGRESS_GATEWAY_NAMESPACE = 'istio-system';
 const LABELS = { istio: 'egressgateway', app: EGRESS_GATEWAY_NAME };
 const SERVICE_ACCOUNT = 'istio-egressgateway-service-account';
 /**
- * The ports of Istio's istio-egressgateway Service. Istio names the first `http2`; here it is
- * `http`, so sidecars speak HTTP/1.1 to the gateway's plain HTTP servers (the protocol a
- * Gateway server on port 80 declares in the egress tasks).
+ * The ports of Istio's istio-egressgateway Service, named as its chart names them
+ * (manifests/charts/gateways/istio-egress values: `http2` 80, `https` 443): sidecars speak
+ * HTTP/2 to port 80, which the gateway's HTTP servers take beside HTTP/1.1 (codec AUTO), and
+ * the egress tasks' Gateways (`number: 80, name: http, protocol: HTTP`) and routes (`port:
+ * 80`) bind to them unchanged.
  */
 const EGRESS_SERVICE_PORTS: readonly { name: string; port: number }[] = [
-  { name: 'http', port: 80 },
+  { name: 'http2', port: 80 },
   { name: 'https', port: 443 },
 ];
 

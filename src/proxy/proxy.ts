@@ -19,6 +19,7 @@ import { systemRandom, type Random } from '../core/random.js';
 import { ProxyTelemetry, type ProxyTelemetryOptions } from '../telemetry/proxy-telemetry.js';
 import { AdminServer } from './admin.js';
 import type { SecretProvider } from './secrets/secret-provider.js';
+import { FileSecrets, withoutUnservableChains } from './secrets/file-secrets.js';
 import { ProxyConfigError, ProxyError, ProxyErrorCode } from './errors.js';
 import { channels, ProxyStats } from './events.js';
 import { HttpListener } from './http/listener.js';
@@ -186,6 +187,13 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
   /** The last config applied as it was pushed (before the SecretProvider's material was merged in). */
   let pushed: ProxyConfig | undefined;
   const provider = options.secrets;
+  const fileSecrets = new FileSecrets({ logger: runtime.logger.child('secrets') });
+  const reportedUnservable = new Set<string>();
+  /** The pushed config with its secrets' material: the SecretProvider's, and what the files it names hold. */
+  const withMaterial = (config: ProxyConfig): ProxyConfig => {
+    const { config: resolved, unavailable } = fileSecrets.resolve(withProvidedSecrets(config, provider));
+    return withoutUnservableChains(resolved, unavailable, runtime.logger, reportedUnservable);
+  };
 
   /**
    * A certificate was renewed or the roots or revocations changed: the config in force is
@@ -196,7 +204,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
   const refreshSecrets = () => {
     if (closed || pushed === undefined || runtime.current === undefined) return;
     try {
-      const snapshot = compile(withProvidedSecrets(pushed, provider), runtime.current, registry);
+      const snapshot = compile(withMaterial(pushed), runtime.current, registry);
       runtime.clusterManager.update(snapshot.config.clusters, snapshot.config.endpoints, snapshot.config.secrets);
       runtime.current = snapshot;
       stats.inc('secrets_updated');
@@ -211,6 +219,8 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
     }
   };
   const unsubscribeSecrets = provider?.onChange(() => refreshSecrets());
+  // A certificate file rewritten: the same path as a renewal (Istio's agent watches the files).
+  fileSecrets.onChange(() => refreshSecrets());
 
   const captured = (l: Listener) => options.capture !== undefined && (l.direction === 'inbound' || l.direction === 'outbound');
   let capture: CaptureServers | undefined;
@@ -286,7 +296,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
       if (closed) throw new ProxyError(ProxyErrorCode.Closed, 'the proxy is closed; create a new one');
       let snapshot: Snapshot;
       try {
-        snapshot = compile(withProvidedSecrets(config, provider), runtime.current, registry, networkRegistry);
+        snapshot = compile(withMaterial(config), runtime.current, registry, networkRegistry);
         runtime.clusterManager.update(snapshot.config.clusters, snapshot.config.endpoints, snapshot.config.secrets);
       } catch (err) {
         stats.inc('config_rejected');
@@ -329,7 +339,11 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
           clusterManager: runtime.clusterManager,
           gauges: () => ({ downstream_cx_active: proxy.connections(), downstream_cx_limit: runtime.downstream.limit, listeners_active: listeners.size }),
           prometheus: telemetryOptions ? () => proxyMetrics.render() : undefined,
-          certificates: options.secrets ? () => options.secrets!.describe() : undefined,
+          certificates: () => {
+            const files = fileSecrets.describe();
+            const own = options.secrets ? options.secrets.describe() : { secrets: [] };
+            return files.length ? { ...(own as object), files } : own;
+          },
           waitingFor: () => (awaitingWorkloadCertificate(runtime.current?.config) ? 'the workload certificate from the mesh CA' : undefined),
         });
         await admin.listen(options.adminPort, options.adminHost);
@@ -365,6 +379,7 @@ export function createProxy(options: ProxyOptions = {}): Proxy {
       if (closed) return;
       closed = true;
       unsubscribeSecrets?.();
+      fileSecrets.close();
       const drainMs = opts.drainMs ?? 5_000;
       await capture?.close();
       const all = [...listeners.values()].map((a) => retire(a, drainMs));

@@ -637,3 +637,45 @@ describe('analyzeInputs over the config in force', () => {
     }
   });
 });
+
+// Regression (gateway_credential_other_namespace): a credential Secret created beside the
+// Gateway (default) while the gateway proxy runs in istio-system left the server out silently.
+describe('SNW1021 a gateway credential in another namespace than the gateway proxy', () => {
+  const secret = (name: string, namespace: string) =>
+    `apiVersion: v1\nkind: Secret\nmetadata: {name: ${name}, namespace: ${namespace}}\ntype: kubernetes.io/tls\ndata: {tls.crt: Y2VydA==, tls.key: a2V5}\n---\n`;
+  const gateway = (namespace: string, selector: string, credential = 'bookinfo-credential') => `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: bookinfo-gateway, namespace: ${namespace}}
+spec:
+  selector: {${selector}}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: ["bookinfo.example.com"]
+    tls: {mode: SIMPLE, credentialName: ${credential}}
+`;
+
+  test('a Secret beside the Gateway in default, the ingress gateway in istio-system: a warning at credentialName naming both namespaces', () => {
+    const d = only(secret('bookinfo-credential', 'default') + gateway('default', 'istio: ingressgateway'), 'SNW1021');
+    assert.equal(d.level, 'warning');
+    assert.equal(d.path, 'spec.servers[0].tls.credentialName');
+    assert.match(d.message, /Secret bookinfo-credential is in default.*istio-system\/istio-ingressgateway.*own namespace, istio-system/);
+  });
+
+  test("the Secret in the gateway's namespace, a Secret nowhere, or a Gateway selecting no known gateway: nothing", () => {
+    assert.deepEqual(found(secret('bookinfo-credential', 'istio-system') + secret('bookinfo-credential', 'default') + gateway('default', 'istio: ingressgateway'), 'SNW1021'), []);
+    assert.deepEqual(found(gateway('default', 'istio: ingressgateway'), 'SNW1021'), []);
+    assert.deepEqual(found(secret('bookinfo-credential', 'default') + gateway('default', 'app: my-own-gateway'), 'SNW1021'), []);
+  });
+
+  test('a gateway Workload of the mesh in its own namespace reads the Secret from there', () => {
+    const workload = `apiVersion: sinew.dev/v1alpha1
+kind: Workload
+metadata: {name: edge, namespace: edge, labels: {app: edge-gateway}}
+spec:
+  command: [node, edge.js]
+---
+`;
+    assert.deepEqual(found(workload + secret('bookinfo-credential', 'edge') + gateway('default', 'app: edge-gateway'), 'SNW1021'), []);
+    assert.deepEqual(found(workload + secret('bookinfo-credential', 'default') + gateway('default', 'app: edge-gateway'), 'SNW1021'), [['bookinfo-gateway', 'spec.servers[0].tls.credentialName']]);
+  });
+});

@@ -81,13 +81,13 @@ const examples: Record<string, { yaml: string; path: string }> = {
     path: 'spec.subjectAltNames',
     yaml: 'apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: api}\nspec:\n  hosts: [api.example.com]\n  ports: [{number: 443, name: https, protocol: HTTPS}]\n  resolution: DNS\n  subjectAltNames: ["spiffe://example.com/ns/api/sa/api"]\n',
   },
-  SNW0520: {
-    path: 'spec.trafficPolicy.tls.clientCertificate',
-    yaml: 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: echo}\nspec:\n  host: echo\n  trafficPolicy:\n    tls: {mode: MUTUAL, clientCertificate: /etc/certs/cert.pem, privateKey: /etc/certs/key.pem, caCertificates: /etc/certs/ca.pem}\n',
+  SNW0580: {
+    path: 'spec.trafficPolicy.tls.caCrl',
+    yaml: 'apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: echo}\nspec:\n  host: echo\n  trafficPolicy:\n    tls: {mode: SIMPLE, caCertificates: /etc/certs/ca.pem, caCrl: /etc/certs/ca.crl}\n',
   },
-  SNW1011: {
-    path: 'spec.servers[0].tls',
-    yaml: 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: secure, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 8443, name: https, protocol: HTTPS}\n    hosts: ["*"]\n    tls: {mode: SIMPLE, serverCertificate: /etc/istio/certs/tls.crt, privateKey: /etc/istio/certs/tls.key}\n',
+  SNW0581: {
+    path: 'spec.servers[0].tls.caCrl',
+    yaml: 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: secure, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 8443, name: https, protocol: HTTPS}\n    hosts: ["*"]\n    tls: {mode: MUTUAL, serverCertificate: /etc/istio/certs/tls.crt, privateKey: /etc/istio/certs/tls.key, caCertificates: /etc/istio/certs/ca.crt, caCrl: /etc/istio/certs/ca.crl}\n',
   },
   SNW0525: {
     path: 'spec.servers[0].bind',
@@ -328,7 +328,9 @@ spec:
 });
 
 describe('moved from analysis: TLS the mesh cannot provide yet', () => {
-  test('a Gateway HTTPS server whose certificate is named by file warns at its tls field; credentialName, PASSTHROUGH and plain HTTP do not', () => {
+  // Regression (tls_files_not_read): certificates named by file were warned about (SNW1011,
+  // SNW0520) and not read; the proxies read them now, and only a CRL is left unread.
+  test('Gateway HTTPS servers with certificates named by file, by credentialName, PASSTHROUGH and plain HTTP warn about nothing', () => {
     const gateway = (servers: string) =>
       `apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: edge, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n${servers}`;
     const { warnings } = valid(
@@ -337,13 +339,15 @@ describe('moved from analysis: TLS the mesh cannot provide yet', () => {
   - port: {number: 443, name: https, protocol: HTTPS}
     hosts: ["*"]
     tls: {mode: SIMPLE, serverCertificate: /etc/istio/certs/tls.crt, privateKey: /etc/istio/certs/tls.key}
+  - port: {number: 9443, name: https-mutual-files, protocol: HTTPS}
+    hosts: ["*"]
+    tls: {mode: MUTUAL, serverCertificate: /etc/istio/certs/tls.crt, privateKey: /etc/istio/certs/tls.key, caCertificates: /etc/istio/certs/ca.crt}
   - port: {number: 8443, name: https-credential, protocol: HTTPS}
     hosts: ["*"]
     tls: {mode: MUTUAL, credentialName: edge-credential}
 `),
     );
-    assert.deepEqual(warnings.map((d) => [d.code, d.path]), [['SNW1011', 'spec.servers[1].tls']]);
-    assert.match(warnings[0].message, /port 443 names its certificate by file.*not served/);
+    assert.deepEqual(warnings.map((d) => [d.code, d.path]), []);
     const passthrough = valid(
       gateway(`  - port: {number: 443, name: tls, protocol: TLS}
     hosts: ["*"]
@@ -354,6 +358,12 @@ describe('moved from analysis: TLS the mesh cannot provide yet', () => {
 `),
     );
     assert.deepEqual(passthrough.warnings, []);
+  });
+
+  test('a DestinationRule originating TLS from files warns about nothing but a CRL', () => {
+    const dr = (tls: string) => valid(`apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: ext}\nspec:\n  host: api.example.com\n  trafficPolicy:\n    tls: ${tls}\n`);
+    assert.deepEqual(dr('{mode: MUTUAL, clientCertificate: /etc/certs/cert.pem, privateKey: /etc/certs/key.pem, caCertificates: /etc/certs/ca.pem}').warnings, []);
+    assert.deepEqual(dr('{mode: SIMPLE, caCertificates: /etc/certs/ca.pem, caCrl: /etc/certs/ca.crl}').warnings.map((d) => [d.code, d.path]), [['SNW0580', 'spec.trafficPolicy.tls.caCrl']]);
   });
 
   test('no DestinationRule tls warns: ISTIO_MUTUAL and credentialName (SIMPLE, MUTUAL) are enforced now, DISABLE and plain SIMPLE ask nothing', () => {

@@ -128,6 +128,21 @@ describe('Workload', () => {
     assert.ok(r.diagnostics.some((d) => d.level === 'warning' && d.code === 'SNW0345' && d.path === 'spec.env[0].name'), describeDiagnostics(r.diagnostics));
   });
 
+  // Regression (port_n_env_not_reserved): PORT_<containerPort> and the lower-case and
+  // HTTPS/gRPC proxy variables were replaced by the runner without a word.
+  test('PORT_<n> of one of its containerPorts, and every proxy variable, draw the same warning; PORT_<n> of another port does not', () => {
+    const r = validateText(
+      'w.yaml',
+      workloadWith("command: [x]\nports: [{name: http, containerPort: 9080}, {name: grpc, containerPort: 9090}]\nenv: [{name: PORT_9090, value: '1'}, {name: PORT_8000, value: '2'}, {name: https_proxy, value: x}, {name: grpc_proxy, value: y}]"),
+    );
+    assert.deepEqual(
+      r.diagnostics.filter((d) => d.code === 'SNW0345').map((d) => d.path),
+      ['spec.env[0].name', 'spec.env[2].name', 'spec.env[3].name'],
+      describeDiagnostics(r.diagnostics),
+    );
+    assert.match(r.diagnostics.find((d) => d.path === 'spec.env[0].name')!.message, /containerPort 9090/);
+  });
+
   test('labels belong in metadata: spec.labels is an unknown field', () => {
     expectError(workloadWith('command: [x]\nlabels: {app: w}'), 'spec.labels', 'SNW0104', /unknown field "labels"/);
   });

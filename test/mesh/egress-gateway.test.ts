@@ -71,9 +71,10 @@ describe("Istio's egress-gateway-tls-origination task through sinew up", () => {
   test('the egress gateway is in the registry as Istio installs it: its Service in istio-system', async () => {
     const res = await sinew(mesh.stateDir, 'get', 'service', 'istio-egressgateway', '-n', 'istio-system', '-o', 'json');
     assert.equal(res.status, 0, res.stderr);
-    const service = JSON.parse(res.stdout) as { spec: { selector: Record<string, string>; ports: { port: number }[] } };
+    const service = JSON.parse(res.stdout) as { spec: { selector: Record<string, string>; ports: { name: string; port: number }[] } };
     assert.deepEqual(service.spec.selector, { istio: 'egressgateway' });
-    assert.deepEqual(service.spec.ports.map((p) => p.port).sort((a, b) => a - b), [80, 443]);
+    // Named as Istio's chart names them (egress_gateway_port_named_http: port 80 was `http`).
+    assert.deepEqual(service.spec.ports.map((p) => `${p.name}:${p.port}`).sort(), ['http2:80', 'https:443']);
   });
 
   test('plain HTTP from the app goes sidecar -> egress gateway -> edition.cnn.com over TLS the gateway originates', async () => {

@@ -221,6 +221,59 @@ describe("Istio's secure-ingress task through sinew up", () => {
     assert.match(asked.output, /Acceptable client certificate CA names\s+CN\s*=\s*client CA/, asked.output);
   });
 
+  // Regression (tls_files_not_read, SNW1011): a server naming its certificate by file was left out.
+  test("a certificate named by file (the task's older form, files mounted into the gateway): served beside the credentials on 443, and rewriting the files rotates it", async () => {
+    const [filesCert, filesRotated] = await Promise.all([makeServerCertificate(ca, ['files.example.com']), makeServerCertificate(ca, ['files.example.com', 'rotated-files.example.com'])]);
+    const crt = file('files.crt', filesCert.cert);
+    const key = file('files.key', filesCert.key);
+    const config = `apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: files-gateway}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https-files, protocol: HTTPS}
+    tls: {mode: SIMPLE, serverCertificate: ${crt}, privateKey: ${key}}
+    hosts: [files.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: files}
+spec:
+  hosts: [files.example.com]
+  gateways: [files-gateway]
+  http: [{route: [{destination: {host: httpbin, port: {number: 8000}}}]}]
+`;
+    const applied = await sinew(mesh.stateDir, 'apply', '-f', file('files-gateway.yaml', config));
+    assert.equal(applied.status, 0, applied.stderr);
+    assert.doesNotMatch(applied.stderr, /SNW1011|SNW1020/, 'the files are there: nothing to warn about');
+    const reply = await until('files.example.com over https', async () => {
+      const r = await curl('files.example.com', '/status/418');
+      return r.code === 0 ? r : undefined;
+    });
+    assert.equal(statusOf(reply), 418);
+    const shown = await presented('files.example.com');
+    assert.equal(shown.subject, 'files.example.com');
+    assert.ok(shown.verified, shown.output);
+    // The gateway watches the files: a rewrite reaches new connections with no apply.
+    writeFileSync(key, filesRotated.key);
+    writeFileSync(crt, filesRotated.cert);
+    await until('the rewritten certificate', async () => {
+      const r = await run('sh', ['-c', `echo | openssl s_client -connect ${https443} -servername files.example.com -CAfile ${files.ca} 2>/dev/null | openssl x509 -noout -ext subjectAltName`]);
+      return /rotated-files\.example\.com/.test(r.stdout) ? true : undefined;
+    }, 20_000);
+    // A path the mesh's machine cannot read: apply warns with the path.
+    const missing = await sinew(mesh.stateDir, 'apply', '-f', file('files-gateway-missing.yaml', config.replace(crt, join(dir, 'absent.crt'))));
+    assert.equal(missing.status, 0, missing.stderr);
+    assert.match(missing.stderr, /warning \[SNW1020\].*absent\.crt cannot be read/);
+    // The gateway says why it does not serve the server.
+    const secrets = await until('the gateway to report the unreadable file', async () => {
+      const r = await sinew(mesh.stateDir, 'proxy-config', 'istio-ingressgateway', 'secrets');
+      return /UNREADABLE/.test(r.stdout) ? r.stdout : undefined;
+    }, 20_000);
+    assert.match(secrets, /file-cert:.*absent\.crt.*UNREADABLE.*no such file/);
+  });
+
   test('minProtocolVersion TLSV1_3: a TLS 1.2 client is refused, TLS 1.3 gets through', async () => {
     await until('helloworld refusing TLS 1.2', async () => {
       const old = await presented('helloworld.example.com', ['-tls1_2']);

@@ -18,6 +18,8 @@ import type { Cluster } from '../../src/api/proxy-config.js';
 import { createClusterManager } from '../../src/proxy/upstream/cluster-manager.js';
 import { serverLookup } from '../../src/proxy/upstream/dns.js';
 import { startDnsServer, type TestDnsServer } from '../support/dns-server.js';
+import { parseMeshConfig } from '../../src/config/mesh-config.js';
+import { compile, parse } from '../compiler/support/mesh.js';
 import { send, startEcho, type EchoServer } from './upstream-fixtures.js';
 
 const NAME = 'echo.external.test';
@@ -97,6 +99,79 @@ describe('dns clusters resolve their names with the proxy resolver', () => {
       await eventually('the logical host to move', () => hosts().join() === `127.0.0.4:${echo.port}`);
     } finally {
       await m.close();
+    }
+  });
+
+  // Regression (dns_ttl_ignored): names were resolved again every refreshMs whatever the
+  // answer's TTL said; Istio sets Envoy's respect_dns_ttl on every DNS cluster.
+  test("the answer's TTL decides when a name is resolved again, shorter or longer than the refresh rate (respect_dns_ttl)", async () => {
+    dns.set(NAME, ['127.0.0.1'], 2);
+    const { m, clock, hosts } = start('strict');
+    try {
+      await m.dnsSettled();
+      assert.deepEqual(hosts(), [`127.0.0.1:${echo.port}`]);
+      dns.set(NAME, ['127.0.0.2'], 30);
+      const asked = dns.queries(NAME);
+      clock.advance(1999);
+      assert.equal(dns.queries(NAME), asked, 'not before the 2 s TTL ran out');
+      clock.advance(1);
+      await eventually('the answer after the TTL', () => hosts().join() === `127.0.0.2:${echo.port}`);
+      // Now the answer holds for 30 s: the 5 s refresh rate does not cut it short.
+      dns.set(NAME, ['127.0.0.3'], 30);
+      const again = dns.queries(NAME);
+      clock.advance(29_999);
+      assert.equal(dns.queries(NAME), again, 'not before the 30 s TTL ran out');
+      clock.advance(1);
+      await eventually('the answer after the second TTL', () => hosts().join() === `127.0.0.3:${echo.port}`);
+    } finally {
+      await m.close();
+    }
+  });
+
+  // Regression (dns_refresh_rate_not_read): meshConfig dnsRefreshRate was reported as not
+  // applied and names were resolved again every 60 s whatever it said.
+  test('meshConfig dnsRefreshRate, through the compiler, is how often a DNS ServiceEntry is resolved again when answers carry no TTL', async () => {
+    const mesh = parseMeshConfig('mesh.yaml', 'dnsRefreshRate: 3s\noutboundTrafficPolicy: {mode: REGISTRY_ONLY}\n');
+    assert.deepEqual(mesh.diagnostics, []);
+    const config = compile(
+      parse(`apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: external}
+spec:
+  hosts: [${NAME}]
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: ${echo.port}}]
+  resolution: DNS
+`),
+      new Map(),
+      { mesh: { dnsRefreshRateMs: mesh.settings!.dnsRefreshRateMs } },
+    );
+    const cluster = config.clusters.find((c) => c.name === `outbound|80||${NAME}`)!;
+    assert.deepEqual(cluster.dns, { mode: 'strict', refreshMs: 3000 });
+    dns.set(NAME, ['127.0.0.1']);
+    const clock = new ManualClock(0);
+    const m = createClusterManager({ clock, random: new SeededRandom(3), dnsLookup: serverLookup([dns.address]) });
+    try {
+      m.update(config.clusters.filter((c) => c.name === cluster.name), config.endpoints.filter((e) => e.clusterName === cluster.name));
+      await m.dnsSettled();
+      const hosts = () => m.stats()[0].endpoints.map((e) => e.key).sort();
+      assert.deepEqual(hosts(), [`127.0.0.1:${echo.port}`]);
+      assert.equal((await send(m.get(cluster.name)!)).body, 'external');
+      dns.set(NAME, ['127.0.0.5']);
+      const asked = dns.queries(NAME);
+      clock.advance(2999);
+      assert.equal(dns.queries(NAME), asked);
+      clock.advance(1);
+      await eventually('the address change to be picked up', () => hosts().join() === `127.0.0.5:${echo.port}`);
+    } finally {
+      await m.close();
+    }
+  });
+
+  test('a dnsRefreshRate that is not a duration of at least 1ms refuses the mesh config, with the line', () => {
+    for (const bad of ['fast', '0s', '0.5ms']) {
+      const mesh = parseMeshConfig('mesh.yaml', `rootNamespace: istio-system\ndnsRefreshRate: ${bad}\n`);
+      assert.equal(mesh.settings, undefined, bad);
+      assert.deepEqual(mesh.diagnostics.map((d) => [d.level, d.code, d.path, d.source?.line]), [['error', 'SNW0436', 'dnsRefreshRate', 2]], bad);
     }
   });
 

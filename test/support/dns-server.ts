@@ -13,8 +13,11 @@ import * as packet from 'dns-packet';
 export interface TestDnsServer {
   /** `127.0.0.1:<port>`, what `--dns-resolver` takes. */
   address: string;
-  /** Sets the A records of `name` (an empty list: NXDOMAIN). */
-  set(name: string, addresses: readonly string[]): void;
+  /**
+   * Sets the A records of `name` (an empty list: NXDOMAIN), with their TTL in seconds (default
+   * 0: the answer says nothing about how long it holds, so the proxy's refresh rate decides).
+   */
+  set(name: string, addresses: readonly string[], ttlSeconds?: number): void;
   /** How many queries asked for `name`. */
   queries(name: string): number;
   close(): Promise<void>;
@@ -22,6 +25,7 @@ export interface TestDnsServer {
 
 export async function startDnsServer(records: Record<string, readonly string[]> = {}): Promise<TestDnsServer> {
   const answers = new Map<string, readonly string[]>(Object.entries(records).map(([n, a]) => [n.toLowerCase(), a]));
+  const ttls = new Map<string, number>();
   const counts = new Map<string, number>();
   const socket: Socket = createSocket('udp4');
   socket.on('message', (message, peer) => {
@@ -42,7 +46,7 @@ export async function startDnsServer(records: Record<string, readonly string[]> 
       // RD copied, RA set; RCODE 3 (NXDOMAIN) for an unknown name.
       flags: packet.RECURSION_DESIRED | packet.RECURSION_AVAILABLE | (addresses.length > 0 ? 0 : 3),
       questions: [question],
-      answers: question.type === 'A' ? addresses.map((data) => ({ type: 'A' as const, name: question.name, ttl: 1, data })) : [],
+      answers: question.type === 'A' ? addresses.map((data) => ({ type: 'A' as const, name: question.name, ttl: ttls.get(name) ?? 0, data })) : [],
     });
     socket.send(reply, peer.port, peer.address);
   });
@@ -51,8 +55,9 @@ export async function startDnsServer(records: Record<string, readonly string[]> 
   const { port } = socket.address();
   return {
     address: `127.0.0.1:${port}`,
-    set(name, addresses) {
+    set(name, addresses, ttlSeconds = 0) {
       answers.set(name.toLowerCase(), addresses);
+      ttls.set(name.toLowerCase(), ttlSeconds);
     },
     queries: (name) => counts.get(name.toLowerCase()) ?? 0,
     close: () => new Promise<void>((resolve) => socket.close(() => resolve())),

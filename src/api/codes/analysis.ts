@@ -93,6 +93,18 @@ export const analysisCodes: CodeTable = {
     description:
       'An AuthorizationPolicy uses HTTP-only fields (methods, paths, hosts, requestPrincipals, request.* conditions) for workloads that serve only TCP ports. Istio cannot check them on TCP: an ALLOW rule with them is ignored (so the policy allows less), and a DENY rule is applied without them (so it denies every connection it otherwise covers). Drop those fields, or name the port protocol (`http-...`) if the port is HTTP.',
   },
+  SNW1020: {
+    level: 'warning',
+    name: 'TlsFileNotReadable',
+    description:
+      'A Gateway server or a DestinationRule names a certificate, key or CA by file path (serverCertificate, clientCertificate, privateKey, caCertificates) that the machine the mesh runs on cannot read. Proxies read such files themselves: until it can be read, the gateway does not serve that server and the rule\'s clusters wait (503 UH). Reported by `sinew apply` when the control plane shares its machine with the proxies (`sinew up`); write the file, or fix its path or its permissions.',
+  },
+  SNW1021: {
+    level: 'warning',
+    name: 'GatewayCredentialInOtherNamespace',
+    description:
+      'A Gateway server\'s credentialName names a Secret that exists, but not in the namespace of the gateway proxies its selector picks (istio-system for Istio\'s istio-ingressgateway and istio-egressgateway). Gateways read credentialName from their own namespace only, as Istio\'s do, so that server is not served. Create the Secret in the gateway\'s namespace.',
+  },
   SNW1019: {
     level: 'warning',
     name: 'StrictMtlsOnTcpPort',

@@ -21,6 +21,6 @@ export const meshConfigCodes: CodeTable = {
     level: 'warning',
     name: 'MeshConfigFieldNotApplied',
     description:
-      'A MeshConfig field Istio has and Sinew reads but does not apply (Sinew applies rootNamespace, outboundTrafficPolicy, enableTracing, accessLogFile / accessLogEncoding / accessLogFormat, defaultConfig.tracing.sampling, defaultConfig.gatewayTopology.numTrustedProxies, defaultProviders, pathNormalization, and the opentelemetry (over HTTP), zipkin, envoyFileAccessLog, prometheus and envoyExtAuthzHttp extension providers). It has no effect.',
+      'A MeshConfig field Istio has and Sinew reads but does not apply (Sinew applies rootNamespace, outboundTrafficPolicy, enableTracing, accessLogFile / accessLogEncoding / accessLogFormat, defaultConfig.tracing.sampling, defaultConfig.gatewayTopology.numTrustedProxies, defaultProviders, pathNormalization, dnsRefreshRate, and the opentelemetry (over HTTP), zipkin, envoyFileAccessLog, prometheus and envoyExtAuthzHttp extension providers). It has no effect.',
   },
 };

@@ -12,8 +12,8 @@ import type { CodeTable } from './types.js';
  * really is (the compiled config is the same without it), so enforcing something without
  * retiring its entry fails that test.
  *
- * Codes are SNW05xx, except SNW1011 and SNW1012, which `sinew analyze` reported before this
- * table existed and keep their codes.
+ * Codes are SNW05xx, except SNW1011 and SNW1012 (both retired now), which `sinew analyze`
+ * reported before this table existed and keep their codes.
  */
 export interface NotEnforcedEntry {
   code: string;
@@ -106,6 +106,8 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     effect: 'ignored',
     description:
       'Certificates named by file path are not read: the proxy presents no client certificate, verifies the server against the system\'s CAs and checks no CRL. Put them in a Secret and name it with credentialName.',
+    retired:
+      'clientCertificate, privateKey and caCertificates are read by the proxy that originates TLS, from its own machine (src/proxy/secrets/file-secrets.ts; Istio\'s `file-cert:` and `file-root:` SDS names carry the paths, never the key), and read again when they change; a file that cannot be read leaves the cluster warming (503 UH). caCrl is reported by SNW0580',
   },
   {
     code: 'SNW1011',
@@ -115,6 +117,26 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     effect: 'degraded',
     description:
       'A Gateway server terminates TLS with a certificate named by file (serverCertificate, privateKey, caCertificates), which the gateway does not read, so that server is not served (like a filter chain Envoy keeps warming while its secret is missing); the other servers are. Put the certificate in a Secret (`sinew create secret tls`) and name it with credentialName.',
+    retired:
+      'the gateway proxy reads serverCertificate, privateKey and caCertificates from its own machine (src/proxy/secrets/file-secrets.ts), serves SIMPLE, MUTUAL and OPTIONAL_MUTUAL with them and takes rewritten files for new connections; a server whose files cannot be read is not served and the gateway logs the path and why (`sinew apply` warns with SNW1020 when the control plane runs on the machine that holds the paths and cannot read them). caCrl is reported by SNW0581',
+  },
+  {
+    code: 'SNW0580',
+    name: 'UpstreamCrlNotChecked',
+    kind: 'DestinationRule',
+    field: 'trafficPolicy.tls.caCrl (at any level)',
+    effect: 'ignored',
+    description:
+      'A certificate revocation list named by file is not read: a server certificate it revokes is accepted (the chain is still verified against caCertificates or the credential\'s CA).',
+  },
+  {
+    code: 'SNW0581',
+    name: 'GatewayCrlNotChecked',
+    kind: 'Gateway',
+    field: 'spec.servers[].tls.caCrl',
+    effect: 'ignored',
+    description:
+      'A certificate revocation list named by file is not read: a client certificate it revokes is accepted by a MUTUAL or OPTIONAL_MUTUAL server (the chain is still verified against caCertificates). Take the revoked clients\' CA out of caCertificates, or shorten their certificates\' lifetime, meanwhile.',
   },
   {
     code: 'SNW1012',

@@ -43,7 +43,7 @@ export const registryCodes: CodeTable = {
   SNW0342: { level: 'error', name: 'UnknownProbePort', description: 'The readiness probe port is not one of the Workload\'s ports (by number or name); the runner can only probe declared ports.' },
   SNW0343: { level: 'error', name: 'InvalidReplicas', description: 'replicas must be an integer of 0 or more.' },
   SNW0344: { level: 'error', name: 'InvalidEnv', description: 'An env entry has an empty name, a name with "=", or repeats a name.' },
-  SNW0345: { level: 'warning', name: 'ReservedEnv', description: 'The embedded runner sets this variable itself (PORT, HOST, SINEW_WORKLOAD, SINEW_NAMESPACE, HTTP_PROXY); the value given is replaced.' },
+  SNW0345: { level: 'warning', name: 'ReservedEnv', description: 'The embedded runner sets this variable itself (PORT, PORT_<containerPort> for each of the Workload\'s ports, HOST, SINEW_WORKLOAD, SINEW_NAMESPACE, SINEW_MESH_RUN, and HTTP_PROXY, HTTPS_PROXY, grpc_proxy and NO_PROXY in both cases); the value given is replaced.' },
   SNW0346: { level: 'error', name: 'InvalidProbeTiming', description: 'Probe timings must be non-negative (and thresholds, period and timeout at least 1).' },
   SNW0347: { level: 'error', name: 'InvalidServiceAccount', description: 'serviceAccount must be a DNS-1123 subdomain (lower-case letters, digits, "-" and ".").' },
 };

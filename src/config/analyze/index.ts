@@ -26,6 +26,7 @@ import type { Analyzer } from './common.js';
 import { analyzeSubsets } from './subsets.js';
 import { analyzeDestinationHosts } from './destination-hosts.js';
 import { analyzeGateways } from './gateways.js';
+import { analyzeGatewayCredentials } from './gateway-credentials.js';
 import { analyzeDestinationRuleConflicts } from './destination-rule-conflicts.js';
 import { analyzeUnreachableRoutes } from './unreachable-routes.js';
 import { analyzeRouteWeights } from './route-weights.js';
@@ -52,6 +53,7 @@ export const analyzers: readonly { name: string; codes: readonly string[]; run: 
   { name: 'unexpanded-hosts', codes: ['SNW1013'], run: analyzeUnexpandedHosts },
   { name: 'service-target-ports', codes: ['SNW1014'], run: analyzeServiceTargetPorts },
   { name: 'authorization-policies', codes: ['SNW1015', 'SNW1016', 'SNW1017', 'SNW1018'], run: analyzeAuthorizationPolicies },
+  { name: 'gateway-credentials', codes: ['SNW1021'], run: analyzeGatewayCredentials },
 ]);
 
 /** Runs every analyzer over valid resources; findings come back in input order. */

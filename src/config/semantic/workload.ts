@@ -11,7 +11,16 @@ import { checkIanaPortName } from './kubernetes.js';
 import { asArray, asObject, checkHeaderName, checkPort, isObject } from './rules.js';
 
 /** Variables the embedded runner gives every replica (DESIGN.md "Contracts"). */
-export const RUNNER_ENV = ['PORT', 'HOST', 'SINEW_WORKLOAD', 'SINEW_NAMESPACE', 'HTTP_PROXY'] as const;
+/**
+ * What the embedded runner sets in every app's environment (src/mesh/launch.ts), replacing what
+ * a Workload's env says: where to listen, who it is, the proxy variables pointing at its
+ * sidecar, and the marker that finds a killed runner's processes. Beside them, PORT_<n> for
+ * each of the Workload's containerPorts.
+ */
+export const RUNNER_ENV = [
+  'PORT', 'HOST', 'SINEW_WORKLOAD', 'SINEW_NAMESPACE', 'SINEW_MESH_RUN',
+  'HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'grpc_proxy', 'NO_PROXY', 'no_proxy',
+] as const;
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -68,8 +77,11 @@ export function validateWorkload(spec: unknown, ctx: SemanticContext): void {
     }
     if (envNames.has(raw.name)) ctx.error(path, 'SNW0344', `env name "${raw.name}" is set twice`);
     envNames.add(raw.name);
+    const port = /^PORT_(\d+)$/.exec(raw.name);
     if ((RUNNER_ENV as readonly string[]).includes(raw.name)) {
       ctx.warn(path, 'SNW0345', `${raw.name} is set by the embedded runner for each replica; this value is replaced`);
+    } else if (port && portNumbers.has(Number(port[1]))) {
+      ctx.warn(path, 'SNW0345', `${raw.name} is set by the embedded runner for each replica (where containerPort ${port[1]} listens); this value is replaced`);
     }
   });
 

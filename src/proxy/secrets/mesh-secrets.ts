@@ -52,6 +52,11 @@ export interface SecretsDescription {
   lastError?: { message: string; at: string };
   /** When the proxy next asks the CA (a renewal or a retry). */
   nextRequestAt?: string;
+  /**
+   * Certificates named by file in the config in force (file-secrets.ts), added by the proxy's
+   * admin port: their paths and whether they could be read, never their material.
+   */
+  files?: { name: string; files: { certificateChain?: string; privateKey?: string; trustedCa?: string }; loaded: boolean; error?: string }[];
 }
 
 export interface SecretDescription {

@@ -116,7 +116,13 @@ export function upstreamTransport(t: UpstreamTls | undefined, secrets: ReadonlyM
   };
   const ca = secret(t.validationContext, 'ca');
   const cert = t.mode === 'SIMPLE' ? undefined : secret(t.certificate, 'certificate');
-  if (missing.length) return { unavailable: `TLS secret${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')} not pushed` };
+  if (missing.length) {
+    // A secret named by file is pushed with its paths; the proxy could not read or use them (it logs why).
+    const unread = missing.filter((m) => secrets.get(m)?.files);
+    const unpushed = missing.filter((m) => !unread.includes(m));
+    const list = (names: string[]) => `TLS secret${names.length > 1 ? 's' : ''} ${names.map((m) => `"${m}"`).join(', ')}`;
+    return { unavailable: [unpushed.length ? `${list(unpushed)} not pushed` : '', unread.length ? `${list(unread)}: the files cannot be read` : ''].filter(Boolean).join('; ') };
+  }
   const tlsModule = loadTls();
   const context = tlsModule.createSecureContext({
     ...(ca?.trustedCaPem ? { ca: TrustBundle.fromPem(ca.trustedCaPem).pem() } : {}),

@@ -4,8 +4,9 @@
  *
  * - `strict` (Istio's DNS -> Envoy STRICT_DNS): every endpoint hostname is resolved, and every
  *   address it resolves to is a host of the cluster, balanced like any other; the names are
- *   resolved again every `refreshMs` (Istio's meshConfig.dnsRefreshRate, 60 s by default), and
- *   the hosts follow the answers.
+ *   resolved again when the answer's TTL runs out (Envoy's respect_dns_ttl, which Istio sets),
+ *   or every `refreshMs` when it carries none (Istio's meshConfig.dnsRefreshRate, 60 s by
+ *   default), and the hosts follow the answers.
  * - `logical` (Istio's DNS_ROUND_ROBIN -> Envoy LOGICAL_DNS): only the first endpoint's name
  *   counts, and new connections go to the first address of its latest answer (one host whose
  *   address moves with the answers); for a name with many addresses that rotate, each
@@ -26,8 +27,18 @@ import type { Cluster, Endpoint } from '../../api/proxy-config.js';
 import type { Clock, TimerHandle } from '../../core/clock.js';
 import type { Logger } from '../../core/logger.js';
 
-/** Resolves a name to its addresses (IPv4 first); rejects when it has none. */
-export type DnsLookup = (hostname: string) => Promise<string[]>;
+/** An answer with the records' time to live (seconds; the smallest of the records'). */
+export interface DnsAnswer {
+  addresses: string[];
+  /** Absent or 0: the answer says nothing about how long it holds (the refresh rate decides). */
+  ttlSeconds?: number;
+}
+
+/**
+ * Resolves a name to its addresses (IPv4 first), with their TTL when the resolver knows it
+ * (getaddrinfo does not); rejects when it has none.
+ */
+export type DnsLookup = (hostname: string) => Promise<string[] | DnsAnswer>;
 
 /** The system resolver (getaddrinfo), as a process's own connections would resolve the name. */
 export const systemLookup: DnsLookup = async (hostname) => {
@@ -43,13 +54,14 @@ export const systemLookup: DnsLookup = async (hostname) => {
 export function serverLookup(servers: readonly string[]): DnsLookup {
   const resolver = new dns.Resolver({ timeout: 2000, tries: 2 });
   resolver.setServers([...servers]);
+  const answer = (records: { address: string; ttl: number }[]): DnsAnswer => ({ addresses: records.map((r) => r.address), ttlSeconds: Math.min(...records.map((r) => r.ttl)) });
   return async (hostname) => {
-    const v4 = await resolver.resolve4(hostname).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENODATA' || err.code === 'ENOTFOUND') return [] as string[];
+    const v4 = await resolver.resolve4(hostname, { ttl: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENODATA' || err.code === 'ENOTFOUND') return [];
       throw err;
     });
-    if (v4.length > 0) return v4;
-    return resolver.resolve6(hostname);
+    if (v4.length > 0) return answer(v4);
+    return answer(await resolver.resolve6(hostname, { ttl: true }));
   };
 }
 
@@ -63,6 +75,8 @@ interface Watched {
   names: string[];
   /** The last answer per name. */
   answers: Map<string, string[]>;
+  /** The TTL (ms) of each name's last answer, when it had one. */
+  ttls: Map<string, number>;
   timer: TimerHandle | undefined;
   /** Bumped on every change of config, so a resolution started before it is dropped. */
   generation: number;
@@ -105,7 +119,9 @@ export class DnsResolution {
     if (w?.timer) this.deps.clock.clearTimeout(w.timer);
     const answers = w?.answers ?? new Map<string, string[]>();
     for (const name of answers.keys()) if (!names.includes(name)) answers.delete(name);
-    w = { config, endpoints, names, answers, timer: undefined, generation: (w?.generation ?? 0) + 1, first: Promise.resolve() };
+    const ttls = w?.ttls ?? new Map<string, number>();
+    for (const name of ttls.keys()) if (!names.includes(name)) ttls.delete(name);
+    w = { config, endpoints, names, answers, ttls, timer: undefined, generation: (w?.generation ?? 0) + 1, first: Promise.resolve() };
     this.#watched.set(config.name, w);
     if (names.length > 0) w.first = this.#resolve(w, w.generation);
     return expand(w);
@@ -133,12 +149,18 @@ export class DnsResolution {
   async #resolve(w: Watched, generation: number): Promise<void> {
     const current = () => !this.#closed && this.#watched.get(w.config.name) === w && w.generation === generation;
     const before = JSON.stringify(expand(w));
+    let failed = false;
     await Promise.all(
       w.names.map(async (name) => {
         try {
-          const addresses = await this.deps.lookup(name);
-          if (current()) w.answers.set(name, addresses);
+          const got = await this.deps.lookup(name);
+          if (!current()) return;
+          const answer = Array.isArray(got) ? { addresses: got } : got;
+          w.answers.set(name, answer.addresses);
+          if (answer.ttlSeconds && answer.ttlSeconds > 0) w.ttls.set(name, answer.ttlSeconds * 1000);
+          else w.ttls.delete(name);
         } catch (err) {
+          failed = true;
           // Envoy keeps the hosts of the last good answer when a refresh fails.
           if (current()) this.deps.logger.warn('DNS resolution failed; keeping the last answer', { cluster: w.config.name, name, error: (err as Error).message, kept: w.answers.get(name) ?? [] });
         }
@@ -147,13 +169,29 @@ export class DnsResolution {
     if (!current()) return;
     const after = expand(w);
     if (JSON.stringify(after) !== before) this.deps.onResolved(w.config.name, after);
-    const refreshMs = w.config.dns?.refreshMs ?? DEFAULT_DNS_REFRESH_MS;
+    const refreshMs = nextRefreshMs(w, failed);
     w.timer = this.deps.clock.setTimeout(() => {
       w.timer = undefined;
       void this.#resolve(w, generation);
     }, refreshMs);
     w.timer.unref();
   }
+}
+
+/**
+ * When to resolve again: Envoy's respect_dns_ttl, which Istio sets on every DNS cluster: the
+ * answers' TTL (the soonest to expire among the names) when they carry one, else the refresh
+ * rate (meshConfig.dnsRefreshRate). A failed lookup is tried again at the refresh rate
+ * (Envoy's dns_failure_refresh_rate defaults to it), or sooner when another name's TTL says so.
+ * (Envoy runs a timer per name; here the names of a cluster are resolved together, at the
+ * soonest.)
+ */
+function nextRefreshMs(w: Watched, failed: boolean): number {
+  const rate = w.config.dns?.refreshMs ?? DEFAULT_DNS_REFRESH_MS;
+  // Each name is due when its TTL runs out, or at the refresh rate without one.
+  const due = w.names.map((n) => w.ttls.get(n) ?? rate);
+  if (failed) due.push(rate);
+  return due.length ? Math.min(...due) : rate;
 }
 
 /** The cluster's endpoints with each name replaced by the addresses it resolved to. */
