@@ -22,6 +22,7 @@ import type { AddressInfo } from 'node:net';
 import type { Diagnostic } from '../api/diagnostics.js';
 import type { Resource } from '../api/resources/meta.js';
 import { findKind, groupOf, manifestOf } from '../api/resources/index.js';
+import { GarbageBound } from '../core/garbage-bound.js';
 import { ClientGoneError, HttpBodyError, drainAfterRefusal, readText, readTextPieces } from '../core/http-body.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
@@ -42,6 +43,14 @@ export interface ConfigApiOptions {
   /** Largest request body accepted (default 16 MiB); larger gets 413. */
   maxBodyBytes?: number;
 }
+
+/**
+ * How much garbage reading an apply may leave in the heap before a full collection
+ * (core/garbage-bound.ts). For the 15 MB benchmark config (bench/controlplane-memory.ts):
+ * 16 MB held the peak to ~145-150 MB of RSS with ~60 collections (~5 s of a 45 s apply at a
+ * load average of 9); 24 MB to ~165 MB with 40; none, ~300 MB.
+ */
+const APPLY_GARBAGE_SLACK_BYTES = 16 * 1024 * 1024;
 
 class HttpError extends Error {
   constructor(readonly status: number, message: string, readonly body?: unknown) {
@@ -66,9 +75,14 @@ export function createConfigApiHandler(options: ConfigApiOptions): (req: Incomin
       const { namespace: defaultNamespace } = query(namespaceQuerySchema, url);
       // Validated a piece at a time, each chunk of the body let go once read: its text is
       // never held whole (for a 15 MB config, its text and its line table were about 25 MB
-      // of the peak; bench/controlplane-memory.ts).
+      // of the peak; bench/controlplane-memory.ts). Between pieces, the garbage the parser
+      // leaves in the old generation is bounded (core/garbage-bound.ts).
       const validator = new TextValidator(req.headers['x-sinew-source'] as string ?? '<request>', { defaultNamespace });
-      for (const piece of await readTextPieces(req, res, { maxBytes: maxBody })) validator.write(piece);
+      const garbage = new GarbageBound(APPLY_GARBAGE_SLACK_BYTES);
+      for (const piece of await readTextPieces(req, res, { maxBytes: maxBody })) {
+        validator.write(piece);
+        garbage.check();
+      }
       const result = validator.end();
       const errors = result.diagnostics.filter((d) => d.level === 'error');
       if (errors.length > 0) {
