@@ -47,8 +47,10 @@ export interface ConfigApiOptions {
 /**
  * How much garbage reading an apply may leave in the heap before a full collection
  * (core/garbage-bound.ts). For the 15 MB benchmark config (bench/controlplane-memory.ts):
- * 16 MB held the peak to ~145-150 MB of RSS with ~60 collections (~5 s of a 45 s apply at a
- * load average of 9); 24 MB to ~165 MB with 40; none, ~300 MB.
+ * 16 MB held the peak to ~135 MB of RSS with ~60 collections, but the apply took ~45% more
+ * CPU time (38 s against 25-27 s at load averages of 6-11); 24 MB gave ~10 MB more at the
+ * peak with 40 collections; none, ~300 MB. Larger semi-spaces (8 MB) promote less and need
+ * fewer collections, but the young generation they grow to kept the peak at ~145 MB.
  */
 const APPLY_GARBAGE_SLACK_BYTES = 16 * 1024 * 1024;
 
@@ -78,8 +80,10 @@ export function createConfigApiHandler(options: ConfigApiOptions): (req: Incomin
       // of the peak; bench/controlplane-memory.ts). Between pieces, the garbage the parser
       // leaves in the old generation is bounded (core/garbage-bound.ts).
       const validator = new TextValidator(req.headers['x-sinew-source'] as string ?? '<request>', { defaultNamespace });
+      const pieces = await readTextPieces(req, res, { maxBytes: maxBody });
+      // From here: the body received is not garbage, what reading it leaves is.
       const garbage = new GarbageBound(APPLY_GARBAGE_SLACK_BYTES);
-      for (const piece of await readTextPieces(req, res, { maxBytes: maxBody })) {
+      for (const piece of pieces) {
         validator.write(piece);
         garbage.check();
       }
