@@ -64,6 +64,27 @@ describe('config store', () => {
     }
   });
 
+  test('a state of many resources reads back whole, one resource at a time; one made invalid by hand is left out', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sinew-store-'));
+    try {
+      const first = await FileConfigStore.open(dir);
+      await first.apply(Array.from({ length: 300 }, (_, i) => service(`svc-${i}`, 9000 + i)));
+      const written = first.list();
+      const state = JSON.parse(await readFile(join(dir, 'resources.json'), 'utf8')) as { revision: number; resources: { metadata: { name: string }; spec: { ports: { port: unknown }[] } }[] };
+      state.resources[150]!.spec.ports[0]!.port = 'not a port';
+      const broken = state.resources[150]!.metadata.name;
+      await writeFile(join(dir, 'resources.json'), JSON.stringify(state));
+      const reopened = await FileConfigStore.open(dir);
+      assert.equal(reopened.revision, 1);
+      const content = (rs: readonly Resource[]) => rs.map((r) => ({ metadata: r.metadata, spec: r.spec }));
+      assert.deepEqual(content(reopened.list()), content(written.filter((r) => r.metadata.name !== broken)));
+      // Positions are those of the resources' JSON documents, one per line pair, as when joined.
+      assert.equal(reopened.get('Service', 'default', 'svc-1')?.source?.line, 3);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('a state written in pieces holds every piece in order, multi-byte characters and pieces larger than the write buffer too', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sinew-store-'));
     try {
