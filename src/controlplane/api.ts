@@ -22,6 +22,7 @@ import type { AddressInfo } from 'node:net';
 import type { Diagnostic } from '../api/diagnostics.js';
 import type { Resource } from '../api/resources/meta.js';
 import { findKind, groupOf, manifestOf } from '../api/resources/index.js';
+import { GarbageBound } from '../core/garbage-bound.js';
 import { ClientGoneError, HttpBodyError, drainAfterRefusal, readText, readTextPieces } from '../core/http-body.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
@@ -49,6 +50,16 @@ export interface ConfigApiOptions {
   maxBodyBytes?: number;
 }
 
+/**
+ * How much garbage reading an apply may leave in the heap before a full collection
+ * (core/garbage-bound.ts). For the 15 MB benchmark config (bench/controlplane-memory.ts):
+ * 16 MB held the peak to ~135 MB of RSS with ~60 collections, but the apply took ~45% more
+ * CPU time (38 s against 25-27 s at load averages of 6-11); 24 MB gave ~10 MB more at the
+ * peak with 40 collections; none, ~300 MB. Larger semi-spaces (8 MB) promote less and need
+ * fewer collections, but the young generation they grow to kept the peak at ~145 MB.
+ */
+const APPLY_GARBAGE_SLACK_BYTES = 16 * 1024 * 1024;
+
 class HttpError extends Error {
   constructor(readonly status: number, message: string, readonly body?: unknown) {
     super(message);
@@ -72,9 +83,16 @@ export function createConfigApiHandler(options: ConfigApiOptions): (req: Incomin
       const { namespace: defaultNamespace } = query(namespaceQuerySchema, url);
       // Validated a piece at a time, each chunk of the body let go once read: its text is
       // never held whole (for a 15 MB config, its text and its line table were about 25 MB
-      // of the peak; bench/controlplane-memory.ts).
+      // of the peak; bench/controlplane-memory.ts). Between pieces, the garbage the parser
+      // leaves in the old generation is bounded (core/garbage-bound.ts).
       const validator = new TextValidator(req.headers['x-sinew-source'] as string ?? '<request>', { defaultNamespace });
-      for (const piece of await readTextPieces(req, res, { maxBytes: maxBody })) validator.write(piece);
+      const pieces = await readTextPieces(req, res, { maxBytes: maxBody });
+      // From here: the body received is not garbage, what reading it leaves is.
+      const garbage = new GarbageBound(APPLY_GARBAGE_SLACK_BYTES);
+      for (const piece of pieces) {
+        validator.write(piece);
+        garbage.check();
+      }
       const result = validator.end();
       const errors = result.diagnostics.filter((d) => d.level === 'error');
       if (errors.length > 0) {

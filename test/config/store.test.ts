@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileConfigStore, MemoryConfigStore, type ConfigChange } from '../../src/config/store.js';
+import { FileConfigStore, MemoryConfigStore, writeAtomicParts, type ConfigChange } from '../../src/config/store.js';
+import { SeededRandom } from '../../src/core/random.js';
 import { validateText } from '../../src/config/validate.js';
 import type { Resource } from '../../src/api/resources/meta.js';
 
@@ -58,6 +59,54 @@ describe('config store', () => {
       const files = await readdir(dir);
       assert.ok(!files.some((f) => f.endsWith('.tmp')), `no temp files left: ${files.join(', ')}`);
       assert.equal((await readdir(join(dir, 'history'))).length, 2);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a state of many resources reads back whole, one resource at a time; one made invalid by hand is left out', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sinew-store-'));
+    try {
+      const first = await FileConfigStore.open(dir);
+      await first.apply(Array.from({ length: 300 }, (_, i) => service(`svc-${i}`, 9000 + i)));
+      const written = first.list();
+      const state = JSON.parse(await readFile(join(dir, 'resources.json'), 'utf8')) as { revision: number; resources: { metadata: { name: string }; spec: { ports: { port: unknown }[] } }[] };
+      state.resources[150]!.spec.ports[0]!.port = 'not a port';
+      const broken = state.resources[150]!.metadata.name;
+      await writeFile(join(dir, 'resources.json'), JSON.stringify(state));
+      const reopened = await FileConfigStore.open(dir);
+      assert.equal(reopened.revision, 1);
+      const content = (rs: readonly Resource[]) => rs.map((r) => ({ metadata: r.metadata, spec: r.spec }));
+      assert.deepEqual(content(reopened.list()), content(written.filter((r) => r.metadata.name !== broken)));
+      // Positions are those of the resources' JSON documents, one per line pair, as when joined.
+      assert.equal(reopened.get('Service', 'default', 'svc-1')?.source?.line, 3);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a state written in pieces holds every piece in order, multi-byte characters and pieces larger than the write buffer too', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sinew-store-'));
+    try {
+      // Pieces of every size around the 1 MiB write buffer, with characters of 2, 3 and 4
+      // bytes falling across its boundaries, and one piece larger than the buffer.
+      const random = new SeededRandom(7);
+      const alphabet = ['a', 'é', '→', '🜲', '\n'];
+      const parts: string[] = [];
+      for (let total = 0; total < 3.5 * 1024 * 1024; ) {
+        const length = Math.floor(random.next() * 300_000);
+        let part = '';
+        for (let i = 0; i < length; i++) part += alphabet[Math.floor(random.next() * alphabet.length)];
+        parts.push(part);
+        total += Buffer.byteLength(part);
+      }
+      parts.splice(3, 0, '→'.repeat(500_000));
+      const path = join(dir, 'state.json');
+      await writeAtomicParts(path, parts);
+      assert.equal(await readFile(path, 'utf8'), parts.join(''));
+      await writeAtomicParts(path, ['short']);
+      assert.equal(await readFile(path, 'utf8'), 'short', 'a later write replaces the whole file');
+      assert.deepEqual(await readdir(dir), ['state.json']);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

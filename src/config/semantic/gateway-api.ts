@@ -12,8 +12,8 @@
  * rules (`oldSelf`) only apply to updates of a stored object and are not checked here.
  */
 import { isIP } from 'node:net';
-import { CelScalar, celEnv, celFunc, isCelError, parse, plan, type CelEnv } from '@bufbuild/cel';
-import { strings } from '@bufbuild/cel/ext';
+import { createRequire } from 'node:module';
+import type { CelEnv } from '@bufbuild/cel';
 import { forEachRuleSite, gatewayApiSchema, type CelRule, type OpenApiSchema } from '../../api/resources/gateway-api/index.js';
 import type { FieldPath } from '../../core/path.js';
 import type { SemanticContext } from './context.js';
@@ -45,6 +45,21 @@ function celValue(schema: OpenApiSchema | undefined, value: unknown): unknown {
   return value;
 }
 
+/**
+ * The CEL library, loaded when the first rule is compiled: it is ~4 MB of the heap of every
+ * process that validates config (the control plane's idle heap among them,
+ * bench/controlplane-memory.ts), and only Gateway API resources need it. Loaded with
+ * require (its CommonJS build) because validation is synchronous; only this module uses it.
+ */
+let celLibrary: { cel: typeof import('@bufbuild/cel'); ext: typeof import('@bufbuild/cel/ext') } | undefined;
+function celOnce(): NonNullable<typeof celLibrary> {
+  if (!celLibrary) {
+    const require = createRequire(import.meta.url);
+    celLibrary = { cel: require('@bufbuild/cel') as typeof import('@bufbuild/cel'), ext: require('@bufbuild/cel/ext') as typeof import('@bufbuild/cel/ext') };
+  }
+  return celLibrary;
+}
+
 let environment: CelEnv | undefined;
 type Program = (bindings: { self: unknown }) => unknown;
 const compiled = new Map<string, Program | Error>();
@@ -52,6 +67,7 @@ const compiled = new Map<string, Program | Error>();
 function program(rule: string): Program | Error {
   let p = compiled.get(rule);
   if (p) return p;
+  const { cel: { CelScalar, celEnv, celFunc, parse, plan }, ext: { strings } } = celOnce();
   environment ??= celEnv({
     funcs: [
       // The Kubernetes strings library's split/substring (k8s.io/apiserver/pkg/cel/library) are
@@ -83,7 +99,7 @@ function evaluate(rule: CelRule, schema: OpenApiSchema, value: unknown): true | 
   if (p instanceof Error) return p;
   try {
     const result = p({ self: celValue(schema, value) });
-    if (isCelError(result)) return new Error(result.message);
+    if (celOnce().cel.isCelError(result)) return new Error(result.message);
     return result === true;
   } catch (err) {
     return err as Error;

@@ -31,17 +31,32 @@ function zodForSchema(index: number): z.ZodType {
   return schema;
 }
 
+/**
+ * The spec schemas are built from the CRDs when a kind is first validated: built at start,
+ * they were ~4 MB of the heap of every process that validates config, most of which never
+ * sees a Gateway API resource (bench/controlplane-memory.ts).
+ */
 function definition(crd: CrdDefinition): KindDefinition {
   const storage = crd.versions.find((v) => v.storage) ?? crd.versions[0];
-  const specByVersion: Record<string, z.ZodType> = {};
-  for (const v of crd.versions) specByVersion[v.name] = zodForSchema(v.schema);
+  let built: Record<string, z.ZodType> | undefined;
+  const specByVersion = (): Record<string, z.ZodType> => {
+    if (!built) {
+      built = {};
+      for (const v of crd.versions) built[v.name] = zodForSchema(v.schema);
+    }
+    return built;
+  };
   return {
     kind: crd.kind,
     group: crd.group,
     versions: crd.versions.map((v) => v.name),
     namespaced: crd.namespaced,
-    spec: specByVersion[storage.name],
-    specByVersion,
+    get spec() {
+      return specByVersion()[storage.name];
+    },
+    get specByVersion() {
+      return specByVersion();
+    },
     // The API server keeps `status` (written by controllers) beside `spec`; `get -o yaml`
     // output carries it, so applying that output again must work.
     extraTopLevel: ['status'],
