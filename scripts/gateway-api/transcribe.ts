@@ -97,7 +97,15 @@ export class Transcriber {
   constructor(
     readonly funcs: Map<string, GoFunc>,
     readonly features: Map<string, string>,
+    /** The file's renamed imports (`h` for utils/http), by the name the file uses. */
+    readonly imports: ReadonlyMap<string, string> = new Map(),
   ) {}
+
+  /** The helper package a name in the file stands for: a renamed step package by its own name. */
+  #package(name: string): string {
+    const renamed = this.imports.get(name);
+    return renamed && STEP_PACKAGES.has(renamed) ? renamed : name;
+  }
 
   #record(step: Omit<Step, 'id' | 'subtest'>): number {
     const target = this.#sink.length ? this.#sink[this.#sink.length - 1] : this.steps;
@@ -581,7 +589,7 @@ export class Transcriber {
         if (name === 'Encode') return { $urlencode: structuredClone(receiver) };
       }
       if (fn.x.k === 'ident' && receiver === undefined) {
-        const pkg = fn.x.name;
+        const pkg = this.#package(fn.x.name);
         const call = `${pkg}.${name}`;
         if (PURE_CALLS.has(call)) return { $call: call, args: args() };
         if (STEP_PACKAGES.has(pkg)) {
@@ -748,8 +756,9 @@ export function transcribeTest(
   vars: Stmt[],
   features: Map<string, string>,
   source: string,
+  imports: ReadonlyMap<string, string> = new Map(),
 ): TranscribedTest {
-  const t = new Transcriber(funcs, features);
+  const t = new Transcriber(funcs, features, imports);
   // the file's package-level variables and constants
   const file: Scope = { vars: new Map() };
   for (const v of vars) {

@@ -71,6 +71,16 @@ describe('the suite as the repository carries it', () => {
     assert.deepEqual((probe[0].args[1] as { Request: unknown }).Request, { Path: { $concat: ['/retry/code-500-attempts-3?', { $urlencode: { responseCode: ['500'], succeedAfter: ['2'], uuid: [{ $uuid: true }] } }] } });
   });
 
+  test('regression: a helper package the test file imports under another name is transcribed (BackendTLSPolicy\'s `h.MakeRequestAndExpectFailure` steps were dropped)', () => {
+    const steps = named('BackendTLSPolicy').steps;
+    const requests = steps.filter((s) => s.call?.startsWith('http.MakeRequestAndExpect')).map((s) => `${s.call} ${(s.args?.[4] as { Request: { Path: string } }).Request.Path}`);
+    assert.deepEqual(requests, [
+      'http.MakeRequestAndExpectEventuallyConsistentResponse /backendtlspolicy',
+      'http.MakeRequestAndExpectFailure /backendtlspolicy-host-mismatch',
+      'http.MakeRequestAndExpectFailure /backendtlspolicy-cert-mismatch',
+    ]);
+  });
+
   test('profiles count a test where all its features are, as extended when one of them is', () => {
     assert.deepEqual(profilesOf(suite, named('HTTPRouteSimpleSameNamespace')).find((p) => p.profile === 'GATEWAY-HTTP'), { profile: 'GATEWAY-HTTP', extended: false });
     assert.deepEqual(profilesOf(suite, named('HTTPRouteMethodMatching')).map((p) => p.profile + (p.extended ? ' extended' : ' core')), ['GATEWAY-HTTP extended']);
