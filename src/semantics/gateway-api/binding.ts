@@ -33,6 +33,8 @@ import { hostIntersection, hostSubsetOf, isWildcardHost } from '../hosts.js';
 import { byCreation } from '../creation-order.js';
 import { servesCertificate } from '../credentials.js';
 import type { SecretSpec } from '../../api/resources/secret.js';
+import type { ServiceSpec as KubeServiceSpec } from '../../api/resources/kubernetes.js';
+import { bindBackendTlsPolicies, type BackendTlsPolicyState } from './backend-tls.js';
 
 // === constants ===
 
@@ -169,6 +171,8 @@ export interface GatewayApiBinding {
   /** Every route, oldest first. */
   routes: RouteState[];
   gatewayByKey: Map<string, GatewayState>;
+  /** Every BackendTLSPolicy (./backend-tls.ts), oldest first, with the Gateways that send to its targets. */
+  backendTlsPolicies: (BackendTlsPolicyState & { ancestors: GatewayState[] })[];
 }
 
 // === helpers ===
@@ -301,7 +305,27 @@ export function bindGatewayApi(resources: readonly Resource[], options: BindOpti
   // Listener isolation needs every route's hostnames first; counts need the final attachments.
   isolateListeners(routes);
   for (const route of routes) for (const parent of route.parents) for (const a of parent.listeners) a.listener.attachedRoutes++;
-  return { classes, gateways, foreignGateways, routes, gatewayByKey };
+  const backendTlsPolicies = bindBackendTlsPolicies(resources).map((p) => ({ ...p, ancestors: backendTlsAncestors(p, routes, services) }));
+  return { classes, gateways, foreignGateways, routes, gatewayByKey, backendTlsPolicies };
+}
+
+/**
+ * A BackendTLSPolicy's ancestors (GEP-1897 status): the Gateways with a route attached that
+ * sends to one of its targets (the Service, or the port its sectionName names), in the order
+ * the Gateways were created.
+ */
+function backendTlsAncestors(policy: BackendTlsPolicyState, routes: readonly RouteState[], services: ReadonlyMap<string, Resource>): GatewayState[] {
+  const ns = policy.resource.metadata.namespace;
+  const targets = (policy.resource.spec.targetRefs ?? []).filter((t) => (t.group ?? '') === '' && t.kind === 'Service');
+  const portName = (service: string, port: number) => ((services.get(`${ns}/${service}`)?.spec ?? {}) as KubeServiceSpec).ports?.find((p) => p.port === port)?.name;
+  const sends = (b: BackendState) =>
+    b.service?.namespace === ns && targets.some((t) => t.name === b.service!.name && (t.sectionName === undefined || t.sectionName === portName(t.name, b.service!.port)));
+  const out: GatewayState[] = [];
+  for (const route of routes) {
+    if (![...route.rules.flat(), ...route.filterBackends.values()].some(sends)) continue;
+    for (const parent of route.parents) for (const a of parent.listeners) if (!out.includes(a.gateway)) out.push(a.gateway);
+  }
+  return out.sort((a, b) => byCreation(a.resource, b.resource));
 }
 
 function bindGateway(
