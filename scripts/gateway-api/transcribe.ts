@@ -610,7 +610,9 @@ export class Transcriber {
       }
       if (isSymbol(receiver) && name === 'Error' && x.args.length === 0) return { $sym: `${symbolName(receiver)}.Error()` };
       if (isSymbol(receiver) || receiver === undefined) {
-        const base = describe(fn.x);
+        // a helper's parameter the test passed its client in (`c client.Client` given
+        // suite.Client): the client it stands for
+        const base = isSymbol(receiver) && /\.Client$/.test(symbolName(receiver)) ? symbolName(receiver) : describe(fn.x);
         if (/^(suite|s)\b/.test(base) || isSymbol(receiver)) {
           const id = this.#record({ call: `${base}.${name}`, args: args() });
           // s.Client.Get(ctx, nn, obj) fills obj: from here on, obj is what the step fetched

@@ -81,6 +81,15 @@ describe('the suite as the repository carries it', () => {
     ]);
   });
 
+  test('regression: a client a test passes to its own helper is the suite\'s client (BackendTLSPolicy\'s patchConfigMapCACert fetched and patched nothing)', () => {
+    const steps = named('BackendTLSPolicy').steps;
+    const get = steps.find((s) => s.call === 'suite.Client.Get' && (s.args?.[1] as { Name: string }).Name === 'tls-checks-ca-certificate-reconcile-test')!;
+    const copy = steps.find((s) => s.receiver === get.id && s.call?.endsWith('.DeepCopy'))!;
+    assert.ok(copy, JSON.stringify(steps.filter((s) => s.call?.startsWith('c.'))));
+    assert.ok(steps.some((s) => s.call === '$set' && s.receiver === copy.id && JSON.stringify(s.args?.[0]) === JSON.stringify(['Data', 'ca.crt'])));
+    assert.ok(steps.some((s) => s.call === 'suite.Client.Patch' && JSON.stringify(s.args?.[1]) === JSON.stringify({ $ref: copy.id })));
+  });
+
   test('profiles count a test where all its features are, as extended when one of them is', () => {
     assert.deepEqual(profilesOf(suite, named('HTTPRouteSimpleSameNamespace')).find((p) => p.profile === 'GATEWAY-HTTP'), { profile: 'GATEWAY-HTTP', extended: false });
     assert.deepEqual(profilesOf(suite, named('HTTPRouteMethodMatching')).map((p) => p.profile + (p.extended ? ' extended' : ' core')), ['GATEWAY-HTTP extended']);
@@ -111,7 +120,8 @@ describe('the suite as the repository carries it', () => {
     assert.deepEqual(http.extended.failedTests, ['HTTPRouteMethodMatching']);
     assert.equal(http.extended.result, 'failure');
     assert.ok(http.extended.supportedFeatures.includes('HTTPRouteMethodMatching'));
-    assert.ok(http.extended.unsupportedFeatures.includes('BackendTLSPolicy'));
+    assert.ok(http.extended.supportedFeatures.includes('BackendTLSPolicy'));
+    assert.ok(http.extended.unsupportedFeatures.includes('ListenerSet'));
     const tls = profiles.find((p) => p.name === 'GATEWAY-TLS')!;
     // HTTPRouteSimpleSameNamespace needs HTTPRoute, which is no feature of GATEWAY-TLS: it does not count there
     assert.deepEqual(tls.core.statistics, { Passed: 0, Failed: 0, Skipped: 1 });
@@ -126,9 +136,10 @@ describe('the suite as the repository carries it', () => {
 });
 
 describe('the runner against sinew up', { timeout: 300_000 }, () => {
-  // Only the backends these tests use: infra-backend-v1 to -v3 for the gateway tests, and the
-  // mesh's echo-v1 and echo-v2 (echo-v1 exists in two namespaces, as in the suite).
-  const runner = new ConformanceRunner({ backends: ['infra-backend-v1', 'infra-backend-v2', 'infra-backend-v3', 'echo-v1', 'echo-v2'], timeoutMs: 20_000 });
+  // Only the backends these tests use: infra-backend-v1 to -v3 for the gateway tests, the
+  // mesh's echo-v1 and echo-v2 (echo-v1 exists in two namespaces, as in the suite), and the
+  // TLS backend for BackendTLSPolicy.
+  const runner = new ConformanceRunner({ backends: ['infra-backend-v1', 'infra-backend-v2', 'infra-backend-v3', 'echo-v1', 'echo-v2', 'tls-backend'], timeoutMs: 20_000 });
   before(() => runner.start());
   after(() => runner.stop());
 
@@ -189,6 +200,11 @@ describe('the runner against sinew up', { timeout: 300_000 }, () => {
     // the frames' comparisons are steps of the attempt, not lost
     assert.equal(steps.filter((st) => st.call === '$failIf').length, 2);
     const outcome = await runner.run(named('HTTPRouteBackendProtocolWebSocket'));
+    assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
+  test('BackendTLSPolicy passes: the gateway re-encrypts to the TLS backend with the policy\'s SNI, verifies it against the ConfigMap\'s CA, refuses it under another CA, and follows the ConfigMap as it changes', async () => {
+    const outcome = await runner.run(named('BackendTLSPolicy'));
     assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
   });
 
