@@ -101,7 +101,12 @@ function statusOfGateway(g: GatewayState, rt: GatewayRuntime | undefined, runtim
   const given = requested.filter((a) => a.value).map((a) => a.value!);
   return {
     ...(programmed.status === 'True' ? { addresses: (given.length ? given : listening).map((value) => ({ type: 'IPAddress', value })) } : {}),
-    conditions: [condition('Accepted', accepted, r), condition('Programmed', programmed, r)],
+    conditions: [
+      condition('Accepted', accepted, r),
+      condition('Programmed', programmed, r),
+      // GEP-91: a Gateway that lets clients in without a valid certificate says so.
+      ...(g.insecureFrontendValidation ? [condition('InsecureFrontendValidationMode', { status: 'True', reason: 'ConfigurationChanged', message: 'a listener\'s client certificate validation is AllowInsecureFallback: clients without a valid certificate are let in' }, r)] : []),
+    ],
     listeners: g.listeners.map((l) => ({
       name: l.listener.name,
       supportedKinds: l.supportedKinds.map((k) => ({ group: k.group ?? GATEWAY_API_GROUP, kind: k.kind })),

@@ -17,10 +17,9 @@
  *                 InvalidCACertificateRef (a ConfigMap missing, or without a PEM `ca.crt`)
  */
 import type { Resource } from '../../api/resources/meta.js';
-import { CA_CERTIFICATE_KEY, type ConfigMapSpec } from '../../api/resources/config-map.js';
 import { GATEWAY_API_GROUP, type BackendTLSPolicySpec, type LocalPolicyTargetReferenceWithSectionName } from '../../api/resources/gateway-api/types.js';
 import { byCreation } from '../creation-order.js';
-import { parseCertificates } from '../credentials.js';
+import { configMapsOf, resolveCaCertificateRefs } from './ca-certificates.js';
 import type { ConditionState } from './binding.js';
 
 export interface BackendTlsPolicyState {
@@ -47,7 +46,7 @@ const isServiceTarget = (t: LocalPolicyTargetReferenceWithSectionName) => (t.gro
 
 /** Binds every BackendTLSPolicy of a config snapshot (see the module comment), oldest first. */
 export function bindBackendTlsPolicies(resources: readonly Resource[]): BackendTlsPolicyState[] {
-  const configMaps = new Map(resources.filter((r) => r.kind === 'ConfigMap' && r.group === '').map((r) => [`${r.metadata.namespace}/${r.metadata.name}`, r as Resource<ConfigMapSpec>]));
+  const configMaps = configMapsOf(resources);
   const policies = (resources.filter((r) => r.kind === 'BackendTLSPolicy' && r.group === GATEWAY_API_GROUP) as Resource<BackendTLSPolicySpec>[]).sort(byCreation);
   // The oldest policy on a Service and section (none: the whole Service) wins it (GEP-713's
   // conflict resolution: creation time, then name).
@@ -66,28 +65,9 @@ export function bindBackendTlsPolicies(resources: readonly Resource[]): BackendT
       resolvedRefs: ok('ResolvedRefs', 'every CA certificate reference resolves'),
       targets: [],
     };
-    const pems: string[] = [];
-    const problems: { reason: string; message: string }[] = [];
-    for (const ref of validation.caCertificateRefs ?? []) {
-      if ((ref.group ?? '') !== '' || ref.kind !== 'ConfigMap') {
-        problems.push({ reason: 'InvalidKind', message: `caCertificateRef ${ref.group ? `${ref.group}/` : ''}${ref.kind} ${ref.name}: only core ConfigMaps hold CA certificates` });
-        continue;
-      }
-      const cm = configMaps.get(`${ns}/${ref.name}`);
-      const pem = cm?.spec.data?.[CA_CERTIFICATE_KEY];
-      if (!cm) {
-        problems.push({ reason: 'InvalidCACertificateRef', message: `ConfigMap ${ns}/${ref.name} not found` });
-        continue;
-      }
-      try {
-        if (pem === undefined) throw new Error(`it has no ${CA_CERTIFICATE_KEY}`);
-        parseCertificates(pem);
-        pems.push(pem.trim());
-      } catch (err) {
-        problems.push({ reason: 'InvalidCACertificateRef', message: `ConfigMap ${ns}/${ref.name}: ${(err as Error).message}` });
-      }
-    }
-    if (pems.length) state.caPem = pems.join('\n') + '\n';
+    const resolved = resolveCaCertificateRefs(validation.caCertificateRefs ?? [], ns, configMaps);
+    const problems = resolved.problems.map((p) => ({ reason: p.problem === 'kind' ? 'InvalidKind' : 'InvalidCACertificateRef', message: p.message }));
+    if (resolved.caPem) state.caPem = resolved.caPem;
     if (problems.length) {
       // InvalidKind before InvalidCACertificateRef, as the suite expects of a policy with both.
       const first = problems.find((p) => p.reason === 'InvalidKind') ?? problems[0];

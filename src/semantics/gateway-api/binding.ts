@@ -35,6 +35,7 @@ import { servesCertificate } from '../credentials.js';
 import type { SecretSpec } from '../../api/resources/secret.js';
 import type { ServiceSpec as KubeServiceSpec } from '../../api/resources/kubernetes.js';
 import { bindBackendTlsPolicies, type BackendTlsPolicyState } from './backend-tls.js';
+import { configMapsOf, resolveCaCertificateRefs } from './ca-certificates.js';
 
 // === constants ===
 
@@ -102,6 +103,11 @@ export interface ListenerState {
   accepted: ConditionState;
   resolvedRefs: ConditionState;
   conflicted: ConditionState;
+  /**
+   * HTTPS: the client certificates it asks for (GEP-91 `tls.frontend`, the entry for its port or
+   * the default): the CA bundle they must chain to, or `insecureFallback` (every client let in).
+   */
+  clientValidation?: { caPem: string; insecureFallback: boolean };
   /** Routes attach to it (it is accepted and not conflicted). */
   usable: boolean;
   attachedRoutes: number;
@@ -114,6 +120,8 @@ export interface GatewayState {
   className: string;
   listeners: ListenerState[];
   accepted: ConditionState;
+  /** Some listener lets clients in without a valid certificate (frontend validation AllowInsecureFallback). */
+  insecureFrontendValidation: boolean;
 }
 
 /** Where a route attached on one listener, and the hostnames it serves there. */
@@ -285,6 +293,7 @@ export function bindGatewayApi(resources: readonly Resource[], options: BindOpti
   const secrets = new Map(resources.filter((r) => r.kind === 'Secret' && r.group === CORE).map((r) => [`${r.metadata.namespace}/${r.metadata.name}`, r]));
   const services = new Map(resources.filter((r) => r.kind === 'Service' && r.group === CORE).map((r) => [`${r.metadata.namespace}/${r.metadata.name}`, r]));
   const secretUsable = options.secretUsable ?? ((s: Resource) => servesCertificate(s.spec as SecretSpec));
+  const configMaps = configMapsOf(resources);
 
   const gateways: GatewayState[] = [];
   const foreignGateways: Resource<GatewaySpec>[] = [];
@@ -295,7 +304,7 @@ export function bindGatewayApi(resources: readonly Resource[], options: BindOpti
       foreignGateways.push(gw);
       continue;
     }
-    gateways.push(bindGateway(gw, cls, grants, secrets, secretUsable));
+    gateways.push(bindGateway(gw, cls, grants, secrets, secretUsable, configMaps));
   }
   const gatewayByKey = new Map(gateways.map((g) => [g.key, g]));
 
@@ -334,8 +343,10 @@ function bindGateway(
   grants: readonly Resource<ReferenceGrantSpec>[],
   secrets: Map<string, Resource>,
   secretUsable: (secret: Resource) => boolean,
+  configMaps: ReadonlyMap<string, Resource>,
 ): GatewayState {
   const ns = gw.metadata.namespace;
+  const frontend = gw.spec.tls?.frontend;
   const listeners: ListenerState[] = gw.spec.listeners.map((listener, index) => {
     const protocol = listener.protocol;
     const supportedProtocol = KINDS_BY_PROTOCOL[protocol] !== undefined;
@@ -365,6 +376,20 @@ function bindGateway(
     if (invalid.length > 0) resolvedRefs = notOk('InvalidRouteKinds', `route kinds ${invalid.map((k) => k.kind).join(', ')} are not supported on a ${protocol} listener`);
     else if (badCert) resolvedRefs = notOk(badCert.problem!.reason, badCert.problem!.message);
     else if (tlsMode === 'Terminate' && certificates.length === 0 && supportedProtocol) resolvedRefs = notOk('InvalidCertificateRef', 'a listener that terminates TLS needs a certificateRef');
+    // GEP-91: an HTTPS listener verifies client certificates as its port's entry, else the
+    // default, asks; a validation none of whose CA references resolves leaves it unusable.
+    let clientValidation: ListenerState['clientValidation'];
+    const validation = protocol === 'HTTPS' ? (frontend?.perPort?.find((p) => p.port === listener.port)?.tls.validation ?? frontend?.default.validation) : undefined;
+    if (validation && accepted.status === 'True') {
+      const permitted = (ref: { namespace: string; name: string }) => referenceAllowed(grants, { group: GATEWAY_API_GROUP, kind: 'Gateway', namespace: ns }, { group: CORE, kind: 'ConfigMap', ...ref });
+      const { caPem, problems } = resolveCaCertificateRefs(validation.caCertificateRefs, ns, configMaps, permitted);
+      const first = problems.find((p) => p.problem === 'kind') ?? problems.find((p) => p.problem === 'notPermitted') ?? problems[0];
+      if (first && resolvedRefs.status === 'True') {
+        resolvedRefs = notOk(first.problem === 'kind' ? 'InvalidCACertificateKind' : first.problem === 'notPermitted' ? 'RefNotPermitted' : 'InvalidCACertificateRef', problems.map((p) => p.message).join('; '));
+      }
+      if (!caPem) accepted = notOk('NoValidCACertificate', 'no caCertificateRef of its client certificate validation resolves to a CA certificate');
+      else clientValidation = { caPem, insecureFallback: validation.mode === 'AllowInsecureFallback' };
+    }
     return {
       listener,
       index,
@@ -374,6 +399,7 @@ function bindGateway(
       supportedKinds: kinds,
       accepted,
       resolvedRefs,
+      ...(clientValidation ? { clientValidation } : {}),
       conflicted: notOk('NoConflicts', 'No conflicts'),
       usable: accepted.status === 'True',
       attachedRoutes: 0,
@@ -406,7 +432,8 @@ function bindGateway(
   else if (valid === listeners.length) accepted = ok('Accepted', 'Resource accepted');
   // Spec: Accepted stays True while at least one listener is valid, with reason ListenersNotValid.
   else accepted = valid > 0 ? ok('ListenersNotValid', `${listeners.length - valid} of ${listeners.length} listeners are not valid`) : notOk('ListenersNotValid', 'no listener is valid');
-  return { resource: gw, key: `${gw.metadata.namespace}/${gw.metadata.name}`, className: cls.name, listeners, accepted };
+  const insecureFrontendValidation = listeners.some((l) => l.usable && l.clientValidation?.insecureFallback);
+  return { resource: gw, key: `${gw.metadata.namespace}/${gw.metadata.name}`, className: cls.name, listeners, accepted, insecureFrontendValidation };
 }
 
 function bindRoute(

@@ -94,9 +94,24 @@ export interface GatewayAddress {
   value?: string;
 }
 
+/** GEP-91: how an HTTPS listener verifies client certificates. */
+export interface FrontendTLSValidation {
+  caCertificateRefs: { group: string; kind: string; name: string; namespace?: string }[];
+  mode?: 'AllowValidOnly' | 'AllowInsecureFallback';
+}
+
+export interface GatewayTLSSpec {
+  frontend?: {
+    default: { validation?: FrontendTLSValidation };
+    perPort?: { port: number; tls: { validation?: FrontendTLSValidation } }[];
+  };
+  backend?: { clientCertificateRef?: SecretObjectReference };
+}
+
 export interface GatewaySpec {
   gatewayClassName: string;
   listeners: Listener[];
+  tls?: GatewayTLSSpec;
   addresses?: GatewayAddress[];
   infrastructure?: {
     labels?: Record<string, string>;
