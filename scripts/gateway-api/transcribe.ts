@@ -69,7 +69,7 @@ const SUITE_CONSTANTS: Record<string, Value> = {
 /** Packages whose calls are steps the runner carries out. */
 const STEP_PACKAGES = new Set(['kubernetes', 'http', 'tls', 'grpc', 'tcp', 'weight', 'echo', 'roundtripper']);
 /** Calls that only build a value: evaluated into the step arguments, not steps themselves. */
-const PURE_CALLS = new Set(['kubernetes.NewGatewayRef', 'kubernetes.NewResourceRef', 'http.Ipv6SafeHost', 'kubernetes.NewListenerSetRef', 'metav1.LabelSelectorAsSelector', 'client.InNamespace', 'uuid.New']);
+const PURE_CALLS = new Set(['kubernetes.NewGatewayRef', 'kubernetes.NewResourceRef', 'http.Ipv6SafeHost', 'kubernetes.NewListenerSetRef', 'metav1.LabelSelectorAsSelector', 'client.InNamespace', 'uuid.New', 'net.JoinHostPort', 'net.SplitHostPort']);
 /**
  * Helper functions of a test's own file that the runner carries out itself, as it does the
  * suite's helpers: they loop over what the cluster gives (pods, their IPs) to write objects.
@@ -353,6 +353,11 @@ export class Transcriber {
 
   multi(x: Expr, scope: Scope, n: number): Value[] {
     const v = this.eval(x, scope, true);
+    // a step's results before its error (`cert, key, err := kubernetes.GetTLSSecret(...)`): the
+    // step's `$result` n, which the runner gives from what the step returned
+    if (Array.isArray(v) && (v as unknown as { $multi?: boolean }).$multi && v.length === 2 && n > 2 && isRef(v[0]) && isSymbol(v[1]) && v[1].$sym === 'err') {
+      return [v[0], ...Array.from({ length: n - 2 }, (_, i) => ({ $ref: v[0] && isRef(v[0]) ? v[0].$ref : 0, $result: i + 1 })), v[1]];
+    }
     if (Array.isArray(v) && (v as unknown as { $multi?: boolean }).$multi) return v;
     return [v, ...Array.from({ length: n - 1 }, (_, i) => ({ $sym: `result${i + 1}` }))];
   }

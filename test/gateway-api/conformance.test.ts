@@ -100,7 +100,7 @@ describe('the suite as the repository carries it', () => {
   test('tests that need TLS listeners or client certificates are skipped with the reason; HTTPS listener tests and the others run', () => {
     const declaration = sinewDeclaration(suite);
     assert.match(String(skipReason(named('TLSRouteSimpleSameNamespace'), declaration)), /TLSRoute/);
-    assert.match(String(skipReason(named('GatewayFrontendClientCertificateValidation'), declaration)), /unsupported features: GatewayFrontendClientCertificateValidation/);
+    assert.match(String(skipReason(named('GatewayTLSBackendClientCertificate'), declaration)), /unsupported features: GatewayBackendClientCertificate/);
     assert.equal(skipReason(named('HTTPRouteHTTPSListener'), declaration), undefined);
     assert.equal(skipReason(named('HTTPRouteSimpleSameNamespace'), declaration), undefined);
     assert.equal(skipReason(named('MeshHTTPRouteWeight'), declaration), undefined);
@@ -205,6 +205,11 @@ describe('the runner against sinew up', { timeout: 300_000 }, () => {
 
   test('BackendTLSPolicy passes: the gateway re-encrypts to the TLS backend with the policy\'s SNI, verifies it against the ConfigMap\'s CA, refuses it under another CA, and follows the ConfigMap as it changes', async () => {
     const outcome = await runner.run(named('BackendTLSPolicy'));
+    assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
+  test('GatewayFrontendClientCertificateValidation passes: each HTTPS port lets in the client certificates of its CA and refuses the others\' handshakes', async () => {
+    const outcome = await runner.run(named('GatewayFrontendClientCertificateValidation'));
     assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
   });
 

@@ -11,14 +11,12 @@ import { fixturesDir, type ConformanceTest, type Declaration, type Suite } from 
 export const PROFILES = ['GATEWAY-HTTP', 'GATEWAY-TLS', 'MESH-HTTP'];
 
 /**
- * Features not declared, with why: TLS listeners (TLSRoute) and client certificates are not
- * served yet (HTTPS listeners and TLS to backends by BackendTLSPolicy are); ListenerSet is not
- * read; the rest are not implemented.
+ * Features not declared, with why: TLS listeners (TLSRoute) and client certificates to backends
+ * are not served yet (HTTPS listeners, their client certificate validation, and TLS to backends
+ * by BackendTLSPolicy are); ListenerSet is not read; the rest are not implemented.
  */
 export const NOT_DECLARED: Record<string, string> = {
   GatewayBackendClientCertificate: 'gateways present no client certificate to backends yet',
-  GatewayFrontendClientCertificateValidation: 'Gateway API listeners do not verify client certificates yet',
-  GatewayFrontendClientCertificateValidationInsecureFallback: 'Gateway API listeners do not verify client certificates yet',
   GatewayHTTPSListenerDetectMisdirectedRequests: 'a request whose Host is not its SNI name is not answered 421 yet',
   TLSRoute: 'TLS listeners (routing by SNI without terminating) are not served yet',
   TLSRouteModeTerminate: 'TLS listeners are not served yet',
@@ -31,7 +29,7 @@ export const NOT_DECLARED: Record<string, string> = {
  * The TLS calls the runner makes: requests to an HTTPS listener, trusting the suite's
  * certificate, and BackendTLSPolicy status.
  */
-const TLS_CALLS = new Set(['kubernetes.GetTLSSecret', 'tls.MakeTLSRequestAndExpectEventuallyConsistentResponse', 'kubernetes.BackendTLSPolicyMustHaveCondition', 'kubernetes.BackendTLSPolicyMustHaveLatestConditions']);
+const TLS_CALLS = new Set(['kubernetes.GetTLSSecret', 'tls.MakeTLSRequestAndExpectEventuallyConsistentResponse', 'tls.MakeTLSRequestAndExpectEventuallyConsistentFailureResponse', 'kubernetes.BackendTLSPolicyMustHaveCondition', 'kubernetes.BackendTLSPolicyMustHaveLatestConditions']);
 /**
  * Why a test whose features are declared is skipped: it needs TLS the gateway does not serve
  * yet (TLS listeners: routing by SNI without terminating; client certificates; TLS backends).

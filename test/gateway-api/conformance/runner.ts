@@ -30,7 +30,7 @@ import { readApiTokenFile } from '../../../src/controlplane/credentials.js';
 import { readMeshFile } from '../../../src/mesh/state.js';
 import { prepareManifest, runnableBase, TLS_BACKEND, tlsBackendCommand, tlsBackendEntry, type BaseOptions } from './base.js';
 import { fixturesDir, type ConformanceTest, type Outcome, type Step, type Value } from './suite.js';
-import { b64, makeCa, makeSelfSignedCertificate, makeServerCertificate, type Pem } from '../../support/tls.js';
+import { b64, makeCa, makeClientCertificate, makeSelfSignedCertificate, makeServerCertificate, type Pem } from '../../support/tls.js';
 
 export interface RunnerOptions extends BaseOptions {
   /** How long an "eventually" check may take (default 15 s; the suite allows 30 to 60 s on a cluster). */
@@ -108,14 +108,24 @@ export class ConformanceRunner {
     const unusedCa = await makeCa('gateway-conformance unused CA');
     const backendCertificate = await makeServerCertificate(ca, ['abc.example.com', 'spiffe://abc.example.com/test-identity', 'other.example.com']);
     this.#tlsSecrets.set(`${TLS_BACKEND.namespace}/tls-checks-certificate`, backendCertificate);
+    // Client certificates for the gateways' client certificate validation, each under a CA of
+    // its own that a ConfigMap holds (the default validation's and the per-port one's).
+    const clientCa = await makeCa('gateway-conformance client CA');
+    const perPortClientCa = await makeCa('gateway-conformance per-port client CA');
+    this.#tlsSecrets.set('gateway-conformance-infra/tls-validity-checks-client-certificate', await makeClientCertificate(clientCa, 'client.example.org'));
+    this.#tlsSecrets.set('gateway-conformance-infra/tls-validity-checks-per-port-client-certificate', await makeClientCertificate(perPortClientCa, 'per-port-client.example.org'));
     const secrets = [...this.#tlsSecrets].map(([key, pem]) => {
       const [namespace, name] = key.split('/');
       return `apiVersion: v1\nkind: Secret\nmetadata: {name: ${name}, namespace: ${namespace}}\ntype: kubernetes.io/tls\ndata:\n  tls.crt: ${b64(pem.cert)}\n  tls.key: ${b64(pem.key)}\n`;
     });
     const configMaps = [
-      ['tls-checks-ca-certificate', ca.cert],
-      ['mismatch-ca-certificate', unusedCa.cert],
-    ].map(([name, pem]) => JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: TLS_BACKEND.namespace }, data: { 'ca.crt': pem } }) + '\n');
+      ['gateway-conformance-infra', 'tls-checks-ca-certificate', ca.cert],
+      ['gateway-conformance-infra', 'mismatch-ca-certificate', unusedCa.cert],
+      ['gateway-conformance-infra', 'tls-validity-checks-ca-certificate', clientCa.cert],
+      ['gateway-conformance-infra', 'tls-validity-checks-per-port-ca-certificate', perPortClientCa.cert],
+      // one in another namespace, which a Gateway may not use without a ReferenceGrant
+      ['gateway-conformance-web-backend', 'web-backend-cm', clientCa.cert],
+    ].map(([namespace, name, pem]) => JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace }, data: { 'ca.crt': pem } }) + '\n');
     const extra: string[] = [];
     if (this.#options.gateway !== false && (!this.#options.backends || this.#options.backends.includes(TLS_BACKEND.name))) {
       extra.push(tlsBackendEntry(await this.#startTlsBackend(backendCertificate)));
@@ -278,7 +288,12 @@ export class ConformanceRunner {
   #resolve(v: Value | undefined, results: Map<number, Resolved>): Resolved {
     if (v === null || typeof v !== 'object') return v;
     if (Array.isArray(v)) return v.map((x) => this.#resolve(x, results) as Value);
-    if ('$ref' in v) return results.get(Number(v.$ref));
+    if ('$ref' in v) {
+      const r = results.get(Number(v.$ref));
+      // a result of a step that returns several (GetTLSSecret's key)
+      if ('$result' in v) return ((r as { $results?: Value[] } | undefined)?.$results?.[Number(v.$result)] ?? null) as Value;
+      return r;
+    }
     // a fresh uuid per attempt of an AwaitConvergence (the same within the attempt)
     if ('$uuid' in v) return (this.#attemptUuid ??= randomUUID());
     if ('$urlencode' in v) {
@@ -350,6 +365,10 @@ export class ConformanceRunner {
         return { $gateway: args[0] as NN, ...(listeners.length ? { listeners } : {}) } as unknown as Value;
       }
       if (v.$call === 'http.Ipv6SafeHost') return args[0];
+      // net.SplitHostPort(gwAddr): the host is the gateway's address (its port set again by JoinHostPort)
+      if (v.$call === 'net.SplitHostPort') return args[0] as Value;
+      // net.JoinHostPort(gwAddr, "443"): the gateway's address at that port
+      if (v.$call === 'net.JoinHostPort' && args[0] && typeof args[0] === 'object' && '$gateway' in args[0]) return { ...(args[0] as object), port: Number(args[1]) } as unknown as Value;
       // a Deployment's selector (its matchLabels) and a namespace, for suite.Client.List
       if (v.$call === 'metav1.LabelSelectorAsSelector') return args[0] as Value;
       if (v.$call === 'client.InNamespace') return { $namespace: args[0] as Value };
@@ -674,15 +693,31 @@ export class ConformanceRunner {
         const ref = args[1] as NN;
         const pem = this.#tlsSecrets.get(`${ref.Namespace}/${ref.Name}`);
         if (!pem) throw new Unsupported(`the TLS secret ${ref.Namespace}/${ref.Name}, which the runner does not make`);
-        results.set(step.id, { $pem: pem.cert });
+        // (cert, key, err): the key is the step's $result 1
+        results.set(step.id, { $pem: pem.cert, $results: [null, { $pem: pem.key }] } as unknown as Value);
         return;
       }
-      case 'tls.MakeTLSRequestAndExpectEventuallyConsistentResponse': {
+      case 'tls.MakeTLSRequestAndExpectEventuallyConsistentResponse':
+      case 'tls.MakeTLSRequestAndExpectEventuallyConsistentFailureResponse': {
         // (t, roundTripper, timeouts, gwAddr, serverCertPem, clientCertPem, clientKeyPem, serverName, expected)
-        if (args[5] !== null || args[6] !== null) throw new Unsupported('a TLS request with a client certificate');
-        const ca = (args[4] as { $pem?: string } | null)?.$pem;
+        const pem = (x: Resolved) => (x && typeof x === 'object' && '$pem' in x ? String((x as { $pem: string }).$pem) : undefined);
+        const ca = pem(args[4]);
         if (!ca) throw new Unsupported('a TLS request without the server certificate to trust');
-        return this.#gatewayRequest(args[3] as unknown as GatewayAddress, args[8] as Record<string, any>, { ca, servername: String(args[7]) });
+        const [cert, key] = [pem(args[5]), pem(args[6])];
+        if ((args[5] !== null && !cert) || (args[6] !== null && !key)) throw new Unsupported(`a client certificate the runner does not have: ${JSON.stringify([args[5], args[6]])}`);
+        const tls: TlsClient = { ca, servername: String(args[7]), ...(cert && key ? { cert, key } : {}) };
+        if (call.endsWith('FailureResponse')) return this.#gatewayTlsFailure(args[3] as unknown as GatewayAddress, args[8] as Record<string, any>, tls);
+        return this.#gatewayRequest(args[3] as unknown as GatewayAddress, args[8] as Record<string, any>, tls);
+      }
+      case 'kubernetes.GatewayListenerMustHaveConditions': {
+        // (t, client, timeouts, gatewayNN, listenerName, conditions)
+        const [gateway, name, wants] = [args[3] as NN, String(args[4]), args[5] as Record<string, string>[]];
+        return this.#eventually(async () => {
+          const gw = await this.#resource('Gateway', gateway);
+          const listener = (gw?.status?.listeners ?? []).find((l: any) => l.name === name);
+          if (!listener) throw new StepFailure(`Gateway ${gateway.Name} has no status for listener ${name}`);
+          for (const want of wants) this.#hasCondition(listener.conditions, want, `Gateway ${gateway.Name} listener ${name}`);
+        });
       }
       case 'echo.ConnectToApp':
       case 'echo.ConnectToAppInNamespace': {
@@ -886,7 +921,7 @@ export class ConformanceRunner {
     return { $gateway: gateway, port: listener?.port };
   }
 
-  async #localAddress(address: GatewayAddress): Promise<string> {
+  async #localAddress(address: GatewayAddress, timeoutMs = this.timeoutMs): Promise<string> {
     return this.#eventually(async () => {
       const status = await this.#meshStatus(true);
       // The Gateway's proxy carries its name as a label, as Istio's Deployment does.
@@ -895,7 +930,7 @@ export class ConformanceRunner {
       const local = servers?.[String(address.port ?? 80)];
       if (!local) throw new StepFailure(`no running gateway proxy serves ${address.$gateway.Namespace}/${address.$gateway.Name} port ${address.port} (gateways: ${status.gateways.map((g) => `${g.namespace}/${g.name}`).join(', ')})`);
       return local;
-    });
+    }, timeoutMs);
   }
 
   async #appReplica(namespace: string, labels: Record<string, string>) {
@@ -946,6 +981,28 @@ export class ConformanceRunner {
       const res = await send(local, req.Method || 'GET', req.Path || '/', { host, ...(req.Headers ?? {}) }, req.Body);
       if (res.status === 504) throw new StepFailure(`a timeout (504), not ready yet`);
       if (res.status === 200) throw new FatalFailure(`the request to ${host}${req.Path || '/'} should have failed, but was answered 200 OK: ${res.body.slice(0, 300)}`);
+    });
+  }
+
+  /**
+   * tls.MakeTLSRequestAndExpectEventuallyConsistentFailureResponse: the TLS request, until it
+   * consistently fails without an answer (the gateway refused the handshake: a client
+   * certificate it does not accept, or none where one is required); an answer is not yet.
+   */
+  async #gatewayTlsFailure(address: GatewayAddress, expected: Record<string, any>, tls: TlsClient): Promise<void> {
+    // A port the gateway's proxy does not serve (its listener is not programmed) refuses the
+    // connection: that is a failure too.
+    const local = await this.#localAddress(address, 3000).catch(() => undefined);
+    if (local === undefined) return;
+    const req = expected.Request ?? {};
+    const port = address.port ?? 443;
+    const host = req.Host || `127.0.0.1:${port}`;
+    await this.#consistently(async () => {
+      const res = await send(local, req.Method || 'GET', req.Path || '/', { host, ...(req.Headers ?? {}) }, req.Body, tls).then(
+        (r) => r,
+        () => undefined,
+      );
+      if (res) throw new StepFailure(`the TLS request to ${host} should have failed, but was answered ${res.status}`);
     });
   }
 
@@ -1062,6 +1119,9 @@ function goHostnameCheck(host: string, cert: { subjectaltname?: string }): Error
 export interface TlsClient {
   ca: string;
   servername: string;
+  /** A client certificate and key to present. */
+  cert?: string;
+  key?: string;
 }
 
 export function send(address: string, method: string, path: string, headers: Record<string, string>, body?: string, tls?: TlsClient): Promise<Captured> {
@@ -1078,7 +1138,9 @@ export function send(address: string, method: string, path: string, headers: Rec
         resolvePromise({ status: res.statusCode ?? 0, headers: h, body: text });
       });
     };
-    const req = tls ? httpsRequest({ ...options, ca: tls.ca, servername: tls.servername, checkServerIdentity: goHostnameCheck }, onResponse) : httpRequest(options, onResponse);
+    const req = tls
+      ? httpsRequest({ ...options, ca: tls.ca, servername: tls.servername, checkServerIdentity: goHostnameCheck, ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}) }, onResponse)
+      : httpRequest(options, onResponse);
     req.on('timeout', () => req.destroy(new Error(`no answer from ${address} within 10 s`)));
     req.on('error', reject);
     req.end(body);
