@@ -213,6 +213,24 @@ describe('the runner against sinew up', { timeout: 300_000 }, () => {
     assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
   });
 
+  test('HTTPRouteRequestMultipleMirrors passes: each mirror backend\'s log shows the request; a backend that was not mirrored to fails the test', async () => {
+    const original = named('HTTPRouteRequestMultipleMirrors');
+    assert.deepEqual(await runner.run(original), { result: 'passed' }, runner.log().slice(-3000));
+    const wrong: ConformanceTest = JSON.parse(JSON.stringify(original));
+    const watch = wrong.steps.find((st) => st.call === 'http.ExpectMirroredRequest')!;
+    // a backend the route does not mirror to
+    ((watch.args![3] as { BackendRef: { Name: string } }[])[1].BackendRef).Name = 'web-backend';
+    const saved = runner.timeoutMs;
+    runner.timeoutMs = 3000;
+    try {
+      const outcome = await runner.run(wrong);
+      assert.equal(outcome.result, 'failed');
+      assert.match((outcome as { reason: string }).reason, /Couldn't find mirrored request to \/multi-mirror in the logs of gateway-conformance-infra\/web-backend/);
+    } finally {
+      runner.timeoutMs = saved;
+    }
+  });
+
   test('a test whose expectation the mesh does not meet fails, saying why', async () => {
     const original = named('HTTPRouteSimpleSameNamespace');
     const wrong: ConformanceTest = JSON.parse(JSON.stringify(original));

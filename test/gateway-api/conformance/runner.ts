@@ -81,6 +81,12 @@ export class ConformanceRunner {
   readonly #sockets = new Set<WebSocket>();
   /** The TLS backend the runner runs outside the mesh (./base.ts TLS_BACKEND). */
   #tlsBackend: ChildProcess | undefined;
+  /**
+   * ExpectMirroredRequest's watchers: the backends whose logs must show a request to the path,
+   * from where the mesh's output stood when the test asked (checked before the test passes, as
+   * the suite waits for its watchers).
+   */
+  readonly #mirrorWatches: { backends: NN[]; path: string; from: number }[] = [];
   /** Objects a test applied with MustApplyObjectsWithCleanup: deleted when it ends. */
   readonly #applied: Record<string, unknown>[] = [];
 
@@ -219,11 +225,19 @@ export class ConformanceRunner {
           return { result: 'failed', reason: `${step.call}${where}: ${(err as Error).message}` };
         }
       }
+      for (const watch of this.#mirrorWatches) {
+        try {
+          await this.#eventually(async () => this.#mirroredTo(watch));
+        } catch (err) {
+          return { result: 'failed', reason: `http.ExpectMirroredRequest: ${(err as Error).message}` };
+        }
+      }
       return { result: 'passed' };
     } catch (err) {
       return { result: 'failed', reason: (err as Error).message };
     } finally {
       this.#closeSockets();
+      this.#mirrorWatches.splice(0);
       for (const o of this.#applied.splice(0)) await this.#post('delete', JSON.stringify(o)).catch(() => undefined);
       for (const m of manifests.reverse()) await this.#post('delete', m).catch(() => undefined);
       // The next test must not meet this one's routes: wait until the gateways hold the config
@@ -641,6 +655,15 @@ export class ConformanceRunner {
         if (stale.length) throw new StepFailure(`BackendTLSPolicy ${policy?.metadata?.name}: conditions of generation ${stale.map((c) => c.observedGeneration).join(',')}, the policy is at ${generation}`);
         return;
       }
+      case 'http.ExpectMirroredRequest': {
+        // (t, client, clientset, mirrorPods, path, timeouts): each mirror backend's log must show
+        // the request to the path (echo-basic logs "Echoing back request made to <path> to
+        // client"); the returned wait is checked before the test passes
+        const backends = ((args[3] ?? []) as { BackendRef?: NN }[]).map((m) => m.BackendRef!).filter(Boolean);
+        if (backends.some((b) => !b.Name)) throw new StepFailure('Mirrored BackendRef.Name wasn\'t provided in the testcase');
+        this.#mirrorWatches.push({ backends, path: String(args[4]), from: this.log().length });
+        return;
+      }
       case 'http.MakeRequestAndExpectFailure':
         return this.#gatewayFailure(args[3] as unknown as GatewayAddress, args[4] as Record<string, any>);
       case 'suite.Applier.MustApplyObjectsWithCleanup': {
@@ -1006,6 +1029,20 @@ export class ConformanceRunner {
     });
   }
 
+  /**
+   * Whether each backend of a mirror watch logged the request since the watch began: the lines
+   * its replicas printed through `sinew up` (`[<replica>] Echoing back request made to <path> to
+   * client (...)`; a replica is `<workload>-<n>`, or `<workload>-<n>.<namespace>`).
+   */
+  #mirroredTo(watch: { backends: NN[]; path: string; from: number }): void {
+    const lines = this.log().slice(watch.from).split('\n');
+    const missing = watch.backends.filter((b) => {
+      const prefix = new RegExp(`^\\[${escapeRegExp(b.Name)}-\\d+(\\.${escapeRegExp(b.Namespace)})?\\] `);
+      return !lines.some((l) => prefix.test(l) && l.includes(`Echoing back request made to ${watch.path} to client`));
+    });
+    if (missing.length) throw new StepFailure(`Couldn't find mirrored request to ${watch.path} in the logs of ${missing.map((b) => `${b.Namespace}/${b.Name}`).join(', ')}`);
+  }
+
   /** A WebSocket to the gateway, its frames queued for Receive; closed when the attempt or the test ends. */
   async #dialWebSocket(url: string): Promise<WebSocketConnection> {
     const socket = new WebSocket(url, { handshakeTimeout: 10_000 });
@@ -1343,6 +1380,10 @@ function toKubernetes(v: Value): Value {
   const out: Record<string, Value> = {};
   for (const [k, x] of Object.entries(v)) if (!k.startsWith('$')) out[jsonName(k)] = toKubernetes(x);
   return out;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** The apiVersion of the Go API packages a test builds objects from. */
