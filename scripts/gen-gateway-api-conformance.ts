@@ -86,7 +86,7 @@ export function transcribeSuite(root: string, commit: string): TranscribedSuite 
           const other = parsed.tests.find((o) => o.variable === (body.x as { name: string }).name);
           if (other?.fields.get('Test')) t.fields.set('Test', other.fields.get('Test')!);
         }
-        tests.push(transcribeTest(t, parsed.funcs, parsed.vars, features.names, source));
+        tests.push(transcribeTest(t, parsed.funcs, parsed.vars, features.names, source, parsed.imports));
       }
     }
   }

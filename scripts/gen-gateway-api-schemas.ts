@@ -27,6 +27,7 @@ const CRD_FILES = [
   'gateway.networking.k8s.io_tlsroutes.yaml',
   'gateway.networking.k8s.io_tcproutes.yaml',
   'gateway.networking.k8s.io_referencegrants.yaml',
+  'gateway.networking.k8s.io_backendtlspolicies.yaml',
 ];
 
 export const schemasModulePath = resolve(dirname(fileURLToPath(import.meta.url)), '../src/api/resources/gateway-api/crd-schemas.ts');

@@ -647,15 +647,35 @@ export interface GoConformanceTest {
  * The ConformanceTest literals of a Go file, and its top-level helper functions (a test body
  * may call them). Each test's fields are kept as expressions.
  */
-export function parseSuiteFile(src: string): { tests: GoConformanceTest[]; funcs: Map<string, GoFunc>; vars: Stmt[]; errors: string[] } {
+export function parseSuiteFile(src: string): { tests: GoConformanceTest[]; funcs: Map<string, GoFunc>; vars: Stmt[]; errors: string[]; imports: Map<string, string> } {
   const p = new Parser(tokenize(src), src);
   const tests: GoConformanceTest[] = [];
+  /**
+   * The file's package names, by the name the file uses: an import renamed in the file
+   * (`h "sigs.k8s.io/gateway-api/conformance/utils/http"`) is known by its package's own name.
+   */
+  const imports = new Map<string, string>();
   /** The file's other package-level `var` and `const` declarations, in order (a test may use them). */
   const vars: Stmt[] = [];
   const funcs = new Map<string, GoFunc>();
   const errors: string[] = [];
   while (p.peek().t !== 'eof') {
     const t = p.peek();
+    if (t.t === 'ident' && t.v === 'import') {
+      p.next();
+      const grouped = p.accept('(');
+      do {
+        while (p.peek().t === ';') p.next();
+        if (p.is(')')) break;
+        const alias = p.peek().t === 'ident' ? p.next().v : undefined;
+        const path = p.next();
+        if (path.t !== 'string') break;
+        const name = path.v.replace(/^["`]|["`]$/g, '').split('/').pop()!;
+        if (alias && alias !== '_' && alias !== '.') imports.set(alias, name);
+      } while (grouped);
+      if (grouped) p.accept(')');
+      continue;
+    }
     if (t.t === 'ident' && (t.v === 'var' || t.v === 'const') && p.peek(1).t === 'ident' && p.is('=', 2)) {
       const variable = p.peek(1).v;
       const save = p.i;
@@ -704,5 +724,5 @@ export function parseSuiteFile(src: string): { tests: GoConformanceTest[]; funcs
     }
     p.next();
   }
-  return { tests, funcs, vars, errors };
+  return { tests, funcs, vars, errors, imports };
 }

@@ -69,7 +69,7 @@ const SUITE_CONSTANTS: Record<string, Value> = {
 /** Packages whose calls are steps the runner carries out. */
 const STEP_PACKAGES = new Set(['kubernetes', 'http', 'tls', 'grpc', 'tcp', 'weight', 'echo', 'roundtripper']);
 /** Calls that only build a value: evaluated into the step arguments, not steps themselves. */
-const PURE_CALLS = new Set(['kubernetes.NewGatewayRef', 'kubernetes.NewResourceRef', 'http.Ipv6SafeHost', 'kubernetes.NewListenerSetRef', 'metav1.LabelSelectorAsSelector', 'client.InNamespace', 'uuid.New']);
+const PURE_CALLS = new Set(['kubernetes.NewGatewayRef', 'kubernetes.NewResourceRef', 'http.Ipv6SafeHost', 'kubernetes.NewListenerSetRef', 'metav1.LabelSelectorAsSelector', 'client.InNamespace', 'uuid.New', 'net.JoinHostPort', 'net.SplitHostPort']);
 /**
  * Helper functions of a test's own file that the runner carries out itself, as it does the
  * suite's helpers: they loop over what the cluster gives (pods, their IPs) to write objects.
@@ -97,7 +97,15 @@ export class Transcriber {
   constructor(
     readonly funcs: Map<string, GoFunc>,
     readonly features: Map<string, string>,
+    /** The file's renamed imports (`h` for utils/http), by the name the file uses. */
+    readonly imports: ReadonlyMap<string, string> = new Map(),
   ) {}
+
+  /** The helper package a name in the file stands for: a renamed step package by its own name. */
+  #package(name: string): string {
+    const renamed = this.imports.get(name);
+    return renamed && STEP_PACKAGES.has(renamed) ? renamed : name;
+  }
 
   #record(step: Omit<Step, 'id' | 'subtest'>): number {
     const target = this.#sink.length ? this.#sink[this.#sink.length - 1] : this.steps;
@@ -345,6 +353,11 @@ export class Transcriber {
 
   multi(x: Expr, scope: Scope, n: number): Value[] {
     const v = this.eval(x, scope, true);
+    // a step's results before its error (`cert, key, err := kubernetes.GetTLSSecret(...)`): the
+    // step's `$result` n, which the runner gives from what the step returned
+    if (Array.isArray(v) && (v as unknown as { $multi?: boolean }).$multi && v.length === 2 && n > 2 && isRef(v[0]) && isSymbol(v[1]) && v[1].$sym === 'err') {
+      return [v[0], ...Array.from({ length: n - 2 }, (_, i) => ({ $ref: v[0] && isRef(v[0]) ? v[0].$ref : 0, $result: i + 1 })), v[1]];
+    }
     if (Array.isArray(v) && (v as unknown as { $multi?: boolean }).$multi) return v;
     return [v, ...Array.from({ length: n - 1 }, (_, i) => ({ $sym: `result${i + 1}` }))];
   }
@@ -581,7 +594,7 @@ export class Transcriber {
         if (name === 'Encode') return { $urlencode: structuredClone(receiver) };
       }
       if (fn.x.k === 'ident' && receiver === undefined) {
-        const pkg = fn.x.name;
+        const pkg = this.#package(fn.x.name);
         const call = `${pkg}.${name}`;
         if (PURE_CALLS.has(call)) return { $call: call, args: args() };
         if (STEP_PACKAGES.has(pkg)) {
@@ -602,7 +615,9 @@ export class Transcriber {
       }
       if (isSymbol(receiver) && name === 'Error' && x.args.length === 0) return { $sym: `${symbolName(receiver)}.Error()` };
       if (isSymbol(receiver) || receiver === undefined) {
-        const base = describe(fn.x);
+        // a helper's parameter the test passed its client in (`c client.Client` given
+        // suite.Client): the client it stands for
+        const base = isSymbol(receiver) && /\.Client$/.test(symbolName(receiver)) ? symbolName(receiver) : describe(fn.x);
         if (/^(suite|s)\b/.test(base) || isSymbol(receiver)) {
           const id = this.#record({ call: `${base}.${name}`, args: args() });
           // s.Client.Get(ctx, nn, obj) fills obj: from here on, obj is what the step fetched
@@ -748,8 +763,9 @@ export function transcribeTest(
   vars: Stmt[],
   features: Map<string, string>,
   source: string,
+  imports: ReadonlyMap<string, string> = new Map(),
 ): TranscribedTest {
-  const t = new Transcriber(funcs, features);
+  const t = new Transcriber(funcs, features, imports);
   // the file's package-level variables and constants
   const file: Scope = { vars: new Map() };
   for (const v of vars) {

@@ -183,6 +183,18 @@ function columnsOf(kind: string): { headers: string[]; row: (i: Listed) => strin
     }
     case 'ReferenceGrant':
       return { headers: [], row: () => [] };
+    case 'BackendTLSPolicy': {
+      // Per Gateway that sends to its targets (its ancestors): the first condition not True.
+      const ancestors = (i: Listed) => ((i.status as { ancestors?: { conditions?: { type: string; status: string; reason: string }[] }[] } | undefined)?.ancestors ?? []);
+      const cell = (i: Listed, type: string) => (ancestors(i).length ? (ancestors(i).map((a) => conditionCell(a.conditions, type)).find((c) => c !== 'True') ?? 'True') : '- (no Gateway routes to its targets)');
+      const spec = (i: Listed) => i.spec as { targetRefs?: { name: string; sectionName?: string }[]; validation?: { hostname?: string } };
+      return {
+        headers: ['TARGETS', 'HOSTNAME', 'ACCEPTED', 'RESOLVED'],
+        row: (i) => [(spec(i).targetRefs ?? []).map((t) => (t.sectionName ? `${t.name}:${t.sectionName}` : t.name)).join(',') || '-', spec(i).validation?.hostname ?? '-', cell(i, 'Accepted'), cell(i, 'ResolvedRefs')],
+      };
+    }
+    case 'ConfigMap':
+      return { headers: ['DATA'], row: (i) => [String(Object.keys((i as unknown as { data?: object }).data ?? {}).length)] };
     case 'Secret':
       return { headers: ['TYPE', 'DATA'], row: (i) => [String((i as unknown as { type?: string }).type ?? 'Opaque'), String(Object.keys((i as unknown as { data?: object }).data ?? {}).length)] };
     default:

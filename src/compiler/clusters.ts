@@ -10,11 +10,13 @@ import {
   type ClusterKind,
   type ClusterLoadAssignment,
   type Endpoint,
+  type UpstreamTls,
 } from '../api/proxy-config.js';
 import type { RegistryService, RegistryServicePort, ServiceProtocol } from '../api/registry-snapshot.js';
 import type { CompileContext } from './context.js';
 import { clusterPolicy, connectionPool, istioClusterSni, istioMutualTls, loadBalancer, outlierDetection, upstreamTls, DEFAULT_CONNECT_TIMEOUT_MS } from './policy.js';
 import { selectorMatches } from '../semantics/labels.js';
+import { backendTlsOf } from './gateway-api/backend-tls.js';
 
 /** Upstream protocol of a service port: HTTP/2 for http2 and gRPC, raw bytes for TCP-like ports. */
 export function upstreamProtocol(p: ServiceProtocol): Cluster['protocol'] {
@@ -85,15 +87,17 @@ export function serviceClusters(ctx: CompileContext, service: RegistryService): 
   const dr = ctx.destinationRule(service);
   for (const port of service.ports) {
     if (port.protocol === 'UDP') continue;
+    // Gateways: a BackendTLSPolicy on the port, in place of the DestinationRule's tls.
+    const policyTls = backendTlsOf(ctx, service, port);
     const variants: { subset?: string; labels?: Record<string, string>; policy: ReturnType<typeof clusterPolicy> }[] = [
       { policy: clusterPolicy(dr?.trafficPolicy, undefined, port.port) },
     ];
     for (const s of dr?.subsets ?? []) variants.push({ subset: s.name, labels: s.labels, policy: clusterPolicy(dr?.trafficPolicy, s.trafficPolicy, port.port) });
     for (const v of variants) {
       const name = outboundClusterName(port.port, v.subset, service.hostname);
-      const autoMtls = ctx.mesh.mtls === true && !v.policy?.tls;
+      const autoMtls = ctx.mesh.mtls === true && !v.policy?.tls && !policyTls;
       const endpoints = endpointsFor(service, port, v.labels, autoMtls ? ctx : undefined);
-      const cluster = buildCluster(ctx, name, service, port, v.subset, v.policy, endpoints, autoMtls);
+      const cluster = buildCluster(ctx, name, service, port, v.subset, v.policy, endpoints, autoMtls, policyTls);
       out.push(cluster.kind === 'eds' || cluster.kind === 'dns' ? { cluster, endpoints: { clusterName: name, endpoints } } : { cluster });
     }
   }
@@ -109,6 +113,7 @@ function buildCluster(
   policy: ReturnType<typeof clusterPolicy>,
   endpoints: readonly Endpoint[],
   autoMtls: boolean,
+  policyTls?: UpstreamTls,
 ): Cluster {
   const pool = connectionPool(policy?.connectionPool);
   const lb = loadBalancer(policy?.loadBalancer, ctx.locality());
@@ -146,7 +151,7 @@ function buildCluster(
     lb.locality = { enabled: true, ...(self ? { self } : {}) };
   }
   const mesh = { sni: istioClusterSni(port.port, subset, service.hostname), identities: [...new Set(endpoints.flatMap((e) => (e.identity ? [e.identity] : [])))].sort() };
-  const tls = upstreamTls(policy?.tls, service.hostname, mesh);
+  const tls = policyTls ? { ...policyTls } : upstreamTls(policy?.tls, service.hostname, mesh);
   // TLS origination offers ALPN h2 to an HTTP/2 cluster and nothing otherwise (Istio's
   // buildUpstreamTLSContext for SIMPLE and MUTUAL: "This is HTTP/2 cluster, advertise it with ALPN").
   if (tls && tls.mode !== 'ISTIO_MUTUAL' && tls.alpn === undefined) tls.alpn = protocol === 'http2' ? ['h2'] : [];

@@ -15,6 +15,7 @@
 import type { Cluster, ClusterLoadAssignment, ProxyConfig, RouteConfiguration } from '../api/proxy-config.js';
 import { deepFreeze } from '../core/freeze.js';
 import { clientCredentialSecrets } from './client-credentials.js';
+import { backendTlsSecrets } from './gateway-api/backend-tls.js';
 import { buildOutboundClusters, joinClusters } from './clusters.js';
 import { CompileContext } from './context.js';
 import { buildGateway } from './gateway.js';
@@ -121,6 +122,9 @@ export function compileProxyConfig(input: CompileInput, shared?: SharedOutbound)
   // DestinationRule credentialName: the client credentials and roots its clusters originate TLS with.
   const credentials = clientCredentialSecrets(ctx, config.secrets ?? []);
   if (credentials.length) config.secrets = [...(config.secrets ?? []), ...credentials];
+  // Gateways: the CA bundles of the BackendTLSPolicies their clusters verify backends with.
+  const backendCas = backendTlsSecrets(ctx, config.clusters);
+  if (backendCas.length) config.secrets = [...(config.secrets ?? []), ...backendCas];
   config.telemetry = compileTelemetry(input);
   const meshKey = ctx.mesh.meshKey;
   if (meshKey !== undefined) {

@@ -43,6 +43,7 @@ const PLURALS: Record<string, string> = {
   RequestAuthentication: 'requestauthentications',
   Telemetry: 'telemetries',
   GatewayClass: 'gatewayclasses',
+  BackendTLSPolicy: 'backendtlspolicies',
   HTTPRoute: 'httproutes',
   GRPCRoute: 'grpcroutes',
   TLSRoute: 'tlsroutes',

@@ -169,7 +169,7 @@ describe('Gateway API beside Istio', () => {
   });
 
   test('a Gateway API kind Sinew does not implement is skipped with a warning; a near miss of one it does is an error', () => {
-    const skipped = validateText('x.yaml', 'apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {name: p}\nspec: {}\n');
+    const skipped = validateText('x.yaml', 'apiVersion: gateway.networking.k8s.io/v1\nkind: ListenerSet\nmetadata: {name: p}\nspec: {}\n');
     assert.deepEqual(skipped.diagnostics.map((d) => [d.level, d.code]), [['warning', 'SNW0014']]);
     assert.match(skipped.diagnostics[0].message, /Gateway API kind/);
     const typo = validateText('x.yaml', 'apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoutes\nmetadata: {name: p}\nspec: {}\n');

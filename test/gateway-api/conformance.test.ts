@@ -71,6 +71,25 @@ describe('the suite as the repository carries it', () => {
     assert.deepEqual((probe[0].args[1] as { Request: unknown }).Request, { Path: { $concat: ['/retry/code-500-attempts-3?', { $urlencode: { responseCode: ['500'], succeedAfter: ['2'], uuid: [{ $uuid: true }] } }] } });
   });
 
+  test('regression: a helper package the test file imports under another name is transcribed (BackendTLSPolicy\'s `h.MakeRequestAndExpectFailure` steps were dropped)', () => {
+    const steps = named('BackendTLSPolicy').steps;
+    const requests = steps.filter((s) => s.call?.startsWith('http.MakeRequestAndExpect')).map((s) => `${s.call} ${(s.args?.[4] as { Request: { Path: string } }).Request.Path}`);
+    assert.deepEqual(requests, [
+      'http.MakeRequestAndExpectEventuallyConsistentResponse /backendtlspolicy',
+      'http.MakeRequestAndExpectFailure /backendtlspolicy-host-mismatch',
+      'http.MakeRequestAndExpectFailure /backendtlspolicy-cert-mismatch',
+    ]);
+  });
+
+  test('regression: a client a test passes to its own helper is the suite\'s client (BackendTLSPolicy\'s patchConfigMapCACert fetched and patched nothing)', () => {
+    const steps = named('BackendTLSPolicy').steps;
+    const get = steps.find((s) => s.call === 'suite.Client.Get' && (s.args?.[1] as { Name: string }).Name === 'tls-checks-ca-certificate-reconcile-test')!;
+    const copy = steps.find((s) => s.receiver === get.id && s.call?.endsWith('.DeepCopy'))!;
+    assert.ok(copy, JSON.stringify(steps.filter((s) => s.call?.startsWith('c.'))));
+    assert.ok(steps.some((s) => s.call === '$set' && s.receiver === copy.id && JSON.stringify(s.args?.[0]) === JSON.stringify(['Data', 'ca.crt'])));
+    assert.ok(steps.some((s) => s.call === 'suite.Client.Patch' && JSON.stringify(s.args?.[1]) === JSON.stringify({ $ref: copy.id })));
+  });
+
   test('profiles count a test where all its features are, as extended when one of them is', () => {
     assert.deepEqual(profilesOf(suite, named('HTTPRouteSimpleSameNamespace')).find((p) => p.profile === 'GATEWAY-HTTP'), { profile: 'GATEWAY-HTTP', extended: false });
     assert.deepEqual(profilesOf(suite, named('HTTPRouteMethodMatching')).map((p) => p.profile + (p.extended ? ' extended' : ' core')), ['GATEWAY-HTTP extended']);
@@ -81,7 +100,7 @@ describe('the suite as the repository carries it', () => {
   test('tests that need TLS listeners or client certificates are skipped with the reason; HTTPS listener tests and the others run', () => {
     const declaration = sinewDeclaration(suite);
     assert.match(String(skipReason(named('TLSRouteSimpleSameNamespace'), declaration)), /TLSRoute/);
-    assert.match(String(skipReason(named('GatewayFrontendClientCertificateValidation'), declaration)), /unsupported features: GatewayFrontendClientCertificateValidation/);
+    assert.match(String(skipReason(named('GatewayTLSBackendClientCertificate'), declaration)), /unsupported features: GatewayBackendClientCertificate/);
     assert.equal(skipReason(named('HTTPRouteHTTPSListener'), declaration), undefined);
     assert.equal(skipReason(named('HTTPRouteSimpleSameNamespace'), declaration), undefined);
     assert.equal(skipReason(named('MeshHTTPRouteWeight'), declaration), undefined);
@@ -101,7 +120,8 @@ describe('the suite as the repository carries it', () => {
     assert.deepEqual(http.extended.failedTests, ['HTTPRouteMethodMatching']);
     assert.equal(http.extended.result, 'failure');
     assert.ok(http.extended.supportedFeatures.includes('HTTPRouteMethodMatching'));
-    assert.ok(http.extended.unsupportedFeatures.includes('BackendTLSPolicy'));
+    assert.ok(http.extended.supportedFeatures.includes('BackendTLSPolicy'));
+    assert.ok(http.extended.unsupportedFeatures.includes('ListenerSet'));
     const tls = profiles.find((p) => p.name === 'GATEWAY-TLS')!;
     // HTTPRouteSimpleSameNamespace needs HTTPRoute, which is no feature of GATEWAY-TLS: it does not count there
     assert.deepEqual(tls.core.statistics, { Passed: 0, Failed: 0, Skipped: 1 });
@@ -116,9 +136,10 @@ describe('the suite as the repository carries it', () => {
 });
 
 describe('the runner against sinew up', { timeout: 300_000 }, () => {
-  // Only the backends these tests use: infra-backend-v1 to -v3 for the gateway tests, and the
-  // mesh's echo-v1 and echo-v2 (echo-v1 exists in two namespaces, as in the suite).
-  const runner = new ConformanceRunner({ backends: ['infra-backend-v1', 'infra-backend-v2', 'infra-backend-v3', 'echo-v1', 'echo-v2'], timeoutMs: 20_000 });
+  // Only the backends these tests use: infra-backend-v1 to -v3 for the gateway tests, the
+  // mesh's echo-v1 and echo-v2 (echo-v1 exists in two namespaces, as in the suite), and the
+  // TLS backend for BackendTLSPolicy.
+  const runner = new ConformanceRunner({ backends: ['infra-backend-v1', 'infra-backend-v2', 'infra-backend-v3', 'echo-v1', 'echo-v2', 'tls-backend'], timeoutMs: 20_000 });
   before(() => runner.start());
   after(() => runner.stop());
 
@@ -180,6 +201,34 @@ describe('the runner against sinew up', { timeout: 300_000 }, () => {
     assert.equal(steps.filter((st) => st.call === '$failIf').length, 2);
     const outcome = await runner.run(named('HTTPRouteBackendProtocolWebSocket'));
     assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
+  test('BackendTLSPolicy passes: the gateway re-encrypts to the TLS backend with the policy\'s SNI, verifies it against the ConfigMap\'s CA, refuses it under another CA, and follows the ConfigMap as it changes', async () => {
+    const outcome = await runner.run(named('BackendTLSPolicy'));
+    assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
+  test('GatewayFrontendClientCertificateValidation passes: each HTTPS port lets in the client certificates of its CA and refuses the others\' handshakes', async () => {
+    const outcome = await runner.run(named('GatewayFrontendClientCertificateValidation'));
+    assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
+  test('HTTPRouteRequestMultipleMirrors passes: each mirror backend\'s log shows the request; a backend that was not mirrored to fails the test', async () => {
+    const original = named('HTTPRouteRequestMultipleMirrors');
+    assert.deepEqual(await runner.run(original), { result: 'passed' }, runner.log().slice(-3000));
+    const wrong: ConformanceTest = JSON.parse(JSON.stringify(original));
+    const watch = wrong.steps.find((st) => st.call === 'http.ExpectMirroredRequest')!;
+    // a backend the route does not mirror to
+    ((watch.args![3] as { BackendRef: { Name: string } }[])[1].BackendRef).Name = 'web-backend';
+    const saved = runner.timeoutMs;
+    runner.timeoutMs = 3000;
+    try {
+      const outcome = await runner.run(wrong);
+      assert.equal(outcome.result, 'failed');
+      assert.match((outcome as { reason: string }).reason, /Couldn't find mirrored request to \/multi-mirror in the logs of gateway-conformance-infra\/web-backend/);
+    } finally {
+      runner.timeoutMs = saved;
+    }
   });
 
   test('a test whose expectation the mesh does not meet fails, saying why', async () => {

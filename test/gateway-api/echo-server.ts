@@ -25,10 +25,19 @@
  *   SINEW_WORKLOAD, SINEW_NAMESPACE   who it is (the pod name is `<workload>-<pid>`, so it
  *                     starts with the backend's name, as the suite's checks expect)
  *   SERVICE_VERSION   Istio echo's ServiceVersion (mesh tests)
+ *   TLS_SERVER_CERT, TLS_SERVER_PRIVKEY   files of a certificate and key: the port then speaks
+ *                     HTTPS, and the answer's `tls` names the connection as echo-basic's does
+ *                     (`serverName`: the SNI, `peerCertificates`: the client's, PEM), which is
+ *                     how the suite checks what a gateway originating TLS sent
+ *
+ * Once listening it prints `listening on <host>:<port>` with the port it got (PORT=0: any).
  */
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttp2Server, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { createServer as createNetServer, type Socket } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
 
 const port = Number(process.env.PORT ?? 3000);
@@ -141,9 +150,25 @@ async function handle(req: AnyRequest, res: AnyResponse): Promise<void> {
     res.end(lines.join('\n') + '\n');
     return;
   }
-  const body = JSON.stringify({ path: uri, host: authorityOf(req), method: req.method, proto, headers, namespace, ingress: '', service: '', pod, httpPort: String(port) }, null, ' ');
+  const body = JSON.stringify({ path: uri, host: authorityOf(req), method: req.method, proto, headers, namespace, ingress: '', service: '', pod, httpPort: String(port), ...tlsOf(req) }, null, ' ');
   res.writeHead(200, { ...setHeaders, 'content-type': 'application/json', 'x-content-type-options': 'nosniff' });
   res.end(body);
+}
+
+/** echo-basic's `tls` of an HTTPS request: version, SNI, ALPN, cipher, and the client's certificates as PEM. */
+function tlsOf(req: AnyRequest): { tls?: Record<string, unknown> } {
+  const socket = req.socket as TLSSocket;
+  if (!socket.encrypted) return {};
+  const peer = socket.getPeerX509Certificate?.();
+  return {
+    tls: {
+      version: socket.getProtocol() ?? '',
+      serverName: (socket as TLSSocket & { servername?: string | false }).servername || '',
+      negotiatedProtocol: socket.alpnProtocol || '',
+      cipherSuite: socket.getCipher()?.standardName ?? '',
+      peerCertificates: peer ? [peer.toString()] : [],
+    },
+  };
 }
 
 const onRequest = (req: AnyRequest, res: AnyResponse) => {
@@ -177,7 +202,16 @@ const server = createNetServer((socket: Socket) => {
     (head && head.length >= 3 && PREFACE.subarray(0, Math.min(head.length, PREFACE.length)).equals(head.subarray(0, Math.min(head.length, PREFACE.length))) ? http2 : http1).emit('connection', socket);
   });
 });
-server.listen(port, host, () => process.stdout.write(`echo server (${format}) ${pod} listening on ${host}:${port}\n`));
+// echo-basic serves HTTPS when given a certificate (its TLS_SERVER_CERT, TLS_SERVER_PRIVKEY);
+// a client certificate is asked for but not required, so that the answer can name it.
+const tlsFiles = process.env.TLS_SERVER_CERT && process.env.TLS_SERVER_PRIVKEY ? { cert: readFileSync(process.env.TLS_SERVER_CERT), key: readFileSync(process.env.TLS_SERVER_PRIVKEY) } : undefined;
+const https = tlsFiles ? createHttpsServer({ ...tlsFiles, requestCert: true, rejectUnauthorized: false }, onRequest) : undefined;
+https?.on('tlsClientError', () => undefined);
+const listening = https ?? server;
+listening.listen(port, host, () => {
+  const actual = (listening.address() as { port: number }).port;
+  process.stdout.write(`echo server (${format}${https ? ', https' : ''}) ${pod} listening on ${host}:${actual}\n`);
+});
 // echo-basic also listens on its H2C_PORT (3001): the Service's second port targets it
 const second = process.env.PORT_3001 && Number(process.env.PORT_3001) !== port ? Number(process.env.PORT_3001) : undefined;
 const secondServer = second ? createNetServer((socket) => server.emit('connection', socket)) : undefined;
@@ -185,7 +219,7 @@ secondServer?.listen(second, host);
 
 const shutdown = () => {
   secondServer?.close();
-  server.close(() => process.exit(0));
+  listening.close(() => process.exit(0));
 };
 process.on('SIGTERM', shutdown);
 process.on('SIGINT', shutdown);

@@ -43,7 +43,7 @@ export async function makeSelfSignedCertificate(names: string[]): Promise<Pem> {
   }
 }
 
-/** A server certificate for `names` (DNS SANs; the first is the CN), signed by `ca`. */
+/** A server certificate for `names` (DNS SANs, URI SANs for those with a scheme: `spiffe://...`; the first is the CN), signed by `ca`. */
 export function makeServerCertificate(ca: Pem, names: string[]): Promise<Pem> {
   return makeLeaf(ca, names, 'serverAuth');
 }
@@ -58,7 +58,7 @@ async function makeLeaf(ca: Pem, names: string[], usage: 'serverAuth' | 'clientA
   try {
     await writeFile(join(dir, 'ca.crt'), ca.cert);
     await writeFile(join(dir, 'ca.key'), ca.key);
-    await writeFile(join(dir, 'ext.cnf'), `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\nextendedKeyUsage=${usage}\n`);
+    await writeFile(join(dir, 'ext.cnf'), `subjectAltName=${names.map((n) => (n.includes('://') ? `URI:${n}` : `DNS:${n}`)).join(',')}\nextendedKeyUsage=${usage}\n`);
     await run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'tls.key', '-out', 'tls.csr', '-subj', `/CN=${names[0]}`], dir);
     await run(['x509', '-req', '-in', 'tls.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'tls.crt', '-days', '2', '-extfile', 'ext.cnf'], dir);
     return { cert: await readFile(join(dir, 'tls.crt'), 'utf8'), key: await readFile(join(dir, 'tls.key'), 'utf8') };

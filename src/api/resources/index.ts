@@ -16,6 +16,7 @@ import { telemetrySpecSchema } from './telemetry.js';
 import { serviceSpecSchema, namespaceSpecSchema, endpointSliceSpecSchema, ENDPOINT_SLICE_TOP_LEVEL_FIELDS } from './kubernetes.js';
 import { workloadSpecSchema } from './workload.js';
 import { redactSecret, secretSpecSchema, SECRET_TOP_LEVEL_FIELDS, type SecretSpec } from './secret.js';
+import { configMapSpecSchema, CONFIG_MAP_TOP_LEVEL_FIELDS } from './config-map.js';
 import { gatewayApiKindDefinitions } from './gateway-api/index.js';
 import { groupOf } from './meta.js';
 
@@ -34,6 +35,7 @@ export * from './telemetry.js';
 export * from './kubernetes.js';
 export * from './workload.js';
 export * from './secret.js';
+export * from './config-map.js';
 // The Gateway API's types share names with Istio's (GatewaySpec, Listener): import them from
 // './gateway-api/index.js'.
 export { GATEWAY_API_GROUP, UNIMPLEMENTED_GATEWAY_API_KINDS } from './gateway-api/index.js';
@@ -58,6 +60,7 @@ export const kindDefinitions: readonly KindDefinition[] = Object.freeze([
   { kind: 'EndpointSlice', group: 'discovery.k8s.io', versions: ['v1'], namespaced: true, spec: endpointSliceSpecSchema, topLevelSpec: ENDPOINT_SLICE_TOP_LEVEL_FIELDS },
   { kind: 'Workload', group: 'sinew.dev', versions: ['v1alpha1'], namespaced: true, spec: workloadSpecSchema },
   { kind: 'Secret', group: '', versions: ['v1'], namespaced: true, spec: secretSpecSchema, topLevelSpec: SECRET_TOP_LEVEL_FIELDS },
+  { kind: 'ConfigMap', group: '', versions: ['v1'], namespaced: true, spec: configMapSpecSchema, topLevelSpec: CONFIG_MAP_TOP_LEVEL_FIELDS },
   ...gatewayApiKindDefinitions,
 ]);
 

@@ -7,7 +7,8 @@
  *                and GRPCRoutes serve, their rules sorted by the Gateway API's precedence
  *                (./convert.ts)
  *   HTTPS        a filter chain per listener, chosen by SNI (its hostname), terminating TLS with
- *                its certificate, with a route table of its own (`https.<port>.<listener>`)
+ *                its certificate (and verifying client certificates where the Gateway's
+ *                `tls.frontend` asks), with a route table of its own (`https.<port>.<listener>`)
  *   TCP          the TCPRoute's weighted backends
  *
  * Each port listens where the runner mapped it (`ProxyPorts.gateway`); a port it has not mapped
@@ -100,7 +101,17 @@ export function buildGatewayApiGateway(ctx: CompileContext, binding: GatewayApiB
         if (!out.secrets.some((s) => s.name === sdsName)) out.secrets.push({ name: sdsName, certificateChainPem: credential.certificateChainPem, privateKeyPem: credential.privateKeyPem });
         const routeName = `https.${port}.${l.listener.name}`;
         out.routeConfigs.push({ name: routeName, virtualHosts: virtualHostsOf(ctx, binding, gateway, [l], port) });
-        chains.push({ name: routeName, ...(hostname ? { match: { serverNames: [hostname] } } : {}), tls: { mode: 'SIMPLE', certificate: sdsName }, routeConfigName: routeName });
+        // GEP-91 client certificate validation: MUTUAL against the CA bundle of the port's (or the
+        // default) validation, through the transport Istio's MUTUAL servers use. AllowInsecureFallback
+        // lets every client in, so the chain asks for no certificate (the Gateway's status says
+        // InsecureFrontendValidationMode).
+        let tls: FilterChain['tls'] = { mode: 'SIMPLE', certificate: sdsName };
+        if (l.clientValidation && !l.clientValidation.insecureFallback) {
+          const caName = `frontend-ca://${gateway.key}/${l.listener.name}`;
+          out.secrets.push({ name: caName, trustedCaPem: l.clientValidation.caPem });
+          tls = { mode: 'MUTUAL', certificate: sdsName, validationContext: caName };
+        }
+        chains.push({ name: routeName, ...(hostname ? { match: { serverNames: [hostname] } } : {}), tls, routeConfigName: routeName });
       }
       if (chains.length === 0) continue;
       out.listeners.push({ name, address: { ...address }, direction: 'gateway', protocol: 'http', http: { routeConfigName: chains[0].routeConfigName!, http2: true }, filterChains: chains });

@@ -40,7 +40,10 @@ export function gatewayDeployments(resources: readonly Resource[]): GatewayDeplo
       className: g.className,
       labels: { ...(gw.spec.infrastructure?.labels ?? {}), [GATEWAY_NAME_LABEL]: name, [GATEWAY_CLASS_LABEL]: g.className },
       annotations: { ...(gw.spec.infrastructure?.annotations ?? {}) },
-      ports: [...new Set(g.listeners.filter((l) => l.usable).map((l) => l.listener.port))].sort((a, b) => a - b),
+      // A listener left out only for its CA references (NoValidCACertificate) keeps its port, as a
+      // certificate problem does: the port follows the listeners, not the objects they refer to
+      // (`sinew up` lists Gateways, not ConfigMaps, to plan the proxies).
+      ports: [...new Set(g.listeners.filter((l) => l.usable || l.accepted.reason === 'NoValidCACertificate').map((l) => l.listener.port))].sort((a, b) => a - b),
     };
   });
 }

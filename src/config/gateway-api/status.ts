@@ -2,7 +2,8 @@
  * The status of the Gateway API resources, as the API server would hold it once Istio's
  * controller wrote it: GatewayClass `Accepted`; Gateway `Accepted` and `Programmed`, its
  * addresses, and per listener `Accepted`, `Programmed`, `ResolvedRefs` and `Conflicted` with
- * the routes attached; per route and parent `Accepted` and `ResolvedRefs`. The reasons are the
+ * the routes attached; per route and parent `Accepted` and `ResolvedRefs`; per BackendTLSPolicy
+ * and Gateway that sends to its targets (its ancestors) `Accepted` and `ResolvedRefs`. The reasons are the
  * Gateway API's, from the binding (src/semantics/gateway-api/binding.ts), which the compiler
  * uses too, so what status says is what the proxies do.
  *
@@ -64,6 +65,7 @@ export function gatewayApiStatus(resources: readonly Resource[], runtime: readon
     const s = statusOfRoute(route, binding);
     if (s) routeStatus.set(`${route.kind}/${route.key}`, s);
   }
+  for (const policy of binding.backendTlsPolicies) routeStatus.set(`BackendTLSPolicy/${policy.key}`, statusOfBackendTlsPolicy(policy, binding));
   return (r) => {
     if (r.group !== GATEWAY_API_GROUP) return undefined;
     const key = `${r.metadata.namespace}/${r.metadata.name}`;
@@ -99,7 +101,12 @@ function statusOfGateway(g: GatewayState, rt: GatewayRuntime | undefined, runtim
   const given = requested.filter((a) => a.value).map((a) => a.value!);
   return {
     ...(programmed.status === 'True' ? { addresses: (given.length ? given : listening).map((value) => ({ type: 'IPAddress', value })) } : {}),
-    conditions: [condition('Accepted', accepted, r), condition('Programmed', programmed, r)],
+    conditions: [
+      condition('Accepted', accepted, r),
+      condition('Programmed', programmed, r),
+      // GEP-91: a Gateway that lets clients in without a valid certificate says so.
+      ...(g.insecureFrontendValidation ? [condition('InsecureFrontendValidationMode', { status: 'True', reason: 'ConfigurationChanged', message: 'a listener\'s client certificate validation is AllowInsecureFallback: clients without a valid certificate are let in' }, r)] : []),
+    ],
     listeners: g.listeners.map((l) => ({
       name: l.listener.name,
       supportedKinds: l.supportedKinds.map((k) => ({ group: k.group ?? GATEWAY_API_GROUP, kind: k.kind })),
@@ -144,6 +151,21 @@ function statusOfRoute(route: RouteState, binding: GatewayApiBinding): Record<st
         conditions: [condition('Accepted', p.accepted, r), condition('ResolvedRefs', route.resolvedRefs, r)],
       };
     }),
+  };
+}
+
+/**
+ * A BackendTLSPolicy's status (GEP-1897, PolicyAncestorStatus): per Gateway that sends to one
+ * of its targets, `Accepted` and `ResolvedRefs`, written by that Gateway's controller.
+ */
+function statusOfBackendTlsPolicy(policy: GatewayApiBinding['backendTlsPolicies'][number], binding: GatewayApiBinding): Record<string, unknown> {
+  const r = policy.resource;
+  return {
+    ancestors: policy.ancestors.map((g) => ({
+      ancestorRef: { group: GATEWAY_API_GROUP, kind: 'Gateway', namespace: g.resource.metadata.namespace, name: g.resource.metadata.name },
+      controllerName: binding.classes.get(g.className)?.controllerName ?? '',
+      conditions: [condition('Accepted', policy.accepted, r), condition('ResolvedRefs', policy.resolvedRefs, r)],
+    })),
   };
 }
 

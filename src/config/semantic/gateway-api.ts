@@ -155,5 +155,5 @@ export function validateGatewayApiSpec(kind: string, spec: unknown, ctx: Semanti
 
 /** The semantic validators of the Gateway API kinds, by kind. */
 export const gatewayApiValidators: Readonly<Record<string, (spec: unknown, ctx: SemanticContext) => void>> = Object.fromEntries(
-  ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'TLSRoute', 'TCPRoute', 'ReferenceGrant'].map((kind) => [kind, (spec: unknown, ctx: SemanticContext) => validateGatewayApiSpec(kind, spec, ctx)]),
+  ['GatewayClass', 'Gateway', 'HTTPRoute', 'GRPCRoute', 'TLSRoute', 'TCPRoute', 'ReferenceGrant', 'BackendTLSPolicy'].map((kind) => [kind, (spec: unknown, ctx: SemanticContext) => validateGatewayApiSpec(kind, spec, ctx)]),
 );

@@ -40,4 +40,5 @@ export const semanticValidators: Readonly<Record<string, SemanticValidator>> = O
   TLSRoute: gatewayApiValidators.TLSRoute,
   TCPRoute: gatewayApiValidators.TCPRoute,
   ReferenceGrant: gatewayApiValidators.ReferenceGrant,
+  BackendTLSPolicy: gatewayApiValidators.BackendTLSPolicy,
 });

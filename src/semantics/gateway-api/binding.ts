@@ -33,6 +33,9 @@ import { hostIntersection, hostSubsetOf, isWildcardHost } from '../hosts.js';
 import { byCreation } from '../creation-order.js';
 import { servesCertificate } from '../credentials.js';
 import type { SecretSpec } from '../../api/resources/secret.js';
+import type { ServiceSpec as KubeServiceSpec } from '../../api/resources/kubernetes.js';
+import { bindBackendTlsPolicies, type BackendTlsPolicyState } from './backend-tls.js';
+import { configMapsOf, resolveCaCertificateRefs } from './ca-certificates.js';
 
 // === constants ===
 
@@ -100,6 +103,11 @@ export interface ListenerState {
   accepted: ConditionState;
   resolvedRefs: ConditionState;
   conflicted: ConditionState;
+  /**
+   * HTTPS: the client certificates it asks for (GEP-91 `tls.frontend`, the entry for its port or
+   * the default): the CA bundle they must chain to, or `insecureFallback` (every client let in).
+   */
+  clientValidation?: { caPem: string; insecureFallback: boolean };
   /** Routes attach to it (it is accepted and not conflicted). */
   usable: boolean;
   attachedRoutes: number;
@@ -112,6 +120,8 @@ export interface GatewayState {
   className: string;
   listeners: ListenerState[];
   accepted: ConditionState;
+  /** Some listener lets clients in without a valid certificate (frontend validation AllowInsecureFallback). */
+  insecureFrontendValidation: boolean;
 }
 
 /** Where a route attached on one listener, and the hostnames it serves there. */
@@ -169,6 +179,8 @@ export interface GatewayApiBinding {
   /** Every route, oldest first. */
   routes: RouteState[];
   gatewayByKey: Map<string, GatewayState>;
+  /** Every BackendTLSPolicy (./backend-tls.ts), oldest first, with the Gateways that send to its targets. */
+  backendTlsPolicies: (BackendTlsPolicyState & { ancestors: GatewayState[] })[];
 }
 
 // === helpers ===
@@ -281,6 +293,7 @@ export function bindGatewayApi(resources: readonly Resource[], options: BindOpti
   const secrets = new Map(resources.filter((r) => r.kind === 'Secret' && r.group === CORE).map((r) => [`${r.metadata.namespace}/${r.metadata.name}`, r]));
   const services = new Map(resources.filter((r) => r.kind === 'Service' && r.group === CORE).map((r) => [`${r.metadata.namespace}/${r.metadata.name}`, r]));
   const secretUsable = options.secretUsable ?? ((s: Resource) => servesCertificate(s.spec as SecretSpec));
+  const configMaps = configMapsOf(resources);
 
   const gateways: GatewayState[] = [];
   const foreignGateways: Resource<GatewaySpec>[] = [];
@@ -291,7 +304,7 @@ export function bindGatewayApi(resources: readonly Resource[], options: BindOpti
       foreignGateways.push(gw);
       continue;
     }
-    gateways.push(bindGateway(gw, cls, grants, secrets, secretUsable));
+    gateways.push(bindGateway(gw, cls, grants, secrets, secretUsable, configMaps));
   }
   const gatewayByKey = new Map(gateways.map((g) => [g.key, g]));
 
@@ -301,7 +314,27 @@ export function bindGatewayApi(resources: readonly Resource[], options: BindOpti
   // Listener isolation needs every route's hostnames first; counts need the final attachments.
   isolateListeners(routes);
   for (const route of routes) for (const parent of route.parents) for (const a of parent.listeners) a.listener.attachedRoutes++;
-  return { classes, gateways, foreignGateways, routes, gatewayByKey };
+  const backendTlsPolicies = bindBackendTlsPolicies(resources).map((p) => ({ ...p, ancestors: backendTlsAncestors(p, routes, services) }));
+  return { classes, gateways, foreignGateways, routes, gatewayByKey, backendTlsPolicies };
+}
+
+/**
+ * A BackendTLSPolicy's ancestors (GEP-1897 status): the Gateways with a route attached that
+ * sends to one of its targets (the Service, or the port its sectionName names), in the order
+ * the Gateways were created.
+ */
+function backendTlsAncestors(policy: BackendTlsPolicyState, routes: readonly RouteState[], services: ReadonlyMap<string, Resource>): GatewayState[] {
+  const ns = policy.resource.metadata.namespace;
+  const targets = (policy.resource.spec.targetRefs ?? []).filter((t) => (t.group ?? '') === '' && t.kind === 'Service');
+  const portName = (service: string, port: number) => ((services.get(`${ns}/${service}`)?.spec ?? {}) as KubeServiceSpec).ports?.find((p) => p.port === port)?.name;
+  const sends = (b: BackendState) =>
+    b.service?.namespace === ns && targets.some((t) => t.name === b.service!.name && (t.sectionName === undefined || t.sectionName === portName(t.name, b.service!.port)));
+  const out: GatewayState[] = [];
+  for (const route of routes) {
+    if (![...route.rules.flat(), ...route.filterBackends.values()].some(sends)) continue;
+    for (const parent of route.parents) for (const a of parent.listeners) if (!out.includes(a.gateway)) out.push(a.gateway);
+  }
+  return out.sort((a, b) => byCreation(a.resource, b.resource));
 }
 
 function bindGateway(
@@ -310,8 +343,10 @@ function bindGateway(
   grants: readonly Resource<ReferenceGrantSpec>[],
   secrets: Map<string, Resource>,
   secretUsable: (secret: Resource) => boolean,
+  configMaps: ReadonlyMap<string, Resource>,
 ): GatewayState {
   const ns = gw.metadata.namespace;
+  const frontend = gw.spec.tls?.frontend;
   const listeners: ListenerState[] = gw.spec.listeners.map((listener, index) => {
     const protocol = listener.protocol;
     const supportedProtocol = KINDS_BY_PROTOCOL[protocol] !== undefined;
@@ -341,6 +376,20 @@ function bindGateway(
     if (invalid.length > 0) resolvedRefs = notOk('InvalidRouteKinds', `route kinds ${invalid.map((k) => k.kind).join(', ')} are not supported on a ${protocol} listener`);
     else if (badCert) resolvedRefs = notOk(badCert.problem!.reason, badCert.problem!.message);
     else if (tlsMode === 'Terminate' && certificates.length === 0 && supportedProtocol) resolvedRefs = notOk('InvalidCertificateRef', 'a listener that terminates TLS needs a certificateRef');
+    // GEP-91: an HTTPS listener verifies client certificates as its port's entry, else the
+    // default, asks; a validation none of whose CA references resolves leaves it unusable.
+    let clientValidation: ListenerState['clientValidation'];
+    const validation = protocol === 'HTTPS' ? (frontend?.perPort?.find((p) => p.port === listener.port)?.tls.validation ?? frontend?.default.validation) : undefined;
+    if (validation && accepted.status === 'True') {
+      const permitted = (ref: { namespace: string; name: string }) => referenceAllowed(grants, { group: GATEWAY_API_GROUP, kind: 'Gateway', namespace: ns }, { group: CORE, kind: 'ConfigMap', ...ref });
+      const { caPem, problems } = resolveCaCertificateRefs(validation.caCertificateRefs, ns, configMaps, permitted);
+      const first = problems.find((p) => p.problem === 'kind') ?? problems.find((p) => p.problem === 'notPermitted') ?? problems[0];
+      if (first && resolvedRefs.status === 'True') {
+        resolvedRefs = notOk(first.problem === 'kind' ? 'InvalidCACertificateKind' : first.problem === 'notPermitted' ? 'RefNotPermitted' : 'InvalidCACertificateRef', problems.map((p) => p.message).join('; '));
+      }
+      if (!caPem) accepted = notOk('NoValidCACertificate', 'no caCertificateRef of its client certificate validation resolves to a CA certificate');
+      else clientValidation = { caPem, insecureFallback: validation.mode === 'AllowInsecureFallback' };
+    }
     return {
       listener,
       index,
@@ -350,6 +399,7 @@ function bindGateway(
       supportedKinds: kinds,
       accepted,
       resolvedRefs,
+      ...(clientValidation ? { clientValidation } : {}),
       conflicted: notOk('NoConflicts', 'No conflicts'),
       usable: accepted.status === 'True',
       attachedRoutes: 0,
@@ -382,7 +432,8 @@ function bindGateway(
   else if (valid === listeners.length) accepted = ok('Accepted', 'Resource accepted');
   // Spec: Accepted stays True while at least one listener is valid, with reason ListenersNotValid.
   else accepted = valid > 0 ? ok('ListenersNotValid', `${listeners.length - valid} of ${listeners.length} listeners are not valid`) : notOk('ListenersNotValid', 'no listener is valid');
-  return { resource: gw, key: `${gw.metadata.namespace}/${gw.metadata.name}`, className: cls.name, listeners, accepted };
+  const insecureFrontendValidation = listeners.some((l) => l.usable && l.clientValidation?.insecureFallback);
+  return { resource: gw, key: `${gw.metadata.namespace}/${gw.metadata.name}`, className: cls.name, listeners, accepted, insecureFrontendValidation };
 }
 
 function bindRoute(

@@ -6,9 +6,14 @@
  * backends, Istio echo's text for the mesh's `echo-advanced` ones). Its first container port
  * (the Service's targetPort, 3000 for echo-basic, 8080 for the mesh's echo) is the one it serves.
  *
- * Left out, each with the reason: the TLS backends (they need the TLS transport sockets), the
- * UDP backend (CoreDNS), the gRPC and TCP echo backends (only their profiles use them), and the
- * ConfigMap CoreDNS reads.
+ * The infrastructure namespace's TLS backend (`tls-backend`, echo-basic serving HTTPS with the
+ * suite's `tls-checks-certificate`) runs outside the mesh, as the suite's does (no sidecar in
+ * front of it: what a gateway sends it is the TLS it originates): the runner starts it and
+ * registers it with a WorkloadEntry (TLS_BACKEND).
+ *
+ * Left out, each with the reason: the other TLS backends (no test the runner runs needs them),
+ * the UDP backend (CoreDNS), the gRPC and TCP echo backends (only their profiles use them), and
+ * the ConfigMap CoreDNS reads.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -66,14 +71,47 @@ export function prepareManifest(text: string): string {
 
 /** Backends not started, and why (the runner skips the tests that need them). */
 export const BACKENDS_LEFT_OUT: Record<string, string> = {
-  'tls-backend': 'a TLS backend: needs TLS transport sockets',
-  'tls-backend-2': 'a TLS backend: needs TLS transport sockets',
+  'tls-backend': 'a TLS backend: the runner starts the infrastructure namespace\'s outside the mesh (TLS_BACKEND)',
+  'tls-backend-2': 'a TLS backend for TLSRoute tests, which the runner does not run',
   coredns: 'a UDP backend (CoreDNS): no UDPRoute support',
   'tcp-backend': 'a TCP echo backend: the GATEWAY-TCP profile is not run',
   'grpc-infra-backend-v1': 'a gRPC echo backend: the GATEWAY-GRPC profile is not run',
   'grpc-infra-backend-v2': 'a gRPC echo backend: the GATEWAY-GRPC profile is not run',
   'grpc-infra-backend-v3': 'a gRPC echo backend: the GATEWAY-GRPC profile is not run',
 };
+
+/**
+ * The TLS backend the runner starts outside the mesh: `tls-backend` of the infrastructure
+ * namespace, selected by its Services' `app: tls-backend`, answering on the ports its Services
+ * name (the WorkloadEntry maps each of those names to where it listens).
+ */
+export const TLS_BACKEND = {
+  name: 'tls-backend',
+  namespace: 'gateway-conformance-infra',
+  labels: { app: 'tls-backend' },
+  /** The names the suite's TLS Services give the port that targets 8443. */
+  portNames: ['btls', 'https', 'https-1', 'https-2'],
+} as const;
+
+/** The WorkloadEntry that puts the TLS backend, listening on `port` of loopback, behind its Services. */
+export function tlsBackendEntry(port: number): string {
+  return stringify({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'WorkloadEntry',
+    metadata: { name: TLS_BACKEND.name, namespace: TLS_BACKEND.namespace },
+    spec: { address: '127.0.0.1', labels: { ...TLS_BACKEND.labels }, ports: Object.fromEntries(TLS_BACKEND.portNames.map((n) => [n, port])) },
+  });
+}
+
+/** How the runner starts the TLS backend: the echo server with the suite's certificate, on any free port. */
+export function tlsBackendCommand(certFile: string, keyFile: string): { command: string; args: string[]; cwd: string; env: Record<string, string> } {
+  return {
+    command: process.execPath,
+    args: ['--import', 'tsx', echoServer],
+    cwd: repoRoot,
+    env: { PORT: '0', HOST: '127.0.0.1', SINEW_WORKLOAD: TLS_BACKEND.name, SINEW_NAMESPACE: TLS_BACKEND.namespace, TLS_SERVER_CERT: certFile, TLS_SERVER_PRIVKEY: keyFile },
+  };
+}
 
 export interface BaseOptions {
   /** Include the gateway profiles' base (conformance/base) — default true. */

@@ -11,16 +11,12 @@ import { fixturesDir, type ConformanceTest, type Declaration, type Suite } from 
 export const PROFILES = ['GATEWAY-HTTP', 'GATEWAY-TLS', 'MESH-HTTP'];
 
 /**
- * Features not declared, with why: TLS listeners (TLSRoute), client certificates and TLS to
- * backends are not served yet (HTTPS listeners are); ListenerSet is not read; the rest are not
- * implemented.
+ * Features not declared, with why: TLS listeners (TLSRoute) and client certificates to backends
+ * are not served yet (HTTPS listeners, their client certificate validation, and TLS to backends
+ * by BackendTLSPolicy are); ListenerSet is not read; the rest are not implemented.
  */
 export const NOT_DECLARED: Record<string, string> = {
-  BackendTLSPolicy: 'BackendTLSPolicy is not read',
-  BackendTLSPolicySANValidation: 'BackendTLSPolicy is not read',
   GatewayBackendClientCertificate: 'gateways present no client certificate to backends yet',
-  GatewayFrontendClientCertificateValidation: 'Gateway API listeners do not verify client certificates yet',
-  GatewayFrontendClientCertificateValidationInsecureFallback: 'Gateway API listeners do not verify client certificates yet',
   GatewayHTTPSListenerDetectMisdirectedRequests: 'a request whose Host is not its SNI name is not answered 421 yet',
   TLSRoute: 'TLS listeners (routing by SNI without terminating) are not served yet',
   TLSRouteModeTerminate: 'TLS listeners are not served yet',
@@ -29,8 +25,11 @@ export const NOT_DECLARED: Record<string, string> = {
   MeshClusterIPMatching: 'workloads have no cluster IPs in the embedded mesh',
 };
 
-/** The TLS calls the runner makes: requests to an HTTPS listener, trusting the suite's certificate. */
-const TLS_CALLS = new Set(['kubernetes.GetTLSSecret', 'tls.MakeTLSRequestAndExpectEventuallyConsistentResponse']);
+/**
+ * The TLS calls the runner makes: requests to an HTTPS listener, trusting the suite's
+ * certificate, and BackendTLSPolicy status.
+ */
+const TLS_CALLS = new Set(['kubernetes.GetTLSSecret', 'tls.MakeTLSRequestAndExpectEventuallyConsistentResponse', 'tls.MakeTLSRequestAndExpectEventuallyConsistentFailureResponse', 'kubernetes.BackendTLSPolicyMustHaveCondition', 'kubernetes.BackendTLSPolicyMustHaveLatestConditions']);
 /**
  * Why a test whose features are declared is skipped: it needs TLS the gateway does not serve
  * yet (TLS listeners: routing by SNI without terminating; client certificates; TLS backends).

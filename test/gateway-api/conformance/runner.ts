@@ -14,6 +14,7 @@
  * the test, naming it.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { isIP } from 'node:net';
 import { WebSocket } from 'ws';
@@ -27,9 +28,9 @@ import { GATEWAY_NAME_LABEL } from '../../../src/semantics/gateway-api/binding.j
 import { startMesh, type Mesh } from '../../mesh/support.js';
 import { readApiTokenFile } from '../../../src/controlplane/credentials.js';
 import { readMeshFile } from '../../../src/mesh/state.js';
-import { prepareManifest, runnableBase, type BaseOptions } from './base.js';
+import { prepareManifest, runnableBase, TLS_BACKEND, tlsBackendCommand, tlsBackendEntry, type BaseOptions } from './base.js';
 import { fixturesDir, type ConformanceTest, type Outcome, type Step, type Value } from './suite.js';
-import { b64, makeSelfSignedCertificate, type Pem } from '../../support/tls.js';
+import { b64, makeCa, makeClientCertificate, makeSelfSignedCertificate, makeServerCertificate, type Pem } from '../../support/tls.js';
 
 export interface RunnerOptions extends BaseOptions {
   /** How long an "eventually" check may take (default 15 s; the suite allows 30 to 60 s on a cluster). */
@@ -59,6 +60,8 @@ interface Pod {
 }
 
 class StepFailure extends Error {}
+/** A failure no later attempt can undo (the suite's t.Fatalf inside a convergence loop). */
+class FatalFailure extends StepFailure {}
 class Unsupported extends Error {}
 
 const REQUIRED_CONSECUTIVE_SUCCESSES = 3;
@@ -76,6 +79,16 @@ export class ConformanceRunner {
   #attemptUuid: string | undefined;
   /** The WebSockets a test opened (closed after each attempt and at the test's end). */
   readonly #sockets = new Set<WebSocket>();
+  /** The TLS backend the runner runs outside the mesh (./base.ts TLS_BACKEND). */
+  #tlsBackend: ChildProcess | undefined;
+  /**
+   * ExpectMirroredRequest's watchers: the backends whose logs must show a request to the path,
+   * from where the mesh's output stood when the test asked (checked before the test passes, as
+   * the suite waits for its watchers).
+   */
+  readonly #mirrorWatches: { backends: NN[]; path: string; from: number }[] = [];
+  /** Objects a test applied with MustApplyObjectsWithCleanup: deleted when it ends. */
+  readonly #applied: Record<string, unknown>[] = [];
 
   constructor(options: RunnerOptions = {}) {
     this.#options = options;
@@ -93,11 +106,37 @@ export class ConformanceRunner {
     // gateway), and the one the ReferenceGrant tests refer to across namespaces.
     this.#tlsSecrets.set('gateway-conformance-infra/tls-validity-checks-certificate', await makeSelfSignedCertificate(['*', '*.org']));
     this.#tlsSecrets.set('gateway-conformance-web-backend/certificate', await makeSelfSignedCertificate(['*']));
+    // And for the backends that speak TLS (MustCreateCASignedCertSecret, MustCreateCACertConfigMap):
+    // a CA, the TLS backend's certificate it signs, and the CA as a ConfigMap's ca.crt for the
+    // BackendTLSPolicies to verify it with; another CA, which signed nothing, to verify it against
+    // and fail.
+    const ca = await makeCa('gateway-conformance CA');
+    const unusedCa = await makeCa('gateway-conformance unused CA');
+    const backendCertificate = await makeServerCertificate(ca, ['abc.example.com', 'spiffe://abc.example.com/test-identity', 'other.example.com']);
+    this.#tlsSecrets.set(`${TLS_BACKEND.namespace}/tls-checks-certificate`, backendCertificate);
+    // Client certificates for the gateways' client certificate validation, each under a CA of
+    // its own that a ConfigMap holds (the default validation's and the per-port one's).
+    const clientCa = await makeCa('gateway-conformance client CA');
+    const perPortClientCa = await makeCa('gateway-conformance per-port client CA');
+    this.#tlsSecrets.set('gateway-conformance-infra/tls-validity-checks-client-certificate', await makeClientCertificate(clientCa, 'client.example.org'));
+    this.#tlsSecrets.set('gateway-conformance-infra/tls-validity-checks-per-port-client-certificate', await makeClientCertificate(perPortClientCa, 'per-port-client.example.org'));
     const secrets = [...this.#tlsSecrets].map(([key, pem]) => {
       const [namespace, name] = key.split('/');
       return `apiVersion: v1\nkind: Secret\nmetadata: {name: ${name}, namespace: ${namespace}}\ntype: kubernetes.io/tls\ndata:\n  tls.crt: ${b64(pem.cert)}\n  tls.key: ${b64(pem.key)}\n`;
     });
-    writeFileSync(base, [runnableBase(this.#options), ...secrets].join('---\n'));
+    const configMaps = [
+      ['gateway-conformance-infra', 'tls-checks-ca-certificate', ca.cert],
+      ['gateway-conformance-infra', 'mismatch-ca-certificate', unusedCa.cert],
+      ['gateway-conformance-infra', 'tls-validity-checks-ca-certificate', clientCa.cert],
+      ['gateway-conformance-infra', 'tls-validity-checks-per-port-ca-certificate', perPortClientCa.cert],
+      // one in another namespace, which a Gateway may not use without a ReferenceGrant
+      ['gateway-conformance-web-backend', 'web-backend-cm', clientCa.cert],
+    ].map(([namespace, name, pem]) => JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace }, data: { 'ca.crt': pem } }) + '\n');
+    const extra: string[] = [];
+    if (this.#options.gateway !== false && (!this.#options.backends || this.#options.backends.includes(TLS_BACKEND.name))) {
+      extra.push(tlsBackendEntry(await this.#startTlsBackend(backendCertificate)));
+    }
+    writeFileSync(base, [runnableBase(this.#options), ...secrets, ...configMaps, ...extra].join('---\n'));
     this.#mesh = await startMesh([base], 240_000);
     const status = await this.#mesh.status();
     this.#api = `http://${status.controlPlane.api}`;
@@ -113,8 +152,56 @@ export class ConformanceRunner {
   }
 
   async stop(): Promise<void> {
-    await this.#mesh?.stop();
-    if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
+    try {
+      await this.#mesh?.stop();
+    } finally {
+      await this.#stopTlsBackend();
+      if (this.#dir) rmSync(this.#dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Starts the TLS backend (the echo server over HTTPS with `pem`) and answers the port it listens on. */
+  async #startTlsBackend(pem: Pem): Promise<number> {
+    const certFile = join(this.#dir!, 'tls-backend.crt');
+    const keyFile = join(this.#dir!, 'tls-backend.key');
+    writeFileSync(certFile, pem.cert);
+    writeFileSync(keyFile, pem.key, { mode: 0o600 });
+    const { command, args, cwd, env } = tlsBackendCommand(certFile, keyFile);
+    const child = spawn(command, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.#tlsBackend = child;
+    let output = '';
+    return new Promise<number>((resolvePort, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the TLS backend did not start within 30 s: ${output}`)), 30_000);
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString('utf8');
+        const m = /listening on [^\s]+:(\d+)/.exec(output);
+        if (m) {
+          clearTimeout(timer);
+          resolvePort(Number(m[1]));
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', (c: Buffer) => (output += c.toString('utf8')));
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`the TLS backend exited (${code}): ${output}`));
+      });
+    });
+  }
+
+  async #stopTlsBackend(): Promise<void> {
+    const child = this.#tlsBackend;
+    this.#tlsBackend = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
   }
 
   log(): string {
@@ -138,11 +225,20 @@ export class ConformanceRunner {
           return { result: 'failed', reason: `${step.call}${where}: ${(err as Error).message}` };
         }
       }
+      for (const watch of this.#mirrorWatches) {
+        try {
+          await this.#eventually(async () => this.#mirroredTo(watch));
+        } catch (err) {
+          return { result: 'failed', reason: `http.ExpectMirroredRequest: ${(err as Error).message}` };
+        }
+      }
       return { result: 'passed' };
     } catch (err) {
       return { result: 'failed', reason: (err as Error).message };
     } finally {
       this.#closeSockets();
+      this.#mirrorWatches.splice(0);
+      for (const o of this.#applied.splice(0)) await this.#post('delete', JSON.stringify(o)).catch(() => undefined);
       for (const m of manifests.reverse()) await this.#post('delete', m).catch(() => undefined);
       // The next test must not meet this one's routes: wait until the gateways hold the config
       // without them (on a cluster the suite's cleanup races the next test; here it need not).
@@ -206,7 +302,12 @@ export class ConformanceRunner {
   #resolve(v: Value | undefined, results: Map<number, Resolved>): Resolved {
     if (v === null || typeof v !== 'object') return v;
     if (Array.isArray(v)) return v.map((x) => this.#resolve(x, results) as Value);
-    if ('$ref' in v) return results.get(Number(v.$ref));
+    if ('$ref' in v) {
+      const r = results.get(Number(v.$ref));
+      // a result of a step that returns several (GetTLSSecret's key)
+      if ('$result' in v) return ((r as { $results?: Value[] } | undefined)?.$results?.[Number(v.$result)] ?? null) as Value;
+      return r;
+    }
     // a fresh uuid per attempt of an AwaitConvergence (the same within the attempt)
     if ('$uuid' in v) return (this.#attemptUuid ??= randomUUID());
     if ('$urlencode' in v) {
@@ -278,6 +379,10 @@ export class ConformanceRunner {
         return { $gateway: args[0] as NN, ...(listeners.length ? { listeners } : {}) } as unknown as Value;
       }
       if (v.$call === 'http.Ipv6SafeHost') return args[0];
+      // net.SplitHostPort(gwAddr): the host is the gateway's address (its port set again by JoinHostPort)
+      if (v.$call === 'net.SplitHostPort') return args[0] as Value;
+      // net.JoinHostPort(gwAddr, "443"): the gateway's address at that port
+      if (v.$call === 'net.JoinHostPort' && args[0] && typeof args[0] === 'object' && '$gateway' in args[0]) return { ...(args[0] as object), port: Number(args[1]) } as unknown as Value;
       // a Deployment's selector (its matchLabels) and a namespace, for suite.Client.List
       if (v.$call === 'metav1.LabelSelectorAsSelector') return args[0] as Value;
       if (v.$call === 'client.InNamespace') return { $namespace: args[0] as Value };
@@ -503,7 +608,8 @@ export class ConformanceRunner {
       case 'kubernetes.GatewayAndRoutesMustBeAccepted': {
         const routeKind = call === 'kubernetes.GatewayAndHTTPRoutesMustBeAccepted' ? 'HTTPRoute' : String(((args[5] as Record<string, Value>)?.$type ?? 'v1.HTTPRoute')).split('.').pop()!;
         const ref = args[4] as unknown as { $gateway: NN; listeners?: string[] };
-        const routes = (call === 'kubernetes.GatewayAndHTTPRoutesMustBeAccepted' ? args.slice(5) : args.slice(6)).flat() as NN[];
+        // the routes' names (GatewayAndRoutesMustBeAccepted has a bool before them in this release)
+        const routes = (call === 'kubernetes.GatewayAndHTTPRoutesMustBeAccepted' ? args.slice(5) : args.slice(6)).flat().filter((a): a is NN => !!a && typeof a === 'object' && 'Name' in a) as NN[];
         const address = await this.#gatewayAddress(ref.$gateway, ref.listeners);
         for (const route of routes) await this.#eventually(() => this.#routeParentCondition(routeKind, route, ref.$gateway, { Type: 'Accepted', Status: 'True' }));
         results.set(step.id, address);
@@ -526,6 +632,49 @@ export class ConformanceRunner {
           const gw = await this.#resource('Gateway', args[3] as NN);
           this.#hasCondition(gw?.status?.conditions, args[4] as Record<string, string>, `Gateway ${(args[3] as NN).Name}`);
         });
+      case 'kubernetes.BackendTLSPolicyMustHaveCondition': {
+        // (t, client, timeouts, policyNN, gatewayNN, condition): the policy's status for that
+        // Gateway as an ancestor carries the condition
+        const [policy, gateway, want] = [args[3] as NN, args[4] as NN, args[5] as Record<string, string>];
+        return this.#eventually(async () => {
+          const p = await this.#resource('BackendTLSPolicy', policy);
+          if (!p) throw new StepFailure(`BackendTLSPolicy ${policy.Namespace}/${policy.Name} not found`);
+          const ancestors = (p.status?.ancestors ?? []) as { ancestorRef?: { name?: string; namespace?: string }; conditions?: any[] }[];
+          const ancestor = ancestors.find((a) => a.ancestorRef?.name === gateway.Name && (a.ancestorRef?.namespace ?? p.metadata.namespace) === gateway.Namespace);
+          if (!ancestor) throw new StepFailure(`BackendTLSPolicy ${policy.Name} has no status for ancestor ${gateway.Namespace}/${gateway.Name} (ancestors: ${JSON.stringify(ancestors.map((a) => a.ancestorRef))})`);
+          this.#hasCondition(ancestor.conditions, want, `BackendTLSPolicy ${policy.Name} ancestor ${gateway.Name}`);
+        });
+      }
+      case 'kubernetes.BackendTLSPolicyMustHaveLatestConditions': {
+        // (t, policy): every ancestor's conditions observed the generation of the policy as fetched
+        const policy = args[1] as Record<string, any>;
+        const generation = policy?.metadata?.generation;
+        const conditions = ((policy?.status?.ancestors ?? []) as { conditions?: any[] }[]).flatMap((a) => a.conditions ?? []);
+        if (!conditions.length) throw new StepFailure(`BackendTLSPolicy ${policy?.metadata?.name} has no conditions`);
+        const stale = conditions.filter((c) => c.observedGeneration !== generation);
+        if (stale.length) throw new StepFailure(`BackendTLSPolicy ${policy?.metadata?.name}: conditions of generation ${stale.map((c) => c.observedGeneration).join(',')}, the policy is at ${generation}`);
+        return;
+      }
+      case 'http.ExpectMirroredRequest': {
+        // (t, client, clientset, mirrorPods, path, timeouts): each mirror backend's log must show
+        // the request to the path (echo-basic logs "Echoing back request made to <path> to
+        // client"); the returned wait is checked before the test passes
+        const backends = ((args[3] ?? []) as { BackendRef?: NN }[]).map((m) => m.BackendRef!).filter(Boolean);
+        if (backends.some((b) => !b.Name)) throw new StepFailure('Mirrored BackendRef.Name wasn\'t provided in the testcase');
+        this.#mirrorWatches.push({ backends, path: String(args[4]), from: this.log().length });
+        return;
+      }
+      case 'http.MakeRequestAndExpectFailure':
+        return this.#gatewayFailure(args[3] as unknown as GatewayAddress, args[4] as Record<string, any>);
+      case 'suite.Applier.MustApplyObjectsWithCleanup': {
+        // (t, client, timeouts, objects, cleanup): objects the test built, applied; deleted when it ends
+        for (const o of (args[3] ?? []) as Record<string, any>[]) {
+          const manifest = kubernetesObject(o);
+          await this.#post('apply', JSON.stringify(manifest));
+          this.#applied.push(manifest);
+        }
+        return;
+      }
       case 'kubernetes.GatewayMustHaveZeroRoutes':
         return this.#eventually(async () => {
           const gw = await this.#resource('Gateway', args[3] as NN);
@@ -567,15 +716,31 @@ export class ConformanceRunner {
         const ref = args[1] as NN;
         const pem = this.#tlsSecrets.get(`${ref.Namespace}/${ref.Name}`);
         if (!pem) throw new Unsupported(`the TLS secret ${ref.Namespace}/${ref.Name}, which the runner does not make`);
-        results.set(step.id, { $pem: pem.cert });
+        // (cert, key, err): the key is the step's $result 1
+        results.set(step.id, { $pem: pem.cert, $results: [null, { $pem: pem.key }] } as unknown as Value);
         return;
       }
-      case 'tls.MakeTLSRequestAndExpectEventuallyConsistentResponse': {
+      case 'tls.MakeTLSRequestAndExpectEventuallyConsistentResponse':
+      case 'tls.MakeTLSRequestAndExpectEventuallyConsistentFailureResponse': {
         // (t, roundTripper, timeouts, gwAddr, serverCertPem, clientCertPem, clientKeyPem, serverName, expected)
-        if (args[5] !== null || args[6] !== null) throw new Unsupported('a TLS request with a client certificate');
-        const ca = (args[4] as { $pem?: string } | null)?.$pem;
+        const pem = (x: Resolved) => (x && typeof x === 'object' && '$pem' in x ? String((x as { $pem: string }).$pem) : undefined);
+        const ca = pem(args[4]);
         if (!ca) throw new Unsupported('a TLS request without the server certificate to trust');
-        return this.#gatewayRequest(args[3] as unknown as GatewayAddress, args[8] as Record<string, any>, { ca, servername: String(args[7]) });
+        const [cert, key] = [pem(args[5]), pem(args[6])];
+        if ((args[5] !== null && !cert) || (args[6] !== null && !key)) throw new Unsupported(`a client certificate the runner does not have: ${JSON.stringify([args[5], args[6]])}`);
+        const tls: TlsClient = { ca, servername: String(args[7]), ...(cert && key ? { cert, key } : {}) };
+        if (call.endsWith('FailureResponse')) return this.#gatewayTlsFailure(args[3] as unknown as GatewayAddress, args[8] as Record<string, any>, tls);
+        return this.#gatewayRequest(args[3] as unknown as GatewayAddress, args[8] as Record<string, any>, tls);
+      }
+      case 'kubernetes.GatewayListenerMustHaveConditions': {
+        // (t, client, timeouts, gatewayNN, listenerName, conditions)
+        const [gateway, name, wants] = [args[3] as NN, String(args[4]), args[5] as Record<string, string>[]];
+        return this.#eventually(async () => {
+          const gw = await this.#resource('Gateway', gateway);
+          const listener = (gw?.status?.listeners ?? []).find((l: any) => l.name === name);
+          if (!listener) throw new StepFailure(`Gateway ${gateway.Name} has no status for listener ${name}`);
+          for (const want of wants) this.#hasCondition(listener.conditions, want, `Gateway ${gateway.Name} listener ${name}`);
+        });
       }
       case 'echo.ConnectToApp':
       case 'echo.ConnectToAppInNamespace': {
@@ -779,7 +944,7 @@ export class ConformanceRunner {
     return { $gateway: gateway, port: listener?.port };
   }
 
-  async #localAddress(address: GatewayAddress): Promise<string> {
+  async #localAddress(address: GatewayAddress, timeoutMs = this.timeoutMs): Promise<string> {
     return this.#eventually(async () => {
       const status = await this.#meshStatus(true);
       // The Gateway's proxy carries its name as a label, as Istio's Deployment does.
@@ -788,7 +953,7 @@ export class ConformanceRunner {
       const local = servers?.[String(address.port ?? 80)];
       if (!local) throw new StepFailure(`no running gateway proxy serves ${address.$gateway.Namespace}/${address.$gateway.Name} port ${address.port} (gateways: ${status.gateways.map((g) => `${g.namespace}/${g.name}`).join(', ')})`);
       return local;
-    });
+    }, timeoutMs);
   }
 
   async #appReplica(namespace: string, labels: Record<string, string>) {
@@ -823,6 +988,59 @@ export class ConformanceRunner {
       const res = h2c ? await sendH2c(local, req.Method || 'GET', req.Path || '/', headers, req.Body) : await send(local, req.Method || 'GET', req.Path || '/', headers, req.Body, tls);
       compareRoundTrip({ scheme: tls ? 'https' : 'http', path: (req.Path || '/').split('?')[0], method: req.Method || 'GET' }, res, expected, statusCodes);
     });
+  }
+
+  /**
+   * http.MakeRequestAndExpectFailure (WaitForConsistentFailureResponse): the request, until it
+   * consistently gets an answer that is neither a transport error nor a timeout (504); a 200 at
+   * any point fails the test at once.
+   */
+  async #gatewayFailure(address: GatewayAddress, expected: Record<string, any>): Promise<void> {
+    const local = await this.#localAddress(address);
+    const req = expected.Request ?? {};
+    const port = address.port ?? 80;
+    const host = req.Host || (port === 80 ? '127.0.0.1' : `127.0.0.1:${port}`);
+    await this.#consistently(async () => {
+      const res = await send(local, req.Method || 'GET', req.Path || '/', { host, ...(req.Headers ?? {}) }, req.Body);
+      if (res.status === 504) throw new StepFailure(`a timeout (504), not ready yet`);
+      if (res.status === 200) throw new FatalFailure(`the request to ${host}${req.Path || '/'} should have failed, but was answered 200 OK: ${res.body.slice(0, 300)}`);
+    });
+  }
+
+  /**
+   * tls.MakeTLSRequestAndExpectEventuallyConsistentFailureResponse: the TLS request, until it
+   * consistently fails without an answer (the gateway refused the handshake: a client
+   * certificate it does not accept, or none where one is required); an answer is not yet.
+   */
+  async #gatewayTlsFailure(address: GatewayAddress, expected: Record<string, any>, tls: TlsClient): Promise<void> {
+    // A port the gateway's proxy does not serve (its listener is not programmed) refuses the
+    // connection: that is a failure too.
+    const local = await this.#localAddress(address, 3000).catch(() => undefined);
+    if (local === undefined) return;
+    const req = expected.Request ?? {};
+    const port = address.port ?? 443;
+    const host = req.Host || `127.0.0.1:${port}`;
+    await this.#consistently(async () => {
+      const res = await send(local, req.Method || 'GET', req.Path || '/', { host, ...(req.Headers ?? {}) }, req.Body, tls).then(
+        (r) => r,
+        () => undefined,
+      );
+      if (res) throw new StepFailure(`the TLS request to ${host} should have failed, but was answered ${res.status}`);
+    });
+  }
+
+  /**
+   * Whether each backend of a mirror watch logged the request since the watch began: the lines
+   * its replicas printed through `sinew up` (`[<replica>] Echoing back request made to <path> to
+   * client (...)`; a replica is `<workload>-<n>`, or `<workload>-<n>.<namespace>`).
+   */
+  #mirroredTo(watch: { backends: NN[]; path: string; from: number }): void {
+    const lines = this.log().slice(watch.from).split('\n');
+    const missing = watch.backends.filter((b) => {
+      const prefix = new RegExp(`^\\[${escapeRegExp(b.Name)}-\\d+(\\.${escapeRegExp(b.Namespace)})?\\] `);
+      return !lines.some((l) => prefix.test(l) && l.includes(`Echoing back request made to ${watch.path} to client`));
+    });
+    if (missing.length) throw new StepFailure(`Couldn't find mirrored request to ${watch.path} in the logs of ${missing.map((b) => `${b.Namespace}/${b.Name}`).join(', ')}`);
   }
 
   /** A WebSocket to the gateway, its frames queued for Receive; closed when the attempt or the test ends. */
@@ -898,6 +1116,7 @@ export class ConformanceRunner {
         await attempt();
         streak++;
       } catch (err) {
+        if (err instanceof FatalFailure) throw err;
         streak = 0;
         last = err as Error;
         if (Date.now() > deadline) throw new StepFailure(last.message);
@@ -937,6 +1156,9 @@ function goHostnameCheck(host: string, cert: { subjectaltname?: string }): Error
 export interface TlsClient {
   ca: string;
   servername: string;
+  /** A client certificate and key to present. */
+  cert?: string;
+  key?: string;
 }
 
 export function send(address: string, method: string, path: string, headers: Record<string, string>, body?: string, tls?: TlsClient): Promise<Captured> {
@@ -953,7 +1175,9 @@ export function send(address: string, method: string, path: string, headers: Rec
         resolvePromise({ status: res.statusCode ?? 0, headers: h, body: text });
       });
     };
-    const req = tls ? httpsRequest({ ...options, ca: tls.ca, servername: tls.servername, checkServerIdentity: goHostnameCheck }, onResponse) : httpRequest(options, onResponse);
+    const req = tls
+      ? httpsRequest({ ...options, ca: tls.ca, servername: tls.servername, checkServerIdentity: goHostnameCheck, ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}) }, onResponse)
+      : httpRequest(options, onResponse);
     req.on('timeout', () => req.destroy(new Error(`no answer from ${address} within 10 s`)));
     req.on('error', reject);
     req.end(body);
@@ -990,6 +1214,8 @@ export function sendH2c(address: string, method: string, path: string, headers: 
 }
 
 interface EchoRequest {
+  /** echo-basic's TLS of the connection it was reached over (HTTPS backends). */
+  tls?: { serverName?: string; peerCertificates?: string[] };
   path: string;
   host: string;
   method: string;
@@ -1047,6 +1273,8 @@ export function compareRoundTrip(request: { scheme: string; path: string; method
     for (const name of (expected.Response?.AbsentHeaders ?? []) as string[]) if (respHeaders[name.toLowerCase()]) throw new StepFailure(`expected ${name} header to not be set, got ${respHeaders[name.toLowerCase()]}`);
     for (const name of (want.AbsentHeaders ?? []) as string[]) if (reqHeaders[name.toLowerCase()]) throw new StepFailure(`expected ${name} request header to not be set, got ${reqHeaders[name.toLowerCase()]}`);
     if (!echo.pod.startsWith(expected.Backend ?? '')) throw new StepFailure(`expected pod name to start with ${expected.Backend}, got ${echo.pod}`);
+    // the SNI the backend was reached with (a gateway originating TLS to it: BackendTLSPolicy)
+    if (want.SNI && want.SNI !== echo.tls?.serverName) throw new StepFailure(`expected SNI ${JSON.stringify(echo.tls?.serverName ?? '(no TLS)')} to be equal to ${JSON.stringify(want.SNI)}`);
   } else if (res.status >= 300 && res.status < 400 && expected.RedirectRequest) {
     const location = respHeaders.location?.[0];
     if (!location) throw new StepFailure(`a ${res.status} without Location`);
@@ -1113,7 +1341,11 @@ function expectedRequest(expected: Record<string, any>): Record<string, any> {
  */
 const OBJECT_META = new Set(['Name', 'Namespace', 'Generation', 'Labels', 'Annotations', 'UID', 'ResourceVersion', 'CreationTimestamp']);
 function jsonName(field: string): string {
-  return field === 'UID' ? 'uid' : field[0].toLowerCase() + field.slice(1);
+  // a leading initialism is lower-cased whole, as the API's JSON tags write it: UID -> uid,
+  // CACertificateRefs -> caCertificateRefs, Spec -> spec
+  const m = /^[A-Z]+(?=[A-Z][a-z]|[^A-Za-z]|$)/.exec(field);
+  const head = m && m[0].length > 1 ? m[0] : field[0];
+  return head.toLowerCase() + field.slice(head.length);
 }
 function goField(at: unknown, field: string | number): unknown {
   if (at === undefined || at === null) return undefined;
@@ -1148,6 +1380,24 @@ function toKubernetes(v: Value): Value {
   const out: Record<string, Value> = {};
   for (const [k, x] of Object.entries(v)) if (!k.startsWith('$')) out[jsonName(k)] = toKubernetes(x);
   return out;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The apiVersion of the Go API packages a test builds objects from. */
+const API_VERSIONS: Record<string, string> = { corev1: 'v1', gatewayv1: 'gateway.networking.k8s.io/v1', v1: 'gateway.networking.k8s.io/v1', v1beta1: 'gateway.networking.k8s.io/v1beta1' };
+
+/** An object a test built in Go (`&corev1.ConfigMap{ObjectMeta: ..., Data: ...}`) as the manifest the API takes. */
+function kubernetesObject(o: Record<string, any>): Record<string, unknown> {
+  const [pkg, kind] = String(o.$type ?? '').split('.');
+  const apiVersion = API_VERSIONS[pkg];
+  if (!apiVersion || !kind) throw new Unsupported(`applying an object of type ${String(o.$type)}`);
+  const { ObjectMeta, ...rest } = o;
+  // a map's keys (a ConfigMap's Data) are as written; the struct fields around them are JSON names
+  const content = Object.fromEntries(Object.entries(rest).filter(([k]) => !k.startsWith('$')).map(([k, v]) => [jsonName(k), k === 'Data' || k === 'StringData' ? v : toKubernetes(v as Value)]));
+  return { apiVersion, kind, metadata: toKubernetes((ObjectMeta ?? {}) as Value), ...content };
 }
 
 /** A value as Go's encoding/json writes it with omitempty: nil fields left out. */

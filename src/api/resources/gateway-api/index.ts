@@ -14,7 +14,7 @@ export { applyDefaults, forEachRuleSite, type CelRule, type CrdDefinition, type 
 export { gatewayApiCrds } from './crd-schemas.js';
 
 /** Gateway API kinds defined by the upstream project that Sinew does not implement (skipped with a warning). */
-export const UNIMPLEMENTED_GATEWAY_API_KINDS: ReadonlySet<string> = new Set(['BackendTLSPolicy', 'ListenerSet', 'UDPRoute', 'XBackendTrafficPolicy', 'XMesh', 'XBackend']);
+export const UNIMPLEMENTED_GATEWAY_API_KINDS: ReadonlySet<string> = new Set(['ListenerSet', 'UDPRoute', 'XBackendTrafficPolicy', 'XMesh', 'XBackend']);
 
 /** The spec schema of a kind at a version (the storage version's when the version is not served). */
 export function gatewayApiSchema(kind: string, version: string): OpenApiSchema | undefined {

@@ -94,9 +94,24 @@ export interface GatewayAddress {
   value?: string;
 }
 
+/** GEP-91: how an HTTPS listener verifies client certificates. */
+export interface FrontendTLSValidation {
+  caCertificateRefs: { group: string; kind: string; name: string; namespace?: string }[];
+  mode?: 'AllowValidOnly' | 'AllowInsecureFallback';
+}
+
+export interface GatewayTLSSpec {
+  frontend?: {
+    default: { validation?: FrontendTLSValidation };
+    perPort?: { port: number; tls: { validation?: FrontendTLSValidation } }[];
+  };
+  backend?: { clientCertificateRef?: SecretObjectReference };
+}
+
 export interface GatewaySpec {
   gatewayClassName: string;
   listeners: Listener[];
+  tls?: GatewayTLSSpec;
   addresses?: GatewayAddress[];
   infrastructure?: {
     labels?: Record<string, string>;
@@ -288,3 +303,33 @@ export type RouteKind = 'HTTPRoute' | 'GRPCRoute' | 'TLSRoute' | 'TCPRoute';
 export const ROUTE_KINDS: readonly RouteKind[] = ['HTTPRoute', 'GRPCRoute', 'TLSRoute', 'TCPRoute'];
 
 export type RouteSpec = HTTPRouteSpec | GRPCRouteSpec | TLSRouteSpec | TCPRouteSpec;
+
+// === BackendTLSPolicy ===
+
+/** A policy's target: a Service, and optionally one of its ports by name (sectionName). */
+export interface LocalPolicyTargetReferenceWithSectionName {
+  group: string;
+  kind: string;
+  name: string;
+  sectionName?: string;
+}
+
+/** A name the backend's certificate must carry (GEP-3155): a DNS name or a URI (a SPIFFE ID). */
+export interface SubjectAltName {
+  type: 'Hostname' | 'URI';
+  hostname?: string;
+  uri?: string;
+}
+
+export interface BackendTLSPolicyValidation {
+  caCertificateRefs?: LocalObjectReference[];
+  wellKnownCACertificates?: 'System' | string;
+  hostname: string;
+  subjectAltNames?: SubjectAltName[];
+}
+
+export interface BackendTLSPolicySpec {
+  targetRefs: LocalPolicyTargetReferenceWithSectionName[];
+  validation: BackendTLSPolicyValidation;
+  options?: Record<string, string>;
+}
