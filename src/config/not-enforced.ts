@@ -116,25 +116,6 @@ const finders: Record<string, Finder> = {
     }
     return out;
   },
-  SNW0526: (r) => {
-    const out: Omit<NotEnforcedUse, 'code'>[] = [];
-    for (const [i, server] of ((r.spec as GatewaySpec).servers ?? []).entries()) {
-      if (server.tls?.mode !== 'AUTO_PASSTHROUGH') continue;
-      out.push({
-        path: ['spec', 'servers', i, 'tls', 'mode'],
-        message: `AUTO_PASSTHROUGH routing by SNI is not supported yet: port ${server.port.number} is served like PASSTHROUGH, with only the tcp routes of VirtualServices bound to it`,
-      });
-    }
-    return out;
-  },
-  SNW0527: (r) => {
-    const spec = r.spec as VirtualServiceSpec;
-    const gateways = (spec.gateways ?? []).filter((g) => g !== 'mesh');
-    if (!spec.tls?.length || gateways.length === 0) return [];
-    const forSidecars = spec.gateways?.includes('mesh') ? ' (sidecars do use them)' : '';
-    return [{ path: ['spec', 'tls'], message: `tls routes are not served at gateways yet${forSidecars}: at ${gateways.join(', ')} route the PASSTHROUGH port with a tcp rule` }];
-  },
-
   SNW0530: (r) => retriesWith(r, 'retryRemoteLocalities', (v) => set(v), 'retries are not steered to other localities: retryRemoteLocalities is not applied'),
   SNW0531: (r) => retriesWith(r, 'retryIgnorePreviousHosts', (v) => v === false, 'retries always avoid the hosts already tried: retryIgnorePreviousHosts: false is not applied'),
   SNW0533: (r) => {
