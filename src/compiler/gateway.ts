@@ -372,9 +372,12 @@ function tcpListener(
           if (!rule.route?.length) continue;
           for (const [j, m] of rule.match.entries()) {
             if (!l4MatchApplies(ctx, m, ns, refs, port)) continue;
-            const names = claim(m.sniHosts);
-            if (names.length === 0) continue;
-            chains.push({ name: `${ns}/${vs.metadata.name}/tls/${i}.${j}`, match: { serverNames: names }, tcp: { routes: [{ destinations: weighted(ctx, rule.route, ns, port) }] } });
+            // `*` is any name (and none): the chain without server names, claimed as ''.
+            const names = claim(m.sniHosts.map((h) => (h === '*' ? '' : h)));
+            const tcp = { routes: [{ destinations: weighted(ctx, rule.route, ns, port) }] };
+            const named = names.filter((n) => n !== '');
+            if (named.length) chains.push({ name: `${ns}/${vs.metadata.name}/tls/${i}.${j}`, match: { serverNames: named }, tcp });
+            if (names.includes('')) chains.push({ name: `${ns}/${vs.metadata.name}/tls/${i}.${j}.*`, tcp });
           }
         }
       }
@@ -386,14 +389,14 @@ function tcpListener(
       const names = serverNames(bound.server, bound.gateway.metadata.namespace);
       const fresh = names.length ? claim(names) : [];
       if (names.length > 0 && fresh.length === 0) continue;
-      if (names.length === 0 && chains.some((c) => c.tls && !c.match)) continue;
+      if (names.length === 0 && chains.some((c) => !c.match)) continue;
       for (const secret of credential.secrets) if (!out.secrets!.some((s) => s.name === secret.name)) out.secrets!.push(secret);
       const { name: gatewayName, namespace } = bound.gateway.metadata;
       chains.push({ name: `tls.${port}.${bound.server.port.name}.${gatewayName}.${namespace}`, ...(fresh.length ? { match: { serverNames: fresh } } : {}), tls: credential.tls, tcp: { routes: tcpRoutes(ctx, candidates, [bound], port) } });
     }
   }
   // Plain TCP servers share one chain without a match: every connection no other chain takes.
-  if (plain.length > 0 && !chains.some((c) => !c.match && !c.tls)) chains.push({ name: `tcp.${port}`, tcp: { routes: tcpRoutes(ctx, candidates, plain, port) } });
+  if (plain.length > 0 && !chains.some((c) => !c.match)) chains.push({ name: `tcp.${port}`, tcp: { routes: tcpRoutes(ctx, candidates, plain, port) } });
   if (chains.length === 0) return undefined;
   return { direction: 'gateway', protocol: 'tcp', filterChains: chains };
 }

@@ -199,3 +199,35 @@ spec:
   assert.equal(chosen(l, 'outbound_.443_.v1_.nginx.web.svc.cluster.local', ['h2']), undefined, 'only Istio mutual TLS passes through');
   assert.equal(chosen(l, 'nginx.web.svc.cluster.local', ['istio']), undefined);
 });
+
+test('PASSTHROUGH: sniHosts "*" is the chain without server names (any name, or none), which the proxy accepts', () => {
+  const yaml = `${services}---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: any, namespace: web}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: tls, protocol: TLS}
+    tls: {mode: PASSTHROUGH}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: any, namespace: web}
+spec:
+  hosts: ["*"]
+  gateways: [any]
+  tls:
+  - match: [{sniHosts: [nginx.example.com]}]
+    route: [{destination: {host: nginx, port: {number: 443}}}]
+  - match: [{sniHosts: ["*"]}]
+    route: [{destination: {host: mail, port: {number: 8443}}}]
+`;
+  const config = compile(parse(yaml), new Map(), node);
+  const l = listenerOn(config, 18443);
+  assert.deepEqual(filterChainProblems(l, config.secrets), []);
+  assert.equal(chosen(l, 'nginx.example.com')?.tcp?.routes[0].destinations[0].cluster, 'outbound|443||nginx.web.svc.cluster.local');
+  assert.equal(chosen(l, 'anything.else')?.tcp?.routes[0].destinations[0].cluster, 'outbound|8443||mail.web.svc.cluster.local');
+  assert.equal(chosen(l, undefined)?.tcp?.routes[0].destinations[0].cluster, 'outbound|8443||mail.web.svc.cluster.local');
+});
