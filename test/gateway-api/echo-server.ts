@@ -25,9 +25,12 @@
  *   SINEW_WORKLOAD, SINEW_NAMESPACE   who it is (the pod name is `<workload>-<pid>`, so it
  *                     starts with the backend's name, as the suite's checks expect)
  *   SERVICE_VERSION   Istio echo's ServiceVersion (mesh tests)
+ *   TLS_SERVER_CERT, TLS_SERVER_PRIVKEY   files of a certificate and key: then HTTPS (h2 and
+ *                     http/1.1 over ALPN) is served alike on PORT_8443, echo-basic's HTTPS_PORT
  */
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createHttp2Server, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { createSecureServer, createServer as createHttp2Server, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { readFileSync } from 'node:fs';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 
@@ -182,9 +185,17 @@ server.listen(port, host, () => process.stdout.write(`echo server (${format}) ${
 const second = process.env.PORT_3001 && Number(process.env.PORT_3001) !== port ? Number(process.env.PORT_3001) : undefined;
 const secondServer = second ? createNetServer((socket) => server.emit('connection', socket)) : undefined;
 secondServer?.listen(second, host);
+// echo-basic with a certificate also serves HTTPS on its HTTPS_PORT (8443): the TLS backends
+const tlsPort = process.env.PORT_8443 ? Number(process.env.PORT_8443) : undefined;
+const certFile = process.env.TLS_SERVER_CERT;
+const keyFile = process.env.TLS_SERVER_PRIVKEY;
+const secureServer = tlsPort && certFile && keyFile ? createSecureServer({ cert: readFileSync(certFile), key: readFileSync(keyFile), allowHTTP1: true }, onRequest) : undefined;
+secureServer?.on('tlsClientError', () => undefined);
+secureServer?.listen(tlsPort, host);
 
 const shutdown = () => {
   secondServer?.close();
+  secureServer?.close();
   server.close(() => process.exit(0));
 };
 process.on('SIGTERM', shutdown);
