@@ -27,7 +27,7 @@ import type { CompileContext, GatewayResource, VirtualServiceResource } from './
 import type { Destination, L4MatchAttributes, Server } from './istio-types.js';
 import type { TLSMatchAttributes } from '../api/resources/virtual-service.js';
 import { credentialOf } from '../semantics/credentials.js';
-import { tlsVersion, usableCipherSuites } from '../semantics/tls.js';
+import { serverSpeaksHttp, tlsVersion, usableCipherSuites } from '../semantics/tls.js';
 import { toAddress } from './inputs.js';
 import { httpConnectionManager } from './connection-manager.js';
 import { buildVirtualServiceRoutes, destinationCluster, vsGateways } from './http-routes.js';
@@ -45,14 +45,8 @@ interface BoundServer {
   server: Server;
 }
 
-const HTTP_PROTOCOLS = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB']);
-
-function isHttpServer(s: Server): boolean {
-  const p = s.port.protocol.toUpperCase();
-  if (HTTP_PROTOCOLS.has(p)) return true;
-  // HTTPS terminated at the gateway is HTTP inside; PASSTHROUGH stays TLS bytes.
-  return p === 'HTTPS' && s.tls?.mode !== 'PASSTHROUGH' && s.tls?.mode !== 'AUTO_PASSTHROUGH';
-}
+// HTTPS terminated at the gateway is HTTP inside; PASSTHROUGH stays TLS bytes.
+const isHttpServer = (s: Server): boolean => serverSpeaksHttp(s);
 
 /** Server hosts `ns/host`: the namespace part limits which VirtualServices may bind (`.` = the gateway's, `*` = any). */
 function serverHost(entry: string, gatewayNamespace: string): { namespace: string; host: string } {

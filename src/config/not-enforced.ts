@@ -22,6 +22,7 @@ import type {
 } from '../api/resources/index.js';
 import { formatPath, type FieldPath } from '../core/path.js';
 import { kindKeyOf } from '../api/resources/index.js';
+import { serverSpeaksHttp } from '../semantics/tls.js';
 
 /** One use of something not enforced. */
 export interface NotEnforcedUse {
@@ -116,6 +117,24 @@ const finders: Record<string, Finder> = {
     }
     return out;
   },
+  SNW0528: (r) => {
+    // The kind of a port is its first server's (src/compiler/gateway.ts); the others of another kind are left out.
+    const out: Omit<NotEnforcedUse, 'code'>[] = [];
+    const first = new Map<number, { index: number; http: boolean }>();
+    for (const [i, server] of ((r.spec as GatewaySpec).servers ?? []).entries()) {
+      const http = serverSpeaksHttp(server);
+      const seen = first.get(server.port.number);
+      if (!seen) first.set(server.port.number, { index: i, http });
+      else if (seen.http !== http) {
+        out.push({
+          path: ['spec', 'servers', i],
+          message: `port ${server.port.number} is served as ${seen.http ? 'HTTP' : 'TCP'} (servers[${seen.index}]), so this ${http ? 'HTTP' : 'TCP'} server is not served: give it a port of its own`,
+        });
+      }
+    }
+    return out;
+  },
+
   SNW0530: (r) => retriesWith(r, 'retryRemoteLocalities', (v) => set(v), 'retries are not steered to other localities: retryRemoteLocalities is not applied'),
   SNW0531: (r) => retriesWith(r, 'retryIgnorePreviousHosts', (v) => v === false, 'retries always avoid the hosts already tried: retryIgnorePreviousHosts: false is not applied'),
   SNW0533: (r) => {

@@ -150,6 +150,15 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
       'an AUTO_PASSTHROUGH server routes each connection by the SNI `outbound_.<port>_.<subset>_.<host>` a sidecar\'s mutual TLS carries (with Istio\'s mTLS ALPN ids) to that service port and subset, for every mesh service its hosts cover, without decrypting it (src/compiler/gateway.ts, as Istio\'s builtAutoPassthroughFilterChains)',
   },
   {
+    code: 'SNW0528',
+    name: 'GatewayPortMixesHttpAndTcpServers',
+    kind: 'Gateway',
+    field: 'spec.servers[] sharing a port: HTTP inside (HTTP, or HTTPS terminated) beside TCP (PASSTHROUGH, AUTO_PASSTHROUGH, protocol TLS or TCP)',
+    effect: 'degraded',
+    description:
+      'Istio serves HTTPS servers that terminate TLS and servers that pass TLS through on one port, each chosen by SNI. Sinew serves a gateway port as the kind of its first server, HTTP or TCP, so the servers of the other kind on that port are not served. Give them a port of their own meanwhile.',
+  },
+  {
     code: 'SNW0527',
     name: 'GatewayTlsRoutesNotServed',
     kind: 'VirtualService',
