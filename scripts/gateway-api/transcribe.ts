@@ -211,6 +211,13 @@ export class Transcriber {
           this.#record({ unsupported: `a branch on a value of the run (${describe(s.cond)})` });
           return;
         }
+        // `if suite.SupportedFeatures.Has(...) { return }`: the test (or subtest) ends there when
+        // the check holds at run time
+        const logOnly = (b: Stmt) => b.k === 'expr' && b.x.k === 'call' && b.x.fn.k === 'sel' && b.x.fn.x.k === 'ident' && b.x.fn.x.name === 't' && /^(Log|Logf)$/.test(b.x.fn.name);
+        if (!s.else && fromRun(cond) && s.body.some((b) => b.k === 'return' && b.values.length === 0) && s.body.every((b) => (b.k === 'return' && b.values.length === 0) || logOnly(b))) {
+          this.#record({ call: '$returnIf', args: [cond] });
+          return;
+        }
         // `if <check of what the run gave> { t.Fatalf(...) }`, or `{ ...; return false }` in a
         // function AwaitConvergence polls: an assertion the runner makes
         const fatal = !s.else && fromRun(cond) ? s.body.find((b) => b.k === 'expr' && b.x.k === 'call' && b.x.fn.k === 'sel' && b.x.fn.x.k === 'ident' && b.x.fn.x.name === 't' && /^(Fatal|Fatalf|Error|Errorf|FailNow)$/.test(b.x.fn.name)) : undefined;
@@ -395,6 +402,8 @@ export class Transcriber {
         const base = this.eval(x.x, scope);
         const i = this.eval(x.index, scope);
         if (isField(base) && (typeof i === 'number' || typeof i === 'string')) return { $of: base.$of, $field: [...base.$field, i] };
+        // an element of what a step returned (caConfigMap["ca.crt"])
+        if (isRef(base) && (typeof i === 'number' || typeof i === 'string')) return { $of: base, $field: [i] };
         if (Array.isArray(base) && typeof i === 'number') return base[i];
         if (base && typeof base === 'object' && typeof i === 'string' && i in base) return (base as Record<string, Value>)[i];
         return { $sym: 'index' };
@@ -599,7 +608,10 @@ export class Transcriber {
         if (PURE_CALLS.has(call)) return { $call: call, args: args() };
         if (STEP_PACKAGES.has(pkg)) {
           const id = this.#record({ call, args: args() });
-          return multi ? (Object.assign([{ $ref: id }, { $sym: 'err' }] as Value[], { $multi: true }) as Value) : { $ref: id };
+          // The second result is an error, except for the calls that return two values
+          // (`gwAddr, hostnames := ...`): that one is the field `$1` of what the runner records.
+          const second: Value = TWO_VALUE_CALLS.has(call) ? { $of: { $ref: id }, $field: ['$1'] } : { $sym: 'err' };
+          return multi ? (Object.assign([{ $ref: id }, second] as Value[], { $multi: true }) as Value) : { $ref: id };
         }
         if (pkg === 'suite' || pkg === 's') {
           // suite.Applier.MustApplyWithCleanup, ... on the suite itself
@@ -682,6 +694,9 @@ function fromRun(v: unknown): boolean {
 function isSymbol(v: unknown): v is { $sym: string } {
   return !!v && typeof v === 'object' && '$sym' in (v as object);
 }
+/** Step calls whose second result is a value, not an error. */
+const TWO_VALUE_CALLS = new Set(['kubernetes.GatewayAndTLSRoutesMustBeAccepted']);
+
 function isRef(v: unknown): v is { $ref: number } {
   return !!v && typeof v === 'object' && '$ref' in (v as object);
 }

@@ -12,19 +12,29 @@
  * Secret named by `credentialName` in the gateway's namespace (Istio's `kubernetes://<name>`),
  * and are pushed to the gateway proxies that use them only; or from files on the gateway's
  * machine (`serverCertificate`, ...), which the gateway reads itself.
+ *
+ * A port whose servers are not HTTP inside (TCP, TLS passed through or terminated) gets a TCP
+ * listener (`tcpListener`): with TLS servers on it, a filter chain per PASSTHROUGH `tls` route
+ * match, per AUTO_PASSTHROUGH service cluster and per terminating server, chosen by SNI without
+ * decrypting. Istio also puts HTTPS-terminating and PASSTHROUGH servers of one port on one
+ * listener; Sinew's listeners are HTTP or TCP, so a port keeps the kind of its first server and
+ * drops servers of the other kind.
  */
-import type { DownstreamTls, FilterChain, Listener, Route, RouteConfiguration, Secret, TcpRoute, VirtualHost } from '../api/proxy-config.js';
-import { ROOT_CA_SECRET, WORKLOAD_CERTIFICATE_SECRET, fileCertificateSecretName, fileRootSecretName } from '../api/proxy-config.js';
+import type { DownstreamTls, FilterChain, Listener, Route, RouteConfiguration, Secret, TcpRoute, VirtualHost, WeightedCluster } from '../api/proxy-config.js';
+import { ROOT_CA_SECRET, WORKLOAD_CERTIFICATE_SECRET, fileCertificateSecretName, fileRootSecretName, outboundClusterName } from '../api/proxy-config.js';
 import type { Resource } from '../api/resources/meta.js';
 import type { SecretSpec } from '../api/resources/secret.js';
 import type { CompileContext, GatewayResource, VirtualServiceResource } from './context.js';
-import type { Server } from './istio-types.js';
+import type { Destination, L4MatchAttributes, Server } from './istio-types.js';
+import type { TLSMatchAttributes } from '../api/resources/virtual-service.js';
 import { credentialOf } from '../semantics/credentials.js';
-import { tlsVersion, usableCipherSuites } from '../semantics/tls.js';
+import { serverSpeaksHttp, tlsVersion, usableCipherSuites } from '../semantics/tls.js';
 import { toAddress } from './inputs.js';
 import { httpConnectionManager } from './connection-manager.js';
 import { buildVirtualServiceRoutes, destinationCluster, vsGateways } from './http-routes.js';
-import { hostIntersection } from '../semantics/hosts.js';
+import { hostIntersection, hostSubsetOf } from '../semantics/hosts.js';
+import { istioClusterSni } from './policy.js';
+
 import { selectorMatches } from '../semantics/labels.js';
 import { isExportedTo } from '../semantics/visibility.js';
 import { secretResourceName } from './gateway-api/gateway.js';
@@ -36,14 +46,8 @@ interface BoundServer {
   server: Server;
 }
 
-const HTTP_PROTOCOLS = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB']);
-
-function isHttpServer(s: Server): boolean {
-  const p = s.port.protocol.toUpperCase();
-  if (HTTP_PROTOCOLS.has(p)) return true;
-  // HTTPS terminated at the gateway is HTTP inside; PASSTHROUGH stays TLS bytes.
-  return p === 'HTTPS' && s.tls?.mode !== 'PASSTHROUGH' && s.tls?.mode !== 'AUTO_PASSTHROUGH';
-}
+// HTTPS terminated at the gateway is HTTP inside; PASSTHROUGH stays TLS bytes.
+const isHttpServer = (s: Server): boolean => serverSpeaksHttp(s);
 
 /** Server hosts `ns/host`: the namespace part limits which VirtualServices may bind (`.` = the gateway's, `*` = any). */
 function serverHost(entry: string, gatewayNamespace: string): { namespace: string; host: string } {
@@ -71,6 +75,21 @@ function servedHosts(ctx: CompileContext, vs: VirtualServiceResource, bound: Bou
 function terminatesTls(server: Server): boolean {
   const mode = server.tls?.mode;
   return server.port.protocol.toUpperCase() === 'HTTPS' && mode !== undefined && mode !== 'PASSTHROUGH' && mode !== 'AUTO_PASSTHROUGH';
+}
+
+/**
+ * How a server that is not HTTP inside handles TLS (Istio's createGatewayTCPFilterChainOpts):
+ * `plain` TCP (no tls), `terminate` (protocol TLS with SIMPLE, MUTUAL...: then its tcp routes),
+ * `passthrough` (its VirtualServices' tls routes, by SNI) or `auto` (AUTO_PASSTHROUGH: the
+ * service the SNI names). An unset mode is PASSTHROUGH, the enum's zero value
+ * (gateway.IsPassThroughServer).
+ */
+function tlsHandling(server: Server): 'plain' | 'terminate' | 'passthrough' | 'auto' {
+  const protocol = server.port.protocol.toUpperCase();
+  if (!server.tls || (protocol !== 'HTTPS' && protocol !== 'TLS')) return 'plain';
+  const mode = server.tls.mode ?? 'PASSTHROUGH';
+  if (mode === 'AUTO_PASSTHROUGH') return 'auto';
+  return mode === 'PASSTHROUGH' ? 'passthrough' : 'terminate';
 }
 
 /** A terminating server's transport settings and the secrets they name, or why it cannot be served. */
@@ -196,13 +215,8 @@ export function buildGateway(ctx: CompileContext): GatewayResult {
       };
       out.listeners.push(listener);
     } else {
-      out.listeners.push({
-        name: listenerName,
-        address: { ...address },
-        direction: 'gateway',
-        protocol: 'tcp',
-        tcp: { routes: tcpRoutes(ctx, candidates, servers, port) },
-      });
+      const listener = tcpListener(ctx, candidates, servers.filter((b) => !isHttpServer(b.server)), port, secretNamed, out);
+      if (listener) out.listeners.push({ name: listenerName, address: { ...address }, ...listener });
     }
   }
   if (out.secrets!.length === 0) delete out.secrets;
@@ -271,35 +285,159 @@ function httpsListener(
   return { direction: 'gateway', protocol: 'http', http: httpConnectionManager({ routeConfigName: chains[0].routeConfigName!, http2: true }), filterChains: chains };
 }
 
+/**
+ * A VirtualService's L4 match (a `tcp` or `tls` rule's) at a gateway server: its port, the
+ * gateways it names, and the source labels and namespace, which at a gateway are the gateway
+ * proxy's own (Istio's l4SingleMatch, with the source conditions sidecars apply too). An absent
+ * match applies everywhere.
+ */
+function l4MatchApplies(ctx: CompileContext, m: L4MatchAttributes | TLSMatchAttributes | undefined, vsNamespace: string, refs: string[], port: number): boolean {
+  return (
+    !m ||
+    ((!m.port || m.port === port) &&
+      (!m.gateways?.length || vsGateways(m.gateways, vsNamespace).some((g) => refs.includes(g))) &&
+      selectorMatches(m.sourceLabels, ctx.node.labels) &&
+      (!m.sourceNamespace || m.sourceNamespace === ctx.node.namespace))
+  );
+}
+
+/** The VirtualServices bound to `bound`'s gateway, visible from it, that share a host with the server. */
+function boundVirtualServices(ctx: CompileContext, candidates: VirtualServiceResource[], bound: BoundServer): VirtualServiceResource[] {
+  return candidates.filter(
+    (vs) =>
+      vsGateways(vs.spec.gateways, vs.metadata.namespace).includes(bound.ref) &&
+      isExportedTo(vs.spec.exportTo, vs.metadata.namespace, bound.gateway.metadata.namespace) &&
+      servedHosts(ctx, vs, bound).length > 0,
+  );
+}
+
+/** A route's destinations as weighted clusters (one destination without a weight takes it all). */
+function weighted(ctx: CompileContext, route: readonly { destination: Destination; weight?: number }[], namespace: string, port: number): WeightedCluster[] {
+  return route.map((d) => ({ cluster: destinationCluster(ctx, d.destination, namespace, port).cluster, weight: d.weight ?? (route.length === 1 ? 100 : 0) }));
+}
+
 /** VirtualService `tcp` routes for a gateway TCP server (Istio buildGatewayNetworkFiltersFromTCPRoutes). */
 function tcpRoutes(ctx: CompileContext, candidates: VirtualServiceResource[], servers: BoundServer[], port: number): TcpRoute[] {
   const routes: TcpRoute[] = [];
   const refs = servers.map((s) => s.ref);
   for (const bound of servers) {
-    for (const vs of candidates) {
+    for (const vs of boundVirtualServices(ctx, candidates, bound)) {
       const ns = vs.metadata.namespace;
-      if (!vsGateways(vs.spec.gateways, ns).includes(bound.ref)) continue;
-      if (servedHosts(ctx, vs, bound).length === 0) continue;
       for (const rule of vs.spec.tcp ?? []) {
         const matches = rule.match?.length ? rule.match : [undefined];
-        const applies = matches.some(
-          (m) =>
-            !m ||
-            ((!m.port || m.port === port) &&
-              (!m.gateways?.length || vsGateways(m.gateways, ns).some((g) => refs.includes(g))) &&
-              selectorMatches(m.sourceLabels, ctx.node.labels) &&
-              (!m.sourceNamespace || m.sourceNamespace === ctx.node.namespace)),
-        );
-        if (!applies) continue;
-        const dests = rule.route ?? [];
-        routes.push({
-          destinations: dests.map((d) => ({
-            cluster: destinationCluster(ctx, d.destination, ns, port).cluster,
-            weight: d.weight ?? (dests.length === 1 ? 100 : 0),
-          })),
-        });
+        if (!matches.some((m) => l4MatchApplies(ctx, m, ns, refs, port))) continue;
+        routes.push({ destinations: weighted(ctx, rule.route ?? [], ns, port) });
       }
     }
   }
   return routes;
+}
+
+/**
+ * Istio's ALPN ids of its mutual TLS (allIstioMtlsALPNs): AUTO_PASSTHROUGH chains match them
+ * only, so that what passes through is a sidecar's mutual TLS, never a client's own TLS.
+ */
+const ISTIO_MTLS_ALPNS = ['istio', 'istio-peer-exchange', 'istio-http/1.0', 'istio-http/1.1', 'istio-h2'];
+
+/**
+ * A port whose servers are not HTTP inside (Istio's buildGatewayTCPBasedFilterChains): a TCP
+ * listener. Plain TCP servers alone keep the listener's own routes, as before; with TLS servers
+ * on the port each becomes filter chains chosen by SNI, as Envoy's filter_chain_match:
+ *
+ *   PASSTHROUGH       a chain per match of the bound VirtualServices' `tls` rules, its `sniHosts`
+ *                     as server names, routing the still-encrypted bytes to the rule's weighted
+ *                     destinations (Istio's buildGatewayNetworkFiltersFromTLSRoutes); a name an
+ *                     earlier rule claimed is left to it (Istio's duplicate SNI check)
+ *   AUTO_PASSTHROUGH  a chain per service port (and DestinationRule subset) the server's hosts
+ *                     cover, matching the SNI `outbound_.<port>_.<subset>_.<host>` a sidecar's
+ *                     mutual TLS carries and Istio's mTLS ALPN ids, to that cluster
+ *                     (builtAutoPassthroughFilterChains)
+ *   TLS terminated    a chain with the server's hosts as names and its credential, then the
+ *                     server's `tcp` routes
+ *   plain TCP         the chain without a match, for every other connection
+ *
+ * A connection no chain matches (an SNI no route names, with no plain server) is closed, as
+ * Envoy does (`listener_no_filter_chain_match`). No chain at all: no listener.
+ */
+function tcpListener(
+  ctx: CompileContext,
+  candidates: VirtualServiceResource[],
+  servers: BoundServer[],
+  port: number,
+  secretNamed: (name: string) => Resource<SecretSpec> | undefined,
+  out: GatewayResult,
+): Omit<Listener, 'name' | 'address'> | undefined {
+  const plain = servers.filter((b) => tlsHandling(b.server) === 'plain');
+  if (plain.length === servers.length) return { direction: 'gateway', protocol: 'tcp', tcp: { routes: tcpRoutes(ctx, candidates, servers, port) } };
+  const chains: FilterChain[] = [];
+  const claimed = new Set<string>();
+  /** The names not yet claimed by an earlier chain (Envoy refuses two chains with one match). */
+  const claim = (names: string[]) => {
+    const fresh = [...new Set(names.map((n) => n.toLowerCase()))].filter((n) => !claimed.has(n)).sort();
+    for (const n of fresh) claimed.add(n);
+    return fresh;
+  };
+  for (const bound of servers) {
+    const handling = tlsHandling(bound.server);
+    const refs = [bound.ref];
+    if (handling === 'passthrough') {
+      for (const vs of boundVirtualServices(ctx, candidates, bound)) {
+        const ns = vs.metadata.namespace;
+        for (const [i, rule] of (vs.spec.tls ?? []).entries()) {
+          if (!rule.route?.length) continue;
+          for (const [j, m] of rule.match.entries()) {
+            if (!l4MatchApplies(ctx, m, ns, refs, port)) continue;
+            // `*` is any name (and none): the chain without server names, claimed as ''.
+            const names = claim(m.sniHosts.map((h) => (h === '*' ? '' : h)));
+            const tcp = { routes: [{ destinations: weighted(ctx, rule.route, ns, port) }] };
+            const named = names.filter((n) => n !== '');
+            if (named.length) chains.push({ name: `${ns}/${vs.metadata.name}/tls/${i}.${j}`, match: { serverNames: named }, tcp });
+            if (names.includes('')) chains.push({ name: `${ns}/${vs.metadata.name}/tls/${i}.${j}.*`, tcp });
+          }
+        }
+      }
+    } else if (handling === 'auto') {
+      chains.push(...autoPassthroughChains(ctx, bound, claim));
+    } else if (handling === 'terminate') {
+      const credential = serverCredential(ctx, bound.server, secretNamed);
+      if ('problem' in credential) continue;
+      const names = serverNames(bound.server, bound.gateway.metadata.namespace);
+      const fresh = names.length ? claim(names) : [];
+      if (names.length > 0 && fresh.length === 0) continue;
+      if (names.length === 0 && chains.some((c) => !c.match)) continue;
+      for (const secret of credential.secrets) if (!out.secrets!.some((s) => s.name === secret.name)) out.secrets!.push(secret);
+      const { name: gatewayName, namespace } = bound.gateway.metadata;
+      chains.push({ name: `tls.${port}.${bound.server.port.name}.${gatewayName}.${namespace}`, ...(fresh.length ? { match: { serverNames: fresh } } : {}), tls: credential.tls, tcp: { routes: tcpRoutes(ctx, candidates, [bound], port) } });
+    }
+  }
+  // Plain TCP servers share one chain without a match: every connection no other chain takes.
+  if (plain.length > 0 && !chains.some((c) => !c.match)) chains.push({ name: `tcp.${port}`, tcp: { routes: tcpRoutes(ctx, candidates, plain, port) } });
+  if (chains.length === 0) return undefined;
+  return { direction: 'gateway', protocol: 'tcp', filterChains: chains };
+}
+
+/**
+ * AUTO_PASSTHROUGH (Istio's multi-network gateway): a chain per port of every mesh-internal
+ * service the server's hosts cover, and per DestinationRule subset of it, matching the SNI a
+ * sidecar's mutual TLS carries for that cluster and Istio's mTLS ALPN ids.
+ */
+function autoPassthroughChains(ctx: CompileContext, bound: BoundServer, claim: (names: string[]) => string[]): FilterChain[] {
+  const hosts = (bound.server.hosts ?? []).map((h) => serverHost(h, bound.gateway.metadata.namespace).host);
+  const chains: FilterChain[] = [];
+  const services = ctx
+    .visibleServices()
+    .filter((s) => s.location !== 'MESH_EXTERNAL' && hosts.some((h) => hostSubsetOf(s.hostname, h)))
+    .sort((a, b) => a.hostname.localeCompare(b.hostname));
+  for (const service of services) {
+    const subsets = [undefined, ...(ctx.destinationRule(service)?.subsets ?? []).map((s) => s.name)];
+    for (const { port } of service.ports) {
+      for (const subset of subsets) {
+        const names = claim([istioClusterSni(port, subset, service.hostname)]);
+        if (names.length === 0) continue;
+        const cluster = outboundClusterName(port, subset, service.hostname);
+        chains.push({ name: cluster, match: { serverNames: names, transportProtocol: 'tls', applicationProtocols: [...ISTIO_MTLS_ALPNS] }, tcp: { routes: [{ destinations: [{ cluster, weight: 100 }] }] } });
+      }
+    }
+  }
+  return chains;
 }

@@ -22,6 +22,7 @@ import type {
 } from '../api/resources/index.js';
 import { formatPath, type FieldPath } from '../core/path.js';
 import { kindKeyOf } from '../api/resources/index.js';
+import { serverSpeaksHttp } from '../semantics/tls.js';
 
 /** One use of something not enforced. */
 export interface NotEnforcedUse {
@@ -95,23 +96,22 @@ const finders: Record<string, Finder> = {
     }
     return out;
   },
-  SNW0526: (r) => {
+  SNW0528: (r) => {
+    // The kind of a port is its first server's (src/compiler/gateway.ts); the others of another kind are left out.
     const out: Omit<NotEnforcedUse, 'code'>[] = [];
+    const first = new Map<number, { index: number; http: boolean }>();
     for (const [i, server] of ((r.spec as GatewaySpec).servers ?? []).entries()) {
-      if (server.tls?.mode !== 'AUTO_PASSTHROUGH') continue;
-      out.push({
-        path: ['spec', 'servers', i, 'tls', 'mode'],
-        message: `AUTO_PASSTHROUGH routing by SNI is not supported yet: port ${server.port.number} is served like PASSTHROUGH, with only the tcp routes of VirtualServices bound to it`,
-      });
+      const http = serverSpeaksHttp(server);
+      const seen = first.get(server.port.number);
+      if (!seen) first.set(server.port.number, { index: i, http });
+      else if (seen.http !== http) {
+        out.push({
+          path: ['spec', 'servers', i],
+          message: `port ${server.port.number} is served as ${seen.http ? 'HTTP' : 'TCP'} (servers[${seen.index}]), so this ${http ? 'HTTP' : 'TCP'} server is not served: give it a port of its own`,
+        });
+      }
     }
     return out;
-  },
-  SNW0527: (r) => {
-    const spec = r.spec as VirtualServiceSpec;
-    const gateways = (spec.gateways ?? []).filter((g) => g !== 'mesh');
-    if (!spec.tls?.length || gateways.length === 0) return [];
-    const forSidecars = spec.gateways?.includes('mesh') ? ' (sidecars do use them)' : '';
-    return [{ path: ['spec', 'tls'], message: `tls routes are not served at gateways yet${forSidecars}: at ${gateways.join(', ')} route the PASSTHROUGH port with a tcp rule` }];
   },
 
   SNW0530: (r) => retriesWith(r, 'retryRemoteLocalities', (v) => set(v), 'retries are not steered to other localities: retryRemoteLocalities is not applied'),

@@ -1,8 +1,9 @@
 /**
  * Istio's server TLS settings as a proxy applies them: the cipher suites Envoy accepts
  * (security.IsValidCipherSuite; validation warns about the others and the proxy leaves them
- * out), and TLS protocol versions from the API's names to OpenSSL's. Written once for
- * validation (src/config/semantic/gateway.ts) and the compiler (gateway servers).
+ * out), TLS protocol versions from the API's names to OpenSSL's, and whether a server speaks
+ * HTTP inside. Written once for validation (src/config/semantic/gateway.ts, config/not-enforced.ts)
+ * and the compiler (gateway servers).
  */
 import type { TlsVersion } from '../api/proxy-config.js';
 
@@ -35,4 +36,17 @@ export function tlsVersion(v: string | undefined): TlsVersion | undefined {
     default:
       return undefined;
   }
+}
+
+const HTTP_PROTOCOLS = new Set(['HTTP', 'HTTP2', 'GRPC', 'GRPC-WEB']);
+
+/**
+ * Whether a Gateway server speaks HTTP inside (Istio's protocol IsHTTP, or HTTPS terminated at the
+ * gateway), rather than TCP bytes: plain TCP, TLS passed through (PASSTHROUGH, AUTO_PASSTHROUGH)
+ * or protocol TLS, terminated or not.
+ */
+export function serverSpeaksHttp(server: { port: { protocol: string }; tls?: { mode?: string } }): boolean {
+  const p = server.port.protocol.toUpperCase();
+  if (HTTP_PROTOCOLS.has(p)) return true;
+  return p === 'HTTPS' && server.tls?.mode !== 'PASSTHROUGH' && server.tls?.mode !== 'AUTO_PASSTHROUGH';
 }

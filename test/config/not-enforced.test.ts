@@ -93,13 +93,9 @@ const examples: Record<string, { yaml: string; path: string }> = {
     path: 'spec.servers[0].bind',
     yaml: 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: bound, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 8081, name: http, protocol: HTTP}\n    bind: 127.0.0.2\n    hosts: ["*"]\n',
   },
-  SNW0526: {
-    path: 'spec.servers[0].tls.mode',
-    yaml: 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: cross-network, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 15443, name: tls, protocol: TLS}\n    hosts: ["*.local"]\n    tls: {mode: AUTO_PASSTHROUGH}\n',
-  },
-  SNW0527: {
-    path: 'spec.tls',
-    yaml: 'apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: sni}\nspec:\n  hosts: [echo.example.com]\n  gateways: [istio-system/edge]\n  tls:\n  - match: [{port: 443, sniHosts: [echo.example.com]}]\n    route: [{destination: {host: echo}}]\n',
+  SNW0528: {
+    path: 'spec.servers[1]',
+    yaml: 'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: mixed, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 443, name: https, protocol: HTTPS}\n    hosts: [a.example.com]\n    tls: {mode: SIMPLE, credentialName: a-cred}\n  - port: {number: 443, name: tls, protocol: TLS}\n    hosts: [b.example.com]\n    tls: {mode: PASSTHROUGH}\n',
   },
   SNW0530: { path: 'spec.http[0].retries.retryRemoteLocalities', yaml: vsWithRetries('retryRemoteLocalities: true') },
   SNW0531: { path: 'spec.http[0].retries.retryIgnorePreviousHosts', yaml: vsWithRetries('retryIgnorePreviousHosts: false') },

@@ -97,9 +97,11 @@ describe('the suite as the repository carries it', () => {
     assert.deepEqual(profilesOf(suite, named('TLSRouteSimpleSameNamespace')).map((p) => p.profile), ['GATEWAY-TLS']);
   });
 
-  test('tests that need TLS listeners or client certificates are skipped with the reason; HTTPS listener tests and the others run', () => {
+  test('tests that need TLS listeners to terminate or client certificates are skipped with the reason; HTTPS listener, TLS passthrough and the other tests run', () => {
     const declaration = sinewDeclaration(suite);
-    assert.match(String(skipReason(named('TLSRouteSimpleSameNamespace'), declaration)), /TLSRoute/);
+    assert.match(String(skipReason(named('TLSRouteTerminateSimpleSameNamespace'), declaration)), /unsupported features: TLSRouteModeTerminate/);
+    assert.equal(skipReason(named('TLSRouteSimpleSameNamespace'), declaration), undefined);
+    assert.equal(skipReason(named('TLSRouteHostnameIntersection'), declaration), undefined);
     assert.match(String(skipReason(named('GatewayTLSBackendClientCertificate'), declaration)), /unsupported features: GatewayBackendClientCertificate/);
     assert.equal(skipReason(named('HTTPRouteHTTPSListener'), declaration), undefined);
     assert.equal(skipReason(named('HTTPRouteSimpleSameNamespace'), declaration), undefined);
@@ -128,6 +130,17 @@ describe('the suite as the repository carries it', () => {
     assert.match(reportTable(report), /\| GATEWAY-HTTP \| 1 \/ 0 \/ 0 \| 0 \/ 1 \/ 0 \|/);
   });
 
+  test('a step\'s second result and an early return are transcribed, not lost (the TLSRoute tests: `gwAddr, hostnames := ...`, `if suite.SupportedFeatures.Has(...) { return }`)', () => {
+    const simple = named('TLSRouteSimpleSameNamespace').steps;
+    const accepted = simple.find((st) => st.call === 'kubernetes.GatewayAndTLSRoutesMustBeAccepted')!;
+    const request = simple.find((st) => st.call === 'tcp.MakeTCPRequestAndExpectEventuallyValidResponse')!;
+    // serverStr := string(hostnames[0]); the CA is caConfigMap["ca.crt"]
+    assert.deepEqual(request.args?.[4], { $of: { $ref: accepted.id }, $field: ['$1', 0] });
+    assert.deepEqual((request.args?.[3] as { $field: unknown }).$field, ['ca.crt']);
+    const terminate = named('TLSRouteListenerTerminateNotSupported').steps;
+    assert.deepEqual(terminate.slice(0, 2).map((st) => st.call), ['suite.SupportedFeatures.Has', '$returnIf']);
+  });
+
   test('cases.json is what the generator writes from the upstream suite', { skip: referenceCorpus.skip }, () => {
     const transcribed = transcribeSuite(referenceCorpus.path('gateway-api'), suite.source.commit);
     assert.deepEqual(transcribed.problems, []);
@@ -136,10 +149,14 @@ describe('the suite as the repository carries it', () => {
 });
 
 describe('the runner against sinew up', { timeout: 300_000 }, () => {
-  // Only the backends these tests use: infra-backend-v1 to -v3 for the gateway tests, the
-  // mesh's echo-v1 and echo-v2 (echo-v1 exists in two namespaces, as in the suite), and the
-  // TLS backend for BackendTLSPolicy.
-  const runner = new ConformanceRunner({ backends: ['infra-backend-v1', 'infra-backend-v2', 'infra-backend-v3', 'echo-v1', 'echo-v2', 'tls-backend'], timeoutMs: 20_000 });
+  // Only the backends these tests use: infra-backend-v1 to -v3 for the gateway tests, the TCP
+  // echo for the TLSRoute ones, the mesh's echo-v1 and echo-v2 (echo-v1 exists in two
+  // namespaces, as in the suite), and the TLS backend for BackendTLSPolicy.
+  const runner = new ConformanceRunner({
+    backends: ['infra-backend-v1', 'infra-backend-v2', 'infra-backend-v3', 'tcp-backend', 'echo-v1', 'echo-v2', 'tls-backend'],
+    timeoutMs: 20_000,
+    supportedFeatures: sinewDeclaration(suite).supported,
+  });
   before(() => runner.start());
   after(() => runner.stop());
 
@@ -228,6 +245,28 @@ describe('the runner against sinew up', { timeout: 300_000 }, () => {
       assert.match((outcome as { reason: string }).reason, /Couldn't find mirrored request to \/multi-mirror in the logs of gateway-conformance-infra\/web-backend/);
     } finally {
       runner.timeoutMs = saved;
+    }
+  });
+
+  test('TLSRouteSimpleSameNamespace passes: the TCP echo behind a TLS Passthrough listener terminated the TLS itself, with the SNI the client sent', async () => {
+    const outcome = await runner.run(named('TLSRouteSimpleSameNamespace'));
+    assert.deepEqual(outcome, { result: 'passed' }, runner.log().slice(-3000));
+  });
+
+  test('the TCP echo\'s answer is checked: expecting another backend behind the TLSRoute fails, saying why', async () => {
+    const wrong: ConformanceTest = JSON.parse(JSON.stringify(named('TLSRouteSimpleSameNamespace')));
+    const request = wrong.steps.find((st) => st.call === 'tcp.MakeTCPRequestAndExpectEventuallyValidResponse')!;
+    (request.args![6] as Record<string, unknown>).Backend = 'tls-backend';
+    // The check polls for the suite's 30 s; the last answer it saw is the reason.
+    const outcome = await runner.run(wrong);
+    assert.equal(outcome.result, 'failed');
+    assert.match((outcome as { reason: string }).reason, /backend name does not match with pod prefix: pod=tcp-backend-\d+ backend=tls-backend/);
+  });
+
+  test('TLSRoute status and rejection: a nonexistent backend (BackendNotFound, the connection closed) and a TLS listener in Terminate mode (not Accepted)', async () => {
+    for (const name of ['TLSRouteInvalidBackendRefNonexistent', 'TLSRouteListenerTerminateNotSupported']) {
+      const outcome = await runner.run(named(name));
+      assert.deepEqual(outcome, { result: 'passed' }, `${name}: ${runner.log().slice(-3000)}`);
     }
   });
 

@@ -25,15 +25,18 @@
  *   SINEW_WORKLOAD, SINEW_NAMESPACE   who it is (the pod name is `<workload>-<pid>`, so it
  *                     starts with the backend's name, as the suite's checks expect)
  *   SERVICE_VERSION   Istio echo's ServiceVersion (mesh tests)
- *   TLS_SERVER_CERT, TLS_SERVER_PRIVKEY   files of a certificate and key: the port then speaks
- *                     HTTPS, and the answer's `tls` names the connection as echo-basic's does
+ *   TLS_SERVER_CERT, TLS_SERVER_PRIVKEY   files of a certificate and key: HTTPS is then served
+ *                     (h2 and http/1.1 over ALPN) on PORT_8443, echo-basic's HTTPS_PORT, where
+ *                     the mesh maps that port (the TLS backends in the mesh); with no PORT_8443
+ *                     (the TLS backend the runner starts outside the mesh) PORT itself speaks
+ *                     HTTPS. The answer's `tls` names the connection as echo-basic's does
  *                     (`serverName`: the SNI, `peerCertificates`: the client's, PEM), which is
  *                     how the suite checks what a gateway originating TLS sent
  *
  * Once listening it prints `listening on <host>:<port>` with the port it got (PORT=0: any).
  */
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createHttp2Server, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { createSecureServer, createServer as createHttp2Server, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import { createServer as createHttpsServer } from 'node:https';
 import { readFileSync } from 'node:fs';
@@ -202,10 +205,12 @@ const server = createNetServer((socket: Socket) => {
     (head && head.length >= 3 && PREFACE.subarray(0, Math.min(head.length, PREFACE.length)).equals(head.subarray(0, Math.min(head.length, PREFACE.length))) ? http2 : http1).emit('connection', socket);
   });
 });
-// echo-basic serves HTTPS when given a certificate (its TLS_SERVER_CERT, TLS_SERVER_PRIVKEY);
-// a client certificate is asked for but not required, so that the answer can name it.
+// echo-basic serves HTTPS when given a certificate (its TLS_SERVER_CERT, TLS_SERVER_PRIVKEY):
+// on its HTTPS_PORT (8443) beside HTTP where the mesh maps that port, else on PORT itself. A
+// client certificate is asked for but not required, so that the answer can name it.
 const tlsFiles = process.env.TLS_SERVER_CERT && process.env.TLS_SERVER_PRIVKEY ? { cert: readFileSync(process.env.TLS_SERVER_CERT), key: readFileSync(process.env.TLS_SERVER_PRIVKEY) } : undefined;
-const https = tlsFiles ? createHttpsServer({ ...tlsFiles, requestCert: true, rejectUnauthorized: false }, onRequest) : undefined;
+const tlsPort = process.env.PORT_8443 ? Number(process.env.PORT_8443) : undefined;
+const https = tlsFiles && tlsPort === undefined ? createHttpsServer({ ...tlsFiles, requestCert: true, rejectUnauthorized: false }, onRequest) : undefined;
 https?.on('tlsClientError', () => undefined);
 const listening = https ?? server;
 listening.listen(port, host, () => {
@@ -216,9 +221,13 @@ listening.listen(port, host, () => {
 const second = process.env.PORT_3001 && Number(process.env.PORT_3001) !== port ? Number(process.env.PORT_3001) : undefined;
 const secondServer = second ? createNetServer((socket) => server.emit('connection', socket)) : undefined;
 secondServer?.listen(second, host);
+const secureServer = tlsFiles && tlsPort !== undefined ? createSecureServer({ ...tlsFiles, allowHTTP1: true, requestCert: true, rejectUnauthorized: false }, onRequest) : undefined;
+secureServer?.on('tlsClientError', () => undefined);
+secureServer?.listen(tlsPort, host);
 
 const shutdown = () => {
   secondServer?.close();
+  secureServer?.close();
   listening.close(() => process.exit(0));
 };
 process.on('SIGTERM', shutdown);

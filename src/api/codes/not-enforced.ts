@@ -167,6 +167,18 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     effect: 'degraded',
     description:
       'AUTO_PASSTHROUGH routes each connection by its SNI to the service it names (Istio\'s multi-network gateways); Sinew serves the port like PASSTHROUGH, with the tcp routes of the VirtualServices bound to it, which such gateways do not have.',
+
+    retired:
+      'an AUTO_PASSTHROUGH server routes each connection by the SNI `outbound_.<port>_.<subset>_.<host>` a sidecar\'s mutual TLS carries (with Istio\'s mTLS ALPN ids) to that service port and subset, for every mesh service its hosts cover, without decrypting it (src/compiler/gateway.ts, as Istio\'s builtAutoPassthroughFilterChains)',
+  },
+  {
+    code: 'SNW0528',
+    name: 'GatewayPortMixesHttpAndTcpServers',
+    kind: 'Gateway',
+    field: 'spec.servers[] sharing a port: HTTP inside (HTTP, or HTTPS terminated) beside TCP (PASSTHROUGH, AUTO_PASSTHROUGH, protocol TLS or TCP)',
+    effect: 'degraded',
+    description:
+      'Istio serves HTTPS servers that terminate TLS and servers that pass TLS through on one port, each chosen by SNI. Sinew serves a gateway port as the kind of its first server, HTTP or TCP, so the servers of the other kind on that port are not served. Give them a port of their own meanwhile.',
   },
   {
     code: 'SNW0527',
@@ -176,6 +188,9 @@ export const notEnforcedEntries: readonly NotEnforcedEntry[] = Object.freeze([
     effect: 'ignored',
     description:
       'TLS routes (by SNI) are served for sidecars only; at a gateway a PASSTHROUGH port uses the tcp routes of the VirtualServices bound to it. Route with a tcp rule on that port until SNI routing at gateways lands.',
+
+    retired:
+      'a PASSTHROUGH server routes each connection by its SNI through the `tls` rules of the VirtualServices bound to it: a filter chain per match, its sniHosts as server names, to the rule\'s weighted destinations, without decrypting it; a name no rule matches is closed (src/compiler/gateway.ts, as Istio\'s buildGatewayNetworkFiltersFromTLSRoutes). As in Istio, a PASSTHROUGH server uses tls rules only, not tcp rules',
   },
 
   // === VirtualService ===

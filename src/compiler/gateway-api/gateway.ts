@@ -9,18 +9,19 @@
  *   HTTPS        a filter chain per listener, chosen by SNI (its hostname), terminating TLS with
  *                its certificate (and verifying client certificates where the Gateway's
  *                `tls.frontend` asks), with a route table of its own (`https.<port>.<listener>`)
+ *   TLS          (mode Passthrough) a filter chain per attached TLSRoute, chosen by SNI (the
+ *                hostnames it serves there), passing the bytes still encrypted to the route's
+ *                weighted backends, as Istio converts a TLSRoute to a VirtualService `tls` rule
  *   TCP          the TCPRoute's weighted backends
  *
  * Each port listens where the runner mapped it (`ProxyPorts.gateway`); a port it has not mapped
- * yet is left out rather than bound on 0.0.0.0.
- *
- * What the proxy cannot do yet leaves a port out, as Envoy keeps a listener it cannot build
- * warming: TLS listeners (TLSRoute: routing by SNI).
+ * yet is left out rather than bound on 0.0.0.0. A port keeps its first listener's kind: TLS
+ * passed through and HTTPS terminated on one port are not served together (status says so).
  */
 import type { FilterChain, Listener, RouteConfiguration, Secret, TcpRoute, VirtualHost } from '../../api/proxy-config.js';
 import type { SecretSpec } from '../../api/resources/secret.js';
 import type { Resource } from '../../api/resources/meta.js';
-import type { GatewayApiBinding, GatewayState, ListenerState, RouteState } from '../../semantics/gateway-api/binding.js';
+import type { BackendState, GatewayApiBinding, GatewayState, ListenerState, RouteState } from '../../semantics/gateway-api/binding.js';
 import { credentialOf } from '../../semantics/credentials.js';
 import type { CompileContext, VirtualServiceResource } from '../context.js';
 import { toAddress } from '../inputs.js';
@@ -80,7 +81,11 @@ export function buildGatewayApiGateway(ctx: CompileContext, binding: GatewayApiB
       out.listeners.push({ name, address: { ...address }, direction: 'gateway', protocol: 'tcp', tcp: { routes: tcpRoutes(ctx, binding, gateway, listeners[0], port) } });
       continue;
     }
-    if (protocol === 'TLS') continue; // routing by SNI: not in the proxy yet
+    if (protocol === 'TLS') {
+      const chains = tlsPassthroughChains(ctx, binding, gateway, listeners, port);
+      if (chains.length > 0) out.listeners.push({ name, address: { ...address }, direction: 'gateway', protocol: 'tcp', filterChains: chains });
+      continue;
+    }
 
     if (protocol === 'HTTPS') {
       // A filter chain per HTTPS listener, chosen by SNI (the listener's hostname; none: any
@@ -161,6 +166,41 @@ function virtualHostsOf(ctx: CompileContext, binding: GatewayApiBinding, gateway
   return virtualHosts;
 }
 
+/**
+ * The chains of a port's TLS Passthrough listeners: one per attached TLSRoute (oldest first), its
+ * hostnames there as SNI names (`*`: any name, or none), to the weighted backends of its rule.
+ * A name an older route already has stays with it, as Istio's duplicate SNI check keeps the
+ * first; a route whose backends all fail to resolve keeps its chain with no destination, so its
+ * connections are closed rather than reaching another route. A name no route serves has no
+ * chain: the proxy closes the connection.
+ */
+function tlsPassthroughChains(ctx: CompileContext, binding: GatewayApiBinding, gateway: GatewayState, listeners: ListenerState[], port: number): FilterChain[] {
+  const chains: FilterChain[] = [];
+  const claimed = new Set<string>();
+  for (const l of listeners) {
+    if (l.tlsMode !== 'Passthrough') continue;
+    for (const route of binding.routes) {
+      if (route.kind !== 'TLSRoute') continue;
+      const hostnames = route.parents.flatMap((p) => p.listeners.filter((a) => a.gateway === gateway && a.listener === l).flatMap((a) => a.hostnames));
+      if (hostnames.length === 0) continue;
+      // `*` is every name: the chain without server names ('' stands for it).
+      const names = [...new Set(hostnames.map((h) => (h === '*' ? '' : h.toLowerCase())))].filter((n) => !claimed.has(n)).sort();
+      for (const n of names) claimed.add(n);
+      const backends = (route.rules[0] ?? []).filter((b) => b.weight > 0 && b.service && !b.problem);
+      const routes: TcpRoute[] = backends.length ? [{ destinations: backends.map((b) => ({ cluster: backendCluster(ctx, b, port), weight: b.weight })) }] : [];
+      const named = names.filter((n) => n !== '');
+      if (named.length) chains.push({ name: `${route.key}.${l.listener.name}`, match: { serverNames: named }, tcp: { routes } });
+      if (names.includes('')) chains.push({ name: `${route.key}.${l.listener.name}.*`, tcp: { routes } });
+    }
+  }
+  return chains;
+}
+
+/** The cluster of a resolved backend Service port. */
+function backendCluster(ctx: CompileContext, b: BackendState, port: number): string {
+  return destinationCluster(ctx, { host: `${b.service!.name}.${b.service!.namespace}.svc.${ctx.mesh.domainSuffix}`, port: { number: b.service!.port } }, b.namespace, port).cluster;
+}
+
 /** A TCP listener's routes: the oldest TCPRoute attached to it (the spec leaves several to the implementation; Istio takes the first). */
 function tcpRoutes(ctx: CompileContext, binding: GatewayApiBinding, gateway: GatewayState, listener: ListenerState, port: number): TcpRoute[] {
   for (const route of binding.routes) {
@@ -170,10 +210,7 @@ function tcpRoutes(ctx: CompileContext, binding: GatewayApiBinding, gateway: Gat
     if (backends.length === 0) return [];
     return [
       {
-        destinations: backends.map((b) => ({
-          cluster: destinationCluster(ctx, { host: `${b.service!.name}.${b.service!.namespace}.svc.${ctx.mesh.domainSuffix}`, port: { number: b.service!.port } }, b.namespace, port).cluster,
-          weight: b.weight,
-        })),
+        destinations: backends.map((b) => ({ cluster: backendCluster(ctx, b, port), weight: b.weight })),
       },
     ];
   }

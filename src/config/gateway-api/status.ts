@@ -125,7 +125,12 @@ function statusOfGateway(g: GatewayState, rt: GatewayRuntime | undefined, runtim
 function listenerProgrammed(l: ListenerState, portListeners: ListenerState[], gateway: ConditionState, rt: GatewayRuntime | undefined): ConditionState {
   if (!l.usable) return { status: 'False', reason: 'Invalid', message: l.accepted.message };
   if (l.resolvedRefs.status !== 'True') return { status: 'False', reason: 'Invalid', message: l.resolvedRefs.message };
-  if (l.protocol === 'TLS') return { status: 'False', reason: 'Pending', message: 'routing TLS by SNI (TLSRoute) is not in Sinew\'s proxy yet' };
+  // A port is served by one listener kind, its first listener's: TLS passed through or HTTPS
+  // terminated (compiler/gateway-api/gateway.ts).
+  const first = portListeners[0];
+  if (first && (first.protocol === 'TLS') !== (l.protocol === 'TLS')) {
+    return { status: 'False', reason: 'Pending', message: `port ${l.listener.port} is served as ${first.protocol} (listener ${first.listener.name}): Sinew's proxy does not pass TLS through and terminate it on one port yet` };
+  }
   if (l.protocol === 'HTTPS') {
     const certs = new Set(portListeners.filter((x) => x.resolvedRefs.status === 'True' && x.certificates[0]).map((x) => `${x.certificates[0].namespace}/${x.certificates[0].name}`));
     if (certs.size > 1) return { status: 'False', reason: 'Pending', message: `the listeners of port ${l.listener.port} present ${certs.size} certificates: Sinew's proxy presents one per port yet` };

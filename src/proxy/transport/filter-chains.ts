@@ -69,7 +69,8 @@ export function filterChainProblems(l: Listener, secrets: readonly Secret[] | un
     names.add(c.name);
     const m = c.match ?? {};
     for (const n of m.serverNames ?? []) {
-      if (!/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(n)) out.push([`${at}.match.serverNames`, `${JSON.stringify(n)} is not a lower-case host name or *.suffix`]);
+      // Labels may hold `_`: Istio's AUTO_PASSTHROUGH names (`outbound_.9080_._.reviews...`) do.
+      if (!/^(\*\.)?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*$/.test(n)) out.push([`${at}.match.serverNames`, `${JSON.stringify(n)} is not a lower-case host name or *.suffix`]);
     }
     if (m.transportProtocol !== undefined && m.transportProtocol !== 'tls' && m.transportProtocol !== 'raw_buffer') out.push([`${at}.match.transportProtocol`, 'must be tls or raw_buffer']);
     if (c.tls !== undefined && m.transportProtocol === 'raw_buffer') out.push([`${at}.match.transportProtocol`, 'a chain that terminates TLS cannot match raw_buffer connections']);

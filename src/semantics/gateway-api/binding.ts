@@ -372,6 +372,8 @@ function bindGateway(
     let resolvedRefs: ConditionState = ok('ResolvedRefs', 'No errors found');
     if (!supportedProtocol) accepted = notOk('UnsupportedProtocol', `protocol ${protocol} is not supported (HTTP, HTTPS, TLS and TCP are)`);
     else if (protocol === 'HTTPS' && tlsMode === 'Passthrough') accepted = notOk('UnsupportedProtocol', 'an HTTPS listener terminates TLS; use protocol TLS for Passthrough');
+    // TLSRouteModeTerminate is an extended feature Sinew does not declare: the spec's answer is Accepted False, UnsupportedValue.
+    else if (protocol === 'TLS' && tlsMode === 'Terminate') accepted = notOk('UnsupportedValue', 'a TLS listener passes TLS through to its TLSRoutes (mode Passthrough); terminating it (mode Terminate) is not supported');
     const badCert = certificates.find((c) => c.problem);
     if (invalid.length > 0) resolvedRefs = notOk('InvalidRouteKinds', `route kinds ${invalid.map((k) => k.kind).join(', ')} are not supported on a ${protocol} listener`);
     else if (badCert) resolvedRefs = notOk(badCert.problem!.reason, badCert.problem!.message);

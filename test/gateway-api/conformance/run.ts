@@ -40,7 +40,7 @@ const toRun = selected.filter((t) => {
 });
 const gatewayTests = toRun.some((t) => !t.source.includes('/mesh/'));
 const meshTests = toRun.some((t) => t.source.includes('/mesh/'));
-const runner = new ConformanceRunner({ gateway: gatewayTests || !meshTests, mesh: meshTests, timeoutMs: values['timeout-ms'] ? Number(values['timeout-ms']) : undefined });
+const runner = new ConformanceRunner({ gateway: gatewayTests || !meshTests, mesh: meshTests, timeoutMs: values['timeout-ms'] ? Number(values['timeout-ms']) : undefined, supportedFeatures: declaration.supported });
 const started = Date.now();
 if (toRun.length) {
   process.stdout.write(`starting the mesh for ${toRun.length} tests (${selected.length - toRun.length} skipped)...\n`);

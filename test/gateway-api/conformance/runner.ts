@@ -31,11 +31,15 @@ import { readMeshFile } from '../../../src/mesh/state.js';
 import { prepareManifest, runnableBase, TLS_BACKEND, tlsBackendCommand, tlsBackendEntry, type BaseOptions } from './base.js';
 import { fixturesDir, type ConformanceTest, type Outcome, type Step, type Value } from './suite.js';
 import { b64, makeCa, makeClientCertificate, makeSelfSignedCertificate, makeServerCertificate, type Pem } from '../../support/tls.js';
+import { connect as connectTls } from 'node:tls';
+import { connect as connectTcp, type Socket } from 'node:net';
 
 export interface RunnerOptions extends BaseOptions {
   /** How long an "eventually" check may take (default 15 s; the suite allows 30 to 60 s on a cluster). */
   timeoutMs?: number;
   log?: (line: string) => void;
+  /** The features declared supported, for the tests that ask (`suite.SupportedFeatures.Has`). */
+  supportedFeatures?: ReadonlySet<string>;
 }
 
 type NN = { Name: string; Namespace: string };
@@ -65,6 +69,12 @@ class FatalFailure extends StepFailure {}
 class Unsupported extends Error {}
 
 const REQUIRED_CONSECUTIVE_SUCCESSES = 3;
+/**
+ * The suite's MaxTimeToConsistency (utils/config), which its TCP and TLS connection checks
+ * poll for: a Gateway made again for a test gets a proxy of its own, which takes a while to
+ * start on a loaded machine.
+ */
+const MAX_TIME_TO_CONSISTENCY_MS = 30_000;
 
 export class ConformanceRunner {
   readonly #options: RunnerOptions;
@@ -72,6 +82,8 @@ export class ConformanceRunner {
   #dir: string | undefined;
   /** The TLS Secrets the suite's setup makes, by `namespace/name`. */
   readonly #tlsSecrets = new Map<string, Pem>();
+  /** The ConfigMaps the suite's setup makes (the CA of its TLS checks), by `namespace/name`. */
+  readonly #configMaps = new Map<string, Record<string, string>>();
   #api = '';
   #token = '';
   #status: MeshStatus | undefined;
@@ -107,13 +119,20 @@ export class ConformanceRunner {
     this.#tlsSecrets.set('gateway-conformance-infra/tls-validity-checks-certificate', await makeSelfSignedCertificate(['*', '*.org']));
     this.#tlsSecrets.set('gateway-conformance-web-backend/certificate', await makeSelfSignedCertificate(['*']));
     // And for the backends that speak TLS (MustCreateCASignedCertSecret, MustCreateCACertConfigMap):
-    // a CA, the TLS backend's certificate it signs, and the CA as a ConfigMap's ca.crt for the
-    // BackendTLSPolicies to verify it with; another CA, which signed nothing, to verify it against
-    // and fail.
+    // a CA; the TLS echo's certificate it signs (tls-backend, tls-backend-2), which BackendTLSPolicies
+    // verify against the CA as a ConfigMap's ca.crt and TLSRoute tests trust as it is
+    // (GetTLSSecret: its tls.crt carries the CA after the leaf, as a chain); the TCP echo's for
+    // abc.example.com (TLSRoute passthrough); another CA, which signed nothing, to verify
+    // against and fail.
     const ca = await makeCa('gateway-conformance CA');
     const unusedCa = await makeCa('gateway-conformance unused CA');
-    const backendCertificate = await makeServerCertificate(ca, ['abc.example.com', 'spiffe://abc.example.com/test-identity', 'other.example.com']);
+    const backendLeaf = await makeServerCertificate(ca, ['abc.example.com', 'spiffe://abc.example.com/test-identity', 'other.example.com']);
+    const backendCertificate = { ...backendLeaf, cert: backendLeaf.cert + ca.cert };
     this.#tlsSecrets.set(`${TLS_BACKEND.namespace}/tls-checks-certificate`, backendCertificate);
+    const passthrough = await makeServerCertificate(ca, ['abc.example.com']);
+    this.#tlsSecrets.set('gateway-conformance-infra/tls-passthrough-checks-certificate', passthrough);
+    this.#tlsSecrets.set('gateway-conformance-app-backend/tls-passthrough-checks-certificate', passthrough);
+    this.#configMaps.set('gateway-conformance-infra/tls-checks-ca-certificate', { 'ca.crt': ca.cert });
     // Client certificates for the gateways' client certificate validation, each under a CA of
     // its own that a ConfigMap holds (the default validation's and the per-port one's).
     const clientCa = await makeCa('gateway-conformance client CA');
@@ -136,7 +155,16 @@ export class ConformanceRunner {
     if (this.#options.gateway !== false && (!this.#options.backends || this.#options.backends.includes(TLS_BACKEND.name))) {
       extra.push(tlsBackendEntry(await this.#startTlsBackend(backendCertificate)));
     }
-    writeFileSync(base, [runnableBase(this.#options), ...secrets, ...configMaps, ...extra].join('---\n'));
+    // The backends that mount a Secret read it from files, as a pod reads its volume.
+    const secretFiles = (key: string) => {
+      const pem = this.#tlsSecrets.get(key);
+      if (!pem) return undefined;
+      const stem = join(this.#dir!, key.replace('/', '.'));
+      writeFileSync(`${stem}.crt`, pem.cert);
+      writeFileSync(`${stem}.key`, pem.key, { mode: 0o600 });
+      return { cert: `${stem}.crt`, key: `${stem}.key` };
+    };
+    writeFileSync(base, [runnableBase({ ...this.#options, secretFiles }), ...secrets, ...configMaps, ...extra].join('---\n'));
     this.#mesh = await startMesh([base], 240_000);
     const status = await this.#mesh.status();
     this.#api = `http://${status.controlPlane.api}`;
@@ -216,7 +244,16 @@ export class ConformanceRunner {
     try {
       for (const m of manifests) await this.#post('apply', m);
       const results = new Map<number, Resolved>();
+      /** A subtest that returned early (`if ... { return }` in it): its further steps are not taken. */
+      let returned: string[] | undefined;
       for (const step of test.steps) {
+        if (returned && returned.every((name, i) => step.subtest?.[i] === name)) continue;
+        returned = undefined;
+        if (step.call === '$returnIf' && this.#resolve(step.args?.[0], results) === true) {
+          if (!step.subtest?.length) return { result: 'passed' };
+          returned = step.subtest;
+          continue;
+        }
         try {
           await this.#step(step, results);
         } catch (err) {
@@ -615,13 +652,29 @@ export class ConformanceRunner {
         results.set(step.id, address);
         return;
       }
+      case 'kubernetes.GatewayAndTLSRoutesMustBeAccepted': {
+        // (t, c, timeouts, controllerName, gw, routeNNs...) -> (gwAddr, the last route's spec.hostnames)
+        const ref = args[4] as unknown as { $gateway: NN; listeners?: string[] };
+        const routes = args.slice(5).flat() as NN[];
+        const address = await this.#gatewayAddress(ref.$gateway, ref.listeners);
+        let hostnames: string[] = [];
+        for (const route of routes) {
+          await this.#eventually(() => this.#routeParentCondition('TLSRoute', route, ref.$gateway, { Type: 'Accepted', Status: 'True' }));
+          hostnames = (await this.#resource('TLSRoute', route))?.spec?.hostnames ?? [];
+        }
+        results.set(step.id, { ...address, $1: hostnames } as unknown as Value);
+        return;
+      }
       case 'kubernetes.HTTPRouteMustHaveResolvedRefsConditionsTrue':
-        return this.#eventually(() => this.#routeParentCondition('HTTPRoute', args[3] as NN, args[4] as NN, { Type: 'ResolvedRefs', Status: 'True' }));
+      case 'kubernetes.TLSRouteMustHaveResolvedRefsConditionsTrue':
+        return this.#eventually(() => this.#routeParentCondition(call.includes('TLSRoute') ? 'TLSRoute' : 'HTTPRoute', args[3] as NN, args[4] as NN, { Type: 'ResolvedRefs', Status: 'True' }));
       case 'kubernetes.HTTPRouteMustHaveCondition':
-        return this.#eventually(() => this.#routeParentCondition('HTTPRoute', args[3] as NN, args[4] as NN, args[5] as Record<string, string>));
+      case 'kubernetes.TLSRouteMustHaveCondition':
+        return this.#eventually(() => this.#routeParentCondition(call.includes('TLSRoute') ? 'TLSRoute' : 'HTTPRoute', args[3] as NN, args[4] as NN, args[5] as Record<string, string>));
       case 'kubernetes.HTTPRouteMustHaveNoAcceptedParents':
+      case 'kubernetes.TLSRouteMustHaveNoAcceptedParents':
         return this.#eventually(async () => {
-          const route = await this.#resource('HTTPRoute', args[3] as NN);
+          const route = await this.#resource(call.includes('TLSRoute') ? 'TLSRoute' : 'HTTPRoute', args[3] as NN);
           const accepted = (route?.status?.parents ?? []).filter((p: any) => (p.conditions ?? []).some((c: any) => c.type === 'Accepted' && c.status === 'True'));
           if (accepted.length) throw new StepFailure(`route has accepted parents: ${JSON.stringify(accepted.map((p: any) => p.parentRef))}`);
         });
@@ -742,6 +795,27 @@ export class ConformanceRunner {
           for (const want of wants) this.#hasCondition(listener.conditions, want, `Gateway ${gateway.Name} listener ${name}`);
         });
       }
+      case 'suite.SupportedFeatures.Has': {
+        const supported = this.#options.supportedFeatures;
+        if (!supported) throw new Unsupported('the features declared supported were not given to the runner');
+        results.set(step.id, supported.has(String(args[0])));
+        return;
+      }
+      case '$returnIf':
+        return;
+      case 'kubernetes.GetConfigMapData': {
+        const ref = args[2] as NN;
+        const data = this.#configMaps.get(`${ref.Namespace}/${ref.Name}`);
+        if (!data) throw new Unsupported(`the ConfigMap ${ref.Namespace}/${ref.Name}, which the runner does not make`);
+        results.set(step.id, data);
+        return;
+      }
+      case 'tcp.MakeTCPRequestAndExpectEventuallyValidResponse':
+        // (t, timeouts, gwAddr, serverCertificate, serverName, useTLS, expected)
+        return this.#tcpEchoRequest(args[2] as unknown as GatewayAddress, args[3] as string | null, String(args[4] ?? ''), args[5] === true, args[6] as Record<string, any>);
+      case 'tls.MakeTLSConnectionAndExpectEventuallyConnectionRejection':
+        // (t, timeouts, gwAddr, serverName)
+        return this.#expectTlsRejection(args[2] as unknown as GatewayAddress, String(args[3]));
       case 'echo.ConnectToApp':
       case 'echo.ConnectToAppInNamespace': {
         const selector = String(args[2]);
@@ -1041,6 +1115,71 @@ export class ConformanceRunner {
       return !lines.some((l) => prefix.test(l) && l.includes(`Echoing back request made to ${watch.path} to client`));
     });
     if (missing.length) throw new StepFailure(`Couldn't find mirrored request to ${watch.path} in the logs of ${missing.map((b) => `${b.Namespace}/${b.Name}`).join(', ')}`);
+  }
+
+  /**
+   * utils/tcp MakeTCPRequestAndExpectEventuallyValidResponse: a fresh connection (TLS with the
+   * server name, trusting the certificate given, when useTLS) each attempt, until the TCP echo
+   * greets, answers PING and IS_TLS, and its TEST answer names the expected backend, namespace
+   * and, when given, the server name and TLS protocol the backend saw.
+   */
+  async #tcpEchoRequest(address: GatewayAddress, ca: string | null, serverName: string, useTls: boolean, expected: Record<string, any>): Promise<void> {
+    await this.#eventually(async () => {
+      // Asked each attempt: a Gateway made again gets a new proxy, on a new port.
+      const [host, port] = splitAddress(await this.#localAddress(address));
+      const socket: Socket = useTls
+        ? connectTls({ host, port, servername: serverName, minVersion: 'TLSv1.2', ...(ca ? { ca } : {}) })
+        : connectTcp({ host, port });
+      try {
+        const lines = lineReader(socket, 5000);
+        const welcome = await lines.next();
+        if (welcome !== 'Gateway API Test TCP Server') throw new StepFailure(`TCP server welcome message does not match: got ${JSON.stringify(welcome)}`);
+        socket.write('PING\n');
+        if ((await lines.next()) !== 'PONG') throw new StepFailure('TCP server PING response does not match');
+        socket.write('IS_TLS\n');
+        const isTls = await lines.next();
+        if (isTls !== String(Boolean(expected.BackendIsTLS))) throw new StepFailure(`TCP server TLS response does not match: got ${JSON.stringify(isTls)}`);
+        socket.write('TEST\n');
+        const payload = JSON.parse(await lines.next()) as { namespace?: string; pod?: string; tls?: { serverName?: string; negotiatedProtocol?: string } };
+        if (payload.namespace !== expected.Namespace) throw new StepFailure(`namespace does not match: got ${payload.namespace}, want ${expected.Namespace}`);
+        if (!payload.pod?.startsWith(`${expected.Backend}-`)) throw new StepFailure(`backend name does not match with pod prefix: pod=${payload.pod} backend=${expected.Backend}`);
+        if (expected.Hostname && payload.tls?.serverName !== expected.Hostname) throw new StepFailure(`TLS server name does not match: got ${payload.tls?.serverName}, want ${expected.Hostname}`);
+        if (expected.TLSProtocol && payload.tls?.negotiatedProtocol !== expected.TLSProtocol) throw new StepFailure(`TLS protocol does not match: got ${payload.tls?.negotiatedProtocol}, want ${expected.TLSProtocol}`);
+      } finally {
+        socket.destroy();
+      }
+    }, Math.max(this.timeoutMs, MAX_TIME_TO_CONSISTENCY_MS));
+  }
+
+  /**
+   * utils/tls MakeTLSConnectionAndExpectEventuallyConnectionRejection: a TLS handshake with the
+   * server name until the gateway closes or resets the connection before it completes (EOF or
+   * ECONNRESET); a completed handshake, or a certificate refused, is not a rejection.
+   */
+  async #expectTlsRejection(address: GatewayAddress, serverName: string): Promise<void> {
+    await this.#eventually(
+      async () => {
+        const [host, port] = splitAddress(await this.#localAddress(address));
+        await new Promise<void>((resolve, reject) => {
+          const socket = connectTls({ host, port, servername: serverName, minVersion: 'TLSv1.2' });
+          const timer = setTimeout(() => finish(new StepFailure('the handshake neither completed nor was rejected within 5 s')), 5000);
+          const finish = (err?: Error) => {
+            clearTimeout(timer);
+            socket.destroy();
+            if (err) reject(err);
+            else resolve();
+          };
+          socket.once('secureConnect', () => finish(new StepFailure(`the gateway completed a TLS handshake for ${serverName}`)));
+          socket.once('error', (err: NodeJS.ErrnoException) => {
+            // Node tells an EOF during the handshake as ECONNRESET ("socket disconnected before secure TLS connection was established").
+            if (err.code === 'ECONNRESET' || err.code === 'EPIPE') finish();
+            else finish(new StepFailure(`the connection was not rejected: ${err.code ?? ''} ${err.message}`));
+          });
+          socket.once('close', () => finish());
+        });
+      },
+      Math.max(this.timeoutMs, MAX_TIME_TO_CONSISTENCY_MS),
+    );
   }
 
   /** A WebSocket to the gateway, its frames queued for Receive; closed when the attempt or the test ends. */
@@ -1347,6 +1486,52 @@ function jsonName(field: string): string {
   const head = m && m[0].length > 1 ? m[0] : field[0];
   return head.toLowerCase() + field.slice(head.length);
 }
+/** `host:port` (the host may be an IPv6 literal in brackets) as connect takes them. */
+function splitAddress(address: string): [string, number] {
+  const colon = address.lastIndexOf(':');
+  return [address.slice(0, colon).replace(/^\[|\]$/g, ''), Number(address.slice(colon + 1))];
+}
+
+/** The lines a socket receives, one per call, each within `timeoutMs` (the connection's end is an error). */
+function lineReader(socket: Socket, timeoutMs: number): { next(): Promise<string> } {
+  let buffered = '';
+  let ended: Error | undefined;
+  const waiting: (() => void)[] = [];
+  const wake = () => waiting.splice(0).forEach((w) => w());
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    buffered += chunk;
+    wake();
+  });
+  socket.on('error', (err) => {
+    ended = err;
+    wake();
+  });
+  socket.on('close', () => {
+    ended ??= new StepFailure('the connection closed');
+    wake();
+  });
+  return {
+    next: () =>
+      new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new StepFailure(`no line within ${timeoutMs} ms (got ${JSON.stringify(buffered)})`)), timeoutMs);
+        const attempt = () => {
+          const i = buffered.indexOf('\n');
+          if (i >= 0) {
+            clearTimeout(timer);
+            const line = buffered.slice(0, i);
+            buffered = buffered.slice(i + 1);
+            resolve(line);
+          } else if (ended) {
+            clearTimeout(timer);
+            reject(ended);
+          } else waiting.push(attempt);
+        };
+        attempt();
+      }),
+  };
+}
+
 function goField(at: unknown, field: string | number): unknown {
   if (at === undefined || at === null) return undefined;
   if (typeof field === 'number') return (at as unknown[])[field];
