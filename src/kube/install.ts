@@ -25,6 +25,7 @@ import { GATEWAY_API_GROUP, ISTIO_KINDS } from './objects.js';
 import { PLUGIN_CA_SECRET, SELF_SIGNED_CA_SECRET } from './ca-secret.js';
 import { MESH_KEY_SECRET } from './mesh-key.js';
 import { CONTROL_PLANE_SERVICE, DEFAULT_IMAGE, GATEWAY_SERVICE_ACCOUNT, PROXY_TOKEN_MOUNT, PROXY_TOKEN_PATH, SYSTEM_NAMESPACE, WEBHOOK_PORT, proxyTokenVolume } from './defaults.js';
+import { CONTROL_PLANE_NODE_FLAGS } from '../core/node-flags.js';
 
 export const INSTALL_DEFAULTS = Object.freeze({
   image: DEFAULT_IMAGE,
@@ -156,6 +157,8 @@ export async function installObjects(values: InstallValues, options: { certifica
               imagePullPolicy: values.imagePullPolicy,
               command: ['sinew'],
               args: ['controlplane', '--kubernetes', '--host', '0.0.0.0', '--webhook-port', String(WEBHOOK_PORT), '--webhook-cert-dir', '/etc/sinew/webhook'],
+              // the V8 flags `sinew up` starts its control plane with (V8 reads them at start)
+              env: [{ name: 'NODE_OPTIONS', value: CONTROL_PLANE_NODE_FLAGS.join(' ') }],
               ports: [
                 { name: 'push', containerPort: 15010 },
                 { name: 'monitoring', containerPort: 15014 },

@@ -10,6 +10,7 @@ import type { ProxyNode } from '../api/proxy-config.js';
 import type { ReplicaPlan } from './plan.js';
 import { CONTROL_PLANE_DIR, MESH_RUN_ENV } from './state.js';
 import type { ProcessSpec } from './supervisor.js';
+import { CONTROL_PLANE_NODE_FLAGS } from '../core/node-flags.js';
 
 /**
  * V8 flags of every proxy process `sinew up` starts (the benchmarks run proxies with the same).
@@ -26,25 +27,8 @@ import type { ProcessSpec } from './supervisor.js';
  */
 export const PROXY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--v8-pool-size=1'];
 
-/**
- * V8 flags of the control-plane process `sinew up` starts (bench/controlplane-memory.ts
- * starts it with the same). A young generation of 16 MB semi-spaces, which V8 grows to while
- * the control plane loads its modules and reads a config, is 32 MB of resident memory by
- * itself: with 2 MB semi-spaces an idle control plane takes ~85-89 MB instead of ~101 MB, and
- * a 15 MB apply peaks at ~182-187 MB instead of ~190-217 MB. Pushes to 600 proxies were as
- * fast either way (bench/controlplane.ts --services 300, in-process), and that bench's RSS
- * ~55 MB lower.
- *
- * Not set, though it bounds the apply's peak further: `--heap-growing-percent=20` (a full
- * collection once the old generation grows 20% past what survived the last one, instead of
- * up to ~4x) took the 15 MB apply's peak to 150-160 MB, but made every full collection come
- * sooner for as long as the process lives: pushes to 600 proxies took ~2x as long (10%:
- * 1.2-3.7x). Set only while an apply is read it did not help (~182 MB): the limit V8 had
- * already set before the apply holds until the next full collection. The allocation-site
- * pretenuring the control plane also turns off is set by the command itself
- * (src/cli/controlplane.ts).
- */
-export const CONTROL_PLANE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
+/** The control plane's V8 flags live in core, where the Kubernetes install reads them too. */
+export { CONTROL_PLANE_NODE_FLAGS };
 
 /** Proxy variables of the runner's own environment never reach a child: HTTP_PROXY is the mesh's to set. */
 const PROXY_VARIABLES = /^(https?_proxy|HTTPS?_PROXY|NO_PROXY|no_proxy|grpc_proxy|no_grpc_proxy)$/;

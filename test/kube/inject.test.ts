@@ -7,6 +7,9 @@ import assert from 'node:assert/strict';
 import { injectDocument, injectionDecision, injectPod } from '../../src/kube/inject.js';
 import { workloadNameOf } from '../../src/kube/objects.js';
 import { installObjects, installValues } from '../../src/kube/install.js';
+import { CONTROL_PLANE_NODE_FLAGS } from '../../src/core/node-flags.js';
+import { CONTROL_PLANE_SERVICE } from '../../src/kube/defaults.js';
+import { spawnSync } from 'node:child_process';
 
 const settings = { image: 'sinew:test', controlPlane: 'sinew.sinew-system.svc:15010' };
 const pod = (labels: Record<string, string> = {}, annotations: Record<string, string> = {}, spec: Record<string, unknown> = {}) => ({
@@ -111,5 +114,19 @@ describe('sinew install: what proxies authenticate with', () => {
     const proxy = spec.containers[0];
     assert.equal(proxy.args[proxy.args.indexOf('--token-file') + 1], '/var/run/secrets/tokens/istio-token');
     assert.ok(proxy.env.some((e: any) => e.name === 'SERVICE_ACCOUNT' && e.valueFrom.fieldRef.fieldPath === 'spec.serviceAccountName'));
+  });
+});
+
+describe('sinew install: the control plane process', () => {
+  it('starts with the V8 flags `sinew up` gives its control plane, in a form node accepts from the environment', async () => {
+    const objects: any[] = await installObjects(installValues([]));
+    const controlPlane = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === CONTROL_PLANE_SERVICE).spec.template.spec.containers[0];
+    const nodeOptions = controlPlane.env.find((e: any) => e.name === 'NODE_OPTIONS').value;
+    assert.deepEqual(nodeOptions.split(' '), [...CONTROL_PLANE_NODE_FLAGS]);
+    // node refuses to start on a flag NODE_OPTIONS may not carry; with these it starts, and V8
+    // caps the young generation at two 2 MB semi-spaces (16 MB each by default).
+    const probe = spawnSync(process.execPath, ['-e', "const s = require('v8').getHeapSpaceStatistics().find((x) => x.space_name === 'new_space'); let a = []; for (let i = 0; i < 2e6; i++) { a.push({ i }); if (a.length > 1e5) a = []; } console.log(require('v8').getHeapSpaceStatistics().find((x) => x.space_name === 'new_space').space_size)"], { env: { ...process.env, NODE_OPTIONS: nodeOptions }, encoding: 'utf8' });
+    assert.equal(probe.status, 0, probe.stderr);
+    assert.ok(Number(probe.stdout) <= 4 * 1024 * 1024, `new space ${probe.stdout.trim()} bytes`);
   });
 });
