@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { ReplicaStatus } from '../../src/api/mesh-status.js';
-import { configDump, get, repo, sinew, startMesh, until, viaProxy, type Mesh } from './support.js';
+import { configDump, get, repo, sinew, startMesh, until, viaProxy, type Mesh, metricSamples as samples } from './support.js';
 
 const GREETER = 'greeter:50051';
 
@@ -114,18 +114,6 @@ function curl(args: string[], opts: { input?: string; until?: string; timeoutMs?
 
 // === metrics ===
 
-function samples(text: string, family: string): { labels: Record<string, string>; value: number }[] {
-  const out: { labels: Record<string, string>; value: number }[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${family}{`)) continue;
-    const m = /^\w+\{(.*)\} ([\d.e+]+)$/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of m[1].matchAll(/(\w+)="([^"]*)"/g)) labels[l[1]] = l[2];
-    out.push({ labels, value: Number(m[2]) });
-  }
-  return out;
-}
 
 // === the tests ===
 

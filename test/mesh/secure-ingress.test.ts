@@ -10,32 +10,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { b64, makeCa, makeClientCertificate, makeServerCertificate, type Pem } from '../support/tls.js';
-import { bin, repo, sinew, startMesh, until, type Mesh } from './support.js';
+import { bin, repo, sinew, startMesh, until, type Mesh, runCommand as run, type CommandRun as Run } from './support.js';
 
 const fixtures = join(repo, 'test/mesh/fixtures/secure-ingress');
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[], input = ''): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(command, args, { encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0, stdout, stderr });
-    });
-    // curl never reads its stdin; a pipe it closed first must not fail the test.
-    child.stdin?.on('error', () => {});
-    child.stdin?.end(input);
-  });
-}
 
 let mesh: Mesh;
 let dir: string;

@@ -12,44 +12,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeCa, makeServerCertificate } from '../support/tls.js';
-import { get, repo, startMesh, until, type Mesh } from './support.js';
+import { get, repo, startMesh, until, type Mesh, runCommand as run, metricSamples as samples, type CommandRun as Run } from './support.js';
 
 const fixtures = join(repo, 'test/mesh/fixtures/sni-passthrough');
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
-function run(command: string, args: string[], input = ''): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(command, args, { encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stdout, stderr });
-    });
-    child.stdin?.on('error', () => {});
-    child.stdin?.end(input);
-  });
-}
-
-/** Prometheus samples of one family, with their labels. */
-function samples(text: string, family: string): { labels: Record<string, string>; value: number }[] {
-  const out: { labels: Record<string, string>; value: number }[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${family}{`)) continue;
-    const m = /^\w+\{(.*)\} ([\d.e+]+)$/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of m[1].matchAll(/(\w+)="([^"]*)"/g)) labels[l[1]] = l[2];
-    out.push({ labels, value: Number(m[2]) });
-  }
-  return out;
-}
 
 let mesh: Mesh | undefined;
 let dir: string;

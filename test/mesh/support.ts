@@ -241,3 +241,35 @@ function describeSplit(destinations: readonly { cluster: string; weight: number 
   const live = destinations.filter((d) => d.weight > 0 || destinations.length === 1);
   return live.length === 1 ? subsetOf(live[0].cluster) : live.map((d) => `${subsetOf(d.cluster)}(${d.weight})`).join(',');
 }
+
+/** What a command a test runs (curl, openssl) printed, and its exit code. */
+export interface CommandRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a client command with `input` on its stdin, within 20 s; never rejects. */
+export function runCommand(command: string, args: string[], input = ''): Promise<CommandRun> {
+  return new Promise((resolve) => {
+    const child = execFile(command, args, { encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stdout, stderr });
+    });
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(input);
+  });
+}
+
+/** The samples of one Prometheus family in a scrape, with their labels. */
+export function metricSamples(text: string, family: string): { labels: Record<string, string>; value: number }[] {
+  const out: { labels: Record<string, string>; value: number }[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${family}{`)) continue;
+    const m = /^\w+\{(.*)\} ([\d.e+]+)$/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of m[1].matchAll(/(\w+)="([^"]*)"/g)) labels[l[1]] = l[2];
+    out.push({ labels, value: Number(m[2]) });
+  }
+  return out;
+}

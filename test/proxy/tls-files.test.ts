@@ -239,9 +239,9 @@ spec:
 });
 
 describe('TLS origination with certificates named by file', () => {
-  test('a DestinationRule MUTUAL with clientCertificate, privateKey and caCertificates: the sidecar presents the client certificate, verifies the server against the CA file and sends the SNI', async () => {
-    const outboundPort = await allocatePort();
-    const resources = parse(`
+  /** The external stand-in as a ServiceEntry, and a DestinationRule originating TLS to it with `tls`. */
+  const externalOriginatingTls = (tls: string) =>
+    parse(`
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {name: external}
@@ -257,8 +257,12 @@ metadata: {name: external}
 spec:
   host: api.external.test
   trafficPolicy:
-    tls: {mode: MUTUAL, clientCertificate: ${file('client.crt')}, privateKey: ${file('client.key')}, caCertificates: ${file('external-ca.crt')}, sni: api.external.test}
+    tls: ${tls}
 `);
+
+  test('a DestinationRule MUTUAL with clientCertificate, privateKey and caCertificates: the sidecar presents the client certificate, verifies the server against the CA file and sends the SNI', async () => {
+    const outboundPort = await allocatePort();
+    const resources = externalOriginatingTls(`{mode: MUTUAL, clientCertificate: ${file('client.crt')}, privateKey: ${file('client.key')}, caCertificates: ${file('external-ca.crt')}, sni: api.external.test}`);
     const config = compile(resources, new Map(), { workload: 'curl', labels: { app: 'curl' }, ports: { outbound: { host: '127.0.0.1', port: outboundPort } } });
     assert.ok(!JSON.stringify(config).includes('PRIVATE KEY'), 'the push carries paths, never a key');
     await startProxy(config);
@@ -273,24 +277,7 @@ spec:
 
   test('a CA file that does not vouch for the server: 503 UF, no unverified connection', async () => {
     const outboundPort = await allocatePort();
-    const resources = parse(`
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: external}
-spec:
-  hosts: [api.external.test]
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {http: ${external.port}}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: external}
-spec:
-  host: api.external.test
-  trafficPolicy:
-    tls: {mode: SIMPLE, caCertificates: ${file('ca.crt')}, sni: api.external.test}
-`);
+    const resources = externalOriginatingTls(`{mode: SIMPLE, caCertificates: ${file('ca.crt')}, sni: api.external.test}`);
     await startProxy(compile(resources, new Map(), { workload: 'curl', labels: { app: 'curl' }, ports: { outbound: { host: '127.0.0.1', port: outboundPort } } }));
     const before = external.seen.length;
     const r = await run('curl', ['-sS', '--max-time', '10', '-x', `http://127.0.0.1:${outboundPort}`, '-D', '-', 'http://api.external.test/data']);
@@ -301,24 +288,7 @@ spec:
 
   test('a CA file that cannot be read: the cluster waits (503 UH) rather than connect unverified', async () => {
     const outboundPort = await allocatePort();
-    const resources = parse(`
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: external}
-spec:
-  hosts: [api.external.test]
-  ports: [{number: 80, name: http, protocol: HTTP}]
-  resolution: STATIC
-  endpoints: [{address: 127.0.0.1, ports: {http: ${external.port}}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: external}
-spec:
-  host: api.external.test
-  trafficPolicy:
-    tls: {mode: SIMPLE, caCertificates: ${file('no-such-ca.crt')}}
-`);
+    const resources = externalOriginatingTls(`{mode: SIMPLE, caCertificates: ${file('no-such-ca.crt')}}`);
     await startProxy(compile(resources, new Map(), { workload: 'curl', labels: { app: 'curl' }, ports: { outbound: { host: '127.0.0.1', port: outboundPort } } }));
     const before = external.seen.length;
     const r = await run('curl', ['-sS', '--max-time', '10', '-x', `http://127.0.0.1:${outboundPort}`, '-D', '-', 'http://api.external.test/data']);
