@@ -106,8 +106,12 @@ describe('a late part is reported, retried and shown; the rest of the mesh serve
       squatter.listen(admin, '127.0.0.1', () => resolve(true));
     }), 10_000);
     try {
-      await until('the report on echo-v1-0\'s sidecar', async () => (/✘ echo-v1-0's sidecar is not ready after/.test(since()) ? true : undefined), 60_000);
-      assert.match(since(), /✘ echo-v1-0's sidecar is not ready after [\d.]+s: .*\n( {4}.*\n)* {4}its last \d+ lines:\n( {6}.*\n)*.*EADDRINUSE/);
+      // The report is several lines, which may reach the runner's output in more than one
+      // piece: wait for all of it, its last lines included.
+      await until('the report on echo-v1-0\'s sidecar, with its last log lines', async () => {
+        assert.match(since(), /✘ echo-v1-0's sidecar is not ready after [\d.]+s: .*\n( {4}.*\n)* {4}its last \d+ lines:\n( {6}.*\n)*.*EADDRINUSE/);
+        return true;
+      }, 60_000);
       const status = await mesh.status();
       assert.equal(replica(status, 'echo-v1-0').ready, false);
       assert.match(replica(status, 'echo-v1-0').reason ?? '', /^sidecar: /);
