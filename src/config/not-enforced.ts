@@ -23,6 +23,7 @@ import type {
 import { formatPath, type FieldPath } from '../core/path.js';
 import { kindKeyOf } from '../api/resources/index.js';
 import { serverSpeaksHttp } from '../semantics/tls.js';
+import { trafficPolicies } from './traffic-policies.js';
 
 /** One use of something not enforced. */
 export interface NotEnforcedUse {
@@ -42,17 +43,6 @@ type Finder = (r: Resource) => Omit<NotEnforcedUse, 'code'>[];
 const NOT_YET = 'is not enforced yet';
 
 // === shared walks ===
-
-/** Every traffic policy of a DestinationRule (top level, its ports, each subset and its ports), with its path. */
-function* trafficPolicies(spec: DestinationRuleSpec): Generator<{ policy: TrafficPolicy | PortTrafficPolicy; path: FieldPath }> {
-  const levels: { policy: TrafficPolicy | undefined; path: FieldPath }[] = [{ policy: spec.trafficPolicy, path: ['spec', 'trafficPolicy'] }];
-  for (const [i, subset] of (spec.subsets ?? []).entries()) levels.push({ policy: subset.trafficPolicy, path: ['spec', 'subsets', i, 'trafficPolicy'] });
-  for (const { policy, path } of levels) {
-    if (!policy) continue;
-    yield { policy, path };
-    for (const [j, port] of (policy.portLevelSettings ?? []).entries()) yield { policy: port, path: [...path, 'portLevelSettings', j] };
-  }
-}
 
 /** The top-level policies only (tunnel, proxyProtocol and retryBudget are not port-level). */
 function* topLevelPolicies(spec: DestinationRuleSpec): Generator<{ policy: TrafficPolicy; path: FieldPath }> {

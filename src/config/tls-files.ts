@@ -9,8 +9,9 @@
  */
 import { accessSync, constants } from 'node:fs';
 import type { Diagnostic } from '../api/diagnostics.js';
-import type { DestinationRuleSpec, GatewaySpec, Resource, TrafficPolicy } from '../api/resources/index.js';
+import type { DestinationRuleSpec, GatewaySpec, Resource } from '../api/resources/index.js';
 import { formatPath, type FieldPath } from '../core/path.js';
+import { trafficPolicies } from './traffic-policies.js';
 
 /** Why `path` cannot be read by this process, or undefined when it can. */
 export function unreadableReason(path: string): string | undefined {
@@ -35,17 +36,10 @@ function* namedFiles(r: Resource): Generator<{ path: FieldPath; file: string }> 
     }
   }
   if (r.kind === 'DestinationRule') {
-    const spec = r.spec as DestinationRuleSpec;
-    const policies: { policy: TrafficPolicy | undefined; at: FieldPath }[] = [{ policy: spec.trafficPolicy, at: ['spec', 'trafficPolicy'] }];
-    for (const [i, subset] of (spec.subsets ?? []).entries()) policies.push({ policy: subset.trafficPolicy, at: ['spec', 'subsets', i, 'trafficPolicy'] });
-    for (const { policy, at } of policies) {
-      if (!policy) continue;
-      const tlsAt: { tls: Record<string, unknown> | undefined; at: FieldPath }[] = [{ tls: policy.tls as Record<string, unknown> | undefined, at: [...at, 'tls'] }];
-      for (const [j, port] of (policy.portLevelSettings ?? []).entries()) tlsAt.push({ tls: port.tls as Record<string, unknown> | undefined, at: [...at, 'portLevelSettings', j, 'tls'] });
-      for (const { tls, at: p } of tlsAt) {
-        if (tls?.mode !== 'SIMPLE' && tls?.mode !== 'MUTUAL') continue;
-        yield* fields(tls, p, ['clientCertificate', 'privateKey', 'caCertificates']);
-      }
+    for (const { policy, path } of trafficPolicies(r.spec as DestinationRuleSpec)) {
+      const tls = policy.tls as Record<string, unknown> | undefined;
+      if (tls?.mode !== 'SIMPLE' && tls?.mode !== 'MUTUAL') continue;
+      yield* fields(tls, [...path, 'tls'], ['clientCertificate', 'privateKey', 'caCertificates']);
     }
   }
 }

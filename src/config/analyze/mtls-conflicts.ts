@@ -8,25 +8,18 @@
  * port a container port).
  */
 import type { Diagnostic } from '../../api/diagnostics.js';
-import type { ClientTLSSettings, Resource, TrafficPolicy } from '../../api/resources/index.js';
+import type { ClientTLSSettings, Resource } from '../../api/resources/index.js';
 import type { FieldPath } from '../../core/path.js';
 import { hostSubsetOf, isWildcardHost } from '../../semantics/hosts.js';
 import { resolveShortName, serviceFqdn } from '../../semantics/names.js';
 import type { ComposedPeerAuthentication, EffectivePeerMode } from '../../semantics/peer-authentication.js';
 import { finding, nameOf, ofKind, type Analyzer, type DestinationRule, type Service } from './common.js';
 import { PeerPolicyIndex } from './peer-policies.js';
+import { trafficPolicies } from '../traffic-policies.js';
 
 /** Every client TLS setting of a DestinationRule (top level, per port, per subset), with its path. */
 function* tlsSettingsOf(dr: DestinationRule): Generator<{ tls: ClientTLSSettings; path: FieldPath }> {
-  function* ofPolicy(policy: TrafficPolicy | undefined, base: FieldPath): Generator<{ tls: ClientTLSSettings; path: FieldPath }> {
-    if (!policy) return;
-    if (policy.tls) yield { tls: policy.tls, path: [...base, 'tls'] };
-    for (const [i, port] of (policy.portLevelSettings ?? []).entries()) {
-      if (port.tls) yield { tls: port.tls, path: [...base, 'portLevelSettings', i, 'tls'] };
-    }
-  }
-  yield* ofPolicy(dr.spec.trafficPolicy, ['spec', 'trafficPolicy']);
-  for (const [i, subset] of (dr.spec.subsets ?? []).entries()) yield* ofPolicy(subset.trafficPolicy, ['spec', 'subsets', i, 'trafficPolicy']);
+  for (const { policy, path } of trafficPolicies(dr.spec)) if (policy.tls) yield { tls: policy.tls, path: [...path, 'tls'] };
 }
 
 function conflict(server: EffectivePeerMode, client: string | undefined): string | undefined {
