@@ -249,6 +249,11 @@ function virtualHostsFor(ctx: CompileContext, candidates: VirtualServiceResource
   return virtualHosts.length > 0 ? virtualHosts : [{ name: `blackhole:${port}`, domains: ['*'], routes: [] }];
 }
 
+/** Adds the credentials a chain presents to the gateway's secrets, each once (servers may share one). */
+function addSecrets(out: GatewayResult, secrets: readonly Secret[]): void {
+  for (const secret of secrets) if (!out.secrets!.some((s) => s.name === secret.name)) out.secrets!.push(secret);
+}
+
 /**
  * A port whose servers terminate TLS: a filter chain per server that can be served (SNI from
  * its hosts, its credential, its own route table). A server whose credential is missing is
@@ -277,7 +282,7 @@ function httpsListener(
     let routeName = `https.${port}.${bound.server.port.name}.${gatewayName}.${namespace}`;
     if (out.routeConfigs.some((r) => r.name === routeName)) routeName += `.${chains.length}`;
     out.routeConfigs.push({ name: routeName, virtualHosts: virtualHostsFor(ctx, candidates, [bound], port) });
-    for (const secret of credential.secrets) if (!out.secrets!.some((s) => s.name === secret.name)) out.secrets!.push(secret);
+    addSecrets(out, credential.secrets);
     chains.push({ name: routeName, ...(unclaimed.length ? { match: { serverNames: unclaimed } } : {}), tls: credential.tls, routeConfigName: routeName });
   }
   if (chains.length === 0) return undefined;
@@ -405,7 +410,7 @@ function tcpListener(
       const fresh = names.length ? claim(names) : [];
       if (names.length > 0 && fresh.length === 0) continue;
       if (names.length === 0 && chains.some((c) => !c.match)) continue;
-      for (const secret of credential.secrets) if (!out.secrets!.some((s) => s.name === secret.name)) out.secrets!.push(secret);
+      addSecrets(out, credential.secrets);
       const { name: gatewayName, namespace } = bound.gateway.metadata;
       chains.push({ name: `tls.${port}.${bound.server.port.name}.${gatewayName}.${namespace}`, ...(fresh.length ? { match: { serverNames: fresh } } : {}), tls: credential.tls, tcp: { routes: tcpRoutes(ctx, candidates, [bound], port) } });
     }
